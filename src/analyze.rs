@@ -1,0 +1,233 @@
+//! `hapwatch analyze`: the offline pipeline, on every core.
+//!
+//! ```text
+//! reader thread --chunks of whole lines--> N workers --results--> ordering (this thread)
+//!   input::open, Chunker          Engine::ingest_line         Clock + Engine::apply_health
+//! ```
+//!
+//! Workers parse and aggregate requests on their own (the aggregates merge
+//! exactly); the health events of each chunk come back and are applied in
+//! input order, with the time hints the worker saw (the last request before
+//! each event), so the result is the one a single thread would give.
+//! Every queue is bounded: memory does not grow with the input.
+
+use std::{
+    collections::BTreeMap,
+    sync::{atomic::AtomicU64, Arc},
+};
+
+use crate::engine::{Clock, Engine, Filter, PendingHealth};
+use crate::input::{self, Source};
+use crate::patterns::PatternSet;
+use crate::time::{Millis, YearResolver};
+
+pub struct Options {
+    pub sources: Vec<Source>,
+    pub patterns: Arc<PatternSet>,
+    pub filter: Filter,
+    /// `--year`: the year of RFC 3164 dates when no line says otherwise.
+    pub year: Option<i64>,
+    pub threads: usize,
+    pub show_unparsed: usize,
+    /// Draw a progress bar (the caller checks that stderr is a terminal).
+    pub progress: bool,
+}
+
+pub struct Outcome {
+    pub engine: Engine,
+    /// One message per input that could not be read (fully).
+    pub errors: Vec<String>,
+}
+
+struct Chunk {
+    seq: u64,
+    data: Vec<u8>,
+    /// Set on the first chunk of each input: its year reference.
+    years: Option<YearResolver>,
+}
+
+struct ChunkResult {
+    seq: u64,
+    years: Option<YearResolver>,
+    first_request: Option<Millis>,
+    last_request: Option<Millis>,
+    /// Each health event with the last request time before it in the chunk.
+    pending: Vec<(Option<Millis>, PendingHealth)>,
+    samples: Vec<String>,
+}
+
+/// Inputs above this size get a progress bar (when stderr is a terminal).
+const PROGRESS_MIN_BYTES: u64 = 50 * 1024 * 1024;
+
+fn progress_bar(sources: &[Source], wanted: bool) -> indicatif::ProgressBar {
+    let total: u64 = sources
+        .iter()
+        .filter_map(|s| match s {
+            Source::File(p) => std::fs::metadata(p).ok().map(|m| m.len()),
+            Source::Stdin => None,
+        })
+        .sum();
+    if !wanted || total < PROGRESS_MIN_BYTES {
+        return indicatif::ProgressBar::hidden();
+    }
+    let pb = indicatif::ProgressBar::with_draw_target(
+        Some(total),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
+    pb.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} {bytes}/{total_bytes} {wide_bar} {bytes_per_sec} eta {eta}",
+        )
+        .expect("valid template"),
+    );
+    pb
+}
+
+pub fn run(opts: Options) -> Outcome {
+    let threads = opts.threads.max(1);
+    let (chunk_tx, chunk_rx) = crossbeam_channel::bounded::<Chunk>(threads * 2);
+    let (res_tx, res_rx) = crossbeam_channel::bounded::<ChunkResult>(threads * 2);
+    let counter = Arc::new(AtomicU64::new(0));
+    let pb = progress_bar(&opts.sources, opts.progress);
+    let new_engine = || {
+        let mut e = Engine::new(opts.patterns.clone(), opts.filter.clone());
+        e.sample_limit = opts.show_unparsed;
+        e
+    };
+    let mut main = new_engine();
+
+    let (errors, oversized, workers) = std::thread::scope(|s| {
+        let reader = {
+            let (sources, year, counter, pb) =
+                (&opts.sources, opts.year, counter.clone(), pb.clone());
+            s.spawn(move || {
+                let mut errors = Vec::new();
+                let mut oversized = 0;
+                let mut seq = 0u64;
+                for src in sources {
+                    let opened = match input::open(src, year, counter.clone()) {
+                        Ok(o) => o,
+                        Err(e) => {
+                            errors.push(format!("{}: {e}", src.name()));
+                            continue;
+                        }
+                    };
+                    let mut years = Some(opened.years);
+                    let mut chunker = input::Chunker::new(opened.reader);
+                    loop {
+                        match chunker.next_chunk() {
+                            Ok(Some(data)) => {
+                                let chunk = Chunk {
+                                    seq,
+                                    data,
+                                    years: years.take(),
+                                };
+                                seq += 1;
+                                if chunk_tx.send(chunk).is_err() {
+                                    return (errors, oversized);
+                                }
+                                pb.set_position(counter.load(std::sync::atomic::Ordering::Relaxed));
+                            }
+                            Ok(None) => break,
+                            Err(e) => {
+                                errors.push(format!("{}: {e}", src.name()));
+                                break;
+                            }
+                        }
+                    }
+                    oversized += chunker.oversized;
+                }
+                (errors, oversized)
+            })
+        };
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                let (rx, tx) = (chunk_rx.clone(), res_tx.clone());
+                let mut eng = new_engine();
+                s.spawn(move || {
+                    for chunk in rx {
+                        eng.last_request = None;
+                        let mut r = ChunkResult {
+                            seq: chunk.seq,
+                            years: chunk.years,
+                            first_request: None,
+                            last_request: None,
+                            pending: Vec::new(),
+                            samples: Vec::new(),
+                        };
+                        let samples_before = eng.unparsed_samples.len();
+                        for line in input::lines(&chunk.data) {
+                            if let Some(p) = eng.ingest_line(line) {
+                                r.pending.push((eng.last_request, p));
+                            }
+                            if r.first_request.is_none() {
+                                r.first_request = eng.last_request;
+                            }
+                        }
+                        r.last_request = eng.last_request;
+                        // Samples go back for ordering; the worker keeps
+                        // collecting up to the limit per chunk.
+                        r.samples = eng.unparsed_samples.split_off(samples_before);
+                        if tx.send(r).is_err() {
+                            break;
+                        }
+                    }
+                    eng
+                })
+            })
+            .collect();
+        drop(res_tx);
+        drop(chunk_rx);
+
+        // Ordering: apply each chunk's health events in input order.
+        let mut waiting: BTreeMap<u64, ChunkResult> = BTreeMap::new();
+        let mut next = 0u64;
+        let mut clock = Clock::new(YearResolver::new(1970, None));
+        for r in res_rx {
+            waiting.insert(r.seq, r);
+            while let Some(r) = waiting.remove(&next) {
+                next += 1;
+                if let Some(y) = r.years {
+                    clock = Clock::new(y);
+                }
+                if let Some(f) = r.first_request.filter(|&t| main.filter.in_time(t)) {
+                    main.see(f);
+                }
+                for (hint, p) in r.pending {
+                    if let Some(h) = hint {
+                        clock.observe(h);
+                    }
+                    match clock.resolve(p.stamp) {
+                        Some(at) => main.apply_health(&p.host, at, &p.event),
+                        None => main.counters.untimed += 1,
+                    }
+                }
+                if let Some(l) = r.last_request {
+                    clock.observe(l);
+                }
+                let room = opts
+                    .show_unparsed
+                    .saturating_sub(main.unparsed_samples.len());
+                main.unparsed_samples
+                    .extend(r.samples.into_iter().take(room));
+            }
+        }
+        let (errors, oversized) = reader.join().expect("reader thread");
+        let workers: Vec<Engine> = workers
+            .into_iter()
+            .map(|w| w.join().expect("worker thread"))
+            .collect();
+        (errors, oversized, workers)
+    });
+    pb.finish_and_clear();
+    for w in workers {
+        main.merge_worker(w);
+    }
+    main.counters.lines += oversized;
+    main.counters.oversized += oversized;
+    main.finish();
+    Outcome {
+        engine: main,
+        errors,
+    }
+}

@@ -1,0 +1,345 @@
+//! The engine: typed events in, per-server state and aggregates out.
+//!
+//! One engine serves every mode. [`Engine::ingest_line`] is the whole path
+//! for one line (syslog header, HAProxy message, aggregates); health events
+//! come back to the caller, which applies them in order with
+//! [`Engine::apply_health`] once their event time is known. Sequentially
+//! (live) that is immediate; `analyze` runs `ingest_line` on worker threads
+//! and applies the health events of each chunk in input order on one thread.
+//!
+//! Invariants: event time only (see [`Clock`]); request aggregates are
+//! mergeable (see [`stats`]); health state has a single owner.
+
+pub mod state;
+pub mod stats;
+
+use std::sync::Arc;
+
+use crate::haproxy::{self, HealthEvent, Message, Request};
+use crate::patterns::PatternSet;
+use crate::syslog::{self, Stamp};
+use crate::time::{Millis, YearResolver};
+
+pub use state::{HealthTracker, Label, Transition};
+pub use stats::{Aggregates, ServerKey, Stats};
+
+/// Lines longer than this are counted as oversized and skipped.
+pub const MAX_LINE: usize = 64 * 1024;
+
+/// A `*`-glob over a name; `-` matches the empty host.
+#[derive(Clone, Debug)]
+pub struct Glob(String);
+
+impl Glob {
+    pub fn new(s: &str) -> Glob {
+        Glob(if s == "-" {
+            String::new()
+        } else {
+            s.to_string()
+        })
+    }
+
+    pub fn matches(&self, name: &str) -> bool {
+        let parts: Vec<&str> = self.0.split('*').collect();
+        if parts.len() == 1 {
+            return name == self.0;
+        }
+        let (first, last) = (parts[0], parts[parts.len() - 1]);
+        if !name.starts_with(first) || name.len() < first.len() + last.len() {
+            return false;
+        }
+        let mut rest = &name[first.len()..name.len() - last.len()];
+        if !name.ends_with(last) {
+            return false;
+        }
+        for p in &parts[1..parts.len() - 1] {
+            match rest.find(p) {
+                Some(i) => rest = &rest[i + p.len()..],
+                None => return false,
+            }
+        }
+        true
+    }
+}
+
+/// Which events the reports consider.
+#[derive(Clone, Debug, Default)]
+pub struct Filter {
+    pub since: Option<Millis>,
+    pub until: Option<Millis>,
+    pub backend: Option<Glob>,
+    pub server: Option<Glob>,
+    pub host: Option<Glob>,
+}
+
+impl Filter {
+    pub fn in_time(&self, t: Millis) -> bool {
+        self.since.is_none_or(|s| t >= s) && self.until.is_none_or(|u| t < u)
+    }
+
+    pub fn selects(&self, host: &str, backend: &str, server: Option<&str>) -> bool {
+        self.host.as_ref().is_none_or(|g| g.matches(host))
+            && self.backend.as_ref().is_none_or(|g| g.matches(backend))
+            && match (&self.server, server) {
+                (Some(g), Some(s)) => g.matches(s),
+                (Some(_), None) => true, // backend-level events stay visible
+                (None, _) => true,
+            }
+    }
+}
+
+/// What was read, for the input summary.
+#[derive(Clone, Debug, Default)]
+pub struct Counters {
+    pub lines: u64,
+    pub requests: u64,
+    pub health_events: u64,
+    pub other: u64,
+    pub unparsed: u64,
+    pub oversized: u64,
+    /// Health lines with no timestamp and nothing before them to date them.
+    pub untimed: u64,
+    /// Per `other` pattern, by index in the pattern set.
+    pub other_kinds: Vec<u64>,
+}
+
+impl Counters {
+    pub fn merge(&mut self, o: &Counters) {
+        self.lines += o.lines;
+        self.requests += o.requests;
+        self.health_events += o.health_events;
+        self.other += o.other;
+        self.unparsed += o.unparsed;
+        self.oversized += o.oversized;
+        self.untimed += o.untimed;
+        if self.other_kinds.len() < o.other_kinds.len() {
+            self.other_kinds.resize(o.other_kinds.len(), 0);
+        }
+        for (a, b) in self.other_kinds.iter_mut().zip(&o.other_kinds) {
+            *a += b;
+        }
+    }
+}
+
+/// Turns a frame's timestamp into event time.
+///
+/// RFC 3164 has no year ([`YearResolver`]); HAProxy's stderr lines have no
+/// time at all and take the time of the last event before them.
+#[derive(Clone, Debug)]
+pub struct Clock {
+    pub years: YearResolver,
+    pub last: Option<Millis>,
+}
+
+impl Clock {
+    pub fn new(years: YearResolver) -> Clock {
+        Clock { years, last: None }
+    }
+
+    pub fn observe(&mut self, t: Millis) {
+        self.years.observe(t);
+        self.last = Some(t);
+    }
+
+    pub fn resolve(&mut self, stamp: Stamp) -> Option<Millis> {
+        let t = match stamp {
+            Stamp::Full(t) => Some(t),
+            Stamp::NoYear(d) => Some(self.years.resolve(d)),
+            Stamp::None => self.last,
+        };
+        if let Some(t) = t {
+            self.last = Some(t);
+        }
+        t
+    }
+}
+
+/// A health event whose time is not known yet.
+#[derive(Debug)]
+pub struct PendingHealth {
+    pub host: String,
+    pub stamp: Stamp,
+    pub event: Box<HealthEvent>,
+}
+
+#[derive(Debug)]
+pub struct Engine {
+    pub patterns: Arc<PatternSet>,
+    pub filter: Filter,
+    pub counters: Counters,
+    pub aggregates: Aggregates,
+    pub health: HealthTracker,
+    /// First and last event time considered (the analysed window).
+    pub first: Option<Millis>,
+    pub last: Option<Millis>,
+    /// Accept date of the last request read, in input order.
+    pub last_request: Option<Millis>,
+    pub unparsed_samples: Vec<String>,
+    pub sample_limit: usize,
+}
+
+impl Engine {
+    pub fn new(patterns: Arc<PatternSet>, filter: Filter) -> Engine {
+        let other_kinds = vec![0; patterns.patterns.len()];
+        Engine {
+            health: HealthTracker {
+                window_start: filter.since,
+                ..Default::default()
+            },
+            patterns,
+            filter,
+            counters: Counters {
+                other_kinds,
+                ..Default::default()
+            },
+            aggregates: Aggregates::default(),
+            first: None,
+            last: None,
+            last_request: None,
+            unparsed_samples: Vec::new(),
+            sample_limit: 0,
+        }
+    }
+
+    /// Widens the analysed window to include `t`. The first time seen also
+    /// starts the health window, so state implied before the first health
+    /// message is counted from there (inputs arrive in order).
+    pub fn see(&mut self, t: Millis) {
+        if self.health.window_start.is_none() {
+            self.health.window_start = Some(t);
+        }
+        self.first = Some(self.first.map_or(t, |f| f.min(t)));
+        self.last = Some(self.last.map_or(t, |l| l.max(t)));
+    }
+
+    /// One line through syslog and HAProxy parsing. Requests, other and
+    /// unparsed messages are accounted here; a health event is returned for
+    /// the caller to time and apply in order.
+    pub fn ingest_line(&mut self, line: &[u8]) -> Option<PendingHealth> {
+        if line.len() > MAX_LINE {
+            self.counters.lines += 1;
+            self.counters.oversized += 1;
+            return None;
+        }
+        if line.iter().all(|c| c.is_ascii_whitespace()) {
+            return None;
+        }
+        self.counters.lines += 1;
+        let h = syslog::parse(line);
+        match haproxy::classify(&self.patterns, h.msg) {
+            Message::Request(r) => {
+                self.counters.requests += 1;
+                self.on_request(h.host.unwrap_or_default(), &r);
+                None
+            }
+            Message::Health(event) => {
+                self.counters.health_events += 1;
+                Some(PendingHealth {
+                    host: String::from_utf8_lossy(h.host.unwrap_or_default()).into_owned(),
+                    stamp: h.stamp,
+                    event,
+                })
+            }
+            Message::Other(idx) => {
+                self.counters.other += 1;
+                self.counters.other_kinds[idx] += 1;
+                None
+            }
+            Message::Unparsed => {
+                self.counters.unparsed += 1;
+                if self.unparsed_samples.len() < self.sample_limit {
+                    self.unparsed_samples
+                        .push(String::from_utf8_lossy(line).into_owned());
+                }
+                None
+            }
+        }
+    }
+
+    #[inline]
+    pub fn on_request(&mut self, host: &[u8], r: &Request) {
+        self.last_request = Some(r.accept);
+        if !self.filter.in_time(r.accept) {
+            return;
+        }
+        self.see(r.accept);
+        self.aggregates.entry(host, r.backend, r.server).add(r);
+    }
+
+    /// Applies a health event at its event time, in input order.
+    pub fn apply_health(&mut self, host: &str, at: Millis, ev: &HealthEvent) {
+        if self.filter.until.is_some_and(|u| at >= u) {
+            return;
+        }
+        let in_window = self.filter.in_time(at);
+        if in_window {
+            self.see(at);
+        }
+        self.health.apply(host, at, ev, in_window);
+    }
+
+    /// The sequential path: one line, timed and applied at once.
+    pub fn ingest_line_now(&mut self, line: &[u8], clock: &mut Clock) {
+        let before = self.last_request;
+        let pending = self.ingest_line(line);
+        if self.last_request != before {
+            if let Some(t) = self.last_request {
+                clock.observe(t);
+            }
+        }
+        if let Some(p) = pending {
+            match clock.resolve(p.stamp) {
+                Some(at) => self.apply_health(&p.host, at, &p.event),
+                None => self.counters.untimed += 1,
+            }
+        }
+    }
+
+    /// Merges a worker's request aggregates and counters.
+    pub fn merge_worker(&mut self, w: Engine) {
+        self.counters.merge(&w.counters);
+        self.aggregates.merge(w.aggregates);
+        if let Some(f) = w.first {
+            self.see(f);
+        }
+        if let Some(l) = w.last {
+            self.see(l);
+        }
+    }
+
+    /// Closes the window: call once, after the last event.
+    pub fn finish(&mut self) {
+        let end = match (self.filter.until, self.last) {
+            (Some(u), Some(l)) => l.min(u),
+            (_, l) => l.unwrap_or(0),
+        };
+        self.health.finish(end);
+    }
+
+    pub fn window(&self) -> (Option<Millis>, Option<Millis>) {
+        (
+            self.filter.since.or(self.first),
+            match (self.filter.until, self.last) {
+                (Some(u), Some(l)) => Some(l.min(u)),
+                (_, l) => l,
+            },
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs() {
+        assert!(Glob::new("be_*").matches("be_app"));
+        assert!(Glob::new("*app*").matches("be_app_2"));
+        assert!(!Glob::new("be_*").matches("fe_app"));
+        assert!(Glob::new("srv1").matches("srv1"));
+        assert!(!Glob::new("srv1").matches("srv10"));
+        assert!(Glob::new("-").matches(""));
+        assert!(Glob::new("a*b*c").matches("axxbyyc"));
+        assert!(!Glob::new("a*b*c").matches("acb"));
+    }
+}

@@ -1,0 +1,365 @@
+//! The per-server state machine: HAProxy's operational state (UP, DOWN,
+//! STOPPING) × administrative state (READY, MAINT, DRAIN), plus UNKNOWN until
+//! the first evidence; and per-backend "no server available" periods.
+//!
+//! Invariant: events are applied in event-time order by one owner; durations
+//! are measured in event time only (never the wall clock) and clipped to the
+//! analysed window.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::haproxy::{Admin, CheckDetails, HealthEvent, Op};
+use crate::patterns::Class;
+use crate::time::Millis;
+
+use super::stats::ServerKey;
+
+/// The one-word state an operator reads on the stats page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Label {
+    Unknown,
+    Up,
+    Down,
+    Stopping,
+    Maint,
+    Drain,
+}
+
+impl Label {
+    pub fn of(op: Option<Op>, admin: Admin) -> Label {
+        match (admin, op) {
+            (Admin::Maint, _) => Label::Maint,
+            (_, None) => Label::Unknown,
+            (_, Some(Op::Down)) => Label::Down,
+            (Admin::Drain, _) => Label::Drain,
+            (_, Some(Op::Stopping)) => Label::Stopping,
+            (_, Some(Op::Up)) => Label::Up,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Label::Unknown => "UNKNOWN",
+            Label::Up => "UP",
+            Label::Down => "DOWN",
+            Label::Stopping => "STOPPING",
+            Label::Maint => "MAINT",
+            Label::Drain => "DRAIN",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Transition {
+    pub at: Millis,
+    pub host: String,
+    pub backend: String,
+    pub server: String,
+    pub from: Label,
+    pub to: Label,
+    pub cause: Option<String>,
+    pub pattern: String,
+    pub check: Option<CheckDetails>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct ServerState {
+    pub op: Option<Op>,
+    pub admin: Option<Admin>,
+    pub backup: bool,
+    /// When the current label began (event time), if seen.
+    pub since: Option<Millis>,
+    pub last_cause: Option<String>,
+    /// Last `status: x/y STATE` of a health check line.
+    pub last_check: Option<CheckDetails>,
+    pub transitions: u64,
+    /// Milliseconds spent in each label within the window.
+    pub time_in: BTreeMap<Label, i64>,
+    /// Events (of any class) seen for this server.
+    pub events: u64,
+    /// The last event of this server was a check line.
+    pub check_just_before: bool,
+}
+
+impl ServerState {
+    pub fn label(&self) -> Label {
+        Label::of(self.op, self.admin.unwrap_or(Admin::Ready))
+    }
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct NoServerPeriod {
+    pub start: Millis,
+    pub end: Option<Millis>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct BackendState {
+    pub no_server: Vec<NoServerPeriod>,
+    pub active: Option<u32>,
+    pub backups: Option<u32>,
+}
+
+/// `reason: X, code: N, info: "...", check duration: Nms`, as HAProxy
+/// writes it inline when `log-health-checks` is off.
+fn check_cause(c: &CheckDetails) -> String {
+    let mut s = format!("reason: {}", c.reason.as_deref().unwrap_or(""));
+    if let Some(code) = c.code {
+        s.push_str(&format!(", code: {code}"));
+    }
+    if let Some(info) = &c.info {
+        s.push_str(&format!(", info: \"{info}\""));
+    }
+    if let Some(d) = c.duration_ms {
+        s.push_str(&format!(", check duration: {d}ms"));
+    }
+    s
+}
+
+/// What a state message implies about the state before it, when it is the
+/// first thing seen of a server: `is UP` after checks means it was DOWN,
+/// `leaving maintenance` means MAINT.
+fn implied_previous(ev: &HealthEvent) -> Option<(Option<Op>, Admin)> {
+    match ev.pattern.as_str() {
+        "server_up" => Some((Some(Op::Down), Admin::Ready)),
+        "server_down" | "server_stopping" | "maint_going_down" | "drain_enters" => {
+            Some((Some(Op::Up), Admin::Ready))
+        }
+        "maint_leaving" | "dns_resolves_again" => Some((None, Admin::Maint)),
+        "drain_leaving" => Some((Some(Op::Up), Admin::Drain)),
+        _ => None,
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct HealthTracker {
+    pub servers: BTreeMap<ServerKey, ServerState>,
+    pub backends: BTreeMap<(String, String), BackendState>,
+    pub transitions: Vec<Transition>,
+    /// Start of the window: time before it is not counted.
+    pub window_start: Option<Millis>,
+}
+
+impl HealthTracker {
+    /// Applies one health event at event time `at`. `report` is false for
+    /// events before the window (they set the state but list nothing).
+    pub fn apply(&mut self, host: &str, at: Millis, ev: &HealthEvent, report: bool) {
+        if ev.class == Class::Backend {
+            let b = self
+                .backends
+                .entry((host.to_string(), ev.backend.clone()))
+                .or_default();
+            if b.no_server.last().is_none_or(|p| p.end.is_some()) {
+                b.no_server.push(NoServerPeriod {
+                    start: at,
+                    end: None,
+                });
+            }
+            b.active = Some(0);
+            b.backups = Some(0);
+            return;
+        }
+        let Some(server) = &ev.server else { return };
+        let key = ServerKey {
+            host: host.to_string(),
+            backend: ev.backend.clone(),
+            server: server.clone(),
+        };
+        let window_start = self.window_start;
+        let st = self.servers.entry(key).or_default();
+        st.events += 1;
+        st.backup |= ev.backup;
+        if ev.class == Class::Check {
+            st.last_check = ev.check.clone();
+            st.check_just_before = true;
+            return;
+        }
+        // Only a check line immediately before this state line explains it.
+        let check_before = std::mem::take(&mut st.check_just_before);
+        if ev.op.is_none() && ev.admin.is_none() {
+            return; // DNS address changes and the like: information only.
+        }
+        let first = st.since.is_none() && st.op.is_none() && st.admin.is_none();
+        if first {
+            if let Some((op, admin)) = implied_previous(ev) {
+                st.op = op;
+                st.admin = Some(admin);
+                st.since = window_start;
+            }
+        }
+        let before = st.label();
+        let (old_op, old_admin) = (st.op, st.admin);
+        if let Some(op) = ev.op {
+            st.op = Some(op);
+        }
+        if let Some(admin) = ev.admin {
+            st.admin = Some(admin);
+        } else if st.admin.is_none() {
+            st.admin = Some(Admin::Ready);
+        }
+        if ev.cause.is_some() || ev.via.is_some() {
+            st.last_cause = ev
+                .cause
+                .clone()
+                .or_else(|| ev.via.as_ref().map(|v| format!("via {v}")));
+        }
+        if (st.op, st.admin) == (old_op, old_admin) {
+            return;
+        }
+        let after = st.label();
+        if let Some(since) = st.since {
+            // The time of the state being left, clipped to the window.
+            let from = window_start.map_or(since, |w| since.max(w));
+            if at > from {
+                *st.time_in.entry(before).or_default() += at - from;
+            }
+        }
+        st.since = Some(at);
+        if before != after {
+            // With `option log-health-checks` the state line is short and
+            // the reason is on the check line just before it.
+            let checked =
+                matches!(ev.op, Some(Op::Up | Op::Down | Op::Stopping)) && ev.admin.is_none();
+            let (cause, check) = match (&ev.cause, &ev.via, &st.last_check) {
+                (None, None, Some(c)) if check_before && checked && c.reason.is_some() => {
+                    (Some(check_cause(c)), Some(c.clone()))
+                }
+                _ => (
+                    ev.cause
+                        .clone()
+                        .or_else(|| ev.via.as_ref().map(|v| format!("via {v}"))),
+                    ev.check.clone(),
+                ),
+            };
+            if cause.is_some() {
+                st.last_cause = cause.clone();
+            }
+            st.transitions += report as u64;
+            if report {
+                self.transitions.push(Transition {
+                    at,
+                    host: host.to_string(),
+                    backend: ev.backend.clone(),
+                    server: server.clone(),
+                    from: before,
+                    to: after,
+                    cause,
+                    pattern: ev.pattern.clone(),
+                    check,
+                });
+            }
+        }
+        // Backend bookkeeping: counts as HAProxy reports them, and a server
+        // coming UP ends a "no server available" period (HAProxy never logs
+        // "backend recovered").
+        let b = self
+            .backends
+            .entry((host.to_string(), ev.backend.clone()))
+            .or_default();
+        if ev.active.is_some() {
+            b.active = ev.active;
+            b.backups = ev.backups;
+        }
+        if after == Label::Up || after == Label::Drain {
+            if let Some(p) = b.no_server.last_mut().filter(|p| p.end.is_none()) {
+                p.end = Some(at);
+            }
+        }
+    }
+
+    /// Closes every open interval at `end`: call once, after the last event.
+    pub fn finish(&mut self, end: Millis) {
+        let window_start = self.window_start;
+        for st in self.servers.values_mut() {
+            if let Some(since) = st.since {
+                let from = window_start.map_or(since, |w| since.max(w));
+                if end > from {
+                    *st.time_in.entry(st.label()).or_default() += end - from;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::haproxy::{classify, Message};
+    use crate::patterns::PatternSet;
+
+    fn ev(line: &str) -> HealthEvent {
+        match classify(&PatternSet::builtin(), line.as_bytes()) {
+            Message::Health(h) => *h,
+            m => panic!("{m:?}"),
+        }
+    }
+
+    const DOWN: &str = "Server be/s1 is DOWN, reason: Layer4 connection problem, info: \"Connection refused\", check duration: 0ms. 1 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue.";
+    const UP: &str = "Server be/s1 is UP, reason: Layer4 check passed, check duration: 0ms. 2 active and 0 backup servers online. 0 sessions requeued, 0 total in queue.";
+
+    #[test]
+    fn down_then_up_counts_down_time() {
+        let mut t = HealthTracker {
+            window_start: Some(0),
+            ..Default::default()
+        };
+        t.apply("", 10_000, &ev(DOWN), true);
+        t.apply("", 25_000, &ev(UP), true);
+        t.finish(30_000);
+        let st = t.servers.values().next().unwrap();
+        assert_eq!(st.time_in.get(&Label::Down), Some(&15_000));
+        assert_eq!(st.time_in.get(&Label::Up), Some(&(10_000 + 5_000)));
+        assert_eq!(t.transitions.len(), 2);
+        assert_eq!(
+            (t.transitions[0].from, t.transitions[0].to),
+            (Label::Up, Label::Down)
+        );
+        assert_eq!(
+            t.transitions[0].cause.as_deref(),
+            Some("reason: Layer4 connection problem, info: \"Connection refused\", check duration: 0ms")
+        );
+    }
+
+    #[test]
+    fn maintenance_and_no_server_period() {
+        let mut t = HealthTracker {
+            window_start: Some(0),
+            ..Default::default()
+        };
+        t.apply("lb1", 1_000, &ev("Server be/s1 is going DOWN for maintenance. 0 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue."), true);
+        t.apply(
+            "lb1",
+            1_000,
+            &ev("backend be has no server available!"),
+            true,
+        );
+        t.apply(
+            "lb1",
+            4_000,
+            &ev("Server be/s1 is UP/READY (leaving forced maintenance)."),
+            true,
+        );
+        t.finish(5_000);
+        let st = t.servers.values().next().unwrap();
+        assert_eq!(st.time_in.get(&Label::Maint), Some(&3_000));
+        let b = &t.backends[&("lb1".to_string(), "be".to_string())];
+        assert_eq!(b.no_server.len(), 1);
+        assert_eq!(
+            (b.no_server[0].start, b.no_server[0].end),
+            (1_000, Some(4_000))
+        );
+    }
+
+    #[test]
+    fn check_progress_is_not_a_transition() {
+        let mut t = HealthTracker::default();
+        t.apply("", 1, &ev("Health check for server be/s1 failed, reason: Layer4 timeout, check duration: 2001ms, status: 1/2 UP."), true);
+        assert!(t.transitions.is_empty());
+        let st = t.servers.values().next().unwrap();
+        assert_eq!(st.last_check.as_ref().unwrap().health, Some((1, 2)));
+        assert_eq!(st.label(), Label::Unknown);
+    }
+}

@@ -1,0 +1,192 @@
+//! HAProxy layer: one message (the part after the syslog header) -> a typed
+//! event. Request lines go through the nom parser in [`request`]; everything
+//! else is matched against the data-driven [`crate::patterns`].
+
+pub mod health;
+pub mod request;
+
+use crate::patterns::{Class, PatternSet};
+pub use health::{Admin, CheckDetails, HealthEvent, Op};
+pub use request::{Mode, Request, Timer};
+
+/// What one HAProxy message is.
+#[derive(Debug)]
+pub enum Message<'a> {
+    Request(Request<'a>),
+    Health(Box<HealthEvent>),
+    /// A known non-health message; the index of its pattern.
+    Other(usize),
+    Unparsed,
+}
+
+impl Message<'_> {
+    pub fn is_some_request(&self) -> bool {
+        matches!(self, Message::Request(_))
+    }
+}
+
+/// HAProxy's stderr / journald prefix: `[WARNING]  (8995) : `, older
+/// `[NOTICE] 049/041157 (4436) : `. Returns the level, pid and the message.
+pub fn strip_stderr_prefix(msg: &[u8]) -> Option<(&[u8], Option<u32>, &[u8])> {
+    let body = msg.strip_prefix(b"[")?;
+    let close = memchr::memchr(b']', body.get(..10)?)?;
+    let level = &body[..close];
+    if level.is_empty() || !level.iter().all(u8::is_ascii_uppercase) {
+        return None;
+    }
+    let mut rest = &body[close + 1..];
+    rest = &rest[rest.iter().take_while(|&&c| c == b' ').count()..];
+    // Older versions: day-of-year/time before the pid.
+    if rest.first().is_some_and(u8::is_ascii_digit) {
+        let sp = memchr::memchr(b' ', rest)?;
+        rest = &rest[sp + 1..];
+    }
+    let pid_body = rest.strip_prefix(b"(")?;
+    let close = memchr::memchr(b')', pid_body)?;
+    let pid = std::str::from_utf8(&pid_body[..close])
+        .ok()
+        .and_then(|p| p.parse().ok());
+    let msg = pid_body[close + 1..].strip_prefix(b" : ")?;
+    Some((level, pid, msg))
+}
+
+/// Strips what HAProxy or a relay may leave at the end of a message.
+fn trim_message(m: &[u8]) -> &[u8] {
+    let mut m = m;
+    while let [rest @ .., b'\n' | b'\r' | b' ' | b'\0'] = m {
+        m = rest;
+    }
+    m
+}
+
+/// Classifies one message.
+pub fn classify<'a>(patterns: &PatternSet, msg: &'a [u8]) -> Message<'a> {
+    // Request lines first: they are 99% of a busy log, and the parser
+    // rejects anything else within the first few bytes.
+    if let Some(r) = request::parse(msg) {
+        return Message::Request(r);
+    }
+    let msg = trim_message(match strip_stderr_prefix(msg) {
+        Some((_, _, m)) => m,
+        None => msg,
+    });
+    match patterns.find(msg) {
+        Some((idx, caps)) => {
+            let p = &patterns.patterns[idx];
+            if p.class == Class::Other {
+                Message::Other(idx)
+            } else {
+                Message::Health(Box::new(HealthEvent::from_match(p, &caps)))
+            }
+        }
+        None => Message::Unparsed,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stderr_forms() {
+        let (l, pid, m) =
+            strip_stderr_prefix(b"[WARNING]  (8995) : Server be_app/srv2 is DOWN.").unwrap();
+        assert_eq!(
+            (l, pid, m),
+            (
+                &b"WARNING"[..],
+                Some(8995),
+                &b"Server be_app/srv2 is DOWN."[..]
+            )
+        );
+        let (_, pid, m) =
+            strip_stderr_prefix(b"[NOTICE] 049/041157 (4436) : Proxy x started.").unwrap();
+        assert_eq!((pid, m), (Some(4436), &b"Proxy x started."[..]));
+        assert!(strip_stderr_prefix(b"[24/Nov/2026] x").is_none());
+    }
+
+    fn health(line: &str) -> HealthEvent {
+        match classify(&PatternSet::builtin(), line.as_bytes()) {
+            Message::Health(h) => *h,
+            other => panic!("{line}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn down_with_inline_check_reason() {
+        let h = health("Server be_tcp/t1 is DOWN, reason: Layer4 connection problem, info: \"Connection refused\", check duration: 0ms. 1 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue.");
+        assert_eq!(
+            (h.backend.as_str(), h.server.as_deref()),
+            ("be_tcp", Some("t1"))
+        );
+        assert_eq!(h.op, Some(Op::Down));
+        let c = h.check.unwrap();
+        assert_eq!(c.reason.as_deref(), Some("Layer4 connection problem"));
+        assert_eq!(c.info.as_deref(), Some("Connection refused"));
+        assert_eq!(c.duration_ms, Some(0));
+        assert_eq!(
+            (h.active, h.backups, h.sessions, h.requeued, h.queue),
+            (Some(1), Some(0), Some(0), Some(0), Some(0))
+        );
+    }
+
+    #[test]
+    fn short_down_backup_via_and_running_on_backup() {
+        let h = health("[WARNING]  (8995) : Server be_app/srv2 is DOWN. 2 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue.");
+        assert_eq!((h.op, h.cause, h.active), (Some(Op::Down), None, Some(2)));
+        let h = health("Backup Server be_bk/b is DOWN, changed from CLI. 1 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue.");
+        assert!(h.backup);
+        assert_eq!(h.cause.as_deref(), Some("changed from CLI"));
+        let h = health("Server be_trk/t is DOWN via be_bk/a. 0 active and 1 backup servers left. Running on backup. 0 sessions active, 0 requeued, 0 remaining in queue.");
+        assert_eq!(h.via.as_deref(), Some("be_bk/a"));
+        assert!(h.running_on_backup);
+    }
+
+    #[test]
+    fn maintenance_and_drain() {
+        let h = health("Server be_app/srv1 is UP/READY (leaving forced maintenance).");
+        assert_eq!((h.op, h.admin), (Some(Op::Up), Some(Admin::Ready)));
+        let h = health("Server be_app/srv1 is DOWN/DRAIN (leaving maintenance).");
+        assert_eq!((h.op, h.admin), (Some(Op::Down), Some(Admin::Drain)));
+        let h = health("Server be/s is going DOWN for maintenance (No IP for server ). 0 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue.");
+        assert_eq!(h.cause.as_deref(), Some("No IP for server "));
+        assert_eq!(h.admin, Some(Admin::Maint));
+        let h = health("Server be_app/srv3 is UP (leaving forced drain).");
+        assert_eq!((h.op, h.admin), (Some(Op::Up), Some(Admin::Ready)));
+    }
+
+    #[test]
+    fn checks_and_backend() {
+        let h = health("Health check for backup server be/s1.example.com conditionally succeeded, reason: Layer7 check passed, code: 200, info: \"OK\", check duration: 3ms, status: 3/3 UP.");
+        assert!(h.backup);
+        assert_eq!(h.server.as_deref(), Some("s1.example.com"));
+        let c = h.check.unwrap();
+        assert_eq!(
+            (c.health, c.code, c.result.as_deref()),
+            (Some((3, 3)), Some(200), Some("conditionally succeeded"))
+        );
+        let h = health("Health check for server be/s failed, reason: Layer4 timeout, info: \" at initial connection step of tcp-check\", check duration: 2001ms, status: 0/2 DOWN.");
+        assert_eq!(
+            h.check.unwrap().info.as_deref(),
+            Some(" at initial connection step of tcp-check")
+        );
+        let h = health("[ALERT]  (8995) : backend 'be' has no server available!");
+        assert_eq!(
+            (h.class, h.backend.as_str(), h.server),
+            (Class::Backend, "be", None)
+        );
+        let h = health("proxy ls_x has no server available!");
+        assert_eq!(h.backend, "ls_x");
+    }
+
+    #[test]
+    fn other_and_unparsed() {
+        let p = PatternSet::builtin();
+        assert!(matches!(
+            classify(&p, b"Proxy fe started."),
+            Message::Other(_)
+        ));
+        assert!(matches!(classify(&p, b"hello world"), Message::Unparsed));
+        assert!(matches!(classify(&p, b""), Message::Unparsed));
+    }
+}

@@ -1,0 +1,557 @@
+//! HAProxy request lines: `option httplog`, `option httpslog`, `option tcplog`
+//! and `option httplog clf` (HAProxy 1.8 to 3.x, and 1.x's `Tq/.../Tt`).
+//!
+//! ```text
+//! httplog: %ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %CC %CS %tsc %ac/%fc/%bc/%sc/%rc %sq/%bq %hr %hs %{+Q}r
+//! httpslog: httplog + %[fc_err]/%[ssl_fc_err,hex]/... %[ssl_fc_sni]/%sslv/%sslc
+//! tcplog:  %ci:%cp [%t] %ft %b/%s %Tw/%Tc/%Tt %B %ts %ac/%fc/%bc/%sc/%rc %sq/%bq
+//! clf:     %{+Q}o %{-Q}ci - - [%trg] %r %ST %B "" "" %cp %ms %ft %b %s %TR %Tw %Tc %Tr %Ta %tsc %ac %fc %bc %sc %rc %sq %bq %CC %CS %hrl %hsl
+//! ```
+//!
+//! Borrowed slices only: this runs for every line of a multi-gigabyte log and
+//! allocates nothing.
+
+use nom::{
+    bytes::complete::{tag, take_till1},
+    IResult, Parser,
+};
+
+use crate::time::{self, Millis};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Http,
+    Tcp,
+    Clf,
+}
+
+/// The timers, in HAProxy's names. `-1` means "this phase never completed"
+/// (HAProxy's own convention) or "not logged in this format".
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(usize)]
+pub enum Timer {
+    TR = 0,
+    Tw = 1,
+    Tc = 2,
+    Tr = 3,
+    Ta = 4,
+    Tt = 5,
+}
+
+impl Timer {
+    pub const ALL: [Timer; 6] = [
+        Timer::TR,
+        Timer::Tw,
+        Timer::Tc,
+        Timer::Tr,
+        Timer::Ta,
+        Timer::Tt,
+    ];
+    pub fn name(self) -> &'static str {
+        ["TR", "Tw", "Tc", "Tr", "Ta", "Tt"][self as usize]
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Request<'a> {
+    pub mode: Mode,
+    /// Client address without the port (IPv4, IPv6, `unix`).
+    pub client: &'a [u8],
+    pub client_port: Option<u16>,
+    /// Accept date, `[%tr]` / `[%t]`: the event time of a request.
+    pub accept: Millis,
+    /// Frontend name without the `~` that marks a TLS listener.
+    pub frontend: &'a [u8],
+    pub tls: bool,
+    pub backend: &'a [u8],
+    /// Server name, or `<NOSRV>` when none was chosen.
+    pub server: &'a [u8],
+    pub timers: [i32; 6],
+    /// `+` before the last timer: `option logasap` logged before the end.
+    pub logasap: bool,
+    /// HTTP status; `-1` for an aborted request or a TCP line.
+    pub status: i32,
+    pub bytes: u64,
+    /// `+` before the byte count (logasap).
+    pub bytes_partial: bool,
+    pub req_cookie: &'a [u8],
+    pub res_cookie: &'a [u8],
+    /// Termination state, e.g. `----`, `SC--`, `cD`.
+    pub termination: &'a [u8],
+    pub actconn: u32,
+    pub feconn: u32,
+    pub beconn: u32,
+    pub srv_conn: u32,
+    pub retries: u32,
+    /// `+` before the retries: the request was redispatched.
+    pub redispatched: bool,
+    pub srv_queue: u32,
+    pub backend_queue: u32,
+    pub req_headers: Option<&'a [u8]>,
+    pub res_headers: Option<&'a [u8]>,
+    /// `GET`, or `<BADREQ>`; empty for TCP.
+    pub method: &'a [u8],
+    pub uri: &'a [u8],
+    pub version: &'a [u8],
+    /// httpslog's trailing TLS fields, as logged.
+    pub tls_info: Option<&'a [u8]>,
+}
+
+impl Request<'_> {
+    pub fn timer(&self, t: Timer) -> i32 {
+        self.timers[t as usize]
+    }
+
+    /// 1..=5 for 1xx..5xx, 0 for anything else (including `-1`).
+    pub fn status_class(&self) -> usize {
+        match self.status {
+            100..=599 => (self.status / 100) as usize,
+            _ => 0,
+        }
+    }
+
+    /// Server-side termination: the first letter of the state is `S`
+    /// (the server aborted or refused) or `s` (server-side timeout).
+    pub fn server_side_termination(&self) -> bool {
+        matches!(self.termination.first(), Some(b'S' | b's'))
+    }
+
+    /// What hapwatch calls an error: a 5xx or a server-side termination.
+    pub fn is_error(&self) -> bool {
+        self.status_class() == 5 || self.server_side_termination()
+    }
+}
+
+type R<'a, T> = IResult<&'a [u8], T>;
+
+fn err(i: &[u8]) -> nom::Err<nom::error::Error<&[u8]>> {
+    nom::Err::Error(nom::error::Error::new(i, nom::error::ErrorKind::Verify))
+}
+
+/// A space-delimited word and the single space after it (or end of input).
+fn word(i: &[u8]) -> R<'_, &[u8]> {
+    let (i, w) = take_till1(|c| c == b' ').parse(i)?;
+    Ok((i.strip_prefix(b" ").unwrap_or(i), w))
+}
+
+/// `123`, `-1`, `+543`: value and whether it had a `+`.
+fn signed(w: &[u8]) -> Option<(i64, bool)> {
+    let (neg, plus, d) = match w {
+        [b'-', d @ ..] => (true, false, d),
+        [b'+', d @ ..] => (false, true, d),
+        d => (false, false, d),
+    };
+    if d.is_empty() || d.len() > 18 {
+        return None;
+    }
+    let mut v: i64 = 0;
+    for &c in d {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v * 10 + (c - b'0') as i64;
+    }
+    Some((if neg { -v } else { v }, plus))
+}
+
+fn num<T: TryFrom<i64>>(w: &[u8]) -> Option<T> {
+    T::try_from(signed(w)?.0).ok()
+}
+
+/// `a/b/c...` split into exactly N numbers; returns values and `+` flags.
+fn slashed<const N: usize>(w: &[u8]) -> Option<([i64; N], [bool; N])> {
+    let mut out = [0i64; N];
+    let mut plus = [false; N];
+    let mut parts = w.split(|&c| c == b'/');
+    for k in 0..N {
+        let (v, p) = signed(parts.next()?)?;
+        out[k] = v;
+        plus[k] = p;
+    }
+    parts.next().is_none().then_some((out, plus))
+}
+
+/// `192.168.0.1:4242`, `[::1]:4242`, `fe80::1:49064` (port after the last
+/// colon), `unix:1`.
+fn split_client(w: &[u8]) -> (&[u8], Option<u16>) {
+    match memchr::memrchr(b':', w) {
+        Some(i) => {
+            let port = std::str::from_utf8(&w[i + 1..])
+                .ok()
+                .and_then(|p| p.parse().ok());
+            let addr = &w[..i];
+            let addr = addr
+                .strip_prefix(b"[")
+                .and_then(|a| a.strip_suffix(b"]"))
+                .unwrap_or(addr);
+            (addr, port)
+        }
+        None => (w, None),
+    }
+}
+
+/// `[24/Nov/2026:16:21:15.230]` and the space after it.
+fn accept_date(i: &[u8]) -> R<'_, Millis> {
+    let (i, _) = tag(&b"["[..]).parse(i)?;
+    let (t, n) = time::parse_haproxy_date(i).ok_or_else(|| err(i))?;
+    // CLF's `%trg` carries a zone: `06/Feb/2009:12:14:14 +0100`.
+    let mut rest = &i[n..];
+    let mut t = t;
+    if let [b' ', s @ (b'+' | b'-'), h1, h2, m1, m2, b']', ..] = rest {
+        let d = |a: &u8, b: &u8| ((a - b'0') as i64) * 10 + (b - b'0') as i64;
+        if [h1, h2, m1, m2].iter().all(|c| c.is_ascii_digit()) {
+            let off = (d(h1, h2) * 60 + d(m1, m2)) * 60_000;
+            t -= if *s == b'-' { -off } else { off };
+            rest = &rest[6..];
+        }
+    }
+    let rest = rest.strip_prefix(b"] ").ok_or_else(|| err(rest))?;
+    Ok((rest, t))
+}
+
+/// `{...}` captured headers (values separated by `|`, may hold spaces).
+fn captured(i: &[u8]) -> Option<(&[u8], &[u8])> {
+    let body = i.strip_prefix(b"{")?;
+    let end = memchr::memchr(b'}', body)?;
+    let rest = &body[end + 1..];
+    Some((&body[..end], rest.strip_prefix(b" ").unwrap_or(rest)))
+}
+
+/// `"GET /path HTTP/1.1"` into method, URI, version. HAProxy cuts long
+/// lines (1024 bytes by default), so the closing quote may be missing.
+fn request_line(r: &[u8]) -> (&[u8], &[u8], &[u8]) {
+    if r == b"<BADREQ>" {
+        return (r, b"", b"");
+    }
+    let (method, rest) = match memchr::memchr(b' ', r) {
+        Some(s) => (&r[..s], &r[s + 1..]),
+        None => return (r, b"", b""),
+    };
+    match memchr::memrchr(b' ', rest) {
+        Some(s) if rest[s + 1..].starts_with(b"HTTP/") => (method, &rest[..s], &rest[s + 1..]),
+        _ => (method, rest, b""),
+    }
+}
+
+/// The quoted request and what follows it (httpslog fields).
+fn quoted_request(i: &[u8]) -> Option<(&[u8], Option<&[u8]>)> {
+    let body = i.strip_prefix(b"\"")?;
+    match memchr::memrchr(b'"', body) {
+        Some(end) => {
+            let tail = body[end + 1..]
+                .strip_prefix(b" ")
+                .unwrap_or(&body[end + 1..]);
+            Some((&body[..end], (!tail.is_empty()).then_some(tail)))
+        }
+        None => Some((body, None)),
+    }
+}
+
+/// Parses one HAProxy message as a request line, or `None`.
+pub fn parse(msg: &[u8]) -> Option<Request<'_>> {
+    // Cheap rejection: every format has ` [` or ` - - [` early on.
+    let open = memchr::memchr(b'[', msg.get(..msg.len().min(80))?)?;
+    if open == 0 {
+        return None;
+    }
+    if msg[..open].ends_with(b" - - ") {
+        return parse_clf(msg).ok().map(|(_, r)| r);
+    }
+    parse_native(msg).ok().map(|(_, r)| r)
+}
+
+fn parse_native(i: &[u8]) -> R<'_, Request<'_>> {
+    let (i, client) = word(i)?;
+    let (i, accept) = accept_date(i)?;
+    let (i, frontend) = word(i)?;
+    let (i, (backend, server)) = word
+        .map_opt(|w: &[u8]| memchr::memchr(b'/', w).map(|s| (&w[..s], &w[s + 1..])))
+        .parse(i)?;
+    let (i, timers) = word(i)?;
+    let (client, client_port) = split_client(client);
+    let (frontend, tls) = match frontend.strip_suffix(b"~") {
+        Some(f) => (f, true),
+        None => (frontend, false),
+    };
+    let mut r = Request {
+        mode: Mode::Http,
+        client,
+        client_port,
+        accept,
+        frontend,
+        tls,
+        backend,
+        server,
+        timers: [-1; 6],
+        logasap: false,
+        status: -1,
+        bytes: 0,
+        bytes_partial: false,
+        req_cookie: b"",
+        res_cookie: b"",
+        termination: b"",
+        actconn: 0,
+        feconn: 0,
+        beconn: 0,
+        srv_conn: 0,
+        retries: 0,
+        redispatched: false,
+        srv_queue: 0,
+        backend_queue: 0,
+        req_headers: None,
+        res_headers: None,
+        method: b"",
+        uri: b"",
+        version: b"",
+        tls_info: None,
+    };
+    let i = if let Some((t, plus)) = slashed::<5>(timers) {
+        for (k, v) in t.iter().enumerate() {
+            r.timers[k] = *v as i32;
+        }
+        r.logasap = plus[4];
+        let (i, status) = word(i)?;
+        r.status = num(status).ok_or_else(|| err(status))?;
+        i
+    } else if let Some((t, plus)) = slashed::<3>(timers) {
+        r.mode = Mode::Tcp;
+        r.timers[Timer::Tw as usize] = t[0] as i32;
+        r.timers[Timer::Tc as usize] = t[1] as i32;
+        r.timers[Timer::Tt as usize] = t[2] as i32;
+        r.logasap = plus[2];
+        i
+    } else {
+        return Err(err(timers));
+    };
+    let (i, bytes) = word(i)?;
+    let (b, plus) = signed(bytes).ok_or_else(|| err(bytes))?;
+    r.bytes = b.max(0) as u64;
+    r.bytes_partial = plus;
+    let i = if r.mode == Mode::Http {
+        let (i, cc) = word(i)?;
+        let (i, cs) = word(i)?;
+        r.req_cookie = cc;
+        r.res_cookie = cs;
+        i
+    } else {
+        i
+    };
+    let (i, term) = word(i)?;
+    r.termination = term;
+    let (i, conns) = word(i)?;
+    let (c, plus) = slashed::<5>(conns).ok_or_else(|| err(conns))?;
+    let u = |v: i64| v.clamp(0, u32::MAX as i64) as u32;
+    (r.actconn, r.feconn, r.beconn, r.srv_conn, r.retries) =
+        (u(c[0]), u(c[1]), u(c[2]), u(c[3]), u(c[4]));
+    r.redispatched = plus[4];
+    let (i, queues) = word(i)?;
+    let (q, _) = slashed::<2>(queues).ok_or_else(|| err(queues))?;
+    (r.srv_queue, r.backend_queue) = (u(q[0]), u(q[1]));
+    if r.mode == Mode::Tcp {
+        return Ok((i, r));
+    }
+    let mut i = i;
+    if let Some((h, rest)) = captured(i) {
+        r.req_headers = Some(h);
+        i = rest;
+        if let Some((h, rest)) = captured(i) {
+            r.res_headers = Some(h);
+            i = rest;
+        }
+    }
+    let (req, tls_info) = quoted_request(i).ok_or_else(|| err(i))?;
+    (r.method, r.uri, r.version) = request_line(req);
+    r.tls_info = tls_info;
+    Ok((b"", r))
+}
+
+/// A CLF field: `"quoted"` (quotes removed) or a bare word.
+fn clf_field(i: &[u8]) -> R<'_, &[u8]> {
+    if let Some(body) = i.strip_prefix(b"\"") {
+        let end = memchr::memchr(b'"', body).ok_or_else(|| err(i))?;
+        let rest = &body[end + 1..];
+        Ok((rest.strip_prefix(b" ").unwrap_or(rest), &body[..end]))
+    } else {
+        word(i)
+    }
+}
+
+fn parse_clf<'a>(i: &'a [u8]) -> R<'a, Request<'a>> {
+    // `%{+Q}o` writes nothing for a plain CLF line; the client comes first.
+    let (i, client) = word(i)?;
+    let (i, _) = tag(&b"- - "[..]).parse(i)?;
+    let (i, accept) = accept_date(i)?;
+    // The request is quoted and may itself hold quotes escaped as #22.
+    let (i, req) = clf_field(i)?;
+    let mut f = [&b""[..]; 22];
+    let mut i = i;
+    for slot in f.iter_mut() {
+        let (rest, v) = clf_field(i)?;
+        *slot = v;
+        i = rest;
+    }
+    // status bytes "" "" cport ms fe be srv TR Tw Tc Tr Ta tsc ac fc bc sc rc sq bq
+    let n = |w: &'a [u8]| num::<i64>(w).ok_or_else(|| err(w));
+    let ms = n(f[5])?;
+    let u = |v: i64| v.clamp(0, u32::MAX as i64) as u32;
+    let (frontend, tls) = match f[6].strip_suffix(b"~") {
+        Some(x) => (x, true),
+        None => (f[6], false),
+    };
+    let (method, uri, version) = request_line(req);
+    let mut timers = [-1i32; 6];
+    for k in 0..5 {
+        timers[k] = n(f[9 + k])? as i32;
+    }
+    let (bytes, bytes_partial) = signed(f[1]).ok_or_else(|| err(f[1]))?;
+    let (retries, redispatched) = signed(f[19]).ok_or_else(|| err(f[19]))?;
+    let (client, _) = split_client(client);
+    let r = Request {
+        mode: Mode::Clf,
+        client,
+        client_port: std::str::from_utf8(f[4]).ok().and_then(|p| p.parse().ok()),
+        accept: accept + ms.clamp(0, 999),
+        frontend,
+        tls,
+        backend: f[7],
+        server: f[8],
+        timers,
+        logasap: signed(f[13]).is_some_and(|x| x.1),
+        status: n(f[0])? as i32,
+        bytes: bytes.max(0) as u64,
+        bytes_partial,
+        req_cookie: b"",
+        res_cookie: b"",
+        termination: f[14],
+        actconn: u(n(f[15])?),
+        feconn: u(n(f[16])?),
+        beconn: u(n(f[17])?),
+        srv_conn: u(n(f[18])?),
+        retries: u(retries),
+        redispatched,
+        srv_queue: u(n(f[20])?),
+        backend_queue: u(n(f[21])?),
+        req_headers: None,
+        res_headers: None,
+        method,
+        uri,
+        version,
+        tls_info: None,
+    };
+    // %CC %CS %hrl %hsl follow; hapwatch does not report them for CLF.
+    Ok((i, r))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::time::format_rfc3339_ms;
+
+    fn p(s: &str) -> Request<'_> {
+        parse(s.as_bytes()).unwrap_or_else(|| panic!("no parse: {s}"))
+    }
+
+    #[test]
+    fn httplog() {
+        let r = p("127.0.0.1:44128 [24/Nov/2026:16:21:15.230] fe_http be_app/srv1 0/0/1/2/3 200 123 - - ---- 1/1/0/0/0 0/0 \"GET /p0 HTTP/1.1\"");
+        assert_eq!(r.mode, Mode::Http);
+        assert_eq!(r.client, b"127.0.0.1");
+        assert_eq!(r.client_port, Some(44128));
+        assert_eq!(format_rfc3339_ms(r.accept), "2026-11-24T16:21:15.230Z");
+        assert_eq!(
+            (r.frontend, r.backend, r.server),
+            (&b"fe_http"[..], &b"be_app"[..], &b"srv1"[..])
+        );
+        assert_eq!(r.timers, [0, 0, 1, 2, 3, -1]);
+        assert_eq!((r.status, r.bytes), (200, 123));
+        assert_eq!(r.termination, b"----");
+        assert_eq!(
+            (r.method, r.uri, r.version),
+            (&b"GET"[..], &b"/p0"[..], &b"HTTP/1.1"[..])
+        );
+    }
+
+    #[test]
+    fn refused_after_retries() {
+        let r = p("10.0.0.1:1 [24/Nov/2026:16:21:15.231] fe be/s1 0/0/-1/-1/3003 503 217 - - SC-- 1/1/0/0/3 0/0 \"GET / HTTP/1.1\"");
+        assert_eq!(r.timers, [0, 0, -1, -1, 3003, -1]);
+        assert_eq!(r.retries, 3);
+        assert!(r.is_error() && r.server_side_termination());
+    }
+
+    #[test]
+    fn tcplog() {
+        let r = p("127.0.0.1:37880 [24/Nov/2026:16:21:15.231] fe_tcp be_tcp/t1 1/0/1 120 CD 1/1/0/0/0 0/0");
+        assert_eq!(r.mode, Mode::Tcp);
+        assert_eq!(r.timers, [-1, 1, 0, -1, -1, 1]);
+        assert_eq!((r.bytes, r.termination, r.status), (120, &b"CD"[..], -1));
+    }
+
+    #[test]
+    fn httpslog() {
+        let r = p("127.0.0.1:5 [24/Nov/2026:16:21:15.230] fe_tls~ be/s 0/0/0/0/0 200 5 - - ---- 1/1/0/0/0 0/0 \"GET /x HTTP/1.1\" 0/0000000000000000/0/0/0 -/TLSv1.3/TLS_AES_256_GCM_SHA384");
+        assert!(r.tls);
+        assert_eq!(r.frontend, b"fe_tls");
+        assert_eq!(r.uri, b"/x");
+        assert_eq!(
+            r.tls_info,
+            Some(&b"0/0000000000000000/0/0/0 -/TLSv1.3/TLS_AES_256_GCM_SHA384"[..])
+        );
+    }
+
+    #[test]
+    fn ipv6_plus_signs_and_headers() {
+        let r = p("fe80::9379:c29e:6701:cef8:49064 [28/Nov/2019:16:36:55.883] fe keystone_admin/dvd-ctrl2.ctlplane.int.dvd.dev 0/0/1/-1/+5 -1 +543 - - CD-- 1/1/1/1/+14 0/0 {multiple | request | headers} {} \"GET /redirect_to?http://example.com/{}[]()|'\\^~*<> HTTP/2.0\"");
+        assert_eq!(r.client, b"fe80::9379:c29e:6701:cef8");
+        assert_eq!(r.client_port, Some(49064));
+        assert_eq!(r.server, b"dvd-ctrl2.ctlplane.int.dvd.dev");
+        assert_eq!((r.status, r.bytes, r.bytes_partial), (-1, 543, true));
+        assert!(r.logasap && r.redispatched);
+        assert_eq!(r.retries, 14);
+        assert_eq!(r.req_headers, Some(&b"multiple | request | headers"[..]));
+        assert_eq!(r.res_headers, Some(&b""[..]));
+        assert_eq!(r.version, b"HTTP/2.0");
+        assert_eq!(r.uri, b"/redirect_to?http://example.com/{}[]()|'\\^~*<>");
+    }
+
+    #[test]
+    fn badreq_nosrv_truncated() {
+        let r = p("1.2.3.4:5 [24/Nov/2026:16:21:15.230] fe fe/<NOSRV> -1/-1/-1/-1/0 400 187 - - PR-- 1/1/0/0/0 0/0 \"<BADREQ>\"");
+        assert_eq!((r.server, r.method), (&b"<NOSRV>"[..], &b"<BADREQ>"[..]));
+        let r = p("1.2.3.4:5 [24/Nov/2026:16:21:15.230] fe be/s 1/0/0/0/1 200 1 - - ---- 1/1/0/0/0 0/0 \"GET /very/long/cut");
+        assert_eq!(r.uri, b"/very/long/cut");
+    }
+
+    #[test]
+    fn old_1x_timers() {
+        let r = p("10.0.1.2:33317 [06/Feb/2009:12:14:14.655] http-in static/srv1 10/0/30/69/109 200 2750 - - ---- 1/1/1/1/0 0/0 {1wt.eu} {} \"GET /index.html HTTP/1.1\"");
+        assert_eq!(r.timers[..5], [10, 0, 30, 69, 109]);
+    }
+
+    #[test]
+    fn clf() {
+        let r = p("10.0.1.2 - - [06/Feb/2009:12:14:14 +0100] \"GET /index.html HTTP/1.1\" 200 2750 \"\" \"\" 33317 661 \"http-in\" \"static\" \"srv1\" 10 0 30 69 109 \"----\" 1 1 1 1 0 0 0 \"\" \"\" \"\" \"\"");
+        assert_eq!(r.mode, Mode::Clf);
+        assert_eq!(format_rfc3339_ms(r.accept), "2009-02-06T11:14:14.661Z");
+        assert_eq!(
+            (r.backend, r.server, r.status),
+            (&b"static"[..], &b"srv1"[..], 200)
+        );
+        assert_eq!(r.timers[..5], [10, 0, 30, 69, 109]);
+        assert_eq!(r.termination, b"----");
+        assert_eq!(r.client_port, Some(33317));
+    }
+
+    #[test]
+    fn rejects() {
+        for s in [
+            "",
+            "[",
+            "Server be/s is DOWN.",
+            "1.2.3.4:5 [24/Nov/2026:16:21:15.230] fe be/s 1/2 200",
+            "1.2.3.4:5 [24/Nov/2026:16:21:15.230] fe bes 1/0/0/0/1 200 1 - - ---- 1/1/0/0/0 0/0 \"GET /\"",
+        ] {
+            assert!(parse(s.as_bytes()).is_none(), "{s}");
+        }
+    }
+}

@@ -1,0 +1,273 @@
+//! Offline input: files (plain or gzip, told apart by magic bytes, not by
+//! name), `-` for stdin, read in large chunks that end on a line boundary.
+//!
+//! Invariant: a chunk never splits a line; a line longer than the chunk size
+//! is discarded up to its newline and counted, and reading goes on.
+
+use std::{
+    fs::File,
+    io::{self, BufRead, BufReader, Read},
+    path::PathBuf,
+};
+
+use flate2::read::MultiGzDecoder;
+
+use crate::time::{civil_from_days, YearResolver};
+
+/// Bytes read per chunk handed to a worker.
+pub const CHUNK: usize = 2 * 1024 * 1024;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Source {
+    Stdin,
+    File(PathBuf),
+}
+
+impl Source {
+    pub fn parse(s: &str) -> Source {
+        if s == "-" {
+            Source::Stdin
+        } else {
+            Source::File(PathBuf::from(s))
+        }
+    }
+
+    pub fn name(&self) -> String {
+        match self {
+            Source::Stdin => "<stdin>".into(),
+            Source::File(p) => p.display().to_string(),
+        }
+    }
+}
+
+pub struct Opened {
+    pub reader: Box<dyn Read + Send>,
+    /// Size on disk, for the progress bar (compressed size for gzip).
+    pub size: Option<u64>,
+    pub gzip: bool,
+    /// For RFC 3164 dates without a year: the file's modification time.
+    pub years: YearResolver,
+}
+
+/// Counts bytes pulled from the underlying file (before decompression), so
+/// progress reflects the position in the file.
+struct Counting<R> {
+    inner: R,
+    counter: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.counter
+            .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+fn year_of(t: std::time::SystemTime) -> Option<(i64, u32, u32)> {
+    let secs = t.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs() as i64;
+    Some(civil_from_days(secs.div_euclid(86_400)))
+}
+
+/// Opens a source. `year` (from `--year`) overrides the modification time.
+pub fn open(
+    src: &Source,
+    year: Option<i64>,
+    counter: std::sync::Arc<std::sync::atomic::AtomicU64>,
+) -> io::Result<Opened> {
+    let (raw, size, mtime): (Box<dyn Read + Send>, _, _) = match src {
+        Source::Stdin => (Box::new(io::stdin()), None, None),
+        Source::File(p) => {
+            let f = File::open(p)?;
+            let meta = f.metadata()?;
+            if meta.is_dir() {
+                return Err(io::Error::other("is a directory"));
+            }
+            (
+                Box::new(f),
+                Some(meta.len()),
+                meta.modified().ok().and_then(year_of),
+            )
+        }
+    };
+    let mut buf = BufReader::with_capacity(
+        256 * 1024,
+        Counting {
+            inner: raw,
+            counter,
+        },
+    );
+    let gzip = buf.fill_buf()?.starts_with(&[0x1f, 0x8b]);
+    let reader: Box<dyn Read + Send> = if gzip {
+        Box::new(MultiGzDecoder::new(buf))
+    } else {
+        Box::new(buf)
+    };
+    // Without --year and without a file time (stdin), the current year is
+    // the last resort; request lines carry their own year and correct it.
+    let years = match (year, mtime) {
+        (Some(y), _) => YearResolver::new(y, None),
+        (None, Some((y, m, d))) => YearResolver::new(y, Some((m, d))),
+        (None, None) => {
+            let now = year_of(std::time::SystemTime::now()).unwrap_or((1970, 1, 1));
+            YearResolver::new(now.0, Some((now.1, now.2)))
+        }
+    };
+    Ok(Opened {
+        reader,
+        size,
+        gzip,
+        years,
+    })
+}
+
+/// Reads `r` into chunks of whole lines.
+pub struct Chunker<R> {
+    reader: R,
+    carry: Vec<u8>,
+    /// Inside a line longer than a chunk: drop bytes up to the next newline.
+    discarding: bool,
+    eof: bool,
+    error: Option<io::Error>,
+    /// Lines dropped because they did not fit in a chunk.
+    pub oversized: u64,
+}
+
+impl<R: Read> Chunker<R> {
+    pub fn new(reader: R) -> Self {
+        Chunker {
+            reader,
+            carry: Vec::new(),
+            discarding: false,
+            eof: false,
+            error: None,
+            oversized: 0,
+        }
+    }
+
+    /// The next chunk of whole lines, or `None` at the end.
+    pub fn next_chunk(&mut self) -> io::Result<Option<Vec<u8>>> {
+        loop {
+            if self.eof {
+                if self.carry.is_empty() || self.discarding {
+                    self.carry.clear();
+                    return match self.error.take() {
+                        Some(e) => Err(e),
+                        None => Ok(None),
+                    };
+                }
+                return Ok(Some(std::mem::take(&mut self.carry)));
+            }
+            let mut buf = std::mem::take(&mut self.carry);
+            // take + read_to_end: no zero-filling, however small the reads.
+            let want = CHUNK.saturating_sub(buf.len()).max(64 * 1024);
+            match (&mut self.reader).take(want as u64).read_to_end(&mut buf) {
+                Ok(n) if n < want => self.eof = true,
+                Ok(_) => {}
+                Err(e) => {
+                    // Hand out the good lines read so far, then the error.
+                    self.error = Some(e);
+                    self.eof = true;
+                }
+            }
+            if self.discarding {
+                match memchr::memchr(b'\n', &buf) {
+                    Some(i) => {
+                        self.discarding = false;
+                        buf.drain(..=i);
+                    }
+                    None => continue, // still inside the long line
+                }
+            }
+            match memchr::memrchr(b'\n', &buf) {
+                Some(i) => {
+                    self.carry = buf.split_off(i + 1);
+                    return Ok(Some(buf));
+                }
+                None if self.eof => {
+                    self.carry = buf;
+                }
+                None if buf.len() >= CHUNK => {
+                    // A single line fills a whole chunk: far beyond the line
+                    // limit. Count it once and skip to its end.
+                    self.oversized += 1;
+                    self.discarding = true;
+                }
+                None => self.carry = buf,
+            }
+        }
+    }
+}
+
+/// Splits a chunk into lines (without `\n`).
+pub fn lines(chunk: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = chunk;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let (line, next) = match memchr::memchr(b'\n', rest) {
+            Some(i) => (&rest[..i], &rest[i + 1..]),
+            None => (rest, &rest[rest.len()..]),
+        };
+        rest = next;
+        Some(line)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A reader that returns at most `step` bytes per call.
+    struct Trickle<'a>(&'a [u8], usize);
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = self.0.len().min(self.1).min(buf.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    fn all_lines(data: &[u8], step: usize) -> (Vec<Vec<u8>>, u64) {
+        let mut c = Chunker::new(Trickle(data, step));
+        let mut out = Vec::new();
+        while let Some(ch) = c.next_chunk().unwrap() {
+            assert!(ch.ends_with(b"\n") || !data.ends_with(b"\n"));
+            out.extend(lines(&ch).map(|l| l.to_vec()));
+        }
+        (out, c.oversized)
+    }
+
+    #[test]
+    fn chunks_never_split_lines() {
+        let mut data = Vec::new();
+        for i in 0..200_000 {
+            data.extend_from_slice(format!("line {i} with some text\n").as_bytes());
+        }
+        for step in [1 << 20, 7919, CHUNK * 2] {
+            let (ls, over) = all_lines(&data, step);
+            assert_eq!(ls.len(), 200_000);
+            assert_eq!(ls[123_456], b"line 123456 with some text");
+            assert_eq!(over, 0);
+        }
+    }
+
+    #[test]
+    fn giant_line_is_skipped_and_counted() {
+        let mut data = b"first\n".to_vec();
+        data.extend(std::iter::repeat_n(b'x', CHUNK * 3 + 17));
+        data.extend_from_slice(b"\nlast\n");
+        let (ls, over) = all_lines(&data, 65536);
+        assert_eq!(ls, vec![b"first".to_vec(), b"last".to_vec()]);
+        assert_eq!(over, 1);
+    }
+
+    #[test]
+    fn last_line_without_newline() {
+        let (ls, _) = all_lines(b"a\nb", 1);
+        assert_eq!(ls, vec![b"a".to_vec(), b"b".to_vec()]);
+    }
+}

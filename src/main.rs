@@ -1,0 +1,208 @@
+//! The `hapwatch` binary: argument parsing and exit codes only; the library
+//! does the work.
+//!
+//! Exit codes: 0 success; 1 some input could not be read (the rest was
+//! analysed); 2 bad arguments, configuration or patterns.
+
+use std::{io::IsTerminal, path::PathBuf, process::ExitCode, sync::Arc};
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use hapwatch::{
+    analyze,
+    engine::{Filter, Glob},
+    input::Source,
+    patterns::PatternSet,
+    report::{self, Report},
+    time::{parse_user_time, Millis},
+};
+
+#[derive(Parser)]
+#[command(
+    name = "hapwatch",
+    version,
+    about = "HAProxy backend health from HAProxy's own logs"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Table,
+    Json,
+    Csv,
+}
+
+fn user_time(s: &str) -> Result<Millis, String> {
+    parse_user_time(s).ok_or_else(|| {
+        format!(
+            "`{s}` is not a time: use RFC 3339 (2026-11-24T16:21:00Z), a date (2026-11-24) \
+             or HAProxy's form (24/Nov/2026:16:21:00)"
+        )
+    })
+}
+
+#[derive(clap::Args)]
+struct FilterArgs {
+    /// Only events at or after this time (RFC 3339 or HAProxy's date form).
+    #[arg(long, value_parser = user_time)]
+    since: Option<Millis>,
+    /// Only events before this time.
+    #[arg(long, value_parser = user_time)]
+    until: Option<Millis>,
+    /// Only this backend (`*` globs allowed).
+    #[arg(long)]
+    backend: Option<String>,
+    /// Only this server (`*` globs allowed).
+    #[arg(long)]
+    server: Option<String>,
+    /// Only this HAProxy host (`-` for lines without a hostname).
+    #[arg(long)]
+    host: Option<String>,
+}
+
+impl FilterArgs {
+    fn filter(&self) -> Filter {
+        Filter {
+            since: self.since,
+            until: self.until,
+            backend: self.backend.as_deref().map(Glob::new),
+            server: self.server.as_deref().map(Glob::new),
+            host: self.host.as_deref().map(Glob::new),
+        }
+    }
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Analyse HAProxy log files: per-server traffic, timers, errors and health.
+    Analyze {
+        /// Log files (plain or gzip), `-` for stdin; read in the order given.
+        #[arg(required = true)]
+        files: Vec<String>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+        #[command(flatten)]
+        filter: FilterArgs,
+        /// Year of RFC 3164 dates when no request line gives it
+        /// (default: the file's modification time).
+        #[arg(long, value_parser = clap::value_parser!(i64).range(1970..=9999))]
+        year: Option<i64>,
+        /// Print up to N lines that were not understood.
+        #[arg(long, default_value_t = 0, value_name = "N")]
+        show_unparsed: usize,
+        /// Extra or overriding message patterns: every *.toml in DIR.
+        #[arg(long, value_name = "DIR", env = "HAPWATCH_PATTERNS")]
+        patterns: Option<PathBuf>,
+        /// Worker threads (default: one per core).
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
+        threads: Option<u16>,
+    },
+    /// List the message patterns in use (built-in and --patterns DIR) and check them.
+    Patterns {
+        #[arg(long, value_name = "DIR", env = "HAPWATCH_PATTERNS")]
+        patterns: Option<PathBuf>,
+    },
+}
+
+fn load_patterns(dir: Option<&std::path::Path>) -> Result<Arc<PatternSet>, ExitCode> {
+    PatternSet::load(dir).map(Arc::new).map_err(|e| {
+        eprintln!("hapwatch: invalid patterns: {e:#}");
+        ExitCode::from(2)
+    })
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Analyze {
+            files,
+            format,
+            filter,
+            year,
+            show_unparsed,
+            patterns,
+            threads,
+        } => {
+            let patterns = match load_patterns(patterns.as_deref()) {
+                Ok(p) => p,
+                Err(code) => return code,
+            };
+            if let (Some(s), Some(u)) = (filter.since, filter.until) {
+                if s >= u {
+                    eprintln!("hapwatch: --since must be before --until");
+                    return ExitCode::from(2);
+                }
+            }
+            let threads = threads
+                .map(usize::from)
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+            let outcome = analyze::run(analyze::Options {
+                sources: files.iter().map(|f| Source::parse(f)).collect(),
+                patterns,
+                filter: filter.filter(),
+                year,
+                threads,
+                show_unparsed,
+                progress: std::io::stderr().is_terminal(),
+            });
+            for e in &outcome.errors {
+                eprintln!("hapwatch: {e}");
+            }
+            let report = Report::build(&outcome.engine, &outcome.errors);
+            let text = match format {
+                Format::Table => report::table::render(&report, std::io::stdout().is_terminal()),
+                Format::Json => report.to_json() + "\n",
+                Format::Csv => match report::csv::render(&report) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        eprintln!("hapwatch: {e}");
+                        return ExitCode::from(1);
+                    }
+                },
+            };
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            if out.write_all(text.as_bytes()).is_err() {
+                return ExitCode::SUCCESS; // closed pipe (e.g. `| head`)
+            }
+            if outcome.errors.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Command::Patterns { patterns } => {
+            let set = match load_patterns(patterns.as_deref()) {
+                Ok(p) => p,
+                Err(code) => return code,
+            };
+            let mut bad = 0;
+            for p in &set.patterns {
+                let hits = set.all_matches(p.sample.as_bytes());
+                let ok = hits == [p.name.as_str()];
+                bad += !ok as usize;
+                println!(
+                    "{:<24} {:<8} {:<36} {}",
+                    p.name,
+                    format!("{:?}", p.class).to_lowercase(),
+                    p.source,
+                    if ok {
+                        "sample ok".to_string()
+                    } else {
+                        format!("SAMPLE MATCHES {hits:?}")
+                    }
+                );
+            }
+            if bad > 0 {
+                eprintln!(
+                    "hapwatch: {bad} pattern sample(s) do not match exactly their own pattern"
+                );
+                return ExitCode::from(2);
+            }
+            ExitCode::SUCCESS
+        }
+    }
+}

@@ -1,0 +1,296 @@
+//! Message patterns as data: `patterns/*.toml` at the repository root,
+//! embedded at build time, extended or overridden at run time with
+//! `--patterns DIR`.
+//!
+//! A pattern is a name, a class, an anchored regex with named groups, the
+//! state it leads to and a sample line. Loading expands `{{fragment}}`
+//! references from `[defs]`, compiles every regex and fails with the file and
+//! pattern name on any mistake (exit 2 at the CLI).
+
+use std::{collections::HashMap, path::Path};
+
+use anyhow::{anyhow, bail, Context, Result};
+use regex::bytes::{Regex, RegexSet};
+use serde::Deserialize;
+
+/// The files shipped in `patterns/`, in matching order.
+pub const BUILTIN: &[(&str, &str)] = &[
+    ("health.toml", include_str!("../patterns/health.toml")),
+    ("other.toml", include_str!("../patterns/other.toml")),
+];
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Class {
+    /// A server's operational or administrative state changed.
+    Server,
+    /// One health or agent check result (`status: x/y`): progress, not a transition.
+    Check,
+    /// A backend has no server available.
+    Backend,
+    /// DNS resolution changed a server's address or state.
+    Dns,
+    /// Anything else HAProxy says that is worth counting.
+    Other,
+}
+
+/// Where a pattern's resulting state comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StateRef {
+    Fixed(String),
+    Group(String),
+}
+
+#[derive(Clone, Debug)]
+pub struct Pattern {
+    pub name: String,
+    pub class: Class,
+    pub regex: Regex,
+    pub op: Option<StateRef>,
+    pub admin: Option<StateRef>,
+    pub sample: String,
+    pub source: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    #[serde(default)]
+    defs: HashMap<String, String>,
+    #[serde(default)]
+    pattern: Vec<RawPattern>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPattern {
+    name: String,
+    class: Class,
+    regex: String,
+    op: Option<String>,
+    admin: Option<String>,
+    sample: String,
+}
+
+impl<'de> Deserialize<'de> for Class {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Ok(match s.as_str() {
+            "server" => Class::Server,
+            "check" => Class::Check,
+            "backend" => Class::Backend,
+            "dns" => Class::Dns,
+            "other" => Class::Other,
+            _ => {
+                return Err(serde::de::Error::custom(format!(
+                    "unknown class `{s}` (expected server, check, backend, dns or other)"
+                )))
+            }
+        })
+    }
+}
+
+/// All patterns, compiled, with one `RegexSet` to find the candidate in a
+/// single pass over the message.
+#[derive(Clone, Debug)]
+pub struct PatternSet {
+    pub patterns: Vec<Pattern>,
+    set: RegexSet,
+}
+
+fn expand(regex: &str, defs: &HashMap<String, String>) -> Result<String> {
+    let mut out = String::with_capacity(regex.len() * 2);
+    let mut rest = regex;
+    while let Some(open) = rest.find("{{") {
+        out.push_str(&rest[..open]);
+        let close = rest[open..]
+            .find("}}")
+            .ok_or_else(|| anyhow!("unclosed `{{{{` in regex"))?;
+        let name = &rest[open + 2..open + close];
+        out.push_str(
+            defs.get(name)
+                .ok_or_else(|| anyhow!("unknown fragment `{{{{{name}}}}}` (not in [defs])"))?,
+        );
+        rest = &rest[open + close + 2..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+fn state_ref(v: Option<String>, allowed: &[&str], regex: &Regex) -> Result<Option<StateRef>> {
+    Ok(match v {
+        None => None,
+        Some(g) if g.starts_with('$') => {
+            let name = &g[1..];
+            if !regex.capture_names().any(|n| n == Some(name)) {
+                bail!("`{g}` names no group of the regex");
+            }
+            Some(StateRef::Group(name.to_string()))
+        }
+        Some(s) if allowed.contains(&s.as_str()) => Some(StateRef::Fixed(s)),
+        Some(s) => bail!("state `{s}` is not one of {}", allowed.join(", ")),
+    })
+}
+
+impl PatternSet {
+    /// The embedded patterns, plus every `*.toml` in `dir` (sorted by file
+    /// name). A user pattern with a built-in pattern's name replaces it.
+    pub fn load(dir: Option<&Path>) -> Result<Self> {
+        let mut files: Vec<(String, String)> = BUILTIN
+            .iter()
+            .map(|(n, s)| (format!("patterns/{n}"), s.to_string()))
+            .collect();
+        if let Some(dir) = dir {
+            let mut paths: Vec<_> = std::fs::read_dir(dir)
+                .with_context(|| format!("cannot read patterns directory {}", dir.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+                .collect();
+            paths.sort();
+            for p in paths {
+                let text = std::fs::read_to_string(&p)
+                    .with_context(|| format!("cannot read {}", p.display()))?;
+                files.push((p.display().to_string(), text));
+            }
+        }
+        Self::from_sources(&files)
+    }
+
+    pub fn builtin() -> Self {
+        Self::load(None).expect("embedded patterns are valid (tested)")
+    }
+
+    pub fn from_sources(files: &[(String, String)]) -> Result<Self> {
+        let mut defs: HashMap<String, String> = HashMap::new();
+        let mut patterns: Vec<Pattern> = Vec::new();
+        for (source, text) in files {
+            let file: File =
+                toml::from_str(text).map_err(|e| anyhow!("{source}: {}", e.to_string().trim()))?;
+            defs.extend(file.defs);
+            for raw in file.pattern {
+                let name = raw.name.clone();
+                let ctx = || format!("{source}: pattern `{name}`");
+                let expanded = expand(&raw.regex, &defs).with_context(ctx)?;
+                let regex = Regex::new(&expanded).with_context(ctx)?;
+                let p = Pattern {
+                    op: state_ref(raw.op, &["UP", "DOWN", "STOPPING"], &regex).with_context(ctx)?,
+                    admin: state_ref(raw.admin, &["READY", "MAINT", "DRAIN"], &regex)
+                        .with_context(ctx)?,
+                    name: raw.name,
+                    class: raw.class,
+                    regex,
+                    sample: raw.sample,
+                    source: source.clone(),
+                };
+                if p.class != Class::Other && p.class != Class::Backend {
+                    for g in ["backend", "server"] {
+                        if !p.regex.capture_names().any(|n| n == Some(g)) {
+                            bail!("{}: a {:?} pattern needs a `{g}` group", ctx(), p.class);
+                        }
+                    }
+                }
+                match patterns.iter_mut().find(|q| q.name == p.name) {
+                    Some(q) => *q = p,
+                    None => patterns.push(p),
+                }
+            }
+        }
+        let set = RegexSet::new(patterns.iter().map(|p| p.regex.as_str()))?;
+        Ok(PatternSet { patterns, set })
+    }
+
+    /// The first pattern that matches `msg`.
+    pub fn find<'m>(&self, msg: &'m [u8]) -> Option<(usize, regex::bytes::Captures<'m>)> {
+        // Cheap test first: most messages reaching here match nothing.
+        let idx = self.set.matches(msg).into_iter().next()?;
+        self.patterns[idx].regex.captures(msg).map(|c| (idx, c))
+    }
+
+    /// Every pattern matching `msg` (used by the tests and `--explain`).
+    pub fn all_matches(&self, msg: &[u8]) -> Vec<&str> {
+        self.set
+            .matches(msg)
+            .into_iter()
+            .map(|i| self.patterns[i].name.as_str())
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_sample_matches_exactly_its_pattern() {
+        let set = PatternSet::builtin();
+        assert!(set.patterns.len() >= 25);
+        for p in &set.patterns {
+            assert_eq!(
+                set.all_matches(p.sample.as_bytes()),
+                vec![p.name.as_str()],
+                "sample of {} ({})",
+                p.name,
+                p.source
+            );
+        }
+    }
+
+    #[test]
+    fn user_file_overrides_and_extends() {
+        let user = r#"
+[[pattern]]
+name = "proxy_started"
+class = "other"
+regex = '^Proxy (?P<proxy>\S+) has started\.$'
+sample = 'Proxy x has started.'
+
+[[pattern]]
+name = "my_lua_down"
+class = "server"
+regex = '^lua: server {{srv}} marked down$'
+op = "DOWN"
+sample = 'lua: server Server be/s1 marked down'
+"#;
+        let mut files: Vec<(String, String)> = BUILTIN
+            .iter()
+            .map(|(n, s)| (n.to_string(), s.to_string()))
+            .collect();
+        files.push(("user.toml".into(), user.into()));
+        let set = PatternSet::from_sources(&files).unwrap();
+        assert_eq!(
+            set.all_matches(b"Proxy x has started."),
+            vec!["proxy_started"]
+        );
+        assert!(set.all_matches(b"Proxy x started.").is_empty());
+        assert_eq!(
+            set.all_matches(b"lua: server Server be/s1 marked down"),
+            vec!["my_lua_down"]
+        );
+    }
+
+    #[test]
+    fn bad_files_name_the_problem() {
+        let bad = |text: &str| {
+            PatternSet::from_sources(&[("u.toml".into(), text.into())])
+                .map(|_| ())
+                .map_err(|e| format!("{e:#}"))
+                .unwrap_err()
+        };
+        assert!(
+            bad("[[pattern]]\nname='x'\nclass='other'\nregex='('\nsample='a'")
+                .contains("pattern `x`")
+        );
+        assert!(
+            bad("[[pattern]]\nname='x'\nclass='nope'\nregex='a'\nsample='a'")
+                .contains("unknown class")
+        );
+        assert!(
+            bad("[[pattern]]\nname='x'\nclass='other'\nregex='{{zz}}'\nsample='a'")
+                .contains("unknown fragment")
+        );
+        assert!(
+            bad("[[pattern]]\nname='x'\nclass='other'\nregex='a'\nop='SIDEWAYS'\nsample='a'")
+                .contains("not one of")
+        );
+    }
+}

@@ -1,0 +1,91 @@
+//! One CSV row per server, every aggregate flattened into columns.
+
+use super::Report;
+use crate::haproxy::Timer;
+
+pub fn render(r: &Report) -> anyhow::Result<String> {
+    let mut w = ::csv::Writer::from_writer(Vec::new());
+    let mut header: Vec<String> = [
+        "host",
+        "backend",
+        "server",
+        "backup",
+        "state",
+        "requests",
+        "1xx",
+        "2xx",
+        "3xx",
+        "4xx",
+        "5xx",
+        "other",
+        "errors",
+        "error_rate",
+        "bytes",
+        "retries",
+        "redispatches",
+        "srv_queue_max",
+        "backend_queue_max",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    for t in Timer::ALL {
+        for f in ["count", "p50", "p90", "p99", "max", "mean"] {
+            header.push(format!("{}_{f}", t.name()));
+        }
+    }
+    header.extend(
+        [
+            "down_seconds",
+            "maint_seconds",
+            "drain_seconds",
+            "transitions",
+        ]
+        .map(String::from),
+    );
+    w.write_record(&header)?;
+    let opt = |v: Option<u64>| v.map(|v| v.to_string()).unwrap_or_default();
+    for s in &r.servers {
+        let t = &s.traffic;
+        let mut row = vec![
+            s.host.clone(),
+            s.backend.clone(),
+            s.server.clone(),
+            s.backup.to_string(),
+            s.state.as_str().to_string(),
+            t.requests.to_string(),
+            t.status.c1.to_string(),
+            t.status.c2.to_string(),
+            t.status.c3.to_string(),
+            t.status.c4.to_string(),
+            t.status.c5.to_string(),
+            t.status.other.to_string(),
+            t.errors.to_string(),
+            t.error_rate.to_string(),
+            t.bytes.to_string(),
+            t.retries.to_string(),
+            t.redispatches.to_string(),
+            t.srv_queue_max.to_string(),
+            t.backend_queue_max.to_string(),
+        ];
+        for timer in Timer::ALL {
+            let x = t.timers_ms.get(timer);
+            row.extend([
+                x.count.to_string(),
+                opt(x.p50),
+                opt(x.p90),
+                opt(x.p99),
+                opt(x.max),
+                x.mean.map(|m| m.to_string()).unwrap_or_default(),
+            ]);
+        }
+        row.extend([
+            s.down_seconds.to_string(),
+            s.maint_seconds.to_string(),
+            s.drain_seconds.to_string(),
+            s.transitions.to_string(),
+        ]);
+        w.write_record(&row)?;
+    }
+    Ok(String::from_utf8(w.into_inner()?)?)
+}

@@ -1,0 +1,367 @@
+//! Reports: one data model ([`Report`]) built from the engine, and printers
+//! over it (table, JSON, CSV), so the formats never disagree.
+//!
+//! The JSON form is a documented contract (README, "JSON output"): fields
+//! may be added, none renamed or removed.
+
+pub mod csv;
+pub mod table;
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::engine::state::{BackendState, Label, ServerState};
+use crate::engine::stats::{termination_str, ServerKey, Stats};
+use crate::engine::Engine;
+use crate::haproxy::{CheckDetails, Timer};
+use crate::time::{format_rfc3339_ms, Millis};
+
+#[derive(Serialize, Debug, Clone)]
+pub struct InputSummary {
+    pub lines: u64,
+    pub requests: u64,
+    pub health_events: u64,
+    pub other: u64,
+    pub unparsed: u64,
+    pub oversized: u64,
+    pub untimed: u64,
+    pub other_kinds: BTreeMap<String, u64>,
+    /// Inputs that could not be read, with the reason.
+    pub errors: Vec<String>,
+}
+
+#[derive(Serialize, Debug, Clone, Default)]
+pub struct TimerSummary {
+    pub count: u64,
+    pub p50: Option<u64>,
+    pub p90: Option<u64>,
+    pub p99: Option<u64>,
+    pub max: Option<u64>,
+    pub mean: Option<f64>,
+}
+
+#[allow(non_snake_case)]
+#[derive(Serialize, Debug, Clone, Default)]
+pub struct Timers {
+    pub TR: TimerSummary,
+    pub Tw: TimerSummary,
+    pub Tc: TimerSummary,
+    pub Tr: TimerSummary,
+    pub Ta: TimerSummary,
+    pub Tt: TimerSummary,
+}
+
+impl Timers {
+    pub fn get(&self, t: Timer) -> &TimerSummary {
+        match t {
+            Timer::TR => &self.TR,
+            Timer::Tw => &self.Tw,
+            Timer::Tc => &self.Tc,
+            Timer::Tr => &self.Tr,
+            Timer::Ta => &self.Ta,
+            Timer::Tt => &self.Tt,
+        }
+    }
+}
+
+#[derive(Serialize, Debug, Clone, Default)]
+pub struct StatusClasses {
+    #[serde(rename = "1xx")]
+    pub c1: u64,
+    #[serde(rename = "2xx")]
+    pub c2: u64,
+    #[serde(rename = "3xx")]
+    pub c3: u64,
+    #[serde(rename = "4xx")]
+    pub c4: u64,
+    #[serde(rename = "5xx")]
+    pub c5: u64,
+    pub other: u64,
+}
+
+/// Request aggregates, the same for a server and a backend.
+#[derive(Serialize, Debug, Clone, Default)]
+pub struct Traffic {
+    pub requests: u64,
+    pub status: StatusClasses,
+    /// 5xx responses and server-side termination states (`S...`, `s...`).
+    pub errors: u64,
+    pub error_rate: f64,
+    pub bytes: u64,
+    pub retries: u64,
+    pub redispatches: u64,
+    pub srv_queue_max: u32,
+    pub backend_queue_max: u32,
+    pub timers_ms: Timers,
+    pub termination: BTreeMap<String, u64>,
+}
+
+impl Traffic {
+    fn from_stats(s: &Stats) -> Traffic {
+        let t = |timer: Timer| match s.timer(timer) {
+            Some(ts) if ts.count() > 0 => TimerSummary {
+                count: ts.count(),
+                p50: Some(ts.quantile(0.50)),
+                p90: Some(ts.quantile(0.90)),
+                p99: Some(ts.quantile(0.99)),
+                max: Some(ts.hist.max()),
+                mean: Some((ts.mean() * 100.0).round() / 100.0),
+            },
+            _ => TimerSummary::default(),
+        };
+        Traffic {
+            requests: s.requests,
+            status: StatusClasses {
+                c1: s.status[1],
+                c2: s.status[2],
+                c3: s.status[3],
+                c4: s.status[4],
+                c5: s.status[5],
+                other: s.status[0],
+            },
+            errors: s.errors,
+            error_rate: if s.requests > 0 {
+                (s.errors as f64 / s.requests as f64 * 1e4).round() / 1e4
+            } else {
+                0.0
+            },
+            bytes: s.bytes,
+            retries: s.retries,
+            redispatches: s.redispatches,
+            srv_queue_max: s.srv_queue_max,
+            backend_queue_max: s.backend_queue_max,
+            timers_ms: Timers {
+                TR: t(Timer::TR),
+                Tw: t(Timer::Tw),
+                Tc: t(Timer::Tc),
+                Tr: t(Timer::Tr),
+                Ta: t(Timer::Ta),
+                Tt: t(Timer::Tt),
+            },
+            termination: s
+                .termination
+                .iter()
+                .map(|(c, n)| (termination_str(c), *n))
+                .collect(),
+        }
+    }
+}
+
+#[derive(Serialize, Debug, Clone)]
+pub struct ServerReport {
+    pub host: String,
+    pub backend: String,
+    pub server: String,
+    pub backup: bool,
+    #[serde(flatten)]
+    pub traffic: Traffic,
+    pub state: Label,
+    /// When the current state began (RFC 3339), if a message said so.
+    pub since: Option<String>,
+    pub last_cause: Option<String>,
+    /// Last health check progress, e.g. `1/2 UP`.
+    pub check: Option<String>,
+    pub down_seconds: f64,
+    pub maint_seconds: f64,
+    pub drain_seconds: f64,
+    pub transitions: u64,
+}
+
+#[derive(Serialize, Debug, Clone)]
+pub struct Period {
+    pub start: String,
+    /// Absent while still going on at the end of the window.
+    pub end: Option<String>,
+    pub seconds: f64,
+}
+
+#[derive(Serialize, Debug, Clone)]
+pub struct BackendReport {
+    pub host: String,
+    pub backend: String,
+    #[serde(flatten)]
+    pub traffic: Traffic,
+    pub servers: usize,
+    /// Active and backup servers online, as the last state message said.
+    pub active: Option<u32>,
+    pub backups: Option<u32>,
+    pub no_server_seconds: f64,
+    pub no_server_periods: Vec<Period>,
+}
+
+#[derive(Serialize, Debug, Clone)]
+pub struct TransitionReport {
+    pub at: String,
+    pub host: String,
+    pub backend: String,
+    pub server: String,
+    pub from: Label,
+    pub to: Label,
+    pub cause: Option<String>,
+    pub pattern: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub check: Option<CheckDetails>,
+}
+
+#[derive(Serialize, Debug, Clone)]
+pub struct Window {
+    pub start: Option<String>,
+    pub end: Option<String>,
+    pub seconds: f64,
+}
+
+#[derive(Serialize, Debug, Clone)]
+pub struct Report {
+    pub input: InputSummary,
+    pub window: Window,
+    pub servers: Vec<ServerReport>,
+    pub backends: Vec<BackendReport>,
+    pub transitions: Vec<TransitionReport>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unparsed_samples: Vec<String>,
+}
+
+fn secs(ms: i64) -> f64 {
+    ms as f64 / 1000.0
+}
+
+fn period(start: Millis, end: Option<Millis>, w: (Millis, Millis)) -> Period {
+    let (s, e) = (start.max(w.0), end.unwrap_or(w.1).min(w.1));
+    Period {
+        start: format_rfc3339_ms(start),
+        end: end.map(format_rfc3339_ms),
+        seconds: secs((e - s).max(0)),
+    }
+}
+
+impl Report {
+    pub fn build(engine: &Engine, errors: &[String]) -> Report {
+        let f = &engine.filter;
+        let (ws, we) = engine.window();
+        let w = (ws.unwrap_or(0), we.unwrap_or(0));
+        let mut servers: BTreeMap<ServerKey, (Option<&Stats>, Option<&ServerState>)> =
+            BTreeMap::new();
+        for (k, s) in &engine.aggregates.servers {
+            servers.entry(k.clone()).or_default().0 = Some(s);
+        }
+        for (k, st) in &engine.health.servers {
+            servers.entry(k.clone()).or_default().1 = Some(st);
+        }
+        let mut backends: BTreeMap<(String, String), (Stats, usize, Option<&BackendState>)> =
+            BTreeMap::new();
+        for (k, b) in &engine.health.backends {
+            backends.entry(k.clone()).or_default().2 = Some(b);
+        }
+        let mut server_reports = Vec::new();
+        for (k, (stats, st)) in &servers {
+            let b = backends
+                .entry((k.host.clone(), k.backend.clone()))
+                .or_default();
+            if let Some(s) = stats {
+                b.0.merge(s);
+            }
+            b.1 += 1;
+            if !f.selects(&k.host, &k.backend, Some(&k.server)) {
+                continue;
+            }
+            let time = |l: Label| secs(st.and_then(|s| s.time_in.get(&l).copied()).unwrap_or(0));
+            server_reports.push(ServerReport {
+                host: k.host.clone(),
+                backend: k.backend.clone(),
+                server: k.server.clone(),
+                backup: st.is_some_and(|s| s.backup),
+                traffic: stats.map(Traffic::from_stats).unwrap_or_default(),
+                state: st.map_or(Label::Unknown, |s| s.label()),
+                since: st.and_then(|s| s.since).map(format_rfc3339_ms),
+                last_cause: st.and_then(|s| s.last_cause.clone()),
+                check: st.and_then(|s| s.last_check.as_ref()).and_then(|c| {
+                    let (x, y) = c.health?;
+                    Some(format!(
+                        "{x}/{y} {}",
+                        c.check_state.as_deref().unwrap_or("")
+                    ))
+                }),
+                down_seconds: time(Label::Down),
+                maint_seconds: time(Label::Maint),
+                drain_seconds: time(Label::Drain),
+                transitions: st.map_or(0, |s| s.transitions),
+            });
+        }
+        let backend_reports = backends
+            .iter()
+            .filter(|((h, b), _)| f.selects(h, b, None))
+            .map(|((host, backend), (stats, n, st))| {
+                let periods: Vec<Period> = st
+                    .map(|s| {
+                        s.no_server
+                            .iter()
+                            .filter(|p| p.end.is_none_or(|e| e > w.0) && p.start <= w.1)
+                            .map(|p| period(p.start, p.end, w))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                BackendReport {
+                    host: host.clone(),
+                    backend: backend.clone(),
+                    traffic: Traffic::from_stats(stats),
+                    servers: *n,
+                    active: st.and_then(|s| s.active),
+                    backups: st.and_then(|s| s.backups),
+                    no_server_seconds: periods.iter().map(|p| p.seconds).sum(),
+                    no_server_periods: periods,
+                }
+            })
+            .collect();
+        let transitions = engine
+            .health
+            .transitions
+            .iter()
+            .filter(|t| f.selects(&t.host, &t.backend, Some(&t.server)))
+            .map(|t| TransitionReport {
+                at: format_rfc3339_ms(t.at),
+                host: t.host.clone(),
+                backend: t.backend.clone(),
+                server: t.server.clone(),
+                from: t.from,
+                to: t.to,
+                cause: t.cause.clone(),
+                pattern: t.pattern.clone(),
+                check: t.check.clone(),
+            })
+            .collect();
+        let c = &engine.counters;
+        Report {
+            input: InputSummary {
+                lines: c.lines,
+                requests: c.requests,
+                health_events: c.health_events,
+                other: c.other,
+                unparsed: c.unparsed,
+                oversized: c.oversized,
+                untimed: c.untimed,
+                other_kinds: c
+                    .other_kinds
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, n)| **n > 0)
+                    .map(|(i, n)| (engine.patterns.patterns[i].name.clone(), *n))
+                    .collect(),
+                errors: errors.to_vec(),
+            },
+            window: Window {
+                start: ws.map(format_rfc3339_ms),
+                end: we.map(format_rfc3339_ms),
+                seconds: secs((w.1 - w.0).max(0)),
+            },
+            servers: server_reports,
+            backends: backend_reports,
+            transitions,
+            unparsed_samples: engine.unparsed_samples.clone(),
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("report serializes")
+    }
+}

@@ -1,0 +1,280 @@
+//! The human report: aligned columns, colour only on a terminal.
+
+use std::fmt::Write;
+
+use super::{Report, TimerSummary};
+use crate::engine::Label;
+
+fn ms(t: &TimerSummary, v: Option<u64>) -> String {
+    match (t.count, v) {
+        (0, _) | (_, None) => "-".into(),
+        (_, Some(v)) => v.to_string(),
+    }
+}
+
+fn host(h: &str) -> &str {
+    if h.is_empty() {
+        "-"
+    } else {
+        h
+    }
+}
+
+fn paint(s: &str, label: Label, color: bool) -> String {
+    let code = match label {
+        Label::Up => "32",
+        Label::Down => "31;1",
+        Label::Maint | Label::Drain | Label::Stopping => "33",
+        Label::Unknown => "2",
+    };
+    if color {
+        format!("\x1b[{code}m{s}\x1b[0m")
+    } else {
+        s.to_string()
+    }
+}
+
+/// Renders rows with columns padded to their widest cell. `color_col` is
+/// painted with the label of its row (escape codes do not count as width).
+fn grid(out: &mut String, header: &[&str], rows: &[(Vec<String>, Option<Label>)], color: bool) {
+    let mut width: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for (r, _) in rows {
+        for (i, c) in r.iter().enumerate() {
+            width[i] = width[i].max(c.chars().count());
+        }
+    }
+    let line = |cells: &[String], label: Option<Label>| {
+        let mut s = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            let pad = width[i] - c.chars().count();
+            let numeric = i > 0
+                && c.chars()
+                    .next()
+                    .is_some_and(|ch| ch.is_ascii_digit() || ch == '-');
+            let cell = match (header[i], label) {
+                ("STATE", Some(l)) => paint(c, l, color),
+                _ => c.clone(),
+            };
+            if numeric && header[i] != "STATE" {
+                s.push_str(&" ".repeat(pad));
+                s.push_str(&cell);
+            } else {
+                s.push_str(&cell);
+                if i + 1 < cells.len() {
+                    s.push_str(&" ".repeat(pad));
+                }
+            }
+            if i + 1 < cells.len() {
+                s.push_str("  ");
+            }
+        }
+        s.trim_end().to_string()
+    };
+    let hdr: Vec<String> = header.iter().map(|h| h.to_string()).collect();
+    let _ = writeln!(out, "{}", line(&hdr, None));
+    for (r, l) in rows {
+        let _ = writeln!(out, "{}", line(r, *l));
+    }
+}
+
+fn pct(x: f64) -> String {
+    format!("{:.2}", x * 100.0)
+}
+
+fn dur(s: f64) -> String {
+    if s == 0.0 {
+        "-".into()
+    } else if s < 60.0 {
+        format!("{s:.1}s")
+    } else if s < 3600.0 {
+        format!("{}m{:02}s", (s / 60.0) as u64, (s % 60.0) as u64)
+    } else {
+        format!(
+            "{}h{:02}m",
+            (s / 3600.0) as u64,
+            ((s % 3600.0) / 60.0) as u64
+        )
+    }
+}
+
+pub fn render(r: &Report, color: bool) -> String {
+    let mut out = String::new();
+    let i = &r.input;
+    let _ = writeln!(
+        out,
+        "{} lines: {} requests, {} health events, {} other, {} unparsed{}{}",
+        i.lines,
+        i.requests,
+        i.health_events,
+        i.other,
+        i.unparsed,
+        if i.oversized > 0 {
+            format!(", {} oversized", i.oversized)
+        } else {
+            String::new()
+        },
+        if i.untimed > 0 {
+            format!(", {} untimed", i.untimed)
+        } else {
+            String::new()
+        },
+    );
+    if let (Some(s), Some(e)) = (&r.window.start, &r.window.end) {
+        let _ = writeln!(out, "window {s} .. {e} ({})", dur(r.window.seconds));
+    }
+    for e in &i.errors {
+        let _ = writeln!(out, "error: {e}");
+    }
+
+    let _ = writeln!(out, "\nSERVERS");
+    let rows: Vec<_> = r
+        .servers
+        .iter()
+        .map(|s| {
+            let t = &s.traffic;
+            // HTTP servers show Tr (response time) and Ta; TCP ones Tt.
+            let (resp, total) = if t.timers_ms.Tr.count > 0 || t.timers_ms.Ta.count > 0 {
+                (&t.timers_ms.Tr, &t.timers_ms.Ta)
+            } else {
+                (&t.timers_ms.Tt, &t.timers_ms.Tt)
+            };
+            (
+                vec![
+                    host(&s.host).to_string(),
+                    s.backend.clone(),
+                    format!("{}{}", s.server, if s.backup { " (backup)" } else { "" }),
+                    s.state.as_str().to_string(),
+                    t.requests.to_string(),
+                    t.status.c2.to_string(),
+                    t.status.c3.to_string(),
+                    t.status.c4.to_string(),
+                    t.status.c5.to_string(),
+                    pct(t.error_rate),
+                    format!("{}/{}", ms(resp, resp.p50), ms(resp, resp.p99)),
+                    format!("{}/{}", ms(total, total.p99), ms(total, total.max)),
+                    ms(&t.timers_ms.Tw, t.timers_ms.Tw.p99),
+                    t.srv_queue_max.to_string(),
+                    dur(s.down_seconds),
+                    dur(s.maint_seconds + s.drain_seconds),
+                    s.transitions.to_string(),
+                ],
+                Some(s.state),
+            )
+        })
+        .collect();
+    grid(
+        &mut out,
+        &[
+            "HOST",
+            "BACKEND",
+            "SERVER",
+            "STATE",
+            "REQ",
+            "2xx",
+            "3xx",
+            "4xx",
+            "5xx",
+            "ERR%",
+            "Tr|Tt p50/p99",
+            "Ta|Tt p99/max",
+            "Tw p99",
+            "QMAX",
+            "DOWN",
+            "MAINT+DRAIN",
+            "TRANS",
+        ],
+        &rows,
+        color,
+    );
+
+    let _ = writeln!(out, "\nBACKENDS");
+    let rows: Vec<_> = r
+        .backends
+        .iter()
+        .map(|b| {
+            let t = &b.traffic;
+            (
+                vec![
+                    host(&b.host).to_string(),
+                    b.backend.clone(),
+                    b.servers.to_string(),
+                    t.requests.to_string(),
+                    t.status.c5.to_string(),
+                    pct(t.error_rate),
+                    format!(
+                        "{}/{}",
+                        ms(&t.timers_ms.Ta, t.timers_ms.Ta.p50),
+                        ms(&t.timers_ms.Ta, t.timers_ms.Ta.p99)
+                    ),
+                    t.backend_queue_max.to_string(),
+                    dur(b.no_server_seconds),
+                    b.no_server_periods.len().to_string(),
+                ],
+                None,
+            )
+        })
+        .collect();
+    grid(
+        &mut out,
+        &[
+            "HOST",
+            "BACKEND",
+            "SERVERS",
+            "REQ",
+            "5xx",
+            "ERR%",
+            "Ta p50/p99",
+            "BQMAX",
+            "NO-SERVER",
+            "PERIODS",
+        ],
+        &rows,
+        color,
+    );
+
+    if !r.transitions.is_empty() {
+        let _ = writeln!(out, "\nTRANSITIONS");
+        let rows: Vec<_> = r
+            .transitions
+            .iter()
+            .map(|t| {
+                (
+                    vec![
+                        t.at.clone(),
+                        host(&t.host).to_string(),
+                        format!("{}/{}", t.backend, t.server),
+                        format!("{} -> {}", t.from.as_str(), t.to.as_str()),
+                        t.cause.clone().unwrap_or_default(),
+                    ],
+                    None,
+                )
+            })
+            .collect();
+        grid(
+            &mut out,
+            &["AT", "HOST", "SERVER", "CHANGE", "CAUSE"],
+            &rows,
+            color,
+        );
+    }
+    for b in &r.backends {
+        for p in &b.no_server_periods {
+            let _ = writeln!(
+                out,
+                "{} {}: no server available from {} to {} ({})",
+                host(&b.host),
+                b.backend,
+                p.start,
+                p.end.as_deref().unwrap_or("end of window"),
+                dur(p.seconds)
+            );
+        }
+    }
+    if !r.unparsed_samples.is_empty() {
+        let _ = writeln!(out, "\nUNPARSED (first {})", r.unparsed_samples.len());
+        for s in &r.unparsed_samples {
+            let _ = writeln!(out, "{s}");
+        }
+    }
+    out
+}

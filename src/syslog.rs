@@ -1,0 +1,426 @@
+//! Syslog layer: one frame (a line or a datagram) -> timestamp, host,
+//! program, pid and the HAProxy message.
+//!
+//! Every form HAProxy and rsyslog really send is recognised (see
+//! `../shared/HAPROXY-NOTES.md` and the fixtures): RFC 3164 with or without a
+//! hostname, RFC 5424 (including rsyslog's two spaces before the message),
+//! RFC 3339 timestamps (`RSYSLOG_ForwardFormat`, `RSYSLOG_FileFormat`,
+//! journalctl `short-iso`), rsyslog's PRI-less file format, HAProxy's `short`
+//! (`<PRI>` only) and `raw` (message only) formats.
+//!
+//! The common shapes take a hand-written fast path: it runs once per line and
+//! is most of what `analyze` spends outside the request parser. Anything it
+//! does not recognise with certainty (structured data, odd tags) goes to
+//! `syslog_loose`, the parser Vector uses; a test checks both agree on the
+//! shapes they share.
+
+use crate::time::{self, Millis, NoYear};
+
+/// When the frame says it happened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stamp {
+    None,
+    Full(Millis),
+    /// RFC 3164: month and day, no year; see [`time::YearResolver`].
+    NoYear(NoYear),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Header<'a> {
+    pub pri: Option<u8>,
+    pub stamp: Stamp,
+    pub host: Option<&'a [u8]>,
+    pub program: Option<&'a [u8]>,
+    pub pid: Option<u32>,
+    pub msg: &'a [u8],
+}
+
+impl<'a> Header<'a> {
+    fn bare(pri: Option<u8>, msg: &'a [u8]) -> Self {
+        Header {
+            pri,
+            stamp: Stamp::None,
+            host: None,
+            program: None,
+            pid: None,
+            msg,
+        }
+    }
+
+    /// Syslog severity (0 emerg .. 7 debug) from the PRI, when there was one.
+    pub fn severity(&self) -> Option<u8> {
+        self.pri.map(|p| p & 7)
+    }
+}
+
+fn trim_end(mut b: &[u8]) -> &[u8] {
+    while let [rest @ .., b'\n' | b'\r' | b'\0' | b' '] = b {
+        b = rest;
+    }
+    b
+}
+
+fn skip_spaces(b: &[u8]) -> &[u8] {
+    let n = b.iter().take_while(|&&c| c == b' ').count();
+    &b[n..]
+}
+
+/// Splits at the first space: (token, rest after the space).
+fn token(b: &[u8]) -> (&[u8], &[u8]) {
+    match memchr::memchr(b' ', b) {
+        Some(i) => (&b[..i], &b[i + 1..]),
+        None => (b, &b[b.len()..]),
+    }
+}
+
+fn parse_pri(b: &[u8]) -> Option<(u8, &[u8])> {
+    if b.first() != Some(&b'<') {
+        return None;
+    }
+    let end = b.iter().take(5).position(|&c| c == b'>')?;
+    if end < 2 {
+        return None;
+    }
+    let mut v: u32 = 0;
+    for &c in &b[1..end] {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v * 10 + (c - b'0') as u32;
+    }
+    (v <= 191).then_some((v as u8, &b[end + 1..]))
+}
+
+/// A syslog tag, `haproxy[4061]:` or `haproxy:`. Returns program and pid.
+fn parse_tag(t: &[u8]) -> Option<(&[u8], Option<u32>)> {
+    let t = t.strip_suffix(b":")?;
+    if let Some(open) = memchr::memchr(b'[', t) {
+        let pid = t[open + 1..].strip_suffix(b"]")?;
+        let pid = std::str::from_utf8(pid).ok()?.parse().ok()?;
+        (open > 0).then_some((&t[..open], Some(pid)))
+    } else {
+        (!t.is_empty() && t.len() <= 48 && !t.contains(&b'/')).then_some((t, None))
+    }
+}
+
+/// After the timestamp of a BSD-style line: `[host ]tag: msg`.
+fn host_tag_msg<'a>(
+    pri: Option<u8>,
+    stamp: Stamp,
+    rest: &'a [u8],
+    host_required: bool,
+) -> Option<Header<'a>> {
+    let rest = skip_spaces(rest);
+    let (first, after_first) = token(rest);
+    if !host_required {
+        if let Some((program, pid)) = parse_tag(first) {
+            return Some(Header {
+                pri,
+                stamp,
+                host: None,
+                program: Some(program),
+                pid,
+                msg: skip_spaces(after_first),
+            });
+        }
+    }
+    let (second, after_second) = token(after_first);
+    let (program, pid) = parse_tag(second)?;
+    Some(Header {
+        pri,
+        stamp,
+        host: Some(first),
+        program: Some(program),
+        pid,
+        msg: skip_spaces(after_second),
+    })
+}
+
+fn nil(b: &[u8]) -> Option<&[u8]> {
+    (b != b"-").then_some(b)
+}
+
+/// RFC 5424 after `<PRI>1 `. Only the structured-data-free form is handled
+/// here (HAProxy and rsyslog send `-`); the rest goes to `syslog_loose`.
+fn rfc5424(pri: Option<u8>, b: &[u8]) -> Option<Header<'_>> {
+    let (ts, b) = token(b);
+    let stamp = if ts == b"-" {
+        Stamp::None
+    } else {
+        let (t, n) = time::parse_rfc3339(ts)?;
+        if n != ts.len() {
+            return None;
+        }
+        Stamp::Full(t)
+    };
+    let (host, b) = token(b);
+    let (app, b) = token(b);
+    let (procid, b) = token(b);
+    let (_msgid, b) = token(b);
+    let (sd, b) = token(b);
+    if sd != b"-" {
+        return None;
+    }
+    // rsyslog's RSYSLOG_SyslogProtocol23Format puts two spaces here; a UTF-8
+    // BOM may open the message.
+    let msg = skip_spaces(b);
+    let msg = msg.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(msg);
+    Some(Header {
+        pri,
+        stamp,
+        host: nil(host),
+        program: nil(app),
+        pid: nil(procid)
+            .and_then(|p| std::str::from_utf8(p).ok())
+            .and_then(|p| p.parse().ok()),
+        msg,
+    })
+}
+
+fn fast(line: &[u8]) -> Option<Header<'_>> {
+    let (pri, b) = match parse_pri(line) {
+        Some((p, rest)) => (Some(p), rest),
+        None => (None, line),
+    };
+    if let Some(after) = b.strip_prefix(b"1 ") {
+        return rfc5424(pri, after);
+    }
+    if let Some((d, n)) = time::parse_rfc3164_date(b) {
+        // The host may be absent (HAProxy's default): only a tag tells.
+        return host_tag_msg(pri, Stamp::NoYear(d), &b[n..], false).or_else(|| {
+            pri.is_some()
+                .then(|| Header::bare(pri, skip_spaces(&b[n..])))
+        });
+    }
+    if b.first().is_some_and(u8::is_ascii_digit) {
+        if let Some((t, n)) = time::parse_rfc3339(b) {
+            return host_tag_msg(pri, Stamp::Full(t), &b[n..], true);
+        }
+    }
+    // HAProxy `short` (`<PRI>msg`) and `raw` (msg alone) formats.
+    Some(Header::bare(pri, b))
+}
+
+fn from_loose<'a>(line: &'a [u8], s: &'a str) -> Option<Header<'a>> {
+    let m = syslog_loose::parse_message_with_year_exact(s, |_| 1970, syslog_loose::Variant::Either)
+        .ok()?;
+    let stamp = match m.timestamp {
+        Some(ts) if matches!(m.protocol, syslog_loose::Protocol::RFC5424(_)) => {
+            Stamp::Full(ts.timestamp_millis())
+        }
+        Some(ts) => {
+            // Year-less RFC 3164: the callback gave 1970; keep month/day only.
+            use chrono::{Datelike, Timelike};
+            let ts = ts.naive_utc();
+            Stamp::NoYear(NoYear {
+                month: ts.month(),
+                day: ts.day(),
+                ms_of_day: ts.num_seconds_from_midnight() as i64 * 1000
+                    + ts.nanosecond() as i64 / 1_000_000,
+            })
+        }
+        None => Stamp::None,
+    };
+    // Slices returned by syslog_loose point into `s`, which is `line`.
+    let sub = |x: &str| -> &'a [u8] {
+        let off = x.as_ptr() as usize - s.as_ptr() as usize;
+        &line[off..off + x.len()]
+    };
+    Some(Header {
+        pri: parse_pri(line).map(|p| p.0),
+        stamp,
+        host: m.hostname.map(sub),
+        program: m.appname.map(sub),
+        pid: match m.procid {
+            Some(syslog_loose::ProcId::PID(p)) => Some(p as u32),
+            _ => None,
+        },
+        msg: sub(m.msg),
+    })
+}
+
+/// Parses one frame. Never fails: what is not a syslog header is a bare
+/// message (HAProxy's `raw` format, stderr lines).
+pub fn parse(line: &[u8]) -> Header<'_> {
+    let line = strip_octet_count(trim_end(line));
+    if let Some(h) = fast(line) {
+        // A bare message that still opens like a header (e.g. structured data
+        // or an unusual tag) is worth a second opinion.
+        let bare = h.stamp == Stamp::None && h.program.is_none();
+        if !bare || !looks_like_header(h.msg) {
+            return h;
+        }
+    }
+    if let Ok(s) = std::str::from_utf8(line) {
+        if let Some(h) = from_loose(line, s) {
+            if h.program.is_some() || h.stamp != Stamp::None {
+                return h;
+            }
+        }
+    }
+    let (pri, b) = match parse_pri(line) {
+        Some((p, rest)) => (Some(p), rest),
+        None => (None, line),
+    };
+    Header::bare(pri, b)
+}
+
+/// A saved RFC 6587 octet-counted stream (`185 <133>1 ...`) read line by
+/// line: the count is framing, not message.
+fn strip_octet_count(line: &[u8]) -> &[u8] {
+    let n = line
+        .iter()
+        .take(7)
+        .take_while(|c| c.is_ascii_digit())
+        .count();
+    match line.get(n..n + 2) {
+        Some(b" <") if n > 0 => &line[n + 1..],
+        _ => line,
+    }
+}
+
+fn looks_like_header(b: &[u8]) -> bool {
+    b.starts_with(b"1 ")
+        || time::parse_rfc3164_date(b).is_some()
+        || time::parse_rfc3339(b).is_some()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::time::format_rfc3339_ms;
+
+    fn show(h: &Header) -> (String, String, String, Option<u32>, String) {
+        let s = |b: Option<&[u8]>| b.map(|b| String::from_utf8_lossy(b).into_owned());
+        (
+            match h.stamp {
+                Stamp::None => "-".into(),
+                Stamp::Full(t) => format_rfc3339_ms(t),
+                Stamp::NoYear(d) => format_rfc3339_ms(d.with_year(2026)),
+            },
+            s(h.host).unwrap_or("-".into()),
+            s(h.program).unwrap_or("-".into()),
+            h.pid,
+            String::from_utf8_lossy(h.msg).into_owned(),
+        )
+    }
+
+    #[test]
+    fn haproxy_direct_rfc3164_without_host() {
+        let h = parse(
+            b"<134>Nov 24 16:21:15 haproxy[4061]: 127.0.0.1:44128 [24/Nov/2026:16:21:15.230] fe",
+        );
+        assert_eq!(h.pri, Some(134));
+        assert_eq!(
+            show(&h),
+            (
+                "2026-11-24T16:21:15.000Z".into(),
+                "-".into(),
+                "haproxy".into(),
+                Some(4061),
+                "127.0.0.1:44128 [24/Nov/2026:16:21:15.230] fe".into()
+            )
+        );
+    }
+
+    #[test]
+    fn haproxy_log_send_hostname() {
+        let h = parse(b"<129>Nov 24 16:33:26 lb2 haproxy[23408]: Server a/b is DOWN.");
+        assert_eq!(show(&h).1, "lb2");
+        assert_eq!(show(&h).4, "Server a/b is DOWN.");
+    }
+
+    #[test]
+    fn haproxy_rfc5424() {
+        let h = parse(b"<134>1 2026-11-24T16:21:15.231349+00:00 - haproxy 4061 - - msg here");
+        assert_eq!(
+            show(&h),
+            (
+                "2026-11-24T16:21:15.231Z".into(),
+                "-".into(),
+                "haproxy".into(),
+                Some(4061),
+                "msg here".into()
+            )
+        );
+    }
+
+    #[test]
+    fn rsyslog_protocol23_two_spaces() {
+        let h =
+            parse(b"<133>1 2026-11-24T16:21:13+00:00 localhost haproxy 4061 - -  Health check x\n");
+        assert_eq!(show(&h).1, "localhost");
+        assert_eq!(show(&h).4, "Health check x");
+    }
+
+    #[test]
+    fn rsyslog_forward_and_file_formats() {
+        for line in [
+            "<133>2026-11-24T16:21:13+00:00 lb1 haproxy[4061]: hello",
+            "2026-11-24T16:21:13.000000+00:00 lb1 haproxy[4061]: hello",
+            "2026-11-24T16:21:13+0000 lb1 haproxy[4061]: hello",
+        ] {
+            let h = parse(line.as_bytes());
+            assert_eq!(
+                show(&h),
+                (
+                    "2026-11-24T16:21:13.000Z".into(),
+                    "lb1".into(),
+                    "haproxy".into(),
+                    Some(4061),
+                    "hello".into()
+                ),
+                "{line}"
+            );
+        }
+    }
+
+    #[test]
+    fn traditional_file_and_journal_short() {
+        let h = parse(b"Nov  4 16:21:13 lb1 haproxy[4061]: hello");
+        assert_eq!(show(&h).0, "2026-11-04T16:21:13.000Z");
+        assert_eq!(show(&h).1, "lb1");
+        assert_eq!(show(&h).4, "hello");
+    }
+
+    #[test]
+    fn octet_counted_capture() {
+        let h = parse(
+            b"185 <133>1 2026-11-24T16:21:13+00:00 localhost haproxy 4061 - -  Health check x\n",
+        );
+        assert_eq!(show(&h).4, "Health check x");
+        assert_eq!(h.pri, Some(133));
+    }
+
+    #[test]
+    fn short_and_raw() {
+        let h = parse(b"<129>Server a/b is DOWN.");
+        assert_eq!((h.pri, h.msg), (Some(129), &b"Server a/b is DOWN."[..]));
+        let h = parse(b"[WARNING]  (8995) : Server a/b is DOWN.");
+        assert_eq!(h.msg, b"[WARNING]  (8995) : Server a/b is DOWN.");
+    }
+
+    #[test]
+    fn structured_data_falls_back_to_syslog_loose() {
+        let h = parse(b"<134>1 2026-11-24T16:21:15Z lb1 haproxy 42 - [meta x=\"1\"] the message");
+        assert_eq!(show(&h).1, "lb1");
+        assert_eq!(show(&h).4, "the message");
+        assert_eq!(h.pid, Some(42));
+    }
+
+    /// The fast path and syslog_loose agree on every shape they both parse.
+    #[test]
+    fn fast_path_agrees_with_syslog_loose() {
+        for line in [
+            "<134>Nov 24 16:21:15 haproxy[4061]: a b c",
+            "<129>Nov  4 16:33:26 lb2 haproxy[23408]: Server a/b is DOWN.",
+            "<134>1 2026-11-24T16:21:15.231349+00:00 - haproxy 4061 - - a b",
+            "<133>1 2026-11-24T16:21:13+00:00 localhost haproxy 4061 - - x",
+            "<133>2026-11-24T16:21:13+00:00 lb1 haproxy[4061]: hello",
+        ] {
+            let f = fast(line.as_bytes()).unwrap();
+            let l = from_loose(line.as_bytes(), line).unwrap();
+            assert_eq!(show(&f), show(&l), "{line}");
+        }
+    }
+}

@@ -1,0 +1,377 @@
+//! Event time: milliseconds since the Unix epoch, taken from the log itself.
+//!
+//! Invariant: nothing in this module reads the wall clock. Timestamps without
+//! a zone (RFC 3164 headers, HAProxy's accept date) are taken as UTC, which is
+//! what HAProxy writes on a host running in UTC; RFC 3339/5424 offsets are
+//! honoured.
+//!
+//! The parsers here are hand-written because they run once per log line and
+//! a general-purpose date parser costs more than the rest of the line.
+
+/// Milliseconds since 1970-01-01T00:00:00Z.
+pub type Millis = i64;
+
+const MONTHS: [&[u8; 3]; 12] = [
+    b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec",
+];
+
+/// `Jan` -> 1 ... `Dec` -> 12.
+pub fn month_from_abbr(b: &[u8]) -> Option<u32> {
+    if b.len() < 3 {
+        return None;
+    }
+    MONTHS
+        .iter()
+        .position(|m| m[..] == b[..3])
+        .map(|i| i as u32 + 1)
+}
+
+/// Days since the epoch of a proleptic Gregorian date (H. Hinnant's algorithm).
+pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let m = m as i64;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146097 + doe - 719468
+}
+
+/// Inverse of [`days_from_civil`].
+pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719468;
+    let era = if z >= 0 { z } else { z - 146096 } / 146097;
+    let doe = z - era * 146097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+#[inline]
+fn digits(b: &[u8]) -> Option<u32> {
+    if b.is_empty() {
+        return None;
+    }
+    let mut v: u32 = 0;
+    for &c in b {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v.checked_mul(10)?.checked_add((c - b'0') as u32)?;
+    }
+    Some(v)
+}
+
+/// Milliseconds of a wall-clock time, with range checks.
+fn hms(h: u32, m: u32, s: u32) -> Option<i64> {
+    (h < 24 && m < 60 && s < 61).then(|| ((h * 3600 + m * 60 + s) as i64) * 1000)
+}
+
+/// Fraction digits (any count) to milliseconds; returns (ms, bytes consumed).
+fn fraction_ms(b: &[u8]) -> (i64, usize) {
+    let n = b.iter().take_while(|c| c.is_ascii_digit()).count();
+    let mut ms = 0i64;
+    for i in 0..3 {
+        ms = ms * 10 + b.get(i).filter(|_| i < n).map_or(0, |c| (c - b'0') as i64);
+    }
+    (ms, n)
+}
+
+/// A date without its year, as RFC 3164 writes it (`Nov 24 16:21:15`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NoYear {
+    pub month: u32,
+    pub day: u32,
+    pub ms_of_day: i64,
+}
+
+impl NoYear {
+    pub fn with_year(self, year: i64) -> Millis {
+        days_from_civil(year, self.month, self.day) * 86_400_000 + self.ms_of_day
+    }
+}
+
+/// `Nov 24 16:21:15` or `Nov  4 09:01:02` (space-padded day), optionally
+/// followed by a fraction. Returns the date and the bytes consumed.
+pub fn parse_rfc3164_date(b: &[u8]) -> Option<(NoYear, usize)> {
+    if b.len() < 15 || b[3] != b' ' {
+        return None;
+    }
+    let month = month_from_abbr(b)?;
+    let day = if b[4] == b' ' {
+        digits(&b[5..6])?
+    } else {
+        digits(&b[4..6])?
+    };
+    if b[6] != b' ' || b[9] != b':' || b[12] != b':' || !(1..=31).contains(&day) {
+        return None;
+    }
+    let mut ms = hms(digits(&b[7..9])?, digits(&b[10..12])?, digits(&b[13..15])?)?;
+    let mut used = 15;
+    if b.get(15) == Some(&b'.') {
+        let (f, n) = fraction_ms(&b[16..]);
+        ms += f;
+        used += 1 + n;
+    }
+    Some((
+        NoYear {
+            month,
+            day,
+            ms_of_day: ms,
+        },
+        used,
+    ))
+}
+
+/// HAProxy's accept date: `24/Nov/2026:16:21:15.230` (milliseconds optional).
+/// Returns the time and the bytes consumed.
+pub fn parse_haproxy_date(b: &[u8]) -> Option<(Millis, usize)> {
+    if b.len() < 20 || b[2] != b'/' || b[6] != b'/' || b[11] != b':' {
+        return None;
+    }
+    let day = digits(&b[0..2])?;
+    let month = month_from_abbr(&b[3..6])?;
+    let year = digits(&b[7..11])? as i64;
+    if b[14] != b':' || b[17] != b':' || !(1..=31).contains(&day) {
+        return None;
+    }
+    let mut ms = hms(
+        digits(&b[12..14])?,
+        digits(&b[15..17])?,
+        digits(&b[18..20])?,
+    )?;
+    let mut used = 20;
+    if b.get(20) == Some(&b'.') {
+        let (f, n) = fraction_ms(&b[21..]);
+        ms += f;
+        used += 1 + n;
+    }
+    Some((days_from_civil(year, month, day) * 86_400_000 + ms, used))
+}
+
+/// RFC 3339 / ISO 8601 as syslog and journald write it:
+/// `2026-11-24T16:21:13.123456+00:00`, `...Z`, `...+0000`, or no zone (UTC).
+/// Returns the time and the bytes consumed.
+pub fn parse_rfc3339(b: &[u8]) -> Option<(Millis, usize)> {
+    if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || !(b[10] == b'T' || b[10] == b' ') {
+        return None;
+    }
+    let year = digits(&b[0..4])? as i64;
+    let month = digits(&b[5..7])?;
+    let day = digits(&b[8..10])?;
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let mut ms = hms(
+        digits(&b[11..13])?,
+        digits(&b[14..16])?,
+        digits(&b[17..19])?,
+    )?;
+    let mut i = 19;
+    if b.get(i) == Some(&b'.') || b.get(i) == Some(&b',') {
+        let (f, n) = fraction_ms(&b[i + 1..]);
+        ms += f;
+        i += 1 + n;
+    }
+    let mut offset_min = 0i64;
+    match b.get(i) {
+        Some(b'Z') | Some(b'z') => i += 1,
+        Some(&sign @ (b'+' | b'-')) => {
+            let oh = digits(b.get(i + 1..i + 3)?)? as i64;
+            let (om, len) = if b.get(i + 3) == Some(&b':') {
+                (digits(b.get(i + 4..i + 6)?)? as i64, 6)
+            } else {
+                (digits(b.get(i + 3..i + 5)?)? as i64, 5)
+            };
+            offset_min = (oh * 60 + om) * if sign == b'-' { -1 } else { 1 };
+            i += len;
+        }
+        _ => {}
+    }
+    Some((
+        days_from_civil(year, month, day) * 86_400_000 + ms - offset_min * 60_000,
+        i,
+    ))
+}
+
+/// `2026-11-24T16:21:15.230Z`: the one textual form hapwatch writes.
+pub fn format_rfc3339_ms(t: Millis) -> String {
+    let days = t.div_euclid(86_400_000);
+    let ms = t.rem_euclid(86_400_000);
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        y,
+        m,
+        d,
+        ms / 3_600_000,
+        ms / 60_000 % 60,
+        ms / 1000 % 60,
+        ms % 1000
+    )
+}
+
+/// A time given on the command line: RFC 3339 (`2026-11-24T16:21:00Z`, zone
+/// optional, `T` or space), a date alone (`2026-11-24`), or HAProxy's own form
+/// (`24/Nov/2026:16:21:00`).
+pub fn parse_user_time(s: &str) -> Option<Millis> {
+    let b = s.trim().as_bytes();
+    if let Some((t, n)) = parse_rfc3339(b) {
+        return (n == b.len()).then_some(t);
+    }
+    if let Some((t, n)) = parse_haproxy_date(b) {
+        return (n == b.len()).then_some(t);
+    }
+    if b.len() == 10 && b[4] == b'-' && b[7] == b'-' {
+        let (y, m, d) = (digits(&b[0..4])?, digits(&b[5..7])?, digits(&b[8..10])?);
+        if (1..=12).contains(&m) && (1..=31).contains(&d) {
+            return Some(days_from_civil(y as i64, m, d) * 86_400_000);
+        }
+    }
+    None
+}
+
+/// Picks the year of RFC 3164 dates, which carry none.
+///
+/// The best evidence is the most recent full date seen in the same stream
+/// (HAProxy's request lines carry their accept date with a year): a January
+/// line after a December anchor belongs to the next year, a December line
+/// after a January anchor to the previous one. Without any anchor, the file's
+/// modification time (or `--year`) is used, and a date later in the year than
+/// that reference belongs to the year before.
+#[derive(Clone, Debug)]
+pub struct YearResolver {
+    anchor: Option<(i64, u32)>,
+    fallback_year: i64,
+    fallback_ref: Option<(u32, u32)>,
+}
+
+impl YearResolver {
+    /// `year`: from `--year`, or the year of the input's modification time,
+    /// with `reference` the (month, day) of that time.
+    pub fn new(year: i64, reference: Option<(u32, u32)>) -> Self {
+        YearResolver {
+            anchor: None,
+            fallback_year: year,
+            fallback_ref: reference,
+        }
+    }
+
+    /// A full date seen in the stream.
+    pub fn observe(&mut self, t: Millis) {
+        let (y, m, _) = civil_from_days(t.div_euclid(86_400_000));
+        self.anchor = Some((y, m));
+    }
+
+    pub fn anchor(&self) -> Option<(i64, u32)> {
+        self.anchor
+    }
+
+    pub fn set_anchor(&mut self, a: Option<(i64, u32)>) {
+        if a.is_some() {
+            self.anchor = a;
+        }
+    }
+
+    pub fn resolve(&mut self, d: NoYear) -> Millis {
+        let year = match self.anchor {
+            Some((y, 12)) if d.month == 1 => y + 1,
+            Some((y, 1)) if d.month == 12 => y - 1,
+            Some((y, _)) => y,
+            None => match self.fallback_ref {
+                Some(r) if (d.month, d.day) > r => self.fallback_year - 1,
+                _ => self.fallback_year,
+            },
+        };
+        let t = d.with_year(year);
+        // A resolved date is itself evidence for the next one: this is what
+        // carries a stream of health lines alone across New Year.
+        self.anchor = Some((year, d.month));
+        t
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn haproxy_date() {
+        let (t, n) = parse_haproxy_date(b"24/Nov/2026:16:21:15.230] x").unwrap();
+        assert_eq!(n, 24);
+        assert_eq!(format_rfc3339_ms(t), "2026-11-24T16:21:15.230Z");
+        let (t, _) = parse_haproxy_date(b"06/Feb/2009:12:14:14 +0100").unwrap();
+        assert_eq!(format_rfc3339_ms(t), "2009-02-06T12:14:14.000Z");
+        assert!(parse_haproxy_date(b"32/Nov/2026:16:21:15.230").is_none());
+        assert!(parse_haproxy_date(b"24/Foo/2026:16:21:15.230").is_none());
+    }
+
+    #[test]
+    fn rfc3339_forms() {
+        let want = "2026-11-24T16:21:13.123Z";
+        for s in [
+            "2026-11-24T16:21:13.123456+00:00",
+            "2026-11-24T17:21:13.123+01:00",
+            "2026-11-24T16:21:13.123Z",
+            "2026-11-24T11:21:13.123-0500",
+        ] {
+            let (t, n) = parse_rfc3339(s.as_bytes()).unwrap();
+            assert_eq!(n, s.len(), "{s}");
+            assert_eq!(format_rfc3339_ms(t), want, "{s}");
+        }
+    }
+
+    #[test]
+    fn rfc3164_padded_day() {
+        let (d, n) = parse_rfc3164_date(b"Nov  4 09:01:02 host").unwrap();
+        assert_eq!((d.month, d.day, n), (11, 4, 15));
+        assert_eq!(
+            format_rfc3339_ms(d.with_year(2026)),
+            "2026-11-04T09:01:02.000Z"
+        );
+        assert!(parse_rfc3164_date(b"Nov 44 09:01:02 host").is_none());
+    }
+
+    #[test]
+    fn civil_roundtrip() {
+        for days in [-1000i64, 0, 1, 59, 365, 10957, 20416, 100000] {
+            let (y, m, d) = civil_from_days(days);
+            assert_eq!(days_from_civil(y, m, d), days);
+        }
+    }
+
+    #[test]
+    fn year_rollover() {
+        let mut r = YearResolver::new(2027, Some((1, 2)));
+        // No anchor: December is after the reference date, so last year.
+        let dec = NoYear {
+            month: 12,
+            day: 31,
+            ms_of_day: 0,
+        };
+        let jan = NoYear {
+            month: 1,
+            day: 1,
+            ms_of_day: 0,
+        };
+        assert!(format_rfc3339_ms(r.resolve(dec)).starts_with("2026-12-31"));
+        assert!(format_rfc3339_ms(r.resolve(jan)).starts_with("2027-01-01"));
+        let mut r = YearResolver::new(2000, None);
+        r.observe(parse_haproxy_date(b"31/Dec/2026:23:59:59.000").unwrap().0);
+        assert!(format_rfc3339_ms(r.resolve(jan)).starts_with("2027-01-01"));
+    }
+
+    #[test]
+    fn user_times() {
+        assert_eq!(
+            parse_user_time("2026-11-24T16:21:00Z"),
+            parse_user_time("24/Nov/2026:16:21:00")
+        );
+        assert!(parse_user_time("2026-11-24").is_some());
+        assert!(parse_user_time("yesterday").is_none());
+    }
+}
