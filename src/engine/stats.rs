@@ -21,11 +21,12 @@ pub struct ServerKey {
 }
 
 /// Latency distribution of one timer: an HDR histogram (2 significant
-/// digits: < 1% relative error) plus the exact count, sum and maximum.
+/// digits: < 1% relative error) plus the exact sum and maximum.
 #[derive(Clone, Debug)]
 pub struct TimerStats {
     pub hist: Histogram<u64>,
     pub sum: u64,
+    pub max: u64,
 }
 
 impl TimerStats {
@@ -33,15 +34,19 @@ impl TimerStats {
         TimerStats {
             hist: Histogram::new(2).expect("2 significant digits is valid"),
             sum: 0,
+            max: 0,
         }
     }
 
     #[inline]
     pub fn record(&mut self, v: u64) {
-        // saturating_record: a value beyond the auto-resize limit (years of
-        // milliseconds) is clamped instead of failing the whole line.
-        self.hist.saturating_record(v);
+        // `record`, not `saturating_record`: the latter never resizes and
+        // would clamp every value above the current range. A timer is an i32
+        // of milliseconds, far below the auto-resize limit (i64::MAX / 2), so
+        // this cannot fail.
+        let _ = self.hist.record(v);
         self.sum += v;
+        self.max = self.max.max(v);
     }
 
     pub fn count(&self) -> u64 {
@@ -62,6 +67,7 @@ impl TimerStats {
             .add(&o.hist)
             .expect("auto-resizing histograms merge");
         self.sum += o.sum;
+        self.max = self.max.max(o.max);
     }
 }
 

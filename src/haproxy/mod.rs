@@ -10,6 +10,9 @@ pub use health::{Admin, CheckDetails, HealthEvent, Op};
 pub use request::{Mode, Request, Timer};
 
 /// What one HAProxy message is.
+// Requests are nearly every message: boxing them to shrink the enum would
+// cost an allocation per line, the rare health events are boxed instead.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Message<'a> {
     Request(Request<'a>),

@@ -105,7 +105,7 @@ impl Traffic {
                 p50: Some(ts.quantile(0.50)),
                 p90: Some(ts.quantile(0.90)),
                 p99: Some(ts.quantile(0.99)),
-                max: Some(ts.hist.max()),
+                max: Some(ts.max),
                 mean: Some((ts.mean() * 100.0).round() / 100.0),
             },
             _ => TimerSummary::default(),

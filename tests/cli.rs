@@ -1,0 +1,258 @@
+//! The command line as a user meets it: inputs, formats, filters, errors
+//! and exit codes.
+
+mod common;
+use common::*;
+use std::io::Write;
+
+fn fx(name: &str) -> String {
+    fixture(name).to_str().unwrap().to_string()
+}
+
+#[test]
+fn missing_file_is_named_others_still_analyzed_exit_1() {
+    let f = fx("haproxy-udp-rfc3164.log");
+    let out = hapwatch(&[
+        "analyze",
+        "--format",
+        "json",
+        "/nonexistent/haproxy.log",
+        &f,
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("/nonexistent/haproxy.log"), "{err}");
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["input"]["requests"], 790);
+    assert_eq!(r["input"]["errors"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn bad_arguments_exit_2_with_what_to_fix() {
+    let f = fx("haproxy-udp-rfc3164.log");
+    for (args, says) in [
+        (vec!["analyze", "--since", "yesterday", &f], "RFC 3339"),
+        (vec!["analyze", "--format", "xml", &f], "possible values"),
+        (vec!["analyze"], "FILES"),
+        (vec!["analyze", "--threads", "0", &f], "threads"),
+        (
+            vec![
+                "analyze",
+                "--since",
+                "2026-11-25",
+                "--until",
+                "2026-11-24",
+                &f,
+            ],
+            "--since must be before --until",
+        ),
+        (
+            vec!["analyze", "--patterns", "/nonexistent-dir", &f],
+            "nonexistent-dir",
+        ),
+        (vec!["frobnicate"], "frobnicate"),
+    ] {
+        let out = hapwatch(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn invalid_pattern_file_exits_2_naming_file_and_pattern() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("mine.toml"),
+        "[[pattern]]\nname = 'broken'\nclass = 'server'\nregex = '^(unclosed'\nsample = 'x'\n",
+    )
+    .unwrap();
+    let out = hapwatch(&[
+        "analyze",
+        "--patterns",
+        dir.path().to_str().unwrap(),
+        &fx("rsyslog-file.log"),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("mine.toml") && err.contains("broken"), "{err}");
+}
+
+#[test]
+fn user_patterns_extend_the_builtin_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("lua.toml"),
+        "[[pattern]]\nname = 'lua_marked_down'\nclass = 'server'\n\
+         regex = '^lua: (?P<backend>\\S+)/(?P<server>\\S+) marked down by (?P<cause>.*)$'\n\
+         op = 'DOWN'\nsample = 'lua: be/s1 marked down by script'\n",
+    )
+    .unwrap();
+    let log = "2026-11-24T10:00:00Z lb1 haproxy[1]: lua: be/s1 marked down by script\n";
+    let out = hapwatch_stdin(
+        &[
+            "analyze",
+            "--format",
+            "json",
+            "--patterns",
+            dir.path().to_str().unwrap(),
+            "-",
+        ],
+        log.as_bytes(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["input"]["health_events"], 1);
+    assert_eq!(server(&r, "be", "s1")["state"], "DOWN");
+    let list = hapwatch(&["patterns", "--patterns", dir.path().to_str().unwrap()]);
+    assert!(list.status.success());
+    assert!(String::from_utf8_lossy(&list.stdout).contains("lua_marked_down"));
+}
+
+#[test]
+fn gzip_by_magic_bytes_with_several_members() {
+    let text = std::fs::read(fixture("haproxy-udp-rfc5424.log")).unwrap();
+    let half = &text[..text.len() / 2];
+    let cut = half.iter().rposition(|&c| c == b'\n').unwrap() + 1;
+    let (a, b) = text.split_at(cut);
+    let dir = tempfile::tempdir().unwrap();
+    // No .gz suffix: detection is by content. Two concatenated members, as
+    // logrotate's delaycompress + cat produce.
+    let path = dir.path().join("rotated.log.1");
+    let mut f = std::fs::File::create(&path).unwrap();
+    for part in [a, b] {
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(part).unwrap();
+        f.write_all(&enc.finish().unwrap()).unwrap();
+    }
+    drop(f);
+    let gz = analyze_json(&[path.to_str().unwrap()]);
+    let plain = analyze_json(&[&fx("haproxy-udp-rfc5424.log")]);
+    assert_eq!(gz["input"], plain["input"]);
+    assert_eq!(gz["transitions"], plain["transitions"]);
+    assert_eq!(gz["servers"], plain["servers"]);
+}
+
+#[test]
+fn stdin_and_several_files_in_order() {
+    let text = std::fs::read(fixture("rsyslog-file.log")).unwrap();
+    let out = hapwatch_stdin(&["analyze", "--format", "json", "-"], &text);
+    assert!(out.status.success());
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["input"]["requests"], 790);
+    // The same capture twice (two load balancers' files): counts double.
+    let two = analyze_json(&[&fx("rsyslog-file.log"), &fx("haproxy-udp-rfc3164.log")]);
+    assert_eq!(two["input"]["requests"], 1580);
+    assert_eq!(two["transitions"].as_array().unwrap().len(), 20);
+}
+
+#[test]
+fn bad_lines_are_counted_and_good_lines_around_them_kept() {
+    let good = "<134>1 2026-11-24T16:21:15.231Z - haproxy 1 - - 127.0.0.1:1 [24/Nov/2026:16:21:15.230] fe be/s1 0/0/0/5/5 200 10 - - ---- 1/1/0/0/0 0/0 \"GET / HTTP/1.1\"\n";
+    let mut data = Vec::new();
+    data.extend_from_slice(good.as_bytes());
+    data.extend_from_slice(b"\xff\xfe garbage \x00\x01 not utf8\n");
+    data.extend(std::iter::repeat_n(b'A', 70_000));
+    data.push(b'\n');
+    data.extend_from_slice(good.as_bytes());
+    data.extend_from_slice(b"<134>1 2026-11-24T16:21:15Z - haproxy 1 - - 127.0.0.1:1 [24/Nov/2026:16:21:15.230] fe be/s1 0/0\n");
+    data.extend_from_slice(good.as_bytes());
+    let out = hapwatch_stdin(
+        &["analyze", "--format", "json", "--show-unparsed", "5", "-"],
+        &data,
+    );
+    assert!(out.status.success());
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["input"]["requests"], 3);
+    assert_eq!(r["input"]["oversized"], 1);
+    assert_eq!(r["input"]["unparsed"], 2);
+    assert_eq!(r["input"]["lines"], 6);
+    let samples = r["unparsed_samples"].as_array().unwrap();
+    assert_eq!(samples.len(), 2);
+    assert!(samples[1].as_str().unwrap().contains("fe be/s1 0/0"));
+    assert_eq!(server(&r, "be", "s1")["requests"], 3);
+}
+
+#[test]
+fn filters_select_time_backend_server_host() {
+    let f = fx("rsyslog-file.log");
+    let r = analyze_json(&["--backend", "be_tcp", &f]);
+    assert!(r["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|s| s["backend"] == "be_tcp"));
+    assert_eq!(transitions(&r).len(), 4);
+    let r = analyze_json(&["--server", "srv*", &f]);
+    assert_eq!(r["servers"].as_array().unwrap().len(), 3);
+    let r = analyze_json(&["--host", "other-lb", &f]);
+    assert!(r["servers"].as_array().unwrap().is_empty());
+    // Only the be_tcp outage: 18:34:50 .. 18:34:57.
+    let r = analyze_json(&[
+        "--since",
+        "2026-11-24T18:34:50Z",
+        "--until",
+        "24/Nov/2026:18:34:57",
+        &f,
+    ]);
+    assert_eq!(
+        transitions(&r),
+        [
+            "be_tcp/t1 UP->DOWN",
+            "be_tcp/t2 UP->DOWN",
+            "be_tcp/t1 DOWN->UP",
+            "be_tcp/t2 DOWN->UP"
+        ]
+    );
+    assert_eq!(r["window"]["start"], "2026-11-24T18:34:50.000Z");
+    // srv1 was already back from maintenance: its state carries into the window.
+    assert_eq!(server(&r, "be_app", "srv1")["state"], "UP");
+    assert_eq!(server(&r, "be_app", "srv1")["maint_seconds"], 0.0);
+    let reqs: u64 = r["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["requests"].as_u64().unwrap())
+        .sum();
+    assert!(reqs > 50 && reqs < 790, "{reqs}");
+}
+
+#[test]
+fn csv_has_a_header_and_a_row_per_server() {
+    let out = hapwatch(&["analyze", "--format", "csv", &fx("haproxy-udp-rfc3164.log")]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].starts_with("host,backend,server,backup,state,requests,1xx,2xx"));
+    assert!(lines[0].contains("Tr_p99"));
+    assert_eq!(lines.len(), 1 + 6);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with(",be_app,srv2,false,UP,215,0,171,")),
+        "{text}"
+    );
+}
+
+#[test]
+fn year_comes_from_request_lines_and_rolls_over() {
+    // RFC 3164 health lines across New Year, dated by a request line from 2025.
+    let log = "\
+<134>Dec 31 23:59:58 haproxy[1]: 127.0.0.1:1 [31/Dec/2025:23:59:58.000] fe be/s1 0/0/0/1/1 200 1 - - ---- 1/1/0/0/0 0/0 \"GET / HTTP/1.1\"
+<129>Dec 31 23:59:59 haproxy[1]: Server be/s1 is DOWN, reason: Layer4 timeout, check duration: 1001ms. 0 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue.
+<133>Jan  1 00:00:09 haproxy[1]: Server be/s1 is UP, reason: Layer4 check passed, check duration: 0ms. 1 active and 0 backup servers online. 0 sessions requeued, 0 total in queue.
+";
+    let out = hapwatch_stdin(
+        &["analyze", "--format", "json", "--year", "2030", "-"],
+        log.as_bytes(),
+    );
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let t = r["transitions"].as_array().unwrap();
+    assert_eq!(t[0]["at"], "2025-12-31T23:59:59.000Z");
+    assert_eq!(t[1]["at"], "2026-01-01T00:00:09.000Z");
+    assert_eq!(server(&r, "be", "s1")["down_seconds"], 10.0);
+}

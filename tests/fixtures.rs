@@ -1,0 +1,172 @@
+//! The logs captured from a real HAProxy 2.6 and rsyslog by
+//! fixtures/capture.sh (see fixtures/README.md for what happened when):
+//! every form must tell the same story.
+
+mod common;
+use common::*;
+
+const FORMS: [&str; 5] = [
+    "haproxy-udp-rfc3164.log",
+    "haproxy-udp-rfc5424.log",
+    "rsyslog-tcp-octet.log",
+    "rsyslog-tcp-forward.log",
+    "rsyslog-file.log",
+];
+
+const EXPECTED: [&str; 10] = [
+    "be_app/srv2 UP->DOWN",
+    "be_app/srv2 DOWN->UP",
+    "be_app/srv1 UP->MAINT",
+    "be_app/srv1 MAINT->UP",
+    "be_app/srv3 UP->DRAIN",
+    "be_app/srv3 DRAIN->UP",
+    "be_tcp/t1 UP->DOWN",
+    "be_tcp/t2 UP->DOWN",
+    "be_tcp/t1 DOWN->UP",
+    "be_tcp/t2 DOWN->UP",
+];
+
+#[test]
+fn every_form_gives_the_scripted_transitions() {
+    for form in FORMS {
+        let path = fixture(form);
+        let r = analyze_json(&[path.to_str().unwrap()]);
+        assert_eq!(transitions(&r), EXPECTED, "{form}");
+        let i = &r["input"];
+        assert_eq!(i["lines"], 814, "{form}");
+        assert_eq!(i["requests"], 790, "{form}");
+        assert_eq!(i["health_events"], 19, "{form}");
+        assert_eq!(i["other"], 5, "{form}");
+        assert_eq!(i["unparsed"], 0, "{form}");
+        // Times as HAProxy logged them (events.log: srv2 killed at :23.7,
+        // detected by the 300 ms checks at :24).
+        let t = &r["transitions"];
+        assert!(
+            t[0]["at"]
+                .as_str()
+                .unwrap()
+                .starts_with("2026-11-24T18:34:24"),
+            "{form}"
+        );
+        assert!(
+            t[1]["at"]
+                .as_str()
+                .unwrap()
+                .starts_with("2026-11-24T18:34:29"),
+            "{form}"
+        );
+        assert_eq!(
+            t[0]["cause"],
+            "reason: Layer4 connection problem, info: \"Connection refused\", check duration: 0ms",
+            "{form}: the reason comes from the check line before the short DOWN line"
+        );
+    }
+}
+
+#[test]
+fn durations_counts_and_no_server_period() {
+    let r = analyze_json(&[fixture("haproxy-udp-rfc3164.log").to_str().unwrap()]);
+    let srv2 = server(&r, "be_app", "srv2");
+    assert_eq!(srv2["down_seconds"], 5.0);
+    assert_eq!(srv2["state"], "UP");
+    assert_eq!(srv2["requests"], 215);
+    assert_eq!(srv2["status"]["2xx"], 171);
+    assert_eq!(srv2["status"]["4xx"], 43);
+    assert_eq!(srv2["status"]["5xx"], 1);
+    assert_eq!(server(&r, "be_app", "srv1")["maint_seconds"], 3.0);
+    assert_eq!(server(&r, "be_app", "srv3")["drain_seconds"], 3.0);
+    // The slow period: 300 ms per request on srv1 for 5 s.
+    let tr = &server(&r, "be_app", "srv1")["timers_ms"]["Tr"];
+    assert!(tr["p99"].as_u64().unwrap() >= 300, "{tr}");
+    assert!(tr["max"].as_u64().unwrap() >= 300, "{tr}");
+    assert!(tr["p50"].as_u64().unwrap() < 50, "{tr}");
+    // TCP servers: Tt, no HTTP status.
+    let t1 = server(&r, "be_tcp", "t1");
+    assert_eq!(t1["timers_ms"]["Tt"]["count"], t1["requests"]);
+    assert_eq!(t1["timers_ms"]["Tr"]["count"], 0);
+    let be_tcp = r["backends"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["backend"] == "be_tcp")
+        .unwrap();
+    assert_eq!(be_tcp["no_server_periods"].as_array().unwrap().len(), 1);
+    assert_eq!(be_tcp["no_server_seconds"], 6.0);
+    assert_eq!(r["input"]["other_kinds"]["proxy_stopped"], 5);
+}
+
+#[test]
+fn rsyslog_forms_carry_the_hostname() {
+    for form in [
+        "rsyslog-tcp-octet.log",
+        "rsyslog-tcp-forward.log",
+        "rsyslog-file.log",
+    ] {
+        let r = analyze_json(&[fixture(form).to_str().unwrap()]);
+        assert!(
+            r["servers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|s| s["host"] == "localhost"),
+            "{form}"
+        );
+    }
+    let r = analyze_json(&[fixture("haproxy-udp-rfc3164.log").to_str().unwrap()]);
+    assert!(r["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|s| s["host"] == ""));
+}
+
+#[test]
+fn stderr_lines_parse_and_get_their_time_from_a_journal_header() {
+    // Bare stderr has no time of its own: counted, applied to nothing.
+    let r = analyze_json(&[fixture("haproxy-stderr.log").to_str().unwrap()]);
+    assert_eq!(r["input"]["health_events"], 19);
+    assert_eq!(r["input"]["untimed"], 19);
+    assert_eq!(r["input"]["unparsed"], 0);
+    // journalctl's short format puts a header in front: the same story.
+    let text = std::fs::read_to_string(fixture("haproxy-stderr.log")).unwrap();
+    let journal: String = text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| format!("Nov 24 18:34:{:02} lb1 haproxy[5775]: {l}\n", 10 + i))
+        .collect();
+    let out = hapwatch_stdin(
+        &["analyze", "--format", "json", "--year", "2026", "-"],
+        journal.as_bytes(),
+    );
+    assert!(out.status.success());
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(transitions(&r), EXPECTED);
+    assert!(r["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|s| s["host"] == "lb1"));
+}
+
+#[test]
+fn table_output_names_what_happened() {
+    let out = hapwatch(&[
+        "analyze",
+        fixture("haproxy-udp-rfc5424.log").to_str().unwrap(),
+    ]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("814 lines: 790 requests, 19 health events, 5 other, 0 unparsed"),
+        "{text}"
+    );
+    assert!(text.contains("be_app/srv2  UP -> DOWN"), "{text}");
+    assert!(
+        text.contains("be_tcp: no server available from 2026-11-24T18:34:50"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("\x1b["),
+        "no colour when stdout is not a terminal"
+    );
+}
