@@ -31,6 +31,8 @@ pub struct Options {
     pub show_unparsed: usize,
     /// Draw a progress bar (the caller checks that stderr is a terminal).
     pub progress: bool,
+    /// Map plain files instead of reading them (faster; see `--no-mmap`).
+    pub mmap: bool,
 }
 
 pub struct Outcome {
@@ -39,9 +41,46 @@ pub struct Outcome {
     pub errors: Vec<String>,
 }
 
+enum Data {
+    Owned(Vec<u8>),
+    Mapped(Arc<memmap2::Mmap>, std::ops::Range<usize>),
+}
+
+impl Data {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Data::Owned(v) => v,
+            Data::Mapped(m, r) => &m[r.clone()],
+        }
+    }
+
+    /// Done with this chunk: recycle the buffer, or drop the mapped pages
+    /// from this process (they stay in the page cache) so that resident
+    /// memory does not grow with the file.
+    fn release(self, free: &crossbeam_channel::Sender<Vec<u8>>) {
+        match self {
+            Data::Owned(v) => {
+                let _ = free.send(v);
+            }
+            Data::Mapped(m, r) => {
+                let start = r.start & !4095;
+                // SAFETY: a read-only shared file mapping; DONTNEED only
+                // drops the pages, a later access reads them again.
+                unsafe {
+                    let _ = m.unchecked_advise_range(
+                        memmap2::UncheckedAdvice::DontNeed,
+                        start,
+                        r.end - start,
+                    );
+                }
+            }
+        }
+    }
+}
+
 struct Chunk {
     seq: u64,
-    data: Vec<u8>,
+    data: Data,
     /// Set on the first chunk of each input: its year reference.
     years: Option<YearResolver>,
 }
@@ -87,6 +126,9 @@ pub fn run(opts: Options) -> Outcome {
     let threads = opts.threads.max(1);
     let (chunk_tx, chunk_rx) = crossbeam_channel::bounded::<Chunk>(threads * 2);
     let (res_tx, res_rx) = crossbeam_channel::bounded::<ChunkResult>(threads * 2);
+    // Chunk buffers go back to the reader once parsed: at most the few in
+    // flight are ever allocated.
+    let (free_tx, free_rx) = crossbeam_channel::unbounded::<Vec<u8>>();
     let counter = Arc::new(AtomicU64::new(0));
     let pb = progress_bar(&opts.sources, opts.progress);
     let new_engine = || {
@@ -98,14 +140,20 @@ pub fn run(opts: Options) -> Outcome {
 
     let (errors, oversized, workers) = std::thread::scope(|s| {
         let reader = {
-            let (sources, year, counter, pb) =
-                (&opts.sources, opts.year, counter.clone(), pb.clone());
+            let (sources, year, counter, pb, free_rx, mmap) = (
+                &opts.sources,
+                opts.year,
+                counter.clone(),
+                pb.clone(),
+                free_rx,
+                opts.mmap,
+            );
             s.spawn(move || {
                 let mut errors = Vec::new();
                 let mut oversized = 0;
                 let mut seq = 0u64;
                 for src in sources {
-                    let opened = match input::open(src, year, counter.clone()) {
+                    let opened = match input::open(src, year, mmap, counter.clone()) {
                         Ok(o) => o,
                         Err(e) => {
                             errors.push(format!("{}: {e}", src.name()));
@@ -113,13 +161,34 @@ pub fn run(opts: Options) -> Outcome {
                         }
                     };
                     let mut years = Some(opened.years);
-                    let mut chunker = input::Chunker::new(opened.reader);
+                    let reader = match opened.body {
+                        input::Body::Mapped(m) => {
+                            let m = Arc::new(m);
+                            for r in input::mapped_chunks(&m) {
+                                let end = r.end as u64;
+                                let chunk = Chunk {
+                                    seq,
+                                    data: Data::Mapped(m.clone(), r),
+                                    years: years.take(),
+                                };
+                                seq += 1;
+                                if chunk_tx.send(chunk).is_err() {
+                                    return (errors, oversized);
+                                }
+                                pb.set_position(end);
+                            }
+                            continue;
+                        }
+                        input::Body::Stream(r) => r,
+                    };
+                    let mut chunker = input::Chunker::new(reader);
                     loop {
-                        match chunker.next_chunk() {
+                        let spare = free_rx.try_recv().unwrap_or_default();
+                        match chunker.next_chunk_with(spare) {
                             Ok(Some(data)) => {
                                 let chunk = Chunk {
                                     seq,
-                                    data,
+                                    data: Data::Owned(data),
                                     years: years.take(),
                                 };
                                 seq += 1;
@@ -142,7 +211,7 @@ pub fn run(opts: Options) -> Outcome {
         };
         let workers: Vec<_> = (0..threads)
             .map(|_| {
-                let (rx, tx) = (chunk_rx.clone(), res_tx.clone());
+                let (rx, tx, free) = (chunk_rx.clone(), res_tx.clone(), free_tx.clone());
                 let mut eng = new_engine();
                 s.spawn(move || {
                     for chunk in rx {
@@ -156,7 +225,7 @@ pub fn run(opts: Options) -> Outcome {
                             samples: Vec::new(),
                         };
                         let samples_before = eng.unparsed_samples.len();
-                        for line in input::lines(&chunk.data) {
+                        for line in input::lines(chunk.data.bytes()) {
                             if let Some(p) = eng.ingest_line(line) {
                                 r.pending.push((eng.last_request, p));
                             }
@@ -165,6 +234,7 @@ pub fn run(opts: Options) -> Outcome {
                             }
                         }
                         r.last_request = eng.last_request;
+                        chunk.data.release(&free);
                         // Samples go back for ordering; the worker keeps
                         // collecting up to the limit per chunk.
                         r.samples = eng.unparsed_samples.split_off(samples_before);

@@ -99,6 +99,10 @@ enum Command {
         /// Worker threads (default: one per core).
         #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
         threads: Option<u16>,
+        /// Read files instead of mapping them: safe for a file that another
+        /// process may truncate meanwhile (logrotate copytruncate).
+        #[arg(long)]
+        no_mmap: bool,
     },
     /// List the message patterns in use (built-in and --patterns DIR) and check them.
     Patterns {
@@ -125,6 +129,7 @@ fn main() -> ExitCode {
             show_unparsed,
             patterns,
             threads,
+            no_mmap,
         } => {
             let patterns = match load_patterns(patterns.as_deref()) {
                 Ok(p) => p,
@@ -147,6 +152,7 @@ fn main() -> ExitCode {
                 threads,
                 show_unparsed,
                 progress: std::io::stderr().is_terminal(),
+                mmap: !no_mmap,
             });
             for e in &outcome.errors {
                 eprintln!("hapwatch: {e}");

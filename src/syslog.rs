@@ -67,7 +67,7 @@ fn skip_spaces(b: &[u8]) -> &[u8] {
 
 /// Splits at the first space: (token, rest after the space).
 fn token(b: &[u8]) -> (&[u8], &[u8]) {
-    match memchr::memchr(b' ', b) {
+    match b.iter().position(|&c| c == b' ') {
         Some(i) => (&b[..i], &b[i + 1..]),
         None => (b, &b[b.len()..]),
     }
@@ -94,9 +94,12 @@ fn parse_pri(b: &[u8]) -> Option<(u8, &[u8])> {
 /// A syslog tag, `haproxy[4061]:` or `haproxy:`. Returns program and pid.
 fn parse_tag(t: &[u8]) -> Option<(&[u8], Option<u32>)> {
     let t = t.strip_suffix(b":")?;
-    if let Some(open) = memchr::memchr(b'[', t) {
-        let pid = t[open + 1..].strip_suffix(b"]")?;
-        let pid = std::str::from_utf8(pid).ok()?.parse().ok()?;
+    if let Some(open) = t.iter().position(|&c| c == b'[') {
+        let digits = t[open + 1..].strip_suffix(b"]")?;
+        if digits.is_empty() || digits.len() > 9 || !digits.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        let pid = digits.iter().fold(0u32, |v, &c| v * 10 + (c - b'0') as u32);
         (open > 0).then_some((&t[..open], Some(pid)))
     } else {
         (!t.is_empty() && t.len() <= 48 && !t.contains(&b'/')).then_some((t, None))

@@ -11,19 +11,26 @@
 /// Milliseconds since 1970-01-01T00:00:00Z.
 pub type Millis = i64;
 
-const MONTHS: [&[u8; 3]; 12] = [
-    b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec",
-];
-
 /// `Jan` -> 1 ... `Dec` -> 12.
 pub fn month_from_abbr(b: &[u8]) -> Option<u32> {
     if b.len() < 3 {
         return None;
     }
-    MONTHS
-        .iter()
-        .position(|m| m[..] == b[..3])
-        .map(|i| i as u32 + 1)
+    Some(match [b[0], b[1], b[2]] {
+        [b'J', b'a', b'n'] => 1,
+        [b'F', b'e', b'b'] => 2,
+        [b'M', b'a', b'r'] => 3,
+        [b'A', b'p', b'r'] => 4,
+        [b'M', b'a', b'y'] => 5,
+        [b'J', b'u', b'n'] => 6,
+        [b'J', b'u', b'l'] => 7,
+        [b'A', b'u', b'g'] => 8,
+        [b'S', b'e', b'p'] => 9,
+        [b'O', b'c', b't'] => 10,
+        [b'N', b'o', b'v'] => 11,
+        [b'D', b'e', b'c'] => 12,
+        _ => return None,
+    })
 }
 
 /// Days since the epoch of a proleptic Gregorian date (H. Hinnant's algorithm).
@@ -133,10 +140,26 @@ pub fn parse_haproxy_date(b: &[u8]) -> Option<(Millis, usize)> {
     if b.len() < 20 || b[2] != b'/' || b[6] != b'/' || b[11] != b':' {
         return None;
     }
-    let day = digits(&b[0..2])?;
-    let month = month_from_abbr(&b[3..6])?;
-    let year = digits(&b[7..11])? as i64;
-    if b[14] != b':' || b[17] != b':' || !(1..=31).contains(&day) {
+    // Consecutive lines share their day: remember the last one converted.
+    thread_local!(static LAST_DAY: std::cell::Cell<([u8; 11], i64)> = const {
+        std::cell::Cell::new(([0; 11], 0))
+    });
+    let key: [u8; 11] = b[..11].try_into().ok()?;
+    let (cached, cached_ms) = LAST_DAY.get();
+    let day_ms = if cached == key {
+        cached_ms
+    } else {
+        let day = digits(&b[0..2])?;
+        let month = month_from_abbr(&b[3..6])?;
+        let year = digits(&b[7..11])? as i64;
+        if !(1..=31).contains(&day) {
+            return None;
+        }
+        let d = days_from_civil(year, month, day) * 86_400_000;
+        LAST_DAY.set((key, d));
+        d
+    };
+    if b[14] != b':' || b[17] != b':' {
         return None;
     }
     let mut ms = hms(
@@ -150,7 +173,7 @@ pub fn parse_haproxy_date(b: &[u8]) -> Option<(Millis, usize)> {
         ms += f;
         used += 1 + n;
     }
-    Some((days_from_civil(year, month, day) * 86_400_000 + ms, used))
+    Some((day_ms + ms, used))
 }
 
 /// RFC 3339 / ISO 8601 as syslog and journald write it:

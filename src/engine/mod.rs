@@ -226,7 +226,14 @@ impl Engine {
         }
         self.counters.lines += 1;
         let h = syslog::parse(line);
-        match haproxy::classify(&self.patterns, h.msg) {
+        // Requests first and without the `Message` wrapper: they are nearly
+        // every line, and moving the struct around costs.
+        if let Some(r) = haproxy::request::parse(h.msg) {
+            self.counters.requests += 1;
+            self.on_request(h.host.unwrap_or_default(), &r);
+            return None;
+        }
+        match haproxy::classify_non_request(&self.patterns, h.msg) {
             Message::Request(r) => {
                 self.counters.requests += 1;
                 self.on_request(h.host.unwrap_or_default(), &r);
@@ -309,6 +316,7 @@ impl Engine {
 
     /// Closes the window: call once, after the last event.
     pub fn finish(&mut self) {
+        self.aggregates.flush();
         let end = match (self.filter.until, self.last) {
             (Some(u), Some(l)) => l.min(u),
             (_, l) => l.unwrap_or(0),

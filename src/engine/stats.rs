@@ -20,11 +20,19 @@ pub struct ServerKey {
     pub server: String,
 }
 
+/// Values below this are counted in a plain array first and moved into the
+/// histogram in bulk by [`TimerStats::flush`]: most timers are a few
+/// milliseconds, and an array increment is far cheaper than a histogram
+/// record (five per request line). Exact, so accuracy does not change.
+const SMALL: usize = 512;
+
 /// Latency distribution of one timer: an HDR histogram (2 significant
 /// digits: < 1% relative error) plus the exact sum and maximum.
 #[derive(Clone, Debug)]
 pub struct TimerStats {
     pub hist: Histogram<u64>,
+    small: Box<[u32; SMALL]>,
+    pending: u64,
     pub sum: u64,
     pub max: u64,
 }
@@ -33,6 +41,8 @@ impl TimerStats {
     fn new() -> Self {
         TimerStats {
             hist: Histogram::new(2).expect("2 significant digits is valid"),
+            small: Box::new([0; SMALL]),
+            pending: 0,
             sum: 0,
             max: 0,
         }
@@ -40,20 +50,43 @@ impl TimerStats {
 
     #[inline]
     pub fn record(&mut self, v: u64) {
+        self.sum += v;
+        self.max = self.max.max(v);
+        if let Some(c) = self.small.get_mut(v as usize) {
+            *c += 1;
+            self.pending += 1;
+            if *c == u32::MAX {
+                self.flush();
+            }
+            return;
+        }
         // `record`, not `saturating_record`: the latter never resizes and
         // would clamp every value above the current range. A timer is an i32
         // of milliseconds, far below the auto-resize limit (i64::MAX / 2), so
         // this cannot fail.
         let _ = self.hist.record(v);
-        self.sum += v;
-        self.max = self.max.max(v);
+    }
+
+    /// Moves the small-value counts into the histogram: call before reading.
+    pub fn flush(&mut self) {
+        if self.pending == 0 {
+            return;
+        }
+        for (v, c) in self.small.iter_mut().enumerate() {
+            if *c > 0 {
+                let _ = self.hist.record_n(v as u64, *c as u64);
+                *c = 0;
+            }
+        }
+        self.pending = 0;
     }
 
     pub fn count(&self) -> u64 {
-        self.hist.len()
+        self.hist.len() + self.pending
     }
 
     pub fn quantile(&self, q: f64) -> u64 {
+        debug_assert_eq!(self.pending, 0, "flush before reading quantiles");
         self.hist.value_at_quantile(q)
     }
 
@@ -62,6 +95,8 @@ impl TimerStats {
     }
 
     fn merge(&mut self, o: &TimerStats) {
+        debug_assert_eq!(o.pending, 0, "flush before merging");
+        self.flush();
         // Both histograms auto-resize, so adding cannot fail on range.
         self.hist
             .add(&o.hist)
@@ -155,6 +190,13 @@ impl Stats {
         };
     }
 
+    /// See [`TimerStats::flush`].
+    pub fn flush(&mut self) {
+        for t in self.timers.iter_mut().flatten() {
+            t.flush();
+        }
+    }
+
     pub fn timer(&self, t: Timer) -> Option<&TimerStats> {
         self.timers[t as usize].as_deref()
     }
@@ -165,47 +207,79 @@ pub fn termination_str(code: &[u8; 4]) -> String {
     String::from_utf8_lossy(&code[..n]).into_owned()
 }
 
-/// Stats per server, looked up by the raw bytes of the key so that a
-/// request line costs no allocation once its server has been seen.
+/// Stats per server, looked up by a hash of the raw key bytes so that a
+/// request line costs no allocation and no copy once its server is known.
 #[derive(Debug, Default)]
 pub struct Aggregates {
-    index: FxHashMap<Box<[u8]>, usize>,
+    /// Hash of (host, backend, server) -> index in `servers`. A hash shared
+    /// by two different keys (never seen in practice, but possible) sends
+    /// the second one to a linear search.
+    index: FxHashMap<u64, usize>,
     pub servers: Vec<(ServerKey, Stats)>,
-    scratch: Vec<u8>,
+    /// The key bytes as logged (names need not be UTF-8), beside `servers`.
+    raw: Vec<[Box<[u8]>; 3]>,
+}
+
+#[inline]
+fn key_hash(host: &[u8], backend: &[u8], server: &[u8]) -> u64 {
+    use std::hash::Hasher;
+    let mut h = rustc_hash::FxHasher::default();
+    h.write(host);
+    h.write_u8(0xff);
+    h.write(backend);
+    h.write_u8(0xff);
+    h.write(server);
+    h.finish()
+}
+
+#[inline]
+fn is(raw: &[Box<[u8]>; 3], host: &[u8], backend: &[u8], server: &[u8]) -> bool {
+    *raw[2] == *server && *raw[1] == *backend && *raw[0] == *host
 }
 
 impl Aggregates {
+    pub fn flush(&mut self) {
+        for (_, s) in &mut self.servers {
+            s.flush();
+        }
+    }
+
     #[inline]
     pub fn entry(&mut self, host: &[u8], backend: &[u8], server: &[u8]) -> &mut Stats {
-        self.scratch.clear();
-        self.scratch.extend_from_slice(host);
-        self.scratch.push(0);
-        self.scratch.extend_from_slice(backend);
-        self.scratch.push(0);
-        self.scratch.extend_from_slice(server);
-        let idx = match self.index.get(self.scratch.as_slice()) {
-            Some(&i) => i,
-            None => {
-                let s = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-                let key = ServerKey {
-                    host: s(host),
-                    backend: s(backend),
-                    server: s(server),
-                };
-                self.servers.push((key, Stats::default()));
-                let i = self.servers.len() - 1;
-                self.index
-                    .insert(self.scratch.clone().into_boxed_slice(), i);
-                i
+        let h = key_hash(host, backend, server);
+        let idx = match self.index.get(&h) {
+            Some(&i) if is(&self.raw[i], host, backend, server) => i,
+            found => {
+                let collided = found.is_some();
+                match self
+                    .raw
+                    .iter()
+                    .position(|k| collided && is(k, host, backend, server))
+                {
+                    Some(i) => i,
+                    None => {
+                        let s = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+                        let key = ServerKey {
+                            host: s(host),
+                            backend: s(backend),
+                            server: s(server),
+                        };
+                        self.servers.push((key, Stats::default()));
+                        self.raw.push([host.into(), backend.into(), server.into()]);
+                        let i = self.servers.len() - 1;
+                        self.index.entry(h).or_insert(i);
+                        i
+                    }
+                }
             }
         };
         &mut self.servers[idx].1
     }
 
     pub fn merge(&mut self, other: Aggregates) {
-        for (k, s) in other.servers {
-            self.entry(k.host.as_bytes(), k.backend.as_bytes(), k.server.as_bytes())
-                .merge(&s);
+        for ((_, mut s), [h, b, srv]) in other.servers.into_iter().zip(other.raw) {
+            s.flush();
+            self.entry(&h, &b, &srv).merge(&s);
         }
     }
 }
