@@ -11,8 +11,10 @@
 //! - [`analyze`]: the offline pipeline over every core.
 //! - [`report`]: one report model, printed as a table, JSON or CSV.
 //! - [`time`]: event-time parsing; nothing here reads the wall clock.
+//! - [`bytes`]: the byte scanning the parsers share.
 
 pub mod analyze;
+pub mod bytes;
 pub mod engine;
 pub mod haproxy;
 pub mod input;

@@ -14,6 +14,7 @@
 //! `syslog_loose`, the parser Vector uses; a test checks both agree on the
 //! shapes they share.
 
+use crate::bytes::find;
 use crate::time::{self, Millis, NoYear};
 
 /// When the frame says it happened.
@@ -67,7 +68,7 @@ fn skip_spaces(b: &[u8]) -> &[u8] {
 
 /// Splits at the first space: (token, rest after the space).
 fn token(b: &[u8]) -> (&[u8], &[u8]) {
-    match b.iter().position(|&c| c == b' ') {
+    match find(b, b' ') {
         Some(i) => (&b[..i], &b[i + 1..]),
         None => (b, &b[b.len()..]),
     }
@@ -94,7 +95,7 @@ fn parse_pri(b: &[u8]) -> Option<(u8, &[u8])> {
 /// A syslog tag, `haproxy[4061]:` or `haproxy:`. Returns program and pid.
 fn parse_tag(t: &[u8]) -> Option<(&[u8], Option<u32>)> {
     let t = t.strip_suffix(b":")?;
-    if let Some(open) = t.iter().position(|&c| c == b'[') {
+    if let Some(open) = find(t, b'[') {
         let digits = t[open + 1..].strip_suffix(b"]")?;
         if digits.is_empty() || digits.len() > 9 || !digits.iter().all(u8::is_ascii_digit) {
             return None;

@@ -5,6 +5,17 @@ mod common;
 use common::*;
 use std::io::Write;
 
+trait ReplaceBytes {
+    fn replace_bytes(&self, from: &[u8], to: &[u8]) -> Vec<u8>;
+}
+
+impl ReplaceBytes for [u8] {
+    fn replace_bytes(&self, from: &[u8], to: &[u8]) -> Vec<u8> {
+        let at = self.windows(from.len()).position(|w| w == from).unwrap();
+        [&self[..at], to, &self[at + from.len()..]].concat()
+    }
+}
+
 fn fx(name: &str) -> String {
     fixture(name).to_str().unwrap().to_string()
 }
@@ -161,16 +172,22 @@ fn bad_lines_are_counted_and_good_lines_around_them_kept() {
     data.extend_from_slice(good.as_bytes());
     data.extend_from_slice(b"<134>1 2026-11-24T16:21:15Z - haproxy 1 - - 127.0.0.1:1 [24/Nov/2026:16:21:15.230] fe be/s1 0/0\n");
     data.extend_from_slice(good.as_bytes());
+    // A server name that is not UTF-8: one server, however many lines.
+    for _ in 0..3 {
+        let line = good.as_bytes().replace_bytes(b"be/s1", b"be/s\xff");
+        data.extend_from_slice(&line);
+    }
     let out = hapwatch_stdin(
         &["analyze", "--format", "json", "--show-unparsed", "5", "-"],
         &data,
     );
     assert!(out.status.success());
     let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(r["input"]["requests"], 3);
+    assert_eq!(r["input"]["requests"], 6);
     assert_eq!(r["input"]["oversized"], 1);
     assert_eq!(r["input"]["unparsed"], 2);
-    assert_eq!(r["input"]["lines"], 6);
+    assert_eq!(r["input"]["lines"], 9);
+    assert_eq!(server(&r, "be", "s\u{fffd}")["requests"], 3);
     let samples = r["unparsed_samples"].as_array().unwrap();
     assert_eq!(samples.len(), 2);
     assert!(samples[1].as_str().unwrap().contains("fe be/s1 0/0"));

@@ -13,6 +13,7 @@
 
 use nom::{bytes::complete::tag, IResult, Parser};
 
+use crate::bytes::find;
 use crate::time::{self, Millis};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -168,7 +169,7 @@ fn err(i: &[u8]) -> nom::Err<nom::error::Error<&[u8]>> {
 /// it runs a dozen times per line and the closure did not inline well.)
 #[inline]
 fn word(i: &[u8]) -> R<'_, &[u8]> {
-    match i.iter().position(|&c| c == b' ') {
+    match find(i, b' ') {
         Some(0) => Err(err(i)),
         Some(n) => Ok((&i[n + 1..], &i[..n])),
         None if i.is_empty() => Err(err(i)),
@@ -239,12 +240,6 @@ fn slashed<const N: usize>(w: &[u8]) -> Option<([i64; N], [bool; N])> {
         }
     }
     (i == n).then_some((out, plus))
-}
-
-/// Short spans: a plain loop beats memchr's dispatch for a dozen bytes.
-#[inline]
-fn find(b: &[u8], c: u8) -> Option<usize> {
-    b.iter().position(|&x| x == c)
 }
 
 #[inline]
@@ -351,11 +346,20 @@ pub fn parse(msg: &[u8]) -> Option<Request<'_>> {
     if msg[..open].ends_with(b" - - ") {
         return parse_clf(msg).ok().map(|(_, r)| r);
     }
-    parse_native(msg).ok().map(|(_, r)| r)
+    // `client [date]`: the client is what precedes ` [`.
+    if msg[open - 1] != b' ' {
+        return None;
+    }
+    parse_native(&msg[..open - 1], &msg[open..])
+        .ok()
+        .map(|(_, r)| r)
 }
 
-fn parse_native(i: &[u8]) -> R<'_, Request<'_>> {
-    let (i, client) = word(i)?;
+#[inline]
+fn parse_native<'a>(client: &'a [u8], i: &'a [u8]) -> R<'a, Request<'a>> {
+    if client.is_empty() || client.contains(&b' ') {
+        return Err(err(client));
+    }
     let (i, accept) = accept_date(i)?;
     let (i, frontend) = word(i)?;
     let (i, (backend, server)) = word
