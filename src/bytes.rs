@@ -20,6 +20,22 @@ pub fn find(b: &[u8], c: u8) -> Option<usize> {
     b[i..].iter().position(|&x| x == c).map(|p| i + p)
 }
 
+/// An unsigned decimal of at most 18 digits (no sign, no spaces).
+#[inline]
+pub fn digits(b: &[u8]) -> Option<u64> {
+    if b.is_empty() || b.len() > 18 {
+        return None;
+    }
+    let mut v: u64 = 0;
+    for &c in b {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v * 10 + (c - b'0') as u64;
+    }
+    Some(v)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -45,5 +61,15 @@ mod tests {
         );
         assert_eq!(find(&[0x21; 9], b' '), None);
         assert_eq!(find(&[0x00; 16], 0), Some(0));
+    }
+
+    #[test]
+    fn decimal_digits() {
+        assert_eq!(digits(b"0"), Some(0));
+        assert_eq!(digits(b"4061"), Some(4061));
+        assert_eq!(digits(b"999999999999999999"), Some(999_999_999_999_999_999));
+        for bad in [&b""[..], b"-1", b"+1", b"1a", b" 1", b"1234567890123456789"] {
+            assert_eq!(digits(bad), None);
+        }
     }
 }

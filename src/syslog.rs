@@ -96,11 +96,8 @@ fn parse_pri(b: &[u8]) -> Option<(u8, &[u8])> {
 fn parse_tag(t: &[u8]) -> Option<(&[u8], Option<u32>)> {
     let t = t.strip_suffix(b":")?;
     if let Some(open) = find(t, b'[') {
-        let digits = t[open + 1..].strip_suffix(b"]")?;
-        if digits.is_empty() || digits.len() > 9 || !digits.iter().all(u8::is_ascii_digit) {
-            return None;
-        }
-        let pid = digits.iter().fold(0u32, |v, &c| v * 10 + (c - b'0') as u32);
+        let pid = crate::bytes::digits(t[open + 1..].strip_suffix(b"]")?)?;
+        let pid = u32::try_from(pid).ok()?;
         (open > 0).then_some((&t[..open], Some(pid)))
     } else {
         (!t.is_empty() && t.len() <= 48 && !t.contains(&b'/')).then_some((t, None))

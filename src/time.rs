@@ -60,17 +60,7 @@ pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
 
 #[inline]
 fn digits(b: &[u8]) -> Option<u32> {
-    if b.is_empty() {
-        return None;
-    }
-    let mut v: u32 = 0;
-    for &c in b {
-        if !c.is_ascii_digit() {
-            return None;
-        }
-        v = v.checked_mul(10)?.checked_add((c - b'0') as u32)?;
-    }
-    Some(v)
+    crate::bytes::digits(b).and_then(|v| u32::try_from(v).ok())
 }
 
 /// Milliseconds of a wall-clock time, with range checks.
@@ -236,6 +226,11 @@ pub fn format_rfc3339_ms(t: Millis) -> String {
         ms / 1000 % 60,
         ms % 1000
     )
+}
+
+/// serde: event times as [`format_rfc3339_ms`] text.
+pub fn serialize_rfc3339<S: serde::Serializer>(t: &Millis, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format_rfc3339_ms(*t))
 }
 
 /// A time given on the command line: RFC 3339 (`2026-11-24T16:21:00Z`, zone

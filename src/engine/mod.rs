@@ -89,7 +89,7 @@ impl Filter {
 }
 
 /// What was read, for the input summary.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize)]
 pub struct Counters {
     pub lines: u64,
     pub requests: u64,
@@ -99,7 +99,8 @@ pub struct Counters {
     pub oversized: u64,
     /// Health lines with no timestamp and nothing before them to date them.
     pub untimed: u64,
-    /// Per `other` pattern, by index in the pattern set.
+    /// Per `other` pattern, by index in the pattern set (reports name them).
+    #[serde(skip)]
     pub other_kinds: Vec<u64>,
 }
 

@@ -52,8 +52,10 @@ impl Label {
     }
 }
 
+/// One state change, as listed in reports (JSON: `at` in RFC 3339).
 #[derive(Clone, Debug, Serialize)]
 pub struct Transition {
+    #[serde(serialize_with = "crate::time::serialize_rfc3339")]
     pub at: Millis,
     pub host: String,
     pub backend: String,
@@ -62,6 +64,7 @@ pub struct Transition {
     pub to: Label,
     pub cause: Option<String>,
     pub pattern: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub check: Option<CheckDetails>,
 }
 

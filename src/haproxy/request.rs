@@ -13,7 +13,7 @@
 
 use nom::{bytes::complete::tag, IResult, Parser};
 
-use crate::bytes::find;
+use crate::bytes::{digits, find};
 use crate::time::{self, Millis};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -184,16 +184,7 @@ fn signed(w: &[u8]) -> Option<(i64, bool)> {
         [b'+', d @ ..] => (false, true, d),
         d => (false, false, d),
     };
-    if d.is_empty() || d.len() > 18 {
-        return None;
-    }
-    let mut v: i64 = 0;
-    for &c in d {
-        if !c.is_ascii_digit() {
-            return None;
-        }
-        v = v * 10 + (c - b'0') as i64;
-    }
+    let v = digits(d)? as i64;
     Some((if neg { -v } else { v }, plus))
 }
 
@@ -249,17 +240,7 @@ fn rfind(b: &[u8], c: u8) -> Option<usize> {
 
 #[inline]
 fn port(b: &[u8]) -> Option<u16> {
-    if b.is_empty() || b.len() > 5 {
-        return None;
-    }
-    let mut v: u32 = 0;
-    for &c in b {
-        if !c.is_ascii_digit() {
-            return None;
-        }
-        v = v * 10 + (c - b'0') as u32;
-    }
-    u16::try_from(v).ok()
+    u16::try_from(digits(b)?).ok()
 }
 
 /// `192.168.0.1:4242`, `[::1]:4242`, `fe80::1:49064` (port after the last

@@ -11,21 +11,18 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::engine::state::{BackendState, Label, ServerState};
+use crate::engine::state::{BackendState, Label, ServerState, Transition};
 use crate::engine::stats::{termination_str, ServerKey, Stats};
-use crate::engine::Engine;
-use crate::haproxy::{CheckDetails, Timer};
+use crate::engine::{Counters, Engine};
+use crate::haproxy::Timer;
 use crate::time::{format_rfc3339_ms, Millis};
 
 #[derive(Serialize, Debug, Clone)]
 pub struct InputSummary {
-    pub lines: u64,
-    pub requests: u64,
-    pub health_events: u64,
-    pub other: u64,
-    pub unparsed: u64,
-    pub oversized: u64,
-    pub untimed: u64,
+    /// lines, requests, health_events, other, unparsed, oversized, untimed
+    #[serde(flatten)]
+    pub counts: Counters,
+    /// `other` messages by pattern name.
     pub other_kinds: BTreeMap<String, u64>,
     /// Inputs that could not be read, with the reason.
     pub errors: Vec<String>,
@@ -191,20 +188,6 @@ pub struct BackendReport {
 }
 
 #[derive(Serialize, Debug, Clone)]
-pub struct TransitionReport {
-    pub at: String,
-    pub host: String,
-    pub backend: String,
-    pub server: String,
-    pub from: Label,
-    pub to: Label,
-    pub cause: Option<String>,
-    pub pattern: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub check: Option<CheckDetails>,
-}
-
-#[derive(Serialize, Debug, Clone)]
 pub struct Window {
     pub start: Option<String>,
     pub end: Option<String>,
@@ -217,7 +200,7 @@ pub struct Report {
     pub window: Window,
     pub servers: Vec<ServerReport>,
     pub backends: Vec<BackendReport>,
-    pub transitions: Vec<TransitionReport>,
+    pub transitions: Vec<Transition>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub unparsed_samples: Vec<String>,
 }
@@ -318,28 +301,12 @@ impl Report {
             .transitions
             .iter()
             .filter(|t| f.selects(&t.host, &t.backend, Some(&t.server)))
-            .map(|t| TransitionReport {
-                at: format_rfc3339_ms(t.at),
-                host: t.host.clone(),
-                backend: t.backend.clone(),
-                server: t.server.clone(),
-                from: t.from,
-                to: t.to,
-                cause: t.cause.clone(),
-                pattern: t.pattern.clone(),
-                check: t.check.clone(),
-            })
+            .cloned()
             .collect();
         let c = &engine.counters;
         Report {
             input: InputSummary {
-                lines: c.lines,
-                requests: c.requests,
-                health_events: c.health_events,
-                other: c.other,
-                unparsed: c.unparsed,
-                oversized: c.oversized,
-                untimed: c.untimed,
+                counts: c.clone(),
                 other_kinds: c
                     .other_kinds
                     .iter()

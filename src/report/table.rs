@@ -99,7 +99,7 @@ fn dur(s: f64) -> String {
 
 pub fn render(r: &Report, color: bool) -> String {
     let mut out = String::new();
-    let i = &r.input;
+    let i = &r.input.counts;
     let _ = writeln!(
         out,
         "{} lines: {} requests, {} health events, {} other, {} unparsed{}{}",
@@ -122,7 +122,7 @@ pub fn render(r: &Report, color: bool) -> String {
     if let (Some(s), Some(e)) = (&r.window.start, &r.window.end) {
         let _ = writeln!(out, "window {s} .. {e} ({})", dur(r.window.seconds));
     }
-    for e in &i.errors {
+    for e in &r.input.errors {
         let _ = writeln!(out, "error: {e}");
     }
 
@@ -240,7 +240,7 @@ pub fn render(r: &Report, color: bool) -> String {
             .map(|t| {
                 (
                     vec![
-                        t.at.clone(),
+                        crate::time::format_rfc3339_ms(t.at),
                         host(&t.host).to_string(),
                         format!("{}/{}", t.backend, t.server),
                         format!("{} -> {}", t.from.as_str(), t.to.as_str()),
