@@ -99,9 +99,11 @@ impl Traffic {
         let t = |timer: Timer| match s.timer(timer) {
             Some(ts) if ts.count() > 0 => TimerSummary {
                 count: ts.count(),
-                p50: Some(ts.quantile(0.50)),
-                p90: Some(ts.quantile(0.90)),
-                p99: Some(ts.quantile(0.99)),
+                // A histogram quantile is the top of its bucket: never
+                // report one above the exact maximum.
+                p50: Some(ts.quantile(0.50).min(ts.max)),
+                p90: Some(ts.quantile(0.90).min(ts.max)),
+                p99: Some(ts.quantile(0.99).min(ts.max)),
                 max: Some(ts.max),
                 mean: Some((ts.mean() * 100.0).round() / 100.0),
             },

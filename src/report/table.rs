@@ -47,10 +47,11 @@ fn grid(out: &mut String, header: &[&str], rows: &[(Vec<String>, Option<Label>)]
         let mut s = String::new();
         for (i, c) in cells.iter().enumerate() {
             let pad = width[i] - c.chars().count();
-            let numeric = i > 0
-                && c.chars()
-                    .next()
-                    .is_some_and(|ch| ch.is_ascii_digit() || ch == '-');
+            // Names and words to the left, figures to the right.
+            let numeric = !matches!(
+                header[i],
+                "HOST" | "BACKEND" | "SERVER" | "STATE" | "TOP TERM" | "AT" | "CHANGE" | "CAUSE"
+            );
             let cell = match (header[i], label) {
                 ("STATE", Some(l)) => paint(c, l, color),
                 _ => c.clone(),
@@ -75,6 +76,25 @@ fn grid(out: &mut String, header: &[&str], rows: &[(Vec<String>, Option<Label>)]
     for (r, l) in rows {
         let _ = writeln!(out, "{}", line(r, *l));
     }
+}
+
+/// The two most frequent abnormal termination states, e.g. `SC--:12 cD--:3`
+/// (`-` when every request ended normally). The first two characters tell
+/// who ended the session and in which phase.
+fn top_termination(t: &std::collections::BTreeMap<String, u64>) -> String {
+    let mut v: Vec<(&String, &u64)> = t
+        .iter()
+        .filter(|(code, _)| !code.starts_with("--"))
+        .collect();
+    v.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    if v.is_empty() {
+        return "-".into();
+    }
+    v.iter()
+        .take(2)
+        .map(|(c, n)| format!("{c}:{n}"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn pct(x: f64) -> String {
@@ -154,6 +174,8 @@ pub fn render(r: &Report, color: bool) -> String {
                     format!("{}/{}", ms(total, total.p99), ms(total, total.max)),
                     ms(&t.timers_ms.Tw, t.timers_ms.Tw.p99),
                     t.srv_queue_max.to_string(),
+                    t.retries.to_string(),
+                    top_termination(&t.termination),
                     dur(s.down_seconds),
                     dur(s.maint_seconds + s.drain_seconds),
                     s.transitions.to_string(),
@@ -179,6 +201,8 @@ pub fn render(r: &Report, color: bool) -> String {
             "Ta|Tt p99/max",
             "Tw p99",
             "QMAX",
+            "RETRIES",
+            "TOP TERM",
             "DOWN",
             "MAINT+DRAIN",
             "TRANS",

@@ -46,6 +46,12 @@ pub fn analyze_json(args: &[&str]) -> serde_json::Value {
         "hapwatch {all:?} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // Nothing on stderr when it is not a terminal: no progress bar, no noise.
+    assert!(
+        out.stderr.is_empty(),
+        "unexpected stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).expect("valid JSON")
 }
 
