@@ -170,3 +170,60 @@ fn table_output_names_what_happened() {
         "no colour when stdout is not a terminal"
     );
 }
+
+/// fixtures/capture-variants.sh: `log-send-hostname`, `option httpslog` on
+/// TLS, `option httplog clf`, a backup server, a tracking server, an agent
+/// check, and runtime API changes (fixtures/README.md).
+const VARIANTS_EXPECTED: [&str; 11] = [
+    "be_bk/b UP->DOWN",
+    "be_bk/b DOWN->UP",
+    "be_bk/a UP->DOWN",
+    "be_trk/t UP->DOWN",
+    "be_bk/a DOWN->UP",
+    "be_trk/t DOWN->UP",
+    "be_trk/ag UP->DRAIN",
+    "be_trk/ag DRAIN->DOWN",
+    "be_trk/ag DOWN->UP",
+    "be_bk/b UP->MAINT",
+    "be_bk/b MAINT->UP",
+];
+
+#[test]
+fn variants_tls_clf_backup_tracking_agent() {
+    let r = analyze_json(&[fixture("variants/haproxy-variants.log").to_str().unwrap()]);
+    assert_eq!(transitions(&r), VARIANTS_EXPECTED);
+    let i = &r["input"];
+    assert_eq!(
+        (i["lines"].as_u64(), i["requests"].as_u64()),
+        (Some(545), Some(527))
+    );
+    assert_eq!(
+        (i["health_events"].as_u64(), i["unparsed"].as_u64()),
+        (Some(13), Some(0))
+    );
+    assert!(r["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|s| s["host"] == "lb-test"));
+    let t = r["transitions"].as_array().unwrap();
+    assert_eq!(t[0]["cause"], "changed from CLI");
+    assert_eq!(t[3]["cause"], "via be_bk/a");
+    assert_eq!(
+        t[7]["cause"],
+        "reason: Layer7 wrong status, code: 0, info: \"via agent : down\", check duration: 0ms"
+    );
+    // httpslog lines (TLS frontend) feed be_bk, CLF lines be_trk.
+    let b = server(&r, "be_bk", "b");
+    assert_eq!(b["backup"], true);
+    assert_eq!(b["maint_seconds"], 2.0);
+    assert_eq!(server(&r, "be_bk", "a")["requests"], 247);
+    assert_eq!(server(&r, "be_trk", "t")["requests"], 146);
+    let ag = server(&r, "be_trk", "ag");
+    assert_eq!(
+        (ag["down_seconds"].as_f64(), ag["drain_seconds"].as_f64()),
+        (Some(2.0), Some(2.0))
+    );
+    // CLF carries the timers too.
+    assert_eq!(server(&r, "be_trk", "ag")["timers_ms"]["Ta"]["count"], 120);
+}

@@ -93,3 +93,65 @@ fn fresh_capture_from_real_haproxy_and_rsyslog() {
         );
     }
 }
+
+#[test]
+fn fresh_capture_of_tls_clf_backup_tracking_agent() {
+    for tool in ["haproxy", "openssl", "python3"] {
+        let found = Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .output()
+            .unwrap()
+            .status
+            .success();
+        assert!(
+            found,
+            "{tool} is needed: apt-get install haproxy openssl python3"
+        );
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new("bash")
+        .arg(fixture("capture-variants.sh"))
+        .arg(dir.path())
+        .env("CAPTURE_PORT_BASE", "27400")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "capture failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = analyze_json(&[dir.path().join("haproxy-variants.log").to_str().unwrap()]);
+    assert_eq!(r["input"]["unparsed"], 0);
+    assert!(r["input"]["requests"].as_u64().unwrap() > 400);
+    // Per server, the order HAProxy logged is the scripted one.
+    let t = transitions(&r);
+    for server in ["be_bk/a", "be_bk/b", "be_trk/t", "be_trk/ag"] {
+        let got: Vec<&String> = t
+            .iter()
+            .filter(|s| s.starts_with(&format!("{server} ")))
+            .collect();
+        let want: Vec<&str> = [
+            "be_bk/b UP->DOWN",
+            "be_bk/b DOWN->UP",
+            "be_bk/a UP->DOWN",
+            "be_trk/t UP->DOWN",
+            "be_bk/a DOWN->UP",
+            "be_trk/t DOWN->UP",
+            "be_trk/ag UP->DRAIN",
+            "be_trk/ag DRAIN->DOWN",
+            "be_trk/ag DOWN->UP",
+            "be_bk/b UP->MAINT",
+            "be_bk/b MAINT->UP",
+        ]
+        .into_iter()
+        .filter(|s| s.starts_with(&format!("{server} ")))
+        .collect();
+        assert_eq!(got, want, "{server}");
+    }
+    assert!(r["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|s| s["host"] == "lb-test"));
+}
