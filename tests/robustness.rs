@@ -58,6 +58,21 @@ proptest! {
     }
 
     #[test]
+    fn time_and_pattern_parsers_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..120)) {
+        let _ = hapwatch::time::parse_haproxy_date(&bytes);
+        let _ = hapwatch::time::parse_rfc3339(&bytes);
+        let _ = hapwatch::time::parse_rfc3164_date(&bytes);
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let _ = hapwatch::time::parse_user_time(&text);
+        // A user's pattern file: any text is an error or a pattern set.
+        let _ = PatternSet::from_sources(&[("fuzz.toml".into(), text.clone())]);
+        let _ = PatternSet::from_sources(&[(
+            "fuzz.toml".into(),
+            format!("[[pattern]]\nname='x'\nclass='other'\nregex='''{text}'''\nsample='s'\n"),
+        )]);
+    }
+
+    #[test]
     fn chunker_keeps_every_line(lines in proptest::collection::vec("[a-z ]{0,40}", 0..200), step in 1usize..5000) {
         let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
         struct Trickle<'a>(&'a [u8], usize);
