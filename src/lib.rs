@@ -20,5 +20,6 @@ pub mod haproxy;
 pub mod input;
 pub mod patterns;
 pub mod report;
+pub mod store;
 pub mod syslog;
 pub mod time;

@@ -14,6 +14,7 @@ use hapwatch::{
     input::Source,
     patterns::PatternSet,
     report::{self, Report},
+    store::Store,
     time::{parse_user_time, Millis},
 };
 
@@ -42,6 +43,38 @@ fn user_time(s: &str) -> Result<Millis, String> {
              or HAProxy's form (24/Nov/2026:16:21:00)"
         )
     })
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ListFormat {
+    Table,
+    Json,
+}
+
+#[derive(clap::Args)]
+struct DbArg {
+    /// The database written by `analyze --db`.
+    #[arg(
+        long = "db",
+        value_name = "FILE",
+        env = "HAPWATCH_DB",
+        default_value = "hapwatch.db"
+    )]
+    path: PathBuf,
+}
+
+fn open_db(path: &std::path::Path) -> Result<Store, ExitCode> {
+    Store::open_read_only(path).map_err(|e| {
+        eprintln!("hapwatch: {e}");
+        ExitCode::from(2)
+    })
+}
+
+fn print(text: &str) -> ExitCode {
+    use std::io::Write;
+    // A closed pipe (`| head`) is not an error worth reporting.
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+    ExitCode::SUCCESS
 }
 
 #[derive(clap::Args)]
@@ -103,6 +136,28 @@ enum Command {
         /// process may truncate meanwhile (logrotate copytruncate).
         #[arg(long)]
         no_mmap: bool,
+        /// Also store server states and transitions in this SQLite file
+        /// (created if missing; reading the same log again adds nothing).
+        #[arg(long, value_name = "FILE")]
+        db: Option<PathBuf>,
+    },
+    /// The current state of every server, from the database (like the stats page).
+    Status {
+        #[command(flatten)]
+        db: DbArg,
+        #[arg(long, value_enum, default_value = "table")]
+        format: ListFormat,
+        #[command(flatten)]
+        filter: FilterArgs,
+    },
+    /// Every state transition stored in the database, in event-time order.
+    History {
+        #[command(flatten)]
+        db: DbArg,
+        #[arg(long, value_enum, default_value = "table")]
+        format: ListFormat,
+        #[command(flatten)]
+        filter: FilterArgs,
     },
     /// List the message patterns in use (built-in and --patterns DIR) and check them.
     Patterns {
@@ -130,10 +185,19 @@ fn main() -> ExitCode {
             patterns,
             threads,
             no_mmap,
+            db,
         } => {
             let patterns = match load_patterns(patterns.as_deref()) {
                 Ok(p) => p,
                 Err(code) => return code,
+            };
+            // Open the database first: a bad --db is reported before the work.
+            let mut store = match db.as_deref().map(Store::open).transpose() {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("hapwatch: {e}");
+                    return ExitCode::from(2);
+                }
             };
             if let (Some(s), Some(u)) = (filter.since, filter.until) {
                 if s >= u {
@@ -157,6 +221,20 @@ fn main() -> ExitCode {
             for e in &outcome.errors {
                 eprintln!("hapwatch: {e}");
             }
+            if let Some(store) = store.as_mut() {
+                if let Err(e) = store.persist(&outcome.engine) {
+                    // The report still prints: say what was not stored.
+                    eprintln!(
+                        "hapwatch: {e}; nothing from this run was stored ({} transitions)",
+                        outcome.engine.health.transitions.len()
+                    );
+                    let _ = print(&report::table::render(
+                        &Report::build(&outcome.engine, &outcome.errors),
+                        false,
+                    ));
+                    return ExitCode::from(1);
+                }
+            }
             let report = Report::build(&outcome.engine, &outcome.errors);
             let text = match format {
                 Format::Table => report::table::render(&report, std::io::stdout().is_terminal()),
@@ -178,6 +256,58 @@ fn main() -> ExitCode {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(1)
+            }
+        }
+        Command::Status { db, format, filter } => {
+            let store = match open_db(&db.path) {
+                Ok(s) => s,
+                Err(code) => return code,
+            };
+            let f = filter.filter();
+            let (servers, backends) = match (store.servers(&f), store.backends(&f)) {
+                (Ok(s), Ok(b)) => (s, b),
+                (Err(e), _) | (_, Err(e)) => {
+                    eprintln!("hapwatch: {e}");
+                    return ExitCode::from(1);
+                }
+            };
+            match format {
+                ListFormat::Table => print(&report::store::status_table(
+                    &servers,
+                    &backends,
+                    std::io::stdout().is_terminal(),
+                )),
+                ListFormat::Json => print(
+                    &(serde_json::to_string_pretty(
+                        &serde_json::json!({ "servers": servers, "backends": backends }),
+                    )
+                    .expect("serializes")
+                        + "\n"),
+                ),
+            }
+        }
+        Command::History { db, format, filter } => {
+            let store = match open_db(&db.path) {
+                Ok(s) => s,
+                Err(code) => return code,
+            };
+            let rows = match store.history(&filter.filter()) {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("hapwatch: {e}");
+                    return ExitCode::from(1);
+                }
+            };
+            match format {
+                ListFormat::Table => print(&report::store::history_table(
+                    &rows,
+                    std::io::stdout().is_terminal(),
+                )),
+                ListFormat::Json => print(
+                    &(serde_json::to_string_pretty(&serde_json::json!({ "transitions": rows }))
+                        .expect("serializes")
+                        + "\n"),
+                ),
             }
         }
         Command::Patterns { patterns } => {

@@ -5,6 +5,7 @@
 //! may be added, none renamed or removed.
 
 pub mod csv;
+pub mod store;
 pub mod table;
 
 use std::collections::BTreeMap;

@@ -12,7 +12,7 @@ fn ms(t: &TimerSummary, v: Option<u64>) -> String {
     }
 }
 
-fn host(h: &str) -> &str {
+pub(crate) fn host(h: &str) -> &str {
     if h.is_empty() {
         "-"
     } else {
@@ -20,7 +20,7 @@ fn host(h: &str) -> &str {
     }
 }
 
-fn paint(s: &str, label: Label, color: bool) -> String {
+pub(crate) fn paint(s: &str, label: Label, color: bool) -> String {
     let code = match label {
         Label::Up => "32",
         Label::Down => "31;1",
@@ -36,7 +36,12 @@ fn paint(s: &str, label: Label, color: bool) -> String {
 
 /// Renders rows with columns padded to their widest cell. `color_col` is
 /// painted with the label of its row (escape codes do not count as width).
-fn grid(out: &mut String, header: &[&str], rows: &[(Vec<String>, Option<Label>)], color: bool) {
+pub(crate) fn grid(
+    out: &mut String,
+    header: &[&str],
+    rows: &[(Vec<String>, Option<Label>)],
+    color: bool,
+) {
     let mut width: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for (r, _) in rows {
         for (i, c) in r.iter().enumerate() {
@@ -50,7 +55,17 @@ fn grid(out: &mut String, header: &[&str], rows: &[(Vec<String>, Option<Label>)]
             // Names and words to the left, figures to the right.
             let numeric = !matches!(
                 header[i],
-                "HOST" | "BACKEND" | "SERVER" | "STATE" | "TOP TERM" | "AT" | "CHANGE" | "CAUSE"
+                "HOST"
+                    | "BACKEND"
+                    | "SERVER"
+                    | "STATE"
+                    | "TOP TERM"
+                    | "AT"
+                    | "CHANGE"
+                    | "CAUSE"
+                    | "SINCE"
+                    | "CHECK"
+                    | "LAST REQUEST"
             );
             let cell = match (header[i], label) {
                 ("STATE", Some(l)) => paint(c, l, color),

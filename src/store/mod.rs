@@ -1,0 +1,532 @@
+//! The state store: per-server state and every transition, in SQLite.
+//!
+//! An embedded file (`./hapwatch.db`, `--db`, `HAPWATCH_DB`), created with
+//! mode 0600, in WAL mode so that `status` and `history` read while another
+//! process writes. The schema is versioned with `PRAGMA user_version`; a
+//! database from a newer hapwatch is refused before anything is written.
+//!
+//! Invariants: writing is idempotent. A transition is unique on (host,
+//! backend, server, event time, new state), so the same log read twice, or
+//! the same message received over two paths, is stored once; a server's
+//! current state only moves forward in event time. Everything one `persist`
+//! writes is one transaction: a crash leaves the previous state, whole.
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use serde::Serialize;
+
+use crate::engine::{Engine, Filter};
+use crate::time::{format_rfc3339_ms, Millis};
+
+/// Schema migrations, applied in order; `user_version` counts those done.
+const MIGRATIONS: &[&str] = &[
+    // 1: current state, transitions, backends and their no-server periods.
+    "
+    CREATE TABLE servers (
+        host TEXT NOT NULL,
+        backend TEXT NOT NULL,
+        server TEXT NOT NULL,
+        backup INTEGER NOT NULL DEFAULT 0,
+        state TEXT NOT NULL,
+        since_ms INTEGER,
+        last_cause TEXT,
+        check_health INTEGER,
+        check_of INTEGER,
+        check_state TEXT,
+        check_reason TEXT,
+        last_request_ms INTEGER,
+        updated_ms INTEGER NOT NULL,
+        PRIMARY KEY (host, backend, server)
+    ) WITHOUT ROWID;
+    CREATE TABLE transitions (
+        id INTEGER PRIMARY KEY,
+        at_ms INTEGER NOT NULL,
+        host TEXT NOT NULL,
+        backend TEXT NOT NULL,
+        server TEXT NOT NULL,
+        from_state TEXT NOT NULL,
+        to_state TEXT NOT NULL,
+        cause TEXT,
+        pattern TEXT NOT NULL,
+        check_json TEXT,
+        UNIQUE (host, backend, server, at_ms, to_state)
+    );
+    CREATE INDEX transitions_at ON transitions (at_ms);
+    CREATE TABLE backends (
+        host TEXT NOT NULL,
+        backend TEXT NOT NULL,
+        active INTEGER,
+        backups INTEGER,
+        updated_ms INTEGER NOT NULL,
+        PRIMARY KEY (host, backend)
+    ) WITHOUT ROWID;
+    CREATE TABLE no_server_periods (
+        host TEXT NOT NULL,
+        backend TEXT NOT NULL,
+        start_ms INTEGER NOT NULL,
+        end_ms INTEGER,
+        PRIMARY KEY (host, backend, start_ms)
+    ) WITHOUT ROWID;
+    ",
+];
+
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Why a database cannot be used. Every one of these is the user's to fix
+/// (exit status 2 at the command line).
+#[derive(Debug)]
+pub enum StoreError {
+    NotSqlite(PathBuf),
+    TooNew { path: PathBuf, found: i64 },
+    Missing(PathBuf),
+    Sqlite(PathBuf, rusqlite::Error),
+    Io(PathBuf, std::io::Error),
+}
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreError::NotSqlite(p) => write!(
+                f,
+                "{} is not a hapwatch database (not SQLite): give --db another path",
+                p.display()
+            ),
+            StoreError::TooNew { path, found } => write!(
+                f,
+                "{} has schema version {found}, newer than this hapwatch ({SCHEMA_VERSION}): \
+                 use a newer hapwatch; the file was not changed",
+                path.display()
+            ),
+            StoreError::Missing(p) => write!(
+                f,
+                "{} does not exist: run `hapwatch analyze --db {} FILES` first, or give --db",
+                p.display(),
+                p.display()
+            ),
+            StoreError::Sqlite(p, e) => write!(f, "{}: {e}", p.display()),
+            StoreError::Io(p, e) => write!(f, "{}: {e}", p.display()),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+/// `--db`, else `HAPWATCH_DB` (clap reads it), else `./hapwatch.db`.
+pub fn default_path() -> PathBuf {
+    PathBuf::from("hapwatch.db")
+}
+
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+fn sqlite_header(path: &Path) -> Result<bool, StoreError> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path).map_err(|e| StoreError::Io(path.into(), e))?;
+    let mut head = [0u8; 16];
+    let n = f
+        .read(&mut head)
+        .map_err(|e| StoreError::Io(path.into(), e))?;
+    // An empty file is what we create before SQLite writes its header.
+    Ok(n == 0 || (n == 16 && &head == b"SQLite format 3\0"))
+}
+
+impl Store {
+    /// Opens for writing, creating the file (mode 0600) and the schema.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let err = |e| StoreError::Sqlite(path.into(), e);
+        if path.exists() {
+            if !sqlite_header(path)? {
+                return Err(StoreError::NotSqlite(path.into()));
+            }
+            // Check the version read-only first: a newer database is never
+            // touched, not even by a journal-mode change.
+            let ro = Self::open_read_only(path)?;
+            drop(ro);
+        } else {
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+                .map_err(|e| StoreError::Io(path.into(), e))?;
+        }
+        let mut conn = Connection::open(path).map_err(err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(err)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(err)?;
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(err)?;
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::TooNew {
+                path: path.into(),
+                found: version,
+            });
+        }
+        if version < SCHEMA_VERSION {
+            let tx = conn.transaction().map_err(err)?;
+            for m in &MIGRATIONS[version as usize..] {
+                tx.execute_batch(m).map_err(err)?;
+            }
+            tx.pragma_update(None, "user_version", SCHEMA_VERSION)
+                .map_err(err)?;
+            tx.commit().map_err(err)?;
+        }
+        Ok(Store {
+            conn,
+            path: path.into(),
+        })
+    }
+
+    /// Opens for reading (`status`, `history`); works while another process
+    /// writes.
+    pub fn open_read_only(path: &Path) -> Result<Store, StoreError> {
+        let err = |e| StoreError::Sqlite(path.into(), e);
+        if !path.exists() {
+            return Err(StoreError::Missing(path.into()));
+        }
+        if !sqlite_header(path)? {
+            return Err(StoreError::NotSqlite(path.into()));
+        }
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(err)?;
+        // Reading the version also proves the file is a readable database.
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(|e| match e {
+                rusqlite::Error::SqliteFailure(f, _)
+                    if f.code == rusqlite::ErrorCode::NotADatabase =>
+                {
+                    StoreError::NotSqlite(path.into())
+                }
+                e => err(e),
+            })?;
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::TooNew {
+                path: path.into(),
+                found: version,
+            });
+        }
+        Ok(Store {
+            conn,
+            path: path.into(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Writes what `engine` knows (after `Engine::finish`), in one
+    /// transaction. Returns the number of transitions that were new.
+    pub fn persist(&mut self, engine: &Engine) -> Result<usize, StoreError> {
+        let path = self.path.clone();
+        let err = |e| StoreError::Sqlite(path.clone(), e);
+        let tx = self.conn.transaction().map_err(err)?;
+        let mut new = 0;
+        {
+            let mut ins = tx
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO transitions
+                     (at_ms, host, backend, server, from_state, to_state, cause, pattern, check_json)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                )
+                .map_err(err)?;
+            for t in &engine.health.transitions {
+                new += ins
+                    .execute(params![
+                        t.at,
+                        t.host,
+                        t.backend,
+                        t.server,
+                        t.from.as_str(),
+                        t.to.as_str(),
+                        t.cause,
+                        t.pattern,
+                        t.check
+                            .as_ref()
+                            .map(|c| serde_json::to_string(c).expect("serializes")),
+                    ])
+                    .map_err(err)?;
+            }
+            // A server row moves only forward in event time: reading an
+            // older log after a newer one does not turn the clock back.
+            let mut up = tx
+                .prepare_cached(
+                    "INSERT INTO servers (host, backend, server, backup, state, since_ms, last_cause,
+                        check_health, check_of, check_state, check_reason, last_request_ms, updated_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+                     ON CONFLICT (host, backend, server) DO UPDATE SET
+                        backup = excluded.backup,
+                        state = excluded.state,
+                        since_ms = excluded.since_ms,
+                        last_cause = COALESCE(excluded.last_cause, servers.last_cause),
+                        check_health = COALESCE(excluded.check_health, servers.check_health),
+                        check_of = COALESCE(excluded.check_of, servers.check_of),
+                        check_state = COALESCE(excluded.check_state, servers.check_state),
+                        check_reason = COALESCE(excluded.check_reason, servers.check_reason),
+                        last_request_ms = MAX(COALESCE(excluded.last_request_ms, 0),
+                                              COALESCE(servers.last_request_ms, 0)),
+                        updated_ms = excluded.updated_ms
+                     WHERE excluded.updated_ms >= servers.updated_ms",
+                )
+                .map_err(err)?;
+            let mut keys: std::collections::BTreeSet<&crate::engine::ServerKey> =
+                engine.health.servers.keys().collect();
+            keys.extend(engine.aggregates.servers.iter().map(|(k, _)| k));
+            let stats: std::collections::HashMap<_, _> = engine
+                .aggregates
+                .servers
+                .iter()
+                .map(|(k, s)| (k, s))
+                .collect();
+            for k in keys {
+                let st = engine.health.servers.get(k);
+                let last_request = stats.get(k).and_then(|s| s.last);
+                let check = st.and_then(|s| s.last_check.as_ref());
+                let label = st.map_or(crate::engine::Label::Unknown, |s| s.label());
+                // The event time this row stands for: the last thing seen
+                // of the server.
+                let updated = [st.and_then(|s| s.since), last_request]
+                    .into_iter()
+                    .flatten()
+                    .max()
+                    .unwrap_or(0);
+                up.execute(params![
+                    k.host,
+                    k.backend,
+                    k.server,
+                    st.is_some_and(|s| s.backup),
+                    label.as_str(),
+                    st.and_then(|s| s.since),
+                    st.and_then(|s| s.last_cause.clone()),
+                    check.and_then(|c| c.health.map(|h| h.0)),
+                    check.and_then(|c| c.health.map(|h| h.1)),
+                    check.and_then(|c| c.check_state.clone()),
+                    check.and_then(|c| c.reason.clone()),
+                    last_request,
+                    updated,
+                ])
+                .map_err(err)?;
+            }
+            let mut be = tx
+                .prepare_cached(
+                    "INSERT INTO backends (host, backend, active, backups, updated_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT (host, backend) DO UPDATE SET
+                        active = COALESCE(excluded.active, backends.active),
+                        backups = COALESCE(excluded.backups, backends.backups),
+                        updated_ms = excluded.updated_ms
+                     WHERE excluded.updated_ms >= backends.updated_ms",
+                )
+                .map_err(err)?;
+            let mut period = tx
+                .prepare_cached(
+                    "INSERT INTO no_server_periods (host, backend, start_ms, end_ms)
+                     VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT (host, backend, start_ms) DO UPDATE SET
+                        end_ms = COALESCE(excluded.end_ms, no_server_periods.end_ms)",
+                )
+                .map_err(err)?;
+            let (_, end) = engine.window();
+            for ((host, backend), b) in &engine.health.backends {
+                be.execute(params![
+                    host,
+                    backend,
+                    b.active,
+                    b.backups,
+                    end.unwrap_or(0)
+                ])
+                .map_err(err)?;
+                for p in &b.no_server {
+                    period
+                        .execute(params![host, backend, p.start, p.end])
+                        .map_err(err)?;
+                }
+            }
+        }
+        tx.commit().map_err(err)?;
+        Ok(new)
+    }
+
+    /// The current state of every server the filter selects.
+    pub fn servers(&self, f: &Filter) -> Result<Vec<ServerRow>, StoreError> {
+        let err = |e| StoreError::Sqlite(self.path.clone(), e);
+        let mut q = self
+            .conn
+            .prepare(
+                "SELECT host, backend, server, backup, state, since_ms, last_cause,
+                        check_health, check_of, check_state, check_reason, last_request_ms
+                 FROM servers ORDER BY host, backend, server",
+            )
+            .map_err(err)?;
+        let rows = q
+            .query_map([], |r| {
+                Ok(ServerRow {
+                    host: r.get(0)?,
+                    backend: r.get(1)?,
+                    server: r.get(2)?,
+                    backup: r.get(3)?,
+                    state: r.get(4)?,
+                    since: r.get::<_, Option<Millis>>(5)?.map(format_rfc3339_ms),
+                    last_cause: r.get(6)?,
+                    check: match (r.get::<_, Option<u32>>(7)?, r.get::<_, Option<u32>>(8)?) {
+                        (Some(x), Some(y)) => Some(format!(
+                            "{x}/{y} {}",
+                            r.get::<_, Option<String>>(9)?.unwrap_or_default()
+                        )),
+                        _ => None,
+                    },
+                    check_reason: r.get(10)?,
+                    last_request: r.get::<_, Option<Millis>>(11)?.map(format_rfc3339_ms),
+                })
+            })
+            .map_err(err)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let row = row.map_err(err)?;
+            if f.selects(&row.host, &row.backend, Some(&row.server)) {
+                out.push(row);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Backends with servers up/total and whether they have a server now.
+    pub fn backends(&self, f: &Filter) -> Result<Vec<BackendRow>, StoreError> {
+        let err = |e| StoreError::Sqlite(self.path.clone(), e);
+        let mut q = self
+            .conn
+            .prepare(
+                "SELECT s.host, s.backend,
+                        SUM(s.state IN ('UP', 'DRAIN', 'STOPPING')), COUNT(*),
+                        (SELECT MAX(start_ms) FROM no_server_periods p
+                          WHERE p.host = s.host AND p.backend = s.backend AND p.end_ms IS NULL)
+                 FROM servers s WHERE s.server != '<NOSRV>'
+                 GROUP BY s.host, s.backend ORDER BY s.host, s.backend",
+            )
+            .map_err(err)?;
+        let rows = q
+            .query_map([], |r| {
+                Ok(BackendRow {
+                    host: r.get(0)?,
+                    backend: r.get(1)?,
+                    servers_up: r.get(2)?,
+                    servers: r.get(3)?,
+                    no_server_since: r.get::<_, Option<Millis>>(4)?.map(format_rfc3339_ms),
+                })
+            })
+            .map_err(err)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let row = row.map_err(err)?;
+            if f.selects(&row.host, &row.backend, None) {
+                out.push(row);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Transitions in event-time order, filtered.
+    pub fn history(&self, f: &Filter) -> Result<Vec<HistoryRow>, StoreError> {
+        let err = |e| StoreError::Sqlite(self.path.clone(), e);
+        let mut q = self
+            .conn
+            .prepare(
+                "SELECT at_ms, host, backend, server, from_state, to_state, cause, pattern, check_json
+                 FROM transitions
+                 WHERE at_ms >= ?1 AND at_ms < ?2
+                 ORDER BY at_ms, id",
+            )
+            .map_err(err)?;
+        let rows = q
+            .query_map(
+                params![f.since.unwrap_or(i64::MIN), f.until.unwrap_or(i64::MAX)],
+                |r| {
+                    Ok(HistoryRow {
+                        at: format_rfc3339_ms(r.get(0)?),
+                        host: r.get(1)?,
+                        backend: r.get(2)?,
+                        server: r.get(3)?,
+                        from: r.get(4)?,
+                        to: r.get(5)?,
+                        cause: r.get(6)?,
+                        pattern: r.get(7)?,
+                        check: r
+                            .get::<_, Option<String>>(8)?
+                            .and_then(|s| serde_json::from_str(&s).ok()),
+                    })
+                },
+            )
+            .map_err(err)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let row = row.map_err(err)?;
+            if f.selects(&row.host, &row.backend, Some(&row.server)) {
+                out.push(row);
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn schema_version(&self) -> Result<i64, StoreError> {
+        self.conn
+            .query_row("SELECT user_version FROM pragma_user_version", [], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map(|v| v.unwrap_or(0))
+            .map_err(|e| StoreError::Sqlite(self.path.clone(), e))
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ServerRow {
+    pub host: String,
+    pub backend: String,
+    pub server: String,
+    pub backup: bool,
+    pub state: String,
+    pub since: Option<String>,
+    pub last_cause: Option<String>,
+    /// Last health check progress, e.g. `2/2 UP`.
+    pub check: Option<String>,
+    pub check_reason: Option<String>,
+    pub last_request: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BackendRow {
+    pub host: String,
+    pub backend: String,
+    pub servers_up: u32,
+    pub servers: u32,
+    /// Set while the backend has no server available.
+    pub no_server_since: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct HistoryRow {
+    pub at: String,
+    pub host: String,
+    pub backend: String,
+    pub server: String,
+    pub from: String,
+    pub to: String,
+    pub cause: Option<String>,
+    pub pattern: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub check: Option<serde_json::Value>,
+}

@@ -1,0 +1,201 @@
+//! The state store: `analyze --db`, `status`, `history`, and what the store
+//! refuses.
+
+mod common;
+use common::*;
+
+fn fx(name: &str) -> String {
+    fixture(name).to_str().unwrap().to_string()
+}
+
+fn json(out: &std::process::Output) -> serde_json::Value {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn analyze_db_then_status_and_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("state.db");
+    let db = db.to_str().unwrap();
+    let out = hapwatch(&["analyze", "--db", db, &fx("haproxy-udp-rfc3164.log")]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(db).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+
+    let s = json(&hapwatch(&["status", "--db", db, "--format", "json"]));
+    let srv2 = s["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["server"] == "srv2")
+        .unwrap();
+    assert_eq!(srv2["state"], "UP");
+    assert_eq!(srv2["since"], "2026-11-24T18:34:29.000Z");
+    assert_eq!(srv2["check"], "2/2 UP");
+    assert_eq!(srv2["last_request"], "2026-11-24T18:35:00.763Z");
+    let be_tcp = s["backends"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["backend"] == "be_tcp")
+        .unwrap();
+    assert_eq!(
+        (be_tcp["servers_up"].as_u64(), be_tcp["servers"].as_u64()),
+        (Some(2), Some(2))
+    );
+    assert!(be_tcp["no_server_since"].is_null());
+
+    let h = json(&hapwatch(&["history", "--db", db, "--format", "json"]));
+    let t = h["transitions"].as_array().unwrap();
+    assert_eq!(t.len(), 10);
+    assert_eq!(t[0]["at"], "2026-11-24T18:34:24.000Z");
+    assert_eq!(
+        (t[0]["from"].as_str(), t[0]["to"].as_str()),
+        (Some("UP"), Some("DOWN"))
+    );
+    assert_eq!(t[0]["check"]["info"], "Connection refused");
+    let h = json(&hapwatch(&[
+        "history",
+        "--db",
+        db,
+        "--format",
+        "json",
+        "--backend",
+        "be_tcp",
+        "--since",
+        "2026-11-24T18:34:55Z",
+    ]));
+    assert_eq!(h["transitions"].as_array().unwrap().len(), 2);
+    // The table form names the change.
+    let table = String::from_utf8(hapwatch(&["history", "--db", db]).stdout).unwrap();
+    assert!(table.contains("be_app/srv2  UP -> DOWN"), "{table}");
+}
+
+#[test]
+fn the_same_log_twice_stores_each_transition_once_and_state_never_goes_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("state.db");
+    let db = db.to_str().unwrap();
+    let log = fx("haproxy-udp-rfc5424.log");
+    for _ in 0..2 {
+        assert!(hapwatch(&["analyze", "--db", db, &log]).status.success());
+    }
+    // An older slice of the same log (srv1 was in maintenance then).
+    let out = hapwatch(&[
+        "analyze",
+        "--db",
+        db,
+        "--until",
+        "2026-11-24T18:34:41Z",
+        &log,
+    ]);
+    assert!(out.status.success());
+    let h = json(&hapwatch(&["history", "--db", db, "--format", "json"]));
+    assert_eq!(h["transitions"].as_array().unwrap().len(), 10);
+    let s = json(&hapwatch(&[
+        "status", "--db", db, "--format", "json", "--server", "srv1",
+    ]));
+    assert_eq!(s["servers"][0]["state"], "UP");
+}
+
+#[test]
+fn a_newer_schema_is_refused_and_left_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("state.db");
+    let dbs = db.to_str().unwrap();
+    assert!(hapwatch(&["analyze", "--db", dbs, &fx("rsyslog-file.log")])
+        .status
+        .success());
+    {
+        let c = rusqlite::Connection::open(&db).unwrap();
+        c.pragma_update(None, "journal_mode", "DELETE").unwrap();
+        c.pragma_update(None, "user_version", 99).unwrap();
+    }
+    let before = std::fs::read(&db).unwrap();
+    for args in [
+        vec!["status", "--db", dbs],
+        vec!["history", "--db", dbs],
+        vec!["analyze", "--db", dbs, &fx("rsyslog-file.log")],
+    ] {
+        let out = hapwatch(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("schema version 99") && err.contains("newer"),
+            "{err}"
+        );
+    }
+    assert_eq!(
+        std::fs::read(&db).unwrap(),
+        before,
+        "the database was modified"
+    );
+    assert!(!dir.path().join("state.db-wal").exists());
+}
+
+#[test]
+fn bad_database_paths_exit_2_with_what_to_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let not_db = dir.path().join("notes.txt");
+    std::fs::write(&not_db, "these are not the droids\n".repeat(100)).unwrap();
+    let not_db = not_db.to_str().unwrap();
+    for args in [
+        vec!["status", "--db", not_db],
+        vec!["analyze", "--db", not_db, &fx("rsyslog-file.log")],
+    ] {
+        let out = hapwatch(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("not a hapwatch database"));
+    }
+    let missing = dir.path().join("nope.db");
+    let out = hapwatch(&["status", "--db", missing.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("hapwatch analyze --db"));
+    // A directory where the file cannot be created.
+    let out = hapwatch(&[
+        "analyze",
+        "--db",
+        "/proc/hapwatch-test.db",
+        &fx("rsyslog-file.log"),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/proc/hapwatch-test.db"));
+}
+
+#[test]
+fn status_reads_while_another_process_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("state.db");
+    let dbs = db.to_str().unwrap();
+    assert!(hapwatch(&["analyze", "--db", dbs, &fx("rsyslog-file.log")])
+        .status
+        .success());
+    let mut writer = rusqlite::Connection::open(&db).unwrap();
+    let tx = writer
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .unwrap();
+    tx.execute("UPDATE servers SET state = 'DOWN' WHERE server = 't1'", [])
+        .unwrap();
+    // The write lock is held: readers still see the last committed state.
+    let s = json(&hapwatch(&[
+        "status", "--db", dbs, "--format", "json", "--server", "t1",
+    ]));
+    assert_eq!(s["servers"][0]["state"], "UP");
+    tx.commit().unwrap();
+    let s = json(&hapwatch(&[
+        "status", "--db", dbs, "--format", "json", "--server", "t1",
+    ]));
+    assert_eq!(s["servers"][0]["state"], "DOWN");
+}
