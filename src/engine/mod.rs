@@ -155,6 +155,27 @@ impl Clock {
     }
 }
 
+/// HAProxy writes the accept date in its host's local time, without a zone.
+/// When the syslog header has a real zone (RFC 5424, RFC 3339), the two tell
+/// the host's UTC offset: the line is emitted at accept + Ta (Tt for TCP), so
+/// `accept - (header - Ta)` is the offset, rounded to 15 minutes (clock skew
+/// and relay delay stay well below that). Subtracting it puts requests and
+/// health events on the same, true UTC clock.
+fn local_offset(r: &Request, header: Millis) -> Millis {
+    const Q: Millis = 15 * 60_000;
+    let total = match r.mode {
+        haproxy::Mode::Tcp => r.timer(haproxy::Timer::Tt),
+        _ => r.timer(haproxy::Timer::Ta),
+    }
+    .max(0) as Millis;
+    let delta = r.accept + total - header;
+    if delta.abs() < Q / 2 {
+        0
+    } else {
+        (delta as f64 / Q as f64).round() as Millis * Q
+    }
+}
+
 /// A health event whose time is not known yet.
 #[derive(Debug)]
 pub struct PendingHealth {
@@ -229,8 +250,11 @@ impl Engine {
         let h = syslog::parse(line);
         // Requests first and without the `Message` wrapper: they are nearly
         // every line, and moving the struct around costs.
-        if let Some(r) = haproxy::request::parse(h.msg) {
+        if let Some(mut r) = haproxy::request::parse(h.msg) {
             self.counters.requests += 1;
+            if let Stamp::Full(t) = h.stamp {
+                r.accept -= local_offset(&r, t);
+            }
             self.on_request(h.host.unwrap_or_default(), &r);
             return None;
         }
@@ -339,6 +363,37 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn accept_of(line: &str) -> String {
+        let p = Arc::new(PatternSet::builtin());
+        let mut e = Engine::new(p, Filter::default());
+        e.ingest_line(line.as_bytes());
+        crate::time::format_rfc3339_ms(e.last_request.unwrap())
+    }
+
+    #[test]
+    fn accept_date_is_put_in_utc_from_a_zoned_header() {
+        // A host at UTC+1: the accept date says 16:21, the header 15:21Z.
+        assert_eq!(
+            accept_of("<134>1 2026-11-24T15:21:15.250000+00:00 - haproxy 1 - - 127.0.0.1:1 [24/Nov/2026:16:21:15.230] fe be/s 0/0/0/10/20 200 1 - - ---- 1/1/0/0/0 0/0 \"GET / HTTP/1.1\""),
+            "2026-11-24T15:21:15.230Z"
+        );
+        // UTC-5:30 from rsyslog's file format.
+        assert_eq!(
+            accept_of("2026-11-24T10:51:15+00:00 lb1 haproxy[1]: 127.0.0.1:1 [24/Nov/2026:05:21:15.000] fe be/s 0/0/0/10/20 200 1 - - ---- 1/1/0/0/0 0/0 \"GET / HTTP/1.1\""),
+            "2026-11-24T10:51:15.000Z"
+        );
+        // A UTC host and a 10-minute TCP session: no offset.
+        assert_eq!(
+            accept_of("<134>1 2026-11-24T16:31:15.300Z - haproxy 1 - - 127.0.0.1:1 [24/Nov/2026:16:21:15.230] fe be/s 0/1/600000 10 -- 1/1/0/0/0 0/0"),
+            "2026-11-24T16:21:15.230Z"
+        );
+        // No zone in the header (RFC 3164): both clocks are the host's.
+        assert_eq!(
+            accept_of("<134>Nov 24 15:21:15 haproxy[1]: 127.0.0.1:1 [24/Nov/2026:16:21:15.230] fe be/s 0/0/0/10/20 200 1 - - ---- 1/1/0/0/0 0/0 \"GET / HTTP/1.1\""),
+            "2026-11-24T16:21:15.230Z"
+        );
+    }
 
     #[test]
     fn globs() {
