@@ -171,23 +171,6 @@ fn table_output_names_what_happened() {
     );
 }
 
-/// fixtures/capture-variants.sh: `log-send-hostname`, `option httpslog` on
-/// TLS, `option httplog clf`, a backup server, a tracking server, an agent
-/// check, and runtime API changes (fixtures/README.md).
-const VARIANTS_EXPECTED: [&str; 11] = [
-    "be_bk/b UP->DOWN",
-    "be_bk/b DOWN->UP",
-    "be_bk/a UP->DOWN",
-    "be_trk/t UP->DOWN",
-    "be_bk/a DOWN->UP",
-    "be_trk/t DOWN->UP",
-    "be_trk/ag UP->DRAIN",
-    "be_trk/ag DRAIN->DOWN",
-    "be_trk/ag DOWN->UP",
-    "be_bk/b UP->MAINT",
-    "be_bk/b MAINT->UP",
-];
-
 #[test]
 fn variants_tls_clf_backup_tracking_agent() {
     let r = analyze_json(&[fixture("variants/haproxy-variants.log").to_str().unwrap()]);

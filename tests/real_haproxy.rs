@@ -8,37 +8,12 @@
 
 mod common;
 use common::*;
-use std::process::Command;
 
 #[test]
 fn fresh_capture_from_real_haproxy_and_rsyslog() {
-    for tool in ["haproxy", "rsyslogd", "python3"] {
-        let found = Command::new("sh")
-            .args(["-c", &format!("command -v {tool}")])
-            .output()
-            .unwrap()
-            .status
-            .success();
-        assert!(
-            found,
-            "{tool} is needed: apt-get install haproxy rsyslog python3"
-        );
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let script = fixture("capture.sh");
-    let out = Command::new("bash")
-        .arg(&script)
-        .arg(dir.path())
-        // Ports apart from the committed capture's, so both can run at once.
-        .env("CAPTURE_PORT_BASE", "27300")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "capture failed: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    require_tools(&["haproxy", "rsyslogd", "python3"]);
+    // Ports apart from the other capture's, so both tests run at once.
+    let dir = capture("capture.sh", "27300");
     let expected = [
         "be_app/srv2 UP->DOWN",
         "be_app/srv2 DOWN->UP",
@@ -96,31 +71,8 @@ fn fresh_capture_from_real_haproxy_and_rsyslog() {
 
 #[test]
 fn fresh_capture_of_tls_clf_backup_tracking_agent() {
-    for tool in ["haproxy", "openssl", "python3"] {
-        let found = Command::new("sh")
-            .args(["-c", &format!("command -v {tool}")])
-            .output()
-            .unwrap()
-            .status
-            .success();
-        assert!(
-            found,
-            "{tool} is needed: apt-get install haproxy openssl python3"
-        );
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let out = Command::new("bash")
-        .arg(fixture("capture-variants.sh"))
-        .arg(dir.path())
-        .env("CAPTURE_PORT_BASE", "27400")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "capture failed: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    require_tools(&["haproxy", "openssl", "python3"]);
+    let dir = capture("capture-variants.sh", "27400");
     let r = analyze_json(&[dir.path().join("haproxy-variants.log").to_str().unwrap()]);
     assert_eq!(r["input"]["unparsed"], 0);
     assert!(r["input"]["requests"].as_u64().unwrap() > 400);
@@ -131,22 +83,10 @@ fn fresh_capture_of_tls_clf_backup_tracking_agent() {
             .iter()
             .filter(|s| s.starts_with(&format!("{server} ")))
             .collect();
-        let want: Vec<&str> = [
-            "be_bk/b UP->DOWN",
-            "be_bk/b DOWN->UP",
-            "be_bk/a UP->DOWN",
-            "be_trk/t UP->DOWN",
-            "be_bk/a DOWN->UP",
-            "be_trk/t DOWN->UP",
-            "be_trk/ag UP->DRAIN",
-            "be_trk/ag DRAIN->DOWN",
-            "be_trk/ag DOWN->UP",
-            "be_bk/b UP->MAINT",
-            "be_bk/b MAINT->UP",
-        ]
-        .into_iter()
-        .filter(|s| s.starts_with(&format!("{server} ")))
-        .collect();
+        let want: Vec<&str> = VARIANTS_EXPECTED
+            .into_iter()
+            .filter(|s| s.starts_with(&format!("{server} ")))
+            .collect();
         assert_eq!(got, want, "{server}");
     }
     assert!(r["servers"]

@@ -273,28 +273,8 @@ pub fn render(r: &Report, color: bool) -> String {
 
     if !r.transitions.is_empty() {
         let _ = writeln!(out, "\nTRANSITIONS");
-        let rows: Vec<_> = r
-            .transitions
-            .iter()
-            .map(|t| {
-                (
-                    vec![
-                        crate::time::format_rfc3339_ms(t.at),
-                        host(&t.host).to_string(),
-                        format!("{}/{}", t.backend, t.server),
-                        format!("{} -> {}", t.from.as_str(), t.to.as_str()),
-                        t.cause.clone().unwrap_or_default(),
-                    ],
-                    None,
-                )
-            })
-            .collect();
-        grid(
-            &mut out,
-            &["AT", "HOST", "SERVER", "CHANGE", "CAUSE"],
-            &rows,
-            color,
-        );
+        let rows: Vec<crate::store::HistoryRow> = r.transitions.iter().map(Into::into).collect();
+        out.push_str(&super::store::history_table(&rows, color));
     }
     for b in &r.backends {
         for p in &b.no_server_periods {

@@ -394,14 +394,7 @@ impl Store {
                 })
             })
             .map_err(err)?;
-        let mut out = Vec::new();
-        for row in rows {
-            let row = row.map_err(err)?;
-            if f.selects(&row.host, &row.backend, Some(&row.server)) {
-                out.push(row);
-            }
-        }
-        Ok(out)
+        selected(rows, |r| f.selects(&r.host, &r.backend, Some(&r.server))).map_err(err)
     }
 
     /// Backends with servers up/total and whether they have a server now.
@@ -429,14 +422,7 @@ impl Store {
                 })
             })
             .map_err(err)?;
-        let mut out = Vec::new();
-        for row in rows {
-            let row = row.map_err(err)?;
-            if f.selects(&row.host, &row.backend, None) {
-                out.push(row);
-            }
-        }
-        Ok(out)
+        selected(rows, |r| f.selects(&r.host, &r.backend, None)).map_err(err)
     }
 
     /// Transitions in event-time order, filtered.
@@ -471,14 +457,7 @@ impl Store {
                 },
             )
             .map_err(err)?;
-        let mut out = Vec::new();
-        for row in rows {
-            let row = row.map_err(err)?;
-            if f.selects(&row.host, &row.backend, Some(&row.server)) {
-                out.push(row);
-            }
-        }
-        Ok(out)
+        selected(rows, |r| f.selects(&r.host, &r.backend, Some(&r.server))).map_err(err)
     }
 
     pub fn schema_version(&self) -> Result<i64, StoreError> {
@@ -490,6 +469,21 @@ impl Store {
             .map(|v| v.unwrap_or(0))
             .map_err(|e| StoreError::Sqlite(self.path.clone(), e))
     }
+}
+
+/// The rows a filter keeps, or the first error.
+fn selected<T>(
+    rows: impl Iterator<Item = rusqlite::Result<T>>,
+    keep: impl Fn(&T) -> bool,
+) -> rusqlite::Result<Vec<T>> {
+    let mut out = Vec::new();
+    for row in rows {
+        let row = row?;
+        if keep(&row) {
+            out.push(row);
+        }
+    }
+    Ok(out)
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -515,6 +509,22 @@ pub struct BackendRow {
     pub servers: u32,
     /// Set while the backend has no server available.
     pub no_server_since: Option<String>,
+}
+
+impl From<&crate::engine::Transition> for HistoryRow {
+    fn from(t: &crate::engine::Transition) -> Self {
+        HistoryRow {
+            at: format_rfc3339_ms(t.at),
+            host: t.host.clone(),
+            backend: t.backend.clone(),
+            server: t.server.clone(),
+            from: t.from.as_str().to_string(),
+            to: t.to.as_str().to_string(),
+            cause: t.cause.clone(),
+            pattern: t.pattern.clone(),
+            check: t.check.as_ref().and_then(|c| serde_json::to_value(c).ok()),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]

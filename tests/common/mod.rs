@@ -81,3 +81,54 @@ pub fn transitions(r: &serde_json::Value) -> Vec<String> {
         })
         .collect()
 }
+
+/// fixtures/capture-variants.sh: `log-send-hostname`, `option httpslog` on
+/// TLS, `option httplog clf`, a backup server, a tracking server, an agent
+/// check, and runtime API changes (fixtures/README.md).
+pub const VARIANTS_EXPECTED: [&str; 11] = [
+    "be_bk/b UP->DOWN",
+    "be_bk/b DOWN->UP",
+    "be_bk/a UP->DOWN",
+    "be_trk/t UP->DOWN",
+    "be_bk/a DOWN->UP",
+    "be_trk/t DOWN->UP",
+    "be_trk/ag UP->DRAIN",
+    "be_trk/ag DRAIN->DOWN",
+    "be_trk/ag DOWN->UP",
+    "be_bk/b UP->MAINT",
+    "be_bk/b MAINT->UP",
+];
+
+/// Fails with the install line when a daemon the test drives is missing.
+pub fn require_tools(tools: &[&str]) {
+    for tool in tools {
+        let found = std::process::Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .output()
+            .unwrap()
+            .status
+            .success();
+        assert!(
+            found,
+            "{tool} is needed: apt-get install haproxy rsyslog python3 openssl"
+        );
+    }
+}
+
+/// Runs a capture script into a fresh directory, on its own ports.
+pub fn capture(script: &str, port_base: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new("bash")
+        .arg(fixture(script))
+        .arg(dir.path())
+        .env("CAPTURE_PORT_BASE", port_base)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{script} failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dir
+}
