@@ -273,3 +273,19 @@ fn year_comes_from_request_lines_and_rolls_over() {
     assert_eq!(t[1]["at"], "2026-01-01T00:00:09.000Z");
     assert_eq!(server(&r, "be", "s1")["down_seconds"], 10.0);
 }
+
+#[test]
+fn the_window_opens_at_the_earliest_event_even_a_health_line() {
+    // A health line before the first request of the chunk: the window (and
+    // the DOWN time implied for s1 before its `is UP`) starts at 10:00:00.
+    let log = "\
+2026-11-24T10:00:00Z lb1 haproxy[1]: Health check for server be/s2 succeeded, reason: Layer4 check passed, check duration: 0ms, status: 2/2 UP.
+2026-11-24T10:00:05Z lb1 haproxy[1]: 127.0.0.1:1 [24/Nov/2026:10:00:05.000] fe be/s2 0/0/0/1/1 200 1 - - ---- 1/1/0/0/0 0/0 \"GET / HTTP/1.1\"
+2026-11-24T10:00:10Z lb1 haproxy[1]: Server be/s1 is UP, reason: Layer4 check passed, check duration: 0ms. 2 active and 0 backup servers online. 0 sessions requeued, 0 total in queue.
+";
+    let out = hapwatch_stdin(&["analyze", "--format", "json", "-"], log.as_bytes());
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["window"]["start"], "2026-11-24T10:00:00.000Z");
+    assert_eq!(server(&r, "be", "s1")["down_seconds"], 10.0);
+    assert_eq!(transitions(&r), ["be/s1 DOWN->UP"]);
+}

@@ -223,13 +223,17 @@ impl Engine {
         }
     }
 
-    /// Widens the analysed window to include `t`. The first time seen also
-    /// starts the health window, so state implied before the first health
-    /// message is counted from there (inputs arrive in order).
+    /// Widens the analysed window to include `t`, and the health window
+    /// with it, so that state implied before a server's first message is
+    /// counted from the start of the window.
     pub fn see(&mut self, t: Millis) {
-        if self.health.window_start.is_none() {
-            self.health.window_start = Some(t);
-        }
+        // Without --since the window opens at the earliest event; a health
+        // line may precede the first request of its chunk.
+        self.health.window_start = Some(match self.health.window_start {
+            Some(w) if self.filter.since.is_some() => w,
+            Some(w) => w.min(t),
+            None => t,
+        });
         self.first = Some(self.first.map_or(t, |f| f.min(t)));
         self.last = Some(self.last.map_or(t, |l| l.max(t)));
     }
