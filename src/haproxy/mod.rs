@@ -195,6 +195,24 @@ mod tests {
             Message::Other(_)
         ));
         assert!(matches!(classify(&p, b"hello world"), Message::Unparsed));
+        // Seen from HAProxy 2.6 in master-worker mode, and without a log option.
+        for line in [
+            "Connect from 127.0.0.1:57010 to 127.0.0.1:27556 (fe/HTTP)",
+            "[NOTICE]   (15250) : Loading success.",
+            "[NOTICE]   (15250) : Reloading HAProxy",
+            "[NOTICE]   (15250) : haproxy version is 2.6.12-1+deb12u4",
+            "[NOTICE]   (15250) : path to executable is /usr/sbin/haproxy",
+            "[WARNING]  (15250) : Former worker (15291) exited with code 0 (Exit)",
+            "[WARNING]  (15250) : Exiting Master process...",
+            "[ALERT]    (15250) : Current worker (15299) exited with code 143 (Terminated)",
+            "[WARNING]  (15250) : All workers exited. Exiting... (0)",
+            "[WARNING]  (15291) : Proxy <HTTPCLIENT> stopped (cumulated conns: FE: 0, BE: 0).",
+        ] {
+            assert!(
+                matches!(classify(&p, line.as_bytes()), Message::Other(_)),
+                "{line}"
+            );
+        }
         assert!(matches!(classify(&p, b""), Message::Unparsed));
     }
 }
