@@ -22,7 +22,9 @@ use hapwatch::{
 #[command(
     name = "hapwatch",
     version,
-    about = "HAProxy backend health from HAProxy's own logs"
+    about = "HAProxy backend health from HAProxy's own logs",
+    after_help = "Exit status: 0 success; 1 an input or the database could not be read or \
+                  written (the rest was still done); 2 bad arguments, patterns or database."
 )]
 struct Cli {
     #[command(subcommand)]
