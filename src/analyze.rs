@@ -33,12 +33,32 @@ pub struct Options {
     pub progress: bool,
     /// Map plain files instead of reading them (faster; see `--no-mmap`).
     pub mmap: bool,
+    /// Per source, the byte offset to resume at (checkpoints of `--db`).
+    pub starts: Vec<u64>,
+    /// Leave a last line without its newline for the next run, so that a
+    /// checkpoint never splits a line still being written.
+    pub hold_tail: bool,
+}
+
+/// How far a file was read: what a checkpoint stores.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mark {
+    /// Index in `Options::sources`.
+    pub source: usize,
+    pub dev: u64,
+    pub ino: u64,
+    /// Byte offset after the last line read (for gzip: the file size).
+    pub offset: u64,
+    /// Where this run started.
+    pub started_at: u64,
 }
 
 pub struct Outcome {
     pub engine: Engine,
     /// One message per input that could not be read (fully).
     pub errors: Vec<String>,
+    /// Files read to their end (no checkpoint for stdin or a failed read).
+    pub marks: Vec<Mark>,
 }
 
 enum Data {
@@ -138,22 +158,26 @@ pub fn run(opts: Options) -> Outcome {
     };
     let mut main = new_engine();
 
-    let (errors, oversized, workers) = std::thread::scope(|s| {
+    let (errors, oversized, marks, workers) = std::thread::scope(|s| {
         let reader = {
-            let (sources, year, counter, pb, free_rx, mmap) = (
+            let (sources, year, counter, pb, free_rx, mmap, starts, hold_tail) = (
                 &opts.sources,
                 opts.year,
                 counter.clone(),
                 pb.clone(),
                 free_rx,
                 opts.mmap,
+                &opts.starts,
+                opts.hold_tail,
             );
             s.spawn(move || {
                 let mut errors = Vec::new();
                 let mut oversized = 0;
+                let mut marks = Vec::new();
                 let mut seq = 0u64;
-                for src in sources {
-                    let opened = match input::open(src, year, mmap, counter.clone()) {
+                for (idx, src) in sources.iter().enumerate() {
+                    let start = starts.get(idx).copied().unwrap_or(0);
+                    let opened = match input::open(src, year, mmap, start, counter.clone()) {
                         Ok(o) => o,
                         Err(e) => {
                             errors.push(format!("{}: {e}", src.name()));
@@ -161,11 +185,31 @@ pub fn run(opts: Options) -> Outcome {
                         }
                     };
                     let mut years = Some(opened.years);
+                    let mark = |offset: u64| {
+                        opened.identity.map(|(dev, ino)| Mark {
+                            source: idx,
+                            dev,
+                            ino,
+                            offset,
+                            started_at: opened.start,
+                        })
+                    };
                     let reader = match opened.body {
+                        input::Body::Done => {
+                            marks.extend(mark(start));
+                            continue;
+                        }
                         input::Body::Mapped(m) => {
                             let m = Arc::new(m);
-                            for r in input::mapped_chunks(&m) {
-                                let end = r.end as u64;
+                            let begin = opened.start as usize;
+                            let end = if hold_tail {
+                                memchr::memrchr(b'\n', &m[begin..]).map_or(begin, |i| begin + i + 1)
+                            } else {
+                                m.len()
+                            };
+                            for r in input::mapped_chunks(&m[begin..end]) {
+                                let r = r.start + begin..r.end + begin;
+                                let pos = r.end as u64;
                                 let chunk = Chunk {
                                     seq,
                                     data: Data::Mapped(m.clone(), r),
@@ -173,15 +217,18 @@ pub fn run(opts: Options) -> Outcome {
                                 };
                                 seq += 1;
                                 if chunk_tx.send(chunk).is_err() {
-                                    return (errors, oversized);
+                                    return (errors, oversized, marks);
                                 }
-                                pb.set_position(end);
+                                pb.set_position(pos);
                             }
+                            marks.extend(mark(end as u64));
                             continue;
                         }
                         input::Body::Stream(r) => r,
                     };
                     let mut chunker = input::Chunker::new(reader);
+                    chunker.hold_tail = hold_tail;
+                    let mut failed = false;
                     loop {
                         let spare = free_rx.try_recv().unwrap_or_default();
                         match chunker.next_chunk_with(spare) {
@@ -193,20 +240,31 @@ pub fn run(opts: Options) -> Outcome {
                                 };
                                 seq += 1;
                                 if chunk_tx.send(chunk).is_err() {
-                                    return (errors, oversized);
+                                    return (errors, oversized, marks);
                                 }
                                 pb.set_position(counter.load(std::sync::atomic::Ordering::Relaxed));
                             }
                             Ok(None) => break,
                             Err(e) => {
                                 errors.push(format!("{}: {e}", src.name()));
+                                failed = true;
                                 break;
                             }
                         }
                     }
                     oversized += chunker.oversized;
+                    if !failed {
+                        // gzip cannot resume mid-stream: its mark is "read
+                        // whole", the file's size.
+                        let offset = if opened.gzip {
+                            opened.size.unwrap_or(0)
+                        } else {
+                            opened.start + chunker.consumed
+                        };
+                        marks.extend(mark(offset));
+                    }
                 }
-                (errors, oversized)
+                (errors, oversized, marks)
             })
         };
         let workers: Vec<_> = (0..threads)
@@ -282,12 +340,12 @@ pub fn run(opts: Options) -> Outcome {
                     .extend(r.samples.into_iter().take(room));
             }
         }
-        let (errors, oversized) = reader.join().expect("reader thread");
+        let (errors, oversized, marks) = reader.join().expect("reader thread");
         let workers: Vec<Engine> = workers
             .into_iter()
             .map(|w| w.join().expect("worker thread"))
             .collect();
-        (errors, oversized, workers)
+        (errors, oversized, marks, workers)
     });
     pb.finish_and_clear();
     for w in workers {
@@ -299,5 +357,6 @@ pub fn run(opts: Options) -> Outcome {
     Outcome {
         engine: main,
         errors,
+        marks,
     }
 }

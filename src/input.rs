@@ -46,10 +46,16 @@ pub enum Body {
     Mapped(memmap2::Mmap),
     /// gzip, stdin, pipes: read and copied into chunks.
     Stream(Box<dyn Read + Send>),
+    /// A gzip file already read whole by an earlier run (`--db`).
+    Done,
 }
 
 pub struct Opened {
     pub body: Body,
+    /// Where reading starts (a checkpoint); 0 for gzip, which cannot seek.
+    pub start: u64,
+    /// (device, inode) of a file: what a checkpoint is tied to.
+    pub identity: Option<(u64, u64)>,
     /// Size on disk, for the progress bar (compressed size for gzip).
     pub size: Option<u64>,
     pub gzip: bool,
@@ -79,32 +85,49 @@ fn year_of(t: std::time::SystemTime) -> Option<(i64, u32, u32)> {
 }
 
 /// Opens a source. `year` (from `--year`) overrides the modification time.
-/// With `mmap`, a plain regular file is mapped instead of read.
+/// With `mmap`, a plain regular file is mapped instead of read. `start` is
+/// a byte offset to resume a plain file at (a checkpoint of `--db`); for a
+/// gzip file, a `start` equal to its size means it was read whole before.
 pub fn open(
     src: &Source,
     year: Option<i64>,
     mmap: bool,
+    start: u64,
     counter: std::sync::Arc<std::sync::atomic::AtomicU64>,
 ) -> io::Result<Opened> {
+    use std::io::{Seek, SeekFrom};
+    use std::os::unix::fs::MetadataExt;
     let mut mapped = None;
+    let mut begin = 0;
+    let mut identity = None;
+    let mut gzip_file = false;
     let (raw, size, mtime): (Box<dyn Read + Send>, _, _) = match src {
         Source::Stdin => (Box::new(io::stdin()), None, None),
         Source::File(p) => {
-            let f = File::open(p)?;
+            let mut f = File::open(p)?;
             let meta = f.metadata()?;
             if meta.is_dir() {
                 return Err(io::Error::other("is a directory"));
             }
-            if mmap && meta.is_file() && meta.len() > 0 {
+            identity = Some((meta.dev(), meta.ino()));
+            let mut magic = [0u8; 2];
+            let n = f.read(&mut magic)?;
+            gzip_file = n == 2 && magic == [0x1f, 0x8b];
+            // A file shorter than its checkpoint was truncated: start over.
+            begin = if gzip_file || start > meta.len() {
+                0
+            } else {
+                start
+            };
+            if mmap && meta.is_file() && meta.len() > 0 && !gzip_file {
                 // SAFETY: the map is read-only. A file truncated by another
                 // process while mapped raises SIGBUS on access; `--no-mmap`
                 // avoids that for files rotated with copytruncate.
                 let m = unsafe { memmap2::Mmap::map(&f)? };
-                if !m.starts_with(&[0x1f, 0x8b]) {
-                    let _ = m.advise(memmap2::Advice::Sequential);
-                    mapped = Some(m);
-                }
+                let _ = m.advise(memmap2::Advice::Sequential);
+                mapped = Some(m);
             }
+            f.seek(SeekFrom::Start(begin))?;
             (
                 Box::new(f),
                 Some(meta.len()),
@@ -112,6 +135,16 @@ pub fn open(
             )
         }
     };
+    if gzip_file && start > 0 && Some(start) == size {
+        return Ok(Opened {
+            body: Body::Done,
+            start,
+            identity,
+            size,
+            gzip: true,
+            years: YearResolver::new(year.unwrap_or(1970), None),
+        });
+    }
     // Without --year and without a file time (stdin), the current year is
     // the last resort; request lines carry their own year and correct it.
     let years = match (year, mtime) {
@@ -125,6 +158,8 @@ pub fn open(
     if let Some(m) = mapped {
         return Ok(Opened {
             body: Body::Mapped(m),
+            start: begin,
+            identity,
             size,
             gzip: false,
             years,
@@ -137,7 +172,7 @@ pub fn open(
             counter,
         },
     );
-    let gzip = buf.fill_buf()?.starts_with(&[0x1f, 0x8b]);
+    let gzip = gzip_file || (src == &Source::Stdin && buf.fill_buf()?.starts_with(&[0x1f, 0x8b]));
     let reader: Box<dyn Read + Send> = if gzip {
         Box::new(MultiGzDecoder::new(buf))
     } else {
@@ -145,6 +180,8 @@ pub fn open(
     };
     Ok(Opened {
         body: Body::Stream(reader),
+        start: begin,
+        identity,
         size,
         gzip,
         years,
@@ -161,6 +198,11 @@ pub struct Chunker<R> {
     error: Option<io::Error>,
     /// Lines dropped because they did not fit in a chunk.
     pub oversized: u64,
+    /// Keep a last line without its newline unread (it may still be being
+    /// written): for checkpoints, which must end on a line boundary.
+    pub hold_tail: bool,
+    /// Bytes handed out in chunks or skipped as oversized.
+    pub consumed: u64,
 }
 
 impl<R: Read> Chunker<R> {
@@ -172,6 +214,8 @@ impl<R: Read> Chunker<R> {
             eof: false,
             error: None,
             oversized: 0,
+            hold_tail: false,
+            consumed: 0,
         }
     }
 
@@ -188,12 +232,13 @@ impl<R: Read> Chunker<R> {
             buf.extend_from_slice(&self.carry);
             self.carry.clear();
             if self.eof {
-                if buf.is_empty() || self.discarding {
+                if buf.is_empty() || self.discarding || self.hold_tail {
                     return match self.error.take() {
                         Some(e) => Err(e),
                         None => Ok(None),
                     };
                 }
+                self.consumed += buf.len() as u64;
                 return Ok(Some(buf));
             }
             // take + read_to_end: no zero-filling, however small the reads.
@@ -212,9 +257,11 @@ impl<R: Read> Chunker<R> {
                 match memchr::memchr(b'\n', &buf) {
                     Some(i) => {
                         self.discarding = false;
+                        self.consumed += i as u64 + 1;
                         buf.drain(..=i);
                     }
                     None => {
+                        self.consumed += buf.len() as u64;
                         buf.clear(); // still inside the long line
                         continue;
                     }
@@ -224,6 +271,7 @@ impl<R: Read> Chunker<R> {
                 Some(i) => {
                     self.carry.extend_from_slice(&buf[i + 1..]);
                     buf.truncate(i + 1);
+                    self.consumed += buf.len() as u64;
                     return Ok(Some(buf));
                 }
                 None if !self.eof && buf.len() >= CHUNK => {
@@ -231,6 +279,7 @@ impl<R: Read> Chunker<R> {
                     // limit. Count it once and skip to its end.
                     self.oversized += 1;
                     self.discarding = true;
+                    self.consumed += buf.len() as u64;
                     buf.clear();
                 }
                 None => {

@@ -210,8 +210,41 @@ fn main() -> ExitCode {
             let threads = threads
                 .map(usize::from)
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+            let sources: Vec<Source> = files.iter().map(|f| Source::parse(f)).collect();
+            // With --db, each file resumes where the last run stopped.
+            let keys: Vec<Option<String>> = sources
+                .iter()
+                .map(|s| match s {
+                    Source::File(p) => Some(
+                        std::fs::canonicalize(p)
+                            .unwrap_or_else(|_| p.clone())
+                            .display()
+                            .to_string(),
+                    ),
+                    Source::Stdin => None,
+                })
+                .collect();
+            let mut starts = vec![0u64; sources.len()];
+            if let Some(store) = store.as_ref() {
+                use std::os::unix::fs::MetadataExt;
+                for (i, (src, key)) in sources.iter().zip(&keys).enumerate() {
+                    if let (Source::File(p), Some(key)) = (src, key) {
+                        if let Ok(meta) = std::fs::metadata(p) {
+                            match store.resume_offset(key, meta.dev(), meta.ino()) {
+                                Ok(off) => starts[i] = off,
+                                Err(e) => {
+                                    eprintln!("hapwatch: {e}");
+                                    return ExitCode::from(2);
+                                }
+                            }
+                        }
+                    }
+                }
+            }
             let outcome = analyze::run(analyze::Options {
-                sources: files.iter().map(|f| Source::parse(f)).collect(),
+                starts: starts.clone(),
+                hold_tail: store.is_some(),
+                sources,
                 patterns,
                 filter: filter.filter(),
                 year,
@@ -223,8 +256,13 @@ fn main() -> ExitCode {
             for e in &outcome.errors {
                 eprintln!("hapwatch: {e}");
             }
+            let checkpoints: Vec<(String, u64, u64, u64)> = outcome
+                .marks
+                .iter()
+                .filter_map(|m| Some((keys[m.source].clone()?, m.dev, m.ino, m.offset)))
+                .collect();
             if let Some(store) = store.as_mut() {
-                if let Err(e) = store.persist(&outcome.engine) {
+                if let Err(e) = store.persist(&outcome.engine, &checkpoints) {
                     // The report still prints: say what was not stored.
                     eprintln!(
                         "hapwatch: {e}; nothing from this run was stored ({} transitions)",
@@ -237,7 +275,16 @@ fn main() -> ExitCode {
                     return ExitCode::from(1);
                 }
             }
-            let report = Report::build(&outcome.engine, &outcome.errors);
+            let mut report = Report::build(&outcome.engine, &outcome.errors);
+            report.input.resumed = outcome
+                .marks
+                .iter()
+                .filter(|m| m.started_at > 0)
+                .map(|m| report::Resumed {
+                    file: files[m.source].clone(),
+                    offset: m.started_at,
+                })
+                .collect();
             let text = match format {
                 Format::Table => report::table::render(&report, std::io::stdout().is_terminal()),
                 Format::Json => report.to_json() + "\n",

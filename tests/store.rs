@@ -92,14 +92,17 @@ fn the_same_log_twice_stores_each_transition_once_and_state_never_goes_back() {
     for _ in 0..2 {
         assert!(hapwatch(&["analyze", "--db", db, &log]).status.success());
     }
-    // An older slice of the same log (srv1 was in maintenance then).
+    // An older slice of the same log, under another name (so that it is read
+    // again, not resumed): srv1 was in maintenance then.
+    let copy = dir.path().join("copy.log");
+    std::fs::copy(&log, &copy).unwrap();
     let out = hapwatch(&[
         "analyze",
         "--db",
         db,
         "--until",
         "2026-11-24T18:34:41Z",
-        &log,
+        copy.to_str().unwrap(),
     ]);
     assert!(out.status.success());
     let h = json(&hapwatch(&["history", "--db", db, "--format", "json"]));
@@ -198,4 +201,100 @@ fn status_reads_while_another_process_writes() {
         "status", "--db", dbs, "--format", "json", "--server", "t1",
     ]));
     assert_eq!(s["servers"][0]["state"], "DOWN");
+}
+
+fn input_of(out: &std::process::Output) -> serde_json::Value {
+    json(out)["input"].clone()
+}
+
+#[test]
+fn a_growing_file_resumes_where_the_last_run_stopped() {
+    for mmap in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("state.db");
+        let db = db.to_str().unwrap();
+        let log = dir.path().join("haproxy.log");
+        std::fs::copy(fixture("rsyslog-file.log"), &log).unwrap();
+        let log = log.to_str().unwrap();
+        let run = || {
+            let mut args = vec!["analyze", "--format", "json", "--db", db, log];
+            if !mmap {
+                args.push("--no-mmap");
+            }
+            input_of(&hapwatch(&args))
+        };
+        assert_eq!(run()["requests"], 790);
+        // Nothing new: nothing read, nothing counted twice.
+        let i = run();
+        assert_eq!(
+            (i["lines"].as_u64(), i["requests"].as_u64()),
+            (Some(0), Some(0))
+        );
+        assert_eq!(i["resumed"][0]["offset"], 140458);
+        // Two new lines and half of a third, still being written.
+        let req = "2026-11-24T18:36:00+00:00 localhost haproxy[9241]: 127.0.0.1:5 [24/Nov/2026:18:36:00.000] fe_http be_app/srv1 0/0/0/1/1 200 10 - - ---- 1/1/0/0/0 0/0 \"GET / HTTP/1.1\"\n";
+        let mut f = std::fs::OpenOptions::new().append(true).open(log).unwrap();
+        use std::io::Write;
+        write!(f, "{req}{req}{}", &req[..60]).unwrap();
+        let i = run();
+        assert_eq!(
+            (i["lines"].as_u64(), i["requests"].as_u64()),
+            (Some(2), Some(2)),
+            "mmap={mmap}"
+        );
+        write!(f, "{}", &req[60..]).unwrap();
+        let i = run();
+        assert_eq!(
+            (i["lines"].as_u64(), i["requests"].as_u64()),
+            (Some(1), Some(1)),
+            "mmap={mmap}"
+        );
+    }
+}
+
+#[test]
+fn a_rotated_or_truncated_file_is_read_from_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("state.db");
+    let db = db.to_str().unwrap();
+    let log = dir.path().join("haproxy.log");
+    std::fs::copy(fixture("rsyslog-file.log"), &log).unwrap();
+    let logs = log.to_str().unwrap();
+    let run = || {
+        input_of(&hapwatch(&[
+            "analyze", "--format", "json", "--db", db, logs,
+        ]))
+    };
+    assert_eq!(run()["requests"], 790);
+    // logrotate: the path now names a new file (another inode).
+    let fresh = dir.path().join("new.log");
+    std::fs::copy(fixture("haproxy-udp-rfc3164.log"), &fresh).unwrap();
+    std::fs::rename(&fresh, &log).unwrap();
+    assert_eq!(run()["requests"], 790);
+    // copytruncate: same inode, shorter than the checkpoint.
+    let text = std::fs::read(fixture("haproxy-udp-rfc3164.log")).unwrap();
+    std::fs::write(&log, &text[..text.len() / 2]).unwrap();
+    let i = run();
+    assert!(i["resumed"].is_null(), "{i}");
+    assert!(i["requests"].as_u64().unwrap() > 300);
+    // Transitions stay unique whatever was read again.
+    let h = json(&hapwatch(&["history", "--db", db, "--format", "json"]));
+    assert_eq!(h["transitions"].as_array().unwrap().len(), 20);
+}
+
+#[test]
+fn a_gzip_file_read_whole_is_skipped_next_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("state.db");
+    let db = db.to_str().unwrap();
+    let gz = dir.path().join("haproxy.log.1.gz");
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    use std::io::Write;
+    enc.write_all(&std::fs::read(fixture("rsyslog-file.log")).unwrap())
+        .unwrap();
+    std::fs::write(&gz, enc.finish().unwrap()).unwrap();
+    let gz = gz.to_str().unwrap();
+    let run = || input_of(&hapwatch(&["analyze", "--format", "json", "--db", db, gz]));
+    assert_eq!(run()["requests"], 790);
+    assert_eq!(run()["lines"], 0);
 }

@@ -27,6 +27,15 @@ pub struct InputSummary {
     pub other_kinds: BTreeMap<String, u64>,
     /// Inputs that could not be read, with the reason.
     pub errors: Vec<String>,
+    /// Files resumed where an earlier `--db` run stopped (byte offset).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub resumed: Vec<Resumed>,
+}
+
+#[derive(Serialize, Debug, Clone)]
+pub struct Resumed {
+    pub file: String,
+    pub offset: u64,
 }
 
 #[derive(Serialize, Debug, Clone, Default)]
@@ -318,6 +327,7 @@ impl Report {
                     .map(|(i, n)| (engine.patterns.patterns[i].name.clone(), *n))
                     .collect(),
                 errors: errors.to_vec(),
+                resumed: Vec::new(),
             },
             window: Window {
                 start: ws.map(format_rfc3339_ms),

@@ -157,6 +157,9 @@ pub fn render(r: &Report, color: bool) -> String {
     if let (Some(s), Some(e)) = (&r.window.start, &r.window.end) {
         let _ = writeln!(out, "window {s} .. {e} ({})", dur(r.window.seconds));
     }
+    for x in &r.input.resumed {
+        let _ = writeln!(out, "{}: resumed at byte {} (--db)", x.file, x.offset);
+    }
     for e in &r.input.errors {
         let _ = writeln!(out, "error: {e}");
     }

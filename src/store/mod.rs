@@ -61,6 +61,13 @@ const MIGRATIONS: &[&str] = &[
         updated_ms INTEGER NOT NULL,
         PRIMARY KEY (host, backend)
     ) WITHOUT ROWID;
+    CREATE TABLE checkpoints (
+        path TEXT PRIMARY KEY,
+        dev INTEGER NOT NULL,
+        ino INTEGER NOT NULL,
+        offset INTEGER NOT NULL,
+        updated_ms INTEGER NOT NULL
+    ) WITHOUT ROWID;
     CREATE TABLE no_server_periods (
         host TEXT NOT NULL,
         backend TEXT NOT NULL,
@@ -229,9 +236,34 @@ impl Store {
         &self.path
     }
 
-    /// Writes what `engine` knows (after `Engine::finish`), in one
-    /// transaction. Returns the number of transitions that were new.
-    pub fn persist(&mut self, engine: &Engine) -> Result<usize, StoreError> {
+    /// Where the last run stopped reading `path` (canonical), if the file
+    /// is still the same one (device and inode): the offset to resume at.
+    pub fn resume_offset(&self, path: &str, dev: u64, ino: u64) -> Result<u64, StoreError> {
+        let row: Option<(i64, i64, i64)> = self
+            .conn
+            .query_row(
+                "SELECT dev, ino, offset FROM checkpoints WHERE path = ?1",
+                params![path],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()
+            .map_err(|e| StoreError::Sqlite(self.path.clone(), e))?;
+        Ok(match row {
+            // A rotated file (another inode at the same path) starts over.
+            Some((d, i, off)) if d as u64 == dev && i as u64 == ino => off as u64,
+            _ => 0,
+        })
+    }
+
+    /// Writes what `engine` knows (after `Engine::finish`) and where each
+    /// file was read up to, in one transaction: a crash leaves both as they
+    /// were, so the next run reads the same lines again. Returns the number
+    /// of transitions that were new.
+    pub fn persist(
+        &mut self,
+        engine: &Engine,
+        checkpoints: &[(String, u64, u64, u64)],
+    ) -> Result<usize, StoreError> {
         let path = self.path.clone();
         let err = |e| StoreError::Sqlite(path.clone(), e);
         let tx = self.conn.transaction().map_err(err)?;
@@ -355,6 +387,28 @@ impl Store {
                         .execute(params![host, backend, p.start, p.end])
                         .map_err(err)?;
                 }
+            }
+        }
+        {
+            let mut cp = tx
+                .prepare_cached(
+                    "INSERT INTO checkpoints (path, dev, ino, offset, updated_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT (path) DO UPDATE SET
+                        dev = excluded.dev, ino = excluded.ino,
+                        offset = excluded.offset, updated_ms = excluded.updated_ms",
+                )
+                .map_err(err)?;
+            let (_, end) = engine.window();
+            for (path, dev, ino, offset) in checkpoints {
+                cp.execute(params![
+                    path,
+                    *dev as i64,
+                    *ino as i64,
+                    *offset as i64,
+                    end.unwrap_or(0)
+                ])
+                .map_err(err)?;
             }
         }
         tx.commit().map_err(err)?;
