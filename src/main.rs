@@ -38,6 +38,23 @@ enum Format {
     Csv,
 }
 
+fn duration(s: &str) -> Result<Millis, String> {
+    let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: i64 = n
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration: use a number and d, h, m or s (30d)"))?;
+    let unit_ms = match unit {
+        "d" => 86_400_000,
+        "h" => 3_600_000,
+        "m" => 60_000,
+        "s" => 1000,
+        _ => return Err(format!("`{s}`: the unit must be d, h, m or s (30d)")),
+    };
+    n.checked_mul(unit_ms)
+        .filter(|&ms| ms > 0)
+        .ok_or_else(|| format!("`{s}` is out of range"))
+}
+
 fn user_time(s: &str) -> Result<Millis, String> {
     parse_user_time(s).ok_or_else(|| {
         format!(
@@ -142,6 +159,10 @@ enum Command {
         /// (created if missing; reading the same log again adds nothing).
         #[arg(long, value_name = "FILE")]
         db: Option<PathBuf>,
+        /// With --db: forget transitions older than this before the newest
+        /// event stored (e.g. 30d, 12h, 90m).
+        #[arg(long, value_name = "AGE", value_parser = duration, requires = "db")]
+        retain: Option<Millis>,
     },
     /// The current state of every server, from the database (like the stats page).
     Status {
@@ -188,6 +209,7 @@ fn main() -> ExitCode {
             threads,
             no_mmap,
             db,
+            retain,
         } => {
             let patterns = match load_patterns(patterns.as_deref()) {
                 Ok(p) => p,
@@ -261,18 +283,25 @@ fn main() -> ExitCode {
                 .iter()
                 .filter_map(|m| Some((keys[m.source].clone()?, m.dev, m.ino, m.offset)))
                 .collect();
+            // A store that fails does not cost the report: it still prints,
+            // and stderr says what was not stored (exit status 1).
+            let mut store_failed = false;
             if let Some(store) = store.as_mut() {
-                if let Err(e) = store.persist(&outcome.engine, &checkpoints) {
-                    // The report still prints: say what was not stored.
-                    eprintln!(
-                        "hapwatch: {e}; nothing from this run was stored ({} transitions)",
-                        outcome.engine.health.transitions.len()
-                    );
-                    let _ = print(&report::table::render(
-                        &Report::build(&outcome.engine, &outcome.errors),
-                        false,
-                    ));
-                    return ExitCode::from(1);
+                match store.persist(&outcome.engine, &checkpoints) {
+                    Ok(_) => {
+                        if let Some(Err(e)) = retain.map(|keep| store.prune(keep)) {
+                            eprintln!("hapwatch: --retain: {e}");
+                            store_failed = true;
+                        }
+                    }
+                    Err(e) => {
+                        eprintln!(
+                            "hapwatch: {e}; nothing from this run was stored ({} transitions, {} servers)",
+                            outcome.engine.health.transitions.len(),
+                            outcome.engine.aggregates.servers.len()
+                        );
+                        store_failed = true;
+                    }
                 }
             }
             let mut report = Report::build(&outcome.engine, &outcome.errors);
@@ -301,7 +330,7 @@ fn main() -> ExitCode {
             if out.write_all(text.as_bytes()).is_err() {
                 return ExitCode::SUCCESS; // closed pipe (e.g. `| head`)
             }
-            if outcome.errors.is_empty() {
+            if outcome.errors.is_empty() && !store_failed {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(1)

@@ -415,6 +415,39 @@ impl Store {
         Ok(new)
     }
 
+    /// Drops transitions and ended no-server periods older than `keep`
+    /// before the newest event time stored (event time, not the wall clock:
+    /// analysing last year's logs does not erase them at once). Current
+    /// server states are kept. Returns the number of rows removed.
+    pub fn prune(&mut self, keep: Millis) -> Result<usize, StoreError> {
+        let path = self.path.clone();
+        let err = |e| StoreError::Sqlite(path.clone(), e);
+        let tx = self.conn.transaction().map_err(err)?;
+        let newest: Option<Millis> = tx
+            .query_row(
+                "SELECT MAX(t) FROM (SELECT MAX(at_ms) AS t FROM transitions
+                                     UNION ALL SELECT MAX(updated_ms) FROM servers)",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(err)?;
+        let Some(newest) = newest else {
+            return Ok(0);
+        };
+        let cutoff = newest - keep;
+        let mut n = tx
+            .execute("DELETE FROM transitions WHERE at_ms < ?1", params![cutoff])
+            .map_err(err)?;
+        n += tx
+            .execute(
+                "DELETE FROM no_server_periods WHERE end_ms IS NOT NULL AND end_ms < ?1",
+                params![cutoff],
+            )
+            .map_err(err)?;
+        tx.commit().map_err(err)?;
+        Ok(n)
+    }
+
     /// The current state of every server the filter selects.
     pub fn servers(&self, f: &Filter) -> Result<Vec<ServerRow>, StoreError> {
         let err = |e| StoreError::Sqlite(self.path.clone(), e);
