@@ -8,6 +8,19 @@ fn fx(name: &str) -> String {
     fixture(name).to_str().unwrap().to_string()
 }
 
+/// A fresh database holding the analysis of one fixture.
+fn analyzed_db(name: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("state.db");
+    let out = hapwatch(&["analyze", "--db", db.to_str().unwrap(), &fx(name)]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (dir, db)
+}
+
 fn json(out: &std::process::Output) -> serde_json::Value {
     assert!(
         out.status.success(),
@@ -115,12 +128,8 @@ fn the_same_log_twice_stores_each_transition_once_and_state_never_goes_back() {
 
 #[test]
 fn a_newer_schema_is_refused_and_left_untouched() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("state.db");
+    let (dir, db) = analyzed_db("rsyslog-file.log");
     let dbs = db.to_str().unwrap();
-    assert!(hapwatch(&["analyze", "--db", dbs, &fx("rsyslog-file.log")])
-        .status
-        .success());
     {
         let c = rusqlite::Connection::open(&db).unwrap();
         c.pragma_update(None, "journal_mode", "DELETE").unwrap();
@@ -179,12 +188,8 @@ fn bad_database_paths_exit_2_with_what_to_fix() {
 
 #[test]
 fn status_reads_while_another_process_writes() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("state.db");
+    let (_dir, db) = analyzed_db("rsyslog-file.log");
     let dbs = db.to_str().unwrap();
-    assert!(hapwatch(&["analyze", "--db", dbs, &fx("rsyslog-file.log")])
-        .status
-        .success());
     let mut writer = rusqlite::Connection::open(&db).unwrap();
     let tx = writer
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
