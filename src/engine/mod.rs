@@ -252,19 +252,12 @@ impl Engine {
         }
         self.counters.lines += 1;
         let h = syslog::parse(line);
-        // Requests first and without the `Message` wrapper: they are nearly
-        // every line, and moving the struct around costs.
-        if let Some(mut r) = haproxy::request::parse(h.msg) {
-            self.counters.requests += 1;
-            if let Stamp::Full(t) = h.stamp {
-                r.accept -= local_offset(&r, t);
-            }
-            self.on_request(h.host.unwrap_or_default(), &r);
-            return None;
-        }
-        match haproxy::classify_non_request(&self.patterns, h.msg) {
-            Message::Request(r) => {
+        match haproxy::classify(&self.patterns, h.msg) {
+            Message::Request(mut r) => {
                 self.counters.requests += 1;
+                if let Stamp::Full(t) = h.stamp {
+                    r.accept -= local_offset(&r, t);
+                }
                 self.on_request(h.host.unwrap_or_default(), &r);
                 None
             }

@@ -121,7 +121,7 @@ pub struct Stats {
     /// values in practice, so a linear scan beats a hash map.
     pub termination: Vec<([u8; 4], u64)>,
     pub timers: [Option<Box<TimerStats>>; 6],
-    pub first: Option<Millis>,
+    /// Accept date of the last request (`status`'s "last request").
     pub last: Option<Millis>,
 }
 
@@ -151,7 +151,6 @@ impl Stats {
                     .record(v as u64);
             }
         }
-        self.first = Some(self.first.map_or(r.accept, |f| f.min(r.accept)));
         self.last = Some(self.last.map_or(r.accept, |l| l.max(r.accept)));
     }
 
@@ -180,10 +179,6 @@ impl Stats {
                 }
             }
         }
-        self.first = match (self.first, o.first) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
         self.last = match (self.last, o.last) {
             (Some(a), Some(b)) => Some(a.max(b)),
             (a, b) => a.or(b),

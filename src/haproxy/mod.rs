@@ -69,11 +69,6 @@ pub fn classify<'a>(patterns: &PatternSet, msg: &'a [u8]) -> Message<'a> {
     if let Some(r) = request::parse(msg) {
         return Message::Request(r);
     }
-    classify_non_request(patterns, msg)
-}
-
-/// [`classify`] for a message already known not to be a request line.
-pub fn classify_non_request<'a>(patterns: &PatternSet, msg: &'a [u8]) -> Message<'a> {
     let msg = trim_message(match strip_stderr_prefix(msg) {
         Some((_, _, m)) => m,
         None => msg,

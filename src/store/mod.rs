@@ -546,16 +546,6 @@ impl Store {
             .map_err(err)?;
         selected(rows, |r| f.selects(&r.host, &r.backend, Some(&r.server))).map_err(err)
     }
-
-    pub fn schema_version(&self) -> Result<i64, StoreError> {
-        self.conn
-            .query_row("SELECT user_version FROM pragma_user_version", [], |r| {
-                r.get(0)
-            })
-            .optional()
-            .map(|v| v.unwrap_or(0))
-            .map_err(|e| StoreError::Sqlite(self.path.clone(), e))
-    }
 }
 
 /// The rows a filter keeps, or the first error.
