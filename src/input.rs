@@ -135,16 +135,6 @@ pub fn open(
             )
         }
     };
-    if gzip_file && start > 0 && Some(start) == size {
-        return Ok(Opened {
-            body: Body::Done,
-            start,
-            identity,
-            size,
-            gzip: true,
-            years: YearResolver::new(year.unwrap_or(1970), None),
-        });
-    }
     // Without --year and without a file time (stdin), the current year is
     // the last resort; request lines carry their own year and correct it.
     let years = match (year, mtime) {
@@ -155,32 +145,31 @@ pub fn open(
             YearResolver::new(now.0, Some((now.1, now.2)))
         }
     };
-    if let Some(m) = mapped {
-        return Ok(Opened {
-            body: Body::Mapped(m),
-            start: begin,
-            identity,
-            size,
-            gzip: false,
-            years,
-        });
-    }
-    let mut buf = BufReader::with_capacity(
-        256 * 1024,
-        Counting {
-            inner: raw,
-            counter,
-        },
-    );
-    let gzip = gzip_file || (src == &Source::Stdin && buf.fill_buf()?.starts_with(&[0x1f, 0x8b]));
-    let reader: Box<dyn Read + Send> = if gzip {
-        Box::new(MultiGzDecoder::new(buf))
+    let done = gzip_file && start > 0 && Some(start) == size;
+    let (body, gzip) = if done {
+        (Body::Done, true)
+    } else if let Some(m) = mapped {
+        (Body::Mapped(m), false)
     } else {
-        Box::new(buf)
+        let mut buf = BufReader::with_capacity(
+            256 * 1024,
+            Counting {
+                inner: raw,
+                counter,
+            },
+        );
+        let gzip =
+            gzip_file || (src == &Source::Stdin && buf.fill_buf()?.starts_with(&[0x1f, 0x8b]));
+        let reader: Box<dyn Read + Send> = if gzip {
+            Box::new(MultiGzDecoder::new(buf))
+        } else {
+            Box::new(buf)
+        };
+        (Body::Stream(reader), gzip)
     };
     Ok(Opened {
-        body: Body::Stream(reader),
-        start: begin,
+        body,
+        start: if done { start } else { begin },
         identity,
         size,
         gzip,

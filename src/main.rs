@@ -70,16 +70,21 @@ enum ListFormat {
     Json,
 }
 
+/// What `status` and `history` take.
 #[derive(clap::Args)]
-struct DbArg {
+struct StoreQuery {
     /// The database written by `analyze --db`.
     #[arg(
-        long = "db",
+        long,
         value_name = "FILE",
         env = "HAPWATCH_DB",
         default_value = "hapwatch.db"
     )]
-    path: PathBuf,
+    db: PathBuf,
+    #[arg(long, value_enum, default_value = "table")]
+    format: ListFormat,
+    #[command(flatten)]
+    filter: FilterArgs,
 }
 
 fn open_db(path: &std::path::Path) -> Result<Store, ExitCode> {
@@ -165,23 +170,9 @@ enum Command {
         retain: Option<Millis>,
     },
     /// The current state of every server, from the database (like the stats page).
-    Status {
-        #[command(flatten)]
-        db: DbArg,
-        #[arg(long, value_enum, default_value = "table")]
-        format: ListFormat,
-        #[command(flatten)]
-        filter: FilterArgs,
-    },
+    Status(StoreQuery),
     /// Every state transition stored in the database, in event-time order.
-    History {
-        #[command(flatten)]
-        db: DbArg,
-        #[arg(long, value_enum, default_value = "table")]
-        format: ListFormat,
-        #[command(flatten)]
-        filter: FilterArgs,
-    },
+    History(StoreQuery),
     /// List the message patterns in use (built-in and --patterns DIR) and check them.
     Patterns {
         #[arg(long, value_name = "DIR", env = "HAPWATCH_PATTERNS")]
@@ -336,8 +327,8 @@ fn main() -> ExitCode {
                 ExitCode::from(1)
             }
         }
-        Command::Status { db, format, filter } => {
-            let store = match open_db(&db.path) {
+        Command::Status(StoreQuery { db, format, filter }) => {
+            let store = match open_db(&db) {
                 Ok(s) => s,
                 Err(code) => return code,
             };
@@ -364,8 +355,8 @@ fn main() -> ExitCode {
                 ),
             }
         }
-        Command::History { db, format, filter } => {
-            let store = match open_db(&db.path) {
+        Command::History(StoreQuery { db, format, filter }) => {
+            let store = match open_db(&db) {
                 Ok(s) => s,
                 Err(code) => return code,
             };
