@@ -5,27 +5,6 @@
 mod common;
 use common::*;
 
-const FORMS: [&str; 5] = [
-    "haproxy-udp-rfc3164.log",
-    "haproxy-udp-rfc5424.log",
-    "rsyslog-tcp-octet.log",
-    "rsyslog-tcp-forward.log",
-    "rsyslog-file.log",
-];
-
-const EXPECTED: [&str; 10] = [
-    "be_app/srv2 UP->DOWN",
-    "be_app/srv2 DOWN->UP",
-    "be_app/srv1 UP->MAINT",
-    "be_app/srv1 MAINT->UP",
-    "be_app/srv3 UP->DRAIN",
-    "be_app/srv3 DRAIN->UP",
-    "be_tcp/t1 UP->DOWN",
-    "be_tcp/t2 UP->DOWN",
-    "be_tcp/t1 DOWN->UP",
-    "be_tcp/t2 DOWN->UP",
-];
-
 #[test]
 fn every_form_gives_the_scripted_transitions() {
     for form in FORMS {
@@ -84,12 +63,7 @@ fn durations_counts_and_no_server_period() {
     let t1 = server(&r, "be_tcp", "t1");
     assert_eq!(t1["timers_ms"]["Tt"]["count"], t1["requests"]);
     assert_eq!(t1["timers_ms"]["Tr"]["count"], 0);
-    let be_tcp = r["backends"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|b| b["backend"] == "be_tcp")
-        .unwrap();
+    let be_tcp = backend(&r, "be_tcp");
     assert_eq!(be_tcp["no_server_periods"].as_array().unwrap().len(), 1);
     assert_eq!(be_tcp["no_server_seconds"], 6.0);
     assert_eq!(r["input"]["other_kinds"]["proxy_stopped"], 5);

@@ -58,12 +58,7 @@ fn analyze_db_then_status_and_history() {
     assert_eq!(srv2["since"], "2026-11-24T18:34:29.000Z");
     assert_eq!(srv2["check"], "2/2 UP");
     assert_eq!(srv2["last_request"], "2026-11-24T18:35:00.763Z");
-    let be_tcp = s["backends"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|b| b["backend"] == "be_tcp")
-        .unwrap();
+    let be_tcp = backend(&s, "be_tcp");
     assert_eq!(
         (be_tcp["servers_up"].as_u64(), be_tcp["servers"].as_u64()),
         (Some(2), Some(2))

@@ -64,6 +64,16 @@ pub fn server<'a>(r: &'a serde_json::Value, backend: &str, server: &str) -> &'a 
         .unwrap_or_else(|| panic!("no server {backend}/{server} in report"))
 }
 
+/// A backend of a report (`analyze`) or of `status`, by name.
+pub fn backend<'a>(r: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    r["backends"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["backend"] == name)
+        .unwrap_or_else(|| panic!("no backend {name} in report"))
+}
+
 /// Transitions as "backend/server FROM->TO" strings, in order.
 pub fn transitions(r: &serde_json::Value) -> Vec<String> {
     r["transitions"]
@@ -81,6 +91,29 @@ pub fn transitions(r: &serde_json::Value) -> Vec<String> {
         })
         .collect()
 }
+
+/// The five forms fixtures/capture.sh writes (one HAProxy, several paths).
+pub const FORMS: [&str; 5] = [
+    "haproxy-udp-rfc3164.log",
+    "haproxy-udp-rfc5424.log",
+    "rsyslog-tcp-octet.log",
+    "rsyslog-tcp-forward.log",
+    "rsyslog-file.log",
+];
+
+/// fixtures/capture.sh's scripted story, as each form must tell it.
+pub const EXPECTED: [&str; 10] = [
+    "be_app/srv2 UP->DOWN",
+    "be_app/srv2 DOWN->UP",
+    "be_app/srv1 UP->MAINT",
+    "be_app/srv1 MAINT->UP",
+    "be_app/srv3 UP->DRAIN",
+    "be_app/srv3 DRAIN->UP",
+    "be_tcp/t1 UP->DOWN",
+    "be_tcp/t2 UP->DOWN",
+    "be_tcp/t1 DOWN->UP",
+    "be_tcp/t2 DOWN->UP",
+];
 
 /// fixtures/capture-variants.sh: `log-send-hostname`, `option httpslog` on
 /// TLS, `option httplog clf`, a backup server, a tracking server, an agent
