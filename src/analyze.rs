@@ -16,9 +16,12 @@ use std::{
     sync::{atomic::AtomicU64, Arc},
 };
 
-use crate::engine::{Clock, Engine, Filter, PendingHealth};
+use crate::engine::rollup::Rollup;
+use crate::engine::state::ServerState;
+use crate::engine::{Clock, Engine, Filter, PendingHealth, ServerKey};
 use crate::input::{self, Source};
 use crate::patterns::PatternSet;
+use crate::store::{Checkpoint, StoreError, Writer};
 use crate::time::{Millis, YearResolver};
 
 pub struct Options {
@@ -38,6 +41,12 @@ pub struct Options {
     /// Leave a last line without its newline for the next run, so that a
     /// checkpoint never splits a line still being written.
     pub hold_tail: bool,
+    /// Per source, the path its checkpoint is stored under (`--db`).
+    pub checkpoint_paths: Vec<Option<String>>,
+    /// Server states to continue from (a resumed file).
+    pub seed: Vec<(ServerKey, ServerState)>,
+    /// See [`crate::engine::order`].
+    pub reorder_window: Millis,
 }
 
 /// How far a file was read: what a checkpoint stores.
@@ -55,6 +64,9 @@ pub struct Mark {
 
 pub struct Outcome {
     pub engine: Engine,
+    /// The store failed: nothing after its last successful commit was
+    /// written.
+    pub store_error: Option<StoreError>,
     /// One message per input that could not be read (fully).
     pub errors: Vec<String>,
     /// Files read to their end (no checkpoint for stdin or a failed read).
@@ -98,11 +110,25 @@ impl Data {
     }
 }
 
+/// Where the input stands once a chunk has been applied: what a commit may
+/// record as the file's checkpoint.
+#[derive(Clone, Debug)]
+enum Position {
+    /// A file, read up to here.
+    At(Mark),
+    /// Standard input: no checkpoint, any moment is a fine commit.
+    Untracked,
+    /// Inside a gzip file: it cannot resume mid-stream, so no commit until
+    /// it has been read whole (a crash re-reads it and must not count twice).
+    Hold,
+}
+
 struct Chunk {
     seq: u64,
     data: Data,
     /// Set on the first chunk of each input: its year reference.
     years: Option<YearResolver>,
+    after: Position,
 }
 
 struct ChunkResult {
@@ -113,6 +139,31 @@ struct ChunkResult {
     /// Each health event with the last request time before it in the chunk.
     pending: Vec<(Option<Millis>, PendingHealth)>,
     samples: Vec<String>,
+    after: Position,
+}
+
+/// Chunks are grouped in epochs of this many (128 MiB). A worker keeps its
+/// per-minute rollups for a whole epoch (one histogram per server and minute,
+/// not one per chunk) and hands them over when it takes its first chunk of a
+/// later epoch; a commit happens only at an epoch boundary, once every
+/// worker has handed over, so that the rollups written are exactly those of
+/// the lines before the checkpoint.
+const EPOCH_CHUNKS: u64 = 64;
+
+fn epoch(seq: u64) -> u64 {
+    seq / EPOCH_CHUNKS
+}
+
+enum FromWorker {
+    Chunk(ChunkResult),
+    /// `rollups` of chunks of epoch `epoch`; the worker has no rollups left
+    /// of epochs up to `complete`.
+    Epoch {
+        worker: usize,
+        epoch: u64,
+        complete: u64,
+        rollups: Vec<Rollup>,
+    },
 }
 
 /// Inputs above this size get a progress bar (when stderr is a terminal).
@@ -142,23 +193,28 @@ fn progress_bar(sources: &[Source], wanted: bool) -> indicatif::ProgressBar {
     pb
 }
 
-pub fn run(opts: Options) -> Outcome {
+pub fn run(opts: Options, mut writer: Option<&mut Writer>) -> Outcome {
     let threads = opts.threads.max(1);
     let (chunk_tx, chunk_rx) = crossbeam_channel::bounded::<Chunk>(threads * 2);
-    let (res_tx, res_rx) = crossbeam_channel::bounded::<ChunkResult>(threads * 2);
+    let (res_tx, res_rx) = crossbeam_channel::bounded::<FromWorker>(threads * 2);
     // Chunk buffers go back to the reader once parsed: at most the few in
     // flight are ever allocated.
     let (free_tx, free_rx) = crossbeam_channel::unbounded::<Vec<u8>>();
     let counter = Arc::new(AtomicU64::new(0));
     let pb = progress_bar(&opts.sources, opts.progress);
+    let rollups = writer.is_some();
     let new_engine = || {
         let mut e = Engine::new(opts.patterns.clone(), opts.filter.clone());
         e.sample_limit = opts.show_unparsed;
+        e.rollups = rollups;
         e
     };
     let mut main = new_engine();
+    main.health.servers.extend(opts.seed.iter().cloned());
+    main.order = crate::engine::order::Reorder::new(opts.reorder_window);
+    let mut store_error = None;
 
-    let (errors, oversized, marks, workers) = std::thread::scope(|s| {
+    let (errors, oversized, marks, workers, mut epochs_left) = std::thread::scope(|s| {
         let reader = {
             let (sources, year, counter, pb, free_rx, mmap, starts, hold_tail) = (
                 &opts.sources,
@@ -214,6 +270,7 @@ pub fn run(opts: Options) -> Outcome {
                                     seq,
                                     data: Data::Mapped(m.clone(), r),
                                     years: years.take(),
+                                    after: mark(pos).map_or(Position::Untracked, Position::At),
                                 };
                                 seq += 1;
                                 if chunk_tx.send(chunk).is_err() {
@@ -233,10 +290,17 @@ pub fn run(opts: Options) -> Outcome {
                         let spare = free_rx.try_recv().unwrap_or_default();
                         match chunker.next_chunk_with(spare) {
                             Ok(Some(data)) => {
+                                let after = if opened.gzip {
+                                    Position::Hold
+                                } else {
+                                    mark(opened.start + chunker.consumed)
+                                        .map_or(Position::Untracked, Position::At)
+                                };
                                 let chunk = Chunk {
                                     seq,
                                     data: Data::Owned(data),
                                     years: years.take(),
+                                    after,
                                 };
                                 seq += 1;
                                 if chunk_tx.send(chunk).is_err() {
@@ -268,11 +332,24 @@ pub fn run(opts: Options) -> Outcome {
             })
         };
         let workers: Vec<_> = (0..threads)
-            .map(|_| {
+            .map(|worker| {
                 let (rx, tx, free) = (chunk_rx.clone(), res_tx.clone(), free_tx.clone());
                 let mut eng = new_engine();
                 s.spawn(move || {
+                    let mut current = 0;
                     for chunk in rx {
+                        if rollups && epoch(chunk.seq) > current {
+                            let msg = FromWorker::Epoch {
+                                worker,
+                                epoch: current,
+                                complete: epoch(chunk.seq) - 1,
+                                rollups: eng.aggregates.drain_minutes(),
+                            };
+                            if tx.send(msg).is_err() {
+                                break;
+                            }
+                            current = epoch(chunk.seq);
+                        }
                         eng.last_request = None;
                         let mut r = ChunkResult {
                             seq: chunk.seq,
@@ -281,6 +358,7 @@ pub fn run(opts: Options) -> Outcome {
                             last_request: None,
                             pending: Vec::new(),
                             samples: Vec::new(),
+                            after: chunk.after.clone(),
                         };
                         let samples_before = eng.unparsed_samples.len();
                         for line in input::lines(chunk.data.bytes()) {
@@ -296,9 +374,17 @@ pub fn run(opts: Options) -> Outcome {
                         // Samples go back for ordering; the worker keeps
                         // collecting up to the limit per chunk.
                         r.samples = eng.unparsed_samples.split_off(samples_before);
-                        if tx.send(r).is_err() {
+                        if tx.send(FromWorker::Chunk(r)).is_err() {
                             break;
                         }
+                    }
+                    if rollups {
+                        let _ = tx.send(FromWorker::Epoch {
+                            worker,
+                            epoch: current,
+                            complete: u64::MAX,
+                            rollups: eng.aggregates.drain_minutes(),
+                        });
                     }
                     eng
                 })
@@ -311,7 +397,22 @@ pub fn run(opts: Options) -> Outcome {
         let mut waiting: BTreeMap<u64, ChunkResult> = BTreeMap::new();
         let mut next = 0u64;
         let mut clock = Clock::new(YearResolver::new(1970, None));
-        for r in res_rx {
+        let mut epochs = Epochs::new(threads);
+        for msg in res_rx {
+            let r = match msg {
+                FromWorker::Chunk(r) => r,
+                FromWorker::Epoch {
+                    worker,
+                    epoch,
+                    complete,
+                    rollups,
+                } => {
+                    epochs.rollups.entry(epoch).or_default().extend(rollups);
+                    epochs.complete[worker] = Some(complete);
+                    epochs.commit_if_due(&mut main, next, &mut writer, &mut store_error);
+                    continue;
+                }
+            };
             waiting.insert(r.seq, r);
             while let Some(r) = waiting.remove(&next) {
                 next += 1;
@@ -324,20 +425,26 @@ pub fn run(opts: Options) -> Outcome {
                 for (hint, p) in r.pending {
                     if let Some(h) = hint {
                         clock.observe(h);
+                        main.advance(h);
                     }
                     match clock.resolve(p.stamp) {
-                        Some(at) => main.apply_health(&p.host, at, &p.event),
+                        Some(at) => main.submit_health(at, p),
                         None => main.counters.untimed += 1,
                     }
                 }
                 if let Some(l) = r.last_request {
                     clock.observe(l);
+                    main.advance(l);
                 }
                 let room = opts
                     .show_unparsed
                     .saturating_sub(main.unparsed_samples.len());
                 main.unparsed_samples
                     .extend(r.samples.into_iter().take(room));
+                if writer.is_some() {
+                    epochs.applied(epoch(r.seq), r.after, &opts.checkpoint_paths);
+                    epochs.commit_if_due(&mut main, next, &mut writer, &mut store_error);
+                }
             }
         }
         let (errors, oversized, marks) = reader.join().expect("reader thread");
@@ -345,7 +452,7 @@ pub fn run(opts: Options) -> Outcome {
             .into_iter()
             .map(|w| w.join().expect("worker thread"))
             .collect();
-        (errors, oversized, marks, workers)
+        (errors, oversized, marks, workers, epochs)
     });
     pb.finish_and_clear();
     for w in workers {
@@ -354,9 +461,116 @@ pub fn run(opts: Options) -> Outcome {
     main.counters.lines += oversized;
     main.counters.oversized += oversized;
     main.finish();
+    if let Some(w) = writer.filter(|_| store_error.is_none()) {
+        for (_, r) in std::mem::take(&mut epochs_left.rollups) {
+            w.add_rollups(r);
+        }
+        for m in &marks {
+            if let Some(c) = checkpoint(&opts.checkpoint_paths, m) {
+                w.mark(c);
+            }
+        }
+        if let Err(e) = w.commit(&mut main) {
+            store_error = Some(e);
+        }
+    }
     Outcome {
         engine: main,
+        store_error,
         errors,
         marks,
     }
+}
+
+/// What the ordering thread knows about each epoch, to commit at their
+/// boundaries (see [`EPOCH_CHUNKS`]).
+struct Epochs {
+    /// Rollups handed over, by epoch.
+    rollups: BTreeMap<u64, Vec<Rollup>>,
+    /// Per worker: every epoch up to this one is handed over.
+    complete: Vec<Option<u64>>,
+    /// Per epoch applied: the file positions reached in it, and whether it
+    /// ends inside a gzip file.
+    marks: BTreeMap<u64, (Vec<Checkpoint>, bool)>,
+}
+
+impl Epochs {
+    fn new(workers: usize) -> Epochs {
+        Epochs {
+            rollups: BTreeMap::new(),
+            complete: vec![None; workers],
+            marks: BTreeMap::new(),
+        }
+    }
+
+    fn applied(&mut self, epoch: u64, after: Position, paths: &[Option<String>]) {
+        let (marks, hold) = self.marks.entry(epoch).or_default();
+        *hold = matches!(after, Position::Hold);
+        if let Some(c) = match &after {
+            Position::At(m) => checkpoint(paths, m),
+            _ => None,
+        } {
+            marks.retain(|old| old.path != c.path);
+            marks.push(c);
+        }
+    }
+
+    /// Commits the epochs that are whole: every chunk applied (`next` is the
+    /// first chunk not applied) and every worker's rollups handed over.
+    /// Health state may have gone further than the checkpoint: it is
+    /// idempotent in the store, rollups are not.
+    fn commit_if_due(
+        &mut self,
+        main: &mut Engine,
+        next: u64,
+        writer: &mut Option<&mut Writer>,
+        store_error: &mut Option<StoreError>,
+    ) {
+        let Some(w) = writer.as_deref_mut().filter(|_| store_error.is_none()) else {
+            return;
+        };
+        if !w.due() {
+            return;
+        }
+        // The last epoch whose chunks are all applied and whose rollups are
+        // all here.
+        let Some(applied) = epoch(next).checked_sub(1) else {
+            return;
+        };
+        let Some(handed_over) = self.complete.iter().copied().min().flatten() else {
+            return;
+        };
+        let boundary = applied.min(handed_over);
+        let Some(&(_, holding)) = self.marks.get(&boundary) else {
+            return; // already committed
+        };
+        if holding {
+            return;
+        }
+        let later = self.rollups.split_off(&(boundary + 1));
+        for (_, r) in std::mem::replace(&mut self.rollups, later) {
+            w.add_rollups(r);
+        }
+        let later = self.marks.split_off(&(boundary + 1));
+        for (_, (marks, _)) in std::mem::replace(&mut self.marks, later) {
+            for c in marks {
+                w.mark(c);
+            }
+        }
+        // The checkpoint about to be written covers every line applied so
+        // far: nothing may wait in the reorder window behind it.
+        main.release_all();
+        if let Err(e) = w.commit(main) {
+            *store_error = Some(e);
+        }
+    }
+}
+
+fn checkpoint(paths: &[Option<String>], m: &Mark) -> Option<Checkpoint> {
+    Some(Checkpoint {
+        path: paths.get(m.source)?.clone()?,
+        dev: m.dev,
+        ino: m.ino,
+        offset: m.offset,
+    })
 }

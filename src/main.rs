@@ -39,19 +39,29 @@ enum Format {
 }
 
 fn duration(s: &str) -> Result<Millis, String> {
+    duration_or_zero(s).and_then(|ms| {
+        if ms > 0 {
+            Ok(ms)
+        } else {
+            Err(format!("`{s}` must be more than zero"))
+        }
+    })
+}
+
+fn duration_or_zero(s: &str) -> Result<Millis, String> {
     let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
     let n: i64 = n
         .parse()
-        .map_err(|_| format!("`{s}` is not a duration: use a number and d, h, m or s (30d)"))?;
+        .map_err(|_| format!("`{s}` is not a duration: use a number and d, h, m, s or ms (30d)"))?;
     let unit_ms = match unit {
         "d" => 86_400_000,
         "h" => 3_600_000,
         "m" => 60_000,
         "s" => 1000,
-        _ => return Err(format!("`{s}`: the unit must be d, h, m or s (30d)")),
+        "ms" => 1,
+        _ => return Err(format!("`{s}`: the unit must be d, h, m, s or ms (30d)")),
     };
     n.checked_mul(unit_ms)
-        .filter(|&ms| ms > 0)
         .ok_or_else(|| format!("`{s}` is out of range"))
 }
 
@@ -168,6 +178,14 @@ enum Command {
         /// event stored (e.g. 30d, 12h, 90m).
         #[arg(long, value_name = "AGE", value_parser = duration, requires = "db")]
         retain: Option<Millis>,
+        /// With --db: commit what was read this often (a killed run keeps
+        /// what it committed; memory holds only what is not committed yet).
+        #[arg(long, value_name = "DURATION", value_parser = duration, default_value = "1s", requires = "db")]
+        commit_every: Millis,
+        /// Health events are applied in event-time order within this window
+        /// (lines from several senders or over UDP can overtake each other).
+        #[arg(long, value_name = "DURATION", value_parser = duration_or_zero, default_value = "2s")]
+        reorder_window: Millis,
     },
     /// The current state of every server, from the database (like the stats page).
     Status(StoreQuery),
@@ -201,13 +219,15 @@ fn main() -> ExitCode {
             no_mmap,
             db,
             retain,
+            commit_every,
+            reorder_window,
         } => {
             let patterns = match load_patterns(patterns.as_deref()) {
                 Ok(p) => p,
                 Err(code) => return code,
             };
             // Open the database first: a bad --db is reported before the work.
-            let mut store = match db.as_deref().map(Store::open).transpose() {
+            let store = match db.as_deref().map(Store::open).transpose() {
                 Ok(s) => s,
                 Err(e) => {
                     eprintln!("hapwatch: {e}");
@@ -238,6 +258,7 @@ fn main() -> ExitCode {
                 })
                 .collect();
             let mut starts = vec![0u64; sources.len()];
+            let mut seed = Vec::new();
             if let Some(store) = store.as_ref() {
                 use std::os::unix::fs::MetadataExt;
                 for (i, (src, key)) in sources.iter().zip(&keys).enumerate() {
@@ -253,43 +274,75 @@ fn main() -> ExitCode {
                         }
                     }
                 }
+                // A file read on from where it stopped continues its story:
+                // the state machine starts from the states stored.
+                if starts.iter().any(|&s| s > 0) {
+                    match store.load_states() {
+                        Ok(s) => seed = s,
+                        Err(e) => {
+                            eprintln!("hapwatch: {e}");
+                            return ExitCode::from(2);
+                        }
+                    }
+                }
             }
-            let outcome = analyze::run(analyze::Options {
-                starts: starts.clone(),
-                hold_tail: store.is_some(),
-                sources,
-                patterns,
-                filter: filter.filter(),
-                year,
-                threads,
-                show_unparsed,
-                progress: std::io::stderr().is_terminal(),
-                mmap: !no_mmap,
+            let mut writer = store.map(|s| {
+                hapwatch::store::Writer::new(
+                    s,
+                    std::time::Duration::from_millis(commit_every as u64),
+                )
             });
+            let outcome = analyze::run(
+                analyze::Options {
+                    starts: starts.clone(),
+                    hold_tail: writer.is_some(),
+                    sources,
+                    patterns,
+                    filter: filter.filter(),
+                    year,
+                    threads,
+                    show_unparsed,
+                    progress: std::io::stderr().is_terminal(),
+                    mmap: !no_mmap,
+                    checkpoint_paths: keys,
+                    seed,
+                    reorder_window,
+                },
+                writer.as_mut(),
+            );
             for e in &outcome.errors {
                 eprintln!("hapwatch: {e}");
             }
-            let checkpoints: Vec<(String, u64, u64, u64)> = outcome
-                .marks
-                .iter()
-                .filter_map(|m| Some((keys[m.source].clone()?, m.dev, m.ino, m.offset)))
-                .collect();
             // A store that fails does not cost the report: it still prints,
             // and stderr says what was not stored (exit status 1).
             let mut store_failed = false;
-            if let Some(store) = store.as_mut() {
-                match store.persist(&outcome.engine, &checkpoints) {
-                    Ok(_) => {
-                        if let Some(Err(e)) = retain.map(|keep| store.prune(keep)) {
+            if let Some(w) = writer.as_mut() {
+                match &outcome.store_error {
+                    None => {
+                        if let Some(Err(e)) = retain.map(|keep| w.store.prune(keep)) {
                             eprintln!("hapwatch: --retain: {e}");
                             store_failed = true;
                         }
                     }
-                    Err(e) => {
+                    Some(e) => {
+                        let (rollups, transitions) = w.unwritten(&outcome.engine);
                         eprintln!(
-                            "hapwatch: {e}; nothing from this run was stored ({} transitions, {} servers)",
-                            outcome.engine.health.transitions.len(),
-                            outcome.engine.aggregates.servers.len()
+                            "hapwatch: {e}; not stored: {transitions} transitions, {rollups} \
+                             server-minutes of rollups, the state of {} servers{}",
+                            outcome
+                                .engine
+                                .health
+                                .servers
+                                .len()
+                                .max(outcome.engine.aggregates.servers.len()),
+                            if w.commits > 0 {
+                                format!(
+                                    " (the {} commits before the failure are stored)",
+                                    w.commits
+                                )
+                            } else {
+                                String::new()
+                            }
                         );
                         store_failed = true;
                     }

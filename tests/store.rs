@@ -331,6 +331,12 @@ fn retain_forgets_old_transitions_by_event_time() {
     let t = h["transitions"].as_array().unwrap();
     assert_eq!(t.len(), 1);
     assert_eq!(t[0]["at"], "2027-01-03T10:00:00.000Z");
+    // The rollups of November went with them.
+    let c = rusqlite::Connection::open(db).unwrap();
+    let n: i64 = c
+        .query_row("SELECT COUNT(*) FROM rollups", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 0);
     // Current states stay.
     let s = json(&hapwatch(&["status", "--db", db, "--format", "json"]));
     assert_eq!(s["servers"].as_array().unwrap().len(), 6);
@@ -380,12 +386,38 @@ fn sigkill_in_the_middle_loses_nothing_committed_and_the_rerun_converges() {
     std::fs::write(&log, &gen.stdout).unwrap();
 
     let mut child = Command::new(env!("CARGO_BIN_EXE_hapwatch"))
-        .args(["analyze", "--threads", "1", "--db", crashed_s, logs])
+        .args([
+            "analyze",
+            "--threads",
+            "1",
+            "--commit-every",
+            "20ms",
+            "--db",
+            crashed_s,
+            logs,
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(150));
+    // Kill it once it has committed part of the new lines: its checkpoint
+    // has moved past the first tenth (bounded wait).
+    let ro =
+        rusqlite::Connection::open_with_flags(&crashed, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
+    ro.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let offset: i64 = ro
+            .query_row("SELECT MAX(offset) FROM checkpoints", [], |r| r.get(0))
+            .unwrap();
+        if offset as usize > cut {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no commit mid-run");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    drop(ro);
     child.kill().unwrap(); // SIGKILL
     let status = child.wait().unwrap();
     use std::os::unix::process::ExitStatusExt;
@@ -404,8 +436,11 @@ fn sigkill_in_the_middle_loses_nothing_committed_and_the_rerun_converges() {
     let after = json(&hapwatch(&[
         "history", "--db", crashed_s, "--format", "json",
     ]));
+    let after = after["transitions"].as_array().unwrap();
+    let before = before["transitions"].as_array().unwrap();
     assert_eq!(
-        after["transitions"], before["transitions"],
+        &after[..before.len()],
+        &before[..],
         "committed transitions lost"
     );
 
@@ -428,4 +463,163 @@ fn sigkill_in_the_middle_loses_nothing_committed_and_the_rerun_converges() {
         let b = json(&hapwatch(&[cmd, "--db", clean_s, "--format", "json"]));
         assert_eq!(a, b, "{cmd} differs after the crash and rerun");
     }
+    // Rollups: not one request counted twice or lost, histograms included.
+    let (a, b) = (rollups(&crashed), rollups(&clean));
+    assert!(a.len() > 30, "{} minutes", a.len());
+    assert_eq!(a, b, "rollups differ after the crash and rerun");
+}
+
+/// Every rollup row, in key order, with its histograms decoded to counts.
+fn rollups(db: &std::path::Path) -> Vec<String> {
+    let c = rusqlite::Connection::open(db).unwrap();
+    let mut q = c
+        .prepare(
+            "SELECT host, backend, server, minute_ms, requests, status_2xx, status_5xx,
+                    errors, bytes, terminations, srv_queue_max, tw, tr, tt
+             FROM rollups ORDER BY host, backend, server, minute_ms",
+        )
+        .unwrap();
+    let rows = q
+        .query_map([], |r| {
+            let mut s = String::new();
+            for i in 0..11 {
+                let v: rusqlite::types::Value = r.get(i)?;
+                s.push_str(&format!("{v:?} "));
+            }
+            for i in 11..14 {
+                let blob: Option<Vec<u8>> = r.get(i)?;
+                let h = blob.map(|b| {
+                    hapwatch::engine::rollup::Minute::decode_timer(&b).expect("a valid histogram")
+                });
+                let counts: Vec<(u64, u64)> = h
+                    .iter()
+                    .flat_map(|h| {
+                        h.iter_recorded()
+                            .map(|v| (v.value_iterated_to(), v.count_at_value()))
+                    })
+                    .collect();
+                s.push_str(&format!("{counts:?} "));
+            }
+            Ok(s)
+        })
+        .unwrap();
+    rows.map(|r| r.unwrap()).collect()
+}
+
+/// The per-minute rollups hold what the report counted, minute by minute.
+#[test]
+fn rollups_per_server_and_minute_add_up_to_the_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("state.db");
+    let report = analyze_json(&["--db", db.to_str().unwrap(), &fx("rsyslog-file.log")]);
+    let c = rusqlite::Connection::open(&db).unwrap();
+    for s in report["servers"].as_array().unwrap() {
+        let (requests, errors, s5xx, minutes): (i64, i64, i64, i64) = c
+            .query_row(
+                "SELECT SUM(requests), SUM(errors), SUM(status_5xx), COUNT(*) FROM rollups
+                 WHERE host = ?1 AND backend = ?2 AND server = ?3",
+                rusqlite::params![
+                    s["host"].as_str().unwrap(),
+                    s["backend"].as_str().unwrap(),
+                    s["server"].as_str().unwrap()
+                ],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .unwrap();
+        assert_eq!(requests as u64, s["requests"].as_u64().unwrap(), "{s}");
+        assert_eq!(errors as u64, s["errors"].as_u64().unwrap(), "{s}");
+        assert_eq!(s5xx as u64, s["status"]["5xx"].as_u64().unwrap(), "{s}");
+        assert!(minutes >= 1);
+    }
+    // One minute of one server, read back: its Tr histogram has the minute's
+    // requests and a 95th percentile within the report's range.
+    let (n, tr): (i64, Vec<u8>) = c
+        .query_row(
+            "SELECT requests, tr FROM rollups WHERE backend = 'be_app' AND tr IS NOT NULL
+             ORDER BY requests DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    let h = hapwatch::engine::rollup::Minute::decode_timer(&tr).unwrap();
+    assert!(h.len() as i64 <= n && h.len() > 0);
+    assert!(h.value_at_quantile(0.95) <= h.max());
+}
+
+/// The same lines twice (a second log path, a sender re-sending): the
+/// transitions are those of the clean log, and the copies are counted.
+#[test]
+fn duplicated_health_lines_give_the_clean_story() {
+    let clean = std::fs::read_to_string(fixture("rsyslog-file.log")).unwrap();
+    let is_health = |l: &str| l.contains(": Server ") || l.contains(": Health check");
+    let mut messy = String::new();
+    for l in clean.lines() {
+        messy.push_str(l);
+        messy.push('\n');
+        if is_health(l) {
+            messy.push_str(l);
+            messy.push('\n');
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("messy.log");
+    std::fs::write(&path, messy).unwrap();
+    let a = analyze_json(&[&fx("rsyslog-file.log")]);
+    let b = analyze_json(&[path.to_str().unwrap()]);
+    assert!(!a["transitions"].as_array().unwrap().is_empty());
+    assert_eq!(a["transitions"], b["transitions"]);
+    assert_eq!(a["servers"], b["servers"]);
+    let copies = clean.lines().filter(|l| is_health(l)).count() as u64;
+    assert_eq!(b["input"]["duplicates"].as_u64(), Some(copies));
+}
+
+/// Health lines that overtook each other by less than the reorder window
+/// (UDP, two senders) are applied in event-time order.
+#[test]
+fn overtaken_health_lines_are_applied_in_event_time_order() {
+    let line =
+        |t: &str, msg: &str| format!("<131>1 2026-11-24T10:00:{t}Z lb1 haproxy 1 - - {msg}\n");
+    let check = "Health check for server be/s1 failed, reason: Layer4 timeout, check duration: 2001ms, status: 0/2 DOWN.";
+    let down = "Server be/s1 is DOWN. 1 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue.";
+    let up = "Server be/s1 is UP, reason: Layer7 check passed, code: 200, check duration: 1ms. 2 active and 0 backup servers online. 0 sessions requeued, 0 total in queue.";
+    // Arrival order: DOWN before the check line that explains it, then UP
+    // (1.5 s later in event time) before that DOWN... as a UDP path can.
+    let log = [
+        line("11.500", up),
+        line("10.300", down),
+        line("10.100", check),
+        line("30.000", "Server be/s1 is going DOWN for maintenance. 1 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue."),
+    ]
+    .concat();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("udp.log");
+    std::fs::write(&path, log).unwrap();
+    let r = analyze_json(&[path.to_str().unwrap()]);
+    let t = r["transitions"].as_array().unwrap();
+    let story: Vec<(&str, &str, &str)> = t
+        .iter()
+        .map(|t| {
+            (
+                t["at"].as_str().unwrap(),
+                t["from"].as_str().unwrap(),
+                t["to"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        story,
+        vec![
+            ("2026-11-24T10:00:10.300Z", "UP", "DOWN"),
+            ("2026-11-24T10:00:11.500Z", "DOWN", "UP"),
+            ("2026-11-24T10:00:30.000Z", "UP", "MAINT"),
+        ]
+    );
+    // The check line, applied first, explains the DOWN.
+    assert_eq!(t[0]["check"]["reason"], "Layer4 timeout");
+    assert_eq!(r["input"]["late"], 0);
+    // With no window the arrival order is the story: UP first, then a DOWN
+    // that arrives late.
+    let raw = analyze_json(&["--reorder-window", "0s", path.to_str().unwrap()]);
+    assert_ne!(raw["transitions"], r["transitions"]);
+    assert_eq!(raw["input"]["late"], 2);
 }

@@ -10,6 +10,8 @@
 //! Invariants: event time only (see [`Clock`]); request aggregates are
 //! mergeable (see [`stats`]); health state has a single owner.
 
+pub mod order;
+pub mod rollup;
 pub mod state;
 pub mod stats;
 
@@ -99,6 +101,10 @@ pub struct Counters {
     pub oversized: u64,
     /// Health lines with no timestamp and nothing before them to date them.
     pub untimed: u64,
+    /// Health messages received twice (same host, text and event time).
+    pub duplicates: u64,
+    /// Health messages older than the reorder window allowed.
+    pub late: u64,
     /// Per `other` pattern, by index in the pattern set (reports name them).
     #[serde(skip)]
     pub other_kinds: Vec<u64>,
@@ -113,6 +119,8 @@ impl Counters {
         self.unparsed += o.unparsed;
         self.oversized += o.oversized;
         self.untimed += o.untimed;
+        self.duplicates += o.duplicates;
+        self.late += o.late;
         if self.other_kinds.len() < o.other_kinds.len() {
             self.other_kinds.resize(o.other_kinds.len(), 0);
         }
@@ -181,7 +189,18 @@ fn local_offset(r: &Request, header: Millis) -> Millis {
 pub struct PendingHealth {
     pub host: String,
     pub stamp: Stamp,
+    /// Identifies the message (host and text) for duplicate suppression.
+    pub fingerprint: u64,
     pub event: Box<HealthEvent>,
+}
+
+fn fingerprint(host: &[u8], msg: &[u8]) -> u64 {
+    use std::hash::Hasher;
+    let mut h = rustc_hash::FxHasher::default();
+    h.write(host);
+    h.write_u8(0xff);
+    h.write(msg);
+    h.finish()
 }
 
 #[derive(Debug)]
@@ -198,6 +217,10 @@ pub struct Engine {
     pub last_request: Option<Millis>,
     pub unparsed_samples: Vec<String>,
     pub sample_limit: usize,
+    /// Record per-minute rollups (a store will take them).
+    pub rollups: bool,
+    /// Health events waiting for their reorder window.
+    pub order: order::Reorder<(String, Box<HealthEvent>)>,
 }
 
 impl Engine {
@@ -220,6 +243,8 @@ impl Engine {
             last_request: None,
             unparsed_samples: Vec::new(),
             sample_limit: 0,
+            rollups: false,
+            order: order::Reorder::new(order::DEFAULT_WINDOW_MS),
         }
     }
 
@@ -263,9 +288,11 @@ impl Engine {
             }
             Message::Health(event) => {
                 self.counters.health_events += 1;
+                let host = h.host.unwrap_or_default();
                 Some(PendingHealth {
-                    host: String::from_utf8_lossy(h.host.unwrap_or_default()).into_owned(),
+                    host: String::from_utf8_lossy(host).into_owned(),
                     stamp: h.stamp,
+                    fingerprint: fingerprint(host, h.msg),
                     event,
                 })
             }
@@ -292,10 +319,46 @@ impl Engine {
             return;
         }
         self.see(r.accept);
-        self.aggregates.entry(host, r.backend, r.server).add(r);
+        let stats = self.aggregates.entry(host, r.backend, r.server);
+        if self.rollups {
+            stats.add_with_minute(r);
+        } else {
+            stats.add(r);
+        }
     }
 
-    /// Applies a health event at its event time, in input order.
+    /// Queues a timed health event in the reorder window and applies those
+    /// whose window has passed. A duplicate is counted and dropped.
+    pub fn submit_health(&mut self, at: Millis, p: PendingHealth) {
+        if self.order.push(at, p.fingerprint, (p.host, p.event)) {
+            self.release_ready();
+        }
+    }
+
+    /// Tells the reorder window how far event time has come (from request
+    /// lines: health events are rare, requests keep the window moving).
+    pub fn advance(&mut self, t: Millis) {
+        self.order.advance(t);
+        self.release_ready();
+    }
+
+    fn release_ready(&mut self) {
+        while let Some((at, (host, ev))) = self.order.pop_ready() {
+            self.apply_health(&host, at, &ev);
+        }
+    }
+
+    /// Applies every queued health event, whatever its window: at the end of
+    /// the input, or live when no newer event came for the window's length
+    /// of wall time.
+    pub fn release_all(&mut self) {
+        while let Some((at, (host, ev))) = self.order.pop() {
+            self.apply_health(&host, at, &ev);
+        }
+    }
+
+    /// Applies a health event at its event time, now (see
+    /// [`Engine::submit_health`] for the ordered path).
     pub fn apply_health(&mut self, host: &str, at: Millis, ev: &HealthEvent) {
         if self.filter.until.is_some_and(|u| at >= u) {
             return;
@@ -314,11 +377,12 @@ impl Engine {
         if self.last_request != before {
             if let Some(t) = self.last_request {
                 clock.observe(t);
+                self.advance(t);
             }
         }
         if let Some(p) = pending {
             match clock.resolve(p.stamp) {
-                Some(at) => self.apply_health(&p.host, at, &p.event),
+                Some(at) => self.submit_health(at, p),
                 None => self.counters.untimed += 1,
             }
         }
@@ -338,6 +402,9 @@ impl Engine {
 
     /// Closes the window: call once, after the last event.
     pub fn finish(&mut self) {
+        self.release_all();
+        self.counters.duplicates = self.order.duplicates;
+        self.counters.late = self.order.late;
         self.aggregates.flush();
         let end = match (self.filter.until, self.last) {
             (Some(u), Some(l)) => l.min(u),

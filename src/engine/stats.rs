@@ -11,6 +11,8 @@ use rustc_hash::FxHashMap;
 use crate::haproxy::{Request, Timer};
 use crate::time::Millis;
 
+use super::rollup::{self, minute_of, Minute, Rollup};
+
 /// Identifies a server: the HAProxy host that logged it (empty when the
 /// syslog header had none), its backend and its name.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -37,14 +39,32 @@ pub struct TimerStats {
     pub max: u64,
 }
 
+impl Default for TimerStats {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl TimerStats {
-    fn new() -> Self {
+    pub fn new() -> Self {
         TimerStats {
             hist: Histogram::new(2).expect("2 significant digits is valid"),
             small: Box::new([0; SMALL]),
             pending: 0,
             sum: 0,
             max: 0,
+        }
+    }
+
+    /// From a stored histogram (rollups keep no exact sum: the mean of
+    /// the histogram stands in for it).
+    pub fn from_hist(hist: Histogram<u64>) -> Self {
+        TimerStats {
+            sum: (hist.mean() * hist.len() as f64).round() as u64,
+            max: hist.max(),
+            hist,
+            small: Box::new([0; SMALL]),
+            pending: 0,
         }
     }
 
@@ -94,7 +114,7 @@ impl TimerStats {
         self.sum as f64 / self.count().max(1) as f64
     }
 
-    fn merge(&mut self, o: &TimerStats) {
+    pub fn merge(&mut self, o: &TimerStats) {
         debug_assert_eq!(o.pending, 0, "flush before merging");
         self.flush();
         // Both histograms auto-resize, so adding cannot fail on range.
@@ -123,11 +143,43 @@ pub struct Stats {
     pub timers: [Option<Box<TimerStats>>; 6],
     /// Accept date of the last request (`status`'s "last request").
     pub last: Option<Millis>,
+    /// Per-minute rollups since the last commit (only with a store; see
+    /// [`super::rollup`]), oldest first. Requests arrive nearly in time
+    /// order, so the minute is almost always the last one.
+    pub minutes: Vec<(Millis, Minute)>,
 }
 
 impl Stats {
     #[inline]
     pub fn add(&mut self, r: &Request) {
+        self.add_counts(r);
+        self.record_timers(r, &Timer::ALL);
+    }
+
+    /// With rollups: the counts here, the timers of [`rollup::TIMERS`] only
+    /// in the minute (they join these totals when the minute is drained, see
+    /// [`Aggregates::drain_minutes`]): each value is recorded once.
+    #[inline]
+    pub fn add_with_minute(&mut self, r: &Request) {
+        self.add_counts(r);
+        self.record_timers(r, &[Timer::TR, Timer::Tc, Timer::Ta]);
+        self.add_minute(r);
+    }
+
+    #[inline]
+    fn record_timers(&mut self, r: &Request, which: &[Timer]) {
+        for &t in which {
+            let v = r.timer(t);
+            if v >= 0 {
+                self.timers[t as usize]
+                    .get_or_insert_with(|| Box::new(TimerStats::new()))
+                    .record(v as u64);
+            }
+        }
+    }
+
+    #[inline]
+    fn add_counts(&mut self, r: &Request) {
         self.requests += 1;
         self.status[r.status_class()] += 1;
         self.errors += r.is_error() as u64;
@@ -136,22 +188,26 @@ impl Stats {
         self.redispatches += r.redispatched as u64;
         self.srv_queue_max = self.srv_queue_max.max(r.srv_queue);
         self.backend_queue_max = self.backend_queue_max.max(r.backend_queue);
-        let mut code = [0u8; 4];
-        let n = r.termination.len().min(4);
-        code[..n].copy_from_slice(&r.termination[..n]);
+        let code = pack(r.termination);
         match self.termination.iter_mut().find(|(c, _)| *c == code) {
             Some((_, k)) => *k += 1,
             None => self.termination.push((code, 1)),
         }
-        for t in Timer::ALL {
-            let v = r.timer(t);
-            if v >= 0 {
-                self.timers[t as usize]
-                    .get_or_insert_with(|| Box::new(TimerStats::new()))
-                    .record(v as u64);
+        self.last = Some(self.last.map_or(r.accept, |l| l.max(r.accept)));
+    }
+
+    /// Adds `r` to its minute's rollup.
+    #[inline]
+    fn add_minute(&mut self, r: &Request) {
+        let m = minute_of(r.accept);
+        match self.minutes.iter_mut().rev().find(|(k, _)| *k == m) {
+            Some((_, minute)) => minute.add(r),
+            None => {
+                let mut minute = Minute::default();
+                minute.add(r);
+                self.minutes.push((m, minute));
             }
         }
-        self.last = Some(self.last.map_or(r.accept, |l| l.max(r.accept)));
     }
 
     pub fn merge(&mut self, o: &Stats) {
@@ -183,6 +239,12 @@ impl Stats {
             (Some(a), Some(b)) => Some(a.max(b)),
             (a, b) => a.or(b),
         };
+        for (k, m) in &o.minutes {
+            match self.minutes.iter_mut().find(|(mine, _)| mine == k) {
+                Some((_, mine)) => mine.merge(m),
+                None => self.minutes.push((*k, m.clone())),
+            }
+        }
     }
 
     /// See [`TimerStats::flush`].
@@ -195,6 +257,15 @@ impl Stats {
     pub fn timer(&self, t: Timer) -> Option<&TimerStats> {
         self.timers[t as usize].as_deref()
     }
+}
+
+/// A termination state in 4 bytes (NUL-padded), as counted.
+#[inline]
+pub fn pack(t: &[u8]) -> [u8; 4] {
+    let mut code = [0u8; 4];
+    let n = t.len().min(4);
+    code[..n].copy_from_slice(&t[..n]);
+    code
 }
 
 pub fn termination_str(code: &[u8; 4]) -> String {
@@ -275,6 +346,31 @@ impl Aggregates {
             }
         };
         &mut self.servers[idx].1
+    }
+
+    /// Takes every server's minutes out (for the store), oldest first.
+    pub fn drain_minutes(&mut self) -> Vec<Rollup> {
+        let mut out = Vec::new();
+        for (key, s) in &mut self.servers {
+            for (minute, mut data) in s.minutes.drain(..) {
+                data.flush();
+                for (t, m) in rollup::TIMERS.iter().zip(&data.timers) {
+                    if let Some(m) = m {
+                        match &mut s.timers[*t as usize] {
+                            Some(total) => total.merge(m),
+                            None => s.timers[*t as usize] = Some(m.clone()),
+                        }
+                    }
+                }
+                out.push(Rollup {
+                    key: key.clone(),
+                    minute,
+                    data,
+                });
+            }
+        }
+        out.sort_by_key(|r| r.minute);
+        out
     }
 
     pub fn merge(&mut self, other: Aggregates) {

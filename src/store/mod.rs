@@ -16,8 +16,160 @@ use std::path::{Path, PathBuf};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use serde::Serialize;
 
-use crate::engine::{Engine, Filter};
+use crate::engine::rollup::{minute_of, Minute, Rollup};
+use crate::engine::stats::{pack, termination_str, TimerStats};
+use crate::engine::{Engine, Filter, Transition};
+use crate::haproxy::{Admin, Op};
 use crate::time::{format_rfc3339_ms, Millis};
+
+mod writer;
+pub use writer::{Checkpoint, Writer};
+
+/// What one commit writes: see [`Store::persist`].
+pub struct Batch<'a> {
+    /// Servers and backends: their current state is written.
+    pub engine: &'a Engine,
+    /// Transitions not written yet.
+    pub transitions: &'a [Transition],
+    /// Minutes recorded since the last batch (merged with stored ones).
+    pub rollups: &'a [Rollup],
+    pub checkpoints: &'a [Checkpoint],
+}
+
+fn op_str(o: Op) -> &'static str {
+    match o {
+        Op::Up => "UP",
+        Op::Down => "DOWN",
+        Op::Stopping => "STOPPING",
+    }
+}
+
+fn parse_op(s: &str) -> Option<Op> {
+    [Op::Up, Op::Down, Op::Stopping]
+        .into_iter()
+        .find(|o| op_str(*o) == s)
+}
+
+fn admin_str(a: Admin) -> &'static str {
+    match a {
+        Admin::Ready => "READY",
+        Admin::Maint => "MAINT",
+        Admin::Drain => "DRAIN",
+    }
+}
+
+fn parse_admin(s: &str) -> Option<Admin> {
+    [Admin::Ready, Admin::Maint, Admin::Drain]
+        .into_iter()
+        .find(|a| admin_str(*a) == s)
+}
+
+fn rollup_from_row(r: &rusqlite::Row) -> rusqlite::Result<Rollup> {
+    let mut status = [0u64; 6];
+    for (k, s) in status.iter_mut().enumerate() {
+        *s = r.get::<_, i64>(5 + k)? as u64;
+    }
+    let terminations: String = r.get(17)?;
+    let termination =
+        serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&terminations)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| (pack(k.as_bytes()), v.as_u64().unwrap_or(0)))
+            .collect();
+    let mut timers: [Option<Box<TimerStats>>; 3] = [None, None, None];
+    for (k, t) in timers.iter_mut().enumerate() {
+        *t = r
+            .get::<_, Option<Vec<u8>>>(18 + k)?
+            .and_then(|b| Minute::decode_timer(&b))
+            .map(|hist| Box::new(TimerStats::from_hist(hist)));
+    }
+    Ok(Rollup {
+        key: crate::engine::ServerKey {
+            host: r.get(0)?,
+            backend: r.get(1)?,
+            server: r.get(2)?,
+        },
+        minute: r.get(3)?,
+        data: Minute {
+            requests: r.get::<_, i64>(4)? as u64,
+            status,
+            errors: r.get::<_, i64>(11)? as u64,
+            bytes: r.get::<_, i64>(12)? as u64,
+            retries: r.get::<_, i64>(13)? as u64,
+            redispatches: r.get::<_, i64>(14)? as u64,
+            srv_queue_max: r.get(15)?,
+            backend_queue_max: r.get(16)?,
+            termination,
+            timers,
+        },
+    })
+}
+
+/// Adds each minute to the stored one (a minute can be written while still
+/// open, or by a later run): read, merge, write back.
+fn write_rollups(tx: &rusqlite::Transaction, rollups: &[Rollup]) -> rusqlite::Result<()> {
+    let mut get = tx.prepare_cached(
+        "SELECT host, backend, server, minute_ms, requests, status_other, status_1xx,
+                status_2xx, status_3xx, status_4xx, status_5xx, errors, bytes, retries,
+                redispatches, srv_queue_max, backend_queue_max, terminations, tw, tr, tt
+         FROM rollups WHERE host = ?1 AND backend = ?2 AND server = ?3 AND minute_ms = ?4",
+    )?;
+    let mut put = tx.prepare_cached(
+        "INSERT OR REPLACE INTO rollups (host, backend, server, minute_ms, requests,
+            status_other, status_1xx, status_2xx, status_3xx, status_4xx, status_5xx,
+            errors, bytes, retries, redispatches, srv_queue_max, backend_queue_max,
+            terminations, tw, tr, tt)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
+                 ?18, ?19, ?20, ?21)",
+    )?;
+    for r in rollups {
+        let k = &r.key;
+        let stored = get
+            .query_row(
+                params![k.host, k.backend, k.server, r.minute],
+                rollup_from_row,
+            )
+            .optional()?;
+        let merged;
+        let m = match stored {
+            Some(mut s) => {
+                s.data.merge(&r.data);
+                merged = s.data;
+                &merged
+            }
+            None => &r.data,
+        };
+        let terminations: serde_json::Map<String, serde_json::Value> = m
+            .termination
+            .iter()
+            .map(|(c, n)| (termination_str(c), (*n).into()))
+            .collect();
+        put.execute(params![
+            k.host,
+            k.backend,
+            k.server,
+            r.minute,
+            m.requests as i64,
+            m.status[0] as i64,
+            m.status[1] as i64,
+            m.status[2] as i64,
+            m.status[3] as i64,
+            m.status[4] as i64,
+            m.status[5] as i64,
+            m.errors as i64,
+            m.bytes as i64,
+            m.retries as i64,
+            m.redispatches as i64,
+            m.srv_queue_max,
+            m.backend_queue_max,
+            serde_json::Value::Object(terminations).to_string(),
+            m.encode_timer(0),
+            m.encode_timer(1),
+            m.encode_timer(2),
+        ])?;
+    }
+    Ok(())
+}
 
 /// Schema migrations, applied in order; `user_version` counts those done.
 const MIGRATIONS: &[&str] = &[
@@ -75,6 +227,39 @@ const MIGRATIONS: &[&str] = &[
         end_ms INTEGER,
         PRIMARY KEY (host, backend, start_ms)
     ) WITHOUT ROWID;
+    ",
+    // 2: per-server per-minute rollups; the server's two state dimensions,
+    // so that a later run continues the state machine where this one left.
+    "
+    CREATE TABLE rollups (
+        host TEXT NOT NULL,
+        backend TEXT NOT NULL,
+        server TEXT NOT NULL,
+        minute_ms INTEGER NOT NULL,
+        requests INTEGER NOT NULL,
+        status_other INTEGER NOT NULL,
+        status_1xx INTEGER NOT NULL,
+        status_2xx INTEGER NOT NULL,
+        status_3xx INTEGER NOT NULL,
+        status_4xx INTEGER NOT NULL,
+        status_5xx INTEGER NOT NULL,
+        errors INTEGER NOT NULL,
+        bytes INTEGER NOT NULL,
+        retries INTEGER NOT NULL,
+        redispatches INTEGER NOT NULL,
+        srv_queue_max INTEGER NOT NULL,
+        backend_queue_max INTEGER NOT NULL,
+        -- JSON object: termination state -> count
+        terminations TEXT NOT NULL,
+        -- HdrHistogram V2 encodings of Tw, Tr and Tt (milliseconds)
+        tw BLOB,
+        tr BLOB,
+        tt BLOB,
+        PRIMARY KEY (host, backend, server, minute_ms)
+    ) WITHOUT ROWID;
+    CREATE INDEX rollups_minute ON rollups (minute_ms);
+    ALTER TABLE servers ADD COLUMN op TEXT;
+    ALTER TABLE servers ADD COLUMN admin TEXT;
     ",
 ];
 
@@ -255,17 +440,15 @@ impl Store {
         })
     }
 
-    /// Writes what `engine` knows (after `Engine::finish`) and where each
-    /// file was read up to, in one transaction: a crash leaves both as they
-    /// were, so the next run reads the same lines again. Returns the number
-    /// of transitions that were new.
-    pub fn persist(
-        &mut self,
-        engine: &Engine,
-        checkpoints: &[(String, u64, u64, u64)],
-    ) -> Result<usize, StoreError> {
+    /// Writes one batch in one transaction: the transitions and rollups
+    /// since the last batch, every server's and backend's current state, and
+    /// where each file was read up to. A crash leaves all of it as it was
+    /// before, so the next run reads the same lines again and counts them
+    /// once. Returns the number of transitions that were new.
+    pub fn persist(&mut self, b: &Batch) -> Result<usize, StoreError> {
         let path = self.path.clone();
         let err = |e| StoreError::Sqlite(path.clone(), e);
+        let engine = b.engine;
         let tx = self.conn.transaction().map_err(err)?;
         let mut new = 0;
         {
@@ -276,7 +459,7 @@ impl Store {
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 )
                 .map_err(err)?;
-            for t in &engine.health.transitions {
+            for t in b.transitions {
                 new += ins
                     .execute(params![
                         t.at,
@@ -293,17 +476,24 @@ impl Store {
                     ])
                     .map_err(err)?;
             }
+            write_rollups(&tx, b.rollups).map_err(err)?;
             // A server row moves only forward in event time: reading an
-            // older log after a newer one does not turn the clock back.
+            // older log after a newer one does not turn the clock back. A
+            // run that only saw requests of a server (UNKNOWN) keeps the
+            // state an earlier run established.
             let mut up = tx
                 .prepare_cached(
                     "INSERT INTO servers (host, backend, server, backup, state, since_ms, last_cause,
-                        check_health, check_of, check_state, check_reason, last_request_ms, updated_ms)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+                        check_health, check_of, check_state, check_reason, last_request_ms, updated_ms,
+                        op, admin)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
                      ON CONFLICT (host, backend, server) DO UPDATE SET
-                        backup = excluded.backup,
-                        state = excluded.state,
-                        since_ms = excluded.since_ms,
+                        backup = excluded.backup OR servers.backup,
+                        state = CASE excluded.state WHEN 'UNKNOWN' THEN servers.state
+                                ELSE excluded.state END,
+                        since_ms = COALESCE(excluded.since_ms, servers.since_ms),
+                        op = COALESCE(excluded.op, servers.op),
+                        admin = COALESCE(excluded.admin, servers.admin),
                         last_cause = COALESCE(excluded.last_cause, servers.last_cause),
                         check_health = COALESCE(excluded.check_health, servers.check_health),
                         check_of = COALESCE(excluded.check_of, servers.check_of),
@@ -350,6 +540,8 @@ impl Store {
                     check.and_then(|c| c.reason.clone()),
                     last_request,
                     updated,
+                    st.and_then(|s| s.op).map(op_str),
+                    st.and_then(|s| s.admin).map(admin_str),
                 ])
                 .map_err(err)?;
             }
@@ -373,23 +565,21 @@ impl Store {
                 )
                 .map_err(err)?;
             let (_, end) = engine.window();
-            for ((host, backend), b) in &engine.health.backends {
+            for ((host, backend), st) in &engine.health.backends {
                 be.execute(params![
                     host,
                     backend,
-                    b.active,
-                    b.backups,
+                    st.active,
+                    st.backups,
                     end.unwrap_or(0)
                 ])
                 .map_err(err)?;
-                for p in &b.no_server {
+                for p in &st.no_server {
                     period
                         .execute(params![host, backend, p.start, p.end])
                         .map_err(err)?;
                 }
             }
-        }
-        {
             let mut cp = tx
                 .prepare_cached(
                     "INSERT INTO checkpoints (path, dev, ino, offset, updated_ms)
@@ -399,13 +589,12 @@ impl Store {
                         offset = excluded.offset, updated_ms = excluded.updated_ms",
                 )
                 .map_err(err)?;
-            let (_, end) = engine.window();
-            for (path, dev, ino, offset) in checkpoints {
+            for c in b.checkpoints {
                 cp.execute(params![
-                    path,
-                    *dev as i64,
-                    *ino as i64,
-                    *offset as i64,
+                    c.path,
+                    c.dev as i64,
+                    c.ino as i64,
+                    c.offset as i64,
                     end.unwrap_or(0)
                 ])
                 .map_err(err)?;
@@ -415,7 +604,79 @@ impl Store {
         Ok(new)
     }
 
-    /// Drops transitions and ended no-server periods older than `keep`
+    /// The state every server was left in, to continue from (a resumed file,
+    /// a restarted receiver): what `HealthTracker` would have had.
+    pub fn load_states(
+        &self,
+    ) -> Result<Vec<(crate::engine::ServerKey, crate::engine::state::ServerState)>, StoreError>
+    {
+        let err = |e| StoreError::Sqlite(self.path.clone(), e);
+        let mut q = self
+            .conn
+            .prepare(
+                "SELECT host, backend, server, backup, op, admin, since_ms, last_cause,
+                        check_health, check_of, check_state, check_reason
+                 FROM servers WHERE op IS NOT NULL OR admin IS NOT NULL",
+            )
+            .map_err(err)?;
+        let rows = q
+            .query_map([], |r| {
+                let key = crate::engine::ServerKey {
+                    host: r.get(0)?,
+                    backend: r.get(1)?,
+                    server: r.get(2)?,
+                };
+                let health = match (r.get::<_, Option<u32>>(8)?, r.get::<_, Option<u32>>(9)?) {
+                    (Some(x), Some(y)) => Some((x, y)),
+                    _ => None,
+                };
+                let st = crate::engine::state::ServerState {
+                    backup: r.get(3)?,
+                    op: r.get::<_, Option<String>>(4)?.as_deref().and_then(parse_op),
+                    admin: r
+                        .get::<_, Option<String>>(5)?
+                        .as_deref()
+                        .and_then(parse_admin),
+                    since: r.get(6)?,
+                    last_cause: r.get(7)?,
+                    last_check: health.map(|h| crate::haproxy::CheckDetails {
+                        health: Some(h),
+                        check_state: r.get(10).ok().flatten(),
+                        reason: r.get(11).ok().flatten(),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                };
+                Ok((key, st))
+            })
+            .map_err(err)?;
+        rows.collect::<rusqlite::Result<_>>().map_err(err)
+    }
+
+    /// Per-minute rollups of the servers the filter selects, oldest first.
+    pub fn rollups(&self, f: &Filter) -> Result<Vec<Rollup>, StoreError> {
+        let err = |e| StoreError::Sqlite(self.path.clone(), e);
+        let mut q = self
+            .conn
+            .prepare(
+                "SELECT host, backend, server, minute_ms, requests, status_other, status_1xx,
+                        status_2xx, status_3xx, status_4xx, status_5xx, errors, bytes, retries,
+                        redispatches, srv_queue_max, backend_queue_max, terminations, tw, tr, tt
+                 FROM rollups WHERE minute_ms >= ?1 AND minute_ms < ?2
+                 ORDER BY minute_ms, host, backend, server",
+            )
+            .map_err(err)?;
+        let since = f.since.map_or(i64::MIN, minute_of);
+        let rows = q
+            .query_map(params![since, f.until.unwrap_or(i64::MAX)], rollup_from_row)
+            .map_err(err)?;
+        selected(rows, |r| {
+            f.selects(&r.key.host, &r.key.backend, Some(&r.key.server))
+        })
+        .map_err(err)
+    }
+
+    /// Drops transitions, rollups and ended no-server periods older than `keep`
     /// before the newest event time stored (event time, not the wall clock:
     /// analysing last year's logs does not erase them at once). Current
     /// server states are kept. Returns the number of rows removed.
@@ -426,7 +687,8 @@ impl Store {
         let newest: Option<Millis> = tx
             .query_row(
                 "SELECT MAX(t) FROM (SELECT MAX(at_ms) AS t FROM transitions
-                                     UNION ALL SELECT MAX(updated_ms) FROM servers)",
+                                     UNION ALL SELECT MAX(updated_ms) FROM servers
+                                     UNION ALL SELECT MAX(minute_ms) FROM rollups)",
                 [],
                 |r| r.get(0),
             )
@@ -437,6 +699,12 @@ impl Store {
         let cutoff = newest - keep;
         let mut n = tx
             .execute("DELETE FROM transitions WHERE at_ms < ?1", params![cutoff])
+            .map_err(err)?;
+        n += tx
+            .execute(
+                "DELETE FROM rollups WHERE minute_ms < ?1",
+                params![minute_of(cutoff)],
+            )
             .map_err(err)?;
         n += tx
             .execute(

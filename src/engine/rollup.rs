@@ -1,0 +1,195 @@
+//! Per-server, per-minute rollups: what timelines and alert baselines read
+//! instead of raw requests.
+//!
+//! A minute holds counts (requests, status classes, errors, bytes, retries,
+//! redispatches, termination states), queue maxima and three HDR histograms:
+//! Tw (queue), Tr (server response, HTTP) and Tt (session, what TCP logs
+//! have). Like everything in [`super::stats`], a minute is a commutative
+//! monoid: the pieces of one minute recorded by different worker threads, or
+//! written by successive commits, add up to the same minute. The store merges
+//! a minute with the row already there ([`Minute::merge`]), so a minute can be
+//! written while still open.
+//!
+//! Invariant: rollups are only recorded when a store will receive them
+//! (`Engine::rollups`), and they leave the engine at every commit
+//! ([`super::Aggregates::drain_minutes`]): memory holds the minutes since the
+//! last commit, not the history.
+
+use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
+use hdrhistogram::Histogram;
+
+use crate::haproxy::{Request, Timer};
+use crate::time::Millis;
+
+use super::stats::{pack, ServerKey, TimerStats};
+
+pub const MINUTE_MS: Millis = 60_000;
+
+/// The timers a minute keeps a histogram of, in column order.
+pub const TIMERS: [Timer; 3] = [Timer::Tw, Timer::Tr, Timer::Tt];
+
+/// The start of the minute `t` falls in.
+#[inline]
+pub fn minute_of(t: Millis) -> Millis {
+    t.div_euclid(MINUTE_MS) * MINUTE_MS
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Minute {
+    pub requests: u64,
+    /// other, 1xx, 2xx, 3xx, 4xx, 5xx
+    pub status: [u64; 6],
+    pub errors: u64,
+    pub bytes: u64,
+    pub retries: u64,
+    pub redispatches: u64,
+    pub srv_queue_max: u32,
+    pub backend_queue_max: u32,
+    /// Termination state (packed as in [`super::Stats`]) -> count.
+    pub termination: Vec<([u8; 4], u64)>,
+    /// [`TIMERS`]: HDR histograms (2 significant digits) with sum and max.
+    pub timers: [Option<Box<TimerStats>>; 3],
+}
+
+impl PartialEq for TimerStats {
+    fn eq(&self, o: &Self) -> bool {
+        let (mut a, mut b) = (self.clone(), o.clone());
+        a.flush();
+        b.flush();
+        a.hist == b.hist && a.sum == b.sum && a.max == b.max
+    }
+}
+
+impl Minute {
+    #[inline]
+    pub fn add(&mut self, r: &Request) {
+        self.requests += 1;
+        self.status[r.status_class()] += 1;
+        self.errors += r.is_error() as u64;
+        self.bytes += r.bytes;
+        self.retries += r.retries as u64;
+        self.redispatches += r.redispatched as u64;
+        self.srv_queue_max = self.srv_queue_max.max(r.srv_queue);
+        self.backend_queue_max = self.backend_queue_max.max(r.backend_queue);
+        let code = pack(r.termination);
+        match self.termination.iter_mut().find(|(c, _)| *c == code) {
+            Some((_, n)) => *n += 1,
+            None => self.termination.push((code, 1)),
+        }
+        for (slot, t) in self.timers.iter_mut().zip(TIMERS) {
+            let v = r.timer(t);
+            if v >= 0 {
+                slot.get_or_insert_with(|| Box::new(TimerStats::new()))
+                    .record(v as u64);
+            }
+        }
+    }
+
+    /// Makes the histograms readable (see [`TimerStats::flush`]).
+    pub fn flush(&mut self) {
+        for t in self.timers.iter_mut().flatten() {
+            t.flush();
+        }
+    }
+
+    pub fn merge(&mut self, o: &Minute) {
+        self.requests += o.requests;
+        for k in 0..6 {
+            self.status[k] += o.status[k];
+        }
+        self.errors += o.errors;
+        self.bytes += o.bytes;
+        self.retries += o.retries;
+        self.redispatches += o.redispatches;
+        self.srv_queue_max = self.srv_queue_max.max(o.srv_queue_max);
+        self.backend_queue_max = self.backend_queue_max.max(o.backend_queue_max);
+        for (code, n) in &o.termination {
+            match self.termination.iter_mut().find(|(c, _)| c == code) {
+                Some((_, k)) => *k += n,
+                None => self.termination.push((*code, *n)),
+            }
+        }
+        for (mine, theirs) in self.timers.iter_mut().zip(&o.timers) {
+            if let Some(t) = theirs {
+                let mut t = t.clone();
+                t.flush();
+                match mine {
+                    Some(m) => m.merge(&t),
+                    None => *mine = Some(t),
+                }
+            }
+        }
+    }
+
+    /// A histogram in HdrHistogram's V2 encoding (portable: other HDR
+    /// implementations read it). Call [`Minute::flush`] first.
+    pub fn encode_timer(&self, k: usize) -> Option<Vec<u8>> {
+        let h = &self.timers[k].as_ref()?.hist;
+        let mut out = Vec::new();
+        V2Serializer::new()
+            .serialize(h, &mut out)
+            .expect("serializing to a Vec cannot fail");
+        Some(out)
+    }
+
+    /// The reverse of [`Minute::encode_timer`]; `None` for a corrupt blob
+    /// (the minute then lacks that timer rather than failing the read).
+    pub fn decode_timer(blob: &[u8]) -> Option<Histogram<u64>> {
+        let mut h: Histogram<u64> = Deserializer::new()
+            .deserialize(&mut std::io::Cursor::new(blob))
+            .ok()?;
+        h.auto(true);
+        Some(h)
+    }
+}
+
+/// One server's minute, as it leaves the engine for the store.
+#[derive(Clone, Debug)]
+pub struct Rollup {
+    pub key: ServerKey,
+    pub minute: Millis,
+    pub data: Minute,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::haproxy::request;
+
+    fn req(line: &str) -> Request<'_> {
+        request::parse(line.as_bytes()).expect("a request line")
+    }
+
+    #[test]
+    fn minutes_merge_and_survive_encoding() {
+        let a = req("127.0.0.1:1 [24/Nov/2026:10:00:01.000] fe be/s1 0/0/1/12/13 200 100 - - ---- 1/1/0/0/0 0/0 \"GET / HTTP/1.1\"");
+        let b = req("127.0.0.1:1 [24/Nov/2026:10:00:02.000] fe be/s1 0/3/1/900/901 503 10 - - sH-- 1/1/0/0/0 0/2 \"GET / HTTP/1.1\"");
+        let mut one = Minute::default();
+        one.add(&a);
+        one.add(&b);
+        let (mut x, mut y) = (Minute::default(), Minute::default());
+        x.add(&a);
+        y.add(&b);
+        x.merge(&y);
+        assert_eq!(x, one);
+        assert_eq!(one.requests, 2);
+        assert_eq!(one.status[2], 1);
+        assert_eq!(one.status[5], 1);
+        assert_eq!(one.errors, 1);
+        assert_eq!(one.backend_queue_max, 2);
+        assert_eq!(one.termination, vec![(*b"----", 1), (*b"sH--", 1)]);
+        one.flush();
+        let tr = Minute::decode_timer(&one.encode_timer(1).unwrap()).unwrap();
+        assert_eq!(tr.len(), 2);
+        assert!(tr.equivalent(12, tr.value_at_quantile(0.5)));
+        assert!(tr.equivalent(900, tr.max()));
+        assert!(Minute::decode_timer(b"not a histogram").is_none());
+    }
+
+    #[test]
+    fn minute_boundaries() {
+        assert_eq!(minute_of(119_999), 60_000);
+        assert_eq!(minute_of(120_000), 120_000);
+        assert_eq!(minute_of(-1), -60_000);
+    }
+}

@@ -1,0 +1,133 @@
+//! Batched writing: what the engine produced since the last commit, with the
+//! file positions it was read from, in one transaction every `interval`.
+//!
+//! `analyze --db` commits about once a second, so a long run keeps its
+//! rollups out of memory and a killed run keeps what it committed; `listen`
+//! commits every 100 ms. Rollups leave the engine at each commit and wait
+//! here until one succeeds: a failing disk costs memory, not data, and the
+//! caller can say what was not stored.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+use crate::engine::rollup::{Minute, Rollup};
+use crate::engine::{Engine, ServerKey};
+use crate::time::Millis;
+
+use super::{Batch, Store, StoreError};
+
+/// How far a file was read, by its path as given to `--db` runs
+/// (canonical), device and inode.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Checkpoint {
+    pub path: String,
+    pub dev: u64,
+    pub ino: u64,
+    pub offset: u64,
+}
+
+pub struct Writer {
+    pub store: Store,
+    /// Commit when this much wall time has passed since the last commit.
+    pub interval: Duration,
+    /// ... or when this many rollups are waiting.
+    pub max_pending: usize,
+    /// Keep written transitions in the engine (analyze reports them);
+    /// otherwise they are dropped once stored (listen runs for months).
+    pub keep_transitions: bool,
+    /// Transitions of the engine already written (when kept).
+    written: usize,
+    /// Minutes waiting, merged by server and minute: worker threads send a
+    /// piece of the same minute with every chunk, and one merged row is far
+    /// cheaper to write than many (each is read, merged and written back).
+    pending: HashMap<(ServerKey, Millis), Minute>,
+    marks: BTreeMap<String, Checkpoint>,
+    last: Instant,
+    pub commits: u64,
+    /// Transitions that were new to the database.
+    pub new_transitions: usize,
+    /// Time the last commit took.
+    pub last_latency: Duration,
+}
+
+impl Writer {
+    pub fn new(store: Store, interval: Duration) -> Writer {
+        Writer {
+            store,
+            interval,
+            max_pending: 50_000,
+            keep_transitions: true,
+            written: 0,
+            pending: HashMap::new(),
+            marks: BTreeMap::new(),
+            last: Instant::now(),
+            commits: 0,
+            new_transitions: 0,
+            last_latency: Duration::ZERO,
+        }
+    }
+
+    /// Minutes recorded elsewhere (analyze's worker threads).
+    pub fn add_rollups(&mut self, rollups: Vec<Rollup>) {
+        for r in rollups {
+            match self.pending.entry((r.key, r.minute)) {
+                std::collections::hash_map::Entry::Occupied(mut e) => e.get_mut().merge(&r.data),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert(r.data);
+                }
+            }
+        }
+    }
+
+    /// Records that a file has been read (and its lines given to the
+    /// engine) up to a position; written with the next commit.
+    pub fn mark(&mut self, c: Checkpoint) {
+        self.marks.insert(c.path.clone(), c);
+    }
+
+    pub fn due(&self) -> bool {
+        self.last.elapsed() >= self.interval || self.pending.len() >= self.max_pending
+    }
+
+    /// Rollups and transitions waiting for a successful commit.
+    pub fn unwritten(&self, engine: &Engine) -> (usize, usize) {
+        (
+            self.pending.len(),
+            engine.health.transitions.len() - self.written,
+        )
+    }
+
+    /// Writes everything new since the last commit, in one transaction.
+    pub fn commit(&mut self, engine: &mut Engine) -> Result<(), StoreError> {
+        let started = Instant::now();
+        self.last = started;
+        self.add_rollups(engine.aggregates.drain_minutes());
+        let checkpoints: Vec<Checkpoint> = self.marks.values().cloned().collect();
+        let rollups: Vec<Rollup> = self
+            .pending
+            .iter()
+            .map(|((key, minute), data)| Rollup {
+                key: key.clone(),
+                minute: *minute,
+                data: data.clone(),
+            })
+            .collect();
+        let new = self.store.persist(&Batch {
+            engine,
+            transitions: &engine.health.transitions[self.written..],
+            rollups: &rollups,
+            checkpoints: &checkpoints,
+        })?;
+        self.pending.clear();
+        self.marks.clear();
+        self.new_transitions += new;
+        if self.keep_transitions {
+            self.written = engine.health.transitions.len();
+        } else {
+            engine.health.transitions.clear();
+        }
+        self.commits += 1;
+        self.last_latency = started.elapsed();
+        Ok(())
+    }
+}
