@@ -542,7 +542,7 @@ fn rollups_per_server_and_minute_add_up_to_the_report() {
         )
         .unwrap();
     let h = hapwatch::engine::rollup::Minute::decode_timer(&tr).unwrap();
-    assert!(h.len() as i64 <= n && h.len() > 0);
+    assert!(h.len() as i64 <= n && !h.is_empty());
     assert!(h.value_at_quantile(0.95) <= h.max());
 }
 
