@@ -492,6 +492,8 @@ struct Epochs {
     /// Per epoch applied: the file positions reached in it, and whether it
     /// ends inside a gzip file.
     marks: BTreeMap<u64, (Vec<Checkpoint>, bool)>,
+    /// The last epoch handed to the writer ends inside a gzip file.
+    holding: bool,
 }
 
 impl Epochs {
@@ -500,6 +502,7 @@ impl Epochs {
             rollups: BTreeMap::new(),
             complete: vec![None; workers],
             marks: BTreeMap::new(),
+            holding: false,
         }
     }
 
@@ -515,10 +518,12 @@ impl Epochs {
         }
     }
 
-    /// Commits the epochs that are whole: every chunk applied (`next` is the
-    /// first chunk not applied) and every worker's rollups handed over.
-    /// Health state may have gone further than the checkpoint: it is
-    /// idempotent in the store, rollups are not.
+    /// Hands the epochs that are whole (every chunk applied: `next` is the
+    /// first chunk not applied; every worker's rollups here) to the writer,
+    /// which merges their rollups at once (memory holds one row per server
+    /// and minute), and commits if it is time. Health state may have gone
+    /// further than the checkpoint: it is idempotent in the store, rollups
+    /// are not.
     fn commit_if_due(
         &mut self,
         main: &mut Engine,
@@ -529,9 +534,6 @@ impl Epochs {
         let Some(w) = writer.as_deref_mut().filter(|_| store_error.is_none()) else {
             return;
         };
-        if !w.due() {
-            return;
-        }
         // The last epoch whose chunks are all applied and whose rollups are
         // all here.
         let Some(applied) = epoch(next).checked_sub(1) else {
@@ -541,21 +543,21 @@ impl Epochs {
             return;
         };
         let boundary = applied.min(handed_over);
-        let Some(&(_, holding)) = self.marks.get(&boundary) else {
-            return; // already committed
-        };
-        if holding {
-            return;
-        }
-        let later = self.rollups.split_off(&(boundary + 1));
-        for (_, r) in std::mem::replace(&mut self.rollups, later) {
-            w.add_rollups(r);
-        }
-        let later = self.marks.split_off(&(boundary + 1));
-        for (_, (marks, _)) in std::mem::replace(&mut self.marks, later) {
-            for c in marks {
-                w.mark(c);
+        if self.marks.contains_key(&boundary) {
+            let later = self.rollups.split_off(&(boundary + 1));
+            for (_, r) in std::mem::replace(&mut self.rollups, later) {
+                w.add_rollups(r);
             }
+            let later = self.marks.split_off(&(boundary + 1));
+            for (_, (marks, holding)) in std::mem::replace(&mut self.marks, later) {
+                for c in marks {
+                    w.mark(c);
+                }
+                self.holding = holding;
+            }
+        }
+        if self.holding || !w.due() {
+            return;
         }
         // The checkpoint about to be written covers every line applied so
         // far: nothing may wait in the reorder window behind it.

@@ -85,10 +85,11 @@ impl Minute {
         }
     }
 
-    /// Makes the histograms readable (see [`TimerStats::flush`]).
+    /// Makes the histograms readable and frees what only recording needs
+    /// (see [`TimerStats::compact`]).
     pub fn flush(&mut self) {
         for t in self.timers.iter_mut().flatten() {
-            t.flush();
+            t.compact();
         }
     }
 

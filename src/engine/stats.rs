@@ -33,7 +33,8 @@ const SMALL: usize = 512;
 #[derive(Clone, Debug)]
 pub struct TimerStats {
     pub hist: Histogram<u64>,
-    small: Box<[u32; SMALL]>,
+    /// SMALL counters while recording; empty once [`TimerStats::compact`]ed.
+    small: Box<[u32]>,
     pending: u64,
     pub sum: u64,
     pub max: u64,
@@ -49,7 +50,7 @@ impl TimerStats {
     pub fn new() -> Self {
         TimerStats {
             hist: Histogram::new(2).expect("2 significant digits is valid"),
-            small: Box::new([0; SMALL]),
+            small: vec![0; SMALL].into_boxed_slice(),
             pending: 0,
             sum: 0,
             max: 0,
@@ -63,7 +64,7 @@ impl TimerStats {
             sum: (hist.mean() * hist.len() as f64).round() as u64,
             max: hist.max(),
             hist,
-            small: Box::new([0; SMALL]),
+            small: Box::new([]),
             pending: 0,
         }
     }
@@ -85,6 +86,13 @@ impl TimerStats {
         // of milliseconds, far below the auto-resize limit (i64::MAX / 2), so
         // this cannot fail.
         let _ = self.hist.record(v);
+    }
+
+    /// Flushes and frees the small-value counters: for a histogram that is
+    /// kept (a rollup waiting for its commit) rather than recorded into.
+    pub fn compact(&mut self) {
+        self.flush();
+        self.small = Box::new([]);
     }
 
     /// Moves the small-value counts into the histogram: call before reading.
@@ -156,14 +164,42 @@ impl Stats {
         self.record_timers(r, &Timer::ALL);
     }
 
-    /// With rollups: the counts here, the timers of [`rollup::TIMERS`] only
-    /// in the minute (they join these totals when the minute is drained, see
-    /// [`Aggregates::drain_minutes`]): each value is recorded once.
+    /// With rollups: the counts and the timers of [`rollup::TIMERS`] only in
+    /// the minute (they join these totals when the minute is drained, see
+    /// [`Aggregates::drain_minutes`]): each value is counted once.
     #[inline]
     pub fn add_with_minute(&mut self, r: &Request) {
-        self.add_counts(r);
+        self.last = Some(self.last.map_or(r.accept, |l| l.max(r.accept)));
         self.record_timers(r, &[Timer::TR, Timer::Tc, Timer::Ta]);
         self.add_minute(r);
+    }
+
+    /// Adds a drained minute's counts and timers to these totals.
+    fn absorb(&mut self, m: &Minute) {
+        self.requests += m.requests;
+        for k in 0..6 {
+            self.status[k] += m.status[k];
+        }
+        self.errors += m.errors;
+        self.bytes += m.bytes;
+        self.retries += m.retries;
+        self.redispatches += m.redispatches;
+        self.srv_queue_max = self.srv_queue_max.max(m.srv_queue_max);
+        self.backend_queue_max = self.backend_queue_max.max(m.backend_queue_max);
+        for (code, n) in &m.termination {
+            match self.termination.iter_mut().find(|(c, _)| c == code) {
+                Some((_, k)) => *k += n,
+                None => self.termination.push((*code, *n)),
+            }
+        }
+        for (t, m) in rollup::TIMERS.iter().zip(&m.timers) {
+            if let Some(m) = m {
+                match &mut self.timers[*t as usize] {
+                    Some(total) => total.merge(m),
+                    None => self.timers[*t as usize] = Some(m.clone()),
+                }
+            }
+        }
     }
 
     #[inline]
@@ -352,16 +388,9 @@ impl Aggregates {
     pub fn drain_minutes(&mut self) -> Vec<Rollup> {
         let mut out = Vec::new();
         for (key, s) in &mut self.servers {
-            for (minute, mut data) in s.minutes.drain(..) {
+            for (minute, mut data) in std::mem::take(&mut s.minutes) {
                 data.flush();
-                for (t, m) in rollup::TIMERS.iter().zip(&data.timers) {
-                    if let Some(m) = m {
-                        match &mut s.timers[*t as usize] {
-                            Some(total) => total.merge(m),
-                            None => s.timers[*t as usize] = Some(m.clone()),
-                        }
-                    }
-                }
+                s.absorb(&data);
                 out.push(Rollup {
                     key: key.clone(),
                     minute,

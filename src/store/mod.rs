@@ -122,55 +122,69 @@ fn write_rollups(tx: &rusqlite::Transaction, rollups: &[Rollup]) -> rusqlite::Re
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
                  ?18, ?19, ?20, ?21)",
     )?;
+    let mut fresh = tx.prepare_cached(
+        "INSERT INTO rollups (host, backend, server, minute_ms, requests,
+            status_other, status_1xx, status_2xx, status_3xx, status_4xx, status_5xx,
+            errors, bytes, retries, redispatches, srv_queue_max, backend_queue_max,
+            terminations, tw, tr, tt)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
+                 ?18, ?19, ?20, ?21)
+         ON CONFLICT DO NOTHING",
+    )?;
     for r in rollups {
         let k = &r.key;
-        let stored = get
-            .query_row(
+        // Most minutes are new: try that first, merge only when one exists.
+        let mut stored = None;
+        for attempt in 0..2 {
+            let m = match &stored {
+                None => &r.data,
+                Some(m) => m,
+            };
+            let terminations: serde_json::Map<String, serde_json::Value> = m
+                .termination
+                .iter()
+                .map(|(c, n)| (termination_str(c), (*n).into()))
+                .collect();
+            let row = params![
+                k.host,
+                k.backend,
+                k.server,
+                r.minute,
+                m.requests as i64,
+                m.status[0] as i64,
+                m.status[1] as i64,
+                m.status[2] as i64,
+                m.status[3] as i64,
+                m.status[4] as i64,
+                m.status[5] as i64,
+                m.errors as i64,
+                m.bytes as i64,
+                m.retries as i64,
+                m.redispatches as i64,
+                m.srv_queue_max,
+                m.backend_queue_max,
+                serde_json::Value::Object(terminations).to_string(),
+                m.encode_timer(0),
+                m.encode_timer(1),
+                m.encode_timer(2),
+            ];
+            if attempt == 1 {
+                put.execute(row)?;
+                break;
+            }
+            if fresh.execute(row)? == 1 {
+                break;
+            }
+            let mut s = get.query_row(
                 params![k.host, k.backend, k.server, r.minute],
                 rollup_from_row,
-            )
-            .optional()?;
-        let merged;
-        let m = match stored {
-            Some(mut s) => {
-                s.data.merge(&r.data);
-                merged = s.data;
-                &merged
-            }
-            None => &r.data,
-        };
-        let terminations: serde_json::Map<String, serde_json::Value> = m
-            .termination
-            .iter()
-            .map(|(c, n)| (termination_str(c), (*n).into()))
-            .collect();
-        put.execute(params![
-            k.host,
-            k.backend,
-            k.server,
-            r.minute,
-            m.requests as i64,
-            m.status[0] as i64,
-            m.status[1] as i64,
-            m.status[2] as i64,
-            m.status[3] as i64,
-            m.status[4] as i64,
-            m.status[5] as i64,
-            m.errors as i64,
-            m.bytes as i64,
-            m.retries as i64,
-            m.redispatches as i64,
-            m.srv_queue_max,
-            m.backend_queue_max,
-            serde_json::Value::Object(terminations).to_string(),
-            m.encode_timer(0),
-            m.encode_timer(1),
-            m.encode_timer(2),
-        ])?;
+            )?;
+            s.data.merge(&r.data);
+            stored = Some(s.data);
+        }
     }
     Ok(())
 }
-
 /// Schema migrations, applied in order; `user_version` counts those done.
 const MIGRATIONS: &[&str] = &[
     // 1: current state, transitions, backends and their no-server periods.

@@ -41,6 +41,8 @@ pub struct Writer {
     /// piece of the same minute with every chunk, and one merged row is far
     /// cheaper to write than many (each is read, merged and written back).
     pending: HashMap<(ServerKey, Millis), Minute>,
+    /// Rollups taken by a commit that failed.
+    unstored: usize,
     marks: BTreeMap<String, Checkpoint>,
     last: Instant,
     pub commits: u64,
@@ -59,6 +61,7 @@ impl Writer {
             keep_transitions: true,
             written: 0,
             pending: HashMap::new(),
+            unstored: 0,
             marks: BTreeMap::new(),
             last: Instant::now(),
             commits: 0,
@@ -92,7 +95,7 @@ impl Writer {
     /// Rollups and transitions waiting for a successful commit.
     pub fn unwritten(&self, engine: &Engine) -> (usize, usize) {
         (
-            self.pending.len(),
+            self.pending.len() + self.unstored,
             engine.health.transitions.len() - self.written,
         )
     }
@@ -105,20 +108,18 @@ impl Writer {
         let checkpoints: Vec<Checkpoint> = self.marks.values().cloned().collect();
         let rollups: Vec<Rollup> = self
             .pending
-            .iter()
-            .map(|((key, minute), data)| Rollup {
-                key: key.clone(),
-                minute: *minute,
-                data: data.clone(),
-            })
+            .drain()
+            .map(|((key, minute), data)| Rollup { key, minute, data })
             .collect();
+        // Counted as not stored until the commit succeeds.
+        self.unstored = rollups.len();
         let new = self.store.persist(&Batch {
             engine,
             transitions: &engine.health.transitions[self.written..],
             rollups: &rollups,
             checkpoints: &checkpoints,
         })?;
-        self.pending.clear();
+        self.unstored = 0;
         self.marks.clear();
         self.new_transitions += new;
         if self.keep_transitions {
