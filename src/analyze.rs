@@ -142,13 +142,13 @@ struct ChunkResult {
     after: Position,
 }
 
-/// Chunks are grouped in epochs of this many (128 MiB). A worker keeps its
+/// Chunks are grouped in epochs of this many (32 MiB). A worker keeps its
 /// per-minute rollups for a whole epoch (one histogram per server and minute,
 /// not one per chunk) and hands them over when it takes its first chunk of a
 /// later epoch; a commit happens only at an epoch boundary, once every
 /// worker has handed over, so that the rollups written are exactly those of
 /// the lines before the checkpoint.
-const EPOCH_CHUNKS: u64 = 64;
+const EPOCH_CHUNKS: u64 = 16;
 
 fn epoch(seq: u64) -> u64 {
     seq / EPOCH_CHUNKS
