@@ -9,6 +9,7 @@
 //!   using [`patterns`] (data in `patterns/*.toml`) for everything but requests.
 //! - [`engine`]: per-server state machine and request aggregates, in event time.
 //! - [`analyze`]: the offline pipeline over every core.
+//! - [`listen`]: the live receiver (UDP, TCP, unix socket, followed files), same engine.
 //! - [`report`]: one report model, printed as a table, JSON or CSV.
 //! - [`time`]: event-time parsing; nothing here reads the wall clock.
 //! - [`bytes`]: the byte scanning the parsers share.
@@ -18,6 +19,7 @@ pub mod bytes;
 pub mod engine;
 pub mod haproxy;
 pub mod input;
+pub mod listen;
 pub mod patterns;
 pub mod report;
 pub mod store;

@@ -97,6 +97,174 @@ struct StoreQuery {
     filter: FilterArgs,
 }
 
+/// `hapwatch listen`. Every option can also come from `--config FILE`
+/// (TOML, the same names with `_` for `-`); flags win.
+#[derive(clap::Args, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct ListenArgs {
+    /// Receive syslog over UDP here (repeatable; default 127.0.0.1:5514
+    /// when no listener is given).
+    #[arg(long, value_name = "IP:PORT")]
+    udp: Vec<String>,
+    /// Receive syslog over TCP here, LF or octet-counted framing
+    /// (repeatable; default 127.0.0.1:5514 when no listener is given).
+    #[arg(long, value_name = "IP:PORT")]
+    tcp: Vec<String>,
+    /// Receive datagrams on a unix socket (HAProxy `log /path local0`).
+    #[arg(long, value_name = "PATH")]
+    unix: Vec<PathBuf>,
+    /// Follow a log file across rotation (from its checkpoint, else its end).
+    #[arg(long, value_name = "FILE")]
+    follow: Vec<PathBuf>,
+    /// Serve Prometheus metrics on http://IP:PORT/metrics.
+    #[arg(long, value_name = "IP:PORT")]
+    metrics: Option<String>,
+    /// The SQLite database (created if missing).
+    #[arg(long, value_name = "FILE", env = "HAPWATCH_DB")]
+    db: Option<PathBuf>,
+    /// Frames longer than this are dropped and counted (default 64KiB).
+    #[arg(long, value_name = "BYTES")]
+    max_frame: Option<usize>,
+    /// TCP connections at once; more are refused and counted (default 1024).
+    #[arg(long, value_name = "N")]
+    max_connections: Option<usize>,
+    /// Close a TCP connection silent for this long (default 10m).
+    #[arg(long, value_name = "DURATION", value_parser = duration)]
+    #[serde(default, deserialize_with = "de_duration")]
+    idle_timeout: Option<Millis>,
+    /// Accept only from these networks (repeatable, e.g. 10.0.0.0/8); others
+    /// are dropped and counted.
+    #[arg(long, value_name = "CIDR")]
+    allow: Vec<String>,
+    /// UDP receive buffer to ask the kernel for (default 8MiB; capped by
+    /// net.core.rmem_max).
+    #[arg(long, value_name = "BYTES")]
+    udp_recv_buffer: Option<usize>,
+    /// Frames the engine's queue holds (default 262144).
+    #[arg(long, value_name = "N")]
+    queue: Option<usize>,
+    /// See `analyze --reorder-window` (default 2s).
+    #[arg(long, value_name = "DURATION", value_parser = duration_or_zero)]
+    #[serde(default, deserialize_with = "de_duration")]
+    reorder_window: Option<Millis>,
+    /// Extra or overriding message patterns: every *.toml in DIR.
+    #[arg(long, value_name = "DIR", env = "HAPWATCH_PATTERNS")]
+    patterns: Option<PathBuf>,
+    /// Read options from this TOML file (flags override it).
+    #[arg(long, value_name = "FILE")]
+    #[serde(skip)]
+    config: Option<PathBuf>,
+}
+
+fn de_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Millis>, D::Error> {
+    let s: String = serde::Deserialize::deserialize(d)?;
+    duration_or_zero(&s)
+        .map(Some)
+        .map_err(serde::de::Error::custom)
+}
+
+impl ListenArgs {
+    /// Flags over the config file.
+    fn merge(self, file: ListenArgs) -> ListenArgs {
+        fn or<T>(a: Vec<T>, b: Vec<T>) -> Vec<T> {
+            if a.is_empty() {
+                b
+            } else {
+                a
+            }
+        }
+        ListenArgs {
+            udp: or(self.udp, file.udp),
+            tcp: or(self.tcp, file.tcp),
+            unix: or(self.unix, file.unix),
+            follow: or(self.follow, file.follow),
+            metrics: self.metrics.or(file.metrics),
+            db: self.db.or(file.db),
+            max_frame: self.max_frame.or(file.max_frame),
+            max_connections: self.max_connections.or(file.max_connections),
+            idle_timeout: self.idle_timeout.or(file.idle_timeout),
+            allow: or(self.allow, file.allow),
+            udp_recv_buffer: self.udp_recv_buffer.or(file.udp_recv_buffer),
+            queue: self.queue.or(file.queue),
+            reorder_window: self.reorder_window.or(file.reorder_window),
+            patterns: self.patterns.or(file.patterns),
+            config: self.config,
+        }
+    }
+}
+
+fn listen(args: ListenArgs) -> ExitCode {
+    let args = match &args.config {
+        Some(path) => {
+            let text = match std::fs::read_to_string(path) {
+                Ok(t) => t,
+                Err(e) => {
+                    eprintln!("hapwatch: --config {}: {e}", path.display());
+                    return ExitCode::from(2);
+                }
+            };
+            match toml::from_str::<ListenArgs>(&text) {
+                Ok(file) => args.merge(file),
+                Err(e) => {
+                    eprintln!("hapwatch: --config {}: {e}", path.display());
+                    return ExitCode::from(2);
+                }
+            }
+        }
+        None => args,
+    };
+    let patterns = match load_patterns(args.patterns.as_deref()) {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let mut allow = Vec::new();
+    for a in &args.allow {
+        match a
+            .parse::<ipnet::IpNet>()
+            .or_else(|_| a.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        {
+            Ok(n) => allow.push(n),
+            Err(_) => {
+                eprintln!("hapwatch: --allow {a}: not a network: give an address or CIDR, e.g. 10.0.0.0/8");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let (mut udp, mut tcp) = (args.udp, args.tcp);
+    if udp.is_empty() && tcp.is_empty() && args.unix.is_empty() && args.follow.is_empty() {
+        udp.push("127.0.0.1:5514".into());
+        tcp.push("127.0.0.1:5514".into());
+    }
+    let opts = hapwatch::listen::Options {
+        udp,
+        tcp,
+        unix: args.unix,
+        follow: args.follow,
+        metrics: args.metrics,
+        db: args.db.unwrap_or_else(hapwatch::store::default_path),
+        patterns,
+        limits: hapwatch::listen::Limits {
+            max_frame: args.max_frame.unwrap_or(64 * 1024).max(1),
+            max_connections: args.max_connections.unwrap_or(1024).max(1),
+            idle_timeout: std::time::Duration::from_millis(
+                args.idle_timeout.unwrap_or(600_000).max(1) as u64,
+            ),
+            allow,
+            udp_recv_buffer: args.udp_recv_buffer.unwrap_or(8 << 20),
+        },
+        reorder_window: args.reorder_window.unwrap_or(2_000),
+        queue: args.queue.unwrap_or(1 << 18),
+        commit_every: std::time::Duration::from_millis(100),
+    };
+    match hapwatch::listen::run(opts) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("hapwatch: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
 fn open_db(path: &std::path::Path) -> Result<Store, ExitCode> {
     Store::open_read_only(path).map_err(|e| {
         eprintln!("hapwatch: {e}");
@@ -191,6 +359,9 @@ enum Command {
     Status(StoreQuery),
     /// Every state transition stored in the database, in event-time order.
     History(StoreQuery),
+    /// Receive HAProxy logs live (UDP, TCP, unix socket, followed files) and
+    /// keep every server's state in the database.
+    Listen(ListenArgs),
     /// List the message patterns in use (built-in and --patterns DIR) and check them.
     Patterns {
         #[arg(long, value_name = "DIR", env = "HAPWATCH_PATTERNS")]
@@ -432,6 +603,7 @@ fn main() -> ExitCode {
                 ),
             }
         }
+        Command::Listen(args) => listen(args),
         Command::Patterns { patterns } => {
             let set = match load_patterns(patterns.as_deref()) {
                 Ok(p) => p,

@@ -1,0 +1,170 @@
+//! `--follow FILE`: tail a log file like `tail -F`, across rotation.
+//!
+//! Starts at the stored checkpoint when the file is the same one (device
+//! and inode), else at the end (history is `analyze`'s job). Polls: rename
+//! rotation (a new inode at the path) finishes the old file through the open
+//! descriptor, then opens the new one from its start; copytruncate (the file
+//! shorter than the position) starts over. Rotated `.gz` files are never
+//! opened. SIGHUP reopens the path at once.
+
+use std::io::{Read, Seek, SeekFrom};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ::bytes::Bytes;
+use tokio_util::sync::CancellationToken;
+
+use super::{Batch, Sender, StartError, BATCH};
+use crate::store::{Checkpoint, Store};
+
+const POLL: Duration = Duration::from_millis(200);
+/// A line longer than this (no LF within it) is dropped.
+const MAX_LINE: usize = crate::engine::MAX_LINE;
+
+pub struct Follower {
+    path: PathBuf,
+    /// Stored under this name (canonical path).
+    key: String,
+    file: Option<std::fs::File>,
+    ino: (u64, u64),
+    pos: u64,
+    partial: Vec<u8>,
+}
+
+impl Follower {
+    pub fn open(path: &Path, store: &Store) -> Result<Follower, StartError> {
+        let file = std::fs::File::open(path)
+            .map_err(|e| StartError(format!("--follow {}: {e}", path.display())))?;
+        let meta = file
+            .metadata()
+            .map_err(|e| StartError(format!("--follow {}: {e}", path.display())))?;
+        let key = std::fs::canonicalize(path)
+            .unwrap_or_else(|_| path.to_path_buf())
+            .display()
+            .to_string();
+        let stored = store
+            .resume_offset(&key, meta.dev(), meta.ino())
+            .map_err(|e| StartError(e.to_string()))?;
+        let pos = if stored > 0 && stored <= meta.len() {
+            stored
+        } else {
+            meta.len()
+        };
+        Ok(Follower {
+            path: path.to_path_buf(),
+            key,
+            file: Some(file),
+            ino: (meta.dev(), meta.ino()),
+            pos,
+            partial: Vec::new(),
+        })
+    }
+
+    pub async fn run(
+        mut self,
+        tx: Sender,
+        stop: CancellationToken,
+        reload: Arc<tokio::sync::Notify>,
+    ) {
+        loop {
+            // Blocking file I/O off the runtime's threads.
+            let (me, batches) = match tokio::task::spawn_blocking(move || {
+                let b = self.poll();
+                (self, b)
+            })
+            .await
+            {
+                Ok(x) => x,
+                Err(_) => return,
+            };
+            self = me;
+            for b in batches {
+                if tx.send(b).await.is_err() {
+                    return;
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(POLL) => {}
+                _ = reload.notified() => { self.file = None; }
+                _ = stop.cancelled() => return,
+            }
+        }
+    }
+
+    /// Reads what is new; handles rotation and truncation.
+    fn poll(&mut self) -> Vec<Batch> {
+        let mut out = Vec::new();
+        let now = std::fs::metadata(&self.path).ok();
+        let rotated = now.as_ref().is_some_and(|m| (m.dev(), m.ino()) != self.ino);
+        if self.file.is_some() && !rotated && now.as_ref().is_some_and(|m| m.len() < self.pos) {
+            // copytruncate: the same file, shorter: start over.
+            self.pos = 0;
+            self.partial.clear();
+        }
+        // Finish the current file through its descriptor (after a rename the
+        // last lines written before rotation are still there).
+        self.read_new(&mut out);
+        if rotated || self.file.is_none() {
+            if let Ok(f) = std::fs::File::open(&self.path) {
+                if let Ok(m) = f.metadata() {
+                    let same = (m.dev(), m.ino()) == self.ino;
+                    self.ino = (m.dev(), m.ino());
+                    if !same {
+                        self.pos = 0;
+                        self.partial.clear();
+                    }
+                    self.file = Some(f);
+                    self.read_new(&mut out);
+                }
+            }
+        }
+        out
+    }
+
+    fn read_new(&mut self, out: &mut Vec<Batch>) {
+        let Some(f) = self.file.as_mut() else { return };
+        if f.seek(SeekFrom::Start(self.pos)).is_err() {
+            return;
+        }
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = match f.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            self.pos += n as u64;
+            let mut frames = Vec::new();
+            let mut start = 0;
+            for i in memchr::memchr_iter(b'\n', &buf[..n]) {
+                let piece = &buf[start..i];
+                start = i + 1;
+                if self.partial.is_empty() {
+                    frames.push(Bytes::copy_from_slice(piece));
+                } else {
+                    self.partial.extend_from_slice(piece);
+                    frames.push(Bytes::from(std::mem::take(&mut self.partial)));
+                }
+            }
+            self.partial.extend_from_slice(&buf[start..n]);
+            if self.partial.len() > MAX_LINE {
+                self.partial.clear(); // an endless line: dropped
+            }
+            // Checkpoint: after the last whole line.
+            let mark = Checkpoint {
+                path: self.key.clone(),
+                dev: self.ino.0,
+                ino: self.ino.1,
+                offset: self.pos - self.partial.len() as u64,
+            };
+            let mut chunks = frames.chunks(BATCH).peekable();
+            while let Some(c) = chunks.next() {
+                out.push(Batch {
+                    frames: c.to_vec(),
+                    mark: chunks.peek().is_none().then(|| mark.clone()),
+                });
+            }
+        }
+    }
+}

@@ -1,0 +1,273 @@
+//! Syslog over TCP: RFC 6587 octet counting (`LEN SP MSG`, what rsyslog's
+//! `TCP_Framing="octet-counted"` and HAProxy's `log-proto octet-count` send)
+//! and LF-delimited frames (rsyslog's default), told apart frame by frame:
+//! a frame that starts with a digit is octet-counted (a syslog message
+//! starts with `<`), anything else runs to the next LF.
+//!
+//! A frame over `max` bytes is discarded and counted, and the stream goes on:
+//! an LF frame is skipped to its LF, an octet-counted one by its length,
+//! without buffering it. A length that is not a number ends in LF framing
+//! for that frame (counted as malformed), so one bad sender cannot wedge
+//! the connection. Vector's framer drops oversized frames silently; here
+//! every drop is a counter.
+
+use ::bytes::{Buf, Bytes, BytesMut};
+use tokio_util::codec::Decoder;
+
+/// Longest length prefix accepted (digits): 64 KiB frames need 5.
+const MAX_DIGITS: usize = 10;
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct FrameStats {
+    pub oversized: u64,
+    pub malformed: u64,
+}
+
+#[derive(Debug)]
+pub struct SyslogDecoder {
+    max: usize,
+    /// Bytes still to throw away from an oversized frame: `Some(n)` for an
+    /// octet-counted one, `Some(usize::MAX)` for an LF one (to its LF).
+    skip: Option<usize>,
+    /// Where the LF search resumes (bytes already known to have none).
+    scanned: usize,
+    pub stats: FrameStats,
+}
+
+impl SyslogDecoder {
+    pub fn new(max: usize) -> Self {
+        SyslogDecoder {
+            max,
+            skip: None,
+            scanned: 0,
+            stats: FrameStats::default(),
+        }
+    }
+
+    fn lf_frame(&mut self, buf: &mut BytesMut) -> Option<Bytes> {
+        match memchr::memchr(b'\n', &buf[self.scanned..]) {
+            Some(i) => {
+                let end = self.scanned + i;
+                self.scanned = 0;
+                let mut line = buf.split_to(end + 1);
+                line.truncate(end);
+                if line.last() == Some(&b'\r') {
+                    line.truncate(end - 1);
+                }
+                if line.len() > self.max {
+                    self.stats.oversized += 1;
+                    return Some(Bytes::new());
+                }
+                Some(line.freeze())
+            }
+            None if buf.len() > self.max => {
+                // Too long already: drop what we have and skip to the LF.
+                self.stats.oversized += 1;
+                buf.clear();
+                self.scanned = 0;
+                self.skip = Some(usize::MAX);
+                None
+            }
+            None => {
+                self.scanned = buf.len();
+                None
+            }
+        }
+    }
+}
+
+impl Decoder for SyslogDecoder {
+    type Item = Bytes;
+    type Error = std::io::Error;
+
+    /// Returns `Some(empty)` for a dropped frame so the caller keeps going
+    /// (empty frames are skipped by the engine).
+    fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Bytes>, Self::Error> {
+        loop {
+            match self.skip {
+                Some(usize::MAX) => match memchr::memchr(b'\n', buf) {
+                    Some(i) => {
+                        buf.advance(i + 1);
+                        self.skip = None;
+                    }
+                    None => {
+                        buf.clear();
+                        return Ok(None);
+                    }
+                },
+                Some(n) => {
+                    let k = n.min(buf.len());
+                    buf.advance(k);
+                    if k < n {
+                        self.skip = Some(n - k);
+                        return Ok(None);
+                    }
+                    self.skip = None;
+                }
+                None => {}
+            }
+            // Frames may be separated by stray LFs or spaces.
+            while buf
+                .first()
+                .is_some_and(|&c| c == b'\n' || c == b'\r' || c == b' ')
+            {
+                buf.advance(1);
+            }
+            if buf.is_empty() {
+                return Ok(None);
+            }
+            if !buf[0].is_ascii_digit() || self.scanned > 0 {
+                return Ok(self.lf_frame(buf));
+            }
+            let digits = buf
+                .iter()
+                .take(MAX_DIGITS + 1)
+                .take_while(|c| c.is_ascii_digit())
+                .count();
+            if digits == buf.len() && digits <= MAX_DIGITS {
+                return Ok(None); // the length is not complete yet
+            }
+            if digits > MAX_DIGITS || buf[digits] != b' ' {
+                // Not a length: an LF frame that starts with a digit (or
+                // garbage). Counted, then read as a line.
+                self.stats.malformed += 1;
+                return Ok(self.lf_frame(buf));
+            }
+            let len: usize = std::str::from_utf8(&buf[..digits])
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(usize::MAX);
+            if len > self.max {
+                self.stats.oversized += 1;
+                buf.advance(digits + 1);
+                self.skip = Some(len);
+                continue;
+            }
+            if buf.len() < digits + 1 + len {
+                buf.reserve(digits + 1 + len - buf.len());
+                return Ok(None);
+            }
+            buf.advance(digits + 1);
+            let mut frame = buf.split_to(len);
+            // rsyslog ends octet-counted frames with the message only, but
+            // some senders add a trailing LF inside the count.
+            while frame.last() == Some(&b'\n') {
+                frame.truncate(frame.len() - 1);
+            }
+            return Ok(Some(frame.freeze()));
+        }
+    }
+
+    fn decode_eof(&mut self, buf: &mut BytesMut) -> Result<Option<Bytes>, Self::Error> {
+        if let Some(f) = self.decode(buf)? {
+            return Ok(Some(f));
+        }
+        if self.skip.is_some() || buf.is_empty() {
+            buf.clear();
+            return Ok(None);
+        }
+        // A last line without its LF (the sender closed): keep it, unless it
+        // is a truncated octet-counted frame.
+        self.scanned = 0;
+        let rest = buf.split_to(buf.len());
+        if rest[0].is_ascii_digit()
+            && rest
+                .iter()
+                .position(|&c| c == b' ')
+                .is_some_and(|i| rest[..i].iter().all(u8::is_ascii_digit))
+        {
+            self.stats.malformed += 1;
+            return Ok(None);
+        }
+        if rest.len() > self.max {
+            self.stats.oversized += 1;
+            return Ok(None);
+        }
+        Ok(Some(rest.freeze()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frames(input: &[&[u8]], max: usize) -> (Vec<String>, FrameStats) {
+        let mut d = SyslogDecoder::new(max);
+        let mut buf = BytesMut::new();
+        let mut out = Vec::new();
+        for piece in input {
+            buf.extend_from_slice(piece);
+            while let Some(f) = d.decode(&mut buf).unwrap() {
+                if !f.is_empty() {
+                    out.push(String::from_utf8_lossy(&f).into_owned());
+                }
+            }
+        }
+        while let Some(f) = d.decode_eof(&mut buf).unwrap() {
+            if !f.is_empty() {
+                out.push(String::from_utf8_lossy(&f).into_owned());
+            }
+        }
+        (out, d.stats)
+    }
+
+    #[test]
+    fn octet_counted_and_lf_frames_in_one_stream() {
+        let (f, s) = frames(
+            &[
+                b"5 <1>ab12 <134>hello",
+                b" w<1>lf line\n<2>second\r\n3 <3>x",
+            ],
+            100,
+        );
+        assert_eq!(
+            f,
+            vec!["<1>ab", "<134>hello w", "<1>lf line", "<2>second", "<3>x"]
+        );
+        assert_eq!(s, FrameStats::default());
+    }
+
+    #[test]
+    fn split_anywhere_gives_the_same_frames() {
+        let stream = b"17 <134>first message<1>line two\n9 <2>third\n";
+        let whole = frames(&[stream], 100).0;
+        for cut in 0..stream.len() {
+            let (a, b) = stream.split_at(cut);
+            assert_eq!(frames(&[a, b], 100).0, whole, "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn oversized_frames_are_skipped_and_counted() {
+        let big = vec![b'x'; 300];
+        let mut octet = b"300 ".to_vec();
+        octet.extend_from_slice(&big);
+        let mut lf = b"<1>".to_vec();
+        lf.extend_from_slice(&big);
+        lf.push(b'\n');
+        let (f, s) = frames(&[&octet, b"4 <1>a", &lf[..100], &lf[100..], b"<2>b\n"], 64);
+        assert_eq!(f, vec!["<1>a", "<2>b"]);
+        assert_eq!(s.oversized, 2);
+    }
+
+    #[test]
+    fn a_bad_or_huge_length_does_not_wedge_the_stream() {
+        let (f, s) = frames(&[b"12x <1>not a length\n99999999999999 zzz\n<2>ok\n"], 100);
+        assert_eq!(
+            f,
+            vec!["12x <1>not a length", "99999999999999 zzz", "<2>ok"]
+        );
+        assert_eq!(s.malformed, 2);
+        // A huge count within the digit limit: skipped as oversized.
+        let (f, s) = frames(&[b"9999999 ", b"abc"], 100);
+        assert!(f.is_empty());
+        assert_eq!(s.oversized, 1);
+    }
+
+    #[test]
+    fn truncated_octet_frame_at_eof_is_dropped() {
+        let (f, s) = frames(&[b"5 <1>ab12 <134>trunc"], 100);
+        assert_eq!(f, vec!["<1>ab"]);
+        assert_eq!(s.malformed, 1);
+    }
+}

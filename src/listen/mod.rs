@@ -1,0 +1,378 @@
+//! `hapwatch listen`: the receiver rsyslog and HAProxy forward to.
+//!
+//! ```text
+//! UDP / TCP (LF + octet counting) / unix datagram / followed files   (tokio tasks, net.rs, follow.rs)
+//!   --bounded queue of frame batches-->  engine thread                 (this file)
+//!        Engine::ingest_line_now, reorder window on the wall clock, Writer (SQLite, every 100 ms)
+//!   --Snapshot after each commit-->  /metrics                          (metrics.rs)
+//! ```
+//!
+//! The engine is the one `analyze` uses, sequentially. The queue is
+//! bounded: TCP and file readers wait when it is full (back-pressure: the
+//! kernel's window fills and the sender slows down), UDP cannot wait and
+//! counts what it drops. Event time comes from the log; the wall clock only
+//! releases health events from the reorder window when no newer event
+//! came for the window's length, and paces commits.
+
+pub mod follow;
+pub mod framing;
+pub mod metrics;
+pub mod net;
+
+use std::path::PathBuf;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ::bytes::Bytes;
+
+use crate::engine::{Clock, Engine, Filter};
+use crate::patterns::PatternSet;
+use crate::store::{Checkpoint, Store, Writer};
+use crate::time::{Millis, YearResolver};
+
+/// Frames per batch: one queue operation per batch, not per frame.
+pub const BATCH: usize = 256;
+
+/// What a receiver hands to the engine.
+pub struct Batch {
+    pub frames: Vec<Bytes>,
+    /// A followed file: read up to here once these frames are applied.
+    pub mark: Option<Checkpoint>,
+}
+
+pub type Sender = tokio::sync::mpsc::Sender<Batch>;
+
+#[derive(Clone, Debug)]
+pub struct Limits {
+    pub max_frame: usize,
+    pub max_connections: usize,
+    pub idle_timeout: Duration,
+    pub allow: Vec<ipnet::IpNet>,
+    pub udp_recv_buffer: usize,
+}
+
+impl Limits {
+    pub fn allowed(&self, ip: std::net::IpAddr) -> bool {
+        self.allow.is_empty() || self.allow.iter().any(|n| n.contains(&ip))
+    }
+}
+
+pub struct Options {
+    pub udp: Vec<String>,
+    pub tcp: Vec<String>,
+    pub unix: Vec<PathBuf>,
+    pub follow: Vec<PathBuf>,
+    pub metrics: Option<String>,
+    pub db: PathBuf,
+    pub patterns: Arc<PatternSet>,
+    pub limits: Limits,
+    pub reorder_window: Millis,
+    /// Frames the queue holds before UDP drops and TCP waits.
+    pub queue: usize,
+    pub commit_every: Duration,
+}
+
+/// Why `listen` could not start: all the user's to fix (exit status 2).
+#[derive(Debug)]
+pub struct StartError(pub String);
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn now_ms() -> Millis {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as Millis)
+}
+
+/// Runs until SIGINT or SIGTERM; then drains, commits and returns.
+pub fn run(opts: Options) -> Result<(), StartError> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .thread_name("hapwatch-net")
+        .build()
+        .map_err(|e| StartError(format!("cannot start the runtime: {e}")))?;
+    let store = Store::open(&opts.db).map_err(|e| StartError(e.to_string()))?;
+    // Bind everything first: a port in use or a bad address stops here,
+    // named, before anything runs.
+    let (bound, listeners) = rt.block_on(net::bind_all(&opts))?;
+    let shared = Arc::new(metrics::Shared {
+        listeners,
+        ..Default::default()
+    });
+    let capacity = (opts.queue / BATCH).max(2);
+    shared
+        .queue_capacity
+        .store((capacity * BATCH) as u64, Relaxed);
+    let (tx, rx) = tokio::sync::mpsc::channel::<Batch>(capacity);
+    let metrics_listener = match &opts.metrics {
+        Some(addr) => Some(
+            rt.block_on(tokio::net::TcpListener::bind(addr.as_str()))
+                .map_err(|e| StartError(format!("--metrics {addr}: {e}")))?,
+        ),
+        None => None,
+    };
+    let followers = opts
+        .follow
+        .iter()
+        .map(|p| follow::Follower::open(p, &store))
+        .collect::<Result<Vec<_>, _>>()?;
+    let names: Vec<String> = shared.listeners.iter().map(|l| l.name.clone()).collect();
+    eprintln!(
+        "hapwatch: listening on {}{}; database {}",
+        names.join(", "),
+        metrics_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
+            .map(|a| format!("; metrics on http://{a}/metrics"))
+            .unwrap_or_default(),
+        opts.db.display()
+    );
+
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let reload = Arc::new(tokio::sync::Notify::new());
+    let mut tasks = tokio::task::JoinSet::new();
+    {
+        let _guard = rt.enter();
+        net::spawn_all(
+            &mut tasks,
+            bound,
+            tx.clone(),
+            &opts.limits,
+            &shared,
+            &shutdown,
+        );
+        for f in followers {
+            let (tx, stop, reload) = (tx.clone(), shutdown.clone(), reload.clone());
+            tasks.spawn(f.run(tx, stop, reload));
+        }
+        if let Some(l) = metrics_listener {
+            let shared = shared.clone();
+            let stop = shutdown.clone();
+            rt.spawn(async move {
+                tokio::select! {
+                    _ = metrics::serve(l, shared) => {}
+                    _ = stop.cancelled() => {}
+                }
+            });
+        }
+        // UDP kernel drops, from /proc/net/udp, once a second.
+        let (shared2, stop) = (shared.clone(), shutdown.clone());
+        rt.spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => net::read_kernel_drops(&shared2),
+                    _ = stop.cancelled() => break,
+                }
+            }
+        });
+    }
+    drop(tx);
+
+    // Signals: SIGINT/SIGTERM stop receiving; SIGHUP reopens followed files.
+    let (stop, hup) = (shutdown.clone(), reload.clone());
+    rt.spawn(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut int), Ok(mut term), Ok(mut hup_sig)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+            signal(SignalKind::hangup()),
+        ) else {
+            return;
+        };
+        loop {
+            tokio::select! {
+                _ = int.recv() => break,
+                _ = term.recv() => break,
+                _ = hup_sig.recv() => {
+                    eprintln!("hapwatch: SIGHUP: reopening followed files");
+                    hup.notify_waiters();
+                }
+            }
+        }
+        eprintln!("hapwatch: stopping: draining what was received");
+        stop.cancel();
+    });
+
+    let mut writer = Writer::new(store, opts.commit_every);
+    writer.keep_transitions = false;
+    let mut engine = Engine::new(opts.patterns.clone(), Filter::default());
+    engine.rollups = true;
+    engine.order = crate::engine::order::Reorder::new(opts.reorder_window);
+    match writer.store.load_states() {
+        Ok(states) => engine.health.servers.extend(states),
+        Err(e) => return Err(StartError(e.to_string())),
+    }
+    let handle = rt.handle().clone();
+    let engine_thread = {
+        let shared = shared.clone();
+        let window = Duration::from_millis(opts.reorder_window.max(0) as u64);
+        std::thread::Builder::new()
+            .name("hapwatch-engine".into())
+            .spawn(move || engine_loop(handle, rx, engine, writer, shared, window))
+            .expect("spawn the engine thread")
+    };
+    // Receivers end when shutdown is cancelled; the engine thread ends when
+    // the last of them has dropped its sender and the queue is empty.
+    rt.block_on(async { while tasks.join_next().await.is_some() {} });
+    let result = engine_thread.join().expect("engine thread");
+    rt.shutdown_timeout(Duration::from_secs(1));
+    result
+}
+
+/// The engine thread: every frame through the one engine, commits paced
+/// by the wall clock.
+fn engine_loop(
+    rt: tokio::runtime::Handle,
+    mut rx: tokio::sync::mpsc::Receiver<Batch>,
+    mut engine: Engine,
+    mut writer: Writer,
+    shared: Arc<metrics::Shared>,
+    window: Duration,
+) -> Result<(), StartError> {
+    let (y, m, d) = crate::time::civil_from_days(now_ms().div_euclid(86_400_000));
+    let mut clock = Clock::new(YearResolver::new(y, Some((m, d))));
+    let mut last_health = Instant::now();
+    let mut pending_marks: Vec<(Instant, Checkpoint)> = Vec::new();
+    let mut failed = false;
+    let tick = Duration::from_millis(50);
+    loop {
+        let got = rt.block_on(async { tokio::time::timeout(tick, rx.recv()).await });
+        let open = match got {
+            Ok(Some(batch)) => {
+                shared
+                    .queue_depth
+                    .fetch_sub(batch.frames.len() as u64, Relaxed);
+                let before = engine.counters.health_events;
+                for f in &batch.frames {
+                    engine.ingest_line_now(f, &mut clock);
+                }
+                if engine.counters.health_events != before {
+                    last_health = Instant::now();
+                }
+                if let Some(m) = batch.mark {
+                    pending_marks.push((Instant::now(), m));
+                }
+                true
+            }
+            Ok(None) => false,
+            Err(_) => true, // a tick without traffic
+        };
+        // The wall clock closes the reorder window when no newer health
+        // event arrived for its length.
+        if !engine.order.is_empty() && last_health.elapsed() >= window {
+            engine.release_all();
+        }
+        // A followed file's position is written once what was read before
+        // it has left the reorder window.
+        let settled = pending_marks
+            .iter()
+            .take_while(|(at, _)| at.elapsed() >= window)
+            .count();
+        for (_, m) in pending_marks.drain(..settled) {
+            writer.mark(m);
+        }
+        if !open || (writer.due() && !failed) {
+            if !open {
+                engine.release_all();
+                for (_, m) in pending_marks.drain(..) {
+                    writer.mark(m);
+                }
+            }
+            match writer.commit(&mut engine) {
+                Ok(()) => {
+                    shared
+                        .db_batch_us
+                        .store(writer.last_latency.as_micros() as u64, Relaxed);
+                    shared.db_batches.fetch_add(1, Relaxed);
+                    failed = false;
+                }
+                Err(e) => {
+                    shared.db_errors.fetch_add(1, Relaxed);
+                    if !failed {
+                        eprintln!("hapwatch: {e}; retrying at the next commit");
+                    }
+                    failed = true;
+                }
+            }
+            publish(&engine, &shared);
+        }
+        if !open {
+            break;
+        }
+    }
+    if failed {
+        let (rollups, _) = writer.unwritten(&engine);
+        eprintln!(
+            "hapwatch: the database could not be written: not stored: {} transitions, {rollups} server-minutes of rollups",
+            engine.health.transitions.len()
+        );
+    }
+    Ok(())
+}
+
+/// Publishes what `/metrics` shows of the engine.
+fn publish(engine: &Engine, shared: &metrics::Shared) {
+    let mut s = metrics::Snapshot {
+        lines: engine.counters.lines,
+        parse_unparsed: engine.counters.unparsed,
+        parse_oversized: engine.counters.oversized,
+        duplicates: engine.order.duplicates,
+        late: engine.order.late,
+        ..Default::default()
+    };
+    for (k, st) in &engine.health.servers {
+        s.servers.push((
+            k.host.clone(),
+            k.backend.clone(),
+            k.server.clone(),
+            st.label().as_str(),
+        ));
+    }
+    for (k, stats) in &engine.aggregates.servers {
+        let key = || [k.host.clone(), k.backend.clone(), k.server.clone()];
+        s.requests.push((key(), stats.status));
+        for (t, name) in [
+            (crate::haproxy::Timer::Tw, "Tw"),
+            (crate::haproxy::Timer::Tr, "Tr"),
+            (crate::haproxy::Timer::Tt, "Tt"),
+        ] {
+            let Some(ts) = stats.timer(t) else { continue };
+            let mut ts = ts.clone();
+            ts.flush();
+            let buckets = metrics::BUCKETS
+                .iter()
+                .map(|&le| {
+                    let ms = (le * 1000.0) as u64;
+                    (le, ts.hist.count_between(0, ms))
+                })
+                .collect();
+            let [h, b, srv] = key();
+            s.latency.push(metrics::Latency {
+                labels: [h, b, srv, name.to_string()],
+                buckets,
+                sum_seconds: ts.sum as f64 / 1000.0,
+                count: ts.count(),
+            });
+        }
+    }
+    if !engine.health.servers.is_empty() || !engine.aggregates.servers.is_empty() {
+        // Servers seen only in requests still have a state series.
+        for (k, _) in &engine.aggregates.servers {
+            if !engine.health.servers.contains_key(k) {
+                s.servers.push((
+                    k.host.clone(),
+                    k.backend.clone(),
+                    k.server.clone(),
+                    "UNKNOWN",
+                ));
+            }
+        }
+    }
+    *shared.snapshot.lock().expect("snapshot lock") = s;
+}

@@ -1,0 +1,388 @@
+//! Sockets: UDP, TCP (framing.rs per connection) and unix datagrams.
+//!
+//! Each receiver batches frames ([`super::BATCH`]) before queueing them.
+//! TCP `send().await`s: when the engine is behind, the connection stops
+//! being read and the sender's window closes (nothing read is dropped).
+//! Datagrams cannot wait: a full queue drops the batch and counts it.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+
+use ::bytes::Bytes;
+use futures_util::StreamExt;
+use tokio::net::{TcpListener, UdpSocket, UnixDatagram};
+use tokio_util::codec::FramedRead;
+use tokio_util::sync::CancellationToken;
+
+use super::framing::SyslogDecoder;
+use super::metrics::{Listener, Shared};
+use super::{Batch, Limits, Options, Sender, StartError, BATCH};
+
+pub struct Bound {
+    udp: Vec<(Arc<UdpSocket>, Arc<Listener>)>,
+    tcp: Vec<(TcpListener, Arc<Listener>)>,
+    unix: Vec<(UnixDatagram, Arc<Listener>, std::path::PathBuf)>,
+}
+
+fn listener(name: String) -> Arc<Listener> {
+    Arc::new(Listener {
+        name,
+        ..Default::default()
+    })
+}
+
+fn addr(flag: &str, a: &str) -> Result<SocketAddr, StartError> {
+    a.parse().map_err(|_| {
+        StartError(format!(
+            "{flag} {a}: not an address: give IP:PORT, e.g. 127.0.0.1:5514"
+        ))
+    })
+}
+
+/// Binds every socket; the first that fails is named.
+pub async fn bind_all(opts: &Options) -> Result<(Bound, Vec<Arc<Listener>>), StartError> {
+    let mut all = Vec::new();
+    let mut b = Bound {
+        udp: Vec::new(),
+        tcp: Vec::new(),
+        unix: Vec::new(),
+    };
+    for a in &opts.udp {
+        let sa = addr("--udp", a)?;
+        let sock = socket2::Socket::new(
+            socket2::Domain::for_address(sa),
+            socket2::Type::DGRAM,
+            Some(socket2::Protocol::UDP),
+        )
+        .map_err(|e| StartError(format!("--udp {a}: {e}")))?;
+        // A large receive buffer absorbs bursts; the kernel caps it at
+        // net.core.rmem_max (what it granted is in the start message).
+        let _ = sock.set_recv_buffer_size(opts.limits.udp_recv_buffer);
+        sock.set_nonblocking(true)
+            .and_then(|_| sock.bind(&sa.into()))
+            .map_err(|e| StartError(format!("--udp {a}: {e}")))?;
+        let std: std::net::UdpSocket = sock.into();
+        let s = UdpSocket::from_std(std).map_err(|e| StartError(format!("--udp {a}: {e}")))?;
+        let l = listener(format!("udp://{}", s.local_addr().map_or(sa, |x| x)));
+        all.push(l.clone());
+        b.udp.push((Arc::new(s), l));
+    }
+    for a in &opts.tcp {
+        let sa = addr("--tcp", a)?;
+        let s = TcpListener::bind(sa)
+            .await
+            .map_err(|e| StartError(format!("--tcp {a}: {e}")))?;
+        let l = listener(format!("tcp://{}", s.local_addr().map_or(sa, |x| x)));
+        all.push(l.clone());
+        b.tcp.push((s, l));
+    }
+    for p in &opts.unix {
+        // A socket file left by a previous run is replaced; any other file
+        // is not ours to remove.
+        if let Ok(meta) = std::fs::symlink_metadata(p) {
+            use std::os::unix::fs::FileTypeExt;
+            if meta.file_type().is_socket() {
+                let _ = std::fs::remove_file(p);
+            } else {
+                return Err(StartError(format!(
+                    "--unix {}: exists and is not a socket: give another path",
+                    p.display()
+                )));
+            }
+        }
+        let s = UnixDatagram::bind(p)
+            .map_err(|e| StartError(format!("--unix {}: {e}", p.display())))?;
+        // HAProxy runs as its own user: it must be able to write here.
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o666));
+        let l = listener(format!("unix://{}", p.display()));
+        all.push(l.clone());
+        b.unix.push((s, l, p.clone()));
+    }
+    Ok((b, all))
+}
+
+pub fn spawn_all(
+    tasks: &mut tokio::task::JoinSet<()>,
+    bound: Bound,
+    tx: Sender,
+    limits: &Limits,
+    shared: &Arc<Shared>,
+    stop: &CancellationToken,
+) {
+    for (s, l) in bound.udp {
+        tasks.spawn(udp(
+            s,
+            l,
+            tx.clone(),
+            limits.clone(),
+            shared.clone(),
+            stop.clone(),
+        ));
+    }
+    for (s, l) in bound.tcp {
+        tasks.spawn(tcp_accept(
+            s,
+            l,
+            tx.clone(),
+            limits.clone(),
+            shared.clone(),
+            stop.clone(),
+        ));
+    }
+    for (s, l, path) in bound.unix {
+        let (tx, limits, shared, stop) = (tx.clone(), limits.clone(), shared.clone(), stop.clone());
+        tasks.spawn(async move {
+            unix(s, l, tx, limits, shared, stop).await;
+            let _ = std::fs::remove_file(path);
+        });
+    }
+}
+
+/// Queues a batch without waiting (datagrams); counts it dropped when the
+/// queue is full.
+fn offer(tx: &Sender, frames: Vec<Bytes>, l: &Listener, shared: &Shared) {
+    let n = frames.len() as u64;
+    shared.queue_depth.fetch_add(n, Relaxed);
+    if tx.try_send(Batch { frames, mark: None }).is_err() {
+        shared.queue_depth.fetch_sub(n, Relaxed);
+        l.app_drops.fetch_add(n, Relaxed);
+    }
+}
+
+/// Takes one datagram into the batch (or counts why not).
+fn take_datagram(
+    buf: &[u8],
+    n: usize,
+    from_ok: bool,
+    limits: &Limits,
+    l: &Listener,
+    frames: &mut Vec<Bytes>,
+) {
+    l.bytes.fetch_add(n as u64, Relaxed);
+    if !from_ok {
+        l.denied.fetch_add(1, Relaxed);
+    } else if n > limits.max_frame {
+        // The buffer is one byte larger than the limit: a datagram that
+        // fills it was longer and has been cut by the kernel.
+        l.oversized.fetch_add(1, Relaxed);
+    } else {
+        l.messages.fetch_add(1, Relaxed);
+        frames.push(Bytes::copy_from_slice(&buf[..n]));
+    }
+}
+
+async fn udp(
+    s: Arc<UdpSocket>,
+    l: Arc<Listener>,
+    tx: Sender,
+    limits: Limits,
+    shared: Arc<Shared>,
+    stop: CancellationToken,
+) {
+    let mut buf = vec![0u8; limits.max_frame + 1];
+    loop {
+        tokio::select! {
+            r = s.readable() => if r.is_err() { break },
+            _ = stop.cancelled() => break,
+        }
+        // Read everything that is waiting, then queue it as one batch.
+        let mut frames = Vec::with_capacity(BATCH);
+        while frames.len() < BATCH {
+            match s.try_recv_from(&mut buf) {
+                Ok((n, from)) => {
+                    take_datagram(&buf, n, limits.allowed(from.ip()), &limits, &l, &mut frames)
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(_) => break,
+            }
+        }
+        if !frames.is_empty() {
+            offer(&tx, frames, &l, &shared);
+        }
+    }
+}
+
+async fn unix(
+    s: UnixDatagram,
+    l: Arc<Listener>,
+    tx: Sender,
+    limits: Limits,
+    shared: Arc<Shared>,
+    stop: CancellationToken,
+) {
+    let mut buf = vec![0u8; limits.max_frame + 1];
+    loop {
+        tokio::select! {
+            r = s.readable() => if r.is_err() { break },
+            _ = stop.cancelled() => break,
+        }
+        let mut frames = Vec::with_capacity(BATCH);
+        while frames.len() < BATCH {
+            match s.try_recv(&mut buf) {
+                Ok(n) => take_datagram(&buf, n, true, &limits, &l, &mut frames),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(_) => break,
+            }
+        }
+        if !frames.is_empty() {
+            offer(&tx, frames, &l, &shared);
+        }
+    }
+}
+
+async fn tcp_accept(
+    s: TcpListener,
+    l: Arc<Listener>,
+    tx: Sender,
+    limits: Limits,
+    shared: Arc<Shared>,
+    stop: CancellationToken,
+) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    let mut conns = tokio::task::JoinSet::new();
+    loop {
+        let (stream, peer) = tokio::select! {
+            r = s.accept() => match r {
+                Ok(x) => x,
+                // EMFILE and the like: wait a little rather than spin.
+                Err(_) => { tokio::time::sleep(std::time::Duration::from_millis(20)).await; continue }
+            },
+            _ = stop.cancelled() => break,
+            Some(_) = conns.join_next(), if !conns.is_empty() => continue,
+        };
+        if !limits.allowed(peer.ip()) {
+            l.denied.fetch_add(1, Relaxed);
+            continue; // dropped: closed at once
+        }
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            l.connections_refused.fetch_add(1, Relaxed);
+            continue;
+        };
+        l.connections_total.fetch_add(1, Relaxed);
+        l.connections_open.fetch_add(1, Relaxed);
+        let (l, tx, limits, shared, stop) = (
+            l.clone(),
+            tx.clone(),
+            limits.clone(),
+            shared.clone(),
+            stop.clone(),
+        );
+        conns.spawn(async move {
+            tcp_conn(stream, &l, tx, &limits, &shared, stop).await;
+            l.connections_open.fetch_sub(1, Relaxed);
+            drop(permit);
+        });
+    }
+    // Stop: connections finish what they have read (their batches are
+    // queued) and close.
+    while conns.join_next().await.is_some() {}
+}
+
+async fn tcp_conn(
+    stream: tokio::net::TcpStream,
+    l: &Listener,
+    tx: Sender,
+    limits: &Limits,
+    shared: &Shared,
+    stop: CancellationToken,
+) {
+    let mut framed =
+        FramedRead::with_capacity(stream, SyslogDecoder::new(limits.max_frame), 64 * 1024);
+    let mut seen = super::framing::FrameStats::default();
+    loop {
+        let first = tokio::select! {
+            f = tokio::time::timeout(limits.idle_timeout, framed.next()) => match f {
+                Ok(Some(Ok(f))) => f,
+                Ok(_) => break, // closed, or an I/O error
+                Err(_) => { l.connections_idle_closed.fetch_add(1, Relaxed); break }
+            },
+            _ = stop.cancelled() => break,
+        };
+        let mut frames = Vec::with_capacity(BATCH);
+        let mut bytes = first.len();
+        if !first.is_empty() {
+            frames.push(first);
+        }
+        // Whatever else is already decoded or readable joins the batch.
+        while frames.len() < BATCH {
+            match futures_util::FutureExt::now_or_never(framed.next()) {
+                Some(Some(Ok(f))) => {
+                    bytes += f.len();
+                    if !f.is_empty() {
+                        frames.push(f);
+                    }
+                }
+                _ => break,
+            }
+        }
+        let st = framed.decoder().stats;
+        l.oversized
+            .fetch_add(st.oversized - seen.oversized, Relaxed);
+        l.malformed
+            .fetch_add(st.malformed - seen.malformed, Relaxed);
+        seen = st;
+        l.bytes.fetch_add(bytes as u64, Relaxed);
+        if frames.is_empty() {
+            continue;
+        }
+        let n = frames.len() as u64;
+        l.messages.fetch_add(n, Relaxed);
+        shared.queue_depth.fetch_add(n, Relaxed);
+        // Back-pressure: wait for room; this connection is not read meanwhile.
+        if tx.send(Batch { frames, mark: None }).await.is_err() {
+            shared.queue_depth.fetch_sub(n, Relaxed);
+            break;
+        }
+    }
+    let st = framed.decoder().stats;
+    l.oversized
+        .fetch_add(st.oversized - seen.oversized, Relaxed);
+    l.malformed
+        .fetch_add(st.malformed - seen.malformed, Relaxed);
+}
+
+/// Kernel receive-queue drops of our UDP sockets: the `drops` column of
+/// /proc/net/udp{,6}, for the sockets' inodes.
+pub fn read_kernel_drops(shared: &Shared) {
+    let Ok(fds) = std::fs::read_dir("/proc/self/fd") else {
+        return;
+    };
+    let mut inodes = std::collections::HashMap::new();
+    for fd in fds.flatten() {
+        if let Ok(target) = std::fs::read_link(fd.path()) {
+            let t = target.to_string_lossy();
+            if let Some(ino) = t.strip_prefix("socket:[").and_then(|r| r.strip_suffix(']')) {
+                inodes.insert(ino.to_string(), ());
+            }
+        }
+    }
+    let udp: Vec<&Arc<Listener>> = shared
+        .listeners
+        .iter()
+        .filter(|l| l.name.starts_with("udp://"))
+        .collect();
+    for table in ["/proc/net/udp", "/proc/net/udp6"] {
+        let Ok(text) = std::fs::read_to_string(table) else {
+            continue;
+        };
+        for line in text.lines().skip(1) {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            if cols.len() < 13 || !inodes.contains_key(cols[9]) {
+                continue;
+            }
+            // local_address is HEXIP:HEXPORT; match our listener by port.
+            let port = cols[1]
+                .rsplit(':')
+                .next()
+                .and_then(|p| u16::from_str_radix(p, 16).ok());
+            let drops: u64 = cols[12].parse().unwrap_or(0);
+            for l in &udp {
+                if port.is_some_and(|p| l.name.ends_with(&format!(":{p}"))) {
+                    l.kernel_drops.store(drops, Relaxed);
+                }
+            }
+        }
+    }
+}
