@@ -216,7 +216,7 @@ mod tests {
         let (f, s) = frames(
             &[
                 b"5 <1>ab12 <134>hello",
-                b" w<1>lf line\n<2>second\r\n3 <3>x",
+                b" w<1>lf line\n<2>second\r\n4 <3>x",
             ],
             100,
         );
