@@ -1,0 +1,531 @@
+//! `hapwatch listen`: the live receiver, through its sockets, its database
+//! and its /metrics, as rsyslog and HAProxy would use it. All on 127.0.0.1,
+//! each test on its own ports; every loop is bounded.
+
+mod common;
+use common::*;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpStream, UdpSocket};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running `hapwatch listen`, stopped with SIGTERM when dropped.
+struct Listen {
+    child: Child,
+    pub db: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Listen {
+    fn start(args: &[&str]) -> Listen {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("live.db");
+        Self::start_with(dir, db, args)
+    }
+
+    fn start_with(dir: tempfile::TempDir, db: std::path::PathBuf, args: &[&str]) -> Listen {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_hapwatch"))
+            .arg("listen")
+            .arg("--db")
+            .arg(&db)
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Ready once it says where it listens (bounded wait).
+        let mut err = BufReader::new(child.stderr.take().unwrap());
+        let mut line = String::new();
+        err.read_line(&mut line).unwrap();
+        assert!(line.contains("listening on"), "did not start: {line}");
+        std::thread::spawn(move || {
+            let mut rest = String::new();
+            let _ = err.read_to_string(&mut rest);
+        });
+        Listen {
+            child,
+            db,
+            _dir: dir,
+        }
+    }
+
+    /// SIGTERM, then the exit status and how long it took.
+    fn stop(&mut self) -> (std::process::ExitStatus, Duration) {
+        let t = Instant::now();
+        unsafe_kill(self.child.id(), "TERM");
+        let deadline = t + Duration::from_secs(10);
+        loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                return (s, t.elapsed());
+            }
+            assert!(Instant::now() < deadline, "no exit 10 s after SIGTERM");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn peak_rss_kb(&self) -> u64 {
+        std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap()
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap()
+    }
+
+    fn json(&self, cmd: &str) -> serde_json::Value {
+        let out = hapwatch(&[cmd, "--db", self.db.to_str().unwrap(), "--format", "json"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+}
+
+impl Drop for Listen {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn unsafe_kill(pid: u32, sig: &str) {
+    Command::new("kill")
+        .args([&format!("-{sig}"), &pid.to_string()])
+        .status()
+        .unwrap();
+}
+
+fn metrics(port: u16) -> String {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(
+        s,
+        "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+/// The value of one sample line of /metrics (0 when absent).
+fn metric(text: &str, prefix: &str) -> u64 {
+    text.lines()
+        .find(|l| l.starts_with(prefix))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Polls /metrics until `prefix` reaches `want` (bounded).
+fn wait_metric(port: u16, prefix: &str, want: u64) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let m = metrics(port);
+        if metric(&m, prefix) >= want {
+            return m;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{prefix} never reached {want}:\n{m}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// What `analyze --db` stores for a file: the reference for listen.
+fn analyzed(path: &std::path::Path) -> (serde_json::Value, serde_json::Value) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("ref.db");
+    let out = hapwatch(&[
+        "analyze",
+        "--db",
+        db.to_str().unwrap(),
+        path.to_str().unwrap(),
+    ]);
+    assert!(out.status.success());
+    let get = |cmd| {
+        let o = hapwatch(&[cmd, "--db", db.to_str().unwrap(), "--format", "json"]);
+        serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()
+    };
+    (get("status"), get("history"))
+}
+
+fn lines_of(name: &str) -> Vec<Vec<u8>> {
+    std::fs::read(fixture(name))
+        .unwrap()
+        .split(|&c| c == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| l.to_vec())
+        .collect()
+}
+
+/// The same captured traffic through each way in gives what `analyze`
+/// gives for the file: live and offline are one engine.
+#[test]
+fn each_way_in_gives_what_analyze_gives() {
+    // UDP: one datagram per line, as HAProxy sends.
+    let mut l = Listen::start(&["--udp", "127.0.0.1:27801", "--metrics", "127.0.0.1:27802"]);
+    let lines = lines_of("haproxy-udp-rfc3164.log");
+    let u = UdpSocket::bind("127.0.0.1:0").unwrap();
+    for (i, line) in lines.iter().enumerate() {
+        u.send_to(line, "127.0.0.1:27801").unwrap();
+        if i % 100 == 0 {
+            std::thread::sleep(Duration::from_millis(2)); // stay under the buffer
+        }
+    }
+    wait_metric(27802, "hapwatch_lines_total", lines.len() as u64);
+    let (s, t) = l.stop();
+    assert!(
+        s.success() && t < Duration::from_secs(5),
+        "{s:?} after {t:?}"
+    );
+    let (status, history) = analyzed(&fixture("haproxy-udp-rfc3164.log"));
+    assert_eq!(l.json("history"), history);
+    assert_eq!(l.json("status"), status);
+
+    // TCP: rsyslog's octet-counted stream and its LF stream, as captured,
+    // sent in odd-sized pieces on two connections.
+    for name in ["rsyslog-tcp-octet.log", "rsyslog-tcp-forward.log"] {
+        let mut l = Listen::start(&["--tcp", "127.0.0.1:27803", "--metrics", "127.0.0.1:27804"]);
+        let raw = std::fs::read(fixture(name)).unwrap();
+        let mut c = TcpStream::connect("127.0.0.1:27803").unwrap();
+        for piece in raw.chunks(1009) {
+            c.write_all(piece).unwrap();
+        }
+        drop(c);
+        let n = analyze_json(&[fixture(name).to_str().unwrap()])["input"]["lines"]
+            .as_u64()
+            .unwrap();
+        wait_metric(27804, "hapwatch_lines_total", n);
+        assert!(l.stop().0.success());
+        let (status, history) = analyzed(&fixture(name));
+        assert_eq!(l.json("history"), history, "{name}");
+        assert_eq!(l.json("status"), status, "{name}");
+    }
+
+    // A unix datagram socket, as `log /path local0` uses.
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("log.sock");
+    let mut l = Listen::start(&[
+        "--unix",
+        sock.to_str().unwrap(),
+        "--metrics",
+        "127.0.0.1:27805",
+    ]);
+    let u = std::os::unix::net::UnixDatagram::unbound().unwrap();
+    for (i, line) in lines.iter().enumerate() {
+        u.send_to(line, &sock).unwrap();
+        if i % 100 == 0 {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+    wait_metric(27805, "hapwatch_lines_total", lines.len() as u64);
+    assert!(l.stop().0.success());
+    assert_eq!(l.json("history"), history_of("haproxy-udp-rfc3164.log"));
+}
+
+fn history_of(name: &str) -> serde_json::Value {
+    analyzed(&fixture(name)).1
+}
+
+/// Random bytes, truncated frames, bad and huge octet counts, a 10 MB line,
+/// a silent connection and 2,000 connection attempts: every reject is
+/// counted, memory stays bounded, and a good sender is served throughout.
+#[test]
+fn bad_input_is_counted_and_good_senders_are_served() {
+    let l = Listen::start(&[
+        "--tcp",
+        "127.0.0.1:27811",
+        "--udp",
+        "127.0.0.1:27811",
+        "--metrics",
+        "127.0.0.1:27812",
+        "--max-connections",
+        "100",
+        "--idle-timeout",
+        "2s",
+    ]);
+    let down = b"<129>Nov 24 18:34:24 haproxy[1]: Server be_app/srv2 is DOWN, reason: Layer4 connection problem, info: \"Connection refused\", check duration: 0ms. 2 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue.";
+    // A silent connection, held open.
+    let silent = TcpStream::connect("127.0.0.1:27811").unwrap();
+    // Garbage of every kind, each on its own connection.
+    let mut seed = 0x9e3779b97f4a7c15u64;
+    let mut random = vec![0u8; 200_000];
+    for b in random.iter_mut() {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        *b = seed as u8;
+    }
+    let mut huge_line = vec![b'x'; 10 << 20];
+    huge_line.push(b'\n');
+    let bad: Vec<Vec<u8>> = vec![
+        random.clone(),
+        b"120 <134>cut short".to_vec(),
+        b"12a4 <1>not a count\n".to_vec(),
+        b"99999999999999999999 zzz\n".to_vec(),
+        b"999999999 ".to_vec(),
+        huge_line,
+    ];
+    for b in &bad {
+        let mut c = TcpStream::connect("127.0.0.1:27811").unwrap();
+        let _ = c.write_all(b);
+    }
+    let u = UdpSocket::bind("127.0.0.1:0").unwrap();
+    u.send_to(&random[..60_000], "127.0.0.1:27811").unwrap();
+    u.send_to(&vec![b'y'; 65_000], "127.0.0.1:27811").unwrap(); // under the limit, unparsed
+                                                                // 2,000 connection attempts at once (bounded: each closed at once).
+    let floods: Vec<_> = (0..4)
+        .map(|_| {
+            std::thread::spawn(|| {
+                let mut held = Vec::new();
+                for _ in 0..500 {
+                    if let Ok(c) = TcpStream::connect("127.0.0.1:27811") {
+                        held.push(c);
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(300));
+            })
+        })
+        .collect();
+    for f in floods {
+        f.join().unwrap();
+    }
+    // A good sender, after all that: served.
+    let mut good = TcpStream::connect("127.0.0.1:27811").unwrap();
+    good.write_all(&[b"<133>Nov 24 18:34:20 haproxy[1]: Server be_app/srv2 is UP, reason: Layer7 check passed, code: 200, check duration: 1ms. 3 active and 0 backup servers online. 0 sessions requeued, 0 total in queue.\n".as_slice(), down, b"\n"].concat()).unwrap();
+    let m = wait_metric(
+        27812,
+        "hapwatch_server_state{host=\"\",backend=\"be_app\",server=\"srv2\",state=\"DOWN\"}",
+        1,
+    );
+    let tcp = "{listener=\"tcp://127.0.0.1:27811\"}";
+    assert!(
+        metric(&m, &format!("hapwatch_frames_oversized_total{tcp}")) >= 2,
+        "{m}"
+    );
+    assert!(
+        metric(&m, &format!("hapwatch_frames_malformed_total{tcp}")) >= 2,
+        "{m}"
+    );
+    assert!(
+        metric(&m, &format!("hapwatch_tcp_connections_refused_total{tcp}")) > 0,
+        "{m}"
+    );
+    assert!(
+        metric(&m, "hapwatch_parse_failures_total{kind=\"unparsed\"}") > 0,
+        "{m}"
+    );
+    // The silent connection is closed after --idle-timeout.
+    std::thread::sleep(Duration::from_millis(2_500));
+    let m = metrics(27812);
+    assert!(
+        metric(
+            &m,
+            &format!("hapwatch_tcp_connections_idle_closed_total{tcp}")
+        ) >= 1,
+        "{m}"
+    );
+    drop(silent);
+    let rss = l.peak_rss_kb();
+    assert!(rss < 150_000, "peak RSS {rss} kB");
+    eprintln!("peak RSS after the bad input: {rss} kB");
+}
+
+#[test]
+fn a_port_in_use_or_a_bad_address_exits_2_naming_it() {
+    let _taken = std::net::TcpListener::bind("127.0.0.1:27821").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("x.db");
+    let db = db.to_str().unwrap();
+    for (args, says) in [
+        (vec!["--tcp", "127.0.0.1:27821"], "--tcp 127.0.0.1:27821"),
+        (
+            vec!["--udp", "localhost:5514"],
+            "--udp localhost:5514: not an address",
+        ),
+        (
+            vec!["--udp", "127.0.0.1:27822", "--metrics", "127.0.0.1:27821"],
+            "--metrics 127.0.0.1:27821",
+        ),
+        (vec!["--allow", "10.0.0.0/33"], "--allow 10.0.0.0/33"),
+        (
+            vec!["--follow", "/nonexistent/haproxy.log"],
+            "--follow /nonexistent/haproxy.log",
+        ),
+    ] {
+        let mut all = vec!["listen", "--db", db];
+        all.extend(args);
+        let out = hapwatch(&all);
+        assert_eq!(out.status.code(), Some(2), "{all:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "{all:?}: {err}");
+    }
+    // A config file error names the line.
+    let cfg = dir.path().join("listen.toml");
+    std::fs::write(&cfg, "udp = [\"127.0.0.1:27823\"]\nmax_frame = \"big\"\n").unwrap();
+    let out = hapwatch(&["listen", "--db", db, "--config", cfg.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("line 2"), "{err}");
+}
+
+/// `--follow`: tails from the end, survives rename rotation and
+/// copytruncate, resumes from its checkpoint after a restart, and keeps
+/// listening through SIGHUP.
+#[test]
+fn follow_survives_rotation_truncation_and_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("haproxy.log");
+    let lines = lines_of("rsyslog-file.log");
+    let write = |path: &std::path::Path, from: usize, to: usize| {
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .unwrap();
+        for l in &lines[from..to] {
+            f.write_all(l).unwrap();
+            f.write_all(b"\n").unwrap();
+        }
+    };
+    // History before hapwatch starts is analyze's job: not read.
+    write(&log, 0, 100);
+    let db = dir.path().join("live.db");
+    let keep = tempfile::tempdir().unwrap();
+    let follow = [
+        "--follow",
+        log.to_str().unwrap(),
+        "--metrics",
+        "127.0.0.1:27831",
+    ];
+    let mut l = Listen::start_with(keep, db.clone(), &follow);
+    write(&log, 100, 300);
+    wait_metric(27831, "hapwatch_lines_total", 200);
+    // Rename rotation: the old file gets two more lines, then a new file.
+    let rotated = dir.path().join("haproxy.log.1");
+    std::fs::rename(&log, &rotated).unwrap();
+    write(&rotated, 300, 302);
+    write(&log, 302, 400);
+    wait_metric(27831, "hapwatch_lines_total", 300);
+    // copytruncate: the file emptied in place, then written again.
+    std::fs::write(&log, b"").unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    write(&log, 400, 450);
+    wait_metric(27831, "hapwatch_lines_total", 350);
+    unsafe_kill(l.child.id(), "HUP");
+    write(&log, 450, 500);
+    let m = wait_metric(27831, "hapwatch_lines_total", 400);
+    assert_eq!(metric(&m, "hapwatch_lines_total"), 400, "no line twice");
+    assert!(l.stop().0.success());
+    // Restart: reads on from the checkpoint, not from the end, not twice.
+    write(&log, 500, 550);
+    let keep = tempfile::tempdir().unwrap();
+    let mut l = Listen::start_with(keep, db.clone(), &follow);
+    let m = wait_metric(27831, "hapwatch_lines_total", 50);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(metric(&metrics(27831), "hapwatch_lines_total"), 50, "{m}");
+    assert!(l.stop().0.success());
+}
+
+/// (a)-(d) of the issue: real HAProxy and rsyslog, four ways in; a backend
+/// server killed and brought back; each hapwatch shows DOWN then UP at the
+/// times HAProxy logged.
+#[test]
+fn real_haproxy_and_rsyslog_reach_listen_four_ways() {
+    require_tools(&["haproxy", "rsyslogd", "python3", "curl"]);
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new("bash")
+        .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/listen.sh"))
+        .arg(dir.path())
+        .arg("27900")
+        .arg(env!("CARGO_BIN_EXE_hapwatch"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "listen.sh: {}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        std::fs::read_to_string(dir.path().join("events.log")).unwrap_or_default()
+    );
+    // HAProxy's own record of the outage, from its raw UDP output.
+    let raw = analyze_json(&[dir.path().join("raw.log").to_str().unwrap()]);
+    let logged: Vec<(String, String, String)> = raw["transitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["at"].as_str().unwrap().into(),
+                t["from"].as_str().unwrap().into(),
+                t["to"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        logged
+            .iter()
+            .map(|t| (t.1.as_str(), t.2.as_str()))
+            .collect::<Vec<_>>(),
+        vec![("UP", "DOWN"), ("DOWN", "UP")],
+        "{raw}"
+    );
+    for (way, host) in [
+        ("udp", ""),
+        ("octet", "localhost"),
+        ("lf", "localhost"),
+        ("unix", ""),
+    ] {
+        let db = dir.path().join(format!("{way}.db"));
+        let h = hapwatch(&[
+            "history",
+            "--db",
+            db.to_str().unwrap(),
+            "--format",
+            "json",
+            "--server",
+            "srv2",
+        ]);
+        let h: serde_json::Value = serde_json::from_slice(&h.stdout).unwrap();
+        let got: Vec<(String, String, String)> = h["transitions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| {
+                assert_eq!(t["host"], host, "{way}");
+                (
+                    t["at"].as_str().unwrap().into(),
+                    t["from"].as_str().unwrap().into(),
+                    t["to"].as_str().unwrap().into(),
+                )
+            })
+            .collect();
+        assert_eq!(got, logged, "{way}");
+        let s = hapwatch(&[
+            "status",
+            "--db",
+            db.to_str().unwrap(),
+            "--format",
+            "json",
+            "--server",
+            "srv2",
+        ]);
+        let s: serde_json::Value = serde_json::from_slice(&s.stdout).unwrap();
+        assert_eq!(s["servers"][0]["state"], "UP", "{way}: {s}");
+        assert_eq!(s["servers"][0]["since"], logged[1].0, "{way}");
+    }
+    let m = std::fs::read_to_string(dir.path().join("metrics.txt")).unwrap();
+    assert!(
+        m.contains(
+            "hapwatch_server_state{host=\"\",backend=\"be_app\",server=\"srv2\",state=\"UP\"} 1"
+        ),
+        "{m}"
+    );
+    let events = std::fs::read_to_string(dir.path().join("events.log")).unwrap();
+    for line in events.lines().filter(|l| l.contains("exit of")) {
+        assert!(line.contains(": 0 after"), "{line}");
+    }
+}
