@@ -529,3 +529,44 @@ fn real_haproxy_and_rsyslog_reach_listen_four_ways() {
         assert!(line.contains(": 0 after"), "{line}");
     }
 }
+
+/// UDP loss is measured, not hidden: with a tiny receive buffer and queue,
+/// a burst is partly dropped, and received + kernel drops account for every
+/// datagram sent, processed + app drops for every one received.
+#[test]
+fn udp_loss_is_counted_by_the_kernel_and_by_hapwatch() {
+    let l = Listen::start(&[
+        "--udp",
+        "127.0.0.1:27841",
+        "--metrics",
+        "127.0.0.1:27842",
+        "--udp-recv-buffer",
+        "2048",
+        "--queue",
+        "512",
+    ]);
+    let lines = lines_of("haproxy-udp-rfc3164.log");
+    let u = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let sent = 100_000u64;
+    for i in 0..sent as usize {
+        u.send_to(&lines[i % lines.len()], "127.0.0.1:27841")
+            .unwrap();
+    }
+    // Kernel drops are read once a second.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let listener = "{listener=\"udp://127.0.0.1:27841\"}";
+    loop {
+        let m = metrics(27842);
+        let received = metric(&m, &format!("hapwatch_messages_received_total{listener}"));
+        let kernel = metric(&m, &format!("hapwatch_udp_kernel_drops_total{listener}"));
+        let app = metric(&m, &format!("hapwatch_udp_app_drops_total{listener}"));
+        let processed = metric(&m, "hapwatch_lines_total");
+        if received + kernel == sent && processed + app == received {
+            assert!(kernel > 0, "a 2 KiB buffer should overflow: {m}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "loss not accounted for:\n{m}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(l);
+}
