@@ -627,3 +627,26 @@ fn overtaken_health_lines_are_applied_in_event_time_order() {
     assert_ne!(raw["transitions"], r["transitions"]);
     assert_eq!(raw["input"]["late"], 2);
 }
+
+/// A server seen only through health messages, over several commits, has
+/// no "last request" (not the epoch).
+#[test]
+fn a_server_without_requests_has_no_last_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("state.db");
+    let db = db.to_str().unwrap();
+    for (i, msg) in [
+        "Server be/s1 is DOWN, reason: Layer4 timeout, check duration: 2001ms. 0 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue.",
+        "Server be/s1 is UP, reason: Layer4 check passed, check duration: 0ms. 1 active and 0 backup servers online. 0 sessions requeued, 0 total in queue.",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let log = dir.path().join(format!("{i}.log"));
+        std::fs::write(&log, format!("2026-11-24T10:00:0{i}+00:00 lb1 haproxy[1]: {msg}\n")).unwrap();
+        assert!(hapwatch(&["analyze", "--db", db, log.to_str().unwrap()]).status.success());
+    }
+    let s = json(&hapwatch(&["status", "--db", db, "--format", "json"]));
+    assert_eq!(s["servers"][0]["state"], "UP");
+    assert!(s["servers"][0]["last_request"].is_null(), "{s}");
+}

@@ -513,8 +513,9 @@ impl Store {
                         check_of = COALESCE(excluded.check_of, servers.check_of),
                         check_state = COALESCE(excluded.check_state, servers.check_state),
                         check_reason = COALESCE(excluded.check_reason, servers.check_reason),
-                        last_request_ms = MAX(COALESCE(excluded.last_request_ms, 0),
-                                              COALESCE(servers.last_request_ms, 0)),
+                        last_request_ms = COALESCE(
+                            MAX(excluded.last_request_ms, servers.last_request_ms),
+                            excluded.last_request_ms, servers.last_request_ms),
                         updated_ms = excluded.updated_ms
                      WHERE excluded.updated_ms >= servers.updated_ms",
                 )
