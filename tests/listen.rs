@@ -570,3 +570,75 @@ fn udp_loss_is_counted_by_the_kernel_and_by_hapwatch() {
     }
     drop(l);
 }
+
+/// `--allow`: a source outside the allowed networks is dropped and counted,
+/// over UDP and TCP.
+#[test]
+fn sources_outside_allow_are_dropped_and_counted() {
+    let _l = Listen::start(&[
+        "--udp",
+        "127.0.0.1:27851",
+        "--tcp",
+        "127.0.0.1:27851",
+        "--metrics",
+        "127.0.0.1:27852",
+        "--allow",
+        "10.0.0.0/8",
+    ]);
+    let line = b"<133>Nov 24 18:34:29 haproxy[1]: Server be/s1 is UP. 1 active and 0 backup servers online. 0 sessions requeued, 0 total in queue.\n";
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .send_to(line, "127.0.0.1:27851")
+        .unwrap();
+    let mut c = TcpStream::connect("127.0.0.1:27851").unwrap();
+    let _ = c.write_all(line);
+    let m = wait_metric(
+        27852,
+        "hapwatch_sources_denied_total{listener=\"tcp://127.0.0.1:27851\"}",
+        1,
+    );
+    assert_eq!(
+        metric(
+            &m,
+            "hapwatch_sources_denied_total{listener=\"udp://127.0.0.1:27851\"}"
+        ),
+        1,
+        "{m}"
+    );
+    assert_eq!(metric(&m, "hapwatch_lines_total"), 0, "{m}");
+}
+
+/// Back-pressure: with a queue far smaller than what one TCP sender pushes
+/// at full speed, nothing is lost: the connection is read as the engine
+/// catches up.
+#[test]
+fn tcp_waits_for_the_engine_and_loses_nothing() {
+    let l = Listen::start(&[
+        "--tcp",
+        "127.0.0.1:27861",
+        "--metrics",
+        "127.0.0.1:27862",
+        "--queue",
+        "512",
+    ]);
+    let lines = lines_of("rsyslog-file.log");
+    let mut stream = Vec::new();
+    let total = 200_000usize;
+    for i in 0..total {
+        let l = &lines[i % lines.len()];
+        stream.extend_from_slice(format!("{} ", l.len() + 5).as_bytes());
+        stream.extend_from_slice(b"<134>");
+        stream.extend_from_slice(l);
+    }
+    let mut c = TcpStream::connect("127.0.0.1:27861").unwrap();
+    c.write_all(&stream).unwrap();
+    drop(c);
+    let m = wait_metric(27862, "hapwatch_lines_total", total as u64);
+    assert_eq!(metric(&m, "hapwatch_lines_total"), total as u64);
+    assert_eq!(
+        metric(&m, "hapwatch_parse_failures_total{kind=\"unparsed\"}"),
+        0,
+        "{m}"
+    );
+    drop(l);
+}
