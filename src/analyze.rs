@@ -47,6 +47,8 @@ pub struct Options {
     pub seed: Vec<(ServerKey, ServerState)>,
     /// See [`crate::engine::order`].
     pub reorder_window: Millis,
+    /// Evaluate these alert rules (`--alerts`).
+    pub alerts: Option<crate::alerts::RuleFile>,
 }
 
 /// How far a file was read: what a checkpoint stores.
@@ -212,6 +214,10 @@ pub fn run(opts: Options, mut writer: Option<&mut Writer>) -> Outcome {
     let mut main = new_engine();
     main.health.servers.extend(opts.seed.iter().cloned());
     main.order = crate::engine::order::Reorder::new(opts.reorder_window);
+    main.alerts = opts
+        .alerts
+        .clone()
+        .map(|r| Box::new(crate::alerts::Evaluator::new(r)));
     let mut store_error = None;
 
     let (errors, oversized, marks, workers, mut epochs_left) = std::thread::scope(|s| {

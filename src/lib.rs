@@ -8,12 +8,14 @@
 //! - [`haproxy`]: the message -> a typed request, health event or other,
 //!   using [`patterns`] (data in `patterns/*.toml`) for everything but requests.
 //! - [`engine`]: per-server state machine and request aggregates, in event time.
+//! - [`alerts`]: alert rules on transitions, in event time.
 //! - [`analyze`]: the offline pipeline over every core.
 //! - [`listen`]: the live receiver (UDP, TCP, unix socket, followed files), same engine.
 //! - [`report`]: one report model, printed as a table, JSON or CSV.
 //! - [`time`]: event-time parsing; nothing here reads the wall clock.
 //! - [`bytes`]: the byte scanning the parsers share.
 
+pub mod alerts;
 pub mod analyze;
 pub mod bytes;
 pub mod engine;

@@ -150,6 +150,12 @@ struct ListenArgs {
     /// Extra or overriding message patterns: every *.toml in DIR.
     #[arg(long, value_name = "DIR", env = "HAPWATCH_PATTERNS")]
     patterns: Option<PathBuf>,
+    /// Alert rules (TOML; default: the built-in rules).
+    #[arg(long, value_name = "FILE")]
+    rules: Option<PathBuf>,
+    /// Append every alert event to this file as a JSON line.
+    #[arg(long, value_name = "FILE")]
+    alerts_jsonl: Option<PathBuf>,
     /// Read options from this TOML file (flags override it).
     #[arg(long, value_name = "FILE")]
     #[serde(skip)]
@@ -188,6 +194,8 @@ impl ListenArgs {
             queue: self.queue.or(file.queue),
             reorder_window: self.reorder_window.or(file.reorder_window),
             patterns: self.patterns.or(file.patterns),
+            rules: self.rules.or(file.rules),
+            alerts_jsonl: self.alerts_jsonl.or(file.alerts_jsonl),
             config: self.config,
         }
     }
@@ -230,6 +238,11 @@ fn listen(args: ListenArgs) -> ExitCode {
             }
         }
     }
+    let rules = match args.rules.as_deref().map(load_rules) {
+        None => hapwatch::alerts::RuleFile::default(),
+        Some(Ok(r)) => r,
+        Some(Err(code)) => return code,
+    };
     let (mut udp, mut tcp) = (args.udp, args.tcp);
     if udp.is_empty() && tcp.is_empty() && args.unix.is_empty() && args.follow.is_empty() {
         udp.push("127.0.0.1:5514".into());
@@ -255,6 +268,8 @@ fn listen(args: ListenArgs) -> ExitCode {
         reorder_window: args.reorder_window.unwrap_or(2_000),
         queue: args.queue.unwrap_or(1 << 18),
         commit_every: std::time::Duration::from_millis(100),
+        rules,
+        alerts_jsonl: args.alerts_jsonl,
     };
     match hapwatch::listen::run(opts) {
         Ok(()) => ExitCode::SUCCESS,
@@ -263,6 +278,17 @@ fn listen(args: ListenArgs) -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+fn load_rules(path: &std::path::Path) -> Result<hapwatch::alerts::RuleFile, ExitCode> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        eprintln!("hapwatch: {}: {e}", path.display());
+        ExitCode::from(2)
+    })?;
+    hapwatch::alerts::RuleFile::parse(&text).map_err(|e| {
+        eprintln!("hapwatch: {}: {e}", path.display());
+        ExitCode::from(2)
+    })
 }
 
 fn open_db(path: &std::path::Path) -> Result<Store, ExitCode> {
@@ -354,7 +380,36 @@ enum Command {
         /// (lines from several senders or over UDP can overtake each other).
         #[arg(long, value_name = "DURATION", value_parser = duration_or_zero, default_value = "2s")]
         reorder_window: Millis,
+        /// Evaluate the alert rules on the log's own times and list the
+        /// alerts (firing and resolved) in the report.
+        #[arg(long)]
+        alerts: bool,
+        /// Alert rules to use instead of the defaults (TOML; see
+        /// `hapwatch check-config`).
+        #[arg(long, value_name = "FILE", requires = "alerts")]
+        rules: Option<PathBuf>,
     },
+    /// Alerts stored in the database (by `listen`, or `analyze --db --alerts`), newest first.
+    Alerts {
+        #[arg(
+            long,
+            value_name = "FILE",
+            env = "HAPWATCH_DB",
+            default_value = "hapwatch.db"
+        )]
+        db: PathBuf,
+        /// Only alerts firing now.
+        #[arg(long)]
+        active: bool,
+        /// Only alerts active at or after this time.
+        #[arg(long, value_parser = user_time)]
+        since: Option<Millis>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: ListFormat,
+    },
+    /// Check an alert rule file: exit 0 if valid, 2 with the line and the
+    /// problem if not.
+    CheckConfig { file: PathBuf },
     /// The current state of every server, from the database (like the stats page).
     Status(StoreQuery),
     /// Every state transition stored in the database, in event-time order.
@@ -392,7 +447,15 @@ fn main() -> ExitCode {
             retain,
             commit_every,
             reorder_window,
+            alerts,
+            rules,
         } => {
+            let alerts = match (alerts, rules.as_deref().map(load_rules)) {
+                (false, _) => None,
+                (true, None) => Some(hapwatch::alerts::RuleFile::default()),
+                (true, Some(Ok(r))) => Some(r),
+                (true, Some(Err(code))) => return code,
+            };
             let patterns = match load_patterns(patterns.as_deref()) {
                 Ok(p) => p,
                 Err(code) => return code,
@@ -478,6 +541,7 @@ fn main() -> ExitCode {
                     checkpoint_paths: keys,
                     seed,
                     reorder_window,
+                    alerts: alerts.clone(),
                 },
                 writer.as_mut(),
             );
@@ -520,6 +584,7 @@ fn main() -> ExitCode {
                 }
             }
             let mut report = Report::build(&outcome.engine, &outcome.errors);
+            report.alerts = outcome.engine.alerts.as_ref().map(|a| a.out.clone());
             report.input.resumed = outcome
                 .marks
                 .iter()
@@ -604,6 +669,51 @@ fn main() -> ExitCode {
             }
         }
         Command::Listen(args) => listen(args),
+        Command::Alerts {
+            db,
+            active,
+            since,
+            format,
+        } => {
+            let store = match open_db(&db) {
+                Ok(s) => s,
+                Err(code) => return code,
+            };
+            let alerts = match store.alerts(active, since) {
+                Ok(a) => a,
+                Err(e) => {
+                    eprintln!("hapwatch: {e}");
+                    return ExitCode::from(1);
+                }
+            };
+            match format {
+                ListFormat::Json => {
+                    print(&(serde_json::json!({ "alerts": alerts }).to_string() + "\n"))
+                }
+                ListFormat::Table => {
+                    let mut out = String::from("STATUS    SEVERITY  STARTS                    ENDS                      ALERT\n");
+                    for a in &alerts {
+                        out.push_str(&format!(
+                            "{:<9} {:<9} {:<25} {:<25} {}: {}\n",
+                            a["status"].as_str().unwrap_or(""),
+                            a["severity"].as_str().unwrap_or(""),
+                            a["starts_at"].as_str().unwrap_or(""),
+                            a["ends_at"].as_str().unwrap_or("-"),
+                            a["rule"].as_str().unwrap_or(""),
+                            a["summary"].as_str().unwrap_or(""),
+                        ));
+                    }
+                    print(&out)
+                }
+            }
+        }
+        Command::CheckConfig { file } => match load_rules(&file) {
+            Ok(_) => {
+                println!("{}: ok", file.display());
+                ExitCode::SUCCESS
+            }
+            Err(code) => code,
+        },
         Command::Patterns { patterns } => {
             let set = match load_patterns(patterns.as_deref()) {
                 Ok(p) => p,

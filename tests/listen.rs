@@ -642,3 +642,177 @@ fn tcp_waits_for_the_engine_and_loses_nothing() {
     );
     drop(l);
 }
+
+/// Event time: the same log gives the same alerts offline
+/// (`analyze --alerts`) and live (`listen`, JSON-lines sink), firing and
+/// resolved at the logged times; both databases list them; a restarted
+/// receiver keeps a firing alert firing without announcing it again.
+#[test]
+fn alerts_live_equal_alerts_offline_and_survive_a_restart() {
+    let offline = analyze_json(&[
+        "--alerts",
+        fixture("haproxy-udp-rfc3164.log").to_str().unwrap(),
+    ]);
+    let alerts = offline["alerts"].as_array().unwrap();
+    let srv2: Vec<(&str, &str)> = alerts
+        .iter()
+        .filter(|a| a["labels"]["server"] == "srv2")
+        .map(|a| {
+            (
+                a["status"].as_str().unwrap(),
+                a["ends_at"].as_str().or(a["starts_at"].as_str()).unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        srv2,
+        vec![
+            ("firing", "2026-11-24T18:34:24.000Z"),
+            ("resolved", "2026-11-24T18:34:29.000Z")
+        ]
+    );
+    let down = alerts
+        .iter()
+        .find(|a| a["labels"]["server"] == "srv2")
+        .unwrap();
+    assert_eq!(down["rule"], "haproxy_backend_server_status");
+    assert_eq!(down["labels"]["alertname"], "haproxy_backend_server_status");
+    assert_eq!(down["labels"]["severity"], "critical");
+    assert!(down["runbook"].as_str().unwrap().contains("haproxy -c -f"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let jsonl = dir.path().join("alerts.jsonl");
+    let mut l = Listen::start(&[
+        "--udp",
+        "127.0.0.1:27871",
+        "--metrics",
+        "127.0.0.1:27872",
+        "--alerts-jsonl",
+        jsonl.to_str().unwrap(),
+    ]);
+    let lines = lines_of("haproxy-udp-rfc3164.log");
+    let u = UdpSocket::bind("127.0.0.1:0").unwrap();
+    for (i, line) in lines.iter().enumerate() {
+        u.send_to(line, "127.0.0.1:27871").unwrap();
+        if i % 100 == 0 {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+    wait_metric(27872, "hapwatch_lines_total", lines.len() as u64);
+    assert!(l.stop().0.success());
+    let live: Vec<serde_json::Value> = std::fs::read_to_string(&jsonl)
+        .unwrap()
+        .lines()
+        .map(|s| serde_json::from_str(s).unwrap())
+        .collect();
+    assert_eq!(&live, alerts);
+    let listed = l.json("alerts");
+    assert_eq!(
+        listed["alerts"].as_array().unwrap().len(),
+        alerts.iter().filter(|a| a["status"] == "firing").count()
+    );
+
+    // A server left DOWN: firing; a restart keeps it firing and silent.
+    let db = l.db.clone();
+    let keep = tempfile::tempdir().unwrap();
+    let mut l = Listen::start_with(
+        keep,
+        db.clone(),
+        &[
+            "--udp",
+            "127.0.0.1:27873",
+            "--metrics",
+            "127.0.0.1:27874",
+            "--alerts-jsonl",
+            jsonl.to_str().unwrap(),
+            "--reorder-window",
+            "0s",
+        ],
+    );
+    u.send_to(b"<129>Nov 24 19:00:00 haproxy[1]: Server be_app/srv3 is DOWN, reason: Layer4 timeout, check duration: 2001ms. 2 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue.", "127.0.0.1:27873").unwrap();
+    wait_metric(27874, "hapwatch_lines_total", 1);
+    assert!(l.stop().0.success());
+    let keep = tempfile::tempdir().unwrap();
+    let mut l = Listen::start_with(
+        keep,
+        db.clone(),
+        &[
+            "--udp",
+            "127.0.0.1:27873",
+            "--metrics",
+            "127.0.0.1:27874",
+            "--alerts-jsonl",
+            jsonl.to_str().unwrap(),
+            "--reorder-window",
+            "0s",
+        ],
+    );
+    u.send_to(b"<129>Nov 24 19:00:05 haproxy[1]: Server be_app/srv3 is DOWN, reason: Layer4 timeout, check duration: 2001ms. 2 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue.", "127.0.0.1:27873").unwrap();
+    u.send_to(b"<133>Nov 24 19:00:09 haproxy[1]: Server be_app/srv3 is UP, reason: Layer7 check passed, code: 200, check duration: 1ms. 3 active and 0 backup servers online. 0 sessions requeued, 0 total in queue.", "127.0.0.1:27873").unwrap();
+    wait_metric(27874, "hapwatch_lines_total", 2);
+    assert!(l.stop().0.success());
+    let srv3: Vec<String> = std::fs::read_to_string(&jsonl)
+        .unwrap()
+        .lines()
+        .map(|s| serde_json::from_str::<serde_json::Value>(s).unwrap())
+        .filter(|a| a["labels"]["server"] == "srv3" && a["severity"] == "critical")
+        .map(|a| {
+            format!(
+                "{} {}",
+                a["status"].as_str().unwrap(),
+                a["starts_at"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        srv3,
+        vec![
+            "firing 2026-11-24T19:00:00.000Z",
+            "resolved 2026-11-24T19:00:00.000Z"
+        ],
+        "announced once, resolved once"
+    );
+    let active = l.json("alerts");
+    assert!(active["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|a| a["labels"]["server"] != "srv3" || a["status"] == "resolved"));
+}
+
+#[test]
+fn check_config_explains_errors_with_line_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.toml");
+    std::fs::write(&good, "stats_url = \"http://lb1:8404/stats\"\n\n[haproxy_server_flapping]\ntransitions = 6\nwindow = \"15m\"\n\n[haproxy_backend_server_status]\nbackend = \"be_*\"\nlabels = { team = \"web\" }\n").unwrap();
+    let out = hapwatch(&["check-config", good.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        "[haproxy_backend_server_status]\nenabled = true\nseverity = \"loud\"\n",
+    )
+    .unwrap();
+    let out = hapwatch(&["check-config", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("line 3") && err.contains("severity"), "{err}");
+    // The rules take effect: a filtered rule stays silent for other backends,
+    // and the stats URL is in the runbook.
+    let r = analyze_json(&[
+        "--alerts",
+        "--rules",
+        good.to_str().unwrap(),
+        fixture("haproxy-udp-rfc3164.log").to_str().unwrap(),
+    ]);
+    let a = &r["alerts"][0];
+    assert_eq!(a["labels"]["team"], "web");
+    assert!(a["runbook"]
+        .as_str()
+        .unwrap()
+        .contains("http://lb1:8404/stats"));
+}

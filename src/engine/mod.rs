@@ -221,6 +221,8 @@ pub struct Engine {
     pub rollups: bool,
     /// Health events waiting for their reorder window.
     pub order: order::Reorder<(String, Box<HealthEvent>)>,
+    /// Alert rules, evaluated as events are applied (`--alerts`, `listen`).
+    pub alerts: Option<Box<crate::alerts::Evaluator>>,
 }
 
 impl Engine {
@@ -245,6 +247,7 @@ impl Engine {
             sample_limit: 0,
             rollups: false,
             order: order::Reorder::new(order::DEFAULT_WINDOW_MS),
+            alerts: None,
         }
     }
 
@@ -367,7 +370,16 @@ impl Engine {
         if in_window {
             self.see(at);
         }
+        let before = self.health.transitions.len();
         self.health.apply(host, at, ev, in_window);
+        if let Some(a) = self.alerts.as_deref_mut() {
+            for t in &self.health.transitions[before..] {
+                a.on_transition(t, &self.health);
+            }
+            if in_window && ev.class == crate::patterns::Class::Backend {
+                a.on_backend_event(host, &ev.backend, at, &self.health);
+            }
+        }
     }
 
     /// The sequential path: one line, timed and applied at once.

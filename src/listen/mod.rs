@@ -71,6 +71,9 @@ pub struct Options {
     /// Frames the queue holds before UDP drops and TCP waits.
     pub queue: usize,
     pub commit_every: Duration,
+    pub rules: crate::alerts::RuleFile,
+    /// Append every alert event, as a JSON line, to this file.
+    pub alerts_jsonl: Option<PathBuf>,
 }
 
 /// Why `listen` could not start: all the user's to fix (exit status 2).
@@ -208,13 +211,33 @@ pub fn run(opts: Options) -> Result<(), StartError> {
         Ok(states) => engine.health.servers.extend(states),
         Err(e) => return Err(StartError(e.to_string())),
     }
+    // Alerts firing when the last run stopped stay firing, unannounced.
+    let mut evaluator = crate::alerts::Evaluator::new(opts.rules.clone());
+    evaluator.restore(
+        writer
+            .store
+            .firing_alerts()
+            .map_err(|e| StartError(e.to_string()))?,
+    );
+    engine.alerts = Some(Box::new(evaluator));
+    let jsonl = match &opts.alerts_jsonl {
+        Some(p) => Some(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .map_err(|e| StartError(format!("--alerts-jsonl {}: {e}", p.display())))?,
+        ),
+        None => None,
+    };
+    let sinks = Sinks { jsonl };
     let handle = rt.handle().clone();
     let engine_thread = {
         let shared = shared.clone();
         let window = Duration::from_millis(opts.reorder_window.max(0) as u64);
         std::thread::Builder::new()
             .name("hapwatch-engine".into())
-            .spawn(move || engine_loop(handle, rx, engine, writer, shared, window))
+            .spawn(move || engine_loop(handle, rx, engine, writer, shared, window, sinks))
             .expect("spawn the engine thread")
     };
     // Receivers end when shutdown is cancelled; the engine thread ends when
@@ -234,6 +257,7 @@ fn engine_loop(
     mut writer: Writer,
     shared: Arc<metrics::Shared>,
     window: Duration,
+    mut sinks: Sinks,
 ) -> Result<(), StartError> {
     let (y, m, d) = crate::time::civil_from_days(now_ms().div_euclid(86_400_000));
     let mut clock = Clock::new(YearResolver::new(y, Some((m, d))));
@@ -291,6 +315,9 @@ fn engine_loop(
                         .store(writer.last_latency.as_micros() as u64, Relaxed);
                     shared.db_batches.fetch_add(1, Relaxed);
                     failed = false;
+                    // Stored first, then announced: a crash in between
+                    // loses no alert from the database.
+                    sinks.deliver(&writer.committed_alerts);
                 }
                 Err(e) => {
                     shared.db_errors.fetch_add(1, Relaxed);
@@ -314,6 +341,29 @@ fn engine_loop(
         );
     }
     Ok(())
+}
+
+/// Where alert events go once stored: stdout (one line each) and,
+/// optionally, a JSON-lines file.
+struct Sinks {
+    jsonl: Option<std::fs::File>,
+}
+
+impl Sinks {
+    fn deliver(&mut self, alerts: &[crate::alerts::Alert]) {
+        use std::io::Write;
+        if alerts.is_empty() {
+            return;
+        }
+        let mut out = std::io::stdout().lock();
+        for a in alerts {
+            let _ = writeln!(out, "{}", a.line());
+            if let Some(f) = self.jsonl.as_mut() {
+                let _ = writeln!(f, "{}", serde_json::to_string(a).expect("serializes"));
+            }
+        }
+        let _ = out.flush();
+    }
 }
 
 /// Publishes what `/metrics` shows of the engine.

@@ -213,6 +213,9 @@ pub struct Report {
     pub servers: Vec<ServerReport>,
     pub backends: Vec<BackendReport>,
     pub transitions: Vec<Transition>,
+    /// With `--alerts`: every alert event, firing and resolved, in order.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alerts: Option<Vec<crate::alerts::Alert>>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub unparsed_samples: Vec<String>,
 }
@@ -337,6 +340,7 @@ impl Report {
             servers: server_reports,
             backends: backend_reports,
             transitions,
+            alerts: None,
             unparsed_samples: engine.unparsed_samples.clone(),
         }
     }

@@ -274,6 +274,12 @@ pub fn render(r: &Report, color: bool) -> String {
         color,
     );
 
+    if let Some(alerts) = r.alerts.as_ref().filter(|a| !a.is_empty()) {
+        let _ = writeln!(out, "\nALERTS");
+        for a in alerts {
+            let _ = writeln!(out, "{}", a.line());
+        }
+    }
     if !r.transitions.is_empty() {
         let _ = writeln!(out, "\nTRANSITIONS");
         let rows: Vec<crate::store::HistoryRow> = r.transitions.iter().map(Into::into).collect();

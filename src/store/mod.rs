@@ -34,6 +34,8 @@ pub struct Batch<'a> {
     /// Minutes recorded since the last batch (merged with stored ones).
     pub rollups: &'a [Rollup],
     pub checkpoints: &'a [Checkpoint],
+    /// Alert events since the last batch, in order.
+    pub alerts: &'a [crate::alerts::Alert],
 }
 
 fn op_str(o: Op) -> &'static str {
@@ -275,6 +277,21 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE servers ADD COLUMN op TEXT;
     ALTER TABLE servers ADD COLUMN admin TEXT;
     ",
+    // 3: alerts, firing and resolved (one row per firing, by rule + labels
+    // and start time: the same log replayed stores each alert once).
+    "
+    CREATE TABLE alerts (
+        fingerprint TEXT NOT NULL,
+        starts_ms INTEGER NOT NULL,
+        rule TEXT NOT NULL,
+        status TEXT NOT NULL,
+        severity TEXT NOT NULL,
+        ends_ms INTEGER,
+        alert_json TEXT NOT NULL,
+        PRIMARY KEY (fingerprint, starts_ms)
+    ) WITHOUT ROWID;
+    CREATE INDEX alerts_status ON alerts (status);
+    ",
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -491,6 +508,31 @@ impl Store {
                     .map_err(err)?;
             }
             write_rollups(&tx, b.rollups).map_err(err)?;
+            let mut al = tx
+                .prepare_cached(
+                    "INSERT INTO alerts (fingerprint, starts_ms, rule, status, severity, ends_ms, alert_json)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                     ON CONFLICT (fingerprint, starts_ms) DO UPDATE SET
+                        status = excluded.status, ends_ms = excluded.ends_ms,
+                        alert_json = excluded.alert_json
+                     WHERE excluded.status = 'resolved'",
+                )
+                .map_err(err)?;
+            for a in b.alerts {
+                al.execute(params![
+                    a.fingerprint(),
+                    a.starts_at,
+                    a.rule,
+                    match a.status {
+                        crate::alerts::Status::Firing => "firing",
+                        crate::alerts::Status::Resolved => "resolved",
+                    },
+                    a.severity.as_str(),
+                    a.ends_at,
+                    serde_json::to_string(a).expect("serializes"),
+                ])
+                .map_err(err)?;
+            }
             // A server row moves only forward in event time: reading an
             // older log after a newer one does not turn the clock back. A
             // run that only saw requests of a server (UNKNOWN) keeps the
@@ -666,6 +708,52 @@ impl Store {
             })
             .map_err(err)?;
         rows.collect::<rusqlite::Result<_>>().map_err(err)
+    }
+
+    /// Alerts, newest first: firing only with `active`; those that started
+    /// or ended at or after `since`.
+    pub fn alerts(
+        &self,
+        active: bool,
+        since: Option<Millis>,
+    ) -> Result<Vec<serde_json::Value>, StoreError> {
+        let err = |e| StoreError::Sqlite(self.path.clone(), e);
+        let mut q = self
+            .conn
+            .prepare(
+                "SELECT alert_json FROM alerts
+                 WHERE (?1 = 0 OR status = 'firing')
+                   AND (COALESCE(ends_ms, starts_ms) >= ?2 OR status = 'firing')
+                 ORDER BY starts_ms DESC, rule",
+            )
+            .map_err(err)?;
+        let rows = q
+            .query_map(params![active as i64, since.unwrap_or(i64::MIN)], |r| {
+                r.get::<_, String>(0)
+            })
+            .map_err(err)?;
+        let mut out = Vec::new();
+        for r in rows {
+            out.push(serde_json::from_str(&r.map_err(err)?).unwrap_or(serde_json::Value::Null));
+        }
+        Ok(out)
+    }
+
+    /// Alerts firing when the last run stopped: they stay firing.
+    pub fn firing_alerts(&self) -> Result<Vec<crate::alerts::Alert>, StoreError> {
+        let err = |e| StoreError::Sqlite(self.path.clone(), e);
+        let mut q = self
+            .conn
+            .prepare("SELECT alert_json FROM alerts WHERE status = 'firing'")
+            .map_err(err)?;
+        let rows = q.query_map([], |r| r.get::<_, String>(0)).map_err(err)?;
+        let mut out = Vec::new();
+        for r in rows {
+            if let Ok(a) = serde_json::from_str(&r.map_err(err)?) {
+                out.push(a);
+            }
+        }
+        Ok(out)
     }
 
     /// Per-minute rollups of the servers the filter selects, oldest first.

@@ -44,6 +44,12 @@ pub struct Writer {
     /// Rollups taken by a commit that failed.
     unstored: usize,
     marks: BTreeMap<String, Checkpoint>,
+    /// Alert events of the engine already taken (when kept).
+    alerts_written: usize,
+    /// Alert events waiting for the next commit.
+    alerts: Vec<crate::alerts::Alert>,
+    /// Alert events the last successful commit stored: what sinks deliver.
+    pub committed_alerts: Vec<crate::alerts::Alert>,
     last: Instant,
     pub commits: u64,
     /// Transitions that were new to the database.
@@ -63,6 +69,9 @@ impl Writer {
             pending: HashMap::new(),
             unstored: 0,
             marks: BTreeMap::new(),
+            alerts: Vec::new(),
+            alerts_written: 0,
+            committed_alerts: Vec::new(),
             last: Instant::now(),
             commits: 0,
             new_transitions: 0,
@@ -105,6 +114,15 @@ impl Writer {
         let started = Instant::now();
         self.last = started;
         self.add_rollups(engine.aggregates.drain_minutes());
+        if let Some(a) = engine.alerts.as_deref_mut() {
+            if self.keep_transitions {
+                // analyze reports them all: copy what is new.
+                self.alerts.extend_from_slice(&a.out[self.alerts_written..]);
+                self.alerts_written = a.out.len();
+            } else {
+                self.alerts.append(&mut a.out);
+            }
+        }
         let checkpoints: Vec<Checkpoint> = self.marks.values().cloned().collect();
         let rollups: Vec<Rollup> = self
             .pending
@@ -118,7 +136,9 @@ impl Writer {
             transitions: &engine.health.transitions[self.written..],
             rollups: &rollups,
             checkpoints: &checkpoints,
+            alerts: &self.alerts,
         })?;
+        self.committed_alerts = std::mem::take(&mut self.alerts);
         self.unstored = 0;
         self.marks.clear();
         self.new_transitions += new;

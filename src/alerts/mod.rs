@@ -1,0 +1,541 @@
+//! Alerts on state transitions, in event time.
+//!
+//! The [`Evaluator`] sees every transition and every "no server available"
+//! period as the engine applies them, and turns them into alert events
+//! (firing, resolved) at the times the log gives, never the wall clock: the
+//! same log gives the same alerts offline (`analyze --alerts`) and live.
+//!
+//! Rules here (on by default, each can be disabled or tuned in the TOML
+//! rule file, see [`RuleFile`]):
+//!
+//! - `haproxy_backend_server_status`: a server DOWN (by its checks, or set
+//!   by an administrator), firing while it is down, resolved when it is UP;
+//!   entering MAINT or DRAIN is recorded at `info`, not paged.
+//! - `haproxy_backend_status`: a backend with no server available; resolved
+//!   when one of its servers is UP again.
+//! - `haproxy_server_flapping`: at least N transitions of a server within W.
+//!
+//! Invariant: one alert per rule and label set is firing at a time
+//! (`fingerprint`); evaluation is deterministic in the input order.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use serde::{Deserialize, Serialize};
+
+use crate::engine::state::{HealthTracker, Label, Transition};
+use crate::engine::Glob;
+use crate::time::Millis;
+
+/// The runbook every server alert carries: the usual steps, in order.
+pub const RUNBOOK: &str =
+    "1. Check the server on the HAProxy stats page{stats_url}: state, last check, \
+its error. 2. Check the server itself: CPU, memory, disk, network, the service's own logs. \
+3. Validate the HAProxy configuration (haproxy -c -f /etc/haproxy/haproxy.cfg). \
+4. Look for recent changes (deploys, configuration, network). \
+5. Restart HAProxy only if the servers are healthy and it still reports them down.";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Critical,
+    Warning,
+    Info,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Critical => "critical",
+            Severity::Warning => "warning",
+            Severity::Info => "info",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Firing,
+    Resolved,
+}
+
+/// One alert, as sinks and `hapwatch alerts` show it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Alert {
+    pub rule: String,
+    pub status: Status,
+    pub severity: Severity,
+    /// alertname, host, backend, server (when it is about one), severity,
+    /// and the rule's own labels.
+    pub labels: BTreeMap<String, String>,
+    #[serde(
+        serialize_with = "crate::time::serialize_rfc3339",
+        deserialize_with = "de_time"
+    )]
+    pub starts_at: Millis,
+    #[serde(
+        serialize_with = "serialize_opt_time",
+        deserialize_with = "de_opt_time",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
+    pub ends_at: Option<Millis>,
+    pub summary: String,
+    pub description: String,
+    pub runbook: String,
+}
+
+fn de_time<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Millis, D::Error> {
+    let s = String::deserialize(d)?;
+    crate::time::parse_rfc3339(s.as_bytes())
+        .map(|(t, _)| t)
+        .ok_or_else(|| serde::de::Error::custom(format!("{s}: not an RFC 3339 time")))
+}
+
+fn de_opt_time<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Millis>, D::Error> {
+    de_time(d).map(Some)
+}
+
+fn serialize_opt_time<S: serde::Serializer>(t: &Option<Millis>, s: S) -> Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => crate::time::serialize_rfc3339(t, s),
+        None => s.serialize_none(),
+    }
+}
+
+impl Alert {
+    /// Identifies "the same alert" across firing and resolution: the rule
+    /// and its labels.
+    pub fn fingerprint(&self) -> String {
+        let mut f = self.rule.clone();
+        for (k, v) in &self.labels {
+            f.push('\x1f');
+            f.push_str(k);
+            f.push('=');
+            f.push_str(v);
+        }
+        f
+    }
+
+    /// One line for a terminal.
+    pub fn line(&self) -> String {
+        let at = crate::time::format_rfc3339_ms(self.ends_at.unwrap_or(self.starts_at));
+        let status = match self.status {
+            Status::Firing => "FIRING",
+            Status::Resolved => "RESOLVED",
+        };
+        format!(
+            "{at} {status} [{}] {}: {}",
+            self.severity.as_str(),
+            self.rule,
+            self.summary
+        )
+    }
+}
+
+/// The rule file (`--rules FILE`): each built-in rule by name, all optional.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleFile {
+    /// Filled into the runbook's "stats page" step.
+    pub stats_url: Option<String>,
+    #[serde(default)]
+    pub haproxy_backend_server_status: RuleOptions,
+    #[serde(default)]
+    pub haproxy_backend_status: RuleOptions,
+    #[serde(default)]
+    pub haproxy_server_flapping: FlapOptions,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RuleOptions {
+    pub enabled: bool,
+    pub severity: Severity,
+    pub backend: Option<String>,
+    pub server: Option<String>,
+    pub host: Option<String>,
+    /// Extra labels on every alert of the rule.
+    pub labels: BTreeMap<String, String>,
+}
+
+impl Default for RuleOptions {
+    fn default() -> Self {
+        RuleOptions {
+            enabled: true,
+            severity: Severity::Critical,
+            backend: None,
+            server: None,
+            host: None,
+            labels: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FlapOptions {
+    #[serde(flatten)]
+    pub rule: RuleOptions,
+    /// Transitions within `window` that make a server flapping.
+    pub transitions: usize,
+    /// The window, e.g. "10m".
+    pub window: String,
+}
+
+impl Default for FlapOptions {
+    fn default() -> Self {
+        FlapOptions {
+            rule: RuleOptions {
+                severity: Severity::Warning,
+                ..Default::default()
+            },
+            transitions: 4,
+            window: "10m".into(),
+        }
+    }
+}
+
+impl RuleOptions {
+    fn selects(&self, host: &str, backend: &str, server: Option<&str>) -> bool {
+        self.host
+            .as_deref()
+            .is_none_or(|g| Glob::new(g).matches(host))
+            && self
+                .backend
+                .as_deref()
+                .is_none_or(|g| Glob::new(g).matches(backend))
+            && match (self.server.as_deref(), server) {
+                (Some(g), Some(s)) => Glob::new(g).matches(s),
+                _ => true,
+            }
+    }
+}
+
+/// A duration like `10m`, `30s`, `2h`.
+pub fn parse_duration(s: &str) -> Option<Millis> {
+    let i = s.find(|c: char| !c.is_ascii_digit())?;
+    let n: i64 = s[..i].parse().ok()?;
+    let unit = match &s[i..] {
+        "ms" => 1,
+        "s" => 1000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return None,
+    };
+    n.checked_mul(unit).filter(|&v| v > 0)
+}
+
+impl RuleFile {
+    /// Parses and checks a rule file; the error names the line.
+    pub fn parse(text: &str) -> Result<RuleFile, String> {
+        let f: RuleFile = toml::from_str(text).map_err(|e| e.to_string())?;
+        if parse_duration(&f.haproxy_server_flapping.window).is_none() {
+            return Err(format!(
+                "haproxy_server_flapping.window = {:?}: not a duration (e.g. 10m)",
+                f.haproxy_server_flapping.window
+            ));
+        }
+        if f.haproxy_server_flapping.transitions < 2 {
+            return Err("haproxy_server_flapping.transitions must be at least 2".into());
+        }
+        Ok(f)
+    }
+}
+
+/// Turns transitions into alert events; see the module doc.
+#[derive(Debug)]
+pub struct Evaluator {
+    rules: RuleFile,
+    flap_window: Millis,
+    /// Firing alerts by fingerprint.
+    pub firing: BTreeMap<String, Alert>,
+    /// Per server: times of its recent transitions (flapping).
+    recent: BTreeMap<(String, String, String), VecDeque<Millis>>,
+    /// Per backend: whether it was without servers after the last event.
+    backend_down: BTreeMap<(String, String), bool>,
+    /// Events not yet taken by the caller, in event order.
+    pub out: Vec<Alert>,
+}
+
+impl Evaluator {
+    pub fn new(rules: RuleFile) -> Evaluator {
+        let flap_window = parse_duration(&rules.haproxy_server_flapping.window).unwrap_or(600_000);
+        Evaluator {
+            rules,
+            flap_window,
+            firing: BTreeMap::new(),
+            recent: BTreeMap::new(),
+            backend_down: BTreeMap::new(),
+            out: Vec::new(),
+        }
+    }
+
+    /// Alerts that were firing when the process last stopped: they stay
+    /// firing, and are not announced again.
+    pub fn restore(&mut self, firing: Vec<Alert>) {
+        for a in firing {
+            if a.rule == "haproxy_backend_status" {
+                if let (Some(h), Some(b)) = (a.labels.get("host"), a.labels.get("backend")) {
+                    self.backend_down.insert((h.clone(), b.clone()), true);
+                }
+            }
+            self.firing.insert(a.fingerprint(), a);
+        }
+    }
+
+    fn runbook(&self) -> String {
+        RUNBOOK.replace(
+            "{stats_url}",
+            &self
+                .rules
+                .stats_url
+                .as_ref()
+                .map(|u| format!(" ({u})"))
+                .unwrap_or_default(),
+        )
+    }
+
+    fn labels(
+        rule: &str,
+        opts: &RuleOptions,
+        severity: Severity,
+        host: &str,
+        backend: &str,
+        server: Option<&str>,
+    ) -> BTreeMap<String, String> {
+        let mut l = opts.labels.clone();
+        l.insert("alertname".into(), rule.into());
+        l.insert("host".into(), host.into());
+        l.insert("backend".into(), backend.into());
+        if let Some(s) = server {
+            l.insert("server".into(), s.into());
+        }
+        l.insert("severity".into(), severity.as_str().into());
+        l
+    }
+
+    fn fire(&mut self, a: Alert) {
+        let fp = a.fingerprint();
+        if self.firing.contains_key(&fp) {
+            return; // one firing alert per rule and labels
+        }
+        self.firing.insert(fp, a.clone());
+        self.out.push(a);
+    }
+
+    fn resolve(&mut self, fp_of: &Alert, at: Millis) {
+        if let Some(mut a) = self.firing.remove(&fp_of.fingerprint()) {
+            a.status = Status::Resolved;
+            a.ends_at = Some(at);
+            self.out.push(a);
+        }
+    }
+
+    /// One transition, just applied.
+    pub fn on_transition(&mut self, t: &Transition, health: &HealthTracker) {
+        let opts = self.rules.haproxy_backend_server_status.clone();
+        let (host, backend, server) = (t.host.as_str(), t.backend.as_str(), t.server.as_str());
+        let left = health
+            .backends
+            .get(&(t.host.clone(), t.backend.clone()))
+            .and_then(|b| b.active);
+        if opts.enabled && opts.selects(host, backend, Some(server)) {
+            let rule = "haproxy_backend_server_status";
+            // Entering MAINT or DRAIN is an administrator's act: info.
+            let severity = match t.to {
+                Label::Maint | Label::Drain => Severity::Info,
+                _ => opts.severity,
+            };
+            let runbook = self.runbook();
+            let base = |sev: Severity, summary: String, description: String| Alert {
+                rule: rule.into(),
+                status: Status::Firing,
+                severity: sev,
+                labels: Self::labels(rule, &opts, sev, host, backend, Some(server)),
+                starts_at: t.at,
+                ends_at: None,
+                summary,
+                description,
+                runbook: runbook.clone(),
+            };
+            let cause = t.cause.clone().unwrap_or_else(|| "no reason logged".into());
+            let check = t
+                .check
+                .as_ref()
+                .and_then(|c| c.health)
+                .map(|(x, y)| format!(", check {x}/{y}"))
+                .unwrap_or_default();
+            let servers_left = left
+                .map(|n| format!(" {n} active servers left in {backend}."))
+                .unwrap_or_default();
+            match t.to {
+                Label::Down | Label::Stopping => {
+                    // A server DOWN: critical while it lasts.
+                    let a = base(
+                        severity,
+                        format!(
+                            "{backend}/{server} on {} is {}",
+                            show_host(host),
+                            t.to.as_str()
+                        ),
+                        format!("{cause}{check}.{servers_left}"),
+                    );
+                    // Resolve a previous info record of the same server.
+                    let info = base(Severity::Info, String::new(), String::new());
+                    self.resolve(&info, t.at);
+                    self.fire(a);
+                }
+                Label::Maint | Label::Drain => {
+                    let crit = base(opts.severity, String::new(), String::new());
+                    self.resolve(&crit, t.at);
+                    let a = base(
+                        Severity::Info,
+                        format!(
+                            "{backend}/{server} on {} set to {} by an administrator",
+                            show_host(host),
+                            t.to.as_str()
+                        ),
+                        format!("{cause}.{servers_left}"),
+                    );
+                    self.fire(a);
+                }
+                Label::Up | Label::Unknown => {
+                    for sev in [opts.severity, Severity::Info] {
+                        let a = base(sev, String::new(), String::new());
+                        self.resolve(&a, t.at);
+                    }
+                }
+            }
+        }
+        self.flapping(t);
+        self.backend(host, backend, t.at, health);
+    }
+
+    fn flapping(&mut self, t: &Transition) {
+        let opts = self.rules.haproxy_server_flapping.clone();
+        if !opts.rule.enabled || !opts.rule.selects(&t.host, &t.backend, Some(&t.server)) {
+            return;
+        }
+        let key = (t.host.clone(), t.backend.clone(), t.server.clone());
+        let times = self.recent.entry(key).or_default();
+        times.push_back(t.at);
+        while times.front().is_some_and(|&f| f <= t.at - self.flap_window) {
+            times.pop_front();
+        }
+        let n = times.len();
+        let rule = "haproxy_server_flapping";
+        let a = Alert {
+            rule: rule.into(),
+            status: Status::Firing,
+            severity: opts.rule.severity,
+            labels: Self::labels(
+                rule,
+                &opts.rule,
+                opts.rule.severity,
+                &t.host,
+                &t.backend,
+                Some(&t.server),
+            ),
+            starts_at: t.at,
+            ends_at: None,
+            summary: format!(
+                "{}/{} on {} changed state {n} times within {}",
+                t.backend,
+                t.server,
+                show_host(&t.host),
+                opts.window
+            ),
+            description: format!(
+                "Last change: {} -> {} ({}).",
+                t.from.as_str(),
+                t.to.as_str(),
+                t.cause.as_deref().unwrap_or("no reason logged")
+            ),
+            runbook: self.runbook(),
+        };
+        if n >= opts.transitions {
+            self.fire(a);
+        } else if n <= 1 {
+            // Quiet for a whole window: over.
+            self.resolve(&a, t.at);
+        }
+    }
+
+    fn backend(&mut self, host: &str, backend: &str, at: Millis, health: &HealthTracker) {
+        let opts = self.rules.haproxy_backend_status.clone();
+        if !opts.enabled || !opts.selects(host, backend, None) {
+            return;
+        }
+        let key = (host.to_string(), backend.to_string());
+        let now_down = health
+            .backends
+            .get(&key)
+            .and_then(|b| b.no_server.last())
+            .is_some_and(|p| p.end.is_none());
+        let was = self.backend_down.insert(key, now_down).unwrap_or(false);
+        if was == now_down {
+            return;
+        }
+        let rule = "haproxy_backend_status";
+        let a = Alert {
+            rule: rule.into(),
+            status: Status::Firing,
+            severity: opts.severity,
+            labels: Self::labels(rule, &opts, opts.severity, host, backend, None),
+            starts_at: at,
+            ends_at: None,
+            summary: format!(
+                "backend {backend} on {} has no server available",
+                show_host(host)
+            ),
+            description: "HAProxy answers its requests with 503 until a server is UP again.".into(),
+            runbook: self.runbook(),
+        };
+        if now_down {
+            self.fire(a);
+        } else {
+            self.resolve(&a, at);
+        }
+    }
+
+    /// A backend-level event (no server available) that is not a transition.
+    pub fn on_backend_event(
+        &mut self,
+        host: &str,
+        backend: &str,
+        at: Millis,
+        health: &HealthTracker,
+    ) {
+        self.backend(host, backend, at, health);
+    }
+}
+
+fn show_host(h: &str) -> &str {
+    if h.is_empty() {
+        "-"
+    } else {
+        h
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rule_file_errors_name_the_line() {
+        let e = RuleFile::parse(
+            "[haproxy_server_flapping]\ntransitions = 4\nwindow = \"ten minutes\"\n",
+        )
+        .unwrap_err();
+        assert!(e.contains("window"), "{e}");
+        let e = RuleFile::parse("[haproxy_backend_status]\nenabled = true\nseverity = \"loud\"\n")
+            .unwrap_err();
+        assert!(e.contains("line 3"), "{e}");
+        let e = RuleFile::parse("[haproxy_backend_statuz]\n").unwrap_err();
+        assert!(e.contains("line 1"), "{e}");
+        assert!(RuleFile::parse("stats_url = \"http://lb1:8404/stats\"\n[haproxy_server_flapping]\ntransitions = 3\nwindow = \"5m\"\n").is_ok());
+    }
+}
