@@ -16,5 +16,5 @@ done
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 p=$(median "${plain[@]}"); d=$(median "${withdb[@]}")
 echo "analyze: ${p} ms   analyze --db: ${d} ms   cost: $(awk "BEGIN {printf \"%+.1f%%\", ($d - $p) * 100 / $p}")"
-echo "database: $(stat -c %s "$db") bytes"
+echo "database: $(cat "$db" "$db-wal" 2>/dev/null | wc -c) bytes (file and WAL)"
 rm -f "$db" "$db-wal" "$db-shm"
