@@ -679,17 +679,22 @@ fn main() -> ExitCode {
                 Ok(s) => s,
                 Err(code) => return code,
             };
-            let alerts = match store.alerts(active, since) {
-                Ok(a) => a,
+            let listed = store
+                .alerts(active, since)
+                .and_then(|a| Ok((a, store.failed_deliveries()?)));
+            let (alerts, failed) = match listed {
+                Ok(x) => x,
                 Err(e) => {
                     eprintln!("hapwatch: {e}");
                     return ExitCode::from(1);
                 }
             };
             match format {
-                ListFormat::Json => {
-                    print(&(serde_json::json!({ "alerts": alerts }).to_string() + "\n"))
-                }
+                ListFormat::Json => print(
+                    &(serde_json::json!({ "alerts": alerts, "failed_deliveries": failed })
+                        .to_string()
+                        + "\n"),
+                ),
                 ListFormat::Table => {
                     let mut out = String::from("STATUS    SEVERITY  STARTS                    ENDS                      ALERT\n");
                     for a in &alerts {
@@ -702,6 +707,21 @@ fn main() -> ExitCode {
                             a["rule"].as_str().unwrap_or(""),
                             a["summary"].as_str().unwrap_or(""),
                         ));
+                    }
+                    if !failed.is_empty() {
+                        out.push_str("\nFAILED DELIVERIES\nSTATE     TRIES  SINK                            ALERT  (LAST ERROR)\n");
+                        for d in &failed {
+                            out.push_str(&format!(
+                                "{:<9} {:<6} {:<31} {} {}: {} ({})\n",
+                                d["state"].as_str().unwrap_or(""),
+                                d["attempts"],
+                                d["sink"].as_str().unwrap_or(""),
+                                d["status"].as_str().unwrap_or(""),
+                                d["rule"].as_str().unwrap_or(""),
+                                d["summary"].as_str().unwrap_or(""),
+                                d["last_error"].as_str().unwrap_or(""),
+                            ));
+                        }
                     }
                     print(&out)
                 }

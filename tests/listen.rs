@@ -816,3 +816,295 @@ fn check_config_explains_errors_with_line_numbers() {
         .unwrap()
         .contains("http://lb1:8404/stats"));
 }
+
+/// A webhook receiver (tests/e2e/webhook.py): 500 to the first `fails`
+/// requests. Killed when dropped.
+struct Hook(Child);
+
+impl Hook {
+    fn start(port: u16, fails: u32, log: &std::path::Path) -> Hook {
+        let child = Command::new("python3")
+            .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/webhook.py"))
+            .args([
+                port.to_string(),
+                fails.to_string(),
+                log.to_str().unwrap().to_string(),
+            ])
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "webhook receiver did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Hook(child)
+    }
+}
+
+impl Drop for Hook {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn received(log: &std::path::Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn wait_for(what: &str, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !ok() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+const DOWN_AT: &str = "<129>Nov 24 19:00:00 haproxy[1]: Server be_app/srv1 is DOWN, reason: Layer4 connection problem, info: \"Connection refused\", check duration: 0ms. 2 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue.";
+const UP_AT: &str = "<133>Nov 24 19:00:07 haproxy[1]: Server be_app/srv1 is UP, reason: Layer7 check passed, code: 200, check duration: 1ms. 3 active and 0 backup servers online. 0 sessions requeued, 0 total in queue.";
+
+/// A webhook that fails the first three attempts: the alerts still arrive,
+/// once per notification, with the secret header from the environment;
+/// an exec sink gets the same alerts on stdin.
+#[test]
+fn webhook_retries_until_delivered_once_and_exec_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("hook.jsonl");
+    let exec_out = dir.path().join("exec.jsonl");
+    let _hook = Hook::start(27881, 3, &log);
+    let rules = dir.path().join("rules.toml");
+    std::fs::write(
+        &rules,
+        format!(
+            "[delivery]\nretry_min = \"50ms\"\nretry_max = \"200ms\"\n\n\
+             [[sinks]]\nkind = \"webhook\"\nurl = \"http://127.0.0.1:27881/hook\"\nheaders = {{ Authorization = \"env:HOOK_TOKEN\" }}\n\n\
+             [[sinks]]\nkind = \"exec\"\ncommand = [\"tee\", \"-a\", \"{}\"]\n",
+            exec_out.display()
+        ),
+    )
+    .unwrap();
+    std::env::set_var("HOOK_TOKEN", "Bearer s3cret");
+    let mut l = Listen::start(&[
+        "--udp",
+        "127.0.0.1:27882",
+        "--rules",
+        rules.to_str().unwrap(),
+        "--reorder-window",
+        "0s",
+    ]);
+    let u = UdpSocket::bind("127.0.0.1:0").unwrap();
+    u.send_to(DOWN_AT.as_bytes(), "127.0.0.1:27882").unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    u.send_to(UP_AT.as_bytes(), "127.0.0.1:27882").unwrap();
+    wait_for("two deliveries", || {
+        received(&log).iter().filter(|r| r["code"] == 200).count() >= 2
+    });
+    std::thread::sleep(Duration::from_millis(500)); // nothing more may come
+    let got = received(&log);
+    let ok: Vec<&serde_json::Value> = got.iter().filter(|r| r["code"] == 200).collect();
+    assert_eq!(
+        got.len(),
+        5,
+        "3 failures, then one delivery per notification: {got:?}"
+    );
+    assert_eq!(ok.len(), 2);
+    assert_eq!(ok[0]["body"]["status"], "firing");
+    assert_eq!(ok[1]["body"]["status"], "resolved");
+    assert_eq!(ok[0]["body"]["labels"]["server"], "srv1");
+    assert!(got.iter().all(|r| r["auth"] == "Bearer s3cret"));
+    let exec: Vec<serde_json::Value> = std::fs::read_to_string(&exec_out)
+        .unwrap()
+        .lines()
+        .map(|s| serde_json::from_str(s).unwrap())
+        .collect();
+    assert_eq!(exec.len(), 2, "{exec:?}");
+    assert!(l.stop().0.success());
+    // Nothing left failing.
+    let a = l.json("alerts");
+    assert!(
+        a["failed_deliveries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["state"] == "delivered"),
+        "{a}"
+    );
+}
+
+/// kill -9 between "alert fired" and "delivered": after a restart the
+/// alert is delivered.
+#[test]
+fn an_alert_fired_before_a_kill_9_is_delivered_after_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("hook.jsonl");
+    let rules = dir.path().join("rules.toml");
+    std::fs::write(
+        &rules,
+        "[delivery]\nretry_min = \"50ms\"\nretry_max = \"100ms\"\n\n[[sinks]]\nkind = \"webhook\"\nurl = \"http://127.0.0.1:27891/hook\"\ntimeout = \"1s\"\n",
+    )
+    .unwrap();
+    let db = dir.path().join("live.db");
+    let args = [
+        "--udp",
+        "127.0.0.1:27892",
+        "--rules",
+        rules.to_str().unwrap(),
+        "--reorder-window",
+        "0s",
+    ];
+    // The webhook is down: the alert waits in the outbox.
+    let mut l = Listen::start_with(tempfile::tempdir().unwrap(), db.clone(), &args);
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .send_to(DOWN_AT.as_bytes(), "127.0.0.1:27892")
+        .unwrap();
+    wait_for("a failed delivery", || {
+        let o = hapwatch(&["alerts", "--db", db.to_str().unwrap(), "--format", "json"]);
+        serde_json::from_slice::<serde_json::Value>(&o.stdout)
+            .map(|v| !v["failed_deliveries"].as_array().unwrap().is_empty())
+            .unwrap_or(false)
+    });
+    l.child.kill().unwrap(); // SIGKILL
+    l.child.wait().unwrap();
+    let _hook = Hook::start(27891, 0, &log);
+    let mut l = Listen::start_with(tempfile::tempdir().unwrap(), db.clone(), &args);
+    wait_for("the delivery after restart", || !received(&log).is_empty());
+    let got = received(&log);
+    assert_eq!(got[0]["body"]["labels"]["server"], "srv1");
+    assert_eq!(got[0]["body"]["status"], "firing");
+    assert!(l.stop().0.success());
+}
+
+/// A real Alertmanager (Debian's prometheus-alertmanager) on 127.0.0.1: the
+/// alert arrives with its labels through Alertmanager's own API, and
+/// resolves.
+#[test]
+fn alertmanager_receives_and_resolves() {
+    require_tools(&["prometheus-alertmanager"]);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("am.yml");
+    std::fs::write(
+        &cfg,
+        "route:\n  receiver: none\n  group_wait: 1s\nreceivers:\n  - name: none\n",
+    )
+    .unwrap();
+    let mut am = Command::new("prometheus-alertmanager")
+        .arg(format!("--config.file={}", cfg.display()))
+        .arg(format!(
+            "--storage.path={}",
+            dir.path().join("data").display()
+        ))
+        .arg("--web.listen-address=127.0.0.1:27893")
+        .arg("--cluster.listen-address=")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    struct Kill(Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _guard_am = {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect("127.0.0.1:27893").is_err() {
+            if let Some(s) = am.try_wait().unwrap() {
+                panic!("alertmanager exited: {s:?}");
+            }
+            assert!(Instant::now() < deadline, "alertmanager did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Kill(am)
+    };
+    let get_alerts = || -> serde_json::Value {
+        let mut s = TcpStream::connect("127.0.0.1:27893").unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        write!(
+            s,
+            "GET /api/v2/alerts HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        let body = out.split("\r\n\r\n").nth(1).unwrap_or("[]");
+        // chunked or not: take the JSON array
+        let start = body.find('[').unwrap_or(0);
+        let end = body.rfind(']').map_or(body.len(), |e| e + 1);
+        serde_json::from_str(&body[start..end]).unwrap_or(serde_json::json!([]))
+    };
+    let dir2 = tempfile::tempdir().unwrap();
+    let rules = dir2.path().join("rules.toml");
+    std::fs::write(
+        &rules,
+        "stats_url = \"http://127.0.0.1:8404/stats\"\n[delivery]\nretry_min = \"100ms\"\n\n[[sinks]]\nkind = \"alertmanager\"\nurl = \"http://127.0.0.1:27893\"\ngenerator_url = \"http://127.0.0.1:8404/stats\"\n",
+    )
+    .unwrap();
+    let mut l = Listen::start(&[
+        "--udp",
+        "127.0.0.1:27894",
+        "--rules",
+        rules.to_str().unwrap(),
+        "--reorder-window",
+        "0s",
+    ]);
+    // Times of now: Alertmanager treats an alert that ended long ago as
+    // resolved on arrival.
+    let now = chrono::Utc::now();
+    let line = |t: chrono::DateTime<chrono::Utc>, msg: &str| {
+        format!(
+            "<129>1 {} lb1 haproxy 1 - - {msg}",
+            t.format("%Y-%m-%dT%H:%M:%S%.3fZ")
+        )
+    };
+    let u = UdpSocket::bind("127.0.0.1:0").unwrap();
+    u.send_to(
+        line(now, "Server be_app/srv1 is DOWN, reason: Layer4 timeout, check duration: 2001ms. 1 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue.").as_bytes(),
+        "127.0.0.1:27894",
+    )
+    .unwrap();
+    let mut firing = serde_json::Value::Null;
+    wait_for("the alert in Alertmanager", || {
+        let a = get_alerts();
+        match a
+            .as_array()
+            .and_then(|a| a.iter().find(|x| x["labels"]["server"] == "srv1"))
+        {
+            Some(x) => {
+                firing = x.clone();
+                true
+            }
+            None => false,
+        }
+    });
+    assert_eq!(
+        firing["labels"]["alertname"],
+        "haproxy_backend_server_status"
+    );
+    assert_eq!(firing["labels"]["backend"], "be_app");
+    assert_eq!(firing["labels"]["host"], "lb1");
+    assert_eq!(firing["labels"]["severity"], "critical");
+    assert_eq!(firing["status"]["state"], "active");
+    assert!(firing["annotations"]["runbook"]
+        .as_str()
+        .unwrap()
+        .contains("http://127.0.0.1:8404/stats"));
+    assert_eq!(firing["generatorURL"], "http://127.0.0.1:8404/stats");
+    u.send_to(
+        line(chrono::Utc::now(), "Server be_app/srv1 is UP, reason: Layer7 check passed, code: 200, check duration: 1ms. 2 active and 0 backup servers online. 0 sessions requeued, 0 total in queue.").as_bytes(),
+        "127.0.0.1:27894",
+    )
+    .unwrap();
+    wait_for("the alert resolved in Alertmanager", || {
+        get_alerts().as_array().is_some_and(|a| {
+            !a.iter()
+                .any(|x| x["labels"]["server"] == "srv1" && x["status"]["state"] == "active")
+        })
+    });
+    assert!(l.stop().0.success());
+}

@@ -18,6 +18,8 @@
 //! Invariant: one alert per rule and label set is firing at a time
 //! (`fingerprint`); evaluation is deterministic in the input order.
 
+pub mod sinks;
+
 use std::collections::{BTreeMap, VecDeque};
 
 use serde::{Deserialize, Serialize};
@@ -145,6 +147,11 @@ pub struct RuleFile {
     pub haproxy_backend_status: RuleOptions,
     #[serde(default)]
     pub haproxy_server_flapping: FlapOptions,
+    /// Where alerts go besides stdout (`[[sinks]]`).
+    #[serde(default)]
+    pub sinks: Vec<sinks::SinkConfig>,
+    #[serde(default)]
+    pub delivery: sinks::Delivery,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -239,6 +246,25 @@ impl RuleFile {
         }
         if f.haproxy_server_flapping.transitions < 2 {
             return Err("haproxy_server_flapping.transitions must be at least 2".into());
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for s in &f.sinks {
+            s.check()?;
+            if !names.insert(s.name()) {
+                return Err(format!(
+                    "two sinks are named {:?}: give each a `name`",
+                    s.name()
+                ));
+            }
+        }
+        for (k, v) in [
+            ("retry_min", &f.delivery.retry_min),
+            ("retry_max", &f.delivery.retry_max),
+            ("repeat", &f.delivery.repeat),
+        ] {
+            if parse_duration(v).is_none() {
+                return Err(format!("delivery.{k} = {v:?}: not a duration (e.g. 30s)"));
+            }
         }
         Ok(f)
     }

@@ -204,6 +204,26 @@ pub fn run(opts: Options) -> Result<(), StartError> {
 
     let mut writer = Writer::new(store, opts.commit_every);
     writer.keep_transitions = false;
+    writer.sinks = crate::alerts::sinks::names(&opts.rules.sinks);
+    // The courier delivers the outbox on its own connection and thread:
+    // a slow or dead sink never holds up ingestion.
+    let courier_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let courier = if opts.rules.sinks.is_empty() {
+        None
+    } else {
+        let c = crate::alerts::sinks::Courier {
+            store: Store::open(&opts.db).map_err(|e| StartError(e.to_string()))?,
+            sinks: opts.rules.sinks.clone(),
+            delivery: opts.rules.delivery.clone(),
+        };
+        let stop = courier_stop.clone();
+        Some(
+            std::thread::Builder::new()
+                .name("hapwatch-courier".into())
+                .spawn(move || c.run(stop))
+                .expect("spawn the courier thread"),
+        )
+    };
     let mut engine = Engine::new(opts.patterns.clone(), Filter::default());
     engine.rollups = true;
     engine.order = crate::engine::order::Reorder::new(opts.reorder_window);
@@ -244,6 +264,10 @@ pub fn run(opts: Options) -> Result<(), StartError> {
     // the last of them has dropped its sender and the queue is empty.
     rt.block_on(async { while tasks.join_next().await.is_some() {} });
     let result = engine_thread.join().expect("engine thread");
+    courier_stop.store(true, Relaxed);
+    if let Some(c) = courier {
+        let _ = c.join();
+    }
     rt.shutdown_timeout(Duration::from_secs(1));
     result
 }

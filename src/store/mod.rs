@@ -36,6 +36,17 @@ pub struct Batch<'a> {
     pub checkpoints: &'a [Checkpoint],
     /// Alert events since the last batch, in order.
     pub alerts: &'a [crate::alerts::Alert],
+    /// Remote sinks: each alert event gets an outbox row per sink.
+    pub sinks: &'a [String],
+}
+
+/// One delivery waiting in the outbox.
+#[derive(Debug, Clone)]
+pub struct OutboxRow {
+    pub id: i64,
+    pub sink: String,
+    pub payload: String,
+    pub attempts: u32,
 }
 
 fn op_str(o: Op) -> &'static str {
@@ -292,6 +303,25 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX alerts_status ON alerts (status);
     ",
+    // 4: the outbox: one row per alert event and remote sink, delivered at
+    // least once by the courier, retried, dead-lettered.
+    "
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY,
+        sink TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,
+        starts_ms INTEGER NOT NULL,
+        status TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        state TEXT NOT NULL DEFAULT 'pending',
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_ms INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        delivered_ms INTEGER,
+        UNIQUE (sink, fingerprint, starts_ms, status)
+    );
+    CREATE INDEX outbox_due ON outbox (state, next_ms);
+    ",
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -527,7 +557,25 @@ impl Store {
                      WHERE excluded.status = 'resolved'",
                 )
                 .map_err(err)?;
+            let mut ob = tx
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO outbox (sink, fingerprint, starts_ms, status, payload)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
+                .map_err(err)?;
             for a in b.alerts {
+                let status = match a.status {
+                    crate::alerts::Status::Firing => "firing",
+                    crate::alerts::Status::Resolved => "resolved",
+                };
+                let payload = serde_json::to_string(a).expect("serializes");
+                // Info records (MAINT, DRAIN) are not paged.
+                if a.severity != crate::alerts::Severity::Info {
+                    for sink in b.sinks {
+                        ob.execute(params![sink, a.fingerprint(), a.starts_at, status, payload])
+                            .map_err(err)?;
+                    }
+                }
                 al.execute(params![
                     a.fingerprint(),
                     a.starts_at,
@@ -746,6 +794,88 @@ impl Store {
             out.push(serde_json::from_str(&r.map_err(err)?).unwrap_or(serde_json::Value::Null));
         }
         Ok(out)
+    }
+
+    /// Deliveries due at `now` (wall clock), oldest first.
+    pub fn outbox_due(&self, now: i64, limit: usize) -> Result<Vec<OutboxRow>, StoreError> {
+        let err = |e| StoreError::Sqlite(self.path.clone(), e);
+        let mut q = self
+            .conn
+            .prepare_cached(
+                "SELECT id, sink, payload, attempts FROM outbox
+                 WHERE state = 'pending' AND next_ms <= ?1 ORDER BY id LIMIT ?2",
+            )
+            .map_err(err)?;
+        let rows = q
+            .query_map(params![now, limit as i64], |r| {
+                Ok(OutboxRow {
+                    id: r.get(0)?,
+                    sink: r.get(1)?,
+                    payload: r.get(2)?,
+                    attempts: r.get(3)?,
+                })
+            })
+            .map_err(err)?;
+        rows.collect::<rusqlite::Result<_>>().map_err(err)
+    }
+
+    pub fn outbox_delivered(&self, id: i64, now: i64) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "UPDATE outbox SET state = 'delivered', attempts = attempts + 1, delivered_ms = ?2
+                 WHERE id = ?1",
+                params![id, now],
+            )
+            .map(|_| ())
+            .map_err(|e| StoreError::Sqlite(self.path.clone(), e))
+    }
+
+    /// A failed attempt: retry at `next`, or dead-letter.
+    pub fn outbox_failed(
+        &self,
+        id: i64,
+        next: i64,
+        error: &str,
+        dead: bool,
+    ) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "UPDATE outbox SET attempts = attempts + 1, next_ms = ?2, last_error = ?3,
+                        state = CASE WHEN ?4 THEN 'dead' ELSE 'pending' END
+                 WHERE id = ?1",
+                params![id, next, error, dead],
+            )
+            .map(|_| ())
+            .map_err(|e| StoreError::Sqlite(self.path.clone(), e))
+    }
+
+    /// Deliveries that failed at least once and are not delivered: pending
+    /// retries and dead letters.
+    pub fn failed_deliveries(&self) -> Result<Vec<serde_json::Value>, StoreError> {
+        let err = |e| StoreError::Sqlite(self.path.clone(), e);
+        let mut q = self
+            .conn
+            .prepare(
+                "SELECT sink, state, attempts, last_error, payload FROM outbox
+                 WHERE state != 'delivered' AND attempts > 0 ORDER BY id",
+            )
+            .map_err(err)?;
+        let rows = q
+            .query_map([], |r| {
+                let payload: String = r.get(4)?;
+                let a: serde_json::Value = serde_json::from_str(&payload).unwrap_or_default();
+                Ok(serde_json::json!({
+                    "sink": r.get::<_, String>(0)?,
+                    "state": r.get::<_, String>(1)?,
+                    "attempts": r.get::<_, i64>(2)?,
+                    "last_error": r.get::<_, Option<String>>(3)?,
+                    "rule": a["rule"],
+                    "status": a["status"],
+                    "summary": a["summary"],
+                }))
+            })
+            .map_err(err)?;
+        rows.collect::<rusqlite::Result<_>>().map_err(err)
     }
 
     /// Alerts firing when the last run stopped: they stay firing.

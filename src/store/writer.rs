@@ -48,6 +48,8 @@ pub struct Writer {
     alerts_written: usize,
     /// Alert events waiting for the next commit.
     alerts: Vec<crate::alerts::Alert>,
+    /// Remote sinks (names): the outbox gets a row per alert and sink.
+    pub sinks: Vec<String>,
     /// Alert events the last successful commit stored: what sinks deliver.
     pub committed_alerts: Vec<crate::alerts::Alert>,
     last: Instant,
@@ -72,6 +74,7 @@ impl Writer {
             alerts: Vec::new(),
             alerts_written: 0,
             committed_alerts: Vec::new(),
+            sinks: Vec::new(),
             last: Instant::now(),
             commits: 0,
             new_transitions: 0,
@@ -137,6 +140,7 @@ impl Writer {
             rollups: &rollups,
             checkpoints: &checkpoints,
             alerts: &self.alerts,
+            sinks: &self.sinks,
         })?;
         self.committed_alerts = std::mem::take(&mut self.alerts);
         self.unstored = 0;

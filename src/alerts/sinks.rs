@@ -1,0 +1,346 @@
+//! Delivering alerts: webhook, Alertmanager and exec sinks, through the
+//! outbox table.
+//!
+//! An alert event is written to the outbox, one row per remote sink, in the
+//! same transaction that stores the alert ([`crate::store::Store::persist`]).
+//! The [`Courier`] thread delivers pending rows, oldest first: at least once
+//! (a crash before a row is marked delivered sends it again), retried with
+//! exponential backoff across restarts, dead-lettered after `max_attempts`
+//! (visible in `hapwatch alerts`). An unreachable sink only delays its own
+//! rows: ingestion never waits for delivery. Alertmanager also gets every
+//! firing alert re-posted every `repeat` (it forgets alerts not re-sent
+//! within its resolve timeout).
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+
+use super::{parse_duration, Alert, Status};
+use crate::store::{OutboxRow, Store};
+
+/// One `[[sinks]]` entry of the rule file.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum SinkConfig {
+    /// JSON POST of the alert to `url`. Header values `env:NAME` are read
+    /// from the environment (secrets stay out of the file and the logs).
+    Webhook {
+        name: Option<String>,
+        url: String,
+        #[serde(default)]
+        headers: BTreeMap<String, String>,
+        #[serde(default)]
+        timeout: Option<String>,
+    },
+    /// Prometheus Alertmanager: `POST {url}/api/v2/alerts`.
+    Alertmanager {
+        name: Option<String>,
+        url: String,
+        #[serde(default)]
+        timeout: Option<String>,
+        /// Link back in `generatorURL` (e.g. the stats page).
+        #[serde(default)]
+        generator_url: Option<String>,
+    },
+    /// Runs `command[0]` with `command[1..]` (no shell), the alert as JSON
+    /// on stdin and as HAPWATCH_ALERT_* variables; exit 0 is success.
+    Exec {
+        name: Option<String>,
+        command: Vec<String>,
+        #[serde(default)]
+        timeout: Option<String>,
+    },
+}
+
+impl SinkConfig {
+    pub fn name(&self) -> String {
+        match self {
+            SinkConfig::Webhook { name, url, .. } => {
+                name.clone().unwrap_or_else(|| format!("webhook {url}"))
+            }
+            SinkConfig::Alertmanager { name, url, .. } => name
+                .clone()
+                .unwrap_or_else(|| format!("alertmanager {url}")),
+            SinkConfig::Exec { name, command, .. } => name
+                .clone()
+                .unwrap_or_else(|| format!("exec {}", command.first().map_or("", |c| c.as_str()))),
+        }
+    }
+
+    fn timeout(&self) -> Duration {
+        let t = match self {
+            SinkConfig::Webhook { timeout, .. }
+            | SinkConfig::Alertmanager { timeout, .. }
+            | SinkConfig::Exec { timeout, .. } => timeout,
+        };
+        Duration::from_millis(t.as_deref().and_then(parse_duration).unwrap_or(5_000) as u64)
+    }
+
+    /// What the rule-file check reports.
+    pub fn check(&self) -> Result<(), String> {
+        let t = match self {
+            SinkConfig::Webhook { url, timeout, .. }
+            | SinkConfig::Alertmanager { url, timeout, .. } => {
+                if !url.starts_with("http://") {
+                    return Err(format!(
+                        "sink {}: url must start with http:// (TLS: put a local proxy in front)",
+                        self.name()
+                    ));
+                }
+                timeout
+            }
+            SinkConfig::Exec {
+                command, timeout, ..
+            } => {
+                if command.is_empty() {
+                    return Err(format!("sink {}: command is empty", self.name()));
+                }
+                timeout
+            }
+        };
+        if let Some(t) = t {
+            if parse_duration(t).is_none() {
+                return Err(format!(
+                    "sink {}: timeout = {t:?}: not a duration",
+                    self.name()
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Retry policy of the outbox.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Delivery {
+    /// First retry after this; doubled each time up to `retry_max`.
+    pub retry_min: String,
+    pub retry_max: String,
+    /// Attempts before a delivery is dead-lettered.
+    pub max_attempts: u32,
+    /// Firing alerts are re-posted to Alertmanager this often.
+    pub repeat: String,
+}
+
+impl Default for Delivery {
+    fn default() -> Self {
+        Delivery {
+            retry_min: "1s".into(),
+            retry_max: "5m".into(),
+            max_attempts: 10,
+            repeat: "1m".into(),
+        }
+    }
+}
+
+fn wall_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Alertmanager's JSON for one alert.
+fn alertmanager_json(a: &Alert, generator: Option<&str>) -> serde_json::Value {
+    let mut v = serde_json::json!({
+        "labels": a.labels,
+        "annotations": {
+            "summary": a.summary,
+            "description": a.description,
+            "runbook": a.runbook,
+        },
+        "startsAt": crate::time::format_rfc3339_ms(a.starts_at),
+    });
+    if let Some(e) = a.ends_at {
+        v["endsAt"] = crate::time::format_rfc3339_ms(e).into();
+    }
+    if let Some(g) = generator {
+        v["generatorURL"] = g.into();
+    }
+    v
+}
+
+/// Sends one alert to one sink. Err says why, for the outbox.
+pub fn deliver(sink: &SinkConfig, a: &Alert) -> Result<(), String> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(sink.timeout()))
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let post =
+        |url: &str, headers: &BTreeMap<String, String>, body: String| -> Result<(), String> {
+            let mut req = agent.post(url).header("Content-Type", "application/json");
+            for (k, v) in headers {
+                let value = match v.strip_prefix("env:") {
+                    Some(var) => {
+                        std::env::var(var).map_err(|_| format!("header {k}: ${var} is not set"))?
+                    }
+                    None => v.clone(),
+                };
+                req = req.header(k.as_str(), value.as_str());
+            }
+            let resp = req.send(body).map_err(|e| e.to_string())?;
+            let code = resp.status().as_u16();
+            if (200..300).contains(&code) {
+                Ok(())
+            } else {
+                Err(format!("HTTP {code}"))
+            }
+        };
+    match sink {
+        SinkConfig::Webhook { url, headers, .. } => {
+            post(url, headers, serde_json::to_string(a).expect("serializes"))
+        }
+        SinkConfig::Alertmanager {
+            url, generator_url, ..
+        } => {
+            let body =
+                serde_json::Value::Array(vec![alertmanager_json(a, generator_url.as_deref())]);
+            post(
+                &format!("{}/api/v2/alerts", url.trim_end_matches('/')),
+                &BTreeMap::new(),
+                body.to_string(),
+            )
+        }
+        SinkConfig::Exec { command, .. } => exec(command, a, sink.timeout()),
+    }
+}
+
+fn exec(command: &[String], a: &Alert, timeout: Duration) -> Result<(), String> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut cmd = Command::new(&command[0]);
+    cmd.args(&command[1..])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .env("HAPWATCH_ALERT_RULE", &a.rule)
+        .env(
+            "HAPWATCH_ALERT_STATUS",
+            match a.status {
+                Status::Firing => "firing",
+                Status::Resolved => "resolved",
+            },
+        )
+        .env("HAPWATCH_ALERT_SEVERITY", a.severity.as_str())
+        .env("HAPWATCH_ALERT_SUMMARY", &a.summary)
+        .env(
+            "HAPWATCH_ALERT_STARTS_AT",
+            crate::time::format_rfc3339_ms(a.starts_at),
+        );
+    for (k, v) in &a.labels {
+        cmd.env(format!("HAPWATCH_ALERT_LABEL_{}", k.to_uppercase()), v);
+    }
+    let mut child = cmd.spawn().map_err(|e| format!("{}: {e}", command[0]))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        let mut json = serde_json::to_string(a).expect("serializes");
+        json.push('\n');
+        let _ = stdin.write_all(json.as_bytes());
+    }
+    let deadline = Instant::now() + timeout;
+    loop {
+        match child.try_wait() {
+            Ok(Some(s)) if s.success() => return Ok(()),
+            Ok(Some(s)) => return Err(format!("{} exited with {s}", command[0])),
+            Ok(None) if Instant::now() >= deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("{} timed out after {timeout:?}", command[0]));
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+}
+
+/// The delivery thread: its own connection to the database.
+pub struct Courier {
+    pub store: Store,
+    pub sinks: Vec<SinkConfig>,
+    pub delivery: Delivery,
+}
+
+impl Courier {
+    /// Delivers what is due; returns how many rows it handled. Called in a
+    /// loop by [`Courier::run`].
+    pub fn round(&mut self) -> usize {
+        let now = wall_ms();
+        let rows: Vec<OutboxRow> = match self.store.outbox_due(now, 100) {
+            Ok(r) => r,
+            Err(_) => return 0,
+        };
+        let min = parse_duration(&self.delivery.retry_min).unwrap_or(1000);
+        let max = parse_duration(&self.delivery.retry_max).unwrap_or(300_000);
+        let n = rows.len();
+        for row in rows {
+            let Some(sink) = self.sinks.iter().find(|s| s.name() == row.sink) else {
+                // The sink was removed from the configuration: dead.
+                let _ = self
+                    .store
+                    .outbox_failed(row.id, now, "sink no longer configured", true);
+                continue;
+            };
+            let alert: Alert = match serde_json::from_str(&row.payload) {
+                Ok(a) => a,
+                Err(e) => {
+                    let _ = self.store.outbox_failed(row.id, now, &e.to_string(), true);
+                    continue;
+                }
+            };
+            match deliver(sink, &alert) {
+                Ok(()) => {
+                    let _ = self.store.outbox_delivered(row.id, wall_ms());
+                }
+                Err(e) => {
+                    let attempts = row.attempts + 1;
+                    let dead = attempts >= self.delivery.max_attempts;
+                    let backoff = min.saturating_mul(1 << attempts.min(20)).min(max);
+                    let _ = self
+                        .store
+                        .outbox_failed(row.id, wall_ms() + backoff, &e, dead);
+                }
+            }
+        }
+        n
+    }
+
+    /// Re-posts firing alerts to Alertmanager sinks (best effort).
+    pub fn repost(&mut self) {
+        let firing = match self.store.firing_alerts() {
+            Ok(f) => f,
+            Err(_) => return,
+        };
+        for s in &self.sinks {
+            if let SinkConfig::Alertmanager { .. } = s {
+                for a in &firing {
+                    let _ = deliver(s, a);
+                }
+            }
+        }
+    }
+
+    /// Runs until `stop` is set. What is still pending stays in the outbox
+    /// for the next start (a sink that does not answer must not hold up the
+    /// shutdown).
+    pub fn run(mut self, stop: std::sync::Arc<std::sync::atomic::AtomicBool>) {
+        let repeat =
+            Duration::from_millis(parse_duration(&self.delivery.repeat).unwrap_or(60_000) as u64);
+        let mut last_repost = Instant::now();
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            if self.round() == 0 {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            if last_repost.elapsed() >= repeat {
+                self.repost();
+                last_repost = Instant::now();
+            }
+        }
+    }
+}
+
+/// Where sink names for the outbox come from (the store writes one row per
+/// remote sink).
+pub fn names(sinks: &[SinkConfig]) -> Vec<String> {
+    sinks.iter().map(|s| s.name()).collect()
+}
