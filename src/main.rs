@@ -269,6 +269,7 @@ fn listen(args: ListenArgs) -> ExitCode {
         queue: args.queue.unwrap_or(1 << 18),
         commit_every: std::time::Duration::from_millis(100),
         rules,
+        rules_path: args.rules.clone(),
         alerts_jsonl: args.alerts_jsonl,
     };
     match hapwatch::listen::run(opts) {

@@ -1108,3 +1108,64 @@ fn alertmanager_receives_and_resolves() {
     });
     assert!(l.stop().0.success());
 }
+
+/// SIGHUP reloads the rule file without dropping listeners; an invalid file
+/// keeps the rules in force.
+#[test]
+fn sighup_reloads_rules_and_keeps_them_when_the_file_is_invalid() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules.toml");
+    let jsonl = dir.path().join("alerts.jsonl");
+    std::fs::write(&rules, "[haproxy_backend_server_status]\nenabled = false\n").unwrap();
+    let l = Listen::start(&[
+        "--udp",
+        "127.0.0.1:27901",
+        "--metrics",
+        "127.0.0.1:27902",
+        "--rules",
+        rules.to_str().unwrap(),
+        "--alerts-jsonl",
+        jsonl.to_str().unwrap(),
+        "--reorder-window",
+        "0s",
+    ]);
+    let u = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let down = |srv: &str, sec: u32| {
+        format!("<129>Nov 24 19:00:{sec:02} haproxy[1]: Server be_app/{srv} is DOWN, reason: Layer4 timeout, check duration: 2001ms. 1 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue.")
+    };
+    let alerted = || {
+        std::fs::read_to_string(&jsonl)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["labels"]["server"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect::<Vec<_>>()
+    };
+    u.send_to(down("srv1", 1).as_bytes(), "127.0.0.1:27901")
+        .unwrap();
+    wait_metric(27902, "hapwatch_lines_total", 1);
+    std::fs::write(&rules, "[haproxy_backend_server_status]\nenabled = maybe\n").unwrap();
+    unsafe_kill(l.child.id(), "HUP");
+    std::thread::sleep(Duration::from_millis(300));
+    u.send_to(down("srv2", 2).as_bytes(), "127.0.0.1:27901")
+        .unwrap();
+    wait_metric(27902, "hapwatch_lines_total", 2);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        alerted().is_empty(),
+        "the disabled rule stayed disabled: {:?}",
+        alerted()
+    );
+    std::fs::write(&rules, "[haproxy_backend_server_status]\nenabled = true\n").unwrap();
+    unsafe_kill(l.child.id(), "HUP");
+    std::thread::sleep(Duration::from_millis(300));
+    u.send_to(down("srv3", 3).as_bytes(), "127.0.0.1:27901")
+        .unwrap();
+    wait_for("the alert under the reloaded rules", || {
+        alerted() == ["srv3"]
+    });
+}

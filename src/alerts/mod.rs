@@ -298,6 +298,12 @@ impl Evaluator {
         }
     }
 
+    /// New rules (SIGHUP); what is firing stays firing.
+    pub fn set_rules(&mut self, rules: RuleFile) {
+        self.flap_window = parse_duration(&rules.haproxy_server_flapping.window).unwrap_or(600_000);
+        self.rules = rules;
+    }
+
     /// Alerts that were firing when the process last stopped: they stay
     /// firing, and are not announced again.
     pub fn restore(&mut self, firing: Vec<Alert>) {

@@ -257,7 +257,8 @@ fn exec(command: &[String], a: &Alert, timeout: Duration) -> Result<(), String> 
 /// The delivery thread: its own connection to the database.
 pub struct Courier {
     pub store: Store,
-    pub sinks: Vec<SinkConfig>,
+    /// Replaced on SIGHUP.
+    pub sinks: std::sync::Arc<std::sync::Mutex<Vec<SinkConfig>>>,
     pub delivery: Delivery,
 }
 
@@ -273,8 +274,9 @@ impl Courier {
         let min = parse_duration(&self.delivery.retry_min).unwrap_or(1000);
         let max = parse_duration(&self.delivery.retry_max).unwrap_or(300_000);
         let n = rows.len();
+        let sinks = self.sinks.lock().expect("sinks lock").clone();
         for row in rows {
-            let Some(sink) = self.sinks.iter().find(|s| s.name() == row.sink) else {
+            let Some(sink) = sinks.iter().find(|s| s.name() == row.sink) else {
                 // The sink was removed from the configuration: dead.
                 let _ = self
                     .store
@@ -311,7 +313,8 @@ impl Courier {
             Ok(f) => f,
             Err(_) => return,
         };
-        for s in &self.sinks {
+        let sinks = self.sinks.lock().expect("sinks lock").clone();
+        for s in &sinks {
             if let SinkConfig::Alertmanager { .. } = s {
                 for a in &firing {
                     let _ = deliver(s, a);

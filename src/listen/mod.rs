@@ -72,6 +72,8 @@ pub struct Options {
     pub queue: usize,
     pub commit_every: Duration,
     pub rules: crate::alerts::RuleFile,
+    /// Where `rules` came from: SIGHUP reads it again.
+    pub rules_path: Option<PathBuf>,
     /// Append every alert event, as a JSON line, to this file.
     pub alerts_jsonl: Option<PathBuf>,
 }
@@ -178,6 +180,11 @@ pub fn run(opts: Options) -> Result<(), StartError> {
     drop(tx);
 
     // Signals: SIGINT/SIGTERM stop receiving; SIGHUP reopens followed files.
+    // New rules from SIGHUP, for the engine thread and the courier.
+    let (rules_tx, rules_rx) = std::sync::mpsc::channel::<crate::alerts::RuleFile>();
+    let courier_sinks = Arc::new(std::sync::Mutex::new(opts.rules.sinks.clone()));
+    let rules_path = opts.rules_path.clone();
+    let sinks_for_hup = courier_sinks.clone();
     let (stop, hup) = (shutdown.clone(), reload.clone());
     rt.spawn(async move {
         use tokio::signal::unix::{signal, SignalKind};
@@ -195,6 +202,23 @@ pub fn run(opts: Options) -> Result<(), StartError> {
                 _ = hup_sig.recv() => {
                     eprintln!("hapwatch: SIGHUP: reopening followed files");
                     hup.notify_waiters();
+                    if let Some(path) = &rules_path {
+                        // An invalid file keeps the rules in force.
+                        match std::fs::read_to_string(path)
+                            .map_err(|e| e.to_string())
+                            .and_then(|t| crate::alerts::RuleFile::parse(&t))
+                        {
+                            Ok(r) => {
+                                eprintln!("hapwatch: SIGHUP: rules reloaded from {}", path.display());
+                                *sinks_for_hup.lock().expect("sinks lock") = r.sinks.clone();
+                                let _ = rules_tx.send(r);
+                            }
+                            Err(e) => eprintln!(
+                                "hapwatch: SIGHUP: {}: {e}; the previous rules stay in force",
+                                path.display()
+                            ),
+                        }
+                    }
                 }
             }
         }
@@ -208,12 +232,12 @@ pub fn run(opts: Options) -> Result<(), StartError> {
     // The courier delivers the outbox on its own connection and thread:
     // a slow or dead sink never holds up ingestion.
     let courier_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let courier = if opts.rules.sinks.is_empty() {
+    let courier = if opts.rules.sinks.is_empty() && opts.rules_path.is_none() {
         None
     } else {
         let c = crate::alerts::sinks::Courier {
             store: Store::open(&opts.db).map_err(|e| StartError(e.to_string()))?,
-            sinks: opts.rules.sinks.clone(),
+            sinks: courier_sinks.clone(),
             delivery: opts.rules.delivery.clone(),
         };
         let stop = courier_stop.clone();
@@ -257,7 +281,7 @@ pub fn run(opts: Options) -> Result<(), StartError> {
         let window = Duration::from_millis(opts.reorder_window.max(0) as u64);
         std::thread::Builder::new()
             .name("hapwatch-engine".into())
-            .spawn(move || engine_loop(handle, rx, engine, writer, shared, window, sinks))
+            .spawn(move || engine_loop(handle, rx, engine, writer, shared, window, sinks, rules_rx))
             .expect("spawn the engine thread")
     };
     // Receivers end when shutdown is cancelled; the engine thread ends when
@@ -282,6 +306,7 @@ fn engine_loop(
     shared: Arc<metrics::Shared>,
     window: Duration,
     mut sinks: Sinks,
+    new_rules: std::sync::mpsc::Receiver<crate::alerts::RuleFile>,
 ) -> Result<(), StartError> {
     let (y, m, d) = crate::time::civil_from_days(now_ms().div_euclid(86_400_000));
     let mut clock = Clock::new(YearResolver::new(y, Some((m, d))));
@@ -311,6 +336,12 @@ fn engine_loop(
             Ok(None) => false,
             Err(_) => true, // a tick without traffic
         };
+        if let Ok(r) = new_rules.try_recv() {
+            writer.sinks = crate::alerts::sinks::names(&r.sinks);
+            if let Some(a) = engine.alerts.as_deref_mut() {
+                a.set_rules(r);
+            }
+        }
         // The wall clock closes the reorder window when no newer health
         // event arrived for its length.
         if !engine.order.is_empty() && last_health.elapsed() >= window {
