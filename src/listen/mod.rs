@@ -274,14 +274,17 @@ pub fn run(opts: Options) -> Result<(), StartError> {
         ),
         None => None,
     };
-    let sinks = Sinks { jsonl };
+    let sinks = Sinks {
+        jsonl,
+        new_rules: rules_rx,
+    };
     let handle = rt.handle().clone();
     let engine_thread = {
         let shared = shared.clone();
         let window = Duration::from_millis(opts.reorder_window.max(0) as u64);
         std::thread::Builder::new()
             .name("hapwatch-engine".into())
-            .spawn(move || engine_loop(handle, rx, engine, writer, shared, window, sinks, rules_rx))
+            .spawn(move || engine_loop(handle, rx, engine, writer, shared, window, sinks))
             .expect("spawn the engine thread")
     };
     // Receivers end when shutdown is cancelled; the engine thread ends when
@@ -306,7 +309,6 @@ fn engine_loop(
     shared: Arc<metrics::Shared>,
     window: Duration,
     mut sinks: Sinks,
-    new_rules: std::sync::mpsc::Receiver<crate::alerts::RuleFile>,
 ) -> Result<(), StartError> {
     let (y, m, d) = crate::time::civil_from_days(now_ms().div_euclid(86_400_000));
     let mut clock = Clock::new(YearResolver::new(y, Some((m, d))));
@@ -336,7 +338,7 @@ fn engine_loop(
             Ok(None) => false,
             Err(_) => true, // a tick without traffic
         };
-        if let Ok(r) = new_rules.try_recv() {
+        if let Ok(r) = sinks.new_rules.try_recv() {
             writer.sinks = crate::alerts::sinks::names(&r.sinks);
             if let Some(a) = engine.alerts.as_deref_mut() {
                 a.set_rules(r);
@@ -399,9 +401,10 @@ fn engine_loop(
 }
 
 /// Where alert events go once stored: stdout (one line each) and,
-/// optionally, a JSON-lines file.
+/// optionally, a JSON-lines file; and new rules from SIGHUP.
 struct Sinks {
     jsonl: Option<std::fs::File>,
+    new_rules: std::sync::mpsc::Receiver<crate::alerts::RuleFile>,
 }
 
 impl Sinks {
