@@ -1119,9 +1119,9 @@ fn sighup_reloads_rules_and_keeps_them_when_the_file_is_invalid() {
     std::fs::write(&rules, "[haproxy_backend_server_status]\nenabled = false\n").unwrap();
     let l = Listen::start(&[
         "--udp",
-        "127.0.0.1:27901",
+        "127.0.0.1:27981",
         "--metrics",
-        "127.0.0.1:27902",
+        "127.0.0.1:27982",
         "--rules",
         rules.to_str().unwrap(),
         "--alerts-jsonl",
@@ -1145,15 +1145,15 @@ fn sighup_reloads_rules_and_keeps_them_when_the_file_is_invalid() {
             })
             .collect::<Vec<_>>()
     };
-    u.send_to(down("srv1", 1).as_bytes(), "127.0.0.1:27901")
+    u.send_to(down("srv1", 1).as_bytes(), "127.0.0.1:27981")
         .unwrap();
-    wait_metric(27902, "hapwatch_lines_total", 1);
+    wait_metric(27982, "hapwatch_lines_total", 1);
     std::fs::write(&rules, "[haproxy_backend_server_status]\nenabled = maybe\n").unwrap();
     unsafe_kill(l.child.id(), "HUP");
     std::thread::sleep(Duration::from_millis(300));
-    u.send_to(down("srv2", 2).as_bytes(), "127.0.0.1:27901")
+    u.send_to(down("srv2", 2).as_bytes(), "127.0.0.1:27981")
         .unwrap();
-    wait_metric(27902, "hapwatch_lines_total", 2);
+    wait_metric(27982, "hapwatch_lines_total", 2);
     std::thread::sleep(Duration::from_millis(300));
     assert!(
         alerted().is_empty(),
@@ -1163,7 +1163,7 @@ fn sighup_reloads_rules_and_keeps_them_when_the_file_is_invalid() {
     std::fs::write(&rules, "[haproxy_backend_server_status]\nenabled = true\n").unwrap();
     unsafe_kill(l.child.id(), "HUP");
     std::thread::sleep(Duration::from_millis(300));
-    u.send_to(down("srv3", 3).as_bytes(), "127.0.0.1:27901")
+    u.send_to(down("srv3", 3).as_bytes(), "127.0.0.1:27981")
         .unwrap();
     wait_for("the alert under the reloaded rules", || {
         alerted() == ["srv3"]

@@ -127,6 +127,18 @@ pub fn run(opts: Options) -> Result<(), StartError> {
         .iter()
         .map(|p| follow::Follower::open(p, &store))
         .collect::<Result<Vec<_>, _>>()?;
+    // Signal handlers before anything is announced: a SIGHUP or SIGTERM
+    // sent as soon as we say we listen must not find the default action.
+    let signals = {
+        use tokio::signal::unix::{signal, SignalKind};
+        let _guard = rt.enter();
+        let mk = |k| signal(k).map_err(|e| StartError(format!("cannot handle signals: {e}")));
+        (
+            mk(SignalKind::interrupt())?,
+            mk(SignalKind::terminate())?,
+            mk(SignalKind::hangup())?,
+        )
+    };
     let names: Vec<String> = shared.listeners.iter().map(|l| l.name.clone()).collect();
     eprintln!(
         "hapwatch: listening on {}{}; database {}",
@@ -187,14 +199,7 @@ pub fn run(opts: Options) -> Result<(), StartError> {
     let sinks_for_hup = courier_sinks.clone();
     let (stop, hup) = (shutdown.clone(), reload.clone());
     rt.spawn(async move {
-        use tokio::signal::unix::{signal, SignalKind};
-        let (Ok(mut int), Ok(mut term), Ok(mut hup_sig)) = (
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::terminate()),
-            signal(SignalKind::hangup()),
-        ) else {
-            return;
-        };
+        let (mut int, mut term, mut hup_sig) = signals;
         loop {
             tokio::select! {
                 _ = int.recv() => break,
