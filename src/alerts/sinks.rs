@@ -326,13 +326,21 @@ impl Courier {
     /// Runs until `stop` is set. What is still pending stays in the outbox
     /// for the next start (a sink that does not answer must not hold up the
     /// shutdown).
-    pub fn run(mut self, stop: std::sync::Arc<std::sync::atomic::AtomicBool>) {
+    /// `wake` is signalled after a commit that stored alerts: delivery
+    /// starts at once instead of at the next poll.
+    pub fn run(
+        mut self,
+        stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+        wake: std::sync::mpsc::Receiver<()>,
+    ) {
         let repeat =
             Duration::from_millis(parse_duration(&self.delivery.repeat).unwrap_or(60_000) as u64);
         let mut last_repost = Instant::now();
         while !stop.load(std::sync::atomic::Ordering::Relaxed) {
             if self.round() == 0 {
-                std::thread::sleep(Duration::from_millis(50));
+                // Retries come due on their own: poll now and then.
+                let _ = wake.recv_timeout(Duration::from_millis(100));
+                while wake.try_recv().is_ok() {}
             }
             if last_repost.elapsed() >= repeat {
                 self.repost();

@@ -351,6 +351,16 @@ impl Engine {
         }
     }
 
+    /// Live: applies, in event-time order, the queued events up to the
+    /// newest one that arrived at least `wait` ago (wall clock).
+    pub fn release_waited(&mut self, wait: std::time::Duration) {
+        if let Some(t) = self.order.waited(wait) {
+            while let Some((at, (host, ev))) = self.order.pop_until(t) {
+                self.apply_health(&host, at, &ev);
+            }
+        }
+    }
+
     /// Applies every queued health event, whatever its window: at the end of
     /// the input, or live when no newer event came for the window's length
     /// of wall time.

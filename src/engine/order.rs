@@ -32,7 +32,7 @@ pub struct Reorder<T> {
     window: Millis,
     /// (event time, arrival) -> index in `items`.
     heap: BinaryHeap<Reverse<(Millis, u64)>>,
-    items: rustc_hash::FxHashMap<u64, T>,
+    items: rustc_hash::FxHashMap<u64, (T, std::time::Instant)>,
     arrivals: u64,
     /// Newest event time pushed: what is older than `newest - window` goes.
     newest: Option<Millis>,
@@ -76,7 +76,7 @@ impl<T> Reorder<T> {
         let seq = self.arrivals;
         self.arrivals += 1;
         self.heap.push(Reverse((at, seq)));
-        self.items.insert(seq, item);
+        self.items.insert(seq, (item, std::time::Instant::now()));
         true
     }
 
@@ -116,7 +116,33 @@ impl<T> Reorder<T> {
     pub fn pop(&mut self) -> Option<(Millis, T)> {
         let Reverse((at, seq)) = self.heap.pop()?;
         self.released = Some(self.released.map_or(at, |r| r.max(at)));
-        Some((at, self.items.remove(&seq).expect("queued item")))
+        Some((at, self.items.remove(&seq).expect("queued item").0))
+    }
+
+    /// Live: the event time up to which events may go because one of them
+    /// arrived at least `wait` ago (wall clock): whatever could still
+    /// overtake it has had the window's length to arrive. Release with
+    /// [`Reorder::pop_until`].
+    pub fn waited(&self, wait: std::time::Duration) -> Option<Millis> {
+        let now = std::time::Instant::now();
+        self.heap
+            .iter()
+            .filter(|Reverse((_, seq))| {
+                self.items
+                    .get(seq)
+                    .is_some_and(|(_, arrived)| now.duration_since(*arrived) >= wait)
+            })
+            .map(|Reverse((at, _))| *at)
+            .max()
+    }
+
+    /// The next event at or before `t`, in event-time order.
+    pub fn pop_until(&mut self, t: Millis) -> Option<(Millis, T)> {
+        let &Reverse((at, _)) = self.heap.peek()?;
+        if at > t {
+            return None;
+        }
+        self.pop()
     }
 
     pub fn len(&self) -> usize {
@@ -182,6 +208,28 @@ mod tests {
         r.push(9_000, 3, "late");
         assert_eq!(r.late, 1);
         assert_eq!(r.pop_ready(), Some((9_000, "late")));
+    }
+
+    #[test]
+    fn live_events_go_once_they_have_waited_the_window() {
+        let mut r = Reorder::new(60_000);
+        r.push(5_000, 1, "b");
+        r.push(4_000, 2, "a, overtaken");
+        assert_eq!(r.waited(std::time::Duration::from_millis(30)), None);
+        std::thread::sleep(std::time::Duration::from_millis(40));
+        r.push(4_500, 3, "c, just arrived");
+        let t = r.waited(std::time::Duration::from_millis(30)).unwrap();
+        assert_eq!(t, 5_000);
+        let out: Vec<_> = std::iter::from_fn(|| r.pop_until(t)).collect();
+        // Everything up to the waited event, in event-time order.
+        assert_eq!(
+            out,
+            vec![
+                (4_000, "a, overtaken"),
+                (4_500, "c, just arrived"),
+                (5_000, "b")
+            ]
+        );
     }
 
     #[test]

@@ -237,6 +237,7 @@ pub fn run(opts: Options) -> Result<(), StartError> {
     // The courier delivers the outbox on its own connection and thread:
     // a slow or dead sink never holds up ingestion.
     let courier_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (wake_tx, wake_rx) = std::sync::mpsc::channel::<()>();
     let courier = if opts.rules.sinks.is_empty() && opts.rules_path.is_none() {
         None
     } else {
@@ -249,7 +250,7 @@ pub fn run(opts: Options) -> Result<(), StartError> {
         Some(
             std::thread::Builder::new()
                 .name("hapwatch-courier".into())
-                .spawn(move || c.run(stop))
+                .spawn(move || c.run(stop, wake_rx))
                 .expect("spawn the courier thread"),
         )
     };
@@ -282,6 +283,7 @@ pub fn run(opts: Options) -> Result<(), StartError> {
     let sinks = Sinks {
         jsonl,
         new_rules: rules_rx,
+        wake: wake_tx,
     };
     let handle = rt.handle().clone();
     let engine_thread = {
@@ -317,7 +319,6 @@ fn engine_loop(
 ) -> Result<(), StartError> {
     let (y, m, d) = crate::time::civil_from_days(now_ms().div_euclid(86_400_000));
     let mut clock = Clock::new(YearResolver::new(y, Some((m, d))));
-    let mut last_health = Instant::now();
     let mut pending_marks: Vec<(Instant, Checkpoint)> = Vec::new();
     let mut failed = false;
     let tick = Duration::from_millis(50);
@@ -328,12 +329,8 @@ fn engine_loop(
                 shared
                     .queue_depth
                     .fetch_sub(batch.frames.len() as u64, Relaxed);
-                let before = engine.counters.health_events;
                 for f in &batch.frames {
                     engine.ingest_line_now(f, &mut clock);
-                }
-                if engine.counters.health_events != before {
-                    last_health = Instant::now();
                 }
                 if let Some(m) = batch.mark {
                     pending_marks.push((Instant::now(), m));
@@ -349,10 +346,10 @@ fn engine_loop(
                 a.set_rules(r);
             }
         }
-        // The wall clock closes the reorder window when no newer health
-        // event arrived for its length.
-        if !engine.order.is_empty() && last_health.elapsed() >= window {
-            engine.release_all();
+        // The wall clock closes the reorder window: an event that has
+        // waited its length goes, with everything older than it.
+        if !engine.order.is_empty() {
+            engine.release_waited(window);
         }
         // A followed file's position is written once what was read before
         // it has left the reorder window.
@@ -363,7 +360,10 @@ fn engine_loop(
         for (_, m) in pending_marks.drain(..settled) {
             writer.mark(m);
         }
-        if !open || (writer.due() && !failed) {
+        // An alert is committed (and handed to the courier) at once: the
+        // 100 ms batching is for everything else.
+        let alerting = engine.alerts.as_ref().is_some_and(|a| !a.out.is_empty());
+        if !open || ((writer.due() || alerting) && !failed) {
             if !open {
                 engine.release_all();
                 for (_, m) in pending_marks.drain(..) {
@@ -380,6 +380,9 @@ fn engine_loop(
                     // Stored first, then announced: a crash in between
                     // loses no alert from the database.
                     sinks.deliver(&writer.committed_alerts);
+                    if !writer.committed_alerts.is_empty() {
+                        let _ = sinks.wake.send(());
+                    }
                 }
                 Err(e) => {
                     shared.db_errors.fetch_add(1, Relaxed);
@@ -410,6 +413,8 @@ fn engine_loop(
 struct Sinks {
     jsonl: Option<std::fs::File>,
     new_rules: std::sync::mpsc::Receiver<crate::alerts::RuleFile>,
+    /// Tells the courier that the outbox has new rows.
+    wake: std::sync::mpsc::Sender<()>,
 }
 
 impl Sinks {
