@@ -204,7 +204,8 @@ pub fn run(opts: Options, mut writer: Option<&mut Writer>) -> Outcome {
     let (free_tx, free_rx) = crossbeam_channel::unbounded::<Vec<u8>>();
     let counter = Arc::new(AtomicU64::new(0));
     let pb = progress_bar(&opts.sources, opts.progress);
-    let rollups = writer.is_some();
+    // Rollups feed the store and the degradation alert rules.
+    let rollups = writer.is_some() || opts.alerts.is_some();
     let new_engine = || {
         let mut e = Engine::new(opts.patterns.clone(), opts.filter.clone());
         e.sample_limit = opts.show_unparsed;
@@ -467,6 +468,13 @@ pub fn run(opts: Options, mut writer: Option<&mut Writer>) -> Outcome {
     main.counters.lines += oversized;
     main.counters.oversized += oversized;
     main.finish();
+    // End of input: every minute left is judged.
+    if let Some(a) = main.alerts.as_deref_mut() {
+        for r in epochs_left.rollups.values() {
+            a.on_minutes(r, None);
+        }
+        a.on_minutes(&[], Some(Millis::MAX));
+    }
     if let Some(w) = writer.filter(|_| store_error.is_none()) {
         for (_, r) in std::mem::take(&mut epochs_left.rollups) {
             w.add_rollups(r);
@@ -537,9 +545,6 @@ impl Epochs {
         writer: &mut Option<&mut Writer>,
         store_error: &mut Option<StoreError>,
     ) {
-        let Some(w) = writer.as_deref_mut().filter(|_| store_error.is_none()) else {
-            return;
-        };
         // The last epoch whose chunks are all applied and whose rollups are
         // all here.
         let Some(applied) = epoch(next).checked_sub(1) else {
@@ -549,9 +554,28 @@ impl Epochs {
             return;
         };
         let boundary = applied.min(handed_over);
-        if self.marks.contains_key(&boundary) {
+        let ready = self.marks.contains_key(&boundary);
+        let whole = if ready {
             let later = self.rollups.split_off(&(boundary + 1));
-            for (_, r) in std::mem::replace(&mut self.rollups, later) {
+            std::mem::replace(&mut self.rollups, later)
+        } else {
+            BTreeMap::new()
+        };
+        // Degradation rules see the minutes in epoch order, as far as the
+        // applied lines go.
+        if let Some(a) = main.alerts.as_deref_mut() {
+            for r in whole.values() {
+                a.on_minutes(r, main.last);
+            }
+        }
+        let Some(w) = writer.as_deref_mut().filter(|_| store_error.is_none()) else {
+            if ready {
+                self.marks = self.marks.split_off(&(boundary + 1));
+            }
+            return;
+        };
+        if ready {
+            for (_, r) in whole {
                 w.add_rollups(r);
             }
             let later = self.marks.split_off(&(boundary + 1));

@@ -585,7 +585,13 @@ fn main() -> ExitCode {
                 }
             }
             let mut report = Report::build(&outcome.engine, &outcome.errors);
-            report.alerts = outcome.engine.alerts.as_ref().map(|a| a.out.clone());
+            // In event-time order (degradation alerts are judged when their
+            // minutes close, after the transitions of the same time).
+            report.alerts = outcome.engine.alerts.as_ref().map(|a| {
+                let mut v = a.out.clone();
+                v.sort_by_key(|a| a.ends_at.unwrap_or(a.starts_at));
+                v
+            });
             report.input.resumed = outcome
                 .marks
                 .iter()

@@ -18,6 +18,7 @@
 //! Invariant: one alert per rule and label set is firing at a time
 //! (`fingerprint`); evaluation is deterministic in the input order.
 
+pub mod degrade;
 pub mod sinks;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -147,6 +148,12 @@ pub struct RuleFile {
     pub haproxy_backend_status: RuleOptions,
     #[serde(default)]
     pub haproxy_server_flapping: FlapOptions,
+    #[serde(default)]
+    pub haproxy_server_latency: degrade::LatencyOptions,
+    #[serde(default)]
+    pub haproxy_server_errors: degrade::ErrorOptions,
+    #[serde(default)]
+    pub haproxy_backend_queue: degrade::QueueOptions,
     /// Where alerts go besides stdout (`[[sinks]]`).
     #[serde(default)]
     pub sinks: Vec<sinks::SinkConfig>,
@@ -158,7 +165,9 @@ pub struct RuleFile {
 #[serde(deny_unknown_fields, default)]
 pub struct RuleOptions {
     pub enabled: bool,
-    pub severity: Severity,
+    /// Default: critical for state rules, warning for degradation and
+    /// flapping.
+    pub severity: Option<Severity>,
     pub backend: Option<String>,
     pub server: Option<String>,
     pub host: Option<String>,
@@ -170,7 +179,7 @@ impl Default for RuleOptions {
     fn default() -> Self {
         RuleOptions {
             enabled: true,
-            severity: Severity::Critical,
+            severity: None,
             backend: None,
             server: None,
             host: None,
@@ -193,10 +202,7 @@ pub struct FlapOptions {
 impl Default for FlapOptions {
     fn default() -> Self {
         FlapOptions {
-            rule: RuleOptions {
-                severity: Severity::Warning,
-                ..Default::default()
-            },
+            rule: RuleOptions::default(),
             transitions: 4,
             window: "10m".into(),
         }
@@ -204,7 +210,7 @@ impl Default for FlapOptions {
 }
 
 impl RuleOptions {
-    fn selects(&self, host: &str, backend: &str, server: Option<&str>) -> bool {
+    pub(crate) fn selects(&self, host: &str, backend: &str, server: Option<&str>) -> bool {
         self.host
             .as_deref()
             .is_none_or(|g| Glob::new(g).matches(host))
@@ -247,6 +253,11 @@ impl RuleFile {
         if f.haproxy_server_flapping.transitions < 2 {
             return Err("haproxy_server_flapping.transitions must be at least 2".into());
         }
+        degrade::check(
+            &f.haproxy_server_latency,
+            &f.haproxy_server_errors,
+            &f.haproxy_backend_queue,
+        )?;
         let mut names = std::collections::BTreeSet::new();
         for s in &f.sinks {
             s.check()?;
@@ -283,6 +294,7 @@ pub struct Evaluator {
     backend_down: BTreeMap<(String, String), bool>,
     /// Events not yet taken by the caller, in event order.
     pub out: Vec<Alert>,
+    pub degradation: degrade::Degradation,
 }
 
 impl Evaluator {
@@ -295,6 +307,28 @@ impl Evaluator {
             recent: BTreeMap::new(),
             backend_down: BTreeMap::new(),
             out: Vec::new(),
+            degradation: degrade::Degradation::default(),
+        }
+    }
+
+    /// Per-minute rollups as they leave the engine, and how far event time
+    /// has come: closes and judges the minutes that are over.
+    pub fn on_minutes(&mut self, rollups: &[crate::engine::rollup::Rollup], now: Option<Millis>) {
+        self.degradation.add(rollups);
+        if let Some(t) = now {
+            let runbook = self.runbook();
+            let mut out = Vec::new();
+            self.degradation
+                .close_until(t, &self.rules, &runbook, &mut out);
+            for a in out {
+                match a.status {
+                    Status::Firing => self.fire(a),
+                    Status::Resolved => {
+                        let at = a.ends_at.unwrap_or(a.starts_at);
+                        self.resolve(&a, at)
+                    }
+                }
+            }
         }
     }
 
@@ -329,7 +363,7 @@ impl Evaluator {
         )
     }
 
-    fn labels(
+    pub(crate) fn labels(
         rule: &str,
         opts: &RuleOptions,
         severity: Severity,
@@ -378,7 +412,7 @@ impl Evaluator {
             // Entering MAINT or DRAIN is an administrator's act: info.
             let severity = match t.to {
                 Label::Maint | Label::Drain => Severity::Info,
-                _ => opts.severity,
+                _ => opts.severity.unwrap_or(Severity::Critical),
             };
             let runbook = self.runbook();
             let base = |sev: Severity, summary: String, description: String| Alert {
@@ -420,7 +454,11 @@ impl Evaluator {
                     self.fire(a);
                 }
                 Label::Maint | Label::Drain => {
-                    let crit = base(opts.severity, String::new(), String::new());
+                    let crit = base(
+                        opts.severity.unwrap_or(Severity::Critical),
+                        String::new(),
+                        String::new(),
+                    );
                     self.resolve(&crit, t.at);
                     let a = base(
                         Severity::Info,
@@ -434,7 +472,7 @@ impl Evaluator {
                     self.fire(a);
                 }
                 Label::Up | Label::Unknown => {
-                    for sev in [opts.severity, Severity::Info] {
+                    for sev in [opts.severity.unwrap_or(Severity::Critical), Severity::Info] {
                         let a = base(sev, String::new(), String::new());
                         self.resolve(&a, t.at);
                     }
@@ -461,11 +499,11 @@ impl Evaluator {
         let a = Alert {
             rule: rule.into(),
             status: Status::Firing,
-            severity: opts.rule.severity,
+            severity: opts.rule.severity.unwrap_or(Severity::Warning),
             labels: Self::labels(
                 rule,
                 &opts.rule,
-                opts.rule.severity,
+                opts.rule.severity.unwrap_or(Severity::Warning),
                 &t.host,
                 &t.backend,
                 Some(&t.server),
@@ -514,8 +552,15 @@ impl Evaluator {
         let a = Alert {
             rule: rule.into(),
             status: Status::Firing,
-            severity: opts.severity,
-            labels: Self::labels(rule, &opts, opts.severity, host, backend, None),
+            severity: opts.severity.unwrap_or(Severity::Critical),
+            labels: Self::labels(
+                rule,
+                &opts,
+                opts.severity.unwrap_or(Severity::Critical),
+                host,
+                backend,
+                None,
+            ),
             starts_at: at,
             ends_at: None,
             summary: format!(

@@ -366,6 +366,7 @@ fn engine_loop(
         if !open || ((writer.due() || alerting) && !failed) {
             if !open {
                 engine.release_all();
+                writer.closing = true;
                 for (_, m) in pending_marks.drain(..) {
                     writer.mark(m);
                 }

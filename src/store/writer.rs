@@ -48,6 +48,9 @@ pub struct Writer {
     alerts_written: usize,
     /// Alert events waiting for the next commit.
     alerts: Vec<crate::alerts::Alert>,
+    /// The last commit: every open minute is judged (end of input, or a
+    /// receiver stopping).
+    pub closing: bool,
     /// Remote sinks (names): the outbox gets a row per alert and sink.
     pub sinks: Vec<String>,
     /// Alert events the last successful commit stored: what sinks deliver.
@@ -75,6 +78,7 @@ impl Writer {
             alerts_written: 0,
             committed_alerts: Vec::new(),
             sinks: Vec::new(),
+            closing: false,
             last: Instant::now(),
             commits: 0,
             new_transitions: 0,
@@ -116,7 +120,17 @@ impl Writer {
     pub fn commit(&mut self, engine: &mut Engine) -> Result<(), StoreError> {
         let started = Instant::now();
         self.last = started;
-        self.add_rollups(engine.aggregates.drain_minutes());
+        let fresh = engine.aggregates.drain_minutes();
+        if let Some(a) = engine.alerts.as_deref_mut() {
+            // Degradation rules judge the minutes as they close.
+            let now = if self.closing {
+                Some(Millis::MAX)
+            } else {
+                engine.last
+            };
+            a.on_minutes(&fresh, now);
+        }
+        self.add_rollups(fresh);
         if let Some(a) = engine.alerts.as_deref_mut() {
             if self.keep_transitions {
                 // analyze reports them all: copy what is new.

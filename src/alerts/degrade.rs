@@ -1,0 +1,538 @@
+//! Degradation rules: a server that is UP but slow, failing or queueing.
+//!
+//! They read the per-minute rollups (the same minutes the store keeps), not
+//! raw requests, so that `analyze` (whose requests are parsed on several
+//! threads) and `listen` evaluate the same data in the same order: minute
+//! by minute, once a minute is closed. A minute closes when event time has
+//! passed its end by [`GRACE_MS`] (a request is logged when it ends, so its
+//! minute fills a little late).
+//!
+//! Each rule holds a condition per server: pending when it first holds,
+//! firing when it has held for `for`, resolved when it has not held for
+//! `for` again. A minute without enough requests does not hold.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use serde::Deserialize;
+
+use super::{parse_duration, Alert, RuleOptions, Severity, Status};
+use crate::engine::rollup::{Minute, Rollup, MINUTE_MS};
+use crate::engine::ServerKey;
+use crate::time::Millis;
+
+/// How long after a minute's end event time must go before it is judged.
+pub const GRACE_MS: Millis = 30_000;
+
+fn dur(s: &str) -> Option<Millis> {
+    if s == "0s" || s == "0" {
+        Some(0)
+    } else {
+        parse_duration(s)
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LatencyOptions {
+    #[serde(flatten)]
+    pub rule: RuleOptions,
+    /// Sliding window, whole minutes (e.g. "1m", "5m").
+    pub window: String,
+    #[serde(rename = "for")]
+    pub for_: String,
+    pub min_requests: u64,
+    /// 0.95 for p95.
+    pub percentile: f64,
+    /// Above this many milliseconds (Tr for HTTP, Tt for TCP)...
+    pub threshold_ms: Option<u64>,
+    /// ... or above this many times the server's own baseline (a decayed
+    /// average of its previous hour of minutes).
+    pub baseline_factor: Option<f64>,
+}
+
+impl Default for LatencyOptions {
+    fn default() -> Self {
+        LatencyOptions {
+            rule: RuleOptions::default(),
+            window: "1m".into(),
+            for_: "2m".into(),
+            min_requests: 20,
+            percentile: 0.95,
+            threshold_ms: Some(1000),
+            baseline_factor: Some(3.0),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ErrorOptions {
+    #[serde(flatten)]
+    pub rule: RuleOptions,
+    pub window: String,
+    #[serde(rename = "for")]
+    pub for_: String,
+    pub min_requests: u64,
+    /// Share of 5xx and server-side terminations, 0.05 for 5%.
+    pub max_ratio: f64,
+}
+
+impl Default for ErrorOptions {
+    fn default() -> Self {
+        ErrorOptions {
+            rule: RuleOptions::default(),
+            window: "1m".into(),
+            for_: "2m".into(),
+            min_requests: 20,
+            max_ratio: 0.05,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QueueOptions {
+    #[serde(flatten)]
+    pub rule: RuleOptions,
+    pub window: String,
+    #[serde(rename = "for")]
+    pub for_: String,
+    pub min_requests: u64,
+    /// Tw (time in queue) p95 above this many milliseconds...
+    pub tw_p95_ms: u64,
+    /// ... or the backend queue above this many requests.
+    pub max_backend_queue: u32,
+}
+
+impl Default for QueueOptions {
+    fn default() -> Self {
+        QueueOptions {
+            rule: RuleOptions::default(),
+            window: "1m".into(),
+            for_: "2m".into(),
+            min_requests: 1,
+            tw_p95_ms: 500,
+            max_backend_queue: 10,
+        }
+    }
+}
+
+/// Checks what serde cannot: durations and ranges.
+pub fn check(l: &LatencyOptions, e: &ErrorOptions, q: &QueueOptions) -> Result<(), String> {
+    for (rule, window, for_) in [
+        ("haproxy_server_latency", &l.window, &l.for_),
+        ("haproxy_server_errors", &e.window, &e.for_),
+        ("haproxy_backend_queue", &q.window, &q.for_),
+    ] {
+        match parse_duration(window) {
+            Some(w) if w % MINUTE_MS == 0 => {}
+            _ => {
+                return Err(format!(
+                    "{rule}.window = {window:?}: give whole minutes (e.g. 1m, 5m)"
+                ))
+            }
+        }
+        if dur(for_).is_none() {
+            return Err(format!(
+                "{rule}.for = {for_:?}: not a duration (e.g. 2m, 0s)"
+            ));
+        }
+    }
+    if !(0.0..1.0).contains(&l.percentile) || l.percentile == 0.0 {
+        return Err(
+            "haproxy_server_latency.percentile must be between 0 and 1 (0.95 for p95)".into(),
+        );
+    }
+    if l.threshold_ms.is_none() && l.baseline_factor.is_none() {
+        return Err("haproxy_server_latency needs threshold_ms or baseline_factor".into());
+    }
+    if !(0.0..=1.0).contains(&e.max_ratio) {
+        return Err("haproxy_server_errors.max_ratio must be between 0 and 1 (0.05 for 5%)".into());
+    }
+    Ok(())
+}
+
+#[derive(Debug, Default, Clone)]
+struct Cond {
+    /// Since when the condition has held (pending or firing).
+    holding_since: Option<Millis>,
+    /// Since when it has not held, while firing.
+    clear_since: Option<Millis>,
+    firing: bool,
+}
+
+/// Per-server minutes and condition states.
+#[derive(Debug, Default)]
+pub struct Degradation {
+    open: BTreeMap<ServerKey, BTreeMap<Millis, Minute>>,
+    /// Closed minutes, the last few per server (the longest window).
+    closed: BTreeMap<ServerKey, VecDeque<(Millis, Minute)>>,
+    /// Decayed average of each server's per-minute latency percentile.
+    baseline: BTreeMap<ServerKey, (f64, u32)>,
+    conds: BTreeMap<(&'static str, ServerKey), Cond>,
+    /// Minutes before this are closed.
+    closed_until: Millis,
+    /// Minutes that arrived after their minute was closed (not judged).
+    pub late_minutes: u64,
+}
+
+/// What a closed window says about a server.
+struct Window {
+    requests: u64,
+    errors: u64,
+    backend_queue_max: u32,
+    latency: Option<(u64, &'static str)>,
+    tw: Option<u64>,
+}
+
+fn window_of(minutes: &VecDeque<(Millis, Minute)>, upto: Millis, n: usize, q: f64) -> Window {
+    let mut m = Minute::default();
+    // The n minutes ending at `upto`.
+    for (_, x) in minutes
+        .iter()
+        .rev()
+        .take_while(|(t, _)| *t >= upto - n as Millis * MINUTE_MS)
+    {
+        m.merge(x);
+    }
+    let pct = |k: usize| {
+        m.timers[k]
+            .as_ref()
+            .filter(|t| t.count() > 0)
+            .map(|t| t.hist.value_at_quantile(q))
+    };
+    // HTTP has Tr; TCP only Tt.
+    let latency = pct(1)
+        .map(|v| (v, "Tr"))
+        .or_else(|| pct(2).map(|v| (v, "Tt")));
+    Window {
+        requests: m.requests,
+        errors: m.errors,
+        backend_queue_max: m.backend_queue_max,
+        latency,
+        tw: pct(0),
+    }
+}
+
+impl Degradation {
+    pub fn add(&mut self, rollups: &[Rollup]) {
+        for r in rollups {
+            if r.minute < self.closed_until {
+                self.late_minutes += 1;
+                continue;
+            }
+            self.open
+                .entry(r.key.clone())
+                .or_default()
+                .entry(r.minute)
+                .or_default()
+                .merge(&r.data);
+        }
+    }
+
+    /// Closes the minutes that ended before `t - GRACE_MS` and judges them,
+    /// minute by minute; alert events go to `out`.
+    pub fn close_until(
+        &mut self,
+        t: Millis,
+        rules: &super::RuleFile,
+        runbook: &str,
+        out: &mut Vec<Alert>,
+    ) {
+        let limit = t.saturating_sub(GRACE_MS);
+        loop {
+            // The oldest open minute that is over.
+            let next = self
+                .open
+                .values()
+                .filter_map(|m| m.keys().next().copied())
+                .min()
+                .filter(|m| m + MINUTE_MS <= limit);
+            let Some(minute) = next else { break };
+            let end = minute + MINUTE_MS;
+            let mut judged = Vec::new();
+            for (key, minutes) in self.open.iter_mut() {
+                if let Some(m) = minutes.remove(&minute) {
+                    let c = self.closed.entry(key.clone()).or_default();
+                    c.push_back((minute, m));
+                    while c.len() > 60 {
+                        c.pop_front();
+                    }
+                    judged.push(key.clone());
+                }
+            }
+            self.open.retain(|_, m| !m.is_empty());
+            // Servers with a condition under way are judged too: a minute
+            // without their requests does not hold.
+            for (_, key) in self.conds.keys() {
+                if !judged.contains(key) {
+                    judged.push(key.clone());
+                }
+            }
+            for key in judged {
+                self.judge(&key, minute, end, rules, runbook, out);
+            }
+            self.closed_until = end;
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn step(
+        &mut self,
+        rule: &'static str,
+        opts: &RuleOptions,
+        for_: Millis,
+        key: &ServerKey,
+        holds: bool,
+        end: Millis,
+        summary: String,
+        description: String,
+        runbook: &str,
+        out: &mut Vec<Alert>,
+    ) {
+        let c = self.conds.entry((rule, key.clone())).or_default();
+        let severity = opts.severity.unwrap_or(Severity::Warning);
+        let labels = super::Evaluator::labels(
+            rule,
+            opts,
+            severity,
+            &key.host,
+            &key.backend,
+            Some(&key.server),
+        );
+        let alert = |status, starts_at, ends_at| Alert {
+            rule: rule.into(),
+            status,
+            severity,
+            labels: labels.clone(),
+            starts_at,
+            ends_at,
+            summary: summary.clone(),
+            description: description.clone(),
+            runbook: runbook.into(),
+        };
+        if holds {
+            c.clear_since = None;
+            let since = *c.holding_since.get_or_insert(end - MINUTE_MS);
+            if !c.firing && end - since >= for_ {
+                c.firing = true;
+                out.push(alert(Status::Firing, end, None));
+            }
+        } else if c.firing {
+            let clear = *c.clear_since.get_or_insert(end - MINUTE_MS);
+            if end - clear >= for_.max(MINUTE_MS) {
+                out.push(alert(
+                    Status::Resolved,
+                    c.holding_since.unwrap_or(end),
+                    Some(end),
+                ));
+                self.conds.remove(&(rule, key.clone()));
+            }
+        } else {
+            self.conds.remove(&(rule, key.clone()));
+        }
+    }
+
+    fn judge(
+        &mut self,
+        key: &ServerKey,
+        minute: Millis,
+        end: Millis,
+        rules: &super::RuleFile,
+        runbook: &str,
+        out: &mut Vec<Alert>,
+    ) {
+        let (l, e, q) = (
+            &rules.haproxy_server_latency,
+            &rules.haproxy_server_errors,
+            &rules.haproxy_backend_queue,
+        );
+        let minutes = |w: &str| (parse_duration(w).unwrap_or(MINUTE_MS) / MINUTE_MS) as usize;
+        // Everything read from the closed minutes first, then the states.
+        let empty = VecDeque::new();
+        let closed = self.closed.get(key).unwrap_or(&empty);
+        let has_minute = closed.back().is_some_and(|(t, _)| *t == minute);
+        let wl = window_of(closed, end, minutes(&l.window), l.percentile);
+        let last = window_of(closed, end, 1, l.percentile)
+            .latency
+            .map(|x| x.0 as f64);
+        let we = window_of(closed, end, minutes(&e.window), 0.5);
+        let wq = window_of(closed, end, minutes(&q.window), 0.95);
+        let who = format!(
+            "{}/{} on {}",
+            key.backend,
+            key.server,
+            if key.host.is_empty() { "-" } else { &key.host }
+        );
+
+        if l.rule.enabled && l.rule.selects(&key.host, &key.backend, Some(&key.server)) {
+            let base = self.baseline.get(key).copied();
+            let (holds, what) = match wl.latency {
+                Some((v, timer)) if has_minute && wl.requests >= l.min_requests => {
+                    let over_abs = l.threshold_ms.is_some_and(|t| v > t);
+                    let over_base = match (l.baseline_factor, base) {
+                        (Some(k), Some((b, n))) if n >= 10 && b > 0.0 => v as f64 > k * b,
+                        _ => false,
+                    };
+                    let base_txt = base
+                        .filter(|b| b.1 >= 10)
+                        .map(|b| format!(", baseline {:.0} ms", b.0))
+                        .unwrap_or_default();
+                    (
+                        over_abs || over_base,
+                        format!(
+                            "p{:.0} of {timer} {v} ms over {} requests in {}{base_txt}",
+                            l.percentile * 100.0,
+                            wl.requests,
+                            l.window
+                        ),
+                    )
+                }
+                _ => (false, String::new()),
+            };
+            // The baseline learns from the minute just judged (after it was
+            // compared: a slow minute is not its own baseline).
+            if let (true, Some(x)) = (has_minute, last) {
+                let b = self.baseline.entry(key.clone()).or_insert((x, 0));
+                b.0 += (x - b.0) / 60.0;
+                b.1 += 1;
+            }
+            self.step(
+                "haproxy_server_latency",
+                &l.rule,
+                dur(&l.for_).unwrap_or(120_000),
+                key,
+                holds,
+                end,
+                format!("{who} is slow"),
+                what,
+                runbook,
+                out,
+            );
+        }
+
+        if e.rule.enabled && e.rule.selects(&key.host, &key.backend, Some(&key.server)) {
+            let ratio = we.errors as f64 / we.requests.max(1) as f64;
+            let holds = has_minute && we.requests >= e.min_requests && ratio > e.max_ratio;
+            self.step(
+                "haproxy_server_errors",
+                &e.rule,
+                dur(&e.for_).unwrap_or(120_000),
+                key,
+                holds,
+                end,
+                format!("{who} fails {:.1}% of its requests", ratio * 100.0),
+                format!(
+                    "{} of {} requests in {} were 5xx or ended by the server side (termination state S?, sC, SH...).",
+                    we.errors, we.requests, e.window
+                ),
+                runbook,
+                out,
+            );
+        }
+
+        if q.rule.enabled && q.rule.selects(&key.host, &key.backend, Some(&key.server)) {
+            let tw = wq.tw.unwrap_or(0);
+            let holds = has_minute
+                && wq.requests >= q.min_requests
+                && (tw > q.tw_p95_ms || wq.backend_queue_max > q.max_backend_queue);
+            self.step(
+                "haproxy_backend_queue",
+                &q.rule,
+                dur(&q.for_).unwrap_or(120_000),
+                key,
+                holds,
+                end,
+                format!("requests queue in {} for {}", key.backend, key.server),
+                format!(
+                    "Tw p95 {tw} ms, backend queue up to {} over {}: servers are at maxconn or too few are UP.",
+                    wq.backend_queue_max, q.window
+                ),
+                runbook,
+                out,
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alerts::RuleFile;
+
+    fn minute(at: Millis, requests: u64, errors: u64, queue: u32) -> Rollup {
+        Rollup {
+            key: ServerKey {
+                host: "lb1".into(),
+                backend: "be".into(),
+                server: "s1".into(),
+            },
+            minute: at,
+            data: Minute {
+                requests,
+                errors,
+                backend_queue_max: queue,
+                ..Default::default()
+            },
+        }
+    }
+
+    /// Feeds minutes 0..n (one per minute) and returns (rule, status, time).
+    fn run(rules: &RuleFile, minutes: &[(u64, u64, u32)]) -> Vec<(String, Status, Millis)> {
+        let mut d = Degradation::default();
+        let mut out = Vec::new();
+        for (i, &(r, e, q)) in minutes.iter().enumerate() {
+            let at = i as Millis * MINUTE_MS;
+            d.add(&[minute(at, r, e, q)]);
+            d.close_until(at + MINUTE_MS + GRACE_MS, rules, "", &mut out);
+        }
+        out.iter()
+            .map(|a| (a.rule.clone(), a.status, a.ends_at.unwrap_or(a.starts_at)))
+            .collect()
+    }
+
+    #[test]
+    fn errors_fire_after_their_for_duration_and_resolve_after_it_again() {
+        let rules = RuleFile::default(); // 5%, 20 requests, for 2m
+        let got = run(
+            &rules,
+            &[
+                (100, 0, 0),
+                (100, 10, 0),
+                (100, 10, 0),
+                (100, 10, 0),
+                (100, 0, 0),
+                (100, 0, 0),
+                (100, 0, 0),
+            ],
+        );
+        let m = |i: i64| i * MINUTE_MS;
+        assert_eq!(
+            got,
+            vec![
+                // Held from minute 1 (its start) to the end of minute 2: 2 min.
+                ("haproxy_server_errors".into(), Status::Firing, m(3)),
+                // Clear from minute 4 to the end of minute 5: 2 min.
+                ("haproxy_server_errors".into(), Status::Resolved, m(6)),
+            ]
+        );
+        // Too few requests never hold.
+        assert!(run(
+            &rules,
+            &[(10, 10, 0), (10, 10, 0), (10, 10, 0), (10, 10, 0)]
+        )
+        .is_empty());
+    }
+
+    #[test]
+    fn a_backend_queue_fires() {
+        let mut rules = RuleFile::default();
+        rules.haproxy_backend_queue.for_ = "0s".into();
+        let got = run(&rules, &[(5, 0, 50), (5, 0, 0), (5, 0, 0)]);
+        assert_eq!(
+            got[0],
+            ("haproxy_backend_queue".into(), Status::Firing, MINUTE_MS)
+        );
+        assert_eq!(got[1].1, Status::Resolved);
+    }
+}
