@@ -814,7 +814,7 @@ fn alerts_live_equal_alerts_offline_and_survive_a_restart() {
 fn check_config_explains_errors_with_line_numbers() {
     let dir = tempfile::tempdir().unwrap();
     let good = dir.path().join("good.toml");
-    std::fs::write(&good, "stats_url = \"http://lb1:8404/stats\"\n\n[haproxy_server_flapping]\ntransitions = 6\nwindow = \"15m\"\n\n[haproxy_backend_server_status]\nbackend = \"be_*\"\nlabels = { team = \"web\" }\n").unwrap();
+    std::fs::write(&good, "stats_url = \"http://lb1:8404/stats\"\n\n[haproxy_server_flapping]\ntransitions = 6\nwindow = \"15m\"\n\n[haproxy_backend_server_status]\nbackend = \"be_*\"\nlabels = { team = \"web\" }\nsummary = \"{backend}/{server} down, team {team}: {summary}\"\n").unwrap();
     let out = hapwatch(&["check-config", good.to_str().unwrap()]);
     assert!(
         out.status.success(),
@@ -841,6 +841,10 @@ fn check_config_explains_errors_with_line_numbers() {
     ]);
     let a = &r["alerts"][0];
     assert_eq!(a["labels"]["team"], "web");
+    assert_eq!(
+        a["summary"],
+        "be_app/srv2 down, team web: be_app/srv2 on - is DOWN"
+    );
     assert!(a["runbook"]
         .as_str()
         .unwrap()

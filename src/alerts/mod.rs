@@ -173,6 +173,12 @@ pub struct RuleOptions {
     pub host: Option<String>,
     /// Extra labels on every alert of the rule.
     pub labels: BTreeMap<String, String>,
+    /// Templates: `{label}` is replaced by the label's value (`{backend}`,
+    /// `{server}`, `{host}`, `{severity}`, yours), `{summary}` and
+    /// `{description}` by hapwatch's own text. Nothing else is expanded:
+    /// a template cannot run anything.
+    pub summary: Option<String>,
+    pub description: Option<String>,
 }
 
 impl Default for RuleOptions {
@@ -184,8 +190,49 @@ impl Default for RuleOptions {
             server: None,
             host: None,
             labels: BTreeMap::new(),
+            summary: None,
+            description: None,
         }
     }
+}
+
+/// Fills `{name}` placeholders; unknown names are left as written.
+pub fn render(
+    template: &str,
+    labels: &BTreeMap<String, String>,
+    summary: &str,
+    description: &str,
+) -> String {
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(open) = rest.find('{') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        match after.find('}') {
+            Some(close) => {
+                let name = &after[..close];
+                match name {
+                    "summary" => out.push_str(summary),
+                    "description" => out.push_str(description),
+                    _ => match labels.get(name) {
+                        Some(v) => out.push_str(v),
+                        None => {
+                            out.push('{');
+                            out.push_str(name);
+                            out.push('}');
+                        }
+                    },
+                }
+                rest = &after[close + 1..];
+            }
+            None => {
+                out.push_str(&rest[open..]);
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -382,7 +429,29 @@ impl Evaluator {
         l
     }
 
-    fn fire(&mut self, a: Alert) {
+    fn options(&self, rule: &str) -> Option<&RuleOptions> {
+        let r = &self.rules;
+        Some(match rule {
+            "haproxy_backend_server_status" => &r.haproxy_backend_server_status,
+            "haproxy_backend_status" => &r.haproxy_backend_status,
+            "haproxy_server_flapping" => &r.haproxy_server_flapping.rule,
+            "haproxy_server_latency" => &r.haproxy_server_latency.rule,
+            "haproxy_server_errors" => &r.haproxy_server_errors.rule,
+            "haproxy_backend_queue" => &r.haproxy_backend_queue.rule,
+            _ => return None,
+        })
+    }
+
+    fn fire(&mut self, mut a: Alert) {
+        if let Some(o) = self.options(&a.rule) {
+            let (s, d) = (a.summary.clone(), a.description.clone());
+            if let Some(t) = &o.summary {
+                a.summary = render(t, &a.labels, &s, &d);
+            }
+            if let Some(t) = &o.description {
+                a.description = render(t, &a.labels, &s, &d);
+            }
+        }
         let fp = a.fingerprint();
         if self.firing.contains_key(&fp) {
             return; // one firing alert per rule and labels
@@ -600,6 +669,21 @@ fn show_host(h: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn templates_fill_labels_and_nothing_else() {
+        let mut l = BTreeMap::new();
+        l.insert("server".to_string(), "srv1".to_string());
+        assert_eq!(
+            render(
+                "{server} down: {summary} ({description}) {unknown} $(rm -rf /) {",
+                &l,
+                "S",
+                "D"
+            ),
+            "srv1 down: S (D) {unknown} $(rm -rf /) {"
+        );
+    }
 
     #[test]
     fn rule_file_errors_name_the_line() {

@@ -320,6 +320,7 @@ fn engine_loop(
     let (y, m, d) = crate::time::civil_from_days(now_ms().div_euclid(86_400_000));
     let mut clock = Clock::new(YearResolver::new(y, Some((m, d))));
     let mut pending_marks: Vec<(Instant, Checkpoint)> = Vec::new();
+    let mut last_frame = Instant::now();
     let mut failed = false;
     let tick = Duration::from_millis(50);
     loop {
@@ -332,6 +333,7 @@ fn engine_loop(
                 for f in &batch.frames {
                     engine.ingest_line_now(f, &mut clock);
                 }
+                last_frame = Instant::now();
                 if let Some(m) = batch.mark {
                     pending_marks.push((Instant::now(), m));
                 }
@@ -363,6 +365,13 @@ fn engine_loop(
         // An alert is committed (and handed to the courier) at once: the
         // 100 ms batching is for everything else.
         let alerting = engine.alerts.as_ref().is_some_and(|a| !a.out.is_empty());
+        // Degradation minutes close on event time; when traffic stops, the
+        // wall clock carries event time on after a grace period (the
+        // reorder window plus a minute) so that a quiet server's alert can
+        // resolve.
+        writer.idle = last_frame
+            .elapsed()
+            .saturating_sub(window + Duration::from_secs(60));
         if !open || ((writer.due() || alerting) && !failed) {
             if !open {
                 engine.release_all();

@@ -48,6 +48,9 @@ pub struct Writer {
     alerts_written: usize,
     /// Alert events waiting for the next commit.
     alerts: Vec<crate::alerts::Alert>,
+    /// Wall time since the last message (live): added to event time for
+    /// closing minutes when traffic stops.
+    pub idle: Duration,
     /// The last commit: every open minute is judged (end of input, or a
     /// receiver stopping).
     pub closing: bool,
@@ -79,6 +82,7 @@ impl Writer {
             committed_alerts: Vec::new(),
             sinks: Vec::new(),
             closing: false,
+            idle: Duration::ZERO,
             last: Instant::now(),
             commits: 0,
             new_transitions: 0,
