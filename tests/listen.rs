@@ -1203,3 +1203,45 @@ fn sighup_reloads_rules_and_keeps_them_when_the_file_is_invalid() {
         alerted() == ["srv3"]
     });
 }
+
+/// The repeat interval: a firing alert is notified again while it fires,
+/// and no more once resolved.
+#[test]
+fn a_firing_alert_is_notified_again_after_the_repeat_interval() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("hook.jsonl");
+    let _hook = Hook::start(27883, 0, &log);
+    let rules = dir.path().join("rules.toml");
+    std::fs::write(
+        &rules,
+        "[delivery]\nrepeat_interval = \"1s\"\n\n[[sinks]]\nkind = \"webhook\"\nurl = \"http://127.0.0.1:27883/hook\"\n",
+    )
+    .unwrap();
+    let mut l = Listen::start(&[
+        "--udp",
+        "127.0.0.1:27884",
+        "--rules",
+        rules.to_str().unwrap(),
+        "--reorder-window",
+        "0s",
+    ]);
+    let u = UdpSocket::bind("127.0.0.1:0").unwrap();
+    u.send_to(DOWN_AT.as_bytes(), "127.0.0.1:27884").unwrap();
+    let firing = || {
+        received(&log)
+            .iter()
+            .filter(|r| r["body"]["status"] == "firing")
+            .count()
+    };
+    wait_for("a repeated notification", || firing() >= 2);
+    u.send_to(UP_AT.as_bytes(), "127.0.0.1:27884").unwrap();
+    wait_for("the resolution", || {
+        received(&log)
+            .iter()
+            .any(|r| r["body"]["status"] == "resolved")
+    });
+    let after = firing();
+    std::thread::sleep(Duration::from_millis(2_500));
+    assert_eq!(firing(), after, "notified again after it resolved");
+    assert!(l.stop().0.success());
+}

@@ -319,6 +319,7 @@ impl RuleFile {
             ("retry_min", &f.delivery.retry_min),
             ("retry_max", &f.delivery.retry_max),
             ("repeat", &f.delivery.repeat),
+            ("repeat_interval", &f.delivery.repeat_interval),
         ] {
             if parse_duration(v).is_none() {
                 return Err(format!("delivery.{k} = {v:?}: not a duration (e.g. 30s)"));

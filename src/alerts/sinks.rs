@@ -122,6 +122,9 @@ pub struct Delivery {
     pub max_attempts: u32,
     /// Firing alerts are re-posted to Alertmanager this often.
     pub repeat: String,
+    /// A firing alert is notified again to webhook and exec sinks this
+    /// often while it fires.
+    pub repeat_interval: String,
 }
 
 impl Default for Delivery {
@@ -131,6 +134,7 @@ impl Default for Delivery {
             retry_max: "5m".into(),
             max_attempts: 10,
             repeat: "1m".into(),
+            repeat_interval: "4h".into(),
         }
     }
 }
@@ -307,6 +311,25 @@ impl Courier {
         n
     }
 
+    /// Queues firing alerts again for webhook and exec sinks once their
+    /// repeat interval has passed.
+    pub fn renotify(&mut self) {
+        let every = parse_duration(&self.delivery.repeat_interval).unwrap_or(4 * 3_600_000);
+        let sinks: Vec<String> = self
+            .sinks
+            .lock()
+            .expect("sinks lock")
+            .iter()
+            .filter(|s| !matches!(s, SinkConfig::Alertmanager { .. }))
+            .map(|s| s.name())
+            .collect();
+        if sinks.is_empty() {
+            return;
+        }
+        let now = wall_ms();
+        let _ = self.store.renotify(&sinks, now - every, now);
+    }
+
     /// Re-posts firing alerts to Alertmanager sinks (best effort).
     pub fn repost(&mut self) {
         let firing = match self.store.firing_alerts() {
@@ -336,6 +359,7 @@ impl Courier {
         let repeat =
             Duration::from_millis(parse_duration(&self.delivery.repeat).unwrap_or(60_000) as u64);
         let mut last_repost = Instant::now();
+        let mut last_renotify = Instant::now();
         while !stop.load(std::sync::atomic::Ordering::Relaxed) {
             if self.round() == 0 {
                 // Retries come due on their own: poll now and then.
@@ -345,6 +369,10 @@ impl Courier {
             if last_repost.elapsed() >= repeat {
                 self.repost();
                 last_repost = Instant::now();
+            }
+            if last_renotify.elapsed() >= Duration::from_millis(200) {
+                self.renotify();
+                last_renotify = Instant::now();
             }
         }
     }

@@ -322,6 +322,11 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX outbox_due ON outbox (state, next_ms);
     ",
+    // 5: when a firing alert was last notified (wall clock), for the
+    // repeat interval.
+    "
+    ALTER TABLE alerts ADD COLUMN notified_ms INTEGER;
+    ",
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -549,8 +554,8 @@ impl Store {
             write_rollups(&tx, b.rollups).map_err(err)?;
             let mut al = tx
                 .prepare_cached(
-                    "INSERT INTO alerts (fingerprint, starts_ms, rule, status, severity, ends_ms, alert_json)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                    "INSERT INTO alerts (fingerprint, starts_ms, rule, status, severity, ends_ms, alert_json, notified_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, CAST(strftime('%s','now') AS INTEGER) * 1000)
                      ON CONFLICT (fingerprint, starts_ms) DO UPDATE SET
                         status = excluded.status, ends_ms = excluded.ends_ms,
                         alert_json = excluded.alert_json
@@ -794,6 +799,48 @@ impl Store {
             out.push(serde_json::from_str(&r.map_err(err)?).unwrap_or(serde_json::Value::Null));
         }
         Ok(out)
+    }
+
+    /// Firing alerts not notified since `before` (wall clock) are queued
+    /// again for `sinks` (the repeat interval). Returns how many.
+    pub fn renotify(
+        &mut self,
+        sinks: &[String],
+        before: i64,
+        now: i64,
+    ) -> Result<usize, StoreError> {
+        let path = self.path.clone();
+        let err = |e| StoreError::Sqlite(path.clone(), e);
+        let tx = self.conn.transaction().map_err(err)?;
+        let due: Vec<(String, i64, String)> = {
+            let mut q = tx
+                .prepare(
+                    "SELECT fingerprint, starts_ms, alert_json FROM alerts
+                     WHERE status = 'firing' AND severity != 'info' AND COALESCE(notified_ms, 0) <= ?1",
+                )
+                .map_err(err)?;
+            let rows = q
+                .query_map(params![before], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .map_err(err)?;
+            rows.collect::<rusqlite::Result<_>>().map_err(err)?
+        };
+        for (fp, starts, payload) in &due {
+            for sink in sinks {
+                tx.execute(
+                    "INSERT OR IGNORE INTO outbox (sink, fingerprint, starts_ms, status, payload)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![sink, fp, starts, format!("repeat@{now}"), payload],
+                )
+                .map_err(err)?;
+            }
+            tx.execute(
+                "UPDATE alerts SET notified_ms = ?3 WHERE fingerprint = ?1 AND starts_ms = ?2",
+                params![fp, starts, now],
+            )
+            .map_err(err)?;
+        }
+        tx.commit().map_err(err)?;
+        Ok(due.len())
     }
 
     /// Deliveries due at `now` (wall clock), oldest first.
