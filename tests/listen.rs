@@ -1245,3 +1245,30 @@ fn a_firing_alert_is_notified_again_after_the_repeat_interval() {
     assert_eq!(firing(), after, "notified again after it resolved");
     assert!(l.stop().0.success());
 }
+
+/// The TOML config file gives listen its options; flags win over it.
+#[test]
+fn a_config_file_sets_the_listeners_and_flags_win() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("listen.toml");
+    std::fs::write(
+        &cfg,
+        "udp = [\"127.0.0.1:27911\"]\nmetrics = \"127.0.0.1:27999\"\nmax_frame = 1000\nreorder_window = \"0s\"\n",
+    )
+    .unwrap();
+    let cfg = cfg.to_str().unwrap().to_string();
+    let l = Listen::start(&["--config", &cfg, "--metrics", "127.0.0.1:27912"]);
+    let u = UdpSocket::bind("127.0.0.1:0").unwrap();
+    u.send_to(&vec![b'x'; 2000], "127.0.0.1:27911").unwrap(); // over max_frame
+    u.send_to(DOWN_AT.as_bytes(), "127.0.0.1:27911").unwrap();
+    let m = wait_metric(27912, "hapwatch_lines_total", 1);
+    assert_eq!(
+        metric(
+            &m,
+            "hapwatch_frames_oversized_total{listener=\"udp://127.0.0.1:27911\"}"
+        ),
+        1,
+        "{m}"
+    );
+    drop(l);
+}
