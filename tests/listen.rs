@@ -1272,3 +1272,42 @@ fn a_config_file_sets_the_listeners_and_flags_win() {
     );
     drop(l);
 }
+
+/// `[[rules]]`: more rules with their own names, of any degradation kind,
+/// filtered by globs and with their own templates.
+#[test]
+fn named_rules_of_a_kind_are_evaluated_with_their_own_options() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules.toml");
+    std::fs::write(
+        &rules,
+        "[[rules]]\nname = \"api_slow\"\nkind = \"latency\"\nbackend = \"be_app\"\nthreshold_ms = 150\npercentile = 0.99\nmin_requests = 5\nfor = \"0s\"\nsummary = \"{server} slow for the API team\"\n\n[[rules]]\nname = \"tcp_slow\"\nkind = \"latency\"\nbackend = \"be_nothing\"\nthreshold_ms = 1\nmin_requests = 1\nfor = \"0s\"\n",
+    )
+    .unwrap();
+    let r = analyze_json(&[
+        "--alerts",
+        "--rules",
+        rules.to_str().unwrap(),
+        fixture("haproxy-udp-rfc3164.log").to_str().unwrap(),
+    ]);
+    let named: Vec<&serde_json::Value> = r["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["rule"] == "api_slow" || a["rule"] == "tcp_slow")
+        .collect();
+    assert_eq!(named.len(), 2, "{named:?}");
+    assert_eq!(named[0]["labels"]["alertname"], "api_slow");
+    assert_eq!(named[0]["labels"]["server"], "srv1");
+    assert_eq!(named[0]["summary"], "srv1 slow for the API team");
+    assert_eq!(named[1]["status"], "resolved");
+    // Names must be distinct and not those of the built-in rules.
+    std::fs::write(
+        &rules,
+        "[[rules]]\nname = \"haproxy_server_errors\"\nkind = \"errors\"\n",
+    )
+    .unwrap();
+    let out = hapwatch(&["check-config", rules.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("its own name"));
+}

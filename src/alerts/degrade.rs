@@ -169,7 +169,7 @@ pub struct Degradation {
     closed: BTreeMap<ServerKey, VecDeque<(Millis, Minute)>>,
     /// Decayed average of each server's per-minute latency percentile.
     baseline: BTreeMap<ServerKey, (f64, u32)>,
-    conds: BTreeMap<(&'static str, ServerKey), Cond>,
+    conds: BTreeMap<(String, ServerKey), Cond>,
     /// Minutes before this are closed.
     closed_until: Millis,
     /// Minutes that arrived after their minute was closed (not judged).
@@ -279,7 +279,7 @@ impl Degradation {
     #[allow(clippy::too_many_arguments)]
     fn step(
         &mut self,
-        rule: &'static str,
+        rule: &str,
         opts: &RuleOptions,
         for_: Millis,
         key: &ServerKey,
@@ -290,7 +290,10 @@ impl Degradation {
         runbook: &str,
         out: &mut Vec<Alert>,
     ) {
-        let c = self.conds.entry((rule, key.clone())).or_default();
+        let c = self
+            .conds
+            .entry((rule.to_string(), key.clone()))
+            .or_default();
         let severity = opts.severity.unwrap_or(Severity::Warning);
         let labels = super::Evaluator::labels(
             rule,
@@ -326,10 +329,10 @@ impl Degradation {
                     c.holding_since.unwrap_or(end),
                     Some(end),
                 ));
-                self.conds.remove(&(rule, key.clone()));
+                self.conds.remove(&(rule.to_string(), key.clone()));
             }
         } else {
-            self.conds.remove(&(rule, key.clone()));
+            self.conds.remove(&(rule.to_string(), key.clone()));
         }
     }
 
@@ -342,115 +345,184 @@ impl Degradation {
         runbook: &str,
         out: &mut Vec<Alert>,
     ) {
-        let (l, e, q) = (
-            &rules.haproxy_server_latency,
-            &rules.haproxy_server_errors,
-            &rules.haproxy_backend_queue,
-        );
+        // The built-in rules, then the rule file's own `[[rules]]`.
+        let mut list: Vec<(&str, Kind)> = vec![
+            (
+                "haproxy_server_latency",
+                Kind::Latency(&rules.haproxy_server_latency),
+            ),
+            (
+                "haproxy_server_errors",
+                Kind::Errors(&rules.haproxy_server_errors),
+            ),
+            (
+                "haproxy_backend_queue",
+                Kind::Queue(&rules.haproxy_backend_queue),
+            ),
+        ];
+        for r in &rules.rules {
+            list.push((r.name.as_str(), r.kind.as_kind()));
+        }
         let minutes = |w: &str| (parse_duration(w).unwrap_or(MINUTE_MS) / MINUTE_MS) as usize;
-        // Everything read from the closed minutes first, then the states.
-        let empty = VecDeque::new();
-        let closed = self.closed.get(key).unwrap_or(&empty);
-        let has_minute = closed.back().is_some_and(|(t, _)| *t == minute);
-        let wl = window_of(closed, end, minutes(&l.window), l.percentile);
-        let last = window_of(closed, end, 1, l.percentile)
-            .latency
-            .map(|x| x.0 as f64);
-        let we = window_of(closed, end, minutes(&e.window), 0.5);
-        let wq = window_of(closed, end, minutes(&q.window), 0.95);
         let who = format!(
             "{}/{} on {}",
             key.backend,
             key.server,
             if key.host.is_empty() { "-" } else { &key.host }
         );
-
-        if l.rule.enabled && l.rule.selects(&key.host, &key.backend, Some(&key.server)) {
-            let base = self.baseline.get(key).copied();
-            let (holds, what) = match wl.latency {
-                Some((v, timer)) if has_minute && wl.requests >= l.min_requests => {
-                    let over_abs = l.threshold_ms.is_some_and(|t| v > t);
-                    let over_base = match (l.baseline_factor, base) {
-                        (Some(k), Some((b, n))) if n >= 10 && b > 0.0 => v as f64 > k * b,
-                        _ => false,
+        // Everything read from the closed minutes first, then the states.
+        let empty = VecDeque::new();
+        let closed = self.closed.get(key).unwrap_or(&empty);
+        let has_minute = closed.back().is_some_and(|(t, _)| *t == minute);
+        let base = self.baseline.get(key).copied();
+        let last = window_of(closed, end, 1, rules.haproxy_server_latency.percentile)
+            .latency
+            .map(|x| x.0 as f64);
+        let mut decisions = Vec::new();
+        for (name, kind) in &list {
+            let opts = kind.rule();
+            if !opts.enabled || !opts.selects(&key.host, &key.backend, Some(&key.server)) {
+                continue;
+            }
+            let (holds, summary, description, for_) = match kind {
+                Kind::Latency(l) => {
+                    let w = window_of(closed, end, minutes(&l.window), l.percentile);
+                    let (holds, what) = match w.latency {
+                        Some((v, timer)) if has_minute && w.requests >= l.min_requests => {
+                            let over_abs = l.threshold_ms.is_some_and(|t| v > t);
+                            let over_base = match (l.baseline_factor, base) {
+                                (Some(k), Some((b, n))) if n >= 10 && b > 0.0 => v as f64 > k * b,
+                                _ => false,
+                            };
+                            let base_txt = base
+                                .filter(|b| b.1 >= 10)
+                                .map(|b| format!(", baseline {:.0} ms", b.0))
+                                .unwrap_or_default();
+                            (
+                                over_abs || over_base,
+                                format!(
+                                    "p{:.0} of {timer} {v} ms over {} requests in {}{base_txt}",
+                                    l.percentile * 100.0,
+                                    w.requests,
+                                    l.window
+                                ),
+                            )
+                        }
+                        _ => (false, String::new()),
                     };
-                    let base_txt = base
-                        .filter(|b| b.1 >= 10)
-                        .map(|b| format!(", baseline {:.0} ms", b.0))
-                        .unwrap_or_default();
+                    (holds, format!("{who} is slow"), what, &l.for_)
+                }
+                Kind::Errors(e) => {
+                    let w = window_of(closed, end, minutes(&e.window), 0.5);
+                    let ratio = w.errors as f64 / w.requests.max(1) as f64;
                     (
-                        over_abs || over_base,
+                        has_minute && w.requests >= e.min_requests && ratio > e.max_ratio,
+                        format!("{who} fails {:.1}% of its requests", ratio * 100.0),
                         format!(
-                            "p{:.0} of {timer} {v} ms over {} requests in {}{base_txt}",
-                            l.percentile * 100.0,
-                            wl.requests,
-                            l.window
+                            "{} of {} requests in {} were 5xx or ended by the server side (termination state S?, sC, SH...).",
+                            w.errors, w.requests, e.window
                         ),
+                        &e.for_,
                     )
                 }
-                _ => (false, String::new()),
+                Kind::Queue(q) => {
+                    let w = window_of(closed, end, minutes(&q.window), 0.95);
+                    let tw = w.tw.unwrap_or(0);
+                    (
+                        has_minute
+                            && w.requests >= q.min_requests
+                            && (tw > q.tw_p95_ms || w.backend_queue_max > q.max_backend_queue),
+                        format!("requests queue in {} for {}", key.backend, key.server),
+                        format!(
+                            "Tw p95 {tw} ms, backend queue up to {} over {}: servers are at maxconn or too few are UP.",
+                            w.backend_queue_max, q.window
+                        ),
+                        &q.for_,
+                    )
+                }
             };
-            // The baseline learns from the minute just judged (after it was
-            // compared: a slow minute is not its own baseline).
-            if let (true, Some(x)) = (has_minute, last) {
-                let b = self.baseline.entry(key.clone()).or_insert((x, 0));
-                b.0 += (x - b.0) / 60.0;
-                b.1 += 1;
-            }
+            decisions.push((
+                name.to_string(),
+                opts.clone(),
+                dur(for_).unwrap_or(120_000),
+                holds,
+                summary,
+                description,
+            ));
+        }
+        // The baseline learns from the minute just judged (after it was
+        // compared: a slow minute is not its own baseline).
+        if let (true, Some(x)) = (has_minute, last) {
+            let b = self.baseline.entry(key.clone()).or_insert((x, 0));
+            b.0 += (x - b.0) / 60.0;
+            b.1 += 1;
+        }
+        for (name, opts, for_, holds, summary, description) in decisions {
             self.step(
-                "haproxy_server_latency",
-                &l.rule,
-                dur(&l.for_).unwrap_or(120_000),
+                &name,
+                &opts,
+                for_,
                 key,
                 holds,
                 end,
-                format!("{who} is slow"),
-                what,
+                summary,
+                description,
                 runbook,
                 out,
             );
         }
+    }
+}
 
-        if e.rule.enabled && e.rule.selects(&key.host, &key.backend, Some(&key.server)) {
-            let ratio = we.errors as f64 / we.requests.max(1) as f64;
-            let holds = has_minute && we.requests >= e.min_requests && ratio > e.max_ratio;
-            self.step(
-                "haproxy_server_errors",
-                &e.rule,
-                dur(&e.for_).unwrap_or(120_000),
-                key,
-                holds,
-                end,
-                format!("{who} fails {:.1}% of its requests", ratio * 100.0),
-                format!(
-                    "{} of {} requests in {} were 5xx or ended by the server side (termination state S?, sC, SH...).",
-                    we.errors, we.requests, e.window
-                ),
-                runbook,
-                out,
-            );
+/// A degradation rule of any origin.
+enum Kind<'a> {
+    Latency(&'a LatencyOptions),
+    Errors(&'a ErrorOptions),
+    Queue(&'a QueueOptions),
+}
+
+impl Kind<'_> {
+    fn rule(&self) -> &RuleOptions {
+        match self {
+            Kind::Latency(l) => &l.rule,
+            Kind::Errors(e) => &e.rule,
+            Kind::Queue(q) => &q.rule,
         }
+    }
+}
 
-        if q.rule.enabled && q.rule.selects(&key.host, &key.backend, Some(&key.server)) {
-            let tw = wq.tw.unwrap_or(0);
-            let holds = has_minute
-                && wq.requests >= q.min_requests
-                && (tw > q.tw_p95_ms || wq.backend_queue_max > q.max_backend_queue);
-            self.step(
-                "haproxy_backend_queue",
-                &q.rule,
-                dur(&q.for_).unwrap_or(120_000),
-                key,
-                holds,
-                end,
-                format!("requests queue in {} for {}", key.backend, key.server),
-                format!(
-                    "Tw p95 {tw} ms, backend queue up to {} over {}: servers are at maxconn or too few are UP.",
-                    wq.backend_queue_max, q.window
-                ),
-                runbook,
-                out,
-            );
+/// A rule of the rule file's `[[rules]]`: a name and a kind with its
+/// options, e.g. `name = "api_slow"`, `kind = "latency"`,
+/// `backend = "be_api"`, `threshold_ms = 300`.
+#[derive(Clone, Debug, Deserialize)]
+pub struct CustomRule {
+    pub name: String,
+    #[serde(flatten)]
+    pub kind: CustomKind,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum CustomKind {
+    Latency(LatencyOptions),
+    Errors(ErrorOptions),
+    Queue(QueueOptions),
+}
+
+impl CustomKind {
+    fn as_kind(&self) -> Kind<'_> {
+        match self {
+            CustomKind::Latency(l) => Kind::Latency(l),
+            CustomKind::Errors(e) => Kind::Errors(e),
+            CustomKind::Queue(q) => Kind::Queue(q),
+        }
+    }
+
+    pub fn rule(&self) -> &RuleOptions {
+        match self {
+            CustomKind::Latency(l) => &l.rule,
+            CustomKind::Errors(e) => &e.rule,
+            CustomKind::Queue(q) => &q.rule,
         }
     }
 }

@@ -154,6 +154,9 @@ pub struct RuleFile {
     pub haproxy_server_errors: degrade::ErrorOptions,
     #[serde(default)]
     pub haproxy_backend_queue: degrade::QueueOptions,
+    /// More degradation rules, each with its own name (`[[rules]]`).
+    #[serde(default)]
+    pub rules: Vec<degrade::CustomRule>,
     /// Where alerts go besides stdout (`[[sinks]]`).
     #[serde(default)]
     pub sinks: Vec<sinks::SinkConfig>,
@@ -305,6 +308,37 @@ impl RuleFile {
             &f.haproxy_server_errors,
             &f.haproxy_backend_queue,
         )?;
+        let builtin = [
+            "haproxy_backend_server_status",
+            "haproxy_backend_status",
+            "haproxy_server_flapping",
+            "haproxy_server_latency",
+            "haproxy_server_errors",
+            "haproxy_backend_queue",
+        ];
+        let mut rule_names = std::collections::BTreeSet::new();
+        for r in &f.rules {
+            if r.name.is_empty()
+                || builtin.contains(&r.name.as_str())
+                || !rule_names.insert(r.name.clone())
+            {
+                return Err(format!(
+                    "[[rules]] name = {:?}: give each rule its own name, other than the built-in ones",
+                    r.name
+                ));
+            }
+            let (l, e, q) = (
+                degrade::LatencyOptions::default(),
+                degrade::ErrorOptions::default(),
+                degrade::QueueOptions::default(),
+            );
+            match &r.kind {
+                degrade::CustomKind::Latency(x) => degrade::check(x, &e, &q),
+                degrade::CustomKind::Errors(x) => degrade::check(&l, x, &q),
+                degrade::CustomKind::Queue(x) => degrade::check(&l, &e, x),
+            }
+            .map_err(|m| format!("rule {}: {m}", r.name))?;
+        }
         let mut names = std::collections::BTreeSet::new();
         for s in &f.sinks {
             s.check()?;
@@ -439,7 +473,13 @@ impl Evaluator {
             "haproxy_server_latency" => &r.haproxy_server_latency.rule,
             "haproxy_server_errors" => &r.haproxy_server_errors.rule,
             "haproxy_backend_queue" => &r.haproxy_backend_queue.rule,
-            _ => return None,
+            name => {
+                return r
+                    .rules
+                    .iter()
+                    .find(|c| c.name == name)
+                    .map(|c| c.kind.rule())
+            }
         })
     }
 
