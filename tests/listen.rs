@@ -814,13 +814,22 @@ fn alerts_live_equal_alerts_offline_and_survive_a_restart() {
 fn check_config_explains_errors_with_line_numbers() {
     let dir = tempfile::tempdir().unwrap();
     let good = dir.path().join("good.toml");
-    std::fs::write(&good, "stats_url = \"http://lb1:8404/stats\"\n\n[haproxy_server_flapping]\ntransitions = 6\nwindow = \"15m\"\n\n[haproxy_backend_server_status]\nbackend = \"be_*\"\nlabels = { team = \"web\" }\nsummary = \"{backend}/{server} down, team {team}: {summary}\"\n").unwrap();
+    std::fs::write(&good, "stats_url = \"http://lb1:8404/stats\"\n\n[haproxy_server_flapping]\ntransitions = 6\nwindow = \"15m\"\n\n[haproxy_backend_server_status]\nbackend = \"be_*\"\nlabels = { team = \"web\" }\nsummary = \"{backend}/{server} down, team {team}: {summary}\"\n\n[[sinks]]\nkind = \"webhook\"\nurl = \"https://hooks.example.com/haproxy\"\n\n[[sinks]]\nkind = \"webhook\"\nname = \"plain\"\nurl = \"http://127.0.0.1:9/x\"\n").unwrap();
     let out = hapwatch(&["check-config", good.to_str().unwrap()]);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    let ftp = dir.path().join("ftp.toml");
+    std::fs::write(
+        &ftp,
+        "[[sinks]]\nkind = \"webhook\"\nurl = \"ftp://example.com/\"\n",
+    )
+    .unwrap();
+    let out = hapwatch(&["check-config", ftp.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("http:// or https://"));
     let bad = dir.path().join("bad.toml");
     std::fs::write(
         &bad,

@@ -82,9 +82,9 @@ impl SinkConfig {
         let t = match self {
             SinkConfig::Webhook { url, timeout, .. }
             | SinkConfig::Alertmanager { url, timeout, .. } => {
-                if !url.starts_with("http://") {
+                if !url.starts_with("http://") && !url.starts_with("https://") {
                     return Err(format!(
-                        "sink {}: url must start with http:// (TLS: put a local proxy in front)",
+                        "sink {}: url must start with http:// or https://",
                         self.name()
                     ));
                 }
