@@ -1320,3 +1320,95 @@ fn named_rules_of_a_kind_are_evaluated_with_their_own_options() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("its own name"));
 }
+
+/// haproxy_server_flapping: four transitions of a server within ten
+/// minutes fire it; a quiet window resolves it at the next transition.
+#[test]
+fn a_flapping_server_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("flap.log");
+    let down = "Server be_app/srv1 is DOWN, reason: Layer4 timeout, check duration: 2001ms. 1 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue.";
+    let up = "Server be_app/srv1 is UP, reason: Layer7 check passed, code: 200, check duration: 1ms. 2 active and 0 backup servers online. 0 sessions requeued, 0 total in queue.";
+    let mut text = String::new();
+    for (t, m) in [
+        ("10:00:00", down),
+        ("10:01:00", up),
+        ("10:02:00", down),
+        ("10:03:00", up),
+        ("10:30:00", down),
+    ] {
+        text.push_str(&format!("2026-11-24T{t}+00:00 lb1 haproxy[1]: {m}\n"));
+    }
+    std::fs::write(&log, text).unwrap();
+    let r = analyze_json(&["--alerts", log.to_str().unwrap()]);
+    let flap: Vec<(&str, &str)> = r["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["rule"] == "haproxy_server_flapping")
+        .map(|a| {
+            (
+                a["status"].as_str().unwrap(),
+                a["ends_at"].as_str().or(a["starts_at"].as_str()).unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        flap,
+        vec![
+            ("firing", "2026-11-24T10:03:00.000Z"),
+            ("resolved", "2026-11-24T10:30:00.000Z")
+        ]
+    );
+}
+
+/// A sink that always fails: the delivery is dead-lettered after
+/// max_attempts and shown by `hapwatch alerts`; ingestion goes on.
+#[test]
+fn a_delivery_that_keeps_failing_is_dead_lettered() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("hook.jsonl");
+    let _hook = Hook::start(27885, 1000, &log);
+    let rules = dir.path().join("rules.toml");
+    std::fs::write(
+        &rules,
+        "[delivery]\nretry_min = \"20ms\"\nretry_max = \"40ms\"\nmax_attempts = 3\n\n[[sinks]]\nkind = \"webhook\"\nname = \"broken\"\nurl = \"http://127.0.0.1:27885/hook\"\n",
+    )
+    .unwrap();
+    let mut l = Listen::start(&[
+        "--udp",
+        "127.0.0.1:27886",
+        "--metrics",
+        "127.0.0.1:27887",
+        "--rules",
+        rules.to_str().unwrap(),
+        "--reorder-window",
+        "0s",
+    ]);
+    let u = UdpSocket::bind("127.0.0.1:0").unwrap();
+    u.send_to(DOWN_AT.as_bytes(), "127.0.0.1:27886").unwrap();
+    let db = l.db.clone();
+    wait_for("a dead letter", || {
+        let o = hapwatch(&["alerts", "--db", db.to_str().unwrap(), "--format", "json"]);
+        serde_json::from_slice::<serde_json::Value>(&o.stdout)
+            .map(|v| {
+                v["failed_deliveries"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|d| d["state"] == "dead")
+            })
+            .unwrap_or(false)
+    });
+    assert_eq!(received(&log).len(), 3, "exactly max_attempts tries");
+    // Ingestion went on meanwhile.
+    u.send_to(UP_AT.as_bytes(), "127.0.0.1:27886").unwrap();
+    wait_metric(27887, "hapwatch_lines_total", 2);
+    let t = hapwatch(&["alerts", "--db", db.to_str().unwrap()]);
+    let table = String::from_utf8_lossy(&t.stdout);
+    assert!(
+        table.contains("FAILED DELIVERIES") && table.contains("dead") && table.contains("HTTP 500"),
+        "{table}"
+    );
+    assert!(l.stop().0.success());
+}
