@@ -596,6 +596,44 @@ mod tests {
         .is_empty());
     }
 
+    /// A server's own baseline: ten quiet minutes at ~10 ms, then a minute
+    /// at 100 ms fires with no absolute threshold at all.
+    #[test]
+    fn latency_above_the_servers_own_baseline_fires() {
+        let mut rules = RuleFile::default();
+        rules.haproxy_server_latency.threshold_ms = None;
+        rules.haproxy_server_latency.for_ = "0s".into();
+        let line = |tr: u32| {
+            format!("127.0.0.1:1 [24/Nov/2026:10:00:00.000] fe be/s1 0/0/0/{tr}/{tr} 200 1 - - ---- 1/1/0/0/0 0/0 \"GET / HTTP/1.1\"")
+        };
+        let mut d = Degradation::default();
+        let mut out = Vec::new();
+        for i in 0..13 {
+            let at = i as Millis * MINUTE_MS;
+            let mut m = Minute::default();
+            let tr = if i == 12 { 100 } else { 10 };
+            for _ in 0..30 {
+                let l = line(tr);
+                m.add(&crate::haproxy::request::parse(l.as_bytes()).unwrap());
+            }
+            m.flush();
+            let mut r = minute(at, 0, 0, 0);
+            r.data = m;
+            d.add(&[r]);
+            d.close_until(at + MINUTE_MS + GRACE_MS, &rules, "", &mut out);
+            if i < 12 {
+                assert!(out.is_empty(), "minute {i}: {out:?}");
+            }
+        }
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].rule, "haproxy_server_latency");
+        assert!(
+            out[0].description.contains("baseline 10 ms"),
+            "{}",
+            out[0].description
+        );
+    }
+
     #[test]
     fn a_backend_queue_fires() {
         let mut rules = RuleFile::default();
