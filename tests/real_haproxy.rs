@@ -68,6 +68,18 @@ fn fresh_capture_of_tls_clf_backup_tracking_agent() {
             .into_iter()
             .filter(|s| s.starts_with(&format!("{server} ")))
             .collect();
+        // The agent's "ready up" makes two changes at once (leave drain,
+        // come UP); HAProxy logs them in either order depending on timing,
+        // and hapwatch follows what was logged.
+        let other_order = [
+            "be_trk/ag UP->DRAIN",
+            "be_trk/ag DRAIN->DOWN",
+            "be_trk/ag DOWN->DRAIN",
+            "be_trk/ag DRAIN->UP",
+        ];
+        if server == "be_trk/ag" && got == other_order {
+            continue;
+        }
         assert_eq!(got, want, "{server}");
     }
     assert!(r["servers"]
