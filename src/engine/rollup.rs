@@ -21,7 +21,7 @@ use hdrhistogram::Histogram;
 use crate::haproxy::{Request, Timer};
 use crate::time::Millis;
 
-use super::stats::{pack, ServerKey, TimerStats};
+use super::stats::{count_termination, pack, ServerKey, TimerStats};
 
 pub const MINUTE_MS: Millis = 60_000;
 
@@ -71,11 +71,7 @@ impl Minute {
         self.redispatches += r.redispatched as u64;
         self.srv_queue_max = self.srv_queue_max.max(r.srv_queue);
         self.backend_queue_max = self.backend_queue_max.max(r.backend_queue);
-        let code = pack(r.termination);
-        match self.termination.iter_mut().find(|(c, _)| *c == code) {
-            Some((_, n)) => *n += 1,
-            None => self.termination.push((code, 1)),
-        }
+        count_termination(&mut self.termination, pack(r.termination), 1);
         for (slot, t) in self.timers.iter_mut().zip(TIMERS) {
             let v = r.timer(t);
             if v >= 0 {
@@ -105,10 +101,7 @@ impl Minute {
         self.srv_queue_max = self.srv_queue_max.max(o.srv_queue_max);
         self.backend_queue_max = self.backend_queue_max.max(o.backend_queue_max);
         for (code, n) in &o.termination {
-            match self.termination.iter_mut().find(|(c, _)| c == code) {
-                Some((_, k)) => *k += n,
-                None => self.termination.push((*code, *n)),
-            }
+            count_termination(&mut self.termination, *code, *n);
         }
         for (mine, theirs) in self.timers.iter_mut().zip(&o.timers) {
             if let Some(t) = theirs {

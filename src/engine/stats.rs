@@ -187,10 +187,7 @@ impl Stats {
         self.srv_queue_max = self.srv_queue_max.max(m.srv_queue_max);
         self.backend_queue_max = self.backend_queue_max.max(m.backend_queue_max);
         for (code, n) in &m.termination {
-            match self.termination.iter_mut().find(|(c, _)| c == code) {
-                Some((_, k)) => *k += n,
-                None => self.termination.push((*code, *n)),
-            }
+            count_termination(&mut self.termination, *code, *n);
         }
         for (t, m) in rollup::TIMERS.iter().zip(&m.timers) {
             if let Some(m) = m {
@@ -224,11 +221,7 @@ impl Stats {
         self.redispatches += r.redispatched as u64;
         self.srv_queue_max = self.srv_queue_max.max(r.srv_queue);
         self.backend_queue_max = self.backend_queue_max.max(r.backend_queue);
-        let code = pack(r.termination);
-        match self.termination.iter_mut().find(|(c, _)| *c == code) {
-            Some((_, k)) => *k += 1,
-            None => self.termination.push((code, 1)),
-        }
+        count_termination(&mut self.termination, pack(r.termination), 1);
         self.last = Some(self.last.map_or(r.accept, |l| l.max(r.accept)));
     }
 
@@ -258,10 +251,7 @@ impl Stats {
         self.srv_queue_max = self.srv_queue_max.max(o.srv_queue_max);
         self.backend_queue_max = self.backend_queue_max.max(o.backend_queue_max);
         for (code, n) in &o.termination {
-            match self.termination.iter_mut().find(|(c, _)| c == code) {
-                Some((_, k)) => *k += n,
-                None => self.termination.push((*code, *n)),
-            }
+            count_termination(&mut self.termination, *code, *n);
         }
         for k in 0..6 {
             if let Some(t) = &o.timers[k] {
@@ -292,6 +282,16 @@ impl Stats {
 
     pub fn timer(&self, t: Timer) -> Option<&TimerStats> {
         self.timers[t as usize].as_deref()
+    }
+}
+
+/// Adds `n` to a termination state's count. A handful of distinct states
+/// in practice, so a linear scan beats a hash map.
+#[inline]
+pub fn count_termination(counts: &mut Vec<([u8; 4], u64)>, code: [u8; 4], n: u64) {
+    match counts.iter_mut().find(|(c, _)| *c == code) {
+        Some((_, k)) => *k += n,
+        None => counts.push((code, n)),
     }
 }
 
