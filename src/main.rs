@@ -147,6 +147,12 @@ struct ListenArgs {
     #[arg(long, value_name = "DURATION", value_parser = duration_or_zero)]
     #[serde(default, deserialize_with = "de_duration")]
     reorder_window: Option<Millis>,
+    /// When no message has arrived for this long, event time follows the
+    /// wall clock, so that rule windows with no new events still close
+    /// (default 60s).
+    #[arg(long, value_name = "DURATION", value_parser = duration_or_zero)]
+    #[serde(default, deserialize_with = "de_duration")]
+    idle_grace: Option<Millis>,
     /// Extra or overriding message patterns: every *.toml in DIR.
     #[arg(long, value_name = "DIR", env = "HAPWATCH_PATTERNS")]
     patterns: Option<PathBuf>,
@@ -193,6 +199,7 @@ impl ListenArgs {
             udp_recv_buffer: self.udp_recv_buffer.or(file.udp_recv_buffer),
             queue: self.queue.or(file.queue),
             reorder_window: self.reorder_window.or(file.reorder_window),
+            idle_grace: self.idle_grace.or(file.idle_grace),
             patterns: self.patterns.or(file.patterns),
             rules: self.rules.or(file.rules),
             alerts_jsonl: self.alerts_jsonl.or(file.alerts_jsonl),
@@ -266,6 +273,7 @@ fn listen(args: ListenArgs) -> ExitCode {
             udp_recv_buffer: args.udp_recv_buffer.unwrap_or(8 << 20),
         },
         reorder_window: args.reorder_window.unwrap_or(2_000),
+        idle_grace: std::time::Duration::from_millis(args.idle_grace.unwrap_or(60_000).max(0) as u64),
         queue: args.queue.unwrap_or(1 << 18),
         commit_every: std::time::Duration::from_millis(100),
         rules,

@@ -1412,3 +1412,66 @@ fn a_delivery_that_keeps_failing_is_dead_lettered() {
     );
     assert!(l.stop().0.success());
 }
+
+/// Live, a rule whose window gets no new events still closes: after
+/// `--idle-grace` of silence event time follows the wall clock. The minute
+/// of errors below is only judged once nothing has arrived for the grace;
+/// its alert carries the log's times, not the wall clock's.
+#[test]
+fn a_quiet_minute_closes_on_the_wall_clock_after_the_idle_grace() {
+    let dir = tempfile::tempdir().unwrap();
+    let jsonl = dir.path().join("alerts.jsonl");
+    let rules = dir.path().join("rules.toml");
+    std::fs::write(
+        &rules,
+        "[haproxy_server_errors]\nmin_requests = 5\nfor = \"0s\"\n\n[haproxy_server_latency]\nenabled = false\n",
+    )
+    .unwrap();
+    let mut l = Listen::start(&[
+        "--tcp",
+        "127.0.0.1:27888",
+        "--rules",
+        rules.to_str().unwrap(),
+        "--alerts-jsonl",
+        jsonl.to_str().unwrap(),
+        "--reorder-window",
+        "0s",
+        "--idle-grace",
+        "2s",
+    ]);
+    let request = |srv: &str, at: &str, status: u16| {
+        format!("<134>Nov 24 10:{at} haproxy[1]: 127.0.0.1:34392 [24/Nov/2026:10:{at}.000] fe_http be_app/{srv} 0/0/0/5/5 {status} 127 - - ---- 1/1/0/0/0 0/0 \"GET / HTTP/1.1\"\n")
+    };
+    let mut text = String::new();
+    for s in 10..30 {
+        text.push_str(&request("srv1", &format!("00:{s}"), 503));
+    }
+    // The last line: event time reaches 10:01:29, a second short of the
+    // 10:00 minute's closing time (its end plus 30 s for late requests).
+    text.push_str(&request("srv2", "01:29", 200));
+    let mut c = TcpStream::connect("127.0.0.1:27888").unwrap();
+    c.write_all(text.as_bytes()).unwrap();
+    drop(c);
+    let sent = Instant::now();
+    let alerts = || {
+        received(&jsonl)
+            .into_iter()
+            .filter(|a| a["rule"] == "haproxy_server_errors")
+            .collect::<Vec<_>>()
+    };
+    // Within the grace: nothing (event time has not reached the close).
+    std::thread::sleep(Duration::from_millis(1_200));
+    assert!(alerts().is_empty(), "judged before the grace: {:?}", alerts());
+    wait_for("the minute to close on the wall clock", || !alerts().is_empty());
+    let waited = sent.elapsed();
+    assert!(
+        waited >= Duration::from_millis(2_000) && waited < Duration::from_secs(6),
+        "closed after {waited:?}"
+    );
+    let a = &alerts()[0];
+    assert_eq!(a["status"], "firing");
+    assert_eq!(a["labels"]["server"], "srv1");
+    // Firing from the end of the window that showed it, in event time.
+    assert_eq!(a["starts_at"], "2026-11-24T10:01:00.000Z");
+    assert!(l.stop().0.success());
+}

@@ -68,6 +68,8 @@ pub struct Options {
     pub patterns: Arc<PatternSet>,
     pub limits: Limits,
     pub reorder_window: Millis,
+    /// Silence after which event time follows the wall clock.
+    pub idle_grace: Duration,
     /// Frames the queue holds before UDP drops and TCP waits.
     pub queue: usize,
     pub commit_every: Duration,
@@ -289,9 +291,12 @@ pub fn run(opts: Options) -> Result<(), StartError> {
     let engine_thread = {
         let shared = shared.clone();
         let window = Duration::from_millis(opts.reorder_window.max(0) as u64);
+        let idle_grace = opts.idle_grace;
         std::thread::Builder::new()
             .name("hapwatch-engine".into())
-            .spawn(move || engine_loop(handle, rx, engine, writer, shared, window, sinks))
+            .spawn(move || {
+                engine_loop(handle, rx, engine, writer, shared, window, idle_grace, sinks)
+            })
             .expect("spawn the engine thread")
     };
     // Receivers end when shutdown is cancelled; the engine thread ends when
@@ -315,6 +320,7 @@ fn engine_loop(
     mut writer: Writer,
     shared: Arc<metrics::Shared>,
     window: Duration,
+    idle_grace: Duration,
     mut sinks: Sinks,
 ) -> Result<(), StartError> {
     let (y, m, d) = crate::time::civil_from_days(now_ms().div_euclid(86_400_000));
@@ -366,12 +372,11 @@ fn engine_loop(
         // 100 ms batching is for everything else.
         let alerting = engine.alerts.as_ref().is_some_and(|a| !a.out.is_empty());
         // Degradation minutes close on event time; when traffic stops, the
-        // wall clock carries event time on after a grace period (the
-        // reorder window plus a minute) so that a quiet server's alert can
-        // resolve.
-        writer.idle = last_frame
-            .elapsed()
-            .saturating_sub(window + Duration::from_secs(60));
+        // wall clock carries event time on after `--idle-grace` of silence
+        // so that a rule whose window gets no new events still closes (a
+        // short stall of a sender, shorter than the grace, closes nothing
+        // early).
+        writer.idle = last_frame.elapsed().saturating_sub(idle_grace);
         if !open || ((writer.due() || alerting) && !failed) {
             if !open {
                 engine.release_all();

@@ -48,8 +48,8 @@ pub struct Writer {
     alerts_written: usize,
     /// Alert events waiting for the next commit.
     alerts: Vec<crate::alerts::Alert>,
-    /// Wall time since the last message (live): added to event time for
-    /// closing minutes when traffic stops.
+    /// Wall time of silence beyond the idle grace (live): added to the last
+    /// event time for closing minutes when traffic stops.
     pub idle: Duration,
     /// The last commit: every open minute is judged (end of input, or a
     /// receiver stopping).
@@ -130,7 +130,7 @@ impl Writer {
             let now = if self.closing {
                 Some(Millis::MAX)
             } else {
-                engine.last
+                engine.last.map(|t| t + self.idle.as_millis() as Millis)
             };
             a.on_minutes(&fresh, now);
         }
