@@ -273,7 +273,9 @@ fn listen(args: ListenArgs) -> ExitCode {
             udp_recv_buffer: args.udp_recv_buffer.unwrap_or(8 << 20),
         },
         reorder_window: args.reorder_window.unwrap_or(2_000),
-        idle_grace: std::time::Duration::from_millis(args.idle_grace.unwrap_or(60_000).max(0) as u64),
+        idle_grace: std::time::Duration::from_millis(
+            args.idle_grace.unwrap_or(60_000).max(0) as u64
+        ),
         queue: args.queue.unwrap_or(1 << 18),
         commit_every: std::time::Duration::from_millis(100),
         rules,

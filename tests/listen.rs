@@ -592,6 +592,12 @@ fn sources_outside_allow_are_dropped_and_counted() {
         .unwrap();
     let mut c = TcpStream::connect("127.0.0.1:27851").unwrap();
     let _ = c.write_all(line);
+    // Each receiver counts on its own task: wait for both.
+    wait_metric(
+        27852,
+        "hapwatch_sources_denied_total{listener=\"udp://127.0.0.1:27851\"}",
+        1,
+    );
     let m = wait_metric(
         27852,
         "hapwatch_sources_denied_total{listener=\"tcp://127.0.0.1:27851\"}",
@@ -1461,8 +1467,14 @@ fn a_quiet_minute_closes_on_the_wall_clock_after_the_idle_grace() {
     };
     // Within the grace: nothing (event time has not reached the close).
     std::thread::sleep(Duration::from_millis(1_200));
-    assert!(alerts().is_empty(), "judged before the grace: {:?}", alerts());
-    wait_for("the minute to close on the wall clock", || !alerts().is_empty());
+    assert!(
+        alerts().is_empty(),
+        "judged before the grace: {:?}",
+        alerts()
+    );
+    wait_for("the minute to close on the wall clock", || {
+        !alerts().is_empty()
+    });
     let waited = sent.elapsed();
     assert!(
         waited >= Duration::from_millis(2_000) && waited < Duration::from_secs(6),
@@ -1474,4 +1486,52 @@ fn a_quiet_minute_closes_on_the_wall_clock_after_the_idle_grace() {
     // Firing from the end of the window that showed it, in event time.
     assert_eq!(a["starts_at"], "2026-11-24T10:01:00.000Z");
     assert!(l.stop().0.success());
+}
+
+/// The page does not wait for the reorder window: a DOWN line's alert is
+/// announced as the line arrives (here the window is 30 s), and when the
+/// window lets the line into the state (at SIGTERM) it is not announced a
+/// second time.
+#[test]
+fn a_down_alert_is_announced_before_the_reorder_window_and_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let jsonl = dir.path().join("alerts.jsonl");
+    let mut l = Listen::start(&[
+        "--udp",
+        "127.0.0.1:27889",
+        "--metrics",
+        "127.0.0.1:27890",
+        "--alerts-jsonl",
+        jsonl.to_str().unwrap(),
+        "--reorder-window",
+        "30s",
+    ]);
+    let u = UdpSocket::bind("127.0.0.1:0").unwrap();
+    u.send_to(DOWN_AT.as_bytes(), "127.0.0.1:27889").unwrap();
+    wait_for("the alert, while the line is still held", || {
+        !received(&jsonl).is_empty()
+    });
+    let m = metrics(27890);
+    assert_eq!(metric(&m, "hapwatch_alert_previews_total"), 1, "{m}");
+    // Still held: the state has not seen it yet.
+    let status = l.json("status");
+    assert!(
+        !status.to_string().contains("\"DOWN\""),
+        "applied before the window: {status}"
+    );
+    assert!(l.stop().0.success());
+    let alerts = received(&jsonl);
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0]["status"], "firing");
+    assert_eq!(alerts[0]["labels"]["server"], "srv1");
+    assert_eq!(alerts[0]["starts_at"], "2026-11-24T19:00:00.000Z");
+    // The ordered path applied it at the stop: state and history have it.
+    let h = l.json("history");
+    assert!(h.to_string().contains("\"DOWN\""), "{h}");
+    let stored = l.json("alerts");
+    assert_eq!(
+        stored["alerts"].as_array().map(|a| a.len()),
+        Some(1),
+        "{stored}"
+    );
 }

@@ -55,7 +55,7 @@ impl Severity {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Firing,
@@ -377,6 +377,15 @@ pub struct Evaluator {
     /// Events not yet taken by the caller, in event order.
     pub out: Vec<Alert>,
     pub degradation: degrade::Degradation,
+    /// Events announced ahead of the reorder window (live), by
+    /// (fingerprint, status, event time), until the ordered path reaches
+    /// them: see [`Evaluator::announce_preview`].
+    previewed: BTreeMap<(String, Status, Millis), Alert>,
+    /// Events announced ahead.
+    pub previews: u64,
+    /// Of those, events the ordered path did not confirm (a line older
+    /// than them arrived later and told another story).
+    pub previews_unconfirmed: u64,
 }
 
 impl Evaluator {
@@ -390,6 +399,76 @@ impl Evaluator {
             backend_down: BTreeMap::new(),
             out: Vec::new(),
             degradation: degrade::Degradation::default(),
+            previewed: BTreeMap::new(),
+            previews: 0,
+            previews_unconfirmed: 0,
+        }
+    }
+
+    /// A copy for working out, ahead of the reorder window, what the
+    /// events of one backend will announce: the rules, what is firing, the
+    /// backend's flapping history; no degradation state (minutes are judged
+    /// by the ordered path only).
+    pub fn scratch(&self, host: &str, backend: &str) -> Evaluator {
+        let mut e = Evaluator::new(self.rules.clone());
+        e.firing = self.firing.clone();
+        e.recent = self
+            .recent
+            .iter()
+            .filter(|((h, b, _), _)| h == host && b == backend)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        e.backend_down = self.backend_down.clone();
+        e
+    }
+
+    /// Announces what a scratch evaluator found, each event once: the
+    /// ordered path, when it produces the same event (rule, labels, status,
+    /// time), keeps it quiet. A state line says what happened at its own
+    /// time, and no line logged earlier can undo it, so what is announced
+    /// ahead is, in practice, what the ordered path confirms.
+    pub fn announce_preview(&mut self, events: Vec<Alert>) {
+        for a in events {
+            let key = (a.fingerprint(), a.status, Self::time_of(&a));
+            if self.previewed.contains_key(&key) {
+                continue;
+            }
+            self.previews += 1;
+            self.previewed.insert(key, a.clone());
+            self.out.push(a);
+        }
+    }
+
+    fn time_of(a: &Alert) -> Millis {
+        match a.status {
+            Status::Firing => a.starts_at,
+            Status::Resolved => a.ends_at.unwrap_or(a.starts_at),
+        }
+    }
+
+    /// The ordered path has applied every event before `before` (every
+    /// event if None), the last at `now`: an event announced ahead for an
+    /// earlier time that it did not produce was wrong. A firing one is
+    /// withdrawn (resolved at `now`) so that no sink keeps a page the state
+    /// does not support.
+    pub fn settle(&mut self, before: Option<Millis>, now: Millis) {
+        if self.previewed.is_empty() {
+            return;
+        }
+        let stale: Vec<_> = self
+            .previewed
+            .keys()
+            .filter(|(_, _, t)| before.is_none_or(|b| *t < b))
+            .cloned()
+            .collect();
+        for key in stale {
+            let mut a = self.previewed.remove(&key).expect("listed");
+            self.previews_unconfirmed += 1;
+            if a.status == Status::Firing && !self.firing.contains_key(&key.0) {
+                a.status = Status::Resolved;
+                a.ends_at = Some(now.max(a.starts_at));
+                self.out.push(a);
+            }
         }
     }
 
@@ -497,15 +576,24 @@ impl Evaluator {
         if self.firing.contains_key(&fp) {
             return; // one firing alert per rule and labels
         }
-        self.firing.insert(fp, a.clone());
-        self.out.push(a);
+        self.firing.insert(fp.clone(), a.clone());
+        if self
+            .previewed
+            .remove(&(fp, Status::Firing, a.starts_at))
+            .is_none()
+        {
+            self.out.push(a);
+        }
     }
 
     fn resolve(&mut self, fp_of: &Alert, at: Millis) {
-        if let Some(mut a) = self.firing.remove(&fp_of.fingerprint()) {
+        let fp = fp_of.fingerprint();
+        if let Some(mut a) = self.firing.remove(&fp) {
             a.status = Status::Resolved;
             a.ends_at = Some(at);
-            self.out.push(a);
+            if self.previewed.remove(&(fp, Status::Resolved, at)).is_none() {
+                self.out.push(a);
+            }
         }
     }
 

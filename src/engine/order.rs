@@ -149,6 +149,20 @@ impl<T> Reorder<T> {
         self.heap.len()
     }
 
+    /// Event time of the next event to go, and of the newest released.
+    pub fn next_and_released(&self) -> (Option<Millis>, Option<Millis>) {
+        (self.heap.peek().map(|Reverse((at, _))| *at), self.released)
+    }
+
+    /// The events waiting, in the order they will be released.
+    pub fn held(&self) -> Vec<(Millis, &T)> {
+        let mut keys: Vec<(Millis, u64)> = self.heap.iter().map(|Reverse(k)| *k).collect();
+        keys.sort_unstable();
+        keys.into_iter()
+            .map(|(at, seq)| (at, &self.items[&seq].0))
+            .collect()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.heap.is_empty()
     }
@@ -174,6 +188,19 @@ mod tests {
         assert_eq!(r.pop_ready(), None);
         assert_eq!(drain(&mut r), vec![(12_100, "up")]);
         assert_eq!(r.late, 0);
+    }
+
+    #[test]
+    fn held_events_are_listed_in_release_order() {
+        let mut r = Reorder::new(2_000);
+        r.push(10_000, 1, "down");
+        r.push(9_500, 2, "check");
+        r.push(10_000, 3, "no server");
+        assert_eq!(
+            r.held(),
+            vec![(9_500, &"check"), (10_000, &"down"), (10_000, &"no server")]
+        );
+        assert_eq!(r.len(), 3, "listing releases nothing");
     }
 
     #[test]

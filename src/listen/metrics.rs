@@ -49,6 +49,10 @@ pub struct Snapshot {
     pub parse_oversized: u64,
     pub duplicates: u64,
     pub late: u64,
+    /// Alert events announced ahead of the reorder window, and those of
+    /// them the ordered state did not confirm (withdrawn).
+    pub alert_previews: u64,
+    pub alert_previews_unconfirmed: u64,
     pub lines: u64,
 }
 
@@ -247,6 +251,18 @@ impl prometheus_client::collector::Collector for Collector {
             "hapwatch_health_late",
             "Health messages older than the reorder window",
             [(vec![], snap.late)],
+        )?;
+        counter(
+            &mut enc,
+            "hapwatch_alert_previews",
+            "Alert events announced as their line arrived, ahead of the reorder window",
+            [(vec![], snap.alert_previews)],
+        )?;
+        counter(
+            &mut enc,
+            "hapwatch_alert_previews_unconfirmed",
+            "Alert events announced ahead that the event-time order did not confirm",
+            [(vec![], snap.alert_previews_unconfirmed)],
         )?;
         gauge(
             &mut enc,

@@ -272,6 +272,7 @@ pub fn run(opts: Options) -> Result<(), StartError> {
             .map_err(|e| StartError(e.to_string()))?,
     );
     engine.alerts = Some(Box::new(evaluator));
+    engine.preview = true;
     let jsonl = match &opts.alerts_jsonl {
         Some(p) => Some(
             std::fs::OpenOptions::new()
@@ -295,7 +296,9 @@ pub fn run(opts: Options) -> Result<(), StartError> {
         std::thread::Builder::new()
             .name("hapwatch-engine".into())
             .spawn(move || {
-                engine_loop(handle, rx, engine, writer, shared, window, idle_grace, sinks)
+                engine_loop(
+                    handle, rx, engine, writer, shared, window, idle_grace, sinks,
+                )
             })
             .expect("spawn the engine thread")
     };
@@ -457,6 +460,8 @@ fn publish(engine: &Engine, shared: &metrics::Shared) {
         parse_oversized: engine.counters.oversized,
         duplicates: engine.order.duplicates,
         late: engine.order.late,
+        alert_previews: engine.alerts.as_ref().map_or(0, |a| a.previews),
+        alert_previews_unconfirmed: engine.alerts.as_ref().map_or(0, |a| a.previews_unconfirmed),
         ..Default::default()
     };
     for (k, st) in &engine.health.servers {
