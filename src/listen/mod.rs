@@ -291,8 +291,10 @@ pub fn run(opts: Options) -> Result<(), StartError> {
     let handle = rt.handle().clone();
     let engine_thread = {
         let shared = shared.clone();
-        let window = Duration::from_millis(opts.reorder_window.max(0) as u64);
-        let idle_grace = opts.idle_grace;
+        let pace = Pace {
+            window: Duration::from_millis(opts.reorder_window.max(0) as u64),
+            idle_grace: opts.idle_grace,
+        };
         std::thread::Builder::new()
             .name("hapwatch-engine".into())
             .spawn(move || {
@@ -314,6 +316,14 @@ pub fn run(opts: Options) -> Result<(), StartError> {
     result
 }
 
+/// Wall-clock durations the engine thread goes by.
+struct Pace {
+    /// The reorder window: how long a health event waits.
+    window: Duration,
+    /// Silence after which event time follows the wall clock.
+    idle_grace: Duration,
+}
+
 /// The engine thread: every frame through the one engine, commits paced
 /// by the wall clock.
 fn engine_loop(
@@ -322,10 +332,10 @@ fn engine_loop(
     mut engine: Engine,
     mut writer: Writer,
     shared: Arc<metrics::Shared>,
-    window: Duration,
-    idle_grace: Duration,
+    pace: Pace,
     mut sinks: Sinks,
 ) -> Result<(), StartError> {
+    let Pace { window, idle_grace } = pace;
     let (y, m, d) = crate::time::civil_from_days(now_ms().div_euclid(86_400_000));
     let mut clock = Clock::new(YearResolver::new(y, Some((m, d))));
     let mut pending_marks: Vec<(Instant, Checkpoint)> = Vec::new();
