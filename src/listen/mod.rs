@@ -297,11 +297,7 @@ pub fn run(opts: Options) -> Result<(), StartError> {
         };
         std::thread::Builder::new()
             .name("hapwatch-engine".into())
-            .spawn(move || {
-                engine_loop(
-                    handle, rx, engine, writer, shared, window, idle_grace, sinks,
-                )
-            })
+            .spawn(move || engine_loop(handle, rx, engine, writer, shared, pace, sinks))
             .expect("spawn the engine thread")
     };
     // Receivers end when shutdown is cancelled; the engine thread ends when
