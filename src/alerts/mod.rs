@@ -411,14 +411,29 @@ impl Evaluator {
     /// by the ordered path only).
     pub fn scratch(&self, host: &str, backend: &str) -> Evaluator {
         let mut e = Evaluator::new(self.rules.clone());
-        e.firing = self.firing.clone();
+        // Only this backend's alerts can be touched by its lines (a copy of
+        // every firing alert per line would be quadratic in an outage).
+        e.firing = self
+            .firing
+            .iter()
+            .filter(|(_, a)| {
+                a.labels.get("host").map(String::as_str) == Some(host)
+                    && a.labels.get("backend").map(String::as_str) == Some(backend)
+            })
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         e.recent = self
             .recent
             .iter()
             .filter(|((h, b, _), _)| h == host && b == backend)
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
-        e.backend_down = self.backend_down.clone();
+        e.backend_down = self
+            .backend_down
+            .iter()
+            .filter(|((h, b), _)| h == host && b == backend)
+            .map(|(k, v)| (k.clone(), *v))
+            .collect();
         e
     }
 
