@@ -472,12 +472,28 @@ fn main() -> ExitCode {
                 Err(code) => return code,
             };
             // Open the database first: a bad --db is reported before the work.
-            let store = match db.as_deref().map(Store::open).transpose() {
-                Ok(s) => s,
-                Err(e) => {
-                    eprintln!("hapwatch: {e}");
-                    return ExitCode::from(2);
+            // A new one is created (the file, so that a bad path still exits
+            // 2 here) and its schema written on a thread while reading
+            // starts: it has no checkpoints to read first.
+            let mut opening = None;
+            let store = match db.as_deref() {
+                Some(p) if !p.exists() => {
+                    if let Err(e) = Store::create_file(p) {
+                        eprintln!("hapwatch: {e}");
+                        return ExitCode::from(2);
+                    }
+                    let path = p.to_path_buf();
+                    opening = Some((path.clone(), std::thread::spawn(move || Store::open(&path))));
+                    None
                 }
+                Some(p) => match Store::open(p) {
+                    Ok(s) => Some(s),
+                    Err(e) => {
+                        eprintln!("hapwatch: {e}");
+                        return ExitCode::from(2);
+                    }
+                },
+                None => None,
             };
             if let (Some(s), Some(u)) = (filter.since, filter.until) {
                 if s >= u {
@@ -531,12 +547,14 @@ fn main() -> ExitCode {
                     }
                 }
             }
-            let mut writer = store.map(|s| {
-                hapwatch::store::Writer::new(
-                    s,
-                    std::time::Duration::from_millis(commit_every as u64),
-                )
-            });
+            let every = std::time::Duration::from_millis(commit_every as u64);
+            let mut writer = match (store, opening) {
+                (Some(s), _) => Some(hapwatch::store::Writer::new(s, every)),
+                (None, Some((path, open))) => {
+                    Some(hapwatch::store::Writer::opening(path, open, every))
+                }
+                (None, None) => None,
+            };
             let outcome = analyze::run(
                 analyze::Options {
                     starts: starts.clone(),
@@ -565,7 +583,9 @@ fn main() -> ExitCode {
             if let Some(w) = writer.as_mut() {
                 match &outcome.store_error {
                     None => {
-                        if let Some(Err(e)) = retain.map(|keep| w.store.prune(keep)) {
+                        if let Some(Err(e)) =
+                            retain.map(|keep| w.store().and_then(|s| s.prune(keep)))
+                        {
                             eprintln!("hapwatch: --retain: {e}");
                             store_failed = true;
                         }

@@ -259,7 +259,7 @@ pub fn run(opts: Options) -> Result<(), StartError> {
     let mut engine = Engine::new(opts.patterns.clone(), Filter::default());
     engine.rollups = true;
     engine.order = crate::engine::order::Reorder::new(opts.reorder_window);
-    match writer.store.load_states() {
+    match writer.store().and_then(|s| s.load_states()) {
         Ok(states) => engine.health.servers.extend(states),
         Err(e) => return Err(StartError(e.to_string())),
     }
@@ -267,8 +267,8 @@ pub fn run(opts: Options) -> Result<(), StartError> {
     let mut evaluator = crate::alerts::Evaluator::new(opts.rules.clone());
     evaluator.restore(
         writer
-            .store
-            .firing_alerts()
+            .store()
+            .and_then(|s| s.firing_alerts())
             .map_err(|e| StartError(e.to_string()))?,
     );
     engine.alerts = Some(Box::new(evaluator));

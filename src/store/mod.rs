@@ -392,6 +392,19 @@ fn sqlite_header(path: &Path) -> Result<bool, StoreError> {
 }
 
 impl Store {
+    /// Creates an empty database file, mode 0600 (SQLite would use the
+    /// umask); [`Store::open`] then takes it as new. Fails if it exists.
+    pub fn create_file(path: &Path) -> Result<(), StoreError> {
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+            .map(drop)
+            .map_err(|e| StoreError::Io(path.into(), e))
+    }
+
     /// Opens for writing, creating the file (mode 0600) and the schema.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         let err = |e| StoreError::Sqlite(path.into(), e);
@@ -404,13 +417,7 @@ impl Store {
             let ro = Self::open_read_only(path)?;
             drop(ro);
         } else {
-            use std::os::unix::fs::OpenOptionsExt;
-            std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(path)
-                .map_err(|e| StoreError::Io(path.into(), e))?;
+            Self::create_file(path)?;
         }
         let mut conn = Connection::open(path).map_err(err)?;
         conn.pragma_update(None, "journal_mode", "WAL")

@@ -26,8 +26,45 @@ pub struct Checkpoint {
     pub offset: u64,
 }
 
+/// The database, or the thread still creating it (see [`Writer::opening`]).
+enum Slot {
+    Ready(Store),
+    Opening(
+        std::path::PathBuf,
+        std::thread::JoinHandle<Result<Store, StoreError>>,
+    ),
+    Failed(std::path::PathBuf, String),
+}
+
+/// Joins the opening thread on first use.
+fn ready(slot: &mut Slot) -> Result<&mut Store, StoreError> {
+    if let Slot::Opening(..) = slot {
+        let Slot::Opening(path, open) =
+            std::mem::replace(slot, Slot::Failed(Default::default(), String::new()))
+        else {
+            unreachable!("matched above")
+        };
+        *slot = match open.join() {
+            Ok(Ok(s)) => Slot::Ready(s),
+            Ok(Err(e)) => {
+                *slot = Slot::Failed(path, e.to_string());
+                return Err(e);
+            }
+            Err(_) => Slot::Failed(path, "the thread opening it panicked".into()),
+        };
+    }
+    match slot {
+        Slot::Ready(s) => Ok(s),
+        Slot::Failed(path, msg) => Err(StoreError::Io(
+            path.clone(),
+            std::io::Error::other(msg.clone()),
+        )),
+        Slot::Opening(..) => unreachable!("joined above"),
+    }
+}
+
 pub struct Writer {
-    pub store: Store,
+    store: Slot,
     /// Commit when this much wall time has passed since the last commit.
     pub interval: Duration,
     /// ... or when this many rollups are waiting.
@@ -68,6 +105,27 @@ pub struct Writer {
 
 impl Writer {
     pub fn new(store: Store, interval: Duration) -> Writer {
+        Self::with(Slot::Ready(store), interval)
+    }
+
+    /// A writer whose database a thread is still creating: a new database's
+    /// schema costs milliseconds that the first commit need not wait for
+    /// (analyze starts reading meanwhile). An error comes out of the first
+    /// use.
+    pub fn opening(
+        path: std::path::PathBuf,
+        open: std::thread::JoinHandle<Result<Store, StoreError>>,
+        interval: Duration,
+    ) -> Writer {
+        Self::with(Slot::Opening(path, open), interval)
+    }
+
+    /// The database, once open.
+    pub fn store(&mut self) -> Result<&mut Store, StoreError> {
+        ready(&mut self.store)
+    }
+
+    fn with(store: Slot, interval: Duration) -> Writer {
         Writer {
             store,
             interval,
@@ -152,7 +210,7 @@ impl Writer {
             .collect();
         // Counted as not stored until the commit succeeds.
         self.unstored = rollups.len();
-        let new = self.store.persist(&Batch {
+        let new = ready(&mut self.store)?.persist(&Batch {
             engine,
             transitions: &engine.health.transitions[self.written..],
             rollups: &rollups,
