@@ -63,6 +63,13 @@ impl PartialEq for TimerStats {
 impl Minute {
     #[inline]
     pub fn add(&mut self, r: &Request) {
+        self.add_pooled(r, &mut Vec::new());
+    }
+
+    /// [`Minute::add`], taking small-value arrays for new histograms from
+    /// `pool` (see [`TimerStats::compact_into`]).
+    #[inline]
+    pub fn add_pooled(&mut self, r: &Request, pool: &mut Vec<Box<[u32]>>) {
         self.requests += 1;
         self.status[r.status_class()] += 1;
         self.errors += r.is_error() as u64;
@@ -75,7 +82,7 @@ impl Minute {
         for (slot, t) in self.timers.iter_mut().zip(TIMERS) {
             let v = r.timer(t);
             if v >= 0 {
-                slot.get_or_insert_with(|| Box::new(TimerStats::new()))
+                slot.get_or_insert_with(|| Box::new(TimerStats::from_pool(pool)))
                     .record(v as u64);
             }
         }
@@ -86,6 +93,13 @@ impl Minute {
     pub fn flush(&mut self) {
         for t in self.timers.iter_mut().flatten() {
             t.compact();
+        }
+    }
+
+    /// [`Minute::flush`], keeping the small-value arrays in `pool`.
+    pub fn flush_into(&mut self, pool: &mut Vec<Box<[u32]>>) {
+        for t in self.timers.iter_mut().flatten() {
+            t.compact_into(pool);
         }
     }
 

@@ -95,6 +95,36 @@ impl TimerStats {
         self.small = Box::new([]);
     }
 
+    /// [`TimerStats::compact`], keeping the (all zero) small-value array for
+    /// another histogram: a minute's arrays go to the next minute instead of
+    /// back to the allocator, already in cache and without page faults.
+    pub fn compact_into(&mut self, pool: &mut Vec<Box<[u32]>>) {
+        self.flush();
+        let small = std::mem::replace(&mut self.small, Box::new([]));
+        if small.len() == SMALL && pool.len() < 64 {
+            pool.push(small);
+        }
+    }
+
+    /// A new histogram with a small-value array from `pool` if it has one.
+    pub fn from_pool(pool: &mut Vec<Box<[u32]>>) -> Self {
+        let mut t = TimerStats::new_without_small();
+        t.small = pool
+            .pop()
+            .unwrap_or_else(|| vec![0; SMALL].into_boxed_slice());
+        t
+    }
+
+    fn new_without_small() -> Self {
+        TimerStats {
+            hist: Histogram::new(2).expect("2 significant digits is valid"),
+            small: Box::new([]),
+            pending: 0,
+            sum: 0,
+            max: 0,
+        }
+    }
+
     /// Moves the small-value counts into the histogram: call before reading.
     pub fn flush(&mut self) {
         if self.pending == 0 {
@@ -155,6 +185,8 @@ pub struct Stats {
     /// [`super::rollup`]), oldest first. Requests arrive nearly in time
     /// order, so the minute is almost always the last one.
     pub minutes: Vec<(Millis, Minute)>,
+    /// Small-value arrays of drained minutes, for the next ones.
+    pool: Vec<Box<[u32]>>,
 }
 
 impl Stats {
@@ -230,10 +262,10 @@ impl Stats {
     fn add_minute(&mut self, r: &Request) {
         let m = minute_of(r.accept);
         match self.minutes.iter_mut().rev().find(|(k, _)| *k == m) {
-            Some((_, minute)) => minute.add(r),
+            Some((_, minute)) => minute.add_pooled(r, &mut self.pool),
             None => {
                 let mut minute = Minute::default();
-                minute.add(r);
+                minute.add_pooled(r, &mut self.pool);
                 self.minutes.push((m, minute));
             }
         }
@@ -389,7 +421,7 @@ impl Aggregates {
         let mut out = Vec::new();
         for (key, s) in &mut self.servers {
             for (minute, mut data) in std::mem::take(&mut s.minutes) {
-                data.flush();
+                data.flush_into(&mut s.pool);
                 s.absorb(&data);
                 out.push(Rollup {
                     key: key.clone(),
@@ -407,5 +439,33 @@ impl Aggregates {
             s.flush();
             self.entry(&h, &b, &srv).merge(&s);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pooled_small_array_comes_back_empty_and_counts_exactly() {
+        let mut pool = Vec::new();
+        let mut first = TimerStats::from_pool(&mut pool);
+        for v in [0, 3, 3, 511, 700, 12] {
+            first.record(v);
+        }
+        first.compact_into(&mut pool);
+        assert_eq!(pool.len(), 1, "the array is kept for the next minute");
+        assert_eq!(first.count(), 6);
+        assert_eq!(first.quantile(1.0), 700);
+        // The next histogram takes it: nothing of the first is in it.
+        let mut second = TimerStats::from_pool(&mut pool);
+        assert!(pool.is_empty());
+        second.record(5);
+        second.record(5);
+        second.flush();
+        assert_eq!(
+            (second.count(), second.quantile(0.0), second.max),
+            (2, 5, 5)
+        );
     }
 }
