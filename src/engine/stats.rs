@@ -456,7 +456,8 @@ mod tests {
         first.compact_into(&mut pool);
         assert_eq!(pool.len(), 1, "the array is kept for the next minute");
         assert_eq!(first.count(), 6);
-        assert_eq!(first.quantile(1.0), 700);
+        assert_eq!(first.max, 700);
+        assert!(first.quantile(1.0).abs_diff(700) <= 7, "within 1%");
         // The next histogram takes it: nothing of the first is in it.
         let mut second = TimerStats::from_pool(&mut pool);
         assert!(pool.is_empty());
