@@ -69,7 +69,7 @@ impl Minute {
     /// [`Minute::add`], taking small-value arrays for new histograms from
     /// `pool` (see [`TimerStats::compact_into`]).
     #[inline]
-    pub fn add_pooled(&mut self, r: &Request, pool: &mut Vec<Box<[u32]>>) {
+    pub fn add_pooled(&mut self, r: &Request, pool: &mut Vec<Box<[u16]>>) {
         self.requests += 1;
         self.status[r.status_class()] += 1;
         self.errors += r.is_error() as u64;
@@ -97,7 +97,7 @@ impl Minute {
     }
 
     /// [`Minute::flush`], keeping the small-value arrays in `pool`.
-    pub fn flush_into(&mut self, pool: &mut Vec<Box<[u32]>>) {
+    pub fn flush_into(&mut self, pool: &mut Vec<Box<[u16]>>) {
         for t in self.timers.iter_mut().flatten() {
             t.compact_into(pool);
         }

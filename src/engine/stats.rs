@@ -34,7 +34,7 @@ const SMALL: usize = 512;
 pub struct TimerStats {
     pub hist: Histogram<u64>,
     /// SMALL counters while recording; empty once [`TimerStats::compact`]ed.
-    small: Box<[u32]>,
+    small: Box<[u16]>,
     pending: u64,
     pub sum: u64,
     pub max: u64,
@@ -76,7 +76,7 @@ impl TimerStats {
         if let Some(c) = self.small.get_mut(v as usize) {
             *c += 1;
             self.pending += 1;
-            if *c == u32::MAX {
+            if *c == u16::MAX {
                 self.flush();
             }
             return;
@@ -98,7 +98,7 @@ impl TimerStats {
     /// [`TimerStats::compact`], keeping the (all zero) small-value array for
     /// another histogram: a minute's arrays go to the next minute instead of
     /// back to the allocator, already in cache and without page faults.
-    pub fn compact_into(&mut self, pool: &mut Vec<Box<[u32]>>) {
+    pub fn compact_into(&mut self, pool: &mut Vec<Box<[u16]>>) {
         self.flush();
         let small = std::mem::replace(&mut self.small, Box::new([]));
         if small.len() == SMALL && pool.len() < 64 {
@@ -107,7 +107,7 @@ impl TimerStats {
     }
 
     /// A new histogram with a small-value array from `pool` if it has one.
-    pub fn from_pool(pool: &mut Vec<Box<[u32]>>) -> Self {
+    pub fn from_pool(pool: &mut Vec<Box<[u16]>>) -> Self {
         let mut t = TimerStats::new_without_small();
         t.small = pool
             .pop()
@@ -130,7 +130,10 @@ impl TimerStats {
         if self.pending == 0 {
             return;
         }
-        for (v, c) in self.small.iter_mut().enumerate() {
+        // Nothing above the largest value recorded (`max`): most arrays are
+        // used at their low end (Tw is nearly always 0).
+        let used = (self.max as usize).saturating_add(1).min(self.small.len());
+        for (v, c) in self.small[..used].iter_mut().enumerate() {
             if *c > 0 {
                 let _ = self.hist.record_n(v as u64, *c as u64);
                 *c = 0;
@@ -186,7 +189,7 @@ pub struct Stats {
     /// order, so the minute is almost always the last one.
     pub minutes: Vec<(Millis, Minute)>,
     /// Small-value arrays of drained minutes, for the next ones.
-    pool: Vec<Box<[u32]>>,
+    pool: Vec<Box<[u16]>>,
 }
 
 impl Stats {
