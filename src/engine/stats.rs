@@ -450,6 +450,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_small_counter_that_fills_up_is_moved_into_the_histogram() {
+        let mut t = TimerStats::new();
+        for _ in 0..200_000 {
+            t.record(3);
+        }
+        t.record(1_000);
+        t.flush();
+        assert_eq!(t.count(), 200_001);
+        assert_eq!(t.quantile(0.5), 3);
+        assert_eq!(t.hist.count_at(3), 200_000);
+    }
+
+    #[test]
     fn a_pooled_small_array_comes_back_empty_and_counts_exactly() {
         let mut pool = Vec::new();
         let mut first = TimerStats::from_pool(&mut pool);
