@@ -1535,3 +1535,48 @@ fn a_down_alert_is_announced_before_the_reorder_window_and_once() {
         "{stored}"
     );
 }
+
+/// A followed file with a line far over 64 KiB, written in pieces across
+/// polls: the line is dropped whole and counted (its tail is not taken for
+/// a line of its own); the lines around it are read.
+#[test]
+fn a_followed_file_drops_and_counts_an_endless_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("haproxy.log");
+    std::fs::write(&log, b"").unwrap();
+    let lines = lines_of("rsyslog-file.log");
+    let mut l = Listen::start(&[
+        "--follow",
+        log.to_str().unwrap(),
+        "--metrics",
+        "127.0.0.1:27832",
+    ]);
+    let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+    f.write_all(&lines[0]).unwrap();
+    f.write_all(b"\n").unwrap();
+    // 3 x 40 KiB without a line feed, each seen by a poll of its own.
+    for _ in 0..3 {
+        f.write_all(&vec![b'x'; 40 * 1024]).unwrap();
+        f.flush().unwrap();
+        std::thread::sleep(Duration::from_millis(450));
+    }
+    f.write_all(b"tail of the endless line\n").unwrap();
+    f.write_all(&lines[1]).unwrap();
+    f.write_all(b"\n").unwrap();
+    let name = format!("listener=\"file://{}\"", log.display());
+    let m = wait_metric(27832, "hapwatch_lines_total", 2);
+    std::thread::sleep(Duration::from_millis(500));
+    let m2 = metrics(27832);
+    assert_eq!(metric(&m2, "hapwatch_lines_total"), 2, "{m}");
+    assert_eq!(
+        metric(&m2, &format!("hapwatch_frames_oversized_total{{{name}}}")),
+        1,
+        "{m2}"
+    );
+    assert_eq!(
+        metric(&m2, &format!("hapwatch_messages_received_total{{{name}}}")),
+        2,
+        "{m2}"
+    );
+    assert!(l.stop().0.success());
+}

@@ -10,17 +10,19 @@
 use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
 
 use ::bytes::Bytes;
 use tokio_util::sync::CancellationToken;
 
+use super::metrics::Listener;
 use super::{Batch, Sender, StartError, BATCH};
 use crate::store::{Checkpoint, Store};
 
 const POLL: Duration = Duration::from_millis(200);
-/// A line longer than this (no LF within it) is dropped.
+/// A line longer than this is dropped whole and counted (`oversized`).
 const MAX_LINE: usize = crate::engine::MAX_LINE;
 
 pub struct Follower {
@@ -31,6 +33,10 @@ pub struct Follower {
     ino: (u64, u64),
     pos: u64,
     partial: Vec<u8>,
+    /// Inside a line over MAX_LINE, dropped up to its LF; it started here.
+    skipping: Option<u64>,
+    /// Lines, bytes and oversized lines read, in /metrics as `file://PATH`.
+    pub stats: Arc<Listener>,
 }
 
 impl Follower {
@@ -59,6 +65,11 @@ impl Follower {
             ino: (meta.dev(), meta.ino()),
             pos,
             partial: Vec::new(),
+            skipping: None,
+            stats: Arc::new(Listener {
+                name: format!("file://{}", path.display()),
+                ..Default::default()
+            }),
         })
     }
 
@@ -102,6 +113,7 @@ impl Follower {
             // copytruncate: the same file, shorter: start over.
             self.pos = 0;
             self.partial.clear();
+            self.skipping = None;
         }
         // Finish the current file through its descriptor (after a rename the
         // last lines written before rotation are still there).
@@ -114,6 +126,7 @@ impl Follower {
                     if !same {
                         self.pos = 0;
                         self.partial.clear();
+                        self.skipping = None;
                     }
                     self.file = Some(f);
                     self.read_new(&mut out);
@@ -134,12 +147,25 @@ impl Follower {
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
             };
+            let read_from = self.pos;
             self.pos += n as u64;
             let mut frames = Vec::new();
             let mut start = 0;
             for i in memchr::memchr_iter(b'\n', &buf[..n]) {
                 let piece = &buf[start..i];
                 start = i + 1;
+                if self.skipping.take().is_some() {
+                    continue; // the end of a line already counted as oversized
+                }
+                if self.partial.len() + piece.len() > MAX_LINE {
+                    self.partial.clear();
+                    self.stats.oversized.fetch_add(1, Relaxed);
+                    continue;
+                }
+                self.stats.messages.fetch_add(1, Relaxed);
+                self.stats
+                    .bytes
+                    .fetch_add((self.partial.len() + piece.len()) as u64, Relaxed);
                 if self.partial.is_empty() {
                     frames.push(Bytes::copy_from_slice(piece));
                 } else {
@@ -147,16 +173,26 @@ impl Follower {
                     frames.push(Bytes::from(std::mem::take(&mut self.partial)));
                 }
             }
-            self.partial.extend_from_slice(&buf[start..n]);
-            if self.partial.len() > MAX_LINE {
-                self.partial.clear(); // an endless line: dropped
+            if self.skipping.is_none() {
+                self.partial.extend_from_slice(&buf[start..n]);
+                if self.partial.len() > MAX_LINE {
+                    // An endless line: dropped up to its LF, counted once.
+                    let began =
+                        read_from + start as u64 - (self.partial.len() - (n - start)) as u64;
+                    self.partial.clear();
+                    self.skipping = Some(began);
+                    self.stats.oversized.fetch_add(1, Relaxed);
+                }
             }
-            // Checkpoint: after the last whole line.
+            // Checkpoint: after the last whole line (before a line being
+            // dropped: a restart drops it again rather than read its tail).
             let mark = Checkpoint {
                 path: self.key.clone(),
                 dev: self.ino.0,
                 ino: self.ino.1,
-                offset: self.pos - self.partial.len() as u64,
+                offset: self
+                    .skipping
+                    .unwrap_or(self.pos - self.partial.len() as u64),
             };
             let mut chunks = frames.chunks(BATCH).peekable();
             while let Some(c) = chunks.next() {

@@ -107,7 +107,13 @@ pub fn run(opts: Options) -> Result<(), StartError> {
     let store = Store::open(&opts.db).map_err(|e| StartError(e.to_string()))?;
     // Bind everything first: a port in use or a bad address stops here,
     // named, before anything runs.
-    let (bound, listeners) = rt.block_on(net::bind_all(&opts))?;
+    let (bound, mut listeners) = rt.block_on(net::bind_all(&opts))?;
+    let followers = opts
+        .follow
+        .iter()
+        .map(|p| follow::Follower::open(p, &store))
+        .collect::<Result<Vec<_>, _>>()?;
+    listeners.extend(followers.iter().map(|f| f.stats.clone()));
     let shared = Arc::new(metrics::Shared {
         listeners,
         ..Default::default()
@@ -124,11 +130,6 @@ pub fn run(opts: Options) -> Result<(), StartError> {
         ),
         None => None,
     };
-    let followers = opts
-        .follow
-        .iter()
-        .map(|p| follow::Follower::open(p, &store))
-        .collect::<Result<Vec<_>, _>>()?;
     // Signal handlers before anything is announced: a SIGHUP or SIGTERM
     // sent as soon as we say we listen must not find the default action.
     let signals = {
