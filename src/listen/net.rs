@@ -112,7 +112,7 @@ pub fn spawn_all(
     stop: &CancellationToken,
 ) {
     for (s, l) in bound.udp {
-        tasks.spawn(udp(
+        tasks.spawn(datagrams(
             s,
             l,
             tx.clone(),
@@ -134,7 +134,7 @@ pub fn spawn_all(
     for (s, l, path) in bound.unix {
         let (tx, limits, shared, stop) = (tx.clone(), limits.clone(), shared.clone(), stop.clone());
         tasks.spawn(async move {
-            unix(s, l, tx, limits, shared, stop).await;
+            datagrams(s, l, tx, limits, shared, stop).await;
             let _ = std::fs::remove_file(path);
         });
     }
@@ -173,8 +173,37 @@ fn take_datagram(
     }
 }
 
-async fn udp(
-    s: Arc<UdpSocket>,
+/// A datagram socket as the receive loop sees it: UDP (whose sources
+/// `--allow` filters) or unix.
+trait Datagrams: Send + Sync + 'static {
+    fn readable(&self) -> impl std::future::Future<Output = std::io::Result<()>> + Send;
+    /// One waiting datagram into `buf`: its length, and whether its source
+    /// may send.
+    fn try_take(&self, buf: &mut [u8], limits: &Limits) -> std::io::Result<(usize, bool)>;
+}
+
+impl Datagrams for Arc<UdpSocket> {
+    fn readable(&self) -> impl std::future::Future<Output = std::io::Result<()>> + Send {
+        UdpSocket::readable(self)
+    }
+    fn try_take(&self, buf: &mut [u8], limits: &Limits) -> std::io::Result<(usize, bool)> {
+        self.try_recv_from(buf)
+            .map(|(n, from)| (n, limits.allowed(from.ip())))
+    }
+}
+
+impl Datagrams for UnixDatagram {
+    fn readable(&self) -> impl std::future::Future<Output = std::io::Result<()>> + Send {
+        UnixDatagram::readable(self)
+    }
+    fn try_take(&self, buf: &mut [u8], _: &Limits) -> std::io::Result<(usize, bool)> {
+        self.try_recv(buf).map(|n| (n, true))
+    }
+}
+
+/// The receive loop of a datagram socket.
+async fn datagrams(
+    s: impl Datagrams,
     l: Arc<Listener>,
     tx: Sender,
     limits: Limits,
@@ -190,40 +219,9 @@ async fn udp(
         // Read everything that is waiting, then queue it as one batch.
         let mut frames = Vec::with_capacity(BATCH);
         while frames.len() < BATCH {
-            match s.try_recv_from(&mut buf) {
-                Ok((n, from)) => {
-                    take_datagram(&buf, n, limits.allowed(from.ip()), &limits, &l, &mut frames)
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                Err(_) => break,
-            }
-        }
-        if !frames.is_empty() {
-            offer(&tx, frames, &l, &shared);
-        }
-    }
-}
-
-async fn unix(
-    s: UnixDatagram,
-    l: Arc<Listener>,
-    tx: Sender,
-    limits: Limits,
-    shared: Arc<Shared>,
-    stop: CancellationToken,
-) {
-    let mut buf = vec![0u8; limits.max_frame + 1];
-    loop {
-        tokio::select! {
-            r = s.readable() => if r.is_err() { break },
-            _ = stop.cancelled() => break,
-        }
-        let mut frames = Vec::with_capacity(BATCH);
-        while frames.len() < BATCH {
-            match s.try_recv(&mut buf) {
-                Ok(n) => take_datagram(&buf, n, true, &limits, &l, &mut frames),
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
-                Err(_) => break,
+            match s.try_take(&mut buf, &limits) {
+                Ok((n, allowed)) => take_datagram(&buf, n, allowed, &limits, &l, &mut frames),
+                Err(_) => break, // WouldBlock: all read; anything else: next wake-up
             }
         }
         if !frames.is_empty() {
