@@ -592,13 +592,7 @@ impl Evaluator {
             return; // one firing alert per rule and labels
         }
         self.firing.insert(fp.clone(), a.clone());
-        if self
-            .previewed
-            .remove(&(fp, Status::Firing, a.starts_at))
-            .is_none()
-        {
-            self.out.push(a);
-        }
+        self.emit(fp, a);
     }
 
     fn resolve(&mut self, fp_of: &Alert, at: Millis) {
@@ -606,9 +600,15 @@ impl Evaluator {
         if let Some(mut a) = self.firing.remove(&fp) {
             a.status = Status::Resolved;
             a.ends_at = Some(at);
-            if self.previewed.remove(&(fp, Status::Resolved, at)).is_none() {
-                self.out.push(a);
-            }
+            self.emit(fp, a);
+        }
+    }
+
+    /// Hands an event to the caller, unless it was announced ahead.
+    fn emit(&mut self, fp: String, a: Alert) {
+        let key = (fp, a.status, Self::time_of(&a));
+        if self.previewed.remove(&key).is_none() {
+            self.out.push(a);
         }
     }
 

@@ -455,9 +455,7 @@ impl Engine {
     /// Applies a health event at its event time, now (see
     /// [`Engine::submit_health`] for the ordered path).
     pub fn apply_health(&mut self, host: &str, at: Millis, ev: &HealthEvent) {
-        if self.filter.until.is_some_and(|u| at >= u) {
-            return;
-        }
+        // `in_time` is false past --until too, where `apply_to` stops.
         if self.filter.in_time(at) {
             self.see(at);
         }
