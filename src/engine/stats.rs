@@ -48,13 +48,7 @@ impl Default for TimerStats {
 
 impl TimerStats {
     pub fn new() -> Self {
-        TimerStats {
-            hist: Histogram::new(2).expect("2 significant digits is valid"),
-            small: vec![0; SMALL].into_boxed_slice(),
-            pending: 0,
-            sum: 0,
-            max: 0,
-        }
+        Self::from_pool(&mut Vec::new())
     }
 
     /// From a stored histogram (rollups keep no exact sum: the mean of
@@ -108,17 +102,11 @@ impl TimerStats {
 
     /// A new histogram with a small-value array from `pool` if it has one.
     pub fn from_pool(pool: &mut Vec<Box<[u16]>>) -> Self {
-        let mut t = TimerStats::new_without_small();
-        t.small = pool
-            .pop()
-            .unwrap_or_else(|| vec![0; SMALL].into_boxed_slice());
-        t
-    }
-
-    fn new_without_small() -> Self {
         TimerStats {
             hist: Histogram::new(2).expect("2 significant digits is valid"),
-            small: Box::new([]),
+            small: pool
+                .pop()
+                .unwrap_or_else(|| vec![0; SMALL].into_boxed_slice()),
             pending: 0,
             sum: 0,
             max: 0,

@@ -147,7 +147,6 @@ impl Follower {
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
             };
-            let read_from = self.pos;
             self.pos += n as u64;
             let mut frames = Vec::new();
             let mut start = 0;
@@ -177,10 +176,8 @@ impl Follower {
                 self.partial.extend_from_slice(&buf[start..n]);
                 if self.partial.len() > MAX_LINE {
                     // An endless line: dropped up to its LF, counted once.
-                    let began =
-                        read_from + start as u64 - (self.partial.len() - (n - start)) as u64;
+                    self.skipping = Some(self.pos - self.partial.len() as u64);
                     self.partial.clear();
-                    self.skipping = Some(began);
                     self.stats.oversized.fetch_add(1, Relaxed);
                 }
             }

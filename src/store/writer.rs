@@ -39,19 +39,21 @@ enum Slot {
 /// Joins the opening thread on first use.
 fn ready(slot: &mut Slot) -> Result<&mut Store, StoreError> {
     if let Slot::Opening(..) = slot {
-        let Slot::Opening(path, open) =
-            std::mem::replace(slot, Slot::Failed(Default::default(), String::new()))
-        else {
+        let taken = std::mem::replace(slot, Slot::Failed(Default::default(), String::new()));
+        let Slot::Opening(path, open) = taken else {
             unreachable!("matched above")
         };
-        *slot = match open.join() {
-            Ok(Ok(s)) => Slot::Ready(s),
-            Ok(Err(e)) => {
+        let opened = open.join().unwrap_or_else(|_| {
+            let panicked = std::io::Error::other("the thread creating it panicked");
+            Err(StoreError::Io(path.clone(), panicked))
+        });
+        match opened {
+            Ok(s) => *slot = Slot::Ready(s),
+            Err(e) => {
                 *slot = Slot::Failed(path, e.to_string());
                 return Err(e);
             }
-            Err(_) => Slot::Failed(path, "the thread opening it panicked".into()),
-        };
+        }
     }
     match slot {
         Slot::Ready(s) => Ok(s),
