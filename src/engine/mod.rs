@@ -401,10 +401,20 @@ impl Engine {
             window_start: self.health.window_start,
             ..Default::default()
         };
-        for (k, st) in &self.health.servers {
-            if k.host == host && k.backend == backend {
-                scratch.servers.insert(k.clone(), st.clone());
-            }
+        // The backend's servers are one run of the map (keys sort by host,
+        // backend, server): no walk over every server for each line.
+        let first = ServerKey {
+            host: host.to_string(),
+            backend: backend.to_string(),
+            server: String::new(),
+        };
+        for (k, st) in self
+            .health
+            .servers
+            .range(first..)
+            .take_while(|(k, _)| k.host == host && k.backend == backend)
+        {
+            scratch.servers.insert(k.clone(), st.clone());
         }
         let bk = (host.to_string(), backend.to_string());
         if let Some(b) = self.health.backends.get(&bk) {
