@@ -114,6 +114,7 @@ fn rollup_from_row(r: &rusqlite::Row) -> rusqlite::Result<Rollup> {
             backend_queue_max: r.get(16)?,
             termination,
             timers,
+            ..Default::default()
         },
     })
 }

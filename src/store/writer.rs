@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
-use crate::engine::rollup::{Minute, Rollup};
+use crate::engine::rollup::{Minute, Rollup, MINUTE_MS};
 use crate::engine::{Engine, ServerKey};
 use crate::time::Millis;
 
@@ -152,12 +152,23 @@ impl Writer {
 
     /// Minutes recorded elsewhere (analyze's worker threads).
     pub fn add_rollups(&mut self, rollups: Vec<Rollup>) {
+        let Some(newest) = rollups.iter().map(|r| r.minute).max() else {
+            return;
+        };
         for r in rollups {
             match self.pending.entry((r.key, r.minute)) {
                 std::collections::hash_map::Entry::Occupied(mut e) => e.get_mut().merge(&r.data),
                 std::collections::hash_map::Entry::Vacant(e) => {
                     e.insert(r.data);
                 }
+            }
+        }
+        // Minutes two minutes older than the newest are done but for
+        // requests logged minutes late: their histograms wait encoded (a
+        // late piece still merges, at the cost of a decode).
+        for ((_, minute), m) in self.pending.iter_mut() {
+            if *minute + 2 * MINUTE_MS <= newest {
+                m.seal();
             }
         }
     }
@@ -232,5 +243,63 @@ impl Writer {
         self.commits += 1;
         self.last_latency = started.elapsed();
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::rollup::minute_of;
+    use crate::engine::Filter;
+    use crate::haproxy::request;
+
+    fn piece(minute: &str, tr: u32) -> Rollup {
+        let line = format!("127.0.0.1:1 [24/Nov/2026:{minute}:01.000] fe be/s1 0/0/1/{tr}/{} 200 100 - - ---- 1/1/0/0/0 0/0 \"GET / HTTP/1.1\"", tr + 1);
+        let r = request::parse(line.as_bytes()).expect("a request line");
+        let mut data = Minute::default();
+        data.add(&r);
+        data.flush();
+        Rollup {
+            key: ServerKey {
+                host: "lb1".into(),
+                backend: "be".into(),
+                server: "s1".into(),
+            },
+            minute: minute_of(r.accept),
+            data,
+        }
+    }
+
+    #[test]
+    fn a_piece_arriving_after_its_minute_was_sealed_is_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = Writer::new(
+            Store::open(&dir.path().join("h.db")).unwrap(),
+            Duration::from_secs(60),
+        );
+        w.add_rollups(vec![piece("10:00", 7), piece("10:05", 9)]);
+        // 10:00 is sealed now (two minutes older than 10:05); a request
+        // logged minutes late still belongs to it.
+        assert!(w.pending.values().any(|m| m.sealed.is_some()));
+        w.add_rollups(vec![piece("10:00", 800), piece("10:05", 9)]);
+        w.commit(&mut Engine::new(
+            std::sync::Arc::new(crate::patterns::PatternSet::builtin()),
+            Filter::default(),
+        ))
+        .unwrap();
+        let stored = w.store().unwrap().rollups(&Filter::default()).unwrap();
+        let ten = stored
+            .iter()
+            .find(|r| r.minute == piece("10:00", 0).minute)
+            .unwrap();
+        assert_eq!(ten.data.requests, 2);
+        let tr = ten.data.timers[1].as_ref().unwrap().hist.clone();
+        assert_eq!(tr.len(), 2);
+        assert!(tr.equivalent(tr.max(), 800));
+        let five = stored
+            .iter()
+            .find(|r| r.minute == piece("10:05", 0).minute)
+            .unwrap();
+        assert_eq!(five.data.requests, 2);
     }
 }
