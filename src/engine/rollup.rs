@@ -155,12 +155,19 @@ impl Minute {
             count_termination(&mut self.termination, *code, *n);
         }
         for (mine, theirs) in self.timers.iter_mut().zip(&o.timers) {
-            if let Some(t) = theirs {
-                let mut t = t.clone();
-                t.flush();
-                match mine {
-                    Some(m) => m.merge(&t),
-                    None => *mine = Some(t),
+            let Some(t) = theirs else { continue };
+            match mine {
+                // Pieces leave the workers flushed: no copy needed.
+                Some(m) if t.is_flushed() => m.merge(t),
+                Some(m) => {
+                    let mut t = t.clone();
+                    t.flush();
+                    m.merge(&t)
+                }
+                None => {
+                    let mut t = t.clone();
+                    t.flush();
+                    *mine = Some(t)
                 }
             }
         }

@@ -130,6 +130,11 @@ impl TimerStats {
         self.pending = 0;
     }
 
+    /// Nothing waits in the small-value array: the histogram is complete.
+    pub fn is_flushed(&self) -> bool {
+        self.pending == 0
+    }
+
     pub fn count(&self) -> u64 {
         self.hist.len() + self.pending
     }

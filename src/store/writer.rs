@@ -7,7 +7,9 @@
 //! here until one succeeds: a failing disk costs memory, not data, and the
 //! caller can say what was not stored.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use rustc_hash::FxHashMap;
 use std::time::{Duration, Instant};
 
 use crate::engine::rollup::{Minute, Rollup, MINUTE_MS};
@@ -79,7 +81,7 @@ pub struct Writer {
     /// Minutes waiting, merged by server and minute: worker threads send a
     /// piece of the same minute with every chunk, and one merged row is far
     /// cheaper to write than many (each is read, merged and written back).
-    pending: HashMap<(ServerKey, Millis), Minute>,
+    pending: FxHashMap<(ServerKey, Millis), Minute>,
     /// Rollups taken by a commit that failed.
     unstored: usize,
     marks: BTreeMap<String, Checkpoint>,
@@ -134,7 +136,7 @@ impl Writer {
             max_pending: 50_000,
             keep_transitions: true,
             written: 0,
-            pending: HashMap::new(),
+            pending: FxHashMap::default(),
             unstored: 0,
             marks: BTreeMap::new(),
             alerts: Vec::new(),
