@@ -156,19 +156,16 @@ impl Minute {
         }
         for (mine, theirs) in self.timers.iter_mut().zip(&o.timers) {
             let Some(t) = theirs else { continue };
+            // Pieces leave the workers flushed: merged without a copy.
+            if let (Some(m), true) = (mine.as_mut(), t.is_flushed()) {
+                m.merge(t);
+                continue;
+            }
+            let mut t = t.clone();
+            t.flush();
             match mine {
-                // Pieces leave the workers flushed: no copy needed.
-                Some(m) if t.is_flushed() => m.merge(t),
-                Some(m) => {
-                    let mut t = t.clone();
-                    t.flush();
-                    m.merge(&t)
-                }
-                None => {
-                    let mut t = t.clone();
-                    t.flush();
-                    *mine = Some(t)
-                }
+                Some(m) => m.merge(&t),
+                None => *mine = Some(t),
             }
         }
     }

@@ -8,9 +8,9 @@
 //! caller can say what was not stored.
 
 use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
 
 use rustc_hash::FxHashMap;
-use std::time::{Duration, Instant};
 
 use crate::engine::rollup::{Minute, Rollup, MINUTE_MS};
 use crate::engine::{Engine, ServerKey};
