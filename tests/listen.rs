@@ -658,12 +658,10 @@ fn alerts_live_equal_alerts_offline_and_survive_a_restart() {
     // A latency rule that the slow period of the capture trips, so that
     // degradation alerts (judged per closed minute) are compared too.
     let rdir = tempfile::tempdir().unwrap();
-    let rules = rdir.path().join("rules.toml");
-    std::fs::write(
-        &rules,
+    let rules = rules_file(
+        rdir.path(),
         "[haproxy_server_latency]\nthreshold_ms = 150\npercentile = 0.99\nmin_requests = 5\nfor = \"0s\"\n",
-    )
-    .unwrap();
+    );
     let offline = analyze_json(&[
         "--alerts",
         "--rules",
@@ -905,6 +903,13 @@ fn received(log: &std::path::Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// Writes `toml` as `rules.toml` in `dir`, for `--rules`.
+fn rules_file(dir: &std::path::Path, toml: impl AsRef<str>) -> std::path::PathBuf {
+    let path = dir.join("rules.toml");
+    std::fs::write(&path, toml.as_ref()).unwrap();
+    path
+}
+
 fn wait_for(what: &str, mut ok: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while !ok() {
@@ -925,17 +930,15 @@ fn webhook_retries_until_delivered_once_and_exec_runs() {
     let log = dir.path().join("hook.jsonl");
     let exec_out = dir.path().join("exec.jsonl");
     let _hook = Hook::start(27881, 3, &log);
-    let rules = dir.path().join("rules.toml");
-    std::fs::write(
-        &rules,
+    let rules = rules_file(
+        dir.path(),
         format!(
             "[delivery]\nretry_min = \"50ms\"\nretry_max = \"200ms\"\n\n\
              [[sinks]]\nkind = \"webhook\"\nurl = \"http://127.0.0.1:27881/hook\"\nheaders = {{ Authorization = \"env:HOOK_TOKEN\" }}\n\n\
              [[sinks]]\nkind = \"exec\"\ncommand = [\"tee\", \"-a\", \"{}\"]\n",
             exec_out.display()
         ),
-    )
-    .unwrap();
+    );
     std::env::set_var("HOOK_TOKEN", "Bearer s3cret");
     let mut l = Listen::start(&[
         "--udp",
@@ -990,12 +993,10 @@ fn webhook_retries_until_delivered_once_and_exec_runs() {
 fn an_alert_fired_before_a_kill_9_is_delivered_after_restart() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("hook.jsonl");
-    let rules = dir.path().join("rules.toml");
-    std::fs::write(
-        &rules,
+    let rules = rules_file(
+        dir.path(),
         "[delivery]\nretry_min = \"50ms\"\nretry_max = \"100ms\"\n\n[[sinks]]\nkind = \"webhook\"\nurl = \"http://127.0.0.1:27891/hook\"\ntimeout = \"1s\"\n",
-    )
-    .unwrap();
+    );
     let db = dir.path().join("live.db");
     let args = [
         "--udp",
@@ -1088,12 +1089,10 @@ fn alertmanager_receives_and_resolves() {
         serde_json::from_str(&body[start..end]).unwrap_or(serde_json::json!([]))
     };
     let dir2 = tempfile::tempdir().unwrap();
-    let rules = dir2.path().join("rules.toml");
-    std::fs::write(
-        &rules,
+    let rules = rules_file(
+        dir2.path(),
         "stats_url = \"http://127.0.0.1:8404/stats\"\n[delivery]\nretry_min = \"100ms\"\n\n[[sinks]]\nkind = \"alertmanager\"\nurl = \"http://127.0.0.1:27893\"\ngenerator_url = \"http://127.0.0.1:8404/stats\"\n",
-    )
-    .unwrap();
+    );
     let mut l = Listen::start(&[
         "--udp",
         "127.0.0.1:27894",
@@ -1163,9 +1162,11 @@ fn alertmanager_receives_and_resolves() {
 #[test]
 fn sighup_reloads_rules_and_keeps_them_when_the_file_is_invalid() {
     let dir = tempfile::tempdir().unwrap();
-    let rules = dir.path().join("rules.toml");
+    let rules = rules_file(
+        dir.path(),
+        "[haproxy_backend_server_status]\nenabled = false\n",
+    );
     let jsonl = dir.path().join("alerts.jsonl");
-    std::fs::write(&rules, "[haproxy_backend_server_status]\nenabled = false\n").unwrap();
     let l = Listen::start(&[
         "--udp",
         "127.0.0.1:27981",
@@ -1226,12 +1227,10 @@ fn a_firing_alert_is_notified_again_after_the_repeat_interval() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("hook.jsonl");
     let _hook = Hook::start(27883, 0, &log);
-    let rules = dir.path().join("rules.toml");
-    std::fs::write(
-        &rules,
+    let rules = rules_file(
+        dir.path(),
         "[delivery]\nrepeat_interval = \"1s\"\n\n[[sinks]]\nkind = \"webhook\"\nurl = \"http://127.0.0.1:27883/hook\"\n",
-    )
-    .unwrap();
+    );
     let mut l = Listen::start(&[
         "--udp",
         "127.0.0.1:27884",
@@ -1293,12 +1292,10 @@ fn a_config_file_sets_the_listeners_and_flags_win() {
 #[test]
 fn named_rules_of_a_kind_are_evaluated_with_their_own_options() {
     let dir = tempfile::tempdir().unwrap();
-    let rules = dir.path().join("rules.toml");
-    std::fs::write(
-        &rules,
+    let rules = rules_file(
+        dir.path(),
         "[[rules]]\nname = \"api_slow\"\nkind = \"latency\"\nbackend = \"be_app\"\nthreshold_ms = 150\npercentile = 0.99\nmin_requests = 5\nfor = \"0s\"\nsummary = \"{server} slow for the API team\"\n\n[[rules]]\nname = \"tcp_slow\"\nkind = \"latency\"\nbackend = \"be_nothing\"\nthreshold_ms = 1\nmin_requests = 1\nfor = \"0s\"\n",
-    )
-    .unwrap();
+    );
     let r = analyze_json(&[
         "--alerts",
         "--rules",
@@ -1375,12 +1372,10 @@ fn a_delivery_that_keeps_failing_is_dead_lettered() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("hook.jsonl");
     let _hook = Hook::start(27885, 1000, &log);
-    let rules = dir.path().join("rules.toml");
-    std::fs::write(
-        &rules,
+    let rules = rules_file(
+        dir.path(),
         "[delivery]\nretry_min = \"20ms\"\nretry_max = \"40ms\"\nmax_attempts = 3\n\n[[sinks]]\nkind = \"webhook\"\nname = \"broken\"\nurl = \"http://127.0.0.1:27885/hook\"\n",
-    )
-    .unwrap();
+    );
     let mut l = Listen::start(&[
         "--udp",
         "127.0.0.1:27886",
@@ -1427,12 +1422,10 @@ fn a_delivery_that_keeps_failing_is_dead_lettered() {
 fn a_quiet_minute_closes_on_the_wall_clock_after_the_idle_grace() {
     let dir = tempfile::tempdir().unwrap();
     let jsonl = dir.path().join("alerts.jsonl");
-    let rules = dir.path().join("rules.toml");
-    std::fs::write(
-        &rules,
+    let rules = rules_file(
+        dir.path(),
         "[haproxy_server_errors]\nmin_requests = 5\nfor = \"0s\"\n\n[haproxy_server_latency]\nenabled = false\n",
-    )
-    .unwrap();
+    );
     let mut l = Listen::start(&[
         "--tcp",
         "127.0.0.1:27888",
