@@ -332,6 +332,24 @@ pub const BUCKETS: [f64; 12] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 ];
 
+/// One timer's buckets as prometheus-client's encoder takes them: the
+/// count *in* each bucket (it cumulates them itself), ending with `+Inf`
+/// (`f64::MAX`) so that the last bucket equals `_count`.
+pub fn buckets(ts: &crate::engine::stats::TimerStats) -> Vec<(f64, u64)> {
+    let mut below = 0;
+    let mut out: Vec<(f64, u64)> = BUCKETS
+        .iter()
+        .map(|&le| {
+            let upto = ts.hist.count_between(0, (le * 1000.0) as u64);
+            let n = upto.saturating_sub(below);
+            below = below.max(upto);
+            (le, n)
+        })
+        .collect();
+    out.push((f64::MAX, ts.count().saturating_sub(below)));
+    out
+}
+
 pub fn render(shared: &Arc<Shared>) -> String {
     let mut registry = Registry::default();
     registry.register_collector(Box::new(Collector(shared.clone())));

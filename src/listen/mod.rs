@@ -490,13 +490,7 @@ fn publish(engine: &Engine, shared: &metrics::Shared) {
             let Some(ts) = stats.timer(t) else { continue };
             let mut ts = ts.clone();
             ts.flush();
-            let buckets = metrics::BUCKETS
-                .iter()
-                .map(|&le| {
-                    let ms = (le * 1000.0) as u64;
-                    (le, ts.hist.count_between(0, ms))
-                })
-                .collect();
+            let buckets = metrics::buckets(&ts);
             let [h, b, srv] = key();
             s.latency.push(metrics::Latency {
                 labels: [h, b, srv, name.to_string()],
@@ -520,4 +514,79 @@ fn publish(engine: &Engine, shared: &metrics::Shared) {
         }
     }
     *shared.snapshot.lock().expect("snapshot lock") = s;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `/metrics` as a scrape of an engine that read `lines` shows it.
+    fn scrape(lines: &[String]) -> String {
+        let patterns = Arc::new(crate::patterns::PatternSet::builtin());
+        let mut engine = Engine::new(patterns, crate::engine::Filter::default());
+        for l in lines {
+            engine.ingest_line(l.as_bytes());
+        }
+        engine.aggregates.flush();
+        let shared = Arc::new(metrics::Shared::default());
+        publish(&engine, &shared);
+        metrics::render(&shared)
+    }
+
+    #[test]
+    fn latency_histograms_are_cumulative_once_and_end_at_inf() {
+        // Tr of 3 ms, 40 ms, 2 s and 50 s (above the largest bound).
+        let lines: Vec<String> = [3, 40, 2_000, 50_000]
+            .iter()
+            .map(|tr| format!("<134>Nov 24 16:21:15 haproxy[1]: 127.0.0.1:1 [24/Nov/2026:16:21:15.230] fe be/s1 0/0/0/{tr}/{tr} 200 1 - - ---- 1/1/0/0/0 0/0 \"GET / HTTP/1.1\""))
+            .collect();
+        let text = scrape(&lines);
+        let bucket = |le: &str| -> u64 {
+            let prefix = format!(
+                "hapwatch_request_seconds_bucket{{le=\"{le}\",host=\"\",backend=\"be\",server=\"s1\",timer=\"Tr\"}} "
+            );
+            let line = text
+                .lines()
+                .find(|l| l.starts_with(&prefix))
+                .unwrap_or_else(|| panic!("no {prefix} in\n{text}"));
+            line[prefix.len()..].parse().unwrap()
+        };
+        assert_eq!(bucket("0.005"), 1);
+        assert_eq!(bucket("0.01"), 1);
+        assert_eq!(bucket("0.05"), 2);
+        assert_eq!(bucket("2.5"), 3);
+        assert_eq!(bucket("30.0"), 3);
+        assert_eq!(bucket("+Inf"), 4, "the +Inf bucket is the count");
+        assert!(text.contains(
+            "hapwatch_request_seconds_count{host=\"\",backend=\"be\",server=\"s1\",timer=\"Tr\"} 4"
+        ));
+        // Cumulative: never decreasing along le, for every series.
+        let mut last: Option<(String, u64)> = None;
+        for l in text.lines().filter(|l| l.starts_with("hapwatch_request_seconds_bucket")) {
+            let series = l[l.find(",host=").unwrap()..l.find('}').unwrap()].to_string();
+            let v: u64 = l.rsplit(' ').next().unwrap().parse().unwrap();
+            if let Some((s, prev)) = &last {
+                if *s == series {
+                    assert!(v >= *prev, "bucket decreases: {l}");
+                }
+            }
+            last = Some((series, v));
+        }
+        if let Ok(out) = std::process::Command::new("promtool")
+            .args(["check", "metrics"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .and_then(|mut c| {
+                use std::io::Write;
+                c.stdin.take().unwrap().write_all(text.as_bytes())?;
+                c.wait_with_output()
+            })
+        {
+            let said = String::from_utf8_lossy(&out.stderr).to_string()
+                + &String::from_utf8_lossy(&out.stdout);
+            assert!(!said.contains("error"), "promtool: {said}");
+        }
+    }
 }
