@@ -44,12 +44,17 @@ pub enum SinkConfig {
         generator_url: Option<String>,
     },
     /// Runs `command[0]` with `command[1..]` (no shell), the alert as JSON
-    /// on stdin and as HAPWATCH_ALERT_* variables; exit 0 is success.
+    /// on stdin and as HAPWATCH_ALERT_* variables; exit 0 is success. The
+    /// child's environment is cleared: it gets `PATH`, the alert's
+    /// variables and only the variables named in `env` (hapwatch's own
+    /// environment holds webhook secrets).
     Exec {
         name: Option<String>,
         command: Vec<String>,
         #[serde(default)]
         timeout: Option<String>,
+        #[serde(default)]
+        env: Vec<String>,
     },
 }
 
@@ -207,18 +212,26 @@ pub fn deliver(sink: &SinkConfig, a: &Alert) -> Result<(), String> {
                 body.to_string(),
             )
         }
-        SinkConfig::Exec { command, .. } => exec(command, a, sink.timeout()),
+        SinkConfig::Exec { command, env, .. } => exec(command, env, a, sink.timeout()),
     }
 }
 
-fn exec(command: &[String], a: &Alert, timeout: Duration) -> Result<(), String> {
+fn exec(command: &[String], pass: &[String], a: &Alert, timeout: Duration) -> Result<(), String> {
     use std::io::Write;
+    use std::os::unix::process::CommandExt;
     use std::process::{Command, Stdio};
     let mut cmd = Command::new(&command[0]);
     cmd.args(&command[1..])
+        .env_clear()
+        .env(
+            "PATH",
+            std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into()),
+        )
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
+        // Its own process group: a timeout kills whatever it started too.
+        .process_group(0)
         .env("HAPWATCH_ALERT_RULE", &a.rule)
         .env(
             "HAPWATCH_ALERT_STATUS",
@@ -233,29 +246,48 @@ fn exec(command: &[String], a: &Alert, timeout: Duration) -> Result<(), String> 
             "HAPWATCH_ALERT_STARTS_AT",
             crate::time::format_rfc3339_ms(a.starts_at),
         );
+    for name in pass {
+        if let Some(v) = std::env::var_os(name) {
+            cmd.env(name, v);
+        }
+    }
     for (k, v) in &a.labels {
         cmd.env(format!("HAPWATCH_ALERT_LABEL_{}", k.to_uppercase()), v);
     }
     let mut child = cmd.spawn().map_err(|e| format!("{}: {e}", command[0]))?;
-    if let Some(mut stdin) = child.stdin.take() {
+    // Written on its own thread: a child that never reads its stdin must
+    // not hold this thread past the timeout (a pipe takes 64 KiB).
+    let feeder = child.stdin.take().map(|mut stdin| {
         let mut json = serde_json::to_string(a).expect("serializes");
         json.push('\n');
-        let _ = stdin.write_all(json.as_bytes());
-    }
+        std::thread::spawn(move || {
+            let _ = stdin.write_all(json.as_bytes());
+        })
+    });
     let deadline = Instant::now() + timeout;
-    loop {
+    let result = loop {
         match child.try_wait() {
-            Ok(Some(s)) if s.success() => return Ok(()),
-            Ok(Some(s)) => return Err(format!("{} exited with {s}", command[0])),
+            Ok(Some(s)) if s.success() => break Ok(()),
+            Ok(Some(s)) => break Err(format!("{} exited with {s}", command[0])),
             Ok(None) if Instant::now() >= deadline => {
+                // SAFETY: killpg on the group this child leads; no memory
+                // is touched.
+                unsafe {
+                    libc::killpg(child.id() as libc::pid_t, libc::SIGKILL);
+                }
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(format!("{} timed out after {timeout:?}", command[0]));
+                break Err(format!("{} timed out after {timeout:?}", command[0]));
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(10)),
-            Err(e) => return Err(e.to_string()),
+            Err(e) => break Err(e.to_string()),
         }
+    };
+    // The child is gone, so is its end of the pipe: the writer returns.
+    if let Some(f) = feeder {
+        let _ = f.join();
     }
+    result
 }
 
 /// The delivery thread: its own connection to the database.
@@ -382,4 +414,67 @@ impl Courier {
 /// remote sink).
 pub fn names(sinks: &[SinkConfig]) -> Vec<String> {
     sinks.iter().map(|s| s.name()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alert() -> Alert {
+        Alert {
+            rule: "haproxy_backend_server_status".into(),
+            status: Status::Firing,
+            severity: super::super::Severity::Critical,
+            labels: [("server".to_string(), "srv1".to_string())].into(),
+            starts_at: 0,
+            ends_at: None,
+            summary: "be/srv1 is DOWN".into(),
+            description: String::new(),
+            runbook: String::new(),
+        }
+    }
+
+    fn exec_sink(script: &str, env: &[&str], timeout: &str) -> SinkConfig {
+        SinkConfig::Exec {
+            name: None,
+            command: vec!["sh".into(), "-c".into(), script.into()],
+            timeout: Some(timeout.into()),
+            env: env.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn the_exec_sink_gets_a_cleared_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("env");
+        // Names only this test uses: the process environment is shared.
+        std::env::set_var("HAPWATCH_TEST_HOOK_TOKEN", "s3cret");
+        std::env::set_var("HAPWATCH_TEST_PASSED", "wanted");
+        let script = format!("env > {}", out.display());
+        deliver(
+            &exec_sink(&script, &["HAPWATCH_TEST_PASSED"], "5s"),
+            &alert(),
+        )
+        .unwrap();
+        let env = std::fs::read_to_string(&out).unwrap();
+        assert!(
+            !env.contains("s3cret"),
+            "a secret reached the child:\n{env}"
+        );
+        assert!(env.contains("HAPWATCH_TEST_PASSED=wanted"), "{env}");
+        assert!(env.contains("HAPWATCH_ALERT_RULE=haproxy_backend_server_status"));
+        assert!(env.contains("HAPWATCH_ALERT_LABEL_SERVER=srv1"));
+        assert!(env.lines().any(|l| l.starts_with("PATH=")), "{env}");
+    }
+
+    #[test]
+    fn a_child_that_never_reads_a_large_alert_is_killed_at_its_timeout() {
+        let mut a = alert();
+        a.description = "x".repeat(200_000); // more than a pipe holds
+        let started = Instant::now();
+        let r = deliver(&exec_sink("sleep 30", &[], "500ms"), &a);
+        let took = started.elapsed();
+        assert!(r.unwrap_err().contains("timed out"));
+        assert!(took < Duration::from_secs(5), "took {took:?}");
+    }
 }

@@ -562,7 +562,10 @@ mod tests {
         ));
         // Cumulative: never decreasing along le, for every series.
         let mut last: Option<(String, u64)> = None;
-        for l in text.lines().filter(|l| l.starts_with("hapwatch_request_seconds_bucket")) {
+        for l in text
+            .lines()
+            .filter(|l| l.starts_with("hapwatch_request_seconds_bucket"))
+        {
             let series = l[l.find(",host=").unwrap()..l.find('}').unwrap()].to_string();
             let v: u64 = l.rsplit(' ').next().unwrap().parse().unwrap();
             if let Some((s, prev)) = &last {
