@@ -870,12 +870,19 @@ struct Hook(Child);
 
 impl Hook {
     fn start(port: u16, fails: u32, log: &std::path::Path) -> Hook {
+        Self::start_failing(port, fails, log, 500, "")
+    }
+
+    /// Answers `code` with `body` to the first `fails` requests.
+    fn start_failing(port: u16, fails: u32, log: &std::path::Path, code: u16, body: &str) -> Hook {
         let child = Command::new("python3")
             .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e/webhook.py"))
             .args([
                 port.to_string(),
                 fails.to_string(),
                 log.to_str().unwrap().to_string(),
+                code.to_string(),
+                body.to_string(),
             ])
             .spawn()
             .unwrap();
@@ -1034,60 +1041,8 @@ fn an_alert_fired_before_a_kill_9_is_delivered_after_restart() {
 /// resolves.
 #[test]
 fn alertmanager_receives_and_resolves() {
-    require_tools(&["prometheus-alertmanager"]);
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("am.yml");
-    std::fs::write(
-        &cfg,
-        "route:\n  receiver: none\n  group_wait: 1s\nreceivers:\n  - name: none\n",
-    )
-    .unwrap();
-    let mut am = Command::new("prometheus-alertmanager")
-        .arg(format!("--config.file={}", cfg.display()))
-        .arg(format!(
-            "--storage.path={}",
-            dir.path().join("data").display()
-        ))
-        .arg("--web.listen-address=127.0.0.1:27893")
-        .arg("--cluster.listen-address=")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    struct Kill(Child);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let _guard_am = {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect("127.0.0.1:27893").is_err() {
-            if let Some(s) = am.try_wait().unwrap() {
-                panic!("alertmanager exited: {s:?}");
-            }
-            assert!(Instant::now() < deadline, "alertmanager did not start");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Kill(am)
-    };
-    let get_alerts = || -> serde_json::Value {
-        let mut s = TcpStream::connect("127.0.0.1:27893").unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        write!(
-            s,
-            "GET /api/v2/alerts HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-        )
-        .unwrap();
-        let mut out = String::new();
-        s.read_to_string(&mut out).unwrap();
-        let body = out.split("\r\n\r\n").nth(1).unwrap_or("[]");
-        // chunked or not: take the JSON array
-        let start = body.find('[').unwrap_or(0);
-        let end = body.rfind(']').map_or(body.len(), |e| e + 1);
-        serde_json::from_str(&body[start..end]).unwrap_or(serde_json::json!([]))
-    };
+    let am = Alertmanager::start(27893);
+    let get_alerts = || am.alerts();
     let dir2 = tempfile::tempdir().unwrap();
     let rules = rules_file(
         dir2.path(),
@@ -1104,12 +1059,7 @@ fn alertmanager_receives_and_resolves() {
     // Times of now: Alertmanager treats an alert that ended long ago as
     // resolved on arrival.
     let now = chrono::Utc::now();
-    let line = |t: chrono::DateTime<chrono::Utc>, msg: &str| {
-        format!(
-            "<129>1 {} lb1 haproxy 1 - - {msg}",
-            t.format("%Y-%m-%dT%H:%M:%S%.3fZ")
-        )
-    };
+    let line = line_at;
     let u = UdpSocket::bind("127.0.0.1:0").unwrap();
     u.send_to(
         line(now, "Server be_app/srv1 is DOWN, reason: Layer4 timeout, check duration: 2001ms. 1 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue.").as_bytes(),
@@ -1571,5 +1521,275 @@ fn a_followed_file_drops_and_counts_an_endless_line() {
         2,
         "{m2}"
     );
+    assert!(l.stop().0.success());
+}
+
+/// The deliveries `hapwatch alerts` lists as failed.
+fn failed_deliveries(db: &std::path::Path) -> Vec<serde_json::Value> {
+    let o = hapwatch(&["alerts", "--db", db.to_str().unwrap(), "--format", "json"]);
+    serde_json::from_slice::<serde_json::Value>(&o.stdout)
+        .ok()
+        .and_then(|v| v["failed_deliveries"].as_array().cloned())
+        .unwrap_or_default()
+}
+
+/// A 400 says the request itself is refused: trying again cannot help. It
+/// is dead-lettered at the first answer, with the receiver's reason.
+#[test]
+fn a_webhook_answering_400_is_dead_lettered_at_once_with_its_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("hook.jsonl");
+    let _hook = Hook::start_failing(27951, 1000, &log, 400, "start time must be before end time");
+    let rules = rules_file(
+        dir.path(),
+        "[delivery]\nretry_min = \"20ms\"\nretry_max = \"40ms\"\nmax_attempts = 5\n\n[[sinks]]\nkind = \"webhook\"\nname = \"strict\"\nurl = \"http://127.0.0.1:27951/hook\"\n",
+    );
+    let mut l = Listen::start(&[
+        "--udp",
+        "127.0.0.1:27952",
+        "--rules",
+        rules.to_str().unwrap(),
+        "--reorder-window",
+        "0s",
+    ]);
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .send_to(DOWN_AT.as_bytes(), "127.0.0.1:27952")
+        .unwrap();
+    let db = l.db.clone();
+    wait_for("a dead letter", || {
+        failed_deliveries(&db).iter().any(|d| d["state"] == "dead")
+    });
+    std::thread::sleep(Duration::from_millis(400)); // 10 retry intervals
+    assert_eq!(received(&log).len(), 1, "a 400 is not retried");
+    let d = failed_deliveries(&db);
+    assert_eq!(d[0]["attempts"], 1, "{d:?}");
+    assert_eq!(
+        d[0]["last_error"], "HTTP 400: start time must be before end time",
+        "{d:?}"
+    );
+    let t = hapwatch(&["alerts", "--db", db.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&t.stdout).contains("start time must be before end time"));
+    assert!(l.stop().0.success());
+}
+
+/// The sink is down when the server goes DOWN and already UP again when
+/// the firing's retry comes due: the resolution waits for its firing.
+#[test]
+fn after_an_outage_a_sink_gets_firing_then_resolved() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("hook.jsonl");
+    // One failure, then the firing's retry is due 2 s later (1 s doubled).
+    let _hook = Hook::start(27953, 1, &log);
+    let rules = rules_file(
+        dir.path(),
+        "[delivery]\nretry_min = \"1s\"\nretry_max = \"2s\"\n\n[[sinks]]\nkind = \"webhook\"\nurl = \"http://127.0.0.1:27953/hook\"\n",
+    );
+    let mut l = Listen::start(&[
+        "--udp",
+        "127.0.0.1:27954",
+        "--rules",
+        rules.to_str().unwrap(),
+        "--reorder-window",
+        "0s",
+    ]);
+    let u = UdpSocket::bind("127.0.0.1:0").unwrap();
+    u.send_to(DOWN_AT.as_bytes(), "127.0.0.1:27954").unwrap();
+    wait_for("the first, failed, attempt", || received(&log).len() == 1);
+    u.send_to(UP_AT.as_bytes(), "127.0.0.1:27954").unwrap();
+    wait_for("both delivered", || {
+        received(&log).iter().filter(|r| r["code"] == 200).count() >= 2
+    });
+    let ok: Vec<String> = received(&log)
+        .iter()
+        .filter(|r| r["code"] == 200)
+        .map(|r| r["body"]["status"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ok, ["firing", "resolved"]);
+    assert!(l.stop().0.success());
+}
+
+/// MAINT and DRAIN are recorded at info: no sink is paged with them (the
+/// Alertmanager re-post included) unless it asks with `min_severity`.
+#[test]
+fn info_alerts_reach_only_the_sinks_that_ask_for_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let am_log = dir.path().join("am.jsonl");
+    let info_log = dir.path().join("info.jsonl");
+    // A stand-in Alertmanager: it records every POST.
+    let _am = Hook::start(27955, 0, &am_log);
+    let _info = Hook::start(27956, 0, &info_log);
+    let rules = rules_file(
+        dir.path(),
+        "[delivery]\nrepeat = \"200ms\"\n\n\
+         [[sinks]]\nkind = \"alertmanager\"\nurl = \"http://127.0.0.1:27955\"\n\n\
+         [[sinks]]\nkind = \"webhook\"\nurl = \"http://127.0.0.1:27956/all\"\nmin_severity = \"info\"\n",
+    );
+    let mut l = Listen::start(&[
+        "--udp",
+        "127.0.0.1:27957",
+        "--rules",
+        rules.to_str().unwrap(),
+        "--reorder-window",
+        "0s",
+    ]);
+    let u = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let maint = "<133>Nov 24 19:00:00 haproxy[1]: Server be_app/srv2 is going DOWN for maintenance. 2 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue.";
+    u.send_to(maint.as_bytes(), "127.0.0.1:27957").unwrap();
+    wait_for("the info record at the sink that asked", || {
+        !received(&info_log).is_empty()
+    });
+    std::thread::sleep(Duration::from_millis(1200)); // six re-post periods
+    assert_eq!(received(&am_log).len(), 0, "{:?}", received(&am_log));
+    assert_eq!(received(&info_log)[0]["body"]["severity"], "info");
+    // A critical alert goes everywhere, and is re-posted while it fires.
+    u.send_to(DOWN_AT.as_bytes(), "127.0.0.1:27957").unwrap();
+    wait_for("re-posts of the critical alert", || {
+        received(&am_log).len() >= 3
+    });
+    assert!(received(&am_log)
+        .iter()
+        .all(|r| r["body"][0]["labels"]["severity"] == "critical"));
+    assert!(l.stop().0.success());
+}
+
+/// Debian's prometheus-alertmanager on 127.0.0.1:PORT, alone (no cluster),
+/// killed when dropped.
+struct Alertmanager {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Alertmanager {
+    fn start(port: u16) -> Alertmanager {
+        require_tools(&["prometheus-alertmanager"]);
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("am.yml");
+        std::fs::write(
+            &cfg,
+            "route:\n  receiver: none\n  group_wait: 1s\nreceivers:\n  - name: none\n",
+        )
+        .unwrap();
+        let mut child = Command::new("prometheus-alertmanager")
+            .arg(format!("--config.file={}", cfg.display()))
+            .arg(format!(
+                "--storage.path={}",
+                dir.path().join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--cluster.listen-address=")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Some(s) = child.try_wait().unwrap() {
+                panic!("alertmanager exited: {s:?}");
+            }
+            assert!(Instant::now() < deadline, "alertmanager did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Alertmanager {
+            child,
+            port,
+            _dir: dir,
+        }
+    }
+
+    /// GET /api/v2/alerts: what Alertmanager holds (resolved ones are not
+    /// listed).
+    fn alerts(&self) -> serde_json::Value {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        write!(
+            s,
+            "GET /api/v2/alerts HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        let body = out.split("\r\n\r\n").nth(1).unwrap_or("[]");
+        // chunked or not: take the JSON array
+        let start = body.find('[').unwrap_or(0);
+        let end = body.rfind(']').map_or(body.len(), |e| e + 1);
+        serde_json::from_str(&body[start..end]).unwrap_or(serde_json::json!([]))
+    }
+
+    fn active(&self, server: &str) -> bool {
+        self.alerts().as_array().is_some_and(|a| {
+            a.iter()
+                .any(|x| x["labels"]["server"] == server && x["status"]["state"] == "active")
+        })
+    }
+}
+
+impl Drop for Alertmanager {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An RFC 5424 line stamped `t` (Alertmanager judges alerts against its own
+/// clock, so these tests send times of now).
+fn line_at(t: chrono::DateTime<chrono::Utc>, msg: &str) -> String {
+    format!(
+        "<129>1 {} lb1 haproxy 1 - - {msg}",
+        t.format("%Y-%m-%dT%H:%M:%S%.3fZ")
+    )
+}
+
+/// The real Alertmanager is stopped while a server goes DOWN and comes back
+/// UP, then started again: it gets the firing, then the resolution, and
+/// holds nothing active (delivered the other way round, the late firing
+/// would stay active until its own end).
+#[test]
+fn alertmanager_restarted_mid_incident_ends_with_nothing_active() {
+    let am = Alertmanager::start(27958);
+    let dir = tempfile::tempdir().unwrap();
+    let rules = rules_file(
+        dir.path(),
+        "[delivery]\nretry_min = \"500ms\"\nretry_max = \"4s\"\n\n[[sinks]]\nkind = \"alertmanager\"\nurl = \"http://127.0.0.1:27958\"\ntimeout = \"1s\"\n",
+    );
+    let mut l = Listen::start(&[
+        "--udp",
+        "127.0.0.1:27959",
+        "--rules",
+        rules.to_str().unwrap(),
+        "--reorder-window",
+        "0s",
+    ]);
+    drop(am); // the outage starts
+    let u = UdpSocket::bind("127.0.0.1:0").unwrap();
+    u.send_to(
+        line_at(chrono::Utc::now(), "Server be_app/srv1 is DOWN, reason: Layer4 timeout, check duration: 2001ms. 1 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue.").as_bytes(),
+        "127.0.0.1:27959",
+    )
+    .unwrap();
+    let db = l.db.clone();
+    // Two failed attempts: the firing's next retry is 2 s away, the
+    // resolution's first retry (after its own failure) only 1 s.
+    wait_for("two failed attempts", || {
+        failed_deliveries(&db)
+            .first()
+            .is_some_and(|d| d["attempts"].as_u64() >= Some(2))
+    });
+    u.send_to(
+        line_at(chrono::Utc::now(), "Server be_app/srv1 is UP, reason: Layer7 check passed, code: 200, check duration: 1ms. 2 active and 0 backup servers online. 0 sessions requeued, 0 total in queue.").as_bytes(),
+        "127.0.0.1:27959",
+    )
+    .unwrap();
+    // Stored (commits are every 100 ms) and, without ordering, tried once.
+    std::thread::sleep(Duration::from_millis(300));
+    let am = Alertmanager::start(27958); // the outage ends
+    wait_for("every delivery made", || {
+        failed_deliveries(&db)
+            .iter()
+            .all(|d| d["state"] == "delivered")
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(!am.active("srv1"), "{}", am.alerts());
     assert!(l.stop().0.success());
 }

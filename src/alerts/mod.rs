@@ -46,6 +46,15 @@ pub enum Severity {
 }
 
 impl Severity {
+    /// Info < warning < critical: a sink's `min_severity` compares these.
+    pub fn rank(self) -> u8 {
+        match self {
+            Severity::Info => 0,
+            Severity::Warning => 1,
+            Severity::Critical => 2,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Severity::Critical => "critical",

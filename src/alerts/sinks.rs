@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
-use super::{parse_duration, Alert, Status};
+use super::{parse_duration, Alert, Severity, Status};
 use crate::store::{OutboxRow, Store};
 
 /// One `[[sinks]]` entry of the rule file.
@@ -32,6 +32,10 @@ pub enum SinkConfig {
         headers: BTreeMap<String, String>,
         #[serde(default)]
         timeout: Option<String>,
+        /// Alerts below this severity are not sent here (default warning:
+        /// MAINT and DRAIN records, at info, are not paged).
+        #[serde(default)]
+        min_severity: Option<Severity>,
     },
     /// Prometheus Alertmanager: `POST {url}/api/v2/alerts`.
     Alertmanager {
@@ -42,6 +46,8 @@ pub enum SinkConfig {
         /// Link back in `generatorURL` (e.g. the stats page).
         #[serde(default)]
         generator_url: Option<String>,
+        #[serde(default)]
+        min_severity: Option<Severity>,
     },
     /// Runs `command[0]` with `command[1..]` (no shell), the alert as JSON
     /// on stdin and as HAPWATCH_ALERT_* variables; exit 0 is success. The
@@ -55,6 +61,8 @@ pub enum SinkConfig {
         timeout: Option<String>,
         #[serde(default)]
         env: Vec<String>,
+        #[serde(default)]
+        min_severity: Option<Severity>,
     },
 }
 
@@ -71,6 +79,20 @@ impl SinkConfig {
                 .clone()
                 .unwrap_or_else(|| format!("exec {}", command.first().map_or("", |c| c.as_str()))),
         }
+    }
+
+    /// The least severe alert this sink receives.
+    pub fn min_severity(&self) -> Severity {
+        match self {
+            SinkConfig::Webhook { min_severity, .. }
+            | SinkConfig::Alertmanager { min_severity, .. }
+            | SinkConfig::Exec { min_severity, .. } => min_severity.unwrap_or(Severity::Warning),
+        }
+    }
+
+    /// Whether an alert of this severity goes to this sink.
+    pub fn wants(&self, s: Severity) -> bool {
+        s.rank() >= self.min_severity().rank()
     }
 
     fn timeout(&self) -> Duration {
@@ -170,15 +192,33 @@ fn alertmanager_json(a: &Alert, generator: Option<&str>) -> serde_json::Value {
     v
 }
 
+/// Why a delivery failed, for the outbox.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Failure {
+    pub message: String,
+    /// Trying again cannot help: an HTTP 4xx other than 408 (timeout) and
+    /// 429 (too many requests) says the request itself is refused.
+    pub permanent: bool,
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Failure {
+        Failure {
+            message,
+            permanent: false,
+        }
+    }
+}
+
 /// Sends one alert to one sink. Err says why, for the outbox.
-pub fn deliver(sink: &SinkConfig, a: &Alert) -> Result<(), String> {
+pub fn deliver(sink: &SinkConfig, a: &Alert) -> Result<(), Failure> {
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(sink.timeout()))
         .http_status_as_error(false)
         .build()
         .into();
     let post =
-        |url: &str, headers: &BTreeMap<String, String>, body: String| -> Result<(), String> {
+        |url: &str, headers: &BTreeMap<String, String>, body: String| -> Result<(), Failure> {
             let mut req = agent.post(url).header("Content-Type", "application/json");
             for (k, v) in headers {
                 let value = match v.strip_prefix("env:") {
@@ -189,13 +229,28 @@ pub fn deliver(sink: &SinkConfig, a: &Alert) -> Result<(), String> {
                 };
                 req = req.header(k.as_str(), value.as_str());
             }
-            let resp = req.send(body).map_err(|e| e.to_string())?;
+            let mut resp = req.send(body).map_err(|e| e.to_string())?;
             let code = resp.status().as_u16();
             if (200..300).contains(&code) {
-                Ok(())
-            } else {
-                Err(format!("HTTP {code}"))
+                return Ok(());
             }
+            // The receiver's reason (Alertmanager: "start time must be
+            // before end time"), bounded: it is stored with the row.
+            let said = resp
+                .body_mut()
+                .with_config()
+                .limit(4096)
+                .read_to_string()
+                .unwrap_or_default();
+            let said: String = said.trim().chars().take(512).collect();
+            Err(Failure {
+                message: if said.is_empty() {
+                    format!("HTTP {code}")
+                } else {
+                    format!("HTTP {code}: {said}")
+                },
+                permanent: (400..500).contains(&code) && code != 408 && code != 429,
+            })
         };
     match sink {
         SinkConfig::Webhook { url, headers, .. } => {
@@ -212,7 +267,9 @@ pub fn deliver(sink: &SinkConfig, a: &Alert) -> Result<(), String> {
                 body.to_string(),
             )
         }
-        SinkConfig::Exec { command, env, .. } => exec(command, env, a, sink.timeout()),
+        SinkConfig::Exec { command, env, .. } => {
+            exec(command, env, a, sink.timeout()).map_err(Failure::from)
+        }
     }
 }
 
@@ -332,11 +389,11 @@ impl Courier {
                 }
                 Err(e) => {
                     let attempts = row.attempts + 1;
-                    let dead = attempts >= self.delivery.max_attempts;
+                    let dead = e.permanent || attempts >= self.delivery.max_attempts;
                     let backoff = min.saturating_mul(1 << attempts.min(20)).min(max);
                     let _ = self
                         .store
-                        .outbox_failed(row.id, wall_ms() + backoff, &e, dead);
+                        .outbox_failed(row.id, wall_ms() + backoff, &e.message, dead);
                 }
             }
         }
@@ -347,13 +404,13 @@ impl Courier {
     /// repeat interval has passed.
     pub fn renotify(&mut self) {
         let every = parse_duration(&self.delivery.repeat_interval).unwrap_or(4 * 3_600_000);
-        let sinks: Vec<String> = self
+        let sinks: Vec<(String, Severity)> = self
             .sinks
             .lock()
             .expect("sinks lock")
             .iter()
             .filter(|s| !matches!(s, SinkConfig::Alertmanager { .. }))
-            .map(|s| s.name())
+            .map(|s| (s.name(), s.min_severity()))
             .collect();
         if sinks.is_empty() {
             return;
@@ -371,7 +428,7 @@ impl Courier {
         let sinks = self.sinks.lock().expect("sinks lock").clone();
         for s in &sinks {
             if let SinkConfig::Alertmanager { .. } = s {
-                for a in &firing {
+                for a in firing.iter().filter(|a| s.wants(a.severity)) {
                     let _ = deliver(s, a);
                 }
             }
@@ -410,10 +467,10 @@ impl Courier {
     }
 }
 
-/// Where sink names for the outbox come from (the store writes one row per
-/// remote sink).
-pub fn names(sinks: &[SinkConfig]) -> Vec<String> {
-    sinks.iter().map(|s| s.name()).collect()
+/// The outbox's view of the sinks: name and least severity (the store
+/// writes one row per remote sink that wants the alert).
+pub fn names(sinks: &[SinkConfig]) -> Vec<(String, Severity)> {
+    sinks.iter().map(|s| (s.name(), s.min_severity())).collect()
 }
 
 #[cfg(test)]
@@ -440,6 +497,7 @@ mod tests {
             command: vec!["sh".into(), "-c".into(), script.into()],
             timeout: Some(timeout.into()),
             env: env.iter().map(|s| s.to_string()).collect(),
+            min_severity: None,
         }
     }
 
@@ -474,7 +532,7 @@ mod tests {
         let started = Instant::now();
         let r = deliver(&exec_sink("sleep 30", &[], "500ms"), &a);
         let took = started.elapsed();
-        assert!(r.unwrap_err().contains("timed out"));
+        assert!(r.unwrap_err().message.contains("timed out"));
         assert!(took < Duration::from_secs(5), "took {took:?}");
     }
 }

@@ -36,8 +36,9 @@ pub struct Batch<'a> {
     pub checkpoints: &'a [Checkpoint],
     /// Alert events since the last batch, in order.
     pub alerts: &'a [crate::alerts::Alert],
-    /// Remote sinks: each alert event gets an outbox row per sink.
-    pub sinks: &'a [String],
+    /// Remote sinks, with the least severity each takes: each alert event
+    /// gets an outbox row per sink that wants it.
+    pub sinks: &'a [(String, crate::alerts::Severity)],
 }
 
 /// One delivery waiting in the outbox.
@@ -582,9 +583,10 @@ impl Store {
                     crate::alerts::Status::Resolved => "resolved",
                 };
                 let payload = serde_json::to_string(a).expect("serializes");
-                // Info records (MAINT, DRAIN) are not paged.
-                if a.severity != crate::alerts::Severity::Info {
-                    for sink in b.sinks {
+                // Info records (MAINT, DRAIN) are not paged unless a sink
+                // asks for them.
+                for (sink, min) in b.sinks {
+                    if a.severity.rank() >= min.rank() {
                         ob.execute(params![sink, a.fingerprint(), a.starts_at, status, payload])
                             .map_err(err)?;
                     }
@@ -813,27 +815,34 @@ impl Store {
     /// again for `sinks` (the repeat interval). Returns how many.
     pub fn renotify(
         &mut self,
-        sinks: &[String],
+        sinks: &[(String, crate::alerts::Severity)],
         before: i64,
         now: i64,
     ) -> Result<usize, StoreError> {
         let path = self.path.clone();
         let err = |e| StoreError::Sqlite(path.clone(), e);
         let tx = self.conn.transaction().map_err(err)?;
-        let due: Vec<(String, i64, String)> = {
+        let due: Vec<(String, i64, String, String)> = {
             let mut q = tx
                 .prepare(
-                    "SELECT fingerprint, starts_ms, alert_json FROM alerts
-                     WHERE status = 'firing' AND severity != 'info' AND COALESCE(notified_ms, 0) <= ?1",
+                    "SELECT fingerprint, starts_ms, alert_json, severity FROM alerts
+                     WHERE status = 'firing' AND COALESCE(notified_ms, 0) <= ?1",
                 )
                 .map_err(err)?;
             let rows = q
-                .query_map(params![before], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .query_map(params![before], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                })
                 .map_err(err)?;
             rows.collect::<rusqlite::Result<_>>().map_err(err)?
         };
-        for (fp, starts, payload) in &due {
-            for sink in sinks {
+        for (fp, starts, payload, severity) in &due {
+            let rank = match severity.as_str() {
+                "critical" => 2,
+                "warning" => 1,
+                _ => 0,
+            };
+            for (sink, _) in sinks.iter().filter(|(_, min)| rank >= min.rank()) {
                 tx.execute(
                     "INSERT OR IGNORE INTO outbox (sink, fingerprint, starts_ms, status, payload)
                      VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -851,14 +860,20 @@ impl Store {
         Ok(due.len())
     }
 
-    /// Deliveries due at `now` (wall clock), oldest first.
+    /// Deliveries due at `now` (wall clock), oldest first. A row waits
+    /// while an older row of the same alert for the same sink is pending
+    /// (backing off): a resolution is never delivered before its firing.
     pub fn outbox_due(&self, now: i64, limit: usize) -> Result<Vec<OutboxRow>, StoreError> {
         let err = |e| StoreError::Sqlite(self.path.clone(), e);
         let mut q = self
             .conn
             .prepare_cached(
-                "SELECT id, sink, payload, attempts FROM outbox
-                 WHERE state = 'pending' AND next_ms <= ?1 ORDER BY id LIMIT ?2",
+                "SELECT id, sink, payload, attempts FROM outbox AS o
+                 WHERE state = 'pending' AND next_ms <= ?1
+                   AND NOT EXISTS (SELECT 1 FROM outbox AS e
+                                   WHERE e.state = 'pending' AND e.sink = o.sink
+                                     AND e.fingerprint = o.fingerprint AND e.id < o.id)
+                 ORDER BY id LIMIT ?2",
             )
             .map_err(err)?;
         let rows = q

@@ -96,7 +96,7 @@ pub struct Writer {
     /// receiver stopping).
     pub closing: bool,
     /// Remote sinks (names): the outbox gets a row per alert and sink.
-    pub sinks: Vec<String>,
+    pub sinks: Vec<(String, crate::alerts::Severity)>,
     /// Alert events the last successful commit stored: what sinks deliver.
     pub committed_alerts: Vec<crate::alerts::Alert>,
     last: Instant,
