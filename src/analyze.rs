@@ -475,7 +475,7 @@ pub fn run(opts: Options, mut writer: Option<&mut Writer>) -> Outcome {
         }
         a.on_minutes(&[], Some(Millis::MAX));
     }
-    if let Some(w) = writer.filter(|_| store_error.is_none()) {
+    if let Some(w) = writer {
         for (_, r) in std::mem::take(&mut epochs_left.rollups) {
             w.add_rollups(r);
         }
@@ -484,8 +484,18 @@ pub fn run(opts: Options, mut writer: Option<&mut Writer>) -> Outcome {
                 w.mark(c);
             }
         }
-        if let Err(e) = w.commit(&mut main) {
-            store_error = Some(e);
+        // The last commit holds everything a failed one kept: tried again
+        // with backoff (a lock held by another client, a disk being freed)
+        // before the run says what was not stored.
+        for wait in [0, 500, 1000, 2000] {
+            std::thread::sleep(std::time::Duration::from_millis(wait));
+            match w.commit(&mut main) {
+                Ok(()) => {
+                    store_error = None;
+                    break;
+                }
+                Err(e) => store_error = Some(e),
+            }
         }
     }
     Outcome {
@@ -568,7 +578,7 @@ impl Epochs {
                 a.on_minutes(r, main.last);
             }
         }
-        let Some(w) = writer.as_deref_mut().filter(|_| store_error.is_none()) else {
+        let Some(w) = writer.as_deref_mut() else {
             if ready {
                 self.marks = self.marks.split_off(&(boundary + 1));
             }
@@ -592,6 +602,8 @@ impl Epochs {
         // The checkpoint about to be written covers every line applied so
         // far: nothing may wait in the reorder window behind it.
         main.release_all();
+        // A failed commit keeps what it held; the next one (a second on)
+        // tries again.
         if let Err(e) = w.commit(main) {
             *store_error = Some(e);
         }

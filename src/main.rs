@@ -283,7 +283,9 @@ fn listen(args: ListenArgs) -> ExitCode {
         alerts_jsonl: args.alerts_jsonl,
     };
     match hapwatch::listen::run(opts) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(hapwatch::listen::Stopped::Clean) => ExitCode::SUCCESS,
+        // It said what was not stored.
+        Ok(hapwatch::listen::Stopped::Unstored) => ExitCode::from(1),
         Err(e) => {
             eprintln!("hapwatch: {e}");
             ExitCode::from(2)
@@ -591,10 +593,10 @@ fn main() -> ExitCode {
                         }
                     }
                     Some(e) => {
-                        let (rollups, transitions) = w.unwritten(&outcome.engine);
+                        let (rollups, transitions, alerts) = w.unwritten(&outcome.engine);
                         eprintln!(
                             "hapwatch: {e}; not stored: {transitions} transitions, {rollups} \
-                             server-minutes of rollups, the state of {} servers{}",
+                             server-minutes of rollups, {alerts} alert events, the state of {} servers{}",
                             outcome
                                 .engine
                                 .health

@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 struct Listen {
     child: Child,
     pub db: std::path::PathBuf,
+    /// What it wrote on stderr after its first line.
+    said: std::sync::Arc<std::sync::Mutex<String>>,
     _dir: tempfile::TempDir,
 }
 
@@ -39,15 +41,25 @@ impl Listen {
         let mut line = String::new();
         err.read_line(&mut line).unwrap();
         assert!(line.contains("listening on"), "did not start: {line}");
+        let said = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let into = said.clone();
         std::thread::spawn(move || {
-            let mut rest = String::new();
-            let _ = err.read_to_string(&mut rest);
+            let mut line = String::new();
+            while err.read_line(&mut line).unwrap_or(0) > 0 {
+                into.lock().unwrap().push_str(&line);
+                line.clear();
+            }
         });
         Listen {
             child,
             db,
+            said,
             _dir: dir,
         }
+    }
+
+    fn stderr(&self) -> String {
+        self.said.lock().unwrap().clone()
     }
 
     /// SIGTERM, then the exit status and how long it took.
@@ -1792,4 +1804,272 @@ fn alertmanager_restarted_mid_incident_ends_with_nothing_active() {
     std::thread::sleep(Duration::from_millis(500));
     assert!(!am.active("srv1"), "{}", am.alerts());
     assert!(l.stop().0.success());
+}
+
+/// Requests of be_app/srv1 in minute 19:00 (HAProxy's own UDP form).
+fn requests_at(second: u32, n: usize) -> Vec<String> {
+    (0..n)
+        .map(|i| format!("<134>Nov 24 19:00:{second:02} haproxy[1]: 127.0.0.1:{} [24/Nov/2026:19:00:{second:02}.{i:03}] fe be_app/srv1 0/0/0/5/5 200 100 - - ---- 1/1/0/0/0 0/0 \"GET / HTTP/1.1\"", 1000 + i))
+        .collect()
+}
+
+/// What the database holds: requests in rollups, transitions, alert events.
+fn stored(db: &std::path::Path) -> (i64, i64, Vec<(String, String)>) {
+    let c = rusqlite::Connection::open(db).unwrap();
+    let requests = c
+        .query_row("SELECT COALESCE(SUM(requests), 0) FROM rollups", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    let transitions = c
+        .query_row("SELECT COUNT(*) FROM transitions", [], |r| r.get(0))
+        .unwrap();
+    let mut q = c
+        .prepare("SELECT rule, status FROM alerts ORDER BY starts_ms, rule")
+        .unwrap();
+    let alerts = q
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    (requests, transitions, alerts)
+}
+
+fn jsonl_lines(path: &std::path::Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// Another client holds the database's write lock for longer than the busy
+/// timeout: commits fail, the page is announced anyway, and once the lock
+/// is released every request, transition and alert is stored.
+#[test]
+fn a_locked_database_delays_the_store_and_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let jsonl = dir.path().join("alerts.jsonl");
+    let mut l = Listen::start(&[
+        "--udp",
+        "127.0.0.1:27961",
+        "--metrics",
+        "127.0.0.1:27962",
+        "--reorder-window",
+        "0s",
+        "--alerts-jsonl",
+        jsonl.to_str().unwrap(),
+    ]);
+    let u = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let send = |lines: &[String]| {
+        for x in lines {
+            u.send_to(x.as_bytes(), "127.0.0.1:27961").unwrap();
+        }
+    };
+    send(&requests_at(1, 40));
+    wait_metric(27962, "hapwatch_lines_total", 40);
+    wait_metric(27962, "hapwatch_db_batches_total", 2);
+    // The lock: an immediate transaction of another connection.
+    let mut other = rusqlite::Connection::open(&l.db).unwrap();
+    let tx = other
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .unwrap();
+    send(&[DOWN_AT.replace("19:00:00", "19:00:02")]);
+    send(&requests_at(3, 40));
+    // Announced while the database refuses it (busy timeout 5 s).
+    wait_for("the page while the database is locked", || {
+        !jsonl_lines(&jsonl).is_empty()
+    });
+    let m = wait_metric(27962, "hapwatch_db_errors_total", 1);
+    assert!(metric(&m, "hapwatch_db_unstored_rows") > 0, "{m}");
+    std::thread::sleep(Duration::from_millis(1500)); // past the busy timeout
+    tx.rollback().unwrap();
+    drop(other);
+    let before = metric(&metrics(27962), "hapwatch_db_batches_total");
+    wait_metric(27962, "hapwatch_db_batches_total", before + 2);
+    let m = wait_metric(27962, "hapwatch_lines_total", 81);
+    assert_eq!(metric(&m, "hapwatch_db_unstored_rows"), 0, "{m}");
+    send(&[UP_AT.replace("19:00:07", "19:00:09")]);
+    wait_metric(27962, "hapwatch_lines_total", 82);
+    let (status, _) = l.stop();
+    assert!(status.success(), "{}", l.stderr());
+    assert!(
+        l.stderr().contains("accepts writes again"),
+        "{}",
+        l.stderr()
+    );
+    let (requests, transitions, alerts) = stored(&l.db);
+    assert_eq!(requests, 80, "every request in the rollups");
+    assert_eq!(transitions, 2);
+    assert_eq!(
+        alerts,
+        [(
+            "haproxy_backend_server_status".to_string(),
+            "resolved".to_string()
+        )]
+    );
+    // Announced once each: the firing early, the resolution after.
+    let said: Vec<String> = jsonl_lines(&jsonl)
+        .iter()
+        .map(|a| a["status"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(said, ["firing", "resolved"]);
+}
+
+/// Runs `sh -c` as root, asserting success.
+fn sh(cmd: &str) {
+    let s = Command::new("sh").args(["-c", cmd]).status().unwrap();
+    assert!(s.success(), "{cmd}");
+}
+
+/// A small tmpfs of its own, unmounted when dropped.
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    fn mount(at: &std::path::Path, size: &str) -> Tmpfs {
+        std::fs::create_dir_all(at).unwrap();
+        sh(&format!(
+            "mount -t tmpfs -o size={size} tmpfs {}",
+            at.display()
+        ));
+        Tmpfs(at.to_path_buf())
+    }
+
+    fn fill(&self) {
+        // dd stops at "No space left on device": that is the point.
+        let _ = Command::new("dd")
+            .args([
+                "if=/dev/zero",
+                &format!("of={}", self.0.join("filler").display()),
+                "bs=4096",
+            ])
+            .stderr(Stdio::null())
+            .status();
+    }
+
+    fn free(&self) {
+        std::fs::remove_file(self.0.join("filler")).unwrap();
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// The database's file system fills up and is freed: the pages go out
+/// meanwhile and nothing is lost. Stopped while the disk is full, listen
+/// says what was not stored and exits 1.
+#[test]
+fn a_full_disk_delays_the_store_and_a_stop_while_full_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let fs = Tmpfs::mount(&dir.path().join("fs"), "4m");
+    let jsonl = dir.path().join("alerts.jsonl");
+    let db = dir.path().join("fs/live.db");
+    let mut l = Listen::start_with(
+        tempfile::tempdir().unwrap(),
+        db.clone(),
+        &[
+            "--udp",
+            "127.0.0.1:27963",
+            "--metrics",
+            "127.0.0.1:27964",
+            "--reorder-window",
+            "0s",
+            "--alerts-jsonl",
+            jsonl.to_str().unwrap(),
+        ],
+    );
+    let u = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let send = |lines: &[String]| {
+        for x in lines {
+            u.send_to(x.as_bytes(), "127.0.0.1:27963").unwrap();
+            std::thread::sleep(Duration::from_micros(200));
+        }
+    };
+    wait_metric(27964, "hapwatch_db_batches_total", 1);
+    // Full.
+    fs.fill();
+    let mut downs = Vec::new();
+    for i in 0..100 {
+        downs.push(
+            DOWN_AT
+                .replace("be_app/srv1", &format!("be_app/s{i}"))
+                .replace("19:00:00", "19:00:10"),
+        );
+    }
+    send(&downs);
+    send(&requests_at(11, 50));
+    wait_metric(27964, "hapwatch_lines_total", 150);
+    wait_metric(27964, "hapwatch_db_errors_total", 1);
+    wait_for("100 pages while the disk is full", || {
+        jsonl_lines(&jsonl).len() >= 100
+    });
+    fs.free();
+    wait_for("the store after the disk was freed", || {
+        stored(&db).1 == 100
+    });
+    wait_metric(27964, "hapwatch_db_unstored_rows", 0);
+    assert_eq!(metric(&metrics(27964), "hapwatch_db_unstored_rows"), 0);
+    let (requests, transitions, alerts) = stored(&db);
+    assert_eq!((requests, transitions), (50, 100));
+    assert_eq!(alerts.len(), 100);
+    // Full again, every server back UP, and stopped while it is full.
+    fs.fill();
+    let ups: Vec<String> = (0..100)
+        .map(|i| {
+            UP_AT
+                .replace("be_app/srv1", &format!("be_app/s{i}"))
+                .replace("19:00:07", "19:00:30")
+        })
+        .collect();
+    send(&ups);
+    wait_metric(27964, "hapwatch_lines_total", 250);
+    let errors = metric(&metrics(27964), "hapwatch_db_errors_total");
+    wait_metric(27964, "hapwatch_db_errors_total", errors + 1);
+    let (status, _) = l.stop();
+    assert_eq!(status.code(), Some(1), "{}", l.stderr());
+    let said = l.stderr();
+    assert!(said.contains("not stored: 100 transitions"), "{said}");
+    assert!(said.contains("100 alert events"), "{said}");
+}
+
+/// The database's files turn read-only (immutable: root ignores modes) and
+/// writable again: the store is delayed, nothing is lost.
+#[test]
+fn a_read_only_database_delays_the_store_and_loses_nothing() {
+    let mut l = Listen::start(&[
+        "--udp",
+        "127.0.0.1:27965",
+        "--metrics",
+        "127.0.0.1:27966",
+        "--reorder-window",
+        "0s",
+    ]);
+    let u = UdpSocket::bind("127.0.0.1:0").unwrap();
+    u.send_to(DOWN_AT.as_bytes(), "127.0.0.1:27965").unwrap();
+    wait_for("the DOWN stored", || stored(&l.db).1 == 1);
+    let files: Vec<String> = ["", "-wal", "-shm"]
+        .iter()
+        .map(|x| format!("{}{x}", l.db.display()))
+        .filter(|p| std::path::Path::new(p).exists())
+        .collect();
+    sh(&format!("chattr +i {}", files.join(" ")));
+    let errors = metric(&metrics(27966), "hapwatch_db_errors_total");
+    for x in requests_at(5, 30) {
+        u.send_to(x.as_bytes(), "127.0.0.1:27965").unwrap();
+    }
+    u.send_to(UP_AT.as_bytes(), "127.0.0.1:27965").unwrap();
+    wait_metric(27966, "hapwatch_db_errors_total", errors + 1);
+    sh(&format!("chattr -i {}", files.join(" ")));
+    wait_for("the store once writable", || stored(&l.db).1 == 2);
+    wait_metric(27966, "hapwatch_db_unstored_rows", 0);
+    assert!(l.stop().0.success(), "{}", l.stderr());
+    let (requests, transitions, alerts) = stored(&l.db);
+    assert_eq!((requests, transitions), (30, 2));
+    assert_eq!(
+        alerts,
+        [("haproxy_backend_server_status".into(), "resolved".into())]
+    );
 }

@@ -353,6 +353,11 @@ pub struct Courier {
     /// Replaced on SIGHUP.
     pub sinks: std::sync::Arc<std::sync::Mutex<Vec<SinkConfig>>>,
     pub delivery: Delivery,
+    /// Alert events the database could not store yet: each remote sink
+    /// that wants one is tried once, at once, so a failing disk does not
+    /// hold up a page. Once stored they go through the outbox as usual (at
+    /// least once: a sink may get such an event twice).
+    pub direct: std::sync::mpsc::Receiver<Vec<Alert>>,
 }
 
 impl Courier {
@@ -398,6 +403,19 @@ impl Courier {
             }
         }
         n
+    }
+
+    /// Tries the events handed over while the database failed (see
+    /// [`Courier::direct`]).
+    pub fn direct_round(&mut self) {
+        let sinks = self.sinks.lock().expect("sinks lock").clone();
+        while let Ok(alerts) = self.direct.try_recv() {
+            for a in &alerts {
+                for s in sinks.iter().filter(|s| s.wants(a.severity)) {
+                    let _ = deliver(s, a);
+                }
+            }
+        }
     }
 
     /// Queues firing alerts again for webhook and exec sinks once their
@@ -450,6 +468,7 @@ impl Courier {
         let mut last_repost = Instant::now();
         let mut last_renotify = Instant::now();
         while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            self.direct_round();
             if self.round() == 0 {
                 // Retries come due on their own: poll now and then.
                 let _ = wake.recv_timeout(Duration::from_millis(100));

@@ -77,6 +77,9 @@ pub struct Shared {
     pub db_batch_us: AtomicU64,
     pub db_batches: AtomicU64,
     pub db_errors: AtomicU64,
+    /// Rows (server-minutes, transitions, alert events) waiting for a
+    /// commit the database refused.
+    pub db_unstored: AtomicU64,
     pub snapshot: Mutex<Snapshot>,
 }
 
@@ -219,6 +222,12 @@ impl prometheus_client::collector::Collector for Collector {
             "hapwatch_db_errors",
             "Database commits that failed",
             [(vec![], s.db_errors.load(Relaxed))],
+        )?;
+        gauge(
+            &mut enc,
+            "hapwatch_db_unstored_rows",
+            "Server-minutes, transitions and alert events waiting for a commit the database refused",
+            [(vec![], s.db_unstored.load(Relaxed) as i64)],
         )?;
 
         let snap = s.snapshot.lock().expect("snapshot lock").clone();

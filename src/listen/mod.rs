@@ -97,7 +97,17 @@ fn now_ms() -> Millis {
 }
 
 /// Runs until SIGINT or SIGTERM; then drains, commits and returns.
-pub fn run(opts: Options) -> Result<(), StartError> {
+/// How `listen` ended, once it started.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Stopped {
+    /// Everything received was stored.
+    Clean,
+    /// The database still refused the last commit: stderr said what was
+    /// not stored (exit status 1).
+    Unstored,
+}
+
+pub fn run(opts: Options) -> Result<Stopped, StartError> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -241,6 +251,7 @@ pub fn run(opts: Options) -> Result<(), StartError> {
     // a slow or dead sink never holds up ingestion.
     let courier_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let (wake_tx, wake_rx) = std::sync::mpsc::channel::<()>();
+    let (direct_tx, direct_rx) = std::sync::mpsc::channel::<Vec<crate::alerts::Alert>>();
     let courier = if opts.rules.sinks.is_empty() && opts.rules_path.is_none() {
         None
     } else {
@@ -248,6 +259,7 @@ pub fn run(opts: Options) -> Result<(), StartError> {
             store: Store::open(&opts.db).map_err(|e| StartError(e.to_string()))?,
             sinks: courier_sinks.clone(),
             delivery: opts.rules.delivery.clone(),
+            direct: direct_rx,
         };
         let stop = courier_stop.clone();
         Some(
@@ -288,6 +300,7 @@ pub fn run(opts: Options) -> Result<(), StartError> {
         jsonl,
         new_rules: rules_rx,
         wake: wake_tx,
+        direct: direct_tx,
     };
     let handle = rt.handle().clone();
     let engine_thread = {
@@ -331,16 +344,28 @@ fn engine_loop(
     shared: Arc<metrics::Shared>,
     pace: Pace,
     mut sinks: Sinks,
-) -> Result<(), StartError> {
+) -> Result<Stopped, StartError> {
     let Pace { window, idle_grace } = pace;
     let (y, m, d) = crate::time::civil_from_days(now_ms().div_euclid(86_400_000));
     let mut clock = Clock::new(YearResolver::new(y, Some((m, d))));
     let mut pending_marks: Vec<(Instant, Checkpoint)> = Vec::new();
     let mut last_frame = Instant::now();
-    let mut failed = false;
+    let mut retry = Retry::default();
     let tick = Duration::from_millis(50);
     loop {
-        let got = rt.block_on(async { tokio::time::timeout(tick, rx.recv()).await });
+        // While the database refuses commits, what waits for it is held in
+        // memory up to a bound; past it the queue is left to fill, so TCP
+        // senders wait and datagrams are counted as dropped: nothing is
+        // dropped silently.
+        if retry.failing() && writer.pending_len() >= MAX_PENDING_WHILE_FAILING {
+            std::thread::sleep(retry.until_next());
+        }
+        let got = if retry.failing() && writer.pending_len() >= MAX_PENDING_WHILE_FAILING {
+            Err(()) // still full: try the commit again first
+        } else {
+            rt.block_on(async { tokio::time::timeout(tick, rx.recv()).await })
+                .map_err(|_| ())
+        };
         let open = match got {
             Ok(Some(batch)) => {
                 shared
@@ -387,7 +412,7 @@ fn engine_loop(
         // short stall of a sender, shorter than the grace, closes nothing
         // early).
         writer.idle = last_frame.elapsed().saturating_sub(idle_grace);
-        if !open || ((writer.due() || alerting) && !failed) {
+        if !open || ((writer.due() || alerting) && retry.due()) {
             if !open {
                 engine.release_all();
                 writer.closing = true;
@@ -401,7 +426,12 @@ fn engine_loop(
                         .db_batch_us
                         .store(writer.last_latency.as_micros() as u64, Relaxed);
                     shared.db_batches.fetch_add(1, Relaxed);
-                    failed = false;
+                    if retry.failing() {
+                        eprintln!(
+                            "hapwatch: the database accepts writes again; what waited is stored"
+                        );
+                    }
+                    retry = Retry::default();
                     // Stored first, then announced: a crash in between
                     // loses no alert from the database.
                     sinks.deliver(&writer.committed_alerts);
@@ -411,26 +441,86 @@ fn engine_loop(
                 }
                 Err(e) => {
                     shared.db_errors.fetch_add(1, Relaxed);
-                    if !failed {
-                        eprintln!("hapwatch: {e}; retrying at the next commit");
+                    if !retry.failing() {
+                        eprintln!("hapwatch: {e}; keeping what waits and retrying with backoff");
                     }
-                    failed = true;
+                    retry.failed();
+                    // Pages do not wait for the database.
+                    let early = writer.announce_unstored();
+                    sinks.deliver(early);
+                    if !early.is_empty() {
+                        let _ = sinks.direct.send(early.to_vec());
+                        let _ = sinks.wake.send(());
+                    }
                 }
             }
+            let (rollups, transitions, alerts) = writer.unwritten(&engine);
+            shared
+                .db_unstored
+                .store((rollups + transitions + alerts) as u64, Relaxed);
             publish(&engine, &shared);
         }
         if !open {
+            if retry.failing() && retry.last_chance() {
+                // Stopping: a few more tries while the fault may clear.
+                std::thread::sleep(retry.until_next());
+                continue;
+            }
             break;
         }
     }
-    if failed {
-        let (rollups, _) = writer.unwritten(&engine);
+    if retry.failing() {
+        let (rollups, transitions, alerts) = writer.unwritten(&engine);
         eprintln!(
-            "hapwatch: the database could not be written: not stored: {} transitions, {rollups} server-minutes of rollups",
-            engine.health.transitions.len()
+            "hapwatch: the database could not be written: not stored: {transitions} transitions, \
+             {rollups} server-minutes of rollups, {alerts} alert events"
         );
+        return Ok(Stopped::Unstored);
     }
-    Ok(())
+    Ok(Stopped::Clean)
+}
+
+/// Minutes of rollups held while the database refuses commits before the
+/// engine stops taking frames (about 1 KB each, sealed).
+const MAX_PENDING_WHILE_FAILING: usize = 100_000;
+
+/// Backoff between commits while the database refuses them (locked, full,
+/// read-only): 100 ms doubling to 5 s, so a fault that clears is noticed
+/// within seconds and a lasting one costs little.
+#[derive(Default)]
+struct Retry {
+    failures: u32,
+    next: Option<Instant>,
+    /// Tries made after the receivers stopped.
+    at_stop: u32,
+}
+
+impl Retry {
+    fn failing(&self) -> bool {
+        self.failures > 0
+    }
+
+    fn due(&self) -> bool {
+        self.next.is_none_or(|n| Instant::now() >= n)
+    }
+
+    fn failed(&mut self) {
+        self.failures += 1;
+        let wait = Duration::from_millis(100 << self.failures.min(6)).min(Duration::from_secs(5));
+        self.next = Some(Instant::now() + wait);
+    }
+
+    fn until_next(&self) -> Duration {
+        self.next.map_or(Duration::ZERO, |n| {
+            n.saturating_duration_since(Instant::now())
+        })
+    }
+
+    /// At a stop, three more tries (a few seconds) before giving up.
+    fn last_chance(&mut self) -> bool {
+        self.at_stop += 1;
+        self.at_stop <= 3
+    }
 }
 
 /// Where alert events go once stored: stdout (one line each) and,
@@ -440,6 +530,9 @@ struct Sinks {
     new_rules: std::sync::mpsc::Receiver<crate::alerts::RuleFile>,
     /// Tells the courier that the outbox has new rows.
     wake: std::sync::mpsc::Sender<()>,
+    /// Alert events the database refused: the courier tries each remote
+    /// sink once at once (they are queued in the outbox again when stored).
+    direct: std::sync::mpsc::Sender<Vec<crate::alerts::Alert>>,
 }
 
 impl Sinks {

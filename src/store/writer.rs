@@ -82,13 +82,14 @@ pub struct Writer {
     /// piece of the same minute with every chunk, and one merged row is far
     /// cheaper to write than many (each is read, merged and written back).
     pending: FxHashMap<(ServerKey, Millis), Minute>,
-    /// Rollups taken by a commit that failed.
-    unstored: usize,
     marks: BTreeMap<String, Checkpoint>,
     /// Alert events of the engine already taken (when kept).
     alerts_written: usize,
     /// Alert events waiting for the next commit.
     alerts: Vec<crate::alerts::Alert>,
+    /// How many of them were announced while the database was failing
+    /// (see [`Writer::announce_unstored`]).
+    announced: usize,
     /// Wall time of silence beyond the idle grace (live): added to the last
     /// event time for closing minutes when traffic stops.
     pub idle: Duration,
@@ -137,7 +138,7 @@ impl Writer {
             keep_transitions: true,
             written: 0,
             pending: FxHashMap::default(),
-            unstored: 0,
+            announced: 0,
             marks: BTreeMap::new(),
             alerts: Vec::new(),
             alerts_written: 0,
@@ -181,16 +182,33 @@ impl Writer {
         self.marks.insert(c.path.clone(), c);
     }
 
+    /// Server-minutes waiting for a commit.
+    pub fn pending_len(&self) -> usize {
+        self.pending.len()
+    }
+
     pub fn due(&self) -> bool {
         self.last.elapsed() >= self.interval || self.pending.len() >= self.max_pending
     }
 
-    /// Rollups and transitions waiting for a successful commit.
-    pub fn unwritten(&self, engine: &Engine) -> (usize, usize) {
+    /// Rollups, transitions and alert events waiting for a successful
+    /// commit.
+    pub fn unwritten(&self, engine: &Engine) -> (usize, usize, usize) {
         (
-            self.pending.len() + self.unstored,
+            self.pending.len(),
             engine.health.transitions.len() - self.written,
+            self.alerts.len(),
         )
+    }
+
+    /// While commits fail, pages must not wait for the database: the alert
+    /// events not announced yet, once each. They are still stored (and
+    /// queued for remote sinks) when a commit succeeds, and not announced
+    /// again then.
+    pub fn announce_unstored(&mut self) -> &[crate::alerts::Alert] {
+        let from = self.announced;
+        self.announced = self.alerts.len();
+        &self.alerts[from..]
     }
 
     /// Writes everything new since the last commit, in one transaction.
@@ -223,18 +241,31 @@ impl Writer {
             .drain()
             .map(|((key, minute), data)| Rollup { key, minute, data })
             .collect();
-        // Counted as not stored until the commit succeeds.
-        self.unstored = rollups.len();
-        let new = ready(&mut self.store)?.persist(&Batch {
-            engine,
-            transitions: &engine.health.transitions[self.written..],
-            rollups: &rollups,
-            checkpoints: &checkpoints,
-            alerts: &self.alerts,
-            sinks: &self.sinks,
-        })?;
-        self.committed_alerts = std::mem::take(&mut self.alerts);
-        self.unstored = 0;
+        let stored = ready(&mut self.store).and_then(|s| {
+            s.persist(&Batch {
+                engine,
+                transitions: &engine.health.transitions[self.written..],
+                rollups: &rollups,
+                checkpoints: &checkpoints,
+                alerts: &self.alerts,
+                sinks: &self.sinks,
+            })
+        });
+        let new = match stored {
+            Ok(n) => n,
+            Err(e) => {
+                // Nothing is lost: the minutes wait for the next commit
+                // (the transaction rolled back, so none was merged).
+                for r in rollups {
+                    self.pending.insert((r.key, r.minute), r.data);
+                }
+                return Err(e);
+            }
+        };
+        // Announced while the database was failing: not again.
+        let mut alerts = std::mem::take(&mut self.alerts);
+        self.committed_alerts = alerts.split_off(self.announced.min(alerts.len()));
+        self.announced = 0;
         self.marks.clear();
         self.new_transitions += new;
         if self.keep_transitions {
