@@ -474,6 +474,9 @@ pub fn run(opts: Options, mut writer: Option<&mut Writer>) -> Outcome {
             a.on_minutes(r, None);
         }
         a.on_minutes(&[], Some(Millis::MAX));
+        if let Some(t) = main.last {
+            a.advance(t);
+        }
     }
     if let Some(w) = writer {
         for (_, r) in std::mem::take(&mut epochs_left.rollups) {
@@ -576,6 +579,9 @@ impl Epochs {
         if let Some(a) = main.alerts.as_deref_mut() {
             for r in whole.values() {
                 a.on_minutes(r, main.last);
+            }
+            if let Some(t) = main.last {
+                a.advance(t);
             }
         }
         let Some(w) = writer.as_deref_mut() else {

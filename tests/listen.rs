@@ -1322,7 +1322,9 @@ fn a_flapping_server_is_reported() {
         flap,
         vec![
             ("firing", "2026-11-24T10:03:00.000Z"),
-            ("resolved", "2026-11-24T10:30:00.000Z")
+            // The 10-minute window after the last change, not the next
+            // change.
+            ("resolved", "2026-11-24T10:13:00.000Z")
         ]
     );
 }
@@ -2072,4 +2074,59 @@ fn a_read_only_database_delays_the_store_and_loses_nothing() {
         alerts,
         [("haproxy_backend_server_status".into(), "resolved".into())]
     );
+}
+
+/// Live, a flapping alert resolves when its window passes with no change,
+/// on the idle clock once the log goes quiet, at the window's end in event
+/// time.
+#[test]
+fn live_flapping_resolves_on_the_idle_clock_at_the_end_of_its_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let jsonl = dir.path().join("alerts.jsonl");
+    let rules = rules_file(
+        dir.path(),
+        "[haproxy_server_flapping]\ntransitions = 4\nwindow = \"4s\"\n",
+    );
+    let mut l = Listen::start(&[
+        "--udp",
+        "127.0.0.1:27967",
+        "--rules",
+        rules.to_str().unwrap(),
+        "--reorder-window",
+        "0s",
+        "--idle-grace",
+        "500ms",
+        "--alerts-jsonl",
+        jsonl.to_str().unwrap(),
+    ]);
+    let u = UdpSocket::bind("127.0.0.1:0").unwrap();
+    for (i, line) in [DOWN_AT, UP_AT, DOWN_AT, UP_AT].iter().enumerate() {
+        let stamped = line
+            .replace("19:00:00", &format!("19:00:0{i}"))
+            .replace("19:00:07", &format!("19:00:0{i}"));
+        u.send_to(stamped.as_bytes(), "127.0.0.1:27967").unwrap();
+    }
+    let flapping = || -> Vec<(String, String)> {
+        jsonl_lines(&jsonl)
+            .iter()
+            .filter(|a| a["rule"] == "haproxy_server_flapping")
+            .map(|a| {
+                let at = a["ends_at"].as_str().or(a["starts_at"].as_str()).unwrap();
+                (a["status"].as_str().unwrap().into(), at[11..].into())
+            })
+            .collect()
+    };
+    wait_for("the flapping alert", || !flapping().is_empty());
+    let fired = Instant::now();
+    wait_for("its resolution", || flapping().len() == 2);
+    // 4 s of window + 0.5 s of grace, less what passed before firing.
+    assert!(fired.elapsed() >= Duration::from_millis(3500));
+    assert_eq!(
+        flapping(),
+        [
+            ("firing".to_string(), "19:00:03.000Z".to_string()),
+            ("resolved".to_string(), "19:00:07.000Z".to_string())
+        ]
+    );
+    assert!(l.stop().0.success());
 }

@@ -13,7 +13,9 @@
 //!   entering MAINT or DRAIN is recorded at `info`, not paged.
 //! - `haproxy_backend_status`: a backend with no server available; resolved
 //!   when one of its servers is UP again.
-//! - `haproxy_server_flapping`: at least N transitions of a server within W.
+//! - `haproxy_server_flapping`: at least N changes of a server's own health
+//!   (UP/DOWN/STOPPING; MAINT and DRAIN only with `count_admin`) within W;
+//!   resolved when W passes without one, at the end of W in event time.
 //!
 //! Invariant: one alert per rule and label set is firing at a time
 //! (`fingerprint`); evaluation is deterministic in the input order.
@@ -256,6 +258,10 @@ pub struct FlapOptions {
     pub transitions: usize,
     /// The window, e.g. "10m".
     pub window: String,
+    /// Count administrative changes (MAINT, DRAIN, set by an operator or
+    /// an agent) too; by default only UP/DOWN/STOPPING changes count: a
+    /// planned maintenance cycle is not flapping.
+    pub count_admin: bool,
 }
 
 impl Default for FlapOptions {
@@ -264,6 +270,7 @@ impl Default for FlapOptions {
             rule: RuleOptions::default(),
             transitions: 4,
             window: "10m".into(),
+            count_admin: false,
         }
     }
 }
@@ -705,12 +712,76 @@ impl Evaluator {
         self.backend(host, backend, t.at, health);
     }
 
+    /// Event time has come to `now` (the log's newest time; live, carried
+    /// on by the wall clock after the idle grace): a flapping alert whose
+    /// window has passed without a transition is resolved, at the end of
+    /// that window.
+    pub fn advance(&mut self, now: Millis) {
+        let window = self.flap_window;
+        let over: Vec<(String, String, String)> = self
+            .recent
+            .iter()
+            .filter(|(_, times)| times.back().is_some_and(|&l| l + window <= now))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for key in over {
+            self.quiet(&key);
+        }
+    }
+
+    /// A server whose last counted transition is a whole window old: its
+    /// history is dropped and its flapping alert, if any, resolved at the
+    /// end of the window.
+    fn quiet(&mut self, key: &(String, String, String)) {
+        let Some(last) = self.recent.remove(key).and_then(|t| t.back().copied()) else {
+            return;
+        };
+        let rule = "haproxy_server_flapping";
+        let opts = &self.rules.haproxy_server_flapping.rule;
+        let severity = opts.severity.unwrap_or(Severity::Warning);
+        let labels = Self::labels(rule, opts, severity, &key.0, &key.1, Some(&key.2));
+        let probe = Alert {
+            rule: rule.into(),
+            status: Status::Firing,
+            severity,
+            labels,
+            starts_at: last,
+            ends_at: None,
+            summary: String::new(),
+            description: String::new(),
+            runbook: String::new(),
+        };
+        self.resolve(&probe, last + self.flap_window);
+    }
+
+    /// Whether a transition counts for flapping: a change of the server's
+    /// own health, not an operator's (unless `count_admin`), and not the
+    /// first sighting of a server (from UNKNOWN).
+    fn counts_for_flapping(&self, t: &Transition) -> bool {
+        let admin = |l: Label| matches!(l, Label::Maint | Label::Drain);
+        t.from != Label::Unknown
+            && (self.rules.haproxy_server_flapping.count_admin || !(admin(t.from) || admin(t.to)))
+    }
+
     fn flapping(&mut self, t: &Transition) {
         let opts = self.rules.haproxy_server_flapping.clone();
         if !opts.rule.enabled || !opts.rule.selects(&t.host, &t.backend, Some(&t.server)) {
             return;
         }
+        if !self.counts_for_flapping(t) {
+            return;
+        }
         let key = (t.host.clone(), t.backend.clone(), t.server.clone());
+        // A window that passed since the last change ends the episode at
+        // its own time, whenever the evaluator hears of it.
+        if self
+            .recent
+            .get(&key)
+            .and_then(|times| times.back())
+            .is_some_and(|&l| l + self.flap_window <= t.at)
+        {
+            self.quiet(&key);
+        }
         let times = self.recent.entry(key).or_default();
         times.push_back(t.at);
         while times.front().is_some_and(|&f| f <= t.at - self.flap_window) {
@@ -749,9 +820,6 @@ impl Evaluator {
         };
         if n >= opts.transitions {
             self.fire(a);
-        } else if n <= 1 {
-            // Quiet for a whole window: over.
-            self.resolve(&a, t.at);
         }
     }
 
@@ -851,5 +919,75 @@ mod tests {
         let e = RuleFile::parse("[haproxy_backend_statuz]\n").unwrap_err();
         assert!(e.contains("line 1"), "{e}");
         assert!(RuleFile::parse("stats_url = \"http://lb1:8404/stats\"\n[haproxy_server_flapping]\ntransitions = 3\nwindow = \"5m\"\n").is_ok());
+    }
+}
+
+#[cfg(test)]
+mod flapping_tests {
+    use super::*;
+
+    fn t(at_min: i64, from: Label, to: Label) -> Transition {
+        Transition {
+            at: at_min * 60_000,
+            host: "lb1".into(),
+            backend: "be".into(),
+            server: "s1".into(),
+            from,
+            to,
+            cause: None,
+            pattern: String::new(),
+            check: None,
+        }
+    }
+
+    fn flaps(e: &mut Evaluator) -> Vec<(Status, Millis)> {
+        std::mem::take(&mut e.out)
+            .into_iter()
+            .filter(|a| a.rule == "haproxy_server_flapping")
+            .map(|a| (a.status, a.ends_at.unwrap_or(a.starts_at) / 60_000))
+            .collect()
+    }
+
+    fn run(rules: RuleFile, ts: &[Transition], until: i64) -> Vec<(Status, Millis)> {
+        let mut e = Evaluator::new(rules);
+        let health = HealthTracker::default();
+        for x in ts {
+            e.on_transition(x, &health);
+        }
+        e.advance(until * 60_000);
+        flaps(&mut e)
+    }
+
+    use Label::*;
+
+    #[test]
+    fn flapping_resolves_when_its_window_passes_without_a_change() {
+        let ts = [
+            t(0, Up, Down),
+            t(1, Down, Up),
+            t(2, Up, Down),
+            t(3, Down, Up),
+        ];
+        // Ten minutes after the last change: over, at 3 + 10.
+        assert_eq!(
+            run(RuleFile::default(), &ts, 13),
+            [(Status::Firing, 3), (Status::Resolved, 13)]
+        );
+        // Event time has not reached the end of the window yet.
+        assert_eq!(run(RuleFile::default(), &ts, 12), [(Status::Firing, 3)]);
+    }
+
+    #[test]
+    fn a_planned_maintenance_cycle_is_not_flapping() {
+        let ts = [
+            t(0, Up, Maint),
+            t(1, Maint, Up),
+            t(2, Up, Drain),
+            t(3, Drain, Up),
+        ];
+        assert_eq!(run(RuleFile::default(), &ts, 5), []);
+        let mut rules = RuleFile::default();
+        rules.haproxy_server_flapping.count_admin = true;
+        assert_eq!(run(rules, &ts, 5), [(Status::Firing, 3)]);
     }
 }

@@ -218,12 +218,17 @@ impl Writer {
         let fresh = engine.aggregates.drain_minutes();
         if let Some(a) = engine.alerts.as_deref_mut() {
             // Degradation rules judge the minutes as they close.
+            let carried = engine.last.map(|t| t + self.idle.as_millis() as Millis);
             let now = if self.closing {
                 Some(Millis::MAX)
             } else {
-                engine.last.map(|t| t + self.idle.as_millis() as Millis)
+                carried
             };
             a.on_minutes(&fresh, now);
+            // Flapping windows end on event time, never at "the end".
+            if let Some(t) = carried {
+                a.advance(t);
+            }
         }
         self.add_rollups(fresh);
         if let Some(a) = engine.alerts.as_deref_mut() {
