@@ -21,6 +21,7 @@ use crate::engine::state::ServerState;
 use crate::engine::{Clock, Engine, Filter, PendingHealth, ServerKey};
 use crate::input::{self, Source};
 use crate::patterns::PatternSet;
+use crate::pipeline::Pipeline;
 use crate::store::{Checkpoint, StoreError, Writer};
 use crate::time::{Millis, YearResolver};
 
@@ -66,6 +67,11 @@ pub struct Mark {
 
 pub struct Outcome {
     pub engine: Engine,
+    /// Every alert event, in the order the rules gave them (`--alerts`).
+    pub alerts: Option<Vec<crate::model::Alert>>,
+    /// The database writer, for what the caller does after the run
+    /// (`--retain`, saying what was not stored).
+    pub writer: Option<Writer>,
     /// The store failed: nothing after its last successful commit was
     /// written.
     pub store_error: Option<StoreError>,
@@ -195,7 +201,7 @@ fn progress_bar(sources: &[Source], wanted: bool) -> indicatif::ProgressBar {
     pb
 }
 
-pub fn run(opts: Options, mut writer: Option<&mut Writer>) -> Outcome {
+pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
     let threads = opts.threads.max(1);
     let (chunk_tx, chunk_rx) = crossbeam_channel::bounded::<Chunk>(threads * 2);
     let (res_tx, res_rx) = crossbeam_channel::bounded::<FromWorker>(threads * 2);
@@ -215,10 +221,9 @@ pub fn run(opts: Options, mut writer: Option<&mut Writer>) -> Outcome {
     let mut main = new_engine();
     main.health.servers.extend(opts.seed.iter().cloned());
     main.order = crate::engine::order::Reorder::new(opts.reorder_window);
-    main.alerts = opts
-        .alerts
-        .clone()
-        .map(|r| Box::new(crate::alerts::Evaluator::new(r)));
+    let alerts = opts.alerts.clone().map(crate::alerts::Evaluator::new);
+    let mut p = Pipeline::new(main, alerts, writer);
+    p.keep_alerts = true;
     let mut store_error = None;
 
     let (errors, oversized, marks, workers, mut epochs_left) = std::thread::scope(|s| {
@@ -416,7 +421,7 @@ pub fn run(opts: Options, mut writer: Option<&mut Writer>) -> Outcome {
                 } => {
                     epochs.rollups.entry(epoch).or_default().extend(rollups);
                     epochs.complete[worker] = Some(complete);
-                    epochs.commit_if_due(&mut main, next, &mut writer, &mut store_error);
+                    epochs.commit_if_due(&mut p, next, &mut store_error);
                     continue;
                 }
             };
@@ -426,31 +431,35 @@ pub fn run(opts: Options, mut writer: Option<&mut Writer>) -> Outcome {
                 if let Some(y) = r.years {
                     clock = Clock::new(y);
                 }
-                if let Some(f) = r.first_request.filter(|&t| main.filter.in_time(t)) {
-                    main.see(f);
+                if let Some(f) = r.first_request.filter(|&t| p.engine.filter.in_time(t)) {
+                    p.engine.see(f);
                 }
-                for (hint, p) in r.pending {
+                for (hint, pending) in r.pending {
                     if let Some(h) = hint {
                         clock.observe(h);
-                        main.advance(h);
+                        p.advance(h);
                     }
-                    match clock.resolve(p.stamp) {
-                        Some(at) => main.submit_health(at, p),
-                        None => main.counters.untimed += 1,
+                    match clock.resolve(pending.stamp) {
+                        Some(at) => p.submit_health(at, pending),
+                        None => p.engine.counters.untimed += 1,
                     }
                 }
                 if let Some(l) = r.last_request {
                     clock.observe(l);
-                    main.advance(l);
+                    p.advance(l);
                 }
                 let room = opts
                     .show_unparsed
-                    .saturating_sub(main.unparsed_samples.len());
-                main.unparsed_samples
+                    .saturating_sub(p.engine.unparsed_samples.len());
+                p.engine
+                    .unparsed_samples
                     .extend(r.samples.into_iter().take(room));
-                if writer.is_some() {
+                // Minutes are closed (and stored) an epoch at a time, with
+                // or without a database: holding them to the end made
+                // memory grow with the time span of the log.
+                if rollups {
                     epochs.applied(epoch(r.seq), r.after, &opts.checkpoint_paths);
-                    epochs.commit_if_due(&mut main, next, &mut writer, &mut store_error);
+                    epochs.commit_if_due(&mut p, next, &mut store_error);
                 }
             }
         }
@@ -463,46 +472,43 @@ pub fn run(opts: Options, mut writer: Option<&mut Writer>) -> Outcome {
     });
     pb.finish_and_clear();
     for w in workers {
-        main.merge_worker(w);
+        p.engine.merge_worker(w);
     }
-    main.counters.lines += oversized;
-    main.counters.oversized += oversized;
-    main.finish();
+    p.engine.counters.lines += oversized;
+    p.engine.counters.oversized += oversized;
+    p.finish();
     // End of input: every minute left is judged.
-    if let Some(a) = main.alerts.as_deref_mut() {
-        for r in epochs_left.rollups.values() {
-            a.on_minutes(r, None);
-        }
-        a.on_minutes(&[], Some(Millis::MAX));
-        if let Some(t) = main.last {
-            a.advance(t);
-        }
-    }
-    if let Some(w) = writer {
-        for (_, r) in std::mem::take(&mut epochs_left.rollups) {
-            w.add_rollups(r);
-        }
+    p.closing = true;
+    let left: Vec<Rollup> = std::mem::take(&mut epochs_left.rollups)
+        .into_values()
+        .flatten()
+        .collect();
+    p.close_minutes(left);
+    if let Some(w) = p.writer.as_mut() {
         for m in &marks {
             if let Some(c) = checkpoint(&opts.checkpoint_paths, m) {
                 w.mark(c);
             }
         }
-        // The last commit holds everything a failed one kept: tried again
-        // with backoff (a lock held by another client, a disk being freed)
-        // before the run says what was not stored.
-        for wait in [0, 500, 1000, 2000] {
-            std::thread::sleep(std::time::Duration::from_millis(wait));
-            match w.commit(&mut main) {
-                Ok(()) => {
-                    store_error = None;
-                    break;
-                }
-                Err(e) => store_error = Some(e),
+    }
+    // The last commit holds everything a failed one kept: tried again with
+    // backoff (a lock held by another client, a disk being freed) before
+    // the run says what was not stored.
+    for wait in [0, 500, 1000, 2000] {
+        std::thread::sleep(std::time::Duration::from_millis(wait));
+        match p.commit() {
+            Ok(()) => {
+                store_error = None;
+                break;
             }
+            Err(e) => store_error = Some(e),
         }
     }
+    let alerts = p.alerts.is_some().then(|| p.alert_events());
     Outcome {
-        engine: main,
+        engine: p.engine,
+        alerts,
+        writer: p.writer,
         store_error,
         errors,
         marks,
@@ -551,13 +557,7 @@ impl Epochs {
     /// and minute), and commits if it is time. Health state may have gone
     /// further than the checkpoint: it is idempotent in the store, rollups
     /// are not.
-    fn commit_if_due(
-        &mut self,
-        main: &mut Engine,
-        next: u64,
-        writer: &mut Option<&mut Writer>,
-        store_error: &mut Option<StoreError>,
-    ) {
+    fn commit_if_due(&mut self, p: &mut Pipeline, next: u64, store_error: &mut Option<StoreError>) {
         // The last epoch whose chunks are all applied and whose rollups are
         // all here.
         let Some(applied) = epoch(next).checked_sub(1) else {
@@ -567,50 +567,37 @@ impl Epochs {
             return;
         };
         let boundary = applied.min(handed_over);
-        let ready = self.marks.contains_key(&boundary);
-        let whole = if ready {
+        if self.marks.contains_key(&boundary) {
             let later = self.rollups.split_off(&(boundary + 1));
-            std::mem::replace(&mut self.rollups, later)
-        } else {
-            BTreeMap::new()
-        };
-        // Degradation rules see the minutes in epoch order, as far as the
-        // applied lines go.
-        if let Some(a) = main.alerts.as_deref_mut() {
-            for r in whole.values() {
-                a.on_minutes(r, main.last);
-            }
-            if let Some(t) = main.last {
-                a.advance(t);
-            }
-        }
-        let Some(w) = writer.as_deref_mut() else {
-            if ready {
-                self.marks = self.marks.split_off(&(boundary + 1));
-            }
-            return;
-        };
-        if ready {
+            let whole = std::mem::replace(&mut self.rollups, later);
+            // The rules see the minutes in epoch order, as far as the
+            // applied lines go; the writer merges them at once (memory
+            // holds one row per server and minute).
             for (_, r) in whole {
-                w.add_rollups(r);
+                p.close_minutes(r);
             }
             let later = self.marks.split_off(&(boundary + 1));
             for (_, (marks, holding)) in std::mem::replace(&mut self.marks, later) {
-                for c in marks {
-                    w.mark(c);
+                if let Some(w) = p.writer.as_mut() {
+                    for c in marks {
+                        w.mark(c);
+                    }
                 }
                 self.holding = holding;
             }
         }
+        let Some(w) = p.writer.as_ref() else {
+            return;
+        };
         if self.holding || !w.due() {
             return;
         }
         // The checkpoint about to be written covers every line applied so
         // far: nothing may wait in the reorder window behind it.
-        main.release_all();
+        p.release_all();
         // A failed commit keeps what it held; the next one (a second on)
         // tries again.
-        if let Err(e) = w.commit(main) {
+        if let Err(e) = p.commit() {
             *store_error = Some(e);
         }
     }

@@ -7,8 +7,15 @@
 //! - [`syslog`]: one line -> timestamp, host, program, pid, message.
 //! - [`haproxy`]: the message -> a typed request, health event or other,
 //!   using [`patterns`] (data in `patterns/*.toml`) for everything but requests.
-//! - [`engine`]: per-server state machine and request aggregates, in event time.
-//! - [`alerts`]: alert rules on transitions, in event time.
+//! - [`model`]: the shared nouns (server key, transition, state event, alert).
+//! - [`engine`]: per-server state machine and request aggregates, in event
+//!   time; its account of health as state events. Knows nothing of alerts
+//!   or storage.
+//! - [`alerts`]: alert rules over state events and closed minutes, in event time.
+//! - [`store`]: the SQLite state store, batched commits.
+//! - [`delivery`]: the courier, from the outbox to webhooks, Alertmanager, commands.
+//! - [`pipeline`]: engine -> alerts -> store, the one place that closes
+//!   minutes, commits and announces, for `analyze` and `listen`.
 //! - [`analyze`]: the offline pipeline over every core.
 //! - [`listen`]: the live receiver (UDP, TCP, unix socket, followed files), same engine.
 //! - [`report`]: one report model, printed as a table, JSON or CSV.
@@ -18,11 +25,14 @@
 pub mod alerts;
 pub mod analyze;
 pub mod bytes;
+pub mod delivery;
 pub mod engine;
 pub mod haproxy;
 pub mod input;
 pub mod listen;
+pub mod model;
 pub mod patterns;
+pub mod pipeline;
 pub mod report;
 pub mod store;
 pub mod syslog;

@@ -550,7 +550,7 @@ fn main() -> ExitCode {
                 }
             }
             let every = std::time::Duration::from_millis(commit_every as u64);
-            let mut writer = match (store, opening) {
+            let writer = match (store, opening) {
                 (Some(s), _) => Some(hapwatch::store::Writer::new(s, every)),
                 (None, Some((path, open))) => {
                     Some(hapwatch::store::Writer::opening(path, open, every))
@@ -574,8 +574,9 @@ fn main() -> ExitCode {
                     reorder_window,
                     alerts: alerts.clone(),
                 },
-                writer.as_mut(),
+                writer,
             );
+            let mut writer = outcome.writer;
             for e in &outcome.errors {
                 eprintln!("hapwatch: {e}");
             }
@@ -619,8 +620,7 @@ fn main() -> ExitCode {
             let mut report = Report::build(&outcome.engine, &outcome.errors);
             // In event-time order (degradation alerts are judged when their
             // minutes close, after the transitions of the same time).
-            report.alerts = outcome.engine.alerts.as_ref().map(|a| {
-                let mut v = a.out.clone();
+            report.alerts = outcome.alerts.map(|mut v| {
                 v.sort_by_key(|a| a.ends_at.unwrap_or(a.starts_at));
                 v
             });

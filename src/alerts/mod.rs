@@ -25,10 +25,10 @@ pub mod sinks;
 
 use std::collections::{BTreeMap, VecDeque};
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
-use crate::engine::state::{HealthTracker, Label, Transition};
 use crate::engine::Glob;
+use crate::model::{BackendView, Label, StateEvent, Transition};
 use crate::time::Millis;
 
 /// The runbook every server alert carries: the usual steps, in order.
@@ -39,113 +39,7 @@ its error. 2. Check the server itself: CPU, memory, disk, network, the service's
 4. Look for recent changes (deploys, configuration, network). \
 5. Restart HAProxy only if the servers are healthy and it still reports them down.";
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Critical,
-    Warning,
-    Info,
-}
-
-impl Severity {
-    /// Info < warning < critical: a sink's `min_severity` compares these.
-    pub fn rank(self) -> u8 {
-        match self {
-            Severity::Info => 0,
-            Severity::Warning => 1,
-            Severity::Critical => 2,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Critical => "critical",
-            Severity::Warning => "warning",
-            Severity::Info => "info",
-        }
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    Firing,
-    Resolved,
-}
-
-/// One alert, as sinks and `hapwatch alerts` show it.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct Alert {
-    pub rule: String,
-    pub status: Status,
-    pub severity: Severity,
-    /// alertname, host, backend, server (when it is about one), severity,
-    /// and the rule's own labels.
-    pub labels: BTreeMap<String, String>,
-    #[serde(
-        serialize_with = "crate::time::serialize_rfc3339",
-        deserialize_with = "de_time"
-    )]
-    pub starts_at: Millis,
-    #[serde(
-        serialize_with = "serialize_opt_time",
-        deserialize_with = "de_opt_time",
-        skip_serializing_if = "Option::is_none",
-        default
-    )]
-    pub ends_at: Option<Millis>,
-    pub summary: String,
-    pub description: String,
-    pub runbook: String,
-}
-
-fn de_time<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Millis, D::Error> {
-    let s = String::deserialize(d)?;
-    crate::time::parse_rfc3339(s.as_bytes())
-        .map(|(t, _)| t)
-        .ok_or_else(|| serde::de::Error::custom(format!("{s}: not an RFC 3339 time")))
-}
-
-fn de_opt_time<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Millis>, D::Error> {
-    de_time(d).map(Some)
-}
-
-fn serialize_opt_time<S: serde::Serializer>(t: &Option<Millis>, s: S) -> Result<S::Ok, S::Error> {
-    match t {
-        Some(t) => crate::time::serialize_rfc3339(t, s),
-        None => s.serialize_none(),
-    }
-}
-
-impl Alert {
-    /// Identifies "the same alert" across firing and resolution: the rule
-    /// and its labels.
-    pub fn fingerprint(&self) -> String {
-        let mut f = self.rule.clone();
-        for (k, v) in &self.labels {
-            f.push('\x1f');
-            f.push_str(k);
-            f.push('=');
-            f.push_str(v);
-        }
-        f
-    }
-
-    /// One line for a terminal.
-    pub fn line(&self) -> String {
-        let at = crate::time::format_rfc3339_ms(self.ends_at.unwrap_or(self.starts_at));
-        let status = match self.status {
-            Status::Firing => "FIRING",
-            Status::Resolved => "RESOLVED",
-        };
-        format!(
-            "{at} {status} [{}] {}: {}",
-            self.severity.as_str(),
-            self.rule,
-            self.summary
-        )
-    }
-}
+pub use crate::model::{Alert, Severity, Status};
 
 /// The rule file (`--rules FILE`): each built-in rule by name, all optional.
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -628,14 +522,36 @@ impl Evaluator {
         }
     }
 
-    /// One transition, just applied.
-    pub fn on_transition(&mut self, t: &Transition, health: &HealthTracker) {
+    /// One event of the engine's account of health, in its order.
+    pub fn on_state(&mut self, e: &StateEvent) {
+        match e {
+            StateEvent::Transition(t, view) => self.on_transition(t, *view),
+            StateEvent::Backend {
+                host,
+                backend,
+                at,
+                view,
+            } => self.backend(host, backend, *at, *view),
+            StateEvent::Released { next, now } => self.settle(*next, *now),
+            StateEvent::Preview {
+                host,
+                backend,
+                events,
+            } => {
+                let mut scratch = self.scratch(host, backend);
+                for e in events {
+                    scratch.on_state(e);
+                }
+                self.announce_preview(scratch.out);
+            }
+        }
+    }
+
+    /// One transition, just applied, and its backend after it.
+    pub fn on_transition(&mut self, t: &Transition, view: BackendView) {
         let opts = self.rules.haproxy_backend_server_status.clone();
         let (host, backend, server) = (t.host.as_str(), t.backend.as_str(), t.server.as_str());
-        let left = health
-            .backends
-            .get(&(t.host.clone(), t.backend.clone()))
-            .and_then(|b| b.active);
+        let left = view.active;
         if opts.enabled && opts.selects(host, backend, Some(server)) {
             let rule = "haproxy_backend_server_status";
             // Entering MAINT or DRAIN is an administrator's act: info.
@@ -709,7 +625,7 @@ impl Evaluator {
             }
         }
         self.flapping(t);
-        self.backend(host, backend, t.at, health);
+        self.backend(host, backend, t.at, view);
     }
 
     /// Event time has come to `now` (the log's newest time; live, carried
@@ -823,17 +739,13 @@ impl Evaluator {
         }
     }
 
-    fn backend(&mut self, host: &str, backend: &str, at: Millis, health: &HealthTracker) {
+    fn backend(&mut self, host: &str, backend: &str, at: Millis, view: BackendView) {
         let opts = self.rules.haproxy_backend_status.clone();
         if !opts.enabled || !opts.selects(host, backend, None) {
             return;
         }
         let key = (host.to_string(), backend.to_string());
-        let now_down = health
-            .backends
-            .get(&key)
-            .and_then(|b| b.no_server.last())
-            .is_some_and(|p| p.end.is_none());
+        let now_down = view.no_server;
         let was = self.backend_down.insert(key, now_down).unwrap_or(false);
         if was == now_down {
             return;
@@ -865,17 +777,6 @@ impl Evaluator {
         } else {
             self.resolve(&a, at);
         }
-    }
-
-    /// A backend-level event (no server available) that is not a transition.
-    pub fn on_backend_event(
-        &mut self,
-        host: &str,
-        backend: &str,
-        at: Millis,
-        health: &HealthTracker,
-    ) {
-        self.backend(host, backend, at, health);
     }
 }
 
@@ -950,9 +851,8 @@ mod flapping_tests {
 
     fn run(rules: RuleFile, ts: &[Transition], until: i64) -> Vec<(Status, Millis)> {
         let mut e = Evaluator::new(rules);
-        let health = HealthTracker::default();
         for x in ts {
-            e.on_transition(x, &health);
+            e.on_transition(x, BackendView::default());
         }
         e.advance(until * 60_000);
         flaps(&mut e)

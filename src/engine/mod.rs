@@ -18,6 +18,7 @@ pub mod stats;
 use std::sync::Arc;
 
 use crate::haproxy::{self, HealthEvent, Message, Request};
+use crate::model::{BackendView, StateEvent};
 use crate::patterns::PatternSet;
 use crate::syslog::{self, Stamp};
 use crate::time::{Millis, YearResolver};
@@ -194,11 +195,24 @@ pub struct PendingHealth {
     pub event: Box<HealthEvent>,
 }
 
-/// One health event into a state machine and its alert rules: the real
-/// ones, or a preview's scratch copies.
+/// What the rules read of a backend: see [`BackendView`].
+fn view(health: &HealthTracker, host: &str, backend: &str) -> BackendView {
+    let b = health
+        .backends
+        .get(&(host.to_string(), backend.to_string()));
+    BackendView {
+        active: b.and_then(|b| b.active),
+        no_server: b
+            .and_then(|b| b.no_server.last())
+            .is_some_and(|p| p.end.is_none()),
+    }
+}
+
+/// One health event into a state machine, and what it did into `events`
+/// (when the caller observes): the real state, or a preview's scratch copy.
 fn apply_to(
     health: &mut HealthTracker,
-    alerts: Option<&mut crate::alerts::Evaluator>,
+    events: Option<&mut Vec<StateEvent>>,
     filter: &Filter,
     host: &str,
     at: Millis,
@@ -210,12 +224,18 @@ fn apply_to(
     let in_window = filter.in_time(at);
     let before = health.transitions.len();
     health.apply(host, at, ev, in_window);
-    if let Some(a) = alerts {
+    if let Some(out) = events {
+        let after = view(health, host, &ev.backend);
         for t in &health.transitions[before..] {
-            a.on_transition(t, health);
+            out.push(StateEvent::Transition(Box::new(t.clone()), after));
         }
         if in_window && ev.class == crate::patterns::Class::Backend {
-            a.on_backend_event(host, &ev.backend, at, health);
+            out.push(StateEvent::Backend {
+                host: host.to_string(),
+                backend: ev.backend.clone(),
+                at,
+                view: after,
+            });
         }
     }
 }
@@ -247,9 +267,12 @@ pub struct Engine {
     pub rollups: bool,
     /// Health events waiting for their reorder window.
     pub order: order::Reorder<(String, Box<HealthEvent>)>,
-    /// Alert rules, evaluated as events are applied (`--alerts`, `listen`).
-    pub alerts: Option<Box<crate::alerts::Evaluator>>,
-    /// Live: announce a state line's alerts as it arrives, before the
+    /// Record what health did, for the alert rules (`--alerts`, `listen`):
+    /// [`Engine::events`].
+    pub observe: bool,
+    /// What health did since the caller last took them, in order.
+    pub events: Vec<StateEvent>,
+    /// Live: work out a state line's consequences as it arrives, before the
     /// reorder window lets it into the state (see [`Engine::preview`]).
     pub preview: bool,
 }
@@ -276,7 +299,8 @@ impl Engine {
             sample_limit: 0,
             rollups: false,
             order: order::Reorder::new(order::DEFAULT_WINDOW_MS),
-            alerts: None,
+            observe: false,
+            events: Vec::new(),
             preview: false,
         }
     }
@@ -366,8 +390,8 @@ impl Engine {
         let ev = &p.event;
         let states =
             ev.class == crate::patterns::Class::Backend || ev.op.is_some() || ev.admin.is_some();
-        let key = (self.preview && states && self.alerts.is_some())
-            .then(|| (p.host.clone(), ev.backend.clone()));
+        let key =
+            (self.preview && states && self.observe).then(|| (p.host.clone(), ev.backend.clone()));
         if self.order.push(at, p.fingerprint, (p.host, p.event)) {
             self.release_ready();
             if let Some((host, backend)) = key {
@@ -378,15 +402,13 @@ impl Engine {
 
     /// The page must not wait for the reorder window: a state line is
     /// final about its own time (no line logged before it can undo "is
-    /// DOWN" at its time), so live its alerts are worked out at once on a
+    /// DOWN" at its time), so live what it does is worked out at once on a
     /// scratch copy of its backend (the applied state plus every event of
-    /// that backend still held, in event-time order) and announced. When the
-    /// window lets the same events into the real state, the evaluator
-    /// recognises what was announced and does not announce it twice.
+    /// that backend still held, in event-time order) and handed on as a
+    /// [`StateEvent::Preview`]. When the window lets the same events into
+    /// the real state, the alert rules recognise what they announced ahead
+    /// and do not announce it twice.
     fn preview(&mut self, host: &str, backend: &str) {
-        let Some(real) = self.alerts.as_deref_mut() else {
-            return;
-        };
         let held: Vec<(Millis, &HealthEvent)> = self
             .order
             .held()
@@ -420,11 +442,15 @@ impl Engine {
         if let Some(b) = self.health.backends.get(&bk) {
             scratch.backends.insert(bk, b.clone());
         }
-        let mut eval = real.scratch(host, backend);
+        let mut events = Vec::new();
         for (at, ev) in held {
-            apply_to(&mut scratch, Some(&mut eval), &self.filter, host, at, ev);
+            apply_to(&mut scratch, Some(&mut events), &self.filter, host, at, ev);
         }
-        real.announce_preview(eval.out);
+        self.events.push(StateEvent::Preview {
+            host: host.to_string(),
+            backend: backend.to_string(),
+            events,
+        });
     }
 
     /// Tells the reorder window how far event time has come (from request
@@ -469,21 +495,19 @@ impl Engine {
         if self.filter.in_time(at) {
             self.see(at);
         }
-        let alerts = self.alerts.as_deref_mut();
-        apply_to(&mut self.health, alerts, &self.filter, host, at, ev);
+        let events = self.observe.then_some(&mut self.events);
+        apply_to(&mut self.health, events, &self.filter, host, at, ev);
     }
 
     /// After a release: what was announced ahead for times the ordered
-    /// path has now passed is confirmed or withdrawn.
+    /// path has now passed is to be confirmed or withdrawn.
     fn settle_previews(&mut self) {
-        if !self.preview {
+        if !self.preview || !self.observe {
             return;
         }
-        if let Some(a) = self.alerts.as_deref_mut() {
-            let (next, released) = self.order.next_and_released();
-            if let Some(now) = released {
-                a.settle(next, now);
-            }
+        let (next, released) = self.order.next_and_released();
+        if let Some(now) = released {
+            self.events.push(StateEvent::Released { next, now });
         }
     }
 
@@ -574,104 +598,6 @@ mod tests {
             accept_of("<134>Nov 24 15:21:15 haproxy[1]: 127.0.0.1:1 [24/Nov/2026:16:21:15.230] fe be/s 0/0/0/10/20 200 1 - - ---- 1/1/0/0/0 0/0 \"GET / HTTP/1.1\""),
             "2026-11-24T16:21:15.230Z"
         );
-    }
-
-    const DOWN: &str = "<129>Nov 24 19:00:10 lb1 haproxy[1]: Server be_app/srv1 is DOWN, reason: Layer4 connection problem, info: \"Connection refused\", check duration: 0ms. 1 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue.";
-    const UP: &str = "<133>Nov 24 19:00:12 lb1 haproxy[1]: Server be_app/srv1 is UP, reason: Layer7 check passed, code: 200, check duration: 1ms. 2 active and 0 backup servers online. 0 sessions requeued, 0 total in queue.";
-    const MAINT: &str = "<133>Nov 24 19:00:09 lb1 haproxy[1]: Server be_app/srv1 is going DOWN for maintenance. 1 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue.";
-
-    /// A live engine with a 2 s reorder window and the built-in rules.
-    fn live(preview: bool) -> (Engine, Clock) {
-        let mut e = Engine::new(Arc::new(PatternSet::builtin()), Filter::default());
-        e.order = order::Reorder::new(2_000);
-        e.alerts = Some(Box::new(crate::alerts::Evaluator::new(Default::default())));
-        e.preview = preview;
-        (e, Clock::new(YearResolver::new(2026, Some((11, 25)))))
-    }
-
-    fn taken(e: &mut Engine) -> Vec<String> {
-        let out = std::mem::take(&mut e.alerts.as_deref_mut().unwrap().out);
-        out.iter()
-            .map(|a| {
-                let t = |m: Millis| crate::time::format_rfc3339_ms(m)[11..19].to_string();
-                format!(
-                    "{} {} {:?} {} {:?}",
-                    a.rule,
-                    a.severity.as_str(),
-                    a.status,
-                    t(a.starts_at),
-                    a.ends_at.map(t)
-                )
-            })
-            .collect()
-    }
-
-    fn all_in_order(lines: &[&str]) -> Vec<String> {
-        let (mut e, mut clock) = live(false);
-        for l in lines {
-            e.ingest_line_now(l.as_bytes(), &mut clock);
-        }
-        e.release_all();
-        taken(&mut e)
-    }
-
-    #[test]
-    fn a_down_line_is_announced_before_the_reorder_window_lets_it_in() {
-        let (mut e, mut clock) = live(true);
-        e.ingest_line_now(DOWN.as_bytes(), &mut clock);
-        assert_eq!(e.order.len(), 1, "still held by the window");
-        let early = taken(&mut e);
-        assert_eq!(early, all_in_order(&[DOWN]));
-        assert_eq!(early.len(), 1);
-        // The window lets it in: the same alert is not announced again.
-        e.release_all();
-        assert_eq!(taken(&mut e), Vec::<String>::new());
-        let a = e.alerts.as_deref().unwrap();
-        assert_eq!((a.previews, a.previews_unconfirmed), (1, 0));
-        assert_eq!(a.firing.len(), 1, "the ordered path holds it firing");
-    }
-
-    #[test]
-    fn overtaken_lines_announce_what_the_ordered_path_will_find() {
-        // UP (19:00:12) overtakes the DOWN (19:00:10) it ends.
-        let (mut e, mut clock) = live(true);
-        e.ingest_line_now(UP.as_bytes(), &mut clock);
-        e.ingest_line_now(DOWN.as_bytes(), &mut clock);
-        let mut early = taken(&mut e);
-        e.release_all();
-        assert_eq!(taken(&mut e), Vec::<String>::new(), "announced twice");
-        let mut ordered = all_in_order(&[DOWN, UP]);
-        early.sort();
-        ordered.sort();
-        assert_eq!(early, ordered);
-        assert_eq!(ordered.len(), 2, "firing at 10 s, resolved at 12 s");
-    }
-
-    #[test]
-    fn an_announcement_a_later_arrival_contradicts_is_withdrawn() {
-        // DOWN at 10 s is announced; then the line saying the server went
-        // into maintenance at 9 s arrives: in event-time order the DOWN is
-        // no page (a server in MAINT), so the page is withdrawn.
-        let (mut e, mut clock) = live(true);
-        e.ingest_line_now(DOWN.as_bytes(), &mut clock);
-        e.ingest_line_now(MAINT.as_bytes(), &mut clock);
-        e.release_all();
-        assert_eq!(
-            taken(&mut e),
-            vec![
-                "haproxy_backend_server_status critical Firing 19:00:10 None",
-                "haproxy_backend_server_status info Firing 19:00:09 None",
-                "haproxy_backend_server_status critical Resolved 19:00:10 Some(\"19:00:10\")",
-            ]
-        );
-        // In event-time order there is no page at all.
-        assert_eq!(
-            all_in_order(&[MAINT, DOWN]),
-            vec!["haproxy_backend_server_status info Firing 19:00:09 None"]
-        );
-        let a = e.alerts.as_deref().unwrap();
-        assert_eq!(a.previews_unconfirmed, 1);
-        assert_eq!(a.firing.len(), 1);
     }
 
     #[test]

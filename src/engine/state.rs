@@ -15,58 +15,7 @@ use crate::patterns::Class;
 use crate::time::Millis;
 
 use super::stats::ServerKey;
-
-/// The one-word state an operator reads on the stats page.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
-#[serde(rename_all = "UPPERCASE")]
-pub enum Label {
-    Unknown,
-    Up,
-    Down,
-    Stopping,
-    Maint,
-    Drain,
-}
-
-impl Label {
-    pub fn of(op: Option<Op>, admin: Admin) -> Label {
-        match (admin, op) {
-            (Admin::Maint, _) => Label::Maint,
-            (_, None) => Label::Unknown,
-            (_, Some(Op::Down)) => Label::Down,
-            (Admin::Drain, _) => Label::Drain,
-            (_, Some(Op::Stopping)) => Label::Stopping,
-            (_, Some(Op::Up)) => Label::Up,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Label::Unknown => "UNKNOWN",
-            Label::Up => "UP",
-            Label::Down => "DOWN",
-            Label::Stopping => "STOPPING",
-            Label::Maint => "MAINT",
-            Label::Drain => "DRAIN",
-        }
-    }
-}
-
-/// One state change, as listed in reports (JSON: `at` in RFC 3339).
-#[derive(Clone, Debug, Serialize)]
-pub struct Transition {
-    #[serde(serialize_with = "crate::time::serialize_rfc3339")]
-    pub at: Millis,
-    pub host: String,
-    pub backend: String,
-    pub server: String,
-    pub from: Label,
-    pub to: Label,
-    pub cause: Option<String>,
-    pub pattern: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub check: Option<CheckDetails>,
-}
+pub use crate::model::{Label, Transition};
 
 #[derive(Clone, Debug, Default)]
 pub struct ServerState {

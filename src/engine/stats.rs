@@ -12,15 +12,7 @@ use crate::haproxy::{Request, Timer};
 use crate::time::Millis;
 
 use super::rollup::{self, minute_of, Minute, Rollup};
-
-/// Identifies a server: the HAProxy host that logged it (empty when the
-/// syslog header had none), its backend and its name.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ServerKey {
-    pub host: String,
-    pub backend: String,
-    pub server: String,
-}
+pub use crate::model::ServerKey;
 
 /// Values below this are counted in a plain array first and moved into the
 /// histogram in bulk by [`TimerStats::flush`]: most timers are a few

@@ -28,6 +28,7 @@ use ::bytes::Bytes;
 
 use crate::engine::{Clock, Engine, Filter};
 use crate::patterns::PatternSet;
+use crate::pipeline::Pipeline;
 use crate::store::{Checkpoint, Store, Writer};
 use crate::time::{Millis, YearResolver};
 
@@ -255,7 +256,7 @@ pub fn run(opts: Options) -> Result<Stopped, StartError> {
     let courier = if opts.rules.sinks.is_empty() && opts.rules_path.is_none() {
         None
     } else {
-        let c = crate::alerts::sinks::Courier {
+        let c = crate::delivery::Courier {
             store: Store::open(&opts.db).map_err(|e| StartError(e.to_string()))?,
             sinks: courier_sinks.clone(),
             delivery: opts.rules.delivery.clone(),
@@ -284,8 +285,8 @@ pub fn run(opts: Options) -> Result<Stopped, StartError> {
             .and_then(|s| s.firing_alerts())
             .map_err(|e| StartError(e.to_string()))?,
     );
-    engine.alerts = Some(Box::new(evaluator));
     engine.preview = true;
+    let pipeline = Pipeline::new(engine, Some(evaluator), Some(writer));
     let jsonl = match &opts.alerts_jsonl {
         Some(p) => Some(
             std::fs::OpenOptions::new()
@@ -311,7 +312,7 @@ pub fn run(opts: Options) -> Result<Stopped, StartError> {
         };
         std::thread::Builder::new()
             .name("hapwatch-engine".into())
-            .spawn(move || engine_loop(handle, rx, engine, writer, shared, pace, sinks))
+            .spawn(move || engine_loop(handle, rx, pipeline, shared, pace, sinks))
             .expect("spawn the engine thread")
     };
     // Receivers end when shutdown is cancelled; the engine thread ends when
@@ -339,8 +340,7 @@ struct Pace {
 fn engine_loop(
     rt: tokio::runtime::Handle,
     mut rx: tokio::sync::mpsc::Receiver<Batch>,
-    mut engine: Engine,
-    mut writer: Writer,
+    mut p: Pipeline,
     shared: Arc<metrics::Shared>,
     pace: Pace,
     mut sinks: Sinks,
@@ -357,10 +357,15 @@ fn engine_loop(
         // memory up to a bound; past it the queue is left to fill, so TCP
         // senders wait and datagrams are counted as dropped: nothing is
         // dropped silently.
-        if retry.failing() && writer.pending_len() >= MAX_PENDING_WHILE_FAILING {
+        let full = |p: &Pipeline| {
+            retry.failing()
+                && p.writer.as_ref().expect("listen stores").pending_len()
+                    >= MAX_PENDING_WHILE_FAILING
+        };
+        if full(&p) {
             std::thread::sleep(retry.until_next());
         }
-        let got = if retry.failing() && writer.pending_len() >= MAX_PENDING_WHILE_FAILING {
+        let got = if full(&p) {
             Err(()) // still full: try the commit again first
         } else {
             rt.block_on(async { tokio::time::timeout(tick, rx.recv()).await })
@@ -372,7 +377,7 @@ fn engine_loop(
                     .queue_depth
                     .fetch_sub(batch.frames.len() as u64, Relaxed);
                 for f in &batch.frames {
-                    engine.ingest_line_now(f, &mut clock);
+                    p.ingest_line_now(f, &mut clock);
                 }
                 last_frame = Instant::now();
                 if let Some(m) = batch.mark {
@@ -384,15 +389,17 @@ fn engine_loop(
             Err(_) => true, // a tick without traffic
         };
         if let Ok(r) = sinks.new_rules.try_recv() {
-            writer.sinks = crate::alerts::sinks::names(&r.sinks);
-            if let Some(a) = engine.alerts.as_deref_mut() {
+            if let Some(w) = p.writer.as_mut() {
+                w.sinks = crate::alerts::sinks::names(&r.sinks);
+            }
+            if let Some(a) = p.alerts.as_mut() {
                 a.set_rules(r);
             }
         }
         // The wall clock closes the reorder window: an event that has
         // waited its length goes, with everything older than it.
-        if !engine.order.is_empty() {
-            engine.release_waited(window);
+        if !p.engine.order.is_empty() {
+            p.release_waited(window);
         }
         // A followed file's position is written once what was read before
         // it has left the reorder window.
@@ -400,28 +407,30 @@ fn engine_loop(
             .iter()
             .take_while(|(at, _)| at.elapsed() >= window)
             .count();
+        let writer = p.writer.as_mut().expect("listen stores");
         for (_, m) in pending_marks.drain(..settled) {
             writer.mark(m);
         }
         // An alert is committed (and handed to the courier) at once: the
         // 100 ms batching is for everything else.
-        let alerting = engine.alerts.as_ref().is_some_and(|a| !a.out.is_empty());
+        let due = writer.due() || p.alerting();
         // Degradation minutes close on event time; when traffic stops, the
         // wall clock carries event time on after `--idle-grace` of silence
         // so that a rule whose window gets no new events still closes (a
         // short stall of a sender, shorter than the grace, closes nothing
         // early).
-        writer.idle = last_frame.elapsed().saturating_sub(idle_grace);
-        if !open || ((writer.due() || alerting) && retry.due()) {
+        p.idle = last_frame.elapsed().saturating_sub(idle_grace);
+        if !open || (due && retry.due()) {
             if !open {
-                engine.release_all();
-                writer.closing = true;
+                p.release_all();
+                p.closing = true;
                 for (_, m) in pending_marks.drain(..) {
-                    writer.mark(m);
+                    p.writer.as_mut().expect("listen stores").mark(m);
                 }
             }
-            match writer.commit(&mut engine) {
+            match p.commit() {
                 Ok(()) => {
+                    let writer = p.writer.as_mut().expect("listen stores");
                     shared
                         .db_batch_us
                         .store(writer.last_latency.as_micros() as u64, Relaxed);
@@ -446,7 +455,11 @@ fn engine_loop(
                     }
                     retry.failed();
                     // Pages do not wait for the database.
-                    let early = writer.announce_unstored();
+                    let early = p
+                        .writer
+                        .as_mut()
+                        .expect("listen stores")
+                        .announce_unstored();
                     sinks.deliver(early);
                     if !early.is_empty() {
                         let _ = sinks.direct.send(early.to_vec());
@@ -454,11 +467,15 @@ fn engine_loop(
                     }
                 }
             }
-            let (rollups, transitions, alerts) = writer.unwritten(&engine);
+            let (rollups, transitions, alerts) = p
+                .writer
+                .as_ref()
+                .expect("listen stores")
+                .unwritten(&p.engine);
             shared
                 .db_unstored
                 .store((rollups + transitions + alerts) as u64, Relaxed);
-            publish(&engine, &shared);
+            publish(&p, &shared);
         }
         if !open {
             if retry.failing() && retry.last_chance() {
@@ -470,7 +487,11 @@ fn engine_loop(
         }
     }
     if retry.failing() {
-        let (rollups, transitions, alerts) = writer.unwritten(&engine);
+        let (rollups, transitions, alerts) = p
+            .writer
+            .as_ref()
+            .expect("listen stores")
+            .unwritten(&p.engine);
         eprintln!(
             "hapwatch: the database could not be written: not stored: {transitions} transitions, \
              {rollups} server-minutes of rollups, {alerts} alert events"
@@ -552,16 +573,17 @@ impl Sinks {
     }
 }
 
-/// Publishes what `/metrics` shows of the engine.
-fn publish(engine: &Engine, shared: &metrics::Shared) {
+/// Publishes what `/metrics` shows of the engine and the rules.
+fn publish(p: &Pipeline, shared: &metrics::Shared) {
+    let engine = &p.engine;
     let mut s = metrics::Snapshot {
         lines: engine.counters.lines,
         parse_unparsed: engine.counters.unparsed,
         parse_oversized: engine.counters.oversized,
         duplicates: engine.order.duplicates,
         late: engine.order.late,
-        alert_previews: engine.alerts.as_ref().map_or(0, |a| a.previews),
-        alert_previews_unconfirmed: engine.alerts.as_ref().map_or(0, |a| a.previews_unconfirmed),
+        alert_previews: p.alerts.as_ref().map_or(0, |a| a.previews),
+        alert_previews_unconfirmed: p.alerts.as_ref().map_or(0, |a| a.previews_unconfirmed),
         ..Default::default()
     };
     for (k, st) in &engine.health.servers {
@@ -622,7 +644,7 @@ mod tests {
         }
         engine.aggregates.flush();
         let shared = Arc::new(metrics::Shared::default());
-        publish(&engine, &shared);
+        publish(&Pipeline::new(engine, None, None), &shared);
         metrics::render(&shared)
     }
 

@@ -35,10 +35,10 @@ pub struct Batch<'a> {
     pub rollups: &'a [Rollup],
     pub checkpoints: &'a [Checkpoint],
     /// Alert events since the last batch, in order.
-    pub alerts: &'a [crate::alerts::Alert],
+    pub alerts: &'a [crate::model::Alert],
     /// Remote sinks, with the least severity each takes: each alert event
     /// gets an outbox row per sink that wants it.
-    pub sinks: &'a [(String, crate::alerts::Severity)],
+    pub sinks: &'a [(String, crate::model::Severity)],
 }
 
 /// One delivery waiting in the outbox.
@@ -579,8 +579,8 @@ impl Store {
                 .map_err(err)?;
             for a in b.alerts {
                 let status = match a.status {
-                    crate::alerts::Status::Firing => "firing",
-                    crate::alerts::Status::Resolved => "resolved",
+                    crate::model::Status::Firing => "firing",
+                    crate::model::Status::Resolved => "resolved",
                 };
                 let payload = serde_json::to_string(a).expect("serializes");
                 // Info records (MAINT, DRAIN) are not paged unless a sink
@@ -596,8 +596,8 @@ impl Store {
                     a.starts_at,
                     a.rule,
                     match a.status {
-                        crate::alerts::Status::Firing => "firing",
-                        crate::alerts::Status::Resolved => "resolved",
+                        crate::model::Status::Firing => "firing",
+                        crate::model::Status::Resolved => "resolved",
                     },
                     a.severity.as_str(),
                     a.ends_at,
@@ -815,7 +815,7 @@ impl Store {
     /// again for `sinks` (the repeat interval). Returns how many.
     pub fn renotify(
         &mut self,
-        sinks: &[(String, crate::alerts::Severity)],
+        sinks: &[(String, crate::model::Severity)],
         before: i64,
         now: i64,
     ) -> Result<usize, StoreError> {
@@ -949,7 +949,7 @@ impl Store {
     }
 
     /// Alerts firing when the last run stopped: they stay firing.
-    pub fn firing_alerts(&self) -> Result<Vec<crate::alerts::Alert>, StoreError> {
+    pub fn firing_alerts(&self) -> Result<Vec<crate::model::Alert>, StoreError> {
         let err = |e| StoreError::Sqlite(self.path.clone(), e);
         let mut q = self
             .conn

@@ -83,23 +83,15 @@ pub struct Writer {
     /// cheaper to write than many (each is read, merged and written back).
     pending: FxHashMap<(ServerKey, Millis), Minute>,
     marks: BTreeMap<String, Checkpoint>,
-    /// Alert events of the engine already taken (when kept).
-    alerts_written: usize,
     /// Alert events waiting for the next commit.
-    alerts: Vec<crate::alerts::Alert>,
+    alerts: Vec<crate::model::Alert>,
     /// How many of them were announced while the database was failing
     /// (see [`Writer::announce_unstored`]).
     announced: usize,
-    /// Wall time of silence beyond the idle grace (live): added to the last
-    /// event time for closing minutes when traffic stops.
-    pub idle: Duration,
-    /// The last commit: every open minute is judged (end of input, or a
-    /// receiver stopping).
-    pub closing: bool,
     /// Remote sinks (names): the outbox gets a row per alert and sink.
-    pub sinks: Vec<(String, crate::alerts::Severity)>,
+    pub sinks: Vec<(String, crate::model::Severity)>,
     /// Alert events the last successful commit stored: what sinks deliver.
-    pub committed_alerts: Vec<crate::alerts::Alert>,
+    pub committed_alerts: Vec<crate::model::Alert>,
     last: Instant,
     pub commits: u64,
     /// Transitions that were new to the database.
@@ -141,11 +133,8 @@ impl Writer {
             announced: 0,
             marks: BTreeMap::new(),
             alerts: Vec::new(),
-            alerts_written: 0,
             committed_alerts: Vec::new(),
             sinks: Vec::new(),
-            closing: false,
-            idle: Duration::ZERO,
             last: Instant::now(),
             commits: 0,
             new_transitions: 0,
@@ -174,6 +163,12 @@ impl Writer {
                 m.seal();
             }
         }
+    }
+
+    /// Alert events to store with the next commit (one outbox row per
+    /// remote sink that wants each).
+    pub fn add_alerts(&mut self, alerts: Vec<crate::model::Alert>) {
+        self.alerts.extend(alerts);
     }
 
     /// Records that a file has been read (and its lines given to the
@@ -205,41 +200,17 @@ impl Writer {
     /// events not announced yet, once each. They are still stored (and
     /// queued for remote sinks) when a commit succeeds, and not announced
     /// again then.
-    pub fn announce_unstored(&mut self) -> &[crate::alerts::Alert] {
+    pub fn announce_unstored(&mut self) -> &[crate::model::Alert] {
         let from = self.announced;
         self.announced = self.alerts.len();
         &self.alerts[from..]
     }
 
-    /// Writes everything new since the last commit, in one transaction.
+    /// Writes everything added since the last commit, with the engine's
+    /// new transitions and current states, in one transaction.
     pub fn commit(&mut self, engine: &mut Engine) -> Result<(), StoreError> {
         let started = Instant::now();
         self.last = started;
-        let fresh = engine.aggregates.drain_minutes();
-        if let Some(a) = engine.alerts.as_deref_mut() {
-            // Degradation rules judge the minutes as they close.
-            let carried = engine.last.map(|t| t + self.idle.as_millis() as Millis);
-            let now = if self.closing {
-                Some(Millis::MAX)
-            } else {
-                carried
-            };
-            a.on_minutes(&fresh, now);
-            // Flapping windows end on event time, never at "the end".
-            if let Some(t) = carried {
-                a.advance(t);
-            }
-        }
-        self.add_rollups(fresh);
-        if let Some(a) = engine.alerts.as_deref_mut() {
-            if self.keep_transitions {
-                // analyze reports them all: copy what is new.
-                self.alerts.extend_from_slice(&a.out[self.alerts_written..]);
-                self.alerts_written = a.out.len();
-            } else {
-                self.alerts.append(&mut a.out);
-            }
-        }
         let checkpoints: Vec<Checkpoint> = self.marks.values().cloned().collect();
         let rollups: Vec<Rollup> = self
             .pending

@@ -1,0 +1,281 @@
+//! The one place that drives engine -> alerts -> store, for `analyze` and
+//! `listen` alike.
+//!
+//! The engine turns lines into state and per-minute rollups and records
+//! what health did as [`StateEvent`]s; it knows nothing of alerts or
+//! storage. [`Pipeline`] hands those events to the alert rules in their
+//! order, closes minutes (degradation rules judge them, flapping windows
+//! end on event time), and commits: rollups, transitions, states and alert
+//! events in one transaction, announced only after it (or, while the
+//! database refuses commits, announced without waiting: see
+//! [`Writer::announce_unstored`]).
+//!
+//! Invariant: every minute and every alert event goes through
+//! [`Pipeline::close_minutes`] and [`Pipeline::commit`]; no other code
+//! judges minutes or moves alert events to the store.
+
+use std::time::Duration;
+
+use crate::alerts::Evaluator;
+use crate::engine::rollup::Rollup;
+use crate::engine::{Clock, Engine, PendingHealth};
+use crate::model::Alert;
+use crate::store::{StoreError, Writer};
+use crate::time::Millis;
+
+pub struct Pipeline {
+    pub engine: Engine,
+    /// The alert rules (`--alerts`, `listen`).
+    pub alerts: Option<Evaluator>,
+    /// The database (`--db`, `listen`).
+    pub writer: Option<Writer>,
+    /// Keep every alert event for the report (`analyze`); live they leave
+    /// with each commit.
+    pub keep_alerts: bool,
+    /// Alert events taken from the rules, in order (when kept).
+    alert_log: Vec<Alert>,
+    /// Live: wall time of silence beyond the idle grace, added to the last
+    /// event time so that minutes and flapping windows still close when
+    /// traffic stops.
+    pub idle: Duration,
+    /// The last commit: every open minute is judged (end of input, or a
+    /// receiver stopping).
+    pub closing: bool,
+}
+
+impl Pipeline {
+    pub fn new(mut engine: Engine, alerts: Option<Evaluator>, writer: Option<Writer>) -> Pipeline {
+        engine.observe = alerts.is_some();
+        Pipeline {
+            engine,
+            alerts,
+            writer,
+            keep_alerts: false,
+            alert_log: Vec::new(),
+            idle: Duration::ZERO,
+            closing: false,
+        }
+    }
+
+    /// Hands what health did to the rules, in the order it happened.
+    fn drain(&mut self) {
+        match self.alerts.as_mut() {
+            Some(a) => {
+                for e in self.engine.events.drain(..) {
+                    a.on_state(&e);
+                }
+            }
+            None => self.engine.events.clear(),
+        }
+    }
+
+    /// The sequential path (live): one line, timed and applied.
+    pub fn ingest_line_now(&mut self, line: &[u8], clock: &mut Clock) {
+        self.engine.ingest_line_now(line, clock);
+        self.drain();
+    }
+
+    /// A timed health event into the reorder window (see
+    /// [`Engine::submit_health`]).
+    pub fn submit_health(&mut self, at: Millis, p: PendingHealth) {
+        self.engine.submit_health(at, p);
+        self.drain();
+    }
+
+    /// Event time has come to `t` (request lines).
+    pub fn advance(&mut self, t: Millis) {
+        self.engine.advance(t);
+        self.drain();
+    }
+
+    /// Live: what has waited `wait` of wall time leaves the reorder window.
+    pub fn release_waited(&mut self, wait: Duration) {
+        self.engine.release_waited(wait);
+        self.drain();
+    }
+
+    /// Everything held in the reorder window is applied.
+    pub fn release_all(&mut self) {
+        self.engine.release_all();
+        self.drain();
+    }
+
+    /// Closes the window at the end of the input.
+    pub fn finish(&mut self) {
+        self.engine.finish();
+        self.drain();
+    }
+
+    /// Event time as the rules see it: the newest time read, carried on by
+    /// the wall clock after the idle grace (live).
+    fn now(&self) -> Option<Millis> {
+        self.engine
+            .last
+            .map(|t| t + self.idle.as_millis() as Millis)
+    }
+
+    /// Minutes that left the engine (or analyze's workers): the rules judge
+    /// those that are over, flapping windows end on event time, and the
+    /// writer takes the minutes to store.
+    pub fn close_minutes(&mut self, rollups: Vec<Rollup>) {
+        let now = self.now();
+        if let Some(a) = self.alerts.as_mut() {
+            a.on_minutes(&rollups, if self.closing { Some(Millis::MAX) } else { now });
+            // Flapping windows end on event time, never at "the end".
+            if let Some(t) = now {
+                a.advance(t);
+            }
+        }
+        if let Some(w) = self.writer.as_mut() {
+            w.add_rollups(rollups);
+        }
+    }
+
+    /// Whether alert events wait for a commit (live commits them at once).
+    pub fn alerting(&self) -> bool {
+        self.alerts.as_ref().is_some_and(|a| !a.out.is_empty())
+    }
+
+    /// Moves the rules' new alert events to the writer (and to the report's
+    /// log when kept).
+    fn take_alerts(&mut self) {
+        let Some(a) = self.alerts.as_mut() else {
+            return;
+        };
+        let out = std::mem::take(&mut a.out);
+        if self.keep_alerts {
+            self.alert_log.extend(out.iter().cloned());
+        }
+        if let Some(w) = self.writer.as_mut() {
+            w.add_alerts(out);
+        }
+    }
+
+    /// Closes the engine's own minutes and writes everything new since the
+    /// last commit in one transaction. Without a database, the minutes are
+    /// still judged.
+    pub fn commit(&mut self) -> Result<(), StoreError> {
+        let fresh = self.engine.aggregates.drain_minutes();
+        self.close_minutes(fresh);
+        self.take_alerts();
+        match self.writer.as_mut() {
+            Some(w) => w.commit(&mut self.engine),
+            None => Ok(()),
+        }
+    }
+
+    /// Every alert event of the run, in order (`keep_alerts`).
+    pub fn alert_events(&mut self) -> Vec<Alert> {
+        self.take_alerts();
+        self.alert_log.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::engine::order::Reorder;
+    use crate::engine::Filter;
+    use crate::patterns::PatternSet;
+    use crate::time::YearResolver;
+
+    const DOWN: &str = "<129>Nov 24 19:00:10 lb1 haproxy[1]: Server be_app/srv1 is DOWN, reason: Layer4 connection problem, info: \"Connection refused\", check duration: 0ms. 1 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue.";
+    const UP: &str = "<133>Nov 24 19:00:12 lb1 haproxy[1]: Server be_app/srv1 is UP, reason: Layer7 check passed, code: 200, check duration: 1ms. 2 active and 0 backup servers online. 0 sessions requeued, 0 total in queue.";
+    const MAINT: &str = "<133>Nov 24 19:00:09 lb1 haproxy[1]: Server be_app/srv1 is going DOWN for maintenance. 1 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue.";
+
+    /// A live pipeline with a 2 s reorder window and the built-in rules.
+    fn live(preview: bool) -> (Pipeline, Clock) {
+        let mut e = Engine::new(Arc::new(PatternSet::builtin()), Filter::default());
+        e.order = Reorder::new(2_000);
+        e.preview = preview;
+        let p = Pipeline::new(e, Some(Evaluator::new(Default::default())), None);
+        (p, Clock::new(YearResolver::new(2026, Some((11, 25)))))
+    }
+
+    fn taken(e: &mut Pipeline) -> Vec<String> {
+        let out = std::mem::take(&mut e.alerts.as_mut().unwrap().out);
+        out.iter()
+            .map(|a| {
+                let t = |m: Millis| crate::time::format_rfc3339_ms(m)[11..19].to_string();
+                format!(
+                    "{} {} {:?} {} {:?}",
+                    a.rule,
+                    a.severity.as_str(),
+                    a.status,
+                    t(a.starts_at),
+                    a.ends_at.map(t)
+                )
+            })
+            .collect()
+    }
+
+    fn all_in_order(lines: &[&str]) -> Vec<String> {
+        let (mut e, mut clock) = live(false);
+        for l in lines {
+            e.ingest_line_now(l.as_bytes(), &mut clock);
+        }
+        e.release_all();
+        taken(&mut e)
+    }
+
+    #[test]
+    fn a_down_line_is_announced_before_the_reorder_window_lets_it_in() {
+        let (mut e, mut clock) = live(true);
+        e.ingest_line_now(DOWN.as_bytes(), &mut clock);
+        assert_eq!(e.engine.order.len(), 1, "still held by the window");
+        let early = taken(&mut e);
+        assert_eq!(early, all_in_order(&[DOWN]));
+        assert_eq!(early.len(), 1);
+        // The window lets it in: the same alert is not announced again.
+        e.release_all();
+        assert_eq!(taken(&mut e), Vec::<String>::new());
+        let a = e.alerts.as_ref().unwrap();
+        assert_eq!((a.previews, a.previews_unconfirmed), (1, 0));
+        assert_eq!(a.firing.len(), 1, "the ordered path holds it firing");
+    }
+
+    #[test]
+    fn overtaken_lines_announce_what_the_ordered_path_will_find() {
+        // UP (19:00:12) overtakes the DOWN (19:00:10) it ends.
+        let (mut e, mut clock) = live(true);
+        e.ingest_line_now(UP.as_bytes(), &mut clock);
+        e.ingest_line_now(DOWN.as_bytes(), &mut clock);
+        let mut early = taken(&mut e);
+        e.release_all();
+        assert_eq!(taken(&mut e), Vec::<String>::new(), "announced twice");
+        let mut ordered = all_in_order(&[DOWN, UP]);
+        early.sort();
+        ordered.sort();
+        assert_eq!(early, ordered);
+        assert_eq!(ordered.len(), 2, "firing at 10 s, resolved at 12 s");
+    }
+
+    #[test]
+    fn an_announcement_a_later_arrival_contradicts_is_withdrawn() {
+        // DOWN at 10 s is announced; then the line saying the server went
+        // into maintenance at 9 s arrives: in event-time order the DOWN is
+        // no page (a server in MAINT), so the page is withdrawn.
+        let (mut e, mut clock) = live(true);
+        e.ingest_line_now(DOWN.as_bytes(), &mut clock);
+        e.ingest_line_now(MAINT.as_bytes(), &mut clock);
+        e.release_all();
+        assert_eq!(
+            taken(&mut e),
+            vec![
+                "haproxy_backend_server_status critical Firing 19:00:10 None",
+                "haproxy_backend_server_status info Firing 19:00:09 None",
+                "haproxy_backend_server_status critical Resolved 19:00:10 Some(\"19:00:10\")",
+            ]
+        );
+        // In event-time order there is no page at all.
+        assert_eq!(
+            all_in_order(&[MAINT, DOWN]),
+            vec!["haproxy_backend_server_status info Firing 19:00:09 None"]
+        );
+        let a = e.alerts.as_ref().unwrap();
+        assert_eq!(a.previews_unconfirmed, 1);
+        assert_eq!(a.firing.len(), 1);
+    }
+}
