@@ -133,6 +133,8 @@ enum Position {
 
 struct Chunk {
     seq: u64,
+    /// See [`EPOCH_CHUNKS`].
+    epoch: u64,
     data: Data,
     /// Set on the first chunk of each input: its year reference.
     years: Option<YearResolver>,
@@ -141,6 +143,7 @@ struct Chunk {
 
 struct ChunkResult {
     seq: u64,
+    epoch: u64,
     years: Option<YearResolver>,
     first_request: Option<Millis>,
     last_request: Option<Millis>,
@@ -150,16 +153,68 @@ struct ChunkResult {
     after: Position,
 }
 
-/// Chunks are grouped in epochs of this many (32 MiB). A worker keeps its
-/// per-minute rollups for a whole epoch (one histogram per server and minute,
-/// not one per chunk) and hands them over when it takes its first chunk of a
-/// later epoch; a commit happens only at an epoch boundary, once every
-/// worker has handed over, so that the rollups written are exactly those of
-/// the lines before the checkpoint.
+/// Chunks are grouped in epochs of at most this many (32 MiB). A worker
+/// keeps its per-minute rollups for a whole epoch (one histogram per server
+/// and minute, not one per chunk) and hands them over when it takes its
+/// first chunk of a later epoch; a commit happens only at an epoch boundary,
+/// once every worker has handed over, so that the rollups written are
+/// exactly those of the lines before the checkpoint. The reader numbers
+/// the epochs: a new one starts every `EPOCH_CHUNKS` chunks, or sooner when
+/// a worker holds more than [`CROWDED_MINUTES`] server-minutes (a sparse
+/// log over a long span: memory follows the minutes held, not the bytes).
 const EPOCH_CHUNKS: u64 = 16;
 
-fn epoch(seq: u64) -> u64 {
-    seq / EPOCH_CHUNKS
+/// Server-minutes a worker may hold before it asks for a shorter epoch.
+const CROWDED_MINUTES: usize = 8_000;
+
+/// What workers tell the reader about the minutes they hold.
+#[derive(Default)]
+struct Crowding {
+    /// A worker holds more than [`CROWDED_MINUTES`].
+    crowded: std::sync::atomic::AtomicBool,
+    /// A worker handed over an epoch of few minutes: epochs may grow.
+    calm: std::sync::atomic::AtomicBool,
+}
+
+/// Numbers the chunks' epochs (the reader's side of [`EPOCH_CHUNKS`]).
+/// Epochs start at one chunk and double up to `EPOCH_CHUNKS` only as
+/// workers report epochs of few minutes; a crowded worker ends the epoch
+/// and starts over at one chunk. The reader runs ahead of the workers, so
+/// it grows on what they report, not on what it has sent.
+struct EpochClock {
+    epoch: u64,
+    chunks: u64,
+    /// The length of the current epoch, in chunks.
+    length: u64,
+    crowding: Arc<Crowding>,
+}
+
+impl EpochClock {
+    fn new(crowding: Arc<Crowding>) -> EpochClock {
+        EpochClock {
+            epoch: 0,
+            chunks: 0,
+            length: 1,
+            crowding,
+        }
+    }
+
+    fn next(&mut self) -> u64 {
+        use std::sync::atomic::Ordering::Relaxed;
+        let crowded = self.crowding.crowded.swap(false, Relaxed);
+        if crowded {
+            self.length = 1;
+        }
+        if self.chunks >= self.length || (crowded && self.chunks > 0) {
+            self.epoch += 1;
+            self.chunks = 0;
+            if !crowded && self.crowding.calm.swap(false, Relaxed) {
+                self.length = (self.length * 2).min(EPOCH_CHUNKS);
+            }
+        }
+        self.chunks += 1;
+        self.epoch
+    }
 }
 
 enum FromWorker {
@@ -225,9 +280,11 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
     let mut p = Pipeline::new(main, alerts, writer);
     p.keep_alerts = true;
     let mut store_error = None;
+    let crowding = Arc::new(Crowding::default());
 
     let (errors, oversized, marks, workers, mut epochs_left) = std::thread::scope(|s| {
         let reader = {
+            let mut epochs = EpochClock::new(crowding.clone());
             let (sources, year, counter, pb, free_rx, mmap, starts, hold_tail) = (
                 &opts.sources,
                 opts.year,
@@ -280,6 +337,7 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
                                 let pos = r.end as u64;
                                 let chunk = Chunk {
                                     seq,
+                                    epoch: epochs.next(),
                                     data: Data::Mapped(m.clone(), r),
                                     years: years.take(),
                                     after: mark(pos).map_or(Position::Untracked, Position::At),
@@ -310,6 +368,7 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
                                 };
                                 let chunk = Chunk {
                                     seq,
+                                    epoch: epochs.next(),
                                     data: Data::Owned(data),
                                     years: years.take(),
                                     after,
@@ -346,25 +405,33 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
         let workers: Vec<_> = (0..threads)
             .map(|worker| {
                 let (rx, tx, free) = (chunk_rx.clone(), res_tx.clone(), free_tx.clone());
+                let crowding = crowding.clone();
                 let mut eng = new_engine();
                 s.spawn(move || {
                     let mut current = 0;
                     for chunk in rx {
-                        if rollups && epoch(chunk.seq) > current {
+                        if rollups && chunk.epoch > current {
+                            let rollups = eng.aggregates.drain_minutes();
+                            if rollups.len() < CROWDED_MINUTES / 4 {
+                                crowding
+                                    .calm
+                                    .store(true, std::sync::atomic::Ordering::Relaxed);
+                            }
                             let msg = FromWorker::Epoch {
                                 worker,
                                 epoch: current,
-                                complete: epoch(chunk.seq) - 1,
-                                rollups: eng.aggregates.drain_minutes(),
+                                complete: chunk.epoch - 1,
+                                rollups,
                             };
                             if tx.send(msg).is_err() {
                                 break;
                             }
-                            current = epoch(chunk.seq);
+                            current = chunk.epoch;
                         }
                         eng.last_request = None;
                         let mut r = ChunkResult {
                             seq: chunk.seq,
+                            epoch: chunk.epoch,
                             years: chunk.years,
                             first_request: None,
                             last_request: None,
@@ -383,6 +450,11 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
                         }
                         r.last_request = eng.last_request;
                         chunk.data.release(&free);
+                        if rollups && eng.aggregates.open_minutes() > CROWDED_MINUTES {
+                            crowding
+                                .crowded
+                                .store(true, std::sync::atomic::Ordering::Relaxed);
+                        }
                         // Samples go back for ordering; the worker keeps
                         // collecting up to the limit per chunk.
                         r.samples = eng.unparsed_samples.split_off(samples_before);
@@ -410,6 +482,8 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
         let mut next = 0u64;
         let mut clock = Clock::new(YearResolver::new(1970, None));
         let mut epochs = Epochs::new(threads);
+        // The epoch of the last chunk applied: every earlier one is whole.
+        let mut applying = 0u64;
         for msg in res_rx {
             let r = match msg {
                 FromWorker::Chunk(r) => r,
@@ -421,7 +495,7 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
                 } => {
                     epochs.rollups.entry(epoch).or_default().extend(rollups);
                     epochs.complete[worker] = Some(complete);
-                    epochs.commit_if_due(&mut p, next, &mut store_error);
+                    epochs.commit_if_due(&mut p, applying, &mut store_error);
                     continue;
                 }
             };
@@ -458,8 +532,9 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
                 // or without a database: holding them to the end made
                 // memory grow with the time span of the log.
                 if rollups {
-                    epochs.applied(epoch(r.seq), r.after, &opts.checkpoint_paths);
-                    epochs.commit_if_due(&mut p, next, &mut store_error);
+                    applying = r.epoch;
+                    epochs.applied(r.epoch, r.after, &opts.checkpoint_paths);
+                    epochs.commit_if_due(&mut p, applying, &mut store_error);
                 }
             }
         }
@@ -551,16 +626,22 @@ impl Epochs {
         }
     }
 
-    /// Hands the epochs that are whole (every chunk applied: `next` is the
-    /// first chunk not applied; every worker's rollups here) to the writer,
-    /// which merges their rollups at once (memory holds one row per server
-    /// and minute), and commits if it is time. Health state may have gone
+    /// Closes the epochs that are whole (every chunk applied: `applying`
+    /// is the epoch of the last chunk applied, so every earlier one is
+    /// whole; every worker's rollups here): the rules judge their minutes
+    /// and the writer merges them at once (memory holds one row per server
+    /// and minute), then commits if it is time. Health state may have gone
     /// further than the checkpoint: it is idempotent in the store, rollups
     /// are not.
-    fn commit_if_due(&mut self, p: &mut Pipeline, next: u64, store_error: &mut Option<StoreError>) {
+    fn commit_if_due(
+        &mut self,
+        p: &mut Pipeline,
+        applying: u64,
+        store_error: &mut Option<StoreError>,
+    ) {
         // The last epoch whose chunks are all applied and whose rollups are
         // all here.
-        let Some(applied) = epoch(next).checked_sub(1) else {
+        let Some(applied) = applying.checked_sub(1) else {
             return;
         };
         let Some(handed_over) = self.complete.iter().copied().min().flatten() else {

@@ -117,9 +117,12 @@ impl Pipeline {
     /// Minutes that left the engine (or analyze's workers): the rules judge
     /// those that are over, flapping windows end on event time, and the
     /// writer takes the minutes to store.
-    pub fn close_minutes(&mut self, rollups: Vec<Rollup>) {
+    pub fn close_minutes(&mut self, mut rollups: Vec<Rollup>) {
         let now = self.now();
         if let Some(a) = self.alerts.as_mut() {
+            // In time order: the rules close minutes as they go (several
+            // workers' pieces come one worker after the other).
+            rollups.sort_by_key(|r| r.minute);
             a.on_minutes(&rollups, if self.closing { Some(Millis::MAX) } else { now });
             // Flapping windows end on event time, never at "the end".
             if let Some(t) = now {

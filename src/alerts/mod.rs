@@ -399,20 +399,37 @@ impl Evaluator {
 
     /// Per-minute rollups as they leave the engine, and how far event time
     /// has come: closes and judges the minutes that are over.
+    ///
+    /// The minutes are taken in time order and those behind them closed as
+    /// they go, so that a batch spanning days (a sparse log's epoch, the
+    /// end of a run) never holds more open minutes than the last few.
     pub fn on_minutes(&mut self, rollups: &[crate::engine::rollup::Rollup], now: Option<Millis>) {
-        self.degradation.add(rollups);
+        let mut rest = rollups;
+        while let Some(first) = rest.first() {
+            let n = rest.iter().take_while(|r| r.minute == first.minute).count();
+            let (same, later) = rest.split_at(n);
+            if let Some(t) = now {
+                self.close_minutes_until(t.min(first.minute));
+            }
+            self.degradation.add(same);
+            rest = later;
+        }
         if let Some(t) = now {
-            let runbook = self.runbook();
-            let mut out = Vec::new();
-            self.degradation
-                .close_until(t, &self.rules, &runbook, &mut out);
-            for a in out {
-                match a.status {
-                    Status::Firing => self.fire(a),
-                    Status::Resolved => {
-                        let at = a.ends_at.unwrap_or(a.starts_at);
-                        self.resolve(&a, at)
-                    }
+            self.close_minutes_until(t);
+        }
+    }
+
+    fn close_minutes_until(&mut self, t: Millis) {
+        let runbook = self.runbook();
+        let mut out = Vec::new();
+        self.degradation
+            .close_until(t, &self.rules, &runbook, &mut out);
+        for a in out {
+            match a.status {
+                Status::Firing => self.fire(a),
+                Status::Resolved => {
+                    let at = a.ends_at.unwrap_or(a.starts_at);
+                    self.resolve(&a, at)
                 }
             }
         }

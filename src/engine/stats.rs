@@ -173,9 +173,18 @@ pub struct Stats {
     /// [`super::rollup`]), oldest first. Requests arrive nearly in time
     /// order, so the minute is almost always the last one.
     pub minutes: Vec<(Millis, Minute)>,
+    /// The first this many of `minutes` are sealed, their counts already
+    /// in these totals (see [`Stats::add_minute`]).
+    sealed: usize,
     /// Small-value arrays of drained minutes, for the next ones.
     pool: Vec<Box<[u16]>>,
 }
+
+/// A minute this much older than a server's newest is done but for
+/// requests logged late: it is kept sealed (encoded, a few hundred bytes
+/// instead of kilobytes of histogram) until it is drained. A sparse log
+/// over months holds many minutes per epoch; a dense one never gets here.
+const SEAL_LAG: Millis = 5 * rollup::MINUTE_MS;
 
 impl Stats {
     #[inline]
@@ -249,13 +258,40 @@ impl Stats {
     #[inline]
     fn add_minute(&mut self, r: &Request) {
         let m = minute_of(r.accept);
-        match self.minutes.iter_mut().rev().find(|(k, _)| *k == m) {
-            Some((_, minute)) => minute.add_pooled(r, &mut self.pool),
-            None => {
+        let sealed = self.sealed;
+        match self
+            .minutes
+            .iter_mut()
+            .enumerate()
+            .rev()
+            .find(|(_, (k, _))| *k == m)
+        {
+            // A sealed minute takes no more requests: a late one starts a
+            // second piece of it (pieces of a minute are merged on their
+            // way to the store).
+            Some((i, (_, minute))) if i >= sealed => minute.add_pooled(r, &mut self.pool),
+            _ => {
+                self.seal_before(m - SEAL_LAG);
                 let mut minute = Minute::default();
                 minute.add_pooled(r, &mut self.pool);
                 self.minutes.push((m, minute));
             }
+        }
+    }
+
+    /// Seals the leading minutes older than `cutoff`, adding their counts
+    /// to these totals first (drained minutes are added then).
+    fn seal_before(&mut self, cutoff: Millis) {
+        while let Some((k, _)) = self.minutes.get(self.sealed) {
+            if *k >= cutoff {
+                break;
+            }
+            let mut data = std::mem::take(&mut self.minutes[self.sealed].1);
+            data.flush_into(&mut self.pool);
+            self.absorb(&data);
+            data.seal();
+            self.minutes[self.sealed].1 = data;
+            self.sealed += 1;
         }
     }
 
@@ -285,10 +321,15 @@ impl Stats {
             (Some(a), Some(b)) => Some(a.max(b)),
             (a, b) => a.or(b),
         };
-        for (k, m) in &o.minutes {
-            match self.minutes.iter_mut().find(|(mine, _)| mine == k) {
-                Some((_, mine)) => mine.merge(m),
-                None => self.minutes.push((*k, m.clone())),
+        // Sealed minutes are in `o`'s totals, added above: they join the
+        // sealed run. Open ones go in as pieces of their own (merged with
+        // the other pieces of their minute on the way to the store).
+        for (i, (k, m)) in o.minutes.iter().enumerate() {
+            if i < o.sealed {
+                self.minutes.insert(self.sealed, (*k, m.clone()));
+                self.sealed += 1;
+            } else {
+                self.minutes.push((*k, m.clone()));
             }
         }
     }
@@ -404,13 +445,21 @@ impl Aggregates {
         &mut self.servers[idx].1
     }
 
+    /// Server-minutes recorded since the last drain.
+    pub fn open_minutes(&self) -> usize {
+        self.servers.iter().map(|(_, s)| s.minutes.len()).sum()
+    }
+
     /// Takes every server's minutes out (for the store), oldest first.
     pub fn drain_minutes(&mut self) -> Vec<Rollup> {
         let mut out = Vec::new();
         for (key, s) in &mut self.servers {
-            for (minute, mut data) in std::mem::take(&mut s.minutes) {
-                data.flush_into(&mut s.pool);
-                s.absorb(&data);
+            let sealed = std::mem::take(&mut s.sealed);
+            for (i, (minute, mut data)) in std::mem::take(&mut s.minutes).into_iter().enumerate() {
+                if i >= sealed {
+                    data.flush_into(&mut s.pool);
+                    s.absorb(&data);
+                }
                 out.push(Rollup {
                     key: key.clone(),
                     minute,
@@ -469,5 +518,59 @@ mod tests {
             (second.count(), second.quantile(0.0), second.max),
             (2, 5, 5)
         );
+    }
+}
+
+#[cfg(test)]
+mod sealing_tests {
+    use super::*;
+    use crate::haproxy::request;
+
+    fn line(minute: u32, tr: u32) -> String {
+        format!(
+            "127.0.0.1:1 [24/Nov/2026:{:02}:{:02}:01.000] fe be/s1 0/0/1/{tr}/{} 200 100 - - ---- 1/1/0/0/0 0/0 \"GET / HTTP/1.1\"",
+            10 + minute / 60,
+            minute % 60,
+            tr + 1
+        )
+    }
+
+    #[test]
+    fn old_minutes_are_sealed_and_every_request_is_counted_once() {
+        let mut with = Stats::default();
+        let mut without = Stats::default();
+        let mut lines: Vec<String> = (0..30).map(|m| line(m, m + 3)).collect();
+        // Logged late: its minute (2) is sealed by then.
+        lines.push(line(2, 900));
+        lines.push(line(30, 7));
+        for l in &lines {
+            let r = request::parse(l.as_bytes()).unwrap();
+            with.add_with_minute(&r);
+            without.add(&r);
+        }
+        assert!(with.sealed >= 25, "old minutes sealed: {}", with.sealed);
+        let mut aggregates = Aggregates::default();
+        let key = ServerKey {
+            host: String::new(),
+            backend: "be".into(),
+            server: "s1".into(),
+        };
+        aggregates.servers.push((key, with));
+        aggregates
+            .raw
+            .push([Box::default(), Box::default(), Box::default()]);
+        let rollups = aggregates.drain_minutes();
+        // 31 minutes, minute 2 in two pieces.
+        assert_eq!(rollups.len(), 32);
+        assert_eq!(rollups.iter().map(|r| r.data.requests).sum::<u64>(), 32);
+        let mut with = aggregates.servers.pop().unwrap().1;
+        with.flush();
+        without.flush();
+        assert_eq!(with.requests, 32);
+        for t in [Timer::Tw, Timer::Tr, Timer::Tt] {
+            let figures = |s: &Stats| s.timer(t).map(|x| (x.count(), x.max, x.sum));
+            assert_eq!(figures(&with), figures(&without), "{t:?}");
+        }
+        assert_eq!(with.timer(Timer::Tr).unwrap().max, 900);
     }
 }

@@ -126,7 +126,7 @@ impl Writer {
         Writer {
             store,
             interval,
-            max_pending: 50_000,
+            max_pending: 10_000,
             keep_transitions: true,
             written: 0,
             pending: FxHashMap::default(),
@@ -238,6 +238,9 @@ impl Writer {
                 return Err(e);
             }
         };
+        // A sparse log's epoch can bring tens of thousands of minutes: the
+        // map does not keep that room between commits.
+        self.pending.shrink_to(self.max_pending);
         // Announced while the database was failing: not again.
         let mut alerts = std::mem::take(&mut self.alerts);
         self.committed_alerts = alerts.split_off(self.announced.min(alerts.len()));

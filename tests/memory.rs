@@ -1,0 +1,100 @@
+//! Memory does not grow with the time span of a log: a week of a sparse
+//! log (ten servers, a request each a minute) analysed with alerts and with
+//! a database stays far below what holding every minute would take (on the
+//! code before this test, 1.1 GB and 0.75 GB). The figures over 14 to 90
+//! days are in BENCHMARKS.md ("Memory over the time span").
+//!
+//! One test in its own binary: the peak RSS read is that of this process's
+//! children, and no other test may start any.
+
+mod common;
+
+use std::io::Write;
+use std::process::Command;
+
+/// bench/sparse_log.py's format: rsyslog file lines, ten servers of be_app,
+/// one request per server and minute, one DOWN/UP pair a day.
+fn sparse_log(days: u32) -> Vec<u8> {
+    let mut out = Vec::new();
+    let start = 1_785_542_400_000i64; // 2026-08-01T00:00:00Z
+    for minute in 0..days as i64 * 1440 {
+        let t = start + minute * 60_000;
+        let iso = hapwatch::time::format_rfc3339_ms(t);
+        let iso = format!("{}+00:00", &iso[..19]);
+        let (y, mo, d) = hapwatch::time::civil_from_days(t.div_euclid(86_400_000));
+        let month = [
+            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+        ][mo as usize - 1];
+        let accept = format!("{d:02}/{month}/{y}:{}", &iso[11..19]);
+        for s in 1..=10 {
+            let tr = 5 + (minute * 7 + s * 13) % 40;
+            writeln!(
+                out,
+                "{iso} lb1 haproxy[1]: 10.0.{s}.1:1024 [{accept}.{:03}] fe be_app/srv{s} 0/0/1/{tr}/{} 200 512 - - ---- 1/1/0/0/0 0/0 \"GET / HTTP/1.1\"",
+                s * 10,
+                tr + 1
+            )
+            .unwrap();
+        }
+        if minute % 1440 == 600 {
+            writeln!(out, "{iso} lb1 haproxy[1]: Server be_app/srv1 is DOWN, reason: Layer4 timeout, check duration: 2001ms. 9 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue.").unwrap();
+        }
+        if minute % 1440 == 605 {
+            writeln!(out, "{iso} lb1 haproxy[1]: Server be_app/srv1 is UP, reason: Layer7 check passed, code: 200, check duration: 1ms. 10 active and 0 backup servers online. 0 sessions requeued, 0 total in queue.").unwrap();
+        }
+    }
+    out
+}
+
+/// The largest resident set of any child waited for so far, in MB.
+fn children_peak_mb() -> i64 {
+    // SAFETY: getrusage fills the struct it is given.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut u) };
+    u.ru_maxrss / 1024
+}
+
+#[test]
+fn a_week_of_sparse_log_is_analysed_in_bounded_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("week.log");
+    std::fs::write(&log, sparse_log(7)).unwrap();
+    let run = |extra: &[&str]| -> serde_json::Value {
+        let out = Command::new(env!("CARGO_BIN_EXE_hapwatch"))
+            .args(["analyze", "--format", "json"])
+            .args(extra)
+            .arg(&log)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let r = run(&["--alerts"]);
+    let alerts_mb = children_peak_mb();
+    assert_eq!(r["input"]["requests"], 7 * 1440 * 10);
+    let down: Vec<&serde_json::Value> = r["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["rule"] == "haproxy_backend_server_status")
+        .collect();
+    assert_eq!(down.len(), 14, "a DOWN and its resolution each day");
+    let db = dir.path().join("week.db");
+    let r = run(&["--db", db.to_str().unwrap()]);
+    let db_mb = children_peak_mb();
+    assert_eq!(r["input"]["requests"], 7 * 1440 * 10);
+    let c = rusqlite::Connection::open(&db).unwrap();
+    let (rows, requests): (i64, i64) = c
+        .query_row("SELECT COUNT(*), SUM(requests) FROM rollups", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap();
+    assert_eq!((rows, requests), (7 * 1440 * 10, 7 * 1440 * 10));
+    // Generous bounds (the figures are ~85 MB): what failed was gigabytes.
+    assert!(alerts_mb < 250, "analyze --alerts peaked at {alerts_mb} MB");
+    assert!(db_mb < 250, "analyze --db peaked at {db_mb} MB");
+}
