@@ -280,6 +280,11 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
     let mut p = Pipeline::new(main, alerts, writer);
     p.keep_alerts = true;
     let mut store_error = None;
+    // With a database, the rules carry on from the last run (a log read in
+    // pieces gives the alerts of one reading).
+    if let Err(e) = p.restore_alerts() {
+        store_error = Some(e);
+    }
     let crowding = Arc::new(Crowding::default());
 
     let (errors, oversized, marks, workers, mut epochs_left) = std::thread::scope(|s| {

@@ -19,7 +19,7 @@ use crate::time::Millis;
 
 /// Identifies a server: the HAProxy host that logged it (empty when the
 /// syslog header had none), its backend and its name.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct ServerKey {
     pub host: String,
     pub backend: String,

@@ -41,7 +41,13 @@ pub struct Pipeline {
     /// The last commit: every open minute is judged (end of input, or a
     /// receiver stopping).
     pub closing: bool,
+    /// When the rules' state was last handed to the writer.
+    state_saved: Option<std::time::Instant>,
 }
+
+/// The rules' state is stored with a commit at most this often (and with
+/// every commit that stores alert events, and the last one).
+const STATE_EVERY: Duration = Duration::from_secs(1);
 
 impl Pipeline {
     pub fn new(mut engine: Engine, alerts: Option<Evaluator>, writer: Option<Writer>) -> Pipeline {
@@ -54,7 +60,32 @@ impl Pipeline {
             alert_log: Vec::new(),
             idle: Duration::ZERO,
             closing: false,
+            state_saved: None,
         }
+    }
+
+    /// Carries the rules on from what the database holds: the alerts that
+    /// were firing (they stay firing, unannounced), flapping windows,
+    /// degradation conditions and the minutes they read.
+    pub fn restore_alerts(&mut self) -> Result<(), StoreError> {
+        let (Some(a), Some(w)) = (self.alerts.as_mut(), self.writer.as_mut()) else {
+            return Ok(());
+        };
+        let store = w.store()?;
+        a.restore(store.firing_alerts()?);
+        if let Some(json) = store.rules_state()? {
+            // A state this version cannot read is started afresh: the
+            // firing alerts above are what matters most.
+            if let Ok(state) = serde_json::from_str::<crate::alerts::EvaluatorState>(&json) {
+                let filter = crate::engine::Filter {
+                    since: Some(state.minutes_from()),
+                    ..Default::default()
+                };
+                let minutes = store.rollups(&filter)?;
+                a.restore_state(state, minutes);
+            }
+        }
+        Ok(())
     }
 
     /// Hands what health did to the rules, in the order it happened.
@@ -160,7 +191,15 @@ impl Pipeline {
     pub fn commit(&mut self) -> Result<(), StoreError> {
         let fresh = self.engine.aggregates.drain_minutes();
         self.close_minutes(fresh);
+        let alerting = self.alerting();
         self.take_alerts();
+        if let (Some(a), Some(w)) = (self.alerts.as_ref(), self.writer.as_mut()) {
+            let due = self.state_saved.is_none_or(|t| t.elapsed() >= STATE_EVERY);
+            if alerting || self.closing || due {
+                w.set_rules_state(serde_json::to_string(&a.state()).expect("serializes"));
+                self.state_saved = Some(std::time::Instant::now());
+            }
+        }
         match self.writer.as_mut() {
             Some(w) => w.commit(&mut self.engine),
             None => Ok(()),

@@ -152,7 +152,7 @@ pub fn check(l: &LatencyOptions, e: &ErrorOptions, q: &QueueOptions) -> Result<(
     Ok(())
 }
 
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
 struct Cond {
     /// Since when the condition has held (pending or firing).
     holding_since: Option<Millis>,
@@ -214,7 +214,63 @@ fn window_of(minutes: &VecDeque<(Millis, Minute)>, upto: Millis, n: usize, q: f6
     }
 }
 
+/// What [`Degradation`] must carry across a restart besides the minutes
+/// themselves (those are in the store's rollups): conditions with their
+/// `for` timers, baselines, and how far minutes were judged.
+#[derive(Debug, Default, Clone, serde::Serialize, serde::Deserialize)]
+pub struct DegradationState {
+    conds: Vec<((String, ServerKey), Cond)>,
+    baseline: Vec<(ServerKey, (f64, u32))>,
+    closed_until: Millis,
+}
+
+/// Closed minutes kept per server: the longest window a rule may have.
+const KEPT_MINUTES: usize = 60;
+
 impl Degradation {
+    pub fn state(&self) -> DegradationState {
+        DegradationState {
+            conds: self
+                .conds
+                .iter()
+                .map(|(k, c)| (k.clone(), c.clone()))
+                .collect(),
+            baseline: self.baseline.iter().map(|(k, b)| (k.clone(), *b)).collect(),
+            closed_until: self.closed_until,
+        }
+    }
+
+    /// Carries on from a stopped run: its state, and the stored minutes
+    /// from the longest window before `closed_until` on (older ones are
+    /// closed, newer ones still open: stored, never judged).
+    pub fn restore(&mut self, s: DegradationState, mut minutes: Vec<Rollup>) {
+        self.conds = s.conds.into_iter().collect();
+        self.baseline = s.baseline.into_iter().collect();
+        self.closed_until = s.closed_until;
+        minutes.sort_by_key(|r| r.minute);
+        for r in minutes {
+            if r.minute < self.closed_until {
+                let c = self.closed.entry(r.key.clone()).or_default();
+                c.push_back((r.minute, r.data));
+                while c.len() > KEPT_MINUTES {
+                    c.pop_front();
+                }
+            } else {
+                self.open
+                    .entry(r.key)
+                    .or_default()
+                    .entry(r.minute)
+                    .or_default()
+                    .merge(&r.data);
+            }
+        }
+    }
+
+    /// How far back stored minutes are needed by [`Degradation::restore`].
+    pub fn restore_from(s: &DegradationState) -> Millis {
+        s.closed_until - KEPT_MINUTES as Millis * MINUTE_MS
+    }
+
     pub fn add(&mut self, rollups: &[Rollup]) {
         for r in rollups {
             if r.minute < self.closed_until {
@@ -255,7 +311,7 @@ impl Degradation {
                 if let Some(m) = minutes.remove(&minute) {
                     let c = self.closed.entry(key.clone()).or_default();
                     c.push_back((minute, m));
-                    while c.len() > 60 {
+                    while c.len() > KEPT_MINUTES {
                         c.pop_front();
                     }
                     judged.push(key.clone());

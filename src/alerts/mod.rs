@@ -25,7 +25,7 @@ pub mod sinks;
 
 use std::collections::{BTreeMap, VecDeque};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::engine::Glob;
 use crate::model::{BackendView, Label, StateEvent, Transition};
@@ -273,6 +273,25 @@ impl RuleFile {
     }
 }
 
+/// What the rules must carry across a restart besides the firing alerts
+/// (stored with each event): the flapping windows, which backends are
+/// without servers, the degradation conditions. Written with every commit
+/// (`Store::persist`) and read back at start, so that a run stopped at any
+/// line and started again gives the alert events of one run.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+pub struct EvaluatorState {
+    recent: Vec<((String, String, String), Vec<Millis>)>,
+    backend_down: Vec<((String, String), bool)>,
+    degradation: degrade::DegradationState,
+}
+
+impl EvaluatorState {
+    /// The first minute the degradation rules need back from the store.
+    pub fn minutes_from(&self) -> Millis {
+        degrade::Degradation::restore_from(&self.degradation)
+    }
+}
+
 /// Turns transitions into alert events; see the module doc.
 #[derive(Debug)]
 pub struct Evaluator {
@@ -439,6 +458,40 @@ impl Evaluator {
     pub fn set_rules(&mut self, rules: RuleFile) {
         self.flap_window = parse_duration(&rules.haproxy_server_flapping.window).unwrap_or(600_000);
         self.rules = rules;
+    }
+
+    /// What to carry across a restart (see [`EvaluatorState`]).
+    pub fn state(&self) -> EvaluatorState {
+        EvaluatorState {
+            recent: self
+                .recent
+                .iter()
+                .map(|(k, v)| (k.clone(), v.iter().copied().collect()))
+                .collect(),
+            backend_down: self
+                .backend_down
+                .iter()
+                .filter(|(_, down)| **down)
+                .map(|(k, v)| (k.clone(), *v))
+                .collect(),
+            degradation: self.degradation.state(),
+        }
+    }
+
+    /// Carries on from a stopped run: its state and the stored minutes it
+    /// needs (from [`EvaluatorState::minutes_from`] on).
+    pub fn restore_state(
+        &mut self,
+        s: EvaluatorState,
+        minutes: Vec<crate::engine::rollup::Rollup>,
+    ) {
+        self.recent = s
+            .recent
+            .into_iter()
+            .map(|(k, v)| (k, v.into_iter().collect()))
+            .collect();
+        self.backend_down.extend(s.backend_down);
+        self.degradation.restore(s.degradation, minutes);
     }
 
     /// Alerts that were firing when the process last stopped: they stay

@@ -277,16 +277,14 @@ pub fn run(opts: Options) -> Result<Stopped, StartError> {
         Ok(states) => engine.health.servers.extend(states),
         Err(e) => return Err(StartError(e.to_string())),
     }
-    // Alerts firing when the last run stopped stay firing, unannounced.
-    let mut evaluator = crate::alerts::Evaluator::new(opts.rules.clone());
-    evaluator.restore(
-        writer
-            .store()
-            .and_then(|s| s.firing_alerts())
-            .map_err(|e| StartError(e.to_string()))?,
-    );
     engine.preview = true;
-    let pipeline = Pipeline::new(engine, Some(evaluator), Some(writer));
+    // The rules carry on where the last run stopped: firing alerts stay
+    // firing (unannounced), flapping windows and degradation conditions go on.
+    let evaluator = crate::alerts::Evaluator::new(opts.rules.clone());
+    let mut pipeline = Pipeline::new(engine, Some(evaluator), Some(writer));
+    pipeline
+        .restore_alerts()
+        .map_err(|e| StartError(e.to_string()))?;
     let jsonl = match &opts.alerts_jsonl {
         Some(p) => Some(
             std::fs::OpenOptions::new()

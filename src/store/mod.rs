@@ -39,6 +39,8 @@ pub struct Batch<'a> {
     /// Remote sinks, with the least severity each takes: each alert event
     /// gets an outbox row per sink that wants it.
     pub sinks: &'a [(String, crate::model::Severity)],
+    /// What the alert rules carry across a restart (JSON), when it changed.
+    pub rules_state: Option<&'a str>,
 }
 
 /// One delivery waiting in the outbox.
@@ -329,6 +331,14 @@ const MIGRATIONS: &[&str] = &[
     "
     ALTER TABLE alerts ADD COLUMN notified_ms INTEGER;
     ",
+    // 6: what the alert rules carry across a restart (flapping windows,
+    // degradation conditions and baselines), as JSON, one row.
+    "
+    CREATE TABLE rules_state (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        state TEXT NOT NULL
+    );
+    ",
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -561,6 +571,13 @@ impl Store {
                     .map_err(err)?;
             }
             write_rollups(&tx, b.rollups).map_err(err)?;
+            if let Some(state) = b.rules_state {
+                tx.execute(
+                    "INSERT OR REPLACE INTO rules_state (id, state) VALUES (1, ?1)",
+                    params![state],
+                )
+                .map_err(err)?;
+            }
             let mut al = tx
                 .prepare_cached(
                     "INSERT INTO alerts (fingerprint, starts_ms, rule, status, severity, ends_ms, alert_json, notified_ms)
@@ -946,6 +963,17 @@ impl Store {
             })
             .map_err(err)?;
         rows.collect::<rusqlite::Result<_>>().map_err(err)
+    }
+
+    /// What the alert rules carried when the last run stopped (JSON).
+    pub fn rules_state(&self) -> Result<Option<String>, StoreError> {
+        use rusqlite::OptionalExtension;
+        self.conn
+            .query_row("SELECT state FROM rules_state WHERE id = 1", [], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(|e| StoreError::Sqlite(self.path.clone(), e))
     }
 
     /// Alerts firing when the last run stopped: they stay firing.

@@ -85,6 +85,8 @@ pub struct Writer {
     marks: BTreeMap<String, Checkpoint>,
     /// Alert events waiting for the next commit.
     alerts: Vec<crate::model::Alert>,
+    /// The alert rules' state, written with the next commit.
+    rules_state: Option<String>,
     /// How many of them were announced while the database was failing
     /// (see [`Writer::announce_unstored`]).
     announced: usize,
@@ -133,6 +135,7 @@ impl Writer {
             announced: 0,
             marks: BTreeMap::new(),
             alerts: Vec::new(),
+            rules_state: None,
             committed_alerts: Vec::new(),
             sinks: Vec::new(),
             last: Instant::now(),
@@ -169,6 +172,11 @@ impl Writer {
     /// remote sink that wants each).
     pub fn add_alerts(&mut self, alerts: Vec<crate::model::Alert>) {
         self.alerts.extend(alerts);
+    }
+
+    /// The alert rules' state to store with the next commit (JSON).
+    pub fn set_rules_state(&mut self, state: String) {
+        self.rules_state = Some(state);
     }
 
     /// Records that a file has been read (and its lines given to the
@@ -225,6 +233,7 @@ impl Writer {
                 checkpoints: &checkpoints,
                 alerts: &self.alerts,
                 sinks: &self.sinks,
+                rules_state: self.rules_state.as_deref(),
             })
         });
         let new = match stored {
@@ -245,6 +254,7 @@ impl Writer {
         let mut alerts = std::mem::take(&mut self.alerts);
         self.committed_alerts = alerts.split_off(self.announced.min(alerts.len()));
         self.announced = 0;
+        self.rules_state = None;
         self.marks.clear();
         self.new_transitions += new;
         if self.keep_transitions {
