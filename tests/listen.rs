@@ -2130,3 +2130,79 @@ fn live_flapping_resolves_on_the_idle_clock_at_the_end_of_its_window() {
     );
     assert!(l.stop().0.success());
 }
+
+/// A degradation alert firing when listen is stopped resolves after the
+/// restart, once its condition no longer holds (its condition and `for`
+/// timers are restored with it).
+#[test]
+fn a_degradation_alert_firing_at_a_restart_resolves_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("live.db");
+    let jsonl = dir.path().join("alerts.jsonl");
+    let rules = rules_file(
+        dir.path(),
+        "[haproxy_server_errors]\nmin_requests = 5\nwindow = \"1m\"\nfor = \"2m\"\n\n[haproxy_server_latency]\nenabled = false\n",
+    );
+    let args = [
+        "--tcp",
+        "127.0.0.1:27968",
+        "--rules",
+        rules.to_str().unwrap(),
+        "--alerts-jsonl",
+        jsonl.to_str().unwrap(),
+        "--reorder-window",
+        "0s",
+    ];
+    let request = |srv: &str, at: &str, status: u16| {
+        format!("<134>Nov 24 10:{at} haproxy[1]: 127.0.0.1:34392 [24/Nov/2026:10:{at}.000] fe_http be_app/{srv} 0/0/0/5/5 {status} 127 - - ---- 1/1/0/0/0 0/0 \"GET / HTTP/1.1\"\n")
+    };
+    let send = |text: &str| {
+        let mut c = TcpStream::connect("127.0.0.1:27968").unwrap();
+        c.write_all(text.as_bytes()).unwrap();
+    };
+    let errors = || {
+        received(&jsonl)
+            .into_iter()
+            .filter(|a| a["rule"] == "haproxy_server_errors")
+            .map(|a| {
+                let at = a["ends_at"].as_str().or(a["starts_at"].as_str()).unwrap();
+                format!("{} {}", a["status"].as_str().unwrap(), &at[11..19])
+            })
+            .collect::<Vec<_>>()
+    };
+    // Two minutes of 503s: firing at 10:02, when minute 10:01 closes.
+    let mut l = Listen::start_with(tempfile::tempdir().unwrap(), db.clone(), &args);
+    let mut text = String::new();
+    for m in ["00", "01"] {
+        for s in 10..30 {
+            text.push_str(&request("srv1", &format!("{m}:{s}"), 503));
+        }
+    }
+    text.push_str(&request("srv2", "02:31", 200));
+    send(&text);
+    wait_for("the errors alert", || !errors().is_empty());
+    assert!(l.stop().0.success());
+    assert_eq!(errors(), ["firing 10:02:00"], "still firing at the stop");
+    // After the restart: a clean minute, and the condition has been clear
+    // for its two minutes at 10:04.
+    let mut l = Listen::start_with(tempfile::tempdir().unwrap(), db.clone(), &args);
+    let mut text = String::new();
+    for s in 10..30 {
+        text.push_str(&request("srv1", &format!("03:{s}"), 200));
+    }
+    text.push_str(&request("srv2", "04:31", 200));
+    send(&text);
+    wait_for("the resolution", || errors().len() == 2);
+    assert_eq!(errors(), ["firing 10:02:00", "resolved 10:04:00"]);
+    assert!(l.stop().0.success());
+    let active = hapwatch(&[
+        "alerts",
+        "--db",
+        db.to_str().unwrap(),
+        "--active",
+        "--format",
+        "json",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&active.stdout).unwrap();
+    assert_eq!(v["alerts"].as_array().unwrap().len(), 0, "{v}");
+}
