@@ -320,4 +320,32 @@ mod tests {
         assert_eq!(a.previews_unconfirmed, 1);
         assert_eq!(a.firing.len(), 1);
     }
+
+    /// UP at 19:00:20, then a DOWN stamped 19:00:10 that arrives after the
+    /// window let the UP in: it does not overturn the newer state, so no
+    /// page fires and what the database keeps (the newest line) is what the
+    /// live state says.
+    #[test]
+    fn a_state_line_older_than_the_state_does_not_overturn_it() {
+        let down_at = |t: &str| DOWN.replace("19:00:10", t);
+        let up_at = |t: &str| UP.replace("19:00:12", t);
+        let (mut e, mut clock) = live(false);
+        e.engine.order = Reorder::new(0);
+        for l in [down_at("19:00:00"), up_at("19:00:20"), down_at("19:00:10")] {
+            e.ingest_line_now(l.as_bytes(), &mut clock);
+        }
+        e.release_all();
+        let st = e.engine.health.servers.values().next().unwrap();
+        assert_eq!(st.label().as_str(), "UP");
+        assert_eq!(e.engine.health.stale, 1);
+        assert_eq!(e.engine.health.transitions.len(), 2, "DOWN, then UP");
+        assert_eq!(
+            taken(&mut e),
+            vec![
+                "haproxy_backend_server_status critical Firing 19:00:00 None",
+                "haproxy_backend_server_status critical Resolved 19:00:00 Some(\"19:00:20\")",
+            ]
+        );
+        assert!(e.alerts.as_ref().unwrap().firing.is_empty());
+    }
 }

@@ -289,3 +289,43 @@ fn the_window_opens_at_the_earliest_event_even_a_health_line() {
     assert_eq!(server(&r, "be", "s1")["down_seconds"], 10.0);
     assert_eq!(transitions(&r), ["be/s1 DOWN->UP"]);
 }
+
+/// Offline, the same rule as live: a state line older than its server's
+/// newest state (past the reorder window) is counted as stale and does not
+/// overturn it; the database and the report agree.
+#[test]
+fn a_late_state_line_does_not_overturn_a_newer_state_offline() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("late.log");
+    let line = |t: &str, what: &str| {
+        format!("2026-11-24T19:00:{t}+00:00 lb1 haproxy[1]: Server be_app/srv1 is {what}\n")
+    };
+    let down = "DOWN, reason: Layer4 timeout, check duration: 2001ms. 1 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue.";
+    let up = "UP, reason: Layer7 check passed, code: 200, check duration: 1ms. 2 active and 0 backup servers online. 0 sessions requeued, 0 total in queue.";
+    std::fs::write(&log, line("00", down) + &line("20", up) + &line("10", down)).unwrap();
+    let db = dir.path().join("late.db");
+    let r = analyze_json(&[
+        "--reorder-window",
+        "0s",
+        "--alerts",
+        "--db",
+        db.to_str().unwrap(),
+        log.to_str().unwrap(),
+    ]);
+    assert_eq!(r["input"]["stale"], 1, "{}", r["input"]);
+    assert_eq!(
+        transitions(&r),
+        ["be_app/srv1 UP->DOWN", "be_app/srv1 DOWN->UP"]
+    );
+    let firing = r["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["status"] == "firing")
+        .count();
+    let resolved = r["alerts"].as_array().unwrap().len() - firing;
+    assert_eq!((firing, resolved), (1, 1), "{}", r["alerts"]);
+    let s = hapwatch(&["status", "--db", db.to_str().unwrap(), "--format", "json"]);
+    let s: serde_json::Value = serde_json::from_slice(&s.stdout).unwrap();
+    assert_eq!(server(&s, "be_app", "srv1")["state"], "UP", "{s}");
+}

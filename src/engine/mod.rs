@@ -106,6 +106,9 @@ pub struct Counters {
     pub duplicates: u64,
     /// Health messages older than the reorder window allowed.
     pub late: u64,
+    /// Of those, state lines older than a state already applied to their
+    /// server: kept out of the state (and so of the store and the alerts).
+    pub stale: u64,
     /// Per `other` pattern, by index in the pattern set (reports name them).
     #[serde(skip)]
     pub other_kinds: Vec<u64>,
@@ -122,6 +125,7 @@ impl Counters {
         self.untimed += o.untimed;
         self.duplicates += o.duplicates;
         self.late += o.late;
+        self.stale += o.stale;
         if self.other_kinds.len() < o.other_kinds.len() {
             self.other_kinds.resize(o.other_kinds.len(), 0);
         }
@@ -546,6 +550,7 @@ impl Engine {
         self.release_all();
         self.counters.duplicates = self.order.duplicates;
         self.counters.late = self.order.late;
+        self.counters.stale = self.health.stale;
         self.aggregates.flush();
         let end = match (self.filter.until, self.last) {
             (Some(u), Some(l)) => l.min(u),

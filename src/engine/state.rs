@@ -34,6 +34,9 @@ pub struct ServerState {
     pub events: u64,
     /// The last event of this server was a check line.
     pub check_just_before: bool,
+    /// Event time of the newest state line applied (not stored: after a
+    /// restart `since` stands in for it).
+    pub last_state_at: Option<Millis>,
 }
 
 impl ServerState {
@@ -93,6 +96,9 @@ pub struct HealthTracker {
     pub transitions: Vec<Transition>,
     /// Start of the window: time before it is not counted.
     pub window_start: Option<Millis>,
+    /// State lines older than a state already applied to their server:
+    /// not applied (see [`HealthTracker::apply`]).
+    pub stale: u64,
 }
 
 impl HealthTracker {
@@ -134,6 +140,20 @@ impl HealthTracker {
         if ev.op.is_none() && ev.admin.is_none() {
             return; // DNS address changes and the like: information only.
         }
+        // A state line older than one already applied to this server (it
+        // arrived after the reorder window let newer lines in) cannot
+        // overturn the newer state: the live state, the database and the
+        // alerts all keep to the newest line (the database keeps a server's
+        // row only for a later time), and the line is counted as stale.
+        if st
+            .last_state_at
+            .or(st.since)
+            .is_some_and(|newest| at < newest)
+        {
+            self.stale += 1;
+            return;
+        }
+        st.last_state_at = Some(at);
         let first = st.since.is_none() && st.op.is_none() && st.admin.is_none();
         if first {
             if let Some((op, admin)) = implied_previous(ev) {

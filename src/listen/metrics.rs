@@ -49,6 +49,7 @@ pub struct Snapshot {
     pub parse_oversized: u64,
     pub duplicates: u64,
     pub late: u64,
+    pub stale: u64,
     /// Alert events announced ahead of the reorder window, and those of
     /// them the ordered state did not confirm (withdrawn).
     pub alert_previews: u64,
@@ -260,6 +261,12 @@ impl prometheus_client::collector::Collector for Collector {
             "hapwatch_health_late",
             "Health messages older than the reorder window",
             [(vec![], snap.late)],
+        )?;
+        counter(
+            &mut enc,
+            "hapwatch_health_stale",
+            "State lines older than a state already applied to their server (not applied)",
+            [(vec![], snap.stale)],
         )?;
         counter(
             &mut enc,

@@ -580,6 +580,7 @@ fn publish(p: &Pipeline, shared: &metrics::Shared) {
         parse_oversized: engine.counters.oversized,
         duplicates: engine.order.duplicates,
         late: engine.order.late,
+        stale: engine.health.stale,
         alert_previews: p.alerts.as_ref().map_or(0, |a| a.previews),
         alert_previews_unconfirmed: p.alerts.as_ref().map_or(0, |a| a.previews_unconfirmed),
         ..Default::default()
