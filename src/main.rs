@@ -49,20 +49,7 @@ fn duration(s: &str) -> Result<Millis, String> {
 }
 
 fn duration_or_zero(s: &str) -> Result<Millis, String> {
-    let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: i64 = n
-        .parse()
-        .map_err(|_| format!("`{s}` is not a duration: use a number and d, h, m, s or ms (30d)"))?;
-    let unit_ms = match unit {
-        "d" => 86_400_000,
-        "h" => 3_600_000,
-        "m" => 60_000,
-        "s" => 1000,
-        "ms" => 1,
-        _ => return Err(format!("`{s}`: the unit must be d, h, m, s or ms (30d)")),
-    };
-    n.checked_mul(unit_ms)
-        .ok_or_else(|| format!("`{s}` is out of range"))
+    hapwatch::time::parse_duration(s)
 }
 
 fn user_time(s: &str) -> Result<Millis, String> {

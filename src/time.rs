@@ -393,3 +393,42 @@ mod tests {
         assert!(parse_user_time("yesterday").is_none());
     }
 }
+
+/// A duration as people write it in flags, rule files and the config file:
+/// a whole number and a unit, `500ms`, `30s`, `10m`, `2h`, `30d`. The one
+/// parser of the crate; zero is allowed (callers that need more say so).
+/// The error says what to write instead.
+pub fn parse_duration(s: &str) -> Result<Millis, String> {
+    let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: i64 = n
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration: use a number and d, h, m, s or ms (30d)"))?;
+    let unit_ms = match unit {
+        "d" => 86_400_000,
+        "h" => 3_600_000,
+        "m" => 60_000,
+        "s" => 1000,
+        "ms" => 1,
+        _ => return Err(format!("`{s}`: the unit must be d, h, m, s or ms (30d)")),
+    };
+    n.checked_mul(unit_ms)
+        .ok_or_else(|| format!("`{s}` is out of range"))
+}
+
+#[cfg(test)]
+mod duration_tests {
+    use super::parse_duration;
+
+    #[test]
+    fn durations_as_written() {
+        assert_eq!(parse_duration("500ms"), Ok(500));
+        assert_eq!(parse_duration("30s"), Ok(30_000));
+        assert_eq!(parse_duration("10m"), Ok(600_000));
+        assert_eq!(parse_duration("2h"), Ok(7_200_000));
+        assert_eq!(parse_duration("30d"), Ok(2_592_000_000));
+        assert_eq!(parse_duration("0s"), Ok(0));
+        for bad in ["", "10", "ten minutes", "10 m", "-5s", "5w", "99999999999999999d"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+}

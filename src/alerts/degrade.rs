@@ -23,12 +23,9 @@ use crate::time::Millis;
 /// How long after a minute's end event time must go before it is judged.
 pub const GRACE_MS: Millis = 30_000;
 
+/// A `for` duration: zero is allowed (fire at the first minute).
 fn dur(s: &str) -> Option<Millis> {
-    if s == "0s" || s == "0" {
-        Some(0)
-    } else {
-        parse_duration(s)
-    }
+    crate::time::parse_duration(s).ok()
 }
 
 #[derive(Clone, Debug, Deserialize)]

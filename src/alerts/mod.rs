@@ -185,19 +185,10 @@ impl RuleOptions {
     }
 }
 
-/// A duration like `10m`, `30s`, `2h`.
+/// A duration of a rule file (`10m`, `30s`, `2h`) that must be more than
+/// zero ([`crate::time::parse_duration`] reads it).
 pub fn parse_duration(s: &str) -> Option<Millis> {
-    let i = s.find(|c: char| !c.is_ascii_digit())?;
-    let n: i64 = s[..i].parse().ok()?;
-    let unit = match &s[i..] {
-        "ms" => 1,
-        "s" => 1000,
-        "m" => 60_000,
-        "h" => 3_600_000,
-        "d" => 86_400_000,
-        _ => return None,
-    };
-    n.checked_mul(unit).filter(|&v| v > 0)
+    crate::time::parse_duration(s).ok().filter(|&v| v > 0)
 }
 
 impl RuleFile {
