@@ -427,7 +427,15 @@ mod duration_tests {
         assert_eq!(parse_duration("2h"), Ok(7_200_000));
         assert_eq!(parse_duration("30d"), Ok(2_592_000_000));
         assert_eq!(parse_duration("0s"), Ok(0));
-        for bad in ["", "10", "ten minutes", "10 m", "-5s", "5w", "99999999999999999d"] {
+        for bad in [
+            "",
+            "10",
+            "ten minutes",
+            "10 m",
+            "-5s",
+            "5w",
+            "99999999999999999d",
+        ] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
     }

@@ -91,6 +91,36 @@ pub const STATES: [&str; 6] = ["UP", "DOWN", "STOPPING", "MAINT", "DRAIN", "UNKN
 #[derive(Debug)]
 struct Collector(Arc<Shared>);
 
+/// A label value as the exposition format needs it: backslash, double
+/// quote and newline escaped. prometheus-client writes values as given, and
+/// names come from the network: one datagram naming a backend `be"q` made
+/// the whole scrape unreadable, and a server named `s",evil="1` added a
+/// label.
+#[derive(Debug)]
+struct Escaped(String);
+
+impl prometheus_client::encoding::EncodeLabelValue for Escaped {
+    fn encode(&self, enc: &mut prometheus_client::encoding::LabelValueEncoder) -> std::fmt::Result {
+        use std::fmt::Write;
+        let mut rest = self.0.as_str();
+        while let Some(i) = rest.find(['\\', '"', '\n']) {
+            enc.write_str(&rest[..i])?;
+            enc.write_str(match rest.as_bytes()[i] {
+                b'\\' => "\\\\",
+                b'"' => "\\\"",
+                _ => "\\n",
+            })?;
+            rest = &rest[i + 1..];
+        }
+        enc.write_str(rest)
+    }
+}
+
+/// Label pairs with their values escaped.
+fn escaped(labels: Vec<(&'static str, String)>) -> Vec<(&'static str, Escaped)> {
+    labels.into_iter().map(|(k, v)| (k, Escaped(v))).collect()
+}
+
 fn counter(
     enc: &mut DescriptorEncoder,
     name: &str,
@@ -99,7 +129,7 @@ fn counter(
 ) -> std::fmt::Result {
     let mut m = enc.encode_descriptor(name, help, None, MetricType::Counter)?;
     for (labels, v) in rows {
-        ConstCounter::new(v).encode(m.encode_family(&labels)?)?;
+        ConstCounter::new(v).encode(m.encode_family(&escaped(labels))?)?;
     }
     Ok(())
 }
@@ -112,7 +142,7 @@ fn gauge(
 ) -> std::fmt::Result {
     let mut m = enc.encode_descriptor(name, help, None, MetricType::Gauge)?;
     for (labels, v) in rows {
-        ConstGauge::new(v).encode(m.encode_family(&labels)?)?;
+        ConstGauge::new(v).encode(m.encode_family(&escaped(labels))?)?;
     }
     Ok(())
 }
@@ -336,7 +366,7 @@ impl prometheus_client::collector::Collector for Collector {
                 ("server", srv.clone()),
                 ("timer", t.clone()),
             ];
-            m.encode_family(&labels)?
+            m.encode_family(&escaped(labels))?
                 .encode_histogram::<Vec<(String, String)>>(*sum, *count, buckets, None)?;
         }
         Ok(())

@@ -709,4 +709,39 @@ mod tests {
             assert!(!said.contains("error while linting"), "promtool: {said}");
         }
     }
+
+    /// Names come from the network: quotes and backslashes in them are
+    /// escaped, so the scrape stays readable and no label is injected.
+    #[test]
+    fn hostile_names_are_escaped_in_metrics() {
+        let lines: Vec<String> = [r#"be"q/s1"#, r#"be/s",evil="1"#, r#"be\x/s2"#]
+            .iter()
+            .map(|name| format!("<134>Nov 24 16:21:15 haproxy[1]: 127.0.0.1:1 [24/Nov/2026:16:21:15.230] fe {name} 0/0/0/5/5 200 1 - - ---- 1/1/0/0/0 0/0 \"GET / HTTP/1.1\""))
+            .collect();
+        let text = scrape(&lines);
+        assert!(text.contains(r#"backend="be\"q""#), "{text}");
+        assert!(text.contains(r#"server="s\",evil=\"1""#), "{text}");
+        assert!(text.contains(r#"backend="be\\x""#), "{text}");
+        assert!(
+            !text.contains(r#",evil="1""#),
+            "a label was injected:\n{text}"
+        );
+        if let Ok(out) = std::process::Command::new("promtool")
+            .args(["check", "metrics"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .and_then(|mut c| {
+                use std::io::Write;
+                c.stdin.take().unwrap().write_all(text.as_bytes())?;
+                c.wait_with_output()
+            })
+        {
+            let said = String::from_utf8_lossy(&out.stderr).to_string()
+                + &String::from_utf8_lossy(&out.stdout);
+            assert!(!said.contains("parsing error"), "promtool: {said}");
+            assert!(!said.contains("error while linting"), "promtool: {said}");
+        }
+    }
 }
