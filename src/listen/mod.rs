@@ -647,6 +647,30 @@ mod tests {
         metrics::render(&shared)
     }
 
+    /// `promtool check metrics` reads the exposition (when installed; CI
+    /// installs it). Its lint notes (help text of OpenMetrics counters,
+    /// units) are not parse errors; an unreadable exposition is.
+    fn promtool_reads(text: &str) {
+        let Ok(out) = std::process::Command::new("promtool")
+            .args(["check", "metrics"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .and_then(|mut c| {
+                use std::io::Write;
+                c.stdin.take().unwrap().write_all(text.as_bytes())?;
+                c.wait_with_output()
+            })
+        else {
+            return;
+        };
+        let said = String::from_utf8_lossy(&out.stderr).to_string()
+            + &String::from_utf8_lossy(&out.stdout);
+        assert!(!said.contains("parsing error"), "promtool: {said}");
+        assert!(!said.contains("error while linting"), "promtool: {said}");
+    }
+
     #[test]
     fn latency_histograms_are_cumulative_once_and_end_at_inf() {
         // Tr of 3 ms, 40 ms, 2 s and 50 s (above the largest bound).
@@ -689,25 +713,7 @@ mod tests {
             }
             last = Some((series, v));
         }
-        if let Ok(out) = std::process::Command::new("promtool")
-            .args(["check", "metrics"])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .and_then(|mut c| {
-                use std::io::Write;
-                c.stdin.take().unwrap().write_all(text.as_bytes())?;
-                c.wait_with_output()
-            })
-        {
-            // Its lint notes (help text of OpenMetrics counters, units)
-            // are not parse errors; an unreadable exposition is.
-            let said = String::from_utf8_lossy(&out.stderr).to_string()
-                + &String::from_utf8_lossy(&out.stdout);
-            assert!(!said.contains("parsing error"), "promtool: {said}");
-            assert!(!said.contains("error while linting"), "promtool: {said}");
-        }
+        promtool_reads(&text);
     }
 
     /// Names come from the network: quotes and backslashes in them are
@@ -726,22 +732,6 @@ mod tests {
             !text.contains(r#",evil="1""#),
             "a label was injected:\n{text}"
         );
-        if let Ok(out) = std::process::Command::new("promtool")
-            .args(["check", "metrics"])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .and_then(|mut c| {
-                use std::io::Write;
-                c.stdin.take().unwrap().write_all(text.as_bytes())?;
-                c.wait_with_output()
-            })
-        {
-            let said = String::from_utf8_lossy(&out.stderr).to_string()
-                + &String::from_utf8_lossy(&out.stdout);
-            assert!(!said.contains("parsing error"), "promtool: {said}");
-            assert!(!said.contains("error while linting"), "promtool: {said}");
-        }
+        promtool_reads(&text);
     }
 }
