@@ -203,9 +203,9 @@ fn window_of(minutes: &VecDeque<(Millis, Minute)>, upto: Millis, n: usize, q: f6
         .map(|v| (v, "Tr"))
         .or_else(|| pct(2).map(|v| (v, "Tt")));
     Window {
-        requests: m.requests,
-        errors: m.errors,
-        backend_queue_max: m.backend_queue_max,
+        requests: m.counts.requests,
+        errors: m.counts.errors,
+        backend_queue_max: m.counts.backend_queue_max,
         latency,
         tw: pct(0),
     }
@@ -594,9 +594,12 @@ mod tests {
             },
             minute: at,
             data: Minute {
-                requests,
-                errors,
-                backend_queue_max: queue,
+                counts: crate::engine::counts::Counts {
+                    requests,
+                    errors,
+                    backend_queue_max: queue,
+                    ..Default::default()
+                },
                 ..Default::default()
             },
         }

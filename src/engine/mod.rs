@@ -10,6 +10,7 @@
 //! Invariants: event time only (see [`Clock`]); request aggregates are
 //! mergeable (see [`stats`]); health state has a single owner.
 
+pub mod counts;
 pub mod order;
 pub mod rollup;
 pub mod state;

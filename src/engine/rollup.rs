@@ -21,7 +21,8 @@ use hdrhistogram::Histogram;
 use crate::haproxy::{Request, Timer};
 use crate::time::Millis;
 
-use super::stats::{count_termination, pack, ServerKey, TimerStats};
+use super::counts::Counts;
+use super::stats::{ServerKey, TimerStats};
 
 pub const MINUTE_MS: Millis = 60_000;
 
@@ -36,17 +37,7 @@ pub fn minute_of(t: Millis) -> Millis {
 
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Minute {
-    pub requests: u64,
-    /// other, 1xx, 2xx, 3xx, 4xx, 5xx
-    pub status: [u64; 6],
-    pub errors: u64,
-    pub bytes: u64,
-    pub retries: u64,
-    pub redispatches: u64,
-    pub srv_queue_max: u32,
-    pub backend_queue_max: u32,
-    /// Termination state (packed as in [`super::Stats`]) -> count.
-    pub termination: Vec<([u8; 4], u64)>,
+    pub counts: Counts,
     /// [`TIMERS`]: HDR histograms (2 significant digits) with sum and max.
     pub timers: [Option<Box<TimerStats>>; 3],
     /// The timers in V2 encoding, once [`Minute::seal`]ed (`timers` are
@@ -73,15 +64,7 @@ impl Minute {
     /// `pool` (see [`TimerStats::compact_into`]).
     #[inline]
     pub fn add_pooled(&mut self, r: &Request, pool: &mut Vec<Box<[u16]>>) {
-        self.requests += 1;
-        self.status[r.status_class()] += 1;
-        self.errors += r.is_error() as u64;
-        self.bytes += r.bytes;
-        self.retries += r.retries as u64;
-        self.redispatches += r.redispatched as u64;
-        self.srv_queue_max = self.srv_queue_max.max(r.srv_queue);
-        self.backend_queue_max = self.backend_queue_max.max(r.backend_queue);
-        count_termination(&mut self.termination, pack(r.termination), 1);
+        self.counts.add(r);
         for (slot, t) in self.timers.iter_mut().zip(TIMERS) {
             let v = r.timer(t);
             if v >= 0 {
@@ -141,19 +124,7 @@ impl Minute {
             return self.merge(&o);
         }
         self.unseal();
-        self.requests += o.requests;
-        for k in 0..6 {
-            self.status[k] += o.status[k];
-        }
-        self.errors += o.errors;
-        self.bytes += o.bytes;
-        self.retries += o.retries;
-        self.redispatches += o.redispatches;
-        self.srv_queue_max = self.srv_queue_max.max(o.srv_queue_max);
-        self.backend_queue_max = self.backend_queue_max.max(o.backend_queue_max);
-        for (code, n) in &o.termination {
-            count_termination(&mut self.termination, *code, *n);
-        }
+        self.counts.merge(&o.counts);
         for (mine, theirs) in self.timers.iter_mut().zip(&o.timers) {
             let Some(t) = theirs else { continue };
             // Pieces leave the workers flushed: merged without a copy.
@@ -224,12 +195,12 @@ mod tests {
         y.add(&b);
         x.merge(&y);
         assert_eq!(x, one);
-        assert_eq!(one.requests, 2);
-        assert_eq!(one.status[2], 1);
-        assert_eq!(one.status[5], 1);
-        assert_eq!(one.errors, 1);
-        assert_eq!(one.backend_queue_max, 2);
-        assert_eq!(one.termination, vec![(*b"----", 1), (*b"sH--", 1)]);
+        assert_eq!(one.counts.requests, 2);
+        assert_eq!(one.counts.status[2], 1);
+        assert_eq!(one.counts.status[5], 1);
+        assert_eq!(one.counts.errors, 1);
+        assert_eq!(one.counts.backend_queue_max, 2);
+        assert_eq!(one.counts.termination, vec![(*b"----", 1), (*b"sH--", 1)]);
         one.flush();
         let tr = Minute::decode_timer(&one.encode_timer(1).unwrap()).unwrap();
         assert_eq!(tr.len(), 2);
@@ -274,7 +245,7 @@ mod tests {
         other_way.merge(&sealed_piece);
         for m in [&mut sealed, &mut other_way] {
             m.flush();
-            assert_eq!(m.requests, 7);
+            assert_eq!(m.counts.requests, 7);
             // Tw and Tr (an HTTP log has no Tt): the same counts.
             let counts = |m: &Minute, k| {
                 let h = Minute::decode_timer(&m.encode_timer(k).expect("recorded")).unwrap();

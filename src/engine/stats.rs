@@ -11,6 +11,7 @@ use rustc_hash::FxHashMap;
 use crate::haproxy::{Request, Timer};
 use crate::time::Millis;
 
+use super::counts::Counts;
 use super::rollup::{self, minute_of, Minute, Rollup};
 pub use crate::model::ServerKey;
 
@@ -154,18 +155,7 @@ impl TimerStats {
 
 #[derive(Clone, Debug, Default)]
 pub struct Stats {
-    pub requests: u64,
-    /// other, 1xx, 2xx, 3xx, 4xx, 5xx
-    pub status: [u64; 6],
-    pub errors: u64,
-    pub bytes: u64,
-    pub retries: u64,
-    pub redispatches: u64,
-    pub srv_queue_max: u32,
-    pub backend_queue_max: u32,
-    /// Termination state (packed bytes) -> count. A handful of distinct
-    /// values in practice, so a linear scan beats a hash map.
-    pub termination: Vec<([u8; 4], u64)>,
+    pub counts: Counts,
     pub timers: [Option<Box<TimerStats>>; 6],
     /// Accept date of the last request (`status`'s "last request").
     pub last: Option<Millis>,
@@ -205,19 +195,7 @@ impl Stats {
 
     /// Adds a drained minute's counts and timers to these totals.
     fn absorb(&mut self, m: &Minute) {
-        self.requests += m.requests;
-        for k in 0..6 {
-            self.status[k] += m.status[k];
-        }
-        self.errors += m.errors;
-        self.bytes += m.bytes;
-        self.retries += m.retries;
-        self.redispatches += m.redispatches;
-        self.srv_queue_max = self.srv_queue_max.max(m.srv_queue_max);
-        self.backend_queue_max = self.backend_queue_max.max(m.backend_queue_max);
-        for (code, n) in &m.termination {
-            count_termination(&mut self.termination, *code, *n);
-        }
+        self.counts.merge(&m.counts);
         for (t, m) in rollup::TIMERS.iter().zip(&m.timers) {
             if let Some(m) = m {
                 match &mut self.timers[*t as usize] {
@@ -242,15 +220,7 @@ impl Stats {
 
     #[inline]
     fn add_counts(&mut self, r: &Request) {
-        self.requests += 1;
-        self.status[r.status_class()] += 1;
-        self.errors += r.is_error() as u64;
-        self.bytes += r.bytes;
-        self.retries += r.retries as u64;
-        self.redispatches += r.redispatched as u64;
-        self.srv_queue_max = self.srv_queue_max.max(r.srv_queue);
-        self.backend_queue_max = self.backend_queue_max.max(r.backend_queue);
-        count_termination(&mut self.termination, pack(r.termination), 1);
+        self.counts.add(r);
         self.last = Some(self.last.map_or(r.accept, |l| l.max(r.accept)));
     }
 
@@ -296,19 +266,7 @@ impl Stats {
     }
 
     pub fn merge(&mut self, o: &Stats) {
-        self.requests += o.requests;
-        for k in 0..6 {
-            self.status[k] += o.status[k];
-        }
-        self.errors += o.errors;
-        self.bytes += o.bytes;
-        self.retries += o.retries;
-        self.redispatches += o.redispatches;
-        self.srv_queue_max = self.srv_queue_max.max(o.srv_queue_max);
-        self.backend_queue_max = self.backend_queue_max.max(o.backend_queue_max);
-        for (code, n) in &o.termination {
-            count_termination(&mut self.termination, *code, *n);
-        }
+        self.counts.merge(&o.counts);
         for k in 0..6 {
             if let Some(t) = &o.timers[k] {
                 match &mut self.timers[k] {
@@ -562,11 +520,14 @@ mod sealing_tests {
         let rollups = aggregates.drain_minutes();
         // 31 minutes, minute 2 in two pieces.
         assert_eq!(rollups.len(), 32);
-        assert_eq!(rollups.iter().map(|r| r.data.requests).sum::<u64>(), 32);
+        assert_eq!(
+            rollups.iter().map(|r| r.data.counts.requests).sum::<u64>(),
+            32
+        );
         let mut with = aggregates.servers.pop().unwrap().1;
         with.flush();
         without.flush();
-        assert_eq!(with.requests, 32);
+        assert_eq!(with.counts.requests, 32);
         for t in [Timer::Tw, Timer::Tr, Timer::Tt] {
             let figures = |s: &Stats| s.timer(t).map(|x| (x.count(), x.max, x.sum));
             assert_eq!(figures(&with), figures(&without), "{t:?}");

@@ -595,7 +595,7 @@ fn publish(p: &Pipeline, shared: &metrics::Shared) {
     }
     for (k, stats) in &engine.aggregates.servers {
         let key = || [k.host.clone(), k.backend.clone(), k.server.clone()];
-        s.requests.push((key(), stats.status));
+        s.requests.push((key(), stats.counts.status));
         for (t, name) in [
             (crate::haproxy::Timer::Tw, "Tw"),
             (crate::haproxy::Timer::Tr, "Tr"),

@@ -120,26 +120,26 @@ impl Traffic {
             _ => TimerSummary::default(),
         };
         Traffic {
-            requests: s.requests,
+            requests: s.counts.requests,
             status: StatusClasses {
-                c1: s.status[1],
-                c2: s.status[2],
-                c3: s.status[3],
-                c4: s.status[4],
-                c5: s.status[5],
-                other: s.status[0],
+                c1: s.counts.status[1],
+                c2: s.counts.status[2],
+                c3: s.counts.status[3],
+                c4: s.counts.status[4],
+                c5: s.counts.status[5],
+                other: s.counts.status[0],
             },
-            errors: s.errors,
-            error_rate: if s.requests > 0 {
-                (s.errors as f64 / s.requests as f64 * 1e4).round() / 1e4
+            errors: s.counts.errors,
+            error_rate: if s.counts.requests > 0 {
+                (s.counts.errors as f64 / s.counts.requests as f64 * 1e4).round() / 1e4
             } else {
                 0.0
             },
-            bytes: s.bytes,
-            retries: s.retries,
-            redispatches: s.redispatches,
-            srv_queue_max: s.srv_queue_max,
-            backend_queue_max: s.backend_queue_max,
+            bytes: s.counts.bytes,
+            retries: s.counts.retries,
+            redispatches: s.counts.redispatches,
+            srv_queue_max: s.counts.srv_queue_max,
+            backend_queue_max: s.counts.backend_queue_max,
             timers_ms: Timers {
                 TR: t(Timer::TR),
                 Tw: t(Timer::Tw),
@@ -149,6 +149,7 @@ impl Traffic {
                 Tt: t(Timer::Tt),
             },
             termination: s
+                .counts
                 .termination
                 .iter()
                 .map(|(c, n)| (termination_str(c), *n))

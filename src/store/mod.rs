@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use serde::Serialize;
 
+use crate::engine::counts::Counts;
 use crate::engine::rollup::{minute_of, Minute, Rollup};
 use crate::engine::stats::{pack, termination_str, TimerStats};
 use crate::engine::{Engine, Filter, Transition};
@@ -107,15 +108,17 @@ fn rollup_from_row(r: &rusqlite::Row) -> rusqlite::Result<Rollup> {
         },
         minute: r.get(3)?,
         data: Minute {
-            requests: r.get::<_, i64>(4)? as u64,
-            status,
-            errors: r.get::<_, i64>(11)? as u64,
-            bytes: r.get::<_, i64>(12)? as u64,
-            retries: r.get::<_, i64>(13)? as u64,
-            redispatches: r.get::<_, i64>(14)? as u64,
-            srv_queue_max: r.get(15)?,
-            backend_queue_max: r.get(16)?,
-            termination,
+            counts: Counts {
+                requests: r.get::<_, i64>(4)? as u64,
+                status,
+                errors: r.get::<_, i64>(11)? as u64,
+                bytes: r.get::<_, i64>(12)? as u64,
+                retries: r.get::<_, i64>(13)? as u64,
+                redispatches: r.get::<_, i64>(14)? as u64,
+                srv_queue_max: r.get(15)?,
+                backend_queue_max: r.get(16)?,
+                termination,
+            },
             timers,
             ..Default::default()
         },
@@ -158,6 +161,7 @@ fn write_rollups(tx: &rusqlite::Transaction, rollups: &[Rollup]) -> rusqlite::Re
                 Some(m) => m,
             };
             let terminations: serde_json::Map<String, serde_json::Value> = m
+                .counts
                 .termination
                 .iter()
                 .map(|(c, n)| (termination_str(c), (*n).into()))
@@ -167,19 +171,19 @@ fn write_rollups(tx: &rusqlite::Transaction, rollups: &[Rollup]) -> rusqlite::Re
                 k.backend,
                 k.server,
                 r.minute,
-                m.requests as i64,
-                m.status[0] as i64,
-                m.status[1] as i64,
-                m.status[2] as i64,
-                m.status[3] as i64,
-                m.status[4] as i64,
-                m.status[5] as i64,
-                m.errors as i64,
-                m.bytes as i64,
-                m.retries as i64,
-                m.redispatches as i64,
-                m.srv_queue_max,
-                m.backend_queue_max,
+                m.counts.requests as i64,
+                m.counts.status[0] as i64,
+                m.counts.status[1] as i64,
+                m.counts.status[2] as i64,
+                m.counts.status[3] as i64,
+                m.counts.status[4] as i64,
+                m.counts.status[5] as i64,
+                m.counts.errors as i64,
+                m.counts.bytes as i64,
+                m.counts.retries as i64,
+                m.counts.redispatches as i64,
+                m.counts.srv_queue_max,
+                m.counts.backend_queue_max,
                 serde_json::Value::Object(terminations).to_string(),
                 m.encode_timer(0),
                 m.encode_timer(1),

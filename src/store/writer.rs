@@ -314,7 +314,7 @@ mod tests {
             .iter()
             .find(|r| r.minute == piece("10:00", 0).minute)
             .unwrap();
-        assert_eq!(ten.data.requests, 2);
+        assert_eq!(ten.data.counts.requests, 2);
         let tr = ten.data.timers[1].as_ref().unwrap().hist.clone();
         assert_eq!(tr.len(), 2);
         assert!(tr.equivalent(tr.max(), 800));
@@ -322,6 +322,6 @@ mod tests {
             .iter()
             .find(|r| r.minute == piece("10:05", 0).minute)
             .unwrap();
-        assert_eq!(five.data.requests, 2);
+        assert_eq!(five.data.counts.requests, 2);
     }
 }
