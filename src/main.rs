@@ -766,12 +766,13 @@ fn main() -> ExitCode {
                 Err(code) => return code,
             };
             let mut bad = 0;
+            let mut text = String::new();
             for p in &set.patterns {
                 let hits = set.all_matches(p.sample.as_bytes());
                 let ok = hits == [p.name.as_str()];
                 bad += !ok as usize;
-                println!(
-                    "{:<24} {:<8} {:<36} {}",
+                text.push_str(&format!(
+                    "{:<24} {:<8} {:<36} {}\n",
                     p.name,
                     format!("{:?}", p.class).to_lowercase(),
                     p.source,
@@ -780,8 +781,10 @@ fn main() -> ExitCode {
                     } else {
                         format!("SAMPLE MATCHES {hits:?}")
                     }
-                );
+                ));
             }
+            // A closed pipe (`| head -1`) ends quietly (println! panicked).
+            print(&text);
             if bad > 0 {
                 eprintln!(
                     "hapwatch: {bad} pattern sample(s) do not match exactly their own pattern"

@@ -329,3 +329,24 @@ fn a_late_state_line_does_not_overturn_a_newer_state_offline() {
     let s: serde_json::Value = serde_json::from_slice(&s.stdout).unwrap();
     assert_eq!(server(&s, "be_app", "srv1")["state"], "UP", "{s}");
 }
+
+/// A reader that stops early (`| head -c 1`) ends the output quietly:
+/// exit 0, nothing on stderr (`patterns` panicked with exit 101).
+#[test]
+fn a_closed_pipe_ends_quietly() {
+    let file = fixture("rsyslog-file.log");
+    for args in [vec!["patterns"], vec!["analyze", file.to_str().unwrap()]] {
+        let out = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(format!(
+                "'{}' {} | head -c 1 > /dev/null; exit ${{PIPESTATUS[0]}}",
+                env!("CARGO_BIN_EXE_hapwatch"),
+                args.join(" ")
+            ))
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {said}");
+        assert!(said.is_empty(), "{args:?}: {said}");
+    }
+}
