@@ -29,6 +29,33 @@ use hapwatch::{
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Colour in tables: auto (on a terminal, unless NO_COLOR is set),
+    /// always, never.
+    #[arg(long, global = true, value_enum, default_value_t = Color::Auto)]
+    color: Color,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Color {
+    Auto,
+    Always,
+    Never,
+}
+
+impl Color {
+    /// Whether tables on stdout get colour: `--color` first, then the
+    /// NO_COLOR convention (no-color.org: set and not empty), then whether
+    /// stdout is a terminal.
+    fn on(self) -> bool {
+        match self {
+            Color::Always => true,
+            Color::Never => false,
+            Color::Auto => {
+                std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                    && std::io::stdout().is_terminal()
+            }
+        }
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -433,6 +460,7 @@ fn load_patterns(dir: Option<&std::path::Path>) -> Result<Arc<PatternSet>, ExitC
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let colour = cli.color.on();
     match cli.command {
         Command::Analyze {
             files,
@@ -621,7 +649,7 @@ fn main() -> ExitCode {
                 })
                 .collect();
             let text = match format {
-                Format::Table => report::table::render(&report, std::io::stdout().is_terminal()),
+                Format::Table => report::table::render(&report, colour),
                 Format::Json => report.to_json() + "\n",
                 Format::Csv => match report::csv::render(&report) {
                     Ok(s) => s,
@@ -656,11 +684,9 @@ fn main() -> ExitCode {
                 }
             };
             match format {
-                ListFormat::Table => print(&report::store::status_table(
-                    &servers,
-                    &backends,
-                    std::io::stdout().is_terminal(),
-                )),
+                ListFormat::Table => {
+                    print(&report::store::status_table(&servers, &backends, colour))
+                }
                 ListFormat::Json => print(
                     &(serde_json::to_string_pretty(
                         &serde_json::json!({ "servers": servers, "backends": backends }),
@@ -683,10 +709,7 @@ fn main() -> ExitCode {
                 }
             };
             match format {
-                ListFormat::Table => print(&report::store::history_table(
-                    &rows,
-                    std::io::stdout().is_terminal(),
-                )),
+                ListFormat::Table => print(&report::store::history_table(&rows, colour)),
                 ListFormat::Json => print(
                     &(serde_json::to_string_pretty(&serde_json::json!({ "transitions": rows }))
                         .expect("serializes")

@@ -350,3 +350,30 @@ fn a_closed_pipe_ends_quietly() {
         assert!(said.is_empty(), "{args:?}: {said}");
     }
 }
+
+/// `--color always` colours a piped table, `--color never` and the default
+/// (not a terminal) do not, and NO_COLOR does not override `always`.
+#[test]
+fn color_is_chosen_by_flag_then_no_color_then_the_terminal() {
+    let file = fixture("rsyslog-file.log");
+    let file = file.to_str().unwrap();
+    let escapes = |args: &[&str], no_color: bool| -> bool {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_hapwatch"));
+        c.args(args);
+        if no_color {
+            c.env("NO_COLOR", "1");
+        } else {
+            c.env_remove("NO_COLOR");
+        }
+        let out = c.output().unwrap();
+        assert!(out.status.success());
+        out.stdout.windows(2).any(|w| w == b"\x1b[")
+    };
+    assert!(escapes(&["analyze", "--color", "always", file], false));
+    assert!(escapes(&["analyze", file, "--color", "always"], true));
+    assert!(!escapes(&["analyze", "--color", "never", file], false));
+    assert!(!escapes(&["analyze", file], false));
+    assert!(!escapes(&["analyze", "--color", "auto", file], true));
+    let bad = hapwatch(&["analyze", "--color", "rainbow", file]);
+    assert_eq!(bad.status.code(), Some(2));
+}
