@@ -124,6 +124,13 @@ pub enum Severity {
 }
 
 impl Severity {
+    /// The severity `as_str` names, if it is one.
+    pub fn from_name(name: &str) -> Option<Severity> {
+        [Severity::Critical, Severity::Warning, Severity::Info]
+            .into_iter()
+            .find(|s| s.as_str() == name)
+    }
+
     /// Info < warning < critical: a sink's `min_severity` compares these.
     pub fn rank(self) -> u8 {
         match self {

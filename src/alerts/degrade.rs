@@ -224,6 +224,20 @@ pub struct DegradationState {
 /// Closed minutes kept per server: the longest window a rule may have.
 const KEPT_MINUTES: usize = 60;
 
+/// A closed minute joins its server's last [`KEPT_MINUTES`].
+fn keep_closed(
+    closed: &mut BTreeMap<ServerKey, VecDeque<(Millis, Minute)>>,
+    key: ServerKey,
+    minute: Millis,
+    m: Minute,
+) {
+    let c = closed.entry(key).or_default();
+    c.push_back((minute, m));
+    while c.len() > KEPT_MINUTES {
+        c.pop_front();
+    }
+}
+
 impl Degradation {
     pub fn state(&self) -> DegradationState {
         DegradationState {
@@ -245,21 +259,10 @@ impl Degradation {
         self.baseline = s.baseline.into_iter().collect();
         self.closed_until = s.closed_until;
         minutes.sort_by_key(|r| r.minute);
-        for r in minutes {
-            if r.minute < self.closed_until {
-                let c = self.closed.entry(r.key.clone()).or_default();
-                c.push_back((r.minute, r.data));
-                while c.len() > KEPT_MINUTES {
-                    c.pop_front();
-                }
-            } else {
-                self.open
-                    .entry(r.key)
-                    .or_default()
-                    .entry(r.minute)
-                    .or_default()
-                    .merge(&r.data);
-            }
+        let open = minutes.partition_point(|r| r.minute < self.closed_until);
+        self.add(&minutes[open..]);
+        for r in minutes.into_iter().take(open) {
+            keep_closed(&mut self.closed, r.key, r.minute, r.data);
         }
     }
 
@@ -306,11 +309,7 @@ impl Degradation {
             let mut judged = Vec::new();
             for (key, minutes) in self.open.iter_mut() {
                 if let Some(m) = minutes.remove(&minute) {
-                    let c = self.closed.entry(key.clone()).or_default();
-                    c.push_back((minute, m));
-                    while c.len() > KEPT_MINUTES {
-                        c.pop_front();
-                    }
+                    keep_closed(&mut self.closed, key.clone(), minute, m);
                     judged.push(key.clone());
                 }
             }

@@ -265,8 +265,8 @@ impl Courier {
     /// Tries the events handed over while the database failed (see
     /// [`Courier::direct`]).
     pub fn direct_round(&mut self) {
-        let sinks = self.sinks.lock().expect("sinks lock").clone();
         while let Ok(alerts) = self.direct.try_recv() {
+            let sinks = self.sinks.lock().expect("sinks lock").clone();
             for a in &alerts {
                 for s in sinks.iter().filter(|s| s.wants(a.severity)) {
                     let _ = deliver(s, a);

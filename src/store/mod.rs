@@ -858,11 +858,7 @@ impl Store {
             rows.collect::<rusqlite::Result<_>>().map_err(err)?
         };
         for (fp, starts, payload, severity) in &due {
-            let rank = match severity.as_str() {
-                "critical" => 2,
-                "warning" => 1,
-                _ => 0,
-            };
+            let rank = crate::model::Severity::from_name(severity).map_or(0, |s| s.rank());
             for (sink, _) in sinks.iter().filter(|(_, min)| rank >= min.rank()) {
                 tx.execute(
                     "INSERT OR IGNORE INTO outbox (sink, fingerprint, starts_ms, status, payload)
