@@ -543,7 +543,7 @@ fn main() -> ExitCode {
                     if let (Source::File(p), Some(key)) = (src, key) {
                         if let Ok(meta) = std::fs::metadata(p) {
                             match store.resume_offset(key, meta.dev(), meta.ino()) {
-                                Ok(off) => starts[i] = off,
+                                Ok(off) => starts[i] = off.unwrap_or(0),
                                 Err(e) => {
                                     eprintln!("hapwatch: {e}");
                                     return ExitCode::from(2);

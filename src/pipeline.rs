@@ -38,16 +38,19 @@ pub struct Pipeline {
     /// event time so that minutes and flapping windows still close when
     /// traffic stops.
     pub idle: Duration,
-    /// The last commit: every open minute is judged (end of input, or a
-    /// receiver stopping).
+    /// The last commit at the end of the input (`analyze`): every open
+    /// minute is judged. Never live: a receiver stopping leaves its open
+    /// minutes to the next run.
     pub closing: bool,
-    /// When the rules' state was last handed to the writer.
-    state_saved: Option<std::time::Instant>,
+    /// Live: what the reorder window holds is stored with each commit
+    /// that changes it, and put back at a restart: a followed file's
+    /// checkpoint then covers every line read, held or applied.
+    pub persist_held: bool,
+    /// The window's [`Reorder::version`] last handed to the writer.
+    ///
+    /// [`Reorder::version`]: crate::engine::order::Reorder::version
+    held_saved: Option<(u64, u64)>,
 }
-
-/// The rules' state is stored with a commit at most this often (and with
-/// every commit that stores alert events, and the last one).
-const STATE_EVERY: Duration = Duration::from_secs(1);
 
 impl Pipeline {
     pub fn new(mut engine: Engine, alerts: Option<Evaluator>, writer: Option<Writer>) -> Pipeline {
@@ -60,7 +63,8 @@ impl Pipeline {
             alert_log: Vec::new(),
             idle: Duration::ZERO,
             closing: false,
-            state_saved: None,
+            persist_held: false,
+            held_saved: None,
         }
     }
 
@@ -86,6 +90,19 @@ impl Pipeline {
             }
         }
         Ok(())
+    }
+
+    /// Live, at start: the lines the reorder window held at the last
+    /// commit go back into it, before anything new is read.
+    pub fn restore_held(&mut self, clock: &mut Clock) -> Result<usize, StoreError> {
+        let Some(w) = self.writer.as_mut() else {
+            return Ok(0);
+        };
+        let lines = w.store()?.held_lines()?;
+        for line in &lines {
+            self.ingest_line_now(line, clock);
+        }
+        Ok(lines.len())
     }
 
     /// Hands what health did to the rules, in the order it happened.
@@ -193,11 +210,24 @@ impl Pipeline {
         self.close_minutes(fresh);
         let alerting = self.alerting();
         self.take_alerts();
-        if let (Some(a), Some(w)) = (self.alerts.as_ref(), self.writer.as_mut()) {
-            let due = self.state_saved.is_none_or(|t| t.elapsed() >= STATE_EVERY);
-            if alerting || self.closing || due {
+        // The rules' state goes with the commit that stores what changed
+        // it (a stop at any line, even SIGKILL, restores it as it was).
+        if let (Some(a), Some(w)) = (self.alerts.as_mut(), self.writer.as_mut()) {
+            if a.take_changed() || alerting || self.closing {
                 w.set_rules_state(serde_json::to_string(&a.state()).expect("serializes"));
-                self.state_saved = Some(std::time::Instant::now());
+            }
+        }
+        if let (true, Some(w)) = (self.persist_held, self.writer.as_mut()) {
+            let version = self.engine.order.version();
+            if self.held_saved != Some(version) {
+                w.set_held(
+                    self.engine
+                        .held_lines()
+                        .into_iter()
+                        .map(<[u8]>::to_vec)
+                        .collect(),
+                );
+                self.held_saved = Some(version);
             }
         }
         match self.writer.as_mut() {

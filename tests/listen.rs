@@ -674,11 +674,20 @@ fn alerts_live_equal_alerts_offline_and_survive_a_restart() {
         rdir.path(),
         "[haproxy_server_latency]\nthreshold_ms = 150\npercentile = 0.99\nmin_requests = 5\nfor = \"0s\"\n",
     );
+    // A stop is not the end of a minute (the next run judges it whole):
+    // one request two minutes later moves event time on, so that live closes
+    // the capture's last minute as analyze does at the end of its input.
+    const LATER: &str = "<134>Nov 24 18:37:00 haproxy[9241]: 127.0.0.1:34999 [24/Nov/2026:18:37:00.000] fe_http be_app/srv1 0/0/0/0/0 200 127 - - ---- 1/1/0/0/0 0/0 \"GET / HTTP/1.1\"";
+    let capture = rdir.path().join("capture.log");
+    let mut text = std::fs::read_to_string(fixture("haproxy-udp-rfc3164.log")).unwrap();
+    text.push_str(LATER);
+    text.push('\n');
+    std::fs::write(&capture, text).unwrap();
     let offline = analyze_json(&[
         "--alerts",
         "--rules",
         rules.to_str().unwrap(),
-        fixture("haproxy-udp-rfc3164.log").to_str().unwrap(),
+        capture.to_str().unwrap(),
     ]);
     let alerts = offline["alerts"].as_array().unwrap();
     let srv2: Vec<(&str, &str)> = alerts
@@ -728,6 +737,11 @@ fn alerts_live_equal_alerts_offline_and_survive_a_restart() {
         }
     }
     wait_metric(27872, "hapwatch_lines_total", lines.len() as u64);
+    u.send_to(LATER.as_bytes(), "127.0.0.1:27871").unwrap();
+    wait_metric(27872, "hapwatch_lines_total", lines.len() as u64 + 1);
+    wait_for("every alert event in the JSON lines file", || {
+        std::fs::read_to_string(&jsonl).map_or(0, |t| t.lines().count()) >= alerts.len()
+    });
     assert!(l.stop().0.success());
     let live: Vec<serde_json::Value> = std::fs::read_to_string(&jsonl)
         .unwrap()

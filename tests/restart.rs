@@ -121,3 +121,191 @@ fn a_log_read_in_pieces_gives_the_alerts_of_one_reading() {
         }
     }
 }
+
+/// A log of 15 minutes on one load balancer: three servers with a request
+/// every 2 s each; srv1 flaps (DOWN/UP twice), srv2 answers 503 to half
+/// its requests in minutes 4 to 8, srv3 is slow (2 s) in minutes 6 to 10:
+/// transition, flapping, error-rate and latency alerts, firing and
+/// resolved.
+fn incident_log() -> Vec<String> {
+    let mut lines = Vec::new();
+    let at = |s: u32| format!("2026-11-24T10:{:02}:{:02}+00:00", s / 60, s % 60);
+    let apache = |s: u32| format!("24/Nov/2026:10:{:02}:{:02}.000", s / 60, s % 60);
+    for s in (0..15 * 60).step_by(2) {
+        let minute = s / 60;
+        match s {
+            130 | 190 => lines.push(format!(
+                "{} lb1 haproxy[7]: Server be_app/srv1 is DOWN, reason: Layer4 timeout, check duration: 2001ms. 2 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue.",
+                at(s)
+            )),
+            160 | 220 => lines.push(format!(
+                "{} lb1 haproxy[7]: Server be_app/srv1 is UP, reason: Layer7 check passed, code: 200, check duration: 1ms. 3 active and 0 backup servers online. 0 sessions requeued, 0 total in queue.",
+                at(s)
+            )),
+            _ => {}
+        }
+        for srv in 1..=3 {
+            let status = if srv == 2 && (4..=8).contains(&minute) && s % 4 == 0 {
+                503
+            } else {
+                200
+            };
+            let tr = if srv == 3 && (6..=10).contains(&minute) {
+                2000
+            } else {
+                20
+            };
+            lines.push(format!(
+                "{} lb1 haproxy[7]: 10.0.0.{srv}:4{s:04} [{}] fe_http be_app/srv{srv} 0/0/1/{tr}/{} {status} 512 - - ---- 3/3/1/1/0 0/0 \"GET /x HTTP/1.1\"",
+                at(s),
+                apache(s),
+                tr + 1
+            ));
+        }
+    }
+    lines
+}
+
+const LIVE_RULES: &str = "[haproxy_server_flapping]\ntransitions = 2\nwindow = \"5m\"\n\
+[haproxy_server_latency]\nwindow = \"1m\"\nfor = \"1m\"\nmin_requests = 10\nthreshold_ms = 800\n\
+[haproxy_server_errors]\nwindow = \"1m\"\nfor = \"1m\"\nmin_requests = 10\nmax_ratio = 0.2\n";
+
+/// `hapwatch listen --follow`, started and waited for.
+fn follow(db: &Path, rules: &Path, log: &Path) -> std::process::Child {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_hapwatch"))
+        .args(["listen", "--db", db.to_str().unwrap(), "--rules"])
+        .arg(rules)
+        .arg("--follow")
+        .arg(log)
+        // Event time only: no wall clock closes minutes in this test.
+        .args(["--idle-grace", "1h", "--reorder-window", "300ms"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    err.read_line(&mut line).unwrap();
+    assert!(line.contains("listening on"), "did not start: {line}");
+    std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
+    child
+}
+
+/// Waits (bounded) until the database's checkpoint for `log` is at its end.
+fn caught_up(db: &Path, log: &Path) {
+    let len = std::fs::metadata(log).unwrap().len() as i64;
+    let key = std::fs::canonicalize(log).unwrap().display().to_string();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let at: Option<i64> = rusqlite::Connection::open(db).ok().and_then(|c| {
+            c.query_row(
+                "SELECT offset FROM checkpoints WHERE path = ?1",
+                [&key],
+                |r| r.get(0),
+            )
+            .ok()
+        });
+        if at == Some(len) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "checkpoint {at:?} never reached {len}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// `listen` stopped with SIGKILL or SIGTERM at random moments while it
+/// follows a growing log, started again each time, stores the alert
+/// events, the history and the rollups of one uninterrupted reading: what
+/// it committed and where it stands in the file are one transaction, and a
+/// stop is not the end of a minute.
+#[test]
+fn listen_stopped_at_any_moment_gives_the_alerts_of_one_reading() {
+    let lines = incident_log();
+    let dir = tempfile::Builder::new()
+        .disable_cleanup(std::env::var_os("HAPWATCH_KEEP_TEST_DIR").is_some())
+        .tempdir()
+        .unwrap();
+    eprintln!("in {}", dir.path().display());
+    let rules = dir.path().join("rules.toml");
+    std::fs::write(&rules, LIVE_RULES).unwrap();
+    let whole = dir.path().join("whole.log");
+    std::fs::write(&whole, lines.join("\n") + "\n").unwrap();
+    let one = dir.path().join("one.db");
+    analyze(&one, &rules, &whole);
+    let expected = told(&one);
+    // Each alert is one row, resolved at its end.
+    for rule in [
+        "haproxy_server_flapping",
+        "haproxy_server_errors",
+        "haproxy_server_latency",
+        "haproxy_backend_server_status",
+    ] {
+        assert!(
+            expected
+                .0
+                .iter()
+                .any(|a| a.contains(rule) && a.contains("resolved")),
+            "the one reading has {rule}, resolved: {:?}",
+            expected.0
+        );
+    }
+    for seed in 1..=4u64 {
+        let log = dir.path().join(format!("live-{seed}.log"));
+        let db = dir.path().join(format!("live-{seed}.db"));
+        std::fs::write(&log, "").unwrap();
+        let mut child = follow(&db, &rules, &log);
+        // Pieces of random length, each followed by a random pause; after
+        // some of them a SIGKILL at a random moment, then a restart.
+        let cut = cuts(seed, lines.len(), 12);
+        let mut written = 0;
+        let mut x = seed.wrapping_mul(0x2545_F491_4F6C_DD1D) | 1;
+        let mut rand = |n: u64| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        };
+        let mut kills = 0;
+        for &end in cut.iter().chain(std::iter::once(&lines.len())) {
+            let piece = lines[written..end].join("\n") + "\n";
+            use std::io::Write;
+            std::fs::OpenOptions::new()
+                .append(true)
+                .open(&log)
+                .unwrap()
+                .write_all(piece.as_bytes())
+                .unwrap();
+            written = end;
+            std::thread::sleep(std::time::Duration::from_millis(rand(700)));
+            if end < lines.len() && rand(2) == 0 {
+                if rand(2) == 0 {
+                    child.kill().unwrap();
+                    child.wait().unwrap();
+                } else {
+                    std::process::Command::new("kill")
+                        .args(["-TERM", &child.id().to_string()])
+                        .status()
+                        .unwrap();
+                    assert!(child.wait().unwrap().success());
+                }
+                kills += 1;
+                child = follow(&db, &rules, &log);
+            }
+        }
+        caught_up(&db, &log);
+        std::process::Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(child.wait().unwrap().success());
+        let got = told(&db);
+        assert!(kills > 0, "seed {seed} stopped nothing");
+        assert_eq!(got.0, expected.0, "alerts, {kills} stops, seed {seed}");
+        assert_eq!(got.1, expected.1, "history, {kills} stops, seed {seed}");
+        assert_eq!(got.2, expected.2, "rollups, {kills} stops, seed {seed}");
+    }
+}

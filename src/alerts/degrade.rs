@@ -266,6 +266,11 @@ impl Degradation {
         }
     }
 
+    /// Minutes before this are closed (judged).
+    pub fn closed_until(&self) -> Millis {
+        self.closed_until
+    }
+
     /// How far back stored minutes are needed by [`Degradation::restore`].
     pub fn restore_from(s: &DegradationState) -> Millis {
         s.closed_until - KEPT_MINUTES as Millis * MINUTE_MS

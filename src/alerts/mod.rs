@@ -306,6 +306,9 @@ pub struct Evaluator {
     /// Of those, events the ordered path did not confirm (a line older
     /// than them arrived later and told another story).
     pub previews_unconfirmed: u64,
+    /// Whether [`Evaluator::state`] may differ from when it was last taken
+    /// with [`Evaluator::take_changed`].
+    changed: bool,
 }
 
 impl Evaluator {
@@ -322,6 +325,7 @@ impl Evaluator {
             previewed: BTreeMap::new(),
             previews: 0,
             previews_unconfirmed: 0,
+            changed: true,
         }
     }
 
@@ -414,6 +418,9 @@ impl Evaluator {
     /// they go, so that a batch spanning days (a sparse log's epoch, the
     /// end of a run) never holds more open minutes than the last few.
     pub fn on_minutes(&mut self, rollups: &[crate::engine::rollup::Rollup], now: Option<Millis>) {
+        // Open minutes are stored as rollups; the state changes only when
+        // minutes are judged.
+        let closed = self.degradation.closed_until();
         let mut rest = rollups;
         while let Some(first) = rest.first() {
             let n = rest.iter().take_while(|r| r.minute == first.minute).count();
@@ -427,6 +434,13 @@ impl Evaluator {
         if let Some(t) = now {
             self.close_minutes_until(t);
         }
+        self.changed |= self.degradation.closed_until() != closed;
+    }
+
+    /// Whether the state changed since this was last asked: a commit
+    /// stores it then, in the transaction that stores what changed it.
+    pub fn take_changed(&mut self) -> bool {
+        std::mem::take(&mut self.changed)
     }
 
     fn close_minutes_until(&mut self, t: Millis) {
@@ -483,6 +497,7 @@ impl Evaluator {
             .collect();
         self.backend_down.extend(s.backend_down);
         self.degradation.restore(s.degradation, minutes);
+        self.changed = true;
     }
 
     /// Alerts that were firing when the process last stopped: they stay
@@ -586,13 +601,21 @@ impl Evaluator {
     /// One event of the engine's account of health, in its order.
     pub fn on_state(&mut self, e: &StateEvent) {
         match e {
-            StateEvent::Transition(t, view) => self.on_transition(t, *view),
+            // Flapping windows and backends without servers change; the
+            // rest only moves alerts, which are stored as alert events.
+            StateEvent::Transition(t, view) => {
+                self.changed = true;
+                self.on_transition(t, *view)
+            }
             StateEvent::Backend {
                 host,
                 backend,
                 at,
                 view,
-            } => self.backend(host, backend, *at, *view),
+            } => {
+                self.changed = true;
+                self.backend(host, backend, *at, *view)
+            }
             StateEvent::Released { next, now } => self.settle(*next, *now),
             StateEvent::Preview {
                 host,
@@ -701,6 +724,7 @@ impl Evaluator {
             .filter(|(_, times)| times.back().is_some_and(|&l| l + window <= now))
             .map(|(k, _)| k.clone())
             .collect();
+        self.changed |= !over.is_empty();
         for key in over {
             self.quiet(&key);
         }

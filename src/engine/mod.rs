@@ -198,7 +198,13 @@ pub struct PendingHealth {
     /// Identifies the message (host and text) for duplicate suppression.
     pub fingerprint: u64,
     pub event: Box<HealthEvent>,
+    /// The line itself, when the engine keeps lines ([`Engine::keep_lines`]).
+    pub line: Box<[u8]>,
 }
+
+/// A health event in the reorder window: its host, the event, and its line
+/// when kept (see [`Engine::keep_lines`]).
+pub type Held = (String, Box<HealthEvent>, Box<[u8]>);
 
 /// What the rules read of a backend: see [`BackendView`].
 fn view(health: &HealthTracker, host: &str, backend: &str) -> BackendView {
@@ -271,7 +277,7 @@ pub struct Engine {
     /// Record per-minute rollups (a store will take them).
     pub rollups: bool,
     /// Health events waiting for their reorder window.
-    pub order: order::Reorder<(String, Box<HealthEvent>)>,
+    pub order: order::Reorder<Held>,
     /// Record what health did, for the alert rules (`--alerts`, `listen`):
     /// [`Engine::events`].
     pub observe: bool,
@@ -280,6 +286,10 @@ pub struct Engine {
     /// Live: work out a state line's consequences as it arrives, before the
     /// reorder window lets it into the state (see [`Engine::preview`]).
     pub preview: bool,
+    /// Live: health events in the reorder window keep their line, so that
+    /// a commit can store what the window holds ([`Engine::held_lines`])
+    /// and a restart, even after SIGKILL, put it back.
+    pub keep_lines: bool,
 }
 
 impl Engine {
@@ -307,6 +317,7 @@ impl Engine {
             observe: false,
             events: Vec::new(),
             preview: false,
+            keep_lines: false,
         }
     }
 
@@ -356,6 +367,11 @@ impl Engine {
                     stamp: h.stamp,
                     fingerprint: fingerprint(host, h.msg),
                     event,
+                    line: if self.keep_lines {
+                        line.into()
+                    } else {
+                        Box::default()
+                    },
                 })
             }
             Message::Other(idx) => {
@@ -397,7 +413,10 @@ impl Engine {
             ev.class == crate::patterns::Class::Backend || ev.op.is_some() || ev.admin.is_some();
         let key =
             (self.preview && states && self.observe).then(|| (p.host.clone(), ev.backend.clone()));
-        if self.order.push(at, p.fingerprint, (p.host, p.event)) {
+        if self
+            .order
+            .push(at, p.fingerprint, (p.host, p.event, p.line))
+        {
             self.release_ready();
             if let Some((host, backend)) = key {
                 self.preview(&host, &backend);
@@ -418,8 +437,8 @@ impl Engine {
             .order
             .held()
             .into_iter()
-            .filter(|(_, (h, ev))| h == host && ev.backend == backend)
-            .map(|(at, (_, ev))| (at, &**ev))
+            .filter(|(_, (h, ev, _))| h == host && ev.backend == backend)
+            .map(|(at, (_, ev, _))| (at, &**ev))
             .collect();
         if held.is_empty() {
             return;
@@ -466,7 +485,7 @@ impl Engine {
     }
 
     fn release_ready(&mut self) {
-        while let Some((at, (host, ev))) = self.order.pop_ready() {
+        while let Some((at, (host, ev, _))) = self.order.pop_ready() {
             self.apply_health(&host, at, &ev);
         }
         self.settle_previews();
@@ -476,7 +495,7 @@ impl Engine {
     /// newest one that arrived at least `wait` ago (wall clock).
     pub fn release_waited(&mut self, wait: std::time::Duration) {
         if let Some(t) = self.order.waited(wait) {
-            while let Some((at, (host, ev))) = self.order.pop_until(t) {
+            while let Some((at, (host, ev, _))) = self.order.pop_until(t) {
                 self.apply_health(&host, at, &ev);
             }
             self.settle_previews();
@@ -487,10 +506,20 @@ impl Engine {
     /// the input, or live when no newer event came for the window's length
     /// of wall time.
     pub fn release_all(&mut self) {
-        while let Some((at, (host, ev))) = self.order.pop() {
+        while let Some((at, (host, ev, _))) = self.order.pop() {
             self.apply_health(&host, at, &ev);
         }
         self.settle_previews();
+    }
+
+    /// The lines of the health events the reorder window holds, in the
+    /// order it will release them (kept only with [`Engine::keep_lines`]).
+    pub fn held_lines(&self) -> Vec<&[u8]> {
+        self.order
+            .held()
+            .into_iter()
+            .map(|(_, (_, _, line))| &**line)
+            .collect()
     }
 
     /// Applies a health event at its event time, now (see

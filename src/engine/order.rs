@@ -34,6 +34,8 @@ pub struct Reorder<T> {
     heap: BinaryHeap<Reverse<(Millis, u64)>>,
     items: rustc_hash::FxHashMap<u64, (T, std::time::Instant)>,
     arrivals: u64,
+    /// Events released so far.
+    popped: u64,
     /// Newest event time pushed: what is older than `newest - window` goes.
     newest: Option<Millis>,
     /// Event time of the last released event.
@@ -51,6 +53,7 @@ impl<T> Reorder<T> {
             heap: BinaryHeap::new(),
             items: Default::default(),
             arrivals: 0,
+            popped: 0,
             newest: None,
             released: None,
             seen: Default::default(),
@@ -115,6 +118,7 @@ impl<T> Reorder<T> {
     /// when the wall clock says the window has passed with no newer event.
     pub fn pop(&mut self) -> Option<(Millis, T)> {
         let Reverse((at, seq)) = self.heap.pop()?;
+        self.popped += 1;
         self.released = Some(self.released.map_or(at, |r| r.max(at)));
         Some((at, self.items.remove(&seq).expect("queued item").0))
     }
@@ -147,6 +151,12 @@ impl<T> Reorder<T> {
 
     pub fn len(&self) -> usize {
         self.heap.len()
+    }
+
+    /// Changes whenever an event comes in or goes: whether what the window
+    /// holds may differ from when this was last read.
+    pub fn version(&self) -> (u64, u64) {
+        (self.arrivals, self.popped)
     }
 
     /// Event time of the next event to go, and of the newest released.

@@ -53,12 +53,14 @@ impl Follower {
         let stored = store
             .resume_offset(&key, meta.dev(), meta.ino())
             .map_err(|e| StartError(e.to_string()))?;
-        let pos = if stored > 0 && stored <= meta.len() {
-            stored
-        } else {
-            meta.len()
+        let pos = match stored {
+            Some(off) if off <= meta.len() => off,
+            // Truncated while hapwatch was stopped (copytruncate): from the
+            // start, as a running follower does.
+            Some(_) => 0,
+            None => meta.len(),
         };
-        Ok(Follower {
+        let me = Follower {
             path: path.to_path_buf(),
             key,
             file: Some(file),
@@ -70,7 +72,13 @@ impl Follower {
                 name: format!("file://{}", path.display()),
                 ..Default::default()
             }),
-        })
+        };
+        if stored != Some(pos) {
+            store
+                .start_checkpoint(&me.mark())
+                .map_err(|e| StartError(e.to_string()))?;
+        }
+        Ok(me)
     }
 
     pub async fn run(
@@ -136,8 +144,29 @@ impl Follower {
         out
     }
 
+    /// Checkpoint: after the last whole line (before a line being dropped:
+    /// a restart drops it again rather than read its tail).
+    fn mark(&self) -> Checkpoint {
+        Checkpoint {
+            path: self.key.clone(),
+            dev: self.ino.0,
+            ino: self.ino.1,
+            offset: self
+                .skipping
+                .unwrap_or(self.pos - self.partial.len() as u64),
+        }
+    }
+
     fn read_new(&mut self, out: &mut Vec<Batch>) {
-        let Some(f) = self.file.as_mut() else { return };
+        // Taken out while reading, so that the rest of `self` stays usable.
+        let Some(mut f) = self.file.take() else {
+            return;
+        };
+        self.read_from(&mut f, out);
+        self.file = Some(f);
+    }
+
+    fn read_from(&mut self, f: &mut std::fs::File, out: &mut Vec<Batch>) {
         if f.seek(SeekFrom::Start(self.pos)).is_err() {
             return;
         }
@@ -181,16 +210,7 @@ impl Follower {
                     self.stats.oversized.fetch_add(1, Relaxed);
                 }
             }
-            // Checkpoint: after the last whole line (before a line being
-            // dropped: a restart drops it again rather than read its tail).
-            let mark = Checkpoint {
-                path: self.key.clone(),
-                dev: self.ino.0,
-                ino: self.ino.1,
-                offset: self
-                    .skipping
-                    .unwrap_or(self.pos - self.partial.len() as u64),
-            };
+            let mark = self.mark();
             let mut chunks = frames.chunks(BATCH).peekable();
             while let Some(c) = chunks.next() {
                 out.push(Batch {

@@ -278,10 +278,12 @@ pub fn run(opts: Options) -> Result<Stopped, StartError> {
         Err(e) => return Err(StartError(e.to_string())),
     }
     engine.preview = true;
+    engine.keep_lines = true;
     // The rules carry on where the last run stopped: firing alerts stay
     // firing (unannounced), flapping windows and degradation conditions go on.
     let evaluator = crate::alerts::Evaluator::new(opts.rules.clone());
     let mut pipeline = Pipeline::new(engine, Some(evaluator), Some(writer));
+    pipeline.persist_held = true;
     pipeline
         .restore_alerts()
         .map_err(|e| StartError(e.to_string()))?;
@@ -346,7 +348,10 @@ fn engine_loop(
     let Pace { window, idle_grace } = pace;
     let (y, m, d) = crate::time::civil_from_days(now_ms().div_euclid(86_400_000));
     let mut clock = Clock::new(YearResolver::new(y, Some((m, d))));
-    let mut pending_marks: Vec<(Instant, Checkpoint)> = Vec::new();
+    // What the reorder window held at the last commit was read before the
+    // checkpoints: it goes back in first.
+    p.restore_held(&mut clock)
+        .map_err(|e| StartError(e.to_string()))?;
     let mut last_frame = Instant::now();
     let mut retry = Retry::default();
     let tick = Duration::from_millis(50);
@@ -378,8 +383,11 @@ fn engine_loop(
                     p.ingest_line_now(f, &mut clock);
                 }
                 last_frame = Instant::now();
+                // A followed file's position goes with the commit that
+                // stores what its lines did; the lines still in the reorder
+                // window are stored with it (`persist_held`).
                 if let Some(m) = batch.mark {
-                    pending_marks.push((Instant::now(), m));
+                    p.writer.as_mut().expect("listen stores").mark(m);
                 }
                 true
             }
@@ -399,16 +407,7 @@ fn engine_loop(
         if !p.engine.order.is_empty() {
             p.release_waited(window);
         }
-        // A followed file's position is written once what was read before
-        // it has left the reorder window.
-        let settled = pending_marks
-            .iter()
-            .take_while(|(at, _)| at.elapsed() >= window)
-            .count();
         let writer = p.writer.as_mut().expect("listen stores");
-        for (_, m) in pending_marks.drain(..settled) {
-            writer.mark(m);
-        }
         // An alert is committed (and handed to the courier) at once: the
         // 100 ms batching is for everything else.
         let due = writer.due() || p.alerting();
@@ -419,12 +418,12 @@ fn engine_loop(
         // early).
         p.idle = last_frame.elapsed().saturating_sub(idle_grace);
         if !open || (due && retry.due()) {
+            // A stop is not the end of time: what the reorder window holds
+            // is applied (the database says what was received), but open
+            // minutes stay open, stored as rollups, and the next run judges
+            // them whole, as one uninterrupted run would.
             if !open {
                 p.release_all();
-                p.closing = true;
-                for (_, m) in pending_marks.drain(..) {
-                    p.writer.as_mut().expect("listen stores").mark(m);
-                }
             }
             match p.commit() {
                 Ok(()) => {

@@ -42,6 +42,9 @@ pub struct Batch<'a> {
     pub sinks: &'a [(String, crate::model::Severity)],
     /// What the alert rules carry across a restart (JSON), when it changed.
     pub rules_state: Option<&'a str>,
+    /// The lines of the health events the reorder window holds, when that
+    /// changed: they replace those stored (see [`Store::held_lines`]).
+    pub held: Option<&'a [Vec<u8>]>,
 }
 
 /// One delivery waiting in the outbox.
@@ -343,6 +346,15 @@ const MIGRATIONS: &[&str] = &[
         state TEXT NOT NULL
     );
     ",
+    // 7: the lines of the health events `listen`'s reorder window held at
+    // the last commit: read on from a followed file's checkpoint, a
+    // restart (even after SIGKILL) puts them back into the window first.
+    "
+    CREATE TABLE held_lines (
+        seq INTEGER PRIMARY KEY,
+        line BLOB NOT NULL
+    );
+    ",
 ];
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -520,8 +532,9 @@ impl Store {
     }
 
     /// Where the last run stopped reading `path` (canonical), if the file
-    /// is still the same one (device and inode): the offset to resume at.
-    pub fn resume_offset(&self, path: &str, dev: u64, ino: u64) -> Result<u64, StoreError> {
+    /// is still the same one (device and inode): the offset to resume at;
+    /// `None` when there is no checkpoint for this file.
+    pub fn resume_offset(&self, path: &str, dev: u64, ino: u64) -> Result<Option<u64>, StoreError> {
         let row: Option<(i64, i64, i64)> = self
             .conn
             .query_row(
@@ -533,9 +546,25 @@ impl Store {
             .map_err(|e| StoreError::Sqlite(self.path.clone(), e))?;
         Ok(match row {
             // A rotated file (another inode at the same path) starts over.
-            Some((d, i, off)) if d as u64 == dev && i as u64 == ino => off as u64,
-            _ => 0,
+            Some((d, i, off)) if d as u64 == dev && i as u64 == ino => Some(off as u64),
+            _ => None,
         })
+    }
+
+    /// Records where a file starts to be read when nothing was read of it
+    /// yet (`listen --follow` starting at its end): a restart, even after
+    /// SIGKILL before the first commit, reads on from here.
+    pub fn start_checkpoint(&self, c: &Checkpoint) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "INSERT INTO checkpoints (path, dev, ino, offset, updated_ms)
+                 VALUES (?1, ?2, ?3, ?4, 0)
+                 ON CONFLICT (path) DO UPDATE SET
+                    dev = excluded.dev, ino = excluded.ino, offset = excluded.offset",
+                params![c.path, c.dev as i64, c.ino as i64, c.offset as i64],
+            )
+            .map(drop)
+            .map_err(|e| StoreError::Sqlite(self.path.clone(), e))
     }
 
     /// Writes one batch in one transaction: the transitions and rollups
@@ -581,6 +610,15 @@ impl Store {
                     params![state],
                 )
                 .map_err(err)?;
+            }
+            if let Some(held) = b.held {
+                tx.execute("DELETE FROM held_lines", []).map_err(err)?;
+                let mut ins = tx
+                    .prepare_cached("INSERT INTO held_lines (seq, line) VALUES (?1, ?2)")
+                    .map_err(err)?;
+                for (i, line) in held.iter().enumerate() {
+                    ins.execute(params![i as i64, line]).map_err(err)?;
+                }
             }
             let mut al = tx
                 .prepare_cached(
@@ -962,6 +1000,18 @@ impl Store {
                 }))
             })
             .map_err(err)?;
+        rows.collect::<rusqlite::Result<_>>().map_err(err)
+    }
+
+    /// The lines `listen`'s reorder window held at the last commit, in
+    /// release order: read from a checkpoint on, they were already read.
+    pub fn held_lines(&self) -> Result<Vec<Vec<u8>>, StoreError> {
+        let err = |e| StoreError::Sqlite(self.path.clone(), e);
+        let mut q = self
+            .conn
+            .prepare("SELECT line FROM held_lines ORDER BY seq")
+            .map_err(err)?;
+        let rows = q.query_map([], |r| r.get(0)).map_err(err)?;
         rows.collect::<rusqlite::Result<_>>().map_err(err)
     }
 

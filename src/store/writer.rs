@@ -87,6 +87,8 @@ pub struct Writer {
     alerts: Vec<crate::model::Alert>,
     /// The alert rules' state, written with the next commit.
     rules_state: Option<String>,
+    /// What the reorder window holds, written with the next commit.
+    held: Option<Vec<Vec<u8>>>,
     /// How many of them were announced while the database was failing
     /// (see [`Writer::announce_unstored`]).
     announced: usize,
@@ -136,6 +138,7 @@ impl Writer {
             marks: BTreeMap::new(),
             alerts: Vec::new(),
             rules_state: None,
+            held: None,
             committed_alerts: Vec::new(),
             sinks: Vec::new(),
             last: Instant::now(),
@@ -177,6 +180,12 @@ impl Writer {
     /// The alert rules' state to store with the next commit (JSON).
     pub fn set_rules_state(&mut self, state: String) {
         self.rules_state = Some(state);
+    }
+
+    /// The lines the reorder window holds, to store with the next commit
+    /// (in place of those stored).
+    pub fn set_held(&mut self, lines: Vec<Vec<u8>>) {
+        self.held = Some(lines);
     }
 
     /// Records that a file has been read (and its lines given to the
@@ -234,6 +243,7 @@ impl Writer {
                 alerts: &self.alerts,
                 sinks: &self.sinks,
                 rules_state: self.rules_state.as_deref(),
+                held: self.held.as_deref(),
             })
         });
         let new = match stored {
@@ -255,6 +265,7 @@ impl Writer {
         self.committed_alerts = alerts.split_off(self.announced.min(alerts.len()));
         self.announced = 0;
         self.rules_state = None;
+        self.held = None;
         self.marks.clear();
         self.new_transitions += new;
         if self.keep_transitions {
