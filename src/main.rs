@@ -11,11 +11,10 @@ use clap::{Parser, Subcommand, ValueEnum};
 use hapwatch::{
     analyze,
     engine::{Filter, Glob},
-    input::Source,
     patterns::PatternSet,
-    report::{self, Report},
+    report,
     store::Store,
-    time::{parse_user_time, Millis},
+    time::{parse_duration, parse_positive_duration, parse_user_time, Millis},
 };
 
 #[derive(Parser)]
@@ -65,20 +64,6 @@ enum Format {
     Csv,
 }
 
-fn duration(s: &str) -> Result<Millis, String> {
-    duration_or_zero(s).and_then(|ms| {
-        if ms > 0 {
-            Ok(ms)
-        } else {
-            Err(format!("`{s}` must be more than zero"))
-        }
-    })
-}
-
-fn duration_or_zero(s: &str) -> Result<Millis, String> {
-    hapwatch::time::parse_duration(s)
-}
-
 fn user_time(s: &str) -> Result<Millis, String> {
     parse_user_time(s).ok_or_else(|| {
         format!(
@@ -111,192 +96,8 @@ struct StoreQuery {
     filter: FilterArgs,
 }
 
-/// `hapwatch listen`. Every option can also come from `--config FILE`
-/// (TOML, the same names with `_` for `-`); flags win.
-#[derive(clap::Args, Default, serde::Deserialize)]
-#[serde(deny_unknown_fields, default)]
-struct ListenArgs {
-    /// Receive syslog over UDP here (repeatable; default 127.0.0.1:5514
-    /// when no listener is given).
-    #[arg(long, value_name = "IP:PORT")]
-    udp: Vec<String>,
-    /// Receive syslog over TCP here, LF or octet-counted framing
-    /// (repeatable; default 127.0.0.1:5514 when no listener is given).
-    #[arg(long, value_name = "IP:PORT")]
-    tcp: Vec<String>,
-    /// Receive datagrams on a unix socket (HAProxy `log /path local0`).
-    #[arg(long, value_name = "PATH")]
-    unix: Vec<PathBuf>,
-    /// Follow a log file across rotation (from its checkpoint, else its end).
-    #[arg(long, value_name = "FILE")]
-    follow: Vec<PathBuf>,
-    /// Serve Prometheus metrics on http://IP:PORT/metrics.
-    #[arg(long, value_name = "IP:PORT")]
-    metrics: Option<String>,
-    /// The SQLite database (created if missing).
-    #[arg(long, value_name = "FILE", env = "HAPWATCH_DB")]
-    db: Option<PathBuf>,
-    /// Frames longer than this are dropped and counted (default 64KiB).
-    #[arg(long, value_name = "BYTES")]
-    max_frame: Option<usize>,
-    /// TCP connections at once; more are refused and counted (default 1024).
-    #[arg(long, value_name = "N")]
-    max_connections: Option<usize>,
-    /// Close a TCP connection silent for this long (default 10m).
-    #[arg(long, value_name = "DURATION", value_parser = duration)]
-    #[serde(default, deserialize_with = "de_duration")]
-    idle_timeout: Option<Millis>,
-    /// Accept only from these networks (repeatable, e.g. 10.0.0.0/8); others
-    /// are dropped and counted.
-    #[arg(long, value_name = "CIDR")]
-    allow: Vec<String>,
-    /// UDP receive buffer to ask the kernel for (default 8MiB; capped by
-    /// net.core.rmem_max).
-    #[arg(long, value_name = "BYTES")]
-    udp_recv_buffer: Option<usize>,
-    /// Frames the engine's queue holds (default 262144).
-    #[arg(long, value_name = "N")]
-    queue: Option<usize>,
-    /// See `analyze --reorder-window` (default 2s).
-    #[arg(long, value_name = "DURATION", value_parser = duration_or_zero)]
-    #[serde(default, deserialize_with = "de_duration")]
-    reorder_window: Option<Millis>,
-    /// When no message has arrived for this long, event time follows the
-    /// wall clock, so that rule windows with no new events still close
-    /// (default 60s).
-    #[arg(long, value_name = "DURATION", value_parser = duration_or_zero)]
-    #[serde(default, deserialize_with = "de_duration")]
-    idle_grace: Option<Millis>,
-    /// Extra or overriding message patterns: every *.toml in DIR.
-    #[arg(long, value_name = "DIR", env = "HAPWATCH_PATTERNS")]
-    patterns: Option<PathBuf>,
-    /// Alert rules (TOML; default: the built-in rules).
-    #[arg(long, value_name = "FILE")]
-    rules: Option<PathBuf>,
-    /// Append every alert event to this file as a JSON line.
-    #[arg(long, value_name = "FILE")]
-    alerts_jsonl: Option<PathBuf>,
-    /// Read options from this TOML file (flags override it).
-    #[arg(long, value_name = "FILE")]
-    #[serde(skip)]
-    config: Option<PathBuf>,
-}
-
-fn de_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Millis>, D::Error> {
-    let s: String = serde::Deserialize::deserialize(d)?;
-    duration_or_zero(&s)
-        .map(Some)
-        .map_err(serde::de::Error::custom)
-}
-
-impl ListenArgs {
-    /// Flags over the config file.
-    fn merge(self, file: ListenArgs) -> ListenArgs {
-        fn or<T>(a: Vec<T>, b: Vec<T>) -> Vec<T> {
-            if a.is_empty() {
-                b
-            } else {
-                a
-            }
-        }
-        ListenArgs {
-            udp: or(self.udp, file.udp),
-            tcp: or(self.tcp, file.tcp),
-            unix: or(self.unix, file.unix),
-            follow: or(self.follow, file.follow),
-            metrics: self.metrics.or(file.metrics),
-            db: self.db.or(file.db),
-            max_frame: self.max_frame.or(file.max_frame),
-            max_connections: self.max_connections.or(file.max_connections),
-            idle_timeout: self.idle_timeout.or(file.idle_timeout),
-            allow: or(self.allow, file.allow),
-            udp_recv_buffer: self.udp_recv_buffer.or(file.udp_recv_buffer),
-            queue: self.queue.or(file.queue),
-            reorder_window: self.reorder_window.or(file.reorder_window),
-            idle_grace: self.idle_grace.or(file.idle_grace),
-            patterns: self.patterns.or(file.patterns),
-            rules: self.rules.or(file.rules),
-            alerts_jsonl: self.alerts_jsonl.or(file.alerts_jsonl),
-            config: self.config,
-        }
-    }
-}
-
-fn listen(args: ListenArgs) -> ExitCode {
-    let args = match &args.config {
-        Some(path) => {
-            let text = match std::fs::read_to_string(path) {
-                Ok(t) => t,
-                Err(e) => {
-                    eprintln!("hapwatch: --config {}: {e}", path.display());
-                    return ExitCode::from(2);
-                }
-            };
-            match toml::from_str::<ListenArgs>(&text) {
-                Ok(file) => args.merge(file),
-                Err(e) => {
-                    eprintln!("hapwatch: --config {}: {e}", path.display());
-                    return ExitCode::from(2);
-                }
-            }
-        }
-        None => args,
-    };
-    let patterns = match load_patterns(args.patterns.as_deref()) {
-        Ok(p) => p,
-        Err(code) => return code,
-    };
-    let mut allow = Vec::new();
-    for a in &args.allow {
-        match a
-            .parse::<ipnet::IpNet>()
-            .or_else(|_| a.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-        {
-            Ok(n) => allow.push(n),
-            Err(_) => {
-                eprintln!("hapwatch: --allow {a}: not a network: give an address or CIDR, e.g. 10.0.0.0/8");
-                return ExitCode::from(2);
-            }
-        }
-    }
-    let rules = match args.rules.as_deref().map(load_rules) {
-        None => hapwatch::alerts::RuleFile::default(),
-        Some(Ok(r)) => r,
-        Some(Err(code)) => return code,
-    };
-    let (mut udp, mut tcp) = (args.udp, args.tcp);
-    if udp.is_empty() && tcp.is_empty() && args.unix.is_empty() && args.follow.is_empty() {
-        udp.push("127.0.0.1:5514".into());
-        tcp.push("127.0.0.1:5514".into());
-    }
-    let opts = hapwatch::listen::Options {
-        udp,
-        tcp,
-        unix: args.unix,
-        follow: args.follow,
-        metrics: args.metrics,
-        db: args.db.unwrap_or_else(hapwatch::store::default_path),
-        patterns,
-        limits: hapwatch::listen::Limits {
-            max_frame: args.max_frame.unwrap_or(64 * 1024).max(1),
-            max_connections: args.max_connections.unwrap_or(1024).max(1),
-            idle_timeout: std::time::Duration::from_millis(
-                args.idle_timeout.unwrap_or(600_000).max(1) as u64,
-            ),
-            allow,
-            udp_recv_buffer: args.udp_recv_buffer.unwrap_or(8 << 20),
-        },
-        reorder_window: args.reorder_window.unwrap_or(2_000),
-        idle_grace: std::time::Duration::from_millis(
-            args.idle_grace.unwrap_or(60_000).max(0) as u64
-        ),
-        queue: args.queue.unwrap_or(1 << 18),
-        commit_every: std::time::Duration::from_millis(100),
-        rules,
-        rules_path: args.rules.clone(),
-        alerts_jsonl: args.alerts_jsonl,
-    };
-    match hapwatch::listen::run(opts) {
+fn listen(settings: hapwatch::listen::config::Settings) -> ExitCode {
+    match settings.resolve().and_then(hapwatch::listen::run) {
         Ok(hapwatch::listen::Stopped::Clean) => ExitCode::SUCCESS,
         // It said what was not stored.
         Ok(hapwatch::listen::Stopped::Unstored) => ExitCode::from(1),
@@ -308,12 +109,8 @@ fn listen(args: ListenArgs) -> ExitCode {
 }
 
 fn load_rules(path: &std::path::Path) -> Result<hapwatch::alerts::RuleFile, ExitCode> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        eprintln!("hapwatch: {}: {e}", path.display());
-        ExitCode::from(2)
-    })?;
-    hapwatch::alerts::RuleFile::parse(&text).map_err(|e| {
-        eprintln!("hapwatch: {}: {e}", path.display());
+    hapwatch::alerts::RuleFile::load(path).map_err(|e| {
+        eprintln!("hapwatch: {e}");
         ExitCode::from(2)
     })
 }
@@ -397,15 +194,15 @@ enum Command {
         db: Option<PathBuf>,
         /// With --db: forget transitions older than this before the newest
         /// event stored (e.g. 30d, 12h, 90m).
-        #[arg(long, value_name = "AGE", value_parser = duration, requires = "db")]
+        #[arg(long, value_name = "AGE", value_parser = parse_positive_duration, requires = "db")]
         retain: Option<Millis>,
         /// With --db: commit what was read this often (a killed run keeps
         /// what it committed; memory holds only what is not committed yet).
-        #[arg(long, value_name = "DURATION", value_parser = duration, default_value = "1s", requires = "db")]
+        #[arg(long, value_name = "DURATION", value_parser = parse_positive_duration, default_value = "1s", requires = "db")]
         commit_every: Millis,
         /// Health events are applied in event-time order within this window
         /// (lines from several senders or over UDP can overtake each other).
-        #[arg(long, value_name = "DURATION", value_parser = duration_or_zero, default_value = "2s")]
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "2s")]
         reorder_window: Millis,
         /// Evaluate the alert rules on the log's own times and list the
         /// alerts (firing and resolved) in the report.
@@ -443,7 +240,7 @@ enum Command {
     History(StoreQuery),
     /// Receive HAProxy logs live (UDP, TCP, unix socket, followed files) and
     /// keep every server's state in the database.
-    Listen(ListenArgs),
+    Listen(hapwatch::listen::config::Settings),
     /// List the message patterns in use (built-in and --patterns DIR) and check them.
     Patterns {
         #[arg(long, value_name = "DIR", env = "HAPWATCH_PATTERNS")]
@@ -488,166 +285,40 @@ fn main() -> ExitCode {
                 Ok(p) => p,
                 Err(code) => return code,
             };
-            // Open the database first: a bad --db is reported before the work.
-            // A new one is created (the file, so that a bad path still exits
-            // 2 here) and its schema written on a thread while reading
-            // starts: it has no checkpoints to read first.
-            let mut opening = None;
-            let store = match db.as_deref() {
-                Some(p) if !p.exists() => {
-                    if let Err(e) = Store::create_file(p) {
-                        eprintln!("hapwatch: {e}");
-                        return ExitCode::from(2);
-                    }
-                    let path = p.to_path_buf();
-                    opening = Some((path.clone(), std::thread::spawn(move || Store::open(&path))));
-                    None
-                }
-                Some(p) => match Store::open(p) {
-                    Ok(s) => Some(s),
-                    Err(e) => {
-                        eprintln!("hapwatch: {e}");
-                        return ExitCode::from(2);
-                    }
-                },
-                None => None,
-            };
             if let (Some(s), Some(u)) = (filter.since, filter.until) {
                 if s >= u {
                     eprintln!("hapwatch: --since must be before --until");
                     return ExitCode::from(2);
                 }
             }
-            let threads = threads
-                .map(usize::from)
-                .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
-            let sources: Vec<Source> = files.iter().map(|f| Source::parse(f)).collect();
-            // With --db, each file resumes where the last run stopped.
-            let keys: Vec<Option<String>> = sources
-                .iter()
-                .map(|s| match s {
-                    Source::File(p) => Some(
-                        std::fs::canonicalize(p)
-                            .unwrap_or_else(|_| p.clone())
-                            .display()
-                            .to_string(),
-                    ),
-                    Source::Stdin => None,
-                })
-                .collect();
-            let mut starts = vec![0u64; sources.len()];
-            let mut seed = Vec::new();
-            if let Some(store) = store.as_ref() {
-                use std::os::unix::fs::MetadataExt;
-                for (i, (src, key)) in sources.iter().zip(&keys).enumerate() {
-                    if let (Source::File(p), Some(key)) = (src, key) {
-                        if let Ok(meta) = std::fs::metadata(p) {
-                            match store.resume_offset(key, meta.dev(), meta.ino()) {
-                                Ok(off) => starts[i] = off.unwrap_or(0),
-                                Err(e) => {
-                                    eprintln!("hapwatch: {e}");
-                                    return ExitCode::from(2);
-                                }
-                            }
-                        }
-                    }
-                }
-                // A file read on from where it stopped continues its story:
-                // the state machine starts from the states stored.
-                if starts.iter().any(|&s| s > 0) {
-                    match store.load_states() {
-                        Ok(s) => seed = s,
-                        Err(e) => {
-                            eprintln!("hapwatch: {e}");
-                            return ExitCode::from(2);
-                        }
-                    }
-                }
-            }
-            let every = std::time::Duration::from_millis(commit_every as u64);
-            let writer = match (store, opening) {
-                (Some(s), _) => Some(hapwatch::store::Writer::new(s, every)),
-                (None, Some((path, open))) => {
-                    Some(hapwatch::store::Writer::opening(path, open, every))
-                }
-                (None, None) => None,
+            let job = analyze::Job {
+                files,
+                db,
+                retain,
+                commit_every: std::time::Duration::from_millis(commit_every as u64),
+                patterns,
+                filter: filter.filter(),
+                year,
+                threads: threads
+                    .map(usize::from)
+                    .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
+                show_unparsed,
+                progress: std::io::stderr().is_terminal(),
+                mmap: !no_mmap,
+                reorder_window,
+                alerts,
             };
-            let outcome = analyze::run(
-                analyze::Options {
-                    starts: starts.clone(),
-                    hold_tail: writer.is_some(),
-                    sources,
-                    patterns,
-                    filter: filter.filter(),
-                    year,
-                    threads,
-                    show_unparsed,
-                    progress: std::io::stderr().is_terminal(),
-                    mmap: !no_mmap,
-                    checkpoint_paths: keys,
-                    seed,
-                    reorder_window,
-                    alerts: alerts.clone(),
-                },
-                writer,
-            );
-            let mut writer = outcome.writer;
-            for e in &outcome.errors {
-                eprintln!("hapwatch: {e}");
-            }
-            // A store that fails does not cost the report: it still prints,
-            // and stderr says what was not stored (exit status 1).
-            let mut store_failed = false;
-            if let Some(w) = writer.as_mut() {
-                match &outcome.store_error {
-                    None => {
-                        if let Some(Err(e)) =
-                            retain.map(|keep| w.store().and_then(|s| s.prune(keep)))
-                        {
-                            eprintln!("hapwatch: --retain: {e}");
-                            store_failed = true;
-                        }
-                    }
-                    Some(e) => {
-                        let (rollups, transitions, alerts) = w.unwritten(&outcome.engine);
-                        eprintln!(
-                            "hapwatch: {e}; not stored: {transitions} transitions, {rollups} \
-                             server-minutes of rollups, {alerts} alert events, the state of {} servers{}",
-                            outcome
-                                .engine
-                                .health
-                                .servers
-                                .len()
-                                .max(outcome.engine.aggregates.servers.len()),
-                            if w.commits > 0 {
-                                format!(
-                                    " (the {} commits before the failure are stored)",
-                                    w.commits
-                                )
-                            } else {
-                                String::new()
-                            }
-                        );
-                        store_failed = true;
-                    }
+            // A database that cannot be used is reported before the work.
+            let analyze::Done { report, problems } = match analyze::job::run(job) {
+                Ok(done) => done,
+                Err(e) => {
+                    eprintln!("hapwatch: {e}");
+                    return ExitCode::from(2);
                 }
+            };
+            for p in &problems {
+                eprintln!("hapwatch: {p}");
             }
-            let mut report = Report::build(&outcome.engine, &outcome.errors);
-            // In event-time order (degradation alerts are judged when their
-            // minutes close, after the transitions of the same time).
-            report.alerts = outcome.alerts.map(|mut v| {
-                v.sort_by_key(|a| a.ends_at.unwrap_or(a.starts_at));
-                v
-            });
-            report.input.resumed = outcome
-                .marks
-                .iter()
-                .filter(|m| m.started_at > 0)
-                .map(|m| report::Resumed {
-                    file: files[m.source].clone(),
-                    offset: m.started_at,
-                })
-                .collect();
             let text = match format {
                 Format::Table => report::table::render(&report, colour),
                 Format::Json => report.to_json() + "\n",
@@ -664,7 +335,7 @@ fn main() -> ExitCode {
             if out.write_all(text.as_bytes()).is_err() {
                 return ExitCode::SUCCESS; // closed pipe (e.g. `| head`)
             }
-            if outcome.errors.is_empty() && !store_failed {
+            if problems.is_empty() {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(1)
@@ -744,36 +415,7 @@ fn main() -> ExitCode {
                         .to_string()
                         + "\n"),
                 ),
-                ListFormat::Table => {
-                    let mut out = String::from("STATUS    SEVERITY  STARTS                    ENDS                      ALERT\n");
-                    for a in &alerts {
-                        out.push_str(&format!(
-                            "{:<9} {:<9} {:<25} {:<25} {}: {}\n",
-                            a["status"].as_str().unwrap_or(""),
-                            a["severity"].as_str().unwrap_or(""),
-                            a["starts_at"].as_str().unwrap_or(""),
-                            a["ends_at"].as_str().unwrap_or("-"),
-                            a["rule"].as_str().unwrap_or(""),
-                            a["summary"].as_str().unwrap_or(""),
-                        ));
-                    }
-                    if !failed.is_empty() {
-                        out.push_str("\nFAILED DELIVERIES\nSTATE     TRIES  SINK                            ALERT  (LAST ERROR)\n");
-                        for d in &failed {
-                            out.push_str(&format!(
-                                "{:<9} {:<6} {:<31} {} {}: {} ({})\n",
-                                d["state"].as_str().unwrap_or(""),
-                                d["attempts"],
-                                d["sink"].as_str().unwrap_or(""),
-                                d["status"].as_str().unwrap_or(""),
-                                d["rule"].as_str().unwrap_or(""),
-                                d["summary"].as_str().unwrap_or(""),
-                                d["last_error"].as_str().unwrap_or(""),
-                            ));
-                        }
-                    }
-                    print(&out)
-                }
+                ListFormat::Table => print(&report::store::alerts_table(&alerts, &failed)),
             }
         }
         Command::CheckConfig { file } => match load_rules(&file) {
@@ -788,24 +430,7 @@ fn main() -> ExitCode {
                 Ok(p) => p,
                 Err(code) => return code,
             };
-            let mut bad = 0;
-            let mut text = String::new();
-            for p in &set.patterns {
-                let hits = set.all_matches(p.sample.as_bytes());
-                let ok = hits == [p.name.as_str()];
-                bad += !ok as usize;
-                text.push_str(&format!(
-                    "{:<24} {:<8} {:<36} {}\n",
-                    p.name,
-                    format!("{:?}", p.class).to_lowercase(),
-                    p.source,
-                    if ok {
-                        "sample ok".to_string()
-                    } else {
-                        format!("SAMPLE MATCHES {hits:?}")
-                    }
-                ));
-            }
+            let (text, bad) = report::patterns_table(&set);
             // A closed pipe (`| head -1`) ends quietly (println! panicked).
             print(&text);
             if bad > 0 {

@@ -9,7 +9,6 @@
 
 use std::{collections::HashMap, path::Path};
 
-use anyhow::{anyhow, bail, Context, Result};
 use regex::bytes::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
 use serde::Deserialize;
 
@@ -98,18 +97,38 @@ pub struct PatternSet {
     set: RegexSet,
 }
 
-fn expand(regex: &str, defs: &HashMap<String, String>) -> Result<String> {
+/// Why the patterns cannot be used: which file, which pattern, what is
+/// wrong, in one message (the user's to fix: exit status 2).
+#[derive(Debug)]
+pub struct PatternError(String);
+
+impl std::fmt::Display for PatternError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for PatternError {}
+
+type Result<T, E = PatternError> = std::result::Result<T, E>;
+
+/// `what: why`, as one error.
+fn because(what: impl std::fmt::Display, why: impl std::fmt::Display) -> PatternError {
+    PatternError(format!("{what}: {why}"))
+}
+
+fn expand(regex: &str, defs: &HashMap<String, String>) -> Result<String, String> {
     let mut out = String::with_capacity(regex.len() * 2);
     let mut rest = regex;
     while let Some(open) = rest.find("{{") {
         out.push_str(&rest[..open]);
         let close = rest[open..]
             .find("}}")
-            .ok_or_else(|| anyhow!("unclosed `{{{{` in regex"))?;
+            .ok_or_else(|| "unclosed `{{` in regex".to_string())?;
         let name = &rest[open + 2..open + close];
         out.push_str(
             defs.get(name)
-                .ok_or_else(|| anyhow!("unknown fragment `{{{{{name}}}}}` (not in [defs])"))?,
+                .ok_or_else(|| format!("unknown fragment `{{{{{name}}}}}` (not in [defs])"))?,
         );
         rest = &rest[open + close + 2..];
     }
@@ -117,18 +136,22 @@ fn expand(regex: &str, defs: &HashMap<String, String>) -> Result<String> {
     Ok(out)
 }
 
-fn state_ref(v: Option<String>, allowed: &[&str], regex: &Regex) -> Result<Option<StateRef>> {
+fn state_ref(
+    v: Option<String>,
+    allowed: &[&str],
+    regex: &Regex,
+) -> Result<Option<StateRef>, String> {
     Ok(match v {
         None => None,
         Some(g) if g.starts_with('$') => {
             let name = &g[1..];
             if !regex.capture_names().any(|n| n == Some(name)) {
-                bail!("`{g}` names no group of the regex");
+                return Err(format!("`{g}` names no group of the regex"));
             }
             Some(StateRef::Group(name.to_string()))
         }
         Some(s) if allowed.contains(&s.as_str()) => Some(StateRef::Fixed(s)),
-        Some(s) => bail!("state `{s}` is not one of {}", allowed.join(", ")),
+        Some(s) => return Err(format!("state `{s}` is not one of {}", allowed.join(", "))),
     })
 }
 
@@ -142,14 +165,19 @@ impl PatternSet {
             .collect();
         if let Some(dir) = dir {
             let mut paths: Vec<_> = std::fs::read_dir(dir)
-                .with_context(|| format!("cannot read patterns directory {}", dir.display()))?
+                .map_err(|e| {
+                    because(
+                        format!("cannot read patterns directory {}", dir.display()),
+                        e,
+                    )
+                })?
                 .filter_map(|e| e.ok().map(|e| e.path()))
                 .filter(|p| p.extension().is_some_and(|e| e == "toml"))
                 .collect();
             paths.sort();
             for p in paths {
                 let text = std::fs::read_to_string(&p)
-                    .with_context(|| format!("cannot read {}", p.display()))?;
+                    .map_err(|e| because(format!("cannot read {}", p.display()), e))?;
                 files.push((p.display().to_string(), text));
             }
         }
@@ -165,23 +193,24 @@ impl PatternSet {
         let mut patterns: Vec<Pattern> = Vec::new();
         for (source, text) in files {
             let file: File =
-                toml::from_str(text).map_err(|e| anyhow!("{source}: {}", e.to_string().trim()))?;
+                toml::from_str(text).map_err(|e| because(source, e.to_string().trim()))?;
             defs.extend(file.defs);
             for raw in file.pattern {
                 let name = raw.name.clone();
                 let ctx = || format!("{source}: pattern `{name}`");
-                let expanded = expand(&raw.regex, &defs).with_context(ctx)?;
+                let expanded = expand(&raw.regex, &defs).map_err(|e| because(ctx(), e))?;
                 // ASCII classes: HAProxy's messages are ASCII, and Unicode
                 // `\S`/`\d` tables made compiling and matching several times
                 // slower. Non-ASCII bytes still match `\S` and `.`.
                 let regex = RegexBuilder::new(&expanded)
                     .unicode(false)
                     .build()
-                    .with_context(ctx)?;
+                    .map_err(|e| because(ctx(), e))?;
                 let p = Pattern {
-                    op: state_ref(raw.op, &["UP", "DOWN", "STOPPING"], &regex).with_context(ctx)?,
+                    op: state_ref(raw.op, &["UP", "DOWN", "STOPPING"], &regex)
+                        .map_err(|e| because(ctx(), e))?,
                     admin: state_ref(raw.admin, &["READY", "MAINT", "DRAIN"], &regex)
-                        .with_context(ctx)?,
+                        .map_err(|e| because(ctx(), e))?,
                     name: raw.name,
                     class: raw.class,
                     regex,
@@ -191,7 +220,10 @@ impl PatternSet {
                 if p.class != Class::Other && p.class != Class::Backend {
                     for g in ["backend", "server"] {
                         if !p.regex.capture_names().any(|n| n == Some(g)) {
-                            bail!("{}: a {:?} pattern needs a `{g}` group", ctx(), p.class);
+                            return Err(because(
+                                ctx(),
+                                format!("a {:?} pattern needs a `{g}` group", p.class),
+                            ));
                         }
                     }
                 }
@@ -203,7 +235,8 @@ impl PatternSet {
         }
         let set = RegexSetBuilder::new(patterns.iter().map(|p| p.regex.as_str()))
             .unicode(false)
-            .build()?;
+            .build()
+            .map_err(|e| because("patterns", e))?;
         Ok(PatternSet { patterns, set })
     }
 

@@ -394,6 +394,15 @@ mod tests {
     }
 }
 
+/// [`parse_duration`] for what must be more than zero (a commit interval,
+/// an age to retain).
+pub fn parse_positive_duration(s: &str) -> Result<Millis, String> {
+    match parse_duration(s)? {
+        0 => Err(format!("`{s}` must be more than zero")),
+        ms => Ok(ms),
+    }
+}
+
 /// A duration as people write it in flags, rule files and the config file:
 /// a whole number and a unit, `500ms`, `30s`, `10m`, `2h`, `30d`. The one
 /// parser of the crate; zero is allowed (callers that need more say so).

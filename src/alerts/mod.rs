@@ -191,9 +191,34 @@ pub fn parse_duration(s: &str) -> Option<Millis> {
     crate::time::parse_duration(s).ok().filter(|&v| v > 0)
 }
 
+/// Why a rule file cannot be used, naming the line or the setting (the
+/// user's to fix: exit status 2).
+#[derive(Debug)]
+pub struct RuleError(String);
+
+impl std::fmt::Display for RuleError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for RuleError {}
+
 impl RuleFile {
+    /// Reads, parses and checks a rule file; the error names the file and
+    /// the line.
+    pub fn load(path: &std::path::Path) -> Result<RuleFile, RuleError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| RuleError(format!("{}: {e}", path.display())))?;
+        Self::parse(&text).map_err(|RuleError(e)| RuleError(format!("{}: {e}", path.display())))
+    }
+
     /// Parses and checks a rule file; the error names the line.
-    pub fn parse(text: &str) -> Result<RuleFile, String> {
+    pub fn parse(text: &str) -> Result<RuleFile, RuleError> {
+        Self::parse_checked(text).map_err(RuleError)
+    }
+
+    fn parse_checked(text: &str) -> Result<RuleFile, String> {
         let f: RuleFile = toml::from_str(text).map_err(|e| e.to_string())?;
         if parse_duration(&f.haproxy_server_flapping.window).is_none() {
             return Err(format!(
@@ -897,12 +922,16 @@ mod tests {
         let e = RuleFile::parse(
             "[haproxy_server_flapping]\ntransitions = 4\nwindow = \"ten minutes\"\n",
         )
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("window"), "{e}");
         let e = RuleFile::parse("[haproxy_backend_status]\nenabled = true\nseverity = \"loud\"\n")
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("line 3"), "{e}");
-        let e = RuleFile::parse("[haproxy_backend_statuz]\n").unwrap_err();
+        let e = RuleFile::parse("[haproxy_backend_statuz]\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("line 1"), "{e}");
         assert!(RuleFile::parse("stats_url = \"http://lb1:8404/stats\"\n[haproxy_server_flapping]\ntransitions = 3\nwindow = \"5m\"\n").is_ok());
     }

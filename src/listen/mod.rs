@@ -14,6 +14,7 @@
 //! releases health events from the reorder window when no newer event
 //! came for the window's length, and paces commits.
 
+pub mod config;
 pub mod follow;
 pub mod framing;
 pub mod metrics;
@@ -90,6 +91,8 @@ impl std::fmt::Display for StartError {
         f.write_str(&self.0)
     }
 }
+
+impl std::error::Error for StartError {}
 
 fn now_ms() -> Millis {
     std::time::SystemTime::now()
@@ -225,7 +228,7 @@ pub fn run(opts: Options) -> Result<Stopped, StartError> {
                         // An invalid file keeps the rules in force.
                         match std::fs::read_to_string(path)
                             .map_err(|e| e.to_string())
-                            .and_then(|t| crate::alerts::RuleFile::parse(&t))
+                            .and_then(|t| crate::alerts::RuleFile::parse(&t).map_err(|e| e.to_string()))
                         {
                             Ok(r) => {
                                 eprintln!("hapwatch: SIGHUP: rules reloaded from {}", path.display());

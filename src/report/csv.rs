@@ -3,7 +3,7 @@
 use super::Report;
 use crate::haproxy::Timer;
 
-pub fn render(r: &Report) -> anyhow::Result<String> {
+pub fn render(r: &Report) -> Result<String, ::csv::Error> {
     let mut w = ::csv::Writer::from_writer(Vec::new());
     let mut header: Vec<String> = [
         "host",
@@ -87,5 +87,8 @@ pub fn render(r: &Report) -> anyhow::Result<String> {
         ]);
         w.write_record(&row)?;
     }
-    Ok(String::from_utf8(w.into_inner()?)?)
+    let bytes = w
+        .into_inner()
+        .map_err(|e| ::csv::Error::from(e.into_error()))?;
+    Ok(String::from_utf8(bytes).expect("CSV written from strings is UTF-8"))
 }

@@ -350,3 +350,27 @@ impl Report {
         serde_json::to_string_pretty(self).expect("report serializes")
     }
 }
+
+/// `hapwatch patterns`: every pattern in use with its class and file, and
+/// whether its sample matches it and no other; and how many do not.
+pub fn patterns_table(set: &crate::patterns::PatternSet) -> (String, usize) {
+    let mut bad = 0;
+    let mut text = String::new();
+    for p in &set.patterns {
+        let hits = set.all_matches(p.sample.as_bytes());
+        let ok = hits == [p.name.as_str()];
+        bad += !ok as usize;
+        text.push_str(&format!(
+            "{:<24} {:<8} {:<36} {}\n",
+            p.name,
+            format!("{:?}", p.class).to_lowercase(),
+            p.source,
+            if ok {
+                "sample ok".to_string()
+            } else {
+                format!("SAMPLE MATCHES {hits:?}")
+            }
+        ));
+    }
+    (text, bad)
+}

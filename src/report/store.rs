@@ -100,3 +100,43 @@ pub fn history_table(rows: &[HistoryRow], color: bool) -> String {
     );
     out
 }
+
+/// `hapwatch alerts`: stored alerts, newest first, then the deliveries that
+/// failed for good or are still being retried, with the receiver's reason.
+pub fn alerts_table(alerts: &[serde_json::Value], failed: &[serde_json::Value]) -> String {
+    let s = |v: &serde_json::Value, k: &str| v[k].as_str().unwrap_or("").to_string();
+    let mut out = String::from(
+        "STATUS    SEVERITY  STARTS                    ENDS                      ALERT\n",
+    );
+    for a in alerts {
+        let _ = writeln!(
+            out,
+            "{:<9} {:<9} {:<25} {:<25} {}: {}",
+            s(a, "status"),
+            s(a, "severity"),
+            s(a, "starts_at"),
+            a["ends_at"].as_str().unwrap_or("-"),
+            s(a, "rule"),
+            s(a, "summary"),
+        );
+    }
+    if !failed.is_empty() {
+        out.push_str(
+            "\nFAILED DELIVERIES\nSTATE     TRIES  SINK                            ALERT  (LAST ERROR)\n",
+        );
+        for d in failed {
+            let _ = writeln!(
+                out,
+                "{:<9} {:<6} {:<31} {} {}: {} ({})",
+                s(d, "state"),
+                d["attempts"],
+                s(d, "sink"),
+                s(d, "status"),
+                s(d, "rule"),
+                s(d, "summary"),
+                s(d, "last_error"),
+            );
+        }
+    }
+    out
+}

@@ -11,6 +11,10 @@
 //! each event), so the result is the one a single thread would give.
 //! Every queue is bounded: memory does not grow with the input.
 
+pub mod job;
+
+pub use job::{Done, Job};
+
 use std::{
     collections::BTreeMap,
     sync::{atomic::AtomicU64, Arc},

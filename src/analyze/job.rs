@@ -1,0 +1,173 @@
+//! `hapwatch analyze` from its settings to a report: the database opened
+//! (or created while reading starts), each file resumed at its checkpoint
+//! with the server states stored, the run, `--retain`, and what could not
+//! be stored. The binary only parses arguments, prints and picks the exit
+//! status.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::engine::Filter;
+use crate::input::Source;
+use crate::patterns::PatternSet;
+use crate::report::{Report, Resumed};
+use crate::store::{Store, StoreError, Writer};
+use crate::time::Millis;
+
+/// What `hapwatch analyze` was asked to do.
+pub struct Job {
+    /// Log files (plain or gzip), `-` for stdin, in the order given.
+    pub files: Vec<String>,
+    /// `--db`: store states, transitions, rollups and alerts here, and read
+    /// each file on from where the last run stopped.
+    pub db: Option<PathBuf>,
+    /// `--retain`: forget transitions older than this before the newest.
+    pub retain: Option<Millis>,
+    /// `--commit-every`.
+    pub commit_every: Duration,
+    pub patterns: Arc<PatternSet>,
+    pub filter: Filter,
+    pub year: Option<i64>,
+    pub threads: usize,
+    pub show_unparsed: usize,
+    pub progress: bool,
+    pub mmap: bool,
+    pub reorder_window: Millis,
+    /// `--alerts`: these rules, on the log's own times.
+    pub alerts: Option<crate::alerts::RuleFile>,
+}
+
+/// What a job gives: the report, and what went wrong on the way.
+pub struct Done {
+    pub report: Report,
+    /// Inputs that could not be read, a database that failed mid-run and
+    /// what it did not store: one message each, for stderr.
+    pub problems: Vec<String>,
+}
+
+/// Runs the job. An error is a database that cannot be used at all (the
+/// user's to fix, before any work); anything that fails later is in
+/// [`Done::problems`] and the report is still made.
+pub fn run(job: Job) -> Result<Done, StoreError> {
+    // A new database is created (the file first, so that a bad path fails
+    // here) and its schema written on a thread while reading starts: it has
+    // no checkpoints to read.
+    let mut opening = None;
+    let store = match job.db.as_deref() {
+        Some(p) if !p.exists() => {
+            Store::create_file(p)?;
+            let path = p.to_path_buf();
+            opening = Some((path.clone(), std::thread::spawn(move || Store::open(&path))));
+            None
+        }
+        Some(p) => Some(Store::open(p)?),
+        None => None,
+    };
+    let sources: Vec<Source> = job.files.iter().map(|f| Source::parse(f)).collect();
+    // Checkpoints are stored under the canonical path.
+    let keys: Vec<Option<String>> = sources
+        .iter()
+        .map(|s| match s {
+            Source::File(p) => Some(
+                std::fs::canonicalize(p)
+                    .unwrap_or_else(|_| p.clone())
+                    .display()
+                    .to_string(),
+            ),
+            Source::Stdin => None,
+        })
+        .collect();
+    let mut starts = vec![0u64; sources.len()];
+    let mut seed = Vec::new();
+    if let Some(store) = store.as_ref() {
+        for (i, (src, key)) in sources.iter().zip(&keys).enumerate() {
+            if let (Source::File(p), Some(key)) = (src, key) {
+                if let Ok(meta) = std::fs::metadata(p) {
+                    starts[i] = store
+                        .resume_offset(key, meta.dev(), meta.ino())?
+                        .unwrap_or(0);
+                }
+            }
+        }
+        // A file read on from where it stopped continues its story: the
+        // state machine starts from the states stored.
+        if starts.iter().any(|&s| s > 0) {
+            seed = store.load_states()?;
+        }
+    }
+    let writer = match (store, opening) {
+        (Some(s), _) => Some(Writer::new(s, job.commit_every)),
+        (None, Some((path, open))) => Some(Writer::opening(path, open, job.commit_every)),
+        (None, None) => None,
+    };
+    let outcome = super::run(
+        super::Options {
+            starts,
+            hold_tail: writer.is_some(),
+            sources,
+            patterns: job.patterns,
+            filter: job.filter,
+            year: job.year,
+            threads: job.threads,
+            show_unparsed: job.show_unparsed,
+            progress: job.progress,
+            mmap: job.mmap,
+            checkpoint_paths: keys,
+            seed,
+            reorder_window: job.reorder_window,
+            alerts: job.alerts,
+        },
+        writer,
+    );
+    let mut problems = outcome.errors.clone();
+    // A store that fails does not cost the report: it is still made, and
+    // the problems say what was not stored.
+    if let Some(w) = outcome.writer.as_ref() {
+        match &outcome.store_error {
+            None => {}
+            Some(e) => {
+                let (rollups, transitions, alerts) = w.unwritten(&outcome.engine);
+                let servers = outcome
+                    .engine
+                    .health
+                    .servers
+                    .len()
+                    .max(outcome.engine.aggregates.servers.len());
+                let before = if w.commits > 0 {
+                    format!(" (the {} commits before the failure are stored)", w.commits)
+                } else {
+                    String::new()
+                };
+                problems.push(format!(
+                    "{e}; not stored: {transitions} transitions, {rollups} server-minutes of \
+                     rollups, {alerts} alert events, the state of {servers} servers{before}"
+                ));
+            }
+        }
+    }
+    if let (Some(keep), Some(w), None) = (job.retain, outcome.writer, &outcome.store_error) {
+        let mut w = w;
+        if let Err(e) = w.store().and_then(|s| s.prune(keep)) {
+            problems.push(format!("--retain: {e}"));
+        }
+    }
+    let mut report = Report::build(&outcome.engine, &outcome.errors);
+    // In event-time order (degradation alerts are judged when their minutes
+    // close, after the transitions of the same time).
+    report.alerts = outcome.alerts.map(|mut v| {
+        v.sort_by_key(|a| a.ends_at.unwrap_or(a.starts_at));
+        v
+    });
+    report.input.resumed = outcome
+        .marks
+        .iter()
+        .filter(|m| m.started_at > 0)
+        .map(|m| Resumed {
+            file: job.files[m.source].clone(),
+            offset: m.started_at,
+        })
+        .collect();
+    Ok(Done { report, problems })
+}

@@ -1,0 +1,191 @@
+//! `hapwatch listen`'s settings: flags and `--config FILE` (TOML, the
+//! same names with `_` for `-`; flags win), checked and turned into
+//! [`Options`] with the defaults an operator expects (loopback listeners,
+//! 64 KiB frames, 1,024 connections, a 2 s reorder window).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{Limits, Options, StartError};
+use crate::alerts::RuleFile;
+use crate::patterns::PatternSet;
+use crate::time::{parse_duration, parse_positive_duration, Millis};
+
+/// `hapwatch listen`. Every option can also come from `--config FILE`
+/// (TOML, the same names with `_` for `-`); flags win.
+#[derive(clap::Args, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// Receive syslog over UDP here (repeatable; default 127.0.0.1:5514
+    /// when no listener is given).
+    #[arg(long, value_name = "IP:PORT")]
+    pub udp: Vec<String>,
+    /// Receive syslog over TCP here, LF or octet-counted framing
+    /// (repeatable; default 127.0.0.1:5514 when no listener is given).
+    #[arg(long, value_name = "IP:PORT")]
+    pub tcp: Vec<String>,
+    /// Receive datagrams on a unix socket (HAProxy `log /path local0`).
+    #[arg(long, value_name = "PATH")]
+    pub unix: Vec<PathBuf>,
+    /// Follow a log file across rotation (from its checkpoint, else its end).
+    #[arg(long, value_name = "FILE")]
+    pub follow: Vec<PathBuf>,
+    /// Serve Prometheus metrics on http://IP:PORT/metrics.
+    #[arg(long, value_name = "IP:PORT")]
+    pub metrics: Option<String>,
+    /// The SQLite database (created if missing).
+    #[arg(long, value_name = "FILE", env = "HAPWATCH_DB")]
+    pub db: Option<PathBuf>,
+    /// Frames longer than this are dropped and counted (default 64KiB).
+    #[arg(long, value_name = "BYTES")]
+    pub max_frame: Option<usize>,
+    /// TCP connections at once; more are refused and counted (default 1024).
+    #[arg(long, value_name = "N")]
+    pub max_connections: Option<usize>,
+    /// Close a TCP connection silent for this long (default 10m).
+    #[arg(long, value_name = "DURATION", value_parser = parse_positive_duration)]
+    #[serde(default, deserialize_with = "de_duration")]
+    pub idle_timeout: Option<Millis>,
+    /// Accept only from these networks (repeatable, e.g. 10.0.0.0/8); others
+    /// are dropped and counted.
+    #[arg(long, value_name = "CIDR")]
+    pub allow: Vec<String>,
+    /// UDP receive buffer to ask the kernel for (default 8MiB; capped by
+    /// net.core.rmem_max).
+    #[arg(long, value_name = "BYTES")]
+    pub udp_recv_buffer: Option<usize>,
+    /// Frames the engine's queue holds (default 262144).
+    #[arg(long, value_name = "N")]
+    pub queue: Option<usize>,
+    /// See `analyze --reorder-window` (default 2s).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[serde(default, deserialize_with = "de_duration")]
+    pub reorder_window: Option<Millis>,
+    /// When no message has arrived for this long, event time follows the
+    /// wall clock, so that rule windows with no new events still close
+    /// (default 60s).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[serde(default, deserialize_with = "de_duration")]
+    pub idle_grace: Option<Millis>,
+    /// Extra or overriding message patterns: every *.toml in DIR.
+    #[arg(long, value_name = "DIR", env = "HAPWATCH_PATTERNS")]
+    pub patterns: Option<PathBuf>,
+    /// Alert rules (TOML; default: the built-in rules).
+    #[arg(long, value_name = "FILE")]
+    pub rules: Option<PathBuf>,
+    /// Append every alert event to this file as a JSON line.
+    #[arg(long, value_name = "FILE")]
+    pub alerts_jsonl: Option<PathBuf>,
+    /// Read options from this TOML file (flags override it).
+    #[arg(long, value_name = "FILE")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+}
+
+fn de_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Millis>, D::Error> {
+    let s: String = serde::Deserialize::deserialize(d)?;
+    parse_duration(&s)
+        .map(Some)
+        .map_err(serde::de::Error::custom)
+}
+
+impl Settings {
+    /// Flags over the config file.
+    pub fn merge(self, file: Settings) -> Settings {
+        fn or<T>(a: Vec<T>, b: Vec<T>) -> Vec<T> {
+            if a.is_empty() {
+                b
+            } else {
+                a
+            }
+        }
+        Settings {
+            udp: or(self.udp, file.udp),
+            tcp: or(self.tcp, file.tcp),
+            unix: or(self.unix, file.unix),
+            follow: or(self.follow, file.follow),
+            metrics: self.metrics.or(file.metrics),
+            db: self.db.or(file.db),
+            max_frame: self.max_frame.or(file.max_frame),
+            max_connections: self.max_connections.or(file.max_connections),
+            idle_timeout: self.idle_timeout.or(file.idle_timeout),
+            allow: or(self.allow, file.allow),
+            udp_recv_buffer: self.udp_recv_buffer.or(file.udp_recv_buffer),
+            queue: self.queue.or(file.queue),
+            reorder_window: self.reorder_window.or(file.reorder_window),
+            idle_grace: self.idle_grace.or(file.idle_grace),
+            patterns: self.patterns.or(file.patterns),
+            rules: self.rules.or(file.rules),
+            alerts_jsonl: self.alerts_jsonl.or(file.alerts_jsonl),
+            config: self.config,
+        }
+    }
+
+    /// Reads `--config`, merges it under the flags, loads the patterns and
+    /// the rules, and fills in the defaults. Every error names what to fix.
+    pub fn resolve(self) -> Result<Options, StartError> {
+        let args = match &self.config {
+            Some(path) => {
+                let bad = |e: &dyn std::fmt::Display| {
+                    StartError(format!("--config {}: {e}", path.display()))
+                };
+                let text = std::fs::read_to_string(path).map_err(|e| bad(&e))?;
+                let file = toml::from_str::<Settings>(&text).map_err(|e| bad(&e))?;
+                self.merge(file)
+            }
+            None => self,
+        };
+        let patterns = PatternSet::load(args.patterns.as_deref())
+            .map(Arc::new)
+            .map_err(|e| StartError(format!("invalid patterns: {e}")))?;
+        let mut allow = Vec::new();
+        for a in &args.allow {
+            match a
+                .parse::<ipnet::IpNet>()
+                .or_else(|_| a.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+            {
+                Ok(n) => allow.push(n),
+                Err(_) => {
+                    return Err(StartError(format!(
+                        "--allow {a}: not a network: give an address or CIDR, e.g. 10.0.0.0/8"
+                    )))
+                }
+            }
+        }
+        let rules = match args.rules.as_deref() {
+            None => RuleFile::default(),
+            Some(path) => RuleFile::load(path).map_err(|e| StartError(e.to_string()))?,
+        };
+        let (mut udp, mut tcp) = (args.udp, args.tcp);
+        if udp.is_empty() && tcp.is_empty() && args.unix.is_empty() && args.follow.is_empty() {
+            udp.push("127.0.0.1:5514".into());
+            tcp.push("127.0.0.1:5514".into());
+        }
+        Ok(Options {
+            udp,
+            tcp,
+            unix: args.unix,
+            follow: args.follow,
+            metrics: args.metrics,
+            db: args.db.unwrap_or_else(crate::store::default_path),
+            patterns,
+            limits: Limits {
+                max_frame: args.max_frame.unwrap_or(64 * 1024).max(1),
+                max_connections: args.max_connections.unwrap_or(1024).max(1),
+                idle_timeout: Duration::from_millis(
+                    args.idle_timeout.unwrap_or(600_000).max(1) as u64
+                ),
+                allow,
+                udp_recv_buffer: args.udp_recv_buffer.unwrap_or(8 << 20),
+            },
+            reorder_window: args.reorder_window.unwrap_or(2_000),
+            idle_grace: Duration::from_millis(args.idle_grace.unwrap_or(60_000).max(0) as u64),
+            queue: args.queue.unwrap_or(1 << 18),
+            commit_every: Duration::from_millis(100),
+            rules,
+            rules_path: args.rules,
+            alerts_jsonl: args.alerts_jsonl,
+        })
+    }
+}
