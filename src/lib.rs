@@ -7,32 +7,36 @@
 //! - [`syslog`]: one line -> timestamp, host, program, pid, message.
 //! - [`haproxy`]: the message -> a typed request, health event or other,
 //!   using [`patterns`] (data in `patterns/*.toml`) for everything but requests.
-//! - [`model`]: the shared nouns (server key, transition, state event, alert).
+//! - `model`: the shared nouns (server key, transition, state event, alert).
 //! - [`engine`]: per-server state machine and request aggregates, in event
 //!   time; its account of health as state events. Knows nothing of alerts
 //!   or storage.
 //! - [`alerts`]: alert rules over state events and closed minutes, in event time.
 //! - [`store`]: the SQLite state store, batched commits.
-//! - [`delivery`]: the courier, from the outbox to webhooks, Alertmanager, commands.
-//! - [`pipeline`]: engine -> alerts -> store, the one place that closes
+//! - `delivery`: the courier, from the outbox to webhooks, Alertmanager, commands.
+//! - `pipeline`: engine -> alerts -> store, the one place that closes
 //!   minutes, commits and announces, for `analyze` and `listen`.
 //! - [`analyze`]: the offline pipeline over every core.
 //! - [`listen`]: the live receiver (UDP, TCP, unix socket, followed files), same engine.
 //! - [`report`]: one report model, printed as a table, JSON or CSV.
 //! - [`time`]: event-time parsing; nothing here reads the wall clock.
-//! - [`bytes`]: the byte scanning the parsers share.
+//! - `bytes`: the byte scanning the parsers share.
+//!
+//! The public surface is what the `hapwatch` binary, the tests and the
+//! benchmarks use; `model`, `pipeline`, `delivery`, `bytes` and the engine's,
+//! alerts' and receivers' inner modules are the crate's own.
 
 pub mod alerts;
 pub mod analyze;
-pub mod bytes;
-pub mod delivery;
+mod bytes;
+mod delivery;
 pub mod engine;
 pub mod haproxy;
 pub mod input;
 pub mod listen;
-pub mod model;
+mod model;
 pub mod patterns;
-pub mod pipeline;
+mod pipeline;
 pub mod report;
 pub mod store;
 pub mod syslog;

@@ -20,8 +20,8 @@
 //! Invariant: one alert per rule and label set is firing at a time
 //! (`fingerprint`); evaluation is deterministic in the input order.
 
-pub mod degrade;
-pub mod sinks;
+pub(crate) mod degrade;
+pub(crate) mod sinks;
 
 use std::collections::{BTreeMap, VecDeque};
 

@@ -50,7 +50,7 @@ pub struct Options {
     pub checkpoint_paths: Vec<Option<String>>,
     /// Server states to continue from (a resumed file).
     pub seed: Vec<(ServerKey, ServerState)>,
-    /// See [`crate::engine::order`].
+    /// See `crate::engine::order`.
     pub reorder_window: Millis,
     /// Evaluate these alert rules (`--alerts`).
     pub alerts: Option<crate::alerts::RuleFile>,

@@ -8,13 +8,13 @@
 //! and applies the health events of each chunk in input order on one thread.
 //!
 //! Invariants: event time only (see [`Clock`]); request aggregates are
-//! mergeable (see [`stats`]); health state has a single owner.
+//! mergeable (see `stats`); health state has a single owner.
 
-pub mod counts;
-pub mod order;
+pub(crate) mod counts;
+pub(crate) mod order;
 pub mod rollup;
-pub mod state;
-pub mod stats;
+pub(crate) mod state;
+pub(crate) mod stats;
 
 use std::sync::Arc;
 
@@ -284,7 +284,7 @@ pub struct Engine {
     /// What health did since the caller last took them, in order.
     pub events: Vec<StateEvent>,
     /// Live: work out a state line's consequences as it arrives, before the
-    /// reorder window lets it into the state (see [`Engine::preview`]).
+    /// reorder window lets it into the state (see `Engine::preview`).
     pub preview: bool,
     /// Live: health events in the reorder window keep their line, so that
     /// a commit can store what the window holds ([`Engine::held_lines`])

@@ -4,7 +4,7 @@
 //! A minute holds counts (requests, status classes, errors, bytes, retries,
 //! redispatches, termination states), queue maxima and three HDR histograms:
 //! Tw (queue), Tr (server response, HTTP) and Tt (session, what TCP logs
-//! have). Like everything in [`super::stats`], a minute is a commutative
+//! have). Like everything in `super::stats`, a minute is a commutative
 //! monoid: the pieces of one minute recorded by different worker threads, or
 //! written by successive commits, add up to the same minute. The store merges
 //! a minute with the row already there ([`Minute::merge`]), so a minute can be
@@ -61,7 +61,7 @@ impl Minute {
     }
 
     /// [`Minute::add`], taking small-value arrays for new histograms from
-    /// `pool` (see [`TimerStats::compact_into`]).
+    /// `pool` (see `TimerStats::compact_into`).
     #[inline]
     pub fn add_pooled(&mut self, r: &Request, pool: &mut Vec<Box<[u16]>>) {
         self.counts.add(r);
@@ -75,7 +75,7 @@ impl Minute {
     }
 
     /// Makes the histograms readable and frees what only recording needs
-    /// (see [`TimerStats::compact`]).
+    /// (see `TimerStats::compact`).
     pub fn flush(&mut self) {
         for t in self.timers.iter_mut().flatten() {
             t.compact();
@@ -95,7 +95,7 @@ impl Minute {
     /// commit cost `analyze --db` more than all the rest of the rollups.
     /// Merging into a sealed minute decodes it first (exact: V2 keeps every
     /// count); only the exact sum becomes the histogram's (see
-    /// [`TimerStats::from_hist`]), which the store does not keep anyway.
+    /// `TimerStats::from_hist`), which the store does not keep anyway.
     pub fn seal(&mut self) {
         if self.sealed.is_some() {
             return;

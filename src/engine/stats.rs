@@ -292,7 +292,7 @@ impl Stats {
         }
     }
 
-    /// See [`TimerStats::flush`].
+    /// See `TimerStats::flush`.
     pub fn flush(&mut self) {
         for t in self.timers.iter_mut().flatten() {
             t.flush();

@@ -15,10 +15,10 @@
 //! came for the window's length, and paces commits.
 
 pub mod config;
-pub mod follow;
-pub mod framing;
-pub mod metrics;
-pub mod net;
+pub(crate) mod follow;
+pub(crate) mod framing;
+pub(crate) mod metrics;
+pub(crate) mod net;
 
 use std::path::PathBuf;
 use std::sync::atomic::Ordering::Relaxed;
