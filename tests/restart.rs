@@ -128,12 +128,18 @@ fn a_log_read_in_pieces_gives_the_alerts_of_one_reading() {
 /// transition, flapping, error-rate and latency alerts, firing and
 /// resolved.
 fn incident_log() -> Vec<String> {
+    incidents(15)
+}
+
+/// [`incident_log`]'s fifteen minutes, repeated for `minutes` minutes.
+fn incidents(minutes: u32) -> Vec<String> {
     let mut lines = Vec::new();
-    let at = |s: u32| format!("2026-11-24T10:{:02}:{:02}+00:00", s / 60, s % 60);
-    let apache = |s: u32| format!("24/Nov/2026:10:{:02}:{:02}.000", s / 60, s % 60);
-    for s in (0..15 * 60).step_by(2) {
-        let minute = s / 60;
-        match s {
+    let hms = |s: u32| format!("{:02}:{:02}:{:02}", 10 + s / 3600, s / 60 % 60, s % 60);
+    let at = |s: u32| format!("2026-11-24T{}+00:00", hms(s));
+    let apache = |s: u32| format!("24/Nov/2026:{}.000", hms(s));
+    for s in (0..minutes * 60).step_by(2) {
+        let minute = s / 60 % 15;
+        match s % 900 {
             130 | 190 => lines.push(format!(
                 "{} lb1 haproxy[7]: Server be_app/srv1 is DOWN, reason: Layer4 timeout, check duration: 2001ms. 2 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue.",
                 at(s)
@@ -156,8 +162,9 @@ fn incident_log() -> Vec<String> {
                 20
             };
             lines.push(format!(
-                "{} lb1 haproxy[7]: 10.0.0.{srv}:4{s:04} [{}] fe_http be_app/srv{srv} 0/0/1/{tr}/{} {status} 512 - - ---- 3/3/1/1/0 0/0 \"GET /x HTTP/1.1\"",
+                "{} lb1 haproxy[7]: 10.0.0.{srv}:{} [{}] fe_http be_app/srv{srv} 0/0/1/{tr}/{} {status} 512 - - ---- 3/3/1/1/0 0/0 \"GET /x HTTP/1.1\"",
                 at(s),
+                1024 + s % 60000,
                 apache(s),
                 tr + 1
             ));
@@ -308,4 +315,68 @@ fn listen_stopped_at_any_moment_gives_the_alerts_of_one_reading() {
         assert_eq!(got.1, expected.1, "history, {kills} stops, seed {seed}");
         assert_eq!(got.2, expected.2, "rollups, {kills} stops, seed {seed}");
     }
+}
+
+/// `analyze --db` killed with SIGKILL at a random moment of a long run, then
+/// run again to the end, stores what one run stores: each commit holds
+/// the checkpoint, the rollups, the transitions, the alert events and the
+/// rules' state of exactly the lines before it.
+#[test]
+fn analyze_killed_mid_run_and_run_again_gives_the_alerts_of_one_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules.toml");
+    std::fs::write(&rules, LIVE_RULES).unwrap();
+    let log = dir.path().join("day.log");
+    // Eight hours: 44,000 lines, long enough to be killed in the middle.
+    std::fs::write(&log, incidents(8 * 60).join("\n") + "\n").unwrap();
+    let one = dir.path().join("one.db");
+    let started = std::time::Instant::now();
+    analyze(&one, &rules, &log);
+    // Kills land at a random tenth to nine tenths of one run's time,
+    // whatever the build's speed.
+    let whole = started.elapsed();
+    let expected = told(&one);
+    assert!(expected.0.len() > 100, "{} alerts", expected.0.len());
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut cut_short = 0;
+    for seed in 1..=6 {
+        let db = dir.path().join(format!("killed-{seed}.db"));
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_hapwatch"))
+            .args([
+                "analyze",
+                "--db",
+                db.to_str().unwrap(),
+                "--commit-every",
+                "20ms",
+            ])
+            .args([
+                "--alerts",
+                "--rules",
+                rules.to_str().unwrap(),
+                "--format",
+                "json",
+            ])
+            .arg(&log)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(whole.mul_f64((10 + x % 80) as f64 / 100.0));
+        child.kill().unwrap();
+        let killed = !child.wait().unwrap().success();
+        cut_short += killed as usize;
+        let stored: i64 = rusqlite::Connection::open(&db)
+            .and_then(|c| c.query_row("SELECT count(*) FROM rollups", [], |r| r.get(0)))
+            .unwrap_or(0);
+        eprintln!("seed {seed}: killed {killed}, {stored} rollups stored before");
+        analyze(&db, &rules, &log);
+        let got = told(&db);
+        assert_eq!(got.0, expected.0, "alerts, seed {seed}");
+        assert_eq!(got.1, expected.1, "history, seed {seed}");
+        assert_eq!(got.2, expected.2, "rollups, seed {seed}");
+    }
+    assert!(cut_short > 0, "no run was killed before its end");
 }
