@@ -2220,3 +2220,65 @@ fn a_degradation_alert_firing_at_a_restart_resolves_after_it() {
     let v: serde_json::Value = serde_json::from_slice(&active.stdout).unwrap();
     assert_eq!(v["alerts"].as_array().unwrap().len(), 0, "{v}");
 }
+
+/// The unix socket: not writable by every local user (0660 by default,
+/// `--unix-mode`, `--unix-group`), a live instance's socket is never taken
+/// over (exit 2, the first keeps receiving), a stale one is replaced.
+#[test]
+fn the_unix_socket_is_not_open_to_all_and_never_stolen() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("log.sock");
+    let sock_s = sock.to_str().unwrap();
+    let mut l = Listen::start(&["--unix", sock_s, "--metrics", "127.0.0.1:27891"]);
+    let mode = std::fs::metadata(&sock).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o660, "default mode {mode:o}");
+    // A second instance on the same path exits 2 naming it...
+    let other = tempfile::tempdir().unwrap();
+    let db2 = other.path().join("second.db");
+    let out = hapwatch(&["listen", "--db", db2.to_str().unwrap(), "--unix", sock_s]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(sock_s) && err.contains("in use"), "{err}");
+    // ...and the first still receives.
+    let s = std::os::unix::net::UnixDatagram::unbound().unwrap();
+    s.send_to(DOWN_AT.as_bytes(), &sock).unwrap();
+    wait_metric(27891, "hapwatch_lines_total", 1);
+    // Killed, it leaves its socket behind, stale: the next run replaces
+    // it, with the mode and group asked for.
+    l.child.kill().unwrap();
+    l.child.wait().unwrap();
+    assert!(sock.exists());
+    let gid = unsafe_current_gid();
+    let mut l = Listen::start(&[
+        "--unix",
+        sock_s,
+        "--unix-mode",
+        "0600",
+        "--unix-group",
+        &gid.to_string(),
+    ]);
+    let meta = std::fs::metadata(&sock).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    assert_eq!(meta.gid(), gid);
+    assert!(l.stop().0.success());
+    // Bad values exit 2 saying what to write.
+    for (args, says) in [
+        (vec!["--unix-mode", "rw"], "--unix-mode rw"),
+        (vec!["--unix-mode", "1777"], "--unix-mode 1777"),
+        (vec!["--unix-group", "no-such-group-here"], "--unix-group"),
+    ] {
+        let mut all = vec!["listen", "--db", db2.to_str().unwrap(), "--unix", sock_s];
+        all.extend(args);
+        let out = hapwatch(&all);
+        assert_eq!(out.status.code(), Some(2), "{all:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "{all:?}: {err}");
+    }
+}
+
+/// The test's own group id (a group the test may give its files).
+fn unsafe_current_gid() -> u32 {
+    let out = Command::new("id").arg("-g").output().unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+}

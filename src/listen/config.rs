@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Limits, Options, StartError};
+use super::{Limits, Options, StartError, UnixAccess};
 use crate::alerts::RuleFile;
 use crate::patterns::PatternSet;
 use crate::time::{parse_duration, parse_positive_duration, Millis};
@@ -28,6 +28,14 @@ pub struct Settings {
     /// Receive datagrams on a unix socket (HAProxy `log /path local0`).
     #[arg(long, value_name = "PATH")]
     pub unix: Vec<PathBuf>,
+    /// File mode of the unix sockets, octal (default 0660: owner and
+    /// group; whoever can write there can inject health events).
+    #[arg(long, value_name = "MODE")]
+    pub unix_mode: Option<String>,
+    /// Group of the unix sockets, a name or a number (e.g. haproxy, so
+    /// that HAProxy may write there).
+    #[arg(long, value_name = "GROUP")]
+    pub unix_group: Option<String>,
     /// Follow a log file across rotation (from its checkpoint, else its end).
     #[arg(long, value_name = "FILE")]
     pub follow: Vec<PathBuf>,
@@ -104,6 +112,8 @@ impl Settings {
             udp: or(self.udp, file.udp),
             tcp: or(self.tcp, file.tcp),
             unix: or(self.unix, file.unix),
+            unix_mode: self.unix_mode.or(file.unix_mode),
+            unix_group: self.unix_group.or(file.unix_group),
             follow: or(self.follow, file.follow),
             metrics: self.metrics.or(file.metrics),
             db: self.db.or(file.db),
@@ -162,10 +172,30 @@ impl Settings {
             udp.push("127.0.0.1:5514".into());
             tcp.push("127.0.0.1:5514".into());
         }
+        let mode = match args.unix_mode.as_deref() {
+            None => 0o660,
+            Some(m) => u32::from_str_radix(m.trim_start_matches("0o"), 8)
+                .ok()
+                .filter(|&v| v <= 0o777)
+                .ok_or_else(|| {
+                    StartError(format!(
+                        "--unix-mode {m}: not a file mode: give octal permissions, e.g. 0660"
+                    ))
+                })?,
+        };
+        let group = match args.unix_group.as_deref() {
+            None => None,
+            Some(g) => Some(group_id(g).ok_or_else(|| {
+                StartError(format!(
+                    "--unix-group {g}: no such group: give a group name or number (getent group)"
+                ))
+            })?),
+        };
         Ok(Options {
             udp,
             tcp,
             unix: args.unix,
+            unix_access: UnixAccess { mode, group },
             follow: args.follow,
             metrics: args.metrics,
             db: args.db.unwrap_or_else(crate::store::default_path),
@@ -188,4 +218,18 @@ impl Settings {
             alerts_jsonl: args.alerts_jsonl,
         })
     }
+}
+
+/// A group's id from its name or number.
+fn group_id(g: &str) -> Option<u32> {
+    if let Ok(n) = g.parse() {
+        return Some(n);
+    }
+    let name = std::ffi::CString::new(g).ok()?;
+    // SAFETY: getgrnam reads a NUL-terminated name and returns a pointer to
+    // static storage or null; the gid is copied out at once (listen starts
+    // single-threaded, nothing else calls getgrnam meanwhile).
+    let entry = unsafe { libc::getgrnam(name.as_ptr()) };
+    // SAFETY: not null, so a valid `group` record.
+    (!entry.is_null()).then(|| unsafe { (*entry).gr_gid })
 }

@@ -60,10 +60,18 @@ impl Limits {
     }
 }
 
+/// Who may write to the unix sockets: the file mode and group they get.
+#[derive(Debug, Clone, Copy)]
+pub struct UnixAccess {
+    pub mode: u32,
+    pub group: Option<u32>,
+}
+
 pub struct Options {
     pub udp: Vec<String>,
     pub tcp: Vec<String>,
     pub unix: Vec<PathBuf>,
+    pub unix_access: UnixAccess,
     pub follow: Vec<PathBuf>,
     pub metrics: Option<String>,
     pub db: PathBuf,

@@ -78,24 +78,37 @@ pub async fn bind_all(opts: &Options) -> Result<(Bound, Vec<Arc<Listener>>), Sta
         b.tcp.push((s, l));
     }
     for p in &opts.unix {
-        // A socket file left by a previous run is replaced; any other file
-        // is not ours to remove.
+        let bad = |why: String| StartError(format!("--unix {}: {why}", p.display()));
+        // A socket file left by a stopped run is replaced; a live one (a
+        // datagram sent to it would be received) belongs to another
+        // process; any other file is not ours to remove.
         if let Ok(meta) = std::fs::symlink_metadata(p) {
             use std::os::unix::fs::FileTypeExt;
-            if meta.file_type().is_socket() {
-                let _ = std::fs::remove_file(p);
-            } else {
-                return Err(StartError(format!(
-                    "--unix {}: exists and is not a socket: give another path",
-                    p.display()
-                )));
+            if !meta.file_type().is_socket() {
+                return Err(bad("exists and is not a socket: give another path".into()));
             }
+            let live = std::os::unix::net::UnixDatagram::unbound()
+                .and_then(|probe| probe.connect(p))
+                .is_ok();
+            if live {
+                return Err(bad(
+                    "in use by another running process (another hapwatch?): stop it or give \
+                     another path"
+                        .into(),
+                ));
+            }
+            let _ = std::fs::remove_file(p);
         }
-        let s = UnixDatagram::bind(p)
-            .map_err(|e| StartError(format!("--unix {}: {e}", p.display())))?;
-        // HAProxy runs as its own user: it must be able to write here.
+        let s = UnixDatagram::bind(p).map_err(|e| bad(e.to_string()))?;
+        // Who may write here is who may inject health events: the owner
+        // and the group (HAProxy's, with --unix-group), not every user.
+        if let Some(gid) = opts.unix_access.group {
+            std::os::unix::fs::chown(p, None, Some(gid))
+                .map_err(|e| bad(format!("--unix-group: {e}")))?;
+        }
         use std::os::unix::fs::PermissionsExt;
-        let _ = std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o666));
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(opts.unix_access.mode))
+            .map_err(|e| bad(format!("--unix-mode: {e}")))?;
         let l = listener(format!("unix://{}", p.display()));
         all.push(l.clone());
         b.unix.push((s, l, p.clone()));
