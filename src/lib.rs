@@ -26,6 +26,17 @@
 //! benchmarks use; `model`, `pipeline`, `delivery`, `bytes` and the engine's,
 //! alerts' and receivers' inner modules are the crate's own.
 
+/// A line on stderr that never panics: `eprintln!` panics when stderr is a
+/// closed pipe (a supervisor gone), and a panic in the signal task left
+/// `listen` deaf to SIGTERM. What cannot be said is dropped.
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 pub mod alerts;
 pub mod analyze;
 mod bytes;

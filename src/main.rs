@@ -102,7 +102,7 @@ fn listen(settings: hapwatch::listen::config::Settings) -> ExitCode {
         // It said what was not stored.
         Ok(hapwatch::listen::Stopped::Unstored) => ExitCode::from(1),
         Err(e) => {
-            eprintln!("hapwatch: {e}");
+            hapwatch::say!("hapwatch: {e}");
             ExitCode::from(2)
         }
     }
@@ -110,14 +110,14 @@ fn listen(settings: hapwatch::listen::config::Settings) -> ExitCode {
 
 fn load_rules(path: &std::path::Path) -> Result<hapwatch::alerts::RuleFile, ExitCode> {
     hapwatch::alerts::RuleFile::load(path).map_err(|e| {
-        eprintln!("hapwatch: {e}");
+        hapwatch::say!("hapwatch: {e}");
         ExitCode::from(2)
     })
 }
 
 fn open_db(path: &std::path::Path) -> Result<Store, ExitCode> {
     Store::open_read_only(path).map_err(|e| {
-        eprintln!("hapwatch: {e}");
+        hapwatch::say!("hapwatch: {e}");
         ExitCode::from(2)
     })
 }
@@ -250,7 +250,7 @@ enum Command {
 
 fn load_patterns(dir: Option<&std::path::Path>) -> Result<Arc<PatternSet>, ExitCode> {
     PatternSet::load(dir).map(Arc::new).map_err(|e| {
-        eprintln!("hapwatch: invalid patterns: {e:#}");
+        hapwatch::say!("hapwatch: invalid patterns: {e:#}");
         ExitCode::from(2)
     })
 }
@@ -287,7 +287,7 @@ fn main() -> ExitCode {
             };
             if let (Some(s), Some(u)) = (filter.since, filter.until) {
                 if s >= u {
-                    eprintln!("hapwatch: --since must be before --until");
+                    hapwatch::say!("hapwatch: --since must be before --until");
                     return ExitCode::from(2);
                 }
             }
@@ -309,15 +309,19 @@ fn main() -> ExitCode {
                 alerts,
             };
             // A database that cannot be used is reported before the work.
-            let analyze::Done { report, problems } = match analyze::job::run(job) {
+            let analyze::Done {
+                report,
+                problems,
+                warnings,
+            } = match analyze::job::run(job) {
                 Ok(done) => done,
                 Err(e) => {
-                    eprintln!("hapwatch: {e}");
+                    hapwatch::say!("hapwatch: {e}");
                     return ExitCode::from(2);
                 }
             };
-            for p in &problems {
-                eprintln!("hapwatch: {p}");
+            for p in warnings.iter().chain(&problems) {
+                hapwatch::say!("hapwatch: {p}");
             }
             let text = match format {
                 Format::Table => report::table::render(&report, colour),
@@ -325,7 +329,7 @@ fn main() -> ExitCode {
                 Format::Csv => match report::csv::render(&report) {
                     Ok(s) => s,
                     Err(e) => {
-                        eprintln!("hapwatch: {e}");
+                        hapwatch::say!("hapwatch: {e}");
                         return ExitCode::from(1);
                     }
                 },
@@ -350,7 +354,7 @@ fn main() -> ExitCode {
             let (servers, backends) = match (store.servers(&f), store.backends(&f)) {
                 (Ok(s), Ok(b)) => (s, b),
                 (Err(e), _) | (_, Err(e)) => {
-                    eprintln!("hapwatch: {e}");
+                    hapwatch::say!("hapwatch: {e}");
                     return ExitCode::from(1);
                 }
             };
@@ -375,7 +379,7 @@ fn main() -> ExitCode {
             let rows = match store.history(&filter.filter()) {
                 Ok(r) => r,
                 Err(e) => {
-                    eprintln!("hapwatch: {e}");
+                    hapwatch::say!("hapwatch: {e}");
                     return ExitCode::from(1);
                 }
             };
@@ -405,7 +409,7 @@ fn main() -> ExitCode {
             let (alerts, failed) = match listed {
                 Ok(x) => x,
                 Err(e) => {
-                    eprintln!("hapwatch: {e}");
+                    hapwatch::say!("hapwatch: {e}");
                     return ExitCode::from(1);
                 }
             };
@@ -420,7 +424,7 @@ fn main() -> ExitCode {
         }
         Command::CheckConfig { file } => match load_rules(&file) {
             Ok(_) => {
-                println!("{}: ok", file.display());
+                print(&format!("{}: ok\n", file.display()));
                 ExitCode::SUCCESS
             }
             Err(code) => code,
@@ -434,7 +438,7 @@ fn main() -> ExitCode {
             // A closed pipe (`| head -1`) ends quietly (println! panicked).
             print(&text);
             if bad > 0 {
-                eprintln!(
+                hapwatch::say!(
                     "hapwatch: {bad} pattern sample(s) do not match exactly their own pattern"
                 );
                 return ExitCode::from(2);

@@ -38,10 +38,18 @@ impl Listen {
             .unwrap();
         // Ready once it says where it listens (bounded wait).
         let mut err = BufReader::new(child.stderr.take().unwrap());
-        let mut line = String::new();
-        err.read_line(&mut line).unwrap();
-        assert!(line.contains("listening on"), "did not start: {line}");
-        let said = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        // Warnings may come first (a database readable by others).
+        let mut before = String::new();
+        loop {
+            let mut line = String::new();
+            err.read_line(&mut line).unwrap();
+            if line.contains("listening on") {
+                break;
+            }
+            assert!(line.contains("warning:"), "did not start: {before}{line}");
+            before.push_str(&line);
+        }
+        let said = std::sync::Arc::new(std::sync::Mutex::new(before));
         let into = said.clone();
         std::thread::spawn(move || {
             let mut line = String::new();
@@ -2281,4 +2289,119 @@ fn the_unix_socket_is_not_open_to_all_and_never_stolen() {
 fn unsafe_current_gid() -> u32 {
     let out = Command::new("id").arg("-g").output().unwrap();
     String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+}
+
+/// Secrets in a sink's URL (`user:password@`, query values) are never
+/// shown or stored: not by `hapwatch alerts`, not in the database, not on
+/// stderr. Every file hapwatch creates is 0600; a database readable by
+/// others is warned about.
+#[test]
+fn secrets_in_sink_urls_are_never_shown_or_stored() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    // Nothing listens on 27961: every delivery fails and is listed.
+    let rules = rules_file(
+        dir.path(),
+        "[delivery]\nretry_min = \"20ms\"\nretry_max = \"40ms\"\nmax_attempts = 2\n\n\
+         [[sinks]]\nkind = \"webhook\"\nurl = \"http://ops:S3cretPass@127.0.0.1:27961/hook?token=T0kenValue&team=web\"\n\
+         [[sinks]]\nkind = \"alertmanager\"\nurl = \"http://am:AmPassw0rd@127.0.0.1:27961\"\n",
+    );
+    let jsonl = dir.path().join("alerts.jsonl");
+    let db = dir.path().join("wide.db");
+    // A database created readable by others (by hand, or an old version).
+    drop(rusqlite::Connection::open(&db).unwrap());
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let keep = tempfile::tempdir().unwrap();
+    let mut l = Listen::start_with(
+        keep,
+        db.clone(),
+        &[
+            "--udp",
+            "127.0.0.1:27962",
+            "--rules",
+            rules.to_str().unwrap(),
+            "--reorder-window",
+            "0s",
+            "--alerts-jsonl",
+            jsonl.to_str().unwrap(),
+        ],
+    );
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .send_to(DOWN_AT.as_bytes(), "127.0.0.1:27962")
+        .unwrap();
+    wait_for("two dead letters", || {
+        failed_deliveries(&db)
+            .iter()
+            .filter(|d| d["state"] == "dead")
+            .count()
+            == 2
+    });
+    assert!(l.stop().0.success());
+    let said = l.stderr();
+    assert!(said.contains("readable by other users"), "{said}");
+    let shown = hapwatch(&["alerts", "--db", db.to_str().unwrap()]);
+    let shown = String::from_utf8_lossy(&shown.stdout).to_string();
+    assert!(
+        shown.contains("127.0.0.1:27961"),
+        "the sink is still named: {shown}"
+    );
+    let mut stored = std::fs::read(&db).unwrap();
+    if let Ok(wal) = std::fs::read(dir.path().join("wide.db-wal")) {
+        stored.extend(wal);
+    }
+    let stored = String::from_utf8_lossy(&stored);
+    for secret in ["S3cretPass", "T0kenValue", "AmPassw0rd"] {
+        assert!(!shown.contains(secret), "`alerts` shows {secret}: {shown}");
+        assert!(!stored.contains(secret), "the database holds {secret}");
+        assert!(!said.contains(secret), "stderr says {secret}: {said}");
+    }
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&jsonl), 0o600, "--alerts-jsonl");
+}
+
+/// A supervisor that went away (its end of the stderr pipe closed) must not
+/// keep `listen` from stopping: SIGTERM still drains, commits and exits.
+#[test]
+fn sigterm_stops_listen_even_when_its_stderr_is_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("x.db");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hapwatch"))
+        .args([
+            "listen",
+            "--db",
+            db.to_str().unwrap(),
+            "--udp",
+            "127.0.0.1:27971",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    err.read_line(&mut line).unwrap();
+    assert!(line.contains("listening on"), "{line}");
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .send_to(DOWN_AT.as_bytes(), "127.0.0.1:27971")
+        .unwrap();
+    drop(err);
+    std::thread::sleep(Duration::from_millis(300));
+    unsafe_kill(child.id(), "TERM");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("still running 10 s after SIGTERM with its stderr closed");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status:?}");
+    let h = hapwatch(&["history", "--db", db.to_str().unwrap(), "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&h.stdout).unwrap();
+    assert_eq!(v["transitions"].as_array().unwrap().len(), 1, "{v}");
 }

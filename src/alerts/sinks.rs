@@ -69,12 +69,12 @@ pub enum SinkConfig {
 impl SinkConfig {
     pub fn name(&self) -> String {
         match self {
-            SinkConfig::Webhook { name, url, .. } => {
-                name.clone().unwrap_or_else(|| format!("webhook {url}"))
-            }
+            SinkConfig::Webhook { name, url, .. } => name
+                .clone()
+                .unwrap_or_else(|| format!("webhook {}", redact_url(url))),
             SinkConfig::Alertmanager { name, url, .. } => name
                 .clone()
-                .unwrap_or_else(|| format!("alertmanager {url}")),
+                .unwrap_or_else(|| format!("alertmanager {}", redact_url(url))),
             SinkConfig::Exec { name, command, .. } => name
                 .clone()
                 .unwrap_or_else(|| format!("exec {}", command.first().map_or("", |c| c.as_str()))),
@@ -168,6 +168,108 @@ impl Default for Delivery {
 
 /// The outbox's view of the sinks: name and least severity (the store
 /// writes one row per remote sink that wants the alert).
+/// A URL as it may be shown and stored: a password (`user:***@`), a
+/// user-only credential (`***@`) and every query value (`token=***`)
+/// hidden; scheme, host, port and path kept, so the sink is still
+/// recognisable.
+pub fn redact_url(url: &str) -> String {
+    let (rest, fragment) = match url.split_once('#') {
+        Some((r, _)) => (r, "#***"),
+        None => (url, ""),
+    };
+    let (before_query, query) = match rest.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (rest, None),
+    };
+    let (scheme, after) = match before_query.split_once("://") {
+        Some((s, a)) => (Some(s), a),
+        None => (None, before_query),
+    };
+    let authority_end = after.find('/').unwrap_or(after.len());
+    let (authority, path) = after.split_at(authority_end);
+    let authority = match authority.rsplit_once('@') {
+        Some((user, host)) => match user.split_once(':') {
+            Some((name, _)) => format!("{name}:***@{host}"),
+            None => format!("***@{host}"),
+        },
+        None => authority.to_string(),
+    };
+    let mut out = String::with_capacity(url.len());
+    if let Some(s) = scheme {
+        out.push_str(s);
+        out.push_str("://");
+    }
+    out.push_str(&authority);
+    out.push_str(path);
+    if let Some(q) = query {
+        out.push('?');
+        let pairs: Vec<String> = q
+            .split('&')
+            .map(|kv| match kv.split_once('=') {
+                Some((k, _)) => format!("{k}=***"),
+                None => kv.to_string(),
+            })
+            .collect();
+        out.push_str(&pairs.join("&"));
+    }
+    out.push_str(fragment);
+    out
+}
+
+/// `text` (an error message) with every secret of `url` replaced: the
+/// URL itself and, in case a library quotes them apart, its password,
+/// user-only credential and query values.
+pub fn scrub(text: &str, url: &str) -> String {
+    let mut out = text.replace(url, &redact_url(url));
+    let after = url.split_once("://").map_or(url, |(_, a)| a);
+    let authority = &after[..after.find('/').unwrap_or(after.len())];
+    let mut secrets: Vec<&str> = Vec::new();
+    if let Some((user, _)) = authority.rsplit_once('@') {
+        secrets.push(user.split_once(':').map_or(user, |(_, pass)| pass));
+    }
+    if let Some((_, q)) = url.split_once('?') {
+        let q = q.split('#').next().unwrap_or(q);
+        secrets.extend(
+            q.split('&')
+                .filter_map(|kv| kv.split_once('=').map(|(_, v)| v)),
+        );
+    }
+    for s in secrets.into_iter().filter(|s| s.len() >= 3) {
+        out = out.replace(s, "***");
+    }
+    out
+}
+
 pub fn names(sinks: &[SinkConfig]) -> Vec<(String, Severity)> {
     sinks.iter().map(|s| (s.name(), s.min_severity())).collect()
+}
+
+#[cfg(test)]
+mod redaction_tests {
+    use super::*;
+
+    #[test]
+    fn secrets_in_urls_are_hidden_and_the_rest_kept() {
+        assert_eq!(
+            redact_url("https://ops:S3cret@hooks.example.com:8443/a/b?token=abc&team=web#frag"),
+            "https://ops:***@hooks.example.com:8443/a/b?token=***&team=***#***"
+        );
+        assert_eq!(
+            redact_url("https://T0ken@api.example.com/x"),
+            "https://***@api.example.com/x"
+        );
+        assert_eq!(redact_url("http://127.0.0.1:9093"), "http://127.0.0.1:9093");
+        // An @ in the path is not a credential.
+        assert_eq!(
+            redact_url("http://h/users/@me?flag"),
+            "http://h/users/@me?flag"
+        );
+        assert_eq!(
+            scrub(
+                "http://u:pw1@h/x?k=v12: connection refused (pw1)",
+                "http://u:pw1@h/x?k=v12"
+            ),
+            "http://u:***@h/x?k=***: connection refused (***)"
+        );
+    }
 }

@@ -45,6 +45,8 @@ pub struct Done {
     /// Inputs that could not be read, a database that failed mid-run and
     /// what it did not store: one message each, for stderr.
     pub problems: Vec<String>,
+    /// Worth saying, not a failure (a database readable by others).
+    pub warnings: Vec<String>,
 }
 
 /// Runs the job. An error is a database that cannot be used at all (the
@@ -55,6 +57,7 @@ pub fn run(job: Job) -> Result<Done, StoreError> {
     // here) and its schema written on a thread while reading starts: it has
     // no checkpoints to read.
     let mut opening = None;
+    let mut warnings = Vec::new();
     let store = match job.db.as_deref() {
         Some(p) if !p.exists() => {
             Store::create_file(p)?;
@@ -62,7 +65,11 @@ pub fn run(job: Job) -> Result<Done, StoreError> {
             opening = Some((path.clone(), std::thread::spawn(move || Store::open(&path))));
             None
         }
-        Some(p) => Some(Store::open(p)?),
+        Some(p) => {
+            let s = Store::open(p)?;
+            warnings.extend(s.permissions_warning());
+            Some(s)
+        }
         None => None,
     };
     let sources: Vec<Source> = job.files.iter().map(|f| Source::parse(f)).collect();
@@ -169,5 +176,9 @@ pub fn run(job: Job) -> Result<Done, StoreError> {
             offset: m.started_at,
         })
         .collect();
-    Ok(Done { report, problems })
+    Ok(Done {
+        report,
+        problems,
+        warnings,
+    })
 }

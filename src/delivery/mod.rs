@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use crate::alerts::parse_duration;
-use crate::alerts::sinks::{Delivery, SinkConfig};
+use crate::alerts::sinks::{scrub, Delivery, SinkConfig};
 use crate::model::{Alert, Severity, Status};
 use crate::store::{OutboxRow, Store};
 
@@ -86,7 +86,8 @@ pub fn deliver(sink: &SinkConfig, a: &Alert) -> Result<(), Failure> {
                 };
                 req = req.header(k.as_str(), value.as_str());
             }
-            let mut resp = req.send(body).map_err(|e| e.to_string())?;
+            // A transport error may quote the URL, credentials included.
+            let mut resp = req.send(body).map_err(|e| scrub(&e.to_string(), url))?;
             let code = resp.status().as_u16();
             if (200..300).contains(&code) {
                 return Ok(());
@@ -104,7 +105,8 @@ pub fn deliver(sink: &SinkConfig, a: &Alert) -> Result<(), Failure> {
                 message: if said.is_empty() {
                     format!("HTTP {code}")
                 } else {
-                    format!("HTTP {code}: {said}")
+                    // A receiver may echo the request line back.
+                    scrub(&format!("HTTP {code}: {said}"), url)
                 },
                 permanent: (400..500).contains(&code) && code != 408 && code != 429,
             })

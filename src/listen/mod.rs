@@ -127,6 +127,9 @@ pub fn run(opts: Options) -> Result<Stopped, StartError> {
         .build()
         .map_err(|e| StartError(format!("cannot start the runtime: {e}")))?;
     let store = Store::open(&opts.db).map_err(|e| StartError(e.to_string()))?;
+    if let Some(w) = store.permissions_warning() {
+        crate::say!("hapwatch: {w}");
+    }
     // Bind everything first: a port in use or a bad address stops here,
     // named, before anything runs.
     let (bound, mut listeners) = rt.block_on(net::bind_all(&opts))?;
@@ -165,7 +168,7 @@ pub fn run(opts: Options) -> Result<Stopped, StartError> {
         )
     };
     let names: Vec<String> = shared.listeners.iter().map(|l| l.name.clone()).collect();
-    eprintln!(
+    crate::say!(
         "hapwatch: listening on {}{}; database {}",
         names.join(", "),
         metrics_listener
@@ -230,7 +233,7 @@ pub fn run(opts: Options) -> Result<Stopped, StartError> {
                 _ = int.recv() => break,
                 _ = term.recv() => break,
                 _ = hup_sig.recv() => {
-                    eprintln!("hapwatch: SIGHUP: reopening followed files");
+                    crate::say!("hapwatch: SIGHUP: reopening followed files");
                     hup.notify_waiters();
                     if let Some(path) = &rules_path {
                         // An invalid file keeps the rules in force.
@@ -239,11 +242,11 @@ pub fn run(opts: Options) -> Result<Stopped, StartError> {
                             .and_then(|t| crate::alerts::RuleFile::parse(&t).map_err(|e| e.to_string()))
                         {
                             Ok(r) => {
-                                eprintln!("hapwatch: SIGHUP: rules reloaded from {}", path.display());
+                                crate::say!("hapwatch: SIGHUP: rules reloaded from {}", path.display());
                                 *sinks_for_hup.lock().expect("sinks lock") = r.sinks.clone();
                                 let _ = rules_tx.send(r);
                             }
-                            Err(e) => eprintln!(
+                            Err(e) => crate::say!(
                                 "hapwatch: SIGHUP: {}: {e}; the previous rules stay in force",
                                 path.display()
                             ),
@@ -252,7 +255,7 @@ pub fn run(opts: Options) -> Result<Stopped, StartError> {
                 }
             }
         }
-        eprintln!("hapwatch: stopping: draining what was received");
+        crate::say!("hapwatch: stopping: draining what was received");
         stop.cancel();
     });
 
@@ -299,13 +302,16 @@ pub fn run(opts: Options) -> Result<Stopped, StartError> {
         .restore_alerts()
         .map_err(|e| StartError(e.to_string()))?;
     let jsonl = match &opts.alerts_jsonl {
-        Some(p) => Some(
+        Some(p) => Some({
+            use std::os::unix::fs::OpenOptionsExt;
+            // Alerts name servers and carry runbooks: owner only.
             std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
+                .mode(0o600)
                 .open(p)
-                .map_err(|e| StartError(format!("--alerts-jsonl {}: {e}", p.display())))?,
-        ),
+                .map_err(|e| StartError(format!("--alerts-jsonl {}: {e}", p.display())))?
+        }),
         None => None,
     };
     let sinks = Sinks {
@@ -444,7 +450,7 @@ fn engine_loop(
                         .store(writer.last_latency.as_micros() as u64, Relaxed);
                     shared.db_batches.fetch_add(1, Relaxed);
                     if retry.failing() {
-                        eprintln!(
+                        crate::say!(
                             "hapwatch: the database accepts writes again; what waited is stored"
                         );
                     }
@@ -459,7 +465,7 @@ fn engine_loop(
                 Err(e) => {
                     shared.db_errors.fetch_add(1, Relaxed);
                     if !retry.failing() {
-                        eprintln!("hapwatch: {e}; keeping what waits and retrying with backoff");
+                        crate::say!("hapwatch: {e}; keeping what waits and retrying with backoff");
                     }
                     retry.failed();
                     // Pages do not wait for the database.
@@ -500,7 +506,7 @@ fn engine_loop(
             .as_ref()
             .expect("listen stores")
             .unwritten(&p.engine);
-        eprintln!(
+        crate::say!(
             "hapwatch: the database could not be written: not stored: {transitions} transitions, \
              {rollups} server-minutes of rollups, {alerts} alert events"
         );

@@ -531,6 +531,21 @@ impl Store {
         &self.path
     }
 
+    /// A warning when other users may read the database (hapwatch creates
+    /// it 0600; an older or hand-made file may be wider, and SQLite gives
+    /// its `-wal` and `-shm` the same mode).
+    pub fn permissions_warning(&self) -> Option<String> {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&self.path).ok()?.permissions().mode() & 0o777;
+        (mode & 0o007 != 0).then(|| {
+            format!(
+                "warning: {} is readable by other users (mode {mode:04o}): it holds alerts and \
+                 server names; chmod 600 {0} (or 640 for a group of readers)",
+                self.path.display()
+            )
+        })
+    }
+
     /// Where the last run stopped reading `path` (canonical), if the file
     /// is still the same one (device and inode): the offset to resume at;
     /// `None` when there is no checkpoint for this file.
