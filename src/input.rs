@@ -61,6 +61,9 @@ pub struct Opened {
     pub gzip: bool,
     /// For RFC 3164 dates without a year: the file's modification time.
     pub years: YearResolver,
+    /// When the input was last written (a file's modification time; now
+    /// for stdin): no line in it can be dated much later.
+    pub written: crate::time::Millis,
 }
 
 /// Counts bytes pulled from the underlying file (before decompression), so
@@ -101,6 +104,8 @@ pub fn open(
     let mut begin = 0;
     let mut identity = None;
     let mut gzip_file = false;
+    let now = std::time::SystemTime::now();
+    let mut written = now;
     let (raw, size, mtime): (Box<dyn Read + Send>, _, _) = match src {
         Source::Stdin => (Box::new(io::stdin()), None, None),
         Source::File(p) => {
@@ -128,6 +133,7 @@ pub fn open(
                 mapped = Some(m);
             }
             f.seek(SeekFrom::Start(begin))?;
+            written = meta.modified().unwrap_or(now);
             (
                 Box::new(f),
                 Some(meta.len()),
@@ -167,7 +173,11 @@ pub fn open(
         };
         (Body::Stream(reader), gzip)
     };
+    let written = written
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as crate::time::Millis);
     Ok(Opened {
+        written,
         body,
         start: if done { start } else { begin },
         identity,

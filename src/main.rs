@@ -212,6 +212,11 @@ enum Command {
         /// `hapwatch check-config`).
         #[arg(long, value_name = "FILE", requires = "alerts")]
         rules: Option<PathBuf>,
+        /// Lines dated more than this after their file was last written
+        /// (stdin: after now) are counted and quarantined, not applied
+        /// (`status --skewed` lists them with --db).
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10m")]
+        max_skew: Millis,
     },
     /// Alerts stored in the database (by `listen`, or `analyze --db --alerts`), newest first.
     Alerts {
@@ -235,7 +240,14 @@ enum Command {
     /// problem if not.
     CheckConfig { file: PathBuf },
     /// The current state of every server, from the database (like the stats page).
-    Status(StoreQuery),
+    Status {
+        #[command(flatten)]
+        query: StoreQuery,
+        /// Instead, the lines quarantined for a date too far after they
+        /// were received (`--max-skew`), newest first.
+        #[arg(long)]
+        skewed: bool,
+    },
     /// Every state transition stored in the database, in event-time order.
     History(StoreQuery),
     /// Receive HAProxy logs live (UDP, TCP, unix socket, followed files) and
@@ -274,6 +286,7 @@ fn main() -> ExitCode {
             reorder_window,
             alerts,
             rules,
+            max_skew,
         } => {
             let alerts = match (alerts, rules.as_deref().map(load_rules)) {
                 (false, _) => None,
@@ -307,6 +320,7 @@ fn main() -> ExitCode {
                 mmap: !no_mmap,
                 reorder_window,
                 alerts,
+                max_skew: Some(max_skew),
             };
             // A database that cannot be used is reported before the work.
             let analyze::Done {
@@ -345,11 +359,29 @@ fn main() -> ExitCode {
                 ExitCode::from(1)
             }
         }
-        Command::Status(StoreQuery { db, format, filter }) => {
+        Command::Status {
+            query: StoreQuery { db, format, filter },
+            skewed,
+        } => {
             let store = match open_db(&db) {
                 Ok(s) => s,
                 Err(code) => return code,
             };
+            if skewed {
+                let rows = match store.skewed() {
+                    Ok(r) => r,
+                    Err(e) => {
+                        hapwatch::say!("hapwatch: {e}");
+                        return ExitCode::from(1);
+                    }
+                };
+                return match format {
+                    ListFormat::Table => print(&report::store::skewed_table(&rows)),
+                    ListFormat::Json => {
+                        print(&(serde_json::json!({ "skewed": rows }).to_string() + "\n"))
+                    }
+                };
+            }
             let f = filter.filter();
             let (servers, backends) = match (store.servers(&f), store.backends(&f)) {
                 (Ok(s), Ok(b)) => (s, b),

@@ -377,3 +377,61 @@ fn color_is_chosen_by_flag_then_no_color_then_the_terminal() {
     let bad = hapwatch(&["analyze", "--color", "rainbow", file]);
     assert_eq!(bad.status.code(), Some(2));
 }
+
+/// Offline, the same trusted time as live: a line dated more than
+/// `--max-skew` after its file was last written is quarantined (counted,
+/// listed by `status --skewed`, not applied), and an RFC 3164 line takes
+/// its year from its own host, not from another host's request.
+#[test]
+fn a_line_dated_after_its_file_was_written_is_quarantined_offline() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("haproxy.log");
+    std::fs::write(
+        &log,
+        "\
+2026-11-24T10:00:00Z lb1 haproxy[1]: Server be/s1 is DOWN, reason: Layer4 timeout, check duration: 1001ms. 0 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue.
+2099-11-24T10:00:09Z lb1 haproxy[1]: Server be/s1 is UP, reason: Layer4 check passed, check duration: 0ms. 1 active and 0 backup servers online. 0 sessions requeued, 0 total in queue.
+2099-11-24T10:00:09Z lb1 haproxy[1]: 127.0.0.1:1 [24/Nov/2099:10:00:09.000] fe be/s1 0/0/0/1/1 200 1 - - ---- 1/1/0/0/0 0/0 \"GET / HTTP/1.1\"
+<134>Nov 24 10:00:10 evil haproxy[9]: 10.0.0.9:4000 [24/Nov/2020:10:00:10.000] fe be/s9 0/0/0/1/1 200 10 - - ---- 1/1/0/0/0 0/0 \"GET / HTTP/1.1\"
+<129>Nov 24 10:00:11 lb2 haproxy[1]: Server be/s2 is DOWN, reason: Layer4 timeout, check duration: 2001ms. 1 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue.
+",
+    )
+    .unwrap();
+    let db = dir.path().join("x.db");
+    let r = analyze_json(&["--db", db.to_str().unwrap(), log.to_str().unwrap()]);
+    assert_eq!(r["input"]["skewed"], 2, "{}", r["input"]);
+    assert_eq!(server(&r, "be", "s1")["state"], "DOWN");
+    let t = r["transitions"].as_array().unwrap();
+    let s2 = t.iter().find(|t| t["server"] == "s2").unwrap();
+    let year = std::fs::metadata(&log)
+        .unwrap()
+        .modified()
+        .map(chrono::DateTime::<chrono::Utc>::from)
+        .map(|d| chrono::Datelike::year(&d))
+        .unwrap();
+    let at = s2["at"].as_str().unwrap();
+    assert!(
+        at.starts_with(&format!("{year}-11-24")) || at.starts_with(&format!("{}-11-24", year - 1)),
+        "lb2's year from the file's time, not from evil's 2020: {at}"
+    );
+    let out = hapwatch(&[
+        "status",
+        "--skewed",
+        "--db",
+        db.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = v["skewed"].as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{v}");
+    assert!(rows
+        .iter()
+        .all(|r| r["event_time"].as_str().unwrap().starts_with("2099")));
+    let table = hapwatch(&["status", "--skewed", "--db", db.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&table.stdout).contains("is UP"));
+    // Told to, hapwatch reads dates as they are.
+    let r = analyze_json(&["--max-skew", "36500d", log.to_str().unwrap()]);
+    assert_eq!(r["input"]["skewed"], 0);
+    assert_eq!(server(&r, "be", "s1")["state"], "UP");
+}

@@ -94,7 +94,14 @@ impl Listen {
     }
 
     fn json(&self, cmd: &str) -> serde_json::Value {
-        let out = hapwatch(&[cmd, "--db", self.db.to_str().unwrap(), "--format", "json"]);
+        self.json_args(&[cmd])
+    }
+
+    /// A store command with these arguments, as JSON.
+    fn json_args(&self, args: &[&str]) -> serde_json::Value {
+        let mut all = args.to_vec();
+        all.extend(["--db", self.db.to_str().unwrap(), "--format", "json"]);
+        let out = hapwatch(&all);
         assert!(
             out.status.success(),
             "{}",
@@ -2404,4 +2411,72 @@ fn sigterm_stops_listen_even_when_its_stderr_is_closed() {
     let h = hapwatch(&["history", "--db", db.to_str().unwrap(), "--format", "json"]);
     let v: serde_json::Value = serde_json::from_slice(&h.stdout).unwrap();
     assert_eq!(v["transitions"].as_array().unwrap().len(), 1, "{v}");
+}
+
+/// Trusted time: a line dated beyond `--max-skew` past the receive time is
+/// quarantined (counted, listed by `status --skewed`, not applied), and an
+/// RFC 3164 line takes its year from its own host's lines, never from
+/// another host's.
+#[test]
+fn forged_dates_and_other_hosts_years_do_not_move_state() {
+    let mut l = Listen::start(&[
+        "--udp",
+        "127.0.0.1:27981",
+        "--metrics",
+        "127.0.0.1:27982",
+        "--reorder-window",
+        "0s",
+    ]);
+    let u = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let send = |s: &str| {
+        u.send_to(s.as_bytes(), "127.0.0.1:27981").unwrap();
+    };
+    let now = chrono::Utc::now();
+    send(&line_at(
+        now - chrono::Duration::seconds(60),
+        "Server be_app/srv1 is DOWN, reason: Layer4 timeout, check duration: 2001ms. 1 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue.",
+    ));
+    wait_metric(27982, "hapwatch_lines_total", 1);
+    // The same server UP, dated 2099.
+    send(&line_at(
+        "2099-11-24T19:00:07Z".parse().unwrap(),
+        "Server be_app/srv1 is UP, reason: Layer7 check passed, code: 200, check duration: 1ms. 2 active and 0 backup servers online. 0 sessions requeued, 0 total in queue.",
+    ));
+    // Another host's request dated 2020 (in the past: not skewed), then an
+    // RFC 3164 health line (no year) from lb2.
+    send("<134>Nov 24 10:00:00 evil haproxy[9]: 10.0.0.9:4000 [24/Nov/2020:10:00:00.000] fe be_app/srv9 0/0/0/1/1 200 10 - - ---- 1/1/0/0/0 0/0 \"GET / HTTP/1.1\"");
+    send("<129>Nov 24 10:00:05 lb2 haproxy[1]: Server be_app/srv2 is DOWN, reason: Layer4 timeout, check duration: 2001ms. 1 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue.");
+    let m = wait_metric(27982, "hapwatch_lines_total", 4);
+    assert_eq!(metric(&m, "hapwatch_lines_skewed_total"), 1, "{m}");
+    assert!(l.stop().0.success());
+    let status = l.json("status");
+    let state = |host: &str, srv: &str| {
+        status["servers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["host"] == host && s["server"] == srv)
+            .map(|s| (s["state"].as_str().unwrap().to_string(), s["since"].clone()))
+    };
+    let (st, since) = state("lb1", "srv1").unwrap();
+    assert_eq!(st, "DOWN", "the forged UP is not applied ({since})");
+    let (st, since) = state("lb2", "srv2").unwrap();
+    assert_eq!(st, "DOWN");
+    let year = chrono::Datelike::year(&now);
+    // Nov 24 resolves to this year or, early in a year, the one before.
+    let since = since.as_str().unwrap().to_string();
+    assert!(
+        since.starts_with(&format!("{year}-11-24"))
+            || since.starts_with(&format!("{}-11-24", year - 1)),
+        "lb2's line takes its year from lb2 and the receive time, not from evil's 2020: {since}"
+    );
+    let skewed = l.json_args(&["status", "--skewed"]);
+    let rows = skewed["skewed"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "{skewed}");
+    assert_eq!(rows[0]["host"], "lb1");
+    assert!(rows[0]["event_time"]
+        .as_str()
+        .unwrap()
+        .starts_with("2099-11-24"));
+    assert!(rows[0]["line"].as_str().unwrap().contains("is UP"));
 }

@@ -37,6 +37,8 @@ pub struct Job {
     pub reorder_window: Millis,
     /// `--alerts`: these rules, on the log's own times.
     pub alerts: Option<crate::alerts::RuleFile>,
+    /// `--max-skew`.
+    pub max_skew: Option<Millis>,
 }
 
 /// What a job gives: the report, and what went wrong on the way.
@@ -125,6 +127,7 @@ pub fn run(job: Job) -> Result<Done, StoreError> {
             seed,
             reorder_window: job.reorder_window,
             alerts: job.alerts,
+            max_skew: job.max_skew,
         },
         writer,
     );

@@ -54,6 +54,9 @@ pub struct Options {
     pub reorder_window: Millis,
     /// Evaluate these alert rules (`--alerts`).
     pub alerts: Option<crate::alerts::RuleFile>,
+    /// `--max-skew`: lines dated this long after their file was last
+    /// written are quarantined (see [`Engine::max_time`]).
+    pub max_skew: Option<Millis>,
 }
 
 /// How far a file was read: what a checkpoint stores.
@@ -142,17 +145,25 @@ struct Chunk {
     data: Data,
     /// Set on the first chunk of each input: its year reference.
     years: Option<YearResolver>,
+    /// Lines of this chunk's input dated after this are skewed.
+    max_time: Option<Millis>,
     after: Position,
 }
+
+/// A request line's time and host: the year of that host's RFC 3164 dates.
+type Dated = (Millis, Box<[u8]>);
 
 struct ChunkResult {
     seq: u64,
     epoch: u64,
     years: Option<YearResolver>,
+    max_time: Option<Millis>,
     first_request: Option<Millis>,
-    last_request: Option<Millis>,
-    /// Each health event with the last request time before it in the chunk.
-    pending: Vec<(Option<Millis>, PendingHealth)>,
+    /// The last request line of the chunk.
+    last_request: Option<Dated>,
+    /// Each health event with the last request before it in the chunk.
+    pending: Vec<(Option<Dated>, PendingHealth)>,
+    skewed: Vec<crate::engine::Skewed>,
     samples: Vec<String>,
     after: Position,
 }
@@ -304,6 +315,7 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
                 &opts.starts,
                 opts.hold_tail,
             );
+            let max_skew = opts.max_skew;
             s.spawn(move || {
                 let mut errors = Vec::new();
                 let mut oversized = 0;
@@ -319,6 +331,14 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
                         }
                     };
                     let mut years = Some(opened.years);
+                    // A file's lines cannot be dated much after it was last
+                    // written (with --year, not before the end of that year).
+                    let max_time = max_skew.map(|skew| {
+                        let year_end = year.map_or(0, |y| {
+                            crate::time::days_from_civil(y + 1, 1, 1) * 86_400_000
+                        });
+                        opened.written.max(year_end) + skew
+                    });
                     let mark = |offset: u64| {
                         opened.identity.map(|(dev, ino)| Mark {
                             source: idx,
@@ -349,6 +369,7 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
                                     epoch: epochs.next(),
                                     data: Data::Mapped(m.clone(), r),
                                     years: years.take(),
+                                    max_time,
                                     after: mark(pos).map_or(Position::Untracked, Position::At),
                                 };
                                 seq += 1;
@@ -380,6 +401,7 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
                                     epoch: epochs.next(),
                                     data: Data::Owned(data),
                                     years: years.take(),
+                                    max_time,
                                     after,
                                 };
                                 seq += 1;
@@ -438,26 +460,35 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
                             current = chunk.epoch;
                         }
                         eng.last_request = None;
+                        eng.max_time = chunk.max_time;
                         let mut r = ChunkResult {
                             seq: chunk.seq,
                             epoch: chunk.epoch,
                             years: chunk.years,
+                            max_time: chunk.max_time,
                             first_request: None,
                             last_request: None,
                             pending: Vec::new(),
+                            skewed: Vec::new(),
                             samples: Vec::new(),
                             after: chunk.after.clone(),
                         };
                         let samples_before = eng.unparsed_samples.len();
                         for line in input::lines(chunk.data.bytes()) {
                             if let Some(p) = eng.ingest_line(line) {
-                                r.pending.push((eng.last_request, p));
+                                let hint = eng
+                                    .last_request
+                                    .map(|t| (t, eng.last_request_host.as_slice().into()));
+                                r.pending.push((hint, p));
                             }
                             if r.first_request.is_none() {
                                 r.first_request = eng.last_request;
                             }
                         }
-                        r.last_request = eng.last_request;
+                        r.last_request = eng
+                            .last_request
+                            .map(|t| (t, eng.last_request_host.as_slice().into()));
+                        r.skewed = std::mem::take(&mut eng.skewed);
                         chunk.data.release(&free);
                         if rollups && eng.aggregates.open_minutes() > CROWDED_MINUTES {
                             crowding
@@ -517,19 +548,22 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
                 if let Some(f) = r.first_request.filter(|&t| p.engine.filter.in_time(t)) {
                     p.engine.see(f);
                 }
+                p.engine.max_time = r.max_time;
+                let room = crate::engine::SKEWED_KEPT.saturating_sub(p.engine.skewed.len());
+                p.engine.skewed.extend(r.skewed.into_iter().take(room));
                 for (hint, pending) in r.pending {
-                    if let Some(h) = hint {
-                        clock.observe(h);
-                        p.advance(h);
+                    if let Some((t, host)) = hint {
+                        clock.observe(&host, t);
+                        p.advance(t);
                     }
-                    match clock.resolve(pending.stamp) {
+                    match clock.resolve(pending.host.as_bytes(), pending.stamp) {
                         Some(at) => p.submit_health(at, pending),
                         None => p.engine.counters.untimed += 1,
                     }
                 }
-                if let Some(l) = r.last_request {
-                    clock.observe(l);
-                    p.advance(l);
+                if let Some((t, host)) = r.last_request {
+                    clock.observe(&host, t);
+                    p.advance(t);
                 }
                 let room = opts
                     .show_unparsed

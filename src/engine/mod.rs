@@ -110,6 +110,8 @@ pub struct Counters {
     /// Of those, state lines older than a state already applied to their
     /// server: kept out of the state (and so of the store and the alerts).
     pub stale: u64,
+    /// Lines dated past the bound (`--max-skew`): quarantined, not applied.
+    pub skewed: u64,
     /// Per `other` pattern, by index in the pattern set (reports name them).
     #[serde(skip)]
     pub other_kinds: Vec<u64>,
@@ -127,6 +129,7 @@ impl Counters {
         self.duplicates += o.duplicates;
         self.late += o.late;
         self.stale += o.stale;
+        self.skewed += o.skewed;
         if self.other_kinds.len() < o.other_kinds.len() {
             self.other_kinds.resize(o.other_kinds.len(), 0);
         }
@@ -138,28 +141,59 @@ impl Counters {
 
 /// Turns a frame's timestamp into event time.
 ///
-/// RFC 3164 has no year ([`YearResolver`]); HAProxy's stderr lines have no
-/// time at all and take the time of the last event before them.
+/// RFC 3164 has no year ([`YearResolver`]): each host's year comes from
+/// that host's own dated lines (its request lines), else from the reference
+/// (`--year`, the file's modification time, the receive time), never from
+/// another host, whose clock or forged dates must not move this one's.
+/// HAProxy's stderr lines have no time at all and take the time of the last
+/// event before them.
 #[derive(Clone, Debug)]
 pub struct Clock {
+    /// The reference, for a host with no dated line yet.
     pub years: YearResolver,
+    hosts: rustc_hash::FxHashMap<Box<[u8]>, YearResolver>,
     pub last: Option<Millis>,
 }
 
+/// Hosts whose year is followed apart; past this, new hosts use the
+/// reference (a flood of invented host names costs no memory).
+const CLOCK_HOSTS: usize = 10_000;
+
 impl Clock {
     pub fn new(years: YearResolver) -> Clock {
-        Clock { years, last: None }
+        Clock {
+            years,
+            hosts: Default::default(),
+            last: None,
+        }
     }
 
-    pub fn observe(&mut self, t: Millis) {
-        self.years.observe(t);
+    /// A dated line of `host` at `t`.
+    pub fn observe(&mut self, host: &[u8], t: Millis) {
         self.last = Some(t);
+        if let Some(y) = self.hosts.get_mut(host) {
+            y.observe(t);
+        } else if self.hosts.len() < CLOCK_HOSTS {
+            let mut y = self.years.clone();
+            y.observe(t);
+            self.hosts.insert(host.into(), y);
+        }
     }
 
-    pub fn resolve(&mut self, stamp: Stamp) -> Option<Millis> {
+    pub fn resolve(&mut self, host: &[u8], stamp: Stamp) -> Option<Millis> {
+        let room = self.hosts.len() < CLOCK_HOSTS;
         let t = match stamp {
             Stamp::Full(t) => Some(t),
-            Stamp::NoYear(d) => Some(self.years.resolve(d)),
+            Stamp::NoYear(d) => Some(match self.hosts.get_mut(host) {
+                Some(y) => y.resolve(d),
+                None if room => {
+                    let mut y = self.years.clone();
+                    let t = y.resolve(d);
+                    self.hosts.insert(host.into(), y);
+                    t
+                }
+                None => self.years.clone().resolve(d),
+            }),
             Stamp::None => self.last,
         };
         if let Some(t) = t {
@@ -198,12 +232,12 @@ pub struct PendingHealth {
     /// Identifies the message (host and text) for duplicate suppression.
     pub fingerprint: u64,
     pub event: Box<HealthEvent>,
-    /// The line itself, when the engine keeps lines ([`Engine::keep_lines`]).
+    /// The line itself: stored if it is quarantined (skewed) or held by
+    /// the reorder window at a live commit.
     pub line: Box<[u8]>,
 }
 
-/// A health event in the reorder window: its host, the event, and its line
-/// when kept (see [`Engine::keep_lines`]).
+/// A health event in the reorder window: its host, the event, its line.
 pub type Held = (String, Box<HealthEvent>, Box<[u8]>);
 
 /// What the rules read of a backend: see [`BackendView`].
@@ -286,11 +320,30 @@ pub struct Engine {
     /// Live: work out a state line's consequences as it arrives, before the
     /// reorder window lets it into the state (see `Engine::preview`).
     pub preview: bool,
-    /// Live: health events in the reorder window keep their line, so that
-    /// a commit can store what the window holds ([`Engine::held_lines`])
-    /// and a restart, even after SIGKILL, put it back.
-    pub keep_lines: bool,
+    /// Lines dated after this are not applied (`--max-skew` past the
+    /// receive time live, past the file's modification time offline): a
+    /// forged or badly skewed date must not pin a state in the future.
+    pub max_time: Option<Millis>,
+    /// The skewed lines, as far as kept (the first [`SKEWED_KEPT`] since the
+    /// caller last took them; all are counted).
+    pub skewed: Vec<Skewed>,
+    /// The host of the last request line (its year anchors that host's
+    /// RFC 3164 dates).
+    pub last_request_host: Vec<u8>,
 }
+
+/// A line quarantined for its date (see [`Engine::max_time`]).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Skewed {
+    pub host: String,
+    pub at: Millis,
+    /// What the bound was when it came.
+    pub bound: Millis,
+    pub line: String,
+}
+
+/// Skewed lines kept between two takes (all are counted).
+pub const SKEWED_KEPT: usize = 100;
 
 impl Engine {
     pub fn new(patterns: Arc<PatternSet>, filter: Filter) -> Engine {
@@ -317,7 +370,9 @@ impl Engine {
             observe: false,
             events: Vec::new(),
             preview: false,
-            keep_lines: false,
+            max_time: None,
+            skewed: Vec::new(),
+            last_request_host: Vec::new(),
         }
     }
 
@@ -356,7 +411,12 @@ impl Engine {
                 if let Stamp::Full(t) = h.stamp {
                     r.accept -= local_offset(&r, t);
                 }
-                self.on_request(h.host.unwrap_or_default(), &r);
+                let host = h.host.unwrap_or_default();
+                if self.max_time.is_some_and(|m| r.accept > m) {
+                    self.quarantine(host, r.accept, line);
+                    return None;
+                }
+                self.on_request(host, &r);
                 None
             }
             Message::Health(event) => {
@@ -367,11 +427,7 @@ impl Engine {
                     stamp: h.stamp,
                     fingerprint: fingerprint(host, h.msg),
                     event,
-                    line: if self.keep_lines {
-                        line.into()
-                    } else {
-                        Box::default()
-                    },
+                    line: line.into(),
                 })
             }
             Message::Other(idx) => {
@@ -391,8 +447,26 @@ impl Engine {
     }
 
     #[inline]
+    /// A line dated past [`Engine::max_time`]: counted, kept (bounded) for
+    /// `status --skewed`, not applied.
+    fn quarantine(&mut self, host: &[u8], at: Millis, line: &[u8]) {
+        self.counters.skewed += 1;
+        if self.skewed.len() < SKEWED_KEPT {
+            self.skewed.push(Skewed {
+                host: String::from_utf8_lossy(host).into_owned(),
+                at,
+                bound: self.max_time.unwrap_or(at),
+                line: String::from_utf8_lossy(line).into_owned(),
+            });
+        }
+    }
+
     pub fn on_request(&mut self, host: &[u8], r: &Request) {
         self.last_request = Some(r.accept);
+        if self.last_request_host != host {
+            self.last_request_host.clear();
+            self.last_request_host.extend_from_slice(host);
+        }
         if !self.filter.in_time(r.accept) {
             return;
         }
@@ -408,6 +482,10 @@ impl Engine {
     /// Queues a timed health event in the reorder window and applies those
     /// whose window has passed. A duplicate is counted and dropped.
     pub fn submit_health(&mut self, at: Millis, p: PendingHealth) {
+        if self.max_time.is_some_and(|m| at > m) {
+            self.quarantine(p.host.as_bytes(), at, &p.line);
+            return;
+        }
         let ev = &p.event;
         let states =
             ev.class == crate::patterns::Class::Backend || ev.op.is_some() || ev.admin.is_some();
@@ -513,7 +591,7 @@ impl Engine {
     }
 
     /// The lines of the health events the reorder window holds, in the
-    /// order it will release them (kept only with [`Engine::keep_lines`]).
+    /// order it will release them.
     pub fn held_lines(&self) -> Vec<&[u8]> {
         self.order
             .held()
@@ -551,12 +629,12 @@ impl Engine {
         let pending = self.ingest_line(line);
         if self.last_request != before {
             if let Some(t) = self.last_request {
-                clock.observe(t);
+                clock.observe(&self.last_request_host, t);
                 self.advance(t);
             }
         }
         if let Some(p) = pending {
-            match clock.resolve(p.stamp) {
+            match clock.resolve(p.host.as_bytes(), p.stamp) {
                 Some(at) => self.submit_health(at, p),
                 None => self.counters.untimed += 1,
             }

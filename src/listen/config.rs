@@ -76,6 +76,12 @@ pub struct Settings {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     #[serde(default, deserialize_with = "de_duration")]
     pub idle_grace: Option<Millis>,
+    /// Lines dated more than this after they were received are counted,
+    /// quarantined (`status --skewed`) and not applied: a forged or broken
+    /// clock cannot pin a state in the future (default 10m).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[serde(default, deserialize_with = "de_duration")]
+    pub max_skew: Option<Millis>,
     /// Extra or overriding message patterns: every *.toml in DIR.
     #[arg(long, value_name = "DIR", env = "HAPWATCH_PATTERNS")]
     pub patterns: Option<PathBuf>,
@@ -125,6 +131,7 @@ impl Settings {
             queue: self.queue.or(file.queue),
             reorder_window: self.reorder_window.or(file.reorder_window),
             idle_grace: self.idle_grace.or(file.idle_grace),
+            max_skew: self.max_skew.or(file.max_skew),
             patterns: self.patterns.or(file.patterns),
             rules: self.rules.or(file.rules),
             alerts_jsonl: self.alerts_jsonl.or(file.alerts_jsonl),
@@ -216,6 +223,7 @@ impl Settings {
             rules,
             rules_path: args.rules,
             alerts_jsonl: args.alerts_jsonl,
+            max_skew: args.max_skew.unwrap_or(600_000),
         })
     }
 }

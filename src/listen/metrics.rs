@@ -50,6 +50,7 @@ pub struct Snapshot {
     pub duplicates: u64,
     pub late: u64,
     pub stale: u64,
+    pub skewed: u64,
     /// Alert events announced ahead of the reorder window, and those of
     /// them the ordered state did not confirm (withdrawn).
     pub alert_previews: u64,
@@ -297,6 +298,12 @@ impl prometheus_client::collector::Collector for Collector {
             "hapwatch_health_stale",
             "State lines older than a state already applied to their server (not applied)",
             [(vec![], snap.stale)],
+        )?;
+        counter(
+            &mut enc,
+            "hapwatch_lines_skewed",
+            "Lines dated more than --max-skew after their receive time (quarantined, not applied)",
+            [(vec![], snap.skewed)],
         )?;
         counter(
             &mut enc,

@@ -88,6 +88,9 @@ pub struct Options {
     pub rules_path: Option<PathBuf>,
     /// Append every alert event, as a JSON line, to this file.
     pub alerts_jsonl: Option<PathBuf>,
+    /// Lines dated more than this after they were received are
+    /// quarantined.
+    pub max_skew: Millis,
 }
 
 /// Why `listen` could not start: all the user's to fix (exit status 2).
@@ -292,7 +295,6 @@ pub fn run(opts: Options) -> Result<Stopped, StartError> {
         Err(e) => return Err(StartError(e.to_string())),
     }
     engine.preview = true;
-    engine.keep_lines = true;
     // The rules carry on where the last run stopped: firing alerts stay
     // firing (unannounced), flapping windows and degradation conditions go on.
     let evaluator = crate::alerts::Evaluator::new(opts.rules.clone());
@@ -326,6 +328,7 @@ pub fn run(opts: Options) -> Result<Stopped, StartError> {
         let pace = Pace {
             window: Duration::from_millis(opts.reorder_window.max(0) as u64),
             idle_grace: opts.idle_grace,
+            max_skew: opts.max_skew,
         };
         std::thread::Builder::new()
             .name("hapwatch-engine".into())
@@ -350,6 +353,8 @@ struct Pace {
     window: Duration,
     /// Silence after which event time follows the wall clock.
     idle_grace: Duration,
+    /// How far after the receive time a line may be dated.
+    max_skew: Millis,
 }
 
 /// The engine thread: every frame through the one engine, commits paced
@@ -362,7 +367,11 @@ fn engine_loop(
     pace: Pace,
     mut sinks: Sinks,
 ) -> Result<Stopped, StartError> {
-    let Pace { window, idle_grace } = pace;
+    let Pace {
+        window,
+        idle_grace,
+        max_skew,
+    } = pace;
     let (y, m, d) = crate::time::civil_from_days(now_ms().div_euclid(86_400_000));
     let mut clock = Clock::new(YearResolver::new(y, Some((m, d))));
     // What the reorder window held at the last commit was read before the
@@ -396,6 +405,9 @@ fn engine_loop(
                 shared
                     .queue_depth
                     .fetch_sub(batch.frames.len() as u64, Relaxed);
+                // A line dated after the receive time by more than the skew
+                // allowed is a forged date or a broken clock: quarantined.
+                p.engine.max_time = Some(now_ms() + max_skew);
                 for f in &batch.frames {
                     p.ingest_line_now(f, &mut clock);
                 }
@@ -597,6 +609,7 @@ fn publish(p: &Pipeline, shared: &metrics::Shared) {
         duplicates: engine.order.duplicates,
         late: engine.order.late,
         stale: engine.health.stale,
+        skewed: engine.counters.skewed,
         alert_previews: p.alerts.as_ref().map_or(0, |a| a.previews),
         alert_previews_unconfirmed: p.alerts.as_ref().map_or(0, |a| a.previews_unconfirmed),
         ..Default::default()

@@ -5,7 +5,7 @@ use std::fmt::Write;
 
 use super::table::{grid, host};
 use crate::engine::Label;
-use crate::store::{BackendRow, HistoryRow, ServerRow};
+use crate::store::{BackendRow, HistoryRow, ServerRow, SkewedRow};
 
 fn label(s: &str) -> Label {
     match s {
@@ -137,6 +137,25 @@ pub fn alerts_table(alerts: &[serde_json::Value], failed: &[serde_json::Value]) 
                 s(d, "last_error"),
             );
         }
+    }
+    out
+}
+
+/// `hapwatch status --skewed`: lines quarantined for their date.
+pub fn skewed_table(rows: &[SkewedRow]) -> String {
+    let mut out = String::from("EVENT TIME                LATEST ALLOWED            HOST  LINE\n");
+    for r in rows {
+        let _ = writeln!(
+            out,
+            "{:<25} {:<25} {:<5} {}",
+            r.event_time,
+            r.bound,
+            host(&r.host),
+            r.line
+        );
+    }
+    if rows.is_empty() {
+        out.push_str("(no line was dated beyond --max-skew)\n");
     }
     out
 }

@@ -137,7 +137,7 @@ pub fn render(r: &Report, color: bool) -> String {
     let i = &r.input.counts;
     let _ = writeln!(
         out,
-        "{} lines: {} requests, {} health events, {} other, {} unparsed{}{}",
+        "{} lines: {} requests, {} health events, {} other, {} unparsed{}{}{}",
         i.lines,
         i.requests,
         i.health_events,
@@ -150,6 +150,11 @@ pub fn render(r: &Report, color: bool) -> String {
         },
         if i.untimed > 0 {
             format!(", {} untimed", i.untimed)
+        } else {
+            String::new()
+        },
+        if i.skewed > 0 {
+            format!(", {} skewed (dated in the future: not applied)", i.skewed)
         } else {
             String::new()
         },

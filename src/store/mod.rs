@@ -45,6 +45,8 @@ pub struct Batch<'a> {
     /// The lines of the health events the reorder window holds, when that
     /// changed: they replace those stored (see [`Store::held_lines`]).
     pub held: Option<&'a [Vec<u8>]>,
+    /// Lines quarantined for their date since the last batch.
+    pub skewed: &'a [crate::engine::Skewed],
 }
 
 /// One delivery waiting in the outbox.
@@ -355,7 +357,21 @@ const MIGRATIONS: &[&str] = &[
         line BLOB NOT NULL
     );
     ",
+    // 8: lines quarantined for a date too far after their receive time
+    // (`--max-skew`), newest kept: `status --skewed`.
+    "
+    CREATE TABLE skewed (
+        id INTEGER PRIMARY KEY,
+        received_ms INTEGER NOT NULL,
+        host TEXT NOT NULL,
+        event_ms INTEGER NOT NULL,
+        line TEXT NOT NULL
+    );
+    ",
 ];
+
+/// Quarantined lines kept in the `skewed` table (the newest).
+const SKEWED_ROWS: i64 = 1000;
 
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
@@ -623,6 +639,22 @@ impl Store {
                 tx.execute(
                     "INSERT OR REPLACE INTO rules_state (id, state) VALUES (1, ?1)",
                     params![state],
+                )
+                .map_err(err)?;
+            }
+            if !b.skewed.is_empty() {
+                let mut ins = tx
+                    .prepare_cached(
+                        "INSERT INTO skewed (received_ms, host, event_ms, line) VALUES (?1, ?2, ?3, ?4)",
+                    )
+                    .map_err(err)?;
+                for k in b.skewed {
+                    ins.execute(params![k.bound, k.host, k.at, k.line])
+                        .map_err(err)?;
+                }
+                tx.execute(
+                    "DELETE FROM skewed WHERE id <= (SELECT max(id) FROM skewed) - ?1",
+                    params![SKEWED_ROWS],
                 )
                 .map_err(err)?;
             }
@@ -1186,6 +1218,26 @@ impl Store {
     }
 
     /// Transitions in event-time order, filtered.
+    /// The lines quarantined for their date, newest first.
+    pub fn skewed(&self) -> Result<Vec<SkewedRow>, StoreError> {
+        let err = |e| StoreError::Sqlite(self.path.clone(), e);
+        let mut q = self
+            .conn
+            .prepare("SELECT received_ms, host, event_ms, line FROM skewed ORDER BY id DESC")
+            .map_err(err)?;
+        let rows = q
+            .query_map([], |r| {
+                Ok(SkewedRow {
+                    bound: format_rfc3339_ms(r.get(0)?),
+                    host: r.get(1)?,
+                    event_time: format_rfc3339_ms(r.get(2)?),
+                    line: r.get(3)?,
+                })
+            })
+            .map_err(err)?;
+        rows.collect::<rusqlite::Result<_>>().map_err(err)
+    }
+
     pub fn history(&self, f: &Filter) -> Result<Vec<HistoryRow>, StoreError> {
         let err = |e| StoreError::Sqlite(self.path.clone(), e);
         let mut q = self
@@ -1275,6 +1327,17 @@ impl From<&crate::engine::Transition> for HistoryRow {
             check: t.check.as_ref().and_then(|c| serde_json::to_value(c).ok()),
         }
     }
+}
+
+/// A line quarantined for its date (`status --skewed`).
+#[derive(Debug, Clone, Serialize)]
+pub struct SkewedRow {
+    /// The latest date it could have had: receive time (or the file's
+    /// modification time) plus `--max-skew`.
+    pub bound: String,
+    pub host: String,
+    pub event_time: String,
+    pub line: String,
 }
 
 #[derive(Debug, Clone, Serialize)]

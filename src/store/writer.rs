@@ -234,6 +234,7 @@ impl Writer {
             .drain()
             .map(|((key, minute), data)| Rollup { key, minute, data })
             .collect();
+        let skewed = std::mem::take(&mut engine.skewed);
         let stored = ready(&mut self.store).and_then(|s| {
             s.persist(&Batch {
                 engine,
@@ -244,6 +245,7 @@ impl Writer {
                 sinks: &self.sinks,
                 rules_state: self.rules_state.as_deref(),
                 held: self.held.as_deref(),
+                skewed: &skewed,
             })
         });
         let new = match stored {
@@ -254,6 +256,7 @@ impl Writer {
                 for r in rollups {
                     self.pending.insert((r.key, r.minute), r.data);
                 }
+                engine.skewed = skewed;
                 return Err(e);
             }
         };
