@@ -334,8 +334,14 @@ fn bad_input_is_counted_and_good_senders_are_served() {
         metric(&m, &format!("hapwatch_frames_oversized_total{tcp}")) >= 2,
         "{m}"
     );
+    // "99999999999999999999 zzz" is a length no frame has; "120 <134>cut
+    // short" ends with its connection.
     assert!(
-        metric(&m, &format!("hapwatch_frames_malformed_total{tcp}")) >= 2,
+        metric(&m, &format!("hapwatch_frames_malformed_total{tcp}")) >= 1,
+        "{m}"
+    );
+    assert!(
+        metric(&m, &format!("hapwatch_frames_partial_total{tcp}")) >= 1,
         "{m}"
     );
     assert!(
@@ -2479,4 +2485,52 @@ fn forged_dates_and_other_hosts_years_do_not_move_state() {
         .unwrap()
         .starts_with("2099-11-24"));
     assert!(rows[0]["line"].as_str().unwrap().contains("is UP"));
+}
+
+/// Every frame a TCP sender sends ends in exactly one count: a message,
+/// oversized (shown while its connection stays open), malformed, or
+/// partial (cut short by the sender closing or by the idle timeout).
+/// rsyslog's file format sent LF-framed is a message, not malformed.
+#[test]
+fn every_frame_ends_in_exactly_one_count() {
+    let _l = Listen::start(&[
+        "--tcp",
+        "127.0.0.1:27991",
+        "--metrics",
+        "127.0.0.1:27992",
+        "--max-frame",
+        "1024",
+        "--idle-timeout",
+        "500ms",
+    ]);
+    let tcp = "{listener=\"tcp://127.0.0.1:27991\"}";
+    let count = |m: &str, what: &str| metric(m, &format!("hapwatch_{what}_total{tcp}"));
+    let mut a = TcpStream::connect("127.0.0.1:27991").unwrap();
+    for i in 0..5 {
+        writeln!(
+            a,
+            "2026-11-24T10:00:0{i}+00:00 lb1 haproxy[1]: Proxy fe started."
+        )
+        .unwrap();
+    }
+    a.write_all(&vec![b'x'; 5000]).unwrap();
+    a.write_all(b"\n").unwrap();
+    // Counted while the connection is still open.
+    let m = wait_metric(27992, &format!("hapwatch_frames_oversized_total{tcp}"), 1);
+    assert_eq!(count(&m, "frames_malformed"), 0, "{m}");
+    // A frame begun, then silence: closed for idleness, counted partial.
+    a.write_all(b"<134>no end").unwrap();
+    // Another sender closes in the middle of an octet-counted frame.
+    let mut b = TcpStream::connect("127.0.0.1:27991").unwrap();
+    b.write_all(b"30 <134>short").unwrap();
+    drop(b);
+    let m = wait_metric(27992, &format!("hapwatch_frames_partial_total{tcp}"), 2);
+    let sent = 5 + 1 + 1 + 1;
+    let counted = count(&m, "messages_received")
+        + count(&m, "frames_oversized")
+        + count(&m, "frames_malformed")
+        + count(&m, "frames_partial");
+    assert_eq!(counted, sent, "{m}");
+    assert_eq!(count(&m, "messages_received"), 5, "{m}");
+    assert_eq!(count(&m, "tcp_connections_idle_closed"), 1, "{m}");
 }

@@ -4,12 +4,16 @@
 //! a frame that starts with a digit is octet-counted (a syslog message
 //! starts with `<`), anything else runs to the next LF.
 //!
-//! A frame over `max` bytes is discarded and counted, and the stream goes on:
-//! an LF frame is skipped to its LF, an octet-counted one by its length,
-//! without buffering it. A length that is not a number ends in LF framing
-//! for that frame (counted as malformed), so one bad sender cannot wedge
-//! the connection. Vector's framer drops oversized frames silently; here
-//! every drop is a counter.
+//! A frame that starts with digits not followed by a space is an LF frame
+//! (rsyslog's file format, `2026-11-24T10:00:00+00:00 lb1 ...`, sent as
+//! is). A frame over `max` bytes is discarded and counted as soon as it is
+//! known to be too long, and the stream goes on: an LF frame is skipped to
+//! its LF, an octet-counted one by its length, without buffering it. A
+//! length too long to be one ends in LF framing for that frame (counted as
+//! malformed), so one bad sender cannot wedge the connection; a frame cut
+//! short by the end of the connection is counted as partial. Vector's framer
+//! drops oversized frames silently; here every frame ends in exactly one
+//! count: a message, oversized, malformed or partial.
 
 use ::bytes::{Buf, Bytes, BytesMut};
 use tokio_util::codec::Decoder;
@@ -21,6 +25,9 @@ const MAX_DIGITS: usize = 10;
 pub struct FrameStats {
     pub oversized: u64,
     pub malformed: u64,
+    /// Frames cut short by the end of the connection (the sender closed,
+    /// or the connection was closed for idleness or at shutdown).
+    pub partial: u64,
 }
 
 #[derive(Debug)]
@@ -44,6 +51,17 @@ impl SyslogDecoder {
         }
     }
 
+    /// The connection ends with `buf` unread (closed for idleness, or at
+    /// shutdown): a frame begun there is counted as partial.
+    pub fn abandon(&mut self, buf: &mut BytesMut) {
+        if self.skip.is_none() && buf.iter().any(|c| !c.is_ascii_whitespace()) {
+            self.stats.partial += 1;
+        }
+        buf.clear();
+        self.skip = None;
+        self.scanned = 0;
+    }
+
     fn lf_frame(&mut self, buf: &mut BytesMut) -> Option<Bytes> {
         match memchr::memchr(b'\n', &buf[self.scanned..]) {
             Some(i) => {
@@ -62,11 +80,13 @@ impl SyslogDecoder {
             }
             None if buf.len() > self.max => {
                 // Too long already: drop what we have and skip to the LF.
+                // The empty frame tells the caller now (the counter shows
+                // it while the connection stays open).
                 self.stats.oversized += 1;
                 buf.clear();
                 self.scanned = 0;
                 self.skip = Some(usize::MAX);
-                None
+                Some(Bytes::new())
             }
             None => {
                 self.scanned = buf.len();
@@ -127,9 +147,13 @@ impl Decoder for SyslogDecoder {
             if digits == buf.len() && digits <= MAX_DIGITS {
                 return Ok(None); // the length is not complete yet
             }
-            if digits > MAX_DIGITS || buf[digits] != b' ' {
-                // Not a length: an LF frame that starts with a digit (or
-                // garbage). Counted, then read as a line.
+            if digits <= MAX_DIGITS && buf[digits] != b' ' {
+                // Not a length: an LF frame that starts with a digit (a
+                // date, in rsyslog's file format).
+                return Ok(self.lf_frame(buf));
+            }
+            if digits > MAX_DIGITS {
+                // A length no frame can have: counted, read as a line.
                 self.stats.malformed += 1;
                 return Ok(self.lf_frame(buf));
             }
@@ -141,7 +165,7 @@ impl Decoder for SyslogDecoder {
                 self.stats.oversized += 1;
                 buf.advance(digits + 1);
                 self.skip = Some(len);
-                continue;
+                return Ok(Some(Bytes::new()));
             }
             if buf.len() < digits + 1 + len {
                 buf.reserve(digits + 1 + len - buf.len());
@@ -176,7 +200,7 @@ impl Decoder for SyslogDecoder {
                 .position(|&c| c == b' ')
                 .is_some_and(|i| rest[..i].iter().all(u8::is_ascii_digit))
         {
-            self.stats.malformed += 1;
+            self.stats.partial += 1;
             return Ok(None);
         }
         if rest.len() > self.max {
@@ -257,7 +281,9 @@ mod tests {
             f,
             vec!["12x <1>not a length", "99999999999999 zzz", "<2>ok"]
         );
-        assert_eq!(s.malformed, 2);
+        // "12x" is a line that starts with digits; fourteen digits and a
+        // space look like a length no frame can have.
+        assert_eq!(s.malformed, 1);
         // A huge count within the digit limit: skipped as oversized.
         let (f, s) = frames(&[b"9999999 ", b"abc"], 100);
         assert!(f.is_empty());
@@ -268,6 +294,38 @@ mod tests {
     fn truncated_octet_frame_at_eof_is_dropped() {
         let (f, s) = frames(&[b"5 <1>ab12 <134>trunc"], 100);
         assert_eq!(f, vec!["<1>ab"]);
-        assert_eq!(s.malformed, 1);
+        assert_eq!((s.malformed, s.partial), (0, 1));
+    }
+
+    #[test]
+    fn rsyslog_file_format_lines_sent_lf_framed_are_frames() {
+        let (f, s) = frames(
+            &[b"2026-11-24T10:00:00+00:00 lb1 haproxy[1]: a\n2026-11-24T10:00:01+00:00 lb1 haproxy[1]: b\n"],
+            200,
+        );
+        assert_eq!(f.len(), 2, "{f:?}");
+        assert_eq!(s, FrameStats::default());
+    }
+
+    #[test]
+    fn an_oversized_frame_is_reported_before_it_ends() {
+        let mut d = SyslogDecoder::new(64);
+        let mut buf = BytesMut::from(&[b'x'; 100][..]);
+        assert_eq!(d.decode(&mut buf).unwrap(), Some(Bytes::new()));
+        assert_eq!(d.stats.oversized, 1, "counted while the frame goes on");
+        let mut buf = BytesMut::from(&b"1000 <1>"[..]);
+        let mut d = SyslogDecoder::new(64);
+        assert_eq!(d.decode(&mut buf).unwrap(), Some(Bytes::new()));
+        assert_eq!(d.stats.oversized, 1);
+    }
+
+    #[test]
+    fn a_frame_left_unfinished_is_partial() {
+        let mut d = SyslogDecoder::new(64);
+        let mut buf = BytesMut::from(&b"<1>no LF yet"[..]);
+        assert_eq!(d.decode(&mut buf).unwrap(), None);
+        d.abandon(&mut buf);
+        assert_eq!(d.stats.partial, 1);
+        assert!(buf.is_empty());
     }
 }

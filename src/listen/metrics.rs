@@ -24,6 +24,8 @@ pub struct Listener {
     pub bytes: AtomicU64,
     pub oversized: AtomicU64,
     pub malformed: AtomicU64,
+    /// Frames cut short by the end of their connection.
+    pub partial: AtomicU64,
     /// Datagrams or frames dropped because the engine was behind (UDP only:
     /// TCP waits instead).
     pub app_drops: AtomicU64,
@@ -178,8 +180,14 @@ impl prometheus_client::collector::Collector for Collector {
         counter(
             &mut enc,
             "hapwatch_frames_malformed",
-            "Frames with a bad octet count or cut short, dropped or read as a line",
+            "Frames with an octet count no frame can have, read as a line",
             per(|l| &l.malformed),
+        )?;
+        counter(
+            &mut enc,
+            "hapwatch_frames_partial",
+            "Frames cut short by the end of their connection (closed, idle, shutdown), dropped",
+            per(|l| &l.partial),
         )?;
         counter(
             &mut enc,

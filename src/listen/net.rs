@@ -306,10 +306,15 @@ async fn tcp_conn(
         let first = tokio::select! {
             f = tokio::time::timeout(limits.idle_timeout, framed.next()) => match f {
                 Ok(Some(Ok(f))) => f,
-                Ok(_) => break, // closed, or an I/O error
-                Err(_) => { l.connections_idle_closed.fetch_add(1, Relaxed); break }
+                Ok(None) => break, // closed: decode_eof counted what was cut
+                Ok(Some(Err(_))) => { abandon(&mut framed); break }
+                Err(_) => {
+                    l.connections_idle_closed.fetch_add(1, Relaxed);
+                    abandon(&mut framed);
+                    break
+                }
             },
-            _ = stop.cancelled() => break,
+            _ = stop.cancelled() => { abandon(&mut framed); break }
         };
         let mut frames = Vec::with_capacity(BATCH);
         let mut bytes = first.len();
@@ -333,6 +338,7 @@ async fn tcp_conn(
             .fetch_add(st.oversized - seen.oversized, Relaxed);
         l.malformed
             .fetch_add(st.malformed - seen.malformed, Relaxed);
+        l.partial.fetch_add(st.partial - seen.partial, Relaxed);
         seen = st;
         l.bytes.fetch_add(bytes as u64, Relaxed);
         if frames.is_empty() {
@@ -352,6 +358,14 @@ async fn tcp_conn(
         .fetch_add(st.oversized - seen.oversized, Relaxed);
     l.malformed
         .fetch_add(st.malformed - seen.malformed, Relaxed);
+    l.partial.fetch_add(st.partial - seen.partial, Relaxed);
+}
+
+/// The connection ends here: a frame begun in the buffer is counted as
+/// partial.
+fn abandon(framed: &mut FramedRead<tokio::net::TcpStream, SyslogDecoder>) {
+    let mut rest = std::mem::take(framed.read_buffer_mut());
+    framed.decoder_mut().abandon(&mut rest);
 }
 
 /// Kernel receive-queue drops of our UDP sockets: the `drops` column of
