@@ -103,83 +103,81 @@ impl Decoder for SyslogDecoder {
     /// Returns `Some(empty)` for a dropped frame so the caller keeps going
     /// (empty frames are skipped by the engine).
     fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Bytes>, Self::Error> {
-        loop {
-            match self.skip {
-                Some(usize::MAX) => match memchr::memchr(b'\n', buf) {
-                    Some(i) => {
-                        buf.advance(i + 1);
-                        self.skip = None;
-                    }
-                    None => {
-                        buf.clear();
-                        return Ok(None);
-                    }
-                },
-                Some(n) => {
-                    let k = n.min(buf.len());
-                    buf.advance(k);
-                    if k < n {
-                        self.skip = Some(n - k);
-                        return Ok(None);
-                    }
+        match self.skip {
+            Some(usize::MAX) => match memchr::memchr(b'\n', buf) {
+                Some(i) => {
+                    buf.advance(i + 1);
                     self.skip = None;
                 }
-                None => {}
+                None => {
+                    buf.clear();
+                    return Ok(None);
+                }
+            },
+            Some(n) => {
+                let k = n.min(buf.len());
+                buf.advance(k);
+                if k < n {
+                    self.skip = Some(n - k);
+                    return Ok(None);
+                }
+                self.skip = None;
             }
-            // Frames may be separated by stray LFs or spaces.
-            while buf
-                .first()
-                .is_some_and(|&c| c == b'\n' || c == b'\r' || c == b' ')
-            {
-                buf.advance(1);
-            }
-            if buf.is_empty() {
-                return Ok(None);
-            }
-            if !buf[0].is_ascii_digit() || self.scanned > 0 {
-                return Ok(self.lf_frame(buf));
-            }
-            let digits = buf
-                .iter()
-                .take(MAX_DIGITS + 1)
-                .take_while(|c| c.is_ascii_digit())
-                .count();
-            if digits == buf.len() && digits <= MAX_DIGITS {
-                return Ok(None); // the length is not complete yet
-            }
-            if digits <= MAX_DIGITS && buf[digits] != b' ' {
-                // Not a length: an LF frame that starts with a digit (a
-                // date, in rsyslog's file format).
-                return Ok(self.lf_frame(buf));
-            }
-            if digits > MAX_DIGITS {
-                // A length no frame can have: counted, read as a line.
-                self.stats.malformed += 1;
-                return Ok(self.lf_frame(buf));
-            }
-            let len: usize = std::str::from_utf8(&buf[..digits])
-                .ok()
-                .and_then(|s| s.parse().ok())
-                .unwrap_or(usize::MAX);
-            if len > self.max {
-                self.stats.oversized += 1;
-                buf.advance(digits + 1);
-                self.skip = Some(len);
-                return Ok(Some(Bytes::new()));
-            }
-            if buf.len() < digits + 1 + len {
-                buf.reserve(digits + 1 + len - buf.len());
-                return Ok(None);
-            }
-            buf.advance(digits + 1);
-            let mut frame = buf.split_to(len);
-            // rsyslog ends octet-counted frames with the message only, but
-            // some senders add a trailing LF inside the count.
-            while frame.last() == Some(&b'\n') {
-                frame.truncate(frame.len() - 1);
-            }
-            return Ok(Some(frame.freeze()));
+            None => {}
         }
+        // Frames may be separated by stray LFs or spaces.
+        while buf
+            .first()
+            .is_some_and(|&c| c == b'\n' || c == b'\r' || c == b' ')
+        {
+            buf.advance(1);
+        }
+        if buf.is_empty() {
+            return Ok(None);
+        }
+        if !buf[0].is_ascii_digit() || self.scanned > 0 {
+            return Ok(self.lf_frame(buf));
+        }
+        let digits = buf
+            .iter()
+            .take(MAX_DIGITS + 1)
+            .take_while(|c| c.is_ascii_digit())
+            .count();
+        if digits == buf.len() && digits <= MAX_DIGITS {
+            return Ok(None); // the length is not complete yet
+        }
+        if digits <= MAX_DIGITS && buf[digits] != b' ' {
+            // Not a length: an LF frame that starts with a digit (a
+            // date, in rsyslog's file format).
+            return Ok(self.lf_frame(buf));
+        }
+        if digits > MAX_DIGITS {
+            // A length no frame can have: counted, read as a line.
+            self.stats.malformed += 1;
+            return Ok(self.lf_frame(buf));
+        }
+        let len: usize = std::str::from_utf8(&buf[..digits])
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(usize::MAX);
+        if len > self.max {
+            self.stats.oversized += 1;
+            buf.advance(digits + 1);
+            self.skip = Some(len);
+            return Ok(Some(Bytes::new()));
+        }
+        if buf.len() < digits + 1 + len {
+            buf.reserve(digits + 1 + len - buf.len());
+            return Ok(None);
+        }
+        buf.advance(digits + 1);
+        let mut frame = buf.split_to(len);
+        // rsyslog ends octet-counted frames with the message only, but
+        // some senders add a trailing LF inside the count.
+        while frame.last() == Some(&b'\n') {
+            frame.truncate(frame.len() - 1);
+        }
+        Ok(Some(frame.freeze()))
     }
 
     fn decode_eof(&mut self, buf: &mut BytesMut) -> Result<Option<Bytes>, Self::Error> {
