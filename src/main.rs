@@ -96,7 +96,7 @@ struct StoreQuery {
     filter: FilterArgs,
 }
 
-fn listen(settings: hapwatch::listen::config::Settings) -> ExitCode {
+fn listen(settings: Box<hapwatch::listen::config::Settings>) -> ExitCode {
     match settings.resolve().and_then(hapwatch::listen::run) {
         Ok(hapwatch::listen::Stopped::Clean) => ExitCode::SUCCESS,
         // It said what was not stored.
@@ -252,7 +252,7 @@ enum Command {
     History(StoreQuery),
     /// Receive HAProxy logs live (UDP, TCP, unix socket, followed files) and
     /// keep every server's state in the database.
-    Listen(hapwatch::listen::config::Settings),
+    Listen(Box<hapwatch::listen::config::Settings>),
     /// List the message patterns in use (built-in and --patterns DIR) and check them.
     Patterns {
         #[arg(long, value_name = "DIR", env = "HAPWATCH_PATTERNS")]

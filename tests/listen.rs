@@ -2534,3 +2534,80 @@ fn every_frame_ends_in_exactly_one_count() {
     assert_eq!(count(&m, "messages_received"), 5, "{m}");
     assert_eq!(count(&m, "tcp_connections_idle_closed"), 1, "{m}");
 }
+
+/// A TCP connection from `from` (an address of 127.0.0.0/8) to `to`.
+fn connect_from(from: &str, to: &str) -> std::io::Result<TcpStream> {
+    let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
+    s.bind(
+        &format!("{from}:0")
+            .parse::<std::net::SocketAddr>()
+            .unwrap()
+            .into(),
+    )?;
+    s.connect(&to.parse::<std::net::SocketAddr>().unwrap().into())?;
+    Ok(s.into())
+}
+
+/// One source cannot take every TCP slot: 5,000 dribbling connections
+/// from one address (and a hundred from ten others, holding every slot)
+/// and a legitimate sender from yet another address is served; a
+/// connection that never sends a whole frame is closed after
+/// `--first-frame-timeout`.
+#[test]
+fn one_source_cannot_take_every_tcp_slot() {
+    let _l = Listen::start(&[
+        "--tcp",
+        "127.0.0.1:28001",
+        "--metrics",
+        "127.0.0.1:28002",
+        "--max-connections",
+        "100",
+        "--max-connections-per-source",
+        "10",
+        "--first-frame-timeout",
+        "3s",
+    ]);
+    let to = "127.0.0.1:28001";
+    let mut held = Vec::new();
+    // Every slot taken by connections that never finish a frame.
+    for src in 10..20 {
+        for _ in 0..10 {
+            let mut c = connect_from(&format!("127.0.0.{src}"), to).unwrap();
+            c.write_all(b"<").unwrap();
+            held.push(c);
+        }
+    }
+    // 5,000 more from one address, each dribbling a byte.
+    let started = Instant::now();
+    for _ in 0..5_000 {
+        if let Ok(mut c) = connect_from("127.0.0.1", to) {
+            let _ = c.write_all(b"<");
+            held.push(c);
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "bounded");
+    }
+    // A legitimate sender from another address is served at once.
+    let mut good = connect_from("127.0.0.2", to).unwrap();
+    good.write_all(format!("{DOWN_AT}\n").as_bytes()).unwrap();
+    let m = wait_metric(28002, "hapwatch_lines_total", 1);
+    let tcp = "{listener=\"tcp://127.0.0.1:28001\"}";
+    assert!(
+        metric(&m, &format!("hapwatch_tcp_connections_refused_total{tcp}")) >= 4_000,
+        "past its share, one source is refused: {m}"
+    );
+    assert!(
+        metric(&m, &format!("hapwatch_tcp_connections_open{tcp}")) <= 100,
+        "{m}"
+    );
+    // The dribblers are closed after --first-frame-timeout; the sender
+    // that sent a frame stays.
+    std::thread::sleep(Duration::from_millis(3_500));
+    let m = metrics(28002);
+    assert_eq!(
+        metric(&m, &format!("hapwatch_tcp_connections_open{tcp}")),
+        1,
+        "{m}"
+    );
+    good.write_all(format!("{UP_AT}\n").as_bytes()).unwrap();
+    wait_metric(28002, "hapwatch_lines_total", 2);
+}

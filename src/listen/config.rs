@@ -51,6 +51,15 @@ pub struct Settings {
     /// TCP connections at once; more are refused and counted (default 1024).
     #[arg(long, value_name = "N")]
     pub max_connections: Option<usize>,
+    /// TCP connections one source address may hold; more are refused and
+    /// counted (default 64).
+    #[arg(long, value_name = "N")]
+    pub max_connections_per_source: Option<usize>,
+    /// Close a TCP connection that has not sent a whole frame within this
+    /// (default 10s; a sender sends at once, a dribbler holds a slot).
+    #[arg(long, value_name = "DURATION", value_parser = parse_positive_duration)]
+    #[serde(default, deserialize_with = "de_duration")]
+    pub first_frame_timeout: Option<Millis>,
     /// Close a TCP connection silent for this long (default 10m).
     #[arg(long, value_name = "DURATION", value_parser = parse_positive_duration)]
     #[serde(default, deserialize_with = "de_duration")]
@@ -125,6 +134,10 @@ impl Settings {
             db: self.db.or(file.db),
             max_frame: self.max_frame.or(file.max_frame),
             max_connections: self.max_connections.or(file.max_connections),
+            max_connections_per_source: self
+                .max_connections_per_source
+                .or(file.max_connections_per_source),
+            first_frame_timeout: self.first_frame_timeout.or(file.first_frame_timeout),
             idle_timeout: self.idle_timeout.or(file.idle_timeout),
             allow: or(self.allow, file.allow),
             udp_recv_buffer: self.udp_recv_buffer.or(file.udp_recv_buffer),
@@ -210,6 +223,10 @@ impl Settings {
             limits: Limits {
                 max_frame: args.max_frame.unwrap_or(64 * 1024).max(1),
                 max_connections: args.max_connections.unwrap_or(1024).max(1),
+                max_connections_per_source: args.max_connections_per_source.unwrap_or(64).max(1),
+                first_frame_timeout: Duration::from_millis(
+                    args.first_frame_timeout.unwrap_or(10_000) as u64,
+                ),
                 idle_timeout: Duration::from_millis(
                     args.idle_timeout.unwrap_or(600_000).max(1) as u64
                 ),

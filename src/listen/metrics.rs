@@ -35,6 +35,9 @@ pub struct Listener {
     pub connections_total: AtomicU64,
     pub connections_refused: AtomicU64,
     pub connections_idle_closed: AtomicU64,
+    /// Connections closed to give their slot to a new one (they had not
+    /// sent a whole frame).
+    pub connections_reclaimed: AtomicU64,
     /// Sources outside `--allow`.
     pub denied: AtomicU64,
 }
@@ -218,6 +221,12 @@ impl prometheus_client::collector::Collector for Collector {
             "hapwatch_tcp_connections_idle_closed",
             "TCP connections closed after --idle-timeout",
             per(|l| &l.connections_idle_closed),
+        )?;
+        counter(
+            &mut enc,
+            "hapwatch_tcp_connections_reclaimed",
+            "TCP connections closed to give their slot to a new one (no whole frame sent yet)",
+            per(|l| &l.connections_reclaimed),
         )?;
         counter(
             &mut enc,

@@ -49,7 +49,11 @@ pub type Sender = tokio::sync::mpsc::Sender<Batch>;
 pub struct Limits {
     pub max_frame: usize,
     pub max_connections: usize,
+    /// Connections one source address may hold.
+    pub max_connections_per_source: usize,
     pub idle_timeout: Duration,
+    /// A connection that has not sent a whole frame within this is closed.
+    pub first_frame_timeout: Duration,
     pub allow: Vec<ipnet::IpNet>,
     pub udp_recv_buffer: usize,
 }

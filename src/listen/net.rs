@@ -243,6 +243,95 @@ async fn datagrams(
     }
 }
 
+/// Who holds a TCP listener's connection slots. One source gets at most
+/// its share (`--max-connections-per-source`); when every slot is taken, a
+/// new connection takes the slot of the oldest connection that has not
+/// sent a whole frame yet (a dribbler, not a sender) before it is refused.
+struct Slots {
+    max: usize,
+    per_source: usize,
+    next: u64,
+    by_source: std::collections::HashMap<std::net::IpAddr, usize>,
+    open: std::collections::BTreeMap<u64, Held>,
+}
+
+/// One open connection, by its order of arrival.
+struct Held {
+    ip: std::net::IpAddr,
+    /// Set once it has sent a whole frame: then it is never reclaimed.
+    framed: Arc<std::sync::atomic::AtomicBool>,
+    close: CancellationToken,
+}
+
+/// Why a connection was not let in.
+enum Refused {
+    SourceShare,
+    Full,
+}
+
+impl Slots {
+    /// A slot for a connection from `ip`: its id, its `framed` flag and the
+    /// token that closes it if its slot is reclaimed. Also says whether a
+    /// slot was taken from another connection.
+    fn admit(
+        &mut self,
+        ip: std::net::IpAddr,
+        stop: &CancellationToken,
+    ) -> Result<
+        (
+            u64,
+            Arc<std::sync::atomic::AtomicBool>,
+            CancellationToken,
+            bool,
+        ),
+        Refused,
+    > {
+        if self.by_source.get(&ip).copied().unwrap_or(0) >= self.per_source {
+            return Err(Refused::SourceShare);
+        }
+        let mut reclaimed = false;
+        if self.open.len() >= self.max {
+            // Oldest first: the one that has dribbled longest.
+            let victim = self
+                .open
+                .iter()
+                .find(|(_, h)| !h.framed.load(Relaxed))
+                .map(|(&id, _)| id)
+                .ok_or(Refused::Full)?;
+            if let Some(h) = self.release(victim) {
+                h.close.cancel();
+            }
+            reclaimed = true;
+        }
+        let id = self.next;
+        self.next += 1;
+        let framed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let close = stop.child_token();
+        *self.by_source.entry(ip).or_default() += 1;
+        self.open.insert(
+            id,
+            Held {
+                ip,
+                framed: framed.clone(),
+                close: close.clone(),
+            },
+        );
+        Ok((id, framed, close, reclaimed))
+    }
+
+    /// The connection is gone (or its slot was reclaimed): once only.
+    fn release(&mut self, id: u64) -> Option<Held> {
+        let h = self.open.remove(&id)?;
+        if let Some(n) = self.by_source.get_mut(&h.ip) {
+            *n -= 1;
+            if *n == 0 {
+                self.by_source.remove(&h.ip);
+            }
+        }
+        Some(h)
+    }
+}
+
 async fn tcp_accept(
     s: TcpListener,
     l: Arc<Listener>,
@@ -251,7 +340,13 @@ async fn tcp_accept(
     shared: Arc<Shared>,
     stop: CancellationToken,
 ) {
-    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    let slots = Arc::new(std::sync::Mutex::new(Slots {
+        max: limits.max_connections,
+        per_source: limits.max_connections_per_source,
+        next: 0,
+        by_source: Default::default(),
+        open: Default::default(),
+    }));
     let mut conns = tokio::task::JoinSet::new();
     loop {
         let (stream, peer) = tokio::select! {
@@ -267,23 +362,30 @@ async fn tcp_accept(
             l.denied.fetch_add(1, Relaxed);
             continue; // dropped: closed at once
         }
-        let Ok(permit) = slots.clone().try_acquire_owned() else {
-            l.connections_refused.fetch_add(1, Relaxed);
-            continue;
+        let admitted = slots.lock().expect("slots lock").admit(peer.ip(), &stop);
+        let (id, framed, close, reclaimed) = match admitted {
+            Ok(x) => x,
+            Err(Refused::SourceShare | Refused::Full) => {
+                l.connections_refused.fetch_add(1, Relaxed);
+                continue;
+            }
         };
+        if reclaimed {
+            l.connections_reclaimed.fetch_add(1, Relaxed);
+        }
         l.connections_total.fetch_add(1, Relaxed);
         l.connections_open.fetch_add(1, Relaxed);
-        let (l, tx, limits, shared, stop) = (
+        let (l, tx, limits, shared, slots) = (
             l.clone(),
             tx.clone(),
             limits.clone(),
             shared.clone(),
-            stop.clone(),
+            slots.clone(),
         );
         conns.spawn(async move {
-            tcp_conn(stream, &l, tx, &limits, &shared, stop).await;
+            tcp_conn(stream, &l, tx, &limits, &shared, close, &framed).await;
             l.connections_open.fetch_sub(1, Relaxed);
-            drop(permit);
+            slots.lock().expect("slots lock").release(id);
         });
     }
     // Stop: connections finish what they have read (their batches are
@@ -291,6 +393,10 @@ async fn tcp_accept(
     while conns.join_next().await.is_some() {}
 }
 
+/// One TCP connection until it closes, goes idle, has its slot reclaimed
+/// (`stop`, a child of the shutdown token) or hapwatch stops. `sent` is set
+/// at its first whole frame: until then it gets `--first-frame-timeout`,
+/// not the idle timeout, and its slot may be reclaimed.
 async fn tcp_conn(
     stream: tokio::net::TcpStream,
     l: &Listener,
@@ -298,13 +404,19 @@ async fn tcp_conn(
     limits: &Limits,
     shared: &Shared,
     stop: CancellationToken,
+    sent: &std::sync::atomic::AtomicBool,
 ) {
     let mut framed =
         FramedRead::with_capacity(stream, SyslogDecoder::new(limits.max_frame), 64 * 1024);
     let mut seen = super::framing::FrameStats::default();
     loop {
+        let wait = if sent.load(Relaxed) {
+            limits.idle_timeout
+        } else {
+            limits.first_frame_timeout
+        };
         let first = tokio::select! {
-            f = tokio::time::timeout(limits.idle_timeout, framed.next()) => match f {
+            f = tokio::time::timeout(wait, framed.next()) => match f {
                 Ok(Some(Ok(f))) => f,
                 Ok(None) => break, // closed: decode_eof counted what was cut
                 Ok(Some(Err(_))) => { abandon(&mut framed); break }
@@ -344,6 +456,7 @@ async fn tcp_conn(
         if frames.is_empty() {
             continue;
         }
+        sent.store(true, Relaxed);
         let n = frames.len() as u64;
         l.messages.fetch_add(n, Relaxed);
         shared.queue_depth.fetch_add(n, Relaxed);
