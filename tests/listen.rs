@@ -2251,7 +2251,7 @@ fn the_unix_socket_is_not_open_to_all_and_never_stolen() {
     let dir = tempfile::tempdir().unwrap();
     let sock = dir.path().join("log.sock");
     let sock_s = sock.to_str().unwrap();
-    let mut l = Listen::start(&["--unix", sock_s, "--metrics", "127.0.0.1:27891"]);
+    let mut l = Listen::start(&["--unix", sock_s, "--metrics", "127.0.0.1:28021"]);
     let mode = std::fs::metadata(&sock).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o660, "default mode {mode:o}");
     // A second instance on the same path exits 2 naming it...
@@ -2264,7 +2264,7 @@ fn the_unix_socket_is_not_open_to_all_and_never_stolen() {
     // ...and the first still receives.
     let s = std::os::unix::net::UnixDatagram::unbound().unwrap();
     s.send_to(DOWN_AT.as_bytes(), &sock).unwrap();
-    wait_metric(27891, "hapwatch_lines_total", 1);
+    wait_metric(28021, "hapwatch_lines_total", 1);
     // Killed, it leaves its socket behind, stale: the next run replaces
     // it, with the mode and group asked for.
     l.child.kill().unwrap();
@@ -2312,12 +2312,12 @@ fn unsafe_current_gid() -> u32 {
 fn secrets_in_sink_urls_are_never_shown_or_stored() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
-    // Nothing listens on 27961: every delivery fails and is listed.
+    // Nothing listens on 28011: every delivery fails and is listed.
     let rules = rules_file(
         dir.path(),
         "[delivery]\nretry_min = \"20ms\"\nretry_max = \"40ms\"\nmax_attempts = 2\n\n\
-         [[sinks]]\nkind = \"webhook\"\nurl = \"http://ops:S3cretPass@127.0.0.1:27961/hook?token=T0kenValue&team=web\"\n\
-         [[sinks]]\nkind = \"alertmanager\"\nurl = \"http://am:AmPassw0rd@127.0.0.1:27961\"\n",
+         [[sinks]]\nkind = \"webhook\"\nurl = \"http://ops:S3cretPass@127.0.0.1:28011/hook?token=T0kenValue&team=web\"\n\
+         [[sinks]]\nkind = \"alertmanager\"\nurl = \"http://am:AmPassw0rd@127.0.0.1:28011\"\n",
     );
     let jsonl = dir.path().join("alerts.jsonl");
     let db = dir.path().join("wide.db");
@@ -2330,7 +2330,7 @@ fn secrets_in_sink_urls_are_never_shown_or_stored() {
         db.clone(),
         &[
             "--udp",
-            "127.0.0.1:27962",
+            "127.0.0.1:28012",
             "--rules",
             rules.to_str().unwrap(),
             "--reorder-window",
@@ -2341,7 +2341,7 @@ fn secrets_in_sink_urls_are_never_shown_or_stored() {
     );
     UdpSocket::bind("127.0.0.1:0")
         .unwrap()
-        .send_to(DOWN_AT.as_bytes(), "127.0.0.1:27962")
+        .send_to(DOWN_AT.as_bytes(), "127.0.0.1:28012")
         .unwrap();
     wait_for("two dead letters", || {
         failed_deliveries(&db)
@@ -2356,7 +2356,7 @@ fn secrets_in_sink_urls_are_never_shown_or_stored() {
     let shown = hapwatch(&["alerts", "--db", db.to_str().unwrap()]);
     let shown = String::from_utf8_lossy(&shown.stdout).to_string();
     assert!(
-        shown.contains("127.0.0.1:27961"),
+        shown.contains("127.0.0.1:28011"),
         "the sink is still named: {shown}"
     );
     let mut stored = std::fs::read(&db).unwrap();
@@ -2427,22 +2427,22 @@ fn sigterm_stops_listen_even_when_its_stderr_is_closed() {
 fn forged_dates_and_other_hosts_years_do_not_move_state() {
     let mut l = Listen::start(&[
         "--udp",
-        "127.0.0.1:27981",
+        "127.0.0.1:28031",
         "--metrics",
-        "127.0.0.1:27982",
+        "127.0.0.1:28032",
         "--reorder-window",
         "0s",
     ]);
     let u = UdpSocket::bind("127.0.0.1:0").unwrap();
     let send = |s: &str| {
-        u.send_to(s.as_bytes(), "127.0.0.1:27981").unwrap();
+        u.send_to(s.as_bytes(), "127.0.0.1:28031").unwrap();
     };
     let now = chrono::Utc::now();
     send(&line_at(
         now - chrono::Duration::seconds(60),
         "Server be_app/srv1 is DOWN, reason: Layer4 timeout, check duration: 2001ms. 1 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue.",
     ));
-    wait_metric(27982, "hapwatch_lines_total", 1);
+    wait_metric(28032, "hapwatch_lines_total", 1);
     // The same server UP, dated 2099.
     send(&line_at(
         "2099-11-24T19:00:07Z".parse().unwrap(),
@@ -2452,7 +2452,7 @@ fn forged_dates_and_other_hosts_years_do_not_move_state() {
     // RFC 3164 health line (no year) from lb2.
     send("<134>Nov 24 10:00:00 evil haproxy[9]: 10.0.0.9:4000 [24/Nov/2020:10:00:00.000] fe be_app/srv9 0/0/0/1/1 200 10 - - ---- 1/1/0/0/0 0/0 \"GET / HTTP/1.1\"");
     send("<129>Nov 24 10:00:05 lb2 haproxy[1]: Server be_app/srv2 is DOWN, reason: Layer4 timeout, check duration: 2001ms. 1 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue.");
-    let m = wait_metric(27982, "hapwatch_lines_total", 4);
+    let m = wait_metric(28032, "hapwatch_lines_total", 4);
     assert_eq!(metric(&m, "hapwatch_lines_skewed_total"), 1, "{m}");
     assert!(l.stop().0.success());
     let status = l.json("status");
@@ -2610,4 +2610,54 @@ fn one_source_cannot_take_every_tcp_slot() {
     );
     good.write_all(format!("{UP_AT}\n").as_bytes()).unwrap();
     wait_metric(28002, "hapwatch_lines_total", 2);
+}
+
+/// Memory is bound in bytes, not frames: while the database is locked the
+/// engine waits in its commit, the queue fills to `--queue-bytes` and TCP
+/// senders wait; the peak RSS stays within the bound (plus what hapwatch
+/// needs anyway), and every line sent is counted once the lock is gone.
+#[test]
+fn a_database_stall_costs_at_most_the_queue_bytes() {
+    let mut l = Listen::start(&[
+        "--tcp",
+        "127.0.0.1:28041",
+        "--metrics",
+        "127.0.0.1:28042",
+        "--queue-bytes",
+        "8MiB",
+    ]);
+    let idle = l.peak_rss_kb();
+    wait_metric(28042, "hapwatch_db_batches_total", 1);
+    let mut other = rusqlite::Connection::open(&l.db).unwrap();
+    let tx = other
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .unwrap();
+    // Writes wait once the queue is full: the sender runs on its own
+    // thread, bounded in lines and time.
+    let sender = std::thread::spawn(|| {
+        let mut c = TcpStream::connect("127.0.0.1:28041").unwrap();
+        c.set_write_timeout(Some(Duration::from_secs(30))).unwrap();
+        let line = requests_at(1, 1)[0].clone() + "\n";
+        let chunk = line.repeat(1000);
+        let started = Instant::now();
+        let mut sent = 0u64;
+        while sent < 400_000 && started.elapsed() < Duration::from_secs(20) {
+            c.write_all(chunk.as_bytes()).unwrap();
+            sent += 1000;
+        }
+        (sent, started.elapsed())
+    });
+    std::thread::sleep(Duration::from_secs(6));
+    tx.rollback().unwrap();
+    drop(other);
+    let (sent, took) = sender.join().unwrap();
+    eprintln!("sent {sent} lines in {took:?}");
+    let m = wait_metric(28042, "hapwatch_lines_total", sent);
+    assert_eq!(metric(&m, "hapwatch_lines_total"), sent);
+    let peak = l.peak_rss_kb();
+    eprintln!("idle {idle} kB, peak {peak} kB, {sent} lines");
+    // 8 MiB of queue, plus parsing and committing what it held (the frame
+    // bound alone let 262,144 frames, ~90 MB, wait here).
+    assert!(peak < idle + 32 * 1024, "idle {idle} kB, peak {peak} kB");
+    assert!(l.stop().0.success());
 }

@@ -75,6 +75,12 @@ pub struct Settings {
     /// Frames the engine's queue holds (default 262144).
     #[arg(long, value_name = "N")]
     pub queue: Option<usize>,
+    /// Bytes the engine's queue holds (default 256MiB): past it TCP and
+    /// files wait and datagrams are dropped and counted, so a database
+    /// stall costs at most this much memory. Plain bytes or KiB/MiB/GiB.
+    #[arg(long, value_name = "BYTES", value_parser = parse_bytes)]
+    #[serde(default, deserialize_with = "de_bytes")]
+    pub queue_bytes: Option<usize>,
     /// See `analyze --reorder-window` (default 2s).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     #[serde(default, deserialize_with = "de_duration")]
@@ -104,6 +110,37 @@ pub struct Settings {
     #[arg(long, value_name = "FILE")]
     #[serde(skip)]
     pub config: Option<PathBuf>,
+}
+
+/// A size: a number of bytes, or with KiB, MiB or GiB.
+pub fn parse_bytes(s: &str) -> Result<usize, String> {
+    let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: usize = n
+        .parse()
+        .map_err(|_| format!("`{s}` is not a size: use bytes or KiB, MiB, GiB (256MiB)"))?;
+    let scale = match unit {
+        "" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        _ => return Err(format!("`{s}`: the unit is KiB, MiB or GiB (256MiB)")),
+    };
+    n.checked_mul(scale)
+        .filter(|&v| v > 0)
+        .ok_or_else(|| format!("`{s}` must be more than zero and fit in memory"))
+}
+
+fn de_bytes<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum Size {
+        N(usize),
+        S(String),
+    }
+    match <Size as serde::Deserialize>::deserialize(d)? {
+        Size::N(n) => Ok(Some(n)),
+        Size::S(s) => parse_bytes(&s).map(Some).map_err(serde::de::Error::custom),
+    }
 }
 
 fn de_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Millis>, D::Error> {
@@ -142,6 +179,7 @@ impl Settings {
             allow: or(self.allow, file.allow),
             udp_recv_buffer: self.udp_recv_buffer.or(file.udp_recv_buffer),
             queue: self.queue.or(file.queue),
+            queue_bytes: self.queue_bytes.or(file.queue_bytes),
             reorder_window: self.reorder_window.or(file.reorder_window),
             idle_grace: self.idle_grace.or(file.idle_grace),
             max_skew: self.max_skew.or(file.max_skew),
@@ -236,6 +274,7 @@ impl Settings {
             reorder_window: args.reorder_window.unwrap_or(2_000),
             idle_grace: Duration::from_millis(args.idle_grace.unwrap_or(60_000).max(0) as u64),
             queue: args.queue.unwrap_or(1 << 18),
+            queue_bytes: args.queue_bytes.unwrap_or(256 << 20),
             commit_every: Duration::from_millis(100),
             rules,
             rules_path: args.rules,

@@ -213,10 +213,10 @@ impl Follower {
             let mark = self.mark();
             let mut chunks = frames.chunks(BATCH).peekable();
             while let Some(c) = chunks.next() {
-                out.push(Batch {
-                    frames: c.to_vec(),
-                    mark: chunks.peek().is_none().then(|| mark.clone()),
-                });
+                out.push(Batch::new(
+                    c.to_vec(),
+                    chunks.peek().is_none().then(|| mark.clone()),
+                ));
             }
         }
     }

@@ -41,9 +41,88 @@ pub struct Batch {
     pub frames: Vec<Bytes>,
     /// A followed file: read up to here once these frames are applied.
     pub mark: Option<Checkpoint>,
+    /// The queue's room this batch takes, given back when the engine has
+    /// applied it (dropped with the batch).
+    room: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
-pub type Sender = tokio::sync::mpsc::Sender<Batch>;
+impl Batch {
+    pub fn new(frames: Vec<Bytes>, mark: Option<Checkpoint>) -> Batch {
+        Batch {
+            frames,
+            mark,
+            room: None,
+        }
+    }
+
+    /// Bytes this batch holds: its frames and their bookkeeping.
+    fn weight(&self) -> u32 {
+        let b: usize = self.frames.iter().map(|f| f.len() + FRAME_OVERHEAD).sum();
+        b.min(u32::MAX as usize) as u32
+    }
+}
+
+/// Memory a queued frame costs besides its bytes (its `Bytes`, its share of
+/// the batch's vector, the allocator's rounding).
+const FRAME_OVERHEAD: usize = 64;
+
+/// Why a batch was not queued: no room (datagrams are then dropped and
+/// counted), or the engine has stopped.
+#[derive(Debug, PartialEq, Eq)]
+pub enum NotQueued {
+    Full,
+    Closed,
+}
+
+/// The queue from the receivers to the engine, bounded in frames and in
+/// bytes (`--queue-bytes`): a batch waits (TCP, files) or is dropped and
+/// counted (datagrams) until there is room for its bytes.
+#[derive(Clone)]
+pub struct Sender {
+    tx: tokio::sync::mpsc::Sender<Batch>,
+    room: Arc<tokio::sync::Semaphore>,
+    /// The most bytes one batch may take (the whole queue).
+    max: u32,
+}
+
+impl Sender {
+    fn new(tx: tokio::sync::mpsc::Sender<Batch>, bytes: usize) -> Sender {
+        let max = bytes.clamp(
+            1,
+            tokio::sync::Semaphore::MAX_PERMITS.min(u32::MAX as usize),
+        );
+        Sender {
+            tx,
+            room: Arc::new(tokio::sync::Semaphore::new(max)),
+            max: max as u32,
+        }
+    }
+
+    /// Waits for room (back-pressure), then queues. Err: the engine is gone.
+    pub async fn send(&self, mut b: Batch) -> Result<(), ()> {
+        let need = b.weight().clamp(1, self.max);
+        let permit = self
+            .room
+            .clone()
+            .acquire_many_owned(need)
+            .await
+            .map_err(drop)?;
+        b.room = Some(permit);
+        self.tx.send(b).await.map_err(drop)
+    }
+
+    /// Queues without waiting; Err when there is no room.
+    pub fn try_send(&self, mut b: Batch) -> Result<(), ()> {
+        let need = b.weight().clamp(1, self.max);
+        let permit = self
+            .room
+            .clone()
+            .try_acquire_many_owned(need)
+            .map_err(drop)?;
+        b.room = Some(permit);
+        self.tx.try_send(b).map_err(drop)
+    }
+}
 
 #[derive(Clone, Debug)]
 pub struct Limits {
@@ -86,6 +165,8 @@ pub struct Options {
     pub idle_grace: Duration,
     /// Frames the queue holds before UDP drops and TCP waits.
     pub queue: usize,
+    /// Bytes the queue holds before UDP drops and TCP waits.
+    pub queue_bytes: usize,
     pub commit_every: Duration,
     pub rules: crate::alerts::RuleFile,
     /// Where `rules` came from: SIGHUP reads it again.
@@ -155,6 +236,7 @@ pub fn run(opts: Options) -> Result<Stopped, StartError> {
         .queue_capacity
         .store((capacity * BATCH) as u64, Relaxed);
     let (tx, rx) = tokio::sync::mpsc::channel::<Batch>(capacity);
+    let tx = Sender::new(tx, opts.queue_bytes);
     let metrics_listener = match &opts.metrics {
         Some(addr) => Some(
             rt.block_on(tokio::net::TcpListener::bind(addr.as_str()))

@@ -158,7 +158,7 @@ pub fn spawn_all(
 fn offer(tx: &Sender, frames: Vec<Bytes>, l: &Listener, shared: &Shared) {
     let n = frames.len() as u64;
     shared.queue_depth.fetch_add(n, Relaxed);
-    if tx.try_send(Batch { frames, mark: None }).is_err() {
+    if tx.try_send(Batch::new(frames, None)).is_err() {
         shared.queue_depth.fetch_sub(n, Relaxed);
         l.app_drops.fetch_add(n, Relaxed);
     }
@@ -461,7 +461,7 @@ async fn tcp_conn(
         l.messages.fetch_add(n, Relaxed);
         shared.queue_depth.fetch_add(n, Relaxed);
         // Back-pressure: wait for room; this connection is not read meanwhile.
-        if tx.send(Batch { frames, mark: None }).await.is_err() {
+        if tx.send(Batch::new(frames, None)).await.is_err() {
             shared.queue_depth.fetch_sub(n, Relaxed);
             break;
         }
