@@ -74,6 +74,14 @@ pub enum NotQueued {
     Closed,
 }
 
+/// Why a batch was not queued: no room (datagrams are then dropped and
+/// counted), or the engine has stopped.
+#[derive(Debug, PartialEq, Eq)]
+pub enum NotQueued {
+    Full,
+    Closed,
+}
+
 /// The queue from the receivers to the engine, bounded in frames and in
 /// bytes (`--queue-bytes`): a batch waits (TCP, files) or is dropped and
 /// counted (datagrams) until there is room for its bytes.
@@ -98,29 +106,32 @@ impl Sender {
         }
     }
 
-    /// Waits for room (back-pressure), then queues. Err: the engine is gone.
-    pub async fn send(&self, mut b: Batch) -> Result<(), ()> {
+    /// Waits for room (back-pressure), then queues.
+    pub async fn send(&self, mut b: Batch) -> Result<(), NotQueued> {
         let need = b.weight().clamp(1, self.max);
         let permit = self
             .room
             .clone()
             .acquire_many_owned(need)
             .await
-            .map_err(drop)?;
+            .map_err(|_| NotQueued::Closed)?;
         b.room = Some(permit);
-        self.tx.send(b).await.map_err(drop)
+        self.tx.send(b).await.map_err(|_| NotQueued::Closed)
     }
 
-    /// Queues without waiting; Err when there is no room.
-    pub fn try_send(&self, mut b: Batch) -> Result<(), ()> {
+    /// Queues without waiting.
+    pub fn try_send(&self, mut b: Batch) -> Result<(), NotQueued> {
         let need = b.weight().clamp(1, self.max);
         let permit = self
             .room
             .clone()
             .try_acquire_many_owned(need)
-            .map_err(drop)?;
+            .map_err(|_| NotQueued::Full)?;
         b.room = Some(permit);
-        self.tx.try_send(b).map_err(drop)
+        self.tx.try_send(b).map_err(|e| match e {
+            tokio::sync::mpsc::error::TrySendError::Full(_) => NotQueued::Full,
+            tokio::sync::mpsc::error::TrySendError::Closed(_) => NotQueued::Closed,
+        })
     }
 }
 
