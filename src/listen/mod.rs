@@ -74,14 +74,6 @@ pub enum NotQueued {
     Closed,
 }
 
-/// Why a batch was not queued: no room (datagrams are then dropped and
-/// counted), or the engine has stopped.
-#[derive(Debug, PartialEq, Eq)]
-pub enum NotQueued {
-    Full,
-    Closed,
-}
-
 /// The queue from the receivers to the engine, bounded in frames and in
 /// bytes (`--queue-bytes`): a batch waits (TCP, files) or is dropped and
 /// counted (datagrams) until there is room for its bytes.
