@@ -314,6 +314,15 @@ fn retain_forgets_old_transitions_by_event_time() {
         "2027-01-03T10:00:00+00:00 localhost haproxy[1]: Server be_app/srv1 is DOWN, reason: Layer4 timeout, check duration: 2001ms. 2 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue.\n",
     )
     .unwrap();
+    // Written then: a line dated after its file's time would be skewed.
+    std::fs::File::options()
+        .write(true)
+        .open(&later)
+        .unwrap()
+        .set_modified(
+            std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_798_970_401), // 2027-01-03T10:00:01Z
+        )
+        .unwrap();
     let out = hapwatch(&[
         "analyze",
         "--db",
