@@ -35,7 +35,8 @@ fn fresh_capture_from_real_haproxy_and_rsyslog() {
         tcp.sort();
         assert_eq!(tcp, tcp_story, "{form}");
         assert_eq!(r["input"]["unparsed"], 0, "{form}");
-        assert!(r["input"]["requests"].as_u64().unwrap() > 500, "{form}");
+        // ~800 are sent; fewer on a loaded machine.
+        assert!(r["input"]["requests"].as_u64().unwrap() > 300, "{form}");
         let be_tcp = backend(&r, "be_tcp");
         assert_eq!(
             be_tcp["no_server_periods"].as_array().unwrap().len(),
@@ -56,7 +57,13 @@ fn fresh_capture_of_tls_clf_backup_tracking_agent() {
     let dir = capture("capture-variants.sh", "27400");
     let r = analyze_json(&[dir.path().join("haproxy-variants.log").to_str().unwrap()]);
     assert_eq!(r["input"]["unparsed"], 0);
-    assert!(r["input"]["requests"].as_u64().unwrap() > 400);
+    // 600 are sent; a loaded machine serves fewer TLS requests in the
+    // scripted 30 s (the count is not what this test is about).
+    assert!(
+        r["input"]["requests"].as_u64().unwrap() > 200,
+        "{}",
+        r["input"]
+    );
     // Per server, the order HAProxy logged is the scripted one.
     let t = transitions(&r);
     for server in ["be_bk/a", "be_bk/b", "be_trk/t", "be_trk/ag"] {
