@@ -82,14 +82,10 @@ enum ListFormat {
 /// What `status` and `history` take.
 #[derive(clap::Args)]
 struct StoreQuery {
-    /// The database written by `analyze --db`.
-    #[arg(
-        long,
-        value_name = "FILE",
-        env = "HAPWATCH_DB",
-        default_value = "hapwatch.db"
-    )]
-    db: PathBuf,
+    /// The database (default: ./hapwatch.db, else the service's
+    /// /var/lib/hapwatch/hapwatch.db).
+    #[arg(long, value_name = "FILE", env = "HAPWATCH_DB")]
+    db: Option<PathBuf>,
     #[arg(long, value_enum, default_value = "table")]
     format: ListFormat,
     #[command(flatten)]
@@ -115,8 +111,9 @@ fn load_rules(path: &std::path::Path) -> Result<hapwatch::alerts::RuleFile, Exit
     })
 }
 
-fn open_db(path: &std::path::Path) -> Result<Store, ExitCode> {
-    Store::open_read_only(path).map_err(|e| {
+fn open_db(path: Option<&std::path::Path>) -> Result<Store, ExitCode> {
+    let path = path.map_or_else(hapwatch::store::default_query_path, |p| p.to_path_buf());
+    Store::open_read_only(&path).map_err(|e| {
         hapwatch::say!("hapwatch: {e}");
         ExitCode::from(2)
     })
@@ -220,13 +217,10 @@ enum Command {
     },
     /// Alerts stored in the database (by `listen`, or `analyze --db --alerts`), newest first.
     Alerts {
-        #[arg(
-            long,
-            value_name = "FILE",
-            env = "HAPWATCH_DB",
-            default_value = "hapwatch.db"
-        )]
-        db: PathBuf,
+        /// The database (default: ./hapwatch.db, else the service's
+        /// /var/lib/hapwatch/hapwatch.db).
+        #[arg(long, value_name = "FILE", env = "HAPWATCH_DB")]
+        db: Option<PathBuf>,
         /// Only alerts firing now.
         #[arg(long)]
         active: bool,
@@ -363,7 +357,7 @@ fn main() -> ExitCode {
             query: StoreQuery { db, format, filter },
             skewed,
         } => {
-            let store = match open_db(&db) {
+            let store = match open_db(db.as_deref()) {
                 Ok(s) => s,
                 Err(code) => return code,
             };
@@ -404,7 +398,7 @@ fn main() -> ExitCode {
             }
         }
         Command::History(StoreQuery { db, format, filter }) => {
-            let store = match open_db(&db) {
+            let store = match open_db(db.as_deref()) {
                 Ok(s) => s,
                 Err(code) => return code,
             };
@@ -431,7 +425,7 @@ fn main() -> ExitCode {
             since,
             format,
         } => {
-            let store = match open_db(&db) {
+            let store = match open_db(db.as_deref()) {
                 Ok(s) => s,
                 Err(code) => return code,
             };

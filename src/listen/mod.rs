@@ -270,6 +270,9 @@ pub fn run(opts: Options) -> Result<Stopped, StartError> {
             .unwrap_or_default(),
         opts.db.display()
     );
+    // Type=notify: systemd starts what is ordered after hapwatch (rsyslog)
+    // only now that every socket is bound. Outside systemd, nothing to do.
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
 
     let shutdown = tokio_util::sync::CancellationToken::new();
     let reload = Arc::new(tokio::sync::Notify::new());
@@ -348,6 +351,7 @@ pub fn run(opts: Options) -> Result<Stopped, StartError> {
             }
         }
         crate::say!("hapwatch: stopping: draining what was received");
+        let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
         stop.cancel();
     });
 
@@ -418,6 +422,13 @@ pub fn run(opts: Options) -> Result<Stopped, StartError> {
             window: Duration::from_millis(opts.reorder_window.max(0) as u64),
             idle_grace: opts.idle_grace,
             max_skew: opts.max_skew,
+            watchdog: {
+                // WatchdogSec=: ping at half the interval, from the engine
+                // thread, so that a wedged engine is restarted.
+                let mut usec = 0;
+                sd_notify::watchdog_enabled(false, &mut usec)
+                    .then(|| Duration::from_micros(usec / 2).max(Duration::from_millis(50)))
+            },
         };
         std::thread::Builder::new()
             .name("hapwatch-engine".into())
@@ -444,6 +455,8 @@ struct Pace {
     idle_grace: Duration,
     /// How far after the receive time a line may be dated.
     max_skew: Millis,
+    /// How often to tell systemd's watchdog the engine is alive.
+    watchdog: Option<Duration>,
 }
 
 /// The engine thread: every frame through the one engine, commits paced
@@ -460,7 +473,9 @@ fn engine_loop(
         window,
         idle_grace,
         max_skew,
+        watchdog,
     } = pace;
+    let mut pinged = Instant::now();
     let (y, m, d) = crate::time::civil_from_days(now_ms().div_euclid(86_400_000));
     let mut clock = Clock::new(YearResolver::new(y, Some((m, d))));
     // What the reorder window held at the last commit was read before the
@@ -512,6 +527,10 @@ fn engine_loop(
             Ok(None) => false,
             Err(_) => true, // a tick without traffic
         };
+        if watchdog.is_some_and(|every| pinged.elapsed() >= every) {
+            let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Watchdog]);
+            pinged = Instant::now();
+        }
         if let Ok(r) = sinks.new_rules.try_recv() {
             if let Some(w) = p.writer.as_mut() {
                 w.sinks = crate::alerts::sinks::names(&r.sinks);

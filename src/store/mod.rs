@@ -402,11 +402,28 @@ impl std::fmt::Display for StoreError {
             ),
             StoreError::Missing(p) => write!(
                 f,
-                "{} does not exist: run `hapwatch analyze --db {} FILES` first, or give --db",
+                "{} does not exist: run `hapwatch analyze --db {} FILES` first, or give --db \
+                 (or HAPWATCH_DB; the service writes {SERVICE_DB})",
                 p.display(),
                 p.display()
             ),
             StoreError::Sqlite(p, e) => write!(f, "{}: {e}", p.display()),
+            StoreError::Io(p, e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                let owner = {
+                    use std::os::unix::fs::MetadataExt;
+                    std::fs::metadata(p).ok().map(|m| m.uid())
+                };
+                write!(
+                    f,
+                    "{}: permission denied: the database is its writer's alone (mode 0600); \
+                     read it as that user{}, e.g. `sudo -u {} hapwatch status`",
+                    p.display(),
+                    owner.map_or(String::new(), |u| format!(" (uid {u})")),
+                    owner
+                        .and_then(user_name)
+                        .unwrap_or_else(|| "hapwatch".to_string())
+                )
+            }
             StoreError::Io(p, e) => write!(f, "{}: {e}", p.display()),
         }
     }
@@ -415,8 +432,38 @@ impl std::fmt::Display for StoreError {
 impl std::error::Error for StoreError {}
 
 /// `--db`, else `HAPWATCH_DB` (clap reads it), else `./hapwatch.db`.
+/// Where `listen` and `analyze` write when neither `--db` nor
+/// `HAPWATCH_DB` says: the working directory.
 pub fn default_path() -> PathBuf {
     PathBuf::from("hapwatch.db")
+}
+
+/// The service's database (contrib/hapwatch.service).
+pub const SERVICE_DB: &str = "/var/lib/hapwatch/hapwatch.db";
+
+/// Where `status`, `history` and `alerts` read when neither `--db` nor
+/// `HAPWATCH_DB` says: `./hapwatch.db` if there is one, else the service's
+/// database if there is one, else `./hapwatch.db` (and the error says how
+/// to make it).
+pub fn default_query_path() -> PathBuf {
+    let here = default_path();
+    if !here.exists() && Path::new(SERVICE_DB).exists() {
+        return PathBuf::from(SERVICE_DB);
+    }
+    here
+}
+
+/// A user's name, from the password database.
+fn user_name(uid: u32) -> Option<String> {
+    // SAFETY: getpwuid returns null or a pointer to static storage, read at
+    // once (the query commands are single-threaded here).
+    let pw = unsafe { libc::getpwuid(uid) };
+    if pw.is_null() {
+        return None;
+    }
+    // SAFETY: a non-null passwd record has a NUL-terminated pw_name.
+    let name = unsafe { std::ffi::CStr::from_ptr((*pw).pw_name) };
+    Some(name.to_string_lossy().into_owned())
 }
 
 pub struct Store {
