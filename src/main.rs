@@ -214,6 +214,13 @@ enum Command {
         /// (`status --skewed` lists them with --db).
         #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10m")]
         max_skew: Millis,
+        /// Distinct servers kept per worker; lines of more are counted
+        /// (`dropped_servers`) and not kept.
+        #[arg(long, value_name = "N", default_value_t = 100_000)]
+        max_servers: usize,
+        /// Distinct load balancers (syslog hosts) kept per worker.
+        #[arg(long, value_name = "N", default_value_t = 10_000)]
+        max_hosts: usize,
     },
     /// Alerts stored in the database (by `listen`, or `analyze --db --alerts`), newest first.
     Alerts {
@@ -281,6 +288,8 @@ fn main() -> ExitCode {
             alerts,
             rules,
             max_skew,
+            max_servers,
+            max_hosts,
         } => {
             let alerts = match (alerts, rules.as_deref().map(load_rules)) {
                 (false, _) => None,
@@ -315,6 +324,7 @@ fn main() -> ExitCode {
                 reorder_window,
                 alerts,
                 max_skew: Some(max_skew),
+                cap: hapwatch::engine::Cap::new(max_servers.max(1), max_hosts.max(1)),
             };
             // A database that cannot be used is reported before the work.
             let analyze::Done {

@@ -2661,3 +2661,95 @@ fn a_database_stall_costs_at_most_the_queue_bytes() {
     assert!(peak < idle + 32 * 1024, "idle {idle} kB, peak {peak} kB");
     assert!(l.stop().0.success());
 }
+
+/// Cardinality is bounded: past `--max-servers` and `--max-hosts` the lines
+/// of new names are counted (`hapwatch_series_dropped_total`, said once on
+/// stderr) and never kept.
+#[test]
+fn names_past_the_cap_are_counted_not_kept() {
+    let mut l = Listen::start(&[
+        "--tcp",
+        "127.0.0.1:28091",
+        "--metrics",
+        "127.0.0.1:28092",
+        "--max-servers",
+        "50",
+        "--max-hosts",
+        "3",
+    ]);
+    let mut c = TcpStream::connect("127.0.0.1:28091").unwrap();
+    let line = |host: &str, srv: usize| {
+        format!("<134>Nov 24 19:00:01 {host} haproxy[1]: 127.0.0.1:1000 [24/Nov/2026:19:00:01.000] fe be/s{srv} 0/0/0/5/5 200 100 - - ---- 1/1/0/0/0 0/0 \"GET / HTTP/1.1\"\n")
+    };
+    let mut sent = 0;
+    // Six load balancers: three are kept.
+    for host in ["lb1", "lb2", "lb3", "lb4", "lb5", "lb6"] {
+        c.write_all(line(host, 0).as_bytes()).unwrap();
+        sent += 1;
+    }
+    // 199 more names on lb1 and lb2: 47 more are kept.
+    for srv in 0..200 {
+        c.write_all(line(if srv % 2 == 0 { "lb1" } else { "lb2" }, srv).as_bytes())
+            .unwrap();
+        sent += 1;
+    }
+    let m = wait_metric(28092, "hapwatch_lines_total", sent);
+    let dropped = |kind: &str| {
+        metric(
+            &m,
+            &format!("hapwatch_series_dropped_total{{kind=\"{kind}\"}}"),
+        )
+    };
+    assert_eq!(dropped("server"), 199 - 47, "{m}");
+    assert_eq!(dropped("host"), 3, "{m}");
+    let servers = m
+        .lines()
+        .filter(|l| l.starts_with("hapwatch_requests_total{") && l.contains("class=\"2xx\""))
+        .count();
+    assert_eq!(servers, 50, "{m}");
+    assert!(l.stop().0.success());
+    let said = l.stderr();
+    assert_eq!(
+        said.matches("--max-servers").count(),
+        1,
+        "said once: {said}"
+    );
+    let rows: i64 = rusqlite::Connection::open(&l.db)
+        .unwrap()
+        .query_row("SELECT count(*) FROM servers", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rows, 50);
+}
+
+/// CPU time (user + system, in clock ticks) a process has used.
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the command name (which may hold spaces) in parentheses.
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+}
+
+/// An idle receiver costs (almost) nothing however many servers it knows:
+/// a commit with nothing new writes no row and /metrics is not rebuilt.
+#[test]
+fn an_idle_receiver_with_many_servers_costs_no_cpu() {
+    let l = Listen::start(&["--tcp", "127.0.0.1:28101", "--metrics", "127.0.0.1:28102"]);
+    let mut c = TcpStream::connect("127.0.0.1:28101").unwrap();
+    let mut text = String::new();
+    for srv in 0..5_000 {
+        text.push_str(&format!("<134>Nov 24 19:00:01 lb1 haproxy[1]: 127.0.0.1:1000 [24/Nov/2026:19:00:01.000] fe be/s{srv} 0/0/0/5/5 200 100 - - ---- 1/1/0/0/0 0/0 \"GET / HTTP/1.1\"\n"));
+    }
+    c.write_all(text.as_bytes()).unwrap();
+    wait_metric(28102, "hapwatch_lines_total", 5_000);
+    std::thread::sleep(Duration::from_millis(1_500)); // the last commit and rebuild
+    let pid = l.child.id();
+    let before = cpu_ticks(pid);
+    std::thread::sleep(Duration::from_secs(3));
+    let used = cpu_ticks(pid) - before;
+    // Clock ticks are 10 ms: 3 s idle may cost at most 5% of a core.
+    assert!(
+        used <= 15,
+        "{used} ticks of CPU in 3 s idle with 5,000 servers"
+    );
+}

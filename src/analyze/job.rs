@@ -39,6 +39,8 @@ pub struct Job {
     pub alerts: Option<crate::alerts::RuleFile>,
     /// `--max-skew`.
     pub max_skew: Option<Millis>,
+    /// `--max-servers`, `--max-hosts`.
+    pub cap: crate::engine::Cap,
 }
 
 /// What a job gives: the report, and what went wrong on the way.
@@ -128,6 +130,7 @@ pub fn run(job: Job) -> Result<Done, StoreError> {
             reorder_window: job.reorder_window,
             alerts: job.alerts,
             max_skew: job.max_skew,
+            cap: job.cap,
         },
         writer,
     );

@@ -57,6 +57,8 @@ pub struct Options {
     /// `--max-skew`: lines dated this long after their file was last
     /// written are quarantined (see [`Engine::max_time`]).
     pub max_skew: Option<Millis>,
+    /// `--max-servers`, `--max-hosts` (per worker: see [`crate::engine::Cap`]).
+    pub cap: crate::engine::Cap,
 }
 
 /// How far a file was read: what a checkpoint stores.
@@ -286,6 +288,7 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
         let mut e = Engine::new(opts.patterns.clone(), opts.filter.clone());
         e.sample_limit = opts.show_unparsed;
         e.rollups = rollups;
+        e.cap = opts.cap.clone();
         e
     };
     let mut main = new_engine();

@@ -112,6 +112,10 @@ pub struct Counters {
     pub stale: u64,
     /// Lines dated past the bound (`--max-skew`): quarantined, not applied.
     pub skewed: u64,
+    /// Lines of servers or hosts past the cap (`--max-servers`,
+    /// `--max-hosts`): counted, not kept.
+    pub dropped_servers: u64,
+    pub dropped_hosts: u64,
     /// Per `other` pattern, by index in the pattern set (reports name them).
     #[serde(skip)]
     pub other_kinds: Vec<u64>,
@@ -130,6 +134,8 @@ impl Counters {
         self.late += o.late;
         self.stale += o.stale;
         self.skewed += o.skewed;
+        self.dropped_servers += o.dropped_servers;
+        self.dropped_hosts += o.dropped_hosts;
         if self.other_kinds.len() < o.other_kinds.len() {
             self.other_kinds.resize(o.other_kinds.len(), 0);
         }
@@ -330,6 +336,56 @@ pub struct Engine {
     /// The host of the last request line (its year anchors that host's
     /// RFC 3164 dates).
     pub last_request_host: Vec<u8>,
+    /// Moves with every line taken and every health event applied: a
+    /// writer that sees it unchanged knows no row changed.
+    pub generation: u64,
+    /// How many servers and hosts are kept (see [`Cap`]).
+    pub cap: Cap,
+}
+
+/// How many distinct servers and load balancers the engine keeps: names
+/// past these are counted (`Counters::dropped_servers`,
+/// `dropped_hosts`), never kept, so a flood of invented names costs no
+/// memory and no rows.
+#[derive(Debug, Clone)]
+pub struct Cap {
+    pub max_servers: usize,
+    pub max_hosts: usize,
+    hosts: rustc_hash::FxHashSet<Box<[u8]>>,
+}
+
+impl Cap {
+    pub fn new(max_servers: usize, max_hosts: usize) -> Cap {
+        Cap {
+            max_servers,
+            max_hosts,
+            hosts: Default::default(),
+        }
+    }
+
+    /// Whether a new server (`servers` known so far) of `host` may be
+    /// kept; counts it in `c` if not.
+    fn admit(&mut self, servers: usize, host: &[u8], c: &mut Counters) -> bool {
+        let new_host = !self.hosts.contains(host);
+        if new_host && self.hosts.len() >= self.max_hosts {
+            c.dropped_hosts += 1;
+            return false;
+        }
+        if servers >= self.max_servers {
+            c.dropped_servers += 1;
+            return false;
+        }
+        if new_host {
+            self.hosts.insert(host.into());
+        }
+        true
+    }
+}
+
+impl Default for Cap {
+    fn default() -> Cap {
+        Cap::new(100_000, 10_000)
+    }
 }
 
 /// A line quarantined for its date (see [`Engine::max_time`]).
@@ -373,6 +429,8 @@ impl Engine {
             max_time: None,
             skewed: Vec::new(),
             last_request_host: Vec::new(),
+            generation: 0,
+            cap: Cap::default(),
         }
     }
 
@@ -395,6 +453,7 @@ impl Engine {
     /// unparsed messages are accounted here; a health event is returned for
     /// the caller to time and apply in order.
     pub fn ingest_line(&mut self, line: &[u8]) -> Option<PendingHealth> {
+        self.generation += 1;
         if line.len() > MAX_LINE {
             self.counters.lines += 1;
             self.counters.oversized += 1;
@@ -447,6 +506,30 @@ impl Engine {
     }
 
     #[inline]
+    /// Whether a health event's server (or backend) is known or may be
+    /// kept under the [`Cap`].
+    fn health_admits(&mut self, host: &str, ev: &HealthEvent) -> bool {
+        let known = match &ev.server {
+            Some(server) if ev.class != crate::patterns::Class::Backend => {
+                self.health.servers.contains_key(&ServerKey {
+                    host: host.to_string(),
+                    backend: ev.backend.clone(),
+                    server: server.clone(),
+                })
+            }
+            _ => self
+                .health
+                .backends
+                .contains_key(&(host.to_string(), ev.backend.clone())),
+        };
+        known
+            || self.cap.admit(
+                self.health.servers.len().max(self.health.backends.len()),
+                host.as_bytes(),
+                &mut self.counters,
+            )
+    }
+
     /// A line dated past [`Engine::max_time`]: counted, kept (bounded) for
     /// `status --skewed`, not applied.
     fn quarantine(&mut self, host: &[u8], at: Millis, line: &[u8]) {
@@ -471,6 +554,13 @@ impl Engine {
             return;
         }
         self.see(r.accept);
+        if !self.aggregates.contains(host, r.backend, r.server)
+            && !self
+                .cap
+                .admit(self.aggregates.servers.len(), host, &mut self.counters)
+        {
+            return;
+        }
         let stats = self.aggregates.entry(host, r.backend, r.server);
         if self.rollups {
             stats.add_with_minute(r);
@@ -603,6 +693,10 @@ impl Engine {
     /// Applies a health event at its event time, now (see
     /// [`Engine::submit_health`] for the ordered path).
     pub fn apply_health(&mut self, host: &str, at: Millis, ev: &HealthEvent) {
+        self.generation += 1;
+        if !self.health_admits(host, ev) {
+            return;
+        }
         // `in_time` is false past --until too, where `apply_to` stops.
         if self.filter.in_time(at) {
             self.see(at);
@@ -645,6 +739,7 @@ impl Engine {
     pub fn merge_worker(&mut self, w: Engine) {
         self.counters.merge(&w.counters);
         self.aggregates.merge(w.aggregates);
+        self.generation += 1;
         if let Some(f) = w.first {
             self.see(f);
         }

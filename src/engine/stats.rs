@@ -372,6 +372,16 @@ impl Aggregates {
     }
 
     #[inline]
+    /// Whether a server is already here (no allocation).
+    pub fn contains(&self, host: &[u8], backend: &[u8], server: &[u8]) -> bool {
+        let h = key_hash(host, backend, server);
+        match self.index.get(&h) {
+            Some(&i) if is(&self.raw[i], host, backend, server) => true,
+            Some(_) => self.raw.iter().any(|k| is(k, host, backend, server)),
+            None => false,
+        }
+    }
+
     pub fn entry(&mut self, host: &[u8], backend: &[u8], server: &[u8]) -> &mut Stats {
         let h = key_hash(host, backend, server);
         let idx = match self.index.get(&h) {

@@ -97,6 +97,13 @@ pub struct Settings {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     #[serde(default, deserialize_with = "de_duration")]
     pub max_skew: Option<Millis>,
+    /// Distinct servers kept (default 100000); lines of more are counted
+    /// (hapwatch_series_dropped_total) and not kept.
+    #[arg(long, value_name = "N")]
+    pub max_servers: Option<usize>,
+    /// Distinct load balancers (syslog hosts) kept (default 10000).
+    #[arg(long, value_name = "N")]
+    pub max_hosts: Option<usize>,
     /// Extra or overriding message patterns: every *.toml in DIR.
     #[arg(long, value_name = "DIR", env = "HAPWATCH_PATTERNS")]
     pub patterns: Option<PathBuf>,
@@ -183,6 +190,8 @@ impl Settings {
             reorder_window: self.reorder_window.or(file.reorder_window),
             idle_grace: self.idle_grace.or(file.idle_grace),
             max_skew: self.max_skew.or(file.max_skew),
+            max_servers: self.max_servers.or(file.max_servers),
+            max_hosts: self.max_hosts.or(file.max_hosts),
             patterns: self.patterns.or(file.patterns),
             rules: self.rules.or(file.rules),
             alerts_jsonl: self.alerts_jsonl.or(file.alerts_jsonl),
@@ -280,6 +289,10 @@ impl Settings {
             rules_path: args.rules,
             alerts_jsonl: args.alerts_jsonl,
             max_skew: args.max_skew.unwrap_or(600_000),
+            cap: crate::engine::Cap::new(
+                args.max_servers.unwrap_or(100_000).max(1),
+                args.max_hosts.unwrap_or(10_000).max(1),
+            ),
         })
     }
 }

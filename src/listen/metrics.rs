@@ -56,6 +56,8 @@ pub struct Snapshot {
     pub late: u64,
     pub stale: u64,
     pub skewed: u64,
+    pub dropped_servers: u64,
+    pub dropped_hosts: u64,
     /// Alert events announced ahead of the reorder window, and those of
     /// them the ordered state did not confirm (withdrawn).
     pub alert_previews: u64,
@@ -315,6 +317,15 @@ impl prometheus_client::collector::Collector for Collector {
             "hapwatch_health_stale",
             "State lines older than a state already applied to their server (not applied)",
             [(vec![], snap.stale)],
+        )?;
+        counter(
+            &mut enc,
+            "hapwatch_series_dropped",
+            "Lines of servers or hosts past --max-servers / --max-hosts (counted, not kept)",
+            [
+                (vec![("kind", "server".to_string())], snap.dropped_servers),
+                (vec![("kind", "host".to_string())], snap.dropped_hosts),
+            ],
         )?;
         counter(
             &mut enc,

@@ -179,6 +179,8 @@ pub struct Options {
     /// Lines dated more than this after they were received are
     /// quarantined.
     pub max_skew: Millis,
+    /// Distinct servers and hosts kept.
+    pub cap: crate::engine::Cap,
 }
 
 /// Why `listen` could not start: all the user's to fix (exit status 2).
@@ -388,6 +390,7 @@ pub fn run(opts: Options) -> Result<Stopped, StartError> {
         Err(e) => return Err(StartError(e.to_string())),
     }
     engine.preview = true;
+    engine.cap = opts.cap.clone();
     // The rules carry on where the last run stopped: firing alerts stay
     // firing (unannounced), flapping windows and degradation conditions go on.
     let evaluator = crate::alerts::Evaluator::new(opts.rules.clone());
@@ -476,6 +479,13 @@ fn engine_loop(
         watchdog,
     } = pace;
     let mut pinged = Instant::now();
+    let mut said_dropped = false;
+    // The engine's generation at the last successful commit, and when the
+    // last commit was tried.
+    let mut committed_at = u64::MAX;
+    let mut last_commit = Instant::now();
+    // The engine's generation /metrics shows, and when it was built.
+    let mut published = (u64::MAX, Instant::now());
     let (y, m, d) = crate::time::civil_from_days(now_ms().div_euclid(86_400_000));
     let mut clock = Clock::new(YearResolver::new(y, Some((m, d))));
     // What the reorder window held at the last commit was read before the
@@ -527,6 +537,17 @@ fn engine_loop(
             Ok(None) => false,
             Err(_) => true, // a tick without traffic
         };
+        if !said_dropped && p.engine.counters.dropped_servers + p.engine.counters.dropped_hosts > 0
+        {
+            said_dropped = true;
+            crate::say!(
+                "hapwatch: more than {} servers or {} hosts: lines of new names are counted \
+                 (hapwatch_series_dropped_total) and not kept; raise --max-servers/--max-hosts \
+                 if they are real",
+                p.engine.cap.max_servers,
+                p.engine.cap.max_hosts
+            );
+        }
         if watchdog.is_some_and(|every| pinged.elapsed() >= every) {
             let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Watchdog]);
             pinged = Instant::now();
@@ -547,7 +568,13 @@ fn engine_loop(
         let writer = p.writer.as_mut().expect("listen stores");
         // An alert is committed (and handed to the courier) at once: the
         // 100 ms batching is for everything else.
-        let due = writer.due() || p.alerting();
+        // Nothing came since the last commit: commit once a second only,
+        // for the idle clock (minutes and flapping windows it closes), so
+        // an idle receiver with many servers costs next to nothing.
+        let quiet = p.engine.generation == committed_at
+            && writer.pending_len() == 0
+            && last_commit.elapsed() < Duration::from_secs(1);
+        let due = (writer.due() && !quiet) || p.alerting();
         // Degradation minutes close on event time; when traffic stops, the
         // wall clock carries event time on after `--idle-grace` of silence
         // so that a rule whose window gets no new events still closes (a
@@ -562,8 +589,10 @@ fn engine_loop(
             if !open {
                 p.release_all();
             }
+            last_commit = Instant::now();
             match p.commit() {
                 Ok(()) => {
+                    committed_at = p.engine.generation;
                     let writer = p.writer.as_mut().expect("listen stores");
                     shared
                         .db_batch_us
@@ -609,7 +638,24 @@ fn engine_loop(
             shared
                 .db_unstored
                 .store((rollups + transitions + alerts) as u64, Relaxed);
-            publish(&p, &shared);
+            // /metrics is rebuilt when something changed: never while idle,
+            // and with many servers at most once a second (a rebuild costs
+            // every series).
+            let servers = p
+                .engine
+                .aggregates
+                .servers
+                .len()
+                .max(p.engine.health.servers.len());
+            let every = if servers > 1_000 {
+                Duration::from_secs(1)
+            } else {
+                Duration::ZERO
+            };
+            if !open || (published.0 != p.engine.generation && published.1.elapsed() >= every) {
+                publish(&p, &shared);
+                published = (p.engine.generation, Instant::now());
+            }
         }
         if !open {
             if retry.failing() && retry.last_chance() {
@@ -718,6 +764,8 @@ fn publish(p: &Pipeline, shared: &metrics::Shared) {
         late: engine.order.late,
         stale: engine.health.stale,
         skewed: engine.counters.skewed,
+        dropped_servers: engine.counters.dropped_servers,
+        dropped_hosts: engine.counters.dropped_hosts,
         alert_previews: p.alerts.as_ref().map_or(0, |a| a.previews),
         alert_previews_unconfirmed: p.alerts.as_ref().map_or(0, |a| a.previews_unconfirmed),
         ..Default::default()

@@ -137,7 +137,7 @@ pub fn render(r: &Report, color: bool) -> String {
     let i = &r.input.counts;
     let _ = writeln!(
         out,
-        "{} lines: {} requests, {} health events, {} other, {} unparsed{}{}{}",
+        "{} lines: {} requests, {} health events, {} other, {} unparsed{}{}{}{}",
         i.lines,
         i.requests,
         i.health_events,
@@ -155,6 +155,14 @@ pub fn render(r: &Report, color: bool) -> String {
         },
         if i.skewed > 0 {
             format!(", {} skewed (dated in the future: not applied)", i.skewed)
+        } else {
+            String::new()
+        },
+        if i.dropped_servers + i.dropped_hosts > 0 {
+            format!(
+                ", {} of servers and {} of hosts past --max-servers/--max-hosts (not kept)",
+                i.dropped_servers, i.dropped_hosts
+            )
         } else {
             String::new()
         },

@@ -47,6 +47,16 @@ pub struct Batch<'a> {
     pub held: Option<&'a [Vec<u8>]>,
     /// Lines quarantined for their date since the last batch.
     pub skewed: &'a [crate::engine::Skewed],
+    /// The servers and backends whose rows changed since the last batch
+    /// (`None`: every one): a commit costs what changed, not what exists.
+    pub changed: Option<&'a Changed>,
+}
+
+/// Which server and backend rows a batch writes.
+#[derive(Debug, Default)]
+pub struct Changed {
+    pub servers: Vec<crate::engine::ServerKey>,
+    pub backends: Vec<(String, String)>,
 }
 
 /// One delivery waiting in the outbox.
@@ -787,15 +797,25 @@ impl Store {
                      WHERE excluded.updated_ms >= servers.updated_ms",
                 )
                 .map_err(err)?;
-            let mut keys: std::collections::BTreeSet<&crate::engine::ServerKey> =
-                engine.health.servers.keys().collect();
-            keys.extend(engine.aggregates.servers.iter().map(|(k, _)| k));
-            let stats: std::collections::HashMap<_, _> = engine
-                .aggregates
-                .servers
-                .iter()
-                .map(|(k, s)| (k, s))
-                .collect();
+            let keys: Vec<&crate::engine::ServerKey> = match b.changed {
+                Some(c) => c.servers.iter().collect(),
+                None => {
+                    let mut all: std::collections::BTreeSet<&crate::engine::ServerKey> =
+                        engine.health.servers.keys().collect();
+                    all.extend(engine.aggregates.servers.iter().map(|(k, _)| k));
+                    all.into_iter().collect()
+                }
+            };
+            let stats: std::collections::HashMap<_, _> = match b.changed {
+                // Only the changed servers' request totals are looked up.
+                Some(_) if keys.is_empty() => Default::default(),
+                _ => engine
+                    .aggregates
+                    .servers
+                    .iter()
+                    .map(|(k, s)| (k, s))
+                    .collect(),
+            };
             for k in keys {
                 let st = engine.health.servers.get(k);
                 let last_request = stats.get(k).and_then(|s| s.last);
@@ -847,7 +867,16 @@ impl Store {
                 )
                 .map_err(err)?;
             let (_, end) = engine.window();
-            for ((host, backend), st) in &engine.health.backends {
+            let backends: Vec<(&(String, String), &crate::engine::state::BackendState)> =
+                match b.changed {
+                    Some(c) => c
+                        .backends
+                        .iter()
+                        .filter_map(|k| engine.health.backends.get_key_value(k))
+                        .collect(),
+                    None => engine.health.backends.iter().collect(),
+                };
+            for ((host, backend), st) in backends {
                 be.execute(params![
                     host,
                     backend,

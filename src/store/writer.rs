@@ -16,7 +16,7 @@ use crate::engine::rollup::{Minute, Rollup, MINUTE_MS};
 use crate::engine::{Engine, ServerKey};
 use crate::time::Millis;
 
-use super::{Batch, Store, StoreError};
+use super::{Batch, Changed, Store, StoreError};
 
 /// How far a file was read, by its path as given to `--db` runs
 /// (canonical), device and inode.
@@ -102,6 +102,80 @@ pub struct Writer {
     pub new_transitions: usize,
     /// Time the last commit took.
     pub last_latency: Duration,
+    /// What each stored row was written from, to write only the rows that
+    /// changed: per server (health events seen, state since), per server
+    /// (last request), per backend.
+    rows: RowVersions,
+}
+
+/// The versions of the rows a writer stored last.
+#[derive(Default)]
+struct RowVersions {
+    /// `Engine::generation` at the last successful commit: unchanged, no
+    /// row can have changed (an idle receiver's commits cost nothing).
+    generation: Option<u64>,
+    health: FxHashMap<ServerKey, (u64, Option<Millis>)>,
+    requests: FxHashMap<ServerKey, Option<Millis>>,
+    backends: FxHashMap<(String, String), BackendVersion>,
+}
+
+type BackendVersion = (Option<u32>, Option<u32>, usize, Option<Millis>);
+
+impl RowVersions {
+    /// The rows that differ from what was stored, with their new versions.
+    fn changed(&self, engine: &Engine) -> (Changed, Versions) {
+        let mut c = Changed::default();
+        let mut v = Versions::default();
+        if self.generation == Some(engine.generation) {
+            return (c, v);
+        }
+        let mut keys = rustc_hash::FxHashSet::default();
+        for (k, st) in &engine.health.servers {
+            let now = (st.events, st.since);
+            if self.health.get(k) != Some(&now) {
+                keys.insert(k.clone());
+                v.health.push((k.clone(), now));
+            }
+        }
+        for (k, stats) in &engine.aggregates.servers {
+            if self.requests.get(k) != Some(&stats.last) {
+                keys.insert(k.clone());
+                v.requests.push((k.clone(), stats.last));
+            }
+        }
+        for (k, b) in &engine.health.backends {
+            let now = (
+                b.active,
+                b.backups,
+                b.no_server.len(),
+                b.no_server.last().and_then(|p| p.end),
+            );
+            if self.backends.get(k) != Some(&now) {
+                c.backends.push(k.clone());
+                v.backends.push((k.clone(), now));
+            }
+        }
+        c.servers = keys.into_iter().collect();
+        v.generation = Some(engine.generation);
+        (c, v)
+    }
+
+    /// A commit stored them.
+    fn stored(&mut self, v: Versions) {
+        self.health.extend(v.health);
+        self.requests.extend(v.requests);
+        self.backends.extend(v.backends);
+        self.generation = v.generation;
+    }
+}
+
+/// New row versions, applied once their commit succeeds.
+#[derive(Default)]
+struct Versions {
+    generation: Option<u64>,
+    health: Vec<(ServerKey, (u64, Option<Millis>))>,
+    requests: Vec<(ServerKey, Option<Millis>)>,
+    backends: Vec<((String, String), BackendVersion)>,
 }
 
 impl Writer {
@@ -145,6 +219,7 @@ impl Writer {
             commits: 0,
             new_transitions: 0,
             last_latency: Duration::ZERO,
+            rows: RowVersions::default(),
         }
     }
 
@@ -235,6 +310,7 @@ impl Writer {
             .map(|((key, minute), data)| Rollup { key, minute, data })
             .collect();
         let skewed = std::mem::take(&mut engine.skewed);
+        let (changed, versions) = self.rows.changed(engine);
         let stored = ready(&mut self.store).and_then(|s| {
             s.persist(&Batch {
                 engine,
@@ -246,6 +322,7 @@ impl Writer {
                 rules_state: self.rules_state.as_deref(),
                 held: self.held.as_deref(),
                 skewed: &skewed,
+                changed: Some(&changed),
             })
         });
         let new = match stored {
@@ -260,6 +337,7 @@ impl Writer {
                 return Err(e);
             }
         };
+        self.rows.stored(versions);
         // A sparse log's epoch can bring tens of thousands of minutes: the
         // map does not keep that room between commits.
         self.pending.shrink_to(self.max_pending);
