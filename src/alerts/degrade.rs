@@ -162,6 +162,10 @@ struct Cond {
 #[derive(Debug, Default)]
 pub struct Degradation {
     open: BTreeMap<ServerKey, BTreeMap<Millis, Minute>>,
+    /// The servers with an open minute, by minute: the oldest open minute
+    /// is the first key, and closing it touches only its servers (not a
+    /// scan of every server at each commit).
+    by_minute: BTreeMap<Millis, Vec<ServerKey>>,
     /// Closed minutes, the last few per server (the longest window).
     closed: BTreeMap<ServerKey, VecDeque<(Millis, Minute)>>,
     /// Decayed average of each server's per-minute latency percentile.
@@ -282,12 +286,17 @@ impl Degradation {
                 self.late_minutes += 1;
                 continue;
             }
-            self.open
-                .entry(r.key.clone())
-                .or_default()
-                .entry(r.minute)
-                .or_default()
-                .merge(&r.data);
+            let minutes = self.open.entry(r.key.clone()).or_default();
+            match minutes.entry(r.minute) {
+                std::collections::btree_map::Entry::Occupied(mut e) => e.get_mut().merge(&r.data),
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    e.insert(r.data.clone());
+                    self.by_minute
+                        .entry(r.minute)
+                        .or_default()
+                        .push(r.key.clone());
+                }
+            }
         }
     }
 
@@ -304,28 +313,34 @@ impl Degradation {
         loop {
             // The oldest open minute that is over.
             let next = self
-                .open
-                .values()
-                .filter_map(|m| m.keys().next().copied())
-                .min()
+                .by_minute
+                .keys()
+                .next()
+                .copied()
                 .filter(|m| m + MINUTE_MS <= limit);
             let Some(minute) = next else { break };
             let end = minute + MINUTE_MS;
-            let mut judged = Vec::new();
-            for (key, minutes) in self.open.iter_mut() {
-                if let Some(m) = minutes.remove(&minute) {
-                    keep_closed(&mut self.closed, key.clone(), minute, m);
-                    judged.push(key.clone());
+            let mut judged = self.by_minute.remove(&minute).unwrap_or_default();
+            for key in &judged {
+                if let Some(minutes) = self.open.get_mut(key) {
+                    if let Some(m) = minutes.remove(&minute) {
+                        keep_closed(&mut self.closed, key.clone(), minute, m);
+                    }
+                    if minutes.is_empty() {
+                        self.open.remove(key);
+                    }
                 }
             }
-            self.open.retain(|_, m| !m.is_empty());
             // Servers with a condition under way are judged too: a minute
             // without their requests does not hold.
+            let seen: std::collections::HashSet<ServerKey> = judged.iter().cloned().collect();
             for (_, key) in self.conds.keys() {
-                if !judged.contains(key) {
+                if !seen.contains(key) {
                     judged.push(key.clone());
                 }
             }
+            judged.sort();
+            judged.dedup();
             for key in judged {
                 self.judge(&key, minute, end, rules, runbook, out);
             }

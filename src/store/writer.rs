@@ -125,8 +125,11 @@ impl RowVersions {
     /// The rows that differ from what was stored, with their new versions.
     fn changed(&self, engine: &Engine) -> (Changed, Versions) {
         let mut c = Changed::default();
-        let mut v = Versions::default();
-        if self.generation == Some(engine.generation) {
+        let mut v = Versions {
+            generation: Some(engine.generation),
+            ..Default::default()
+        };
+        if self.generation == v.generation {
             return (c, v);
         }
         let mut keys = rustc_hash::FxHashSet::default();
@@ -156,7 +159,6 @@ impl RowVersions {
             }
         }
         c.servers = keys.into_iter().collect();
-        v.generation = Some(engine.generation);
         (c, v)
     }
 

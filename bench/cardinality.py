@@ -1,0 +1,90 @@
+#!/usr/bin/env python3
+"""listen with many distinct server names (BENCHMARKS.md, issue 12 point 1).
+Loopback only; bounded in names and time. Usage:
+  cardinality.py BINARY NAMES [UDP_RATE UDP_SECONDS]
+Sends NAMES request lines over TCP, each for a new server, waits until the
+database holds them, then reports RSS, idle CPU over 10 s, the size of one
+/metrics scrape, and optionally a UDP feed of UDP_RATE msg/s for UDP_SECONDS
+to the known servers (lines counted vs sent, kernel drops)."""
+import os, socket, sqlite3, subprocess, sys, tempfile, time
+
+binary, names = sys.argv[1], int(sys.argv[2])
+rate = int(sys.argv[3]) if len(sys.argv) > 3 else 0
+secs = int(sys.argv[4]) if len(sys.argv) > 4 else 0
+d = tempfile.mkdtemp()
+db = os.path.join(d, "x.db")
+p = subprocess.Popen([binary, "listen", "--db", db, "--tcp", "127.0.0.1:28111",
+                      "--udp", "127.0.0.1:28111", "--metrics", "127.0.0.1:28112",
+                      "--max-servers", str(names + 1)], stderr=subprocess.PIPE)
+p.stderr.readline()
+
+def status(field):
+    for l in open(f"/proc/{p.pid}/status"):
+        if l.startswith(field):
+            return int(l.split()[1])
+
+def cpu():
+    f = open(f"/proc/{p.pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+
+def line(i, host="lb1"):
+    return (f'<134>Nov 24 19:00:01 {host} haproxy[1]: 127.0.0.1:1000 [24/Nov/2026:19:00:01.000] '
+            f'fe be{i // 1000}/s{i % 1000} 0/0/0/5/5 200 100 - - ---- 1/1/0/0/0 0/0 "GET / HTTP/1.1"\n')
+
+t0 = time.time()
+s = socket.create_connection(("127.0.0.1", 28111))
+batch = []
+for i in range(names):
+    batch.append(line(i))
+    if len(batch) == 1000:
+        s.sendall("".join(batch).encode()); batch = []
+s.sendall("".join(batch).encode())
+c = sqlite3.connect(db)
+while True:
+    try:
+        n = c.execute("SELECT count(*) FROM servers").fetchone()[0]
+    except sqlite3.OperationalError:
+        n = 0
+    if n >= names or time.time() - t0 > 600:
+        break
+    time.sleep(0.5)
+took = time.time() - t0
+time.sleep(3)
+rss = status("VmRSS:")
+c0 = cpu(); time.sleep(10); idle = (cpu() - c0) / 10
+m = socket.create_connection(("127.0.0.1", 28112))
+m.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+size = 0
+while True:
+    b = m.recv(1 << 20)
+    if not b:
+        break
+    size += len(b)
+print(f"names {names}: stored in {took:.1f} s, RSS {rss/1024:.0f} MB (peak {status('VmHWM:')/1024:.0f} MB), "
+      f"idle CPU {idle*100:.2f}% of a core, /metrics {size/1e6:.1f} MB")
+if rate:
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    msgs = [line(i % names).rstrip("\n").encode() for i in range(1000)]
+    sent = 0; t1 = time.time()
+    while time.time() - t1 < secs:
+        target = int((time.time() - t1) * rate)
+        while sent < target:
+            u.sendto(msgs[sent % 1000], ("127.0.0.1", 28111)); sent += 1
+        time.sleep(0.001)
+    time.sleep(3)
+    # lines_total from the head of a scrape is enough: read until found
+    m = socket.create_connection(("127.0.0.1", 28112))
+    m.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    buf = b""; got = None; drops = 0
+    while True:
+        b = m.recv(1 << 20)
+        if not b:
+            break
+        buf += b
+    for l in buf.decode(errors="replace").splitlines():
+        if l.startswith("hapwatch_lines_total"):
+            got = int(float(l.split()[-1]))
+        if l.startswith("hapwatch_udp_kernel_drops_total") or l.startswith("hapwatch_udp_app_drops_total"):
+            drops += int(float(l.split()[-1]))
+    print(f"UDP {rate}/s for {secs} s: sent {sent}, lines {got - names if got else None}, drops {drops}")
+p.terminate(); p.wait()
