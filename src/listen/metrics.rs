@@ -90,6 +90,11 @@ pub struct Shared {
     /// commit the database refused.
     pub db_unstored: AtomicU64,
     pub snapshot: Mutex<Snapshot>,
+    /// A scrape is waiting for a fresh snapshot: with many servers the
+    /// engine builds one only when asked (a rebuild costs every series).
+    pub wanted: std::sync::atomic::AtomicBool,
+    /// Snapshots published so far (a scrape waits for the next one).
+    pub published: AtomicU64,
 }
 
 /// HAProxy's stats page states, all exported so that a state that is not
@@ -448,6 +453,17 @@ pub async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
         get(move || {
             let shared = shared.clone();
             async move {
+                // Ask the engine for a fresh snapshot and wait for it (it
+                // looks every 50 ms; with 100,000 servers building one takes
+                // about a second), at most 3 s; else serve the last one.
+                let before = shared.published.load(Relaxed);
+                shared.wanted.store(true, Relaxed);
+                for _ in 0..300 {
+                    if shared.published.load(Relaxed) != before {
+                        break;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                }
                 (
                     [(
                         header::CONTENT_TYPE,

@@ -484,8 +484,8 @@ fn engine_loop(
     // last commit was tried.
     let mut committed_at = u64::MAX;
     let mut last_commit = Instant::now();
-    // The engine's generation /metrics shows, and when it was built.
-    let mut published = (u64::MAX, Instant::now());
+    // The engine's generation /metrics shows.
+    let mut published = u64::MAX;
     let (y, m, d) = crate::time::civil_from_days(now_ms().div_euclid(86_400_000));
     let mut clock = Clock::new(YearResolver::new(y, Some((m, d))));
     // What the reorder window held at the last commit was read before the
@@ -638,24 +638,22 @@ fn engine_loop(
             shared
                 .db_unstored
                 .store((rollups + transitions + alerts) as u64, Relaxed);
-            // /metrics is rebuilt when something changed: never while idle,
-            // and with many servers at most once a second (a rebuild costs
-            // every series).
+            // /metrics is rebuilt when something changed (never while
+            // idle); with many servers only when a scrape asks (below).
             let servers = p
                 .engine
                 .aggregates
                 .servers
                 .len()
                 .max(p.engine.health.servers.len());
-            let every = if servers > 1_000 {
-                Duration::from_secs(1)
-            } else {
-                Duration::ZERO
-            };
-            if !open || (published.0 != p.engine.generation && published.1.elapsed() >= every) {
+            if !open || (servers <= 1_000 && published != p.engine.generation) {
                 publish(&p, &shared);
-                published = (p.engine.generation, Instant::now());
+                published = p.engine.generation;
             }
+        }
+        if shared.wanted.swap(false, Relaxed) {
+            publish(&p, &shared);
+            published = p.engine.generation;
         }
         if !open {
             if retry.failing() && retry.last_chance() {
@@ -813,6 +811,7 @@ fn publish(p: &Pipeline, shared: &metrics::Shared) {
         }
     }
     *shared.snapshot.lock().expect("snapshot lock") = s;
+    shared.published.fetch_add(1, Relaxed);
 }
 
 #[cfg(test)]
