@@ -312,19 +312,21 @@ fn main() -> ExitCode {
                 db,
                 retain,
                 commit_every: std::time::Duration::from_millis(commit_every as u64),
-                patterns,
-                filter: filter.filter(),
-                year,
-                threads: threads
-                    .map(usize::from)
-                    .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
-                show_unparsed,
-                progress: std::io::stderr().is_terminal(),
-                mmap: !no_mmap,
-                reorder_window,
-                alerts,
-                max_skew: Some(max_skew),
-                cap: hapwatch::engine::Cap::new(max_servers.max(1), max_hosts.max(1)),
+                reading: analyze::Reading {
+                    patterns,
+                    filter: filter.filter(),
+                    year,
+                    threads: threads.map(usize::from).unwrap_or_else(|| {
+                        std::thread::available_parallelism().map_or(2, |n| n.get())
+                    }),
+                    show_unparsed,
+                    progress: std::io::stderr().is_terminal(),
+                    mmap: !no_mmap,
+                    reorder_window,
+                    alerts,
+                    max_skew: Some(max_skew),
+                    cap: hapwatch::engine::Cap::new(max_servers.max(1), max_hosts.max(1)),
+                },
             };
             // A database that cannot be used is reported before the work.
             let analyze::Done {

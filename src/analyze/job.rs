@@ -6,12 +6,9 @@
 
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
-use crate::engine::Filter;
 use crate::input::Source;
-use crate::patterns::PatternSet;
 use crate::report::{Report, Resumed};
 use crate::store::{Store, StoreError, Writer};
 use crate::time::Millis;
@@ -27,20 +24,7 @@ pub struct Job {
     pub retain: Option<Millis>,
     /// `--commit-every`.
     pub commit_every: Duration,
-    pub patterns: Arc<PatternSet>,
-    pub filter: Filter,
-    pub year: Option<i64>,
-    pub threads: usize,
-    pub show_unparsed: usize,
-    pub progress: bool,
-    pub mmap: bool,
-    pub reorder_window: Millis,
-    /// `--alerts`: these rules, on the log's own times.
-    pub alerts: Option<crate::alerts::RuleFile>,
-    /// `--max-skew`.
-    pub max_skew: Option<Millis>,
-    /// `--max-servers`, `--max-hosts`.
-    pub cap: crate::engine::Cap,
+    pub reading: super::Reading,
 }
 
 /// What a job gives: the report, and what went wrong on the way.
@@ -115,22 +99,12 @@ pub fn run(job: Job) -> Result<Done, StoreError> {
     };
     let outcome = super::run(
         super::Options {
+            reading: job.reading,
             starts,
             hold_tail: writer.is_some(),
             sources,
-            patterns: job.patterns,
-            filter: job.filter,
-            year: job.year,
-            threads: job.threads,
-            show_unparsed: job.show_unparsed,
-            progress: job.progress,
-            mmap: job.mmap,
             checkpoint_paths: keys,
             seed,
-            reorder_window: job.reorder_window,
-            alerts: job.alerts,
-            max_skew: job.max_skew,
-            cap: job.cap,
         },
         writer,
     );

@@ -29,8 +29,10 @@ use crate::pipeline::Pipeline;
 use crate::store::{Checkpoint, StoreError, Writer};
 use crate::time::{Millis, YearResolver};
 
-pub struct Options {
-    pub sources: Vec<Source>,
+/// How to read, as `analyze`'s flags say: shared by [`Job`] (what the
+/// user asked) and [`Options`] (what a run is given).
+#[derive(Clone)]
+pub struct Reading {
     pub patterns: Arc<PatternSet>,
     pub filter: Filter,
     /// `--year`: the year of RFC 3164 dates when no line says otherwise.
@@ -41,15 +43,6 @@ pub struct Options {
     pub progress: bool,
     /// Map plain files instead of reading them (faster; see `--no-mmap`).
     pub mmap: bool,
-    /// Per source, the byte offset to resume at (checkpoints of `--db`).
-    pub starts: Vec<u64>,
-    /// Leave a last line without its newline for the next run, so that a
-    /// checkpoint never splits a line still being written.
-    pub hold_tail: bool,
-    /// Per source, the path its checkpoint is stored under (`--db`).
-    pub checkpoint_paths: Vec<Option<String>>,
-    /// Server states to continue from (a resumed file).
-    pub seed: Vec<(ServerKey, ServerState)>,
     /// See `crate::engine::order`.
     pub reorder_window: Millis,
     /// Evaluate these alert rules (`--alerts`).
@@ -59,6 +52,20 @@ pub struct Options {
     pub max_skew: Option<Millis>,
     /// `--max-servers`, `--max-hosts` (per worker: see [`crate::engine::Cap`]).
     pub cap: crate::engine::Cap,
+}
+
+pub struct Options {
+    pub reading: Reading,
+    pub sources: Vec<Source>,
+    /// Per source, the byte offset to resume at (checkpoints of `--db`).
+    pub starts: Vec<u64>,
+    /// Leave a last line without its newline for the next run, so that a
+    /// checkpoint never splits a line still being written.
+    pub hold_tail: bool,
+    /// Per source, the path its checkpoint is stored under (`--db`).
+    pub checkpoint_paths: Vec<Option<String>>,
+    /// Server states to continue from (a resumed file).
+    pub seed: Vec<(ServerKey, ServerState)>,
 }
 
 /// How far a file was read: what a checkpoint stores.
@@ -274,27 +281,31 @@ fn progress_bar(sources: &[Source], wanted: bool) -> indicatif::ProgressBar {
 }
 
 pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
-    let threads = opts.threads.max(1);
+    let threads = opts.reading.threads.max(1);
     let (chunk_tx, chunk_rx) = crossbeam_channel::bounded::<Chunk>(threads * 2);
     let (res_tx, res_rx) = crossbeam_channel::bounded::<FromWorker>(threads * 2);
     // Chunk buffers go back to the reader once parsed: at most the few in
     // flight are ever allocated.
     let (free_tx, free_rx) = crossbeam_channel::unbounded::<Vec<u8>>();
     let counter = Arc::new(AtomicU64::new(0));
-    let pb = progress_bar(&opts.sources, opts.progress);
+    let pb = progress_bar(&opts.sources, opts.reading.progress);
     // Rollups feed the store and the degradation alert rules.
-    let rollups = writer.is_some() || opts.alerts.is_some();
+    let rollups = writer.is_some() || opts.reading.alerts.is_some();
     let new_engine = || {
-        let mut e = Engine::new(opts.patterns.clone(), opts.filter.clone());
-        e.sample_limit = opts.show_unparsed;
+        let mut e = Engine::new(opts.reading.patterns.clone(), opts.reading.filter.clone());
+        e.sample_limit = opts.reading.show_unparsed;
         e.rollups = rollups;
-        e.cap = opts.cap.clone();
+        e.cap = opts.reading.cap.clone();
         e
     };
     let mut main = new_engine();
     main.health.servers.extend(opts.seed.iter().cloned());
-    main.order = crate::engine::order::Reorder::new(opts.reorder_window);
-    let alerts = opts.alerts.clone().map(crate::alerts::Evaluator::new);
+    main.order = crate::engine::order::Reorder::new(opts.reading.reorder_window);
+    let alerts = opts
+        .reading
+        .alerts
+        .clone()
+        .map(crate::alerts::Evaluator::new);
     let mut p = Pipeline::new(main, alerts, writer);
     p.keep_alerts = true;
     let mut store_error = None;
@@ -310,15 +321,15 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
             let mut epochs = EpochClock::new(crowding.clone());
             let (sources, year, counter, pb, free_rx, mmap, starts, hold_tail) = (
                 &opts.sources,
-                opts.year,
+                opts.reading.year,
                 counter.clone(),
                 pb.clone(),
                 free_rx,
-                opts.mmap,
+                opts.reading.mmap,
                 &opts.starts,
                 opts.hold_tail,
             );
-            let max_skew = opts.max_skew;
+            let max_skew = opts.reading.max_skew;
             s.spawn(move || {
                 let mut errors = Vec::new();
                 let mut oversized = 0;
@@ -569,6 +580,7 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
                     p.advance(t);
                 }
                 let room = opts
+                    .reading
                     .show_unparsed
                     .saturating_sub(p.engine.unparsed_samples.len());
                 p.engine
