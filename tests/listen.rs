@@ -2555,6 +2555,23 @@ fn connect_from(from: &str, to: &str) -> std::io::Result<TcpStream> {
 /// `--first-frame-timeout`.
 #[test]
 fn one_source_cannot_take_every_tcp_slot() {
+    // 5,100 sockets held by this process: raise its descriptor limit to the
+    // hard limit (a soft limit of 1,024 is common).
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: plain getrlimit/setrlimit on a stack value.
+    unsafe {
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
+        lim.rlim_cur = lim.rlim_max;
+        libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+    }
+    assert!(
+        lim.rlim_max >= 6_000,
+        "the test needs 6,000 file descriptors (ulimit -Hn is {})",
+        lim.rlim_max
+    );
     let _l = Listen::start(&[
         "--tcp",
         "127.0.0.1:28001",
