@@ -116,12 +116,7 @@ pub fn run(job: Job) -> Result<Done, StoreError> {
             None => {}
             Some(e) => {
                 let (rollups, transitions, alerts) = w.unwritten(&outcome.engine);
-                let servers = outcome
-                    .engine
-                    .health
-                    .servers
-                    .len()
-                    .max(outcome.engine.aggregates.servers.len());
+                let servers = outcome.engine.server_count();
                 let before = if w.commits > 0 {
                     format!(" (the {} commits before the failure are stored)", w.commits)
                 } else {

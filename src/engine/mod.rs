@@ -174,30 +174,31 @@ impl Clock {
         }
     }
 
+    /// `host`'s year resolver: a copy of the reference the first time the
+    /// host is seen, while there is room; `None` past [`CLOCK_HOSTS`].
+    fn host_years(&mut self, host: &[u8]) -> Option<&mut YearResolver> {
+        if !self.hosts.contains_key(host) {
+            if self.hosts.len() >= CLOCK_HOSTS {
+                return None;
+            }
+            self.hosts.insert(host.into(), self.years.clone());
+        }
+        self.hosts.get_mut(host)
+    }
+
     /// A dated line of `host` at `t`.
     pub fn observe(&mut self, host: &[u8], t: Millis) {
         self.last = Some(t);
-        if let Some(y) = self.hosts.get_mut(host) {
+        if let Some(y) = self.host_years(host) {
             y.observe(t);
-        } else if self.hosts.len() < CLOCK_HOSTS {
-            let mut y = self.years.clone();
-            y.observe(t);
-            self.hosts.insert(host.into(), y);
         }
     }
 
     pub fn resolve(&mut self, host: &[u8], stamp: Stamp) -> Option<Millis> {
-        let room = self.hosts.len() < CLOCK_HOSTS;
         let t = match stamp {
             Stamp::Full(t) => Some(t),
-            Stamp::NoYear(d) => Some(match self.hosts.get_mut(host) {
+            Stamp::NoYear(d) => Some(match self.host_years(host) {
                 Some(y) => y.resolve(d),
-                None if room => {
-                    let mut y = self.years.clone();
-                    let t = y.resolve(d);
-                    self.hosts.insert(host.into(), y);
-                    t
-                }
                 None => self.years.clone().resolve(d),
             }),
             Stamp::None => self.last,
@@ -506,6 +507,11 @@ impl Engine {
     }
 
     #[inline]
+    /// Servers known (by their requests or their health, most are both).
+    pub fn server_count(&self) -> usize {
+        self.health.servers.len().max(self.aggregates.servers.len())
+    }
+
     /// Whether a health event's server (or backend) is known or may be
     /// kept under the [`Cap`].
     fn health_admits(&mut self, host: &str, ev: &HealthEvent) -> bool {

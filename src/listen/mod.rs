@@ -640,13 +640,7 @@ fn engine_loop(
                 .store((rollups + transitions + alerts) as u64, Relaxed);
             // /metrics is rebuilt when something changed (never while
             // idle); with many servers only when a scrape asks (below).
-            let servers = p
-                .engine
-                .aggregates
-                .servers
-                .len()
-                .max(p.engine.health.servers.len());
-            if !open || (servers <= 1_000 && published != p.engine.generation) {
+            if !open || (p.engine.server_count() <= 1_000 && published != p.engine.generation) {
                 publish(&p, &shared);
                 published = p.engine.generation;
             }
