@@ -263,31 +263,23 @@ struct Held {
     close: CancellationToken,
 }
 
-/// Why a connection was not let in.
-enum Refused {
-    SourceShare,
-    Full,
-}
-
 impl Slots {
     /// A slot for a connection from `ip`: its id, its `framed` flag and the
     /// token that closes it if its slot is reclaimed. Also says whether a
-    /// slot was taken from another connection.
+    /// slot was taken from another connection. `None`: refused (its source
+    /// has its share, or every slot is held by a connection that sent).
     fn admit(
         &mut self,
         ip: std::net::IpAddr,
         stop: &CancellationToken,
-    ) -> Result<
-        (
-            u64,
-            Arc<std::sync::atomic::AtomicBool>,
-            CancellationToken,
-            bool,
-        ),
-        Refused,
-    > {
+    ) -> Option<(
+        u64,
+        Arc<std::sync::atomic::AtomicBool>,
+        CancellationToken,
+        bool,
+    )> {
         if self.by_source.get(&ip).copied().unwrap_or(0) >= self.per_source {
-            return Err(Refused::SourceShare);
+            return None;
         }
         let mut reclaimed = false;
         if self.open.len() >= self.max {
@@ -296,8 +288,7 @@ impl Slots {
                 .open
                 .iter()
                 .find(|(_, h)| !h.framed.load(Relaxed))
-                .map(|(&id, _)| id)
-                .ok_or(Refused::Full)?;
+                .map(|(&id, _)| id)?;
             if let Some(h) = self.release(victim) {
                 h.close.cancel();
             }
@@ -316,7 +307,7 @@ impl Slots {
                 close: close.clone(),
             },
         );
-        Ok((id, framed, close, reclaimed))
+        Some((id, framed, close, reclaimed))
     }
 
     /// The connection is gone (or its slot was reclaimed): once only.
@@ -363,12 +354,9 @@ async fn tcp_accept(
             continue; // dropped: closed at once
         }
         let admitted = slots.lock().expect("slots lock").admit(peer.ip(), &stop);
-        let (id, framed, close, reclaimed) = match admitted {
-            Ok(x) => x,
-            Err(Refused::SourceShare | Refused::Full) => {
-                l.connections_refused.fetch_add(1, Relaxed);
-                continue;
-            }
+        let Some((id, framed, close, reclaimed)) = admitted else {
+            l.connections_refused.fetch_add(1, Relaxed);
+            continue;
         };
         if reclaimed {
             l.connections_reclaimed.fetch_add(1, Relaxed);

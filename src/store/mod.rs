@@ -47,9 +47,9 @@ pub struct Batch<'a> {
     pub held: Option<&'a [Vec<u8>]>,
     /// Lines quarantined for their date since the last batch.
     pub skewed: &'a [crate::engine::Skewed],
-    /// The servers and backends whose rows changed since the last batch
-    /// (`None`: every one): a commit costs what changed, not what exists.
-    pub changed: Option<&'a Changed>,
+    /// The servers and backends whose rows changed since the last batch:
+    /// a commit costs what changed, not what exists.
+    pub changed: &'a Changed,
 }
 
 /// Which server and backend rows a batch writes.
@@ -797,24 +797,17 @@ impl Store {
                      WHERE excluded.updated_ms >= servers.updated_ms",
                 )
                 .map_err(err)?;
-            let keys: Vec<&crate::engine::ServerKey> = match b.changed {
-                Some(c) => c.servers.iter().collect(),
-                None => {
-                    let mut all: std::collections::BTreeSet<&crate::engine::ServerKey> =
-                        engine.health.servers.keys().collect();
-                    all.extend(engine.aggregates.servers.iter().map(|(k, _)| k));
-                    all.into_iter().collect()
-                }
-            };
-            let stats: std::collections::HashMap<_, _> = match b.changed {
-                // Only the changed servers' request totals are looked up.
-                Some(_) if keys.is_empty() => Default::default(),
-                _ => engine
+            let keys = &b.changed.servers;
+            // The changed servers' request totals, looked up by key.
+            let stats: std::collections::HashMap<_, _> = if keys.is_empty() {
+                Default::default()
+            } else {
+                engine
                     .aggregates
                     .servers
                     .iter()
                     .map(|(k, s)| (k, s))
-                    .collect(),
+                    .collect()
             };
             for k in keys {
                 let st = engine.health.servers.get(k);
@@ -867,15 +860,12 @@ impl Store {
                 )
                 .map_err(err)?;
             let (_, end) = engine.window();
-            let backends: Vec<(&(String, String), &crate::engine::state::BackendState)> =
-                match b.changed {
-                    Some(c) => c
-                        .backends
-                        .iter()
-                        .filter_map(|k| engine.health.backends.get_key_value(k))
-                        .collect(),
-                    None => engine.health.backends.iter().collect(),
-                };
+            let backends: Vec<(&(String, String), &crate::engine::state::BackendState)> = b
+                .changed
+                .backends
+                .iter()
+                .filter_map(|k| engine.health.backends.get_key_value(k))
+                .collect();
             for ((host, backend), st) in backends {
                 be.execute(params![
                     host,

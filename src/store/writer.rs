@@ -324,7 +324,7 @@ impl Writer {
                 rules_state: self.rules_state.as_deref(),
                 held: self.held.as_deref(),
                 skewed: &skewed,
-                changed: Some(&changed),
+                changed: &changed,
             })
         });
         let new = match stored {
