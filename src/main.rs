@@ -73,6 +73,10 @@ fn user_time(s: &str) -> Result<Millis, String> {
     })
 }
 
+fn group_readers(s: &str) -> Result<hapwatch::store::Readers, String> {
+    hapwatch::store::Readers::group(s)
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 enum ListFormat {
     Table,
@@ -197,6 +201,10 @@ enum Command {
         /// what it committed; memory holds only what is not committed yet).
         #[arg(long, value_name = "DURATION", value_parser = parse_positive_duration, default_value = "1s", requires = "db")]
         commit_every: Millis,
+        /// With --db: let this group read the database (mode 0640 and this
+        /// group; default: owner only, 0600).
+        #[arg(long, value_name = "GROUP", value_parser = group_readers, requires = "db")]
+        group: Option<hapwatch::store::Readers>,
         /// Health events are applied in event-time order within this window
         /// (lines from several senders or over UDP can overtake each other).
         #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "2s")]
@@ -284,6 +292,7 @@ fn main() -> ExitCode {
             db,
             retain,
             commit_every,
+            group,
             reorder_window,
             alerts,
             rules,
@@ -312,6 +321,7 @@ fn main() -> ExitCode {
                 db,
                 retain,
                 commit_every: std::time::Duration::from_millis(commit_every as u64),
+                readers: group.unwrap_or_default(),
                 reading: analyze::Reading {
                     patterns,
                     filter: filter.filter(),

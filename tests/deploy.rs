@@ -8,11 +8,9 @@ use common::*;
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::net::UnixDatagram;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-const DOWN: &str = "Server be_app/srv1 is DOWN, reason: Layer4 timeout, check duration: 2001ms. 0 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue.";
 
 /// A child process stopped (SIGKILL) when dropped, if it still runs: a
 /// failing assertion leaves no daemon behind.
@@ -335,4 +333,123 @@ fn query_commands_find_the_database_and_say_how_to_read_it() {
         err.contains("permission denied") && err.contains("sudo -u root hapwatch status"),
         "{err}"
     );
+}
+
+/// `--group`: the files hapwatch writes (the database, its `-wal` and
+/// `-shm`, `--alerts-jsonl`) are 0640 and the group's, so that an operator
+/// in that group reads `hapwatch status` without sudo; without it they
+/// are 0600 (the test above shows such a reader refused).
+#[test]
+fn group_readers_read_what_hapwatch_writes() {
+    let uid = Command::new("id").arg("-u").output().unwrap();
+    if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
+        eprintln!("not root: cannot give files to another group or be another user here");
+        return;
+    }
+    require_tools(&["setpriv"]);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let nogroup = gid_of("nogroup");
+    let owned = |p: &Path| {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(p).unwrap();
+        (m.mode() & 0o777, m.gid())
+    };
+    let as_nobody = |db: &Path| {
+        Command::new("setpriv")
+            .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
+            .arg(env!("CARGO_BIN_EXE_hapwatch"))
+            .args(["status", "--format", "json", "--db", db.to_str().unwrap()])
+            .output()
+            .unwrap()
+    };
+
+    // analyze --db --group
+    let db = dir.path().join("analyzed.db");
+    let made = hapwatch(&[
+        "analyze",
+        "--db",
+        db.to_str().unwrap(),
+        "--group",
+        "nogroup",
+        &fixture("rsyslog-file.log").display().to_string(),
+    ]);
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    assert_eq!(owned(&db), (0o640, nogroup), "analyze's database");
+    let out = as_nobody(&db);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(!v["servers"].as_array().unwrap().is_empty(), "{v}");
+
+    // listen --group, read while it runs (the -wal and -shm exist then).
+    let db = dir.path().join("live.db");
+    let jsonl = dir.path().join("alerts.jsonl");
+    let hw = listen(
+        &db,
+        &[
+            "--udp",
+            "127.0.0.1:28161",
+            "--group",
+            "nogroup",
+            "--alerts-jsonl",
+            jsonl.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let u = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let line = format!(
+        "<129>{} lb1 haproxy[7]: {DOWN}",
+        chrono::Utc::now().format("%b %e %H:%M:%S")
+    );
+    u.send_to(line.as_bytes(), "127.0.0.1:28161").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let out = as_nobody(&db);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        if v["servers"].as_array().is_some_and(|s| !s.is_empty()) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "a group reader never saw the DOWN: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let p = PathBuf::from(format!("{}{suffix}", db.display()));
+        assert_eq!(owned(&p), (0o640, nogroup), "{}", p.display());
+    }
+    assert_eq!(owned(&jsonl), (0o640, nogroup), "--alerts-jsonl");
+    kill(&hw.0, "TERM");
+
+    // A group that does not exist: exit 2, named.
+    let out = hapwatch(&["listen", "--db", "x.db", "--group", "no-such-group-here"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--group no-such-group-here"));
+}
+
+/// A group's id, by getent.
+fn gid_of(name: &str) -> u32 {
+    let out = Command::new("getent")
+        .args(["group", name])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .split(':')
+        .nth(2)
+        .and_then(|g| g.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no group {name}"))
 }

@@ -2535,6 +2535,102 @@ fn every_frame_ends_in_exactly_one_count() {
     assert_eq!(count(&m, "tcp_connections_idle_closed"), 1, "{m}");
 }
 
+/// Every byte received ends in exactly one outcome (item 9 of the
+/// hostile-input issue): what TCP and UDP senders send, framing included,
+/// is `hapwatch_bytes_received`, and it is the sum of
+/// `hapwatch_bytes_total{outcome=...}`, each outcome holding the bytes of
+/// its frames: processed, oversized (a UDP datagram by its whole length,
+/// not the part read), malformed, partial, denied.
+#[test]
+fn every_byte_received_ends_in_exactly_one_outcome() {
+    let _l = Listen::start(&[
+        "--tcp",
+        "127.0.0.1:28111",
+        "--udp",
+        "127.0.0.1:28111",
+        "--metrics",
+        "127.0.0.1:28112",
+        "--max-frame",
+        "300",
+        "--allow",
+        "127.0.0.1/32",
+    ]);
+    let good = format!("<129>Nov 30 10:00:00 lb1 haproxy[7]: {DOWN}");
+    let octet = format!("{} {good}", good.len());
+    // TCP: two good frames (octet-counted, LF), an oversized one of each
+    // kind, a malformed length, then one cut short by the close.
+    let big = "x".repeat(400);
+    let tcp_parts = [
+        (octet.clone(), "processed"),
+        (format!("{good}\n"), "processed"),
+        (format!("400 {big}"), "oversized"),
+        (format!("{big}\n"), "oversized"),
+        (format!("12345678901234 {good}\n"), "malformed"),
+        ("40 <129>cut".to_string(), "partial"),
+    ];
+    let mut c = TcpStream::connect("127.0.0.1:28111").unwrap();
+    for (p, _) in &tcp_parts {
+        c.write_all(p.as_bytes()).unwrap();
+    }
+    drop(c);
+    // UDP: a good datagram, an oversized one (1,000 bytes: the buffer
+    // holds 301), and one from outside --allow.
+    let u = UdpSocket::bind("127.0.0.1:0").unwrap();
+    u.send_to(good.as_bytes(), "127.0.0.1:28111").unwrap();
+    u.send_to(&[b'y'; 1000], "127.0.0.1:28111").unwrap();
+    let outside = UdpSocket::bind("127.0.0.2:0").unwrap();
+    outside.send_to(good.as_bytes(), "127.0.0.1:28111").unwrap();
+    let udp_parts = [
+        (good.len(), "processed"),
+        (1000, "oversized"),
+        (good.len(), "denied"),
+    ];
+
+    let mut want: std::collections::BTreeMap<(&str, &str), u64> = Default::default();
+    for (p, o) in &tcp_parts {
+        *want.entry(("tcp", o)).or_default() += p.len() as u64;
+    }
+    for (n, o) in udp_parts {
+        *want.entry(("udp", o)).or_default() += n as u64;
+    }
+    for proto in ["tcp", "udp"] {
+        let l = format!("{proto}://127.0.0.1:28111");
+        let sent: u64 = want
+            .iter()
+            .filter(|((p, _), _)| *p == proto)
+            .map(|(_, n)| n)
+            .sum();
+        let m = wait_metric(
+            28112,
+            &format!("hapwatch_bytes_received_total{{listener=\"{l}\"}}"),
+            sent,
+        );
+        let received = metric(
+            &m,
+            &format!("hapwatch_bytes_received_total{{listener=\"{l}\"}}"),
+        );
+        assert_eq!(received, sent, "{proto}: every byte sent is received\n{m}");
+        let mut sum = 0;
+        for o in [
+            "processed",
+            "oversized",
+            "malformed",
+            "partial",
+            "denied",
+            "dropped",
+        ] {
+            let got = metric(
+                &m,
+                &format!("hapwatch_bytes_total{{listener=\"{l}\",outcome=\"{o}\"}}"),
+            );
+            let expected = want.get(&(proto, o)).copied().unwrap_or(0);
+            assert_eq!(got, expected, "{proto} {o}\n{m}");
+            sum += got;
+        }
+        assert_eq!(sum, received, "{proto}: the outcomes add up\n{m}");
+    }
+}
+
 /// A TCP connection from `from` (an address of 127.0.0.0/8) to `to`.
 fn connect_from(from: &str, to: &str) -> std::io::Result<TcpStream> {
     let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;

@@ -24,6 +24,8 @@ pub struct Job {
     pub retain: Option<Millis>,
     /// `--commit-every`.
     pub commit_every: Duration,
+    /// `--group`: who may read the database.
+    pub readers: crate::store::Readers,
     pub reading: super::Reading,
 }
 
@@ -48,13 +50,17 @@ pub fn run(job: Job) -> Result<Done, StoreError> {
     let mut warnings = Vec::new();
     let store = match job.db.as_deref() {
         Some(p) if !p.exists() => {
-            Store::create_file(p)?;
+            Store::create_file(p, job.readers)?;
             let path = p.to_path_buf();
-            opening = Some((path.clone(), std::thread::spawn(move || Store::open(&path))));
+            let readers = job.readers;
+            opening = Some((
+                path.clone(),
+                std::thread::spawn(move || Store::open_for(&path, readers)),
+            ));
             None
         }
         Some(p) => {
-            let s = Store::open(p)?;
+            let s = Store::open_for(p, job.readers)?;
             warnings.extend(s.permissions_warning());
             Some(s)
         }

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::tls::TlsFiles;
 use super::{Limits, Options, StartError, UnixAccess};
 use crate::alerts::RuleFile;
 use crate::patterns::PatternSet;
@@ -25,6 +26,21 @@ pub struct Settings {
     /// (repeatable; default 127.0.0.1:5514 when no listener is given).
     #[arg(long, value_name = "IP:PORT")]
     pub tcp: Vec<String>,
+    /// Receive syslog over TLS here (RFC 5425: rsyslog's gtls or ossl
+    /// driver; octet-counted or LF framing), with --tls-cert and --tls-key
+    /// (repeatable).
+    #[arg(long, value_name = "IP:PORT")]
+    pub tls: Vec<String>,
+    /// The TLS listeners' certificate chain (PEM).
+    #[arg(long, value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+    /// Require a client certificate signed by this CA (PEM) on the TLS
+    /// listeners: only senders holding one may send.
+    #[arg(long, value_name = "FILE")]
+    pub tls_client_ca: Option<PathBuf>,
     /// Receive datagrams on a unix socket (HAProxy `log /path local0`).
     #[arg(long, value_name = "PATH")]
     pub unix: Vec<PathBuf>,
@@ -45,6 +61,10 @@ pub struct Settings {
     /// The SQLite database (created if missing).
     #[arg(long, value_name = "FILE", env = "HAPWATCH_DB")]
     pub db: Option<PathBuf>,
+    /// Let this group read the database and --alerts-jsonl (mode 0640 and
+    /// this group; default: owner only, 0600).
+    #[arg(long, value_name = "GROUP")]
+    pub group: Option<String>,
     /// Frames longer than this are dropped and counted (default 64KiB).
     #[arg(long, value_name = "BYTES")]
     pub max_frame: Option<usize>,
@@ -170,12 +190,17 @@ impl Settings {
         Settings {
             udp: or(self.udp, file.udp),
             tcp: or(self.tcp, file.tcp),
+            tls: or(self.tls, file.tls),
+            tls_cert: self.tls_cert.or(file.tls_cert),
+            tls_key: self.tls_key.or(file.tls_key),
+            tls_client_ca: self.tls_client_ca.or(file.tls_client_ca),
             unix: or(self.unix, file.unix),
             unix_mode: self.unix_mode.or(file.unix_mode),
             unix_group: self.unix_group.or(file.unix_group),
             follow: or(self.follow, file.follow),
             metrics: self.metrics.or(file.metrics),
             db: self.db.or(file.db),
+            group: self.group.or(file.group),
             max_frame: self.max_frame.or(file.max_frame),
             max_connections: self.max_connections.or(file.max_connections),
             max_connections_per_source: self
@@ -235,7 +260,12 @@ impl Settings {
             Some(path) => RuleFile::load(path).map_err(|e| StartError(e.to_string()))?,
         };
         let (mut udp, mut tcp) = (args.udp, args.tcp);
-        if udp.is_empty() && tcp.is_empty() && args.unix.is_empty() && args.follow.is_empty() {
+        if udp.is_empty()
+            && tcp.is_empty()
+            && args.tls.is_empty()
+            && args.unix.is_empty()
+            && args.follow.is_empty()
+        {
             udp.push("127.0.0.1:5514".into());
             tcp.push("127.0.0.1:5514".into());
         }
@@ -252,15 +282,40 @@ impl Settings {
         };
         let group = match args.unix_group.as_deref() {
             None => None,
-            Some(g) => Some(group_id(g).ok_or_else(|| {
+            Some(g) => Some(crate::store::group_id(g).ok_or_else(|| {
                 StartError(format!(
                     "--unix-group {g}: no such group: give a group name or number (getent group)"
                 ))
             })?),
         };
+        let tls_files = TlsFiles {
+            cert: args.tls_cert,
+            key: args.tls_key,
+            client_ca: args.tls_client_ca,
+        };
+        // Read now: a missing or wrong file is an error at start, and
+        // certificate files without --tls are a mistake worth naming.
+        let tls = if args.tls.is_empty() {
+            if tls_files.cert.is_some() || tls_files.key.is_some() || tls_files.client_ca.is_some()
+            {
+                return Err(StartError(
+                    "--tls-cert, --tls-key and --tls-client-ca are for --tls IP:PORT: give one"
+                        .into(),
+                ));
+            }
+            None
+        } else {
+            Some((args.tls, super::tls::acceptor(&tls_files)?))
+        };
+        let readers = match args.group.as_deref() {
+            None => crate::store::Readers::default(),
+            Some(g) => crate::store::Readers::group(g).map_err(StartError)?,
+        };
         Ok(Options {
+            readers,
             udp,
             tcp,
+            tls,
             unix: args.unix,
             unix_access: UnixAccess { mode, group },
             follow: args.follow,
@@ -295,18 +350,4 @@ impl Settings {
             ),
         })
     }
-}
-
-/// A group's id from its name or number.
-fn group_id(g: &str) -> Option<u32> {
-    if let Ok(n) = g.parse() {
-        return Some(n);
-    }
-    let name = std::ffi::CString::new(g).ok()?;
-    // SAFETY: getgrnam reads a NUL-terminated name and returns a pointer to
-    // static storage or null; the gid is copied out at once (listen starts
-    // single-threaded, nothing else calls getgrnam meanwhile).
-    let entry = unsafe { libc::getgrnam(name.as_ptr()) };
-    // SAFETY: not null, so a valid `group` record.
-    (!entry.is_null()).then(|| unsafe { (*entry).gr_gid })
 }

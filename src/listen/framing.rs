@@ -13,7 +13,8 @@
 //! malformed), so one bad sender cannot wedge the connection; a frame cut
 //! short by the end of the connection is counted as partial. Vector's framer
 //! drops oversized frames silently; here every frame ends in exactly one
-//! count: a message, oversized, malformed or partial.
+//! count: a message, oversized, malformed or partial, and every byte of
+//! the stream in exactly one [`ByteStats`] bucket.
 
 use ::bytes::{Buf, Bytes, BytesMut};
 use tokio_util::codec::Decoder;
@@ -30,6 +31,24 @@ pub struct FrameStats {
     pub partial: u64,
 }
 
+/// Where the bytes of the stream went, each byte in exactly one bucket:
+/// framing (length prefixes, LFs, separators) goes with its frame.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ByteStats {
+    /// Frames given out as messages (and stray separators).
+    pub processed: u64,
+    pub oversized: u64,
+    /// Lines whose octet count no frame can have (given out as lines).
+    pub malformed: u64,
+    pub partial: u64,
+}
+
+impl ByteStats {
+    pub fn total(&self) -> u64 {
+        self.processed + self.oversized + self.malformed + self.partial
+    }
+}
+
 #[derive(Debug)]
 pub struct SyslogDecoder {
     max: usize,
@@ -38,7 +57,11 @@ pub struct SyslogDecoder {
     skip: Option<usize>,
     /// Where the LF search resumes (bytes already known to have none).
     scanned: usize,
+    /// The line being read began with a length no frame can have: it is
+    /// counted malformed when it ends.
+    malformed_line: bool,
     pub stats: FrameStats,
+    pub bytes: ByteStats,
 }
 
 impl SyslogDecoder {
@@ -47,19 +70,49 @@ impl SyslogDecoder {
             max,
             skip: None,
             scanned: 0,
+            malformed_line: false,
             stats: FrameStats::default(),
+            bytes: ByteStats::default(),
         }
+    }
+
+    /// Runs one step that takes bytes off `buf` and puts them in the bucket
+    /// of the frame count the step changed (none: processed). A step counts
+    /// at most one frame, so its bytes have one bucket.
+    fn step<T>(&mut self, buf: &mut BytesMut, f: impl FnOnce(&mut Self, &mut BytesMut) -> T) -> T {
+        let (before, was) = (buf.len(), self.stats);
+        let out = f(self, buf);
+        let n = before.saturating_sub(buf.len()) as u64;
+        let b = &mut self.bytes;
+        if self.stats.oversized > was.oversized {
+            b.oversized += n;
+        } else if self.stats.malformed > was.malformed {
+            b.malformed += n;
+        } else if self.stats.partial > was.partial {
+            b.partial += n;
+        } else {
+            b.processed += n;
+        }
+        out
     }
 
     /// The connection ends with `buf` unread (closed for idleness, or at
     /// shutdown): a frame begun there is counted as partial.
     pub fn abandon(&mut self, buf: &mut BytesMut) {
-        if self.skip.is_none() && buf.iter().any(|c| !c.is_ascii_whitespace()) {
-            self.stats.partial += 1;
+        if self.skip.is_some() {
+            self.bytes.oversized += buf.len() as u64;
+        } else {
+            self.step(buf, |d, buf| {
+                if buf.iter().any(|c| !c.is_ascii_whitespace()) {
+                    d.stats.partial += 1;
+                }
+                buf.clear();
+            });
         }
         buf.clear();
         self.skip = None;
         self.scanned = 0;
+        self.malformed_line = false;
     }
 
     fn lf_frame(&mut self, buf: &mut BytesMut) -> Option<Bytes> {
@@ -72,9 +125,13 @@ impl SyslogDecoder {
                 if line.last() == Some(&b'\r') {
                     line.truncate(end - 1);
                 }
+                let malformed = std::mem::take(&mut self.malformed_line);
                 if line.len() > self.max {
                     self.stats.oversized += 1;
                     return Some(Bytes::new());
+                }
+                if malformed {
+                    self.stats.malformed += 1;
                 }
                 Some(line.freeze())
             }
@@ -85,6 +142,7 @@ impl SyslogDecoder {
                 self.stats.oversized += 1;
                 buf.clear();
                 self.scanned = 0;
+                self.malformed_line = false;
                 self.skip = Some(usize::MAX);
                 Some(Bytes::new())
             }
@@ -103,6 +161,33 @@ impl Decoder for SyslogDecoder {
     /// Returns `Some(empty)` for a dropped frame so the caller keeps going
     /// (empty frames are skipped by the engine).
     fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<Bytes>, Self::Error> {
+        // The rest of an oversized frame, thrown away: its bytes are its.
+        let before = buf.len();
+        let skipping = self.skip_oversized(buf);
+        self.bytes.oversized += (before - buf.len()) as u64;
+        if skipping {
+            return Ok(None);
+        }
+        Ok(self.step(buf, Self::frame))
+    }
+
+    fn decode_eof(&mut self, buf: &mut BytesMut) -> Result<Option<Bytes>, Self::Error> {
+        if let Some(f) = self.decode(buf)? {
+            return Ok(Some(f));
+        }
+        if self.skip.is_some() || buf.is_empty() {
+            self.bytes.oversized += buf.len() as u64;
+            buf.clear();
+            return Ok(None);
+        }
+        Ok(self.step(buf, Self::last))
+    }
+}
+
+impl SyslogDecoder {
+    /// Throws away what is left of an oversized frame; true while more of
+    /// it is to come.
+    fn skip_oversized(&mut self, buf: &mut BytesMut) -> bool {
         match self.skip {
             Some(usize::MAX) => match memchr::memchr(b'\n', buf) {
                 Some(i) => {
@@ -111,7 +196,7 @@ impl Decoder for SyslogDecoder {
                 }
                 None => {
                     buf.clear();
-                    return Ok(None);
+                    return true;
                 }
             },
             Some(n) => {
@@ -119,12 +204,17 @@ impl Decoder for SyslogDecoder {
                 buf.advance(k);
                 if k < n {
                     self.skip = Some(n - k);
-                    return Ok(None);
+                    return true;
                 }
                 self.skip = None;
             }
             None => {}
         }
+        false
+    }
+
+    /// The next frame at the start of `buf` (after the separators).
+    fn frame(&mut self, buf: &mut BytesMut) -> Option<Bytes> {
         // Frames may be separated by stray LFs or spaces.
         while buf
             .first()
@@ -133,10 +223,10 @@ impl Decoder for SyslogDecoder {
             buf.advance(1);
         }
         if buf.is_empty() {
-            return Ok(None);
+            return None;
         }
         if !buf[0].is_ascii_digit() || self.scanned > 0 {
-            return Ok(self.lf_frame(buf));
+            return self.lf_frame(buf);
         }
         let digits = buf
             .iter()
@@ -144,17 +234,18 @@ impl Decoder for SyslogDecoder {
             .take_while(|c| c.is_ascii_digit())
             .count();
         if digits == buf.len() && digits <= MAX_DIGITS {
-            return Ok(None); // the length is not complete yet
+            return None; // the length is not complete yet
         }
         if digits <= MAX_DIGITS && buf[digits] != b' ' {
             // Not a length: an LF frame that starts with a digit (a
             // date, in rsyslog's file format).
-            return Ok(self.lf_frame(buf));
+            return self.lf_frame(buf);
         }
         if digits > MAX_DIGITS {
-            // A length no frame can have: counted, read as a line.
-            self.stats.malformed += 1;
-            return Ok(self.lf_frame(buf));
+            // A length no frame can have: read as a line, counted when
+            // it ends.
+            self.malformed_line = true;
+            return self.lf_frame(buf);
         }
         let len: usize = std::str::from_utf8(&buf[..digits])
             .ok()
@@ -164,11 +255,11 @@ impl Decoder for SyslogDecoder {
             self.stats.oversized += 1;
             buf.advance(digits + 1);
             self.skip = Some(len);
-            return Ok(Some(Bytes::new()));
+            return Some(Bytes::new());
         }
         if buf.len() < digits + 1 + len {
             buf.reserve(digits + 1 + len - buf.len());
-            return Ok(None);
+            return None;
         }
         buf.advance(digits + 1);
         let mut frame = buf.split_to(len);
@@ -177,21 +268,24 @@ impl Decoder for SyslogDecoder {
         while frame.last() == Some(&b'\n') {
             frame.truncate(frame.len() - 1);
         }
-        Ok(Some(frame.freeze()))
+        Some(frame.freeze())
     }
 
-    fn decode_eof(&mut self, buf: &mut BytesMut) -> Result<Option<Bytes>, Self::Error> {
-        if let Some(f) = self.decode(buf)? {
-            return Ok(Some(f));
-        }
-        if self.skip.is_some() || buf.is_empty() {
-            buf.clear();
-            return Ok(None);
-        }
+    /// What is left at the end of the stream, not an oversized frame's
+    /// rest and not empty.
+    fn last(&mut self, buf: &mut BytesMut) -> Option<Bytes> {
         // A last line without its LF (the sender closed): keep it, unless it
         // is a truncated octet-counted frame.
         self.scanned = 0;
         let rest = buf.split_to(buf.len());
+        if std::mem::take(&mut self.malformed_line) {
+            if rest.len() > self.max {
+                self.stats.oversized += 1;
+                return None;
+            }
+            self.stats.malformed += 1;
+            return Some(rest.freeze());
+        }
         if rest[0].is_ascii_digit()
             && rest
                 .iter()
@@ -199,13 +293,13 @@ impl Decoder for SyslogDecoder {
                 .is_some_and(|i| rest[..i].iter().all(u8::is_ascii_digit))
         {
             self.stats.partial += 1;
-            return Ok(None);
+            return None;
         }
         if rest.len() > self.max {
             self.stats.oversized += 1;
-            return Ok(None);
+            return None;
         }
-        Ok(Some(rest.freeze()))
+        Some(rest.freeze())
     }
 }
 
@@ -325,5 +419,84 @@ mod tests {
         d.abandon(&mut buf);
         assert_eq!(d.stats.partial, 1);
         assert!(buf.is_empty());
+    }
+
+    /// Decodes `pieces` as reads of one connection and ends it (closed, or
+    /// abandoned with what is left): the byte counts.
+    fn bytes_of(pieces: &[&[u8]], max: usize, closed: bool) -> ByteStats {
+        let mut d = SyslogDecoder::new(max);
+        let mut buf = BytesMut::new();
+        for piece in pieces {
+            buf.extend_from_slice(piece);
+            while d.decode(&mut buf).unwrap().is_some() {}
+        }
+        if closed {
+            while d.decode_eof(&mut buf).unwrap().is_some() {}
+        } else {
+            d.abandon(&mut buf);
+        }
+        d.bytes
+    }
+
+    #[test]
+    fn every_byte_lands_in_the_bucket_of_its_frame() {
+        let big = [b'x'; 100];
+        let mut octet_big = b"100 ".to_vec();
+        octet_big.extend_from_slice(&big);
+        let mut lf_big = big.to_vec();
+        lf_big.push(b'\n');
+        let stream: Vec<&[u8]> = vec![
+            b"5 <1>ab",                      // 7 processed
+            &octet_big,                      // 104 oversized
+            b"<2>line\n",                    // 8 processed
+            &lf_big,                         // 101 oversized
+            b"123456789012345 bad length\n", // 27 malformed
+            b"\n\n",                         // 2 separators: processed
+            b"9 <3>trunc",                   // 10 partial (closed mid-frame)
+        ];
+        let b = bytes_of(&stream, 64, true);
+        assert_eq!(
+            b,
+            ByteStats {
+                processed: 7 + 8 + 2,
+                oversized: 104 + 101,
+                malformed: 27,
+                partial: 10,
+            }
+        );
+        // The same stream abandoned (idle, shutdown) instead of closed.
+        assert_eq!(bytes_of(&stream, 64, false), b);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn bytes_add_up_to_what_was_sent(
+            frames in proptest::collection::vec(
+                (0u8..5, proptest::collection::vec(32u8..127, 0..90)), 0..12),
+            cuts in proptest::collection::vec(0usize..2000, 0..6),
+            closed in proptest::bool::ANY,
+        ) {
+            let mut stream = Vec::new();
+            for (kind, body) in &frames {
+                match kind {
+                    0 => { stream.extend_from_slice(format!("{} ", body.len()).as_bytes()); stream.extend_from_slice(body) }
+                    1 => { stream.extend_from_slice(body); stream.push(b'\n') }
+                    2 => { stream.extend_from_slice(b"12345678901234 "); stream.extend_from_slice(body); stream.push(b'\n') }
+                    3 => { stream.extend_from_slice(b"2026-11-30T05:00:00Z "); stream.extend_from_slice(body); stream.push(b'\n') }
+                    _ => stream.extend_from_slice(body),
+                }
+            }
+            let mut at: Vec<usize> = cuts.iter().map(|c| c % (stream.len() + 1)).collect();
+            at.sort_unstable();
+            let mut pieces = Vec::new();
+            let mut from = 0;
+            for c in at {
+                pieces.push(&stream[from..c]);
+                from = c;
+            }
+            pieces.push(&stream[from..]);
+            let b = bytes_of(&pieces, 64, closed);
+            proptest::prop_assert_eq!(b.total(), stream.len() as u64, "{:?}", b);
+        }
     }
 }

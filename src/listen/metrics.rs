@@ -40,6 +40,41 @@ pub struct Listener {
     pub connections_reclaimed: AtomicU64,
     /// Sources outside `--allow`.
     pub denied: AtomicU64,
+    /// TLS connections closed before their handshake ended (no or a bad
+    /// client certificate, not TLS, too slow).
+    pub tls_handshakes_failed: AtomicU64,
+    /// Where the bytes received went, each in exactly one:
+    /// `bytes` = processed + oversized + malformed + partial + denied +
+    /// dropped (framing goes with its frame).
+    pub bytes_to: ByteOutcomes,
+}
+
+/// Bytes received by what became of them (`hapwatch_bytes_total`).
+#[derive(Debug, Default)]
+pub struct ByteOutcomes {
+    /// Queued for the engine as messages (and stray separators).
+    pub processed: AtomicU64,
+    pub oversized: AtomicU64,
+    /// Lines with an impossible octet count (queued as lines all the same).
+    pub malformed: AtomicU64,
+    pub partial: AtomicU64,
+    pub denied: AtomicU64,
+    /// Datagrams the full queue could not take, or frames read when the
+    /// engine had stopped.
+    pub dropped: AtomicU64,
+}
+
+impl ByteOutcomes {
+    pub fn rows(&self) -> [(&'static str, u64); 6] {
+        [
+            ("processed", self.processed.load(Relaxed)),
+            ("oversized", self.oversized.load(Relaxed)),
+            ("malformed", self.malformed.load(Relaxed)),
+            ("partial", self.partial.load(Relaxed)),
+            ("denied", self.denied.load(Relaxed)),
+            ("dropped", self.dropped.load(Relaxed)),
+        ]
+    }
 }
 
 /// What hapwatch derives, as of the last commit.
@@ -183,6 +218,18 @@ impl prometheus_client::collector::Collector for Collector {
         )?;
         counter(
             &mut enc,
+            "hapwatch_bytes",
+            "Bytes received by what became of them, each byte in one outcome \
+             (processed, oversized, malformed, partial, denied, dropped); they add up to \
+             hapwatch_bytes_received",
+            s.listeners.iter().flat_map(|l| {
+                l.bytes_to
+                    .rows()
+                    .map(|(o, v)| (vec![("listener", l.name.clone()), ("outcome", o.into())], v))
+            }),
+        )?;
+        counter(
+            &mut enc,
             "hapwatch_frames_oversized",
             "Frames over --max-frame, dropped",
             per(|l| &l.oversized),
@@ -234,6 +281,13 @@ impl prometheus_client::collector::Collector for Collector {
             "hapwatch_tcp_connections_reclaimed",
             "TCP connections closed to give their slot to a new one (no whole frame sent yet)",
             per(|l| &l.connections_reclaimed),
+        )?;
+        counter(
+            &mut enc,
+            "hapwatch_tls_handshakes_failed",
+            "TLS connections closed before their handshake ended (no or an untrusted client \
+             certificate, not TLS, slower than --first-frame-timeout)",
+            per(|l| &l.tls_handshakes_failed),
         )?;
         counter(
             &mut enc,

@@ -19,6 +19,7 @@ pub(crate) mod follow;
 pub(crate) mod framing;
 pub(crate) mod metrics;
 pub(crate) mod net;
+pub(crate) mod tls;
 
 use std::path::PathBuf;
 use std::sync::atomic::Ordering::Relaxed;
@@ -156,6 +157,8 @@ pub struct UnixAccess {
 pub struct Options {
     pub udp: Vec<String>,
     pub tcp: Vec<String>,
+    /// TLS listeners' addresses and their acceptor (certificate read).
+    pub tls: Option<(Vec<String>, tokio_rustls::TlsAcceptor)>,
     pub unix: Vec<PathBuf>,
     pub unix_access: UnixAccess,
     pub follow: Vec<PathBuf>,
@@ -181,6 +184,8 @@ pub struct Options {
     pub max_skew: Millis,
     /// Distinct servers and hosts kept.
     pub cap: crate::engine::Cap,
+    /// Who may read the files written (`--group`).
+    pub readers: crate::store::Readers,
 }
 
 /// Why `listen` could not start: all the user's to fix (exit status 2).
@@ -219,7 +224,7 @@ pub fn run(opts: Options) -> Result<Stopped, StartError> {
         .thread_name("hapwatch-net")
         .build()
         .map_err(|e| StartError(format!("cannot start the runtime: {e}")))?;
-    let store = Store::open(&opts.db).map_err(|e| StartError(e.to_string()))?;
+    let store = Store::open_for(&opts.db, opts.readers).map_err(|e| StartError(e.to_string()))?;
     if let Some(w) = store.permissions_warning() {
         crate::say!("hapwatch: {w}");
     }
@@ -402,12 +407,14 @@ pub fn run(opts: Options) -> Result<Stopped, StartError> {
     let jsonl = match &opts.alerts_jsonl {
         Some(p) => Some({
             use std::os::unix::fs::OpenOptionsExt;
-            // Alerts name servers and carry runbooks: owner only.
+            // Alerts name servers and carry runbooks: owner only (and
+            // `--group`).
             std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
-                .mode(0o600)
+                .mode(opts.readers.mode())
                 .open(p)
+                .and_then(|f| opts.readers.apply(p).map(|_| f))
                 .map_err(|e| StartError(format!("--alerts-jsonl {}: {e}", p.display())))?
         }),
         None => None,

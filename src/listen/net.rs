@@ -22,6 +22,7 @@ use super::{Batch, Limits, Options, Sender, StartError, BATCH};
 pub struct Bound {
     udp: Vec<(Arc<UdpSocket>, Arc<Listener>)>,
     tcp: Vec<(TcpListener, Arc<Listener>)>,
+    tls: Vec<(TcpListener, Arc<Listener>, tokio_rustls::TlsAcceptor)>,
     unix: Vec<(UnixDatagram, Arc<Listener>, std::path::PathBuf)>,
 }
 
@@ -46,6 +47,7 @@ pub async fn bind_all(opts: &Options) -> Result<(Bound, Vec<Arc<Listener>>), Sta
     let mut b = Bound {
         udp: Vec::new(),
         tcp: Vec::new(),
+        tls: Vec::new(),
         unix: Vec::new(),
     };
     for a in &opts.udp {
@@ -76,6 +78,19 @@ pub async fn bind_all(opts: &Options) -> Result<(Bound, Vec<Arc<Listener>>), Sta
         let l = listener(format!("tcp://{}", s.local_addr().map_or(sa, |x| x)));
         all.push(l.clone());
         b.tcp.push((s, l));
+    }
+    for (a, acceptor) in opts
+        .tls
+        .iter()
+        .flat_map(|(addrs, acc)| addrs.iter().map(move |a| (a, acc)))
+    {
+        let sa = addr("--tls", a)?;
+        let s = TcpListener::bind(sa)
+            .await
+            .map_err(|e| StartError(format!("--tls {a}: {e}")))?;
+        let l = listener(format!("tls://{}", s.local_addr().map_or(sa, |x| x)));
+        all.push(l.clone());
+        b.tls.push((s, l, acceptor.clone()));
     }
     for p in &opts.unix {
         let bad = |why: String| StartError(format!("--unix {}: {why}", p.display()));
@@ -134,10 +149,13 @@ pub fn spawn_all(
             stop.clone(),
         ));
     }
-    for (s, l) in bound.tcp {
+    let tcp = bound.tcp.into_iter().map(|(s, l)| (s, l, None));
+    let tls = bound.tls.into_iter().map(|(s, l, a)| (s, l, Some(a)));
+    for (s, l, tls) in tcp.chain(tls) {
         tasks.spawn(tcp_accept(
             s,
             l,
+            tls,
             tx.clone(),
             limits.clone(),
             shared.clone(),
@@ -157,14 +175,19 @@ pub fn spawn_all(
 /// queue is full.
 fn offer(tx: &Sender, frames: Vec<Bytes>, l: &Listener, shared: &Shared) {
     let n = frames.len() as u64;
+    let bytes: u64 = frames.iter().map(|f| f.len() as u64).sum();
     shared.queue_depth.fetch_add(n, Relaxed);
     if tx.try_send(Batch::new(frames, None)).is_err() {
         shared.queue_depth.fetch_sub(n, Relaxed);
         l.app_drops.fetch_add(n, Relaxed);
+        l.bytes_to.dropped.fetch_add(bytes, Relaxed);
+    } else {
+        l.bytes_to.processed.fetch_add(bytes, Relaxed);
     }
 }
 
-/// Takes one datagram into the batch (or counts why not).
+/// Takes one datagram into the batch (or counts why not). `n` is its
+/// whole length, even when the buffer held only its start.
 fn take_datagram(
     buf: &[u8],
     n: usize,
@@ -176,10 +199,10 @@ fn take_datagram(
     l.bytes.fetch_add(n as u64, Relaxed);
     if !from_ok {
         l.denied.fetch_add(1, Relaxed);
+        l.bytes_to.denied.fetch_add(n as u64, Relaxed);
     } else if n > limits.max_frame {
-        // The buffer is one byte larger than the limit: a datagram that
-        // fills it was longer and has been cut by the kernel.
         l.oversized.fetch_add(1, Relaxed);
+        l.bytes_to.oversized.fetch_add(n as u64, Relaxed);
     } else {
         l.messages.fetch_add(1, Relaxed);
         frames.push(Bytes::copy_from_slice(&buf[..n]));
@@ -190,9 +213,23 @@ fn take_datagram(
 /// `--allow` filters) or unix.
 trait Datagrams: Send + Sync + 'static {
     fn readable(&self) -> impl std::future::Future<Output = std::io::Result<()>> + Send;
-    /// One waiting datagram into `buf`: its length, and whether its source
-    /// may send.
+    /// One waiting datagram into `buf`: its whole length (which may be
+    /// more than `buf` holds), and whether its source may send.
     fn try_take(&self, buf: &mut [u8], limits: &Limits) -> std::io::Result<(usize, bool)>;
+}
+
+/// recvfrom(2) with MSG_TRUNC: the datagram's real length even when `buf`
+/// is shorter (Linux, for UDP and unix datagrams), so that the bytes of an
+/// oversized datagram are counted as sent, not as cut.
+fn recv_whole(
+    fd: impl std::os::fd::AsFd,
+    buf: &mut [u8],
+) -> std::io::Result<(usize, socket2::SockAddr)> {
+    let sock = socket2::SockRef::from(&fd);
+    // SAFETY: `[u8]` and `[MaybeUninit<u8>]` have the same layout, and
+    // recvfrom only writes initialised bytes into it.
+    let uninit = unsafe { &mut *(buf as *mut [u8] as *mut [std::mem::MaybeUninit<u8>]) };
+    sock.recv_from_with_flags(uninit, libc::MSG_TRUNC)
 }
 
 impl Datagrams for Arc<UdpSocket> {
@@ -200,8 +237,9 @@ impl Datagrams for Arc<UdpSocket> {
         UdpSocket::readable(self)
     }
     fn try_take(&self, buf: &mut [u8], limits: &Limits) -> std::io::Result<(usize, bool)> {
-        self.try_recv_from(buf)
-            .map(|(n, from)| (n, limits.allowed(from.ip())))
+        let (n, from) = self.try_io(tokio::io::Interest::READABLE, || recv_whole(&**self, buf))?;
+        let ok = from.as_socket().is_none_or(|a| limits.allowed(a.ip()));
+        Ok((n, ok))
     }
 }
 
@@ -210,7 +248,8 @@ impl Datagrams for UnixDatagram {
         UnixDatagram::readable(self)
     }
     fn try_take(&self, buf: &mut [u8], _: &Limits) -> std::io::Result<(usize, bool)> {
-        self.try_recv(buf).map(|n| (n, true))
+        let (n, _) = self.try_io(tokio::io::Interest::READABLE, || recv_whole(self, buf))?;
+        Ok((n, true))
     }
 }
 
@@ -326,6 +365,7 @@ impl Slots {
 async fn tcp_accept(
     s: TcpListener,
     l: Arc<Listener>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     tx: Sender,
     limits: Limits,
     shared: Arc<Shared>,
@@ -363,15 +403,32 @@ async fn tcp_accept(
         }
         l.connections_total.fetch_add(1, Relaxed);
         l.connections_open.fetch_add(1, Relaxed);
-        let (l, tx, limits, shared, slots) = (
+        let (l, tx, limits, shared, slots, tls) = (
             l.clone(),
             tx.clone(),
             limits.clone(),
             shared.clone(),
             slots.clone(),
+            tls.clone(),
         );
         conns.spawn(async move {
-            tcp_conn(stream, &l, tx, &limits, &shared, close, &framed).await;
+            match tls {
+                None => tcp_conn(stream, &l, tx, &limits, &shared, close, &framed).await,
+                // The handshake is the first frame's business: it gets
+                // the same time, and a reclaimed slot or a stop ends it.
+                Some(acceptor) => {
+                    let shake = tokio::select! {
+                        r = tokio::time::timeout(limits.first_frame_timeout, acceptor.accept(stream)) => r.ok().and_then(Result::ok),
+                        _ = close.cancelled() => None,
+                    };
+                    match shake {
+                        Some(s) => tcp_conn(s, &l, tx, &limits, &shared, close, &framed).await,
+                        None => {
+                            l.tls_handshakes_failed.fetch_add(1, Relaxed);
+                        }
+                    }
+                }
+            }
             l.connections_open.fetch_sub(1, Relaxed);
             slots.lock().expect("slots lock").release(id);
         });
@@ -381,12 +438,13 @@ async fn tcp_accept(
     while conns.join_next().await.is_some() {}
 }
 
-/// One TCP connection until it closes, goes idle, has its slot reclaimed
-/// (`stop`, a child of the shutdown token) or hapwatch stops. `sent` is set
-/// at its first whole frame: until then it gets `--first-frame-timeout`,
-/// not the idle timeout, and its slot may be reclaimed.
-async fn tcp_conn(
-    stream: tokio::net::TcpStream,
+/// One TCP (or TLS) connection until it closes, goes idle, has its slot
+/// reclaimed (`stop`, a child of the shutdown token) or hapwatch stops.
+/// `sent` is set at its first whole frame: until then it gets
+/// `--first-frame-timeout`, not the idle timeout, and its slot may be
+/// reclaimed.
+async fn tcp_conn<S: tokio::io::AsyncRead + Unpin>(
+    stream: S,
     l: &Listener,
     tx: Sender,
     limits: &Limits,
@@ -396,7 +454,7 @@ async fn tcp_conn(
 ) {
     let mut framed =
         FramedRead::with_capacity(stream, SyslogDecoder::new(limits.max_frame), 64 * 1024);
-    let mut seen = super::framing::FrameStats::default();
+    let mut seen = Seen::default();
     loop {
         let wait = if sent.load(Relaxed) {
             limits.idle_timeout
@@ -417,7 +475,6 @@ async fn tcp_conn(
             _ = stop.cancelled() => { abandon(&mut framed); break }
         };
         let mut frames = Vec::with_capacity(BATCH);
-        let mut bytes = first.len();
         if !first.is_empty() {
             frames.push(first);
         }
@@ -425,7 +482,6 @@ async fn tcp_conn(
         while frames.len() < BATCH {
             match futures_util::FutureExt::now_or_never(framed.next()) {
                 Some(Some(Ok(f))) => {
-                    bytes += f.len();
                     if !f.is_empty() {
                         frames.push(f);
                     }
@@ -433,15 +489,9 @@ async fn tcp_conn(
                 _ => break,
             }
         }
-        let st = framed.decoder().stats;
-        l.oversized
-            .fetch_add(st.oversized - seen.oversized, Relaxed);
-        l.malformed
-            .fetch_add(st.malformed - seen.malformed, Relaxed);
-        l.partial.fetch_add(st.partial - seen.partial, Relaxed);
-        seen = st;
-        l.bytes.fetch_add(bytes as u64, Relaxed);
+        let processed = seen.count(framed.decoder(), l);
         if frames.is_empty() {
+            l.bytes_to.processed.fetch_add(processed, Relaxed);
             continue;
         }
         sent.store(true, Relaxed);
@@ -451,20 +501,51 @@ async fn tcp_conn(
         // Back-pressure: wait for room; this connection is not read meanwhile.
         if tx.send(Batch::new(frames, None)).await.is_err() {
             shared.queue_depth.fetch_sub(n, Relaxed);
+            l.bytes_to.dropped.fetch_add(processed, Relaxed);
             break;
         }
+        l.bytes_to.processed.fetch_add(processed, Relaxed);
     }
-    let st = framed.decoder().stats;
-    l.oversized
-        .fetch_add(st.oversized - seen.oversized, Relaxed);
-    l.malformed
-        .fetch_add(st.malformed - seen.malformed, Relaxed);
-    l.partial.fetch_add(st.partial - seen.partial, Relaxed);
+    let processed = seen.count(framed.decoder(), l);
+    l.bytes_to.processed.fetch_add(processed, Relaxed);
+}
+
+/// A connection's decoder counts as already added to its listener's.
+#[derive(Default)]
+struct Seen {
+    frames: super::framing::FrameStats,
+    bytes: super::framing::ByteStats,
+}
+
+impl Seen {
+    /// Adds what the decoder counted since the last call to the listener,
+    /// all but the processed bytes, which it returns: they are processed
+    /// once their batch is queued, dropped if it cannot be.
+    fn count(&mut self, d: &SyslogDecoder, l: &Listener) -> u64 {
+        let (f, b) = (d.stats, d.bytes);
+        l.oversized
+            .fetch_add(f.oversized - self.frames.oversized, Relaxed);
+        l.malformed
+            .fetch_add(f.malformed - self.frames.malformed, Relaxed);
+        l.partial
+            .fetch_add(f.partial - self.frames.partial, Relaxed);
+        let to = &l.bytes_to;
+        to.oversized
+            .fetch_add(b.oversized - self.bytes.oversized, Relaxed);
+        to.malformed
+            .fetch_add(b.malformed - self.bytes.malformed, Relaxed);
+        to.partial
+            .fetch_add(b.partial - self.bytes.partial, Relaxed);
+        l.bytes.fetch_add(b.total() - self.bytes.total(), Relaxed);
+        let processed = b.processed - self.bytes.processed;
+        (self.frames, self.bytes) = (f, b);
+        processed
+    }
 }
 
 /// The connection ends here: a frame begun in the buffer is counted as
 /// partial.
-fn abandon(framed: &mut FramedRead<tokio::net::TcpStream, SyslogDecoder>) {
+fn abandon<S>(framed: &mut FramedRead<S, SyslogDecoder>) {
     let mut rest = std::mem::take(framed.read_buffer_mut());
     framed.decoder_mut().abandon(&mut rest);
 }

@@ -492,22 +492,94 @@ fn sqlite_header(path: &Path) -> Result<bool, StoreError> {
     Ok(n == 0 || (n == 16 && &head == b"SQLite format 3\0"))
 }
 
+/// Who besides its owner may read what hapwatch writes (the database, its
+/// `-wal` and `-shm`, `--alerts-jsonl`): nobody (mode 0600), or one group
+/// (`--group`: mode 0640 and that group), e.g. the operators who run
+/// `hapwatch status`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Readers(pub Option<u32>);
+
+impl Readers {
+    /// `--group NAME|GID`.
+    pub fn group(g: &str) -> Result<Readers, String> {
+        group_id(g).map(|id| Readers(Some(id))).ok_or_else(|| {
+            format!("--group {g}: no such group: give a group name or number (getent group)")
+        })
+    }
+
+    /// The mode a file is created with.
+    pub fn mode(self) -> u32 {
+        if self.0.is_some() {
+            0o640
+        } else {
+            0o600
+        }
+    }
+
+    /// Gives a file of ours the group and mode (nothing to do without a
+    /// group: files are created 0600).
+    pub fn apply(self, path: &Path) -> std::io::Result<()> {
+        let Some(gid) = self.0 else { return Ok(()) };
+        use std::os::unix::fs::PermissionsExt;
+        std::os::unix::fs::chown(path, None, Some(gid))?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o640))
+    }
+}
+
+/// A group's id from its name or number.
+pub fn group_id(g: &str) -> Option<u32> {
+    if let Ok(n) = g.parse() {
+        return Some(n);
+    }
+    let name = std::ffi::CString::new(g).ok()?;
+    // SAFETY: getgrnam reads a NUL-terminated name and returns a pointer to
+    // static storage or null; the gid is copied out at once (called while
+    // the arguments are read, before any other thread could call it).
+    let entry = unsafe { libc::getgrnam(name.as_ptr()) };
+    // SAFETY: not null, so a valid `group` record.
+    (!entry.is_null()).then(|| unsafe { (*entry).gr_gid })
+}
+
 impl Store {
-    /// Creates an empty database file, mode 0600 (SQLite would use the
-    /// umask); [`Store::open`] then takes it as new. Fails if it exists.
-    pub fn create_file(path: &Path) -> Result<(), StoreError> {
+    /// Creates an empty database file, mode 0600 (or 0640 and the group of
+    /// `readers`; SQLite would use the umask); [`Store::open`] then takes
+    /// it as new. Fails if it exists.
+    pub fn create_file(path: &Path, readers: Readers) -> Result<(), StoreError> {
         use std::os::unix::fs::OpenOptionsExt;
         std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
-            .mode(0o600)
+            .mode(readers.mode())
             .open(path)
             .map(drop)
+            .and_then(|_| readers.apply(path))
             .map_err(|e| StoreError::Io(path.into(), e))
     }
 
     /// Opens for writing, creating the file (mode 0600) and the schema.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
+        Self::open_for(path, Readers::default())
+    }
+
+    /// [`Store::open`], the database, its `-wal` and `-shm` readable by
+    /// `readers` (SQLite makes the last two with the database's mode, but
+    /// the owner's group unless it runs as root).
+    pub fn open_for(path: &Path, readers: Readers) -> Result<Store, StoreError> {
+        let store = Self::open_schema(path, readers)?;
+        if readers.0.is_some() {
+            for suffix in ["", "-wal", "-shm"] {
+                let mut p = path.as_os_str().to_owned();
+                p.push(suffix);
+                let p = PathBuf::from(p);
+                if p.exists() {
+                    readers.apply(&p).map_err(|e| StoreError::Io(p, e))?;
+                }
+            }
+        }
+        Ok(store)
+    }
+
+    fn open_schema(path: &Path, readers: Readers) -> Result<Store, StoreError> {
         let err = |e| StoreError::Sqlite(path.into(), e);
         if path.exists() {
             if !sqlite_header(path)? {
@@ -518,7 +590,7 @@ impl Store {
             let ro = Self::open_read_only(path)?;
             drop(ro);
         } else {
-            Self::create_file(path)?;
+            Self::create_file(path, readers)?;
         }
         let mut conn = Connection::open(path).map_err(err)?;
         conn.pragma_update(None, "journal_mode", "WAL")

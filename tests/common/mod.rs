@@ -165,3 +165,6 @@ pub fn capture(script: &str, port_base: &str) -> tempfile::TempDir {
     );
     dir
 }
+
+/// A HAProxy DOWN message (without its syslog header), as HAProxy writes it.
+pub const DOWN: &str = "Server be_app/srv1 is DOWN, reason: Layer4 timeout, check duration: 2001ms. 0 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue.";
