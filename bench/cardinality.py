@@ -1,21 +1,25 @@
 #!/usr/bin/env python3
 """listen with many distinct server names (BENCHMARKS.md, issue 12 point 1).
 Loopback only; bounded in names and time. Usage:
-  cardinality.py BINARY NAMES [UDP_RATE UDP_SECONDS]
+  [CAP=N] cardinality.py BINARY NAMES [UDP_RATE UDP_SECONDS]
 Sends NAMES request lines over TCP, each for a new server, waits until the
-database holds them, then reports RSS, idle CPU over 10 s, the size of one
-/metrics scrape, and optionally a UDP feed of UDP_RATE msg/s for UDP_SECONDS
-to the known servers (lines counted vs sent, kernel drops)."""
+database holds them (or CAP of them: --max-servers CAP, default NAMES + 1),
+then reports RSS, idle CPU over 10 s, the time of a commit that changes one
+server among all those known, the size of one /metrics scrape, the names
+dropped past the cap, and optionally a UDP feed of UDP_RATE msg/s for
+UDP_SECONDS to the known servers (lines counted vs sent, kernel drops)."""
 import os, socket, sqlite3, subprocess, sys, tempfile, time
 
 binary, names = sys.argv[1], int(sys.argv[2])
 rate = int(sys.argv[3]) if len(sys.argv) > 3 else 0
 secs = int(sys.argv[4]) if len(sys.argv) > 4 else 0
+cap = int(os.environ.get("CAP", names + 1))
+kept = min(names, cap)
 d = tempfile.mkdtemp()
 db = os.path.join(d, "x.db")
 p = subprocess.Popen([binary, "listen", "--db", db, "--tcp", "127.0.0.1:28111",
                       "--udp", "127.0.0.1:28111", "--metrics", "127.0.0.1:28112",
-                      "--max-servers", str(names + 1)], stderr=subprocess.PIPE)
+                      "--max-servers", str(cap)], stderr=subprocess.PIPE)
 p.stderr.readline()
 
 def status(field):
@@ -45,23 +49,34 @@ while True:
         n = c.execute("SELECT count(*) FROM servers").fetchone()[0]
     except sqlite3.OperationalError:
         n = 0
-    if n >= names or time.time() - t0 > 600:
+    if n >= kept or time.time() - t0 > 600:
         break
     time.sleep(0.5)
 took = time.time() - t0
 time.sleep(3)
 rss = status("VmRSS:")
 c0 = cpu(); time.sleep(10); idle = (cpu() - c0) / 10
+# One more request for a known server: the next commit changes one row.
+s.sendall(line(7).encode())
+time.sleep(0.5)
 m = socket.create_connection(("127.0.0.1", 28112))
 m.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-size = 0
+size = 0; head = b""
 while True:
     b = m.recv(1 << 20)
     if not b:
         break
     size += len(b)
-print(f"names {names}: stored in {took:.1f} s, RSS {rss/1024:.0f} MB (peak {status('VmHWM:')/1024:.0f} MB), "
-      f"idle CPU {idle*100:.2f}% of a core, /metrics {size/1e6:.1f} MB")
+    head += b
+DROPPED = 'hapwatch_series_dropped_total{kind="server"}'
+vals = {}
+for l in head.decode(errors="replace").splitlines():
+    for k in ("hapwatch_db_batch_microseconds", DROPPED):
+        if l.startswith(k + " ") or l.startswith(k + "{} "):
+            vals[k] = int(float(l.split()[-1]))
+print(f"names {names} (kept {kept}): stored in {took:.1f} s, RSS {rss/1024:.0f} MB (peak {status('VmHWM:')/1024:.0f} MB), "
+      f"idle CPU {idle*100:.2f}% of a core, one-row commit {vals.get('hapwatch_db_batch_microseconds', 0)/1000:.1f} ms, "
+      f"/metrics {size/1e6:.1f} MB, dropped {vals.get(DROPPED, 0)}")
 if rate:
     u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     msgs = [line(i % names).rstrip("\n").encode() for i in range(1000)]

@@ -21,6 +21,7 @@
 //! - [`report`]: one report model, printed as a table, JSON or CSV.
 //! - [`time`]: event-time parsing; nothing here reads the wall clock.
 //! - `bytes`: the byte scanning the parsers share.
+//! - `fuzz`: the fuzz targets' entry points (`fuzz/`, cargo fuzz).
 //!
 //! The public surface is what the `hapwatch` binary, the tests and the
 //! benchmarks use; `model`, `pipeline`, `delivery`, `bytes` and the engine's,
@@ -42,6 +43,8 @@ pub mod analyze;
 mod bytes;
 mod delivery;
 pub mod engine;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod haproxy;
 pub mod input;
 pub mod listen;

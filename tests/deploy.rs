@@ -189,35 +189,10 @@ $AddUnixListenSocket DIR/haproxy-dev-log
             ),
         )
         .unwrap();
-        let child = Command::new("rsyslogd")
-            .arg("-n")
-            .arg("-f")
-            .arg(&conf)
-            .arg("-i")
-            .arg(dir.join("rsyslogd.pid"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        Rsyslog { child }
+        Rsyslog {
+            child: rsyslogd(&conf, dir),
+        }
     }
-}
-
-fn metric(port: u16, name: &str) -> u64 {
-    use std::io::{Read, Write};
-    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
-        return 0;
-    };
-    let _ = write!(
-        s,
-        "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    );
-    let mut out = String::new();
-    let _ = s.read_to_string(&mut out);
-    out.lines()
-        .find(|l| l.starts_with(name))
-        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
-        .unwrap_or(0)
 }
 
 /// How many lines hapwatch got through an rsyslogd whose include directory
@@ -258,7 +233,7 @@ fn through_rsyslog(ours: &str, base: u16) -> u64 {
     let deadline = Instant::now() + Duration::from_secs(3);
     let mut got = 0;
     while Instant::now() < deadline && got == 0 {
-        got = metric(base + 2, "hapwatch_lines_total");
+        got = metric(&metrics(base + 2), "hapwatch_lines_total");
         std::thread::sleep(Duration::from_millis(100));
     }
     kill(&hw.0, "TERM");

@@ -125,43 +125,6 @@ fn unsafe_kill(pid: u32, sig: &str) {
         .unwrap();
 }
 
-fn metrics(port: u16) -> String {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    write!(
-        s,
-        "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    out
-}
-
-/// The value of one sample line of /metrics (0 when absent).
-fn metric(text: &str, prefix: &str) -> u64 {
-    text.lines()
-        .find(|l| l.starts_with(prefix))
-        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
-        .unwrap_or(0)
-}
-
-/// Polls /metrics until `prefix` reaches `want` (bounded).
-fn wait_metric(port: u16, prefix: &str, want: u64) -> String {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let m = metrics(port);
-        if metric(&m, prefix) >= want {
-            return m;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{prefix} never reached {want}:\n{m}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 /// What `analyze --db` stores for a file: the reference for listen.
 fn analyzed(path: &std::path::Path) -> (serde_json::Value, serde_json::Value) {
     let dir = tempfile::tempdir().unwrap();

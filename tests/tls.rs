@@ -9,7 +9,7 @@ mod common;
 use common::*;
 
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -109,37 +109,8 @@ fn rsyslog(dir: &Path, udp: u16, tls: u16, client: Option<&str>) -> Proc {
         ),
     )
     .unwrap();
-    let child = Command::new("rsyslogd")
-        .arg("-n")
-        .arg("-f")
-        .arg(&conf)
-        .arg("-i")
-        .arg(dir.join("rsyslogd.pid"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let child = rsyslogd(&conf, dir);
     Proc(child)
-}
-
-fn metrics(port: u16) -> String {
-    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
-        return String::new();
-    };
-    let _ = write!(
-        s,
-        "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    );
-    let mut out = String::new();
-    let _ = s.read_to_string(&mut out);
-    out
-}
-
-fn metric(text: &str, prefix: &str) -> u64 {
-    text.lines()
-        .find(|l| l.starts_with(prefix))
-        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
-        .unwrap_or(0)
 }
 
 /// The state `hapwatch status` gives one server, if it knows it.
@@ -262,15 +233,12 @@ fn rsyslog_gtls_forwards_and_untrusted_senders_inject_nothing() {
     let mut plain = std::net::TcpStream::connect("127.0.0.1:28121").unwrap();
     plain.write_all(&frame("plain")).unwrap();
     drop(plain);
-    let deadline = Instant::now() + Duration::from_secs(10);
     let l = "{listener=\"tls://127.0.0.1:28121\"}";
-    let failed = format!("hapwatch_tls_handshakes_failed_total{l}");
-    let mut m = metrics(28122);
-    while metric(&m, &failed) < 3 {
-        assert!(Instant::now() < deadline, "3 failed handshakes:\n{m}");
-        std::thread::sleep(Duration::from_millis(100));
-        m = metrics(28122);
-    }
+    wait_metric(
+        28122,
+        &format!("hapwatch_tls_handshakes_failed_total{l}"),
+        3,
+    );
     // A trusted sender after them is applied; theirs never are.
     assert!(s_client(p, 28121, Some("client"), &frame("after")));
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -344,60 +312,32 @@ fn bad_tls_settings_exit_2_naming_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path();
     pki(p);
-    let f = |n: &str| -> PathBuf { p.join(n) };
-    let s = |n: &str| f(n).to_str().unwrap().to_string();
+    let s = |n: &str| p.join(n).to_str().unwrap().to_string();
     let db = s("x.db");
     let run = |args: &[&str]| {
         let mut all = vec!["listen", "--db", &db];
         all.extend_from_slice(args);
         hapwatch(&all)
     };
+    // --tls ADDR with (cert, key, client CA), as file names in `p`.
+    let tls = |cert: &str, key: &str, ca: Option<&str>| -> Vec<String> {
+        let mut a = vec!["--tls".into(), "127.0.0.1:28141".into()];
+        a.extend(["--tls-cert".into(), s(cert), "--tls-key".into(), s(key)]);
+        if let Some(ca) = ca {
+            a.extend(["--tls-client-ca".into(), s(ca)]);
+        }
+        a
+    };
     let cases: Vec<(Vec<String>, &str)> = vec![
         (vec!["--tls".into(), "127.0.0.1:28141".into()], "--tls-cert"),
+        (tls("missing.pem", "server.key", None), "--tls-cert"),
+        (tls("server.key", "server.key", None), "--tls-cert"),
         (
-            vec![
-                "--tls".into(),
-                "127.0.0.1:28141".into(),
-                "--tls-cert".into(),
-                s("missing.pem"),
-                "--tls-key".into(),
-                s("server.key"),
-            ],
-            "--tls-cert",
-        ),
-        (
-            vec![
-                "--tls".into(),
-                "127.0.0.1:28141".into(),
-                "--tls-cert".into(),
-                s("server.key"),
-                "--tls-key".into(),
-                s("server.key"),
-            ],
-            "--tls-cert",
-        ),
-        (
-            vec![
-                "--tls".into(),
-                "127.0.0.1:28141".into(),
-                "--tls-cert".into(),
-                s("server.pem"),
-                "--tls-key".into(),
-                s("client.key"),
-            ],
+            tls("server.pem", "client.key", None),
             "the key must be the certificate's own",
         ),
         (
-            vec![
-                "--tls".into(),
-                "127.0.0.1:28141".into(),
-                "--tls-cert".into(),
-                s("server.pem"),
-                "--tls-key".into(),
-                s("server.key"),
-                "--tls-client-ca".into(),
-                s("server.key"),
-            ],
+            tls("server.pem", "server.key", Some("server.key")),
             "--tls-client-ca",
         ),
         (

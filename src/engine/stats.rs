@@ -21,6 +21,10 @@ pub use crate::model::ServerKey;
 /// record (five per request line). Exact, so accuracy does not change.
 const SMALL: usize = 512;
 
+/// Values recorded straight into the histogram before a timer gets its
+/// small-value array (see [`TimerStats::record`]).
+const HOT: u64 = 64;
+
 /// Latency distribution of one timer: an HDR histogram (2 significant
 /// digits: < 1% relative error) plus the exact sum and maximum.
 #[derive(Clone, Debug)]
@@ -73,6 +77,11 @@ impl TimerStats {
         // of milliseconds, far below the auto-resize limit (i64::MAX / 2), so
         // this cannot fail.
         let _ = self.hist.record(v);
+        // A server that keeps getting requests earns its small-value array;
+        // one seen a few times (most of 100,000 names) never pays its 1 KB.
+        if self.small.is_empty() && self.hist.len() == HOT {
+            self.small = vec![0; SMALL].into_boxed_slice();
+        }
     }
 
     /// Flushes and frees the small-value counters: for a histogram that is
@@ -93,13 +102,12 @@ impl TimerStats {
         }
     }
 
-    /// A new histogram with a small-value array from `pool` if it has one.
+    /// A new histogram with a small-value array from `pool` if it has one
+    /// (else it gets one once it has recorded [`HOT`] values).
     pub fn from_pool(pool: &mut Vec<Box<[u16]>>) -> Self {
         TimerStats {
             hist: Histogram::new(2).expect("2 significant digits is valid"),
-            small: pool
-                .pop()
-                .unwrap_or_else(|| vec![0; SMALL].into_boxed_slice()),
+            small: pool.pop().unwrap_or_else(|| Box::new([])),
             pending: 0,
             sum: 0,
             max: 0,
@@ -466,7 +474,7 @@ mod tests {
 
     #[test]
     fn a_pooled_small_array_comes_back_empty_and_counts_exactly() {
-        let mut pool = Vec::new();
+        let mut pool = vec![vec![0; SMALL].into_boxed_slice()];
         let mut first = TimerStats::from_pool(&mut pool);
         for v in [0, 3, 3, 511, 700, 12] {
             first.record(v);
@@ -486,6 +494,25 @@ mod tests {
             (second.count(), second.quantile(0.0), second.max),
             (2, 5, 5)
         );
+    }
+
+    /// A timer seen a few times (most of 100,000 server names) has no
+    /// small-value array; one that keeps recording gets it at HOT values,
+    /// and the counts are exact either way.
+    #[test]
+    fn only_a_busy_timer_gets_a_small_value_array() {
+        let mut t = TimerStats::new();
+        for _ in 0..HOT - 1 {
+            t.record(4);
+        }
+        assert!(t.small.is_empty(), "cold: no 1 KB array");
+        for _ in 0..1000 {
+            t.record(4);
+        }
+        assert_eq!(t.small.len(), SMALL, "busy: the array");
+        t.flush();
+        assert_eq!(t.count(), HOT - 1 + 1000);
+        assert_eq!(t.hist.count_at(4), HOT - 1 + 1000);
     }
 }
 

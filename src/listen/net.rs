@@ -70,12 +70,22 @@ pub async fn bind_all(opts: &Options) -> Result<(Bound, Vec<Arc<Listener>>), Sta
         all.push(l.clone());
         b.udp.push((Arc::new(s), l));
     }
-    for a in &opts.tcp {
-        let sa = addr("--tcp", a)?;
-        let s = TcpListener::bind(sa)
+    // A stream listener: `--tcp` or `--tls`.
+    async fn stream(flag: &str, a: &str) -> Result<TcpListener, StartError> {
+        let sa = addr(flag, a)?;
+        TcpListener::bind(sa)
             .await
-            .map_err(|e| StartError(format!("--tcp {a}: {e}")))?;
-        let l = listener(format!("tcp://{}", s.local_addr().map_or(sa, |x| x)));
+            .map_err(|e| StartError(format!("{flag} {a}: {e}")))
+    }
+    let named = |scheme: &str, s: &TcpListener, a: &str| {
+        listener(format!(
+            "{scheme}://{}",
+            s.local_addr().map_or(a.to_string(), |x| x.to_string())
+        ))
+    };
+    for a in &opts.tcp {
+        let s = stream("--tcp", a).await?;
+        let l = named("tcp", &s, a);
         all.push(l.clone());
         b.tcp.push((s, l));
     }
@@ -84,11 +94,8 @@ pub async fn bind_all(opts: &Options) -> Result<(Bound, Vec<Arc<Listener>>), Sta
         .iter()
         .flat_map(|(addrs, acc)| addrs.iter().map(move |a| (a, acc)))
     {
-        let sa = addr("--tls", a)?;
-        let s = TcpListener::bind(sa)
-            .await
-            .map_err(|e| StartError(format!("--tls {a}: {e}")))?;
-        let l = listener(format!("tls://{}", s.local_addr().map_or(sa, |x| x)));
+        let s = stream("--tls", a).await?;
+        let l = named("tls", &s, a);
         all.push(l.clone());
         b.tls.push((s, l, acceptor.clone()));
     }

@@ -168,3 +168,60 @@ pub fn capture(script: &str, port_base: &str) -> tempfile::TempDir {
 
 /// A HAProxy DOWN message (without its syslog header), as HAProxy writes it.
 pub const DOWN: &str = "Server be_app/srv1 is DOWN, reason: Layer4 timeout, check duration: 2001ms. 0 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue.";
+
+/// One scrape of `http://127.0.0.1:PORT/metrics`, headers and all (empty
+/// when nothing listens there yet).
+pub fn metrics(port: u16) -> String {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return String::new();
+    };
+    let _ = s.set_read_timeout(Some(std::time::Duration::from_secs(5)));
+    let _ = write!(
+        s,
+        "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    );
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}
+
+/// The value of the first sample line of a scrape that starts with
+/// `prefix` (0 when absent).
+pub fn metric(text: &str, prefix: &str) -> u64 {
+    text.lines()
+        .find(|l| l.starts_with(prefix))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Polls /metrics until `prefix` reaches `want` (bounded).
+pub fn wait_metric(port: u16, prefix: &str, want: u64) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let m = metrics(port);
+        if metric(&m, prefix) >= want {
+            return m;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{prefix} never reached {want}:\n{m}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// rsyslogd in the foreground with this configuration, its pid file in
+/// `dir`, quiet; the caller stops it.
+pub fn rsyslogd(conf: &std::path::Path, dir: &std::path::Path) -> std::process::Child {
+    std::process::Command::new("rsyslogd")
+        .arg("-n")
+        .arg("-f")
+        .arg(conf)
+        .arg("-i")
+        .arg(dir.join("rsyslogd.pid"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}

@@ -1,0 +1,55 @@
+#!/usr/bin/env python3
+"""Writes the fuzz corpus seeds (fuzz/corpus/TARGET/) from the repository's
+own data: the captured fixtures, the pattern files, the README's rule and
+config examples. Run from the repository root; the output is committed."""
+import os, re, pathlib
+
+root = pathlib.Path(__file__).resolve().parent.parent
+out = root / "fuzz" / "corpus"
+fixtures = sorted((root / "fixtures").glob("*.log")) + sorted((root / "fixtures" / "variants").glob("*.log"))
+
+def put(target, name, data):
+    d = out / target
+    d.mkdir(parents=True, exist_ok=True)
+    (d / name).write_bytes(data if isinstance(data, bytes) else data.encode())
+
+def lines(path):
+    return path.read_bytes().splitlines()
+
+for f in fixtures:
+    ls = lines(f)
+    stem = f.stem
+    # Whole lines through the engine: 40 spread over each capture.
+    put("lines", stem, b"\n".join(ls[::max(1, len(ls) // 40)][:40]) + b"\n")
+    # Syslog headers: a few lines of each form.
+    for i, l in enumerate(ls[:3]):
+        put("syslog", f"{stem}-{i}", l)
+    # Messages after the header: requests and health messages.
+    msgs = [l.split(b"]: ", 1)[1] for l in ls if b"]: " in l]
+    reqs = [m for m in msgs if re.match(rb"^[0-9a-f:.\[\]]+:\d+ \[", m)]
+    for i, m in enumerate(reqs[:4]):
+        put("request", f"{stem}-{i}", m)
+    health = [m for m in msgs if re.match(rb"^(Server|Backup Server|backend|Health check|Agent check|Proxy)", m)]
+    for i, m in enumerate(health[:6]):
+        put("health", f"{stem}-{i}", m)
+
+# Framing: [max-frame selector, read size] + a stream of both framings.
+sample = [l for l in lines(root / "fixtures" / "haproxy-udp-rfc3164.log")[:6]]
+octet = b"".join(b"%d %s" % (len(l), l) for l in sample)
+lf = b"".join(l + b"\n" for l in sample)
+put("framing", "octet", bytes([15, 7]) + octet)
+put("framing", "lf", bytes([15, 200]) + lf)
+put("framing", "mixed-oversized", bytes([2, 3]) + octet[:200] + b"99999 " + b"x" * 80 + lf)
+put("framing", "malformed", bytes([8, 1]) + b"12345678901234 " + lf)
+
+for p in sorted((root / "patterns").glob("*.toml")):
+    put("patterns", p.name, p.read_bytes())
+
+readme = (root / "README.md").read_text()
+blocks = re.findall(r"```toml\n(.*?)```", readme, re.S)
+for i, b in enumerate(blocks):
+    put("rules", f"readme-{i}", b)
+put("config", "listen", 'udp = ["127.0.0.1:5514"]\ntcp = ["127.0.0.1:5514"]\nmax_frame = 65536\n'
+    'idle_timeout = "10m"\nfirst_frame_timeout = "10s"\nallow = ["10.0.0.0/8"]\n'
+    'queue_bytes = "256MiB"\nunix_mode = "0660"\nmax_skew = "10m"\nreorder_window = "2s"\n')
+put("config", "small", 'metrics = "127.0.0.1:9464"\nmax_servers = 1000\nqueue_bytes = 1048576\n')
