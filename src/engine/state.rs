@@ -37,6 +37,8 @@ pub struct ServerState {
     /// Event time of the newest state line applied (not stored: after a
     /// restart `since` stands in for it).
     pub last_state_at: Option<Millis>,
+    /// In [`HealthTracker::touched`] (see there).
+    pub(crate) touched: bool,
 }
 
 impl ServerState {
@@ -92,6 +94,9 @@ fn implied_previous(ev: &HealthEvent) -> Option<(Option<Op>, Admin)> {
 #[derive(Debug, Default)]
 pub struct HealthTracker {
     pub servers: BTreeMap<ServerKey, ServerState>,
+    /// Servers an event was applied to since [`HealthTracker::take_touched`]
+    /// (each once): the store writes their rows, not every server's.
+    pub(crate) touched: Vec<ServerKey>,
     pub backends: BTreeMap<(String, String), BackendState>,
     pub transitions: Vec<Transition>,
     /// Start of the window: time before it is not counted.
@@ -127,7 +132,14 @@ impl HealthTracker {
             server: server.clone(),
         };
         let window_start = self.window_start;
-        let st = self.servers.entry(key).or_default();
+        let st = match self.servers.get_mut(&key) {
+            Some(st) => st,
+            None => self.servers.entry(key.clone()).or_default(),
+        };
+        if !st.touched {
+            st.touched = true;
+            self.touched.push(key);
+        }
         st.events += 1;
         st.backup |= ev.backup;
         if ev.class == Class::Check {
@@ -240,6 +252,17 @@ impl HealthTracker {
                 p.end = Some(at);
             }
         }
+    }
+
+    /// The servers an event was applied to since the last call.
+    pub fn take_touched(&mut self) -> Vec<ServerKey> {
+        let keys = std::mem::take(&mut self.touched);
+        for k in &keys {
+            if let Some(st) = self.servers.get_mut(k) {
+                st.touched = false;
+            }
+        }
+        keys
     }
 
     /// Closes every open interval at `end`: call once, after the last event.

@@ -347,6 +347,14 @@ pub struct Aggregates {
     pub servers: Vec<(ServerKey, Stats)>,
     /// The key bytes as logged (names need not be UTF-8), beside `servers`.
     raw: Vec<[Box<[u8]>; 3]>,
+    /// Beside `servers`: whether it is in `touched`.
+    touched_flag: Vec<bool>,
+    /// Servers a request was added to since [`Aggregates::take_touched`]
+    /// (indices into `servers`, each once): the store writes their rows.
+    touched: Vec<usize>,
+    /// A name was not UTF-8: its key is a lossy copy, which the index (by
+    /// the bytes logged) cannot find.
+    lossy: bool,
 }
 
 #[inline]
@@ -403,6 +411,9 @@ impl Aggregates {
                 {
                     Some(i) => i,
                     None => {
+                        self.lossy |= [host, backend, server]
+                            .iter()
+                            .any(|b| std::str::from_utf8(b).is_err());
                         let s = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
                         let key = ServerKey {
                             host: s(host),
@@ -411,6 +422,7 @@ impl Aggregates {
                         };
                         self.servers.push((key, Stats::default()));
                         self.raw.push([host.into(), backend.into(), server.into()]);
+                        self.touched_flag.push(false);
                         let i = self.servers.len() - 1;
                         self.index.entry(h).or_insert(i);
                         i
@@ -418,7 +430,37 @@ impl Aggregates {
                 }
             }
         };
+        if !self.touched_flag[idx] {
+            self.touched_flag[idx] = true;
+            self.touched.push(idx);
+        }
         &mut self.servers[idx].1
+    }
+
+    /// The servers a request was added to since the last call (indices
+    /// into `servers`).
+    pub fn take_touched(&mut self) -> Vec<usize> {
+        let idx = std::mem::take(&mut self.touched);
+        for &i in &idx {
+            self.touched_flag[i] = false;
+        }
+        idx
+    }
+
+    /// A server's totals by its key (a hash lookup; a name that is not
+    /// UTF-8, whose key is a lossy copy, is found by a scan).
+    pub fn find(&self, k: &ServerKey) -> Option<&Stats> {
+        let h = key_hash(k.host.as_bytes(), k.backend.as_bytes(), k.server.as_bytes());
+        match self.index.get(&h) {
+            Some(&i) if self.servers[i].0 == *k => Some(&self.servers[i].1),
+            None if !self.lossy => None,
+            // A hash shared by two keys, or a lossy key.
+            _ => self
+                .servers
+                .iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, s)| s),
+        }
     }
 
     /// Server-minutes recorded since the last drain.

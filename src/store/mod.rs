@@ -869,21 +869,9 @@ impl Store {
                      WHERE excluded.updated_ms >= servers.updated_ms",
                 )
                 .map_err(err)?;
-            let keys = &b.changed.servers;
-            // The changed servers' request totals, looked up by key.
-            let stats: std::collections::HashMap<_, _> = if keys.is_empty() {
-                Default::default()
-            } else {
-                engine
-                    .aggregates
-                    .servers
-                    .iter()
-                    .map(|(k, s)| (k, s))
-                    .collect()
-            };
-            for k in keys {
+            for k in &b.changed.servers {
                 let st = engine.health.servers.get(k);
-                let last_request = stats.get(k).and_then(|s| s.last);
+                let last_request = engine.aggregates.find(k).and_then(|s| s.last);
                 let check = st.and_then(|s| s.last_check.as_ref());
                 let label = st.map_or(crate::engine::Label::Unknown, |s| s.label());
                 // The event time this row stands for: the last thing seen

@@ -117,13 +117,20 @@ struct RowVersions {
     health: FxHashMap<ServerKey, (u64, Option<Millis>)>,
     requests: FxHashMap<ServerKey, Option<Millis>>,
     backends: FxHashMap<(String, String), BackendVersion>,
+    /// Servers touched since a commit that has not succeeded yet: looked
+    /// at again until one does.
+    unsettled: rustc_hash::FxHashSet<ServerKey>,
 }
 
 type BackendVersion = (Option<u32>, Option<u32>, usize, Option<Millis>);
 
 impl RowVersions {
     /// The rows that differ from what was stored, with their new versions.
-    fn changed(&self, engine: &Engine) -> (Changed, Versions) {
+    /// The first commit looks at every server (states loaded at start
+    /// included); later ones only at the servers the engine touched since
+    /// (and those of a commit that failed): a commit costs what changed,
+    /// not what exists.
+    fn changed(&mut self, engine: &mut Engine) -> (Changed, Versions) {
         let mut c = Changed::default();
         let mut v = Versions {
             generation: Some(engine.generation),
@@ -132,18 +139,37 @@ impl RowVersions {
         if self.generation == v.generation {
             return (c, v);
         }
-        let mut keys = rustc_hash::FxHashSet::default();
-        for (k, st) in &engine.health.servers {
-            let now = (st.events, st.since);
-            if self.health.get(k) != Some(&now) {
-                keys.insert(k.clone());
-                v.health.push((k.clone(), now));
-            }
+        let first = self.generation.is_none();
+        let touched_health = engine.health.take_touched();
+        let touched_requests = engine.aggregates.take_touched();
+        if first {
+            self.unsettled.extend(engine.health.servers.keys().cloned());
+            self.unsettled
+                .extend(engine.aggregates.servers.iter().map(|(k, _)| k.clone()));
+        } else {
+            self.unsettled.extend(touched_health);
+            let servers = &engine.aggregates.servers;
+            self.unsettled
+                .extend(touched_requests.into_iter().map(|i| servers[i].0.clone()));
         }
-        for (k, stats) in &engine.aggregates.servers {
-            if self.requests.get(k) != Some(&stats.last) {
-                keys.insert(k.clone());
-                v.requests.push((k.clone(), stats.last));
+        for k in &self.unsettled {
+            let health = engine.health.servers.get(k).map(|st| (st.events, st.since));
+            let request = engine.aggregates.find(k).map(|s| s.last);
+            let mut differs = false;
+            if let Some(now) = health {
+                if self.health.get(k) != Some(&now) {
+                    differs = true;
+                    v.health.push((k.clone(), now));
+                }
+            }
+            if let Some(last) = request {
+                if self.requests.get(k) != Some(&last) {
+                    differs = true;
+                    v.requests.push((k.clone(), last));
+                }
+            }
+            if differs {
+                c.servers.push(k.clone());
             }
         }
         for (k, b) in &engine.health.backends {
@@ -158,12 +184,12 @@ impl RowVersions {
                 v.backends.push((k.clone(), now));
             }
         }
-        c.servers = keys.into_iter().collect();
         (c, v)
     }
 
     /// A commit stored them.
     fn stored(&mut self, v: Versions) {
+        self.unsettled.clear();
         self.health.extend(v.health);
         self.requests.extend(v.requests);
         self.backends.extend(v.backends);
@@ -312,7 +338,7 @@ impl Writer {
             .map(|((key, minute), data)| Rollup { key, minute, data })
             .collect();
         let skewed = std::mem::take(&mut engine.skewed);
-        let (changed, versions) = self.rows.changed(engine);
+        let (changed, versions) = self.rows.changed(&mut *engine);
         let stored = ready(&mut self.store).and_then(|s| {
             s.persist(&Batch {
                 engine,
@@ -417,5 +443,59 @@ mod tests {
             .find(|r| r.minute == piece("10:05", 0).minute)
             .unwrap();
         assert_eq!(five.data.counts.requests, 2);
+    }
+
+    /// After the first commit, a commit looks only at the servers the
+    /// engine touched (a request, a health event) and at those of a commit
+    /// that failed: one request among 1,000 known servers writes one row,
+    /// and the row is right.
+    #[test]
+    fn a_commit_writes_the_servers_touched_since_the_last_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = Writer::new(
+            Store::open(&dir.path().join("t.db")).unwrap(),
+            Duration::from_secs(60),
+        );
+        let mut engine = Engine::new(
+            std::sync::Arc::new(crate::patterns::PatternSet::builtin()),
+            Filter::default(),
+        );
+        let request = |i: usize, second: u32| {
+            format!(
+                "<134>Nov 24 19:00:{second:02} lb1 haproxy[1]: 127.0.0.1:1000 \
+                 [24/Nov/2026:19:00:{second:02}.000] fe be/s{i} 0/0/0/5/5 200 100 - - ---- \
+                 1/1/0/0/0 0/0 \"GET / HTTP/1.1\""
+            )
+        };
+        for i in 0..1000 {
+            engine.ingest_line(request(i, 1).as_bytes());
+        }
+        let (c, v) = w.rows.changed(&mut engine);
+        assert_eq!(c.servers.len(), 1000, "the first commit: every server");
+        w.rows.stored(v);
+        // One request, and a DOWN for a server that has no request.
+        engine.ingest_line(request(7, 2).as_bytes());
+        let patterns = crate::patterns::PatternSet::builtin();
+        let down = b"Server be/other is DOWN, reason: Layer4 timeout, check duration: 2001ms. \
+            0 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue.";
+        let crate::haproxy::Message::Health(ev) = crate::haproxy::classify(&patterns, down) else {
+            panic!("a DOWN line is a health event")
+        };
+        engine.apply_health("lb1", 1_795_000_000_000, &ev);
+        let (c, v) = w.rows.changed(&mut engine);
+        let mut names: Vec<&str> = c.servers.iter().map(|k| k.server.as_str()).collect();
+        names.sort();
+        assert_eq!(names, ["other", "s7"]);
+        // That commit failed (not stored): the next one has them again,
+        // with what came since.
+        drop(v);
+        engine.ingest_line(request(8, 3).as_bytes());
+        let (c, v) = w.rows.changed(&mut engine);
+        let mut names: Vec<&str> = c.servers.iter().map(|k| k.server.as_str()).collect();
+        names.sort();
+        assert_eq!(names, ["other", "s7", "s8"]);
+        w.rows.stored(v);
+        let (c, _) = w.rows.changed(&mut engine);
+        assert!(c.servers.is_empty(), "nothing since: {:?}", c.servers);
     }
 }
