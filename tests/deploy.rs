@@ -263,6 +263,8 @@ fn the_rsyslog_snippet_works_beside_debians_haproxy_file() {
 /// where it is), and a database it may not read says how to read it.
 #[test]
 fn query_commands_find_the_database_and_say_how_to_read_it() {
+    // The service test below creates /var/lib/hapwatch/hapwatch.db.
+    let _system = SYSTEM.lock().unwrap_or_else(|e| e.into_inner());
     let dir = tempfile::tempdir().unwrap();
     // Nothing here, no HAPWATCH_DB: the message names the service's path.
     let out = Command::new(env!("CARGO_BIN_EXE_hapwatch"))
@@ -427,4 +429,56 @@ fn gid_of(name: &str) -> u32 {
         .nth(2)
         .and_then(|g| g.trim().parse().ok())
         .unwrap_or_else(|| panic!("no group {name}"))
+}
+
+/// Held by the tests that use the machine's own paths
+/// (/var/lib/hapwatch, /etc/systemd/system, the user hapwatch).
+static SYSTEM: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// The README's "Running it as a service" commands, as pasted, under a real
+/// systemd (PID 1 in its own pid, mount and network namespaces, loopback
+/// only): install, `systemctl enable --now` (Type=notify: active once
+/// bound), the "Is it receiving?" block (metrics, a DOWN over TCP, the
+/// page in `hapwatch alerts`, the state in `hapwatch status` as the
+/// service user), a DOWN through Debian's rsyslog with the 48- snippet,
+/// stop. tests/e2e/service.sh does it and removes what it installed; it
+/// skips on a machine where hapwatch is installed.
+#[test]
+fn the_readmes_service_commands_work_as_pasted_under_systemd() {
+    let uid = Command::new("id").arg("-u").output().unwrap();
+    if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
+        eprintln!("not root: systemd cannot be booted here");
+        return;
+    }
+    require_tools(&["unshare", "nsenter", "sudo", "logger", "curl", "rsyslogd"]);
+    if !Path::new("/lib/systemd/systemd").exists() {
+        assert!(std::env::var_os("CI").is_none(), "CI installs systemd");
+        eprintln!("no systemd: not checked here");
+        return;
+    }
+    let _system = SYSTEM.lock().unwrap_or_else(|e| e.into_inner());
+    let root = env!("CARGO_MANIFEST_DIR");
+    let out = Command::new("timeout")
+        .arg("120")
+        .arg("bash")
+        .arg(Path::new(root).join("tests/e2e/service.sh"))
+        .arg(root)
+        .arg(env!("CARGO_BIN_EXE_hapwatch"))
+        .output()
+        .unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if out.status.code() == Some(77) {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI has no installation: {said}"
+        );
+        eprintln!("{said}");
+        return;
+    }
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("every command of the README's service section worked as pasted"));
 }
