@@ -81,6 +81,33 @@ fn listen(db: &Path, args: &[&str]) -> Proc {
     Proc(child)
 }
 
+/// A new PKI in a temporary directory, and `hapwatch listen --tls
+/// 127.0.0.1:PORT` with its server certificate (and `--tls-client-ca`
+/// when `client_ca`), metrics on METRICS, the database `tls.db` there.
+fn tls_listener(port: u16, metrics: u16, client_ca: bool) -> (tempfile::TempDir, Proc) {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    pki(p);
+    let s = |f: &str| p.join(f).to_str().unwrap().to_string();
+    let (tls, metrics) = (format!("127.0.0.1:{port}"), format!("127.0.0.1:{metrics}"));
+    let mut args = vec![
+        "--tls".to_string(),
+        tls,
+        "--tls-cert".into(),
+        s("server.pem"),
+        "--tls-key".into(),
+        s("server.key"),
+        "--metrics".into(),
+        metrics,
+    ];
+    if client_ca {
+        args.extend(["--tls-client-ca".into(), s("ca.pem")]);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let hw = listen(&p.join("tls.db"), &args);
+    (dir, hw)
+}
+
 /// rsyslogd receiving on UDP `udp` and forwarding everything over TLS
 /// (gtls, octet-counted, the server's name checked) to 127.0.0.1:`tls`,
 /// presenting `client` (a `.pem`/`.key` pair in `dir`) when given.
@@ -204,26 +231,9 @@ fn rsyslog_gtls_forwards_and_untrusted_senders_inject_nothing() {
             || std::env::var_os("CI").is_none(),
         "rsyslog's gtls driver (Debian package rsyslog-gnutls) is missing"
     );
-    let dir = tempfile::tempdir().unwrap();
+    let (dir, _hw) = tls_listener(28121, 28122, true);
     let p = dir.path();
-    pki(p);
     let db = p.join("tls.db");
-    let s = |f: &str| p.join(f).to_str().unwrap().to_string();
-    let _hw = listen(
-        &db,
-        &[
-            "--tls",
-            "127.0.0.1:28121",
-            "--tls-cert",
-            &s("server.pem"),
-            "--tls-key",
-            &s("server.key"),
-            "--tls-client-ca",
-            &s("ca.pem"),
-            "--metrics",
-            "127.0.0.1:28122",
-        ],
-    );
     let _rs = rsyslog(p, 28123, 28121, Some("client"));
     through_rsyslog(&db, 28123, "srv1", "DOWN");
 
@@ -262,24 +272,9 @@ fn rsyslog_gtls_forwards_and_untrusted_senders_inject_nothing() {
 #[test]
 fn server_only_tls_takes_both_framings() {
     require_tools(&["openssl"]);
-    let dir = tempfile::tempdir().unwrap();
+    let (dir, _hw) = tls_listener(28131, 28132, false);
     let p = dir.path();
-    pki(p);
     let db = p.join("tls.db");
-    let s = |f: &str| p.join(f).to_str().unwrap().to_string();
-    let _hw = listen(
-        &db,
-        &[
-            "--tls",
-            "127.0.0.1:28131",
-            "--tls-cert",
-            &s("server.pem"),
-            "--tls-key",
-            &s("server.key"),
-            "--metrics",
-            "127.0.0.1:28132",
-        ],
-    );
     let mut data = frame("octet");
     let lf = format!(
         "<129>{} lb1 haproxy[7]: {}\n",
