@@ -18,9 +18,9 @@ for f in /usr/local/bin/hapwatch /etc/systemd/system/hapwatch.service \
 done
 if id hapwatch >/dev/null 2>&1; then echo "skip: user hapwatch exists"; exit 77; fi
 
-# Not under /tmp or /var/tmp: the namespace hides both.
-mkdir -p "$repo/target"
-work=$(mktemp -d "$repo/target/service-test.XXXXXX")
+# Not under /tmp or /var/tmp, which the namespace hides (nor in the
+# checkout, which may be under /tmp).
+work=$(mktemp -d /var/lib/hapwatch-service-test.XXXXXX)
 mkdir -p "$work/target/release" "$work/contrib"
 cp "$bin" "$work/target/release/hapwatch"
 cp "$repo/contrib/hapwatch.service" "$repo/contrib/48-hapwatch.conf" "$work/contrib/"
