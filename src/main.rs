@@ -73,10 +73,6 @@ fn user_time(s: &str) -> Result<Millis, String> {
     })
 }
 
-fn group_readers(s: &str) -> Result<hapwatch::store::Readers, String> {
-    hapwatch::store::Readers::group(s)
-}
-
 #[derive(Clone, Copy, ValueEnum)]
 enum ListFormat {
     Table,
@@ -203,7 +199,7 @@ enum Command {
         commit_every: Millis,
         /// With --db: let this group read the database (mode 0640 and this
         /// group; default: owner only, 0600).
-        #[arg(long, value_name = "GROUP", value_parser = group_readers, requires = "db")]
+        #[arg(long, value_name = "GROUP", value_parser = hapwatch::store::Readers::group, requires = "db")]
         group: Option<hapwatch::store::Readers>,
         /// Health events are applied in event-time order within this window
         /// (lines from several senders or over UDP can overtake each other).

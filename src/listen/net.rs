@@ -6,7 +6,7 @@
 //! Datagrams cannot wait: a full queue drops the batch and counts it.
 
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
 use ::bytes::Bytes;
@@ -269,7 +269,8 @@ async fn datagrams(
     shared: Arc<Shared>,
     stop: CancellationToken,
 ) {
-    let mut buf = vec![0u8; limits.max_frame + 1];
+    // A longer datagram is cut to this, but recv_whole says its length.
+    let mut buf = vec![0u8; limits.max_frame];
     loop {
         tokio::select! {
             r = s.readable() => if r.is_err() { break },
@@ -530,23 +531,17 @@ impl Seen {
     /// once their batch is queued, dropped if it cannot be.
     fn count(&mut self, d: &SyslogDecoder, l: &Listener) -> u64 {
         let (f, b) = (d.stats, d.bytes);
-        l.oversized
-            .fetch_add(f.oversized - self.frames.oversized, Relaxed);
-        l.malformed
-            .fetch_add(f.malformed - self.frames.malformed, Relaxed);
-        l.partial
-            .fetch_add(f.partial - self.frames.partial, Relaxed);
-        let to = &l.bytes_to;
-        to.oversized
-            .fetch_add(b.oversized - self.bytes.oversized, Relaxed);
-        to.malformed
-            .fetch_add(b.malformed - self.bytes.malformed, Relaxed);
-        to.partial
-            .fetch_add(b.partial - self.bytes.partial, Relaxed);
-        l.bytes.fetch_add(b.total() - self.bytes.total(), Relaxed);
-        let processed = b.processed - self.bytes.processed;
+        let (was_f, was_b) = (self.frames, self.bytes);
+        let add = |c: &AtomicU64, now: u64, was: u64| c.fetch_add(now - was, Relaxed);
+        add(&l.oversized, f.oversized, was_f.oversized);
+        add(&l.malformed, f.malformed, was_f.malformed);
+        add(&l.partial, f.partial, was_f.partial);
+        add(&l.bytes_to.oversized, b.oversized, was_b.oversized);
+        add(&l.bytes_to.malformed, b.malformed, was_b.malformed);
+        add(&l.bytes_to.partial, b.partial, was_b.partial);
+        add(&l.bytes, b.total(), was_b.total());
         (self.frames, self.bytes) = (f, b);
-        processed
+        b.processed - was_b.processed
     }
 }
 

@@ -27,7 +27,7 @@ pub struct TlsFiles {
 
 /// The acceptor for `--tls` listeners, from the files.
 pub fn acceptor(files: &TlsFiles) -> Result<tokio_rustls::TlsAcceptor, StartError> {
-    let (Some(cert), Some(key)) = (&files.cert, &files.key) else {
+    let (Some(cert), Some(key_path)) = (&files.cert, &files.key) else {
         return Err(StartError(
             "--tls needs --tls-cert FILE and --tls-key FILE (PEM: the server's certificate \
              chain and its private key)"
@@ -35,10 +35,10 @@ pub fn acceptor(files: &TlsFiles) -> Result<tokio_rustls::TlsAcceptor, StartErro
         ));
     };
     let chain = certificates("--tls-cert", cert)?;
-    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| {
+    let key = PrivateKeyDer::from_pem_file(key_path).map_err(|e| {
         StartError(format!(
             "--tls-key {}: {}: give the PEM private key (PKCS#8, PKCS#1 or SEC1) of --tls-cert",
-            key.display(),
+            key_path.display(),
             pem_error(&e)
         ))
     })?;
@@ -71,7 +71,7 @@ pub fn acceptor(files: &TlsFiles) -> Result<tokio_rustls::TlsAcceptor, StartErro
         StartError(format!(
             "--tls-cert {} with --tls-key {}: {e}: the key must be the certificate's own",
             cert.display(),
-            files.key.as_deref().unwrap_or(Path::new("")).display()
+            key_path.display()
         ))
     })?;
     Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))

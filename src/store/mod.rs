@@ -541,9 +541,9 @@ pub fn group_id(g: &str) -> Option<u32> {
 }
 
 impl Store {
-    /// Creates an empty database file, mode 0600 (or 0640 and the group of
-    /// `readers`; SQLite would use the umask); [`Store::open`] then takes
-    /// it as new. Fails if it exists.
+    /// Creates an empty database file, mode 0600 (0640 for `readers`,
+    /// whose group [`Store::open_for`] gives it; SQLite would use the
+    /// umask); [`Store::open`] then takes it as new. Fails if it exists.
     pub fn create_file(path: &Path, readers: Readers) -> Result<(), StoreError> {
         use std::os::unix::fs::OpenOptionsExt;
         std::fs::OpenOptions::new()
@@ -552,7 +552,6 @@ impl Store {
             .mode(readers.mode())
             .open(path)
             .map(drop)
-            .and_then(|_| readers.apply(path))
             .map_err(|e| StoreError::Io(path.into(), e))
     }
 

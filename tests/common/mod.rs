@@ -225,3 +225,10 @@ pub fn rsyslogd(conf: &std::path::Path, dir: &std::path::Path) -> std::process::
         .spawn()
         .unwrap()
 }
+
+/// Whether the tests run as root (some need to be another user or group,
+/// or to boot systemd).
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
