@@ -12,17 +12,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A child process stopped (SIGKILL) when dropped, if it still runs: a
-/// failing assertion leaves no daemon behind.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn kill(child: &Child, sig: &str) {
     Command::new("kill")
         .args([&format!("-{sig}"), &child.id().to_string()])
@@ -139,30 +128,18 @@ fn the_unit_is_hardened() {
 }
 
 /// An rsyslogd on 127.0.0.1 with Debian's haproxy file and ours in its
-/// include directory; stopped when dropped.
-struct Rsyslog {
-    child: Child,
-}
-
-impl Drop for Rsyslog {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Rsyslog {
-    /// `ours`: the name our snippet gets in rsyslog.d.
-    fn start(dir: &Path, udp: u16, ours: &str, hapwatch_port: u16) -> Rsyslog {
-        let d = dir.join("rsyslog.d");
-        std::fs::create_dir_all(&d).unwrap();
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let snippet = std::fs::read_to_string(root.join("contrib/48-hapwatch.conf"))
-            .unwrap()
-            .replace("port=\"5514\"", &format!("port=\"{hapwatch_port}\""));
-        std::fs::write(d.join(ours), snippet).unwrap();
-        // Debian's haproxy package's file, its paths moved here.
-        let debian = "\
+/// include directory (`ours`: the name our snippet gets in rsyslog.d);
+/// stopped when dropped.
+fn rsyslog_beside_debians(dir: &Path, udp: u16, ours: &str, hapwatch_port: u16) -> Running {
+    let d = dir.join("rsyslog.d");
+    std::fs::create_dir_all(&d).unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let snippet = std::fs::read_to_string(root.join("contrib/48-hapwatch.conf"))
+        .unwrap()
+        .replace("port=\"5514\"", &format!("port=\"{hapwatch_port}\""));
+    std::fs::write(d.join(ours), snippet).unwrap();
+    // Debian's haproxy package's file, its paths moved here.
+    let debian = "\
 # Create an additional socket in haproxy's chroot in order to allow logging via
 # /dev/log to chroot'ed HAProxy processes
 $AddUnixListenSocket DIR/haproxy-dev-log
@@ -173,26 +150,23 @@ $AddUnixListenSocket DIR/haproxy-dev-log
   stop
 }
 "
-        .replace("DIR", dir.to_str().unwrap());
-        std::fs::write(d.join("49-haproxy.conf"), debian).unwrap();
-        let conf = dir.join("rsyslog.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                "global(workDirectory=\"{0}\")\n\
+    .replace("DIR", dir.to_str().unwrap());
+    std::fs::write(d.join("49-haproxy.conf"), debian).unwrap();
+    let conf = dir.join("rsyslog.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "global(workDirectory=\"{0}\")\n\
                  module(load=\"imuxsock\" SysSock.Use=\"off\")\n\
                  module(load=\"imudp\")\n\
                  input(type=\"imudp\" address=\"127.0.0.1\" port=\"{udp}\")\n\
                  $IncludeConfig {0}/rsyslog.d/*.conf\n\
                  *.* {0}/everything-else.log\n",
-                dir.display()
-            ),
-        )
-        .unwrap();
-        Rsyslog {
-            child: rsyslogd(&conf, dir),
-        }
-    }
+            dir.display()
+        ),
+    )
+    .unwrap();
+    Running(rsyslogd(&conf, dir))
 }
 
 /// How many lines hapwatch got through an rsyslogd whose include directory
@@ -210,7 +184,7 @@ fn through_rsyslog(ours: &str, base: u16) -> u64 {
         ],
         &[],
     );
-    let _rsyslog = Rsyslog::start(dir.path(), base, ours, base + 1);
+    let _rsyslog = rsyslog_beside_debians(dir.path(), base, ours, base + 1);
     let u = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let local = dir.path().join("haproxy.log");
     let deadline = Instant::now() + Duration::from_secs(15);

@@ -2537,7 +2537,7 @@ fn every_byte_received_ends_in_exactly_one_outcome() {
     }
     drop(c);
     // UDP: a good datagram, an oversized one (1,000 bytes: the buffer
-    // holds 301), and one from outside --allow.
+    // holds 300), and one from outside --allow.
     let u = UdpSocket::bind("127.0.0.1:0").unwrap();
     u.send_to(good.as_bytes(), "127.0.0.1:28111").unwrap();
     u.send_to(&[b'y'; 1000], "127.0.0.1:28111").unwrap();

@@ -10,7 +10,7 @@ use common::*;
 
 use std::io::{Read, Write};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// A throwaway PKI: `ca.pem`, `server.pem`/`server.key` (localhost,
@@ -45,17 +45,8 @@ fn pki(dir: &Path) {
     ));
 }
 
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// `hapwatch listen` with these flags, once it says where it listens.
-fn listen(db: &Path, args: &[&str]) -> Proc {
+fn listen(db: &Path, args: &[&str]) -> Running {
     let mut child = Command::new(env!("CARGO_BIN_EXE_hapwatch"))
         .arg("listen")
         .arg("--db")
@@ -78,13 +69,13 @@ fn listen(db: &Path, args: &[&str]) -> Proc {
         said.push(byte[0]);
     }
     std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
-    Proc(child)
+    Running(child)
 }
 
 /// A new PKI in a temporary directory, and `hapwatch listen --tls
 /// 127.0.0.1:PORT` with its server certificate (and `--tls-client-ca`
 /// when `client_ca`), metrics on METRICS, the database `tls.db` there.
-fn tls_listener(port: u16, metrics: u16, client_ca: bool) -> (tempfile::TempDir, Proc) {
+fn tls_listener(port: u16, metrics: u16, client_ca: bool) -> (tempfile::TempDir, Running) {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path();
     pki(p);
@@ -111,7 +102,7 @@ fn tls_listener(port: u16, metrics: u16, client_ca: bool) -> (tempfile::TempDir,
 /// rsyslogd receiving on UDP `udp` and forwarding everything over TLS
 /// (gtls, octet-counted, the server's name checked) to 127.0.0.1:`tls`,
 /// presenting `client` (a `.pem`/`.key` pair in `dir`) when given.
-fn rsyslog(dir: &Path, udp: u16, tls: u16, client: Option<&str>) -> Proc {
+fn rsyslog(dir: &Path, udp: u16, tls: u16, client: Option<&str>) -> Running {
     let d = dir.display();
     let cert = client.map_or(String::new(), |c| {
         format!(
@@ -137,7 +128,7 @@ fn rsyslog(dir: &Path, udp: u16, tls: u16, client: Option<&str>) -> Proc {
     )
     .unwrap();
     let child = rsyslogd(&conf, dir);
-    Proc(child)
+    Running(child)
 }
 
 /// The state `hapwatch status` gives one server, if it knows it.
