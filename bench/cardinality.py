@@ -5,9 +5,10 @@ Loopback only; bounded in names and time. Usage:
 Sends NAMES request lines over TCP, each for a new server, waits until the
 database holds them (or CAP of them: --max-servers CAP, default NAMES + 1),
 then reports RSS, idle CPU over 10 s, the time of a commit that changes one
-server among all those known, the size of one /metrics scrape, the names
-dropped past the cap, and optionally a UDP feed of UDP_RATE msg/s for
-UDP_SECONDS to the known servers (lines counted vs sent, kernel drops)."""
+server among all those known, the size and time of one /metrics scrape,
+the names dropped past the cap, and optionally a UDP feed of UDP_RATE
+msg/s for UDP_SECONDS to the known servers (lines counted vs sent, kernel
+drops), scraped every SCRAPE_EVERY seconds meanwhile (default 5)."""
 import os, socket, sqlite3, subprocess, sys, tempfile, time
 
 binary, names = sys.argv[1], int(sys.argv[2])
@@ -59,15 +60,22 @@ c0 = cpu(); time.sleep(10); idle = (cpu() - c0) / 10
 # One more request for a known server: the next commit changes one row.
 s.sendall(line(7).encode())
 time.sleep(0.5)
-m = socket.create_connection(("127.0.0.1", 28112))
-m.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-size = 0; head = b""
-while True:
-    b = m.recv(1 << 20)
-    if not b:
-        break
-    size += len(b)
-    head += b
+
+def scrape():
+    """One /metrics: (bytes, seconds, text)."""
+    t = time.time()
+    m = socket.create_connection(("127.0.0.1", 28112))
+    m.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    parts = []
+    while True:
+        b = m.recv(1 << 20)
+        if not b:
+            break
+        parts.append(b)
+    body = b"".join(parts)
+    return len(body), time.time() - t, body
+
+size, took_scrape, head = scrape()
 DROPPED = 'hapwatch_series_dropped_total{kind="server"}'
 vals = {}
 for l in head.decode(errors="replace").splitlines():
@@ -76,16 +84,27 @@ for l in head.decode(errors="replace").splitlines():
             vals[k] = int(float(l.split()[-1]))
 print(f"names {names} (kept {kept}): stored in {took:.1f} s, RSS {rss/1024:.0f} MB (peak {status('VmHWM:')/1024:.0f} MB), "
       f"idle CPU {idle*100:.2f}% of a core, one-row commit {vals.get('hapwatch_db_batch_microseconds', 0)/1000:.1f} ms, "
-      f"/metrics {size/1e6:.1f} MB, dropped {vals.get(DROPPED, 0)}")
+      f"/metrics {size/1e6:.1f} MB in {took_scrape:.2f} s, dropped {vals.get(DROPPED, 0)}")
 if rate:
     u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     msgs = [line(i % names).rstrip("\n").encode() for i in range(1000)]
+    # Scrapes of every series meanwhile (SCRAPE_EVERY seconds, default 5;
+    # 0: none), on their own thread as Prometheus would.
+    every = float(os.environ.get("SCRAPE_EVERY", 5))
+    scrapes = []
+    import threading
+    def scraper():
+        while every and time.time() - t1 < secs:
+            time.sleep(every)
+            scrapes.append(scrape()[1])
     sent = 0; t1 = time.time()
+    th = threading.Thread(target=scraper); th.start()
     while time.time() - t1 < secs:
         target = int((time.time() - t1) * rate)
         while sent < target:
             u.sendto(msgs[sent % 1000], ("127.0.0.1", 28111)); sent += 1
         time.sleep(0.001)
+    th.join()
     time.sleep(3)
     # lines_total from the head of a scrape is enough: read until found
     m = socket.create_connection(("127.0.0.1", 28112))
@@ -101,5 +120,6 @@ if rate:
             got = int(float(l.split()[-1]))
         if l.startswith("hapwatch_udp_kernel_drops_total") or l.startswith("hapwatch_udp_app_drops_total"):
             drops += int(float(l.split()[-1]))
-    print(f"UDP {rate}/s for {secs} s: sent {sent}, lines {got - names if got else None}, drops {drops}")
+    print(f"UDP {rate}/s for {secs} s: sent {sent}, lines {got - names if got else None}, drops {drops}, "
+          f"{len(scrapes)} scrapes meanwhile ({', '.join(f'{x:.2f}' for x in scrapes)} s)")
 p.terminate(); p.wait()

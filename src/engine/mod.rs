@@ -15,6 +15,7 @@ pub(crate) mod order;
 pub mod rollup;
 pub(crate) mod state;
 pub(crate) mod stats;
+pub mod touched;
 
 use std::sync::Arc;
 
@@ -26,6 +27,7 @@ use crate::time::{Millis, YearResolver};
 
 pub use state::{HealthTracker, Label, Transition};
 pub use stats::{Aggregates, ServerKey, Stats};
+pub use touched::Reader;
 
 /// Lines longer than this are counted as oversized and skipped.
 pub const MAX_LINE: usize = 64 * 1024;

@@ -15,6 +15,7 @@ use crate::patterns::Class;
 use crate::time::Millis;
 
 use super::stats::ServerKey;
+use super::touched::{Reader, Touched};
 pub use crate::model::{Label, Transition};
 
 #[derive(Clone, Debug, Default)]
@@ -37,8 +38,8 @@ pub struct ServerState {
     /// Event time of the newest state line applied (not stored: after a
     /// restart `since` stands in for it).
     pub last_state_at: Option<Millis>,
-    /// In [`HealthTracker::touched`] (see there).
-    pub(crate) touched: bool,
+    /// The readers whose [`HealthTracker::touched`] list has it.
+    pub(crate) touched: u8,
 }
 
 impl ServerState {
@@ -94,9 +95,10 @@ fn implied_previous(ev: &HealthEvent) -> Option<(Option<Op>, Admin)> {
 #[derive(Debug, Default)]
 pub struct HealthTracker {
     pub servers: BTreeMap<ServerKey, ServerState>,
-    /// Servers an event was applied to since [`HealthTracker::take_touched`]
-    /// (each once): the store writes their rows, not every server's.
-    pub(crate) touched: Vec<ServerKey>,
+    /// Servers an event was applied to since each reader took them (each
+    /// once per reader): the store writes their rows, `/metrics` updates
+    /// their series, not every server's.
+    pub touched: Touched<ServerKey>,
     pub backends: BTreeMap<(String, String), BackendState>,
     pub transitions: Vec<Transition>,
     /// Start of the window: time before it is not counted.
@@ -136,10 +138,7 @@ impl HealthTracker {
             Some(st) => st,
             None => self.servers.entry(key.clone()).or_default(),
         };
-        if !st.touched {
-            st.touched = true;
-            self.touched.push(key);
-        }
+        self.touched.mark(&mut st.touched, || key);
         st.events += 1;
         st.backup |= ev.backup;
         if ev.class == Class::Check {
@@ -254,12 +253,12 @@ impl HealthTracker {
         }
     }
 
-    /// The servers an event was applied to since the last call.
-    pub fn take_touched(&mut self) -> Vec<ServerKey> {
-        let keys = std::mem::take(&mut self.touched);
+    /// The servers an event was applied to since `reader` last took them.
+    pub fn take_touched(&mut self, reader: Reader) -> Vec<ServerKey> {
+        let keys = self.touched.take(reader);
         for k in &keys {
             if let Some(st) = self.servers.get_mut(k) {
-                st.touched = false;
+                st.touched &= !reader.bit();
             }
         }
         keys

@@ -13,6 +13,7 @@ use crate::time::Millis;
 
 use super::counts::Counts;
 use super::rollup::{self, minute_of, Minute, Rollup};
+use super::touched::{Reader, Touched};
 pub use crate::model::ServerKey;
 
 /// Values below this are counted in a plain array first and moved into the
@@ -347,11 +348,11 @@ pub struct Aggregates {
     pub servers: Vec<(ServerKey, Stats)>,
     /// The key bytes as logged (names need not be UTF-8), beside `servers`.
     raw: Vec<[Box<[u8]>; 3]>,
-    /// Beside `servers`: whether it is in `touched`.
-    touched_flag: Vec<bool>,
-    /// Servers a request was added to since [`Aggregates::take_touched`]
-    /// (indices into `servers`, each once): the store writes their rows.
-    touched: Vec<usize>,
+    /// Beside `servers`: the readers whose `touched` list has it.
+    touched_flag: Vec<u8>,
+    /// Servers a request was added to since each reader took them
+    /// (indices into `servers`, each once per reader).
+    pub touched: Touched<usize>,
     /// A name was not UTF-8: its key is a lossy copy, which the index (by
     /// the bytes logged) cannot find.
     lossy: bool,
@@ -422,7 +423,7 @@ impl Aggregates {
                         };
                         self.servers.push((key, Stats::default()));
                         self.raw.push([host.into(), backend.into(), server.into()]);
-                        self.touched_flag.push(false);
+                        self.touched_flag.push(0);
                         let i = self.servers.len() - 1;
                         self.index.entry(h).or_insert(i);
                         i
@@ -430,19 +431,16 @@ impl Aggregates {
                 }
             }
         };
-        if !self.touched_flag[idx] {
-            self.touched_flag[idx] = true;
-            self.touched.push(idx);
-        }
+        self.touched.mark(&mut self.touched_flag[idx], || idx);
         &mut self.servers[idx].1
     }
 
-    /// The servers a request was added to since the last call (indices
-    /// into `servers`).
-    pub fn take_touched(&mut self) -> Vec<usize> {
-        let idx = std::mem::take(&mut self.touched);
+    /// The servers a request was added to since `reader` last took them
+    /// (indices into `servers`).
+    pub fn take_touched(&mut self, reader: Reader) -> Vec<usize> {
+        let idx = self.touched.take(reader);
         for &i in &idx {
-            self.touched_flag[i] = false;
+            self.touched_flag[i] &= !reader.bit();
         }
         idx
     }

@@ -3,9 +3,11 @@
 //!
 //! Two kinds of figures. What the receiver did is counted with atomics by
 //! the tasks that do it ([`Listener`], [`Shared`]). What hapwatch derives
-//! (server states, requests by status class, latency histograms) is a
-//! [`Snapshot`] the engine thread publishes after each commit; a scrape
-//! never waits for the engine.
+//! is published by the engine thread after each commit: its counters (a
+//! [`Snapshot`]) and, per server, the [`Series`] (state, requests by status
+//! class, latency histograms) of the servers that changed since the last
+//! publication ([`Publisher`]), kept in a registry a scrape encodes. A
+//! scrape never waits for the engine, nor the engine for a scrape.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
@@ -77,14 +79,9 @@ impl ByteOutcomes {
     }
 }
 
-/// What hapwatch derives, as of the last commit.
+/// The engine's counters, as of the last publication.
 #[derive(Debug, Default, Clone)]
 pub struct Snapshot {
-    /// (host, backend, server, state label)
-    pub servers: Vec<(String, String, String, &'static str)>,
-    /// (host, backend, server) -> requests by class (other, 1xx..5xx)
-    pub requests: Vec<([String; 3], [u64; 6])>,
-    pub latency: Vec<Latency>,
     pub parse_unparsed: u64,
     pub parse_oversized: u64,
     pub duplicates: u64,
@@ -100,15 +97,110 @@ pub struct Snapshot {
     pub lines: u64,
 }
 
+/// One server's series, as its last update left them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    /// Its state as HAProxy's stats page names it (`UNKNOWN` when only
+    /// requests were seen).
+    pub state: &'static str,
+    /// Requests by status class (other, 1xx..5xx), once it had one.
+    pub requests: Option<[u64; 6]>,
+    /// Its [`TIMERS`], once they have values.
+    pub timers: [Option<Histogram>; 3],
+}
+
+/// The timers exported, with their label values.
+pub const TIMERS: [(crate::haproxy::Timer, &str); 3] = [
+    (crate::haproxy::Timer::Tw, "Tw"),
+    (crate::haproxy::Timer::Tr, "Tr"),
+    (crate::haproxy::Timer::Tt, "Tt"),
+];
+
 /// One timer of one server as a Prometheus histogram.
-#[derive(Debug, Clone)]
-pub struct Latency {
-    /// host, backend, server, timer
-    pub labels: [String; 4],
-    /// Cumulative: (upper bound in seconds, requests at or below it).
-    pub buckets: Vec<(f64, u64)>,
+#[derive(Debug, Clone, PartialEq)]
+pub struct Histogram {
+    /// Requests in each bucket of [`BUCKETS`] (not cumulated: the encoder
+    /// cumulates), then those above the last bound (`+Inf`).
+    pub buckets: [u64; BUCKETS.len() + 1],
     pub sum_seconds: f64,
     pub count: u64,
+}
+
+impl Series {
+    /// What `/metrics` shows of a server: its health state if it has one,
+    /// its request totals if it has them.
+    pub fn of(
+        health: Option<&crate::engine::state::ServerState>,
+        stats: Option<&crate::engine::Stats>,
+    ) -> Series {
+        Series {
+            state: health.map_or("UNKNOWN", |st| st.label().as_str()),
+            requests: stats.map(|s| s.counts.status),
+            timers: TIMERS.map(|(t, _)| stats.and_then(|s| s.timer(t)).map(histogram)),
+        }
+    }
+}
+
+/// The per-server series: updated by the engine thread after each commit,
+/// for the servers that changed since the last update only; read whole by
+/// a scrape. A scrape costs what the text weighs, the engine costs what
+/// changed: neither rebuilds the other's work (with 100,000 servers a
+/// rebuild took a second of the engine thread).
+#[derive(Debug, Default)]
+pub struct Publisher {
+    /// The first update reads every server (those loaded at start too);
+    /// later ones read the servers the engine lists as touched.
+    following: bool,
+    /// Updates the scrape's registry could not take yet (a scrape was
+    /// reading it): the engine never waits for a scrape.
+    pending: rustc_hash::FxHashMap<crate::model::ServerKey, Series>,
+    /// Series updated by the last publication (with those a scrape kept
+    /// waiting).
+    pub updated: usize,
+}
+
+impl Publisher {
+    /// Publishes the engine's counters and the series of the servers that
+    /// changed since the last call.
+    pub fn publish(
+        &mut self,
+        engine: &mut crate::engine::Engine,
+        counters: Snapshot,
+        shared: &Shared,
+    ) {
+        use crate::engine::Reader;
+        if !self.following {
+            self.following = true;
+            engine.health.touched.follow(Reader::Metrics);
+            engine.aggregates.touched.follow(Reader::Metrics);
+            for (k, st) in &engine.health.servers {
+                let series = Series::of(Some(st), engine.aggregates.find(k));
+                self.pending.insert(k.clone(), series);
+            }
+            for (k, stats) in &engine.aggregates.servers {
+                let series = Series::of(engine.health.servers.get(k), Some(stats));
+                self.pending.insert(k.clone(), series);
+            }
+        } else {
+            for k in engine.health.take_touched(Reader::Metrics) {
+                let series = Series::of(engine.health.servers.get(&k), engine.aggregates.find(&k));
+                self.pending.insert(k, series);
+            }
+            for i in engine.aggregates.take_touched(Reader::Metrics) {
+                let (k, stats) = &engine.aggregates.servers[i];
+                let series = Series::of(engine.health.servers.get(k), Some(stats));
+                self.pending.insert(k.clone(), series);
+            }
+        }
+        self.updated = self.pending.len();
+        if !self.pending.is_empty() {
+            if let Ok(mut series) = shared.series.try_lock() {
+                series.extend(self.pending.drain());
+            }
+        }
+        *shared.snapshot.lock().expect("snapshot lock") = counters;
+        shared.published.fetch_add(1, Relaxed);
+    }
 }
 
 /// Everything a scrape reads.
@@ -125,8 +217,11 @@ pub struct Shared {
     /// commit the database refused.
     pub db_unstored: AtomicU64,
     pub snapshot: Mutex<Snapshot>,
-    /// A scrape is waiting for a fresh snapshot: with many servers the
-    /// engine builds one only when asked (a rebuild costs every series).
+    /// Every server's series (see [`Publisher`]), in the order they are
+    /// shown.
+    pub series: Mutex<std::collections::BTreeMap<crate::model::ServerKey, Series>>,
+    /// A scrape is waiting for a fresh publication (the engine publishes
+    /// after each commit, and when asked).
     pub wanted: std::sync::atomic::AtomicBool,
     /// Snapshots published so far (a scrape waits for the next one).
     pub published: AtomicU64,
@@ -145,12 +240,12 @@ struct Collector(Arc<Shared>);
 /// the whole scrape unreadable, and a server named `s",evil="1` added a
 /// label.
 #[derive(Debug)]
-struct Escaped(String);
+struct Escaped<S>(S);
 
-impl prometheus_client::encoding::EncodeLabelValue for Escaped {
+impl<S: AsRef<str>> prometheus_client::encoding::EncodeLabelValue for Escaped<S> {
     fn encode(&self, enc: &mut prometheus_client::encoding::LabelValueEncoder) -> std::fmt::Result {
         use std::fmt::Write;
-        let mut rest = self.0.as_str();
+        let mut rest = self.0.as_ref();
         while let Some(i) = rest.find(['\\', '"', '\n']) {
             enc.write_str(&rest[..i])?;
             enc.write_str(match rest.as_bytes()[i] {
@@ -164,8 +259,22 @@ impl prometheus_client::encoding::EncodeLabelValue for Escaped {
     }
 }
 
+/// A server's labels and one more, borrowed (a scrape of 100,000 servers
+/// allocates none).
+fn labels<'a>(
+    k: &'a crate::model::ServerKey,
+    last: (&'static str, &'a str),
+) -> [(&'static str, Escaped<&'a str>); 4] {
+    [
+        ("host", Escaped(k.host.as_str())),
+        ("backend", Escaped(k.backend.as_str())),
+        ("server", Escaped(k.server.as_str())),
+        (last.0, Escaped(last.1)),
+    ]
+}
+
 /// Label pairs with their values escaped.
-fn escaped(labels: Vec<(&'static str, String)>) -> Vec<(&'static str, Escaped)> {
+fn escaped(labels: Vec<(&'static str, String)>) -> Vec<(&'static str, Escaped<String>)> {
     labels.into_iter().map(|(k, v)| (k, Escaped(v))).collect()
 }
 
@@ -404,64 +513,55 @@ impl prometheus_client::collector::Collector for Collector {
             "Alert events announced ahead that the event-time order did not confirm",
             [(vec![], snap.alert_previews_unconfirmed)],
         )?;
-        gauge(
-            &mut enc,
+        // Every server's series, read under the registry's lock: the
+        // engine does not wait for it (it keeps its updates for later).
+        let series = s.series.lock().expect("series lock");
+        let mut m = enc.encode_descriptor(
             "hapwatch_server_state",
             "1 for the server's current state (as HAProxy's stats page shows it)",
-            snap.servers.iter().flat_map(|(h, b, srv, state)| {
-                STATES.iter().map(move |st| {
-                    (
-                        vec![
-                            ("host", h.clone()),
-                            ("backend", b.clone()),
-                            ("server", srv.clone()),
-                            ("state", st.to_string()),
-                        ],
-                        (st == state) as i64,
-                    )
-                })
-            }),
+            None,
+            MetricType::Gauge,
         )?;
+        for (k, v) in series.iter() {
+            for st in STATES {
+                ConstGauge::new((st == v.state) as i64)
+                    .encode(m.encode_family(&labels(k, ("state", st)))?)?;
+            }
+        }
         const CLASSES: [&str; 6] = ["other", "1xx", "2xx", "3xx", "4xx", "5xx"];
-        counter(
-            &mut enc,
+        let mut m = enc.encode_descriptor(
             "hapwatch_requests",
             "Requests logged, by server and status class",
-            snap.requests.iter().flat_map(|([h, b, srv], by)| {
-                CLASSES.iter().zip(by).map(move |(c, n)| {
-                    (
-                        vec![
-                            ("host", h.clone()),
-                            ("backend", b.clone()),
-                            ("server", srv.clone()),
-                            ("class", c.to_string()),
-                        ],
-                        *n,
-                    )
-                })
-            }),
+            None,
+            MetricType::Counter,
         )?;
+        for (k, v) in series.iter() {
+            let Some(by) = &v.requests else { continue };
+            for (c, n) in CLASSES.iter().zip(by) {
+                ConstCounter::new(*n).encode(m.encode_family(&labels(k, ("class", c)))?)?;
+            }
+        }
         let mut m = enc.encode_descriptor(
             "hapwatch_request_seconds",
             "HAProxy timers per server (Tw queue, Tr server response, Tt session)",
             None,
             MetricType::Histogram,
         )?;
-        for Latency {
-            labels: [h, b, srv, t],
-            buckets,
-            sum_seconds: sum,
-            count,
-        } in &snap.latency
-        {
-            let labels = vec![
-                ("host", h.clone()),
-                ("backend", b.clone()),
-                ("server", srv.clone()),
-                ("timer", t.clone()),
-            ];
-            m.encode_family(&escaped(labels))?
-                .encode_histogram::<Vec<(String, String)>>(*sum, *count, buckets, None)?;
+        for (k, v) in series.iter() {
+            for ((_, name), h) in TIMERS.iter().zip(&v.timers) {
+                let Some(h) = h else { continue };
+                let mut buckets = [(f64::MAX, 0); BUCKETS.len() + 1];
+                for (i, n) in h.buckets.iter().enumerate() {
+                    buckets[i] = (BUCKETS.get(i).copied().unwrap_or(f64::MAX), *n);
+                }
+                m.encode_family(&labels(k, ("timer", name)))?
+                    .encode_histogram::<Vec<(String, String)>>(
+                        h.sum_seconds,
+                        h.count,
+                        &buckets,
+                        None,
+                    )?;
+            }
         }
         Ok(())
     }
@@ -472,22 +572,32 @@ pub const BUCKETS: [f64; 12] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 ];
 
-/// One timer's buckets as prometheus-client's encoder takes them: the
-/// count *in* each bucket (it cumulates them itself), ending with `+Inf`
-/// (`f64::MAX`) so that the last bucket equals `_count`.
-pub fn buckets(ts: &crate::engine::stats::TimerStats) -> Vec<(f64, u64)> {
-    let mut below = 0;
-    let mut out: Vec<(f64, u64)> = BUCKETS
-        .iter()
-        .map(|&le| {
-            let upto = ts.hist.count_between(0, (le * 1000.0) as u64);
-            let n = upto.saturating_sub(below);
-            below = below.max(upto);
-            (le, n)
-        })
-        .collect();
-    out.push((f64::MAX, ts.count().saturating_sub(below)));
-    out
+/// One timer as a Prometheus histogram: one pass over the HDR
+/// histogram's recorded values. A value counts in the first bucket whose
+/// bound its HDR bin starts at or below (the bin's values are equivalent
+/// at 2 significant digits, so 5 ms and 5.04 ms are one value).
+pub fn histogram(ts: &crate::engine::stats::TimerStats) -> Histogram {
+    let flushed;
+    let ts = if ts.is_flushed() {
+        ts
+    } else {
+        let mut copy = ts.clone();
+        copy.flush();
+        flushed = copy;
+        &flushed
+    };
+    let bounds = BUCKETS.map(|le| (le * 1000.0) as u64);
+    let mut buckets = [0u64; BUCKETS.len() + 1];
+    for v in ts.hist.iter_recorded() {
+        let low = ts.hist.lowest_equivalent(v.value_iterated_to());
+        let i = bounds.partition_point(|&b| b < low);
+        buckets[i] += v.count_at_value();
+    }
+    Histogram {
+        buckets,
+        sum_seconds: ts.sum as f64 / 1000.0,
+        count: ts.count(),
+    }
 }
 
 pub fn render(shared: &Arc<Shared>) -> String {
@@ -507,9 +617,9 @@ pub async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
         get(move || {
             let shared = shared.clone();
             async move {
-                // Ask the engine for a fresh snapshot and wait for it (it
-                // looks every 50 ms; with 100,000 servers building one takes
-                // about a second), at most 3 s; else serve the last one.
+                // Ask the engine for a fresh publication and wait for it (it
+                // looks every 50 ms, and a publication costs what changed
+                // since the last), at most 3 s; else serve the last one.
                 let before = shared.published.load(Relaxed);
                 shared.wanted.store(true, Relaxed);
                 for _ in 0..300 {
@@ -523,10 +633,106 @@ pub async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
                         header::CONTENT_TYPE,
                         "application/openmetrics-text; version=1.0.0; charset=utf-8",
                     )],
-                    render(&shared),
+                    // Encoding 100,000 servers takes a while: not on a
+                    // thread that serves the runtime's other tasks.
+                    tokio::task::spawn_blocking(move || render(&shared))
+                        .await
+                        .unwrap_or_default(),
                 )
             }
         }),
     );
     let _ = axum::serve(listener, app).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{Clock, Engine, Filter};
+
+    fn request(backend: usize, server: usize, tr: u32, status: u16) -> String {
+        format!(
+            "<134>Nov 24 16:21:15 lb1 haproxy[1]: 127.0.0.1:1 [24/Nov/2026:16:21:15.230] fe \
+             be{backend}/s{server} 0/0/0/{tr}/{tr} {status} 1 - - ---- 1/1/0/0/0 0/0 \"GET / HTTP/1.1\""
+        )
+    }
+
+    /// One line, applied at once (health events past the reorder window).
+    fn feed(e: &mut Engine, line: &[u8]) {
+        let mut clock = Clock::new(crate::time::YearResolver::new(2026, None));
+        e.ingest_line_now(line, &mut clock);
+        e.release_all();
+    }
+
+    fn engine() -> Engine {
+        Engine::new(
+            Arc::new(crate::patterns::PatternSet::builtin()),
+            Filter::default(),
+        )
+    }
+
+    /// The scrape of `engine` by a publisher that never saw it before (it
+    /// reads every server).
+    fn from_scratch(engine: &mut Engine) -> String {
+        let shared = Arc::new(Shared::default());
+        Publisher::default().publish(engine, Snapshot::default(), &shared);
+        render(&shared)
+    }
+
+    /// After the first publication, one request among 5,000 servers costs
+    /// the update of one series, not of 5,000; and what the scrape shows
+    /// is what a publication of every server would show, also when a
+    /// scrape held the registry during an update.
+    #[test]
+    fn a_publication_updates_the_servers_that_changed_and_nothing_else() {
+        let mut e = engine();
+        for i in 0..5_000 {
+            feed(&mut e, request(i / 100, i % 100, 5, 200).as_bytes());
+        }
+        feed(
+            &mut e,
+            b"<129>Nov 24 16:21:16 lb1 haproxy[1]: Server be3/s7 is DOWN, reason: Layer4 \
+              connection problem, info: \"Connection refused\", check duration: 0ms. 0 active \
+              and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue.",
+        );
+        let shared = Shared::default();
+        let mut p = Publisher::default();
+        p.publish(&mut e, Snapshot::default(), &shared);
+        assert_eq!(shared.series.lock().unwrap().len(), 5_000);
+
+        // One more request (a 503 of 2 s) to one server.
+        feed(&mut e, request(42, 17, 2_000, 503).as_bytes());
+        p.publish(&mut e, Snapshot::default(), &shared);
+        assert_eq!(p.updated, 1, "one server changed, one series updated");
+        // Nothing changed: nothing updated.
+        p.publish(&mut e, Snapshot::default(), &shared);
+        assert_eq!(p.updated, 0);
+
+        // A scrape holds the registry while a health event and a request
+        // arrive: the engine does not wait, the update lands next time.
+        feed(&mut e, b"<133>Nov 24 16:21:20 lb1 haproxy[1]: Server be3/s7 is UP, reason: Layer4 check passed, check duration: 0ms. 1 active and 0 backup servers online. 0 sessions requeued, 0 total in queue.");
+        feed(&mut e, request(0, 1, 30, 404).as_bytes());
+        {
+            let _scrape = shared.series.lock().unwrap();
+            p.publish(&mut e, Snapshot::default(), &shared);
+        }
+        let shared = Arc::new(shared);
+        let held = render(&shared);
+        assert!(held.contains(
+            "hapwatch_server_state{host=\"lb1\",backend=\"be3\",server=\"s7\",state=\"DOWN\"} 1"
+        ));
+        p.publish(&mut e, Snapshot::default(), &shared);
+        assert_eq!(p.updated, 2);
+        let text = render(&shared);
+        assert!(text.contains(
+            "hapwatch_server_state{host=\"lb1\",backend=\"be3\",server=\"s7\",state=\"UP\"} 1"
+        ));
+        assert!(text.contains(
+            "hapwatch_requests_total{host=\"lb1\",backend=\"be42\",server=\"s17\",class=\"5xx\"} 1"
+        ));
+        assert!(text.contains(
+            "hapwatch_request_seconds_bucket{le=\"2.5\",host=\"lb1\",backend=\"be42\",server=\"s17\",timer=\"Tr\"} 2"
+        ));
+        assert_eq!(text, from_scratch(&mut e), "incremental == from scratch");
+    }
 }

@@ -491,8 +491,9 @@ fn engine_loop(
     // last commit was tried.
     let mut committed_at = u64::MAX;
     let mut last_commit = Instant::now();
-    // The engine's generation /metrics shows.
+    // The engine's generation /metrics shows, and the series it shows.
     let mut published = u64::MAX;
+    let mut series = metrics::Publisher::default();
     let (y, m, d) = crate::time::civil_from_days(now_ms().div_euclid(86_400_000));
     let mut clock = Clock::new(YearResolver::new(y, Some((m, d))));
     // What the reorder window held at the last commit was read before the
@@ -645,15 +646,15 @@ fn engine_loop(
             shared
                 .db_unstored
                 .store((rollups + transitions + alerts) as u64, Relaxed);
-            // /metrics is rebuilt when something changed (never while
-            // idle); with many servers only when a scrape asks (below).
-            if !open || (p.engine.server_count() <= 1_000 && published != p.engine.generation) {
-                publish(&p, &shared);
+            // /metrics follows what changed (nothing while idle), at the
+            // cost of what changed.
+            if !open || published != p.engine.generation {
+                publish(&mut p, &mut series, &shared);
                 published = p.engine.generation;
             }
         }
         if shared.wanted.swap(false, Relaxed) {
-            publish(&p, &shared);
+            publish(&mut p, &mut series, &shared);
             published = p.engine.generation;
         }
         if !open {
@@ -753,9 +754,9 @@ impl Sinks {
 }
 
 /// Publishes what `/metrics` shows of the engine and the rules.
-fn publish(p: &Pipeline, shared: &metrics::Shared) {
+fn publish(p: &mut Pipeline, series: &mut metrics::Publisher, shared: &metrics::Shared) {
     let engine = &p.engine;
-    let mut s = metrics::Snapshot {
+    let counters = metrics::Snapshot {
         lines: engine.counters.lines,
         parse_unparsed: engine.counters.unparsed,
         parse_oversized: engine.counters.oversized,
@@ -767,52 +768,8 @@ fn publish(p: &Pipeline, shared: &metrics::Shared) {
         dropped_hosts: engine.counters.dropped_hosts,
         alert_previews: p.alerts.as_ref().map_or(0, |a| a.previews),
         alert_previews_unconfirmed: p.alerts.as_ref().map_or(0, |a| a.previews_unconfirmed),
-        ..Default::default()
     };
-    for (k, st) in &engine.health.servers {
-        s.servers.push((
-            k.host.clone(),
-            k.backend.clone(),
-            k.server.clone(),
-            st.label().as_str(),
-        ));
-    }
-    for (k, stats) in &engine.aggregates.servers {
-        let key = || [k.host.clone(), k.backend.clone(), k.server.clone()];
-        s.requests.push((key(), stats.counts.status));
-        for (t, name) in [
-            (crate::haproxy::Timer::Tw, "Tw"),
-            (crate::haproxy::Timer::Tr, "Tr"),
-            (crate::haproxy::Timer::Tt, "Tt"),
-        ] {
-            let Some(ts) = stats.timer(t) else { continue };
-            let mut ts = ts.clone();
-            ts.flush();
-            let buckets = metrics::buckets(&ts);
-            let [h, b, srv] = key();
-            s.latency.push(metrics::Latency {
-                labels: [h, b, srv, name.to_string()],
-                buckets,
-                sum_seconds: ts.sum as f64 / 1000.0,
-                count: ts.count(),
-            });
-        }
-    }
-    if !engine.health.servers.is_empty() || !engine.aggregates.servers.is_empty() {
-        // Servers seen only in requests still have a state series.
-        for (k, _) in &engine.aggregates.servers {
-            if !engine.health.servers.contains_key(k) {
-                s.servers.push((
-                    k.host.clone(),
-                    k.backend.clone(),
-                    k.server.clone(),
-                    "UNKNOWN",
-                ));
-            }
-        }
-    }
-    *shared.snapshot.lock().expect("snapshot lock") = s;
-    shared.published.fetch_add(1, Relaxed);
+    series.publish(&mut p.engine, counters, shared);
 }
 
 #[cfg(test)]
@@ -828,7 +785,8 @@ mod tests {
         }
         engine.aggregates.flush();
         let shared = Arc::new(metrics::Shared::default());
-        publish(&Pipeline::new(engine, None, None), &shared);
+        let mut p = Pipeline::new(engine, None, None);
+        publish(&mut p, &mut metrics::Publisher::default(), &shared);
         metrics::render(&shared)
     }
 

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use rustc_hash::FxHashMap;
 
 use crate::engine::rollup::{Minute, Rollup, MINUTE_MS};
+use crate::engine::Reader;
 use crate::engine::{Engine, ServerKey};
 use crate::time::Millis;
 
@@ -140,8 +141,8 @@ impl RowVersions {
             return (c, v);
         }
         let first = self.generation.is_none();
-        let touched_health = engine.health.take_touched();
-        let touched_requests = engine.aggregates.take_touched();
+        let touched_health = engine.health.take_touched(Reader::Store);
+        let touched_requests = engine.aggregates.take_touched(Reader::Store);
         if first {
             self.unsettled.extend(engine.health.servers.keys().cloned());
             self.unsettled
