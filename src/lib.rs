@@ -55,3 +55,4 @@ pub mod report;
 pub mod store;
 pub mod syslog;
 pub mod time;
+pub mod timeline;

@@ -79,6 +79,13 @@ enum ListFormat {
     Json,
 }
 
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum TimelineFormat {
+    Text,
+    Markdown,
+    Json,
+}
+
 /// What `status` and `history` take.
 #[derive(clap::Args)]
 struct StoreQuery {
@@ -255,6 +262,54 @@ enum Command {
     },
     /// Every state transition stored in the database, in event-time order.
     History(StoreQuery),
+    /// The story of an incident: summary, events in order, per-minute
+    /// figures; from the database or from log files.
+    Timeline {
+        /// Log files (plain or gzip, `-` for stdin) to read instead of the
+        /// database, through the same engine as `analyze`.
+        files: Vec<String>,
+        /// The database (default: ./hapwatch.db, else the service's
+        /// /var/lib/hapwatch/hapwatch.db).
+        #[arg(long, value_name = "FILE", env = "HAPWATCH_DB")]
+        db: Option<PathBuf>,
+        /// List the incidents instead: servers DOWN, backends without a
+        /// server, alerts firing, merged when less than --gap apart.
+        #[arg(long)]
+        list: bool,
+        /// The incident to tell (an ID from --list; default: the last one).
+        #[arg(long, value_name = "ID")]
+        incident: Option<String>,
+        /// The incident around this alert (its fingerprint, or enough of
+        /// it to be unique; see `hapwatch alerts`).
+        #[arg(long, value_name = "FINGERPRINT")]
+        alert: Option<String>,
+        /// A window centred on this time instead (RFC 3339 or HAProxy's form).
+        #[arg(long, value_parser = user_time)]
+        around: Option<Millis>,
+        /// With --around: the window's length.
+        #[arg(long, value_name = "DURATION", value_parser = parse_positive_duration, default_value = "30m")]
+        span: Millis,
+        /// Periods closer than this are one incident.
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "5m")]
+        gap: Millis,
+        /// Shown before and after an incident, so that the lead-up shows.
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "5m")]
+        pad: Millis,
+        /// With files: evaluate the default alert rules (or --rules) on the
+        /// log's own times, as `analyze --alerts` does.
+        #[arg(long)]
+        alerts: bool,
+        /// With --alerts: these rules instead of the defaults.
+        #[arg(long, value_name = "FILE", requires = "alerts")]
+        rules: Option<PathBuf>,
+        /// With files: the year of RFC 3164 dates when no line gives it.
+        #[arg(long, value_parser = clap::value_parser!(i64).range(1970..=9999))]
+        year: Option<i64>,
+        #[arg(long, value_enum, default_value = "text")]
+        format: TimelineFormat,
+        #[command(flatten)]
+        filter: FilterArgs,
+    },
     /// Receive HAProxy logs live (UDP, TCP, unix socket, followed files) and
     /// keep every server's state in the database.
     Listen(Box<hapwatch::listen::config::Settings>),
@@ -437,6 +492,87 @@ fn main() -> ExitCode {
             }
         }
         Command::Listen(args) => listen(args),
+        Command::Timeline {
+            files,
+            db,
+            list,
+            incident,
+            alert,
+            around,
+            span,
+            gap,
+            pad,
+            alerts,
+            rules,
+            year,
+            format,
+            filter,
+        } => {
+            use hapwatch::timeline::job::{self, Pick};
+            let alerts = match (alerts, rules.as_deref().map(load_rules)) {
+                (false, _) => None,
+                (true, None) => Some(hapwatch::alerts::RuleFile::default()),
+                (true, Some(Ok(r))) => Some(r),
+                (true, Some(Err(code))) => return code,
+            };
+            let picks = [incident.is_some(), alert.is_some(), around.is_some()];
+            if picks.iter().filter(|&&p| p).count() > 1
+                || (picks.contains(&true) && (filter.since.is_some() || filter.until.is_some()))
+            {
+                hapwatch::say!(
+                    "hapwatch: pick one window: --incident, --alert, --around or --since/--until"
+                );
+                return ExitCode::from(2);
+            }
+            if let (Some(s), Some(u)) = (filter.since, filter.until) {
+                if s >= u {
+                    hapwatch::say!("hapwatch: --since must be before --until");
+                    return ExitCode::from(2);
+                }
+            }
+            let pick = match (incident, alert, around) {
+                (Some(id), _, _) => Pick::Incident(id),
+                (_, Some(fp), _) => Pick::Alert(fp),
+                (_, _, Some(t)) => Pick::Around(t, span),
+                _ if filter.since.is_some() || filter.until.is_some() => Pick::Between,
+                _ => Pick::Last,
+            };
+            let reading = analyze::Reading {
+                patterns: Arc::new(PatternSet::builtin()),
+                filter: Default::default(),
+                year,
+                threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+                show_unparsed: 0,
+                progress: false,
+                mmap: true,
+                reorder_window: 2000,
+                alerts,
+                max_skew: Some(600_000),
+                cap: hapwatch::engine::Cap::new(100_000, 10_000),
+            };
+            let run = job::run(job::Job {
+                files,
+                db: db.unwrap_or_else(hapwatch::store::default_query_path),
+                reading,
+                filter: filter.filter(),
+                list,
+                pick,
+                gap,
+                pad,
+                format: match format {
+                    TimelineFormat::Text => job::Format::Text,
+                    TimelineFormat::Markdown => job::Format::Markdown,
+                    TimelineFormat::Json => job::Format::Json,
+                },
+            });
+            match run {
+                Ok(text) => print(&text),
+                Err(job::Failed(code, e)) => {
+                    hapwatch::say!("hapwatch: {e}");
+                    ExitCode::from(code)
+                }
+            }
+        }
         Command::Alerts {
             db,
             active,

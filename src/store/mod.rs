@@ -23,7 +23,9 @@ use crate::engine::{Engine, Filter, Transition};
 use crate::haproxy::{Admin, Op};
 use crate::time::{format_rfc3339_ms, Millis};
 
+mod facts;
 mod writer;
+pub use facts::{AlertRow, DeliveryRow, Facts, NoServerRow, TransitionRow};
 pub use writer::{Checkpoint, Writer};
 
 /// What one commit writes: see [`Store::persist`].

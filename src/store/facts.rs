@@ -1,0 +1,175 @@
+//! What a timeline is made of, read back typed: transitions, backend
+//! no-server periods, alert events and their deliveries. The per-minute
+//! request figures are [`Store::rollups`].
+
+use rusqlite::params;
+use serde::Serialize;
+
+use super::{selected, Store, StoreError};
+use crate::engine::Filter;
+use crate::time::Millis;
+
+/// One stored transition.
+#[derive(Clone, Debug, Serialize)]
+pub struct TransitionRow {
+    pub at: Millis,
+    pub host: String,
+    pub backend: String,
+    pub server: String,
+    pub from: String,
+    pub to: String,
+    pub cause: Option<String>,
+    /// The check details as stored (`reason`, `code`, `info`, `status`...).
+    pub check: Option<serde_json::Value>,
+}
+
+/// A period in which a backend had no server available.
+#[derive(Clone, Debug, Serialize)]
+pub struct NoServerRow {
+    pub host: String,
+    pub backend: String,
+    pub start: Millis,
+    /// Still without a server when the log ends.
+    pub end: Option<Millis>,
+}
+
+/// One alert (its firing and, once resolved, its end) and where it went.
+#[derive(Clone, Debug)]
+pub struct AlertRow {
+    pub fingerprint: String,
+    pub alert: crate::model::Alert,
+    pub deliveries: Vec<DeliveryRow>,
+}
+
+/// One alert event handed to one remote sink.
+#[derive(Clone, Debug, Serialize)]
+pub struct DeliveryRow {
+    pub sink: String,
+    /// `firing` or `resolved`.
+    pub status: String,
+    /// `pending`, `delivered` or `failed`.
+    pub state: String,
+    pub attempts: i64,
+    pub delivered: Option<Millis>,
+    pub last_error: Option<String>,
+}
+
+/// Everything but the rollups, for every time (incidents are found over
+/// the whole story) and the names `f` selects.
+#[derive(Clone, Debug, Default)]
+pub struct Facts {
+    pub transitions: Vec<TransitionRow>,
+    pub no_server: Vec<NoServerRow>,
+    pub alerts: Vec<AlertRow>,
+}
+
+impl Store {
+    pub fn facts(&self, f: &Filter) -> Result<Facts, StoreError> {
+        let err = |e| StoreError::Sqlite(self.path.clone(), e);
+        let mut q = self
+            .conn
+            .prepare(
+                "SELECT at_ms, host, backend, server, from_state, to_state, cause, check_json
+                 FROM transitions ORDER BY at_ms, id",
+            )
+            .map_err(err)?;
+        let rows = q
+            .query_map([], |r| {
+                Ok(TransitionRow {
+                    at: r.get(0)?,
+                    host: r.get(1)?,
+                    backend: r.get(2)?,
+                    server: r.get(3)?,
+                    from: r.get(4)?,
+                    to: r.get(5)?,
+                    cause: r.get(6)?,
+                    check: r
+                        .get::<_, Option<String>>(7)?
+                        .and_then(|s| serde_json::from_str(&s).ok()),
+                })
+            })
+            .map_err(err)?;
+        let transitions =
+            selected(rows, |t| f.selects(&t.host, &t.backend, Some(&t.server))).map_err(err)?;
+        let mut q = self
+            .conn
+            .prepare(
+                "SELECT host, backend, start_ms, end_ms FROM no_server_periods
+                 ORDER BY start_ms, host, backend",
+            )
+            .map_err(err)?;
+        let rows = q
+            .query_map([], |r| {
+                Ok(NoServerRow {
+                    host: r.get(0)?,
+                    backend: r.get(1)?,
+                    start: r.get(2)?,
+                    end: r.get(3)?,
+                })
+            })
+            .map_err(err)?;
+        let no_server = selected(rows, |p| f.selects(&p.host, &p.backend, None)).map_err(err)?;
+        let mut q = self
+            .conn
+            .prepare(
+                "SELECT fingerprint, starts_ms, alert_json FROM alerts ORDER BY starts_ms, rule",
+            )
+            .map_err(err)?;
+        let rows = q
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })
+            .map_err(err)?;
+        let mut d = self
+            .conn
+            .prepare(
+                "SELECT sink, status, state, attempts, delivered_ms, last_error FROM outbox
+                 WHERE fingerprint = ?1 AND starts_ms = ?2 ORDER BY id",
+            )
+            .map_err(err)?;
+        let mut alerts = Vec::new();
+        for row in rows {
+            let (fingerprint, starts, json) = row.map_err(err)?;
+            // A row this version cannot read is skipped, not fatal.
+            let Ok(alert) = serde_json::from_str::<crate::model::Alert>(&json) else {
+                continue;
+            };
+            let label = |k: &str| alert.labels.get(k).map(String::as_str);
+            if !f.selects(
+                label("host").unwrap_or(""),
+                label("backend").unwrap_or(""),
+                label("server"),
+            ) && label("backend").is_some()
+            {
+                continue;
+            }
+            let deliveries = d
+                .query_map(params![fingerprint, starts], |r| {
+                    Ok(DeliveryRow {
+                        sink: r.get(0)?,
+                        status: r.get(1)?,
+                        state: r.get(2)?,
+                        attempts: r.get(3)?,
+                        delivered: r.get(4)?,
+                        last_error: r.get(5)?,
+                    })
+                })
+                .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+                .map_err(err)?;
+            alerts.push(AlertRow {
+                fingerprint,
+                alert,
+                deliveries,
+            });
+        }
+        Ok(Facts {
+            transitions,
+            no_server,
+            alerts,
+        })
+    }
+}
