@@ -78,6 +78,19 @@ pub struct Transition {
     pub check: Option<CheckDetails>,
 }
 
+/// One health check line (`Health check for server be/srv failed, reason:
+/// ..., status: 0/2 DOWN.`): the steps that lead to a transition, kept for
+/// timelines (the first failed check is the first sign).
+#[derive(Clone, Debug, Serialize)]
+pub struct Check {
+    #[serde(serialize_with = "crate::time::serialize_rfc3339")]
+    pub at: Millis,
+    pub host: String,
+    pub backend: String,
+    pub server: String,
+    pub check: CheckDetails,
+}
+
 /// What the alert rules read of a backend right after an event: how many
 /// active servers it has left and whether it has none available.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -55,6 +55,9 @@ pub struct Pipeline {
 impl Pipeline {
     pub fn new(mut engine: Engine, alerts: Option<Evaluator>, writer: Option<Writer>) -> Pipeline {
         engine.observe = alerts.is_some();
+        // Check lines are kept for a store (timelines read them), not
+        // for a report.
+        engine.health.keep_checks = writer.is_some();
         Pipeline {
             engine,
             alerts,

@@ -49,8 +49,12 @@ fn the_fixture_incident_told_from_the_log_file() {
     assert_eq!(s["end"], "2026-11-24T18:34:56.253Z");
     // Padded by 5 minutes on both sides.
     assert_eq!(story["from"], "2026-11-24T18:29:24.196Z");
+    // srv2 was killed at 18:34:23.7: its first failed check (1/2) is the
+    // first sign, the second (0/2) made it DOWN 301 ms later.
     assert_eq!(s["first_sign"]["subject"], "-/be_app/srv2");
-    assert_eq!(s["first_sign"]["what"], "UP -> DOWN");
+    assert_eq!(s["first_sign"]["at"], "2026-11-24T18:34:23.895Z");
+    assert_eq!(s["first_sign"]["what"], "check failed, 1/2 UP");
+    assert_eq!(s["detected_after_ms"], 301);
     let outages = s["outages"].as_array().unwrap();
     let srv2 = outages
         .iter()
@@ -87,6 +91,7 @@ fn the_fixture_incident_told_from_the_log_file() {
         })
         .collect();
     for want in [
+        "-/be_app/srv2 check failed, 0/2 DOWN",
         "-/be_app/srv2 UP -> DOWN",
         "-/be_app/srv1 UP -> MAINT",
         "-/be_app/srv3 UP -> DRAIN",

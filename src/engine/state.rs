@@ -101,6 +101,10 @@ pub struct HealthTracker {
     pub touched: Touched<ServerKey>,
     pub backends: BTreeMap<(String, String), BackendState>,
     pub transitions: Vec<Transition>,
+    /// Check lines applied since a store took them (only when
+    /// `keep_checks`: a store is there to take them).
+    pub checks: Vec<crate::model::Check>,
+    pub keep_checks: bool,
     /// Start of the window: time before it is not counted.
     pub window_start: Option<Millis>,
     /// State lines older than a state already applied to their server:
@@ -144,6 +148,15 @@ impl HealthTracker {
         if ev.class == Class::Check {
             st.last_check = ev.check.clone();
             st.check_just_before = true;
+            if let (true, true, Some(check)) = (self.keep_checks, report, &ev.check) {
+                self.checks.push(crate::model::Check {
+                    at,
+                    host: host.to_string(),
+                    backend: ev.backend.clone(),
+                    server: server.clone(),
+                    check: check.clone(),
+                });
+            }
             return;
         }
         // Only a check line immediately before this state line explains it.

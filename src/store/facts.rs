@@ -1,5 +1,5 @@
-//! What a timeline is made of, read back typed: transitions, backend
-//! no-server periods, alert events and their deliveries. The per-minute
+//! What a timeline is made of, read back typed: transitions, check lines,
+//! backend no-server periods, alert events and their deliveries. The per-minute
 //! request figures are [`Store::rollups`].
 
 use rusqlite::params;
@@ -21,6 +21,19 @@ pub struct TransitionRow {
     pub cause: Option<String>,
     /// The check details as stored (`reason`, `code`, `info`, `status`...).
     pub check: Option<serde_json::Value>,
+}
+
+/// One stored health check line.
+#[derive(Clone, Debug, Serialize)]
+pub struct CheckRow {
+    pub at: Millis,
+    pub host: String,
+    pub backend: String,
+    pub server: String,
+    /// `succeeded`, `failed`, `conditionally succeeded`.
+    pub result: Option<String>,
+    /// The details as stored (`reason`, `info`, `health`, `check_state`...).
+    pub check: serde_json::Value,
 }
 
 /// A period in which a backend had no server available.
@@ -59,6 +72,7 @@ pub struct DeliveryRow {
 #[derive(Clone, Debug, Default)]
 pub struct Facts {
     pub transitions: Vec<TransitionRow>,
+    pub checks: Vec<CheckRow>,
     pub no_server: Vec<NoServerRow>,
     pub alerts: Vec<AlertRow>,
 }
@@ -91,6 +105,28 @@ impl Store {
             .map_err(err)?;
         let transitions =
             selected(rows, |t| f.selects(&t.host, &t.backend, Some(&t.server))).map_err(err)?;
+        let mut q = self
+            .conn
+            .prepare(
+                "SELECT at_ms, host, backend, server, result, check_json FROM checks
+                 ORDER BY at_ms, rowid",
+            )
+            .map_err(err)?;
+        let rows = q
+            .query_map([], |r| {
+                Ok(CheckRow {
+                    at: r.get(0)?,
+                    host: r.get(1)?,
+                    backend: r.get(2)?,
+                    server: r.get(3)?,
+                    result: r.get(4)?,
+                    check: serde_json::from_str(&r.get::<_, String>(5)?)
+                        .unwrap_or(serde_json::Value::Null),
+                })
+            })
+            .map_err(err)?;
+        let checks =
+            selected(rows, |c| f.selects(&c.host, &c.backend, Some(&c.server))).map_err(err)?;
         let mut q = self
             .conn
             .prepare(
@@ -168,6 +204,7 @@ impl Store {
         }
         Ok(Facts {
             transitions,
+            checks,
             no_server,
             alerts,
         })

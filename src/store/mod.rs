@@ -25,7 +25,7 @@ use crate::time::{format_rfc3339_ms, Millis};
 
 mod facts;
 mod writer;
-pub use facts::{AlertRow, DeliveryRow, Facts, NoServerRow, TransitionRow};
+pub use facts::{AlertRow, CheckRow, DeliveryRow, Facts, NoServerRow, TransitionRow};
 pub use writer::{Checkpoint, Writer};
 
 /// What one commit writes: see [`Store::persist`].
@@ -34,6 +34,8 @@ pub struct Batch<'a> {
     pub engine: &'a Engine,
     /// Transitions not written yet.
     pub transitions: &'a [Transition],
+    /// Check lines not written yet.
+    pub checks: &'a [crate::model::Check],
     /// Minutes recorded since the last batch (merged with stored ones).
     pub rollups: &'a [Rollup],
     pub checkpoints: &'a [Checkpoint],
@@ -379,6 +381,20 @@ const MIGRATIONS: &[&str] = &[
         event_ms INTEGER NOT NULL,
         line TEXT NOT NULL
     );
+    ",
+    // 9: health check lines (`Health check for server ... failed`), the
+    // steps before a transition: a timeline's first sign and time to detect.
+    "
+    CREATE TABLE checks (
+        at_ms INTEGER NOT NULL,
+        host TEXT NOT NULL,
+        backend TEXT NOT NULL,
+        server TEXT NOT NULL,
+        result TEXT,
+        check_json TEXT NOT NULL,
+        UNIQUE (host, backend, server, at_ms, check_json)
+    );
+    CREATE INDEX checks_at ON checks (at_ms);
     ",
 ];
 
@@ -763,6 +779,24 @@ impl Store {
                             .map(|c| serde_json::to_string(c).expect("serializes")),
                     ])
                     .map_err(err)?;
+            }
+            let mut ins = tx
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO checks
+                     (at_ms, host, backend, server, result, check_json)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )
+                .map_err(err)?;
+            for c in b.checks {
+                ins.execute(params![
+                    c.at,
+                    c.host,
+                    c.backend,
+                    c.server,
+                    c.check.result,
+                    serde_json::to_string(&c.check).expect("serializes"),
+                ])
+                .map_err(err)?;
             }
             write_rollups(&tx, b.rollups).map_err(err)?;
             if let Some(state) = b.rules_state {
@@ -1263,6 +1297,9 @@ impl Store {
         let cutoff = newest - keep;
         let mut n = tx
             .execute("DELETE FROM transitions WHERE at_ms < ?1", params![cutoff])
+            .map_err(err)?;
+        n += tx
+            .execute("DELETE FROM checks WHERE at_ms < ?1", params![cutoff])
             .map_err(err)?;
         n += tx
             .execute(

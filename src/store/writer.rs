@@ -344,6 +344,7 @@ impl Writer {
             s.persist(&Batch {
                 engine,
                 transitions: &engine.health.transitions[self.written..],
+                checks: &engine.health.checks,
                 rollups: &rollups,
                 checkpoints: &checkpoints,
                 alerts: &self.alerts,
@@ -378,6 +379,7 @@ impl Writer {
         self.held = None;
         self.marks.clear();
         self.new_transitions += new;
+        engine.health.checks.clear();
         if self.keep_transitions {
             self.written = engine.health.transitions.len();
         } else {

@@ -1,7 +1,8 @@
 //! `hapwatch timeline`: the story of an incident, from the database.
 //!
 //! ```text
-//! Store::facts (transitions, no-server periods, alerts + deliveries)
+//! Store::facts (transitions, check lines, no-server periods, alerts +
+//!               deliveries)
 //!   -> incidents: DOWN periods, no-server periods and firing alerts,
 //!      merged when less than --gap apart                  (find)
 //!   -> one window (an incident padded by --pad, or --since/--until)
@@ -335,6 +336,11 @@ pub struct Summary {
     /// The first thing that went wrong in the window.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub first_sign: Option<Event>,
+    /// From the first failed check to the DOWN it led to (the time HAProxy
+    /// took to detect the first outage), when the check lines are logged
+    /// (`option log-health-checks`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detected_after_ms: Option<Millis>,
     /// From the first server DOWN to the last one back UP.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub recovered_after_ms: Option<Millis>,
@@ -365,10 +371,58 @@ pub struct Story {
     pub series: Vec<Series>,
 }
 
+/// `check failed, 0/2 DOWN`: HAProxy's words for a check line.
+fn check_what(c: &crate::store::CheckRow) -> String {
+    let status = match (c.check.get("health"), c.check.get("check_state")) {
+        (Some(serde_json::Value::Array(h)), state) if h.len() == 2 => format!(
+            ", {}/{}{}",
+            h[0],
+            h[1],
+            state
+                .and_then(|s| s.as_str())
+                .map(|s| format!(" {s}"))
+                .unwrap_or_default()
+        ),
+        _ => String::new(),
+    };
+    format!(
+        "{} {}{status}",
+        if c.check.get("agent").and_then(|a| a.as_bool()) == Some(true) {
+            "agent check"
+        } else {
+            "check"
+        },
+        c.result.as_deref().unwrap_or("done")
+    )
+}
+
+/// The first failed check of the run of failures that ended in `o`'s
+/// DOWN: walking back from the DOWN, the failures of that server until a
+/// check that did not fail.
+fn first_failed_check<'a>(
+    checks: &'a [crate::store::CheckRow],
+    o: &Outage,
+) -> Option<&'a crate::store::CheckRow> {
+    let upto = checks.partition_point(|c| c.at <= o.down_at);
+    let mut first = None;
+    for c in checks[..upto].iter().rev() {
+        if server_name(&c.host, &c.backend, &c.server) != o.server {
+            continue;
+        }
+        if c.result.as_deref() != Some("failed") {
+            break;
+        }
+        first = Some(c);
+    }
+    first
+}
+
+/// The check's own words: reason, info, code, duration (not the status,
+/// which [`check_what`] says).
 fn check_text(c: &serde_json::Value) -> Option<String> {
     let obj = c.as_object()?;
     let mut parts = Vec::new();
-    for k in ["reason", "info", "code", "duration_ms", "status"] {
+    for k in ["reason", "info", "code", "duration_ms"] {
         if let Some(v) = obj.get(k) {
             let v = match v {
                 serde_json::Value::String(s) => s.clone(),
@@ -382,7 +436,6 @@ fn check_text(c: &serde_json::Value) -> Option<String> {
             parts.push(match k {
                 "duration_ms" => format!("check {v} ms"),
                 "code" => format!("code {v}"),
-                "status" => format!("status {v}"),
                 _ => v,
             });
         }
@@ -416,6 +469,15 @@ impl Story {
                 subject: server_name(&t.host, &t.backend, &t.server),
                 what: format!("{} -> {}", t.from, t.to),
                 detail,
+            });
+        }
+        for c in facts.checks.iter().filter(|c| within(c.at)) {
+            events.push(Event {
+                at: c.at,
+                kind: "check",
+                subject: server_name(&c.host, &c.backend, &c.server),
+                what: check_what(c),
+                detail: check_text(&c.check),
             });
         }
         for p in &facts.no_server {
@@ -506,10 +568,11 @@ impl Story {
         // Time order; at one instant, in the order things follow each
         // other (a transition before the no-server it causes).
         let rank = |k: &str| match k {
-            "transition" => 0,
-            "no_server" | "server_available" => 1,
-            "alert_firing" | "alert_resolved" => 2,
-            _ => 3,
+            "check" => 0,
+            "transition" => 1,
+            "no_server" | "server_available" => 2,
+            "alert_firing" | "alert_resolved" => 3,
+            _ => 4,
         };
         events.sort_by(|a, b| {
             (a.at, rank(a.kind), &a.subject).cmp(&(b.at, rank(b.kind), &b.subject))
@@ -544,7 +607,7 @@ impl Story {
         };
         // The first thing that went wrong in the incident (what the
         // padding shows before it may be another incident's).
-        let first_sign = events
+        let mut first_sign = events
             .iter()
             .filter(|e| e.at >= s0 && e.at < s1)
             .find(|e| {
@@ -554,6 +617,25 @@ impl Story {
                     || e.kind == "alert_firing"
             })
             .cloned();
+        // Health checks fail before HAProxy calls a server DOWN (`fall`
+        // failures in a row): the first of the run that ended in the
+        // incident's first DOWN is the first sign, and from it to the
+        // DOWN is the time HAProxy took to detect it.
+        let first_down = outages
+            .iter()
+            .filter(|o| o.down_at >= s0)
+            .min_by_key(|o| o.down_at);
+        let first_failed = first_down.and_then(|o| first_failed_check(&facts.checks, o));
+        let detected_after_ms = first_down.zip(first_failed).map(|(o, c)| o.down_at - c.at);
+        if let Some(c) = first_failed.filter(|c| first_sign.as_ref().is_none_or(|f| c.at <= f.at)) {
+            first_sign = Some(Event {
+                at: c.at,
+                kind: "check",
+                subject: server_name(&c.host, &c.backend, &c.server),
+                what: check_what(c),
+                detail: check_text(&c.check),
+            });
+        }
 
         // Per minute: each backend (its servers merged, `<NOSRV>` counted
         // apart) and each server.
@@ -623,6 +705,7 @@ impl Story {
                 start: incident.map_or(from, |i| i.start),
                 end: incident.map_or(Some(to), |i| i.end),
                 first_sign,
+                detected_after_ms,
                 recovered_after_ms,
                 outages,
                 no_server,
@@ -673,6 +756,7 @@ mod tests {
     fn periods_closer_than_the_gap_are_one_incident() {
         let m = 60_000;
         let facts = Facts {
+            checks: vec![],
             transitions: vec![
                 t(0, "s1", "UP", "DOWN"),
                 t(2 * m, "s2", "UP", "DOWN"),

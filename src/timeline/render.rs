@@ -122,6 +122,13 @@ pub fn text(s: &Story) -> String {
                 .unwrap_or_default()
         );
     }
+    if let Some(d) = sum.detected_after_ms {
+        let _ = writeln!(
+            out,
+            "  detected in    {} (first failed check to DOWN)",
+            human(d)
+        );
+    }
     if let Some(r) = sum.recovered_after_ms {
         let _ = writeln!(out, "  recovered in   {} (first DOWN to last UP)", human(r));
     }
