@@ -84,6 +84,8 @@ enum TimelineFormat {
     Text,
     Markdown,
     Json,
+    /// One self-contained page with a chart (nothing fetched).
+    Html,
 }
 
 /// What `status` and `history` take.
@@ -307,6 +309,9 @@ enum Command {
         year: Option<i64>,
         #[arg(long, value_enum, default_value = "text")]
         format: TimelineFormat,
+        /// Write it to this file instead of stdout.
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
         #[command(flatten)]
         filter: FilterArgs,
     },
@@ -506,6 +511,7 @@ fn main() -> ExitCode {
             rules,
             year,
             format,
+            output,
             filter,
         } => {
             use hapwatch::timeline::job::{self, Pick};
@@ -563,11 +569,19 @@ fn main() -> ExitCode {
                     TimelineFormat::Text => job::Format::Text,
                     TimelineFormat::Markdown => job::Format::Markdown,
                     TimelineFormat::Json => job::Format::Json,
+                    TimelineFormat::Html => job::Format::Html,
                 },
             });
-            match run {
-                Ok(text) => print(&text),
-                Err(job::Failed(code, e)) => {
+            match (run, output) {
+                (Ok(text), None) => print(&text),
+                (Ok(text), Some(path)) => match std::fs::write(&path, text) {
+                    Ok(()) => ExitCode::SUCCESS,
+                    Err(e) => {
+                        hapwatch::say!("hapwatch: cannot write {}: {e}", path.display());
+                        ExitCode::from(1)
+                    }
+                },
+                (Err(job::Failed(code, e)), _) => {
                     hapwatch::say!("hapwatch: {e}");
                     ExitCode::from(code)
                 }

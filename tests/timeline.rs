@@ -343,3 +343,156 @@ fn hostile_names_never_become_markup() {
         "four cells, the name in one: {row}"
     );
 }
+
+/// The HTML page, rendered by a real Chromium (headless): it loads with no
+/// script error, and what a person would look at is where the log says.
+#[test]
+fn the_html_page_shows_the_incident_in_a_real_browser() {
+    common::require_tools(&["chromium"]);
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("incident.html");
+    let log = fixture(LOG);
+    ok(&[
+        "timeline",
+        log.to_str().unwrap(),
+        "--alerts",
+        "--pad",
+        "20s",
+        "--format",
+        "html",
+        "-o",
+        page.to_str().unwrap(),
+    ]);
+    let html = std::fs::read_to_string(&page).unwrap();
+    // Self-contained: nothing fetched from anywhere.
+    for fetch in ["src=", "href=", "@import", "url("] {
+        assert!(
+            !html.contains(fetch),
+            "the page fetches something ({fetch})"
+        );
+    }
+    let out = std::process::Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--virtual-time-budget=2000",
+            "--dump-dom",
+        ])
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .unwrap();
+    let dom = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        dom.contains("<body data-ready=\""),
+        "the script did not run: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!dom.contains("data-error"), "a script error: {dom}");
+
+    // The chart's time axis: x = x0 + (t - from) / (to - from) * width.
+    let attr = |tag: &str, name: &str| -> String {
+        let i = tag
+            .find(&format!(" {name}=\""))
+            .unwrap_or_else(|| panic!("{name} in {tag}"));
+        let rest = &tag[i + name.len() + 3..];
+        rest[..rest.find('"').unwrap()].to_string()
+    };
+    let ms = hapwatch_time;
+    let svg = &dom[dom.find("<svg id=\"chart\"").unwrap()..];
+    let head = &svg[..svg.find('>').unwrap()];
+    let (from, to) = (ms(&attr(head, "data-from")), ms(&attr(head, "data-to")));
+    let x0: f64 = attr(head, "data-x0").parse().unwrap();
+    let width: f64 = attr(head, "data-width").parse().unwrap();
+    let x_of = |t: i64| x0 + (t - from) as f64 / (to - from) as f64 * width;
+    let tags = |needle: &str| -> Vec<String> {
+        svg.match_indices(needle)
+            .map(|(i, _)| svg[i..i + svg[i..].find('>').unwrap()].to_string())
+            .collect()
+    };
+    // srv2's DOWN band: from its DOWN to its UP, as logged.
+    let down: Vec<String> = tags("<rect class=\"state\"")
+        .into_iter()
+        .filter(|t| {
+            t.contains("data-server=\"-/be_app/srv2\"") && t.contains("data-state=\"DOWN\"")
+        })
+        .collect();
+    assert_eq!(down.len(), 1, "{down:?}");
+    assert_eq!(attr(&down[0], "data-start"), "2026-11-24T18:34:24.196Z");
+    assert_eq!(attr(&down[0], "data-end"), "2026-11-24T18:34:29.321Z");
+    let x: f64 = attr(&down[0], "x").parse().unwrap();
+    let w: f64 = attr(&down[0], "width").parse().unwrap();
+    assert!(
+        (x - x_of(ms("2026-11-24T18:34:24.196Z"))).abs() < 0.01,
+        "x {x}"
+    );
+    assert!(
+        (x + w - x_of(ms("2026-11-24T18:34:29.321Z"))).abs() < 0.02,
+        "end {}",
+        x + w
+    );
+    // be_tcp's no-server band.
+    let band = tags("<rect class=\"noserver\"");
+    assert_eq!(band.len(), 1, "{band:?}");
+    assert_eq!(attr(&band[0], "data-backend"), "-/be_tcp");
+    assert_eq!(attr(&band[0], "data-start"), "2026-11-24T18:34:50.840Z");
+    assert_eq!(attr(&band[0], "data-end"), "2026-11-24T18:34:56.200Z");
+    // srv2's two failed checks as ticks; the alert markers.
+    let ticks = tags("<line class=\"check\"");
+    assert_eq!(
+        ticks.iter().filter(|t| t.contains("-/be_app/srv2")).count(),
+        2
+    );
+    let fired: Vec<String> = tags("<polygon class=\"alert\"")
+        .into_iter()
+        .filter(|t| t.contains("data-kind=\"alert_firing\""))
+        .collect();
+    assert!(
+        fired
+            .iter()
+            .any(|t| attr(t, "data-at") == "2026-11-24T18:34:24.196Z"),
+        "{fired:?}"
+    );
+    // The summary's figures.
+    assert!(dom.contains("<span id=\"detected\">301ms</span>"));
+    assert!(dom.contains("<span id=\"requests\">769</span>"));
+}
+
+/// An RFC 3339 time in milliseconds, read the way hapwatch reads it.
+fn hapwatch_time(s: &str) -> i64 {
+    // 2026-11-24T18:34:04.196Z
+    let (date, time) = s.trim_end_matches('Z').split_once('T').unwrap();
+    let d: Vec<i64> = date.split('-').map(|x| x.parse().unwrap()).collect();
+    let (hms, frac) = time.split_once('.').unwrap_or((time, "0"));
+    let t: Vec<i64> = hms.split(':').map(|x| x.parse().unwrap()).collect();
+    // Days from civil (Howard Hinnant's algorithm).
+    let (y, m) = if d[1] <= 2 {
+        (d[0] - 1, d[1] + 9)
+    } else {
+        (d[0], d[1] - 3)
+    };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * m + 2) / 5 + d[2] - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    ((days * 24 + t[0]) * 60 + t[1]) * 60_000
+        + t[2] * 1000
+        + format!("{frac:0<3}")[..3].parse::<i64>().unwrap()
+}
+
+/// A name with markup in it stays text in the page.
+#[test]
+fn hostile_names_never_become_html() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("evil.log");
+    std::fs::write(
+        &log,
+        "<129>1 2026-11-24T18:34:24.196+00:00 lb1 haproxy 1 - - Server be<script>alert(1)</script>/s\"onmouseover=\"x is DOWN, reason: Layer4 timeout, check duration: 2001ms. 0 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue.\n",
+    )
+    .unwrap();
+    let html = ok(&["timeline", log.to_str().unwrap(), "--format", "html"]);
+    assert!(!html.contains("<script>alert"), "{html}");
+    assert!(!html.contains("s\"onmouseover"), "{html}");
+    assert!(html.contains("be&lt;script&gt;alert(1)&lt;/script&gt;/s&quot;onmouseover=&quot;x"));
+}

@@ -14,6 +14,7 @@ pub enum Format {
     Text,
     Markdown,
     Json,
+    Html,
 }
 
 /// Which window to tell.
@@ -169,6 +170,7 @@ pub fn run(job: Job) -> Result<String, Failed> {
         Format::Text => render::text(&story),
         Format::Markdown => render::markdown(&story),
         Format::Json => render::json(&story),
+        Format::Html => super::html::html(&story),
     })
 }
 

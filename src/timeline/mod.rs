@@ -16,6 +16,7 @@
 //! so a file, a database `analyze` filled and one `listen` filled tell the
 //! same story.
 
+pub mod html;
 pub mod job;
 pub mod render;
 
@@ -369,6 +370,128 @@ pub struct Story {
     pub summary: Summary,
     pub events: Vec<Event>,
     pub series: Vec<Series>,
+    /// Each server's states over the window, for the chart.
+    pub lanes: Vec<Lane>,
+}
+
+/// One server's states over the window.
+#[derive(Clone, Debug, Serialize)]
+pub struct Lane {
+    /// `host/backend/server`.
+    pub server: String,
+    /// `host/backend`: lanes are grouped by it.
+    pub backend: String,
+    /// Back to back, covering `[from, to)`.
+    pub spans: Vec<Span>,
+    /// Failed health checks (ticks on the lane).
+    #[serde(serialize_with = "times")]
+    pub failed_checks: Vec<Millis>,
+}
+
+impl Lane {
+    /// Nothing but UP (or unknown) and no failed check: collapsed when
+    /// there are many.
+    pub fn healthy(&self) -> bool {
+        self.failed_checks.is_empty()
+            && self
+                .spans
+                .iter()
+                .all(|s| s.state == "UP" || s.state == "UNKNOWN")
+    }
+}
+
+/// A state from `start` to `end`.
+#[derive(Clone, Debug, Serialize)]
+pub struct Span {
+    #[serde(serialize_with = "crate::time::serialize_rfc3339")]
+    pub start: Millis,
+    #[serde(serialize_with = "crate::time::serialize_rfc3339")]
+    pub end: Millis,
+    pub state: String,
+}
+
+fn times<S: serde::Serializer>(t: &[Millis], s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeSeq;
+    let mut seq = s.serialize_seq(Some(t.len()))?;
+    for t in t {
+        seq.serialize_element(&format_rfc3339_ms(*t))?;
+    }
+    seq.end()
+}
+
+/// Each server's lane over `[from, to)`: the servers with a transition or
+/// a check line in it, or requests in its minutes. The state at `from` is
+/// the one the last transition before it left (else the one the first
+/// after it left, else unknown).
+fn lanes(facts: &Facts, series: &[Series], from: Millis, to: Millis) -> Vec<Lane> {
+    /// A server's backend, transitions, failed checks in the window, and
+    /// whether anything of it is in the window.
+    type Seen<'a> = (String, Vec<&'a TransitionRow>, Vec<Millis>, bool);
+    let mut by: BTreeMap<String, Seen> = BTreeMap::new();
+    for t in &facts.transitions {
+        let e = by
+            .entry(server_name(&t.host, &t.backend, &t.server))
+            .or_insert_with(|| (backend_name(&t.host, &t.backend), vec![], vec![], false));
+        e.1.push(t);
+        e.3 |= t.at >= from && t.at < to;
+    }
+    for c in &facts.checks {
+        if c.at < from || c.at >= to {
+            continue;
+        }
+        let e = by
+            .entry(server_name(&c.host, &c.backend, &c.server))
+            .or_insert_with(|| (backend_name(&c.host, &c.backend), vec![], vec![], false));
+        e.3 = true;
+        if c.result.as_deref() == Some("failed") {
+            e.2.push(c.at);
+        }
+    }
+    for x in series.iter().filter(|x| x.kind == "server") {
+        if let Some(e) = by.get_mut(&x.name) {
+            e.3 = true;
+        } else {
+            let backend = x.name.rsplit_once('/').map_or("", |(b, _)| b).to_string();
+            by.insert(x.name.clone(), (backend, vec![], vec![], true));
+        }
+    }
+    let mut out: Vec<Lane> = by
+        .into_iter()
+        .filter(|(_, e)| e.3)
+        .map(|(server, (backend, ts, failed_checks, _))| {
+            let before = ts.iter().rev().find(|t| t.at < from);
+            let mut state = before
+                .map(|t| t.to.clone())
+                .or_else(|| ts.iter().find(|t| t.at >= from).map(|t| t.from.clone()))
+                .unwrap_or_else(|| "UNKNOWN".into());
+            let mut start = from;
+            let mut spans = Vec::new();
+            for t in ts.iter().filter(|t| t.at >= from && t.at < to) {
+                if t.at > start {
+                    spans.push(Span {
+                        start,
+                        end: t.at,
+                        state: state.clone(),
+                    });
+                }
+                start = t.at;
+                state = t.to.clone();
+            }
+            spans.push(Span {
+                start,
+                end: to,
+                state,
+            });
+            Lane {
+                server,
+                backend,
+                spans,
+                failed_checks,
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| (&a.backend, &a.server).cmp(&(&b.backend, &b.server)));
+    out
 }
 
 /// `check failed, 0/2 DOWN`: HAProxy's words for a check line.
@@ -697,6 +820,7 @@ impl Story {
             });
         }
         Story {
+            lanes: lanes(facts, &series, from, to),
             from,
             to,
             bucket: "1m",

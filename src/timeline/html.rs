@@ -1,0 +1,514 @@
+//! A [`Story`] as one self-contained HTML page: the summary, a chart on
+//! one time axis (a lane per server coloured by state, failed checks as
+//! ticks, grouped by backend and HAProxy host, a no-server band per
+//! backend, alert markers, per-minute requests, 5xx and Tr p95 per
+//! backend), then the event table.
+//!
+//! The chart is SVG written here, not a charting library's: state lanes
+//! are rectangles and ticks on a time axis, which no plotting crate draws
+//! for us, and writing them keeps the page small (300 servers over a day
+//! stay far under 2 MB) and every name's escaping in one function. Nothing
+//! is fetched: no script, font or style from the network. A few lines of
+//! script show the hovered element's event in a box; every element also
+//! has an SVG `<title>`, so the page reads without script too.
+
+use std::fmt::Write;
+
+use super::{human, Story};
+use crate::time::{format_rfc3339_ms, Millis};
+
+/// Text for HTML: `&`, `<`, `>`, quotes escaped (names come from the
+/// network: one must never become markup or script).
+pub fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Chart geometry: names on the left, the time axis on the right.
+const LABEL: f64 = 260.0;
+const WIDTH: f64 = 1000.0;
+const LANE: f64 = 16.0;
+/// Past this many lanes, those with nothing but UP are folded into one.
+const SHOW_HEALTHY: usize = 24;
+/// Events listed in the table at most (the rest are counted).
+const MAX_EVENTS: usize = 5_000;
+
+fn colour(state: &str) -> &'static str {
+    match state {
+        "UP" => "#3fa34d",
+        "DOWN" => "#d7263d",
+        "MAINT" => "#6c5ce7",
+        "DRAIN" => "#f4a261",
+        "STOPPING" => "#e9c46a",
+        _ => "#c8c8c8",
+    }
+}
+
+struct Axis {
+    from: Millis,
+    to: Millis,
+}
+
+impl Axis {
+    fn x(&self, t: Millis) -> f64 {
+        let span = (self.to - self.from).max(1) as f64;
+        LABEL + ((t.clamp(self.from, self.to) - self.from) as f64 / span) * WIDTH
+    }
+}
+
+fn t(ms: Millis) -> String {
+    format_rfc3339_ms(ms)
+}
+
+pub fn html(s: &Story) -> String {
+    let axis = Axis {
+        from: s.from,
+        to: s.to,
+    };
+    let sum = &s.summary;
+    let title = format!("Incident {}", sum.incident.as_deref().unwrap_or("window"));
+    let mut out = String::new();
+    let _ = write!(
+        out,
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width\">\
+         <title>{}</title><style>{STYLE}</style></head><body>\n<h1>{}</h1>\n",
+        esc(&title),
+        esc(&title)
+    );
+
+    // The summary.
+    out.push_str("<dl class=\"summary\">");
+    let mut item = |k: &str, v: String| {
+        let _ = write!(out, "<dt>{k}</dt><dd>{v}</dd>");
+    };
+    item(
+        "When",
+        format!(
+            "<span id=\"start\">{}</span> to <span id=\"end\">{}</span>{}",
+            t(sum.start),
+            sum.end.map_or("(still going on)".into(), t),
+            sum.end
+                .map(|e| format!(" ({})", human(e - sum.start)))
+                .unwrap_or_default()
+        ),
+    );
+    if let Some(f) = &sum.first_sign {
+        item(
+            "First sign",
+            format!("{} {} {}", t(f.at), esc(&f.subject), esc(&f.what)),
+        );
+    }
+    if let Some(d) = sum.detected_after_ms {
+        item(
+            "Detected in",
+            format!(
+                "<span id=\"detected\">{}</span> (first failed check to DOWN)",
+                human(d)
+            ),
+        );
+    }
+    for o in &sum.outages {
+        item(
+            "Down",
+            format!(
+                "{} from {} to {}",
+                esc(&o.server),
+                t(o.down_at),
+                o.up_at.map_or("(still down)".into(), t)
+            ),
+        );
+    }
+    for n in &sum.no_server {
+        item(
+            "No server",
+            format!(
+                "{} from {} to {}{}",
+                esc(&n.backend),
+                t(n.start),
+                n.end.map_or("(still none)".into(), t),
+                n.end
+                    .map(|e| format!(" ({})", human(e - n.start)))
+                    .unwrap_or_default()
+            ),
+        );
+    }
+    if let Some(r) = sum.recovered_after_ms {
+        item(
+            "Recovered in",
+            format!("{} (first DOWN to last UP)", human(r)),
+        );
+    }
+    let i = &sum.impact;
+    item(
+        "Impact",
+        format!(
+            "<span id=\"requests\">{}</span> requests, <span id=\"status5xx\">{}</span> answered 5xx \
+             ({} &lt;NOSRV&gt;), {} ended by the server side, {} queue timeouts, {} retries, {} redispatches",
+            i.requests, i.status_5xx, i.nosrv, i.server_aborts, i.queue_timeouts, i.retries, i.redispatches
+        ),
+    );
+    item("Alerts", format!("{} fired", sum.alerts_fired));
+    out.push_str("</dl>\n");
+
+    chart(&mut out, s, &axis);
+
+    // The events.
+    let _ = write!(
+        out,
+        "<h2>Events</h2><table class=\"events\"><thead><tr><th>Time (UTC)</th><th>Subject</th>\
+         <th>Event</th><th>Detail</th></tr></thead><tbody>"
+    );
+    for e in s.events.iter().take(MAX_EVENTS) {
+        let _ = write!(
+            out,
+            "<tr class=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            e.kind,
+            t(e.at),
+            esc(&e.subject),
+            esc(&e.what),
+            esc(e.detail.as_deref().unwrap_or(""))
+        );
+    }
+    out.push_str("</tbody></table>\n");
+    if s.events.len() > MAX_EVENTS {
+        let _ = writeln!(
+            out,
+            "<p id=\"more-events\">{} more events not listed (see --format json).</p>",
+            s.events.len() - MAX_EVENTS
+        );
+    }
+    let _ = writeln!(
+        out,
+        "<div id=\"tip\"></div><script>{SCRIPT}</script></body></html>"
+    );
+    out
+}
+
+/// The SVG: time axis, lanes, no-server bands, alert markers, minutes.
+fn chart(page: &mut String, s: &Story, axis: &Axis) {
+    // Drawn first, then framed: the height is known once it is drawn.
+    let mut body = String::new();
+    let out = &mut body;
+    let show_all = s.lanes.len() <= SHOW_HEALTHY;
+    let shown: Vec<_> = s
+        .lanes
+        .iter()
+        .filter(|l| show_all || !l.healthy())
+        .collect();
+    let folded = s.lanes.len() - shown.len();
+    let backends: Vec<&str> = {
+        let mut b: Vec<&str> = s.lanes.iter().map(|l| l.backend.as_str()).collect();
+        for n in &s.summary.no_server {
+            b.push(&n.backend);
+        }
+        b.sort();
+        b.dedup();
+        b
+    };
+    let minute_backends: Vec<_> = s.series.iter().filter(|x| x.kind == "backend").collect();
+    // Grid lines reach the bottom, known at the end: a placeholder no
+    // escaped name can contain (it has a raw `<`).
+    const BOTTOM: &str = "<B>";
+    // Time axis: ticks at round steps.
+    let span = axis.to - axis.from;
+    let step = [
+        1_000, 5_000, 10_000, 30_000, 60_000, 300_000, 600_000, 1_800_000, 3_600_000, 21_600_000,
+    ]
+    .into_iter()
+    .find(|s| span / s <= 12)
+    .unwrap_or(86_400_000);
+    let mut tick = (axis.from / step + 1) * step;
+    while tick < axis.to {
+        let x = axis.x(tick);
+        let _ = write!(
+            out,
+            "<line class=\"grid\" x1=\"{x:.2}\" x2=\"{x:.2}\" y1=\"20\" y2=\"{BOTTOM}\"/>\
+             <text class=\"axis\" x=\"{x:.2}\" y=\"14\">{}</text>",
+            &t(tick)[11..19]
+        );
+        tick += step;
+    }
+    let mut y = 30.0;
+    let mut group = "";
+    for lane in &shown {
+        if lane.backend != group {
+            group = &lane.backend;
+        }
+        let _ = write!(
+            out,
+            "<text class=\"name\" x=\"4\" y=\"{:.1}\">{}</text>",
+            y + LANE - 4.0,
+            esc(&lane.server)
+        );
+        for sp in &lane.spans {
+            let (x0, x1) = (axis.x(sp.start), axis.x(sp.end));
+            let _ = write!(
+                out,
+                "<rect class=\"state\" x=\"{x0:.2}\" y=\"{y:.1}\" width=\"{:.2}\" height=\"{LANE}\" \
+                 fill=\"{}\" data-server=\"{}\" data-state=\"{}\" data-start=\"{}\" data-end=\"{}\">\
+                 <title>{} {} from {} to {}</title></rect>",
+                (x1 - x0).max(0.0),
+                colour(&sp.state),
+                esc(&lane.server),
+                esc(&sp.state),
+                t(sp.start),
+                t(sp.end),
+                esc(&lane.server),
+                esc(&sp.state),
+                t(sp.start),
+                t(sp.end)
+            );
+        }
+        for &c in &lane.failed_checks {
+            let x = axis.x(c);
+            let _ = write!(
+                out,
+                "<line class=\"check\" x1=\"{x:.2}\" x2=\"{x:.2}\" y1=\"{:.1}\" y2=\"{:.1}\" \
+                 data-server=\"{}\" data-at=\"{}\"><title>{} check failed at {}</title></line>",
+                y - 2.0,
+                y + LANE + 2.0,
+                esc(&lane.server),
+                t(c),
+                esc(&lane.server),
+                t(c)
+            );
+        }
+        y += LANE + 4.0;
+    }
+    if folded > 0 {
+        let _ = write!(
+            out,
+            "<text class=\"name\" id=\"folded\" x=\"4\" y=\"{:.1}\">{folded} more servers UP throughout (not drawn)</text>",
+            y + LANE - 4.0
+        );
+        y += LANE + 4.0;
+    }
+    // A band per backend: red while it had no server available.
+    for b in &backends {
+        let _ = write!(
+            out,
+            "<text class=\"name\" x=\"4\" y=\"{:.1}\">{} (servers available)</text>\
+             <rect x=\"{LABEL}\" y=\"{:.1}\" width=\"{WIDTH}\" height=\"{:.1}\" fill=\"#eef5ee\"/>",
+            y + LANE - 4.0,
+            esc(b),
+            y + 4.0,
+            LANE - 8.0
+        );
+        for n in s.summary.no_server.iter().filter(|n| n.backend == *b) {
+            let end = n.end.unwrap_or(axis.to);
+            let (x0, x1) = (axis.x(n.start), axis.x(end));
+            let _ = write!(
+                out,
+                "<rect class=\"noserver\" x=\"{x0:.2}\" y=\"{y:.1}\" width=\"{:.2}\" height=\"{LANE}\" \
+                 fill=\"#7a0010\" data-backend=\"{}\" data-start=\"{}\" data-end=\"{}\">\
+                 <title>{} had no server available from {} to {}</title></rect>",
+                (x1 - x0).max(1.0),
+                esc(b),
+                t(n.start),
+                n.end.map_or("".into(), t),
+                esc(b),
+                t(n.start),
+                n.end.map_or("(still none)".into(), t)
+            );
+        }
+        y += LANE + 4.0;
+    }
+    // Alerts: a marker where each fired or resolved.
+    let _ = write!(
+        out,
+        "<text class=\"name\" x=\"4\" y=\"{:.1}\">alerts</text>",
+        y + LANE - 4.0
+    );
+    for e in s
+        .events
+        .iter()
+        .filter(|e| matches!(e.kind, "alert_firing" | "alert_resolved" | "delivered"))
+    {
+        let x = axis.x(e.at);
+        let (shape, fill) = match e.kind {
+            "alert_firing" => (
+                format!(
+                    "{:.2},{:.1} {:.2},{:.1} {:.2},{:.1}",
+                    x - 5.0,
+                    y + LANE,
+                    x + 5.0,
+                    y + LANE,
+                    x,
+                    y
+                ),
+                "#d7263d",
+            ),
+            "alert_resolved" => (
+                format!(
+                    "{:.2},{:.1} {:.2},{:.1} {:.2},{:.1}",
+                    x - 5.0,
+                    y,
+                    x + 5.0,
+                    y,
+                    x,
+                    y + LANE
+                ),
+                "#3fa34d",
+            ),
+            _ => (
+                format!(
+                    "{:.2},{:.1} {:.2},{:.1} {:.2},{:.1} {:.2},{:.1}",
+                    x,
+                    y,
+                    x + 5.0,
+                    y + LANE / 2.0,
+                    x,
+                    y + LANE,
+                    x - 5.0,
+                    y + LANE / 2.0
+                ),
+                "#1d3557",
+            ),
+        };
+        let _ = write!(
+            out,
+            "<polygon class=\"alert\" points=\"{shape}\" fill=\"{fill}\" data-kind=\"{}\" data-at=\"{}\">\
+             <title>{} {} {}</title></polygon>",
+            e.kind,
+            t(e.at),
+            t(e.at),
+            esc(&e.subject),
+            esc(&e.what)
+        );
+    }
+    y += LANE + 4.0;
+    // Per backend and minute: requests (bars), 5xx (red on top), Tr p95.
+    for x in &minute_backends {
+        let max_req = x
+            .buckets
+            .iter()
+            .map(|b| b.requests)
+            .max()
+            .unwrap_or(0)
+            .max(1) as f64;
+        let max_tr = x
+            .buckets
+            .iter()
+            .filter_map(|b| b.tr_p95)
+            .max()
+            .unwrap_or(0)
+            .max(1) as f64;
+        let h = 2.0 * LANE;
+        let _ = write!(
+            out,
+            "<text class=\"name\" x=\"4\" y=\"{:.1}\">{} requests/min (5xx red)</text>",
+            y + LANE,
+            esc(&x.name)
+        );
+        let mut line = String::new();
+        for b in &x.buckets {
+            let (x0, x1) = (axis.x(b.minute), axis.x(b.minute + 60_000));
+            let w = (x1 - x0 - 1.0).max(0.5);
+            let rh = b.requests as f64 / max_req * h;
+            let eh = b.status_5xx as f64 / max_req * h;
+            let _ = write!(
+                out,
+                "<rect class=\"requests\" x=\"{x0:.2}\" y=\"{:.1}\" width=\"{w:.2}\" height=\"{rh:.1}\" fill=\"#8ab6d6\" \
+                 data-backend=\"{}\" data-minute=\"{}\" data-requests=\"{}\"><title>{} {}: {} requests, {} 5xx, Tr p95 {} ms</title></rect>\
+                 <rect class=\"errors\" x=\"{x0:.2}\" y=\"{:.1}\" width=\"{w:.2}\" height=\"{eh:.1}\" fill=\"#d7263d\"/>",
+                y + h - rh,
+                esc(&x.name),
+                t(b.minute),
+                b.requests,
+                esc(&x.name),
+                &t(b.minute)[11..16],
+                b.requests,
+                b.status_5xx,
+                b.tr_p95.map_or("-".into(), |v| v.to_string()),
+                y + h - eh
+            );
+            if let Some(p) = b.tr_p95 {
+                let _ = write!(
+                    line,
+                    "{:.2},{:.1} ",
+                    (x0 + x1) / 2.0,
+                    y + h - p as f64 / max_tr * h
+                );
+            }
+        }
+        if !line.is_empty() {
+            let _ = write!(
+                out,
+                "<polyline class=\"p95\" points=\"{}\" fill=\"none\" stroke=\"#1d3557\" stroke-width=\"1.5\">\
+                 <title>{} Tr p95 per minute (max {} ms)</title></polyline>",
+                line.trim_end(),
+                esc(&x.name),
+                max_tr
+            );
+        }
+        y += h + 3.0 * 4.0 + LANE;
+    }
+    let height = y + 10.0;
+    let _ = write!(
+        page,
+        "<h2>Timeline</h2><svg id=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {} {height:.1}\" \
+         data-from=\"{}\" data-to=\"{}\" data-x0=\"{LABEL}\" data-width=\"{WIDTH}\">",
+        LABEL + WIDTH + 10.0,
+        t(axis.from),
+        t(axis.to)
+    );
+    page.push_str(&body.replace(BOTTOM, &format!("{height:.1}")));
+    let out = page;
+    out.push_str("</svg>\n<p class=\"legend\">");
+    for st in ["UP", "DOWN", "MAINT", "DRAIN", "STOPPING", "UNKNOWN"] {
+        let _ = write!(
+            out,
+            "<span><i style=\"background:{}\"></i>{st}</span>",
+            colour(st)
+        );
+    }
+    out.push_str(
+        "<span><i style=\"background:#7a0010\"></i>no server available</span>\
+         <span>| failed check</span><span>▲ alert fired ▼ resolved ◆ delivered</span></p>\n",
+    );
+}
+
+const STYLE: &str = "body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222}\
+h1{font-size:1.4em}h2{font-size:1.1em;margin-top:1.5em}\
+dl.summary{display:grid;grid-template-columns:max-content auto;gap:.2em 1em}dt{font-weight:600}dd{margin:0}\
+svg{width:100%;height:auto;border:1px solid #ddd;background:#fff}\
+text.name{font-size:11px;fill:#333}text.axis{font-size:10px;fill:#666;text-anchor:middle}\
+line.grid{stroke:#eee}line.check{stroke:#000;stroke-width:1.5}\
+table.events{border-collapse:collapse;font-size:12px}table.events td,table.events th{border-bottom:1px solid #eee;padding:2px 8px;text-align:left}\
+tr.check{color:#666}table.events td:first-child{white-space:nowrap}tr.transition td:nth-child(3){font-weight:600}\
+.legend span{margin-right:1.2em}.legend i{display:inline-block;width:.9em;height:.9em;margin-right:.3em;vertical-align:middle}\
+#tip{position:fixed;bottom:1em;right:1em;background:#222;color:#fff;padding:.4em .7em;border-radius:4px;font-size:12px;display:none;max-width:40em}";
+
+/// Shows the hovered element's title in a box, and marks the page as read
+/// (a headless browser test reads `data-ready`, and `data-error` if a
+/// script failed).
+const SCRIPT: &str = "window.onerror=function(m){document.body.dataset.error=String(m)};\
+(function(){var tip=document.getElementById('tip');\
+document.getElementById('chart').addEventListener('mousemove',function(e){\
+var t=e.target.querySelector&&e.target.querySelector('title');\
+if(t){tip.textContent=t.textContent;tip.style.display='block'}else{tip.style.display='none'}});\
+document.body.dataset.ready=String(document.querySelectorAll('#chart rect.state').length);})();";
+
+#[cfg(test)]
+mod tests {
+    use super::esc;
+
+    #[test]
+    fn a_name_never_becomes_markup_or_script() {
+        assert_eq!(
+            esc("<script>alert(\"x\")</script>&'"),
+            "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&amp;&#39;"
+        );
+    }
+}
