@@ -158,14 +158,19 @@ pub fn run(job: Job) -> Result<String, Failed> {
             (None, from, to)
         }
     };
-    let rollups = store
-        .rollups(&Filter {
-            since: Some(from),
-            until: Some(to),
-            ..job.filter.clone()
-        })
+    let mut minutes = super::Minutes::for_window(&facts, from, to);
+    store
+        .each_rollup(
+            &Filter {
+                since: Some(from),
+                until: Some(to),
+                ..job.filter.clone()
+            },
+            super::Minutes::TIMERS,
+            |r| minutes.add(r),
+        )
         .map_err(|e| Failed(1, e.to_string()))?;
-    let story = Story::build(&facts, &rollups, from, to, incident.as_ref());
+    let story = Story::build(&facts, minutes, from, to, incident.as_ref());
     Ok(match job.format {
         Format::Text => render::text(&story),
         Format::Markdown => render::markdown(&story),

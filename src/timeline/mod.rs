@@ -220,6 +220,66 @@ pub struct Event {
     pub detail: Option<String>,
 }
 
+/// The per-minute figures of a window, folded as the rollups are read
+/// ([`crate::store::Store::each_rollup`]): per backend (its servers'
+/// minutes merged, `<NOSRV>` counted apart) and, for the servers
+/// something happened to in the window, per server. A day of 300 servers
+/// is 432,000 server-minutes: they are not held.
+#[derive(Debug, Default)]
+pub struct Minutes {
+    keep: std::collections::HashSet<String>,
+    backends: BTreeMap<String, BTreeMap<Millis, (Minute, u64)>>,
+    servers: BTreeMap<String, Vec<Bucket>>,
+}
+
+impl Minutes {
+    /// The timers a bucket reads (Tw, Tr; not Tt): only these are decoded.
+    pub const TIMERS: [bool; 3] = [true, true, false];
+
+    /// Figures for the window `[from, to)` of `facts`: its servers with a
+    /// transition or a check line in it get their own series.
+    pub fn for_window(facts: &Facts, from: Millis, to: Millis) -> Minutes {
+        let within = |t: Millis| t >= from && t < to;
+        let keep = facts
+            .transitions
+            .iter()
+            .filter(|t| within(t.at))
+            .map(|t| server_name(&t.host, &t.backend, &t.server))
+            .chain(
+                facts
+                    .checks
+                    .iter()
+                    .filter(|c| within(c.at))
+                    .map(|c| server_name(&c.host, &c.backend, &c.server)),
+            )
+            .collect();
+        Minutes {
+            keep,
+            ..Default::default()
+        }
+    }
+
+    pub fn add(&mut self, r: Rollup) {
+        let k = &r.key;
+        let slot = self
+            .backends
+            .entry(backend_name(&k.host, &k.backend))
+            .or_default()
+            .entry(r.minute)
+            .or_default();
+        slot.0.merge(&r.data);
+        if k.server == "<NOSRV>" {
+            slot.1 += r.data.counts.status[5];
+            return;
+        }
+        let name = server_name(&k.host, &k.backend, &k.server);
+        if self.keep.contains(&name) {
+            let bucket = Bucket::of(r.minute, &r.data, 0);
+            self.servers.entry(name).or_default().push(bucket);
+        }
+    }
+}
+
 /// One minute of one backend or server.
 #[derive(Clone, Debug, Serialize)]
 pub struct Bucket {
@@ -570,7 +630,7 @@ impl Story {
     /// The story of `[from, to)`; `incident` names it when it is one.
     pub fn build(
         facts: &Facts,
-        rollups: &[Rollup],
+        minutes: Minutes,
         from: Millis,
         to: Millis,
         incident: Option<&Incident>,
@@ -760,35 +820,9 @@ impl Story {
             });
         }
 
-        // Per minute: each backend (its servers merged, `<NOSRV>` counted
-        // apart) and each server.
-        let mut backends: BTreeMap<String, BTreeMap<Millis, (Minute, u64)>> = BTreeMap::new();
-        let mut servers: BTreeMap<String, BTreeMap<Millis, Minute>> = BTreeMap::new();
-        for r in rollups
-            .iter()
-            .filter(|r| r.minute < to && r.minute + 60_000 > from)
-        {
-            let k = &r.key;
-            let slot = backends
-                .entry(backend_name(&k.host, &k.backend))
-                .or_default()
-                .entry(r.minute)
-                .or_default();
-            slot.0.merge(&r.data);
-            if k.server == "<NOSRV>" {
-                slot.1 += r.data.counts.status[5];
-                continue;
-            }
-            servers
-                .entry(server_name(&k.host, &k.backend, &k.server))
-                .or_default()
-                .entry(r.minute)
-                .or_default()
-                .merge(&r.data);
-        }
         let mut impact = Impact::default();
         let mut series = Vec::new();
-        for (name, minutes) in backends {
+        for (name, minutes) in minutes.backends {
             let buckets: Vec<Bucket> = minutes
                 .iter()
                 .map(|(t, (m, nosrv))| Bucket::of(*t, m, *nosrv))
@@ -812,11 +846,13 @@ impl Story {
                 buckets,
             });
         }
-        for (name, minutes) in servers {
+        for (name, mut buckets) in minutes.servers {
+            // Rows come in the table's order (by server, then minute).
+            buckets.sort_by_key(|b| b.minute);
             series.push(Series {
                 name,
                 kind: "server",
-                buckets: minutes.iter().map(|(t, m)| Bucket::of(*t, m, 0)).collect(),
+                buckets,
             });
         }
         Story {
