@@ -120,6 +120,19 @@ fn load_rules(path: &std::path::Path) -> Result<hapwatch::alerts::RuleFile, Exit
     })
 }
 
+/// `--alerts` with or without `--rules` (analyze, timeline): the rules to
+/// judge, the defaults unless a file is given.
+fn alert_rules(
+    alerts: bool,
+    rules: Option<&std::path::Path>,
+) -> Result<Option<hapwatch::alerts::RuleFile>, ExitCode> {
+    match (alerts, rules.map(load_rules)) {
+        (false, _) => Ok(None),
+        (true, None) => Ok(Some(hapwatch::alerts::RuleFile::default())),
+        (true, Some(r)) => r.map(Some),
+    }
+}
+
 fn open_db(path: Option<&std::path::Path>) -> Result<Store, ExitCode> {
     let path = path.map_or_else(hapwatch::store::default_query_path, |p| p.to_path_buf());
     Store::open_read_only(&path).map_err(|e| {
@@ -356,11 +369,9 @@ fn main() -> ExitCode {
             max_servers,
             max_hosts,
         } => {
-            let alerts = match (alerts, rules.as_deref().map(load_rules)) {
-                (false, _) => None,
-                (true, None) => Some(hapwatch::alerts::RuleFile::default()),
-                (true, Some(Ok(r))) => Some(r),
-                (true, Some(Err(code))) => return code,
+            let alerts = match alert_rules(alerts, rules.as_deref()) {
+                Ok(a) => a,
+                Err(code) => return code,
             };
             let patterns = match load_patterns(patterns.as_deref()) {
                 Ok(p) => p,
@@ -515,11 +526,9 @@ fn main() -> ExitCode {
             filter,
         } => {
             use hapwatch::timeline::job::{self, Pick};
-            let alerts = match (alerts, rules.as_deref().map(load_rules)) {
-                (false, _) => None,
-                (true, None) => Some(hapwatch::alerts::RuleFile::default()),
-                (true, Some(Ok(r))) => Some(r),
-                (true, Some(Err(code))) => return code,
+            let alerts = match alert_rules(alerts, rules.as_deref()) {
+                Ok(a) => a,
+                Err(code) => return code,
             };
             let picks = [incident.is_some(), alert.is_some(), around.is_some()];
             if picks.iter().filter(|&&p| p).count() > 1

@@ -554,6 +554,17 @@ fn lanes(facts: &Facts, series: &[Series], from: Millis, to: Millis) -> Vec<Lane
     out
 }
 
+/// A check line as an event (listed, and the first sign when it is one).
+fn check_event(c: &crate::store::CheckRow) -> Event {
+    Event {
+        at: c.at,
+        kind: "check",
+        subject: server_name(&c.host, &c.backend, &c.server),
+        what: check_what(c),
+        detail: check_text(&c.check),
+    }
+}
+
 /// `check failed, 0/2 DOWN`: HAProxy's words for a check line.
 fn check_what(c: &crate::store::CheckRow) -> String {
     let status = match (c.check.get("health"), c.check.get("check_state")) {
@@ -655,13 +666,7 @@ impl Story {
             });
         }
         for c in facts.checks.iter().filter(|c| within(c.at)) {
-            events.push(Event {
-                at: c.at,
-                kind: "check",
-                subject: server_name(&c.host, &c.backend, &c.server),
-                what: check_what(c),
-                detail: check_text(&c.check),
-            });
+            events.push(check_event(c));
         }
         for p in &facts.no_server {
             let name = backend_name(&p.host, &p.backend);
@@ -811,13 +816,7 @@ impl Story {
         let first_failed = first_down.and_then(|o| first_failed_check(&facts.checks, o));
         let detected_after_ms = first_down.zip(first_failed).map(|(o, c)| o.down_at - c.at);
         if let Some(c) = first_failed.filter(|c| first_sign.as_ref().is_none_or(|f| c.at <= f.at)) {
-            first_sign = Some(Event {
-                at: c.at,
-                kind: "check",
-                subject: server_name(&c.host, &c.backend, &c.server),
-                what: check_what(c),
-                detail: check_text(&c.check),
-            });
+            first_sign = Some(check_event(c));
         }
 
         let mut impact = Impact::default();
