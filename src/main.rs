@@ -79,6 +79,23 @@ enum ListFormat {
     Json,
 }
 
+/// `--bucket`: `None` for auto.
+#[derive(Clone, Copy, Debug)]
+struct Bucket(Option<Millis>);
+
+fn parse_bucket(s: &str) -> Result<Bucket, String> {
+    if s == "auto" {
+        return Ok(Bucket(None));
+    }
+    let w = parse_positive_duration(s).map_err(|e| format!("{e}, or auto"))?;
+    if w % 1000 != 0 {
+        return Err(format!(
+            "`{s}`: a bucket is whole seconds (1s, 10s, 1m, 5m) or auto"
+        ));
+    }
+    Ok(Bucket(Some(w)))
+}
+
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum TimelineFormat {
     Text,
@@ -310,6 +327,12 @@ enum Command {
         /// Shown before and after an incident, so that the lead-up shows.
         #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "5m")]
         pad: Millis,
+        /// The width of the per-backend figures' buckets: `auto` (seconds
+        /// for a window of up to a few hours read from files, else a
+        /// minute), or a duration (less than a minute only from files: the
+        /// database keeps minutes).
+        #[arg(long, value_name = "auto|DURATION", value_parser = parse_bucket, default_value = "auto")]
+        bucket: Bucket,
         /// With files: evaluate the default alert rules (or --rules) on the
         /// log's own times, as `analyze --alerts` does.
         #[arg(long)]
@@ -518,6 +541,7 @@ fn main() -> ExitCode {
             span,
             gap,
             pad,
+            bucket,
             alerts,
             rules,
             year,
@@ -574,6 +598,7 @@ fn main() -> ExitCode {
                 pick,
                 gap,
                 pad,
+                bucket: bucket.0,
                 format: match format {
                     TimelineFormat::Text => job::Format::Text,
                     TimelineFormat::Markdown => job::Format::Markdown,

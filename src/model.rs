@@ -91,6 +91,20 @@ pub struct Check {
     pub check: CheckDetails,
 }
 
+/// HAProxy itself started, reloaded or stopped, as it logged it: a proxy
+/// started or stopped, a worker forked or exited, a reload.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ProcessEvent {
+    #[serde(serialize_with = "crate::time::serialize_rfc3339")]
+    pub at: Millis,
+    pub host: String,
+    /// The pattern's name (`worker_forked`, `proxy_stopped`, ...).
+    pub event: String,
+    /// The proxy the line names, empty when it names none.
+    pub proxy: String,
+    pub message: String,
+}
+
 /// What the alert rules read of a backend right after an event: how many
 /// active servers it has left and whether it has none available.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

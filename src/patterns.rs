@@ -16,6 +16,7 @@ use serde::Deserialize;
 pub const BUILTIN: &[(&str, &str)] = &[
     ("health.toml", include_str!("../patterns/health.toml")),
     ("other.toml", include_str!("../patterns/other.toml")),
+    ("process.toml", include_str!("../patterns/process.toml")),
 ];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
@@ -29,6 +30,10 @@ pub enum Class {
     Backend,
     /// DNS resolution changed a server's address or state.
     Dns,
+    /// HAProxy itself started, reloaded or stopped (a proxy started or
+    /// stopped, a worker forked or exited): kept for the timeline, counted
+    /// as "other" by `analyze`.
+    Process,
     /// Anything else HAProxy says that is worth counting.
     Other,
 }
@@ -79,10 +84,11 @@ impl<'de> Deserialize<'de> for Class {
             "check" => Class::Check,
             "backend" => Class::Backend,
             "dns" => Class::Dns,
+            "process" => Class::Process,
             "other" => Class::Other,
             _ => {
                 return Err(serde::de::Error::custom(format!(
-                    "unknown class `{s}` (expected server, check, backend, dns or other)"
+                    "unknown class `{s}` (expected server, check, backend, dns, process or other)"
                 )))
             }
         })
@@ -217,7 +223,7 @@ impl PatternSet {
                     sample: raw.sample,
                     source: source.clone(),
                 };
-                if p.class != Class::Other && p.class != Class::Backend {
+                if !matches!(p.class, Class::Other | Class::Backend | Class::Process) {
                     for g in ["backend", "server"] {
                         if !p.regex.capture_names().any(|n| n == Some(g)) {
                             return Err(because(

@@ -70,9 +70,12 @@ fn the_fixture_incident_told_from_the_log_file() {
     assert_eq!(s["no_server"][0]["backend"], "-/be_tcp");
     assert_eq!(s["no_server"][0]["start"], "2026-11-24T18:34:50.840Z");
     assert_eq!(s["no_server"][0]["end"], "2026-11-24T18:34:56.200Z");
-    // The requests of the minutes the incident touches (18:34 only: the
-    // rollups hold minutes): 615 to be_app, 154 to be_tcp.
-    assert_eq!(s["impact"]["requests"], 615 + 154);
+    // Read from the file, a window of ten and a half minutes is told by
+    // the 2 s: the requests of the buckets the incident touches, accepted
+    // from 18:34:24 to 18:34:58 (646, of which 129 to be_tcp, counted
+    // with a regex over the file's accept dates).
+    assert_eq!(story["bucket"], "2s");
+    assert_eq!(s["impact"]["requests"], 646);
     // Events in time order: the maintenance and drain of srv1 and srv3
     // between the two outages.
     let events = story["events"].as_array().unwrap();
@@ -99,18 +102,71 @@ fn the_fixture_incident_told_from_the_log_file() {
     ] {
         assert!(said.iter().any(|s| s == want), "{want} not in {said:?}");
     }
-    // Per minute, per backend and per server; srv1's slow minute (300 ms
-    // answers from 18:34:32.7) shows in its p99.
+    // Per 2 s, per backend and per server; srv1's slow answers (300 ms
+    // from 18:34:32.7 to 18:34:37) show in its p99 from the 18:34:32
+    // bucket, not before.
     let series = story["series"].as_array().unwrap();
     let srv1 = series
         .iter()
         .find(|x| x["name"] == "-/be_app/srv1")
         .unwrap();
-    let p99 = srv1["buckets"][0]["tr_p99"].as_u64().unwrap();
-    assert!(p99 >= 300, "srv1's p99 Tr at 18:34: {p99}");
-    assert!(series
+    assert_eq!(srv1["timer"], "Tr");
+    let slow: Vec<&str> = srv1["buckets"]
+        .as_array()
+        .unwrap()
         .iter()
-        .any(|x| x["name"] == "-/be_tcp" && x["kind"] == "backend"));
+        .filter(|b| b["p99"].as_u64().unwrap_or(0) >= 300)
+        .map(|b| b["start"].as_str().unwrap())
+        .collect();
+    assert_eq!(slow[0], "2026-11-24T18:34:32.000Z", "{slow:?}");
+    // be_tcp logs no Tr: its latency is Tt. With no server (18:34:50.8 to
+    // 18:34:56.2) its connections ended on the server side (`SC`).
+    let tcp = series
+        .iter()
+        .find(|x| x["name"] == "-/be_tcp" && x["kind"] == "backend")
+        .unwrap();
+    assert_eq!(tcp["timer"], "Tt");
+    let aborted: Vec<&str> = tcp["buckets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| b["server_aborts"].as_u64().unwrap() > 0)
+        .map(|b| b["start"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        aborted,
+        [
+            "2026-11-24T18:34:52.000Z",
+            "2026-11-24T18:34:54.000Z",
+            "2026-11-24T18:34:56.000Z"
+        ]
+    );
+    // The degradations the incident overlaps: srv1's slow answers lift
+    // be_app's p95, be_tcp's connections fail while it has no server.
+    let degraded: Vec<String> = s["degraded"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            format!(
+                "{} {} {} {}",
+                d["backend"], d["kind"], d["start"], d["what"]
+            )
+        })
+        .collect();
+    assert_eq!(
+        degraded,
+        [
+            "\"-/be_app\" \"latency\" \"2026-11-24T18:34:32.000Z\" \"Tr p95 up to 309 ms (usually 5 ms)\"",
+            "\"-/be_tcp\" \"latency\" \"2026-11-24T18:34:50.000Z\" \"Tt p95 up to 2159 ms (usually 3 ms)\"",
+            "\"-/be_tcp\" \"errors\" \"2026-11-24T18:34:52.000Z\" \"18 of 27 requests failed (67%)\"",
+        ]
+    );
+    // From a database (minutes), or asked for: a minute per bucket, the
+    // incident's impact over the minutes it touches.
+    let minutes = json(&["timeline", log, "--bucket", "1m", "--format", "json"]);
+    assert_eq!(minutes["bucket"], "1m");
+    assert_eq!(minutes["summary"]["impact"]["requests"], 615 + 154);
 
     // The terminal and Markdown forms say the same.
     let text = ok(&["timeline", log]);
@@ -215,10 +271,13 @@ fn listen_fills(db: &Path, lines: &[u8]) {
 fn the_same_story_from_a_file_an_analyze_database_and_a_listen_database() {
     let dir = tempfile::tempdir().unwrap();
     let log = fixture(LOG);
+    // Minutes: what the databases keep.
     let from_file = ok(&[
         "timeline",
         log.to_str().unwrap(),
         "--alerts",
+        "--bucket",
+        "1m",
         "--format",
         "json",
     ]);
@@ -250,8 +309,54 @@ fn the_same_story_from_a_file_an_analyze_database_and_a_listen_database() {
         "json",
     ]);
     assert_eq!(from_file, from_listen);
-    // Alerts were judged (server down pages): they are in the story.
+    // Alerts were judged (server down pages): they are in the story, and
+    // so is HAProxy stopping at the end of the capture.
     assert!(from_file.contains("\"alert_firing\""), "{from_file}");
+    let story: serde_json::Value = serde_json::from_str(&from_file).unwrap();
+    let stop = story["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "haproxy")
+        .unwrap();
+    assert_eq!(stop["at"], "2026-11-24T18:35:00.890Z");
+    assert!(
+        stop["what"]
+            .as_str()
+            .unwrap()
+            .starts_with("5 proxies stopped: fe_http, fe_tcp, be_app"),
+        "{stop}"
+    );
+
+    // A database an older hapwatch wrote (schema 8: no check lines, no
+    // HAProxy events kept) still tells the rest of the story, read-only.
+    let old = analyzed;
+    let c = rusqlite::Connection::open(&old).unwrap();
+    c.execute_batch("DROP TABLE checks; DROP TABLE process_events; PRAGMA user_version = 8;")
+        .unwrap();
+    drop(c);
+    let from_old: serde_json::Value = serde_json::from_str(&ok(&[
+        "timeline",
+        "--db",
+        old.to_str().unwrap(),
+        "--format",
+        "json",
+    ]))
+    .unwrap();
+    let kinds: std::collections::BTreeSet<&str> = from_old["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert!(
+        kinds.contains("transition") && kinds.contains("alert_firing"),
+        "{kinds:?}"
+    );
+    assert!(
+        !kinds.contains("haproxy") && !kinds.contains("check"),
+        "{kinds:?}"
+    );
 }
 
 #[test]
@@ -285,8 +390,41 @@ fn bad_windows_exit_2_saying_what_to_do_and_an_empty_story_says_so() {
     ]);
     assert_eq!(out.status.code(), Some(2));
 
-    // Requests only: nothing went wrong.
+    // Buckets: seconds only from files, whole seconds, not a million.
     let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("h.db");
+    ok(&["analyze", "--db", db.to_str().unwrap(), log]);
+    let out = hapwatch(&["timeline", "--db", db.to_str().unwrap(), "--bucket", "10s"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("the database keeps minutes"), "{err}");
+    let five = json(&[
+        "timeline",
+        "--db",
+        db.to_str().unwrap(),
+        "--bucket",
+        "5m",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(five["bucket"], "5m");
+    let out = hapwatch(&["timeline", log, "--bucket", "1500ms"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("whole seconds"));
+    let out = hapwatch(&[
+        "timeline",
+        log,
+        "--since",
+        "2026-01-01",
+        "--until",
+        "2026-12-01",
+        "--bucket",
+        "1s",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("a wider one"));
+
+    // Requests only: nothing went wrong.
     let calm = dir.path().join("calm.log");
     let lines: String = std::fs::read_to_string(fixture(LOG))
         .unwrap()
@@ -455,7 +593,10 @@ fn the_html_page_shows_the_incident_in_a_real_browser() {
     );
     // The summary's figures.
     assert!(dom.contains("<span id=\"detected\">301ms</span>"));
-    assert!(dom.contains("<span id=\"requests\">769</span>"));
+    // A window of 72 s is told by the second: the requests accepted from
+    // 18:34:24 to 18:34:57, the buckets the incident touches (a regex
+    // over the file's accept dates counts 621).
+    assert!(dom.contains("<span id=\"requests\">621</span>"));
 }
 
 /// An RFC 3339 time in milliseconds, read the way hapwatch reads it.
@@ -495,4 +636,221 @@ fn hostile_names_never_become_html() {
     assert!(!html.contains("<script>alert"), "{html}");
     assert!(!html.contains("s\"onmouseover"), "{html}");
     assert!(html.contains("be&lt;script&gt;alert(1)&lt;/script&gt;/s&quot;onmouseover=&quot;x"));
+}
+
+/// Polls `db` until `sql` (one integer) reaches `want`, for at most 20 s.
+fn wait_rows(db: &Path, sql: &str, want: i64) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let n: i64 = rusqlite::Connection::open(db)
+            .ok()
+            .and_then(|c| c.query_row(sql, [], |r| r.get(0)).ok())
+            .unwrap_or(0);
+        if n >= want {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{sql}: {n}, waited for {want}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// A real HAProxy in master-worker mode, reloaded (SIGUSR2) while its only
+/// server is down, logging to `listen` over UDP: the reload is in the
+/// story, one event naming the proxies the old worker stopped, after the
+/// DOWN it did not cure.
+#[test]
+fn a_real_haproxy_reload_is_in_the_story() {
+    use std::io::BufRead;
+    common::require_tools(&["haproxy"]);
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("hapwatch.db");
+    let cfg = dir.path().join("haproxy.cfg");
+    std::fs::write(
+        &cfg,
+        "global\n    log 127.0.0.1:27861 local0\n\
+         defaults\n    mode http\n    log global\n    option httplog\n\
+         \x20   timeout connect 200ms\n    timeout client 2s\n    timeout server 2s\n\
+         frontend fe_reload\n    bind 127.0.0.1:27862\n    default_backend be_reload\n\
+         backend be_reload\n    option httpchk\n\
+         \x20   server s1 127.0.0.1:27863 check inter 200ms fall 1 rise 1\n",
+    )
+    .unwrap();
+    let mut listen = common::Running(
+        std::process::Command::new(env!("CARGO_BIN_EXE_hapwatch"))
+            .args(["listen", "--db", db.to_str().unwrap()])
+            .args(["--udp", "127.0.0.1:27861"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut err = std::io::BufReader::new(listen.0.stderr.take().unwrap());
+    let mut line = String::new();
+    err.read_line(&mut line).unwrap();
+    assert!(line.contains("listening on"), "did not start: {line}");
+    std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
+    let stderr = std::fs::File::create(dir.path().join("haproxy.stderr")).unwrap();
+    let mut haproxy = common::Running(
+        std::process::Command::new("haproxy")
+            .args(["-W", "-db", "-f"])
+            .arg(&cfg)
+            .stdout(std::process::Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .unwrap(),
+    );
+    wait_rows(
+        &db,
+        "SELECT COUNT(*) FROM transitions WHERE server = 's1' AND to_state = 'DOWN'",
+        1,
+    );
+    let master = haproxy.0.id() as i32;
+    // SAFETY: signalling a child we started.
+    assert_eq!(unsafe { libc::kill(master, libc::SIGUSR2) }, 0);
+    wait_rows(
+        &db,
+        "SELECT COUNT(*) FROM process_events WHERE proxy = 'fe_reload'",
+        1,
+    );
+    assert_eq!(unsafe { libc::kill(master, libc::SIGTERM) }, 0);
+    haproxy.0.wait().unwrap();
+    let stderr = std::fs::read_to_string(dir.path().join("haproxy.stderr")).unwrap();
+    assert!(stderr.contains("Reloading HAProxy"), "{stderr}");
+    assert_eq!(
+        unsafe { libc::kill(listen.0.id() as i32, libc::SIGTERM) },
+        0
+    );
+    assert!(listen.0.wait().unwrap().success());
+
+    let story = json(&["timeline", "--db", db.to_str().unwrap(), "--format", "json"]);
+    let events = story["events"].as_array().unwrap();
+    let down = events
+        .iter()
+        .find(|e| e["kind"] == "transition" && e["what"] == "UP -> DOWN")
+        .unwrap_or_else(|| panic!("no DOWN: {events:#?}"));
+    let reload = events
+        .iter()
+        .find(|e| e["kind"] == "haproxy")
+        .unwrap_or_else(|| panic!("no reload: {events:#?}"));
+    let what = reload["what"].as_str().unwrap();
+    assert!(
+        // HAProxy's own internal proxy too: `<HTTPCLIENT>` (2.5+).
+        what.contains(" proxies stopped: ")
+            && what.contains("fe_reload")
+            && what.contains("be_reload"),
+        "{reload}"
+    );
+    assert!(
+        reload["at"].as_str() > down["at"].as_str(),
+        "{reload} before {down}"
+    );
+    let text = ok(&["timeline", "--db", db.to_str().unwrap()]);
+    assert!(text.contains("proxies stopped"), "{text}");
+}
+
+/// A flapping fleet: 50 servers logging 100,000 health checks in ten
+/// minutes. The page lists 5,000 events (every transition among them),
+/// counts the rest by server and event, draws ticks by the pixel, and
+/// stays a page a browser opens.
+#[test]
+fn a_hundred_thousand_events_stay_a_usable_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("flap.log");
+    let mut text = String::new();
+    let t0 = 1_795_000_000_000_i64; // 2026-11-19T...
+    let stamp = |ms: i64| {
+        let secs = ms / 1000;
+        let (h, m, s) = (secs / 3600 % 24, secs / 60 % 60, secs % 60);
+        format!("2026-11-19T{h:02}:{m:02}:{s:02}.{:03}Z", ms % 1000)
+    };
+    let mut n = 0;
+    for i in 0..2_000_i64 {
+        for s in 0..50 {
+            let at = t0 + i * 300 + s;
+            let (result, status) = if i % 2 == 0 {
+                (
+                    "failed, reason: Layer4 timeout, check duration: 2001ms",
+                    "1/2 UP",
+                )
+            } else {
+                (
+                    "succeeded, reason: Layer4 check passed, check duration: 0ms",
+                    "2/2 UP",
+                )
+            };
+            text.push_str(&format!(
+                "<133>1 {} lb1 haproxy 1 - - Health check for server be_flap/s{s} {result}, status: {status}.\n",
+                stamp(at)
+            ));
+            n += 1;
+        }
+    }
+    // One real outage in the middle.
+    let down = t0 + 300_000;
+    text.push_str(&format!(
+        "<129>1 {} lb1 haproxy 1 - - Server be_flap/s7 is DOWN, reason: Layer4 timeout, check duration: 2001ms. 49 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue.\n",
+        stamp(down)
+    ));
+    text.push_str(&format!(
+        "<133>1 {} lb1 haproxy 1 - - Server be_flap/s7 is UP, reason: Layer4 check passed, check duration: 0ms. 50 active and 0 backup servers online. 0 sessions requeued, 0 total in queue.\n",
+        stamp(down + 20_000)
+    ));
+    assert_eq!(n, 100_000);
+    std::fs::write(&log, text).unwrap();
+    let page = dir.path().join("flap.html");
+    ok(&[
+        "timeline",
+        log.to_str().unwrap(),
+        "--since",
+        &stamp(t0),
+        "--until",
+        &stamp(t0 + 600_100),
+        "--format",
+        "html",
+        "-o",
+        page.to_str().unwrap(),
+    ]);
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.len() < 5_000_000, "{} bytes", html.len());
+    let rows = html.matches("<tr class=\"").count();
+    assert_eq!(rows, 5_000, "listed events");
+    assert_eq!(html.matches("<tr class=\"transition\">").count(), 2);
+    // The rest counted, and the counts add up.
+    let at = html.find("id=\"aggregated\" data-events=\"").unwrap();
+    let rest: usize = html[at + 29..].split('"').next().unwrap().parse().unwrap();
+    assert_eq!(rest + 5_000, 100_002);
+    // Ticks by the pixel: far fewer than the 50,000 failed checks, and
+    // they count every one.
+    let ticks: Vec<&str> = html.split("<line class=\"check\"").skip(1).collect();
+    assert!(ticks.len() < 15_000, "{} ticks", ticks.len());
+    let counted: usize = ticks
+        .iter()
+        .map(|t| {
+            let at = t.find("data-count=\"").unwrap() + 12;
+            t[at..].split('"').next().unwrap().parse::<usize>().unwrap()
+        })
+        .sum();
+    assert_eq!(counted, 50_000);
+    common::require_tools(&["chromium"]);
+    let out = std::process::Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--virtual-time-budget=5000",
+            "--dump-dom",
+        ])
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .unwrap();
+    let dom = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        dom.contains("<body data-ready=\""),
+        "the page did not finish loading: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!dom.contains("data-error"), "a script error");
 }

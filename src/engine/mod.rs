@@ -319,6 +319,8 @@ pub struct Engine {
     pub sample_limit: usize,
     /// Record per-minute rollups (a store will take them).
     pub rollups: bool,
+    /// Record buckets finer than a minute too (a timeline's short window).
+    pub fine: Option<rollup::Fine>,
     /// Health events waiting for their reorder window.
     pub order: order::Reorder<Held>,
     /// Record what health did, for the alert rules (`--alerts`, `listen`):
@@ -425,6 +427,7 @@ impl Engine {
             unparsed_samples: Vec::new(),
             sample_limit: 0,
             rollups: false,
+            fine: None,
             order: order::Reorder::new(order::DEFAULT_WINDOW_MS),
             observe: false,
             events: Vec::new(),
@@ -482,7 +485,17 @@ impl Engine {
                 None
             }
             Message::Health(event) => {
-                self.counters.health_events += 1;
+                if event.class == crate::patterns::Class::Process {
+                    // Timed and kept like a health event, counted as what
+                    // `analyze` has always called it: other messages.
+                    self.counters.other += 1;
+                    let p = &self.patterns.patterns;
+                    if let Some(i) = p.iter().position(|p| p.name == event.pattern) {
+                        self.counters.other_kinds[i] += 1;
+                    }
+                } else {
+                    self.counters.health_events += 1;
+                }
                 let host = h.host.unwrap_or_default();
                 Some(PendingHealth {
                     host: String::from_utf8_lossy(host).into_owned(),
@@ -517,6 +530,9 @@ impl Engine {
     /// Whether a health event's server (or backend) is known or may be
     /// kept under the [`Cap`].
     fn health_admits(&mut self, host: &str, ev: &HealthEvent) -> bool {
+        if ev.class == crate::patterns::Class::Process {
+            return true; // a row, no state per name
+        }
         let known = match &ev.server {
             Some(server) if ev.class != crate::patterns::Class::Backend => {
                 self.health.servers.contains_key(&ServerKey {
@@ -568,6 +584,9 @@ impl Engine {
                 .admit(self.aggregates.servers.len(), host, &mut self.counters)
         {
             return;
+        }
+        if let Some(fine) = &mut self.fine {
+            fine.add(host, r);
         }
         let stats = self.aggregates.entry(host, r.backend, r.server);
         if self.rollups {

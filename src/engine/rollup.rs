@@ -174,6 +174,42 @@ pub struct Rollup {
     pub data: Minute,
 }
 
+/// Buckets finer than a minute, for one short window (a timeline of a few
+/// minutes read from files wants seconds): the same [`Minute`]s, keyed by
+/// the start of a `width` bucket. Never stored: the database keeps minutes.
+#[derive(Debug)]
+pub struct Fine {
+    pub width: Millis,
+    buckets: std::collections::HashMap<(ServerKey, Millis), Minute>,
+}
+
+impl Fine {
+    pub fn new(width: Millis) -> Fine {
+        Fine {
+            width: width.max(1),
+            buckets: Default::default(),
+        }
+    }
+
+    pub fn add(&mut self, host: &[u8], r: &Request) {
+        let key = ServerKey {
+            host: String::from_utf8_lossy(host).into_owned(),
+            backend: String::from_utf8_lossy(r.backend).into_owned(),
+            server: String::from_utf8_lossy(r.server).into_owned(),
+        };
+        let start = r.accept.div_euclid(self.width) * self.width;
+        self.buckets.entry((key, start)).or_default().add(r);
+    }
+
+    /// The buckets as rollups (`minute` holding the bucket's start).
+    pub fn into_rollups(self) -> impl Iterator<Item = Rollup> {
+        self.buckets.into_iter().map(|((key, minute), mut data)| {
+            data.flush();
+            Rollup { key, minute, data }
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -104,6 +104,9 @@ pub struct HealthTracker {
     /// Check lines applied since a store took them (only when
     /// `keep_checks`: a store is there to take them).
     pub checks: Vec<crate::model::Check>,
+    /// HAProxy's starts, reloads and stops since a store took them (only
+    /// when `keep_checks`).
+    pub process: Vec<crate::model::ProcessEvent>,
     pub keep_checks: bool,
     /// Start of the window: time before it is not counted.
     pub window_start: Option<Millis>,
@@ -116,6 +119,18 @@ impl HealthTracker {
     /// Applies one health event at event time `at`. `report` is false for
     /// events before the window (they set the state but list nothing).
     pub fn apply(&mut self, host: &str, at: Millis, ev: &HealthEvent, report: bool) {
+        if ev.class == Class::Process {
+            if self.keep_checks && report {
+                self.process.push(crate::model::ProcessEvent {
+                    at,
+                    host: host.to_string(),
+                    event: ev.pattern.clone(),
+                    proxy: ev.backend.clone(),
+                    message: ev.cause.clone().unwrap_or_default(),
+                });
+            }
+            return;
+        }
         if ev.class == Class::Backend {
             let b = self
                 .backends

@@ -123,6 +123,9 @@ fn check_details(cause: &str) -> Option<CheckDetails> {
 
 impl HealthEvent {
     pub fn from_match(p: &Pattern, c: &Captures) -> HealthEvent {
+        if p.class == Class::Process {
+            return HealthEvent::process(p, c);
+        }
         let cause = text(c, "cause");
         let mut check = cause.as_deref().and_then(check_details);
         if p.class == Class::Check {
@@ -168,6 +171,34 @@ impl HealthEvent {
             fqdn: text(c, "fqdn"),
             from: text(c, "from"),
             to: text(c, "to"),
+        }
+    }
+
+    /// HAProxy itself started, reloaded or stopped: no server, the proxy
+    /// (if the line names one) in `backend`, the message in `cause`.
+    fn process(p: &Pattern, c: &Captures) -> HealthEvent {
+        HealthEvent {
+            pattern: p.name.clone(),
+            class: p.class,
+            backend: text(c, "proxy").unwrap_or_default(),
+            server: None,
+            backup: false,
+            op: None,
+            admin: None,
+            cause: c
+                .get(0)
+                .map(|m| String::from_utf8_lossy(m.as_bytes()).into_owned()),
+            check: None,
+            via: None,
+            active: None,
+            backups: None,
+            running_on_backup: false,
+            sessions: None,
+            requeued: None,
+            queue: None,
+            fqdn: None,
+            from: None,
+            to: None,
         }
     }
 }

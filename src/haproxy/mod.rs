@@ -185,23 +185,12 @@ mod tests {
     #[test]
     fn other_and_unparsed() {
         let p = PatternSet::builtin();
-        assert!(matches!(
-            classify(&p, b"Proxy fe started."),
-            Message::Other(_)
-        ));
         assert!(matches!(classify(&p, b"hello world"), Message::Unparsed));
         // Seen from HAProxy 2.6 in master-worker mode, and without a log option.
         for line in [
             "Connect from 127.0.0.1:57010 to 127.0.0.1:27556 (fe/HTTP)",
-            "[NOTICE]   (15250) : Loading success.",
-            "[NOTICE]   (15250) : Reloading HAProxy",
             "[NOTICE]   (15250) : haproxy version is 2.6.12-1+deb12u4",
             "[NOTICE]   (15250) : path to executable is /usr/sbin/haproxy",
-            "[WARNING]  (15250) : Former worker (15291) exited with code 0 (Exit)",
-            "[WARNING]  (15250) : Exiting Master process...",
-            "[ALERT]    (15250) : Current worker (15299) exited with code 143 (Terminated)",
-            "[WARNING]  (15250) : All workers exited. Exiting... (0)",
-            "[WARNING]  (15291) : Proxy <HTTPCLIENT> stopped (cumulated conns: FE: 0, BE: 0).",
         ] {
             assert!(
                 matches!(classify(&p, line.as_bytes()), Message::Other(_)),
@@ -209,5 +198,84 @@ mod tests {
             );
         }
         assert!(matches!(classify(&p, b""), Message::Unparsed));
+    }
+
+    /// HAProxy starting, reloading, stopping: events with their proxy and
+    /// message (2.6 in master-worker mode, and older forms).
+    #[test]
+    fn process_lines() {
+        for (line, pattern, proxy) in [
+            ("Proxy fe started.", "proxy_started", "fe"),
+            (
+                "[NOTICE]   (15250) : Loading success.",
+                "loading_success",
+                "",
+            ),
+            (
+                "[ALERT]    (15250) : Loading failure!",
+                "loading_failure",
+                "",
+            ),
+            ("[NOTICE]   (15250) : Reloading HAProxy", "reloading", ""),
+            (
+                "[WARNING] 303/161811 (12) : Reexecuting Master process",
+                "reloading",
+                "",
+            ),
+            (
+                "[NOTICE]   (15250) : New worker (15291) forked",
+                "worker_forked",
+                "",
+            ),
+            (
+                "[NOTICE]   (1) : New worker #1 (8) forked",
+                "worker_forked",
+                "",
+            ),
+            (
+                "[WARNING]  (15250) : Former worker (15291) exited with code 0 (Exit)",
+                "worker_exited",
+                "",
+            ),
+            (
+                "[WARNING] 303/161813 (12) : Former worker 14 exited with code 0",
+                "worker_exited",
+                "",
+            ),
+            (
+                "[WARNING]  (15250) : Exiting Master process...",
+                "master_exiting",
+                "",
+            ),
+            (
+                "[ALERT]    (15250) : Current worker (15299) exited with code 143 (Terminated)",
+                "worker_exited",
+                "",
+            ),
+            (
+                "[WARNING]  (15250) : All workers exited. Exiting... (0)",
+                "master_exiting",
+                "",
+            ),
+            (
+                "[WARNING]  (15291) : Proxy <HTTPCLIENT> stopped (cumulated conns: FE: 0, BE: 0).",
+                "proxy_stopped",
+                "<HTTPCLIENT>",
+            ),
+            (
+                "Stopping backend be_app in 0 ms.",
+                "proxy_stopping",
+                "be_app",
+            ),
+        ] {
+            let h = health(line);
+            assert_eq!(
+                (h.class, h.pattern.as_str(), h.backend.as_str(), h.server),
+                (Class::Process, pattern, proxy, None),
+                "{line}"
+            );
+            let message = h.cause.unwrap();
+            assert!(line.ends_with(&message), "{line}: {message}");
+        }
     }
 }

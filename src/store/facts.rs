@@ -75,12 +75,16 @@ pub struct Facts {
     pub checks: Vec<CheckRow>,
     pub no_server: Vec<NoServerRow>,
     pub alerts: Vec<AlertRow>,
+    /// HAProxy's starts, reloads and stops (`f`'s hosts; a proxy is not a
+    /// backend, `--backend` keeps them all).
+    pub process: Vec<crate::model::ProcessEvent>,
 }
 
 impl Store {
     /// Visits the rollups of `f`'s window and names one by one, in the
     /// table's order (by server, then minute), with only the timers
-    /// `decode` asks for decoded (Tw, Tr, Tt): a day of 300 servers is
+    /// `decode` asks for decoded (Tw, Tr, Tt; Tt too where Tr is asked for
+    /// and absent, a TCP backend's minute): a day of 300 servers is
     /// 432,000 rows, which a timeline folds as it reads instead of holding.
     /// The table is scanned, not looked up through the minute index: for
     /// a day that was 2.5 times slower (a B-tree search per row), and a
@@ -146,28 +150,19 @@ impl Store {
             .map_err(err)?;
         let transitions =
             selected(rows, |t| f.selects(&t.host, &t.backend, Some(&t.server))).map_err(err)?;
-        let mut q = self
-            .conn
-            .prepare(
-                "SELECT at_ms, host, backend, server, result, check_json FROM checks
-                 ORDER BY at_ms, rowid",
-            )
-            .map_err(err)?;
-        let rows = q
-            .query_map([], |r| {
-                Ok(CheckRow {
-                    at: r.get(0)?,
-                    host: r.get(1)?,
-                    backend: r.get(2)?,
-                    server: r.get(3)?,
-                    result: r.get(4)?,
-                    check: serde_json::from_str(&r.get::<_, String>(5)?)
-                        .unwrap_or(serde_json::Value::Null),
-                })
-            })
-            .map_err(err)?;
-        let checks =
-            selected(rows, |c| f.selects(&c.host, &c.backend, Some(&c.server))).map_err(err)?;
+        // A database an older hapwatch wrote (opened read-only, not
+        // migrated) may have no table for checks or HAProxy's own events:
+        // nothing was kept of them, the story goes on without.
+        let checks = if self.has_table("checks").map_err(err)? {
+            self.checks(f).map_err(err)?
+        } else {
+            Vec::new()
+        };
+        let process = if self.has_table("process_events").map_err(err)? {
+            self.process(f).map_err(err)?
+        } else {
+            Vec::new()
+        };
         let mut q = self
             .conn
             .prepare(
@@ -248,6 +243,51 @@ impl Store {
             checks,
             no_server,
             alerts,
+            process,
         })
+    }
+
+    fn has_table(&self, name: &str) -> rusqlite::Result<bool> {
+        self.conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1)",
+            params![name],
+            |r| r.get(0),
+        )
+    }
+
+    fn checks(&self, f: &Filter) -> rusqlite::Result<Vec<CheckRow>> {
+        let mut q = self.conn.prepare(
+            "SELECT at_ms, host, backend, server, result, check_json FROM checks
+                 ORDER BY at_ms, rowid",
+        )?;
+        let rows = q.query_map([], |r| {
+            Ok(CheckRow {
+                at: r.get(0)?,
+                host: r.get(1)?,
+                backend: r.get(2)?,
+                server: r.get(3)?,
+                result: r.get(4)?,
+                check: serde_json::from_str(&r.get::<_, String>(5)?)
+                    .unwrap_or(serde_json::Value::Null),
+            })
+        })?;
+        selected(rows, |c| f.selects(&c.host, &c.backend, Some(&c.server)))
+    }
+
+    fn process(&self, f: &Filter) -> rusqlite::Result<Vec<crate::model::ProcessEvent>> {
+        let mut q = self.conn.prepare(
+            "SELECT at_ms, host, event, proxy, message FROM process_events
+                 ORDER BY at_ms, rowid",
+        )?;
+        let rows = q.query_map([], |r| {
+            Ok(crate::model::ProcessEvent {
+                at: r.get(0)?,
+                host: r.get(1)?,
+                event: r.get(2)?,
+                proxy: r.get(3)?,
+                message: r.get(4)?,
+            })
+        })?;
+        selected(rows, |p| f.host.as_ref().is_none_or(|g| g.matches(&p.host)))
     }
 }

@@ -36,6 +36,8 @@ pub struct Batch<'a> {
     pub transitions: &'a [Transition],
     /// Check lines not written yet.
     pub checks: &'a [crate::model::Check],
+    /// HAProxy's starts, reloads and stops not written yet.
+    pub process: &'a [crate::model::ProcessEvent],
     /// Minutes recorded since the last batch (merged with stored ones).
     pub rollups: &'a [Rollup],
     pub checkpoints: &'a [Checkpoint],
@@ -119,6 +121,10 @@ fn rollup_from_row_with(r: &rusqlite::Row, decode: [bool; 3]) -> rusqlite::Resul
             .map(|(k, v)| (pack(k.as_bytes()), v.as_u64().unwrap_or(0)))
             .collect();
     let mut timers: [Option<Box<TimerStats>>; 3] = [None, None, None];
+    // A TCP line has no Tr: a reader of Tr gets Tt, which stands in for it
+    // (the whole connection), where Tr is absent.
+    let mut decode = decode;
+    decode[2] |= decode[1] && r.get_ref(19)?.as_blob_or_null()?.is_none();
     for (k, t) in timers.iter_mut().enumerate().filter(|(k, _)| decode[*k]) {
         *t = r
             .get_ref(18 + k)?
@@ -402,6 +408,20 @@ const MIGRATIONS: &[&str] = &[
         UNIQUE (host, backend, server, at_ms, check_json)
     );
     CREATE INDEX checks_at ON checks (at_ms);
+    ",
+    // 10: HAProxy itself starting, reloading, stopping (`Proxy X started.`,
+    // `New worker (8) forked`, `Loading success.`): a timeline shows them
+    // beside the health events they often explain.
+    "
+    CREATE TABLE process_events (
+        at_ms INTEGER NOT NULL,
+        host TEXT NOT NULL,
+        event TEXT NOT NULL,
+        proxy TEXT NOT NULL,
+        message TEXT NOT NULL,
+        UNIQUE (host, at_ms, message)
+    );
+    CREATE INDEX process_events_at ON process_events (at_ms);
     ",
 ];
 
@@ -808,6 +828,16 @@ impl Store {
                     serde_json::to_string(&c.check).expect("serializes"),
                 ])
                 .map_err(err)?;
+            }
+            let mut ins = tx
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO process_events (at_ms, host, event, proxy, message)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
+                .map_err(err)?;
+            for p in b.process {
+                ins.execute(params![p.at, p.host, p.event, p.proxy, p.message])
+                    .map_err(err)?;
             }
             write_rollups(&tx, b.rollups).map_err(err)?;
             if let Some(state) = b.rules_state {
@@ -1311,6 +1341,12 @@ impl Store {
             .map_err(err)?;
         n += tx
             .execute("DELETE FROM checks WHERE at_ms < ?1", params![cutoff])
+            .map_err(err)?;
+        n += tx
+            .execute(
+                "DELETE FROM process_events WHERE at_ms < ?1",
+                params![cutoff],
+            )
             .map_err(err)?;
         n += tx
             .execute(

@@ -345,6 +345,7 @@ impl Writer {
                 engine,
                 transitions: &engine.health.transitions[self.written..],
                 checks: &engine.health.checks,
+                process: &engine.health.process,
                 rollups: &rollups,
                 checkpoints: &checkpoints,
                 alerts: &self.alerts,
@@ -380,6 +381,7 @@ impl Writer {
         self.marks.clear();
         self.new_transitions += new;
         engine.health.checks.clear();
+        engine.health.process.clear();
         if self.keep_transitions {
             self.written = engine.health.transitions.len();
         } else {

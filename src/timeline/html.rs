@@ -158,6 +158,19 @@ pub fn html(s: &Story) -> String {
             i.requests, i.status_5xx, i.nosrv, i.server_aborts, i.queue_timeouts, i.retries, i.redispatches
         ),
     );
+    for d in &sum.degraded {
+        item(
+            "Degraded",
+            format!(
+                "{} {}: {} from {} for {}",
+                esc(&d.backend),
+                d.kind,
+                esc(&d.what),
+                t(d.start),
+                human(d.end - d.start)
+            ),
+        );
+    }
     item("Alerts", format!("{} fired", sum.alerts_fired));
     out.push_str("</dl>\n");
 
@@ -169,7 +182,8 @@ pub fn html(s: &Story) -> String {
         "<h2>Events</h2><table class=\"events\"><thead><tr><th>Time (UTC)</th><th>Subject</th>\
          <th>Event</th><th>Detail</th></tr></thead><tbody>"
     );
-    for e in s.events.iter().take(MAX_EVENTS) {
+    let (listed, aggregated) = pick_events(&s.events);
+    for e in listed {
         let _ = write!(
             out,
             "<tr class=\"{}\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
@@ -181,12 +195,27 @@ pub fn html(s: &Story) -> String {
         );
     }
     out.push_str("</tbody></table>\n");
-    if s.events.len() > MAX_EVENTS {
-        let _ = writeln!(
+    if !aggregated.is_empty() {
+        let n: usize = aggregated.iter().map(|a| a.count).sum();
+        let _ = write!(
             out,
-            "<p id=\"more-events\">{} more events not listed (see --format json).</p>",
-            s.events.len() - MAX_EVENTS
+            "<h2>Aggregated</h2><p id=\"aggregated\" data-events=\"{n}\">{n} more events (health \
+             checks first) are counted here rather than listed, by subject and event \
+             (every one is in --format json):</p><table class=\"events\"><thead><tr>\
+             <th>Count</th><th>First</th><th>Last</th><th>Subject</th><th>Event</th></tr></thead><tbody>"
         );
+        for a in &aggregated {
+            let _ = write!(
+                out,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                a.count,
+                t(a.first),
+                t(a.last),
+                esc(a.subject),
+                esc(a.what)
+            );
+        }
+        out.push_str("</tbody></table>\n");
     }
     let _ = writeln!(
         out,
@@ -270,18 +299,37 @@ fn chart(page: &mut String, s: &Story, axis: &Axis) {
                 t(sp.end)
             );
         }
-        for &c in &lane.failed_checks {
+        // One tick per pixel, per 5 when they are many: a server failing
+        // checks all day is a solid bar of ticks either way, and 100,000
+        // of them are no page.
+        let px = if lane.failed_checks.len() > 200 {
+            5.0
+        } else {
+            1.0
+        };
+        let mut checks = lane.failed_checks.iter().peekable();
+        while let Some(&c) = checks.next() {
             let x = axis.x(c);
+            let (mut n, mut last) = (1, c);
+            let bin = (x / px).floor();
+            while let Some(&&d) = checks.peek().filter(|&&&d| (axis.x(d) / px).floor() == bin) {
+                (n, last) = (n + 1, d);
+                checks.next();
+            }
+            let what = if n == 1 {
+                format!("check failed at {}", t(c))
+            } else {
+                format!("{n} checks failed from {} to {}", t(c), t(last))
+            };
             let _ = write!(
                 out,
                 "<line class=\"check\" x1=\"{x:.2}\" x2=\"{x:.2}\" y1=\"{:.1}\" y2=\"{:.1}\" \
-                 data-server=\"{}\" data-at=\"{}\"><title>{} check failed at {}</title></line>",
+                 data-server=\"{}\" data-at=\"{}\" data-count=\"{n}\"><title>{} {what}</title></line>",
                 y - 2.0,
                 y + LANE + 2.0,
                 esc(&lane.server),
                 t(c),
                 esc(&lane.server),
-                t(c)
             );
         }
         y += LANE + 4.0;
@@ -388,48 +436,103 @@ fn chart(page: &mut String, s: &Story, axis: &Axis) {
         );
     }
     y += LANE + 4.0;
-    // Per backend and minute: requests (bars), 5xx (red on top), Tr p95.
-    // Bars of `per` minutes each, at most ~240 across: a day of minutes
-    // would be 1,440 bars per backend, more page than picture.
-    let window_min = ((axis.to - axis.from) / 60_000).max(1);
-    let per = (window_min + 239) / 240;
+    // HAProxy itself: a dashed line across the chart where it reloaded,
+    // started or stopped (a reload explains many a DOWN), a square on
+    // its own lane to hover.
+    let process: Vec<_> = s.events.iter().filter(|e| e.kind == "haproxy").collect();
+    if !process.is_empty() {
+        let _ = write!(
+            out,
+            "<text class=\"name\" x=\"4\" y=\"{:.1}\">HAProxy (reloads, starts, stops)</text>",
+            y + LANE - 4.0
+        );
+        for e in process {
+            let x = axis.x(e.at);
+            let _ = write!(
+                out,
+                "<line class=\"process\" x1=\"{x:.2}\" x2=\"{x:.2}\" y1=\"20\" y2=\"{BOTTOM}\"/>\
+                 <rect class=\"haproxy\" x=\"{:.2}\" y=\"{:.1}\" width=\"8\" height=\"8\" fill=\"{}\" \
+                 data-at=\"{}\" data-host=\"{}\"><title>{} {}: {}</title></rect>",
+                x - 4.0,
+                y + LANE / 2.0 - 4.0,
+                if e.what.contains("failure") { "#d7263d" } else { "#6a4c93" },
+                t(e.at),
+                esc(&e.subject),
+                t(e.at),
+                esc(&e.subject),
+                esc(&e.what)
+            );
+        }
+        y += LANE + 4.0;
+    }
+    // Per backend and bucket: requests (bars), 5xx (red on top), Tr (or
+    // Tt) p95. Bars of `per` buckets each, at most ~240 across: a day of
+    // minutes would be 1,440 bars per backend, more page than picture.
+    let width = s.bucket_ms.max(1);
+    let buckets = ((axis.to - axis.from) / width).max(1);
+    let per = (buckets + 239) / 240;
+    let bar = per * width;
     for x in &minute_backends {
-        // (start, requests, 5xx, the largest per-minute Tr p95)
+        // (start, requests, 5xx, the largest p95 of its buckets)
         let mut bins: Vec<(Millis, u64, u64, Option<u64>)> = Vec::new();
         for b in &x.buckets {
-            let start = b.minute
-                - (b.minute - axis.from.div_euclid(60_000) * 60_000).rem_euclid(per * 60_000);
+            let start = b.start - (b.start - axis.from.div_euclid(width) * width).rem_euclid(bar);
             match bins.last_mut() {
                 Some(last) if last.0 == start => {
                     last.1 += b.requests;
                     last.2 += b.status_5xx;
-                    last.3 = last.3.max(b.tr_p95);
+                    last.3 = last.3.max(b.p95);
                 }
-                _ => bins.push((start, b.requests, b.status_5xx, b.tr_p95)),
+                _ => bins.push((start, b.requests, b.status_5xx, b.p95)),
             }
         }
+        let timer = x.timer.unwrap_or("Tr");
+        let per_text = super::width_text(bar);
         let max_req = bins.iter().map(|b| b.1).max().unwrap_or(0).max(1) as f64;
         let max_tr = bins.iter().filter_map(|b| b.3).max().unwrap_or(0).max(1) as f64;
         let h = 2.0 * LANE;
         let _ = write!(
             out,
-            "<text class=\"name\" x=\"4\" y=\"{:.1}\">{} requests per {per} min (5xx red)</text>",
+            "<text class=\"name\" x=\"4\" y=\"{:.1}\">{} requests per {per_text} (5xx red, line {timer} p95)</text>",
             y + LANE,
             esc(&x.name)
         );
+        // Behind the bars: where the incident's requests failed (red) or
+        // slowed down (orange).
+        for d in s.summary.degraded.iter().filter(|d| d.backend == x.name) {
+            let (x0, x1) = (axis.x(d.start), axis.x(d.end));
+            let _ = write!(
+                out,
+                "<rect class=\"degraded\" x=\"{x0:.2}\" y=\"{:.1}\" width=\"{:.2}\" height=\"{h:.1}\" \
+                 fill=\"{}\" opacity=\"0.18\" data-backend=\"{}\" data-kind=\"{}\" data-start=\"{}\" data-end=\"{}\">\
+                 <title>{} {}: {} from {} to {}</title></rect>",
+                y,
+                (x1 - x0).max(1.0),
+                if d.kind == "errors" { "#d7263d" } else { "#f4a259" },
+                esc(&d.backend),
+                d.kind,
+                t(d.start),
+                t(d.end),
+                esc(&d.backend),
+                d.kind,
+                esc(&d.what),
+                t(d.start),
+                t(d.end)
+            );
+        }
         let mut line = String::new();
         for &(start, requests, errors, p95) in &bins {
-            let (x0, x1) = (axis.x(start), axis.x(start + per * 60_000));
+            let (x0, x1) = (axis.x(start), axis.x(start + bar));
             let w = (x1 - x0 - 1.0).max(0.5);
             let rh = requests as f64 / max_req * h;
             let eh = errors as f64 / max_req * h;
             let _ = write!(
                 out,
                 "<rect class=\"requests\" x=\"{x0:.2}\" y=\"{:.1}\" width=\"{w:.2}\" height=\"{rh:.1}\" fill=\"#8ab6d6\" \
-                 data-minute=\"{}\" data-requests=\"{requests}\"><title>{}: {requests} requests, {errors} 5xx, Tr p95 {} ms</title></rect>",
+                 data-start=\"{}\" data-requests=\"{requests}\"><title>{}: {requests} requests, {errors} 5xx, {timer} p95 {} ms</title></rect>",
                 y + h - rh,
                 t(start),
-                &t(start)[11..16],
+                &t(start)[11..if bar % 60_000 == 0 { 16 } else { 19 }],
                 p95.map_or("-".into(), |v| v.to_string()),
             );
             if errors > 0 {
@@ -452,7 +555,7 @@ fn chart(page: &mut String, s: &Story, axis: &Axis) {
             let _ = write!(
                 out,
                 "<polyline class=\"p95\" points=\"{}\" fill=\"none\" stroke=\"#1d3557\" stroke-width=\"1.5\">\
-                 <title>{} Tr p95 (max {} ms)</title></polyline>",
+                 <title>{} {timer} p95 (max {} ms)</title></polyline>",
                 line.trim_end(),
                 esc(&x.name),
                 max_tr
@@ -481,7 +584,8 @@ fn chart(page: &mut String, s: &Story, axis: &Axis) {
     }
     out.push_str(
         "<span><i style=\"background:#7a0010\"></i>no server available</span>\
-         <span>| failed check</span><span>▲ alert fired ▼ resolved ◆ delivered</span></p>\n",
+         <span>| failed check</span><span>▲ alert fired ▼ resolved ◆ delivered</span>\
+         <span style=\"color:#6a4c93\">■ ┆ HAProxy reloaded, started or stopped</span></p>\n",
     );
 }
 
@@ -490,11 +594,61 @@ h1{font-size:1.4em}h2{font-size:1.1em;margin-top:1.5em}\
 dl.summary{display:grid;grid-template-columns:max-content auto;gap:.2em 1em}dt{font-weight:600}dd{margin:0}\
 svg{width:100%;height:auto;border:1px solid #ddd;background:#fff}\
 text.name{font-size:11px;fill:#333}text.axis{font-size:10px;fill:#666;text-anchor:middle}\
-line.grid{stroke:#eee}line.check{stroke:#000;stroke-width:1.5}\
+line.grid{stroke:#eee}line.process{stroke:#6a4c93;stroke-dasharray:3 3;opacity:.6}line.check{stroke:#000;stroke-width:1.5}\
 table.events{border-collapse:collapse;font-size:12px}table.events td,table.events th{border-bottom:1px solid #eee;padding:2px 8px;text-align:left}\
 tr.check{color:#666}table.events td:first-child{white-space:nowrap}tr.transition td:nth-child(3){font-weight:600}\
 .legend span{margin-right:1.2em}.legend i{display:inline-block;width:.9em;height:.9em;margin-right:.3em;vertical-align:middle}\
 #tip{position:fixed;bottom:1em;right:1em;background:#222;color:#fff;padding:.4em .7em;border-radius:4px;font-size:12px;display:none;max-width:40em}";
+
+/// Events not listed, counted by subject and event.
+struct Aggregated<'a> {
+    subject: &'a str,
+    what: &'a str,
+    count: usize,
+    first: Millis,
+    last: Millis,
+}
+
+/// The events the page lists (at most [`MAX_EVENTS`], in time order: every
+/// one but health checks first, then checks while there is room) and the
+/// rest, aggregated: a flapping fleet logs checks by the hundred thousand,
+/// and a page of that many rows is no page.
+fn pick_events(events: &[super::Event]) -> (Vec<&super::Event>, Vec<Aggregated<'_>>) {
+    if events.len() <= MAX_EVENTS {
+        return (events.iter().collect(), Vec::new());
+    }
+    let others = events.iter().filter(|e| e.kind != "check").count();
+    let mut checks_room = MAX_EVENTS.saturating_sub(others);
+    let mut others_room = MAX_EVENTS;
+    let mut listed = Vec::with_capacity(MAX_EVENTS);
+    let mut rest: std::collections::BTreeMap<(&str, &str), Aggregated> = Default::default();
+    for e in events {
+        let room = if e.kind == "check" {
+            &mut checks_room
+        } else {
+            &mut others_room
+        };
+        if *room > 0 {
+            *room -= 1;
+            listed.push(e);
+            continue;
+        }
+        let a = rest
+            .entry((e.subject.as_str(), e.what.as_str()))
+            .or_insert(Aggregated {
+                subject: &e.subject,
+                what: &e.what,
+                count: 0,
+                first: e.at,
+                last: e.at,
+            });
+        a.count += 1;
+        a.last = e.at;
+    }
+    let mut rest: Vec<Aggregated> = rest.into_values().collect();
+    rest.sort_by(|a, b| b.count.cmp(&a.count).then(a.first.cmp(&b.first)));
+    (listed, rest)
+}
 
 /// Shows the hovered element's title in a box, and marks the page as read
 /// (a headless browser test reads `data-ready`, and `data-error` if a

@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 
 use super::{find, render, Incident, Story};
+use crate::engine::rollup::MINUTE_MS;
 use crate::engine::Filter;
 use crate::store::{Facts, Store};
 use crate::time::Millis;
@@ -44,6 +45,8 @@ pub struct Job {
     pub pick: Pick,
     pub gap: Millis,
     pub pad: Millis,
+    /// `--bucket`: `None` picks one (see [`fine_width`]).
+    pub bucket: Option<Millis>,
     pub format: Format,
 }
 
@@ -54,6 +57,15 @@ pub struct Failed(pub u8, pub String);
 
 /// Runs the job: the text to print.
 pub fn run(job: Job) -> Result<String, Failed> {
+    let from_files = !job.files.is_empty() && !job.files.iter().any(|f| f == "-");
+    if job.bucket.is_some_and(|w| w < MINUTE_MS) && !from_files {
+        return Err(Failed(
+            2,
+            "--bucket finer than 1m needs log files (not stdin) to read again: the database \
+             keeps minutes"
+                .into(),
+        ));
+    }
     // The temporary database lives as long as this function.
     let mut _dir = None;
     let store = if job.files.is_empty() {
@@ -158,18 +170,43 @@ pub fn run(job: Job) -> Result<String, Failed> {
             (None, from, to)
         }
     };
+    let window = Filter {
+        since: Some(from),
+        until: Some(to),
+        ..job.filter.clone()
+    };
+    // Files hold every request: a short window gets buckets of seconds,
+    // read again from them (the database keeps minutes).
+    let width = match job.bucket {
+        Some(w) => w,
+        None if from_files => fine_width(to - from).unwrap_or(MINUTE_MS),
+        None => MINUTE_MS,
+    };
+    if (to - from) / width > MAX_BUCKETS {
+        return Err(Failed(
+            2,
+            format!(
+                "--bucket {}s makes more than {MAX_BUCKETS} buckets of this window: a wider one",
+                width / 1000
+            ),
+        ));
+    }
+    let fine = match width < MINUTE_MS {
+        true => Some(fine_pass(&job, &window, width)?),
+        false => None,
+    };
     let mut minutes = super::Minutes::for_window(&facts, from, to);
-    store
-        .each_rollup(
-            &Filter {
-                since: Some(from),
-                until: Some(to),
-                ..job.filter.clone()
-            },
-            super::Minutes::TIMERS,
-            |r| minutes.add(r),
-        )
-        .map_err(|e| Failed(1, e.to_string()))?;
+    minutes.width = width;
+    match fine {
+        Some(fine) => {
+            fine.into_rollups()
+                .filter(|r| window.selects(&r.key.host, &r.key.backend, Some(&r.key.server)))
+                .for_each(|r| minutes.add(r));
+        }
+        None => store
+            .each_rollup(&window, super::Minutes::TIMERS, |r| minutes.add(r))
+            .map_err(|e| Failed(1, e.to_string()))?,
+    }
     let story = Story::build(&facts, minutes, from, to, incident.as_ref());
     Ok(match job.format {
         Format::Text => render::text(&story),
@@ -177,6 +214,50 @@ pub fn run(job: Job) -> Result<String, Failed> {
         Format::Json => render::json(&story),
         Format::Html => super::html::html(&story),
     })
+}
+
+/// Buckets for a window of `span` read from files: the finest of these
+/// giving at most [`FINE_BUCKETS`] buckets, or `None` (minutes) past them.
+fn fine_width(span: Millis) -> Option<Millis> {
+    [1_000, 2_000, 5_000, 10_000, 15_000, 30_000]
+        .into_iter()
+        .find(|w| span / w <= FINE_BUCKETS)
+}
+
+/// More buckets than this in one window is a mistake (a day by the second).
+const MAX_BUCKETS: Millis = 100_000;
+
+/// At most this many buckets in a window read from files (a 10-minute
+/// window by the second, an hour by 10 s, five hours by 30 s).
+const FINE_BUCKETS: Millis = 600;
+
+/// Reads the files again for the requests of `window`, into buckets of
+/// `width`: the engine's own request path (dates corrected as in the
+/// database), nothing else kept.
+fn fine_pass(
+    job: &Job,
+    window: &Filter,
+    width: Millis,
+) -> Result<crate::engine::rollup::Fine, Failed> {
+    use crate::input::{self, Body, Source};
+    let mut engine = crate::engine::Engine::new(job.reading.patterns.clone(), window.clone());
+    engine.fine = Some(crate::engine::rollup::Fine::new(width));
+    for f in &job.files {
+        let src = Source::parse(f);
+        let failed = |e: std::io::Error| Failed(1, format!("{}: {e}", src.name()));
+        let opened =
+            input::open(&src, job.reading.year, false, 0, Default::default()).map_err(failed)?;
+        let Body::Stream(r) = opened.body else {
+            continue; // not mapped when not asked to be; never `Done` from 0
+        };
+        let mut chunks = input::Chunker::new(r);
+        while let Some(chunk) = chunks.next_chunk().map_err(failed)? {
+            for line in input::lines(&chunk) {
+                engine.ingest_line(line);
+            }
+        }
+    }
+    Ok(engine.fine.take().expect("set above"))
 }
 
 fn ids(incidents: &[Incident]) -> String {

@@ -206,8 +206,9 @@ pub fn id_of(t: Millis) -> String {
 pub struct Event {
     #[serde(serialize_with = "crate::time::serialize_rfc3339")]
     pub at: Millis,
-    /// `transition`, `no_server`, `server_available`, `alert_firing`,
-    /// `alert_resolved`, `delivered`, `delivery_failed`.
+    /// `haproxy` (HAProxy itself started, reloaded, stopped), `check`,
+    /// `transition`, `no_server`, `server_available`, `degraded`,
+    /// `alert_firing`, `alert_resolved`, `delivered`, `delivery_failed`.
     pub kind: &'static str,
     /// `host/backend/server`, `host/backend`, or (an alert about neither)
     /// the alert's rule.
@@ -220,16 +221,20 @@ pub struct Event {
     pub detail: Option<String>,
 }
 
-/// The per-minute figures of a window, folded as the rollups are read
+/// The figures of a window per bucket (a minute from the database, or
+/// seconds read again from files), folded as the rollups are read
 /// ([`crate::store::Store::each_rollup`]): per backend (its servers'
-/// minutes merged, `<NOSRV>` counted apart) and, for the servers
+/// buckets merged, `<NOSRV>` counted apart) and, for the servers
 /// something happened to in the window, per server. A day of 300 servers
 /// is 432,000 server-minutes: they are not held.
 #[derive(Debug, Default)]
 pub struct Minutes {
+    /// The buckets' width: a minute, or less (the rollups' `minute` is
+    /// then the start of their bucket).
+    pub width: Millis,
     keep: std::collections::HashSet<String>,
     backends: BTreeMap<String, BTreeMap<Millis, (Minute, u64)>>,
-    servers: BTreeMap<String, Vec<Bucket>>,
+    servers: BTreeMap<String, BTreeMap<Millis, Minute>>,
 }
 
 impl Minutes {
@@ -254,18 +259,22 @@ impl Minutes {
             )
             .collect();
         Minutes {
+            width: crate::engine::rollup::MINUTE_MS,
             keep,
             ..Default::default()
         }
     }
 
+    /// One rollup into its bucket (`width` wider than a minute gathers
+    /// several minutes).
     pub fn add(&mut self, r: Rollup) {
         let k = &r.key;
+        let start = r.minute.div_euclid(self.width) * self.width;
         let slot = self
             .backends
             .entry(backend_name(&k.host, &k.backend))
             .or_default()
-            .entry(r.minute)
+            .entry(start)
             .or_default();
         slot.0.merge(&r.data);
         if k.server == "<NOSRV>" {
@@ -274,17 +283,18 @@ impl Minutes {
         }
         let name = server_name(&k.host, &k.backend, &k.server);
         if self.keep.contains(&name) {
-            let bucket = Bucket::of(r.minute, &r.data, 0);
-            self.servers.entry(name).or_default().push(bucket);
+            let bucket = self.servers.entry(name).or_default().entry(start);
+            bucket.or_default().merge(&r.data);
         }
     }
 }
 
-/// One minute of one backend or server.
+/// One bucket (a minute, or the story's finer `bucket`) of one backend or
+/// server.
 #[derive(Clone, Debug, Serialize)]
 pub struct Bucket {
     #[serde(serialize_with = "crate::time::serialize_rfc3339")]
-    pub minute: Millis,
+    pub start: Millis,
     pub requests: u64,
     #[serde(rename = "5xx")]
     pub status_5xx: u64,
@@ -298,17 +308,20 @@ pub struct Bucket {
     pub retries: u64,
     pub redispatches: u64,
     pub queue_max: u32,
-    /// Tr (server response), milliseconds; Tt for TCP lines is not in
-    /// the rollups.
-    pub tr_p50: Option<u64>,
-    pub tr_p95: Option<u64>,
-    pub tr_p99: Option<u64>,
+    /// The series' latency timer (Tr, the server's response; Tt, the
+    /// whole connection, for TCP), milliseconds.
+    pub p50: Option<u64>,
+    pub p95: Option<u64>,
+    pub p99: Option<u64>,
     /// Tw (time waiting in queues), p95.
     pub tw_p95: Option<u64>,
+    /// Which timer p50..p99 are of (`Tr`, or `Tt` where there is no Tr).
+    #[serde(skip)]
+    pub timer: Option<&'static str>,
 }
 
 impl Bucket {
-    fn of(minute: Millis, m: &Minute, nosrv: u64) -> Bucket {
+    fn of(start: Millis, m: &Minute, nosrv: u64) -> Bucket {
         let c = &m.counts;
         let ended = |f: &dyn Fn(&[u8; 4]) -> bool| {
             c.termination
@@ -323,8 +336,13 @@ impl Bucket {
                 .filter(|t| t.count() > 0)
                 .map(|t| t.quantile(q))
         };
+        // Tr where there is one (HTTP), else Tt (TCP logs have no Tr).
+        let (latency, timer) = match q(1, 0.5) {
+            Some(_) => (1, Some("Tr")),
+            None => (2, q(2, 0.5).map(|_| "Tt")),
+        };
         Bucket {
-            minute,
+            start,
             requests: c.requests,
             status_5xx: c.status[5],
             nosrv,
@@ -333,22 +351,38 @@ impl Bucket {
             retries: c.retries,
             redispatches: c.redispatches,
             queue_max: c.srv_queue_max.max(c.backend_queue_max),
-            tr_p50: q(1, 0.50),
-            tr_p95: q(1, 0.95),
-            tr_p99: q(1, 0.99),
+            p50: q(latency, 0.50),
+            p95: q(latency, 0.95),
+            p99: q(latency, 0.99),
             tw_p95: q(0, 0.95),
+            timer,
         }
     }
 }
 
-/// The per-minute figures of one backend or one server.
+/// The figures of one backend or one server, per bucket.
 #[derive(Clone, Debug, Serialize)]
 pub struct Series {
     /// `host/backend` or `host/backend/server`.
     pub name: String,
     /// `backend` or `server`.
     pub kind: &'static str,
+    /// The timer of the buckets' p50..p99: `Tr` (HTTP), `Tt` (TCP, which
+    /// has no Tr); absent when no request had one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timer: Option<&'static str>,
     pub buckets: Vec<Bucket>,
+}
+
+impl Series {
+    fn new(name: String, kind: &'static str, buckets: Vec<Bucket>) -> Series {
+        Series {
+            timer: buckets.iter().find_map(|b| b.timer),
+            name,
+            kind,
+            buckets,
+        }
+    }
 }
 
 /// How long one server was down in the window.
@@ -410,11 +444,124 @@ pub struct Summary {
     /// Requests in the minutes the incident touches (the rollups hold
     /// minutes), as they count them.
     pub impact: Impact,
+    /// Periods in the window where a backend's requests failed or slowed
+    /// down (see [`degradations`]).
+    pub degraded: Vec<Degradation>,
     /// Alerts that fired during the incident.
     pub alerts_fired: usize,
     /// When the first alert reached a remote sink.
     #[serde(serialize_with = "opt_time", skip_serializing_if = "Option::is_none")]
     pub first_delivery: Option<Millis>,
+}
+
+/// A backend's requests failing or slow for a while.
+#[derive(Clone, Debug, Serialize)]
+pub struct Degradation {
+    pub backend: String,
+    /// `errors` (answered 5xx or ended by the server side) or `latency`
+    /// (p95 of the series' timer).
+    pub kind: &'static str,
+    #[serde(serialize_with = "crate::time::serialize_rfc3339")]
+    pub start: Millis,
+    /// The end of its last bucket.
+    #[serde(serialize_with = "crate::time::serialize_rfc3339")]
+    pub end: Millis,
+    /// In words: `12 of 32 requests failed (37%)`, `Tr p95 up to 309 ms
+    /// (usually 6 ms)`.
+    pub what: String,
+}
+
+/// A bucket's requests failed when at least this share did (answered
+/// 5xx, or ended by the server side: TCP has no status).
+const ERROR_SHARE: f64 = 0.05;
+/// A window of failing buckets is told when this many requests failed.
+const ERRORS_TOLD: u64 = 3;
+/// A bucket is slow when its p95 is at least this many times the window's
+/// usual one (the median of its buckets' p95) and ...
+const SLOW_FACTOR: u64 = 2;
+/// ... at least this much above it (ms): a 2 ms answer becoming 5 ms is
+/// not news.
+const SLOW_MS: u64 = 100;
+
+/// Each backend's error and latency degradations in the window: runs of
+/// failing (or slow) buckets, a quiet bucket between two of them not
+/// ending the run.
+pub fn degradations(series: &[Series], width: Millis) -> Vec<Degradation> {
+    let mut out = Vec::new();
+    for x in series.iter().filter(|x| x.kind == "backend") {
+        let failed = |b: &Bucket| b.status_5xx.max(b.server_aborts);
+        let mut p95: Vec<u64> = x.buckets.iter().filter_map(|b| b.p95).collect();
+        p95.sort_unstable();
+        let usual = p95.get(p95.len() / 2).copied();
+        let slow = |b: &Bucket| match (b.p95, usual) {
+            (Some(p), Some(u)) => p >= SLOW_FACTOR * u.max(1) && p >= u + SLOW_MS,
+            _ => false,
+        };
+        let failing =
+            |b: &Bucket| failed(b) > 0 && failed(b) as f64 >= ERROR_SHARE * b.requests as f64;
+        for kind in ["errors", "latency"] {
+            let bad = |b: &Bucket| {
+                if kind == "errors" {
+                    failing(b)
+                } else {
+                    slow(b)
+                }
+            };
+            // (start, end, failed, requests, highest p95)
+            let mut run: Option<(Millis, Millis, u64, u64, u64)> = None;
+            let flush = |r: (Millis, Millis, u64, u64, u64), out: &mut Vec<Degradation>| {
+                let (start, end, f, n, peak) = r;
+                let what = if kind == "errors" {
+                    if f < ERRORS_TOLD {
+                        return;
+                    }
+                    format!(
+                        "{f} of {n} requests failed ({:.0}%)",
+                        f as f64 * 100.0 / n.max(1) as f64
+                    )
+                } else {
+                    format!(
+                        "{} p95 up to {peak} ms (usually {} ms)",
+                        x.timer.unwrap_or("Tr"),
+                        usual.unwrap_or(0)
+                    )
+                };
+                out.push(Degradation {
+                    backend: x.name.clone(),
+                    kind,
+                    start,
+                    end,
+                    what,
+                });
+            };
+            for b in &x.buckets {
+                let end = b.start + width;
+                match (&mut run, bad(b)) {
+                    (Some(r), true) if b.start <= r.1 + width => {
+                        r.1 = end;
+                        r.2 += failed(b);
+                        r.3 += b.requests;
+                        r.4 = r.4.max(b.p95.unwrap_or(0));
+                    }
+                    (_, true) => {
+                        if let Some(r) = run.take() {
+                            flush(r, &mut out);
+                        }
+                        run = Some((b.start, end, failed(b), b.requests, b.p95.unwrap_or(0)));
+                    }
+                    (Some(r), false) if b.start > r.1 + width => {
+                        flush(run.take().expect("matched"), &mut out);
+                    }
+                    _ => {}
+                }
+            }
+            if let Some(r) = run {
+                flush(r, &mut out);
+            }
+        }
+    }
+    out.sort_by_key(|d| d.start);
+    out
 }
 
 /// An incident's story: what `timeline` prints.
@@ -425,8 +572,11 @@ pub struct Story {
     pub from: Millis,
     #[serde(serialize_with = "crate::time::serialize_rfc3339")]
     pub to: Millis,
-    /// The database holds minutes: buckets are a minute each.
-    pub bucket: &'static str,
+    /// Each bucket's width: `1m` from a database (it keeps minutes), down
+    /// to `1s` for a short window read from files.
+    pub bucket: String,
+    /// The same in milliseconds.
+    pub bucket_ms: Millis,
     pub summary: Summary,
     pub events: Vec<Event>,
     pub series: Vec<Series>,
@@ -551,6 +701,71 @@ fn lanes(facts: &Facts, series: &[Series], from: Millis, to: Millis) -> Vec<Lane
         })
         .collect();
     out.sort_by(|a, b| (&a.backend, &a.server).cmp(&(&b.backend, &b.server)));
+    out
+}
+
+/// Proxies named in one grouped event at most; the rest are counted.
+const PROXIES_NAMED: usize = 8;
+
+/// HAProxy's starts, reloads and stops in `[from, to)` as events. A reload
+/// stops and starts every proxy within a moment: the lines of one kind
+/// from one host less than a second apart are one event naming the
+/// proxies (`Proxy fe, be_app, be_tcp stopped`), not one line each.
+fn process_events(process: &[crate::model::ProcessEvent], from: Millis, to: Millis) -> Vec<Event> {
+    let mut out: Vec<Event> = Vec::new();
+    // The group being built: its kind, host, first time and proxies.
+    let mut group: Option<(&str, &str, Millis, Vec<&str>, &str)> = None;
+    let flush = |g: (&str, &str, Millis, Vec<&str>, &str), out: &mut Vec<Event>| {
+        let (event, host, at, proxies, message) = g;
+        let subject = if host.is_empty() { "-" } else { host }.to_string();
+        let what = if proxies.len() <= 1 {
+            message.to_string()
+        } else {
+            let mut names = proxies[..proxies.len().min(PROXIES_NAMED)].join(", ");
+            if proxies.len() > PROXIES_NAMED {
+                let _ = std::fmt::Write::write_fmt(
+                    &mut names,
+                    format_args!(" and {} more", proxies.len() - PROXIES_NAMED),
+                );
+            }
+            let verb = event.strip_prefix("proxy_").unwrap_or(event);
+            format!("{} proxies {verb}: {names}", proxies.len())
+        };
+        out.push(Event {
+            at,
+            kind: "haproxy",
+            subject,
+            what,
+            detail: None,
+        });
+    };
+    for p in process.iter().filter(|p| p.at >= from && p.at < to) {
+        match &mut group {
+            Some((event, host, at, proxies, _))
+                if *event == p.event
+                    && *host == p.host
+                    && !p.proxy.is_empty()
+                    && !proxies.is_empty()
+                    && p.at - *at < 1000 =>
+            {
+                proxies.push(&p.proxy);
+            }
+            _ => {
+                if let Some(g) = group.take() {
+                    flush(g, &mut out);
+                }
+                let proxies = if p.proxy.is_empty() {
+                    vec![]
+                } else {
+                    vec![p.proxy.as_str()]
+                };
+                group = Some((&p.event, &p.host, p.at, proxies, &p.message));
+            }
+        }
+    }
+    if let Some(g) = group {
+        flush(g, &mut out);
+    }
     out
 }
 
@@ -689,6 +904,7 @@ impl Story {
                 });
             }
         }
+        events.extend(process_events(&facts.process, from, to));
         let (s0, s1) = incident.map_or((from, to), |i| (i.start, i.end.map_or(to, |e| e + 1)));
         let mut first_delivery: Option<Millis> = None;
         let mut alerts_fired = 0;
@@ -756,11 +972,12 @@ impl Story {
         // Time order; at one instant, in the order things follow each
         // other (a transition before the no-server it causes).
         let rank = |k: &str| match k {
-            "check" => 0,
-            "transition" => 1,
-            "no_server" | "server_available" => 2,
-            "alert_firing" | "alert_resolved" => 3,
-            _ => 4,
+            "haproxy" => 0,
+            "check" => 1,
+            "transition" => 2,
+            "no_server" | "server_available" => 3,
+            "alert_firing" | "alert_resolved" => 4,
+            _ => 5,
         };
         events.sort_by(|a, b| {
             (a.at, rank(a.kind), &a.subject).cmp(&(b.at, rank(b.kind), &b.subject))
@@ -821,15 +1038,16 @@ impl Story {
 
         let mut impact = Impact::default();
         let mut series = Vec::new();
+        let width = minutes.width;
         for (name, minutes) in minutes.backends {
             let buckets: Vec<Bucket> = minutes
                 .iter()
                 .map(|(t, (m, nosrv))| Bucket::of(*t, m, *nosrv))
                 .collect();
-            // The minutes the incident touches.
+            // The buckets the incident touches.
             for b in buckets
                 .iter()
-                .filter(|b| b.minute < s1 && b.minute + 60_000 > s0)
+                .filter(|b| b.start < s1 && b.start + width > s0)
             {
                 impact.requests += b.requests;
                 impact.status_5xx += b.status_5xx;
@@ -839,26 +1057,37 @@ impl Story {
                 impact.retries += b.retries;
                 impact.redispatches += b.redispatches;
             }
-            series.push(Series {
-                name,
-                kind: "backend",
-                buckets,
+            series.push(Series::new(name, "backend", buckets));
+        }
+        for (name, buckets) in minutes.servers {
+            let buckets = buckets.iter().map(|(t, m)| Bucket::of(*t, m, 0)).collect();
+            series.push(Series::new(name, "server", buckets));
+        }
+        // Degradations in the window; those the incident overlaps in its
+        // summary, every one in the events.
+        let all = degradations(&series, width);
+        for d in &all {
+            events.push(Event {
+                at: d.start,
+                kind: "degraded",
+                subject: d.backend.clone(),
+                what: format!("{}: {}", d.kind, d.what),
+                detail: Some(format!("for {}", human(d.end - d.start))),
             });
         }
-        for (name, mut buckets) in minutes.servers {
-            // Rows come in the table's order (by server, then minute).
-            buckets.sort_by_key(|b| b.minute);
-            series.push(Series {
-                name,
-                kind: "server",
-                buckets,
-            });
-        }
+        events.sort_by(|a, b| {
+            (a.at, rank(a.kind), &a.subject).cmp(&(b.at, rank(b.kind), &b.subject))
+        });
+        let degraded = all
+            .into_iter()
+            .filter(|d| d.start < s1 && d.end > s0)
+            .collect();
         Story {
             lanes: lanes(facts, &series, from, to),
             from,
             to,
-            bucket: "1m",
+            bucket: width_text(width),
+            bucket_ms: width,
             summary: Summary {
                 incident: incident.map(|i| i.id.clone()),
                 start: incident.map_or(from, |i| i.start),
@@ -869,12 +1098,24 @@ impl Story {
                 outages,
                 no_server,
                 impact,
+                degraded,
                 alerts_fired,
                 first_delivery,
             },
             events,
             series,
         }
+    }
+}
+
+/// A bucket's width as the story names it: `1m`, `10s`.
+fn width_text(w: Millis) -> String {
+    if w % 60_000 == 0 {
+        format!("{}m", w / 60_000)
+    } else if w % 1000 == 0 {
+        format!("{}s", w / 1000)
+    } else {
+        format!("{w}ms")
     }
 }
 
@@ -931,6 +1172,7 @@ mod tests {
                 end: Some(3 * m),
             }],
             alerts: vec![],
+            process: vec![],
         };
         let found = find(&facts, 5 * m);
         assert_eq!(found.len(), 2, "{found:?}");
@@ -947,6 +1189,116 @@ mod tests {
         // split incidents.
         assert_eq!(find(&facts, m).len(), 2);
         assert_eq!(find(&facts, 30 * m).len(), 1);
+    }
+
+    #[test]
+    fn a_reload_is_one_event_naming_its_proxies() {
+        let p = |at: Millis, host: &str, event: &str, proxy: &str, message: &str| {
+            crate::model::ProcessEvent {
+                at,
+                host: host.into(),
+                event: event.into(),
+                proxy: proxy.into(),
+                message: message.into(),
+            }
+        };
+        let mut process = vec![p(1_000, "lb1", "reloading", "", "Reloading HAProxy")];
+        for (i, name) in ["fe", "be_app", "be_tcp"].iter().enumerate() {
+            let message = format!("Proxy {name} stopped (cumulated conns: FE: 1, BE: 0).");
+            process.push(p(
+                1_200 + i as Millis,
+                "lb1",
+                "proxy_stopped",
+                name,
+                &message,
+            ));
+        }
+        // Another host's stop at the same moment is its own event; twelve
+        // proxies are named up to eight.
+        process.push(p(
+            1_300,
+            "lb2",
+            "proxy_stopped",
+            "fe",
+            "Proxy fe stopped (x).",
+        ));
+        for i in 0..12 {
+            process.push(p(
+                5_000,
+                "lb1",
+                "proxy_started",
+                &format!("p{i}"),
+                "Proxy p started.",
+            ));
+        }
+        process.push(p(9_000, "lb1", "loading_failure", "", "Loading failure!"));
+        let events = process_events(&process, 0, 9_000);
+        let what: Vec<(&str, &str)> = events
+            .iter()
+            .map(|e| (e.subject.as_str(), e.what.as_str()))
+            .collect();
+        assert_eq!(
+            what,
+            [
+                ("lb1", "Reloading HAProxy"),
+                ("lb1", "3 proxies stopped: fe, be_app, be_tcp"),
+                ("lb2", "Proxy fe stopped (x)."),
+                (
+                    "lb1",
+                    "12 proxies started: p0, p1, p2, p3, p4, p5, p6, p7 and 4 more"
+                ),
+            ],
+            "the failure at 9 s is past the window"
+        );
+        assert!(events.iter().all(|e| e.kind == "haproxy"));
+        assert_eq!(events[1].at, 1_200);
+    }
+
+    #[test]
+    fn degradations_are_runs_of_failing_or_slow_buckets() {
+        let b = |i: Millis, requests: u64, errors: u64, p95: u64| Bucket {
+            start: i * 1000,
+            requests,
+            status_5xx: errors,
+            nosrv: 0,
+            server_aborts: 0,
+            queue_timeouts: 0,
+            retries: 0,
+            redispatches: 0,
+            queue_max: 0,
+            p50: Some(p95 / 2),
+            p95: Some(p95),
+            p99: Some(p95),
+            tw_p95: None,
+            timer: Some("Tr"),
+        };
+        let buckets = vec![
+            b(0, 100, 0, 10),
+            b(1, 100, 10, 10), // failing
+            b(2, 100, 0, 10),  // one quiet bucket: the run goes on
+            b(3, 100, 6, 10),  // failing
+            b(4, 100, 0, 10),
+            b(5, 100, 0, 10),
+            b(6, 100, 2, 10),  // 2% failed: not failing
+            b(7, 100, 0, 300), // slow: 30x the usual 10 ms
+            b(8, 100, 0, 105), // 10x but only 95 ms above: not slow
+            b(9, 100, 1, 10),  // 1%: not failing
+            b(10, 10, 1, 10),  // 10%, but a run of one failure is not told
+        ];
+        let series = vec![Series::new("lb/be".into(), "backend", buckets)];
+        let d = degradations(&series, 1000);
+        let said: Vec<(&str, Millis, Millis, &str)> = d
+            .iter()
+            .map(|d| (d.kind, d.start, d.end, d.what.as_str()))
+            .collect();
+        assert_eq!(
+            said,
+            [
+                // Of the failing buckets' requests.
+                ("errors", 1000, 4000, "16 of 200 requests failed (8%)"),
+                ("latency", 7000, 8000, "Tr p95 up to 300 ms (usually 10 ms)"),
+            ]
+        );
     }
 
     #[test]

@@ -7,7 +7,7 @@
 
 use std::fmt::Write;
 
-use super::{human, Bucket, Incident, Story};
+use super::{human, Bucket, Incident, Series, Story};
 use crate::time::format_rfc3339_ms;
 
 fn time(t: crate::time::Millis) -> String {
@@ -49,31 +49,115 @@ pub fn list_text(incidents: &[Incident]) -> String {
     out
 }
 
-fn bucket_row(b: &Bucket) -> [String; 9] {
-    [
-        time(b.minute)[11..16].to_string(),
-        b.requests.to_string(),
-        b.status_5xx.to_string(),
-        b.nosrv.to_string(),
-        b.server_aborts.to_string(),
-        opt(b.tr_p50),
-        opt(b.tr_p95),
-        opt(b.tr_p99),
-        opt(b.tw_p95),
-    ]
+/// One backend's table: its title, header and rows (text and Markdown).
+struct Table {
+    title: String,
+    head: [String; 9],
+    rows: Vec<[String; 9]>,
 }
 
-const BUCKET_HEAD: [&str; 9] = [
-    "MINUTE",
-    "REQ",
-    "5XX",
-    "NOSRV",
-    "SRV ABORT",
-    "TR P50",
-    "TR P95",
-    "TR P99",
-    "TW P95",
-];
+/// Rows at most in a Markdown table (a document's table, not a log).
+const MD_ROWS: usize = 60;
+
+impl Table {
+    /// All the series' buckets.
+    fn of(s: &Story, series: &Series, name: &str) -> Table {
+        Table::of_buckets(s, series, name, &series.buckets)
+    }
+
+    /// For a document: with buckets finer than a minute, only those the
+    /// incident touches, and at most [`MD_ROWS`] of them (consecutive
+    /// buckets folded: counts added, the highest percentile kept).
+    fn small(s: &Story, series: &Series, name: &str) -> Table {
+        if s.bucket_ms >= 60_000 {
+            return Table::of(s, series, name);
+        }
+        let (s0, s1) = (s.summary.start, s.summary.end.unwrap_or(s.to));
+        let touched: Vec<&Bucket> = series
+            .buckets
+            .iter()
+            .filter(|b| b.start <= s1 && b.start + s.bucket_ms > s0)
+            .collect();
+        let n = touched.len().div_ceil(MD_ROWS).max(1);
+        let folded: Vec<Bucket> = touched
+            .chunks(n)
+            .map(|c| {
+                let mut b = c[0].clone();
+                for o in &c[1..] {
+                    b.requests += o.requests;
+                    b.status_5xx += o.status_5xx;
+                    b.nosrv += o.nosrv;
+                    b.server_aborts += o.server_aborts;
+                    b.queue_timeouts += o.queue_timeouts;
+                    b.retries += o.retries;
+                    b.redispatches += o.redispatches;
+                    b.queue_max = b.queue_max.max(o.queue_max);
+                    b.p50 = b.p50.max(o.p50);
+                    b.p95 = b.p95.max(o.p95);
+                    b.p99 = b.p99.max(o.p99);
+                    b.tw_p95 = b.tw_p95.max(o.tw_p95);
+                }
+                b
+            })
+            .collect();
+        let mut t = Table::of_buckets(s, series, name, &folded);
+        t.title = format!(
+            "{} (the incident's {}{})",
+            t.title,
+            if n > 1 { "buckets, " } else { "buckets" },
+            if n > 1 {
+                format!("{n} per row, highest percentiles")
+            } else {
+                String::new()
+            }
+        );
+        t
+    }
+
+    fn of_buckets(s: &Story, series: &Series, name: &str, buckets: &[Bucket]) -> Table {
+        // Seconds shown when the buckets are finer than a minute.
+        let clock = if s.bucket.ends_with('m') {
+            11..16
+        } else {
+            11..19
+        };
+        let timer = series.timer.unwrap_or("Tr").to_uppercase();
+        let per = match s.bucket.as_str() {
+            "1m" => "minute".to_string(),
+            b => b.to_string(),
+        };
+        Table {
+            title: format!("Per {per}, backend {name}"),
+            head: [
+                "TIME".into(),
+                "REQ".into(),
+                "5XX".into(),
+                "NOSRV".into(),
+                "SRV ABORT".into(),
+                format!("{timer} P50"),
+                format!("{timer} P95"),
+                format!("{timer} P99"),
+                "TW P95".into(),
+            ],
+            rows: buckets
+                .iter()
+                .map(|b| {
+                    [
+                        time(b.start)[clock.clone()].to_string(),
+                        b.requests.to_string(),
+                        b.status_5xx.to_string(),
+                        b.nosrv.to_string(),
+                        b.server_aborts.to_string(),
+                        opt(b.p50),
+                        opt(b.p95),
+                        opt(b.p99),
+                        opt(b.tw_p95),
+                    ]
+                })
+                .collect(),
+        }
+    }
+}
 
 /// The terminal view.
 pub fn text(s: &Story) -> String {
@@ -138,6 +222,17 @@ pub fn text(s: &Story) -> String {
         "  impact         {} requests, {} answered 5xx ({} <NOSRV>), {} ended by the server side, {} queue timeouts, {} retries, {} redispatches",
         i.requests, i.status_5xx, i.nosrv, i.server_aborts, i.queue_timeouts, i.retries, i.redispatches
     );
+    for d in &sum.degraded {
+        let _ = writeln!(
+            out,
+            "  degraded       {}  {}: {}, {} for {}",
+            d.backend,
+            d.kind,
+            d.what,
+            time(d.start),
+            human(d.end - d.start)
+        );
+    }
     let _ = writeln!(
         out,
         "  alerts         {} fired{}",
@@ -164,13 +259,13 @@ pub fn text(s: &Story) -> String {
         );
     }
     for series in s.series.iter().filter(|x| x.kind == "backend") {
-        let _ = writeln!(out, "\nPer minute, backend {}", series.name);
-        let rows: Vec<[String; 9]> = series.buckets.iter().map(bucket_row).collect();
+        let Table { title, head, rows } = Table::of(s, series, &series.name);
+        let _ = writeln!(out, "\n{title}");
         let widths: Vec<usize> = (0..9)
             .map(|c| {
                 rows.iter()
                     .map(|r| r[c].len())
-                    .chain([BUCKET_HEAD[c].len()])
+                    .chain([head[c].len()])
                     .max()
                     .unwrap_or(0)
             })
@@ -182,7 +277,7 @@ pub fn text(s: &Story) -> String {
             }
             l
         };
-        let _ = writeln!(out, "{}", line(BUCKET_HEAD.to_vec()));
+        let _ = writeln!(out, "{}", line(head.iter().map(String::as_str).collect()));
         for r in &rows {
             let _ = writeln!(out, "{}", line(r.iter().map(String::as_str).collect()));
         }
@@ -279,6 +374,17 @@ pub fn markdown(s: &Story) -> String {
         "- **Impact**: {} requests, {} answered 5xx ({} `<NOSRV>`), {} ended by the server side, {} queue timeouts, {} retries, {} redispatches",
         i.requests, i.status_5xx, i.nosrv, i.server_aborts, i.queue_timeouts, i.retries, i.redispatches
     );
+    for d in &sum.degraded {
+        let _ = writeln!(
+            out,
+            "- **Degraded** ({}): {} {} from {} for {}",
+            d.kind,
+            md(&d.backend),
+            md(&d.what),
+            time(d.start),
+            human(d.end - d.start)
+        );
+    }
     let _ = writeln!(
         out,
         "- **Alerts**: {} fired{}",
@@ -300,11 +406,12 @@ pub fn markdown(s: &Story) -> String {
         );
     }
     for series in s.series.iter().filter(|x| x.kind == "backend") {
-        let _ = writeln!(out, "\nPer minute, backend {}:\n", md(&series.name));
-        let _ = writeln!(out, "| {} |", BUCKET_HEAD.join(" | "));
-        let _ = writeln!(out, "|{}", "---:|".repeat(BUCKET_HEAD.len()));
-        for b in &series.buckets {
-            let _ = writeln!(out, "| {} |", bucket_row(b).join(" | "));
+        let Table { title, head, rows } = Table::small(s, series, &md(&series.name));
+        let _ = writeln!(out, "\n{title}:\n");
+        let _ = writeln!(out, "| {} |", head.join(" | "));
+        let _ = writeln!(out, "|{}", "---:|".repeat(head.len()));
+        for r in rows {
+            let _ = writeln!(out, "| {} |", r.join(" | "));
         }
     }
     out
