@@ -234,7 +234,13 @@ pub struct Minutes {
     pub width: Millis,
     keep: std::collections::HashSet<String>,
     backends: BTreeMap<String, BTreeMap<Millis, (Minute, u64)>>,
-    servers: BTreeMap<String, BTreeMap<Millis, Minute>>,
+    /// A rollup is one server's whole bucket (the store merged its
+    /// pieces): its figures are worked out at once, its histograms not
+    /// kept (a day of the servers something happened to is 100,000s of
+    /// minutes).
+    servers: BTreeMap<String, Vec<Bucket>>,
+    /// Buckets wider than a minute gather several rollups first.
+    gathering: BTreeMap<String, BTreeMap<Millis, Minute>>,
 }
 
 impl Minutes {
@@ -282,8 +288,12 @@ impl Minutes {
             return;
         }
         let name = server_name(&k.host, &k.backend, &k.server);
-        if self.keep.contains(&name) {
-            let bucket = self.servers.entry(name).or_default().entry(start);
+        if !self.keep.contains(&name) {
+        } else if self.width <= crate::engine::rollup::MINUTE_MS {
+            let bucket = Bucket::of(start, &r.data, 0);
+            self.servers.entry(name).or_default().push(bucket);
+        } else {
+            let bucket = self.gathering.entry(name).or_default().entry(start);
             bucket.or_default().merge(&r.data);
         }
     }
@@ -1059,8 +1069,14 @@ impl Story {
             }
             series.push(Series::new(name, "backend", buckets));
         }
-        for (name, buckets) in minutes.servers {
-            let buckets = buckets.iter().map(|(t, m)| Bucket::of(*t, m, 0)).collect();
+        let mut servers = minutes.servers;
+        for (name, buckets) in minutes.gathering {
+            let buckets = buckets.iter().map(|(t, m)| Bucket::of(*t, m, 0));
+            servers.entry(name).or_default().extend(buckets);
+        }
+        for (name, mut buckets) in servers {
+            // Rows come in the table's order (by server, then minute).
+            buckets.sort_by_key(|b| b.start);
             series.push(Series::new(name, "server", buckets));
         }
         // Degradations in the window; those the incident overlaps in its
