@@ -479,11 +479,11 @@ fn chart(page: &mut String, s: &Story, axis: &Axis) {
             let start = b.start - (b.start - axis.from.div_euclid(width) * width).rem_euclid(bar);
             match bins.last_mut() {
                 Some(last) if last.0 == start => {
-                    last.1 += b.requests;
-                    last.2 += b.status_5xx;
+                    last.1 += b.counts.requests;
+                    last.2 += b.counts.status_5xx;
                     last.3 = last.3.max(b.p95);
                 }
-                _ => bins.push((start, b.requests, b.status_5xx, b.p95)),
+                _ => bins.push((start, b.counts.requests, b.counts.status_5xx, b.p95)),
             }
         }
         let timer = x.timer.unwrap_or("Tr");

@@ -305,18 +305,10 @@ impl Minutes {
 pub struct Bucket {
     #[serde(serialize_with = "crate::time::serialize_rfc3339")]
     pub start: Millis,
-    pub requests: u64,
-    #[serde(rename = "5xx")]
-    pub status_5xx: u64,
-    /// 503s HAProxy answered itself, no server being available (`<NOSRV>`).
-    pub nosrv: u64,
-    /// Requests ended by the server side (termination state `S...` or
-    /// `s...`: aborted, refused, timed out).
-    pub server_aborts: u64,
-    /// Requests that timed out in a queue (`sQ`).
-    pub queue_timeouts: u64,
-    pub retries: u64,
-    pub redispatches: u64,
+    /// Requests, 5xx, `<NOSRV>`, server aborts, queue timeouts, retries,
+    /// redispatches (the JSON has them beside `start`).
+    #[serde(flatten)]
+    pub counts: Impact,
     pub queue_max: u32,
     /// The series' latency timer (Tr, the server's response; Tt, the
     /// whole connection, for TCP), milliseconds.
@@ -331,6 +323,17 @@ pub struct Bucket {
 }
 
 impl Bucket {
+    /// Adds `o`'s counts to these; the percentiles become the higher of
+    /// the two (percentiles do not add: a folded row says "at worst").
+    pub fn fold(&mut self, o: &Bucket) {
+        self.counts.add(&o.counts);
+        self.queue_max = self.queue_max.max(o.queue_max);
+        self.p50 = self.p50.max(o.p50);
+        self.p95 = self.p95.max(o.p95);
+        self.p99 = self.p99.max(o.p99);
+        self.tw_p95 = self.tw_p95.max(o.tw_p95);
+    }
+
     fn of(start: Millis, m: &Minute, nosrv: u64) -> Bucket {
         let c = &m.counts;
         let ended = |f: &dyn Fn(&[u8; 4]) -> bool| {
@@ -353,13 +356,15 @@ impl Bucket {
         };
         Bucket {
             start,
-            requests: c.requests,
-            status_5xx: c.status[5],
-            nosrv,
-            server_aborts: ended(&|code| matches!(code[0], b'S' | b's')),
-            queue_timeouts: ended(&|code| code[0] == b's' && code[1] == b'Q'),
-            retries: c.retries,
-            redispatches: c.redispatches,
+            counts: Impact {
+                requests: c.requests,
+                status_5xx: c.status[5],
+                nosrv,
+                server_aborts: ended(&|code| matches!(code[0], b'S' | b's')),
+                queue_timeouts: ended(&|code| code[0] == b's' && code[1] == b'Q'),
+                retries: c.retries,
+                redispatches: c.redispatches,
+            },
             queue_max: c.srv_queue_max.max(c.backend_queue_max),
             p50: q(latency, 0.50),
             p95: q(latency, 0.95),
@@ -421,11 +426,27 @@ pub struct Impact {
     pub requests: u64,
     #[serde(rename = "5xx")]
     pub status_5xx: u64,
+    /// 503s HAProxy answered itself, no server being available (`<NOSRV>`).
     pub nosrv: u64,
+    /// Requests ended by the server side (termination state `S...` or
+    /// `s...`: aborted, refused, timed out).
     pub server_aborts: u64,
+    /// Requests that timed out in a queue (`sQ`).
     pub queue_timeouts: u64,
     pub retries: u64,
     pub redispatches: u64,
+}
+
+impl Impact {
+    pub fn add(&mut self, o: &Impact) {
+        self.requests += o.requests;
+        self.status_5xx += o.status_5xx;
+        self.nosrv += o.nosrv;
+        self.server_aborts += o.server_aborts;
+        self.queue_timeouts += o.queue_timeouts;
+        self.retries += o.retries;
+        self.redispatches += o.redispatches;
+    }
 }
 
 /// What a post-mortem starts with.
@@ -499,7 +520,7 @@ const SLOW_MS: u64 = 100;
 pub fn degradations(series: &[Series], width: Millis) -> Vec<Degradation> {
     let mut out = Vec::new();
     for x in series.iter().filter(|x| x.kind == "backend") {
-        let failed = |b: &Bucket| b.status_5xx.max(b.server_aborts);
+        let failed = |b: &Bucket| b.counts.status_5xx.max(b.counts.server_aborts);
         let mut p95: Vec<u64> = x.buckets.iter().filter_map(|b| b.p95).collect();
         p95.sort_unstable();
         let usual = p95.get(p95.len() / 2).copied();
@@ -507,8 +528,9 @@ pub fn degradations(series: &[Series], width: Millis) -> Vec<Degradation> {
             (Some(p), Some(u)) => p >= SLOW_FACTOR * u.max(1) && p >= u + SLOW_MS,
             _ => false,
         };
-        let failing =
-            |b: &Bucket| failed(b) > 0 && failed(b) as f64 >= ERROR_SHARE * b.requests as f64;
+        let failing = |b: &Bucket| {
+            failed(b) > 0 && failed(b) as f64 >= ERROR_SHARE * b.counts.requests as f64
+        };
         for kind in ["errors", "latency"] {
             let bad = |b: &Bucket| {
                 if kind == "errors" {
@@ -550,14 +572,15 @@ pub fn degradations(series: &[Series], width: Millis) -> Vec<Degradation> {
                     (Some(r), true) if b.start <= r.1 + width => {
                         r.1 = end;
                         r.2 += failed(b);
-                        r.3 += b.requests;
+                        r.3 += b.counts.requests;
                         r.4 = r.4.max(b.p95.unwrap_or(0));
                     }
                     (_, true) => {
                         if let Some(r) = run.take() {
                             flush(r, &mut out);
                         }
-                        run = Some((b.start, end, failed(b), b.requests, b.p95.unwrap_or(0)));
+                        let n = b.counts.requests;
+                        run = Some((b.start, end, failed(b), n, b.p95.unwrap_or(0)));
                     }
                     (Some(r), false) if b.start > r.1 + width => {
                         flush(run.take().expect("matched"), &mut out);
@@ -1059,13 +1082,7 @@ impl Story {
                 .iter()
                 .filter(|b| b.start < s1 && b.start + width > s0)
             {
-                impact.requests += b.requests;
-                impact.status_5xx += b.status_5xx;
-                impact.nosrv += b.nosrv;
-                impact.server_aborts += b.server_aborts;
-                impact.queue_timeouts += b.queue_timeouts;
-                impact.retries += b.retries;
-                impact.redispatches += b.redispatches;
+                impact.add(&b.counts);
             }
             series.push(Series::new(name, "backend", buckets));
         }
@@ -1274,13 +1291,11 @@ mod tests {
     fn degradations_are_runs_of_failing_or_slow_buckets() {
         let b = |i: Millis, requests: u64, errors: u64, p95: u64| Bucket {
             start: i * 1000,
-            requests,
-            status_5xx: errors,
-            nosrv: 0,
-            server_aborts: 0,
-            queue_timeouts: 0,
-            retries: 0,
-            redispatches: 0,
+            counts: Impact {
+                requests,
+                status_5xx: errors,
+                ..Default::default()
+            },
             queue_max: 0,
             p50: Some(p95 / 2),
             p95: Some(p95),

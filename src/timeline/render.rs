@@ -84,18 +84,7 @@ impl Table {
             .map(|c| {
                 let mut b = c[0].clone();
                 for o in &c[1..] {
-                    b.requests += o.requests;
-                    b.status_5xx += o.status_5xx;
-                    b.nosrv += o.nosrv;
-                    b.server_aborts += o.server_aborts;
-                    b.queue_timeouts += o.queue_timeouts;
-                    b.retries += o.retries;
-                    b.redispatches += o.redispatches;
-                    b.queue_max = b.queue_max.max(o.queue_max);
-                    b.p50 = b.p50.max(o.p50);
-                    b.p95 = b.p95.max(o.p95);
-                    b.p99 = b.p99.max(o.p99);
-                    b.tw_p95 = b.tw_p95.max(o.tw_p95);
+                    b.fold(o);
                 }
                 b
             })
@@ -144,10 +133,10 @@ impl Table {
                 .map(|b| {
                     [
                         time(b.start)[clock.clone()].to_string(),
-                        b.requests.to_string(),
-                        b.status_5xx.to_string(),
-                        b.nosrv.to_string(),
-                        b.server_aborts.to_string(),
+                        b.counts.requests.to_string(),
+                        b.counts.status_5xx.to_string(),
+                        b.counts.nosrv.to_string(),
+                        b.counts.server_aborts.to_string(),
                         opt(b.p50),
                         opt(b.p95),
                         opt(b.p99),
