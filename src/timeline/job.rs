@@ -191,21 +191,17 @@ pub fn run(job: Job) -> Result<String, Failed> {
             ),
         ));
     }
-    let fine = match width < MINUTE_MS {
-        true => Some(fine_pass(&job, &window, width)?),
-        false => None,
-    };
     let mut minutes = super::Minutes::for_window(&facts, from, to);
     minutes.width = width;
-    match fine {
-        Some(fine) => {
-            fine.into_rollups()
-                .filter(|r| window.selects(&r.key.host, &r.key.backend, Some(&r.key.server)))
-                .for_each(|r| minutes.add(r));
-        }
-        None => store
+    if width < MINUTE_MS {
+        fine_pass(&job, &window, width)?
+            .into_rollups()
+            .filter(|r| window.selects(&r.key.host, &r.key.backend, Some(&r.key.server)))
+            .for_each(|r| minutes.add(r));
+    } else {
+        store
             .each_rollup(&window, super::Minutes::TIMERS, |r| minutes.add(r))
-            .map_err(|e| Failed(1, e.to_string()))?,
+            .map_err(|e| Failed(1, e.to_string()))?;
     }
     let story = Story::build(&facts, minutes, from, to, incident.as_ref());
     Ok(match job.format {
