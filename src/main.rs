@@ -93,6 +93,13 @@ fn parse_bucket(s: &str) -> Result<Bucket, String> {
             "`{s}`: a bucket is whole seconds (1s, 10s, 1m, 5m) or auto"
         ));
     }
+    // Wider buckets gather the stored minutes: a 90 s bucket would split
+    // a minute between two of them.
+    if w > 60_000 && w % 60_000 != 0 {
+        return Err(format!(
+            "`{s}`: a bucket of a minute or more is whole minutes (1m, 5m, 1h)"
+        ));
+    }
     Ok(Bucket(Some(w)))
 }
 

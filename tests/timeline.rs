@@ -411,6 +411,9 @@ fn bad_windows_exit_2_saying_what_to_do_and_an_empty_story_says_so() {
     let out = hapwatch(&["timeline", log, "--bucket", "1500ms"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("whole seconds"));
+    let out = hapwatch(&["timeline", log, "--bucket", "90s"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("whole minutes"));
     let out = hapwatch(&[
         "timeline",
         log,
