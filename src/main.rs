@@ -614,14 +614,20 @@ fn main() -> ExitCode {
                 },
             });
             match (run, output) {
-                (Ok(text), None) => print(&text),
-                (Ok(text), Some(path)) => match std::fs::write(&path, text) {
-                    Ok(()) => ExitCode::SUCCESS,
-                    Err(e) => {
-                        hapwatch::say!("hapwatch: cannot write {}: {e}", path.display());
-                        ExitCode::from(1)
+                (Ok(told), None) => {
+                    // A closed pipe (`| head`) is not an error worth reporting.
+                    let _ = told.write_to(std::io::stdout().lock());
+                    ExitCode::SUCCESS
+                }
+                (Ok(told), Some(path)) => {
+                    match std::fs::File::create(&path).and_then(|f| told.write_to(f)) {
+                        Ok(()) => ExitCode::SUCCESS,
+                        Err(e) => {
+                            hapwatch::say!("hapwatch: cannot write {}: {e}", path.display());
+                            ExitCode::from(1)
+                        }
                     }
-                },
+                }
                 (Err(job::Failed(code, e)), _) => {
                     hapwatch::say!("hapwatch: {e}");
                     ExitCode::from(code)

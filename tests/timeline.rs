@@ -298,6 +298,19 @@ fn the_same_story_from_a_file_an_analyze_database_and_a_listen_database() {
         "json",
     ]);
     assert_eq!(from_file, from_analyze);
+    // A backend's minutes are read as the store added them up; a
+    // `--server` filter has them added up from its servers' instead: the
+    // same figures.
+    let every_server = ok(&[
+        "timeline",
+        "--db",
+        analyzed.to_str().unwrap(),
+        "--server",
+        "*",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(from_file, every_server);
 
     let listened = dir.path().join("listen.db");
     listen_fills(&listened, &std::fs::read(&log).unwrap());
@@ -332,8 +345,11 @@ fn the_same_story_from_a_file_an_analyze_database_and_a_listen_database() {
     // HAProxy events kept) still tells the rest of the story, read-only.
     let old = analyzed;
     let c = rusqlite::Connection::open(&old).unwrap();
-    c.execute_batch("DROP TABLE checks; DROP TABLE process_events; PRAGMA user_version = 8;")
-        .unwrap();
+    c.execute_batch(
+        "DROP TABLE checks; DROP TABLE process_events; DROP TABLE backend_rollups;
+         PRAGMA user_version = 8;",
+    )
+    .unwrap();
     drop(c);
     let from_old: serde_json::Value = serde_json::from_str(&ok(&[
         "timeline",
@@ -357,6 +373,15 @@ fn the_same_story_from_a_file_an_analyze_database_and_a_listen_database() {
         !kinds.contains("haproxy") && !kinds.contains("check"),
         "{kinds:?}"
     );
+    // Its backends' minutes are added up from its servers' (its servers
+    // with check lines but no transition have no series: no checks kept).
+    let backends = |story: &serde_json::Value| -> Vec<serde_json::Value> {
+        let series = story["series"].as_array().unwrap().iter();
+        series.filter(|s| s["kind"] == "backend").cloned().collect()
+    };
+    let story: serde_json::Value = serde_json::from_str(&from_analyze).unwrap();
+    assert_eq!(backends(&from_old), backends(&story));
+    assert!(backends(&story).len() >= 2, "{story}");
 }
 
 #[test]
@@ -583,6 +608,28 @@ fn the_html_page_shows_the_incident_in_a_real_browser() {
     // 18:34:24 to 18:34:57, the buckets the incident touches (a regex
     // over the file's accept dates counts 621).
     assert!(dom.contains("<span id=\"requests\">621</span>"));
+    // A backend's request bars are one path; the tooltip finds a bar's
+    // figures by its x: one tip per x, each at its bar's time.
+    let bars = tags("<path class=\"requests\"");
+    assert!(bars.len() >= 2, "{bars:?}");
+    for b in &bars {
+        let xs: Vec<f64> = attr(b, "data-x")
+            .split(' ')
+            .map(|x| x.parse().unwrap())
+            .collect();
+        let tips = attr(b, "data-tips");
+        let tips: Vec<&str> = tips.split('|').collect();
+        assert_eq!(xs.len(), tips.len(), "{b}");
+        for (x, tip) in xs.iter().zip(&tips) {
+            let at = ms(&format!("2026-11-24T{}.000Z", &tip[..8]));
+            assert!(
+                (x - x_of(at)).abs() < 0.01,
+                "{tip} at x {x}, not {}",
+                x_of(at)
+            );
+            assert!(tip.contains(" requests, "), "{tip}");
+        }
+    }
 }
 
 /// An RFC 3339 time in milliseconds, read the way hapwatch reads it.

@@ -125,6 +125,71 @@ impl Store {
         Ok(())
     }
 
+    /// Whether backends' minutes are kept: not in a database an older
+    /// hapwatch wrote and nobody migrated since (read-only opens do not).
+    pub fn has_backend_minutes(&self) -> bool {
+        self.has_table("backend_rollups").unwrap_or(false)
+    }
+
+    /// Visits the backend minutes of `f`'s window and hosts and backends
+    /// (its `--server` is not looked at: a backend's minute is all of its
+    /// servers), with only the timers `decode` asks for decoded (see
+    /// [`Store::each_rollup`]); see [`Store::has_backend_minutes`].
+    pub fn each_backend_minute(
+        &self,
+        f: &Filter,
+        decode: [bool; 3],
+        mut visit: impl FnMut(super::BackendMinute),
+    ) -> Result<(), StoreError> {
+        let err = |e| StoreError::Sqlite(self.path.clone(), e);
+        let mut q = self
+            .conn
+            .prepare(super::minutes::EACH_BACKEND_MINUTE)
+            .map_err(err)?;
+        let since = f.since.map_or(i64::MIN, crate::engine::rollup::minute_of);
+        let mut rows = q
+            .query(params![since, f.until.unwrap_or(i64::MAX)])
+            .map_err(err)?;
+        while let Some(row) = rows.next().map_err(err)? {
+            let (host, backend): (String, String) =
+                (row.get(0).map_err(err)?, row.get(1).map_err(err)?);
+            if f.selects(&host, &backend, None) {
+                visit(super::minutes::backend_minute_from_row(row, decode).map_err(err)?);
+            }
+        }
+        Ok(())
+    }
+
+    /// Visits one server's minutes of `f`'s window, oldest first (found
+    /// through the table's key: a few servers of many are read alone).
+    pub fn each_server_minute(
+        &self,
+        server: &crate::engine::ServerKey,
+        f: &Filter,
+        decode: [bool; 3],
+        mut visit: impl FnMut(crate::engine::rollup::Rollup),
+    ) -> Result<(), StoreError> {
+        let err = |e| StoreError::Sqlite(self.path.clone(), e);
+        let mut q = self
+            .conn
+            .prepare_cached(super::minutes::SERVER_MINUTES)
+            .map_err(err)?;
+        let since = f.since.map_or(i64::MIN, crate::engine::rollup::minute_of);
+        let mut rows = q
+            .query(params![
+                server.host,
+                server.backend,
+                server.server,
+                since,
+                f.until.unwrap_or(i64::MAX)
+            ])
+            .map_err(err)?;
+        while let Some(row) = rows.next().map_err(err)? {
+            visit(super::rollup_from_row_with(row, decode).map_err(err)?);
+        }
+        Ok(())
+    }
+
     pub fn facts(&self, f: &Filter) -> Result<Facts, StoreError> {
         let err = |e| StoreError::Sqlite(self.path.clone(), e);
         let mut q = self

@@ -16,16 +16,17 @@ use std::path::{Path, PathBuf};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use serde::Serialize;
 
-use crate::engine::counts::Counts;
-use crate::engine::rollup::{minute_of, Minute, Rollup};
-use crate::engine::stats::{pack, termination_str, TimerStats};
+use crate::engine::rollup::{minute_of, Rollup};
 use crate::engine::{Engine, Filter, Transition};
 use crate::haproxy::{Admin, Op};
 use crate::time::{format_rfc3339_ms, Millis};
 
 mod facts;
+mod minutes;
 mod writer;
 pub use facts::{AlertRow, CheckRow, DeliveryRow, Facts, NoServerRow, TransitionRow};
+pub use minutes::BackendMinute;
+use minutes::{rollup_from_row, rollup_from_row_with};
 pub use writer::{Checkpoint, Writer};
 
 /// What one commit writes: see [`Store::persist`].
@@ -102,142 +103,6 @@ fn parse_admin(s: &str) -> Option<Admin> {
         .find(|a| admin_str(*a) == s)
 }
 
-fn rollup_from_row(r: &rusqlite::Row) -> rusqlite::Result<Rollup> {
-    rollup_from_row_with(r, [true; 3])
-}
-
-/// A rollup row with only the timers `decode` asks for decoded (a
-/// histogram costs more to decode than the rest of the row to read).
-fn rollup_from_row_with(r: &rusqlite::Row, decode: [bool; 3]) -> rusqlite::Result<Rollup> {
-    let mut status = [0u64; 6];
-    for (k, s) in status.iter_mut().enumerate() {
-        *s = r.get::<_, i64>(5 + k)? as u64;
-    }
-    let terminations: String = r.get(17)?;
-    let termination =
-        serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(&terminations)
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(k, v)| (pack(k.as_bytes()), v.as_u64().unwrap_or(0)))
-            .collect();
-    let mut timers: [Option<Box<TimerStats>>; 3] = [None, None, None];
-    // A TCP line has no Tr: a reader of Tr gets Tt, which stands in for it
-    // (the whole connection), where Tr is absent.
-    let mut decode = decode;
-    decode[2] |= decode[1] && r.get_ref(19)?.as_blob_or_null()?.is_none();
-    for (k, t) in timers.iter_mut().enumerate().filter(|(k, _)| decode[*k]) {
-        *t = r
-            .get_ref(18 + k)?
-            .as_blob_or_null()?
-            .and_then(Minute::decode_timer)
-            .map(|hist| Box::new(TimerStats::from_hist(hist)));
-    }
-    Ok(Rollup {
-        key: crate::engine::ServerKey {
-            host: r.get(0)?,
-            backend: r.get(1)?,
-            server: r.get(2)?,
-        },
-        minute: r.get(3)?,
-        data: Minute {
-            counts: Counts {
-                requests: r.get::<_, i64>(4)? as u64,
-                status,
-                errors: r.get::<_, i64>(11)? as u64,
-                bytes: r.get::<_, i64>(12)? as u64,
-                retries: r.get::<_, i64>(13)? as u64,
-                redispatches: r.get::<_, i64>(14)? as u64,
-                srv_queue_max: r.get(15)?,
-                backend_queue_max: r.get(16)?,
-                termination,
-            },
-            timers,
-            ..Default::default()
-        },
-    })
-}
-
-/// Adds each minute to the stored one (a minute can be written while still
-/// open, or by a later run): read, merge, write back.
-fn write_rollups(tx: &rusqlite::Transaction, rollups: &[Rollup]) -> rusqlite::Result<()> {
-    let mut get = tx.prepare_cached(
-        "SELECT host, backend, server, minute_ms, requests, status_other, status_1xx,
-                status_2xx, status_3xx, status_4xx, status_5xx, errors, bytes, retries,
-                redispatches, srv_queue_max, backend_queue_max, terminations, tw, tr, tt
-         FROM rollups WHERE host = ?1 AND backend = ?2 AND server = ?3 AND minute_ms = ?4",
-    )?;
-    let mut put = tx.prepare_cached(
-        "INSERT OR REPLACE INTO rollups (host, backend, server, minute_ms, requests,
-            status_other, status_1xx, status_2xx, status_3xx, status_4xx, status_5xx,
-            errors, bytes, retries, redispatches, srv_queue_max, backend_queue_max,
-            terminations, tw, tr, tt)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-                 ?18, ?19, ?20, ?21)",
-    )?;
-    let mut fresh = tx.prepare_cached(
-        "INSERT INTO rollups (host, backend, server, minute_ms, requests,
-            status_other, status_1xx, status_2xx, status_3xx, status_4xx, status_5xx,
-            errors, bytes, retries, redispatches, srv_queue_max, backend_queue_max,
-            terminations, tw, tr, tt)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-                 ?18, ?19, ?20, ?21)
-         ON CONFLICT DO NOTHING",
-    )?;
-    for r in rollups {
-        let k = &r.key;
-        // Most minutes are new: try that first, merge only when one exists.
-        let mut stored = None;
-        for attempt in 0..2 {
-            let m = match &stored {
-                None => &r.data,
-                Some(m) => m,
-            };
-            let terminations: serde_json::Map<String, serde_json::Value> = m
-                .counts
-                .termination
-                .iter()
-                .map(|(c, n)| (termination_str(c), (*n).into()))
-                .collect();
-            let row = params![
-                k.host,
-                k.backend,
-                k.server,
-                r.minute,
-                m.counts.requests as i64,
-                m.counts.status[0] as i64,
-                m.counts.status[1] as i64,
-                m.counts.status[2] as i64,
-                m.counts.status[3] as i64,
-                m.counts.status[4] as i64,
-                m.counts.status[5] as i64,
-                m.counts.errors as i64,
-                m.counts.bytes as i64,
-                m.counts.retries as i64,
-                m.counts.redispatches as i64,
-                m.counts.srv_queue_max,
-                m.counts.backend_queue_max,
-                serde_json::Value::Object(terminations).to_string(),
-                m.encode_timer(0),
-                m.encode_timer(1),
-                m.encode_timer(2),
-            ];
-            if attempt == 1 {
-                put.execute(row)?;
-                break;
-            }
-            if fresh.execute(row)? == 1 {
-                break;
-            }
-            let mut s = get.query_row(
-                params![k.host, k.backend, k.server, r.minute],
-                rollup_from_row,
-            )?;
-            s.data.merge(&r.data);
-            stored = Some(s.data);
-        }
-    }
-    Ok(())
-}
 /// Schema migrations, applied in order; `user_version` counts those done.
 const MIGRATIONS: &[&str] = &[
     // 1: current state, transitions, backends and their no-server periods.
@@ -423,7 +288,42 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX process_events_at ON process_events (at_ms);
     ",
+    // 11: per-backend per-minute rollups, every server's minute (and
+    // `<NOSRV>`'s) added up as it is written: a timeline of a day reads a
+    // backend's 1,440 minutes, not its servers' 1,440 each. Filled from
+    // `rollups` by `minutes::backfill` when a database is migrated.
+    "
+    CREATE TABLE backend_rollups (
+        host TEXT NOT NULL,
+        backend TEXT NOT NULL,
+        minute_ms INTEGER NOT NULL,
+        -- 503s HAProxy answered itself (`<NOSRV>`'s 5xx)
+        nosrv_5xx INTEGER NOT NULL,
+        requests INTEGER NOT NULL,
+        status_other INTEGER NOT NULL,
+        status_1xx INTEGER NOT NULL,
+        status_2xx INTEGER NOT NULL,
+        status_3xx INTEGER NOT NULL,
+        status_4xx INTEGER NOT NULL,
+        status_5xx INTEGER NOT NULL,
+        errors INTEGER NOT NULL,
+        bytes INTEGER NOT NULL,
+        retries INTEGER NOT NULL,
+        redispatches INTEGER NOT NULL,
+        srv_queue_max INTEGER NOT NULL,
+        backend_queue_max INTEGER NOT NULL,
+        terminations TEXT NOT NULL,
+        tw BLOB,
+        tr BLOB,
+        tt BLOB,
+        PRIMARY KEY (host, backend, minute_ms)
+    ) WITHOUT ROWID;
+    CREATE INDEX backend_rollups_minute ON backend_rollups (minute_ms);
+    ",
 ];
+
+/// The migration that creates `backend_rollups`, filled from `rollups`.
+const BACKEND_ROLLUPS: i64 = 11;
 
 /// Quarantined lines kept in the `skewed` table (the newest).
 const SKEWED_ROWS: i64 = 1000;
@@ -666,6 +566,9 @@ impl Store {
             for m in &MIGRATIONS[version as usize..] {
                 tx.execute_batch(m).map_err(err)?;
             }
+            if version < BACKEND_ROLLUPS {
+                minutes::backfill(&tx).map_err(err)?;
+            }
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)
                 .map_err(err)?;
             tx.commit().map_err(err)?;
@@ -839,7 +742,7 @@ impl Store {
                 ins.execute(params![p.at, p.host, p.event, p.proxy, p.message])
                     .map_err(err)?;
             }
-            write_rollups(&tx, b.rollups).map_err(err)?;
+            minutes::write(&tx, b.rollups).map_err(err)?;
             if let Some(state) = b.rules_state {
                 tx.execute(
                     "INSERT OR REPLACE INTO rules_state (id, state) VALUES (1, ?1)",
@@ -1348,12 +1251,14 @@ impl Store {
                 params![cutoff],
             )
             .map_err(err)?;
-        n += tx
-            .execute(
-                "DELETE FROM rollups WHERE minute_ms < ?1",
-                params![minute_of(cutoff)],
-            )
-            .map_err(err)?;
+        for table in ["rollups", "backend_rollups"] {
+            n += tx
+                .execute(
+                    &format!("DELETE FROM {table} WHERE minute_ms < ?1"),
+                    params![minute_of(cutoff)],
+                )
+                .map_err(err)?;
+        }
         n += tx
             .execute(
                 "DELETE FROM no_server_periods WHERE end_ms IS NOT NULL AND end_ms < ?1",

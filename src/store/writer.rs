@@ -396,25 +396,10 @@ impl Writer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::rollup::minute_of;
     use crate::engine::Filter;
-    use crate::haproxy::request;
 
-    fn piece(minute: &str, tr: u32) -> Rollup {
-        let line = format!("127.0.0.1:1 [24/Nov/2026:{minute}:01.000] fe be/s1 0/0/1/{tr}/{} 200 100 - - ---- 1/1/0/0/0 0/0 \"GET / HTTP/1.1\"", tr + 1);
-        let r = request::parse(line.as_bytes()).expect("a request line");
-        let mut data = Minute::default();
-        data.add(&r);
-        data.flush();
-        Rollup {
-            key: ServerKey {
-                host: "lb1".into(),
-                backend: "be".into(),
-                server: "s1".into(),
-            },
-            minute: minute_of(r.accept),
-            data,
-        }
+    fn piece(minute: &str, tr: i32) -> Rollup {
+        crate::store::minutes::tests::piece("be", "s1", minute, tr, 200)
     }
 
     #[test]

@@ -118,31 +118,27 @@ pub fn html(s: &Story) -> String {
             ),
         );
     }
-    for o in &sum.outages {
-        item(
-            "Down",
-            format!(
-                "{} from {} to {}",
-                esc(&o.server),
-                t(o.down_at),
-                o.up_at.map_or("(still down)".into(), t)
-            ),
-        );
-    }
-    for n in &sum.no_server {
-        item(
-            "No server",
-            format!(
-                "{} from {} to {}{}",
-                esc(&n.backend),
-                t(n.start),
-                n.end.map_or("(still none)".into(), t),
-                n.end
-                    .map(|e| format!(" ({})", human(e - n.start)))
-                    .unwrap_or_default()
-            ),
-        );
-    }
+    let rows = sum.outages.iter().map(|o| {
+        format!(
+            "{} from {} to {}",
+            esc(&o.server),
+            t(o.down_at),
+            o.up_at.map_or("(still down)".into(), t)
+        )
+    });
+    items(&mut item, "Down", "outages", rows);
+    let rows = sum.no_server.iter().map(|n| {
+        format!(
+            "{} from {} to {}{}",
+            esc(&n.backend),
+            t(n.start),
+            n.end.map_or("(still none)".into(), t),
+            n.end
+                .map(|e| format!(" ({})", human(e - n.start)))
+                .unwrap_or_default()
+        )
+    });
+    items(&mut item, "No server", "periods without a server", rows);
     if let Some(r) = sum.recovered_after_ms {
         item(
             "Recovered in",
@@ -158,25 +154,26 @@ pub fn html(s: &Story) -> String {
             i.requests, i.status_5xx, i.nosrv, i.server_aborts, i.queue_timeouts, i.retries, i.redispatches
         ),
     );
-    for d in &sum.degraded {
-        item(
-            "Degraded",
-            format!(
-                "{} {}: {} from {} for {}",
-                esc(&d.backend),
-                d.kind,
-                esc(&d.what),
-                t(d.start),
-                human(d.end - d.start)
-            ),
-        );
-    }
+    let rows = sum.degraded.iter().map(|d| {
+        format!(
+            "{} {}: {} from {} for {}",
+            esc(&d.backend),
+            d.kind,
+            esc(&d.what),
+            t(d.start),
+            human(d.end - d.start)
+        )
+    });
+    items(&mut item, "Degraded", "degradations", rows);
     item("Alerts", format!("{} fired", sum.alerts_fired));
     out.push_str("</dl>\n");
 
     chart(&mut out, s, &axis);
 
     // The events.
+    // Below the chart, laid out when scrolled to: a day's thousands of
+    // rows cost the first screen nothing.
+    out.push_str("<section class=\"below\">");
     let _ = write!(
         out,
         "<h2>Events</h2><table class=\"events\"><thead><tr><th>Time (UTC)</th><th>Subject</th>\
@@ -217,12 +214,53 @@ pub fn html(s: &Story) -> String {
         }
         out.push_str("</tbody></table>\n");
     }
+    out.push_str("</section>");
     let _ = writeln!(
         out,
         "<div id=\"tip\"></div><script>{SCRIPT}</script></body></html>"
     );
     out
 }
+
+/// A bar as a closed subpath of a `<path>`.
+fn bar_path(d: &mut String, x: f64, y: f64, w: f64, h: f64) {
+    if h > 0.0 {
+        let _ = write!(d, "M{x:.2} {y:.1}h{w:.2}v{h:.1}h-{w:.2}z");
+    }
+}
+
+/// Summary rows under one term: the first [`SUMMARY_ROWS`] shown, the
+/// rest folded (a day's 200 outages would push the chart off the screen;
+/// the events table has each of them).
+fn items(
+    item: &mut impl FnMut(&str, String),
+    term: &str,
+    what: &str,
+    rows: impl Iterator<Item = String>,
+) {
+    let rows: Vec<String> = rows.collect();
+    let shown = if rows.len() > SUMMARY_ROWS + 1 {
+        SUMMARY_ROWS
+    } else {
+        rows.len()
+    };
+    for r in &rows[..shown] {
+        item(term, r.clone());
+    }
+    if shown < rows.len() {
+        item(
+            term,
+            format!(
+                "<details><summary>{} more {what}</summary>{}</details>",
+                rows.len() - shown,
+                rows[shown..].join("<br>")
+            ),
+        );
+    }
+}
+
+/// Summary rows shown under one term before the rest are folded.
+const SUMMARY_ROWS: usize = 8;
 
 /// The SVG: time axis, lanes, no-server bands, alert markers, minutes.
 fn chart(page: &mut String, s: &Story, axis: &Axis) {
@@ -520,28 +558,26 @@ fn chart(page: &mut String, s: &Story, axis: &Axis) {
                 t(d.end)
             );
         }
-        let mut line = String::new();
+        // One path for the bars and one for their red 5xx tops: a day's
+        // 2,400 bars as rects with a title each were half the page's
+        // elements. The tooltip finds its bar by x (`data-x`, `data-tips`).
+        let [mut line, mut bars, mut reds, mut xs, mut tips] = [(); 5].map(|_| String::new());
         for &(start, requests, errors, p95) in &bins {
             let (x0, x1) = (axis.x(start), axis.x(start + bar));
             let w = (x1 - x0 - 1.0).max(0.5);
             let rh = requests as f64 / max_req * h;
             let eh = errors as f64 / max_req * h;
+            bar_path(&mut bars, x0, y + h - rh, w, rh);
+            if errors > 0 {
+                bar_path(&mut reds, x0, y + h - eh, w, eh);
+            }
+            let _ = write!(xs, "{x0:.2} ");
             let _ = write!(
-                out,
-                "<rect class=\"requests\" x=\"{x0:.2}\" y=\"{:.1}\" width=\"{w:.2}\" height=\"{rh:.1}\" fill=\"#8ab6d6\" \
-                 data-start=\"{}\" data-requests=\"{requests}\"><title>{}: {requests} requests, {errors} 5xx, {timer} p95 {} ms</title></rect>",
-                y + h - rh,
-                t(start),
+                tips,
+                "{}: {requests} requests, {errors} 5xx, {timer} p95 {} ms|",
                 &t(start)[11..if bar % 60_000 == 0 { 16 } else { 19 }],
                 p95.map_or("-".into(), |v| v.to_string()),
             );
-            if errors > 0 {
-                let _ = write!(
-                    out,
-                    "<rect class=\"errors\" x=\"{x0:.2}\" y=\"{:.1}\" width=\"{w:.2}\" height=\"{eh:.1}\" fill=\"#d7263d\"/>",
-                    y + h - eh,
-                );
-            }
             if let Some(p) = p95 {
                 let _ = write!(
                     line,
@@ -550,6 +586,20 @@ fn chart(page: &mut String, s: &Story, axis: &Axis) {
                     y + h - p as f64 / max_tr * h
                 );
             }
+        }
+        let _ = write!(
+            out,
+            "<path class=\"requests\" d=\"{bars}\" fill=\"#8ab6d6\" data-backend=\"{}\" data-x=\"{}\" \
+             data-tips=\"{}\"/>",
+            esc(&x.name),
+            xs.trim_end(),
+            tips.trim_end_matches('|')
+        );
+        if !reds.is_empty() {
+            let _ = write!(
+                out,
+                "<path class=\"errors\" d=\"{reds}\" fill=\"#d7263d\"/>"
+            );
         }
         if !line.is_empty() {
             let _ = write!(
@@ -598,7 +648,7 @@ line.grid{stroke:#eee}line.process{stroke:#6a4c93;stroke-dasharray:3 3;opacity:.
 table.events{border-collapse:collapse;font-size:12px}table.events td,table.events th{border-bottom:1px solid #eee;padding:2px 8px;text-align:left}\
 tr.check{color:#666}table.events td:first-child{white-space:nowrap}tr.transition td:nth-child(3){font-weight:600}\
 .legend span{margin-right:1.2em}.legend i{display:inline-block;width:.9em;height:.9em;margin-right:.3em;vertical-align:middle}\
-#tip{position:fixed;bottom:1em;right:1em;background:#222;color:#fff;padding:.4em .7em;border-radius:4px;font-size:12px;display:none;max-width:40em}";
+.below{content-visibility:auto;contain-intrinsic-size:auto 3000px}#tip{position:fixed;bottom:1em;right:1em;background:#222;color:#fff;padding:.4em .7em;border-radius:4px;font-size:12px;display:none;max-width:40em}";
 
 /// Events not listed, counted by subject and event.
 struct Aggregated<'a> {
@@ -656,13 +706,45 @@ fn pick_events(events: &[super::Event]) -> (Vec<&super::Event>, Vec<Aggregated<'
 const SCRIPT: &str = "window.onerror=function(m){document.body.dataset.error=String(m)};\
 (function(){var tip=document.getElementById('tip');\
 document.getElementById('chart').addEventListener('mousemove',function(e){\
-var t=e.target.querySelector&&e.target.querySelector('title');\
-if(t){tip.textContent=t.textContent;tip.style.display='block'}else{tip.style.display='none'}});\
+var g=e.target,t=g.querySelector&&g.querySelector('title'),s=t&&t.textContent;\
+if(g.dataset&&g.dataset.tips){var svg=g.ownerSVGElement,p=svg.createSVGPoint();p.x=e.clientX;p.y=e.clientY;\
+p=p.matrixTransform(svg.getScreenCTM().inverse());var xs=g.dataset.x.split(' '),i=0;\
+while(i+1<xs.length&&+xs[i+1]<=p.x)i++;s=g.dataset.tips.split('|')[i]}\
+if(s){tip.textContent=s;tip.style.display='block'}else{tip.style.display='none'}});\
 document.body.dataset.ready=String(document.querySelectorAll('#chart rect.state').length);})();";
 
 #[cfg(test)]
 mod tests {
     use super::esc;
+
+    /// A day's hundreds of outages do not push the chart off the first
+    /// screen: the first few are listed, the rest folded, none lost.
+    #[test]
+    fn a_long_summary_list_is_folded() {
+        let list = |n: usize| {
+            let mut items = Vec::new();
+            let rows = (0..n).map(|i| format!("s{i}"));
+            super::items(
+                &mut |k: &str, v| items.push((k.to_string(), v)),
+                "Down",
+                "outages",
+                rows,
+            );
+            items
+        };
+        assert_eq!(list(3).len(), 3);
+        // One more than shown is listed rather than folded.
+        assert_eq!(list(super::SUMMARY_ROWS + 1).len(), super::SUMMARY_ROWS + 1);
+        let folded = list(20);
+        assert_eq!(folded.len(), super::SUMMARY_ROWS + 1);
+        assert!(folded.iter().all(|(k, _)| k == "Down"));
+        let last = &folded.last().unwrap().1;
+        assert!(
+            last.starts_with("<details><summary>12 more outages</summary>s8<br>s9<br>"),
+            "{last}"
+        );
+        assert!(last.ends_with("s19</details>"), "{last}");
+    }
 
     #[test]
     fn a_name_never_becomes_markup_or_script() {

@@ -55,8 +55,31 @@ pub struct Job {
 #[derive(Debug)]
 pub struct Failed(pub u8, pub String);
 
-/// Runs the job: the text to print.
-pub fn run(job: Job) -> Result<String, Failed> {
+/// What a job tells, to be written out.
+pub enum Told {
+    Text(String),
+    /// Written as it is serialized (a day's is 50 MB).
+    Json(Box<Story>),
+}
+
+impl Told {
+    pub fn write_to(&self, mut w: impl std::io::Write) -> std::io::Result<()> {
+        match self {
+            Told::Text(t) => w.write_all(t.as_bytes())?,
+            Told::Json(story) => render::write_json(story, &mut w)?,
+        }
+        w.flush()
+    }
+}
+
+impl From<String> for Told {
+    fn from(s: String) -> Told {
+        Told::Text(s)
+    }
+}
+
+/// Runs the job: what to print.
+pub fn run(job: Job) -> Result<Told, Failed> {
     let from_files = !job.files.is_empty() && !job.files.iter().any(|f| f == "-");
     if job.bucket.is_some_and(|w| w < MINUTE_MS) && !from_files {
         return Err(Failed(
@@ -68,6 +91,7 @@ pub fn run(job: Job) -> Result<String, Failed> {
     }
     // The temporary database lives as long as this function.
     let mut _dir = None;
+    let mut path = job.db.clone();
     let store = if job.files.is_empty() {
         Store::open_read_only(&job.db).map_err(|e| Failed(2, e.to_string()))?
     } else {
@@ -87,7 +111,8 @@ pub fn run(job: Job) -> Result<String, Failed> {
             return Err(Failed(1, p.clone()));
         }
         _dir = Some(dir);
-        Store::open_read_only(&db).map_err(|e| Failed(1, e.to_string()))?
+        path = db;
+        Store::open_read_only(&path).map_err(|e| Failed(1, e.to_string()))?
     };
     let names = Filter {
         since: None,
@@ -100,18 +125,19 @@ pub fn run(job: Job) -> Result<String, Failed> {
         return Ok(match job.format {
             Format::Json => render::list_json(&incidents),
             _ => render::list_text(&incidents),
-        });
+        }
+        .into());
     }
     let newest = newest(&facts);
     let (incident, from, to) = match &job.pick {
         Pick::Last => match incidents.last() {
             Some(i) => window(i, job.pad, newest),
             None => {
-                return Ok(
+                return Ok(Told::Text(
                     "no incident: no server went DOWN, no backend lost its servers, no alert \
                      fired (pick a window with --since/--until or --around)\n"
                         .into(),
-                )
+                ))
             }
         },
         Pick::Incident(id) => match incidents.iter().find(|i| &i.id == id) {
@@ -198,17 +224,73 @@ pub fn run(job: Job) -> Result<String, Failed> {
             .into_rollups()
             .filter(|r| window.selects(&r.key.host, &r.key.backend, Some(&r.key.server)))
             .for_each(|r| minutes.add(r));
+    } else if job.filter.server.is_none() && store.has_backend_minutes() {
+        // A backend's minutes as stored, all of its servers' added up (a
+        // `--server` filter wants only some of them: added up below), and
+        // its servers' own minutes for those something happened to.
+        let servers = minutes.kept().to_vec();
+        let mut read = server_minutes(&path, &servers, &window, minutes.empty_like())?;
+        store
+            .each_backend_minute(&window, super::Minutes::TIMERS, |b| minutes.add_backend(b))
+            .map_err(failed)?;
+        minutes.absorb(&mut read);
     } else {
         store
             .each_rollup(&window, super::Minutes::TIMERS, |r| minutes.add(r))
-            .map_err(|e| Failed(1, e.to_string()))?;
+            .map_err(failed)?;
     }
     let story = Story::build(&facts, minutes, from, to, incident.as_ref());
     Ok(match job.format {
-        Format::Text => render::text(&story),
-        Format::Markdown => render::markdown(&story),
-        Format::Json => render::json(&story),
-        Format::Html => super::html::html(&story),
+        Format::Text => render::text(&story).into(),
+        Format::Markdown => render::markdown(&story).into(),
+        Format::Json => Told::Json(Box::new(story)),
+        Format::Html => super::html::html(&story).into(),
+    })
+}
+
+fn failed(e: crate::store::StoreError) -> Failed {
+    Failed(1, e.to_string())
+}
+
+/// Reads the minutes of `servers` into `into` (a [`super::Minutes::empty_like`])
+/// on as many threads as there are cores, each with its own connection:
+/// a day of 165 servers is 237,600 rows, two histograms each to decode,
+/// and most of a day's timeline. The threads read while the caller reads
+/// the backends'. (A database `listen` is writing may commit between two
+/// connections' reads: a minute can be a commit newer in one series than
+/// in another, never partly written.)
+fn server_minutes(
+    path: &std::path::Path,
+    servers: &[crate::engine::ServerKey],
+    window: &Filter,
+    into: super::Minutes,
+) -> Result<super::Minutes, Failed> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+    let chunk = servers.len().div_ceil(threads).max(1);
+    std::thread::scope(|s| {
+        let read: Vec<_> = servers
+            .chunks(chunk)
+            .map(|servers| {
+                let mut part = into.empty_like();
+                s.spawn(move || {
+                    let store = Store::open_read_only(path).map_err(failed)?;
+                    for key in servers {
+                        let name = super::server_name(&key.host, &key.backend, &key.server);
+                        store
+                            .each_server_minute(key, window, super::Minutes::TIMERS, |r| {
+                                part.add_kept(&name, r.minute, &r.data)
+                            })
+                            .map_err(failed)?;
+                    }
+                    Ok(part)
+                })
+            })
+            .collect();
+        let mut into = into;
+        for part in read {
+            into.absorb(&mut part.join().expect("a reading thread panicked")?);
+        }
+        Ok(into)
     })
 }
 

@@ -232,7 +232,10 @@ pub struct Minutes {
     /// The buckets' width: a minute, or less (the rollups' `minute` is
     /// then the start of their bucket).
     pub width: Millis,
+    /// The servers something happened to in the window (their names, and
+    /// their keys to read their minutes by).
     keep: std::collections::HashSet<String>,
+    kept: Vec<crate::engine::ServerKey>,
     backends: BTreeMap<String, BTreeMap<Millis, (Minute, u64)>>,
     /// A rollup is one server's whole bucket (the store merged its
     /// pieces): its figures are worked out at once, its histograms not
@@ -251,51 +254,119 @@ impl Minutes {
     /// transition or a check line in it get their own series.
     pub fn for_window(facts: &Facts, from: Millis, to: Millis) -> Minutes {
         let within = |t: Millis| t >= from && t < to;
-        let keep = facts
+        let kept: std::collections::BTreeSet<(&str, &str, &str)> = facts
             .transitions
             .iter()
             .filter(|t| within(t.at))
-            .map(|t| server_name(&t.host, &t.backend, &t.server))
+            .map(|t| (t.host.as_str(), t.backend.as_str(), t.server.as_str()))
             .chain(
                 facts
                     .checks
                     .iter()
                     .filter(|c| within(c.at))
-                    .map(|c| server_name(&c.host, &c.backend, &c.server)),
+                    .map(|c| (c.host.as_str(), c.backend.as_str(), c.server.as_str())),
             )
             .collect();
         Minutes {
             width: crate::engine::rollup::MINUTE_MS,
-            keep,
+            keep: kept.iter().map(|(h, b, s)| server_name(h, b, s)).collect(),
+            kept: kept
+                .into_iter()
+                .map(|(h, b, s)| crate::engine::ServerKey {
+                    host: h.into(),
+                    backend: b.into(),
+                    server: s.into(),
+                })
+                .collect(),
             ..Default::default()
         }
     }
 
-    /// One rollup into its bucket (`width` wider than a minute gathers
-    /// several minutes).
+    /// The servers that get their own series, to read their minutes.
+    pub fn kept(&self) -> &[crate::engine::ServerKey] {
+        &self.kept
+    }
+
+    /// The same buckets and servers, nothing in them yet: to be filled
+    /// apart (another thread) and [`Minutes::absorb`]ed.
+    pub fn empty_like(&self) -> Minutes {
+        Minutes {
+            width: self.width,
+            keep: self.keep.clone(),
+            ..Default::default()
+        }
+    }
+
+    /// Takes the server buckets `o` holds (servers `self` has none of).
+    pub fn absorb(&mut self, o: &mut Minutes) {
+        self.servers.append(&mut o.servers);
+        self.gathering.append(&mut o.gathering);
+    }
+
+    /// One server's rollup into its bucket and its backend's.
     pub fn add(&mut self, r: Rollup) {
         let k = &r.key;
-        let start = r.minute.div_euclid(self.width) * self.width;
-        let slot = self
-            .backends
-            .entry(backend_name(&k.host, &k.backend))
-            .or_default()
-            .entry(start)
-            .or_default();
-        slot.0.merge(&r.data);
-        if k.server == "<NOSRV>" {
-            slot.1 += r.data.counts.status[5];
-            return;
-        }
-        let name = server_name(&k.host, &k.backend, &k.server);
-        if !self.keep.contains(&name) {
-        } else if self.width <= crate::engine::rollup::MINUTE_MS {
-            let bucket = Bucket::of(start, &r.data, 0);
-            self.servers.entry(name).or_default().push(bucket);
+        let nosrv = if k.server == "<NOSRV>" {
+            r.data.counts.status[5]
         } else {
-            let bucket = self.gathering.entry(name).or_default().entry(start);
-            bucket.or_default().merge(&r.data);
+            0
+        };
+        self.backend_slot(&k.host, &k.backend, r.minute)
+            .merge(&r.data, nosrv);
+        if k.server != "<NOSRV>" {
+            self.add_server(r);
         }
+    }
+
+    /// A backend's minute as the store added it up (all its servers').
+    pub fn add_backend(&mut self, b: crate::store::BackendMinute) {
+        self.backend_slot(&b.host, &b.backend, b.minute)
+            .merge(&b.data, b.nosrv);
+    }
+
+    fn backend_slot(&mut self, host: &str, backend: &str, minute: Millis) -> Slot<'_> {
+        let start = minute.div_euclid(self.width) * self.width;
+        Slot(
+            self.backends
+                .entry(backend_name(host, backend))
+                .or_default()
+                .entry(start)
+                .or_default(),
+        )
+    }
+
+    /// One server's rollup into its bucket, if it is one of those kept.
+    pub fn add_server(&mut self, r: Rollup) {
+        let k = &r.key;
+        let name = server_name(&k.host, &k.backend, &k.server);
+        if self.keep.contains(&name) {
+            self.add_kept(&name, r.minute, &r.data);
+        }
+    }
+
+    /// A minute of the kept server `name` into its bucket.
+    pub fn add_kept(&mut self, name: &str, minute: Millis, data: &Minute) {
+        let start = minute.div_euclid(self.width) * self.width;
+        if self.width <= crate::engine::rollup::MINUTE_MS {
+            let bucket = Bucket::of(start, data, 0);
+            match self.servers.get_mut(name) {
+                Some(s) => s.push(bucket),
+                None => drop(self.servers.insert(name.into(), vec![bucket])),
+            }
+        } else {
+            let bucket = self.gathering.entry(name.into()).or_default().entry(start);
+            bucket.or_default().merge(data);
+        }
+    }
+}
+
+/// A backend's bucket being added up, and its `<NOSRV>` 503s.
+struct Slot<'a>(&'a mut (Minute, u64));
+
+impl Slot<'_> {
+    fn merge(self, m: &Minute, nosrv: u64) {
+        self.0 .0.merge(m);
+        self.0 .1 += nosrv;
     }
 }
 

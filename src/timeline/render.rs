@@ -6,6 +6,9 @@
 //! HTML.
 
 use std::fmt::Write;
+use std::io::Write as _;
+
+use serde::Serialize;
 
 use super::{human, Bucket, Incident, Series, Story};
 use crate::time::format_rfc3339_ms;
@@ -406,8 +409,102 @@ pub fn markdown(s: &Story) -> String {
     out
 }
 
-pub fn json(s: &Story) -> String {
-    serde_json::to_string_pretty(s).expect("serializes") + "\n"
+/// The story as JSON, written as it is made: indented, but a bucket on
+/// one line (a day of 165 servers and 10 backends is 252,000 buckets: 14 lines each made
+/// 91 MB where 50 do, and took longer to write than the story to build).
+pub fn write_json(s: &Story, w: impl std::io::Write) -> std::io::Result<()> {
+    let mut w = std::io::BufWriter::with_capacity(1 << 16, w);
+    let mut ser = serde_json::Serializer::with_formatter(&mut w, Shallow::default());
+    s.serialize(&mut ser).map_err(std::io::Error::other)?;
+    w.write_all(b"\n")?;
+    w.flush()
+}
+
+/// serde_json's `PrettyFormatter` down to [`Shallow::DEPTH`] levels of
+/// nesting, compact below: a story's buckets (and nothing shallower) are
+/// each one line.
+#[derive(Default)]
+struct Shallow {
+    level: usize,
+    has_value: bool,
+}
+
+impl Shallow {
+    /// Root, `series`, a series, its `buckets`: a bucket is the fifth.
+    const DEPTH: usize = 4;
+
+    fn open(&mut self, w: &mut (impl std::io::Write + ?Sized), b: &[u8]) -> std::io::Result<()> {
+        self.level += 1;
+        self.has_value = false;
+        w.write_all(b)
+    }
+
+    fn close(&mut self, w: &mut (impl std::io::Write + ?Sized), b: &[u8]) -> std::io::Result<()> {
+        self.level -= 1;
+        if self.has_value && self.level < Self::DEPTH {
+            self.line(w)?;
+        }
+        w.write_all(b)
+    }
+
+    fn item(&mut self, w: &mut (impl std::io::Write + ?Sized), first: bool) -> std::io::Result<()> {
+        if !first {
+            w.write_all(b",")?;
+        }
+        if self.level <= Self::DEPTH {
+            self.line(w)?;
+        }
+        Ok(())
+    }
+
+    fn line(&self, w: &mut (impl std::io::Write + ?Sized)) -> std::io::Result<()> {
+        w.write_all(b"\n")?;
+        (0..self.level).try_for_each(|_| w.write_all(b"  "))
+    }
+}
+
+impl serde_json::ser::Formatter for Shallow {
+    fn begin_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.open(w, b"[")
+    }
+    fn end_array<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.close(w, b"]")
+    }
+    fn begin_array_value<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        self.item(w, first)
+    }
+    fn end_array_value<W: ?Sized + std::io::Write>(&mut self, _: &mut W) -> std::io::Result<()> {
+        self.has_value = true;
+        Ok(())
+    }
+    fn begin_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.open(w, b"{")
+    }
+    fn end_object<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        self.close(w, b"}")
+    }
+    fn begin_object_key<W: ?Sized + std::io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> std::io::Result<()> {
+        self.item(w, first)
+    }
+    fn begin_object_value<W: ?Sized + std::io::Write>(&mut self, w: &mut W) -> std::io::Result<()> {
+        w.write_all(if self.level <= Self::DEPTH {
+            b": "
+        } else {
+            b":"
+        })
+    }
+    fn end_object_value<W: ?Sized + std::io::Write>(&mut self, _: &mut W) -> std::io::Result<()> {
+        self.has_value = true;
+        Ok(())
+    }
 }
 
 pub fn list_json(incidents: &[Incident]) -> String {
@@ -419,6 +516,41 @@ pub fn list_json(incidents: &[Incident]) -> String {
 #[cfg(test)]
 mod tests {
     use super::md;
+
+    /// The story's shape, nested as deep as a bucket and deeper: read back
+    /// whole, indented down to the series' `buckets`, a bucket on a line.
+    #[test]
+    fn the_json_is_indented_down_to_a_bucket_on_one_line() {
+        let v = serde_json::json!({
+            "from": "x",
+            "empty": [],
+            "summary": {"outages": [{"server": "lb1/be/s1"}], "none": {}},
+            "series": [{"name": "lb1/be", "buckets": [
+                {"start": "t0", "p50": 1, "deep": {"a": [1, 2]}},
+                {"start": "t1", "p50": null}
+            ]}]
+        });
+        let mut out = Vec::new();
+        let mut ser = serde_json::Serializer::with_formatter(&mut out, super::Shallow::default());
+        serde::Serialize::serialize(&v, &mut ser).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(serde_json::from_str::<serde_json::Value>(&text).unwrap(), v);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(
+            lines.contains(&r#"        {"deep":{"a":[1,2]},"p50":1,"start":"t0"},"#),
+            "{text}"
+        );
+        assert!(
+            lines.contains(&r#"        {"p50":null,"start":"t1"}"#),
+            "{text}"
+        );
+        assert!(lines.contains(&r#"  "empty": [],"#), "{text}");
+        assert!(
+            lines.contains(&r#"        "server": "lb1/be/s1""#),
+            "{text}"
+        );
+        assert_eq!(lines.last(), Some(&"}"));
+    }
 
     #[test]
     fn a_name_never_becomes_markup() {

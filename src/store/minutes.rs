@@ -1,0 +1,470 @@
+//! The per-minute request figures, at two levels: per server (`rollups`)
+//! and per backend (`backend_rollups`, every server's minute of it added
+//! up, `<NOSRV>`'s included). A backend's minute is written in the same
+//! transaction as its servers', from the same pieces, so it always equals
+//! their sum; it exists because a day's timeline of 300 servers would
+//! otherwise merge 432,000 server-minutes (two histograms each) into
+//! 14,400 backend-minutes on every read, which was most of its time.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use rusqlite::types::Value;
+use rusqlite::{params_from_iter, Row, Transaction};
+
+use crate::engine::counts::Counts;
+use crate::engine::rollup::{Minute, Rollup};
+use crate::engine::stats::{pack, termination_str, TimerStats};
+use crate::engine::ServerKey;
+use crate::time::Millis;
+
+/// A minute's columns after its key, in both tables.
+macro_rules! minute_columns {
+    () => {
+        "requests, status_other, status_1xx, status_2xx, status_3xx, status_4xx, status_5xx,
+         errors, bytes, retries, redispatches, srv_queue_max, backend_queue_max, terminations,
+         tw, tr, tt"
+    };
+}
+
+/// The statements adding minutes to one table: its key first, then (for
+/// backends) the `<NOSRV>` 503s, then [`minute_columns`].
+struct Table {
+    get: &'static str,
+    fresh: &'static str,
+    put: &'static str,
+}
+
+const SERVERS: Table = Table {
+    get: concat!(
+        "SELECT host, backend, server, minute_ms, ",
+        minute_columns!(),
+        " FROM rollups WHERE host = ?1 AND backend = ?2 AND server = ?3 AND minute_ms = ?4"
+    ),
+    fresh: concat!(
+        "INSERT INTO rollups (host, backend, server, minute_ms, ",
+        minute_columns!(),
+        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
+                   ?18, ?19, ?20, ?21) ON CONFLICT DO NOTHING"
+    ),
+    put: concat!(
+        "INSERT OR REPLACE INTO rollups (host, backend, server, minute_ms, ",
+        minute_columns!(),
+        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
+                   ?18, ?19, ?20, ?21)"
+    ),
+};
+
+const BACKENDS: Table = Table {
+    get: concat!(
+        "SELECT host, backend, minute_ms, nosrv_5xx, ",
+        minute_columns!(),
+        " FROM backend_rollups WHERE host = ?1 AND backend = ?2 AND minute_ms = ?3"
+    ),
+    fresh: concat!(
+        "INSERT INTO backend_rollups (host, backend, minute_ms, nosrv_5xx, ",
+        minute_columns!(),
+        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
+                   ?18, ?19, ?20, ?21) ON CONFLICT DO NOTHING"
+    ),
+    put: concat!(
+        "INSERT OR REPLACE INTO backend_rollups (host, backend, minute_ms, nosrv_5xx, ",
+        minute_columns!(),
+        ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
+                   ?18, ?19, ?20, ?21)"
+    ),
+};
+
+/// `SELECT`s reading whole rows start with the key and (backends) the
+/// `<NOSRV>` 503s, four columns either way: the minute's columns follow.
+const FIGURES_AT: usize = 4;
+
+/// [`crate::store::Store::each_backend_minute`]'s query.
+pub(super) const EACH_BACKEND_MINUTE: &str = concat!(
+    "SELECT host, backend, minute_ms, nosrv_5xx, ",
+    minute_columns!(),
+    " FROM backend_rollups WHERE minute_ms >= ?1 AND minute_ms < ?2"
+);
+
+/// [`crate::store::Store::each_server_minute`]'s query.
+pub(super) const SERVER_MINUTES: &str = concat!(
+    "SELECT host, backend, server, minute_ms, ",
+    minute_columns!(),
+    " FROM rollups WHERE host = ?1 AND backend = ?2 AND server = ?3
+        AND minute_ms >= ?4 AND minute_ms < ?5"
+);
+
+/// One backend's minute, read back.
+#[derive(Clone, Debug)]
+pub struct BackendMinute {
+    pub host: String,
+    pub backend: String,
+    pub minute: Millis,
+    /// 503s HAProxy answered itself, no server being available.
+    pub nosrv: u64,
+    pub data: Minute,
+}
+
+pub(super) fn rollup_from_row(r: &Row) -> rusqlite::Result<Rollup> {
+    rollup_from_row_with(r, [true; 3])
+}
+
+/// A server's minute with only the timers `decode` asks for decoded (a
+/// histogram costs more to decode than the rest of the row to read).
+pub(super) fn rollup_from_row_with(r: &Row, decode: [bool; 3]) -> rusqlite::Result<Rollup> {
+    Ok(Rollup {
+        key: ServerKey {
+            host: r.get(0)?,
+            backend: r.get(1)?,
+            server: r.get(2)?,
+        },
+        minute: r.get(3)?,
+        data: minute_from_row(r, decode)?,
+    })
+}
+
+pub(super) fn backend_minute_from_row(
+    r: &Row,
+    decode: [bool; 3],
+) -> rusqlite::Result<BackendMinute> {
+    Ok(BackendMinute {
+        host: r.get(0)?,
+        backend: r.get(1)?,
+        minute: r.get(2)?,
+        nosrv: r.get::<_, i64>(3)? as u64,
+        data: minute_from_row(r, decode)?,
+    })
+}
+
+/// The figures at [`FIGURES_AT`] of a row.
+fn minute_from_row(r: &Row, decode: [bool; 3]) -> rusqlite::Result<Minute> {
+    let at = FIGURES_AT;
+    let int = |k: usize| r.get::<_, i64>(at + k).map(|v| v as u64);
+    let mut status = [0u64; 6];
+    for (k, s) in status.iter_mut().enumerate() {
+        *s = int(1 + k)?;
+    }
+    let terminations = r.get_ref(at + 13)?.as_str()?;
+    // Codes are four plain characters: read in place, without a String
+    // each (an escaped one, from odd bytes, takes the long way).
+    let termination = match serde_json::from_str::<BTreeMap<&str, u64>>(terminations) {
+        Ok(m) => m
+            .into_iter()
+            .map(|(k, n)| (pack(k.as_bytes()), n))
+            .collect(),
+        Err(_) => serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(terminations)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| (pack(k.as_bytes()), v.as_u64().unwrap_or(0)))
+            .collect(),
+    };
+    let mut timers: [Option<Box<TimerStats>>; 3] = [None, None, None];
+    // A TCP line has no Tr: a reader of Tr gets Tt, which stands in for it
+    // (the whole connection), where Tr is absent.
+    let mut decode = decode;
+    decode[2] |= decode[1] && r.get_ref(at + 15)?.as_blob_or_null()?.is_none();
+    for (k, t) in timers.iter_mut().enumerate().filter(|(k, _)| decode[*k]) {
+        *t = r
+            .get_ref(at + 14 + k)?
+            .as_blob_or_null()?
+            .and_then(Minute::decode_timer)
+            .map(|hist| Box::new(TimerStats::from_hist(hist)));
+    }
+    Ok(Minute {
+        counts: Counts {
+            requests: int(0)?,
+            status,
+            errors: int(7)?,
+            bytes: int(8)?,
+            retries: int(9)?,
+            redispatches: int(10)?,
+            srv_queue_max: r.get(at + 11)?,
+            backend_queue_max: r.get(at + 12)?,
+            termination,
+        },
+        timers,
+        ..Default::default()
+    })
+}
+
+/// A minute as [`minute_columns`]' values.
+fn figures(m: &Minute) -> [Value; 17] {
+    let c = &m.counts;
+    let terminations: serde_json::Map<String, serde_json::Value> = c
+        .termination
+        .iter()
+        .map(|(code, n)| (termination_str(code), (*n).into()))
+        .collect();
+    let int = |v: u64| Value::Integer(v as i64);
+    let blob = |k| m.encode_timer(k).map_or(Value::Null, Value::Blob);
+    [
+        int(c.requests),
+        int(c.status[0]),
+        int(c.status[1]),
+        int(c.status[2]),
+        int(c.status[3]),
+        int(c.status[4]),
+        int(c.status[5]),
+        int(c.errors),
+        int(c.bytes),
+        int(c.retries),
+        int(c.redispatches),
+        Value::Integer(c.srv_queue_max.into()),
+        Value::Integer(c.backend_queue_max.into()),
+        Value::Text(serde_json::Value::Object(terminations).to_string()),
+        blob(0),
+        blob(1),
+        blob(2),
+    ]
+}
+
+/// Adds each minute to its stored one (a minute can be written while still
+/// open, or by a later run): read, merge, write back. `key` is the row's
+/// key (and, for backends, its `<NOSRV>` 503s, added too).
+fn add<'a>(
+    tx: &Transaction,
+    table: &Table,
+    rows: impl Iterator<Item = (Vec<Value>, Cow<'a, Minute>)>,
+) -> rusqlite::Result<()> {
+    let mut get = tx.prepare_cached(table.get)?;
+    let mut fresh = tx.prepare_cached(table.fresh)?;
+    let mut put = tx.prepare_cached(table.put)?;
+    let backends = std::ptr::eq(table, &BACKENDS);
+    // The key's columns (a backend's `<NOSRV>` 503s, its fourth value, are
+    // not part of it).
+    let keys = if backends { 3 } else { 4 };
+    for (mut key, m) in rows {
+        // Most minutes are new: try that first, merge only when one exists.
+        let row = key.iter().cloned().chain(figures(&m));
+        if fresh.execute(params_from_iter(row))? == 1 {
+            continue;
+        }
+        let (nosrv, mut stored) = get.query_row(params_from_iter(&key[..keys]), |r| {
+            let nosrv = if backends { r.get::<_, i64>(3)? } else { 0 };
+            Ok((nosrv, minute_from_row(r, [true; 3])?))
+        })?;
+        stored.merge(&m);
+        if let (true, Value::Integer(n)) = (backends, &mut key[3]) {
+            *n += nosrv;
+        }
+        put.execute(params_from_iter(key.into_iter().chain(figures(&stored))))?;
+    }
+    Ok(())
+}
+
+/// Writes a batch's server minutes, and adds them up per backend.
+pub(super) fn write(tx: &Transaction, rollups: &[Rollup]) -> rusqlite::Result<()> {
+    let key = |k: &ServerKey, minute: Millis| {
+        vec![
+            Value::Text(k.host.clone()),
+            Value::Text(k.backend.clone()),
+            Value::Text(k.server.clone()),
+            Value::Integer(minute),
+        ]
+    };
+    add(
+        tx,
+        &SERVERS,
+        rollups
+            .iter()
+            .map(|r| (key(&r.key, r.minute), Cow::Borrowed(&r.data))),
+    )?;
+    add(tx, &BACKENDS, by_backend(rollups.iter()))
+}
+
+/// Server minutes added up per backend minute, as [`add`] takes them.
+fn by_backend<'a>(
+    rollups: impl Iterator<Item = &'a Rollup>,
+) -> impl Iterator<Item = (Vec<Value>, Cow<'static, Minute>)> {
+    let mut sums: BTreeMap<(String, String, Millis), (Minute, u64)> = Default::default();
+    for r in rollups {
+        let nosrv = if r.key.server == "<NOSRV>" {
+            r.data.counts.status[5]
+        } else {
+            0
+        };
+        let slot = sums
+            .entry((r.key.host.clone(), r.key.backend.clone(), r.minute))
+            .or_default();
+        slot.0.merge(&r.data);
+        slot.1 += nosrv;
+    }
+    sums.into_iter()
+        .map(|((host, backend, minute), (m, nosrv))| {
+            let key = vec![
+                Value::Text(host),
+                Value::Text(backend),
+                Value::Integer(minute),
+                Value::Integer(nosrv as i64),
+            ];
+            (key, Cow::Owned(m))
+        })
+}
+
+/// Fills `backend_rollups` from the server minutes a database kept before
+/// it existed (migration 11): read in minute order (the minute index, no
+/// sort of the whole table), a minute's backends added up at a time, so
+/// that memory holds one minute whatever the table's size.
+pub(super) fn backfill(tx: &Transaction) -> rusqlite::Result<()> {
+    let mut q = tx.prepare(concat!(
+        "SELECT host, backend, server, minute_ms, ",
+        minute_columns!(),
+        " FROM rollups ORDER BY minute_ms"
+    ))?;
+    let mut rows = q.query([])?;
+    let mut minute: Vec<Rollup> = Vec::new();
+    loop {
+        let next = rows.next()?.map(rollup_from_row).transpose()?;
+        if let (Some(m), Some(r)) = (minute.first(), &next) {
+            if m.minute == r.minute {
+                minute.push(next.expect("matched"));
+                continue;
+            }
+        }
+        add(tx, &BACKENDS, by_backend(minute.iter()))?;
+        minute.clear();
+        match next {
+            Some(r) => minute.push(r),
+            None => return Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    use crate::engine::rollup::{minute_of, Minute, Rollup};
+    use crate::engine::{Engine, Filter, ServerKey};
+    use crate::haproxy::request;
+    use crate::store::{BackendMinute, Store, Writer};
+
+    /// One request's minute (`tr` -1: none), as a worker hands it over.
+    pub(in crate::store) fn piece(
+        backend: &str,
+        server: &str,
+        minute: &str,
+        tr: i32,
+        status: u16,
+    ) -> Rollup {
+        let line = format!(
+            "127.0.0.1:1 [24/Nov/2026:{minute}:01.000] fe {backend}/{server} 0/0/1/{tr}/9 \
+             {status} 100 - - {} 1/1/0/0/0 0/0 \"GET / HTTP/1.1\"",
+            if status == 503 { "SC--" } else { "----" }
+        );
+        let r = request::parse(line.as_bytes()).expect("a request line");
+        let mut data = Minute::default();
+        data.add(&r);
+        data.flush();
+        Rollup {
+            key: ServerKey {
+                host: "lb1".into(),
+                backend: backend.into(),
+                server: server.into(),
+            },
+            minute: minute_of(r.accept),
+            data,
+        }
+    }
+
+    fn engine() -> Engine {
+        Engine::new(
+            std::sync::Arc::new(crate::patterns::PatternSet::builtin()),
+            Filter::default(),
+        )
+    }
+
+    /// Requests, 5xx, `<NOSRV>` 503s, terminations, Tr's count and max.
+    type Figures = (u64, u64, u64, Vec<([u8; 4], u64)>, u64, u64);
+
+    /// (backend, minute) -> its figures.
+    type Sums = BTreeMap<(String, i64), Figures>;
+
+    fn figures(m: &Minute, nosrv: u64) -> Figures {
+        let mut t = m.counts.termination.clone();
+        t.sort();
+        let tr = m.timers[1].as_ref().expect("Tr");
+        (
+            m.counts.requests,
+            m.counts.status[5],
+            nosrv,
+            t,
+            tr.count(),
+            tr.max,
+        )
+    }
+
+    fn stored(s: &Store) -> Sums {
+        let mut out = Sums::new();
+        s.each_backend_minute(&Filter::default(), [true; 3], |b: BackendMinute| {
+            out.insert((b.backend.clone(), b.minute), figures(&b.data, b.nosrv));
+        })
+        .unwrap();
+        out
+    }
+
+    /// What the backend minutes must be: their servers' minutes added.
+    fn summed(s: &Store) -> Sums {
+        let mut sums: BTreeMap<(String, i64), (Minute, u64)> = BTreeMap::new();
+        for r in s.rollups(&Filter::default()).unwrap() {
+            let slot = sums.entry((r.key.backend.clone(), r.minute)).or_default();
+            slot.0.merge(&r.data);
+            if r.key.server == "<NOSRV>" {
+                slot.1 += r.data.counts.status[5];
+            }
+        }
+        sums.into_iter()
+            .map(|(k, (m, nosrv))| (k, figures(&m, nosrv)))
+            .collect()
+    }
+
+    /// A backend's minute is its servers' minutes added up, `<NOSRV>`'s
+    /// 503s counted apart: written over several commits that add to rows
+    /// already there, and filled in by the migration for a database that
+    /// kept only server minutes.
+    #[test]
+    fn a_backend_minute_is_its_servers_minutes_added_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("m.db");
+        let mut w = Writer::new(Store::open(&path).unwrap(), Duration::from_secs(60));
+        w.add_rollups(vec![
+            piece("be", "s1", "10:00", 7, 200),
+            piece("be", "s2", "10:00", 900, 503),
+            piece("be", "<NOSRV>", "10:00", -1, 503),
+            piece("api", "a1", "10:00", 3, 200),
+        ]);
+        w.commit(&mut engine()).unwrap();
+        // The same minutes again (a minute written while still open), and
+        // a new one.
+        w.add_rollups(vec![
+            piece("be", "s1", "10:00", 40, 200),
+            piece("be", "<NOSRV>", "10:00", -1, 503),
+            piece("be", "s2", "10:01", 5, 200),
+        ]);
+        w.commit(&mut engine()).unwrap();
+        let s = w.store().unwrap();
+        let want = summed(s);
+        let ten = piece("be", "s1", "10:00", 0, 200).minute;
+        let be = &want[&("be".to_string(), ten)];
+        assert_eq!(
+            (be.0, be.1, be.2),
+            (5, 3, 2),
+            "5 requests, 3 503s, 2 <NOSRV>"
+        );
+        // Tr of s1 twice and s2's (<NOSRV> has none), 900 ms in 2 digits.
+        assert_eq!(be.4, 3);
+        assert!((900..910).contains(&be.5), "{}", be.5);
+        assert_eq!(stored(s), want);
+        assert_eq!(want.len(), 3);
+
+        // A database from before backend minutes: they are filled in.
+        drop(w);
+        let c = rusqlite::Connection::open(&path).unwrap();
+        c.execute_batch("DROP TABLE backend_rollups; PRAGMA user_version = 10;")
+            .unwrap();
+        drop(c);
+        let s = Store::open(&path).unwrap();
+        assert_eq!(stored(&s), want);
+    }
+}
