@@ -1,5 +1,5 @@
-//! Offline input: files (plain or gzip, told apart by magic bytes, not by
-//! name), `-` for stdin, read in large chunks that end on a line boundary.
+//! Offline input: files (plain, or gzip, xz, zstd or bzip2, told apart by
+//! magic bytes, not by name), `-` for stdin, read in large chunks that end on a line boundary.
 //!
 //! Invariant: a chunk never splits a line; a line longer than the chunk size
 //! is discarded up to its newline and counted, and reading goes on.
@@ -44,26 +44,68 @@ impl Source {
 pub enum Body {
     /// A plain regular file, mapped: workers read it in place, no copy.
     Mapped(memmap2::Mmap),
-    /// gzip, stdin, pipes: read and copied into chunks.
+    /// Compressed files, stdin, pipes: read and copied into chunks.
     Stream(Box<dyn Read + Send>),
-    /// A gzip file already read whole by an earlier run (`--db`).
+    /// A compressed file already read whole by an earlier run (`--db`).
     Done,
 }
 
 pub struct Opened {
     pub body: Body,
-    /// Where reading starts (a checkpoint); 0 for gzip, which cannot seek.
+    /// Where reading starts (a checkpoint); 0 for a compressed file, which
+    /// cannot seek.
     pub start: u64,
     /// (device, inode) of a file: what a checkpoint is tied to.
     pub identity: Option<(u64, u64)>,
-    /// Size on disk, for the progress bar (compressed size for gzip).
+    /// Size on disk, for the progress bar (compressed size when compressed).
     pub size: Option<u64>,
-    pub gzip: bool,
+    /// Read through a decompressor: a checkpoint is the whole file or nothing.
+    pub compressed: bool,
     /// For RFC 3164 dates without a year: the file's modification time.
     pub years: YearResolver,
     /// When the input was last written (a file's modification time; now
     /// for stdin): no line in it can be dated much later.
     pub written: crate::time::Millis,
+}
+
+/// The forms rotated logs are compressed in (logrotate's `compresscmd`),
+/// told by their magic bytes, not their name: `haproxy.log.1` may be
+/// compressed and `x.gz` plain. Several members or frames one after the
+/// other (`cat a.gz b.gz`) read as one stream in each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Compression {
+    Gzip,
+    Xz,
+    Zstd,
+    Bzip2,
+}
+
+impl Compression {
+    /// Bytes [`Compression::sniff`] looks at (xz's magic is the longest).
+    pub const MAGIC: usize = 6;
+
+    pub fn sniff(head: &[u8]) -> Option<Compression> {
+        if head.starts_with(&[0x1f, 0x8b]) {
+            Some(Compression::Gzip)
+        } else if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0]) {
+            Some(Compression::Xz)
+        } else if head.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+            Some(Compression::Zstd)
+        } else if head.starts_with(b"BZh") && head.get(3).is_some_and(u8::is_ascii_digit) {
+            Some(Compression::Bzip2)
+        } else {
+            None
+        }
+    }
+
+    fn decoder(self, r: impl io::BufRead + Send + 'static) -> io::Result<Box<dyn Read + Send>> {
+        Ok(match self {
+            Compression::Gzip => Box::new(MultiGzDecoder::new(r)),
+            Compression::Xz => Box::new(liblzma::bufread::XzDecoder::new_multi_decoder(r)),
+            Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(r)?),
+            Compression::Bzip2 => Box::new(bzip2::bufread::MultiBzDecoder::new(r)),
+        })
+    }
 }
 
 /// Counts bytes pulled from the underlying file (before decompression), so
@@ -90,7 +132,8 @@ fn year_of(t: std::time::SystemTime) -> Option<(i64, u32, u32)> {
 /// Opens a source. `year` (from `--year`) overrides the modification time.
 /// With `mmap`, a plain regular file is mapped instead of read. `start` is
 /// a byte offset to resume a plain file at (a checkpoint of `--db`); for a
-/// gzip file, a `start` equal to its size means it was read whole before.
+/// compressed file, a `start` equal to its size means it was read whole
+/// before.
 pub fn open(
     src: &Source,
     year: Option<i64>,
@@ -103,7 +146,7 @@ pub fn open(
     let mut mapped = None;
     let mut begin = 0;
     let mut identity = None;
-    let mut gzip_file = false;
+    let mut compression = None;
     let now = std::time::SystemTime::now();
     let mut written = now;
     let (raw, size, mtime): (Box<dyn Read + Send>, _, _) = match src {
@@ -115,16 +158,22 @@ pub fn open(
                 return Err(io::Error::other("is a directory"));
             }
             identity = Some((meta.dev(), meta.ino()));
-            let mut magic = [0u8; 2];
-            let n = f.read(&mut magic)?;
-            gzip_file = n == 2 && magic == [0x1f, 0x8b];
+            let mut magic = [0u8; Compression::MAGIC];
+            let mut n = 0;
+            while n < magic.len() {
+                match f.read(&mut magic[n..])? {
+                    0 => break,
+                    k => n += k,
+                }
+            }
+            compression = Compression::sniff(&magic[..n]);
             // A file shorter than its checkpoint was truncated: start over.
-            begin = if gzip_file || start > meta.len() {
+            begin = if compression.is_some() || start > meta.len() {
                 0
             } else {
                 start
             };
-            if mmap && meta.is_file() && meta.len() > 0 && !gzip_file {
+            if mmap && meta.is_file() && meta.len() > 0 && compression.is_none() {
                 // SAFETY: the map is read-only. A file truncated by another
                 // process while mapped raises SIGBUS on access; `--no-mmap`
                 // avoids that for files rotated with copytruncate.
@@ -151,8 +200,8 @@ pub fn open(
             YearResolver::new(now.0, Some((now.1, now.2)))
         }
     };
-    let done = gzip_file && start > 0 && Some(start) == size;
-    let (body, gzip) = if done {
+    let done = compression.is_some() && start > 0 && Some(start) == size;
+    let (body, compressed) = if done {
         (Body::Done, true)
     } else if let Some(m) = mapped {
         (Body::Mapped(m), false)
@@ -164,14 +213,14 @@ pub fn open(
                 counter,
             },
         );
-        let gzip =
-            gzip_file || (src == &Source::Stdin && buf.fill_buf()?.starts_with(&[0x1f, 0x8b]));
-        let reader: Box<dyn Read + Send> = if gzip {
-            Box::new(MultiGzDecoder::new(buf))
-        } else {
-            Box::new(buf)
+        if src == &Source::Stdin {
+            compression = Compression::sniff(buf.fill_buf()?);
+        }
+        let reader: Box<dyn Read + Send> = match compression {
+            Some(c) => c.decoder(buf)?,
+            None => Box::new(buf),
         };
-        (Body::Stream(reader), gzip)
+        (Body::Stream(reader), compression.is_some())
     };
     let written = written
         .duration_since(std::time::UNIX_EPOCH)
@@ -182,7 +231,7 @@ pub fn open(
         start: if done { start } else { begin },
         identity,
         size,
-        gzip,
+        compressed,
         years,
     })
 }

@@ -148,6 +148,54 @@ fn gzip_by_magic_bytes_with_several_members() {
     assert_eq!(gz["servers"], plain["servers"]);
 }
 
+/// logrotate's other usual `compresscmd`s: xz, zstd and bzip2 files, each
+/// made by the real tool from two halves of a capture and concatenated (as
+/// `cat` of two rotations), no telling suffix: read as the plain capture
+/// is, from a file and from stdin.
+#[test]
+fn xz_zstd_and_bzip2_rotations_by_magic_bytes() {
+    require_tools(&["xz", "zstd", "bzip2"]);
+    let text = std::fs::read(fixture("haproxy-udp-rfc5424.log")).unwrap();
+    let cut = text[..text.len() / 2]
+        .iter()
+        .rposition(|&c| c == b'\n')
+        .unwrap()
+        + 1;
+    let plain = analyze_json(&[&fx("haproxy-udp-rfc5424.log")]);
+    assert!(
+        plain["transitions"].as_array().unwrap().len() > 2,
+        "{plain}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    for tool in ["xz", "zstd", "bzip2"] {
+        let mut packed = Vec::new();
+        for part in [&text[..cut], &text[cut..]] {
+            let mut child = std::process::Command::new(tool)
+                .args(["-c", "-q"])
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            child.stdin.take().unwrap().write_all(part).unwrap();
+            let out = child.wait_with_output().unwrap();
+            assert!(out.status.success(), "{tool}");
+            packed.extend(out.stdout);
+        }
+        let path = dir.path().join(format!("rotated-{tool}.log.2"));
+        std::fs::write(&path, &packed).unwrap();
+        let from_file = analyze_json(&[path.to_str().unwrap()]);
+        let out = hapwatch_stdin(&["analyze", "--format", "json", "-"], &packed);
+        assert!(out.status.success(), "{tool} on stdin");
+        let from_stdin: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        for r in [&from_file, &from_stdin] {
+            assert_eq!(r["input"]["lines"], plain["input"]["lines"], "{tool}");
+            assert_eq!(r["input"]["unparsed"], 0, "{tool}");
+            assert_eq!(r["transitions"], plain["transitions"], "{tool}");
+            assert_eq!(r["servers"], plain["servers"], "{tool}");
+        }
+    }
+}
+
 #[test]
 fn stdin_and_several_files_in_order() {
     let text = std::fs::read(fixture("rsyslog-file.log")).unwrap();

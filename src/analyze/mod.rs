@@ -75,7 +75,7 @@ pub struct Mark {
     pub source: usize,
     pub dev: u64,
     pub ino: u64,
-    /// Byte offset after the last line read (for gzip: the file size).
+    /// Byte offset after the last line read (compressed: the file size).
     pub offset: u64,
     /// Where this run started.
     pub started_at: u64,
@@ -404,7 +404,7 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
                         let spare = free_rx.try_recv().unwrap_or_default();
                         match chunker.next_chunk_with(spare) {
                             Ok(Some(data)) => {
-                                let after = if opened.gzip {
+                                let after = if opened.compressed {
                                     Position::Hold
                                 } else {
                                     mark(opened.start + chunker.consumed)
@@ -436,7 +436,7 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
                     if !failed {
                         // gzip cannot resume mid-stream: its mark is "read
                         // whole", the file's size.
-                        let offset = if opened.gzip {
+                        let offset = if opened.compressed {
                             opened.size.unwrap_or(0)
                         } else {
                             opened.start + chunker.consumed
