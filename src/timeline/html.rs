@@ -238,22 +238,21 @@ fn items(
     what: &str,
     rows: impl Iterator<Item = String>,
 ) {
-    let rows: Vec<String> = rows.collect();
-    let shown = if rows.len() > SUMMARY_ROWS + 1 {
-        SUMMARY_ROWS
-    } else {
-        rows.len()
+    let mut rows: Vec<String> = rows.collect();
+    let folded = match rows.len() > SUMMARY_ROWS + 1 {
+        true => rows.split_off(SUMMARY_ROWS),
+        false => Vec::new(),
     };
-    for r in &rows[..shown] {
-        item(term, r.clone());
+    for r in rows {
+        item(term, r);
     }
-    if shown < rows.len() {
+    if !folded.is_empty() {
         item(
             term,
             format!(
                 "<details><summary>{} more {what}</summary>{}</details>",
-                rows.len() - shown,
-                rows[shown..].join("<br>")
+                folded.len(),
+                folded.join("<br>")
             ),
         );
     }

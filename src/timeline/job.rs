@@ -228,12 +228,11 @@ pub fn run(job: Job) -> Result<Told, Failed> {
         // A backend's minutes as stored, all of its servers' added up (a
         // `--server` filter wants only some of them: added up below), and
         // its servers' own minutes for those something happened to.
-        let servers = minutes.kept().to_vec();
-        let mut read = server_minutes(&path, &servers, &window, minutes.empty_like())?;
-        store
-            .each_backend_minute(&window, super::Minutes::TIMERS, |b| minutes.add_backend(b))
-            .map_err(failed)?;
-        minutes.absorb(&mut read);
+        server_minutes(&path, &mut minutes, &window, |minutes| {
+            store
+                .each_backend_minute(&window, super::Minutes::TIMERS, |b| minutes.add_backend(b))
+                .map_err(failed)
+        })?;
     } else {
         store
             .each_rollup(&window, super::Minutes::TIMERS, |r| minutes.add(r))
@@ -252,26 +251,27 @@ fn failed(e: crate::store::StoreError) -> Failed {
     Failed(1, e.to_string())
 }
 
-/// Reads the minutes of `servers` into `into` (a [`super::Minutes::empty_like`])
-/// on as many threads as there are cores, each with its own connection:
-/// a day of 165 servers is 237,600 rows, two histograms each to decode,
-/// and most of a day's timeline. The threads read while the caller reads
-/// the backends'. (A database `listen` is writing may commit between two
+/// Reads the minutes of the servers `minutes` keeps into it on as many
+/// threads as there are cores, each with its own connection (a day of 165
+/// servers is 237,600 rows, two histograms each to decode, and most of a
+/// day's timeline), while this thread does `meanwhile` (the backends'
+/// minutes). A database `listen` is writing may commit between two
 /// connections' reads: a minute can be a commit newer in one series than
-/// in another, never partly written.)
+/// in another, never partly written.
 fn server_minutes(
     path: &std::path::Path,
-    servers: &[crate::engine::ServerKey],
+    minutes: &mut super::Minutes,
     window: &Filter,
-    into: super::Minutes,
-) -> Result<super::Minutes, Failed> {
+    meanwhile: impl FnOnce(&mut super::Minutes) -> Result<(), Failed>,
+) -> Result<(), Failed> {
+    let servers = minutes.kept().to_vec();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
     let chunk = servers.len().div_ceil(threads).max(1);
     std::thread::scope(|s| {
         let read: Vec<_> = servers
             .chunks(chunk)
             .map(|servers| {
-                let mut part = into.empty_like();
+                let mut part = minutes.empty_like();
                 s.spawn(move || {
                     let store = Store::open_read_only(path).map_err(failed)?;
                     for key in servers {
@@ -286,11 +286,11 @@ fn server_minutes(
                 })
             })
             .collect();
-        let mut into = into;
+        meanwhile(minutes)?;
         for part in read {
-            into.absorb(&mut part.join().expect("a reading thread panicked")?);
+            minutes.absorb(&mut part.join().expect("a reading thread panicked")?);
         }
-        Ok(into)
+        Ok(())
     })
 }
 
