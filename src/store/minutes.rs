@@ -30,12 +30,18 @@ macro_rules! minute_columns {
 /// The statements adding minutes to one table: its key first, then (for
 /// backends) the `<NOSRV>` 503s, then [`minute_columns`].
 struct Table {
+    /// `backend_rollups`: three key columns and the `<NOSRV>` 503s. Said
+    /// here, not found by comparing addresses: each use of a `const` may be
+    /// a fresh temporary (a debug build compared `&BACKENDS` unequal to
+    /// itself and read backend rows with a server's four keys).
+    backends: bool,
     get: &'static str,
     fresh: &'static str,
     put: &'static str,
 }
 
 const SERVERS: Table = Table {
+    backends: false,
     get: concat!(
         "SELECT host, backend, server, minute_ms, ",
         minute_columns!(),
@@ -56,6 +62,7 @@ const SERVERS: Table = Table {
 };
 
 const BACKENDS: Table = Table {
+    backends: true,
     get: concat!(
         "SELECT host, backend, minute_ms, nosrv_5xx, ",
         minute_columns!(),
@@ -229,7 +236,7 @@ fn add<'a>(
     let mut get = tx.prepare_cached(table.get)?;
     let mut fresh = tx.prepare_cached(table.fresh)?;
     let mut put = tx.prepare_cached(table.put)?;
-    let backends = std::ptr::eq(table, &BACKENDS);
+    let backends = table.backends;
     // The key's columns (a backend's `<NOSRV>` 503s, its fourth value, are
     // not part of it).
     let keys = if backends { 3 } else { 4 };
