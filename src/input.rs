@@ -147,6 +147,7 @@ pub fn open(
     let mut begin = 0;
     let mut identity = None;
     let mut compression = None;
+    let mut export = false;
     let now = std::time::SystemTime::now();
     let mut written = now;
     let (raw, size, mtime): (Box<dyn Read + Send>, _, _) = match src {
@@ -158,7 +159,7 @@ pub fn open(
                 return Err(io::Error::other("is a directory"));
             }
             identity = Some((meta.dev(), meta.ino()));
-            let mut magic = [0u8; Compression::MAGIC];
+            let mut magic = [0u8; EXPORT_SNIFF];
             let mut n = 0;
             while n < magic.len() {
                 match f.read(&mut magic[n..])? {
@@ -167,13 +168,14 @@ pub fn open(
                 }
             }
             compression = Compression::sniff(&magic[..n]);
+            export = compression.is_none() && journal_export(&magic[..n]);
             // A file shorter than its checkpoint was truncated: start over.
-            begin = if compression.is_some() || start > meta.len() {
+            begin = if compression.is_some() || export || start > meta.len() {
                 0
             } else {
                 start
             };
-            if mmap && meta.is_file() && meta.len() > 0 && compression.is_none() {
+            if mmap && meta.is_file() && meta.len() > 0 && compression.is_none() && !export {
                 // SAFETY: the map is read-only. A file truncated by another
                 // process while mapped raises SIGBUS on access; `--no-mmap`
                 // avoids that for files rotated with copytruncate.
@@ -200,7 +202,7 @@ pub fn open(
             YearResolver::new(now.0, Some((now.1, now.2)))
         }
     };
-    let done = compression.is_some() && start > 0 && Some(start) == size;
+    let done = (compression.is_some() || export) && start > 0 && Some(start) == size;
     let (body, compressed) = if done {
         (Body::Done, true)
     } else if let Some(m) = mapped {
@@ -220,7 +222,19 @@ pub fn open(
             Some(c) => c.decoder(buf)?,
             None => Box::new(buf),
         };
-        (Body::Stream(reader), compression.is_some())
+        // `journalctl -o export` (a file, a pipe, compressed): records of
+        // fields, turned into one line each.
+        let mut reader = BufReader::with_capacity(256 * 1024, reader);
+        let head = reader.fill_buf()?;
+        let reader: Box<dyn Read + Send> = if export || journal_export(head) {
+            export = true;
+            Box::new(JournalExport::new(reader))
+        } else {
+            Box::new(reader)
+        };
+        // Either way no checkpoint inside: the offsets read are not the
+        // file's.
+        (Body::Stream(reader), compression.is_some() || export)
     };
     let written = written
         .duration_since(std::time::UNIX_EPOCH)
@@ -234,6 +248,139 @@ pub fn open(
         compressed,
         years,
     })
+}
+
+/// A binary journal field longer than this is not a log line: the stream
+/// is not an export (or is damaged), and reading stops with an error.
+const MAX_FIELD: u64 = 16 << 20;
+
+/// Bytes looked at to tell a compressed file or a journal export.
+const EXPORT_SNIFF: usize = 21;
+
+/// `journalctl -o export` opens with a field of the entry's address.
+fn journal_export(head: &[u8]) -> bool {
+    const _: () = assert!(EXPORT_SNIFF >= Compression::MAGIC);
+    head.starts_with(b"__CURSOR=") || head.starts_with(b"__REALTIME_TIMESTAMP=")
+}
+
+/// `journalctl -o export` (systemd's Journal Export Format) read as lines:
+/// each entry (fields `NAME=value`, or `NAME`, a little-endian u64 size and
+/// the bytes for a binary value; a blank line after the entry) becomes
+/// `journalctl -o short-iso-precise`'s line, which the syslog layer reads:
+/// `2026-11-24T16:23:14.123456+00:00 HOST IDENTIFIER[PID]: MESSAGE` (the
+/// time from `__REALTIME_TIMESTAMP`; without one, the message alone).
+/// Newlines inside a binary message become spaces: one entry, one line.
+pub struct JournalExport<R> {
+    inner: R,
+    out: Vec<u8>,
+    at: usize,
+    done: bool,
+}
+
+impl<R: BufRead> JournalExport<R> {
+    pub fn new(inner: R) -> Self {
+        JournalExport {
+            inner,
+            out: Vec::new(),
+            at: 0,
+            done: false,
+        }
+    }
+
+    /// The next entry into `out`; false at the end.
+    fn next_entry(&mut self) -> io::Result<bool> {
+        let mut fields: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            if self.inner.read_until(b'\n', &mut line)? == 0 {
+                break;
+            }
+            if line.last() == Some(&b'\n') {
+                line.pop();
+            }
+            if line.is_empty() {
+                if fields.is_empty() {
+                    continue;
+                }
+                break;
+            }
+            match memchr::memchr(b'=', &line) {
+                Some(eq) => fields.push((line[..eq].to_vec(), line[eq + 1..].to_vec())),
+                None => {
+                    let mut size = [0u8; 8];
+                    self.inner.read_exact(&mut size)?;
+                    let n = u64::from_le_bytes(size);
+                    if n > MAX_FIELD {
+                        return Err(io::Error::other(format!(
+                            "journal export: a field of {n} bytes"
+                        )));
+                    }
+                    let mut value = vec![0u8; n as usize];
+                    self.inner.read_exact(&mut value)?;
+                    let mut nl = [0u8; 1];
+                    self.inner.read_exact(&mut nl)?;
+                    fields.push((line.clone(), value));
+                }
+            }
+        }
+        if fields.is_empty() {
+            return Ok(false);
+        }
+        let get = |k: &[u8]| {
+            fields
+                .iter()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| v.as_slice())
+        };
+        self.out.clear();
+        self.at = 0;
+        let micros = get(b"__REALTIME_TIMESTAMP")
+            .and_then(|v| std::str::from_utf8(v).ok()?.parse::<i64>().ok());
+        if let Some(us) = micros {
+            let t = crate::time::format_rfc3339_ms(us.div_euclid(1000));
+            // `...T16:23:14.123Z` -> `...T16:23:14.123456+00:00`
+            self.out.extend_from_slice(&t.as_bytes()[..23]);
+            self.out
+                .extend_from_slice(format!("{:03}+00:00 ", us.rem_euclid(1000)).as_bytes());
+            let host = get(b"_HOSTNAME").filter(|h| !h.is_empty()).unwrap_or(b"-");
+            self.out.extend_from_slice(host);
+            self.out.push(b' ');
+            let ident = get(b"SYSLOG_IDENTIFIER")
+                .or_else(|| get(b"_COMM"))
+                .filter(|h| !h.is_empty())
+                .unwrap_or(b"-");
+            self.out.extend_from_slice(ident);
+            if let Some(pid) = get(b"SYSLOG_PID").or_else(|| get(b"_PID")) {
+                self.out.push(b'[');
+                self.out.extend_from_slice(pid);
+                self.out.push(b']');
+            }
+            self.out.extend_from_slice(b": ");
+        }
+        let msg = get(b"MESSAGE").unwrap_or_default();
+        self.out.extend(
+            msg.iter()
+                .map(|&c| if c == b'\n' || c == b'\r' { b' ' } else { c }),
+        );
+        self.out.push(b'\n');
+        Ok(true)
+    }
+}
+
+impl<R: BufRead> Read for JournalExport<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.at == self.out.len() {
+            if self.done || !self.next_entry()? {
+                self.done = true;
+                return Ok(0);
+            }
+        }
+        let n = buf.len().min(self.out.len() - self.at);
+        buf[..n].copy_from_slice(&self.out[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
 }
 
 /// Reads `r` into chunks of whole lines.

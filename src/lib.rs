@@ -43,6 +43,7 @@ pub mod analyze;
 mod bytes;
 mod delivery;
 pub mod engine;
+pub mod envelope;
 #[doc(hidden)]
 pub mod fuzz;
 pub mod haproxy;

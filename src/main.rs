@@ -14,7 +14,7 @@ use hapwatch::{
     patterns::PatternSet,
     report,
     store::Store,
-    time::{parse_duration, parse_positive_duration, parse_user_time, Millis},
+    time::{parse_duration, parse_positive_duration, parse_user_time, Millis, Zone},
 };
 
 #[derive(Parser)]
@@ -218,9 +218,18 @@ enum Command {
         /// (default: the file's modification time).
         #[arg(long, value_parser = clap::value_parser!(i64).range(1970..=9999))]
         year: Option<i64>,
+        /// Time zone of the HAProxy host, for dates written without an
+        /// offset (RFC 3164 headers, HAProxy's accept date): an IANA name
+        /// (Europe/Paris), UTC or local (default: this machine's zone).
+        #[arg(long, value_name = "ZONE", value_parser = parse_zone)]
+        tz: Option<Zone>,
         /// Print up to N lines that were not understood.
         #[arg(long, default_value_t = 0, value_name = "N")]
         show_unparsed: usize,
+        /// Exit 0 even when more than half the lines of an input were not
+        /// understood (said on stderr either way; default: exit 1).
+        #[arg(long)]
+        allow_unparsed: bool,
         /// Extra or overriding message patterns: every *.toml in DIR.
         #[arg(long, value_name = "DIR", env = "HAPWATCH_PATTERNS")]
         patterns: Option<PathBuf>,
@@ -350,6 +359,10 @@ enum Command {
         /// With files: the year of RFC 3164 dates when no line gives it.
         #[arg(long, value_parser = clap::value_parser!(i64).range(1970..=9999))]
         year: Option<i64>,
+        /// With files: the HAProxy host's time zone for dates written without
+        /// an offset: an IANA name, UTC or local (default: this machine's).
+        #[arg(long, value_name = "ZONE", value_parser = parse_zone)]
+        tz: Option<Zone>,
         #[arg(long, value_enum, default_value = "text")]
         format: TimelineFormat,
         /// Write it to this file instead of stdout.
@@ -384,7 +397,9 @@ fn main() -> ExitCode {
             format,
             filter,
             year,
+            tz,
             show_unparsed,
+            allow_unparsed,
             patterns,
             threads,
             no_mmap,
@@ -433,11 +448,13 @@ fn main() -> ExitCode {
                     alerts,
                     max_skew: Some(max_skew),
                     cap: hapwatch::engine::Cap::new(max_servers.max(1), max_hosts.max(1)),
+                    zone: tz.unwrap_or_else(Zone::local),
                 },
             };
             // A database that cannot be used is reported before the work.
             let analyze::Done {
                 report,
+                not_understood,
                 problems,
                 warnings,
             } = match analyze::job::run(job) {
@@ -449,6 +466,9 @@ fn main() -> ExitCode {
             };
             for p in warnings.iter().chain(&problems) {
                 hapwatch::say!("hapwatch: {p}");
+            }
+            for n in &not_understood {
+                hapwatch::say!("hapwatch: {n}");
             }
             let text = match format {
                 Format::Table => report::table::render(&report, colour),
@@ -466,7 +486,7 @@ fn main() -> ExitCode {
             if out.write_all(text.as_bytes()).is_err() {
                 return ExitCode::SUCCESS; // closed pipe (e.g. `| head`)
             }
-            if problems.is_empty() {
+            if problems.is_empty() && (not_understood.is_empty() || allow_unparsed) {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(1)
@@ -552,6 +572,7 @@ fn main() -> ExitCode {
             alerts,
             rules,
             year,
+            tz,
             format,
             output,
             filter,
@@ -595,6 +616,7 @@ fn main() -> ExitCode {
                 alerts,
                 max_skew: Some(600_000),
                 cap: hapwatch::engine::Cap::new(100_000, 10_000),
+                zone: tz.unwrap_or_else(Zone::local),
             };
             let run = job::run(job::Job {
                 files,
@@ -687,4 +709,9 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
     }
+}
+
+/// `--tz`: an unknown name exits 2 with how to find a valid one.
+fn parse_zone(s: &str) -> Result<Zone, String> {
+    Zone::parse(s)
 }

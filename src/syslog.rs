@@ -24,6 +24,9 @@ pub enum Stamp {
     Full(Millis),
     /// RFC 3164: month and day, no year; see [`time::YearResolver`].
     NoYear(NoYear),
+    /// A whole date in the writer's local time, zone unknown
+    /// (`journalctl -o short-full`): put on UTC by `--tz`.
+    Local(Millis),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -195,11 +198,79 @@ fn fast(line: &[u8]) -> Option<Header<'_>> {
     }
     if b.first().is_some_and(u8::is_ascii_digit) {
         if let Some((t, n)) = time::parse_rfc3339(b) {
-            return host_tag_msg(pri, Stamp::Full(t), &b[n..], true);
+            // rsyslog's file formats and `short-iso`: `TIME host tag: msg`;
+            // HAProxy's `iso` (`TIME msg`) and `timed` (`<PRI>TIME msg`)
+            // formats have neither host nor tag.
+            return host_tag_msg(pri, Stamp::Full(t), &b[n..], true).or_else(|| {
+                (b.get(n) == Some(&b' ')).then(|| Header {
+                    stamp: Stamp::Full(t),
+                    ..Header::bare(pri, skip_spaces(&b[n..]))
+                })
+            });
         }
+    }
+    if let Some(h) = journal_short(pri, b) {
+        return Some(h);
     }
     // HAProxy `short` (`<PRI>msg`) and `raw` (msg alone) formats.
     Some(Header::bare(pri, b))
+}
+
+/// The `journalctl -o` forms that are neither RFC 3164 nor RFC 3339, all
+/// followed by `host identifier[pid]: msg`:
+/// - `short-full`, `with-unit`: `Tue 2026-11-24 16:23:14 UTC` (local time,
+///   the zone's abbreviation; only UTC/GMT say which zone);
+/// - `short-unix`: `1795537394.123456` (seconds since the epoch);
+/// - `short-monotonic`, `short-delta`: `[95537394.123456]`, `[95537394.123456
+///   <    5.000000 >]` (time since boot: no date at all).
+fn journal_short(pri: Option<u8>, b: &[u8]) -> Option<Header<'_>> {
+    let first = *b.first()?;
+    if first == b'[' && b.get(1).is_some_and(|c| c.is_ascii_digit() || *c == b' ') {
+        let close = memchr::memchr(b']', b.get(..64)?)?;
+        let inside = &b[1..close];
+        let ok = inside
+            .iter()
+            .all(|c| c.is_ascii_digit() || matches!(c, b' ' | b'.' | b'<' | b'>'));
+        return ok.then(|| host_tag_msg(pri, Stamp::None, &b[close + 1..], true))?;
+    }
+    if first.is_ascii_digit() {
+        // Ten digits, a dot, six digits: seconds and microseconds.
+        let secs = crate::bytes::digits(b.get(..10)?)? as i64;
+        if b.get(10) != Some(&b'.') {
+            return None;
+        }
+        let (frac, n) = (
+            &b[11..],
+            b[11..].iter().take_while(|c| c.is_ascii_digit()).count(),
+        );
+        if n == 0 || frac.get(n) != Some(&b' ') {
+            return None;
+        }
+        let ms = frac[..n.min(3)]
+            .iter()
+            .chain(std::iter::repeat(&b'0'))
+            .take(3)
+            .fold(0i64, |v, c| v * 10 + (c - b'0') as i64);
+        return host_tag_msg(pri, Stamp::Full(secs * 1000 + ms), &b[11 + n..], true);
+    }
+    // `Tue 2026-11-24 16:23:14 UTC `
+    if b.len() > 24 && b[3] == b' ' && b[0].is_ascii_uppercase() && b[8] == b'-' {
+        let (t, n) = time::parse_rfc3339(&b[4..23])?;
+        if n != 19 || b[23] != b' ' {
+            return None;
+        }
+        let rest = &b[24..];
+        let zone_len = rest
+            .iter()
+            .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'-'))
+            .count();
+        let stamp = match &rest[..zone_len] {
+            b"UTC" | b"GMT" => Stamp::Full(t),
+            _ => Stamp::Local(t),
+        };
+        return host_tag_msg(pri, stamp, &rest[zone_len..], true);
+    }
+    None
 }
 
 fn from_loose<'a>(line: &'a [u8], s: &'a str) -> Option<Header<'a>> {
@@ -298,6 +369,7 @@ mod tests {
                 Stamp::None => "-".into(),
                 Stamp::Full(t) => format_rfc3339_ms(t),
                 Stamp::NoYear(d) => format_rfc3339_ms(d.with_year(2026)),
+                Stamp::Local(t) => format!("local {}", format_rfc3339_ms(t)),
             },
             s(h.host).unwrap_or("-".into()),
             s(h.program).unwrap_or("-".into()),
@@ -399,6 +471,24 @@ mod tests {
         assert_eq!((h.pri, h.msg), (Some(129), &b"Server a/b is DOWN."[..]));
         let h = parse(b"[WARNING]  (8995) : Server a/b is DOWN.");
         assert_eq!(h.msg, b"[WARNING]  (8995) : Server a/b is DOWN.");
+    }
+
+    #[test]
+    fn haproxy_iso_and_timed() {
+        // What HAProxy 2.6 sends with `format iso` and `format timed`, on a
+        // host in Tokyo: an ISO date with its offset, then the message.
+        for line in [
+            &b"2026-12-01T02:56:28.482516+09:00 Server be_app/srv2 is DOWN, reason: x"[..],
+            b"<1>2026-12-01T02:56:28.482506+09:00 Server be_app/srv2 is DOWN, reason: x",
+        ] {
+            let h = parse(line);
+            let (t, host, program, pid, msg) = show(&h);
+            assert_eq!(t, "2026-11-30T17:56:28.482Z");
+            assert_eq!((host.as_str(), program.as_str(), pid), ("-", "-", None));
+            assert_eq!(msg, "Server be_app/srv2 is DOWN, reason: x");
+        }
+        let h = parse(b"2026-12-01T02:56:26.323533+09:00 127.0.0.1:42812 [01/Dec/2026:02:56:26.321] fe_http be_app/srv1 0/0/0/1/1 200 127 - - ---- 1/1/0/0/0 0/0 \"GET / HTTP/1.1\"");
+        assert!(show(&h).4.starts_with("127.0.0.1:42812 [01/Dec"));
     }
 
     #[test]

@@ -1,9 +1,9 @@
 //! Event time: milliseconds since the Unix epoch, taken from the log itself.
 //!
 //! Invariant: nothing in this module reads the wall clock. Timestamps without
-//! a zone (RFC 3164 headers, HAProxy's accept date) are taken as UTC, which is
-//! what HAProxy writes on a host running in UTC; RFC 3339/5424 offsets are
-//! honoured.
+//! a zone (RFC 3164 headers, HAProxy's accept date) are local times of the
+//! host that wrote them, put on UTC by a [`Zone`] (`--tz`); RFC 3339/5424
+//! offsets are honoured.
 //!
 //! The parsers here are hand-written because they run once per log line and
 //! a general-purpose date parser costs more than the rest of the line.
@@ -78,9 +78,12 @@ fn fraction_ms(b: &[u8]) -> (i64, usize) {
     (ms, n)
 }
 
-/// A date without its year, as RFC 3164 writes it (`Nov 24 16:21:15`).
+/// A date without its year, as RFC 3164 writes it (`Nov 24 16:21:15`), or
+/// as HAProxy before 2.3 wrote its stderr (`329/152730`: the day of the year
+/// counted from 0, `tm_yday`, whose month depends on the year: `month` 0).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct NoYear {
+    /// 1 to 12; 0 when `day` is a day of the year (0 to 365).
     pub month: u32,
     pub day: u32,
     pub ms_of_day: i64,
@@ -88,7 +91,217 @@ pub struct NoYear {
 
 impl NoYear {
     pub fn with_year(self, year: i64) -> Millis {
-        days_from_civil(year, self.month, self.day) * 86_400_000 + self.ms_of_day
+        let days = if self.month == 0 {
+            days_from_civil(year, 1, 1) + self.day as i64
+        } else {
+            days_from_civil(year, self.month, self.day)
+        };
+        days * 86_400_000 + self.ms_of_day
+    }
+
+    /// (month, day) for comparing with a reference; a day of the year is
+    /// placed in a common year (one day off after February in a leap year
+    /// is well within what choosing a year needs).
+    fn month_day(self) -> (u32, u32) {
+        if self.month != 0 {
+            return (self.month, self.day);
+        }
+        let (_, m, d) = civil_from_days(days_from_civil(2025, 1, 1) + self.day as i64);
+        (m, d)
+    }
+}
+
+/// HAProxy's stderr time before 2.3: `DDD/HHMMSS`, the day of the year from
+/// 0 (`tm_yday`) and the local time of day.
+pub fn parse_yday_time(b: &[u8]) -> Option<NoYear> {
+    if b.len() != 10 || b[3] != b'/' {
+        return None;
+    }
+    let yday = digits(&b[0..3])?;
+    let ms = hms(digits(&b[4..6])?, digits(&b[6..8])?, digits(&b[8..10])?)?;
+    (yday <= 365).then_some(NoYear {
+        month: 0,
+        day: yday,
+        ms_of_day: ms,
+    })
+}
+
+/// How a local time written without an offset (RFC 3164 headers, HAProxy's
+/// accept date and stderr times) is put on UTC: `--tz`.
+///
+/// The rules are the IANA time zone database's. Two local times are not one
+/// instant, and the rule here for each:
+/// - **repeated** (the hour after clocks go back): the first occurrence
+///   (summer time), unless this stream's last time is already more than
+///   [`FOLD_SLACK`] past it: lines come in time order, so a local time that
+///   went back into the repeated hour is its second pass (winter time);
+/// - **skipped** (the hour clocks jump over, which a clock on that zone never
+///   shows; a host on another zone does): read with the offset before the
+///   jump, i.e. moved forward by the jump (02:30 in New York on a spring
+///   night is 03:30 EDT), as RFC 5545 and Temporal do.
+///
+/// Conversion is cached per local hour whose offset is the same throughout,
+/// so a line costs a comparison; only the hours around a transition ask the
+/// database for each line.
+#[derive(Clone, Debug)]
+pub struct Zone {
+    /// `None`: UTC (or a zone fixed at +00:00): times are taken as they are.
+    tz: Option<jiff::tz::TimeZone>,
+    name: std::sync::Arc<str>,
+    /// The local hour (ms / 1 h) last converted, when one offset covers it.
+    hour: i64,
+    offset: Millis,
+    /// The last time converted (UTC): decides a repeated hour.
+    last: Option<Millis>,
+}
+
+/// How far past the first occurrence of a repeated local time this stream
+/// must already be for it to be the second: more than lines arrive out of
+/// order, less than the hour repeated.
+pub const FOLD_SLACK: Millis = 10 * 60_000;
+
+const HOUR_MS: Millis = 3_600_000;
+
+impl Zone {
+    pub fn utc() -> Zone {
+        Zone {
+            tz: None,
+            name: "UTC".into(),
+            hour: i64::MIN,
+            offset: 0,
+            last: None,
+        }
+    }
+
+    /// `UTC`, `local` (this machine's zone: `TZ`, else /etc/localtime), or
+    /// an IANA name (`Europe/Paris`). The error says how to find a name.
+    pub fn parse(name: &str) -> Result<Zone, String> {
+        let name = name.trim();
+        let tz = match name {
+            "UTC" | "utc" | "Z" | "z" | "Etc/UTC" => return Ok(Zone::utc()),
+            "local" => jiff::tz::TimeZone::try_system().map_err(|e| {
+                format!(
+                    "--tz local: this machine's time zone cannot be read ({e}); name one, e.g. --tz Europe/Paris"
+                )
+            })?,
+            _ => jiff::tz::TimeZone::get(name).map_err(|_| {
+                format!(
+                    "unknown time zone {name:?}: give an IANA name such as Europe/Paris or America/New_York (`timedatectl list-timezones` or /usr/share/zoneinfo lists them), UTC, or local"
+                )
+            })?,
+        };
+        let shown = match (name, tz.iana_name()) {
+            ("local", Some(n)) => format!("local ({n})"),
+            _ => name.to_string(),
+        };
+        Ok(Zone::from_tz(tz, shown))
+    }
+
+    /// This machine's zone, UTC when it cannot be read.
+    pub fn local() -> Zone {
+        Zone::parse("local").unwrap_or_else(|_| Zone::utc())
+    }
+
+    fn from_tz(tz: jiff::tz::TimeZone, name: String) -> Zone {
+        let fixed_utc = tz.to_fixed_offset().is_ok_and(|o| o.seconds() == 0);
+        Zone {
+            tz: (!fixed_utc).then_some(tz),
+            name: name.into(),
+            ..Zone::utc()
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Whether times are taken as they are (UTC).
+    #[inline]
+    pub fn is_utc(&self) -> bool {
+        self.tz.is_none()
+    }
+
+    /// A local time (as milliseconds of its civil date and time, as if it
+    /// were UTC) to UTC.
+    #[inline]
+    pub fn to_utc(&mut self, local: Millis) -> Millis {
+        if self.tz.is_none() {
+            return local;
+        }
+        let t = if local.div_euclid(HOUR_MS) == self.hour {
+            local - self.offset
+        } else {
+            self.convert(local)
+        };
+        self.last = Some(t);
+        t
+    }
+
+    /// The offset (ms) of `local`, as the database says it.
+    fn lookup(tz: &jiff::tz::TimeZone, local: Millis) -> Option<jiff::tz::AmbiguousOffset> {
+        let (y, m, d) = civil_from_days(local.div_euclid(86_400_000));
+        let ms = local.rem_euclid(86_400_000);
+        let dt = jiff::civil::DateTime::new(
+            i16::try_from(y).ok()?,
+            m as i8,
+            d as i8,
+            (ms / HOUR_MS) as i8,
+            (ms / 60_000 % 60) as i8,
+            (ms / 1000 % 60) as i8,
+            (ms % 1000) as i32 * 1_000_000,
+        )
+        .ok()?;
+        Some(tz.to_ambiguous_timestamp(dt).offset())
+    }
+
+    #[cold]
+    fn convert(&mut self, local: Millis) -> Millis {
+        use jiff::tz::AmbiguousOffset as A;
+        let Some(tz) = &self.tz else { return local };
+        let ms = |o: jiff::tz::Offset| o.seconds() as Millis * 1000;
+        let hour = local.div_euclid(HOUR_MS);
+        let (start, end) = (
+            Self::lookup(tz, hour * HOUR_MS),
+            Self::lookup(tz, hour * HOUR_MS + HOUR_MS - 1),
+        );
+        if let (Some(A::Unambiguous { offset: a }), Some(A::Unambiguous { offset: b })) =
+            (start, end)
+        {
+            if a == b {
+                self.hour = hour;
+                self.offset = ms(a);
+                return local - self.offset;
+            }
+        }
+        match Self::lookup(tz, local) {
+            Some(A::Unambiguous { offset }) => local - ms(offset),
+            Some(A::Gap { before, .. }) => local - ms(before),
+            Some(A::Fold { before, after }) => {
+                let first = local - ms(before);
+                match self.last {
+                    Some(last) if last > first + FOLD_SLACK => local - ms(after),
+                    _ => first,
+                }
+            }
+            // Past year 9999 or before -9999: no rules to apply.
+            None => local,
+        }
+    }
+}
+
+/// Whether a time read without a zone, `skew` after the time it was
+/// received, is a zone left unset: more than 15 minutes off, by a whole
+/// number of hours (within 2 minutes of relay delay and clock drift) that a
+/// real zone has (UTC-12 to UTC+14). Returns the hours.
+pub fn zone_explains(skew: Millis) -> Option<i64> {
+    let hours = (skew as f64 / HOUR_MS as f64).round() as i64;
+    let rest = (skew - hours * HOUR_MS).abs();
+    (skew.abs() > 15 * 60_000 && rest <= 2 * 60_000 && (-12..=14).contains(&hours)).then_some(hours)
+}
+
+impl Default for Zone {
+    fn default() -> Zone {
+        Zone::utc()
     }
 }
 
@@ -309,7 +522,13 @@ impl YearResolver {
         YearResolver {
             anchor: None,
             fallback_year: year,
-            fallback_ref: reference,
+            // A date up to a day after the reference is still this year:
+            // a host a few hours ahead (its zone unset) is a clock to
+            // quarantine, not a line from last year.
+            fallback_ref: reference.map(|(m, d)| {
+                let (_, m, d) = civil_from_days(days_from_civil(year, m, d) + 1);
+                (m, d)
+            }),
         }
     }
 
@@ -330,19 +549,20 @@ impl YearResolver {
     }
 
     pub fn resolve(&mut self, d: NoYear) -> Millis {
+        let (month, day) = d.month_day();
         let year = match self.anchor {
-            Some((y, 12)) if d.month == 1 => y + 1,
-            Some((y, 1)) if d.month == 12 => y - 1,
+            Some((y, 12)) if month == 1 => y + 1,
+            Some((y, 1)) if month == 12 => y - 1,
             Some((y, _)) => y,
             None => match self.fallback_ref {
-                Some(r) if (d.month, d.day) > r => self.fallback_year - 1,
+                Some(r) if (month, day) > r => self.fallback_year - 1,
                 _ => self.fallback_year,
             },
         };
         let t = d.with_year(year);
         // A resolved date is itself evidence for the next one: this is what
         // carries a stream of health lines alone across New Year.
-        self.anchor = Some((year, d.month));
+        self.anchor = Some((year, month));
         t
     }
 }
@@ -350,6 +570,144 @@ impl YearResolver {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn local(s: &str) -> Millis {
+        parse_rfc3339(s.as_bytes()).unwrap().0
+    }
+
+    fn utc(z: &mut Zone, s: &str) -> String {
+        format_rfc3339_ms(z.to_utc(local(s)))
+    }
+
+    #[test]
+    fn zones_by_the_database() {
+        let mut tokyo = Zone::parse("Asia/Tokyo").unwrap();
+        assert_eq!(
+            utc(&mut tokyo, "2026-11-25T01:23:14.123"),
+            "2026-11-24T16:23:14.123Z"
+        );
+        let mut utc_zone = Zone::parse("UTC").unwrap();
+        assert!(utc_zone.is_utc());
+        assert_eq!(
+            utc(&mut utc_zone, "2026-11-24T16:23:14"),
+            "2026-11-24T16:23:14.000Z"
+        );
+        // New York: EST in November, EDT in July.
+        let mut ny = Zone::parse("America/New_York").unwrap();
+        assert_eq!(
+            utc(&mut ny, "2026-11-24T11:23:14"),
+            "2026-11-24T16:23:14.000Z"
+        );
+        assert_eq!(
+            utc(&mut ny, "2026-07-01T12:00:00"),
+            "2026-07-01T16:00:00.000Z"
+        );
+        let e = Zone::parse("Mars/Olympus_Mons").unwrap_err();
+        assert!(e.contains("timedatectl list-timezones"), "{e}");
+    }
+
+    #[test]
+    fn a_repeated_hour_is_read_in_stream_order() {
+        // 2026-11-01: New York's clocks go back from 02:00 EDT to 01:00 EST.
+        let mut ny = Zone::parse("America/New_York").unwrap();
+        let stream = [
+            ("2026-11-01T00:59:00", "2026-11-01T04:59:00.000Z"),
+            ("2026-11-01T01:10:00", "2026-11-01T05:10:00.000Z"), // first pass, EDT
+            ("2026-11-01T01:59:59", "2026-11-01T05:59:59.000Z"),
+            ("2026-11-01T01:58:00", "2026-11-01T05:58:00.000Z"), // a late line: still EDT
+            ("2026-11-01T01:00:30", "2026-11-01T06:00:30.000Z"), // went back: EST
+            ("2026-11-01T01:30:00", "2026-11-01T06:30:00.000Z"),
+            ("2026-11-01T02:00:00", "2026-11-01T07:00:00.000Z"),
+        ];
+        for (l, want) in stream {
+            assert_eq!(utc(&mut ny, l), want, "{l}");
+        }
+        // Alone (no earlier line), a repeated time is its first occurrence.
+        let mut fresh = Zone::parse("America/New_York").unwrap();
+        assert_eq!(
+            utc(&mut fresh, "2026-11-01T01:30:00"),
+            "2026-11-01T05:30:00.000Z"
+        );
+    }
+
+    #[test]
+    fn a_skipped_hour_is_moved_forward_by_the_jump() {
+        // 2026-03-08: New York jumps from 02:00 EST to 03:00 EDT.
+        let mut ny = Zone::parse("America/New_York").unwrap();
+        assert_eq!(
+            utc(&mut ny, "2026-03-08T01:59:00"),
+            "2026-03-08T06:59:00.000Z"
+        );
+        assert_eq!(
+            utc(&mut ny, "2026-03-08T02:30:00"),
+            "2026-03-08T07:30:00.000Z"
+        );
+        assert_eq!(
+            utc(&mut ny, "2026-03-08T03:30:00"),
+            "2026-03-08T07:30:00.000Z"
+        );
+        assert_eq!(
+            utc(&mut ny, "2026-03-08T04:00:00"),
+            "2026-03-08T08:00:00.000Z"
+        );
+    }
+
+    #[test]
+    fn the_hour_cache_agrees_with_the_database_across_a_year() {
+        // Every 7 minutes through 2026 in zones with whole-hour, half-hour
+        // and 30-minute-DST rules: the cached path equals asking jiff.
+        for name in [
+            "America/New_York",
+            "Europe/Paris",
+            "Australia/Lord_Howe",
+            "Asia/Kolkata",
+        ] {
+            let mut z = Zone::parse(name).unwrap();
+            let tz = jiff::tz::TimeZone::get(name).unwrap();
+            let start = local("2026-01-01T00:00:00");
+            for k in 0..(365 * 24 * 60 / 7) {
+                let l = start + k * 7 * 60_000;
+                let want = match Zone::lookup(&tz, l).unwrap() {
+                    jiff::tz::AmbiguousOffset::Unambiguous { offset } => {
+                        l - offset.seconds() as Millis * 1000
+                    }
+                    _ => continue,
+                };
+                assert_eq!(z.to_utc(l), want, "{name} {}", format_rfc3339_ms(l));
+            }
+        }
+    }
+
+    #[test]
+    fn a_whole_hour_off_is_a_zone_left_unset() {
+        let h = HOUR_MS;
+        assert_eq!(zone_explains(9 * h + 30_000), Some(9)); // Tokyo read as UTC
+        assert_eq!(zone_explains(-5 * h - 90_000), Some(-5)); // New York
+        assert_eq!(zone_explains(5 * 60_000), None); // a slow relay
+        assert_eq!(zone_explains(2 * h + 20 * 60_000), None); // a backlog
+        assert_eq!(zone_explains(30 * h), None); // an old file replayed
+    }
+
+    #[test]
+    fn old_stderr_day_of_year() {
+        let d = parse_yday_time(b"329/152730").unwrap();
+        // tm_yday 329 of 2026 (a common year) is 26 November.
+        assert_eq!(
+            format_rfc3339_ms(d.with_year(2026)),
+            "2026-11-26T15:27:30.000Z"
+        );
+        // ...and of 2024 (leap), 25 November.
+        assert_eq!(
+            format_rfc3339_ms(d.with_year(2024)),
+            "2024-11-25T15:27:30.000Z"
+        );
+        assert_eq!(
+            format_rfc3339_ms(YearResolver::new(2026, Some((11, 30))).resolve(d)),
+            "2026-11-26T15:27:30.000Z"
+        );
+        assert!(parse_yday_time(b"366/000000").is_none());
+        assert!(parse_yday_time(b"049/246000").is_none());
+    }
 
     #[test]
     fn haproxy_date() {

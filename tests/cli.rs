@@ -483,3 +483,80 @@ fn a_line_dated_after_its_file_was_written_is_quarantined_offline() {
     assert_eq!(r["input"]["skewed"], 0);
     assert_eq!(server(&r, "be", "s1")["state"], "UP");
 }
+
+#[test]
+fn an_input_mostly_not_understood_is_said_and_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    // A HAProxy whose frontend has its own log-format (unique id first):
+    // every request line unparsed, a health line understood.
+    let custom = dir.path().join("custom.log");
+    let mut text = String::new();
+    for i in 0..9 {
+        text.push_str(&format!(
+            "<134>Nov 24 16:21:{i:02} haproxy[4061]: 7F000001:AD4C_0A00020F:0050_6743A1B2_000{i}:1 127.0.0.1:44128 [24/Nov/2026:16:21:{i:02}.230] fe_http be_app/srv1 0/0/0/1/1 200 127 \"GET / HTTP/1.1\"\n"
+        ));
+    }
+    text.push_str("<129>Nov 24 16:21:10 haproxy[4061]: Server be_app/srv2 is DOWN, reason: Layer4 timeout, check duration: 2001ms. 1 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue.\n");
+    std::fs::write(&custom, &text).unwrap();
+    let path = custom.to_str().unwrap();
+    let out = hapwatch(&["analyze", "--format", "json", path]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("{path}: 9 of 10 lines not understood (90%)")),
+        "{err}"
+    );
+    assert!(
+        err.contains("7F000001:AD4C_0A00020F:0050_6743A1B2_0000:1"),
+        "{err}"
+    );
+    assert!(
+        err.contains("7F000001:AD4C_0A00020F:0050_6743A1B2_0001:1"),
+        "{err}"
+    );
+    assert!(!err.contains("_0002:1"), "two samples, not more: {err}");
+    assert!(
+        err.contains("nearest known form: an HAProxy request line"),
+        "{err}"
+    );
+    assert!(err.contains("custom `log-format`"), "{err}");
+    // The report is still made: the health line is in it.
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["input"]["unparsed"], 9);
+    assert_eq!(r["transitions"].as_array().unwrap().len(), 1);
+    // --allow-unparsed: said all the same, exit 0.
+    let out = hapwatch(&["analyze", "--allow-unparsed", path]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("9 of 10 lines"));
+    // Per input: a good file beside it is not blamed, and a file half
+    // understood or better is not worth a word.
+    let out = hapwatch(&["analyze", path, &fx("haproxy-udp-rfc3164.log")]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!err.contains("haproxy-udp-rfc3164.log"), "{err}");
+    let half = dir.path().join("half.log");
+    let good = std::fs::read_to_string(fixture("haproxy-udp-rfc3164.log")).unwrap();
+    let lines: Vec<&str> = good.lines().take(10).collect();
+    std::fs::write(
+        &half,
+        format!("{}\nnot haproxy\nnot haproxy either\n", lines.join("\n")),
+    )
+    .unwrap();
+    let out = hapwatch(&["analyze", half.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Another program's syslog and journalctl's JSON are named as such.
+    let other = dir.path().join("auth.log");
+    std::fs::write(
+        &other,
+        "Nov 24 16:21:15 lb1 sshd[22]: Accepted publickey for root\n",
+    )
+    .unwrap();
+    let err = String::from_utf8_lossy(&hapwatch(&["analyze", other.to_str().unwrap()]).stderr)
+        .into_owned();
+    assert!(err.contains("another program (sshd)"), "{err}");
+}

@@ -268,7 +268,7 @@ fn query_commands_find_the_database_and_say_how_to_read_it() {
         "analyze",
         "--db",
         db.to_str().unwrap(),
-        &fixture("events.log").display().to_string(),
+        &fixture("haproxy-udp-rfc3164.log").display().to_string(),
     ]);
     assert!(made.status.success());
     let out = Command::new("setpriv")

@@ -2829,3 +2829,296 @@ fn an_idle_receiver_with_many_servers_costs_no_cpu() {
         "{used} ticks of CPU in 3 s idle with 5,000 servers"
     );
 }
+
+#[test]
+fn stdin_is_a_live_source_until_its_end() {
+    // `docker logs -f -t haproxy 2>&1 | hapwatch listen --stdin`: the
+    // stderr of the real capture with the times `docker logs -t` puts in
+    // front (the fixture's events, from events.log), then its end.
+    let stderr = std::fs::read_to_string(fixture("haproxy-stderr.log")).unwrap();
+    let dated = std::fs::read_to_string(fixture("haproxy-udp-rfc5424.log")).unwrap();
+    // Each stderr health line at the time its RFC 5424 twin was sent.
+    let mut times = std::collections::HashMap::new();
+    for l in dated.lines() {
+        let mut f = l.splitn(8, ' ');
+        let t = f.nth(1).unwrap().to_string();
+        let msg = l.splitn(8, ' ').nth(7).unwrap().to_string();
+        times.entry(msg).or_insert(t);
+    }
+    let mut input = String::new();
+    for l in stderr.lines() {
+        let msg = l.split_once(" : ").unwrap().1;
+        if let Some(t) = times.get(msg) {
+            // Docker's fixed nine digits, in UTC.
+            let t = hapwatch::time::parse_user_time(t).unwrap();
+            let t = hapwatch::time::format_rfc3339_ms(t).replace('Z', "000000Z");
+            input.push_str(&format!("{t} {l}\n"));
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("live.db");
+    let alerts = dir.path().join("alerts.jsonl");
+    let t = Instant::now();
+    let out = hapwatch_stdin(
+        &[
+            "listen",
+            "--stdin",
+            "--db",
+            db.to_str().unwrap(),
+            "--alerts-jsonl",
+            alerts.to_str().unwrap(),
+        ],
+        input.as_bytes(),
+    );
+    // Its end ends the run: nothing else listens, nothing is left unstored.
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(t.elapsed() < Duration::from_secs(20));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("listening on stdin"), "{err}");
+    assert!(!err.contains("not understood"), "{err}");
+    let out = hapwatch(&["history", "--db", db.to_str().unwrap(), "--format", "json"]);
+    let h: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let story: Vec<String> = h["transitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            format!(
+                "{} {}/{} {}->{}",
+                &t["at"].as_str().unwrap()[11..19],
+                t["backend"].as_str().unwrap(),
+                t["server"].as_str().unwrap(),
+                t["from"].as_str().unwrap(),
+                t["to"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert!(
+        story.contains(&"18:34:24 be_app/srv2 UP->DOWN".to_string()),
+        "{story:?}"
+    );
+    assert!(
+        story.contains(&"18:34:29 be_app/srv2 DOWN->UP".to_string()),
+        "{story:?}"
+    );
+    assert_eq!(story.len(), 10, "{story:?}");
+    let fired = std::fs::read_to_string(&alerts).unwrap();
+    let down = fired
+        .lines()
+        .find(|l| l.contains("\"server\":\"srv2\"") && l.contains("\"status\":\"firing\""))
+        .unwrap_or_else(|| panic!("{fired}"));
+    assert!(
+        down.contains("\"starts_at\":\"2026-11-24T18:34:24"),
+        "{down}"
+    );
+}
+
+#[test]
+fn a_source_mostly_not_understood_is_counted_and_said_once() {
+    let mut l = Listen::start(&["--udp", "127.0.0.1:28171", "--metrics", "127.0.0.1:28172"]);
+    let u = UdpSocket::bind("127.0.0.1:0").unwrap();
+    // A frontend with its own log-format (unique id first): not a form
+    // hapwatch reads yet.
+    for i in 0..40 {
+        let line = format!("<134>Nov 24 16:21:15 haproxy[1]: 7F000001:AD4C_{i:04} 127.0.0.1:44128 [24/Nov/2026:16:21:15.230] fe_http be_app/srv1 0/0/0/1/1 200 127");
+        u.send_to(line.as_bytes(), "127.0.0.1:28171").unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let l_ = "hapwatch_messages_unparsed_total{listener=\"udp://127.0.0.1:28171\"}";
+    while metric(&metrics(28172), l_) < 40 {
+        assert!(Instant::now() < deadline, "{}", metrics(28172));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    while !l.stderr().contains("not understood") {
+        assert!(Instant::now() < deadline, "{}", l.stderr());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let said = l.stderr();
+    assert_eq!(said.matches("not understood").count(), 1, "{said}");
+    assert!(said.contains("udp://127.0.0.1:28171"), "{said}");
+    assert!(said.contains("custom `log-format`"), "{said}");
+    assert!(l.stop().0.success());
+}
+
+/// A journal file in `dir` made by systemd-journal-remote from `export`.
+fn journal_file(path: &std::path::Path, export: &[u8]) {
+    let mut child = Command::new(JOURNAL_REMOTE)
+        .arg("-o")
+        .arg(path)
+        .arg("-")
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("systemd-journal-remote: apt-get install systemd-journal-remote");
+    child.stdin.take().unwrap().write_all(export).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn the_journal_is_followed_live_restarted_and_resumed() {
+    require_tools(&["journalctl", JOURNAL_REMOTE, "pgrep"]);
+    let dir = tempfile::tempdir().unwrap();
+    let jdir = dir.path().join("journal");
+    std::fs::create_dir(&jdir).unwrap();
+    // What was there before: not read (a first run starts at the end).
+    journal_file(
+        &jdir.join("a.journal"),
+        b"__REALTIME_TIMESTAMP=1795392000000000\n__MONOTONIC_TIMESTAMP=1\n\
+          _BOOT_ID=0123456789abcdef0123456789abcdef\n_HOSTNAME=lb0\nSYSLOG_IDENTIFIER=haproxy\n\
+          MESSAGE=Server be_app/old is DOWN, reason: Layer4 timeout. 0 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue.\n\n",
+    );
+    let db = dir.path().join("live.db");
+    let jd = jdir.to_str().unwrap().to_string();
+    let args = ["--journal-dir", &jd, "--metrics", "127.0.0.1:28181"];
+    let mut l = Listen::start_with(tempfile::tempdir().unwrap(), db.clone(), &args);
+    let history = |db: &std::path::Path| -> Vec<String> {
+        let out = hapwatch(&["history", "--db", db.to_str().unwrap(), "--format", "json"]);
+        let h: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        h["transitions"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|t| {
+                        format!(
+                            "{} {}",
+                            t["host"].as_str().unwrap(),
+                            t["to"].as_str().unwrap()
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let wait_for = |n: usize, what: &str| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let h = history(&db);
+            if h.len() >= n {
+                return h;
+            }
+            assert!(Instant::now() < deadline, "{what}: {h:?}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    // journalctl is following: the capture arrives as a new journal file.
+    std::thread::sleep(Duration::from_secs(1));
+    journal_file(&jdir.join("b.journal"), &export_stream("lb1", 0));
+    let h = wait_for(10, "the capture, live");
+    assert_eq!(h.len(), 10, "{h:?}");
+    assert!(h.iter().all(|t| t.starts_with("lb1 ")), "{h:?}");
+    // journalctl dies: started again, counted; the listener goes on.
+    let pid = l.child.id().to_string();
+    let child = Command::new("pgrep")
+        .args(["-P", &pid, "journalctl"])
+        .output()
+        .unwrap();
+    let child = String::from_utf8_lossy(&child.stdout).trim().to_string();
+    assert!(!child.is_empty(), "no journalctl child");
+    unsafe_kill(child.parse().unwrap(), "KILL");
+    let m = wait_metric(
+        28181,
+        &format!("hapwatch_journal_restarts_total{{listener=\"journal-dir://{jd}\"}}"),
+        1,
+    );
+    assert!(m.contains("hapwatch_journal_restarts_total"), "{m}");
+    let (status, _) = l.stop();
+    assert!(status.success());
+    assert!(l.stderr().contains("journalctl ended"), "{}", l.stderr());
+    // While hapwatch was stopped, another load balancer's capture (an hour
+    // later) came in: the next run reads it, and only it.
+    journal_file(&jdir.join("c.journal"), &export_stream("lb2", 3_600_000));
+    let mut l = Listen::start_with(tempfile::tempdir().unwrap(), db.clone(), &args);
+    let h = wait_for(20, "resumed after the cursor");
+    std::thread::sleep(Duration::from_millis(500));
+    let h2 = history(&db);
+    assert_eq!(h2.len(), 20, "{h:?}");
+    assert_eq!(
+        h2.iter().filter(|t| t.starts_with("lb1 ")).count(),
+        10,
+        "{h2:?}"
+    );
+    assert_eq!(
+        h2.iter().filter(|t| t.starts_with("lb2 ")).count(),
+        10,
+        "{h2:?}"
+    );
+    assert!(l.stop().0.success());
+}
+
+#[test]
+fn a_sender_in_another_zone_is_spotted_and_tz_reads_it_right() {
+    // A HAProxy on Asia/Tokyo sending RFC 3164 (local time, no offset).
+    let tokyo_now = || {
+        let t = chrono::Utc::now() + chrono::Duration::hours(9);
+        (
+            t.format("%b %e %H:%M:%S").to_string(),
+            t.format("%d/%b/%Y:%H:%M:%S%.3f").to_string(),
+        )
+    };
+    let line = |srv: &str| {
+        let (h, a) = tokyo_now();
+        format!("<134>{h} haproxy[1]: 127.0.0.1:1 [{a}] fe be/{srv} 0/0/0/5/5 200 10 - - ---- 1/1/0/0/0 0/0 \"GET / HTTP/1.1\"")
+    };
+    let u = UdpSocket::bind("127.0.0.1:0").unwrap();
+    // Read as UTC (the default): nine hours ahead, quarantined, said once.
+    let mut l = Listen::start(&["--udp", "127.0.0.1:28191", "--metrics", "127.0.0.1:28192"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !l.stderr().contains("--tz") {
+        assert!(Instant::now() < deadline, "{}", l.stderr());
+        u.send_to(line("s1").as_bytes(), "127.0.0.1:28191").unwrap();
+        std::thread::sleep(Duration::from_millis(150));
+    }
+    let said = l.stderr();
+    assert!(said.contains("9 h ahead of the receive time"), "{said}");
+    assert!(said.contains("UTC+09:00"), "{said}");
+    assert_eq!(said.matches("arrive").count(), 1, "said once: {said}");
+    assert!(said.contains("(an IANA name, e.g. Asia/Tokyo)"), "{said}");
+    let m = metrics(28192);
+    assert_eq!(
+        metric(&m, "hapwatch_unzoned_offset_suspected_seconds"),
+        32400,
+        "{m}"
+    );
+    assert!(metric(&m, "hapwatch_lines_skewed_total") > 0, "{m}");
+    assert!(l.stop().0.success());
+    // Told the zone: applied, at the true time, nothing said.
+    let mut l = Listen::start(&[
+        "--udp",
+        "127.0.0.1:28191",
+        "--metrics",
+        "127.0.0.1:28192",
+        "--tz",
+        "Asia/Tokyo",
+    ]);
+    for _ in 0..5 {
+        u.send_to(line("s2").as_bytes(), "127.0.0.1:28191").unwrap();
+        std::thread::sleep(Duration::from_millis(150));
+    }
+    wait_metric(28192, "hapwatch_lines_total", 5);
+    let before = chrono::Utc::now().timestamp_millis();
+    assert!(l.stop().0.success());
+    assert!(!l.stderr().contains("--tz"), "{}", l.stderr());
+    let s = l.json("status");
+    let s2 = s["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["server"] == "s2")
+        .unwrap_or_else(|| panic!("{s}"))
+        .clone();
+    let last = hapwatch::time::parse_user_time(s2["last_request"].as_str().unwrap()).unwrap();
+    assert!((before - last).abs() < 60_000, "{s2}");
+    // A bad zone: exit 2, saying how to find one.
+    let out = hapwatch(&["listen", "--tz", "Asia/Tokio", "--udp", "127.0.0.1:28193"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("timedatectl list-timezones"));
+}

@@ -32,6 +32,10 @@ pub struct Job {
 /// What a job gives: the report, and what went wrong on the way.
 pub struct Done {
     pub report: Report,
+    /// Inputs of which more than half the lines were not understood: what
+    /// they look like, for stderr (`analyze` exits 1 unless
+    /// `--allow-unparsed`).
+    pub not_understood: Vec<String>,
     /// Inputs that could not be read, a database that failed mid-run and
     /// what it did not store: one message each, for stderr.
     pub problems: Vec<String>,
@@ -141,6 +145,30 @@ pub fn run(job: Job) -> Result<Done, StoreError> {
             problems.push(format!("--retain: {e}"));
         }
     }
+    let not_understood = outcome
+        .inputs
+        .iter()
+        .zip(&job.files)
+        .filter(|(c, _)| c.lines > 0 && c.unparsed * 2 > c.lines)
+        .map(|(c, name)| {
+            let samples: String = c
+                .samples
+                .iter()
+                .map(|l| format!("\n    {}", l.chars().take(200).collect::<String>()))
+                .collect();
+            let nearest = c
+                .samples
+                .first()
+                .map(|l| crate::engine::diagnose::nearest_form(l.as_bytes()))
+                .unwrap_or_default();
+            format!(
+                "{name}: {} of {} lines not understood ({:.0}%), e.g.:{samples}\n  nearest known form: {nearest}",
+                c.unparsed,
+                c.lines,
+                c.unparsed as f64 * 100.0 / c.lines as f64
+            )
+        })
+        .collect();
     let mut report = Report::build(&outcome.engine, &outcome.errors);
     // In event-time order (degradation alerts are judged when their minutes
     // close, after the transitions of the same time).
@@ -159,6 +187,7 @@ pub fn run(job: Job) -> Result<Done, StoreError> {
         .collect();
     Ok(Done {
         report,
+        not_understood,
         problems,
         warnings,
     })

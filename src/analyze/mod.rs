@@ -52,6 +52,8 @@ pub struct Reading {
     pub max_skew: Option<Millis>,
     /// `--max-servers`, `--max-hosts` (per worker: see [`crate::engine::Cap`]).
     pub cap: crate::engine::Cap,
+    /// `--tz`: the zone of dates written without an offset.
+    pub zone: crate::time::Zone,
 }
 
 pub struct Options {
@@ -95,6 +97,16 @@ pub struct Outcome {
     pub errors: Vec<String>,
     /// Files read to their end (no checkpoint for stdin or a failed read).
     pub marks: Vec<Mark>,
+    /// Per source (`Options::sources`), what was understood of it.
+    pub inputs: Vec<InputCount>,
+}
+
+/// One input's lines, those not understood, and the first two of them.
+#[derive(Clone, Debug, Default)]
+pub struct InputCount {
+    pub lines: u64,
+    pub unparsed: u64,
+    pub samples: Vec<String>,
 }
 
 enum Data {
@@ -149,6 +161,8 @@ enum Position {
 
 struct Chunk {
     seq: u64,
+    /// Index in `Options::sources`.
+    source: usize,
     /// See [`EPOCH_CHUNKS`].
     epoch: u64,
     data: Data,
@@ -164,6 +178,10 @@ type Dated = (Millis, Box<[u8]>);
 
 struct ChunkResult {
     seq: u64,
+    source: usize,
+    /// Lines taken and lines not understood in this chunk.
+    lines: u64,
+    unparsed: u64,
     epoch: u64,
     years: Option<YearResolver>,
     max_time: Option<Millis>,
@@ -242,7 +260,9 @@ impl EpochClock {
 }
 
 enum FromWorker {
-    Chunk(ChunkResult),
+    // Boxed: a chunk result is ten times the size of an epoch hand-over,
+    // and there is one per 2 MiB chunk.
+    Chunk(Box<ChunkResult>),
     /// `rollups` of chunks of epoch `epoch`; the worker has no rollups left
     /// of epochs up to `complete`.
     Epoch {
@@ -293,9 +313,12 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
     let rollups = writer.is_some() || opts.reading.alerts.is_some();
     let new_engine = || {
         let mut e = Engine::new(opts.reading.patterns.clone(), opts.reading.filter.clone());
-        e.sample_limit = opts.reading.show_unparsed;
+        // Two per input at least: `analyze` shows them when an input is
+        // mostly not understood.
+        e.sample_limit = opts.reading.show_unparsed.max(INPUT_SAMPLES);
         e.rollups = rollups;
         e.cap = opts.reading.cap.clone();
+        e.zone = opts.reading.zone.clone();
         e
     };
     let mut main = new_engine();
@@ -315,6 +338,7 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
         store_error = Some(e);
     }
     let crowding = Arc::new(Crowding::default());
+    let mut inputs = vec![InputCount::default(); opts.sources.len()];
 
     let (errors, oversized, marks, workers, mut epochs_left) = std::thread::scope(|s| {
         let reader = {
@@ -380,6 +404,7 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
                                 let pos = r.end as u64;
                                 let chunk = Chunk {
                                     seq,
+                                    source: idx,
                                     epoch: epochs.next(),
                                     data: Data::Mapped(m.clone(), r),
                                     years: years.take(),
@@ -412,6 +437,7 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
                                 };
                                 let chunk = Chunk {
                                     seq,
+                                    source: idx,
                                     epoch: epochs.next(),
                                     data: Data::Owned(data),
                                     years: years.take(),
@@ -475,8 +501,13 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
                         }
                         eng.last_request = None;
                         eng.max_time = chunk.max_time;
+                        let (lines_before, unparsed_before) =
+                            (eng.counters.lines, eng.counters.unparsed);
                         let mut r = ChunkResult {
                             seq: chunk.seq,
+                            source: chunk.source,
+                            lines: 0,
+                            unparsed: 0,
                             epoch: chunk.epoch,
                             years: chunk.years,
                             max_time: chunk.max_time,
@@ -502,6 +533,8 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
                         r.last_request = eng
                             .last_request
                             .map(|t| (t, eng.last_request_host.as_slice().into()));
+                        r.lines = eng.counters.lines - lines_before;
+                        r.unparsed = eng.counters.unparsed - unparsed_before;
                         r.skewed = std::mem::take(&mut eng.skewed);
                         chunk.data.release(&free);
                         if rollups && eng.aggregates.open_minutes() > CROWDED_MINUTES {
@@ -512,7 +545,7 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
                         // Samples go back for ordering; the worker keeps
                         // collecting up to the limit per chunk.
                         r.samples = eng.unparsed_samples.split_off(samples_before);
-                        if tx.send(FromWorker::Chunk(r)).is_err() {
+                        if tx.send(FromWorker::Chunk(Box::new(r))).is_err() {
                             break;
                         }
                     }
@@ -534,13 +567,14 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
         // Ordering: apply each chunk's health events in input order.
         let mut waiting: BTreeMap<u64, ChunkResult> = BTreeMap::new();
         let mut next = 0u64;
-        let mut clock = Clock::new(YearResolver::new(1970, None));
+        let zone = &opts.reading.zone;
+        let mut clock = Clock::new(YearResolver::new(1970, None)).with_zone(zone.clone());
         let mut epochs = Epochs::new(threads);
         // The epoch of the last chunk applied: every earlier one is whole.
         let mut applying = 0u64;
         for msg in res_rx {
             let r = match msg {
-                FromWorker::Chunk(r) => r,
+                FromWorker::Chunk(r) => *r,
                 FromWorker::Epoch {
                     worker,
                     epoch,
@@ -557,7 +591,7 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
             while let Some(r) = waiting.remove(&next) {
                 next += 1;
                 if let Some(y) = r.years {
-                    clock = Clock::new(y);
+                    clock = Clock::new(y).with_zone(zone.clone());
                 }
                 if let Some(f) = r.first_request.filter(|&t| p.engine.filter.in_time(t)) {
                     p.engine.see(f);
@@ -579,6 +613,11 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
                     clock.observe(&host, t);
                     p.advance(t);
                 }
+                let input = &mut inputs[r.source];
+                input.lines += r.lines;
+                input.unparsed += r.unparsed;
+                let room = INPUT_SAMPLES.saturating_sub(input.samples.len());
+                input.samples.extend(r.samples.iter().take(room).cloned());
                 let room = opts
                     .reading
                     .show_unparsed
@@ -645,8 +684,12 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
         store_error,
         errors,
         marks,
+        inputs,
     }
 }
+
+/// Unparsed lines kept per input, to show when most of it is.
+const INPUT_SAMPLES: usize = 2;
 
 /// What the ordering thread knows about each epoch, to commit at their
 /// boundaries (see [`EPOCH_CHUNKS`]).
@@ -748,5 +791,6 @@ fn checkpoint(paths: &[Option<String>], m: &Mark) -> Option<Checkpoint> {
         dev: m.dev,
         ino: m.ino,
         offset: m.offset,
+        cursor: None,
     })
 }

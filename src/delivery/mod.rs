@@ -67,8 +67,33 @@ impl From<String> for Failure {
     }
 }
 
+/// An alert with no time later than `now`. A start in the future is a
+/// clock problem (a sender's zone unset or wrong, a lying clock): sent as
+/// it is, Alertmanager answers `400 start time must be before end time` on
+/// every retry and the page never arrives. Said on stderr, once per alert
+/// and sink try; the stored alert keeps its event time.
+fn not_in_future(a: &Alert, now: crate::time::Millis) -> std::borrow::Cow<'_, Alert> {
+    let late = |t: crate::time::Millis| t > now;
+    if !late(a.starts_at) && !a.ends_at.is_some_and(late) {
+        return std::borrow::Cow::Borrowed(a);
+    }
+    crate::say!(
+        "hapwatch: alert {} {:?} starts at {}, after now ({}): a clock or time zone problem \
+         (is --tz the HAProxy host's zone?); sent with its times clamped to now",
+        a.rule,
+        a.labels,
+        crate::time::format_rfc3339_ms(a.starts_at),
+        crate::time::format_rfc3339_ms(now)
+    );
+    let mut c = a.clone();
+    c.starts_at = c.starts_at.min(now);
+    c.ends_at = c.ends_at.map(|e| e.min(now).max(c.starts_at));
+    std::borrow::Cow::Owned(c)
+}
+
 /// Sends one alert to one sink. Err says why, for the outbox.
 pub fn deliver(sink: &SinkConfig, a: &Alert) -> Result<(), Failure> {
+    let a = &*not_in_future(a, wall_ms());
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(sink.timeout()))
         .http_status_as_error(false)
@@ -370,6 +395,39 @@ mod tests {
             timeout: Some(timeout.into()),
             env: env.iter().map(|s| s.to_string()).collect(),
             min_severity: None,
+        }
+    }
+
+    #[test]
+    fn no_time_goes_to_a_sink_in_the_future() {
+        // A DOWN stamped nine hours ahead (a Tokyo host read as UTC): the
+        // exec sink, like every sink, gets it clamped to now.
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("starts");
+        let future = alert_at(wall_ms() + 9 * 3_600_000);
+        let script = format!("echo $HAPWATCH_ALERT_STARTS_AT > {}", out.display());
+        deliver(&exec_sink(&script, &[], "5s"), &future).unwrap();
+        let sent = std::fs::read_to_string(&out).unwrap();
+        let sent = crate::time::parse_user_time(sent.trim()).unwrap();
+        assert!(sent <= wall_ms() && sent > wall_ms() - 60_000, "{sent}");
+        // Resolved in the future too: both clamped, end not before start.
+        let mut r = alert_at(wall_ms() + 3_600_000);
+        r.ends_at = Some(wall_ms() + 7_200_000);
+        let now = wall_ms();
+        let c = not_in_future(&r, now);
+        assert_eq!((c.starts_at, c.ends_at), (now, Some(now)));
+        // The past is left alone, borrowed.
+        let past = alert_at(1_000);
+        assert!(matches!(
+            not_in_future(&past, now),
+            std::borrow::Cow::Borrowed(_)
+        ));
+    }
+
+    fn alert_at(t: crate::time::Millis) -> Alert {
+        Alert {
+            starts_at: t,
+            ..alert()
         }
     }
 

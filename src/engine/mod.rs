@@ -11,6 +11,7 @@
 //! mergeable (see `stats`); health state has a single owner.
 
 pub(crate) mod counts;
+pub mod diagnose;
 pub(crate) mod order;
 pub mod rollup;
 pub(crate) mod state;
@@ -19,11 +20,12 @@ pub mod touched;
 
 use std::sync::Arc;
 
+use crate::envelope;
 use crate::haproxy::{self, HealthEvent, Message, Request};
 use crate::model::{BackendView, StateEvent};
 use crate::patterns::PatternSet;
 use crate::syslog::{self, Stamp};
-use crate::time::{Millis, YearResolver};
+use crate::time::{Millis, YearResolver, Zone};
 
 pub use state::{HealthTracker, Label, Transition};
 pub use stats::{Aggregates, ServerKey, Stats};
@@ -161,6 +163,8 @@ pub struct Clock {
     pub years: YearResolver,
     hosts: rustc_hash::FxHashMap<Box<[u8]>, YearResolver>,
     pub last: Option<Millis>,
+    /// The zone of dates without an offset (`--tz`).
+    pub zone: Zone,
 }
 
 /// Hosts whose year is followed apart; past this, new hosts use the
@@ -173,7 +177,13 @@ impl Clock {
             years,
             hosts: Default::default(),
             last: None,
+            zone: Zone::utc(),
         }
+    }
+
+    pub fn with_zone(mut self, zone: Zone) -> Clock {
+        self.zone = zone;
+        self
     }
 
     /// `host`'s year resolver: a copy of the reference the first time the
@@ -199,10 +209,14 @@ impl Clock {
     pub fn resolve(&mut self, host: &[u8], stamp: Stamp) -> Option<Millis> {
         let t = match stamp {
             Stamp::Full(t) => Some(t),
-            Stamp::NoYear(d) => Some(match self.host_years(host) {
-                Some(y) => y.resolve(d),
-                None => self.years.clone().resolve(d),
-            }),
+            Stamp::NoYear(d) => {
+                let local = match self.host_years(host) {
+                    Some(y) => y.resolve(d),
+                    None => self.years.clone().resolve(d),
+                };
+                Some(self.zone.to_utc(local))
+            }
+            Stamp::Local(t) => Some(self.zone.to_utc(t)),
             Stamp::None => self.last,
         };
         if let Some(t) = t {
@@ -220,17 +234,22 @@ impl Clock {
 /// health events on the same, true UTC clock.
 fn local_offset(r: &Request, header: Millis) -> Millis {
     const Q: Millis = 15 * 60_000;
-    let total = match r.mode {
-        haproxy::Mode::Tcp => r.timer(haproxy::Timer::Tt),
-        _ => r.timer(haproxy::Timer::Ta),
-    }
-    .max(0) as Millis;
-    let delta = r.accept + total - header;
+    let delta = r.accept + emitted_after(r) - header;
     if delta.abs() < Q / 2 {
         0
     } else {
         (delta as f64 / Q as f64).round() as Millis * Q
     }
+}
+
+/// How long after its accept date a request line is written: Ta (Tt for
+/// TCP, whose line is written at the end of the session).
+fn emitted_after(r: &Request) -> Millis {
+    match r.mode {
+        haproxy::Mode::Tcp => r.timer(haproxy::Timer::Tt),
+        _ => r.timer(haproxy::Timer::Ta),
+    }
+    .max(0) as Millis
 }
 
 /// A health event whose time is not known yet.
@@ -346,6 +365,14 @@ pub struct Engine {
     pub generation: u64,
     /// How many servers and hosts are kept (see [`Cap`]).
     pub cap: Cap,
+    /// The zone of accept dates whose line has no zoned header (`--tz`).
+    pub zone: Zone,
+    /// CRI parts (`P`) waiting for the line's end (`F`).
+    cri_partial: Vec<u8>,
+    /// When the last line dated without a zone was written, as read (a
+    /// request's accept date + Ta, an RFC 3164 health line): `listen`
+    /// compares it with the receive time to spot a zone left unset.
+    pub unzoned: Option<Millis>,
 }
 
 /// How many distinct servers and load balancers the engine keeps: names
@@ -437,6 +464,9 @@ impl Engine {
             last_request_host: Vec::new(),
             generation: 0,
             cap: Cap::default(),
+            zone: Zone::utc(),
+            cri_partial: Vec::new(),
+            unzoned: None,
         }
     }
 
@@ -469,12 +499,58 @@ impl Engine {
             return None;
         }
         self.counters.lines += 1;
-        let h = syslog::parse(line);
+        let env = envelope::open(line);
+        if env.partial || !self.cri_partial.is_empty() {
+            return self.join_partial(line, env);
+        }
+        let h = envelope::header(&env);
+        self.ingest_header(line, h)
+    }
+
+    /// CRI splits a line longer than its buffer (16 KiB) into `P` parts
+    /// ended by an `F` line: the parts are kept until the whole line is
+    /// there (bounded by [`MAX_LINE`]); a part followed by anything but CRI
+    /// is counted unparsed.
+    #[cold]
+    fn join_partial(&mut self, line: &[u8], env: envelope::Envelope) -> Option<PendingHealth> {
+        if env.kind != envelope::Kind::Cri {
+            self.cri_partial.clear();
+            self.counters.unparsed += 1;
+            let h = envelope::header(&env);
+            return self.ingest_header(line, h);
+        }
+        self.cri_partial.extend_from_slice(&env.inner);
+        if self.cri_partial.len() > MAX_LINE {
+            self.cri_partial.clear();
+            self.counters.oversized += 1;
+            return None;
+        }
+        if env.partial {
+            return None;
+        }
+        let joined = std::mem::take(&mut self.cri_partial);
+        let whole = envelope::Envelope {
+            partial: false,
+            inner: std::borrow::Cow::Borrowed(&joined),
+            ..env
+        };
+        let h = envelope::header(&whole);
+        self.ingest_header(&joined, h)
+    }
+
+    /// One line whose envelope and syslog header are read.
+    fn ingest_header(&mut self, line: &[u8], h: syslog::Header) -> Option<PendingHealth> {
         match haproxy::classify(&self.patterns, h.msg) {
             Message::Request(mut r) => {
                 self.counters.requests += 1;
-                if let Stamp::Full(t) = h.stamp {
-                    r.accept -= local_offset(&r, t);
+                match h.stamp {
+                    Stamp::Full(t) => r.accept -= local_offset(&r, t),
+                    _ => {
+                        if !self.zone.is_utc() {
+                            r.accept = self.zone.to_utc(r.accept);
+                        }
+                        self.unzoned = Some(r.accept + emitted_after(&r));
+                    }
                 }
                 let host = h.host.unwrap_or_default();
                 if self.max_time.is_some_and(|m| r.accept > m) {
@@ -497,9 +573,13 @@ impl Engine {
                     self.counters.health_events += 1;
                 }
                 let host = h.host.unwrap_or_default();
+                let stamp = match h.stamp {
+                    Stamp::None => haproxy::stderr_time(h.msg).map_or(Stamp::None, Stamp::NoYear),
+                    s => s,
+                };
                 Some(PendingHealth {
                     host: String::from_utf8_lossy(host).into_owned(),
-                    stamp: h.stamp,
+                    stamp,
                     fingerprint: fingerprint(host, h.msg),
                     event,
                     line: line.into(),
@@ -756,7 +836,12 @@ impl Engine {
         }
         if let Some(p) = pending {
             match clock.resolve(p.host.as_bytes(), p.stamp) {
-                Some(at) => self.submit_health(at, p),
+                Some(at) => {
+                    if matches!(p.stamp, Stamp::NoYear(_) | Stamp::Local(_)) {
+                        self.unzoned = Some(at);
+                    }
+                    self.submit_health(at, p)
+                }
                 None => self.counters.untimed += 1,
             }
         }

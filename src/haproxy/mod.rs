@@ -53,6 +53,16 @@ pub fn strip_stderr_prefix(msg: &[u8]) -> Option<(&[u8], Option<u32>, &[u8])> {
     Some((level, pid, msg))
 }
 
+/// The time HAProxy before 2.3 put in its stderr prefix
+/// (`[NOTICE] 049/041157 (4436) : `: day of the year from 0, local time).
+pub fn stderr_time(msg: &[u8]) -> Option<crate::time::NoYear> {
+    let body = msg.strip_prefix(b"[")?;
+    let close = memchr::memchr(b']', body.get(..10)?)?;
+    let rest = &body[close + 1..];
+    let rest = &rest[rest.iter().take_while(|&&c| c == b' ').count()..];
+    crate::time::parse_yday_time(rest.get(..10)?)
+}
+
 /// Strips what HAProxy or a relay may leave at the end of a message.
 fn trim_message(m: &[u8]) -> &[u8] {
     let mut m = m;

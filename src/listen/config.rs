@@ -52,9 +52,24 @@ pub struct Settings {
     /// that HAProxy may write there).
     #[arg(long, value_name = "GROUP")]
     pub unix_group: Option<String>,
-    /// Follow a log file across rotation (from its checkpoint, else its end).
+    /// Follow a log file across rotation (from its checkpoint, else its end);
+    /// `-` is --stdin.
     #[arg(long, value_name = "FILE")]
     pub follow: Vec<PathBuf>,
+    /// Follow this systemd unit's journal entries live (`journalctl -f -o
+    /// json --unit UNIT`, resumed after the last entry read across restarts;
+    /// the first run starts at the end). Repeatable.
+    #[arg(long, value_name = "UNIT")]
+    pub journal: Vec<String>,
+    /// Follow the journal files of this directory (a copied journal,
+    /// systemd-journal-remote's output). Repeatable.
+    #[arg(long, value_name = "DIR")]
+    pub journal_dir: Vec<PathBuf>,
+    /// Read standard input until its end, as a live source (`docker logs -f
+    /// -t haproxy 2>&1 | hapwatch listen --stdin`); alone, its end stops
+    /// listen.
+    #[arg(long)]
+    pub stdin: bool,
     /// Serve Prometheus metrics on http://IP:PORT/metrics.
     #[arg(long, value_name = "IP:PORT")]
     pub metrics: Option<String>,
@@ -117,6 +132,12 @@ pub struct Settings {
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     #[serde(default, deserialize_with = "de_duration")]
     pub max_skew: Option<Millis>,
+    /// Time zone of the HAProxy hosts, for dates they write without an
+    /// offset (RFC 3164 headers, HAProxy's accept date): an IANA name
+    /// (Europe/Paris), UTC or local (default UTC; a sender whose dates sit a
+    /// whole number of hours from the receive time is warned about).
+    #[arg(long, value_name = "ZONE")]
+    pub tz: Option<String>,
     /// Distinct servers kept (default 100000); lines of more are counted
     /// (hapwatch_series_dropped_total) and not kept.
     #[arg(long, value_name = "N")]
@@ -215,6 +236,10 @@ impl Settings {
             reorder_window: self.reorder_window.or(file.reorder_window),
             idle_grace: self.idle_grace.or(file.idle_grace),
             max_skew: self.max_skew.or(file.max_skew),
+            tz: self.tz.or(file.tz),
+            stdin: self.stdin || file.stdin,
+            journal: or(self.journal, file.journal),
+            journal_dir: or(self.journal_dir, file.journal_dir),
             max_servers: self.max_servers.or(file.max_servers),
             max_hosts: self.max_hosts.or(file.max_hosts),
             patterns: self.patterns.or(file.patterns),
@@ -260,11 +285,17 @@ impl Settings {
             Some(path) => RuleFile::load(path).map_err(|e| StartError(e.to_string()))?,
         };
         let (mut udp, mut tcp) = (args.udp, args.tcp);
+        let mut follow = args.follow;
+        let stdin = args.stdin || follow.iter().any(|p| p.as_os_str() == "-");
+        follow.retain(|p| p.as_os_str() != "-");
         if udp.is_empty()
             && tcp.is_empty()
             && args.tls.is_empty()
             && args.unix.is_empty()
-            && args.follow.is_empty()
+            && follow.is_empty()
+            && !stdin
+            && args.journal.is_empty()
+            && args.journal_dir.is_empty()
         {
             udp.push("127.0.0.1:5514".into());
             tcp.push("127.0.0.1:5514".into());
@@ -318,7 +349,18 @@ impl Settings {
             tls,
             unix: args.unix,
             unix_access: UnixAccess { mode, group },
-            follow: args.follow,
+            follow,
+            stdin,
+            journals: args
+                .journal
+                .into_iter()
+                .map(super::journal::Journal::Unit)
+                .chain(
+                    args.journal_dir
+                        .into_iter()
+                        .map(super::journal::Journal::Dir),
+                )
+                .collect(),
             metrics: args.metrics,
             db: args.db.unwrap_or_else(crate::store::default_path),
             patterns,
@@ -344,6 +386,12 @@ impl Settings {
             rules_path: args.rules,
             alerts_jsonl: args.alerts_jsonl,
             max_skew: args.max_skew.unwrap_or(600_000),
+            zone: match args.tz.as_deref() {
+                Some(z) => {
+                    crate::time::Zone::parse(z).map_err(|e| StartError(format!("--tz: {e}")))?
+                }
+                None => crate::time::Zone::utc(),
+            },
             cap: crate::engine::Cap::new(
                 args.max_servers.unwrap_or(100_000).max(1),
                 args.max_hosts.unwrap_or(10_000).max(1),

@@ -154,6 +154,7 @@ impl Follower {
             offset: self
                 .skipping
                 .unwrap_or(self.pos - self.partial.len() as u64),
+            cursor: None,
         }
     }
 
@@ -213,10 +214,10 @@ impl Follower {
             let mark = self.mark();
             let mut chunks = frames.chunks(BATCH).peekable();
             while let Some(c) = chunks.next() {
-                out.push(Batch::new(
-                    c.to_vec(),
-                    chunks.peek().is_none().then(|| mark.clone()),
-                ));
+                out.push(
+                    Batch::new(c.to_vec(), chunks.peek().is_none().then(|| mark.clone()))
+                        .from(&self.stats),
+                );
             }
         }
     }

@@ -45,6 +45,13 @@ pub struct Listener {
     /// TLS connections closed before their handshake ended (no or a bad
     /// client certificate, not TLS, too slow).
     pub tls_handshakes_failed: AtomicU64,
+    /// A journal source's journalctl started again after it ended.
+    pub restarts: AtomicU64,
+    /// Messages not understood (a subset of `messages`), and the first of
+    /// them, for the warning said once when most of a source is.
+    pub unparsed: AtomicU64,
+    pub first_unparsed: Mutex<Option<String>>,
+    pub said_unparsed: std::sync::atomic::AtomicBool,
     /// Where the bytes received went, each in exactly one:
     /// `bytes` = processed + oversized + malformed + partial + denied +
     /// dropped (framing goes with its frame).
@@ -225,11 +232,49 @@ pub struct Shared {
     pub wanted: std::sync::atomic::AtomicBool,
     /// Snapshots published so far (a scrape waits for the next one).
     pub published: AtomicU64,
+    /// The whole-hour offset by which a sender's dates without a zone sit
+    /// from the receive time (0: none seen): `--tz` unset or wrong.
+    pub zone_suspect_seconds: std::sync::atomic::AtomicI64,
 }
 
 /// HAProxy's stats page states, all exported so that a state that is not
 /// current reads 0 (Prometheus alert rules need the series to exist).
 pub const STATES: [&str; 6] = ["UP", "DOWN", "STOPPING", "MAINT", "DRAIN", "UNKNOWN"];
+
+/// Messages of a source after which it is judged (fewer say too little).
+const JUDGED_AFTER: u64 = 20;
+
+impl Listener {
+    /// One of its messages was not understood.
+    pub fn unparsed_line(&self, line: &[u8]) {
+        self.unparsed.fetch_add(1, Relaxed);
+        let mut first = self.first_unparsed.lock().expect("first_unparsed lock");
+        if first.is_none() {
+            *first = Some(String::from_utf8_lossy(&line[..line.len().min(300)]).into_owned());
+        }
+    }
+
+    /// Says once, on stderr, when more than half of a source's messages
+    /// were not understood: with one of them and the form it is nearest.
+    pub fn say_if_mostly_unparsed(&self) {
+        let (seen, bad) = (self.messages.load(Relaxed), self.unparsed.load(Relaxed));
+        if seen < JUDGED_AFTER || bad * 2 <= seen || self.said_unparsed.swap(true, Relaxed) {
+            return;
+        }
+        let line = self
+            .first_unparsed
+            .lock()
+            .expect("first_unparsed lock")
+            .clone()
+            .unwrap_or_default();
+        crate::say!(
+            "hapwatch: {}: {bad} of the first {seen} messages not understood \
+             (hapwatch_messages_unparsed_total), e.g.:\n    {line}\n  nearest known form: {}",
+            self.name,
+            crate::engine::diagnose::nearest_form(line.as_bytes())
+        );
+    }
+}
 
 #[derive(Debug)]
 struct Collector(Arc<Shared>);
@@ -327,6 +372,23 @@ impl prometheus_client::collector::Collector for Collector {
         )?;
         counter(
             &mut enc,
+            "hapwatch_journal_restarts",
+            "journalctl children started again after they ended (--journal, --journal-dir)",
+            s.listeners
+                .iter()
+                .filter(|l| l.name.starts_with("journal"))
+                .map(|l| (vec![("listener", l.name.clone())], l.restarts.load(Relaxed)))
+                .collect::<Vec<_>>(),
+        )?;
+        counter(
+            &mut enc,
+            "hapwatch_messages_unparsed",
+            "Messages received and not understood (HAProxy lines in a form hapwatch \
+             does not read, or not HAProxy's)",
+            per(|l| &l.unparsed),
+        )?;
+        counter(
+            &mut enc,
             "hapwatch_bytes",
             "Bytes received by what became of them, each byte in one outcome \
              (processed, oversized, malformed, partial, denied, dropped); they add up to \
@@ -411,6 +473,13 @@ impl prometheus_client::collector::Collector for Collector {
             per(|l| &l.connections_open)
                 .into_iter()
                 .map(|(l, v)| (l, v as i64)),
+        )?;
+        gauge(
+            &mut enc,
+            "hapwatch_unzoned_offset_suspected_seconds",
+            "Whole hours by which dates written without a zone sit from the receive time \
+             (0: none): the HAProxy host's zone, to give with --tz",
+            [(vec![], s.zone_suspect_seconds.load(Relaxed))],
         )?;
         gauge(
             &mut enc,

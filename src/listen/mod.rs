@@ -17,8 +17,10 @@
 pub mod config;
 pub(crate) mod follow;
 pub(crate) mod framing;
+pub(crate) mod journal;
 pub(crate) mod metrics;
 pub(crate) mod net;
+pub(crate) mod stdin;
 pub(crate) mod tls;
 
 use std::path::PathBuf;
@@ -42,6 +44,9 @@ pub struct Batch {
     pub frames: Vec<Bytes>,
     /// A followed file: read up to here once these frames are applied.
     pub mark: Option<Checkpoint>,
+    /// The listener (or followed file, or stdin) it came from: its lines
+    /// not understood are counted there.
+    pub source: Option<Arc<metrics::Listener>>,
     /// The queue's room this batch takes, given back when the engine has
     /// applied it (dropped with the batch).
     room: Option<tokio::sync::OwnedSemaphorePermit>,
@@ -52,8 +57,14 @@ impl Batch {
         Batch {
             frames,
             mark,
+            source: None,
             room: None,
         }
+    }
+
+    pub fn from(mut self, l: &Arc<metrics::Listener>) -> Batch {
+        self.source = Some(l.clone());
+        self
     }
 
     /// Bytes this batch holds: its frames and their bookkeeping.
@@ -162,6 +173,10 @@ pub struct Options {
     pub unix: Vec<PathBuf>,
     pub unix_access: UnixAccess,
     pub follow: Vec<PathBuf>,
+    /// `--stdin`: standard input, until its end.
+    pub stdin: bool,
+    /// `--journal UNIT`, `--journal-dir DIR`.
+    pub journals: Vec<journal::Journal>,
     pub metrics: Option<String>,
     pub db: PathBuf,
     pub patterns: Arc<PatternSet>,
@@ -182,6 +197,8 @@ pub struct Options {
     /// Lines dated more than this after they were received are
     /// quarantined.
     pub max_skew: Millis,
+    /// `--tz`: the zone of dates written without an offset.
+    pub zone: crate::time::Zone,
     /// Distinct servers and hosts kept.
     pub cap: crate::engine::Cap,
     /// Who may read the files written (`--group`).
@@ -237,6 +254,32 @@ pub fn run(opts: Options) -> Result<Stopped, StartError> {
         .map(|p| follow::Follower::open(p, &store))
         .collect::<Result<Vec<_>, _>>()?;
     listeners.extend(followers.iter().map(|f| f.stats.clone()));
+    let stdin = opts.stdin.then(|| {
+        Arc::new(metrics::Listener {
+            name: "stdin".into(),
+            ..Default::default()
+        })
+    });
+    let journals: Vec<(journal::Journal, Arc<metrics::Listener>)> = opts
+        .journals
+        .iter()
+        .map(|j| {
+            let l = Arc::new(metrics::Listener {
+                name: j.name(),
+                ..Default::default()
+            });
+            (j.clone(), l)
+        })
+        .collect();
+    listeners.extend(journals.iter().map(|(_, l)| l.clone()));
+    let mut cursors = journals
+        .iter()
+        .map(|(j, _)| Ok((j.name(), store.resume_cursor(&j.name())?)))
+        .collect::<Result<std::collections::HashMap<_, _>, crate::store::StoreError>>()
+        .map_err(|e| StartError(e.to_string()))?;
+    // Standard input alone: its end is the end of the run.
+    let stdin_alone = listeners.is_empty();
+    listeners.extend(stdin.clone());
     let shared = Arc::new(metrics::Shared {
         listeners,
         ..Default::default()
@@ -297,6 +340,30 @@ pub fn run(opts: Options) -> Result<Stopped, StartError> {
         for f in followers {
             let (tx, stop, reload) = (tx.clone(), shutdown.clone(), reload.clone());
             tasks.spawn(f.run(tx, stop, reload));
+        }
+        for (j, l) in journals {
+            let f = journal::Follow {
+                after: cursors.remove(&j.name()).flatten(),
+                journal: j,
+                max_frame: opts.limits.max_frame,
+            };
+            tasks.spawn(journal::run(
+                f,
+                tx.clone(),
+                shared.clone(),
+                l,
+                shutdown.clone(),
+            ));
+        }
+        if let Some(l) = stdin {
+            tasks.spawn(stdin::run(
+                tx.clone(),
+                shared.clone(),
+                l,
+                opts.limits.max_frame,
+                shutdown.clone(),
+                stdin_alone,
+            ));
         }
         if let Some(l) = metrics_listener {
             let shared = shared.clone();
@@ -396,6 +463,7 @@ pub fn run(opts: Options) -> Result<Stopped, StartError> {
     }
     engine.preview = true;
     engine.cap = opts.cap.clone();
+    engine.zone = opts.zone.clone();
     // The rules carry on where the last run stopped: firing alerts stay
     // firing (unannounced), flapping windows and degradation conditions go on.
     let evaluator = crate::alerts::Evaluator::new(opts.rules.clone());
@@ -432,6 +500,7 @@ pub fn run(opts: Options) -> Result<Stopped, StartError> {
             window: Duration::from_millis(opts.reorder_window.max(0) as u64),
             idle_grace: opts.idle_grace,
             max_skew: opts.max_skew,
+            zone: opts.zone.clone(),
             watchdog: {
                 // WatchdogSec=: ping at half the interval, from the engine
                 // thread, so that a wedged engine is restarted.
@@ -457,6 +526,63 @@ pub fn run(opts: Options) -> Result<Stopped, StartError> {
     result
 }
 
+/// Spots a sender whose dates without a zone are read in the wrong one:
+/// the same whole number of hours between its dates and the receive time in
+/// three batches in a row (a relay's backlog drifts; a zone does not). Said
+/// once on stderr, and kept in `/metrics`.
+#[derive(Default)]
+struct ZoneCheck {
+    hours: Option<i64>,
+    seen: u32,
+    said: bool,
+}
+
+impl ZoneCheck {
+    fn sample(
+        &mut self,
+        t: Millis,
+        now: Millis,
+        zone: &crate::time::Zone,
+        shared: &metrics::Shared,
+    ) {
+        let h = crate::time::zone_explains(t - now);
+        if h != self.hours {
+            (self.hours, self.seen) = (h, 0);
+        }
+        self.seen += 1;
+        let Some(h) = h else { return };
+        if self.seen < 3 || self.said {
+            return;
+        }
+        self.said = true;
+        shared.zone_suspect_seconds.store(h * 3600, Relaxed);
+        let (way, sign) = if h > 0 {
+            ("ahead of", '+')
+        } else {
+            ("behind", '-')
+        };
+        crate::say!(
+            "hapwatch: dates without a zone (RFC 3164 headers, HAProxy's accept dates) arrive \
+             {} h {way} the receive time, read in {}: the HAProxy host's zone is probably \
+             UTC{sign}{:02}:00; give it with --tz (an IANA name, e.g. {}), until then its \
+             times are wrong by that much{}",
+            h.abs(),
+            zone.name(),
+            h.abs(),
+            if h > 0 {
+                "Asia/Tokyo"
+            } else {
+                "America/New_York"
+            },
+            if h > 0 {
+                " and its lines are quarantined as skewed"
+            } else {
+                ""
+            }
+        );
+    }
+}
+
 /// Wall-clock durations the engine thread goes by.
 struct Pace {
     /// The reorder window: how long a health event waits.
@@ -465,6 +591,8 @@ struct Pace {
     idle_grace: Duration,
     /// How far after the receive time a line may be dated.
     max_skew: Millis,
+    /// `--tz`.
+    zone: crate::time::Zone,
     /// How often to tell systemd's watchdog the engine is alive.
     watchdog: Option<Duration>,
 }
@@ -483,8 +611,10 @@ fn engine_loop(
         window,
         idle_grace,
         max_skew,
+        zone,
         watchdog,
     } = pace;
+    let mut zone_check = ZoneCheck::default();
     let mut pinged = Instant::now();
     let mut said_dropped = false;
     // The engine's generation at the last successful commit, and when the
@@ -495,7 +625,7 @@ fn engine_loop(
     let mut published = u64::MAX;
     let mut series = metrics::Publisher::default();
     let (y, m, d) = crate::time::civil_from_days(now_ms().div_euclid(86_400_000));
-    let mut clock = Clock::new(YearResolver::new(y, Some((m, d))));
+    let mut clock = Clock::new(YearResolver::new(y, Some((m, d)))).with_zone(zone.clone());
     // What the reorder window held at the last commit was read before the
     // checkpoints: it goes back in first.
     p.restore_held(&mut clock)
@@ -531,7 +661,19 @@ fn engine_loop(
                 // allowed is a forged date or a broken clock: quarantined.
                 p.engine.max_time = Some(now_ms() + max_skew);
                 for f in &batch.frames {
+                    let before = p.engine.counters.unparsed;
                     p.ingest_line_now(f, &mut clock);
+                    if p.engine.counters.unparsed != before {
+                        if let Some(l) = &batch.source {
+                            l.unparsed_line(f);
+                        }
+                    }
+                }
+                if let Some(l) = &batch.source {
+                    l.say_if_mostly_unparsed();
+                }
+                if let Some(t) = p.engine.unzoned.take() {
+                    zone_check.sample(t, now_ms(), &zone, &shared);
                 }
                 last_frame = Instant::now();
                 // A followed file's position goes with the commit that

@@ -180,11 +180,11 @@ pub fn spawn_all(
 
 /// Queues a batch without waiting (datagrams); counts it dropped when the
 /// queue is full.
-fn offer(tx: &Sender, frames: Vec<Bytes>, l: &Listener, shared: &Shared) {
+fn offer(tx: &Sender, frames: Vec<Bytes>, l: &Arc<Listener>, shared: &Shared) {
     let n = frames.len() as u64;
     let bytes: u64 = frames.iter().map(|f| f.len() as u64).sum();
     shared.queue_depth.fetch_add(n, Relaxed);
-    if tx.try_send(Batch::new(frames, None)).is_err() {
+    if tx.try_send(Batch::new(frames, None).from(l)).is_err() {
         shared.queue_depth.fetch_sub(n, Relaxed);
         l.app_drops.fetch_add(n, Relaxed);
         l.bytes_to.dropped.fetch_add(bytes, Relaxed);
@@ -453,7 +453,7 @@ async fn tcp_accept(
 /// reclaimed.
 async fn tcp_conn<S: tokio::io::AsyncRead + Unpin>(
     stream: S,
-    l: &Listener,
+    l: &Arc<Listener>,
     tx: Sender,
     limits: &Limits,
     shared: &Shared,
@@ -507,7 +507,7 @@ async fn tcp_conn<S: tokio::io::AsyncRead + Unpin>(
         l.messages.fetch_add(n, Relaxed);
         shared.queue_depth.fetch_add(n, Relaxed);
         // Back-pressure: wait for room; this connection is not read meanwhile.
-        if tx.send(Batch::new(frames, None)).await.is_err() {
+        if tx.send(Batch::new(frames, None).from(l)).await.is_err() {
             shared.queue_depth.fetch_sub(n, Relaxed);
             l.bytes_to.dropped.fetch_add(processed, Relaxed);
             break;

@@ -468,8 +468,11 @@ pub(super) mod tests {
         // A database from before backend minutes: they are filled in.
         drop(w);
         let c = rusqlite::Connection::open(&path).unwrap();
-        c.execute_batch("DROP TABLE backend_rollups; PRAGMA user_version = 10;")
-            .unwrap();
+        c.execute_batch(
+            "DROP TABLE backend_rollups; ALTER TABLE checkpoints DROP COLUMN cursor;
+             PRAGMA user_version = 10;",
+        )
+        .unwrap();
         drop(c);
         let s = Store::open(&path).unwrap();
         assert_eq!(stored(&s), want);

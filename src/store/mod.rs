@@ -320,6 +320,11 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX backend_rollups_minute ON backend_rollups (minute_ms);
     ",
+    // 12: a journal source's place (`listen --journal`): the cursor of the
+    // last entry whose effects are stored, written in the same transaction.
+    "
+    ALTER TABLE checkpoints ADD COLUMN cursor TEXT;
+    ",
 ];
 
 /// The migration that creates `backend_rollups`, filled from `rollups`.
@@ -662,6 +667,20 @@ impl Store {
         })
     }
 
+    /// Where a journal source (`listen --journal`) stopped: the cursor of
+    /// the last entry stored.
+    pub fn resume_cursor(&self, source: &str) -> Result<Option<String>, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT cursor FROM checkpoints WHERE path = ?1",
+                params![source],
+                |r| r.get::<_, Option<String>>(0),
+            )
+            .optional()
+            .map(Option::flatten)
+            .map_err(|e| StoreError::Sqlite(self.path.clone(), e))
+    }
+
     /// Records where a file starts to be read when nothing was read of it
     /// yet (`listen --follow` starting at its end): a restart, even after
     /// SIGKILL before the first commit, reads on from here.
@@ -922,11 +941,12 @@ impl Store {
             }
             let mut cp = tx
                 .prepare_cached(
-                    "INSERT INTO checkpoints (path, dev, ino, offset, updated_ms)
-                     VALUES (?1, ?2, ?3, ?4, ?5)
+                    "INSERT INTO checkpoints (path, dev, ino, offset, updated_ms, cursor)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                      ON CONFLICT (path) DO UPDATE SET
                         dev = excluded.dev, ino = excluded.ino,
-                        offset = excluded.offset, updated_ms = excluded.updated_ms",
+                        offset = excluded.offset, updated_ms = excluded.updated_ms,
+                        cursor = excluded.cursor",
                 )
                 .map_err(err)?;
             for c in b.checkpoints {
@@ -935,7 +955,8 @@ impl Store {
                     c.dev as i64,
                     c.ino as i64,
                     c.offset as i64,
-                    end.unwrap_or(0)
+                    end.unwrap_or(0),
+                    c.cursor
                 ])
                 .map_err(err)?;
             }

@@ -27,6 +27,9 @@ pub struct Checkpoint {
     pub dev: u64,
     pub ino: u64,
     pub offset: u64,
+    /// A journal source: the cursor of its last entry (`path` is the
+    /// source's name, the numbers 0).
+    pub cursor: Option<String>,
 }
 
 /// The database, or the thread still creating it (see [`Writer::opening`]).

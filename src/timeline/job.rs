@@ -110,6 +110,9 @@ pub fn run(job: Job) -> Result<Told, Failed> {
         if let Some(p) = done.problems.first() {
             return Err(Failed(1, p.clone()));
         }
+        for n in &done.not_understood {
+            crate::say!("hapwatch: {n}");
+        }
         _dir = Some(dir);
         path = db;
         Store::open_read_only(&path).map_err(|e| Failed(1, e.to_string()))?
@@ -320,6 +323,7 @@ fn fine_pass(
     use crate::input::{self, Body, Source};
     let mut engine = crate::engine::Engine::new(job.reading.patterns.clone(), window.clone());
     engine.fine = Some(crate::engine::rollup::Fine::new(width));
+    engine.zone = job.reading.zone.clone();
     for f in &job.files {
         let src = Source::parse(f);
         let failed = |e: std::io::Error| Failed(1, format!("{}: {e}", src.name()));

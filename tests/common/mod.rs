@@ -143,18 +143,24 @@ pub fn require_tools(tools: &[&str]) {
             .success();
         assert!(
             found,
-            "{tool} is needed: apt-get install haproxy rsyslog python3 openssl"
+            "{tool} is needed: apt-get install haproxy rsyslog python3 openssl faketime"
         );
     }
 }
 
 /// Runs a capture script into a fresh directory, on its own ports.
 pub fn capture(script: &str, port_base: &str) -> tempfile::TempDir {
+    capture_with(script, port_base, &[])
+}
+
+/// [`capture`] with more of the script's settings (`CAPTURE_TZ`, ...).
+pub fn capture_with(script: &str, port_base: &str, env: &[(&str, &str)]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let out = Command::new("bash")
         .arg(fixture(script))
         .arg(dir.path())
         .env("CAPTURE_PORT_BASE", port_base)
+        .envs(env.iter().copied())
         .output()
         .unwrap();
     assert!(
@@ -242,4 +248,44 @@ impl Drop for Running {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// Debian's systemd-journal-remote: an export stream into a journal file.
+pub const JOURNAL_REMOTE: &str = "/lib/systemd/systemd-journal-remote";
+
+/// The capture (fixtures/, moved by `shift_ms`) as journald keeps HAProxy's syslog messages: one entry per
+/// line of the RFC 5424 copy, its time, `SYSLOG_IDENTIFIER=haproxy`, the
+/// message alone; a binary `MESSAGE` for one (journald stores a message
+/// with control characters so).
+pub fn export_stream(host: &str, shift_ms: i64) -> Vec<u8> {
+    let text = std::fs::read_to_string(fixture("haproxy-udp-rfc5424.log")).unwrap();
+    let mut out = Vec::new();
+    for (i, l) in text.lines().enumerate() {
+        let f: Vec<&str> = l.splitn(8, ' ').collect();
+        let t = hapwatch::time::parse_user_time(f[1]).unwrap() + shift_ms;
+        let micros = t * 1000 + 456;
+        let msg = f[7];
+        out.extend_from_slice(
+            format!(
+                "__REALTIME_TIMESTAMP={micros}\n__MONOTONIC_TIMESTAMP={}\n\
+                 _BOOT_ID=0123456789abcdef0123456789abcdef\n_HOSTNAME={host}\n\
+                 SYSLOG_IDENTIFIER=haproxy\nSYSLOG_PID={}\n_PID={}\n_COMM=haproxy\nPRIORITY=6\n",
+                micros - 1_700_000_000_000_000,
+                f[4],
+                f[4]
+            )
+            .as_bytes(),
+        );
+        if i == 3 {
+            let m = format!("{msg}\u{1}");
+            out.extend_from_slice(b"MESSAGE\n");
+            out.extend_from_slice(&(m.len() as u64).to_le_bytes());
+            out.extend_from_slice(m.as_bytes());
+            out.push(b'\n');
+        } else {
+            out.extend_from_slice(format!("MESSAGE={msg}\n").as_bytes());
+        }
+        out.push(b'\n');
+    }
+    out
 }

@@ -1,0 +1,387 @@
+//! Envelope layer: what a container runtime or orchestrator wraps around
+//! HAProxy's line before it reaches a file, taken off so that the syslog and
+//! HAProxy layers see the line HAProxy wrote. Detected per line, no flag:
+//!
+//! | source | shape |
+//! |---|---|
+//! | Docker json-file driver | `{"log":"MSG\n","stream":"stderr","time":"2026-11-24T16:23:14.123456789Z"}` |
+//! | CRI (containerd, CRI-O: `/var/log/pods`) | `2026-11-24T16:23:14.123456789Z stderr F MSG` (`P`: a part, joined with what follows) |
+//! | `kubectl logs --prefix` | `[pod/NAME/CONTAINER] MSG` |
+//! | `docker compose logs` | `NAME  \| MSG` |
+//! | `docker service logs` (swarm) | `SERVICE.SLOT.TASKID@NODE  \| MSG` |
+//! | `docker logs -t`, `kubectl logs --timestamps` | `2026-11-24T16:23:14.123456789Z MSG` |
+//! | `journalctl -o json` | `{"__CURSOR":...,"__REALTIME_TIMESTAMP":"1795537394123456","_HOSTNAME":"lb1","MESSAGE":"MSG"}` (`MESSAGE` text or bytes) |
+//! | `journalctl -o json-seq` | the same after an ASCII RS (0x1E) |
+//!
+//! The last one needs no envelope: it is the shape of HAProxy's own `iso`
+//! log format, which [`crate::syslog`] reads; [`header`] looks inside when
+//! what follows the time is itself a syslog header (HAProxy logging
+//! `rfc3164` to stdout).
+//!
+//! What the envelope gives: a time, used when the message has none (HAProxy's
+//! stderr has none since 2.3), and a name, used as the HAProxy host when the
+//! message has none: the pod (kubectl), the container (compose), the service
+//! and slot (swarm: `haproxy.1`, stable across the task's restarts). A
+//! stream name (`stdout`, `stderr`) is never a host.
+
+use std::borrow::Cow;
+
+use crate::syslog::{self, Header, Stamp};
+use crate::time::{self, Millis};
+
+/// Which envelope a line came in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    None,
+    DockerJson,
+    Journal,
+    Cri,
+    Kubectl,
+    Compose,
+}
+
+/// What the envelope said, and the line inside it.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Envelope<'a> {
+    pub kind: Kind,
+    pub time: Option<Millis>,
+    pub host: Option<&'a [u8]>,
+    /// A CRI partial line (`P`): the rest comes in the next line(s).
+    pub partial: bool,
+    pub inner: Cow<'a, [u8]>,
+}
+
+impl<'a> Envelope<'a> {
+    fn none(line: &'a [u8]) -> Envelope<'a> {
+        Envelope {
+            kind: Kind::None,
+            time: None,
+            host: None,
+            partial: false,
+            inner: Cow::Borrowed(line),
+        }
+    }
+}
+
+/// Takes the envelope off one line; a line without one is its own inner
+/// line. Costs a few byte comparisons on a line that has none.
+pub fn open(line: &[u8]) -> Envelope<'_> {
+    match line.first() {
+        Some(b'{') => docker_json(line).or_else(|| journal_json(line)),
+        // json-seq (RFC 7464): each record after a record separator.
+        Some(0x1E) => journal_json(&line[1..]),
+        Some(b'[') if line.starts_with(b"[pod/") => kubectl_prefix(line),
+        Some(c) if c.is_ascii_digit() => cri(line),
+        Some(c) if c.is_ascii_alphanumeric() => compose(line),
+        _ => None,
+    }
+    .unwrap_or_else(|| Envelope::none(line))
+}
+
+/// The syslog header of an opened line, with the envelope's time and name
+/// where the line has none.
+pub fn header<'b>(env: &'b Envelope<'_>) -> Header<'b> {
+    let mut h = syslog::parse(&env.inner);
+    // `TIME <PRI>...`: a timestamp put before a whole syslog line (`docker
+    // logs -t` of a HAProxy logging rfc3164 to stdout): the line inside
+    // says more, its time included when it has one.
+    if h.host.is_none() && h.program.is_none() && matches!(h.stamp, Stamp::Full(_)) {
+        let inside = syslog::parse(h.msg);
+        if inside.program.is_some() || inside.pri.is_some() {
+            let outer = h.stamp;
+            h = inside;
+            if h.stamp == Stamp::None {
+                h.stamp = outer;
+            }
+        }
+    }
+    if h.stamp == Stamp::None {
+        if let Some(t) = env.time {
+            h.stamp = Stamp::Full(t);
+        }
+    }
+    if h.host.is_none() {
+        h.host = env.host;
+    }
+    h
+}
+
+/// A JSON string, borrowed from the line when it has no escapes. (serde
+/// does not borrow an `Option<Cow<str>>` directly: it always copies.)
+#[derive(serde::Deserialize)]
+struct Text<'a>(#[serde(borrow)] Cow<'a, str>);
+
+/// Docker's json-file driver: one JSON object per line. `log` is the line
+/// as written (its newline kept), `time` RFC 3339 with nanoseconds.
+fn docker_json(line: &[u8]) -> Option<Envelope<'_>> {
+    if !line.starts_with(b"{\"log\":") {
+        return None;
+    }
+    #[derive(serde::Deserialize)]
+    struct Line<'a> {
+        #[serde(borrow)]
+        log: Cow<'a, str>,
+        #[serde(default, borrow)]
+        time: Option<Text<'a>>,
+    }
+    let l: Line = serde_json::from_slice(line).ok()?;
+    let time = l
+        .time
+        .and_then(|t| time::parse_rfc3339(t.0.as_bytes()).map(|(t, _)| t));
+    Some(Envelope {
+        kind: Kind::DockerJson,
+        time,
+        host: None,
+        partial: false,
+        inner: match l.log {
+            Cow::Borrowed(s) => Cow::Borrowed(s.as_bytes()),
+            Cow::Owned(s) => Cow::Owned(s.into_bytes()),
+        },
+    })
+}
+
+/// `journalctl -o json`: one object per entry. `MESSAGE` is a string, or
+/// an array of bytes when it is not valid UTF-8 or holds control
+/// characters; the time is `__REALTIME_TIMESTAMP` (microseconds since the
+/// epoch, as a string), the host `_HOSTNAME`. A syslog identifier and pid
+/// are what journald took off the syslog header: HAProxy's message follows.
+fn journal_json(line: &[u8]) -> Option<Envelope<'_>> {
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum Message<'a> {
+        #[serde(borrow)]
+        Text(Cow<'a, str>),
+        Bytes(Vec<u8>),
+    }
+    #[derive(serde::Deserialize)]
+    struct Entry<'a> {
+        #[serde(rename = "MESSAGE", borrow)]
+        message: Option<Message<'a>>,
+        #[serde(rename = "__REALTIME_TIMESTAMP", borrow)]
+        realtime: Option<Text<'a>>,
+        #[serde(rename = "_HOSTNAME", borrow)]
+        hostname: Option<Text<'a>>,
+    }
+    let e: Entry = serde_json::from_slice(line).ok()?;
+    let time = e
+        .realtime
+        .and_then(|t| t.0.parse::<i64>().ok())
+        .map(|us| us.div_euclid(1000));
+    // The host name is borrowed from the line when it has no escapes (a
+    // host name never does): found again in the raw bytes.
+    let host = e.hostname.and_then(|h| match h.0 {
+        Cow::Borrowed(h) => {
+            let off = h.as_ptr() as usize - line.as_ptr() as usize;
+            Some(&line[off..off + h.len()])
+        }
+        Cow::Owned(_) => None,
+    });
+    let inner = match e.message? {
+        Message::Text(Cow::Borrowed(s)) => Cow::Borrowed(s.as_bytes()),
+        Message::Text(Cow::Owned(s)) => Cow::Owned(s.into_bytes()),
+        Message::Bytes(b) => Cow::Owned(b),
+    };
+    Some(Envelope {
+        kind: Kind::Journal,
+        time,
+        host: host.filter(|h| !h.is_empty()),
+        partial: false,
+        inner,
+    })
+}
+
+/// CRI: `TIME STREAM TAG MSG`, TAG `F` (full) or `P` (partial).
+fn cri(line: &[u8]) -> Option<Envelope<'_>> {
+    let (t, n) = time::parse_rfc3339(line)?;
+    let rest = line[n..].strip_prefix(b" ")?;
+    let rest = rest
+        .strip_prefix(b"stdout ")
+        .or_else(|| rest.strip_prefix(b"stderr "))?;
+    let (partial, msg) = match rest {
+        [b'F', b' ', msg @ ..] => (false, msg),
+        [b'P', b' ', msg @ ..] => (true, msg),
+        [b'F'] => (false, &rest[1..]),
+        [b'P'] => (true, &rest[1..]),
+        _ => return None,
+    };
+    Some(Envelope {
+        kind: Kind::Cri,
+        time: Some(t),
+        host: None,
+        partial,
+        inner: Cow::Borrowed(msg),
+    })
+}
+
+/// `kubectl logs --prefix`: `[pod/NAME/CONTAINER] MSG`.
+fn kubectl_prefix(line: &[u8]) -> Option<Envelope<'_>> {
+    let close = memchr::memchr(b']', line)?;
+    let mut parts = line[1..close].splitn(3, |&c| c == b'/');
+    let (_kind, pod, _container) = (parts.next()?, parts.next()?, parts.next()?);
+    if pod.is_empty() || pod.contains(&b' ') {
+        return None;
+    }
+    let msg = &line[close + 1..];
+    Some(Envelope {
+        kind: Kind::Kubectl,
+        time: None,
+        host: Some(pod),
+        partial: false,
+        inner: Cow::Borrowed(msg.strip_prefix(b" ").unwrap_or(msg)),
+    })
+}
+
+/// `docker compose logs` (`NAME  | MSG`) and `docker service logs`
+/// (`SERVICE.SLOT.TASKID@NODE  | MSG`): a name of the characters Docker
+/// allows, padded with spaces, then `| `.
+fn compose(line: &[u8]) -> Option<Envelope<'_>> {
+    let name_len = line
+        .iter()
+        .take(256)
+        .take_while(|&&c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.' | b'@'))
+        .count();
+    let name = &line[..name_len];
+    let rest = &line[name_len..];
+    let pad = rest.iter().take_while(|&&c| c == b' ').count();
+    if pad == 0 || rest.get(pad) != Some(&b'|') {
+        return None;
+    }
+    let msg = &rest[pad + 1..];
+    let msg = msg.strip_prefix(b" ").unwrap_or(msg);
+    let host = match memchr::memchr(b'@', name) {
+        // Swarm: `haproxy.1.9y7cjx9fd5n4kzsd2nxkbnqq2@node1`: the service
+        // and slot, without the task id (new at every restart).
+        Some(at) => {
+            let task = &name[..at];
+            match memchr::memrchr(b'.', task) {
+                Some(dot) if task.len() - dot > 20 => &task[..dot],
+                _ => task,
+            }
+        }
+        None => name,
+    };
+    Some(Envelope {
+        kind: Kind::Compose,
+        time: None,
+        host: (!host.is_empty()).then_some(host),
+        partial: false,
+        inner: Cow::Borrowed(msg),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::time::format_rfc3339_ms;
+
+    const DOWN: &str = "[WARNING]  (8) : Server be_app/srv2 is DOWN, reason: Layer4 connection problem, info: \"Connection refused\", check duration: 0ms. 1 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue.";
+
+    /// (time, host, message) as the layers above see them.
+    fn seen(line: &str) -> (String, String, String) {
+        let env = open(line.as_bytes());
+        let h = header(&env);
+        (
+            match h.stamp {
+                Stamp::Full(t) => format_rfc3339_ms(t),
+                Stamp::NoYear(d) => format_rfc3339_ms(d.with_year(2026)),
+                Stamp::Local(t) => format!("local {}", format_rfc3339_ms(t)),
+                Stamp::None => "-".into(),
+            },
+            h.host
+                .map_or("-".into(), |h| String::from_utf8_lossy(h).into_owned()),
+            String::from_utf8_lossy(h.msg).into_owned(),
+        )
+    }
+
+    #[test]
+    fn every_runtime_gives_the_line_haproxy_wrote() {
+        let t = "2026-11-24T16:23:14.123Z";
+        let json = format!(
+            "{{\"log\":\"{}\\n\",\"stream\":\"stderr\",\"time\":\"2026-11-24T16:23:14.123456789Z\"}}",
+            DOWN.replace('"', "\\\"")
+        );
+        let cases = [
+            (json.as_str(), t, "-"),
+            (
+                &*format!("2026-11-24T16:23:14.123456789Z stderr F {DOWN}"),
+                t,
+                "-",
+            ),
+            (&*format!("2026-11-24T16:23:14.123456789Z {DOWN}"), t, "-"),
+            (
+                &*format!("[pod/haproxy-6d4cf56db6-x7k2p/haproxy] {DOWN}"),
+                "-",
+                "haproxy-6d4cf56db6-x7k2p",
+            ),
+            (
+                &*format!(
+                    "[pod/haproxy-6d4cf56db6-x7k2p/haproxy] 2026-11-24T16:23:14.123456789Z {DOWN}"
+                ),
+                t,
+                "haproxy-6d4cf56db6-x7k2p",
+            ),
+            (&*format!("haproxy1    | {DOWN}"), "-", "haproxy1"),
+            (
+                &*format!("lb-haproxy-1  | 2026-11-24T16:23:14.123456789Z {DOWN}"),
+                t,
+                "lb-haproxy-1",
+            ),
+            (
+                &*format!("haproxy.1.9y7cjx9fd5n4kzsd2nxkbnqq2@node1    | {DOWN}"),
+                "-",
+                "haproxy.1",
+            ),
+        ];
+        for (line, time, host) in cases {
+            let (gt, gh, gm) = seen(line);
+            assert_eq!((gt.as_str(), gh.as_str()), (time, host), "{line}");
+            assert_eq!(gm, DOWN, "{line}");
+        }
+    }
+
+    #[test]
+    fn a_syslog_line_inside_keeps_its_own_header() {
+        // HAProxy logging rfc3164 to stdout, read by `docker logs -t`.
+        let (t, host, msg) =
+            seen("2026-11-24T16:23:14.5Z <129>Nov 24 16:23:14 lb7 haproxy[8]: Server a/b is DOWN.");
+        assert_eq!(
+            (t.as_str(), host.as_str(), msg.as_str()),
+            ("2026-11-24T16:23:14.000Z", "lb7", "Server a/b is DOWN.")
+        );
+        // `short` inside: no time of its own, the runtime's is taken.
+        let (t, _, msg) = seen("2026-11-24T16:23:14.5Z stdout F <1>Server a/b is DOWN.");
+        assert_eq!(
+            (t.as_str(), msg.as_str()),
+            ("2026-11-24T16:23:14.500Z", "Server a/b is DOWN.")
+        );
+    }
+
+    #[test]
+    fn what_is_not_an_envelope_is_left_alone() {
+        for line in [
+            "<134>Nov 24 16:21:15 haproxy[4061]: 127.0.0.1:44128 [24/Nov/2026:16:21:15.230] fe be/s 0/0/0/1/1 200 1 - - ---- 1/1/0/0/0 0/0 {a|b} \"GET / HTTP/1.1\"",
+            "Nov 24 16:21:15 lb1 haproxy[4061]: Server a/b is DOWN.",
+            "2026-11-24T16:21:13.123456+00:00 lb1 haproxy[4061]: Server a/b is DOWN.",
+            "127.0.0.1:44128 [24/Nov/2026:16:21:15.230] fe be/s 0/0/0/1/1 200 1 - - ---- 1/1/0/0/0 0/0 {a|b} \"GET / HTTP/1.1\"",
+            "Server be | x is DOWN.",
+            "{\"level\":\"info\"}",
+            "[WARNING]  (8) : Server a/b is DOWN.",
+        ] {
+            let env = open(line.as_bytes());
+            assert_eq!(env, Envelope::none(line.as_bytes()), "{line}");
+        }
+        // A stream name is never a host, a broken JSON line is its own line.
+        assert_eq!(
+            seen("2026-11-24T16:23:14Z stdout F Server a/b is DOWN.").1,
+            "-"
+        );
+        assert_eq!(open(b"{\"log\":\"x").inner.as_ref(), b"{\"log\":\"x");
+    }
+
+    #[test]
+    fn cri_parts() {
+        let e = open(b"2026-11-24T16:23:14.1Z stdout P 127.0.0.1:1 [24/Nov");
+        assert!(e.partial);
+        assert_eq!(e.inner.as_ref(), b"127.0.0.1:1 [24/Nov");
+    }
+}

@@ -1,0 +1,157 @@
+//! journald: a real journal file, made by Debian's systemd-journal-remote
+//! from an export stream of the real HAProxy capture (fixtures/), read back
+//! through journalctl in each of its output forms, as an operator would
+//! pipe or save them. Every form with a wall-clock time tells the
+//! capture's story at its times; the forms without one (`cat`,
+//! `short-monotonic`) tell it in order, timed by the request lines.
+//!
+//! Needs journalctl and systemd-journal-remote (`.ci/run` installs them).
+
+mod common;
+use common::*;
+use std::path::Path;
+use std::process::Command;
+
+fn journal(dir: &Path) -> std::path::PathBuf {
+    let path = dir.join("remote.journal");
+    let mut child = Command::new(JOURNAL_REMOTE)
+        .arg("-o")
+        .arg(&path)
+        .arg("-")
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("systemd-journal-remote: apt-get install systemd-journal-remote");
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(&export_stream("lb1", 0))
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    path
+}
+
+/// `journalctl --file JOURNAL -a -o FORM` (in `tz`), saved to a file.
+fn journalctl(journal: &Path, form: &str, tz: &str, dir: &Path) -> std::path::PathBuf {
+    let out = Command::new("journalctl")
+        .env("TZ", tz)
+        .arg("--file")
+        .arg(journal)
+        .args(["-a", "--no-pager", "-o", form])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{form}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let path = dir.join(format!("{form}-{}.txt", tz.replace('/', "_")));
+    std::fs::write(&path, &out.stdout).unwrap();
+    path
+}
+
+fn story(path: &Path, tz: &str) -> (Vec<(i64, String)>, serde_json::Value) {
+    let r = analyze_json(&["--tz", tz, path.to_str().unwrap()]);
+    let at = r["transitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| hapwatch::time::parse_user_time(t["at"].as_str().unwrap()).unwrap())
+        .zip(transitions(&r))
+        .collect();
+    (at, r)
+}
+
+#[test]
+fn every_journalctl_form_tells_the_capture() {
+    require_tools(&["journalctl", JOURNAL_REMOTE]);
+    let dir = tempfile::tempdir().unwrap();
+    let j = journal(dir.path());
+    let (want, want_r) = story(&fixture("haproxy-udp-rfc5424.log"), "UTC");
+    assert_eq!(want.len(), 10);
+    let requests = want_r["input"]["requests"].as_u64().unwrap();
+    for (form, tz, host, slack) in [
+        ("json", "UTC", "lb1", 1),
+        ("json-seq", "UTC", "lb1", 1),
+        ("export", "UTC", "lb1", 1),
+        ("short", "UTC", "lb1", 1_000),
+        ("short-precise", "UTC", "lb1", 1),
+        ("short-iso", "UTC", "lb1", 1_000),
+        ("short-iso-precise", "UTC", "lb1", 1),
+        ("short-full", "UTC", "lb1", 1_000),
+        ("with-unit", "UTC", "lb1", 1_000),
+        ("short-unix", "UTC", "lb1", 1),
+        // journalctl writes local times: read in the same zone.
+        ("short", "Asia/Tokyo", "lb1", 1_000),
+        ("short-full", "America/New_York", "lb1", 1_000),
+        // No wall-clock time: health lines take the request line's before.
+        ("short-monotonic", "UTC", "lb1", 1_000),
+        ("cat", "UTC", "", 1_000),
+    ] {
+        let path = journalctl(&j, form, tz, dir.path());
+        let (got, r) = story(&path, tz);
+        let what = format!("{form} in {tz}");
+        assert_eq!(r["input"]["unparsed"], 0, "{what}");
+        assert_eq!(r["input"]["requests"].as_u64(), Some(requests), "{what}");
+        let labels: Vec<&String> = got.iter().map(|(_, l)| l).collect();
+        let want_labels: Vec<&String> = want.iter().map(|(_, l)| l).collect();
+        assert_eq!(labels, want_labels, "{what}");
+        for ((t, l), (wt, _)) in got.iter().zip(&want) {
+            assert!(
+                (t - wt).abs() <= slack,
+                "{what}: {l} at {t}, the capture says {wt}"
+            );
+        }
+        for s in r["servers"].as_array().unwrap() {
+            assert_eq!(s["host"], host, "{what}");
+        }
+    }
+    // --directory: a copied journal directory, as `--journal-dir` reads it.
+    let out = Command::new("journalctl")
+        .arg("--directory")
+        .arg(dir.path())
+        .args(["-a", "--no-pager", "-o", "json"])
+        .output()
+        .unwrap();
+    let path = dir.path().join("dir.json");
+    std::fs::write(&path, &out.stdout).unwrap();
+    assert_eq!(story(&path, "UTC").0.len(), 10);
+}
+
+#[test]
+fn a_journal_entry_that_is_not_haproxys_is_counted_unparsed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mixed.json");
+    let haproxy = "{\"__REALTIME_TIMESTAMP\":\"1795537394123456\",\"_HOSTNAME\":\"lb1\",\"SYSLOG_IDENTIFIER\":\"haproxy\",\"MESSAGE\":\"Server be_app/srv2 is DOWN, reason: Layer4 timeout, check duration: 2001ms. 1 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue.\"}";
+    let sshd = "{\"__REALTIME_TIMESTAMP\":\"1795537395123456\",\"_HOSTNAME\":\"lb1\",\"SYSLOG_IDENTIFIER\":\"sshd\",\"MESSAGE\":\"Accepted publickey for root\"}";
+    // MESSAGE as bytes (not UTF-8), and null (an entry without one).
+    let up = "Server be_app/srv2 is UP, reason: Layer7 check passed, code: 200, check duration: 1ms. 2 active and 0 backup servers online. 0 sessions requeued, 0 total in queue.";
+    let array: Vec<String> = up.bytes().map(|b| b.to_string()).collect();
+    let bytes = format!(
+        "{{\"__REALTIME_TIMESTAMP\":\"1795537396123456\",\"_HOSTNAME\":\"lb1\",\"MESSAGE\":[{}]}}",
+        array.join(",")
+    );
+    let null = "{\"__REALTIME_TIMESTAMP\":\"1795537397123456\",\"MESSAGE\":null}";
+    std::fs::write(&path, format!("{haproxy}\n{sshd}\n{bytes}\n{null}\n")).unwrap();
+    let out = hapwatch(&[
+        "analyze",
+        "--format",
+        "json",
+        "--allow-unparsed",
+        path.to_str().unwrap(),
+    ]);
+    assert!(out.status.success());
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["input"]["lines"], 4);
+    assert_eq!(r["input"]["health_events"], 2, "{}", r["input"]);
+    assert_eq!(r["input"]["unparsed"], 2, "{}", r["input"]);
+    let t = transitions(&r);
+    assert_eq!(t, ["be_app/srv2 UP->DOWN", "be_app/srv2 DOWN->UP"]);
+}
