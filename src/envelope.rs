@@ -66,35 +66,38 @@ impl<'a> Envelope<'a> {
 /// Takes the envelope off one line; a line without one is its own inner
 /// line. Costs a few byte comparisons on a line that has none.
 pub fn open(line: &[u8]) -> Envelope<'_> {
-    match line.first() {
-        Some(b'{') => docker_json(line).or_else(|| journal_json(line)),
+    peel(line).unwrap_or_else(|| Envelope::none(line))
+}
+
+/// The envelope of a line, `None` for most lines (none): told by the first
+/// bytes, inline, so that a plain syslog or HAProxy line pays a few
+/// comparisons and no call.
+#[inline]
+pub fn peel(line: &[u8]) -> Option<Envelope<'_>> {
+    match *line.first()? {
+        b'{' => docker_json(line).or_else(|| journal_json(line)),
         // json-seq (RFC 7464): each record after a record separator.
-        Some(0x1E) => journal_json(&line[1..]),
-        Some(b'[') if line.starts_with(b"[pod/") => kubectl_prefix(line),
-        Some(c) if c.is_ascii_digit() => cri(line),
-        Some(c) if c.is_ascii_alphanumeric() => compose(line),
+        0x1E => journal_json(&line[1..]),
+        b'[' if line.starts_with(b"[pod/") => kubectl_prefix(line),
+        // CRI's time: `2026-11-24T...` (an IP or a syslog date is not).
+        c if c.is_ascii_digit() && line.get(4) == Some(&b'-') => cri(line),
+        // `NAME  | `: a space, then more spaces or the bar (a syslog date
+        // has a day there).
+        c if c.is_ascii_alphanumeric() && maybe_compose(line) => compose(line),
         _ => None,
     }
-    .unwrap_or_else(|| Envelope::none(line))
+}
+
+#[inline]
+fn maybe_compose(line: &[u8]) -> bool {
+    let n = line.iter().take(256).position(|&c| c == b' ');
+    n.is_some_and(|n| matches!(line.get(n + 1), Some(b' ' | b'|')))
 }
 
 /// The syslog header of an opened line, with the envelope's time and name
 /// where the line has none.
 pub fn header<'b>(env: &'b Envelope<'_>) -> Header<'b> {
-    let mut h = syslog::parse(&env.inner);
-    // `TIME <PRI>...`: a timestamp put before a whole syslog line (`docker
-    // logs -t` of a HAProxy logging rfc3164 to stdout): the line inside
-    // says more, its time included when it has one.
-    if h.host.is_none() && h.program.is_none() && matches!(h.stamp, Stamp::Full(_)) {
-        let inside = syslog::parse(h.msg);
-        if inside.program.is_some() || inside.pri.is_some() {
-            let outer = h.stamp;
-            h = inside;
-            if h.stamp == Stamp::None {
-                h.stamp = outer;
-            }
-        }
-    }
+    let mut h = look_inside(syslog::parse(&env.inner));
     if h.stamp == Stamp::None {
         if let Some(t) = env.time {
             h.stamp = Stamp::Full(t);
@@ -104,6 +107,33 @@ pub fn header<'b>(env: &'b Envelope<'_>) -> Header<'b> {
         h.host = env.host;
     }
     h
+}
+
+/// `TIME <PRI>...`: a timestamp put before a whole syslog line (`docker
+/// logs -t` of a HAProxy logging rfc3164 to stdout): the line inside says
+/// more, its time included when it has one. Every other header is returned
+/// as it is, at the cost of one test (this runs on every line).
+#[inline]
+pub fn look_inside(h: Header<'_>) -> Header<'_> {
+    if h.host.is_none() && h.program.is_none() && matches!(h.stamp, Stamp::Full(_)) {
+        return inside(h);
+    }
+    h
+}
+
+#[cold]
+fn inside(h: Header<'_>) -> Header<'_> {
+    let inner = syslog::parse(h.msg);
+    if inner.program.is_none() && inner.pri.is_none() {
+        return h;
+    }
+    Header {
+        stamp: match inner.stamp {
+            Stamp::None => h.stamp,
+            s => s,
+        },
+        ..inner
+    }
 }
 
 /// A JSON string, borrowed from the line when it has no escapes. (serde

@@ -313,6 +313,7 @@ fn from_loose<'a>(line: &'a [u8], s: &'a str) -> Option<Header<'a>> {
 
 /// Parses one frame. Never fails: what is not a syslog header is a bare
 /// message (HAProxy's `raw` format, stderr lines).
+#[inline]
 pub fn parse(line: &[u8]) -> Header<'_> {
     let line = strip_octet_count(trim_end(line));
     if let Some(h) = fast(line) {

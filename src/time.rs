@@ -203,7 +203,14 @@ impl Zone {
     }
 
     fn from_tz(tz: jiff::tz::TimeZone, name: String) -> Zone {
-        let fixed_utc = tz.to_fixed_offset().is_ok_and(|o| o.seconds() == 0);
+        // UTC itself (`TZ=UTC`, /etc/localtime -> Etc/UTC) comes as a TZif
+        // zone, not a fixed offset: +00:00 with no transition either way is
+        // UTC, and costs nothing per line.
+        let epoch = jiff::Timestamp::UNIX_EPOCH;
+        let fixed_utc = tz.to_fixed_offset().is_ok_and(|o| o.seconds() == 0)
+            || (tz.to_offset(epoch).seconds() == 0
+                && tz.following(epoch).next().is_none()
+                && tz.preceding(epoch).next().is_none());
         Zone {
             tz: (!fixed_utc).then_some(tz),
             name: name.into(),
@@ -588,6 +595,11 @@ mod tests {
         );
         let mut utc_zone = Zone::parse("UTC").unwrap();
         assert!(utc_zone.is_utc());
+        // The database's own UTC zones are UTC too (no cost per line); a
+        // zone at +00:00 only in winter is not.
+        assert!(Zone::parse("Etc/UTC").unwrap().is_utc());
+        assert!(Zone::from_tz(jiff::tz::TimeZone::get("Etc/UTC").unwrap(), "x".into()).is_utc());
+        assert!(!Zone::parse("Europe/London").unwrap().is_utc());
         assert_eq!(
             utc(&mut utc_zone, "2026-11-24T16:23:14"),
             "2026-11-24T16:23:14.000Z"

@@ -57,24 +57,12 @@ fn journalctl(journal: &Path, form: &str, tz: &str, dir: &Path) -> std::path::Pa
     path
 }
 
-fn story(path: &Path, tz: &str) -> (Vec<(i64, String)>, serde_json::Value) {
-    let r = analyze_json(&["--tz", tz, path.to_str().unwrap()]);
-    let at = r["transitions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| hapwatch::time::parse_user_time(t["at"].as_str().unwrap()).unwrap())
-        .zip(transitions(&r))
-        .collect();
-    (at, r)
-}
-
 #[test]
 fn every_journalctl_form_tells_the_capture() {
     require_tools(&["journalctl", JOURNAL_REMOTE]);
     let dir = tempfile::tempdir().unwrap();
     let j = journal(dir.path());
-    let (want, want_r) = story(&fixture("haproxy-udp-rfc5424.log"), "UTC");
+    let (want, want_r) = timed_transitions(&fixture("haproxy-udp-rfc5424.log"), "UTC");
     assert_eq!(want.len(), 10);
     let requests = want_r["input"]["requests"].as_u64().unwrap();
     for (form, tz, host, slack) in [
@@ -96,7 +84,7 @@ fn every_journalctl_form_tells_the_capture() {
         ("cat", "UTC", "", 1_000),
     ] {
         let path = journalctl(&j, form, tz, dir.path());
-        let (got, r) = story(&path, tz);
+        let (got, r) = timed_transitions(&path, tz);
         let what = format!("{form} in {tz}");
         assert_eq!(r["input"]["unparsed"], 0, "{what}");
         assert_eq!(r["input"]["requests"].as_u64(), Some(requests), "{what}");
@@ -122,7 +110,7 @@ fn every_journalctl_form_tells_the_capture() {
         .unwrap();
     let path = dir.path().join("dir.json");
     std::fs::write(&path, &out.stdout).unwrap();
-    assert_eq!(story(&path, "UTC").0.len(), 10);
+    assert_eq!(timed_transitions(&path, "UTC").0.len(), 10);
 }
 
 #[test]

@@ -1533,6 +1533,13 @@ fn a_followed_file_drops_and_counts_an_endless_line() {
         2,
         "{m2}"
     );
+    // Applied: nothing waits in the queue (it read -2 before followed
+    // frames were counted in).
+    let depth = m2
+        .lines()
+        .find(|l| l.starts_with("hapwatch_queue_depth"))
+        .unwrap();
+    assert_eq!(depth, "hapwatch_queue_depth{} 0", "{m2}");
     assert!(l.stop().0.success());
 }
 

@@ -18,14 +18,7 @@ const FORMATS: [&str; 8] = [
 
 /// (requests, [(UTC ms, "be/srv FROM->TO")]) of one file.
 fn story(path: &Path, tz: &str) -> (u64, Vec<(i64, String)>, serde_json::Value) {
-    let r = analyze_json(&["--tz", tz, path.to_str().unwrap()]);
-    let at = r["transitions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| hapwatch::time::parse_user_time(t["at"].as_str().unwrap()).unwrap())
-        .zip(transitions(&r))
-        .collect();
+    let (at, r) = timed_transitions(path, tz);
     (r["input"]["requests"].as_u64().unwrap(), at, r)
 }
 

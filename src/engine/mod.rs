@@ -499,7 +499,20 @@ impl Engine {
             return None;
         }
         self.counters.lines += 1;
-        let env = envelope::open(line);
+        if let Some(env) = envelope::peel(line) {
+            return self.ingest_enveloped(line, env);
+        }
+        if !self.cri_partial.is_empty() {
+            return self.ingest_enveloped(line, envelope::open(line));
+        }
+        // Most lines have no envelope: their header as it always was.
+        let h = envelope::look_inside(syslog::parse(line));
+        self.ingest_header(line, h)
+    }
+
+    /// A line a container runtime or journald wrapped.
+    #[cold]
+    fn ingest_enveloped(&mut self, line: &[u8], env: envelope::Envelope) -> Option<PendingHealth> {
         if env.partial || !self.cri_partial.is_empty() {
             return self.join_partial(line, env);
         }
@@ -539,6 +552,7 @@ impl Engine {
     }
 
     /// One line whose envelope and syslog header are read.
+    #[inline(always)]
     fn ingest_header(&mut self, line: &[u8], h: syslog::Header) -> Option<PendingHealth> {
         match haproxy::classify(&self.patterns, h.msg) {
             Message::Request(mut r) => {

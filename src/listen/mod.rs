@@ -339,7 +339,7 @@ pub fn run(opts: Options) -> Result<Stopped, StartError> {
         );
         for f in followers {
             let (tx, stop, reload) = (tx.clone(), shutdown.clone(), reload.clone());
-            tasks.spawn(f.run(tx, stop, reload));
+            tasks.spawn(f.run(tx, shared.clone(), stop, reload));
         }
         for (j, l) in journals {
             let f = journal::Follow {

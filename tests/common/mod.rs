@@ -75,6 +75,20 @@ pub fn backend<'a>(r: &'a serde_json::Value, name: &str) -> &'a serde_json::Valu
 }
 
 /// Transitions as "backend/server FROM->TO" strings, in order.
+/// `analyze --tz TZ FILE`: its transitions with their times (UTC ms), and
+/// the whole report.
+pub fn timed_transitions(path: &Path, tz: &str) -> (Vec<(i64, String)>, serde_json::Value) {
+    let r = analyze_json(&["--tz", tz, path.to_str().unwrap()]);
+    let at = r["transitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| hapwatch::time::parse_user_time(t["at"].as_str().unwrap()).unwrap())
+        .zip(transitions(&r))
+        .collect();
+    (at, r)
+}
+
 pub fn transitions(r: &serde_json::Value) -> Vec<String> {
     r["transitions"]
         .as_array()
