@@ -221,7 +221,7 @@ enum Command {
         /// Time zone of the HAProxy host, for dates written without an
         /// offset (RFC 3164 headers, HAProxy's accept date): an IANA name
         /// (Europe/Paris), UTC or local (default: this machine's zone).
-        #[arg(long, value_name = "ZONE", value_parser = parse_zone)]
+        #[arg(long, value_name = "ZONE", value_parser = Zone::parse)]
         tz: Option<Zone>,
         /// Print up to N lines that were not understood.
         #[arg(long, default_value_t = 0, value_name = "N")]
@@ -361,7 +361,7 @@ enum Command {
         year: Option<i64>,
         /// With files: the HAProxy host's time zone for dates written without
         /// an offset: an IANA name, UTC or local (default: this machine's).
-        #[arg(long, value_name = "ZONE", value_parser = parse_zone)]
+        #[arg(long, value_name = "ZONE", value_parser = Zone::parse)]
         tz: Option<Zone>,
         #[arg(long, value_enum, default_value = "text")]
         format: TimelineFormat,
@@ -709,9 +709,4 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
     }
-}
-
-/// `--tz`: an unknown name exits 2 with how to find a valid one.
-fn parse_zone(s: &str) -> Result<Zone, String> {
-    Zone::parse(s)
 }

@@ -84,7 +84,6 @@ impl Follower {
     pub async fn run(
         mut self,
         tx: Sender,
-        shared: Arc<super::metrics::Shared>,
         stop: CancellationToken,
         reload: Arc<tokio::sync::Notify>,
     ) {
@@ -101,13 +100,7 @@ impl Follower {
             };
             self = me;
             for b in batches {
-                // Counted in the queue as every receiver's frames are: the
-                // engine takes them off (without this, --follow drove
-                // hapwatch_queue_depth below zero).
-                let n = b.frames.len() as u64;
-                shared.queue_depth.fetch_add(n, Relaxed);
                 if tx.send(b).await.is_err() {
-                    shared.queue_depth.fetch_sub(n, Relaxed);
                     return;
                 }
             }

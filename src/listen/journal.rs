@@ -22,13 +22,12 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ::bytes::Bytes;
 use futures_util::StreamExt;
 use tokio_util::codec::{AnyDelimiterCodec, FramedRead};
 use tokio_util::sync::CancellationToken;
 
-use super::metrics::{Listener, Shared};
-use super::{Batch, Sender, BATCH};
+use super::metrics::Listener;
+use super::{Batch, Sender};
 use crate::store::Checkpoint;
 
 /// What to follow: a unit of the system journal, or a journal directory
@@ -84,13 +83,7 @@ pub struct Follow {
     pub max_frame: usize,
 }
 
-pub async fn run(
-    mut f: Follow,
-    tx: Sender,
-    shared: Arc<Shared>,
-    l: Arc<Listener>,
-    stop: CancellationToken,
-) {
+pub async fn run(mut f: Follow, tx: Sender, l: Arc<Listener>, stop: CancellationToken) {
     let mut pause = Duration::from_secs(1);
     loop {
         let started = std::time::Instant::now();
@@ -100,19 +93,15 @@ pub async fn run(
                 let codec =
                     AnyDelimiterCodec::new_with_max_length(b"\n".to_vec(), Vec::new(), f.max_frame);
                 let mut lines = FramedRead::new(out, codec);
-                let stopping = pump(
-                    &mut lines,
-                    &mut child,
-                    &mut f.after,
-                    &tx,
-                    &shared,
-                    &l,
-                    &stop,
-                )
-                .await;
+                let stopping = pump(&mut lines, &mut child, &mut f.after, &tx, &l, &stop).await;
                 let status = child.wait().await;
                 if stopping {
                     return;
+                }
+                // A child that ran a while had nothing wrong with it: the
+                // pause starts short again.
+                if started.elapsed() > Duration::from_secs(60) {
+                    pause = Duration::from_secs(1);
                 }
                 crate::say!(
                     "hapwatch: {}: journalctl ended ({}); starting it again in {} s",
@@ -128,11 +117,6 @@ pub async fn run(
             ),
         }
         l.restarts.fetch_add(1, Relaxed);
-        // A child that ran a while had nothing wrong with it: the pause
-        // starts short again.
-        if started.elapsed() > Duration::from_secs(60) {
-            pause = Duration::from_secs(1);
-        }
         tokio::select! {
             _ = tokio::time::sleep(pause) => {}
             _ = stop.cancelled() => return,
@@ -148,7 +132,6 @@ async fn pump(
     child: &mut tokio::process::Child,
     after: &mut Option<String>,
     tx: &Sender,
-    shared: &Shared,
     l: &Arc<Listener>,
     stop: &CancellationToken,
 ) -> bool {
@@ -170,18 +153,8 @@ async fn pump(
                 }
             }
         };
-        let mut frames: Vec<Bytes> = Vec::with_capacity(BATCH);
-        let mut open = super::stdin::take(l, &mut frames, next);
-        while open && frames.len() < BATCH {
-            match futures_util::FutureExt::now_or_never(lines.next()) {
-                Some(n) => open = super::stdin::take(l, &mut frames, n),
-                None => break,
-            }
-        }
+        let (frames, open) = super::stdin::batch(lines, next, l);
         if !frames.is_empty() {
-            let n = frames.len() as u64;
-            l.messages.fetch_add(n, Relaxed);
-            shared.queue_depth.fetch_add(n, Relaxed);
             let mark = frames.iter().rev().find_map(|f| cursor_of(f)).map(|c| {
                 *after = Some(c.clone());
                 Checkpoint {
@@ -193,7 +166,6 @@ async fn pump(
                 }
             });
             if tx.send(Batch::new(frames, mark).from(l)).await.is_err() {
-                shared.queue_depth.fetch_sub(n, Relaxed);
                 return true;
             }
         }

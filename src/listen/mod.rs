@@ -95,10 +95,17 @@ pub struct Sender {
     room: Arc<tokio::sync::Semaphore>,
     /// The most bytes one batch may take (the whole queue).
     max: u32,
+    /// `hapwatch_queue_depth`: the frames queued, counted here for every
+    /// receiver (the engine takes them off as it applies them).
+    shared: Arc<metrics::Shared>,
 }
 
 impl Sender {
-    fn new(tx: tokio::sync::mpsc::Sender<Batch>, bytes: usize) -> Sender {
+    fn new(
+        tx: tokio::sync::mpsc::Sender<Batch>,
+        bytes: usize,
+        shared: Arc<metrics::Shared>,
+    ) -> Sender {
         let max = bytes.clamp(
             1,
             tokio::sync::Semaphore::MAX_PERMITS.min(u32::MAX as usize),
@@ -107,35 +114,54 @@ impl Sender {
             tx,
             room: Arc::new(tokio::sync::Semaphore::new(max)),
             max: max as u32,
+            shared,
         }
     }
 
     /// Waits for room (back-pressure), then queues.
     pub async fn send(&self, mut b: Batch) -> Result<(), NotQueued> {
+        let n = self.count_in(&b);
         let need = b.weight().clamp(1, self.max);
-        let permit = self
-            .room
-            .clone()
-            .acquire_many_owned(need)
-            .await
-            .map_err(|_| NotQueued::Closed)?;
-        b.room = Some(permit);
-        self.tx.send(b).await.map_err(|_| NotQueued::Closed)
+        let queued = match self.room.clone().acquire_many_owned(need).await {
+            Ok(permit) => {
+                b.room = Some(permit);
+                self.tx.send(b).await.map_err(|_| NotQueued::Closed)
+            }
+            Err(_) => Err(NotQueued::Closed),
+        };
+        self.count_out_if_not(&queued, n);
+        queued
+    }
+
+    /// Counted before the engine can take them off: the gauge never dips.
+    fn count_in(&self, b: &Batch) -> u64 {
+        let n = b.frames.len() as u64;
+        self.shared.queue_depth.fetch_add(n, Relaxed);
+        n
+    }
+
+    fn count_out_if_not(&self, queued: &Result<(), NotQueued>, n: u64) {
+        if queued.is_err() {
+            self.shared.queue_depth.fetch_sub(n, Relaxed);
+        }
     }
 
     /// Queues without waiting.
     pub fn try_send(&self, mut b: Batch) -> Result<(), NotQueued> {
+        let n = self.count_in(&b);
         let need = b.weight().clamp(1, self.max);
-        let permit = self
-            .room
-            .clone()
-            .try_acquire_many_owned(need)
-            .map_err(|_| NotQueued::Full)?;
-        b.room = Some(permit);
-        self.tx.try_send(b).map_err(|e| match e {
-            tokio::sync::mpsc::error::TrySendError::Full(_) => NotQueued::Full,
-            tokio::sync::mpsc::error::TrySendError::Closed(_) => NotQueued::Closed,
-        })
+        let queued = match self.room.clone().try_acquire_many_owned(need) {
+            Ok(permit) => {
+                b.room = Some(permit);
+                self.tx.try_send(b).map_err(|e| match e {
+                    tokio::sync::mpsc::error::TrySendError::Full(_) => NotQueued::Full,
+                    tokio::sync::mpsc::error::TrySendError::Closed(_) => NotQueued::Closed,
+                })
+            }
+            Err(_) => Err(NotQueued::Full),
+        };
+        self.count_out_if_not(&queued, n);
+        queued
     }
 }
 
@@ -289,7 +315,7 @@ pub fn run(opts: Options) -> Result<Stopped, StartError> {
         .queue_capacity
         .store((capacity * BATCH) as u64, Relaxed);
     let (tx, rx) = tokio::sync::mpsc::channel::<Batch>(capacity);
-    let tx = Sender::new(tx, opts.queue_bytes);
+    let tx = Sender::new(tx, opts.queue_bytes, shared.clone());
     let metrics_listener = match &opts.metrics {
         Some(addr) => Some(
             rt.block_on(tokio::net::TcpListener::bind(addr.as_str()))
@@ -329,17 +355,10 @@ pub fn run(opts: Options) -> Result<Stopped, StartError> {
     let mut tasks = tokio::task::JoinSet::new();
     {
         let _guard = rt.enter();
-        net::spawn_all(
-            &mut tasks,
-            bound,
-            tx.clone(),
-            &opts.limits,
-            &shared,
-            &shutdown,
-        );
+        net::spawn_all(&mut tasks, bound, tx.clone(), &opts.limits, &shutdown);
         for f in followers {
             let (tx, stop, reload) = (tx.clone(), shutdown.clone(), reload.clone());
-            tasks.spawn(f.run(tx, shared.clone(), stop, reload));
+            tasks.spawn(f.run(tx, stop, reload));
         }
         for (j, l) in journals {
             let f = journal::Follow {
@@ -347,18 +366,11 @@ pub fn run(opts: Options) -> Result<Stopped, StartError> {
                 journal: j,
                 max_frame: opts.limits.max_frame,
             };
-            tasks.spawn(journal::run(
-                f,
-                tx.clone(),
-                shared.clone(),
-                l,
-                shutdown.clone(),
-            ));
+            tasks.spawn(journal::run(f, tx.clone(), l, shutdown.clone()));
         }
         if let Some(l) = stdin {
             tasks.spawn(stdin::run(
                 tx.clone(),
-                shared.clone(),
                 l,
                 opts.limits.max_frame,
                 shutdown.clone(),

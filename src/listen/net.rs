@@ -143,18 +143,10 @@ pub fn spawn_all(
     bound: Bound,
     tx: Sender,
     limits: &Limits,
-    shared: &Arc<Shared>,
     stop: &CancellationToken,
 ) {
     for (s, l) in bound.udp {
-        tasks.spawn(datagrams(
-            s,
-            l,
-            tx.clone(),
-            limits.clone(),
-            shared.clone(),
-            stop.clone(),
-        ));
+        tasks.spawn(datagrams(s, l, tx.clone(), limits.clone(), stop.clone()));
     }
     let tcp = bound.tcp.into_iter().map(|(s, l)| (s, l, None));
     let tls = bound.tls.into_iter().map(|(s, l, a)| (s, l, Some(a)));
@@ -165,14 +157,13 @@ pub fn spawn_all(
             tls,
             tx.clone(),
             limits.clone(),
-            shared.clone(),
             stop.clone(),
         ));
     }
     for (s, l, path) in bound.unix {
-        let (tx, limits, shared, stop) = (tx.clone(), limits.clone(), shared.clone(), stop.clone());
+        let (tx, limits, stop) = (tx.clone(), limits.clone(), stop.clone());
         tasks.spawn(async move {
-            datagrams(s, l, tx, limits, shared, stop).await;
+            datagrams(s, l, tx, limits, stop).await;
             let _ = std::fs::remove_file(path);
         });
     }
@@ -180,12 +171,10 @@ pub fn spawn_all(
 
 /// Queues a batch without waiting (datagrams); counts it dropped when the
 /// queue is full.
-fn offer(tx: &Sender, frames: Vec<Bytes>, l: &Arc<Listener>, shared: &Shared) {
+fn offer(tx: &Sender, frames: Vec<Bytes>, l: &Arc<Listener>) {
     let n = frames.len() as u64;
     let bytes: u64 = frames.iter().map(|f| f.len() as u64).sum();
-    shared.queue_depth.fetch_add(n, Relaxed);
     if tx.try_send(Batch::new(frames, None).from(l)).is_err() {
-        shared.queue_depth.fetch_sub(n, Relaxed);
         l.app_drops.fetch_add(n, Relaxed);
         l.bytes_to.dropped.fetch_add(bytes, Relaxed);
     } else {
@@ -266,7 +255,6 @@ async fn datagrams(
     l: Arc<Listener>,
     tx: Sender,
     limits: Limits,
-    shared: Arc<Shared>,
     stop: CancellationToken,
 ) {
     // A longer datagram is cut to this, but recv_whole says its length.
@@ -285,7 +273,7 @@ async fn datagrams(
             }
         }
         if !frames.is_empty() {
-            offer(&tx, frames, &l, &shared);
+            offer(&tx, frames, &l);
         }
     }
 }
@@ -376,7 +364,6 @@ async fn tcp_accept(
     tls: Option<tokio_rustls::TlsAcceptor>,
     tx: Sender,
     limits: Limits,
-    shared: Arc<Shared>,
     stop: CancellationToken,
 ) {
     let slots = Arc::new(std::sync::Mutex::new(Slots {
@@ -411,17 +398,16 @@ async fn tcp_accept(
         }
         l.connections_total.fetch_add(1, Relaxed);
         l.connections_open.fetch_add(1, Relaxed);
-        let (l, tx, limits, shared, slots, tls) = (
+        let (l, tx, limits, slots, tls) = (
             l.clone(),
             tx.clone(),
             limits.clone(),
-            shared.clone(),
             slots.clone(),
             tls.clone(),
         );
         conns.spawn(async move {
             match tls {
-                None => tcp_conn(stream, &l, tx, &limits, &shared, close, &framed).await,
+                None => tcp_conn(stream, &l, tx, &limits, close, &framed).await,
                 // The handshake is the first frame's business: it gets
                 // the same time, and a reclaimed slot or a stop ends it.
                 Some(acceptor) => {
@@ -430,7 +416,7 @@ async fn tcp_accept(
                         _ = close.cancelled() => None,
                     };
                     match shake {
-                        Some(s) => tcp_conn(s, &l, tx, &limits, &shared, close, &framed).await,
+                        Some(s) => tcp_conn(s, &l, tx, &limits, close, &framed).await,
                         None => {
                             l.tls_handshakes_failed.fetch_add(1, Relaxed);
                         }
@@ -456,7 +442,6 @@ async fn tcp_conn<S: tokio::io::AsyncRead + Unpin>(
     l: &Arc<Listener>,
     tx: Sender,
     limits: &Limits,
-    shared: &Shared,
     stop: CancellationToken,
     sent: &std::sync::atomic::AtomicBool,
 ) {
@@ -505,10 +490,8 @@ async fn tcp_conn<S: tokio::io::AsyncRead + Unpin>(
         sent.store(true, Relaxed);
         let n = frames.len() as u64;
         l.messages.fetch_add(n, Relaxed);
-        shared.queue_depth.fetch_add(n, Relaxed);
         // Back-pressure: wait for room; this connection is not read meanwhile.
         if tx.send(Batch::new(frames, None).from(l)).await.is_err() {
-            shared.queue_depth.fetch_sub(n, Relaxed);
             l.bytes_to.dropped.fetch_add(processed, Relaxed);
             break;
         }

@@ -13,12 +13,11 @@ use futures_util::StreamExt;
 use tokio_util::codec::{AnyDelimiterCodec, AnyDelimiterCodecError, FramedRead};
 use tokio_util::sync::CancellationToken;
 
-use super::metrics::{Listener, Shared};
+use super::metrics::Listener;
 use super::{Batch, Sender, BATCH};
 
 pub async fn run(
     tx: Sender,
-    shared: Arc<Shared>,
     l: Arc<Listener>,
     max_frame: usize,
     stop: CancellationToken,
@@ -31,23 +30,10 @@ pub async fn run(
             f = framed.next() => f,
             _ = stop.cancelled() => break,
         };
-        let mut frames: Vec<Bytes> = Vec::with_capacity(BATCH);
-        let mut open = take(&l, &mut frames, first);
-        while open && frames.len() < BATCH {
-            match futures_util::FutureExt::now_or_never(framed.next()) {
-                Some(f) => open = take(&l, &mut frames, f),
-                None => break,
-            }
-        }
-        if !frames.is_empty() {
-            let n = frames.len() as u64;
-            l.messages.fetch_add(n, Relaxed);
-            shared.queue_depth.fetch_add(n, Relaxed);
-            // Back-pressure: standard input is not read while the queue is full.
-            if tx.send(Batch::new(frames, None).from(&l)).await.is_err() {
-                shared.queue_depth.fetch_sub(n, Relaxed);
-                break;
-            }
+        let (frames, open) = batch(&mut framed, first, &l);
+        // Back-pressure: standard input is not read while the queue is full.
+        if !frames.is_empty() && tx.send(Batch::new(frames, None).from(&l)).await.is_err() {
+            break;
         }
         if !open {
             break;
@@ -58,8 +44,30 @@ pub async fn run(
     }
 }
 
+/// `first` and the lines already read after it, up to [`BATCH`], counted
+/// on `l`; false once the stream has ended.
+pub(super) fn batch<S>(
+    lines: &mut S,
+    first: Option<Result<Bytes, AnyDelimiterCodecError>>,
+    l: &Listener,
+) -> (Vec<Bytes>, bool)
+where
+    S: futures_util::Stream<Item = Result<Bytes, AnyDelimiterCodecError>> + Unpin,
+{
+    let mut frames: Vec<Bytes> = Vec::with_capacity(BATCH);
+    let mut open = take(l, &mut frames, first);
+    while open && frames.len() < BATCH {
+        match futures_util::FutureExt::now_or_never(lines.next()) {
+            Some(f) => open = take(l, &mut frames, f),
+            None => break,
+        }
+    }
+    l.messages.fetch_add(frames.len() as u64, Relaxed);
+    (frames, open)
+}
+
 /// One item of the stream into `frames` (or a count); false at its end.
-pub(super) fn take(
+fn take(
     l: &Listener,
     frames: &mut Vec<Bytes>,
     f: Option<Result<Bytes, AnyDelimiterCodecError>>,
