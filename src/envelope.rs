@@ -8,7 +8,7 @@
 //! | CRI (containerd, CRI-O: `/var/log/pods`) | `2026-11-24T16:23:14.123456789Z stderr F MSG` (`P`: a part, joined with what follows) |
 //! | `kubectl logs --prefix` | `[pod/NAME/CONTAINER] MSG` |
 //! | `docker compose logs` | `NAME  \| MSG` |
-//! | `docker service logs` (swarm) | `SERVICE.SLOT.TASKID@NODE  \| MSG` |
+//! | `docker service logs` (swarm) | `SERVICE.SLOT.TASKID@NODE  \| MSG`; with `-t` the time comes first: `TIME SERVICE.SLOT.TASKID@NODE  \| MSG` |
 //! | `docker logs -t`, `kubectl logs --timestamps` | `2026-11-24T16:23:14.123456789Z MSG` |
 //! | `journalctl -o json` | `{"__CURSOR":...,"__REALTIME_TIMESTAMP":"1795537394123456","_HOSTNAME":"lb1","MESSAGE":"MSG"}` (`MESSAGE` text or bytes) |
 //! | `journalctl -o json-seq` | the same after an ASCII RS (0x1E) |
@@ -80,7 +80,9 @@ pub fn peel(line: &[u8]) -> Option<Envelope<'_>> {
         0x1E => journal_json(&line[1..]),
         b'[' if line.starts_with(b"[pod/") => kubectl_prefix(line),
         // CRI's time: `2026-11-24T...` (an IP or a syslog date is not).
-        c if c.is_ascii_digit() && line.get(4) == Some(&b'-') => cri(line),
+        c if c.is_ascii_digit() && line.get(4) == Some(&b'-') => {
+            cri(line).or_else(|| timed_swarm(line))
+        }
         // `NAME  | `: a space, then more spaces or the bar (a syslog date
         // has a day there).
         c if c.is_ascii_alphanumeric() && maybe_compose(line) => compose(line),
@@ -243,6 +245,22 @@ fn cri(line: &[u8]) -> Option<Envelope<'_>> {
     })
 }
 
+/// `docker service logs -t`: Docker puts the time before the task's name
+/// (`2026-11-30T21:59:09.243066290Z lbh.1.uyguuydmx2i4@vm    | MSG`), where
+/// compose puts it after.
+fn timed_swarm(line: &[u8]) -> Option<Envelope<'_>> {
+    let (t, n) = time::parse_rfc3339(line)?;
+    let rest = line[n..].strip_prefix(b" ")?;
+    if !rest.first()?.is_ascii_alphanumeric() || !maybe_compose(rest) {
+        return None;
+    }
+    let env = compose(rest)?;
+    Some(Envelope {
+        time: Some(t),
+        ..env
+    })
+}
+
 /// `kubectl logs --prefix`: `[pod/NAME/CONTAINER] MSG`.
 fn kubectl_prefix(line: &[u8]) -> Option<Envelope<'_>> {
     let close = memchr::memchr(b']', line)?;
@@ -279,12 +297,14 @@ fn compose(line: &[u8]) -> Option<Envelope<'_>> {
     let msg = &rest[pad + 1..];
     let msg = msg.strip_prefix(b" ").unwrap_or(msg);
     let host = match memchr::memchr(b'@', name) {
-        // Swarm: `haproxy.1.9y7cjx9fd5n4kzsd2nxkbnqq2@node1`: the service
-        // and slot, without the task id (new at every restart).
+        // Swarm: `haproxy.1.9y7cjx9fd5n4kzsd2nxkbnqq2@node1` (with
+        // `--no-trunc`; `haproxy.1.9y7cjx9fd5n4` by default): the service
+        // and slot (node id for a global service), without the task id,
+        // new at every restart.
         Some(at) => {
             let task = &name[..at];
             match memchr::memrchr(b'.', task) {
-                Some(dot) if task.len() - dot > 20 => &task[..dot],
+                Some(dot) if memchr::memchr(b'.', &task[..dot]).is_some() => &task[..dot],
                 _ => task,
             }
         }
@@ -361,6 +381,14 @@ mod tests {
                 "-",
                 "haproxy.1",
             ),
+            // What a real Docker 20.10 wrote for `docker service logs -t`
+            // (task id cut to 12 characters, the time in front).
+            (
+                &*format!("2026-11-24T16:23:14.123066290Z lbh.1.uyguuydmx2i4@vm    | {DOWN}"),
+                t,
+                "lbh.1",
+            ),
+            (&*format!("lbh.1.uyguuydmx2i4@vm    | {DOWN}"), "-", "lbh.1"),
         ];
         for (line, time, host) in cases {
             let (gt, gh, gm) = seen(line);

@@ -62,11 +62,15 @@ impl Label {
     }
 }
 
-/// One state change, as listed in reports (JSON: `at` in RFC 3339).
+/// One state change, as listed in reports (JSON: `at` in RFC 3339; `null`
+/// with `order` for a line that had no time, see [`crate::time::UNTIMED`]).
 #[derive(Clone, Debug, Serialize)]
 pub struct Transition {
     #[serde(serialize_with = "crate::time::serialize_rfc3339")]
     pub at: Millis,
+    /// Arrival order (from 1) of a transition whose line had no time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub order: Option<u64>,
     pub host: String,
     pub backend: String,
     pub server: String,

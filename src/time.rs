@@ -11,6 +11,30 @@
 /// Milliseconds since 1970-01-01T00:00:00Z.
 pub type Millis = i64;
 
+/// Lines with no time at all (HAProxy's stderr since 2.3, `journalctl -o
+/// cat`, `docker logs` without `-t`) are not thrown away: with no dated
+/// line before them in their input, their events are applied in arrival
+/// order at `UNTIMED + n`, the n-th such event. That is an order, not a
+/// time: far below any date a parser returns (year -146 million), shown as
+/// unknown by every output (`null` in JSON, "time unknown" in text), and a
+/// duration with an end in it is unknown, never computed.
+pub const UNTIMED: Millis = -(1 << 62);
+
+/// The n-th (from 1) event with no time: see [`UNTIMED`].
+pub fn untimed(n: u64) -> Millis {
+    UNTIMED + n.min((1 << 61) - 1) as Millis
+}
+
+/// Is `t` an arrival order, not a time (see [`UNTIMED`])?
+pub fn is_untimed(t: Millis) -> bool {
+    t < UNTIMED / 2
+}
+
+/// The arrival order of an untimed event, `None` for a real time.
+pub fn untimed_order(t: Millis) -> Option<u64> {
+    is_untimed(t).then(|| (t - UNTIMED) as u64)
+}
+
 /// `Jan` -> 1 ... `Dec` -> 12.
 pub fn month_from_abbr(b: &[u8]) -> Option<u32> {
     if b.len() < 3 {
@@ -431,8 +455,12 @@ pub fn parse_rfc3339(b: &[u8]) -> Option<(Millis, usize)> {
     ))
 }
 
-/// `2026-11-24T16:21:15.230Z`: the one textual form hapwatch writes.
+/// `2026-11-24T16:21:15.230Z`: the one textual form hapwatch writes
+/// ("time unknown" for an event from a line with no time, [`UNTIMED`]).
 pub fn format_rfc3339_ms(t: Millis) -> String {
+    if is_untimed(t) {
+        return "time unknown".to_string();
+    }
     match rfc3339_ms_bytes(t) {
         Some(b) => String::from_utf8(b.to_vec()).expect("ASCII digits"),
         None => {
@@ -479,8 +507,18 @@ fn rfc3339_ms_bytes(t: Millis) -> Option<[u8; 24]> {
     Some(b)
 }
 
-/// serde: event times as [`format_rfc3339_ms`] text.
+/// [`format_rfc3339_ms`] of a time, `None` for an arrival order
+/// ([`UNTIMED`]): for fields that are `null` when the time is unknown.
+pub fn format_if_timed(t: Millis) -> Option<String> {
+    (!is_untimed(t)).then(|| format_rfc3339_ms(t))
+}
+
+/// serde: event times as [`format_rfc3339_ms`] text, `null` for an event
+/// with no time ([`UNTIMED`]).
 pub fn serialize_rfc3339<S: serde::Serializer>(t: &Millis, s: S) -> Result<S::Ok, S::Error> {
+    if is_untimed(*t) {
+        return s.serialize_none();
+    }
     match rfc3339_ms_bytes(*t) {
         Some(b) => s.serialize_str(std::str::from_utf8(&b).expect("ASCII digits")),
         None => s.serialize_str(&format_rfc3339_ms(*t)),
@@ -577,6 +615,30 @@ impl YearResolver {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_arrival_order_is_never_taken_for_a_time() {
+        let (first, far) = (untimed(1), untimed(u64::MAX));
+        assert!(is_untimed(first) && is_untimed(far) && first < far);
+        assert_eq!(untimed_order(first), Some(1));
+        // The oldest date a parser gives, and a lying clock's, are times.
+        for t in [
+            0,
+            -62_135_596_800_000,
+            parse_user_time("9999-12-31").unwrap(),
+        ] {
+            assert!(!is_untimed(t) && untimed_order(t).is_none(), "{t}");
+        }
+        assert_eq!(format_rfc3339_ms(first), "time unknown");
+        #[derive(serde::Serialize)]
+        struct At(#[serde(serialize_with = "serialize_rfc3339")] Millis);
+        assert_eq!(serde_json::to_string(&At(first)).unwrap(), "null");
+        // Durations between orders and times stay far from overflow.
+        assert!(parse_user_time("9999-12-31")
+            .unwrap()
+            .checked_sub(first)
+            .is_some());
+    }
 
     fn local(s: &str) -> Millis {
         parse_rfc3339(s.as_bytes()).unwrap().0

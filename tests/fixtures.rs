@@ -96,13 +96,66 @@ fn rsyslog_forms_carry_the_hostname() {
 
 #[test]
 fn stderr_lines_parse_and_get_their_time_from_a_journal_header() {
-    // Bare stderr has no time of its own: counted, applied to nothing.
+    // Bare stderr (HAProxy 2.3+, what `docker logs` shows) has no time at
+    // all: every transition is there, in the order HAProxy wrote it, with
+    // no time (`at: null`, an order number) and no invented duration.
     let r = analyze_json(&[fixture("haproxy-stderr.log").to_str().unwrap()]);
     assert_eq!(r["input"]["health_events"], 19);
     // The 19 health events and the 6 `Proxy X stopped` lines (HAProxy
     // stopping, kept for a timeline like them).
     assert_eq!(r["input"]["untimed"], 25);
     assert_eq!(r["input"]["unparsed"], 0);
+    assert_eq!(transitions(&r), EXPECTED);
+    let ts = r["transitions"].as_array().unwrap();
+    for (i, t) in ts.iter().enumerate() {
+        assert!(t["at"].is_null(), "{t}");
+        assert!(t["order"].as_u64().is_some(), "{t}");
+        if i > 0 {
+            assert!(t["order"].as_u64() > ts[i - 1]["order"].as_u64(), "{t}");
+        }
+    }
+    // The causes HAProxy gave are kept.
+    assert_eq!(
+        ts[6]["cause"],
+        "reason: Layer4 connection problem, info: \"Connection refused\", check duration: 0ms"
+    );
+    let srv2 = server(&r, "be_app", "srv2");
+    assert_eq!(srv2["state"], "UP");
+    assert!(srv2["down_seconds"].is_null(), "{srv2}");
+    assert!(srv2["since"].is_null(), "{srv2}");
+    let be_tcp = r["backends"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["backend"] == "be_tcp")
+        .unwrap();
+    let periods = be_tcp["no_server_periods"].as_array().unwrap();
+    assert_eq!(periods.len(), 1, "{be_tcp}");
+    assert!(periods[0]["seconds"].is_null(), "{be_tcp}");
+    assert!(be_tcp["no_server_seconds"].is_null(), "{be_tcp}");
+    assert!(r["window"]["start"].is_null(), "{}", r["window"]);
+    // The table says the times are unknown rather than printing 1970.
+    let out = hapwatch(&["analyze", fixture("haproxy-stderr.log").to_str().unwrap()]);
+    assert!(out.status.success());
+    let table = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        table.contains("25 with no time (applied in arrival order, time unknown)"),
+        "{table}"
+    );
+    let down = table
+        .lines()
+        .find(|l| l.contains("srv2") && l.contains("DOWN") && l.contains("time unknown"));
+    assert!(down.is_some(), "{table}");
+    assert!(!table.contains("1970"), "{table}");
+    assert!(table.contains("unknown"), "{table}");
+    // A timeline places events in time: these are left out, and it says so.
+    let out = hapwatch(&["timeline", fixture("haproxy-stderr.log").to_str().unwrap()]);
+    assert!(out.status.success(), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("25 events come from lines with no time"),
+        "{err}"
+    );
     // journalctl's short format puts a header in front: the same story.
     let text = std::fs::read_to_string(fixture("haproxy-stderr.log")).unwrap();
     let journal: String = text
@@ -185,4 +238,24 @@ fn variants_tls_clf_backup_tracking_agent() {
     );
     // CLF carries the timers too.
     assert_eq!(server(&r, "be_trk", "ag")["timers_ms"]["Ta"]["count"], 120);
+}
+
+#[test]
+fn a_server_whose_checks_say_up_is_up_not_unknown() {
+    // The start of the real capture: `option log-health-checks` logs each
+    // server's first check (`status: 2/2 UP`), and no state line yet.
+    let text = std::fs::read_to_string(fixture("haproxy-stderr.log")).unwrap();
+    let start: String = text.lines().take(4).map(|l| format!("{l}\n")).collect();
+    let out = hapwatch_stdin(&["analyze", "--format", "json", "-"], start.as_bytes());
+    assert!(out.status.success());
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for srv in ["srv1", "srv2", "srv3"] {
+        // srv2's fourth line is a failed check: `1/2 UP`, still UP.
+        assert_eq!(server(&r, "be_app", srv)["state"], "UP", "{srv}");
+    }
+    assert_eq!(server(&r, "be_app", "srv2")["check"], "1/2 UP");
+    assert!(transitions(&r).is_empty(), "{}", r["transitions"]);
+    // The whole capture still tells the same ten transitions.
+    let r = analyze_json(&[fixture("haproxy-stderr.log").to_str().unwrap()]);
+    assert_eq!(transitions(&r), EXPECTED);
 }

@@ -1046,6 +1046,38 @@ fn an_alert_fired_before_a_kill_9_is_delivered_after_restart() {
     assert!(l.stop().0.success());
 }
 
+/// A line with no time held in the reorder window at a kill -9 is read
+/// again at the restart: dated then by its (new) receive time, never
+/// stored as a line with no time at all.
+#[test]
+fn an_untimed_line_held_at_a_kill_9_gets_a_time_at_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("live.db");
+    let args = ["--udp", "127.0.0.1:28201", "--reorder-window", "30s"];
+    let mut l = Listen::start_with(tempfile::tempdir().unwrap(), db.clone(), &args);
+    let down = DOWN_AT.split_once("]: ").unwrap().1;
+    let stderr = format!("[WARNING]  (8) : {down}");
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .send_to(stderr.as_bytes(), "127.0.0.1:28201")
+        .unwrap();
+    // Commits every 100 ms store what the window holds.
+    std::thread::sleep(Duration::from_secs(1));
+    l.child.kill().unwrap(); // SIGKILL
+    l.child.wait().unwrap();
+    let restarted = now_ms();
+    let mut l = Listen::start_with(tempfile::tempdir().unwrap(), db.clone(), &args);
+    assert!(l.stop().0.success());
+    let h = l.json("history");
+    let ts = h["transitions"].as_array().unwrap();
+    assert_eq!(ts.len(), 1, "{h}");
+    let at = ts[0]["at"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no time: {h}"));
+    let at = hapwatch::time::parse_user_time(at).unwrap();
+    assert!(at >= restarted && at <= now_ms(), "{h}");
+}
+
 /// A real Alertmanager (Debian's prometheus-alertmanager) on 127.0.0.1: the
 /// alert arrives with its labels through Alertmanager's own API, and
 /// resolves.
@@ -2837,6 +2869,25 @@ fn an_idle_receiver_with_many_servers_costs_no_cpu() {
     );
 }
 
+/// `hapwatch listen --stdin` of `input` until its end, its database
+/// (`live.db`) and alerts (`alerts.jsonl`) in the directory returned.
+fn listen_stdin(input: &[u8]) -> (std::process::Output, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, alerts) = (dir.path().join("live.db"), dir.path().join("alerts.jsonl"));
+    let out = hapwatch_stdin(
+        &[
+            "listen",
+            "--stdin",
+            "--db",
+            db.to_str().unwrap(),
+            "--alerts-jsonl",
+            alerts.to_str().unwrap(),
+        ],
+        input,
+    );
+    (out, dir)
+}
+
 #[test]
 fn stdin_is_a_live_source_until_its_end() {
     // `docker logs -f -t haproxy 2>&1 | hapwatch listen --stdin`: the
@@ -2862,21 +2913,9 @@ fn stdin_is_a_live_source_until_its_end() {
             input.push_str(&format!("{t} {l}\n"));
         }
     }
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("live.db");
-    let alerts = dir.path().join("alerts.jsonl");
     let t = Instant::now();
-    let out = hapwatch_stdin(
-        &[
-            "listen",
-            "--stdin",
-            "--db",
-            db.to_str().unwrap(),
-            "--alerts-jsonl",
-            alerts.to_str().unwrap(),
-        ],
-        input.as_bytes(),
-    );
+    let (out, dir) = listen_stdin(input.as_bytes());
+    let (db, alerts) = (dir.path().join("live.db"), dir.path().join("alerts.jsonl"));
     // Its end ends the run: nothing else listens, nothing is left unstored.
     assert!(
         out.status.success(),
@@ -2922,6 +2961,37 @@ fn stdin_is_a_live_source_until_its_end() {
         down.contains("\"starts_at\":\"2026-11-24T18:34:24"),
         "{down}"
     );
+}
+
+#[test]
+fn lines_with_no_time_are_dated_by_their_arrival_and_it_is_said() {
+    // `docker logs -f haproxy 2>&1 | hapwatch listen --stdin`: HAProxy's
+    // bare stderr (2.3+) has no time at all. Live, the receive time is the
+    // closest truth: every transition is stored at it, in order, alerts
+    // start at it, and the output says where the times came from.
+    let stderr = std::fs::read(fixture("haproxy-stderr.log")).unwrap();
+    let before = now_ms();
+    let (out, dir) = listen_stdin(&stderr);
+    let (db, alerts) = (dir.path().join("live.db"), dir.path().join("alerts.jsonl"));
+    let after = now_ms();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("dated by their receive time"), "{err}");
+    let out = hapwatch(&["history", "--db", db.to_str().unwrap(), "--format", "json"]);
+    let h: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(transitions(&h), EXPECTED, "{h}");
+    for t in h["transitions"].as_array().unwrap() {
+        let at = hapwatch::time::parse_user_time(t["at"].as_str().unwrap()).unwrap();
+        assert!(at >= before - 1_000 && at <= after, "{t}");
+    }
+    let fired = std::fs::read_to_string(&alerts).unwrap();
+    let down = fired
+        .lines()
+        .find(|l| l.contains("\"server\":\"srv2\"") && l.contains("\"status\":\"firing\""))
+        .unwrap_or_else(|| panic!("{fired}"));
+    let a: serde_json::Value = serde_json::from_str(down).unwrap();
+    let starts = hapwatch::time::parse_user_time(a["starts_at"].as_str().unwrap()).unwrap();
+    assert!(starts >= before - 1_000 && starts <= after, "{down}");
 }
 
 #[test]

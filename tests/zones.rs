@@ -81,6 +81,7 @@ fn same_story_in_every_runtime(dir: &Path, tz: &str, want: &[(i64, String)]) {
         ("compose-t", "lb-haproxy-1", true),
         ("compose", "lb-haproxy-1", false),
         ("swarm", "lb_haproxy.1", false),
+        ("swarm-t", "lb_haproxy.1", true),
     ] {
         let path = dir.join("runtime").join(format!("{file}.log"));
         let (requests, got, r) = story(&path, tz);
@@ -126,9 +127,22 @@ fn every_log_format_in_utc() {
     ] {
         assert_eq!(kinds[kind], n, "{kind}: {kinds}");
     }
+    // HAProxy's bare stderr has no time at all: the DOWN and the UP are
+    // there all the same, in order, with no time rather than a made-up one.
     let stderr = analyze_json(&[dir.path().join("stderr.log").to_str().unwrap()]);
     assert_eq!(stderr["input"]["unparsed"], 0, "{}", stderr["input"]);
     assert_eq!(stderr["input"]["health_events"], 2, "{}", stderr["input"]);
+    assert_eq!(
+        transitions(&stderr),
+        ["be_app/srv2 UP->DOWN", "be_app/srv2 DOWN->UP"]
+    );
+    let ts = stderr["transitions"].as_array().unwrap();
+    assert!(ts.iter().all(|t| t["at"].is_null()), "{ts:?}");
+    assert!(ts[0]["order"].as_u64() < ts[1]["order"].as_u64(), "{ts:?}");
+    assert!(
+        server(&stderr, "be_app", "srv2")["down_seconds"].is_null(),
+        "{stderr}"
+    );
     let kill = event(dir.path(), "kill be_app/srv2");
     let down = seen[0].0;
     assert!(

@@ -944,6 +944,7 @@ mod flapping_tests {
     fn t(at_min: i64, from: Label, to: Label) -> Transition {
         Transition {
             at: at_min * 60_000,
+            order: None,
             host: "lb1".into(),
             backend: "be".into(),
             server: "s1".into(),

@@ -591,7 +591,9 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
             while let Some(r) = waiting.remove(&next) {
                 next += 1;
                 if let Some(y) = r.years {
+                    let untimed = clock.untimed;
                     clock = Clock::new(y).with_zone(zone.clone());
+                    clock.untimed = untimed;
                 }
                 if let Some(f) = r.first_request.filter(|&t| p.engine.filter.in_time(t)) {
                     p.engine.see(f);
@@ -604,10 +606,8 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
                         clock.observe(&host, t);
                         p.advance(t);
                     }
-                    match clock.resolve(pending.host.as_bytes(), pending.stamp) {
-                        Some(at) => p.submit_health(at, pending),
-                        None => p.engine.counters.untimed += 1,
-                    }
+                    let at = p.engine.time_of(&pending, &mut clock);
+                    p.submit_health(at, pending);
                 }
                 if let Some((t, host)) = r.last_request {
                     clock.observe(&host, t);

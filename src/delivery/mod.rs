@@ -38,9 +38,19 @@ fn alertmanager_json(a: &Alert, generator: Option<&str>) -> serde_json::Value {
             "description": a.description,
             "runbook": a.runbook,
         },
-        "startsAt": crate::time::format_rfc3339_ms(a.starts_at),
     });
+    // From a line with no time (HAProxy's stderr read by `analyze`): no
+    // start (Alertmanager takes its receive time) and an end of now, which
+    // resolves it; never "time unknown" in a field Alertmanager parses.
+    if !crate::time::is_untimed(a.starts_at) {
+        v["startsAt"] = crate::time::format_rfc3339_ms(a.starts_at).into();
+    }
     if let Some(e) = a.ends_at {
+        let e = if crate::time::is_untimed(e) {
+            wall_ms()
+        } else {
+            e
+        };
         v["endsAt"] = crate::time::format_rfc3339_ms(e).into();
     }
     if let Some(g) = generator {
@@ -422,6 +432,21 @@ mod tests {
             not_in_future(&past, now),
             std::borrow::Cow::Borrowed(_)
         ));
+    }
+
+    #[test]
+    fn an_alert_from_a_line_with_no_time_reaches_alertmanager_parseable() {
+        // HAProxy's bare stderr read by `analyze --alerts`: the alert's
+        // times are arrival orders. Alertmanager gets no startsAt (it takes
+        // its own receive time) and, resolved, an endsAt of now.
+        let mut a = alert_at(crate::time::untimed(1));
+        let v = alertmanager_json(&a, None);
+        assert!(v.get("startsAt").is_none(), "{v}");
+        assert!(v.get("endsAt").is_none(), "{v}");
+        a.ends_at = Some(crate::time::untimed(2));
+        let v = alertmanager_json(&a, None);
+        let end = crate::time::parse_user_time(v["endsAt"].as_str().unwrap()).unwrap();
+        assert!((wall_ms() - end).abs() < 60_000, "{v}");
     }
 
     fn alert_at(t: crate::time::Millis) -> Alert {

@@ -105,7 +105,9 @@ pub struct Counters {
     pub other: u64,
     pub unparsed: u64,
     pub oversized: u64,
-    /// Health lines with no timestamp and nothing before them to date them.
+    /// Health lines with no time of their own and nothing before them in
+    /// their input to date them: applied in arrival order (analyze) or at
+    /// their receive time (listen), see [`Clock`].
     pub untimed: u64,
     /// Health messages received twice (same host, text and event time).
     pub duplicates: u64,
@@ -155,8 +157,10 @@ impl Counters {
 /// that host's own dated lines (its request lines), else from the reference
 /// (`--year`, the file's modification time, the receive time), never from
 /// another host, whose clock or forged dates must not move this one's.
-/// HAProxy's stderr lines have no time at all and take the time of the last
-/// event before them.
+/// HAProxy's stderr lines have no time at all: live, they take their receive
+/// time ([`Clock::received`]); read from a file, the time of the last event
+/// before them in their input, or with none yet an arrival order
+/// ([`crate::time::UNTIMED`]), never an invented time.
 #[derive(Clone, Debug)]
 pub struct Clock {
     /// The reference, for a host with no dated line yet.
@@ -165,6 +169,10 @@ pub struct Clock {
     pub last: Option<Millis>,
     /// The zone of dates without an offset (`--tz`).
     pub zone: Zone,
+    /// `listen`: when the lines being read were received.
+    pub received: Option<Millis>,
+    /// Events given an arrival order so far (carried across inputs).
+    pub untimed: u64,
 }
 
 /// Hosts whose year is followed apart; past this, new hosts use the
@@ -178,6 +186,8 @@ impl Clock {
             hosts: Default::default(),
             last: None,
             zone: Zone::utc(),
+            received: None,
+            untimed: 0,
         }
     }
 
@@ -206,23 +216,36 @@ impl Clock {
         }
     }
 
-    pub fn resolve(&mut self, host: &[u8], stamp: Stamp) -> Option<Millis> {
+    pub fn resolve(&mut self, host: &[u8], stamp: Stamp) -> Millis {
         let t = match stamp {
-            Stamp::Full(t) => Some(t),
+            Stamp::Full(t) => t,
             Stamp::NoYear(d) => {
                 let local = match self.host_years(host) {
                     Some(y) => y.resolve(d),
                     None => self.years.clone().resolve(d),
                 };
-                Some(self.zone.to_utc(local))
+                self.zone.to_utc(local)
             }
-            Stamp::Local(t) => Some(self.zone.to_utc(t)),
-            Stamp::None => self.last,
+            Stamp::Local(t) => self.zone.to_utc(t),
+            Stamp::None => match (self.received, self.last) {
+                (Some(r), _) => r,
+                (None, Some(l)) => l,
+                (None, None) => {
+                    // An order, not a time: not a reference for the next
+                    // line either.
+                    self.untimed += 1;
+                    return crate::time::untimed(self.untimed);
+                }
+            },
         };
-        if let Some(t) = t {
-            self.last = Some(t);
-        }
+        self.last = Some(t);
         t
+    }
+
+    /// Was a line of `stamp` timed by its arrival ([`Clock::resolve`] gave
+    /// it the receive time or an order), not by a line's date?
+    pub fn arrival_timed(&self, stamp: Stamp, at: Millis) -> bool {
+        matches!(stamp, Stamp::None) && (self.received.is_some() || crate::time::is_untimed(at))
     }
 }
 
@@ -818,8 +841,9 @@ impl Engine {
         if !self.health_admits(host, ev) {
             return;
         }
-        // `in_time` is false past --until too, where `apply_to` stops.
-        if self.filter.in_time(at) {
+        // `in_time` is false past --until too, where `apply_to` stops. An
+        // arrival order is not a time: it opens no window.
+        if self.filter.in_time(at) && !crate::time::is_untimed(at) {
             self.see(at);
         }
         let events = self.observe.then_some(&mut self.events);
@@ -849,16 +873,20 @@ impl Engine {
             }
         }
         if let Some(p) = pending {
-            match clock.resolve(p.host.as_bytes(), p.stamp) {
-                Some(at) => {
-                    if matches!(p.stamp, Stamp::NoYear(_) | Stamp::Local(_)) {
-                        self.unzoned = Some(at);
-                    }
-                    self.submit_health(at, p)
-                }
-                None => self.counters.untimed += 1,
+            let at = self.time_of(&p, clock);
+            if matches!(p.stamp, Stamp::NoYear(_) | Stamp::Local(_)) {
+                self.unzoned = Some(at);
             }
+            self.submit_health(at, p)
         }
+    }
+
+    /// The event time of a health line ([`Clock::resolve`]), counting the
+    /// lines timed by their arrival rather than a date (`untimed`).
+    pub fn time_of(&mut self, p: &PendingHealth, clock: &mut Clock) -> Millis {
+        let at = clock.resolve(p.host.as_bytes(), p.stamp);
+        self.counters.untimed += clock.arrival_timed(p.stamp, at) as u64;
+        at
     }
 
     /// Merges a worker's request aggregates and counters.

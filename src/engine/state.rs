@@ -31,10 +31,17 @@ pub struct ServerState {
     pub transitions: u64,
     /// Milliseconds spent in each label within the window.
     pub time_in: BTreeMap<Label, i64>,
+    /// A state began or ended on a line with no time
+    /// ([`crate::time::UNTIMED`]): `time_in` is not the whole story and
+    /// reports say the durations are unknown.
+    pub times_unknown: bool,
     /// Events (of any class) seen for this server.
     pub events: u64,
     /// The last event of this server was a check line.
     pub check_just_before: bool,
+    /// The state was only read off a check line's `status: x/y UP|DOWN`
+    /// (no state line yet): see [`HealthTracker::apply`].
+    pub from_check: bool,
     /// Event time of the newest state line applied (not stored: after a
     /// restart `since` stands in for it).
     pub last_state_at: Option<Millis>,
@@ -45,6 +52,25 @@ pub struct ServerState {
 impl ServerState {
     pub fn label(&self) -> Label {
         Label::of(self.op, self.admin.unwrap_or(Admin::Ready))
+    }
+
+    /// Nothing has said anything about its state yet.
+    fn blank(&self) -> bool {
+        self.since.is_none() && self.op.is_none() && self.admin.is_none()
+    }
+
+    /// Counts `since..end`, clipped to the window, as time in `label`:
+    /// unless either end is a line's arrival order rather than a time,
+    /// which makes this server's durations unknown.
+    fn add_time(&mut self, label: Label, since: Millis, end: Millis, window_start: Option<Millis>) {
+        if crate::time::is_untimed(since) || crate::time::is_untimed(end) {
+            self.times_unknown = true;
+            return;
+        }
+        let from = window_start.map_or(since, |w| since.max(w));
+        if end > from {
+            *self.time_in.entry(label).or_default() += end - from;
+        }
     }
 }
 
@@ -75,6 +101,15 @@ fn check_cause(c: &CheckDetails) -> String {
         s.push_str(&format!(", check duration: {d}ms"));
     }
     s
+}
+
+/// The operational state a health check line reports (`status: 1/2 UP`).
+fn check_op(c: &CheckDetails) -> Option<Op> {
+    match c.check_state.as_deref()? {
+        "UP" => Some(Op::Up),
+        "DOWN" => Some(Op::Down),
+        _ => None,
+    }
 }
 
 /// What a state message implies about the state before it, when it is the
@@ -161,6 +196,16 @@ impl HealthTracker {
         st.events += 1;
         st.backup |= ev.backup;
         if ev.class == Class::Check {
+            // A check line says the server's operational state (`status:
+            // 1/2 UP`): before any state line, that is better than
+            // UNKNOWN. Not a transition: nothing says when it began.
+            let first = st.blank();
+            if let (true, Some(op)) = (first, ev.check.as_ref().and_then(check_op)) {
+                st.op = Some(op);
+                st.admin = Some(Admin::Ready);
+                st.since = window_start;
+                st.from_check = true;
+            }
             st.last_check = ev.check.clone();
             st.check_just_before = true;
             if let (true, true, Some(check)) = (self.keep_checks, report, &ev.check) {
@@ -193,7 +238,14 @@ impl HealthTracker {
             return;
         }
         st.last_state_at = Some(at);
-        let first = st.since.is_none() && st.op.is_none() && st.admin.is_none();
+        // A check line at the edge (`0/2 DOWN`, `2/2 UP`) is written with
+        // the state it leads to, just before the state line that announces
+        // it: the state before is then still what the state line implies.
+        let seeded = std::mem::take(&mut st.from_check);
+        if seeded && check_before {
+            (st.op, st.admin, st.since) = (None, None, None);
+        }
+        let first = st.blank();
         if first {
             if let Some((op, admin)) = implied_previous(ev) {
                 st.op = op;
@@ -222,11 +274,7 @@ impl HealthTracker {
         }
         let after = st.label();
         if let Some(since) = st.since {
-            // The time of the state being left, clipped to the window.
-            let from = window_start.map_or(since, |w| since.max(w));
-            if at > from {
-                *st.time_in.entry(before).or_default() += at - from;
-            }
+            st.add_time(before, since, at, window_start);
         }
         st.since = Some(at);
         if before != after {
@@ -252,6 +300,7 @@ impl HealthTracker {
             if report {
                 self.transitions.push(Transition {
                     at,
+                    order: crate::time::untimed_order(at),
                     host: host.to_string(),
                     backend: ev.backend.clone(),
                     server: server.clone(),
@@ -297,10 +346,7 @@ impl HealthTracker {
         let window_start = self.window_start;
         for st in self.servers.values_mut() {
             if let Some(since) = st.since {
-                let from = window_start.map_or(since, |w| since.max(w));
-                if end > from {
-                    *st.time_in.entry(st.label()).or_default() += end - from;
-                }
+                st.add_time(st.label(), since, end, window_start);
             }
         }
     }
@@ -382,6 +428,42 @@ mod tests {
         assert!(t.transitions.is_empty());
         let st = t.servers.values().next().unwrap();
         assert_eq!(st.last_check.as_ref().unwrap().health, Some((1, 2)));
-        assert_eq!(st.label(), Label::Unknown);
+        // `1/2 UP`: the server is UP (failing, not yet DOWN), not UNKNOWN.
+        assert_eq!(st.label(), Label::Up);
+    }
+
+    #[test]
+    fn a_check_line_gives_the_state_without_swallowing_the_transition() {
+        let down_check = "Health check for server be/s1 failed, reason: Layer4 connection problem, info: \"Connection refused\", check duration: 0ms, status: 0/2 DOWN.";
+        let up_check = "Health check for server be/s1 succeeded, reason: Layer4 check passed, check duration: 0ms, status: 2/2 UP.";
+        let short_down = "Server be/s1 is DOWN. 0 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue.";
+        let short_up = "Server be/s1 is UP. 1 active and 0 backup servers online. 0 sessions requeued, 0 total in queue.";
+        // `option log-health-checks`: the edge's check line, then the state
+        // line it leads to: one UP -> DOWN, as without the check line.
+        let mut t = HealthTracker::default();
+        t.apply("", 1_000, &ev(down_check), true);
+        assert_eq!(t.servers.values().next().unwrap().label(), Label::Down);
+        t.apply("", 1_000, &ev(short_down), true);
+        t.apply("", 5_000, &ev(up_check), true);
+        t.apply("", 5_000, &ev(short_up), true);
+        let got: Vec<_> = t.transitions.iter().map(|t| (t.from, t.to)).collect();
+        assert_eq!(got, [(Label::Up, Label::Down), (Label::Down, Label::Up)]);
+        // A server whose checks only ever said `2/2 UP` is UP, with no
+        // transition; its next state line is one.
+        let mut t = HealthTracker::default();
+        t.apply("", 1_000, &ev(up_check), true);
+        t.apply(
+            "",
+            2_000,
+            &ev(&up_check
+                .replace("2/2 UP", "1/2 UP")
+                .replace("succeeded", "failed")),
+            true,
+        );
+        assert_eq!(t.servers.values().next().unwrap().label(), Label::Up);
+        assert!(t.transitions.is_empty());
+        t.apply("", 3_000, &ev(short_down), true);
+        let got: Vec<_> = t.transitions.iter().map(|t| (t.from, t.to)).collect();
+        assert_eq!(got, [(Label::Up, Label::Down)]);
     }
 }

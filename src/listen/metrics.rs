@@ -52,6 +52,10 @@ pub struct Listener {
     pub unparsed: AtomicU64,
     pub first_unparsed: Mutex<Option<String>>,
     pub said_unparsed: std::sync::atomic::AtomicBool,
+    /// Health messages with no time of their own, dated by their arrival
+    /// (said once).
+    pub untimed: AtomicU64,
+    pub said_untimed: std::sync::atomic::AtomicBool,
     /// Where the bytes received went, each in exactly one:
     /// `bytes` = processed + oversized + malformed + partial + denied +
     /// dropped (framing goes with its frame).
@@ -254,6 +258,25 @@ impl Listener {
         }
     }
 
+    /// `n` of its health messages had no time of their own (HAProxy's
+    /// stderr since 2.3) and were dated by their receive time: counted, and
+    /// said once on stderr.
+    pub fn untimed_lines(&self, n: u64) {
+        if n == 0 {
+            return;
+        }
+        self.untimed.fetch_add(n, Relaxed);
+        if !self.said_untimed.swap(true, Relaxed) {
+            crate::say!(
+                "hapwatch: {}: health messages with no time of their own (HAProxy's stderr, \
+                 `docker logs` without -t) are dated by their receive time \
+                 (hapwatch_messages_untimed_total); a `log` target or the runtime's \
+                 timestamps give HAProxy's own times",
+                self.name
+            );
+        }
+    }
+
     /// Says once, on stderr, when more than half of a source's messages
     /// were not understood: with one of them and the form it is nearest.
     pub fn say_if_mostly_unparsed(&self) {
@@ -386,6 +409,13 @@ impl prometheus_client::collector::Collector for Collector {
             "Messages received and not understood (HAProxy lines in a form hapwatch \
              does not read, or not HAProxy's)",
             per(|l| &l.unparsed),
+        )?;
+        counter(
+            &mut enc,
+            "hapwatch_messages_untimed",
+            "Health messages with no time of their own (HAProxy's stderr), dated by \
+             their receive time",
+            per(|l| &l.untimed),
         )?;
         counter(
             &mut enc,

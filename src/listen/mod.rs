@@ -638,6 +638,10 @@ fn engine_loop(
     let mut series = metrics::Publisher::default();
     let (y, m, d) = crate::time::civil_from_days(now_ms().div_euclid(86_400_000));
     let mut clock = Clock::new(YearResolver::new(y, Some((m, d)))).with_zone(zone.clone());
+    // Live, a line with no time is dated by its arrival, never by an order
+    // (`time::UNTIMED`): the held lines read again below arrive now (the
+    // time they were first received is not kept).
+    clock.received = Some(now_ms());
     // What the reorder window held at the last commit was read before the
     // checkpoints: it goes back in first.
     p.restore_held(&mut clock)
@@ -672,6 +676,10 @@ fn engine_loop(
                 // A line dated after the receive time by more than the skew
                 // allowed is a forged date or a broken clock: quarantined.
                 p.engine.max_time = Some(now_ms() + max_skew);
+                // Lines with no time of their own (HAProxy's stderr) are
+                // dated by their arrival: the closest truth live.
+                clock.received = Some(now_ms());
+                let untimed = p.engine.counters.untimed;
                 for f in &batch.frames {
                     let before = p.engine.counters.unparsed;
                     p.ingest_line_now(f, &mut clock);
@@ -683,6 +691,7 @@ fn engine_loop(
                 }
                 if let Some(l) = &batch.source {
                     l.say_if_mostly_unparsed();
+                    l.untimed_lines(p.engine.counters.untimed - untimed);
                 }
                 if let Some(t) = p.engine.unzoned.take() {
                     zone_check.sample(t, now_ms(), &zone, &shared);

@@ -44,7 +44,10 @@ pub fn render(r: &Report) -> Result<String, ::csv::Error> {
         .map(String::from),
     );
     w.write_record(&header)?;
-    let opt = |v: Option<u64>| v.map(|v| v.to_string()).unwrap_or_default();
+    // Empty for a figure that is absent (no timer) or unknown.
+    fn opt<T: ToString>(v: Option<T>) -> String {
+        v.map(|v| v.to_string()).unwrap_or_default()
+    }
     for s in &r.servers {
         let t = &s.traffic;
         let mut row = vec![
@@ -80,9 +83,10 @@ pub fn render(r: &Report) -> Result<String, ::csv::Error> {
             ]);
         }
         row.extend([
-            s.down_seconds.to_string(),
-            s.maint_seconds.to_string(),
-            s.drain_seconds.to_string(),
+            // Empty: unknown (a state began or ended on a line with no time).
+            opt(s.down_seconds),
+            opt(s.maint_seconds),
+            opt(s.drain_seconds),
             s.transitions.to_string(),
         ]);
         w.write_record(&row)?;

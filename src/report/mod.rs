@@ -16,7 +16,7 @@ use crate::engine::state::{BackendState, Label, ServerState, Transition};
 use crate::engine::stats::{termination_str, ServerKey, Stats};
 use crate::engine::{Counters, Engine};
 use crate::haproxy::Timer;
-use crate::time::{format_rfc3339_ms, Millis};
+use crate::time::{format_rfc3339_ms, is_untimed, Millis};
 
 #[derive(Serialize, Debug, Clone)]
 pub struct InputSummary {
@@ -172,9 +172,11 @@ pub struct ServerReport {
     pub last_cause: Option<String>,
     /// Last health check progress, e.g. `1/2 UP`.
     pub check: Option<String>,
-    pub down_seconds: f64,
-    pub maint_seconds: f64,
-    pub drain_seconds: f64,
+    /// Time in each state within the window; `null` when a state began or
+    /// ended on a line with no time (durations unknown, not invented).
+    pub down_seconds: Option<f64>,
+    pub maint_seconds: Option<f64>,
+    pub drain_seconds: Option<f64>,
     pub transitions: u64,
 }
 
@@ -183,7 +185,8 @@ pub struct Period {
     pub start: String,
     /// Absent while still going on at the end of the window.
     pub end: Option<String>,
-    pub seconds: f64,
+    /// `null` when an end came from a line with no time.
+    pub seconds: Option<f64>,
 }
 
 #[derive(Serialize, Debug, Clone)]
@@ -196,7 +199,8 @@ pub struct BackendReport {
     /// Active and backup servers online, as the last state message said.
     pub active: Option<u32>,
     pub backups: Option<u32>,
-    pub no_server_seconds: f64,
+    /// `null` when a period's length is unknown (see [`Period`]).
+    pub no_server_seconds: Option<f64>,
     pub no_server_periods: Vec<Period>,
 }
 
@@ -227,10 +231,11 @@ fn secs(ms: i64) -> f64 {
 
 fn period(start: Millis, end: Option<Millis>, w: (Millis, Millis)) -> Period {
     let (s, e) = (start.max(w.0), end.unwrap_or(w.1).min(w.1));
+    let untimed = [start, end.unwrap_or(w.1)].into_iter().any(is_untimed);
     Period {
         start: format_rfc3339_ms(start),
         end: end.map(format_rfc3339_ms),
-        seconds: secs((e - s).max(0)),
+        seconds: (!untimed).then(|| secs((e - s).max(0))),
     }
 }
 
@@ -264,7 +269,12 @@ impl Report {
             if !f.selects(&k.host, &k.backend, Some(&k.server)) {
                 continue;
             }
-            let time = |l: Label| secs(st.and_then(|s| s.time_in.get(&l).copied()).unwrap_or(0));
+            let time = |l: Label| match st {
+                Some(s) if s.times_unknown => None,
+                _ => Some(secs(
+                    st.and_then(|s| s.time_in.get(&l).copied()).unwrap_or(0),
+                )),
+            };
             server_reports.push(ServerReport {
                 host: k.host.clone(),
                 backend: k.backend.clone(),
@@ -272,7 +282,9 @@ impl Report {
                 backup: st.is_some_and(|s| s.backup),
                 traffic: stats.map(Traffic::from_stats).unwrap_or_default(),
                 state: st.map_or(Label::Unknown, |s| s.label()),
-                since: st.and_then(|s| s.since).map(format_rfc3339_ms),
+                since: st
+                    .and_then(|s| s.since)
+                    .and_then(crate::time::format_if_timed),
                 last_cause: st.and_then(|s| s.last_cause.clone()),
                 check: st.and_then(|s| s.last_check.as_ref()).and_then(|c| {
                     let (x, y) = c.health?;
@@ -295,7 +307,10 @@ impl Report {
                     .map(|s| {
                         s.no_server
                             .iter()
-                            .filter(|p| p.end.is_none_or(|e| e > w.0) && p.start <= w.1)
+                            .filter(|p| {
+                                is_untimed(p.start)
+                                    || p.end.is_none_or(|e| e > w.0) && p.start <= w.1
+                            })
                             .map(|p| period(p.start, p.end, w))
                             .collect()
                     })
@@ -308,6 +323,7 @@ impl Report {
                     active: st.and_then(|s| s.active),
                     backups: st.and_then(|s| s.backups),
                     no_server_seconds: periods.iter().map(|p| p.seconds).sum(),
+
                     no_server_periods: periods,
                 }
             })

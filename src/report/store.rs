@@ -82,7 +82,7 @@ pub fn history_table(rows: &[HistoryRow], color: bool) -> String {
         .map(|t| {
             (
                 vec![
-                    t.at.clone(),
+                    t.at.clone().unwrap_or_else(|| "time unknown".into()),
                     host(&t.host).to_string(),
                     format!("{}/{}", t.backend, t.server),
                     format!("{} -> {}", t.from, t.to),
@@ -114,8 +114,12 @@ pub fn alerts_table(alerts: &[serde_json::Value], failed: &[serde_json::Value]) 
             "{:<9} {:<9} {:<25} {:<25} {}: {}",
             s(a, "status"),
             s(a, "severity"),
-            s(a, "starts_at"),
-            a["ends_at"].as_str().unwrap_or("-"),
+            a["starts_at"].as_str().unwrap_or("time unknown"),
+            match (a["ends_at"].as_str(), a["status"].as_str()) {
+                (Some(t), _) => t,
+                (None, Some("resolved")) => "time unknown",
+                (None, _) => "-",
+            },
             s(a, "rule"),
             s(a, "summary"),
         );

@@ -116,6 +116,11 @@ fn pct(x: f64) -> String {
     format!("{:.2}", x * 100.0)
 }
 
+/// A duration, "unknown" when a line with no time bounds it.
+fn dur_or_unknown(s: Option<f64>) -> String {
+    s.map_or_else(|| "unknown".into(), dur)
+}
+
 fn dur(s: f64) -> String {
     if s == 0.0 {
         "-".into()
@@ -149,7 +154,10 @@ pub fn render(r: &Report, color: bool) -> String {
             String::new()
         },
         if i.untimed > 0 {
-            format!(", {} untimed", i.untimed)
+            format!(
+                ", {} with no time (applied in arrival order, time unknown)",
+                i.untimed
+            )
         } else {
             String::new()
         },
@@ -207,8 +215,8 @@ pub fn render(r: &Report, color: bool) -> String {
                     t.srv_queue_max.to_string(),
                     t.retries.to_string(),
                     top_termination(&t.termination),
-                    dur(s.down_seconds),
-                    dur(s.maint_seconds + s.drain_seconds),
+                    dur_or_unknown(s.down_seconds),
+                    dur_or_unknown(s.maint_seconds.zip(s.drain_seconds).map(|(m, d)| m + d)),
                     s.transitions.to_string(),
                 ],
                 Some(s.state),
@@ -262,7 +270,7 @@ pub fn render(r: &Report, color: bool) -> String {
                         ms(&t.timers_ms.Ta, t.timers_ms.Ta.p99)
                     ),
                     t.backend_queue_max.to_string(),
-                    dur(b.no_server_seconds),
+                    dur_or_unknown(b.no_server_seconds),
                     b.no_server_periods.len().to_string(),
                 ],
                 None,
@@ -307,7 +315,7 @@ pub fn render(r: &Report, color: bool) -> String {
                 b.backend,
                 p.start,
                 p.end.as_deref().unwrap_or("end of window"),
-                dur(p.seconds)
+                dur_or_unknown(p.seconds)
             );
         }
     }

@@ -87,6 +87,31 @@ const EACH_ROLLUP: &str =
             srv_queue_max, backend_queue_max, terminations, tw, tr, tt
      FROM rollups WHERE +minute_ms >= ?1 AND +minute_ms < ?2";
 
+impl Facts {
+    /// Takes out what happened on lines with no time
+    /// ([`crate::time::UNTIMED`]): a timeline places events in time, and
+    /// these have only an order. Returns how many were taken out.
+    pub fn without_untimed(&mut self) -> usize {
+        use crate::time::is_untimed;
+        let before = self.len();
+        self.transitions.retain(|t| !is_untimed(t.at));
+        self.checks.retain(|c| !is_untimed(c.at));
+        self.no_server
+            .retain(|p| !is_untimed(p.start) && !p.end.is_some_and(is_untimed));
+        self.alerts.retain(|a| !is_untimed(a.alert.starts_at));
+        self.process.retain(|p| !is_untimed(p.at));
+        before - self.len()
+    }
+
+    fn len(&self) -> usize {
+        self.transitions.len()
+            + self.checks.len()
+            + self.no_server.len()
+            + self.alerts.len()
+            + self.process.len()
+    }
+}
+
 impl Store {
     /// Visits the rollups of `f`'s window and names one by one, in the
     /// table's order (by server, then minute), with only the timers

@@ -1390,8 +1390,10 @@ impl Store {
             .query_map(
                 params![f.since.unwrap_or(i64::MIN), f.until.unwrap_or(i64::MAX)],
                 |r| {
+                    let at: Millis = r.get(0)?;
                     Ok(HistoryRow {
-                        at: format_rfc3339_ms(r.get(0)?),
+                        at: crate::time::format_if_timed(at),
+                        order: crate::time::untimed_order(at),
                         host: r.get(1)?,
                         backend: r.get(2)?,
                         server: r.get(3)?,
@@ -1453,7 +1455,8 @@ pub struct BackendRow {
 impl From<&crate::engine::Transition> for HistoryRow {
     fn from(t: &crate::engine::Transition) -> Self {
         HistoryRow {
-            at: format_rfc3339_ms(t.at),
+            at: crate::time::format_if_timed(t.at),
+            order: t.order,
             host: t.host.clone(),
             backend: t.backend.clone(),
             server: t.server.clone(),
@@ -1479,7 +1482,10 @@ pub struct SkewedRow {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct HistoryRow {
-    pub at: String,
+    /// `None` (JSON `null`) for a line with no time, with its `order`.
+    pub at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub order: Option<u64>,
     pub host: String,
     pub backend: String,
     pub server: String,

@@ -122,7 +122,15 @@ pub fn run(job: Job) -> Result<Told, Failed> {
         until: None,
         ..job.filter.clone()
     };
-    let facts = store.facts(&names).map_err(|e| Failed(1, e.to_string()))?;
+    let mut facts = store.facts(&names).map_err(|e| Failed(1, e.to_string()))?;
+    let untimed = facts.without_untimed();
+    if untimed > 0 {
+        crate::say!(
+            "hapwatch: {untimed} events come from lines with no time (HAProxy's stderr) and \
+             are left off the timeline, which places events in time; `hapwatch analyze` \
+             lists them in the order they happened"
+        );
+    }
     let incidents = find(&facts, job.gap);
     if job.list {
         return Ok(match job.format {

@@ -189,6 +189,9 @@ pub fn find(facts: &Facts, gap: Millis) -> Vec<Incident> {
 
 /// `20261124-162115`.
 pub fn id_of(t: Millis) -> String {
+    if let Some(n) = crate::time::untimed_order(t) {
+        return format!("untimed-{n}");
+    }
     let s = format_rfc3339_ms(t);
     format!(
         "{}{}{}-{}{}{}",

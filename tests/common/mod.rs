@@ -1,9 +1,13 @@
 //! Shared helpers: run the real binary, parse its JSON.
 #![allow(dead_code)]
 
-use std::io::Write;
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 pub fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -302,4 +306,78 @@ pub fn export_stream(host: &str, shift_ms: i64) -> Vec<u8> {
         out.push(b'\n');
     }
     out
+}
+
+/// The wall clock, in milliseconds since the epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+/// A backend server: Python's http.server on `port`.
+pub fn http_server(port: u16, dir: &Path) -> Child {
+    let child = Command::new("python3")
+        .args([
+            "-m",
+            "http.server",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+        ])
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "server on {port} never came up");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child
+}
+
+/// Requests to `port` (HAProxy) every 100 ms until `stop` (at most 600).
+pub fn traffic(port: u16, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        for _ in 0..600 {
+            if stop.load(Ordering::Relaxed) {
+                return;
+            }
+            if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
+                let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+                let _ = s.write_all(b"GET / HTTP/1.0\r\nHost: t\r\n\r\n");
+                let _ = s.read_to_end(&mut Vec::new());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    })
+}
+
+/// A child process killed (and reaped) when dropped.
+pub struct KillOnDrop(pub Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// An HAProxy configuration: `log` line given, frontend `fe_http` on
+/// `frontend`, backend `be_app` with srv1 and srv2 checked every 200 ms
+/// (`retries 0`: a request to a dead server fails at once, while a retry
+/// waits a second per try, and the traffic, HAProxy's clock, goes on).
+pub fn two_server_cfg(log: &str, frontend: u16, srv1: u16, srv2: u16) -> String {
+    format!(
+        "global\n    log {log}\n\
+         defaults\n    mode http\n    log global\n    option httplog\n    retries 0\n\
+         \x20   timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+         frontend fe_http\n    bind 127.0.0.1:{frontend}\n    default_backend be_app\n\
+         backend be_app\n    option httpchk GET /\n\
+         \x20   server srv1 127.0.0.1:{srv1} check inter 200ms fall 2 rise 2\n\
+         \x20   server srv2 127.0.0.1:{srv2} check inter 200ms fall 2 rise 2\n"
+    )
 }
