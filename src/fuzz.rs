@@ -116,16 +116,50 @@ pub fn config(data: &[u8]) {
     };
     s.patterns = None;
     s.rules = None;
+    s.haproxy_config.clear();
     s.tls.clear();
     (s.tls_cert, s.tls_key, s.tls_client_ca) = (None, None, None);
     let _ = s.resolve();
+}
+
+/// A log-format string (up to the first newline) compiled, and the rest
+/// read as lines of it.
+pub fn logformat(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let (format, lines) = text.split_once('\n').unwrap_or((text, ""));
+    if let Ok(f) = crate::patterns::logformat::LogFormat::compile("fuzz", format) {
+        let _ = f.lacks();
+        for line in lines.lines() {
+            if let Some(r) = crate::haproxy::logformat::parse(&f, line.as_bytes()) {
+                let _ = (r.http(), r.status_class(), r.is_error());
+            }
+        }
+    }
+}
+
+/// A haproxy.cfg, its formats compiled.
+pub fn haproxy_cfg(data: &[u8]) {
+    let mut cfg = crate::haproxy_cfg::HaproxyConfig::default();
+    if cfg
+        .read(
+            "fuzz.cfg",
+            &String::from_utf8_lossy(data),
+            &Default::default(),
+        )
+        .is_ok()
+    {
+        let _ = cfg.formats();
+        let _ = cfg.backends().map(|b| b.servers.len()).sum::<usize>();
+    }
 }
 
 /// A fuzz target's entry point.
 pub type Target = fn(&[u8]);
 
 /// Every target by name, for the binaries and the seeds' test.
-pub const TARGETS: [(&str, Target); 8] = [
+pub const TARGETS: [(&str, Target); 10] = [
     ("framing", framing),
     ("syslog", syslog),
     ("request", request),
@@ -134,6 +168,8 @@ pub const TARGETS: [(&str, Target); 8] = [
     ("patterns", patterns_file),
     ("rules", rules),
     ("config", config),
+    ("logformat", logformat),
+    ("haproxy_cfg", haproxy_cfg),
 ];
 
 #[cfg(test)]

@@ -6,7 +6,11 @@
 //! - [`input`]: bytes from files, `.gz` and stdin, cut into chunks of whole lines.
 //! - [`syslog`]: one line -> timestamp, host, program, pid, message.
 //! - [`haproxy`]: the message -> a typed request, health event or other,
-//!   using [`patterns`] (data in `patterns/*.toml`) for everything but requests.
+//!   using [`patterns`] (data in `patterns/*.toml`: health messages and
+//!   log-formats, compiled by `patterns::logformat`).
+//! - [`haproxy_cfg`]: haproxy.cfg read for each frontend's log format and
+//!   the inventory of backends and servers; [`doctor`]: what it keeps out
+//!   of the logs.
 //! - `model`: the shared nouns (server key, transition, state event, alert).
 //! - [`engine`]: per-server state machine and request aggregates, in event
 //!   time; its account of health as state events. Knows nothing of alerts
@@ -42,11 +46,13 @@ pub mod alerts;
 pub mod analyze;
 mod bytes;
 mod delivery;
+pub mod doctor;
 pub mod engine;
 pub mod envelope;
 #[doc(hidden)]
 pub mod fuzz;
 pub mod haproxy;
+pub mod haproxy_cfg;
 pub mod input;
 pub mod listen;
 mod model;

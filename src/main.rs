@@ -172,6 +172,19 @@ fn print(text: &str) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// How request lines are written, beyond HAProxy's built-in formats.
+#[derive(clap::Args, Default)]
+struct FormatArgs {
+    /// A custom HAProxy `log-format` string the request lines are written
+    /// in (as in haproxy.cfg, without the quotes); repeatable.
+    #[arg(long = "log-format", value_name = "FORMAT")]
+    log_format: Vec<String>,
+    /// HAProxy's configuration: each frontend's lines are read with its
+    /// own `log-format`; repeatable, like `haproxy -f`.
+    #[arg(long = "haproxy-config", value_name = "FILE")]
+    haproxy_config: Vec<PathBuf>,
+}
+
 #[derive(clap::Args)]
 struct FilterArgs {
     /// Only events at or after this time (RFC 3339 or HAProxy's date form).
@@ -233,6 +246,8 @@ enum Command {
         /// Extra or overriding message patterns: every *.toml in DIR.
         #[arg(long, value_name = "DIR", env = "HAPWATCH_PATTERNS")]
         patterns: Option<PathBuf>,
+        #[command(flatten)]
+        formats: FormatArgs,
         /// Worker threads (default: one per core).
         #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
         threads: Option<u16>,
@@ -370,22 +385,48 @@ enum Command {
         output: Option<PathBuf>,
         #[command(flatten)]
         filter: FilterArgs,
+        #[command(flatten)]
+        formats: FormatArgs,
     },
     /// Receive HAProxy logs live (UDP, TCP, unix socket, followed files) and
     /// keep every server's state in the database.
     Listen(Box<hapwatch::listen::config::Settings>),
+    /// What HAProxy's configuration keeps out of its logs, for hapwatch,
+    /// and the lines to add: exit 0 when nothing is missing, 1 otherwise.
+    Doctor {
+        /// HAProxy's configuration (repeatable, like `haproxy -f`; several
+        /// load balancers' files at once are checked as a fleet).
+        #[arg(long = "haproxy-config", value_name = "FILE", required = true)]
+        haproxy_config: Vec<PathBuf>,
+    },
     /// List the message patterns in use (built-in and --patterns DIR) and check them.
     Patterns {
         #[arg(long, value_name = "DIR", env = "HAPWATCH_PATTERNS")]
         patterns: Option<PathBuf>,
+        #[command(flatten)]
+        formats: FormatArgs,
     },
 }
 
-fn load_patterns(dir: Option<&std::path::Path>) -> Result<Arc<PatternSet>, ExitCode> {
-    PatternSet::load(dir).map(Arc::new).map_err(|e| {
+fn load_patterns(
+    dir: Option<&std::path::Path>,
+    formats: &FormatArgs,
+) -> Result<Arc<PatternSet>, ExitCode> {
+    let mut set = PatternSet::load(dir).map_err(|e| {
         hapwatch::say!("hapwatch: invalid patterns: {e:#}");
         ExitCode::from(2)
-    })
+    })?;
+    let (user, lacks) =
+        hapwatch::haproxy_cfg::user_formats(&formats.log_format, &[], &formats.haproxy_config)
+            .map_err(|e| {
+                hapwatch::say!("hapwatch: {e}");
+                ExitCode::from(2)
+            })?;
+    for l in &lacks {
+        hapwatch::say!("hapwatch: {l}");
+    }
+    set.add_formats(user);
+    Ok(Arc::new(set))
 }
 
 fn main() -> ExitCode {
@@ -401,6 +442,7 @@ fn main() -> ExitCode {
             show_unparsed,
             allow_unparsed,
             patterns,
+            formats,
             threads,
             no_mmap,
             db,
@@ -418,7 +460,7 @@ fn main() -> ExitCode {
                 Ok(a) => a,
                 Err(code) => return code,
             };
-            let patterns = match load_patterns(patterns.as_deref()) {
+            let patterns = match load_patterns(patterns.as_deref(), &formats) {
                 Ok(p) => p,
                 Err(code) => return code,
             };
@@ -576,8 +618,13 @@ fn main() -> ExitCode {
             format,
             output,
             filter,
+            formats,
         } => {
             use hapwatch::timeline::job::{self, Pick};
+            let patterns = match load_patterns(None, &formats) {
+                Ok(p) => p,
+                Err(code) => return code,
+            };
             let alerts = match alert_rules(alerts, rules.as_deref()) {
                 Ok(a) => a,
                 Err(code) => return code,
@@ -605,7 +652,7 @@ fn main() -> ExitCode {
                 _ => Pick::Last,
             };
             let reading = analyze::Reading {
-                patterns: Arc::new(PatternSet::builtin()),
+                patterns,
                 filter: Default::default(),
                 year,
                 threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
@@ -692,8 +739,24 @@ fn main() -> ExitCode {
             }
             Err(code) => code,
         },
-        Command::Patterns { patterns } => {
-            let set = match load_patterns(patterns.as_deref()) {
+        Command::Doctor { haproxy_config } => {
+            let cfg = match hapwatch::haproxy_cfg::HaproxyConfig::load(&haproxy_config) {
+                Ok(c) => c,
+                Err(e) => {
+                    hapwatch::say!("hapwatch: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let e = hapwatch::doctor::examine(&cfg);
+            print(&e.text(&cfg.files));
+            if e.findings.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Command::Patterns { patterns, formats } => {
+            let set = match load_patterns(patterns.as_deref(), &formats) {
                 Ok(p) => p,
                 Err(code) => return code,
             };

@@ -7,7 +7,11 @@
 //! references from `[defs]`, compiles every regex and fails with the file and
 //! pattern name on any mistake (exit 2 at the CLI).
 
+pub mod logformat;
+
 use std::{collections::HashMap, path::Path};
+
+use logformat::LogFormat;
 
 use regex::bytes::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
 use serde::Deserialize;
@@ -17,7 +21,48 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("health.toml", include_str!("../patterns/health.toml")),
     ("other.toml", include_str!("../patterns/other.toml")),
     ("process.toml", include_str!("../patterns/process.toml")),
+    ("formats.toml", include_str!("../patterns/formats.toml")),
 ];
+
+/// A name pattern with `*` wildcards (`be_*`); `-` is the empty name.
+#[derive(Clone, Debug)]
+pub struct Glob(String);
+
+impl Glob {
+    pub fn new(s: &str) -> Glob {
+        Glob(if s == "-" {
+            String::new()
+        } else {
+            s.to_string()
+        })
+    }
+
+    pub fn matches(&self, name: &str) -> bool {
+        let parts: Vec<&str> = self.0.split('*').collect();
+        if parts.len() == 1 {
+            return name == self.0;
+        }
+        let (first, last) = (parts[0], parts[parts.len() - 1]);
+        if !name.starts_with(first) || name.len() < first.len() + last.len() {
+            return false;
+        }
+        let mut rest = &name[first.len()..name.len() - last.len()];
+        if !name.ends_with(last) {
+            return false;
+        }
+        for p in &parts[1..parts.len() - 1] {
+            match rest.find(p) {
+                Some(i) => rest = &rest[i + p.len()..],
+                None => return false,
+            }
+        }
+        true
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -63,6 +108,25 @@ struct File {
     defs: HashMap<String, String>,
     #[serde(default)]
     pattern: Vec<RawPattern>,
+    #[serde(default)]
+    format: Vec<RawFormat>,
+}
+
+/// A `log-format` as data: HAProxy's built-in ones in formats.toml, a
+/// user's in a `--patterns` file.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFormat {
+    name: String,
+    format: String,
+    /// Frontends whose lines use it (a glob); any when absent.
+    frontend: Option<String>,
+    /// The HAProxy option that writes it.
+    option: Option<String>,
+    #[serde(default)]
+    specialised: bool,
+    /// A line of this format, checked at load.
+    sample: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -95,12 +159,37 @@ impl<'de> Deserialize<'de> for Class {
     }
 }
 
+fn compile_format(raw: RawFormat) -> Result<LogFormat, String> {
+    let mut f = LogFormat::compile(&raw.name, &raw.format).map_err(|e| e.to_string())?;
+    if let Some(g) = &raw.frontend {
+        f = f.for_frontends(g);
+    }
+    f.option = raw.option;
+    f.specialised = raw.specialised;
+    if let Some(sample) = &raw.sample {
+        if f.read(sample.trim_end().as_bytes()).is_none() {
+            return Err(format!(
+                "log-format `{}`: its sample is not read by its format",
+                raw.name
+            ));
+        }
+    }
+    Ok(f)
+}
+
 /// All patterns, compiled, with one `RegexSet` to find the candidate in a
 /// single pass over the message.
 #[derive(Clone, Debug)]
 pub struct PatternSet {
     pub patterns: Vec<Pattern>,
     set: RegexSet,
+    /// Request line formats beyond the hand-parsed ones: users' formats
+    /// first (by `--log-format`, `--haproxy-config`, `[[formats]]`, pattern
+    /// files), then HAProxy's built-in ones.
+    pub formats: Vec<LogFormat>,
+    /// Some format is for named frontends: a line the fast parser read may
+    /// be one of them.
+    by_frontend: bool,
 }
 
 /// Why the patterns cannot be used: which file, which pattern, what is
@@ -197,10 +286,18 @@ impl PatternSet {
     pub fn from_sources(files: &[(String, String)]) -> Result<Self> {
         let mut defs: HashMap<String, String> = HashMap::new();
         let mut patterns: Vec<Pattern> = Vec::new();
+        let mut formats: Vec<LogFormat> = Vec::new();
         for (source, text) in files {
             let file: File =
                 toml::from_str(text).map_err(|e| because(source, e.to_string().trim()))?;
             defs.extend(file.defs);
+            for raw in file.format {
+                let f = compile_format(raw).map_err(|e| because(source, e))?;
+                match formats.iter_mut().find(|q| q.name == f.name) {
+                    Some(q) => *q = f,
+                    None => formats.push(f),
+                }
+            }
             for raw in file.pattern {
                 let name = raw.name.clone();
                 let ctx = || format!("{source}: pattern `{name}`");
@@ -243,7 +340,36 @@ impl PatternSet {
             .unicode(false)
             .build()
             .map_err(|e| because("patterns", e))?;
-        Ok(PatternSet { patterns, set })
+        // Users' formats before HAProxy's: they are what the user says.
+        formats.sort_by_key(|f| f.option.is_some());
+        let mut set = PatternSet {
+            patterns,
+            set,
+            formats: Vec::new(),
+            by_frontend: false,
+        };
+        set.add_formats(formats);
+        Ok(set)
+    }
+
+    /// Adds request line formats, before those already known.
+    pub fn add_formats(&mut self, formats: Vec<LogFormat>) {
+        let mut all = formats;
+        all.append(&mut self.formats);
+        self.by_frontend = all.iter().any(|f| f.frontend.is_some() && !f.specialised);
+        self.formats = all;
+    }
+
+    /// Whether a format is declared for this frontend: its lines are read
+    /// with it, even when HAProxy's default format would read them too.
+    #[inline]
+    pub fn format_for(&self, frontend: &[u8]) -> bool {
+        self.by_frontend && {
+            let fe = std::str::from_utf8(frontend).unwrap_or("");
+            self.formats
+                .iter()
+                .any(|f| !f.specialised && f.frontend.as_ref().is_some_and(|g| g.matches(fe)))
+        }
     }
 
     /// The first pattern that matches `msg`.

@@ -37,7 +37,10 @@ impl Counts {
         self.redispatches += r.redispatched as u64;
         self.srv_queue_max = self.srv_queue_max.max(r.srv_queue);
         self.backend_queue_max = self.backend_queue_max.max(r.backend_queue);
-        count_termination(&mut self.termination, pack(r.termination), 1);
+        // A log-format without %ts/%tsc logs no termination state.
+        if !r.termination.is_empty() {
+            count_termination(&mut self.termination, pack(r.termination), 1);
+        }
     }
 
     /// Another set of counts (another worker's, a drained minute's, a

@@ -13,17 +13,21 @@ pub fn nearest_form(line: &[u8]) -> String {
     let program = h.program.map(String::from_utf8_lossy);
     if has_accept_date(msg) {
         return "an HAProxy request line, but not in the layout of `option httplog`, \
-                `httpslog`, `tcplog` or `httplog clf`: a custom `log-format`, which hapwatch \
-                does not read yet"
+                `httpslog`, `tcplog` or `httplog clf`: a custom `log-format`; give hapwatch \
+                HAProxy's configuration (`--haproxy-config /etc/haproxy/haproxy.cfg`) or the \
+                format (`--log-format '...'`)"
             .into();
     }
     if line.first() == Some(&b'{') {
         return if memchr::memmem::find(line, b"\"MESSAGE\"").is_some() {
-            "journalctl's JSON (`-o json`), which hapwatch does not read yet: read \
-             `journalctl -o short-iso` output instead"
+            "journalctl's JSON (`-o json`) whose MESSAGE is not HAProxy's: select HAProxy's \
+             unit (`journalctl -u haproxy -o json`)"
                 .into()
         } else {
-            "JSON that is neither Docker's json-file (`{\"log\":...}`) nor HAProxy's".into()
+            "JSON that is not Docker's json-file (`{\"log\":...}`): a JSON `log-format`? give \
+             hapwatch HAProxy's configuration (`--haproxy-config FILE`) or the format \
+             (`--log-format '...'`)"
+                .into()
         };
     }
     if haproxy::strip_stderr_prefix(msg).is_some()
@@ -61,7 +65,7 @@ mod tests {
         let hint = |l: &str| nearest_form(l.as_bytes());
         assert!(hint("<134>Nov 24 16:21:15 haproxy[1]: 7f3a-01 GET /x [24/Nov/2026:16:21:15.230] fe be/s 200").contains("custom `log-format`"));
         assert!(hint("{\"MESSAGE\":\"x\",\"__REALTIME_TIMESTAMP\":\"1\"}").contains("journalctl"));
-        assert!(hint("{\"level\":\"info\"}").contains("neither Docker"));
+        assert!(hint("{\"level\":\"info\"}").contains("a JSON `log-format`"));
         assert!(hint("<134>Nov 24 16:21:15 haproxy[1]: something new").contains("--patterns"));
         assert!(hint("Nov 24 16:21:15 lb1 sshd[22]: Accepted publickey").contains("(sshd)"));
         assert!(hint("hello world").contains("none of the forms"));

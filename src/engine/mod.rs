@@ -34,41 +34,7 @@ pub use touched::Reader;
 /// Lines longer than this are counted as oversized and skipped.
 pub const MAX_LINE: usize = 64 * 1024;
 
-/// A `*`-glob over a name; `-` matches the empty host.
-#[derive(Clone, Debug)]
-pub struct Glob(String);
-
-impl Glob {
-    pub fn new(s: &str) -> Glob {
-        Glob(if s == "-" {
-            String::new()
-        } else {
-            s.to_string()
-        })
-    }
-
-    pub fn matches(&self, name: &str) -> bool {
-        let parts: Vec<&str> = self.0.split('*').collect();
-        if parts.len() == 1 {
-            return name == self.0;
-        }
-        let (first, last) = (parts[0], parts[parts.len() - 1]);
-        if !name.starts_with(first) || name.len() < first.len() + last.len() {
-            return false;
-        }
-        let mut rest = &name[first.len()..name.len() - last.len()];
-        if !name.ends_with(last) {
-            return false;
-        }
-        for p in &parts[1..parts.len() - 1] {
-            match rest.find(p) {
-                Some(i) => rest = &rest[i + p.len()..],
-                None => return false,
-            }
-        }
-        true
-    }
-}
+pub use crate::patterns::Glob;
 
 /// Which events the reports consider.
 #[derive(Clone, Debug, Default)]
@@ -579,16 +545,30 @@ impl Engine {
     fn ingest_header(&mut self, line: &[u8], h: syslog::Header) -> Option<PendingHealth> {
         match haproxy::classify(&self.patterns, h.msg) {
             Message::Request(mut r) => {
-                self.counters.requests += 1;
-                match h.stamp {
-                    Stamp::Full(t) => r.accept -= local_offset(&r, t),
-                    _ => {
-                        if !self.zone.is_utc() {
-                            r.accept = self.zone.to_utc(r.accept);
+                if r.accept == haproxy::logformat::UNDATED {
+                    // A log-format without a date: the header's time.
+                    match self.header_time(h.stamp) {
+                        Some(t) => r.accept = t,
+                        None => {
+                            self.counters.unparsed += 1;
+                            return None;
                         }
-                        self.unzoned = Some(r.accept + emitted_after(&r));
+                    }
+                } else if !r.zoned {
+                    match h.stamp {
+                        Stamp::Full(t) => r.accept -= local_offset(&r, t),
+                        _ => {
+                            if !self.zone.is_utc() {
+                                r.accept = self.zone.to_utc(r.accept);
+                            }
+                            self.unzoned = Some(r.accept + emitted_after(&r));
+                        }
                     }
                 }
+                self.counters.requests += 1;
+                // The syslog header names the load balancer. Not `%H`:
+                // HAProxy's health lines never carry it, and a server's
+                // requests and health must meet under one key.
                 let host = h.host.unwrap_or_default();
                 if self.max_time.is_some_and(|m| r.accept > m) {
                     self.quarantine(host, r.accept, line);
@@ -635,6 +615,25 @@ impl Engine {
                 }
                 None
             }
+        }
+    }
+
+    /// The time of a syslog header, on UTC, for a line that has no other:
+    /// a header without a year takes the year of the latest event.
+    /// `None` (the line counted unparsed) when nothing dates it.
+    #[cold]
+    fn header_time(&mut self, stamp: Stamp) -> Option<Millis> {
+        match stamp {
+            Stamp::Full(t) => Some(t),
+            Stamp::Local(t) => Some(self.zone.to_utc(t)),
+            Stamp::NoYear(d) => {
+                // The latest event's year, else that of the file's last
+                // write (or of the receive time, live).
+                let near = self.last.or(self.max_time)?;
+                let year = crate::time::civil_from_days(near.div_euclid(86_400_000)).0;
+                Some(self.zone.to_utc(d.with_year(year)))
+            }
+            Stamp::None => None,
         }
     }
 

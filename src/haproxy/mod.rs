@@ -3,6 +3,7 @@
 //! else is matched against the data-driven [`crate::patterns`].
 
 pub mod health;
+pub mod logformat;
 pub mod request;
 
 use crate::patterns::{Class, PatternSet};
@@ -77,8 +78,14 @@ pub fn classify<'a>(patterns: &PatternSet, msg: &'a [u8]) -> Message<'a> {
     // Request lines first: they are 99% of a busy log, and the parser
     // rejects anything else within the first few bytes.
     if let Some(r) = request::parse(msg) {
+        if patterns.format_for(r.frontend) {
+            if let Some(r) = logformat::parse_any(patterns, trim_message(msg)) {
+                return Message::Request(r);
+            }
+        }
         return Message::Request(r);
     }
+    let whole = msg;
     let msg = trim_message(match strip_stderr_prefix(msg) {
         Some((_, _, m)) => m,
         None => msg,
@@ -92,7 +99,12 @@ pub fn classify<'a>(patterns: &PatternSet, msg: &'a [u8]) -> Message<'a> {
                 Message::Health(Box::new(HealthEvent::from_match(p, &caps)))
             }
         }
-        None => Message::Unparsed,
+        // A `log-format` line: after the patterns, which are anchored on
+        // HAProxy's own words, where a format's free text could match anything.
+        None => match logformat::parse_any(patterns, trim_message(whole)) {
+            Some(r) => Message::Request(r),
+            None => Message::Unparsed,
+        },
     }
 }
 

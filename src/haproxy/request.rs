@@ -89,8 +89,12 @@ pub struct Request<'a> {
     /// httpslog's TLS fields (HTTP); empty for TCP. Split on demand by the
     /// methods below: `analyze` needs none of it, so it costs nothing there.
     pub tail: &'a [u8],
-    /// CLF carries the request earlier in the line.
-    clf_request: Option<&'a [u8]>,
+    /// The request line where a format puts it apart (CLF, a `log-format`).
+    pub request_line: Option<&'a [u8]>,
+    /// `%H`: the HAProxy host, when the format logs it; empty otherwise.
+    pub hostname: &'a [u8],
+    /// The accept date carried a zone (`%trg`, `%T`, `%Ts`): it is UTC.
+    pub zoned: bool,
 }
 
 /// The parts of an HTTP line's tail.
@@ -107,10 +111,44 @@ pub struct HttpParts<'a> {
 }
 
 impl<'a> Request<'a> {
+    /// A request with nothing known yet: `-1` timers and status, no names.
+    pub fn new(mode: Mode) -> Request<'a> {
+        Request {
+            mode,
+            client: b"",
+            client_port: None,
+            accept: 0,
+            frontend: b"",
+            tls: false,
+            backend: b"",
+            server: b"",
+            timers: [-1; 6],
+            logasap: false,
+            status: -1,
+            bytes: 0,
+            bytes_partial: false,
+            req_cookie: b"",
+            res_cookie: b"",
+            termination: b"",
+            actconn: 0,
+            feconn: 0,
+            beconn: 0,
+            srv_conn: 0,
+            retries: 0,
+            redispatched: false,
+            srv_queue: 0,
+            backend_queue: 0,
+            tail: b"",
+            request_line: None,
+            hostname: b"",
+            zoned: false,
+        }
+    }
+
     /// Captured headers, request line and TLS fields; `None` for TCP.
     pub fn http(&self) -> Option<HttpParts<'a>> {
         let mut p = HttpParts::default();
-        let req = match self.clf_request {
+        let req = match self.request_line {
             Some(r) => r,
             None => {
                 if self.mode != Mode::Http {
@@ -260,23 +298,26 @@ fn split_client(w: &[u8]) -> (&[u8], Option<u16>) {
     }
 }
 
-/// `[24/Nov/2026:16:21:15.230]` and the space after it.
-fn accept_date(i: &[u8]) -> R<'_, Millis> {
+/// `[24/Nov/2026:16:21:15.230]` and the space after it; whether it carried
+/// a zone (then the time is UTC).
+fn accept_date(i: &[u8]) -> R<'_, (Millis, bool)> {
     let (i, _) = tag(&b"["[..]).parse(i)?;
     let (t, n) = time::parse_haproxy_date(i).ok_or_else(|| err(i))?;
     // CLF's `%trg` carries a zone: `06/Feb/2009:12:14:14 +0100`.
     let mut rest = &i[n..];
     let mut t = t;
+    let mut zoned = false;
     if let [b' ', s @ (b'+' | b'-'), h1, h2, m1, m2, b']', ..] = rest {
         let d = |a: &u8, b: &u8| ((a - b'0') as i64) * 10 + (b - b'0') as i64;
         if [h1, h2, m1, m2].iter().all(|c| c.is_ascii_digit()) {
             let off = (d(h1, h2) * 60 + d(m1, m2)) * 60_000;
             t -= if *s == b'-' { -off } else { off };
             rest = &rest[6..];
+            zoned = true;
         }
     }
     let rest = rest.strip_prefix(b"] ").ok_or_else(|| err(rest))?;
-    Ok((rest, t))
+    Ok((rest, (t, zoned)))
 }
 
 /// `{...}` captured headers (values separated by `|`, may hold spaces).
@@ -341,7 +382,7 @@ fn parse_native<'a>(client: &'a [u8], i: &'a [u8]) -> R<'a, Request<'a>> {
     if client.is_empty() || client.contains(&b' ') {
         return Err(err(client));
     }
-    let (i, accept) = accept_date(i)?;
+    let (i, (accept, _)) = accept_date(i)?;
     let (i, frontend) = word(i)?;
     let (i, (backend, server)) = word
         .map_opt(|w: &[u8]| find(w, b'/').map(|s| (&w[..s], &w[s + 1..])))
@@ -353,7 +394,6 @@ fn parse_native<'a>(client: &'a [u8], i: &'a [u8]) -> R<'a, Request<'a>> {
         None => (frontend, false),
     };
     let mut r = Request {
-        mode: Mode::Http,
         client,
         client_port,
         accept,
@@ -361,24 +401,7 @@ fn parse_native<'a>(client: &'a [u8], i: &'a [u8]) -> R<'a, Request<'a>> {
         tls,
         backend,
         server,
-        timers: [-1; 6],
-        logasap: false,
-        status: -1,
-        bytes: 0,
-        bytes_partial: false,
-        req_cookie: b"",
-        res_cookie: b"",
-        termination: b"",
-        actconn: 0,
-        feconn: 0,
-        beconn: 0,
-        srv_conn: 0,
-        retries: 0,
-        redispatched: false,
-        srv_queue: 0,
-        backend_queue: 0,
-        tail: b"",
-        clf_request: None,
+        ..Request::new(Mode::Http)
     };
     let i = if let Some((t, plus)) = slashed::<5>(timers) {
         for (k, v) in t.iter().enumerate() {
@@ -449,9 +472,14 @@ fn parse_clf<'a>(i: &'a [u8]) -> R<'a, Request<'a>> {
     // `%{+Q}o` writes nothing for a plain CLF line; the client comes first.
     let (i, client) = word(i)?;
     let (i, _) = tag(&b"- - "[..]).parse(i)?;
-    let (i, accept) = accept_date(i)?;
+    let (i, (accept, zoned)) = accept_date(i)?;
     // The request is quoted and may itself hold quotes escaped as #22.
     let (i, req) = clf_field(i)?;
+    // `option tcplog clf` (3.x) orders its fields otherwise: its compiled
+    // format (patterns/formats.toml) reads it.
+    if req == b"TCP " {
+        return Err(err(i));
+    }
     let mut f = [&b""[..]; 22];
     let mut i = i;
     for slot in f.iter_mut() {
@@ -500,7 +528,9 @@ fn parse_clf<'a>(i: &'a [u8]) -> R<'a, Request<'a>> {
         srv_queue: u(n(f[20])?),
         backend_queue: u(n(f[21])?),
         tail: i,
-        clf_request: Some(req),
+        request_line: Some(req),
+        hostname: b"",
+        zoned,
     };
     // %CC %CS %hrl %hsl follow; hapwatch does not report them for CLF.
     Ok((b"", r))

@@ -148,6 +148,18 @@ pub struct Settings {
     /// Extra or overriding message patterns: every *.toml in DIR.
     #[arg(long, value_name = "DIR", env = "HAPWATCH_PATTERNS")]
     pub patterns: Option<PathBuf>,
+    /// A custom HAProxy `log-format` string the request lines are written
+    /// in (as in haproxy.cfg, without the quotes); repeatable.
+    #[arg(long = "log-format", value_name = "FORMAT")]
+    pub log_format: Vec<String>,
+    /// HAProxy's configuration: each frontend's lines are read with its own
+    /// `log-format`; repeatable, like `haproxy -f`.
+    #[arg(long = "haproxy-config", value_name = "FILE")]
+    pub haproxy_config: Vec<PathBuf>,
+    /// Config file only: `[[formats]]` with `name`, `format` and an
+    /// optional `frontend` glob.
+    #[arg(skip)]
+    pub formats: Vec<crate::haproxy_cfg::FormatEntry>,
     /// Alert rules (TOML; default: the built-in rules).
     #[arg(long, value_name = "FILE")]
     pub rules: Option<PathBuf>,
@@ -243,6 +255,9 @@ impl Settings {
             max_servers: self.max_servers.or(file.max_servers),
             max_hosts: self.max_hosts.or(file.max_hosts),
             patterns: self.patterns.or(file.patterns),
+            log_format: or(self.log_format, file.log_format),
+            haproxy_config: or(self.haproxy_config, file.haproxy_config),
+            formats: or(self.formats, file.formats),
             rules: self.rules.or(file.rules),
             alerts_jsonl: self.alerts_jsonl.or(file.alerts_jsonl),
             config: self.config,
@@ -263,9 +278,16 @@ impl Settings {
             }
             None => self,
         };
-        let patterns = PatternSet::load(args.patterns.as_deref())
-            .map(Arc::new)
+        let mut patterns = PatternSet::load(args.patterns.as_deref())
             .map_err(|e| StartError(format!("invalid patterns: {e}")))?;
+        let (formats, lacks) =
+            crate::haproxy_cfg::user_formats(&args.log_format, &args.formats, &args.haproxy_config)
+                .map_err(StartError)?;
+        for l in &lacks {
+            crate::say!("hapwatch: {l}");
+        }
+        patterns.add_formats(formats);
+        let patterns = Arc::new(patterns);
         let mut allow = Vec::new();
         for a in &args.allow {
             match a

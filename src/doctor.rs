@@ -1,0 +1,278 @@
+//! `hapwatch doctor`: what HAProxy's configuration will keep out of its
+//! logs, for hapwatch, and the lines to add. Each finding names the
+//! section and line it is about and the configuration to write; the log
+//! targets are described (what hapwatch makes of each `format`) whether or
+//! not anything is missing.
+
+use crate::haproxy_cfg::{Format, HaproxyConfig, Proxy};
+
+/// One thing the logs will lack, and its fix.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Finding {
+    pub what: String,
+    /// Configuration to add, where it goes.
+    pub fix: String,
+}
+
+/// The findings, then a word on each log target.
+pub struct Examination {
+    pub findings: Vec<Finding>,
+    pub targets: Vec<String>,
+}
+
+fn at(p: &Proxy) -> String {
+    format!("{} {} ({}:{})", p.kind, p.name, p.file, p.line)
+}
+
+fn find(out: &mut Vec<Finding>, what: String, fix: String) {
+    out.push(Finding { what, fix });
+}
+
+pub fn examine(cfg: &HaproxyConfig) -> Examination {
+    let mut out = Vec::new();
+    let any_target = !cfg.global_logs.is_empty()
+        || cfg
+            .proxies
+            .iter()
+            .any(|p| p.logs.iter().any(|l| l != "global"));
+    if !any_target {
+        find(
+            &mut out,
+            "no `log` target: HAProxy writes no log at all".into(),
+            "global\n    log 127.0.0.1:5514 local0\ndefaults\n    log global".into(),
+        );
+    }
+    for p in cfg.frontends() {
+        if any_target && !p.logs_anywhere(&cfg.global_logs) {
+            find(
+                &mut out,
+                format!(
+                    "{} logs nothing (no `log` line, or `log global` with none in global)",
+                    at(p)
+                ),
+                format!("{} {}\n    log global", p.kind, p.name),
+            );
+        }
+        match p.effective_format() {
+            None => find(
+                &mut out,
+                format!("{} logs no request lines (no `option httplog`/`tcplog`, no `log-format`): no traffic figures, no latency or error alerts", at(p)),
+                format!(
+                    "{} {}\n    option {}",
+                    p.kind,
+                    p.name,
+                    if p.http { "httplog" } else { "tcplog" }
+                ),
+            ),
+            Some(Format::Custom(s)) => match crate::patterns::logformat::LogFormat::compile(&at(p), s) {
+                Ok(mut f) => {
+                    f.http |= p.http;
+                    let lacks = f.lacks();
+                    if !lacks.is_empty() {
+                        find(
+                            &mut out,
+                            format!("{}: its log-format has {}", at(p), lacks.join("; ")),
+                            format!(
+                                "{} {}\n    log-format \"{} {}\"",
+                                p.kind,
+                                p.name,
+                                s.replace('"', "\\\""),
+                                f.missing_items().join(" ")
+                            ),
+                        );
+                    }
+                }
+                Err(e) => find(&mut out, e.to_string(), "fix the `log-format` string".into()),
+            },
+            Some(Format::Builtin(_)) => {}
+        }
+        if p.dontlog_normal {
+            find(
+                &mut out,
+                format!("{} has `option dontlog-normal`: successful requests are not logged, traffic and latency figures cover errors only", at(p)),
+                format!("{} {}\n    no option dontlog-normal", p.kind, p.name),
+            );
+        }
+    }
+    for p in cfg.backends() {
+        if p.servers.iter().any(|s| s.check) && !p.log_health_checks {
+            find(
+                &mut out,
+                format!("{} checks its servers without `option log-health-checks`: only state changes are logged, not the failing checks that lead to them", at(p)),
+                format!("{} {}\n    option log-health-checks", p.kind, p.name),
+            );
+        }
+    }
+    if cfg.files.len() > 1 && !cfg.log_send_hostname {
+        find(
+            &mut out,
+            format!(
+                "{} configurations (load balancers) without `log-send-hostname`: their RFC 3164 lines carry no host name, and hapwatch cannot tell them apart",
+                cfg.files.len()
+            ),
+            "global\n    log-send-hostname".into(),
+        );
+    }
+    let mut targets = Vec::new();
+    let all_logs = cfg
+        .global_logs
+        .iter()
+        .map(|l| ("global".to_string(), l))
+        .chain(cfg.proxies.iter().flat_map(|p| {
+            p.logs
+                .iter()
+                .map(move |l| (format!("{} {}", p.kind, p.name), l))
+        }));
+    for (section, line) in all_logs {
+        if line == "global" {
+            continue;
+        }
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let Some(addr) = words.first() else { continue };
+        let format = words
+            .iter()
+            .position(|w| *w == "format")
+            .and_then(|i| words.get(i + 1))
+            .copied()
+            .unwrap_or("rfc3164");
+        targets.push(format!(
+            "{section}: log {addr} (format {format}): {}",
+            format_word(format)
+        ));
+        if is_udp(addr) {
+            find(
+                &mut out,
+                format!("{section} logs to {addr} over UDP: datagrams dropped under load are lost without a trace in HAProxy"),
+                format!(
+                    "{section}\n    log tcp@{} {}    # HAProxy 2.6+; hapwatch listen --tcp",
+                    addr.trim_start_matches("udp@").trim_start_matches("udp4@").trim_start_matches("udp6@"),
+                    words[1..].join(" ")
+                ),
+            );
+        }
+    }
+    Examination {
+        findings: out,
+        targets,
+    }
+}
+
+/// A datagram target: an address, not a stream, a ring, a socket file or
+/// a standard stream.
+fn is_udp(addr: &str) -> bool {
+    let stream = [
+        "tcp@", "tcp4@", "tcp6@", "uxst@", "ring@", "backend@", "mptcp@", "fd@", "stdout", "stderr",
+    ];
+    !(stream.iter().any(|s| addr.starts_with(s))
+        || addr.starts_with('/')
+        || addr.starts_with("unix@")
+        || addr.starts_with("uxdg@"))
+}
+
+/// What hapwatch makes of a `log ... format`.
+fn format_word(f: &str) -> &'static str {
+    match f {
+        "rfc3164" => "read; local time without a zone (give --tz unless UTC), no host name unless `log-send-hostname`",
+        "rfc5424" => "read; times with their zone, host name included",
+        "local" => "read; local time without a zone, no host name",
+        "timed" | "iso" => "read; a time, no host name",
+        "short" | "priority" | "raw" => "read; no time: `listen` dates lines by their receive time, `analyze` by the line before",
+        _ => "not a format HAProxy knows",
+    }
+}
+
+impl Examination {
+    /// The report as text: findings with their fixes, then the targets.
+    pub fn text(&self, files: &[String]) -> String {
+        let mut s = String::new();
+        let files = files.join(", ");
+        if self.findings.is_empty() {
+            s.push_str(&format!("{files}: nothing missing for hapwatch\n"));
+        } else {
+            s.push_str(&format!(
+                "{files}: {} thing(s) hapwatch will lack\n",
+                self.findings.len()
+            ));
+            for f in &self.findings {
+                s.push_str(&format!("\n- {}\n  in haproxy.cfg:\n", f.what));
+                for l in f.fix.lines() {
+                    s.push_str(&format!("      {l}\n"));
+                }
+            }
+        }
+        if !self.targets.is_empty() {
+            s.push_str("\nlog targets:\n");
+            for t in &self.targets {
+                s.push_str(&format!("  {t}\n"));
+            }
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(text: &str) -> HaproxyConfig {
+        let mut c = HaproxyConfig::default();
+        c.read("h.cfg", text, &Default::default()).unwrap();
+        c
+    }
+
+    #[test]
+    fn nothing_missing() {
+        let e = examine(&cfg(
+            "global\n    log /dev/log local0\n    log tcp@127.0.0.1:5514 format rfc5424 local0\n\
+             defaults\n    mode http\n    log global\n    option httplog\n    option log-health-checks\n\
+             frontend fe\n    bind :80\nbackend be\n    server s 10.0.0.1:80 check\n",
+        ));
+        assert_eq!(e.findings, []);
+        assert_eq!(e.targets.len(), 2);
+        assert!(e.targets[1].contains("zone"), "{:?}", e.targets);
+    }
+
+    #[test]
+    fn each_lack_with_its_fix() {
+        let e = examine(&cfg("global\n    log 127.0.0.1:514 format short local0\n\
+             defaults\n    mode http\n    log global\n\
+             frontend fe_none\n    bind :80\n\
+             frontend fe_quiet\n    option httplog\n    option dontlog-normal\n    no log\n\
+             frontend fe_lf\n    log-format \"%ci %b/%s %ST\"\n\
+             backend be\n    server s 10.0.0.1:80 check\n"));
+        let all: Vec<String> = e
+            .findings
+            .iter()
+            .map(|f| format!("{} => {}", f.what, f.fix))
+            .collect();
+        let has = |a: &str, b: &str| all.iter().any(|f| f.contains(a) && f.contains(b));
+        assert!(
+            has(
+                "frontend fe_none (h.cfg:6) logs no request lines",
+                "option httplog"
+            ),
+            "{all:#?}"
+        );
+        assert!(
+            has("frontend fe_quiet", "no option dontlog-normal"),
+            "{all:#?}"
+        );
+        assert!(
+            has("fe_quiet (h.cfg:8) logs nothing", "log global"),
+            "{all:#?}"
+        );
+        assert!(has("fe_lf", "no %Tr: latency alerts disabled"), "{all:#?}");
+        assert!(has("backend be", "option log-health-checks"), "{all:#?}");
+        assert!(
+            has("over UDP", "log tcp@127.0.0.1:514 format short local0"),
+            "{all:#?}"
+        );
+        assert!(e.targets[0].contains("no time"), "{:?}", e.targets);
+        let none = examine(&cfg("frontend fe\n    option httplog\n"));
+        assert!(
+            none.findings[0].what.contains("no `log` target"),
+            "{:?}",
+            none.findings
+        );
+    }
+}

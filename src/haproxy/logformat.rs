@@ -1,0 +1,214 @@
+//! Request lines of any `log-format`: the values a compiled
+//! [`LogFormat`] reads out of a line, put where hapwatch's [`Request`]
+//! keeps them. What the format lacks stays absent (`-1` timers, no
+//! status, no server), never invented.
+
+use crate::bytes::digits;
+use crate::patterns::logformat::{unquote, Field, LogFormat};
+use crate::patterns::PatternSet;
+use crate::time::{self, Millis};
+
+use super::request::{Mode, Request};
+
+/// The accept date of a line whose format has none: the syslog header's
+/// time is put there by the engine.
+pub const UNDATED: Millis = Millis::MIN;
+
+/// `123`, `-1`, `+543`, `-`: the value and whether it had a `+`.
+fn number(v: &[u8], hexa: bool) -> Option<(i64, bool)> {
+    if hexa {
+        let s = std::str::from_utf8(v).ok()?;
+        return i64::from_str_radix(s, 16).ok().map(|n| (n, false));
+    }
+    let (neg, plus, d) = match v {
+        [b'-', d @ ..] => (true, false, d),
+        [b'+', d @ ..] => (false, true, d),
+        d => (false, false, d),
+    };
+    let n = digits(d)? as i64;
+    Some((if neg { -n } else { n }, plus))
+}
+
+/// `24/Nov/2026:16:21:15 +0100` on UTC.
+fn zoned_date(v: &[u8]) -> Option<Millis> {
+    let (t, n) = time::parse_haproxy_date(v)?;
+    match v.get(n..)? {
+        [b' ', s @ (b'+' | b'-'), z @ ..] if z.len() == 4 => {
+            let hhmm = digits(z)? as i64;
+            let off = ((hhmm / 100) * 60 + hhmm % 100) * 60_000;
+            Some(if *s == b'-' { t + off } else { t - off })
+        }
+        _ => None,
+    }
+}
+
+/// The request a line of format `f` logs, or `None` if it is not one.
+pub fn parse<'a>(f: &LogFormat, line: &'a [u8]) -> Option<Request<'a>> {
+    let caps = f.read(line)?;
+    let mut r = Request::new(if f.http { Mode::Http } else { Mode::Tcp });
+    r.accept = UNDATED;
+    // Dates by precision: milliseconds, then a zoned second, then %Ts.
+    let (mut dated_ms, mut zoned, mut epoch, mut ms, mut tq) = (None, None, None, None, None);
+    for (k, item) in f.items.iter().enumerate() {
+        let Some(m) = caps.get(k + 1) else { continue };
+        let v = unquote(m.as_bytes());
+        let n = || number(v, item.hexa);
+        let u = || n().map_or(0, |(x, _)| x.clamp(0, u32::MAX as i64) as u32);
+        match item.field {
+            // The address alone, without the brackets of `[::1]`.
+            Field::ClientIp => {
+                r.client = v
+                    .strip_prefix(b"[")
+                    .and_then(|a| a.strip_suffix(b"]"))
+                    .unwrap_or(v)
+            }
+            Field::ClientPort => r.client_port = n().and_then(|(p, _)| u16::try_from(p).ok()),
+            Field::FrontendTransport => {
+                (r.frontend, r.tls) = match v.strip_suffix(b"~") {
+                    Some(fe) => (fe, true),
+                    None => (v, false),
+                }
+            }
+            Field::Frontend => {
+                if r.frontend.is_empty() {
+                    r.frontend = v;
+                }
+            }
+            Field::Backend => r.backend = v,
+            Field::Server => r.server = v,
+            Field::Timer(t) => {
+                let (x, plus) = n().unwrap_or((-1, false));
+                r.timers[t] = x.clamp(i32::MIN as i64, i32::MAX as i64) as i32;
+                r.logasap |= plus;
+            }
+            Field::Tq => tq = n().map(|(x, _)| x),
+            Field::Status => r.status = n().map_or(-1, |(x, _)| x as i32),
+            Field::Bytes => {
+                let (b, plus) = n().unwrap_or((0, false));
+                (r.bytes, r.bytes_partial) = (b.max(0) as u64, plus);
+            }
+            Field::ReqCookie => r.req_cookie = v,
+            Field::ResCookie => r.res_cookie = v,
+            Field::Termination => r.termination = v,
+            Field::ActConn => r.actconn = u(),
+            Field::FeConn => r.feconn = u(),
+            Field::BeConn => r.beconn = u(),
+            Field::SrvConn => r.srv_conn = u(),
+            Field::Retries => {
+                r.retries = u();
+                r.redispatched = v.first() == Some(&b'+');
+            }
+            Field::SrvQueue => r.srv_queue = u(),
+            Field::BackendQueue => r.backend_queue = u(),
+            Field::DateMs => {
+                dated_ms = dated_ms.or_else(|| time::parse_haproxy_date(v).map(|(t, _)| t))
+            }
+            Field::DateZoned => zoned = zoned.or_else(|| zoned_date(v)),
+            Field::Epoch => epoch = n().map(|(s, _)| s * 1000),
+            Field::Millis => ms = n().map(|(x, _)| x.clamp(0, 999)),
+            Field::RequestLine => r.request_line = Some(v),
+            Field::Hostname => r.hostname = v,
+            Field::Text => {}
+        }
+    }
+    if r.timers[0] == -1 {
+        if let Some(t) = tq {
+            r.timers[0] = t as i32;
+        }
+    }
+    if let Some(t) = dated_ms {
+        r.accept = t;
+    } else if let Some(t) = zoned.or(epoch) {
+        r.accept = t + ms.unwrap_or(0);
+        r.zoned = true;
+    }
+    Some(r)
+}
+
+/// A request in one of the formats the patterns name: a format for its
+/// frontend first, then the others in order.
+pub fn parse_any<'a>(p: &PatternSet, line: &'a [u8]) -> Option<Request<'a>> {
+    let mut fallback = None;
+    for f in p.formats.iter().filter(|f| !f.specialised) {
+        let Some(r) = parse(f, line) else { continue };
+        let fe = std::str::from_utf8(r.frontend).unwrap_or("");
+        match &f.frontend {
+            Some(g) if g.matches(fe) => return Some(r),
+            Some(_) => {}
+            None if fallback.is_none() => fallback = Some(r),
+            None => {}
+        }
+    }
+    fallback
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req<'a>(f: &str, line: &'a str) -> Request<'a> {
+        let lf = LogFormat::compile("t", f).unwrap();
+        parse(&lf, line.as_bytes()).unwrap_or_else(|| panic!("no match: {line}"))
+    }
+
+    #[test]
+    fn hostname_first_and_a_request_id() {
+        let r = req(
+            "%H %ID %ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %tsc %ac/%fc/%bc/%sc/%rc %sq/%bq %{+Q}r",
+            r#"lb-1 7F00:A3 10.0.0.1:5000 [24/Nov/2026:16:21:15.230] fe~ be/s1 0/1/2/30/40 503 12 SC-- 5/4/3/2/+1 0/7 "GET / HTTP/1.1""#,
+        );
+        assert_eq!(
+            (r.hostname, r.client, r.client_port),
+            (&b"lb-1"[..], &b"10.0.0.1"[..], Some(5000))
+        );
+        assert_eq!(
+            (r.frontend, r.tls, r.backend, r.server),
+            (&b"fe"[..], true, &b"be"[..], &b"s1"[..])
+        );
+        assert_eq!(
+            (r.timers, r.status, r.bytes),
+            ([0, 1, 2, 30, 40, -1], 503, 12)
+        );
+        assert_eq!((r.retries, r.redispatched, r.backend_queue), (1, true, 7));
+        assert!(r.is_error());
+        assert_eq!(
+            time::format_rfc3339_ms(r.accept),
+            "2026-11-24T16:21:15.230Z"
+        );
+        assert!(!r.zoned);
+        assert_eq!(r.http().unwrap().uri, b"/");
+    }
+
+    #[test]
+    fn zoned_and_epoch_dates_are_utc() {
+        let r = req(
+            "%ci [%trg] %b/%s %ST",
+            "1.2.3.4 [24/Nov/2026:17:21:15 +0100] be/s 200",
+        );
+        assert!(r.zoned);
+        assert_eq!(
+            time::format_rfc3339_ms(r.accept),
+            "2026-11-24T16:21:15.000Z"
+        );
+        let r = req("%Ts.%ms %b/%s %{+X}Ts", "1795537275.230 be/s 6B05B97B");
+        assert_eq!(
+            time::format_rfc3339_ms(r.accept),
+            "2026-11-24T16:21:15.230Z"
+        );
+        let r = req("%b/%s %ST", "be/s 200");
+        assert_eq!((r.accept, r.timers), (UNDATED, [-1; 6]));
+    }
+
+    #[test]
+    fn tcp_format_and_absent_values() {
+        let r = req(
+            "%ci:%cp [%t] %ft %b/%s %Tw/%Tc/%Tt %B %ts %ac/%fc/%bc/%sc/%rc %sq/%bq",
+            "[::1]:80 [24/Nov/2026:16:21:15.230] fe be/<NOSRV> -1/-1/+5 0 SC 0/0/0/0/0 0/0",
+        );
+        assert_eq!(
+            (r.mode, r.client, r.server),
+            (Mode::Tcp, &b"::1"[..], &b"<NOSRV>"[..])
+        );
+        assert_eq!((r.timers[1], r.timers[5], r.logasap), (-1, 5, true));
+    }
+}

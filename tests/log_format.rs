@@ -1,0 +1,316 @@
+//! Custom `log-format`s against a real HAProxy: three frontends logging in
+//! three formats no built-in parser reads (`%H` first, hand-written JSON,
+//! a unique id first), the lines read through `--haproxy-config` and
+//! `--log-format`, with the requests, servers and the outage they show.
+//!
+//! Needs haproxy and python3 (`.ci/run` installs them).
+
+mod common;
+use common::*;
+
+use std::io::{Read, Write};
+use std::net::{TcpStream, UdpSocket};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const HOST_FIRST: &str =
+    "%H %ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %tsc %ac/%fc/%bc/%sc/%rc %sq/%bq %{+Q}r";
+const JSON: &str = r#"{"time":"%trg","client":"%ci","frontend":"%ft","backend":"%b","server":"%s","Tw":%Tw,"Tc":%Tc,"Tr":%Tr,"Ta":%Ta,"status":%ST,"bytes":%B,"term":"%tsc"}"#;
+const ID_FIRST: &str = "%ID [%t] %f %b/%s %ST %Tr";
+
+fn get(port: u16) {
+    if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
+        let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+        let _ = s.write_all(b"GET / HTTP/1.0\r\nHost: t\r\n\r\n");
+        let _ = s.read_to_end(&mut Vec::new());
+    }
+}
+
+/// Runs HAProxy with the three frontends, sends `n` requests to each,
+/// takes srv2 down, sends `n` more; returns the configuration and the
+/// syslog datagrams HAProxy sent.
+fn capture(dir: &std::path::Path, n: usize) -> (std::path::PathBuf, Vec<u8>) {
+    let (sink_port, fe) = (29210u16, [29211u16, 29212, 29213]);
+    let (s1, s2) = (29214u16, 29215u16);
+    let sink = UdpSocket::bind(("127.0.0.1", sink_port)).unwrap();
+    sink.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let (got, stop) = (got.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 65536];
+            while !stop.load(Ordering::Relaxed) {
+                if let Ok(k) = sink.recv(&mut buf) {
+                    let mut g = got.lock().unwrap();
+                    g.extend_from_slice(&buf[..k]);
+                    g.push(b'\n');
+                }
+            }
+        })
+    };
+    // haproxy.cfg quotes the formats as an operator writes them.
+    let q = |f: &str| f.replace('\\', "\\\\").replace('"', "\\\"");
+    let cfg = format!(
+        "global\n    log 127.0.0.1:{sink_port} local0\n\
+         defaults\n    mode http\n    log global\n    option httplog\n    option dontlognull\n    retries 0\n\
+         \x20   timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+         frontend fe_host\n    bind 127.0.0.1:{}\n    log-format \"{}\"\n    default_backend be_app\n\
+         frontend fe_json\n    bind 127.0.0.1:{}\n    log-format \"{}\"\n    default_backend be_app\n\
+         frontend fe_id\n    bind 127.0.0.1:{}\n    unique-id-format %{{+X}}o\\ %ci:%cp_%fi:%fp_%Ts_%rt:%pid\n\
+         \x20   log-format \"{}\"\n    default_backend be_app\n\
+         backend be_app\n    option httpchk GET /\n\
+         \x20   server srv1 127.0.0.1:{s1} check inter 200ms fall 2 rise 2\n\
+         \x20   server srv2 127.0.0.1:{s2} check inter 200ms fall 2 rise 2\n",
+        fe[0],
+        q(HOST_FIRST),
+        fe[1],
+        q(JSON),
+        fe[2],
+        q(ID_FIRST),
+    );
+    let cfg_path = dir.join("haproxy.cfg");
+    std::fs::write(&cfg_path, &cfg).unwrap();
+    let check = std::process::Command::new("haproxy")
+        .args(["-c", "-q", "-f"])
+        .arg(&cfg_path)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "haproxy -c: {}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let _b1 = KillOnDrop(http_server(s1, dir));
+    let b2 = KillOnDrop(http_server(s2, dir));
+    let haproxy = KillOnDrop(
+        std::process::Command::new("haproxy")
+            .args(["-db", "-f"])
+            .arg(&cfg_path)
+            // Local dates (%tr, %t, the syslog header) nine hours off UTC,
+            // zoned ones (%trg) on UTC: the two must meet.
+            .env("TZ", "Asia/Tokyo")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while fe
+        .iter()
+        .any(|p| TcpStream::connect(("127.0.0.1", *p)).is_err())
+    {
+        assert!(Instant::now() < deadline, "haproxy never listened");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(600)); // checks UP
+    for _ in 0..n {
+        for p in fe {
+            get(p);
+        }
+    }
+    drop(b2);
+    std::thread::sleep(Duration::from_millis(1500)); // srv2 DOWN
+    for _ in 0..n {
+        for p in fe {
+            get(p);
+        }
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    drop(haproxy);
+    stop.store(true, Ordering::Relaxed);
+    reader.join().unwrap();
+    let lines = got.lock().unwrap().clone();
+    (cfg_path, lines)
+}
+
+#[test]
+fn any_log_format_is_read_from_haproxy_cfg() {
+    require_tools(&["haproxy", "python3"]);
+    let dir = tempfile::tempdir().unwrap();
+    let n = 20;
+    let (cfg, lines) = capture(dir.path(), n);
+    let log = dir.path().join("haproxy.log");
+    std::fs::write(&log, &lines).unwrap();
+    let text = String::from_utf8_lossy(&lines);
+    assert!(
+        text.contains(r#"{"time":""#),
+        "HAProxy wrote JSON: {text:.2000}"
+    );
+
+    let analyze = |extra: &[&str]| {
+        let mut all = vec!["analyze", "--format", "json", "--tz", "Asia/Tokyo"];
+        all.extend_from_slice(extra);
+        all.push(log.to_str().unwrap());
+        hapwatch(&all)
+    };
+    // Without the configuration, most lines are not understood: said, exit 1.
+    let out = analyze(&[]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // With it, every line is read.
+    let out = analyze(&["--haproxy-config", cfg.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    // What the %ID format lacks is said, by frontend.
+    assert!(
+        stderr.contains("frontend fe_id") && stderr.contains("no %Tw"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("frontend fe_host"), "{stderr}");
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["input"]["unparsed"], 0, "{text:.3000}");
+    assert_eq!(r["input"]["requests"], 3 * 2 * n as u64);
+    let srv1 = server(&r, "be_app", "srv1");
+    let srv2 = server(&r, "be_app", "srv2");
+    let total = srv1["requests"].as_u64().unwrap() + srv2["requests"].as_u64().unwrap();
+    // Requests that found no server (none here) would be under <NOSRV>.
+    assert_eq!(total, 3 * 2 * n as u64, "{r}");
+    assert!(srv1["timers_ms"]["Tr"]["max"].as_u64().is_some(), "{srv1}");
+    // srv2 went DOWN: after it, every request went to srv1.
+    assert!(srv1["requests"].as_u64().unwrap() >= 3 * n as u64, "{r}");
+    let t = transitions(&r);
+    assert!(
+        t.iter()
+            .any(|s| s.starts_with("be_app/srv2") && s.contains("DOWN")),
+        "{t:?}"
+    );
+    // The JSON lines' zoned dates and the others' local ones agree: one
+    // story, no request in the future or an hour away.
+    let (first, last) = (
+        r["window"]["start"].as_str().unwrap(),
+        r["window"]["end"].as_str().unwrap(),
+    );
+    assert!(
+        r["window"]["seconds"].as_f64().unwrap() < 30.0,
+        "{first} {last}"
+    );
+    let (a_minute_ago, soon) = (rfc3339_from_now(-60_000), rfc3339_from_now(300_000));
+    assert!(
+        first > a_minute_ago.as_str() && first < soon.as_str(),
+        "{first} is not now"
+    );
+    // `listen` reads them alike: not a word of lines not understood with
+    // the configuration, the hint to give it without.
+    for (with_cfg, args) in [
+        (true, vec!["--haproxy-config", cfg.to_str().unwrap()]),
+        (false, vec![]),
+    ] {
+        let db = dir.path().join(format!("live-{with_cfg}.db"));
+        let mut all = vec![
+            "listen",
+            "--stdin",
+            "--tz",
+            "Asia/Tokyo",
+            "--db",
+            db.to_str().unwrap(),
+        ];
+        all.extend(args);
+        let out = hapwatch_stdin(&all, &lines);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{err}");
+        assert_eq!(!err.contains("not understood"), with_cfg, "{err}");
+        if !with_cfg {
+            assert!(err.contains("--haproxy-config"), "{err}");
+        }
+    }
+    // A format without %tsc counts no termination state, not an empty one.
+    let term = srv1["termination"].as_object().unwrap();
+    assert!(!term.contains_key(""), "{term:?}");
+}
+
+/// Now and `offset_ms`, as the report writes times (RFC 3339, UTC).
+fn rfc3339_from_now(offset_ms: i64) -> String {
+    hapwatch::time::format_rfc3339_ms(now_ms() + offset_ms)
+}
+
+#[test]
+fn a_log_format_given_on_the_command_line() {
+    let line = "<134>Nov 24 16:21:15 lb1 haproxy[1]: 7F00_1 [24/Nov/2026:16:21:15.230] fe_id be_app/srv1 503 12\n";
+    let out = hapwatch_stdin(
+        &[
+            "analyze",
+            "--format",
+            "json",
+            "--year",
+            "2026",
+            "--tz",
+            "UTC",
+            "--log-format",
+            ID_FIRST,
+            "-",
+        ],
+        line.as_bytes(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["input"]["requests"], 1);
+    let s = server(&r, "be_app", "srv1");
+    assert_eq!(s["status"]["5xx"], 1, "{s}");
+    // A mistake in a format: exit 2, what to fix.
+    for cmd in [
+        &["analyze", "--log-format", "%{+Q %s", "-"][..],
+        &["listen", "--stdin", "--log-format", "100% %s"][..],
+    ] {
+        let out = hapwatch_stdin(cmd, b"");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{cmd:?}: {err}");
+        assert!(
+            err.contains("missing `}`") || err.contains("write `%%`"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn formats_named_in_listens_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("hapwatch.toml");
+    let db = dir.path().join("live.db");
+    let lines = "<134>Nov 24 16:21:15 lb1 haproxy[1]: 7F00_1 [24/Nov/2026:16:21:15.230] fe_id be_app/srv1 503 12\n".repeat(4);
+    let write = |format: &str| {
+        std::fs::write(
+            &cfg,
+            format!("[[formats]]\nname = \"ids\"\nfrontend = \"fe_i*\"\nformat = '{format}'\n"),
+        )
+        .unwrap()
+    };
+    write(ID_FIRST);
+    let args = [
+        "listen",
+        "--stdin",
+        "--tz",
+        "UTC",
+        "--db",
+        db.to_str().unwrap(),
+        "--config",
+        cfg.to_str().unwrap(),
+    ];
+    let out = hapwatch_stdin(&args, lines.as_bytes());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(!err.contains("not understood"), "{err}");
+    assert!(
+        err.contains("ids: no %Tw"),
+        "what the format lacks is said by its name: {err}"
+    );
+    write("%{+Q %s");
+    let out = hapwatch_stdin(&args, lines.as_bytes());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("`ids`") && err.contains("missing `}`"),
+        "{err}"
+    );
+}
