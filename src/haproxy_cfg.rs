@@ -313,33 +313,16 @@ fn keyword(p: &mut Proxy, w: &[String]) {
     };
     match (arg_of(w, 0), arg_of(w, 1)) {
         ("mode", m) => p.http = m == "http",
-        ("option", "httplog") => {
+        // The built-in formats by their names in patterns/formats.toml;
+        // a later one replaces a `log-format`, as in HAProxy.
+        ("option", o @ ("httplog" | "httpslog" | "tcplog")) => {
+            let clf = arg_of(w, 2) == "clf" && o != "httpslog";
             p.option_log = (!no).then(|| {
-                if arg_of(w, 2) == "clf" {
-                    "httplog-clf"
+                if clf {
+                    format!("{o}-clf")
                 } else {
-                    "httplog"
+                    o.to_string()
                 }
-                .to_string()
-            });
-            if !no {
-                p.log_format = None;
-            }
-        }
-        ("option", "httpslog") => {
-            p.option_log = (!no).then(|| "httpslog".to_string());
-            if !no {
-                p.log_format = None;
-            }
-        }
-        ("option", "tcplog") => {
-            p.option_log = (!no).then(|| {
-                if arg_of(w, 2) == "clf" {
-                    "tcplog-clf"
-                } else {
-                    "tcplog"
-                }
-                .to_string()
             });
             if !no {
                 p.log_format = None;
