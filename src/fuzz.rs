@@ -132,6 +132,8 @@ pub fn logformat(data: &[u8]) {
     if let Ok(f) = crate::patterns::logformat::LogFormat::compile("fuzz", format) {
         let _ = f.lacks();
         for line in lines.lines() {
+            // The scanner and the regex read the same values.
+            assert_eq!(f.read(line.as_bytes()), f.read_by_regex(line.as_bytes()));
             if let Some(r) = crate::haproxy::logformat::parse(&f, line.as_bytes()) {
                 let _ = (r.http(), r.status_class(), r.is_error());
             }

@@ -50,8 +50,8 @@ pub fn parse<'a>(f: &LogFormat, line: &'a [u8]) -> Option<Request<'a>> {
     // Dates by precision: milliseconds, then a zoned second, then %Ts.
     let (mut dated_ms, mut zoned, mut epoch, mut ms, mut tq) = (None, None, None, None, None);
     for (k, item) in f.items.iter().enumerate() {
-        let Some(m) = caps.get(k + 1) else { continue };
-        let v = unquote(m.as_bytes());
+        let Some(v) = caps.get(k) else { continue };
+        let v = unquote(v);
         let n = || number(v, item.hexa);
         let u = || n().map_or(0, |(x, _)| x.clamp(0, u32::MAX as i64) as u32);
         match item.field {
@@ -125,21 +125,20 @@ pub fn parse<'a>(f: &LogFormat, line: &'a [u8]) -> Option<Request<'a>> {
     Some(r)
 }
 
-/// A request in one of the formats the patterns name: a format for its
-/// frontend first, then the others in order.
+/// A request in one of the formats the patterns name: a format declared
+/// for the line's frontend first, then the others in order.
 pub fn parse_any<'a>(p: &PatternSet, line: &'a [u8]) -> Option<Request<'a>> {
-    let mut fallback = None;
-    for f in p.formats.iter().filter(|f| !f.specialised) {
+    let formats = || p.formats.iter().filter(|f| !f.specialised);
+    for f in formats() {
+        let Some(g) = &f.frontend else { continue };
         let Some(r) = parse(f, line) else { continue };
-        let fe = std::str::from_utf8(r.frontend).unwrap_or("");
-        match &f.frontend {
-            Some(g) if g.matches(fe) => return Some(r),
-            Some(_) => {}
-            None if fallback.is_none() => fallback = Some(r),
-            None => {}
+        if g.matches(std::str::from_utf8(r.frontend).unwrap_or("")) {
+            return Some(r);
         }
     }
-    fallback
+    formats()
+        .filter(|f| f.frontend.is_none())
+        .find_map(|f| parse(f, line))
 }
 
 #[cfg(test)]

@@ -18,6 +18,8 @@
 
 use regex::bytes::{Regex, RegexBuilder};
 
+mod scan;
+
 /// What hapwatch reads out of an item: the aliases it uses by their role,
 /// everything else as named text.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -215,7 +217,9 @@ pub struct LogFormat {
     pub source: String,
     /// Frontends whose lines use this format (a glob; `None`: any).
     pub frontend: Option<super::Glob>,
+    /// The same language as `ops`: decides lines `ops` give up on.
     regex: Regex,
+    ops: Vec<scan::Op>,
     /// Group `i + 1` of the regex holds `items[i]`.
     pub items: Vec<Item>,
     /// HTTP aliases in the format: its lines are HTTP lines.
@@ -226,6 +230,21 @@ pub struct LogFormat {
     /// Read by the hand-written parser of `haproxy::request` (the same
     /// lines, ten times faster): not tried again through the regex.
     pub specialised: bool,
+}
+
+/// The values of one line's items, by the items' order.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Values<'a> {
+    line: &'a [u8],
+    spans: Vec<Option<(usize, usize)>>,
+}
+
+impl<'a> Values<'a> {
+    /// Item `k`'s value as written (quotes kept), `None` if absent.
+    pub fn get(&self, k: usize) -> Option<&'a [u8]> {
+        let (a, b) = (*self.spans.get(k)?)?;
+        Some(&self.line[a..b])
+    }
 }
 
 /// Why a format string cannot be compiled: where and what.
@@ -247,10 +266,10 @@ impl LogFormat {
                 "log-format `{name}`: `%{{+cbor}}o` writes binary CBOR, which hapwatch does not read; use `%{{+json}}o`"
             )));
         }
-        let (pattern, items) = if global.json {
-            json_regex(&parts)
+        let ((pattern, items), ops) = if global.json {
+            (json_regex(&parts), scan::json_ops(&parts))
         } else {
-            text_regex(&parts)
+            (text_regex(&parts), scan::text_ops(&parts))
         };
         let regex = RegexBuilder::new(&pattern)
             .unicode(false)
@@ -265,6 +284,7 @@ impl LogFormat {
             source: source.to_string(),
             frontend: None,
             regex,
+            ops,
             items,
             http,
             option: None,
@@ -277,10 +297,24 @@ impl LogFormat {
         self
     }
 
-    /// Each item's value in `line` (quotes removed), or `None` when the line
-    /// is not of this format.
-    pub fn read<'a>(&self, line: &'a [u8]) -> Option<regex::bytes::Captures<'a>> {
-        self.regex.captures(line)
+    /// Each item's value in `line`, or `None` when the line is not of this
+    /// format.
+    pub fn read<'a>(&self, line: &'a [u8]) -> Option<Values<'a>> {
+        let spans = match scan::scan(&self.ops, self.items.len(), line) {
+            Ok(spans) => spans?,
+            Err(scan::Over) => self.read_by_regex(line)?.spans,
+        };
+        Some(Values { line, spans })
+    }
+
+    /// What the regex reads in `line`: the same as [`LogFormat::read`], in
+    /// linear time whatever the line.
+    pub fn read_by_regex<'a>(&self, line: &'a [u8]) -> Option<Values<'a>> {
+        let caps = self.regex.captures(line)?;
+        let spans = (1..=self.items.len())
+            .map(|k| caps.get(k).map(|m| (m.start(), m.end())))
+            .collect();
+        Some(Values { line, spans })
     }
 
     /// Whether the format has an item of this role.
@@ -608,7 +642,7 @@ mod tests {
             .iter()
             .enumerate()
             .map(|(i, it)| {
-                let v = c.get(i + 1).map_or(&b""[..], |m| unquote(m.as_bytes()));
+                let v = c.get(i).map_or(&b""[..], unquote);
                 (it.alias.clone(), String::from_utf8_lossy(v).into_owned())
             })
             .collect()
@@ -705,6 +739,60 @@ mod tests {
         assert!(lacks.contains("no %Tr: latency alerts disabled"), "{lacks}");
         assert!(lacks.contains("dated by the syslog header"), "{lacks}");
         assert!(!lacks.contains("no %s"), "{lacks}");
+    }
+
+    /// The scanner and the regex are one language: the same values on
+    /// every line, well-formed or mangled one byte at a time.
+    #[test]
+    fn scanner_and_regex_agree() {
+        let formats = [
+            "%ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %CC %CS %tsc %ac/%fc/%bc/%sc/%rc %sq/%bq %hr %hs %{+Q}r",
+            "%ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %CC %CS %tsc %ac/%fc/%bc/%sc/%rc %sq/%bq %hr %hs %{+Q}r %[fc_err]/%[ssl_fc_err,hex]/%[ssl_c_err] %[ssl_fc_sni]/%sslv/%sslc",
+            "%ci:%cp [%t] %ft %b/%s %Tw/%Tc/%Tt %B %ts %ac/%fc/%bc/%sc/%rc %sq/%bq",
+            r#"%{+Q}o %{-Q}ci - - [%trg] %r %ST %B "" "" %cp %ms %ft %b %s %TR %Tw %Tc %Tr %Ta %tsc %ac %fc %bc %sc %rc %sq %bq %CC %CS %hrl %hsl"#,
+            "%H %ID %ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Ta %ST %B %tsc %{+Q,+E}r %[req.hdr(host)]",
+            r#"{"client":"%ci","status":%ST,"backend":"%b","server":"%s","t":"%Ta"}"#,
+            "%{+json}o %(client)ci %(status)ST %(request)r %(term)ts %(hdrs)hr",
+            "%{+X}Ts %{+X}ci:%{+X}cp %b/%s %ST %[a] %[b]",
+        ];
+        let lines = [
+            r#"::1:44128 [24/Nov/2026:16:21:15.230] fe~ be/s1 0/0/1/2/3 200 123 - - ---- 1/1/0/0/+1 0/0 "GET /a b HTTP/1.1""#,
+            r#"10.0.0.1:1 [24/Nov/2026:16:21:15.230] fe be/s1 0/-1/1/2/+3 200 +123 - - ---- 1/1/0/0/0 0/0 {host a|ua b} {x} "GET / HTTP/1.1" 0/00/0 sni.example/TLSv1.3/TLS_AES_128_GCM_SHA256 "#,
+            "10.0.0.1:5000 [24/Nov/2026:16:21:15.230] fe_tcp be/s1 0/1/30 500 -- 1/1/0/0/0 0/0",
+            r#"10.0.0.1 - - [24/Nov/2026:17:21:15 +0100] "GET / HTTP/1.1" 200 12 "" "" 5000 230 "fe" "be" "s1" 0 0 1 2 3 "----" 1 1 0 0 0 0 0 "" "" "a" "b""#,
+            r#"lb-1 7F00:A3 x 10.0.0.1:5000 [24/Nov/2026:16:21:15.230] fe~ be/s1 0/1/2/40 503 12 SC-- "GET /"q" HTTP/1.1" example.com"#,
+            r#"{"client":"10.0.0.1","status":503,"backend":"be","server":"<NOSRV>","t":"-1"}"#,
+            r#"{"client": "10.0.0.1", "status": 200, "request": "GET /"q" HTTP/1.1", "term": "----", "hdrs": ["a", "b"]}"#,
+            r#"{"client": null, "status": -1, "request": "x", "term": "--", "hdrs": "{x|y}"}"#,
+            "6B05B97B 0A000001:1388 be/s 200 a b c d",
+        ];
+        let mut checked = 0;
+        for f in formats {
+            let lf = LogFormat::compile("t", f).unwrap();
+            for line in lines {
+                let b = line.as_bytes();
+                let mut variants = vec![b.to_vec()];
+                for k in 0..b.len() {
+                    let mut cut = b.to_vec();
+                    cut.remove(k);
+                    variants.push(cut);
+                    for c in [b' ', b'"', b'-', b':', b'/', b'\\', b'\n', b'0'] {
+                        let mut v = b.to_vec();
+                        v.insert(k, c);
+                        variants.push(v);
+                    }
+                }
+                for v in &variants {
+                    let by_regex = lf.read_by_regex(v);
+                    if let Ok(spans) = scan::scan(&lf.ops, lf.items.len(), v) {
+                        let by_scan = spans.map(|spans| Values { line: v, spans });
+                        assert_eq!(by_scan, by_regex, "{f}\n{}", String::from_utf8_lossy(v));
+                        checked += usize::from(by_regex.is_some());
+                    }
+                }
+            }
+        }
+        assert!(checked > 500, "only {checked} lines matched");
     }
 
     #[test]
