@@ -40,6 +40,9 @@ pub struct Proxy {
     pub no_log: bool,
     pub dontlog_normal: bool,
     pub log_health_checks: bool,
+    /// `default-server` parameters, in order (inherited from `defaults`):
+    /// read before each server's own.
+    pub default_server: Vec<String>,
     pub servers: Vec<Server>,
 }
 
@@ -346,9 +349,11 @@ fn keyword(p: &mut Proxy, w: &[String]) {
             p.no_log = false;
             p.logs.push(w[1..].join(" "));
         }
-        ("server", name) if !name.is_empty() => p
-            .servers
-            .push(server(name.to_string(), &w[3.min(w.len())..])),
+        ("default-server", _) => p.default_server.extend(w[1..].iter().cloned()),
+        ("server", name) if !name.is_empty() => {
+            let params = [&p.default_server[..], &w[3.min(w.len())..]].concat();
+            p.servers.push(server(name.to_string(), &params))
+        }
         ("server-template", prefix) => {
             // `server-template srv 1-3 addr` or `server-template srv 3 addr`.
             let range = arg_of(w, 2);
@@ -357,9 +362,9 @@ fn keyword(p: &mut Proxy, w: &[String]) {
                 None => (1, range.parse().unwrap_or(0)),
             };
             let to: usize = to;
+            let params = [&p.default_server[..], &w[4.min(w.len())..]].concat();
             for i in from..=to.min(from + 100_000) {
-                p.servers
-                    .push(server(format!("{prefix}{i}"), &w[4.min(w.len())..]));
+                p.servers.push(server(format!("{prefix}{i}"), &params));
             }
         }
         _ => {}

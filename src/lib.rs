@@ -54,6 +54,7 @@ pub mod fuzz;
 pub mod haproxy;
 pub mod haproxy_cfg;
 pub mod input;
+pub mod inventory;
 pub mod listen;
 mod model;
 pub mod patterns;

@@ -318,6 +318,11 @@ enum Command {
     Status {
         #[command(flatten)]
         query: StoreQuery,
+        /// List every server this HAProxy configuration declares (those
+        /// never logged as "no event yet") and flag stored servers it does
+        /// not declare. Repeatable.
+        #[arg(long = "haproxy-config", value_name = "FILE")]
+        haproxy_config: Vec<PathBuf>,
         /// Instead, the lines quarantined for a date too far after they
         /// were received (`--max-skew`), newest first.
         #[arg(long)]
@@ -408,6 +413,20 @@ enum Command {
     },
 }
 
+/// The servers `--haproxy-config` declares, if given.
+fn load_inventory(files: &[PathBuf]) -> Result<Option<hapwatch::inventory::Inventory>, ExitCode> {
+    if files.is_empty() {
+        return Ok(None);
+    }
+    match hapwatch::haproxy_cfg::HaproxyConfig::load(files) {
+        Ok(cfg) => Ok(Some(hapwatch::inventory::Inventory::of(&cfg))),
+        Err(e) => {
+            hapwatch::say!("hapwatch: {e}");
+            Err(ExitCode::from(2))
+        }
+    }
+}
+
 fn load_patterns(
     dir: Option<&std::path::Path>,
     formats: &FormatArgs,
@@ -464,6 +483,10 @@ fn main() -> ExitCode {
                 Ok(p) => p,
                 Err(code) => return code,
             };
+            let inventory = match load_inventory(&formats.haproxy_config) {
+                Ok(i) => i,
+                Err(code) => return code,
+            };
             if let (Some(s), Some(u)) = (filter.since, filter.until) {
                 if s >= u {
                     hapwatch::say!("hapwatch: --since must be before --until");
@@ -495,7 +518,7 @@ fn main() -> ExitCode {
             };
             // A database that cannot be used is reported before the work.
             let analyze::Done {
-                report,
+                mut report,
                 not_understood,
                 problems,
                 warnings,
@@ -508,6 +531,14 @@ fn main() -> ExitCode {
             };
             for p in warnings.iter().chain(&problems) {
                 hapwatch::say!("hapwatch: {p}");
+            }
+            if let Some(inv) = &inventory {
+                let unknown = report.inventory(inv, &filter.filter());
+                if let Some(w) =
+                    hapwatch::inventory::unknown_warning(&unknown, &formats.haproxy_config)
+                {
+                    hapwatch::say!("hapwatch: {w}");
+                }
             }
             for n in &not_understood {
                 hapwatch::say!("hapwatch: {n}");
@@ -536,8 +567,13 @@ fn main() -> ExitCode {
         }
         Command::Status {
             query: StoreQuery { db, format, filter },
+            haproxy_config,
             skewed,
         } => {
+            let inventory = match load_inventory(&haproxy_config) {
+                Ok(i) => i,
+                Err(code) => return code,
+            };
             let store = match open_db(db.as_deref()) {
                 Ok(s) => s,
                 Err(code) => return code,
@@ -558,13 +594,19 @@ fn main() -> ExitCode {
                 };
             }
             let f = filter.filter();
-            let (servers, backends) = match (store.servers(&f), store.backends(&f)) {
+            let (mut servers, mut backends) = match (store.servers(&f), store.backends(&f)) {
                 (Ok(s), Ok(b)) => (s, b),
                 (Err(e), _) | (_, Err(e)) => {
                     hapwatch::say!("hapwatch: {e}");
                     return ExitCode::from(1);
                 }
             };
+            if let Some(inv) = &inventory {
+                let unknown = report::store::inventory(&mut servers, &mut backends, inv, &f);
+                if let Some(w) = hapwatch::inventory::unknown_warning(&unknown, &haproxy_config) {
+                    hapwatch::say!("hapwatch: {w}");
+                }
+            }
             match format {
                 ListFormat::Table => {
                     print(&report::store::status_table(&servers, &backends, colour))
@@ -625,6 +667,10 @@ fn main() -> ExitCode {
                 Ok(p) => p,
                 Err(code) => return code,
             };
+            let inventory = match load_inventory(&formats.haproxy_config) {
+                Ok(i) => i,
+                Err(code) => return code,
+            };
             let alerts = match alert_rules(alerts, rules.as_deref()) {
                 Ok(a) => a,
                 Err(code) => return code,
@@ -675,6 +721,7 @@ fn main() -> ExitCode {
                 gap,
                 pad,
                 bucket: bucket.0,
+                inventory,
                 format: match format {
                     TimelineFormat::Text => job::Format::Text,
                     TimelineFormat::Markdown => job::Format::Markdown,

@@ -19,6 +19,7 @@ use std::time::Duration;
 use crate::alerts::Evaluator;
 use crate::engine::rollup::Rollup;
 use crate::engine::{Clock, Engine, PendingHealth};
+use crate::haproxy::{Admin, Op};
 use crate::model::Alert;
 use crate::store::{StoreError, Writer};
 use crate::time::Millis;
@@ -143,6 +144,25 @@ impl Pipeline {
     pub fn release_waited(&mut self, wait: Duration) {
         self.engine.release_waited(wait);
         self.drain();
+    }
+
+    /// Live: the runtime API's states of a host's servers, read at `at`
+    /// (see [`Engine::reconcile`]); each `(backend, server, op, admin,
+    /// since)`. Returns the transitions recorded.
+    pub fn reconcile(
+        &mut self,
+        host: &str,
+        at: Millis,
+        servers: impl IntoIterator<Item = (String, String, Op, Admin, Option<Millis>)>,
+    ) -> usize {
+        let mut n = 0;
+        for (backend, server, op, admin, since) in servers {
+            n += self
+                .engine
+                .reconcile(host, at, &backend, &server, op, admin, since) as usize;
+        }
+        self.drain();
+        n
     }
 
     /// Everything held in the reorder window is applied.

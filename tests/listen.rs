@@ -3199,3 +3199,216 @@ fn a_sender_in_another_zone_is_spotted_and_tz_reads_it_right() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("timedatectl list-timezones"));
 }
+
+/// With `--haproxy-config`, /metrics lists every declared server once its
+/// HAProxy host logs anything (a `disabled` one as MAINT), marks servers
+/// that log without being declared, and SIGHUP reads the file again.
+#[test]
+fn metrics_list_declared_servers_and_sighup_rereads_haproxy_cfg() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("haproxy.cfg");
+    let write = |extra: &str| {
+        std::fs::write(
+            &cfg,
+            format!(
+                "defaults\n  mode http\n  option httplog\n  default-server check\nbackend be_app\n  server srv1 10.0.0.1:80\n  server srv2 10.0.0.2:80 disabled\n{extra}"
+            ),
+        )
+        .unwrap()
+    };
+    write("");
+    let l = Listen::start(&[
+        "--udp",
+        "127.0.0.1:29247",
+        "--metrics",
+        "127.0.0.1:29248",
+        "--haproxy-config",
+        cfg.to_str().unwrap(),
+        "--reorder-window",
+        "0s",
+    ]);
+    let u = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let request = |srv: &str| {
+        format!("<134>Nov 24 19:00:01 lb1 haproxy[1]: 10.0.0.9:5000 [24/Nov/2026:19:00:01.000] fe be_app/{srv} 0/0/1/2/3 200 12 - - ---- 1/1/0/0/0 0/0 \"GET / HTTP/1.1\"")
+    };
+    u.send_to(request("srv1").as_bytes(), "127.0.0.1:29247")
+        .unwrap();
+    u.send_to(request("ghost").as_bytes(), "127.0.0.1:29247")
+        .unwrap();
+    let key = |srv: &str| format!("{{host=\"lb1\",backend=\"be_app\",server=\"{srv}\"");
+    let state = |m: &str, srv: &str, st: &str| {
+        metric(
+            m,
+            &format!("hapwatch_server_state{},state=\"{st}\"}}", key(srv)),
+        )
+    };
+    let mut m = String::new();
+    wait_for("the declared servers in /metrics", || {
+        m = metrics(29248);
+        state(&m, "srv2", "MAINT") == 1
+    });
+    assert_eq!(state(&m, "srv1", "UNKNOWN"), 1, "{m}");
+    assert_eq!(
+        metric(&m, &format!("hapwatch_server_configured{}}}", key("srv1"))),
+        1
+    );
+    assert!(
+        m.contains(&format!("hapwatch_server_configured{}}} 0", key("ghost"))),
+        "{m}"
+    );
+    write("  server srv3 10.0.0.3:80 no-check\n");
+    unsafe_kill(l.child.id(), "HUP");
+    wait_for("srv3 after SIGHUP", || {
+        m = metrics(29248);
+        state(&m, "srv3", "UP") == 1
+    });
+    // A file that cannot be read keeps what was read.
+    std::fs::write(&cfg, "backend\n").unwrap();
+    unsafe_kill(l.child.id(), "HUP");
+    wait_for("the refusal said", || {
+        l.stderr()
+            .contains("the previous formats and servers stay in force")
+    });
+    assert_eq!(state(&metrics(29248), "srv3", "UP"), 1);
+}
+
+/// `show servers state` asked of a runtime API socket, by hand.
+fn api(sock: &std::path::Path, command: &str) -> String {
+    let mut s = std::os::unix::net::UnixStream::connect(sock).unwrap();
+    writeln!(s, "{command}").unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+/// `--haproxy-socket` against a real HAProxy whose logs are all lost (its
+/// `log` target is a port nobody reads): the states come from the runtime
+/// API at start (UP, DOWN, a `disabled` server MAINT), and a change made
+/// later is caught by the next reading, recorded as a transition "reconciled
+/// from the runtime API" and counted in /metrics.
+#[test]
+fn runtime_api_seeds_states_and_reconciles_what_the_logs_lost() {
+    require_tools(&["haproxy"]);
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("admin.sock");
+    // srv1's port accepts (checks pass), srv2's refuses (checks fail).
+    let live = std::net::TcpListener::bind("127.0.0.1:29251").unwrap();
+    std::thread::spawn(move || {
+        for c in live.incoming() {
+            drop(c)
+        }
+    });
+    let cfg = dir.path().join("haproxy.cfg");
+    std::fs::write(
+        &cfg,
+        format!(
+            "global\n  stats socket {} mode 600 level admin\n  log 127.0.0.1:29259 local0\n\
+             defaults\n  mode tcp\n  log global\n  timeout connect 1s\n  timeout client 5s\n  timeout server 5s\n\
+             listen fe\n  bind 127.0.0.1:29250\n  default-server check inter 200ms fall 1 rise 1\n\
+             \n  server srv1 127.0.0.1:29251\n  server srv2 127.0.0.1:29252\n  server srv3 127.0.0.1:29251 disabled\n",
+            sock.display()
+        ),
+    )
+    .unwrap();
+    let _haproxy = Running(
+        Command::new("haproxy")
+            .args(["-db", "-f"])
+            .arg(&cfg)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    // HAProxy has judged srv2 DOWN before hapwatch starts.
+    wait_for("srv2 DOWN in HAProxy", || {
+        sock.exists()
+            && api(&sock, "show servers state fe")
+                .lines()
+                .any(|l| l.contains(" srv2 ") && l.split_whitespace().nth(5) == Some("0"))
+    });
+    let l = Listen::start(&[
+        "--udp",
+        "127.0.0.1:29253",
+        "--metrics",
+        "127.0.0.1:29254",
+        "--haproxy-socket",
+        &format!("lb1={}", sock.display()),
+        "--reconcile",
+        "500ms",
+    ]);
+    let state = |m: &str, srv: &str, st: &str| {
+        metric(
+            m,
+            &format!("hapwatch_server_state{{host=\"lb1\",backend=\"fe\",server=\"{srv}\",state=\"{st}\"}}"),
+        )
+    };
+    let mut m = String::new();
+    wait_for("the states read from the runtime API", || {
+        m = metrics(29254);
+        state(&m, "srv1", "UP") == 1
+            && state(&m, "srv2", "DOWN") == 1
+            && state(&m, "srv3", "MAINT") == 1
+    });
+    assert_eq!(
+        metric(&m, "hapwatch_reconciled_total"),
+        0,
+        "seeding is no transition: {m}"
+    );
+    // An operator puts srv1 in maintenance; the log line is lost.
+    api(&sock, "set server fe/srv1 state maint");
+    wait_for("srv1 MAINT reconciled", || {
+        m = metrics(29254);
+        state(&m, "srv1", "MAINT") == 1
+    });
+    assert_eq!(metric(&m, "hapwatch_reconciled_total"), 1, "{m}");
+    assert!(metric(&m, "hapwatch_runtime_api_reads_total") >= 2, "{m}");
+    assert_eq!(metric(&m, "hapwatch_runtime_api_errors_total"), 0, "{m}");
+    let history = l.json_args(&["history"]);
+    let t = history["transitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["server"] == "srv1")
+        .unwrap_or_else(|| panic!("no transition of srv1: {history:#}"));
+    assert_eq!(
+        (&t["from"], &t["to"], &t["cause"]),
+        (
+            &serde_json::json!("UP"),
+            &serde_json::json!("MAINT"),
+            &serde_json::json!("reconciled from the runtime API")
+        ),
+        "{t:#}"
+    );
+    assert!(
+        l.stderr().contains("runtime API") && l.stderr().contains("3 servers read (host lb1)"),
+        "{}",
+        l.stderr()
+    );
+}
+
+/// A runtime API that is not there is said and counted, and listen goes on.
+#[test]
+fn an_unreachable_runtime_api_is_counted_not_fatal() {
+    let l = Listen::start(&[
+        "--udp",
+        "127.0.0.1:29255",
+        "--metrics",
+        "127.0.0.1:29256",
+        "--haproxy-socket",
+        "lb1=/nonexistent/admin.sock",
+        "--reconcile",
+        "200ms",
+    ]);
+    wait_metric(29256, "hapwatch_runtime_api_errors_total", 2);
+    assert!(
+        l.stderr().contains("/nonexistent/admin.sock"),
+        "{}",
+        l.stderr()
+    );
+    assert_eq!(
+        l.stderr().matches("/nonexistent/admin.sock").count(),
+        1,
+        "said once, not at every reading: {}",
+        l.stderr()
+    );
+}

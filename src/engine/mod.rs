@@ -833,6 +833,46 @@ impl Engine {
             .collect()
     }
 
+    /// The runtime API's state of a server, live (see
+    /// [`HealthTracker::reconcile`]). A backend with lines still in the
+    /// reorder window is left for the next reading: those lines come
+    /// first. True when a transition was recorded.
+    #[allow(clippy::too_many_arguments)]
+    pub fn reconcile(
+        &mut self,
+        host: &str,
+        at: Millis,
+        backend: &str,
+        server: &str,
+        op: crate::haproxy::Op,
+        admin: crate::haproxy::Admin,
+        since: Option<Millis>,
+    ) -> bool {
+        let waiting = self
+            .order
+            .held()
+            .into_iter()
+            .any(|(_, (h, ev, _))| h == host && ev.backend == backend);
+        if waiting || !self.filter.selects(host, backend, Some(server)) {
+            return false;
+        }
+        self.generation += 1;
+        let before = self.health.transitions.len();
+        let recorded = self
+            .health
+            .reconcile(host, at, backend, server, op, admin, since);
+        if recorded && self.observe {
+            // Announced like any transition: the alert rules and the store
+            // take it from the events.
+            let after = view(&self.health, host, backend);
+            for t in &self.health.transitions[before..] {
+                self.events
+                    .push(StateEvent::Transition(Box::new(t.clone()), after));
+            }
+        }
+        recorded
+    }
+
     /// Applies a health event at its event time, now (see
     /// [`Engine::submit_health`] for the ordered path).
     pub fn apply_health(&mut self, host: &str, at: Millis, ev: &HealthEvent) {

@@ -148,9 +148,78 @@ pub struct HealthTracker {
     /// State lines older than a state already applied to their server:
     /// not applied (see [`HealthTracker::apply`]).
     pub stale: u64,
+    /// Transitions recorded because the runtime API said another state
+    /// (see [`HealthTracker::reconcile`]).
+    pub reconciled: u64,
 }
 
+/// The cause of a transition the runtime API showed and no line told.
+pub const RECONCILED: &str = "reconciled from the runtime API";
+
 impl HealthTracker {
+    /// The state HAProxy's runtime API reports for a server at `at`
+    /// (`since`: when it says the state began). A server nothing has said
+    /// anything of yet is seeded, with no transition (as a check line
+    /// seeds it); one whose state differs gets a transition with cause
+    /// [`RECONCILED`]: the lines that told it were lost. True when a
+    /// transition was recorded.
+    #[allow(clippy::too_many_arguments)]
+    pub fn reconcile(
+        &mut self,
+        host: &str,
+        at: Millis,
+        backend: &str,
+        server: &str,
+        op: Op,
+        admin: Admin,
+        since: Option<Millis>,
+    ) -> bool {
+        let key = ServerKey {
+            host: host.to_string(),
+            backend: backend.to_string(),
+            server: server.to_string(),
+        };
+        let st = self.servers.entry(key.clone()).or_default();
+        if st.blank() || st.from_check {
+            self.touched.mark(&mut st.touched, || key);
+            (st.op, st.admin) = (Some(op), Some(admin));
+            st.since = since.or(Some(at));
+            st.from_check = false;
+            st.last_cause.get_or_insert_with(|| RECONCILED.to_string());
+            return false;
+        }
+        if st.label() == Label::of(Some(op), admin) {
+            return false;
+        }
+        let backup = st.backup;
+        let ev = HealthEvent {
+            pattern: "runtime_api".into(),
+            class: Class::Server,
+            backend: backend.to_string(),
+            server: Some(server.to_string()),
+            op: Some(op),
+            admin: Some(admin),
+            cause: Some(RECONCILED.to_string()),
+            backup,
+            check: None,
+            via: None,
+            active: None,
+            backups: None,
+            running_on_backup: false,
+            sessions: None,
+            requeued: None,
+            queue: None,
+            fqdn: None,
+            from: None,
+            to: None,
+        };
+        let before = self.transitions.len();
+        self.apply(host, at, &ev, true);
+        let recorded = self.transitions.len() > before;
+        self.reconciled += recorded as u64;
+        recorded
+    }
+
     /// Applies one health event at event time `at`. `report` is false for
     /// events before the window (they set the state but list nothing).
     pub fn apply(&mut self, host: &str, at: Millis, ev: &HealthEvent, report: bool) {

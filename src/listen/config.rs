@@ -156,6 +156,17 @@ pub struct Settings {
     /// `log-format`; repeatable, like `haproxy -f`.
     #[arg(long = "haproxy-config", value_name = "FILE")]
     pub haproxy_config: Vec<PathBuf>,
+    /// HAProxy's runtime API, `[HOST=]PATH` or `[HOST=]ipv4@ADDR:PORT`
+    /// (HOST: the name its log lines carry; default this machine's): every
+    /// server's state is read at start and every --reconcile; a state no
+    /// line told is recorded as a transition. Repeatable.
+    #[arg(long = "haproxy-socket", value_name = "[HOST=]SOCKET")]
+    pub haproxy_socket: Vec<String>,
+    /// How often --haproxy-socket is read again (default 60s; 0: at start
+    /// only).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[serde(default, deserialize_with = "de_duration")]
+    pub reconcile: Option<Millis>,
     /// Config file only: `[[formats]]` with `name`, `format` and an
     /// optional `frontend` glob.
     #[arg(skip)]
@@ -257,6 +268,8 @@ impl Settings {
             patterns: self.patterns.or(file.patterns),
             log_format: or(self.log_format, file.log_format),
             haproxy_config: or(self.haproxy_config, file.haproxy_config),
+            haproxy_socket: or(self.haproxy_socket, file.haproxy_socket),
+            reconcile: self.reconcile.or(file.reconcile),
             formats: or(self.formats, file.formats),
             rules: self.rules.or(file.rules),
             alerts_jsonl: self.alerts_jsonl.or(file.alerts_jsonl),
@@ -278,16 +291,13 @@ impl Settings {
             }
             None => self,
         };
-        let mut patterns = PatternSet::load(args.patterns.as_deref())
-            .map_err(|e| StartError(format!("invalid patterns: {e}")))?;
-        let (formats, lacks) =
-            crate::haproxy_cfg::user_formats(&args.log_format, &args.formats, &args.haproxy_config)
-                .map_err(StartError)?;
-        for l in &lacks {
-            crate::say!("hapwatch: {l}");
-        }
-        patterns.add_formats(formats);
-        let patterns = Arc::new(patterns);
+        let recipe = Recipe {
+            patterns: args.patterns.clone(),
+            log_format: args.log_format.clone(),
+            formats: args.formats.clone(),
+            haproxy_config: args.haproxy_config.clone(),
+        };
+        let (patterns, inventory) = recipe.cook().map_err(StartError)?;
         let mut allow = Vec::new();
         for a in &args.allow {
             match a
@@ -364,7 +374,17 @@ impl Settings {
             None => crate::store::Readers::default(),
             Some(g) => crate::store::Readers::group(g).map_err(StartError)?,
         };
+        let runtime_api = args
+            .haproxy_socket
+            .iter()
+            .map(|a| super::runtime_api::Socket::parse(a))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(StartError)?;
         Ok(Options {
+            runtime_api,
+            reconcile: Duration::from_millis(args.reconcile.unwrap_or(60_000).max(0) as u64),
+            recipe,
+            inventory,
             readers,
             udp,
             tcp,
@@ -419,5 +439,43 @@ impl Settings {
                 args.max_hosts.unwrap_or(10_000).max(1),
             ),
         })
+    }
+}
+
+/// How the patterns and the inventory are made: at start, and again at
+/// SIGHUP (haproxy.cfg may have changed with HAProxy's reload).
+#[derive(Clone, Debug, Default)]
+pub struct Recipe {
+    pub patterns: Option<PathBuf>,
+    pub log_format: Vec<String>,
+    pub formats: Vec<crate::haproxy_cfg::FormatEntry>,
+    pub haproxy_config: Vec<PathBuf>,
+}
+
+impl Recipe {
+    /// The patterns with every format named, and the servers haproxy.cfg
+    /// declares (if one is given); what a format lacks is said.
+    pub fn cook(
+        &self,
+    ) -> Result<(Arc<PatternSet>, Option<Arc<crate::inventory::Inventory>>), String> {
+        let mut patterns = PatternSet::load(self.patterns.as_deref())
+            .map_err(|e| format!("invalid patterns: {e}"))?;
+        let (formats, lacks) = crate::haproxy_cfg::user_formats(
+            &self.log_format,
+            &self.formats,
+            &self.haproxy_config,
+        )?;
+        for l in &lacks {
+            crate::say!("hapwatch: {l}");
+        }
+        patterns.add_formats(formats);
+        let inventory = if self.haproxy_config.is_empty() {
+            None
+        } else {
+            let cfg = crate::haproxy_cfg::HaproxyConfig::load(&self.haproxy_config)
+                .map_err(|e| e.to_string())?;
+            Some(Arc::new(crate::inventory::Inventory::of(&cfg)))
+        };
+        Ok((Arc::new(patterns), inventory))
     }
 }

@@ -106,6 +106,8 @@ pub struct Snapshot {
     pub alert_previews: u64,
     pub alert_previews_unconfirmed: u64,
     pub lines: u64,
+    /// Transitions recorded from the runtime API (`--haproxy-socket`).
+    pub reconciled: u64,
 }
 
 /// One server's series, as its last update left them.
@@ -118,6 +120,8 @@ pub struct Series {
     pub requests: Option<[u64; 6]>,
     /// Its [`TIMERS`], once they have values.
     pub timers: [Option<Histogram>; 3],
+    /// With `--haproxy-config`: whether the configuration declares it.
+    pub configured: Option<bool>,
 }
 
 /// The timers exported, with their label values.
@@ -148,6 +152,7 @@ impl Series {
             state: health.map_or("UNKNOWN", |st| st.label().as_str()),
             requests: stats.map(|s| s.counts.status),
             timers: TIMERS.map(|(t, _)| stats.and_then(|s| s.timer(t)).map(histogram)),
+            configured: None,
         }
     }
 }
@@ -168,9 +173,41 @@ pub struct Publisher {
     /// Series updated by the last publication (with those a scrape kept
     /// waiting).
     pub updated: usize,
+    /// The servers `--haproxy-config` declares: listed for every host as
+    /// soon as the host logs anything (in the state HAProxy starts them
+    /// in), and each series marked declared or not.
+    inventory: Option<Arc<crate::inventory::Inventory>>,
+    /// Hosts whose declared servers are listed.
+    hosts: std::collections::HashSet<String>,
 }
 
 impl Publisher {
+    /// Sets (or replaces, at SIGHUP) the configuration's servers: every
+    /// host is listed again at the next publication.
+    pub fn set_inventory(&mut self, inv: Option<Arc<crate::inventory::Inventory>>) {
+        self.inventory = inv;
+        self.hosts.clear();
+        self.following = false;
+    }
+
+    /// `s` set against the configuration, if there is one.
+    fn mark(&self, k: &crate::model::ServerKey, mut s: Series) -> Series {
+        let Some(inv) = &self.inventory else { return s };
+        if crate::inventory::is_placeholder(&k.server) {
+            return s;
+        }
+        match inv.get(&k.backend, &k.server) {
+            Some(c) => {
+                s.configured = Some(true);
+                if s.state == "UNKNOWN" {
+                    s.state = c.initial().0.as_str();
+                }
+            }
+            None => s.configured = Some(false),
+        }
+        s
+    }
+
     /// Publishes the engine's counters and the series of the servers that
     /// changed since the last call.
     pub fn publish(
@@ -203,6 +240,31 @@ impl Publisher {
                 self.pending.insert(k.clone(), series);
             }
         }
+        if let Some(inv) = self.inventory.clone() {
+            let keys: Vec<crate::model::ServerKey> = self.pending.keys().cloned().collect();
+            for k in keys {
+                let series = self.pending.remove(&k).expect("listed");
+                let series = self.mark(&k, series);
+                self.pending.insert(k.clone(), series);
+                if self.hosts.insert(k.host.clone()) {
+                    // A new host: the servers it has not logged yet.
+                    for c in inv.servers() {
+                        let key = crate::model::ServerKey {
+                            host: k.host.clone(),
+                            backend: c.backend.clone(),
+                            server: c.server.clone(),
+                        };
+                        if !self.pending.contains_key(&key)
+                            && !engine.health.servers.contains_key(&key)
+                            && engine.aggregates.find(&key).is_none()
+                        {
+                            let series = self.mark(&key, Series::of(None, None));
+                            self.pending.insert(key, series);
+                        }
+                    }
+                }
+            }
+        }
         self.updated = self.pending.len();
         if !self.pending.is_empty() {
             if let Ok(mut series) = shared.series.try_lock() {
@@ -224,6 +286,10 @@ pub struct Shared {
     pub db_batch_us: AtomicU64,
     pub db_batches: AtomicU64,
     pub db_errors: AtomicU64,
+    /// `--haproxy-socket`: readings of `show servers state`, and those
+    /// that failed.
+    pub runtime_api_reads: AtomicU64,
+    pub runtime_api_errors: AtomicU64,
     /// Rows (server-minutes, transitions, alert events) waiting for a
     /// commit the database refused.
     pub db_unstored: AtomicU64,
@@ -338,6 +404,15 @@ fn labels<'a>(
         ("backend", Escaped(k.backend.as_str())),
         ("server", Escaped(k.server.as_str())),
         (last.0, Escaped(last.1)),
+    ]
+}
+
+/// A server's labels alone.
+fn labels3(k: &crate::model::ServerKey) -> [(&'static str, Escaped<&str>); 3] {
+    [
+        ("host", Escaped(k.host.as_str())),
+        ("backend", Escaped(k.backend.as_str())),
+        ("server", Escaped(k.server.as_str())),
     ]
 }
 
@@ -537,6 +612,24 @@ impl prometheus_client::collector::Collector for Collector {
         )?;
         counter(
             &mut enc,
+            "hapwatch_runtime_api_reads",
+            "Readings of `show servers state` from --haproxy-socket",
+            [(vec![], s.runtime_api_reads.load(Relaxed))],
+        )?;
+        counter(
+            &mut enc,
+            "hapwatch_runtime_api_errors",
+            "Readings of --haproxy-socket that failed",
+            [(vec![], s.runtime_api_errors.load(Relaxed))],
+        )?;
+        counter(
+            &mut enc,
+            "hapwatch_reconciled",
+            "Transitions recorded because the runtime API showed a state no line told (lost datagrams)",
+            [(vec![], s.snapshot.lock().expect("snapshot lock").reconciled)],
+        )?;
+        counter(
+            &mut enc,
             "hapwatch_db_errors",
             "Database commits that failed",
             [(vec![], s.db_errors.load(Relaxed))],
@@ -625,6 +718,18 @@ impl prometheus_client::collector::Collector for Collector {
             for st in STATES {
                 ConstGauge::new((st == v.state) as i64)
                     .encode(m.encode_family(&labels(k, ("state", st)))?)?;
+            }
+        }
+        if series.values().any(|v| v.configured.is_some()) {
+            let mut m = enc.encode_descriptor(
+                "hapwatch_server_configured",
+                "1 if --haproxy-config declares the server, 0 if it logs without being declared",
+                None,
+                MetricType::Gauge,
+            )?;
+            for (k, v) in series.iter() {
+                let Some(c) = v.configured else { continue };
+                ConstGauge::new(c as i64).encode(m.encode_family(&labels3(k))?)?;
             }
         }
         const CLASSES: [&str; 6] = ["other", "1xx", "2xx", "3xx", "4xx", "5xx"];

@@ -20,6 +20,7 @@ pub(crate) mod framing;
 pub(crate) mod journal;
 pub(crate) mod metrics;
 pub(crate) mod net;
+pub(crate) mod runtime_api;
 pub(crate) mod stdin;
 pub(crate) mod tls;
 
@@ -206,6 +207,14 @@ pub struct Options {
     pub metrics: Option<String>,
     pub db: PathBuf,
     pub patterns: Arc<PatternSet>,
+    /// How `patterns` and `inventory` were made: SIGHUP makes them again.
+    pub recipe: config::Recipe,
+    /// The servers `--haproxy-config` declares.
+    pub inventory: Option<Arc<crate::inventory::Inventory>>,
+    /// `--haproxy-socket`: runtime APIs read at start and every
+    /// `reconcile` (zero: at start only).
+    pub runtime_api: Vec<runtime_api::Socket>,
+    pub reconcile: Duration,
     pub limits: Limits,
     pub reorder_window: Millis,
     /// Silence after which event time follows the wall clock.
@@ -403,6 +412,21 @@ pub fn run(opts: Options) -> Result<Stopped, StartError> {
     // Signals: SIGINT/SIGTERM stop receiving; SIGHUP reopens followed files.
     // New rules from SIGHUP, for the engine thread and the courier.
     let (rules_tx, rules_rx) = std::sync::mpsc::channel::<crate::alerts::RuleFile>();
+    let (reread_tx, reread_rx) = std::sync::mpsc::channel::<Reread>();
+    let recipe = opts.recipe.clone();
+    // The engine thread takes the first ones as it takes any later ones.
+    let _ = reread_tx.send((opts.patterns.clone(), opts.inventory.clone()));
+    // The runtime APIs are read on their own thread: a socket that hangs
+    // never holds up the engine (each reading has a timeout too).
+    let (api_tx, api_rx) = std::sync::mpsc::channel::<ApiReading>();
+    if !opts.runtime_api.is_empty() {
+        let (sockets, every, stop) = (opts.runtime_api.clone(), opts.reconcile, shutdown.clone());
+        let shared = shared.clone();
+        std::thread::Builder::new()
+            .name("hapwatch-runtime-api".into())
+            .spawn(move || read_runtime_apis(sockets, every, api_tx, shared, stop))
+            .expect("spawn the runtime API thread");
+    }
     let courier_sinks = Arc::new(std::sync::Mutex::new(opts.rules.sinks.clone()));
     let rules_path = opts.rules_path.clone();
     let sinks_for_hup = courier_sinks.clone();
@@ -416,6 +440,19 @@ pub fn run(opts: Options) -> Result<Stopped, StartError> {
                 _ = hup_sig.recv() => {
                     crate::say!("hapwatch: SIGHUP: reopening followed files");
                     hup.notify_waiters();
+                    if !recipe.haproxy_config.is_empty() {
+                        // A configuration that cannot be read keeps the
+                        // formats and servers in force.
+                        match recipe.cook() {
+                            Ok(r) => {
+                                crate::say!("hapwatch: SIGHUP: formats and servers read again from --haproxy-config");
+                                let _ = reread_tx.send(r);
+                            }
+                            Err(e) => crate::say!(
+                                "hapwatch: SIGHUP: {e}; the previous formats and servers stay in force"
+                            ),
+                        }
+                    }
                     if let Some(path) = &rules_path {
                         // An invalid file keeps the rules in force.
                         match std::fs::read_to_string(path)
@@ -502,6 +539,8 @@ pub fn run(opts: Options) -> Result<Stopped, StartError> {
     let sinks = Sinks {
         jsonl,
         new_rules: rules_rx,
+        reread: reread_rx,
+        runtime_api: api_rx,
         wake: wake_tx,
         direct: direct_tx,
     };
@@ -723,6 +762,24 @@ fn engine_loop(
             let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Watchdog]);
             pinged = Instant::now();
         }
+        while let Ok((host, at, rows)) = sinks.runtime_api.try_recv() {
+            // Live lines first: what the reorder window holds is applied
+            // before the API's word on the same backends is weighed.
+            p.release_waited(window);
+            p.reconcile(
+                &host,
+                at,
+                rows.into_iter().map(|r| {
+                    let since = r.since_change.map(|s| at - s as Millis * 1000);
+                    (r.backend, r.server, r.op, r.admin, since)
+                }),
+            );
+        }
+        if let Ok((patterns, inventory)) = sinks.reread.try_recv() {
+            p.engine.patterns = patterns;
+            series.set_inventory(inventory);
+            published = u64::MAX; // shown again, marked by the new servers
+        }
         if let Ok(r) = sinks.new_rules.try_recv() {
             if let Some(w) = p.writer.as_mut() {
                 w.sinks = crate::alerts::sinks::names(&r.sinks);
@@ -887,11 +944,75 @@ impl Retry {
     }
 }
 
+/// One reading of a runtime API: the host it is for, when, each server.
+type ApiReading = (String, Millis, Vec<runtime_api::ServerRow>);
+
+/// Reads every `--haproxy-socket` at once, then every `every` (zero: once),
+/// until `stop`. A failure is counted and said when it first happens (and
+/// when it changes), not at every reading.
+fn read_runtime_apis(
+    sockets: Vec<runtime_api::Socket>,
+    every: Duration,
+    out: std::sync::mpsc::Sender<ApiReading>,
+    shared: Arc<metrics::Shared>,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    let mut said: Vec<Option<String>> = vec![None; sockets.len()];
+    loop {
+        for (k, socket) in sockets.iter().enumerate() {
+            match socket.servers_state(Duration::from_secs(5)) {
+                Ok(rows) => {
+                    shared.runtime_api_reads.fetch_add(1, Relaxed);
+                    if said[k].as_deref() != Some("") {
+                        crate::say!(
+                            "hapwatch: runtime API {socket}: {} servers read (host {})",
+                            rows.len(),
+                            if socket.host.is_empty() {
+                                "-"
+                            } else {
+                                &socket.host
+                            }
+                        );
+                        said[k] = Some(String::new());
+                    }
+                    if out.send((socket.host.clone(), now_ms(), rows)).is_err() {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    shared.runtime_api_errors.fetch_add(1, Relaxed);
+                    if said[k].as_deref() != Some(e.as_str()) {
+                        crate::say!("hapwatch: {e}; read again in {}s", every.as_secs());
+                        said[k] = Some(e);
+                    }
+                }
+            }
+        }
+        if every.is_zero() {
+            return;
+        }
+        let until = Instant::now() + every;
+        while Instant::now() < until {
+            if stop.is_cancelled() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100).min(every));
+        }
+    }
+}
+
+/// The patterns and the inventory made again (see [`config::Recipe`]).
+type Reread = (Arc<PatternSet>, Option<Arc<crate::inventory::Inventory>>);
+
 /// Where alert events go once stored: stdout (one line each) and,
 /// optionally, a JSON-lines file; and new rules from SIGHUP.
 struct Sinks {
     jsonl: Option<std::fs::File>,
     new_rules: std::sync::mpsc::Receiver<crate::alerts::RuleFile>,
+    /// Formats and servers read again from haproxy.cfg at SIGHUP.
+    reread: std::sync::mpsc::Receiver<Reread>,
+    /// What the runtime APIs said (`--haproxy-socket`).
+    runtime_api: std::sync::mpsc::Receiver<ApiReading>,
     /// Tells the courier that the outbox has new rows.
     wake: std::sync::mpsc::Sender<()>,
     /// Alert events the database refused: the courier tries each remote
@@ -931,6 +1052,7 @@ fn publish(p: &mut Pipeline, series: &mut metrics::Publisher, shared: &metrics::
         dropped_hosts: engine.counters.dropped_hosts,
         alert_previews: p.alerts.as_ref().map_or(0, |a| a.previews),
         alert_previews_unconfirmed: p.alerts.as_ref().map_or(0, |a| a.previews_unconfirmed),
+        reconciled: engine.health.reconciled,
     };
     series.publish(&mut p.engine, counters, shared);
 }

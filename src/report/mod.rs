@@ -14,8 +14,9 @@ use serde::Serialize;
 
 use crate::engine::state::{BackendState, Label, ServerState, Transition};
 use crate::engine::stats::{termination_str, ServerKey, Stats};
-use crate::engine::{Counters, Engine};
+use crate::engine::{Counters, Engine, Filter};
 use crate::haproxy::Timer;
+use crate::inventory::Inventory;
 use crate::time::{format_rfc3339_ms, is_untimed, Millis};
 
 #[derive(Serialize, Debug, Clone)]
@@ -178,6 +179,10 @@ pub struct ServerReport {
     pub maint_seconds: Option<f64>,
     pub drain_seconds: Option<f64>,
     pub transitions: u64,
+    /// With `--haproxy-config`: `configured`, `no event yet` (declared,
+    /// never logged) or `not in the configuration`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inventory: Option<&'static str>,
 }
 
 #[derive(Serialize, Debug, Clone)]
@@ -297,6 +302,7 @@ impl Report {
                 maint_seconds: time(Label::Maint),
                 drain_seconds: time(Label::Drain),
                 transitions: st.map_or(0, |s| s.transitions),
+                inventory: None,
             });
         }
         let backend_reports = backends
@@ -360,6 +366,110 @@ impl Report {
             alerts: None,
             unparsed_samples: engine.unparsed_samples.clone(),
         }
+    }
+
+    /// Sets the report against the configuration's servers: every
+    /// declared server is listed for every host in the report (`-` when
+    /// none), those never logged as `no event yet` in the state HAProxy
+    /// starts them in; logged servers not declared are marked. Returns
+    /// the `be/srv` names of those.
+    pub fn inventory(&mut self, inv: &Inventory, f: &Filter) -> Vec<String> {
+        use crate::inventory::{CONFIGURED, NOT_CONFIGURED, NO_EVENT_YET};
+        let unknown = inv.unknown(
+            self.servers
+                .iter()
+                .map(|s| (s.backend.as_str(), s.server.as_str())),
+        );
+        let mut hosts: Vec<String> = self
+            .servers
+            .iter()
+            .map(|s| s.host.clone())
+            .chain(self.backends.iter().map(|b| b.host.clone()))
+            .collect();
+        hosts.sort();
+        hosts.dedup();
+        if hosts.is_empty() {
+            hosts.push(String::new());
+        }
+        let mut seen = std::collections::HashSet::new();
+        for s in &mut self.servers {
+            seen.insert((s.host.clone(), s.backend.clone(), s.server.clone()));
+            if crate::inventory::is_placeholder(&s.server) {
+                continue;
+            }
+            let Some(c) = inv.get(&s.backend, &s.server) else {
+                s.inventory = Some(NOT_CONFIGURED);
+                continue;
+            };
+            s.inventory = Some(CONFIGURED);
+            s.backup |= c.backup;
+            // Requests alone say nothing of the state: the configuration
+            // says where HAProxy started it.
+            if s.state == Label::Unknown && s.since.is_none() {
+                let (label, why) = c.initial();
+                s.state = label;
+                s.last_cause.get_or_insert(why);
+            }
+        }
+        for h in &hosts {
+            for c in inv.servers() {
+                let key = (h.clone(), c.backend.clone(), c.server.clone());
+                if seen.contains(&key) || !f.selects(h, &c.backend, Some(&c.server)) {
+                    continue;
+                }
+                let (state, why) = c.initial();
+                self.servers.push(ServerReport {
+                    host: h.clone(),
+                    backend: c.backend.clone(),
+                    server: c.server.clone(),
+                    backup: c.backup,
+                    traffic: Traffic::default(),
+                    state,
+                    since: None,
+                    last_cause: Some(why),
+                    check: None,
+                    down_seconds: Some(0.0),
+                    maint_seconds: Some(0.0),
+                    drain_seconds: Some(0.0),
+                    transitions: 0,
+                    inventory: Some(NO_EVENT_YET),
+                });
+            }
+            for (b, n) in inv.backends() {
+                match self
+                    .backends
+                    .iter_mut()
+                    .find(|x| x.host == *h && x.backend == b)
+                {
+                    // Declared ones, and those that log without being declared.
+                    Some(x) => {
+                        x.servers = n + self
+                            .servers
+                            .iter()
+                            .filter(|s| s.host == *h && s.backend == b)
+                            .filter(|s| s.inventory == Some(NOT_CONFIGURED))
+                            .count()
+                    }
+                    None if f.selects(h, b, None) => self.backends.push(BackendReport {
+                        host: h.clone(),
+                        backend: b.to_string(),
+                        traffic: Traffic::default(),
+                        servers: n,
+                        active: None,
+                        backups: None,
+                        no_server_seconds: Some(0.0),
+                        no_server_periods: Vec::new(),
+                    }),
+                    None => {}
+                }
+            }
+        }
+        self.servers.sort_by(|a, b| {
+            (&a.host, &a.backend, &a.server).cmp(&(&b.host, &b.backend, &b.server))
+        });
+        self.backends
+            .sort_by(|a, b| (&a.host, &a.backend).cmp(&(&b.host, &b.backend)));
+        unknown
     }
 
     pub fn to_json(&self) -> String {

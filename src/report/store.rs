@@ -4,7 +4,8 @@
 use std::fmt::Write;
 
 use super::table::{grid, host};
-use crate::engine::Label;
+use crate::engine::{Filter, Label};
+use crate::inventory::Inventory;
 use crate::store::{BackendRow, HistoryRow, ServerRow, SkewedRow};
 
 fn label(s: &str) -> Label {
@@ -18,6 +19,98 @@ fn label(s: &str) -> Label {
     }
 }
 
+/// `hapwatch status --haproxy-config`: the rows set against the declared
+/// servers, as [`super::Report::inventory`] does for a report. Returns the
+/// `be/srv` names of servers stored but not declared.
+pub fn inventory(
+    servers: &mut Vec<ServerRow>,
+    backends: &mut Vec<BackendRow>,
+    inv: &Inventory,
+    f: &Filter,
+) -> Vec<String> {
+    use crate::inventory::{CONFIGURED, NOT_CONFIGURED, NO_EVENT_YET};
+    let unknown = inv.unknown(
+        servers
+            .iter()
+            .map(|s| (s.backend.as_str(), s.server.as_str())),
+    );
+    let mut hosts: Vec<String> = servers.iter().map(|s| s.host.clone()).collect();
+    hosts.extend(backends.iter().map(|b| b.host.clone()));
+    hosts.sort();
+    hosts.dedup();
+    if hosts.is_empty() {
+        hosts.push(String::new());
+    }
+    let seen: std::collections::HashSet<(String, String, String)> = servers
+        .iter()
+        .map(|s| (s.host.clone(), s.backend.clone(), s.server.clone()))
+        .collect();
+    for s in servers.iter_mut() {
+        if crate::inventory::is_placeholder(&s.server) {
+            continue;
+        }
+        let Some(c) = inv.get(&s.backend, &s.server) else {
+            s.inventory = Some(NOT_CONFIGURED);
+            continue;
+        };
+        s.inventory = Some(CONFIGURED);
+        if s.state == Label::Unknown.as_str() && s.since.is_none() {
+            let (label, why) = c.initial();
+            s.state = label.as_str().to_string();
+            s.last_cause.get_or_insert(why);
+        }
+    }
+    for h in &hosts {
+        for c in inv.servers() {
+            let key = (h.clone(), c.backend.clone(), c.server.clone());
+            if seen.contains(&key) || !f.selects(h, &c.backend, Some(&c.server)) {
+                continue;
+            }
+            let (state, why) = c.initial();
+            servers.push(ServerRow {
+                host: h.clone(),
+                backend: c.backend.clone(),
+                server: c.server.clone(),
+                backup: c.backup,
+                state: state.as_str().to_string(),
+                since: None,
+                last_cause: Some(why),
+                check: None,
+                check_reason: None,
+                last_request: None,
+                inventory: Some(NO_EVENT_YET),
+            });
+        }
+        for (b, _) in inv.backends() {
+            if f.selects(h, b, None) && !backends.iter().any(|x| x.host == *h && x.backend == b) {
+                backends.push(BackendRow {
+                    host: h.clone(),
+                    backend: b.to_string(),
+                    servers_up: 0,
+                    servers: 0,
+                    no_server_since: None,
+                });
+            }
+        }
+    }
+    // Counts as the stats page would show them, declared servers included.
+    for b in backends.iter_mut() {
+        let of_b = || {
+            servers
+                .iter()
+                .filter(|s| s.host == b.host && s.backend == b.backend)
+                .filter(|s| !crate::inventory::is_placeholder(&s.server))
+        };
+        b.servers = of_b().count() as u32;
+        b.servers_up = of_b()
+            .filter(|s| matches!(s.state.as_str(), "UP" | "DRAIN" | "STOPPING"))
+            .count() as u32;
+    }
+    servers.sort_by(|a, b| (&a.host, &a.backend, &a.server).cmp(&(&b.host, &b.backend, &b.server)));
+    backends.sort_by(|a, b| (&a.host, &a.backend).cmp(&(&b.host, &b.backend)));
+    unknown
+}
+
 pub fn status_table(servers: &[ServerRow], backends: &[BackendRow], color: bool) -> String {
     let mut out = String::new();
     let rows: Vec<_> = servers
@@ -27,7 +120,7 @@ pub fn status_table(servers: &[ServerRow], backends: &[BackendRow], color: bool)
                 vec![
                     host(&s.host).to_string(),
                     s.backend.clone(),
-                    format!("{}{}", s.server, if s.backup { " (backup)" } else { "" }),
+                    super::table::server_name(&s.server, s.backup, s.inventory),
                     s.state.clone(),
                     s.since.clone().unwrap_or_else(|| "-".into()),
                     s.check.clone().unwrap_or_else(|| "-".into()),

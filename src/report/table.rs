@@ -137,6 +137,18 @@ fn dur(s: f64) -> String {
     }
 }
 
+/// `s1 (backup)`, `s3 (no event yet)`, `s9 (not in the configuration)`.
+pub fn server_name(server: &str, backup: bool, inventory: Option<&str>) -> String {
+    let mut s = server.to_string();
+    if backup {
+        s.push_str(" (backup)");
+    }
+    if let Some(i) = inventory.filter(|i| *i != crate::inventory::CONFIGURED) {
+        s.push_str(&format!(" ({i})"));
+    }
+    s
+}
+
 pub fn render(r: &Report, color: bool) -> String {
     let mut out = String::new();
     let i = &r.input.counts;
@@ -201,7 +213,7 @@ pub fn render(r: &Report, color: bool) -> String {
                 vec![
                     host(&s.host).to_string(),
                     s.backend.clone(),
-                    format!("{}{}", s.server, if s.backup { " (backup)" } else { "" }),
+                    server_name(&s.server, s.backup, s.inventory),
                     s.state.as_str().to_string(),
                     t.requests.to_string(),
                     t.status.c2.to_string(),

@@ -1320,6 +1320,7 @@ impl Store {
                     },
                     check_reason: r.get(10)?,
                     last_request: r.get::<_, Option<Millis>>(11)?.map(format_rfc3339_ms),
+                    inventory: None,
                 })
             })
             .map_err(err)?;
@@ -1440,6 +1441,9 @@ pub struct ServerRow {
     pub check: Option<String>,
     pub check_reason: Option<String>,
     pub last_request: Option<String>,
+    /// With `--haproxy-config`: see `report::ServerReport::inventory`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inventory: Option<&'static str>,
 }
 
 #[derive(Debug, Clone, Serialize)]

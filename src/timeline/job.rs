@@ -48,6 +48,8 @@ pub struct Job {
     /// `--bucket`: `None` picks one (see [`fine_width`]).
     pub bucket: Option<Millis>,
     pub format: Format,
+    /// `--haproxy-config`: the servers it declares.
+    pub inventory: Option<crate::inventory::Inventory>,
 }
 
 /// What went wrong, and the exit status it is worth: 2 for what the user
@@ -249,7 +251,10 @@ pub fn run(job: Job) -> Result<Told, Failed> {
             .each_rollup(&window, super::Minutes::TIMERS, |r| minutes.add(r))
             .map_err(failed)?;
     }
-    let story = Story::build(&facts, minutes, from, to, incident.as_ref());
+    let mut story = Story::build(&facts, minutes, from, to, incident.as_ref());
+    if let Some(inv) = &job.inventory {
+        story.inventory(inv);
+    }
     Ok(match job.format {
         Format::Text => render::text(&story).into(),
         Format::Markdown => render::markdown(&story).into(),

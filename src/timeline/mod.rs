@@ -689,6 +689,63 @@ pub struct Story {
     pub series: Vec<Series>,
     /// Each server's states over the window, for the chart.
     pub lanes: Vec<Lane>,
+    /// With `--haproxy-config`: the declared servers this window says
+    /// nothing of, and the servers in it that are not declared.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inventory: Option<InventoryNote>,
+}
+
+/// What `--haproxy-config` adds to a story (names `host/backend/server`).
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct InventoryNote {
+    /// Declared, with no event in the window: each also has a lane, in the
+    /// state HAProxy starts it in.
+    pub no_event: Vec<String>,
+    pub not_declared: Vec<String>,
+}
+
+impl Story {
+    /// Sets the story against the configuration's servers, for every host
+    /// it names (`-` when none).
+    pub fn inventory(&mut self, inv: &crate::inventory::Inventory) {
+        let host_of = |name: &str| name.split('/').next().unwrap_or("-").to_string();
+        let mut hosts: Vec<String> = self.lanes.iter().map(|l| host_of(&l.server)).collect();
+        hosts.extend(self.series.iter().map(|x| host_of(&x.name)));
+        hosts.sort();
+        hosts.dedup();
+        if hosts.is_empty() {
+            hosts.push("-".into());
+        }
+        let mut note = InventoryNote::default();
+        for l in &self.lanes {
+            let mut parts = l.server.splitn(3, '/').skip(1);
+            let (b, srv) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+            if !crate::inventory::is_placeholder(srv) && inv.get(b, srv).is_none() {
+                note.not_declared.push(l.server.clone());
+            }
+        }
+        for h in &hosts {
+            for c in inv.servers() {
+                let name = server_name(if h == "-" { "" } else { h }, &c.backend, &c.server);
+                if self.lanes.iter().any(|l| l.server == name) {
+                    continue;
+                }
+                self.lanes.push(Lane {
+                    server: name.clone(),
+                    backend: backend_name(if h == "-" { "" } else { h }, &c.backend),
+                    spans: vec![Span {
+                        start: self.from,
+                        end: self.to,
+                        state: c.initial().0.as_str().to_string(),
+                    }],
+                    failed_checks: Vec::new(),
+                });
+                note.no_event.push(name);
+            }
+        }
+        self.lanes.sort_by(|a, b| a.server.cmp(&b.server));
+        self.inventory = Some(note);
+    }
 }
 
 /// One server's states over the window.
@@ -1191,6 +1248,7 @@ impl Story {
             .collect();
         Story {
             lanes: lanes(facts, &series, from, to),
+            inventory: None,
             from,
             to,
             bucket: width_text(width),

@@ -174,6 +174,31 @@ pub fn text(s: &Story) -> String {
             f.what
         );
     }
+    if let Some(n) = &s.inventory {
+        let list = |v: &[String]| {
+            let mut t = v.iter().take(8).cloned().collect::<Vec<_>>().join(", ");
+            if v.len() > 8 {
+                t.push_str(&format!(" and {} more", v.len() - 8));
+            }
+            t
+        };
+        if !n.no_event.is_empty() {
+            let _ = writeln!(
+                out,
+                "  no state event {} declared server{} in haproxy.cfg: {}",
+                n.no_event.len(),
+                if n.no_event.len() == 1 { "" } else { "s" },
+                list(&n.no_event)
+            );
+        }
+        if !n.not_declared.is_empty() {
+            let _ = writeln!(
+                out,
+                "  not declared   {} (stale haproxy.cfg or the wrong file?)",
+                list(&n.not_declared)
+            );
+        }
+    }
     for o in &sum.outages {
         let _ = writeln!(
             out,
