@@ -157,11 +157,23 @@ pub fn haproxy_cfg(data: &[u8]) {
     }
 }
 
+/// An answer of HAProxy's runtime API to `show servers state` (and its
+/// first line as a `--haproxy-socket` argument).
+pub fn runtime_api(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    if let Ok(rows) = crate::listen::runtime_api::parse(&text) {
+        assert!(rows
+            .iter()
+            .all(|r| !r.backend.is_empty() && !r.server.is_empty()));
+    }
+    let _ = crate::listen::runtime_api::Socket::parse(text.lines().next().unwrap_or(""));
+}
+
 /// A fuzz target's entry point.
 pub type Target = fn(&[u8]);
 
 /// Every target by name, for the binaries and the seeds' test.
-pub const TARGETS: [(&str, Target); 10] = [
+pub const TARGETS: [(&str, Target); 11] = [
     ("framing", framing),
     ("syslog", syslog),
     ("request", request),
@@ -172,6 +184,7 @@ pub const TARGETS: [(&str, Target); 10] = [
     ("config", config),
     ("logformat", logformat),
     ("haproxy_cfg", haproxy_cfg),
+    ("runtime_api", runtime_api),
 ];
 
 #[cfg(test)]

@@ -372,6 +372,36 @@ impl PatternSet {
         }
     }
 
+    /// For a line no format read: the format declared for a frontend whose
+    /// name the line carries as a word (` fe_api `, `"fe_api"`), if any:
+    /// the line did not fit its frontend's format.
+    #[cold]
+    pub fn frontend_format_named_in(&self, line: &[u8]) -> Option<usize> {
+        if !self.by_frontend {
+            return None;
+        }
+        let edge = |c: Option<&u8>| {
+            c.is_none_or(|c| {
+                matches!(
+                    c,
+                    b' ' | b'"' | b'[' | b']' | b'{' | b'}' | b',' | b':' | b'~'
+                )
+            })
+        };
+        self.formats.iter().position(|f| {
+            let Some(g) = f.frontend.as_ref().filter(|_| !f.specialised) else {
+                return false;
+            };
+            let name = g.as_str().as_bytes();
+            !name.is_empty()
+                && !name.contains(&b'*')
+                && memchr::memmem::find_iter(line, name).any(|k| {
+                    edge(k.checked_sub(1).and_then(|p| line.get(p)))
+                        && edge(line.get(k + name.len()))
+                })
+        })
+    }
+
     /// The first pattern that matches `msg`.
     pub fn find<'m>(&self, msg: &'m [u8]) -> Option<(usize, regex::bytes::Captures<'m>)> {
         // Cheap test first: most messages reaching here match nothing.

@@ -1,7 +1,10 @@
-//! Custom `log-format`s against a real HAProxy: three frontends logging in
-//! three formats no built-in parser reads (`%H` first, hand-written JSON,
-//! a unique id first), the lines read through `--haproxy-config` and
-//! `--log-format`, with the requests, servers and the outage they show.
+//! Custom `log-format`s against a real HAProxy: five frontends on the same
+//! backend, the default `option httplog` and four formats no built-in
+//! parser reads (`%H` first without `%Tr`, hand-written JSON, a unique id
+//! first with a captured header, httplog with `log-format-sd` over RFC
+//! 5424), the lines read through `--haproxy-config` and `--log-format`,
+//! with the requests, servers and the outage they show: the same traffic
+//! through each frontend gives each the httplog frontend's figures.
 //!
 //! Needs haproxy and python3 (`.ci/run` installs them).
 
@@ -15,9 +18,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const HOST_FIRST: &str =
-    "%H %ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %tsc %ac/%fc/%bc/%sc/%rc %sq/%bq %{+Q}r";
+    "%H %ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Ta %ST %B %tsc %ac/%fc/%bc/%sc/%rc %sq/%bq %{+Q}r";
 const JSON: &str = r#"{"time":"%trg","client":"%ci","frontend":"%ft","backend":"%b","server":"%s","Tw":%Tw,"Tc":%Tc,"Tr":%Tr,"Ta":%Ta,"status":%ST,"bytes":%B,"term":"%tsc"}"#;
-const ID_FIRST: &str = "%ID [%t] %f %b/%s %ST %Tr";
+const ID_FIRST: &str = "%ID [%t] %f %b/%s %ST %Tr %hr";
+/// RFC 5424 structured data HAProxy writes before the message.
+const SD: &str = r#"[hapwatch@32473 backend="%b" server="%s" status="%ST"]"#;
+/// The frontends, in the order of their ports.
+const FRONTENDS: [&str; 5] = ["fe_host", "fe_json", "fe_id", "fe_http", "fe_sd"];
 
 fn get(port: u16) {
     if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
@@ -31,7 +38,7 @@ fn get(port: u16) {
 /// takes srv2 down, sends `n` more; returns the configuration and the
 /// syslog datagrams HAProxy sent.
 fn capture(dir: &std::path::Path, n: usize) -> (std::path::PathBuf, Vec<u8>) {
-    let (sink_port, fe) = (29210u16, [29211u16, 29212, 29213]);
+    let (sink_port, fe) = (29210u16, [29211u16, 29212, 29213, 29216, 29217]);
     let (s1, s2) = (29214u16, 29215u16);
     let sink = UdpSocket::bind(("127.0.0.1", sink_port)).unwrap();
     sink.set_read_timeout(Some(Duration::from_millis(200)))
@@ -60,7 +67,11 @@ fn capture(dir: &std::path::Path, n: usize) -> (std::path::PathBuf, Vec<u8>) {
          frontend fe_host\n    bind 127.0.0.1:{}\n    log-format \"{}\"\n    default_backend be_app\n\
          frontend fe_json\n    bind 127.0.0.1:{}\n    log-format \"{}\"\n    default_backend be_app\n\
          frontend fe_id\n    bind 127.0.0.1:{}\n    unique-id-format %{{+X}}o\\ %ci:%cp_%fi:%fp_%Ts_%rt:%pid\n\
+         \x20   capture request header Host len 32\n\
          \x20   log-format \"{}\"\n    default_backend be_app\n\
+         frontend fe_http\n    bind 127.0.0.1:{}\n    default_backend be_app\n\
+         frontend fe_sd\n    bind 127.0.0.1:{}\n    no log\n    log 127.0.0.1:{sink_port} format rfc5424 local0\n\
+         \x20   log-format-sd \"{}\"\n    default_backend be_app\n\
          backend be_app\n    option httpchk GET /\n\
          \x20   server srv1 127.0.0.1:{s1} check inter 200ms fall 2 rise 2\n\
          \x20   server srv2 127.0.0.1:{s2} check inter 200ms fall 2 rise 2\n",
@@ -70,6 +81,9 @@ fn capture(dir: &std::path::Path, n: usize) -> (std::path::PathBuf, Vec<u8>) {
         q(JSON),
         fe[2],
         q(ID_FIRST),
+        fe[3],
+        fe[4],
+        q(SD),
     );
     let cfg_path = dir.join("haproxy.cfg");
     std::fs::write(&cfg_path, &cfg).unwrap();
@@ -107,14 +121,14 @@ fn capture(dir: &std::path::Path, n: usize) -> (std::path::PathBuf, Vec<u8>) {
     }
     std::thread::sleep(Duration::from_millis(600)); // checks UP
     for _ in 0..n {
-        for p in fe {
+        for p in fe.iter().copied() {
             get(p);
         }
     }
     drop(b2);
     std::thread::sleep(Duration::from_millis(1500)); // srv2 DOWN
     for _ in 0..n {
-        for p in fe {
+        for p in fe.iter().copied() {
             get(p);
         }
     }
@@ -164,18 +178,26 @@ fn any_log_format_is_read_from_haproxy_cfg() {
         stderr.contains("frontend fe_id") && stderr.contains("no %Tw"),
         "{stderr}"
     );
-    assert!(!stderr.contains("frontend fe_host"), "{stderr}");
+    assert!(
+        stderr.contains("frontend fe_host") && stderr.contains("no %Tr: latency alerts disabled"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("frontend fe_sd"), "{stderr}");
     let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(r["input"]["unparsed"], 0, "{text:.3000}");
-    assert_eq!(r["input"]["requests"], 3 * 2 * n as u64);
+    assert_eq!(r["input"]["requests"], 5 * 2 * n as u64);
+    assert!(
+        text.contains("[hapwatch@32473 backend=\"be_app\" server=\"srv1\" status=\"200\"]"),
+        "HAProxy wrote the structured data: {text:.3000}"
+    );
     let srv1 = server(&r, "be_app", "srv1");
     let srv2 = server(&r, "be_app", "srv2");
     let total = srv1["requests"].as_u64().unwrap() + srv2["requests"].as_u64().unwrap();
     // Requests that found no server (none here) would be under <NOSRV>.
-    assert_eq!(total, 3 * 2 * n as u64, "{r}");
+    assert_eq!(total, 5 * 2 * n as u64, "{r}");
     assert!(srv1["timers_ms"]["Tr"]["max"].as_u64().is_some(), "{srv1}");
     // srv2 went DOWN: after it, every request went to srv1.
-    assert!(srv1["requests"].as_u64().unwrap() >= 3 * n as u64, "{r}");
+    assert!(srv1["requests"].as_u64().unwrap() >= 5 * n as u64, "{r}");
     let t = transitions(&r);
     assert!(
         t.iter()
@@ -219,6 +241,86 @@ fn any_log_format_is_read_from_haproxy_cfg() {
         assert_eq!(!err.contains("not understood"), with_cfg, "{err}");
         if !with_cfg {
             assert!(err.contains("--haproxy-config"), "{err}");
+        }
+    }
+    // Each frontend's lines alone: the same traffic went through each, so
+    // each gives the httplog frontend's figures (what its format has).
+    let figures = |fe: &str| {
+        let marker = if fe == "fe_json" {
+            "\"frontend\":\"fe_json\"".to_string()
+        } else {
+            format!(" {fe} ")
+        };
+        let own: String = text
+            .lines()
+            .filter(|l| l.contains(&marker))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let path = dir.path().join(format!("{fe}.log"));
+        std::fs::write(&path, own).unwrap();
+        let out = hapwatch(&[
+            "analyze",
+            "--format",
+            "json",
+            "--tz",
+            "Asia/Tokyo",
+            "--haproxy-config",
+            cfg.to_str().unwrap(),
+            path.to_str().unwrap(),
+        ]);
+        assert!(
+            out.status.success(),
+            "{fe}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(r["input"]["unparsed"], 0, "{fe}");
+        let per = |srv: &str, what: &dyn Fn(&serde_json::Value) -> serde_json::Value| {
+            what(server(&r, "be_app", srv))
+        };
+        let f = |srv: &str| {
+            (
+                per(srv, &|s| s["requests"].clone()),
+                per(srv, &|s| s["status"].clone()),
+                per(srv, &|s| s["timers_ms"]["Ta"]["count"].clone()),
+                per(srv, &|s| s["timers_ms"]["Tr"]["count"].clone()),
+            )
+        };
+        (f("srv1"), f("srv2"))
+    };
+    let reference = figures("fe_http");
+    assert_eq!(
+        (reference.0 .0.as_u64(), reference.1 .0.as_u64()),
+        (Some(n as u64 / 2 + n as u64), Some(n as u64 / 2)),
+        "httplog frontend: {reference:?}"
+    );
+    for fe in FRONTENDS {
+        let (a, b) = figures(fe);
+        // Requests and status classes everywhere.
+        assert_eq!(
+            (&a.0, &a.1, &b.0, &b.1),
+            (
+                &reference.0 .0,
+                &reference.0 .1,
+                &reference.1 .0,
+                &reference.1 .1
+            ),
+            "{fe}"
+        );
+        match fe {
+            // No %Ta, no %Tr: absent, never zeros.
+            "fe_id" => assert_eq!(
+                (a.2.as_u64(), a.3.clone()),
+                (Some(0), reference.0 .3.clone()),
+                "{fe}"
+            ),
+            // No %Tr.
+            "fe_host" => assert_eq!(
+                (a.2.clone(), a.3.as_u64()),
+                (reference.0 .2.clone(), Some(0)),
+                "{fe}"
+            ),
+            _ => assert_eq!((&a.2, &a.3), (&reference.0 .2, &reference.0 .3), "{fe}"),
         }
     }
     // A format without %tsc counts no termination state, not an empty one.
@@ -312,5 +414,59 @@ fn formats_named_in_listens_config_file() {
     assert!(
         err.contains("`ids`") && err.contains("missing `}`"),
         "{err}"
+    );
+}
+
+/// A line that names a frontend with a format of its own but does not fit
+/// it is counted for that frontend and shown with --show-unparsed.
+#[test]
+fn lines_that_do_not_fit_their_frontends_format_are_counted_per_frontend() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("haproxy.cfg");
+    std::fs::write(
+        &cfg,
+        format!(
+            "defaults\n  mode http\nfrontend fe_id\n  bind :80\n  log-format \"{ID_FIRST}\"\n  default_backend be_app\nbackend be_app\n  server srv1 10.0.0.1:80\n"
+        ),
+    )
+    .unwrap();
+    let log = dir.path().join("h.log");
+    std::fs::write(
+        &log,
+        "Nov 24 16:21:15 lb1 haproxy[1]: 7F00_1 [24/Nov/2026:16:21:15.230] fe_id be_app/srv1 200 12 {a}\n\
+         Nov 24 16:21:15 lb1 haproxy[1]: 7F00_2 [24/Nov/2026:16:21:15.330] fe_id be_app/srv1 2OO 12 {a}\n\
+         Nov 24 16:21:15 lb1 haproxy[1]: something else entirely\n",
+    )
+    .unwrap();
+    let args = |extra: &[&str]| {
+        let mut a = vec![
+            "analyze",
+            "--year",
+            "2026",
+            "--tz",
+            "UTC",
+            "--haproxy-config",
+            cfg.to_str().unwrap(),
+            "--show-unparsed",
+            "5",
+        ];
+        a.extend_from_slice(extra);
+        a.push(log.to_str().unwrap());
+        hapwatch(&a)
+    };
+    let out = args(&["--format", "json"]);
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["input"]["requests"], 1);
+    assert_eq!(r["input"]["unparsed"], 2);
+    assert_eq!(
+        r["input"]["unparsed_by_frontend"],
+        serde_json::json!({"fe_id": 1})
+    );
+    let out = args(&[]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("1 unparsed line of frontend fe_id does not fit its log-format")
+            && text.contains("7F00_2"),
+        "{text}"
     );
 }

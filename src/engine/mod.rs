@@ -91,6 +91,20 @@ pub struct Counters {
     /// Per `other` pattern, by index in the pattern set (reports name them).
     #[serde(skip)]
     pub other_kinds: Vec<u64>,
+    /// Lines not understood that name a frontend with a format of its own,
+    /// by the index of that format in the pattern set (reports name the
+    /// frontend): lines that do not fit their frontend's format.
+    #[serde(skip)]
+    pub unparsed_by_format: Vec<u64>,
+}
+
+/// `v[i] += 1`, growing `v`: a pattern set read again (SIGHUP) may have
+/// more entries than the one the counters began with.
+fn bump(v: &mut Vec<u64>, i: usize) {
+    if v.len() <= i {
+        v.resize(i + 1, 0);
+    }
+    v[i] += 1;
 }
 
 impl Counters {
@@ -112,6 +126,17 @@ impl Counters {
             self.other_kinds.resize(o.other_kinds.len(), 0);
         }
         for (a, b) in self.other_kinds.iter_mut().zip(&o.other_kinds) {
+            *a += b;
+        }
+        if self.unparsed_by_format.len() < o.unparsed_by_format.len() {
+            self.unparsed_by_format
+                .resize(o.unparsed_by_format.len(), 0);
+        }
+        for (a, b) in self
+            .unparsed_by_format
+            .iter_mut()
+            .zip(&o.unparsed_by_format)
+        {
             *a += b;
         }
     }
@@ -584,7 +609,7 @@ impl Engine {
                     self.counters.other += 1;
                     let p = &self.patterns.patterns;
                     if let Some(i) = p.iter().position(|p| p.name == event.pattern) {
-                        self.counters.other_kinds[i] += 1;
+                        bump(&mut self.counters.other_kinds, i);
                     }
                 } else {
                     self.counters.health_events += 1;
@@ -604,11 +629,14 @@ impl Engine {
             }
             Message::Other(idx) => {
                 self.counters.other += 1;
-                self.counters.other_kinds[idx] += 1;
+                bump(&mut self.counters.other_kinds, idx);
                 None
             }
             Message::Unparsed => {
                 self.counters.unparsed += 1;
+                if let Some(i) = self.patterns.frontend_format_named_in(line) {
+                    bump(&mut self.counters.unparsed_by_format, i);
+                }
                 if self.unparsed_samples.len() < self.sample_limit {
                     self.unparsed_samples
                         .push(String::from_utf8_lossy(line).into_owned());

@@ -26,6 +26,10 @@ pub struct InputSummary {
     pub counts: Counters,
     /// `other` messages by pattern name.
     pub other_kinds: BTreeMap<String, u64>,
+    /// Lines not understood that name a frontend with a format of its own
+    /// (they do not fit it), by frontend.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub unparsed_by_frontend: BTreeMap<String, u64>,
     /// Inputs that could not be read, with the reason.
     pub errors: Vec<String>,
     /// Files resumed where an earlier `--db` run stopped (byte offset).
@@ -345,6 +349,19 @@ impl Report {
         Report {
             input: InputSummary {
                 counts: c.clone(),
+                unparsed_by_frontend: c
+                    .unparsed_by_format
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, n)| **n > 0)
+                    .filter_map(|(i, n)| {
+                        let f = engine.patterns.formats.get(i)?;
+                        Some((f.frontend.as_ref()?.as_str().to_string(), *n))
+                    })
+                    .fold(BTreeMap::new(), |mut m, (k, n)| {
+                        *m.entry(k).or_insert(0) += n;
+                        m
+                    }),
                 other_kinds: c
                     .other_kinds
                     .iter()

@@ -190,6 +190,14 @@ pub fn render(r: &Report, color: bool) -> String {
     if let (Some(s), Some(e)) = (&r.window.start, &r.window.end) {
         let _ = writeln!(out, "window {s} .. {e} ({})", dur(r.window.seconds));
     }
+    for (fe, n) in &r.input.unparsed_by_frontend {
+        let _ = writeln!(
+            out,
+            "{n} unparsed line{} of frontend {fe} do{} not fit its log-format (--show-unparsed N shows them)",
+            if *n == 1 { "" } else { "s" },
+            if *n == 1 { "es" } else { "" },
+        );
+    }
     for x in &r.input.resumed {
         let _ = writeln!(out, "{}: resumed at byte {} (--db)", x.file, x.offset);
     }
