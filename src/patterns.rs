@@ -38,6 +38,9 @@ impl Glob {
     }
 
     pub fn matches(&self, name: &str) -> bool {
+        if !self.0.contains('*') {
+            return name == self.0;
+        }
         let parts: Vec<&str> = self.0.split('*').collect();
         if parts.len() == 1 {
             return name == self.0;
@@ -190,6 +193,9 @@ pub struct PatternSet {
     /// Some format is for named frontends: a line the fast parser read may
     /// be one of them.
     by_frontend: bool,
+    /// Those frontends: names without `*` looked up, globs tried.
+    frontends: rustc_hash::FxHashSet<Box<[u8]>>,
+    frontend_globs: Vec<Glob>,
 }
 
 /// Why the patterns cannot be used: which file, which pattern, what is
@@ -347,6 +353,8 @@ impl PatternSet {
             set,
             formats: Vec::new(),
             by_frontend: false,
+            frontends: Default::default(),
+            frontend_globs: Vec::new(),
         };
         set.add_formats(formats);
         Ok(set)
@@ -357,6 +365,19 @@ impl PatternSet {
         let mut all = formats;
         all.append(&mut self.formats);
         self.by_frontend = all.iter().any(|f| f.frontend.is_some() && !f.specialised);
+        self.frontends.clear();
+        self.frontend_globs.clear();
+        for g in all
+            .iter()
+            .filter(|f| !f.specialised)
+            .filter_map(|f| f.frontend.as_ref())
+        {
+            if g.as_str().contains('*') {
+                self.frontend_globs.push(g.clone());
+            } else {
+                self.frontends.insert(g.as_str().as_bytes().into());
+            }
+        }
         self.formats = all;
     }
 
@@ -364,12 +385,13 @@ impl PatternSet {
     /// with it, even when HAProxy's default format would read them too.
     #[inline]
     pub fn format_for(&self, frontend: &[u8]) -> bool {
-        self.by_frontend && {
-            let fe = std::str::from_utf8(frontend).unwrap_or("");
-            self.formats
-                .iter()
-                .any(|f| !f.specialised && f.frontend.as_ref().is_some_and(|g| g.matches(fe)))
-        }
+        // A set lookup per line; globs (rare) tried after it.
+        self.by_frontend
+            && (self.frontends.contains(frontend)
+                || !self.frontend_globs.is_empty() && {
+                    let fe = std::str::from_utf8(frontend).unwrap_or("");
+                    self.frontend_globs.iter().any(|g| g.matches(fe))
+                })
     }
 
     /// For a line no format read: the format declared for a frontend whose

@@ -107,8 +107,9 @@ pub fn parse<'a>(f: &LogFormat, line: &'a [u8]) -> Option<Request<'a>> {
             Field::Epoch => epoch = n().map(|(s, _)| s * 1000),
             Field::Millis => ms = n().map(|(x, _)| x.clamp(0, 999)),
             Field::RequestLine => r.request_line = Some(v),
-            Field::Hostname => r.hostname = v,
-            Field::Text => {}
+            // The load balancer is the syslog header's host, as for its
+            // health lines (which never carry %H): one key for both.
+            Field::Hostname | Field::Text => {}
         }
     }
     if r.timers[0] == -1 {
@@ -156,10 +157,7 @@ mod tests {
             "%H %ID %ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %tsc %ac/%fc/%bc/%sc/%rc %sq/%bq %{+Q}r",
             r#"lb-1 7F00:A3 10.0.0.1:5000 [24/Nov/2026:16:21:15.230] fe~ be/s1 0/1/2/30/40 503 12 SC-- 5/4/3/2/+1 0/7 "GET / HTTP/1.1""#,
         );
-        assert_eq!(
-            (r.hostname, r.client, r.client_port),
-            (&b"lb-1"[..], &b"10.0.0.1"[..], Some(5000))
-        );
+        assert_eq!((r.client, r.client_port), (&b"10.0.0.1"[..], Some(5000)));
         assert_eq!(
             (r.frontend, r.tls, r.backend, r.server),
             (&b"fe"[..], true, &b"be"[..], &b"s1"[..])

@@ -91,8 +91,6 @@ pub struct Request<'a> {
     pub tail: &'a [u8],
     /// The request line where a format puts it apart (CLF, a `log-format`).
     pub request_line: Option<&'a [u8]>,
-    /// `%H`: the HAProxy host, when the format logs it; empty otherwise.
-    pub hostname: &'a [u8],
     /// The accept date carried a zone (`%trg`, `%T`, `%Ts`): it is UTC.
     pub zoned: bool,
 }
@@ -140,7 +138,6 @@ impl<'a> Request<'a> {
             backend_queue: 0,
             tail: b"",
             request_line: None,
-            hostname: b"",
             zoned: false,
         }
     }
@@ -529,7 +526,6 @@ fn parse_clf<'a>(i: &'a [u8]) -> R<'a, Request<'a>> {
         backend_queue: u(n(f[21])?),
         tail: i,
         request_line: Some(req),
-        hostname: b"",
         zoned,
     };
     // %CC %CS %hrl %hsl follow; hapwatch does not report them for CLF.
