@@ -116,6 +116,65 @@ impl Inventory {
     }
 }
 
+/// What the inventory says of one logged server.
+pub struct Mark<'a> {
+    /// [`CONFIGURED`] or [`NOT_CONFIGURED`].
+    pub inventory: &'static str,
+    /// Its declaration, if any.
+    pub declared: Option<&'a Configured>,
+}
+
+impl Inventory {
+    /// A logged server set against the configuration; `None` for
+    /// `<NOSRV>` (no server at all).
+    pub fn mark(&self, backend: &str, server: &str) -> Option<Mark<'_>> {
+        if is_placeholder(server) {
+            return None;
+        }
+        let declared = self.get(backend, server);
+        Some(Mark {
+            inventory: if declared.is_some() {
+                CONFIGURED
+            } else {
+                NOT_CONFIGURED
+            },
+            declared,
+        })
+    }
+
+    /// The declared servers each of `hosts` has not logged (`logged`:
+    /// host, backend, server), those `selects` keeps, by host.
+    pub fn missing<'a>(
+        &'a self,
+        hosts: &'a [String],
+        logged: &std::collections::HashSet<(String, String, String)>,
+        selects: impl Fn(&str, &str, &str) -> bool,
+    ) -> Vec<(&'a str, &'a Configured)> {
+        let mut out = Vec::new();
+        for h in hosts {
+            for c in self.servers() {
+                let key = (h.clone(), c.backend.clone(), c.server.clone());
+                if !logged.contains(&key) && selects(h, &c.backend, &c.server) {
+                    out.push((h.as_str(), c));
+                }
+            }
+        }
+        out
+    }
+}
+
+/// The hosts among `names`, each once and sorted; `""` (no host) when
+/// there is none: the declared servers are listed under each.
+pub fn hosts<'a>(names: impl Iterator<Item = &'a str>) -> Vec<String> {
+    let mut hosts: Vec<String> = names.map(str::to_string).collect();
+    hosts.sort();
+    hosts.dedup();
+    if hosts.is_empty() {
+        hosts.push(String::new());
+    }
+    hosts
+}
+
 /// `<NOSRV>` and the like: HAProxy's word for "no server", not a server.
 pub fn is_placeholder(server: &str) -> bool {
     server.starts_with('<')

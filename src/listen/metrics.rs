@@ -192,18 +192,16 @@ impl Publisher {
 
     /// `s` set against the configuration, if there is one.
     fn mark(&self, k: &crate::model::ServerKey, mut s: Series) -> Series {
-        let Some(inv) = &self.inventory else { return s };
-        if crate::inventory::is_placeholder(&k.server) {
+        let Some(m) = self
+            .inventory
+            .as_ref()
+            .and_then(|inv| inv.mark(&k.backend, &k.server))
+        else {
             return s;
-        }
-        match inv.get(&k.backend, &k.server) {
-            Some(c) => {
-                s.configured = Some(true);
-                if s.state == "UNKNOWN" {
-                    s.state = c.initial().0.as_str();
-                }
-            }
-            None => s.configured = Some(false),
+        };
+        s.configured = Some(m.declared.is_some());
+        if let (Some(c), "UNKNOWN") = (m.declared, s.state) {
+            s.state = c.initial().0.as_str();
         }
         s
     }

@@ -391,34 +391,26 @@ impl Report {
     /// starts them in; logged servers not declared are marked. Returns
     /// the `be/srv` names of those.
     pub fn inventory(&mut self, inv: &Inventory, f: &Filter) -> Vec<String> {
-        use crate::inventory::{CONFIGURED, NOT_CONFIGURED, NO_EVENT_YET};
+        use crate::inventory::{NOT_CONFIGURED, NO_EVENT_YET};
         let unknown = inv.unknown(
             self.servers
                 .iter()
                 .map(|s| (s.backend.as_str(), s.server.as_str())),
         );
-        let mut hosts: Vec<String> = self
-            .servers
-            .iter()
-            .map(|s| s.host.clone())
-            .chain(self.backends.iter().map(|b| b.host.clone()))
-            .collect();
-        hosts.sort();
-        hosts.dedup();
-        if hosts.is_empty() {
-            hosts.push(String::new());
-        }
+        let hosts = crate::inventory::hosts(
+            self.servers
+                .iter()
+                .map(|s| s.host.as_str())
+                .chain(self.backends.iter().map(|b| b.host.as_str())),
+        );
         let mut seen = std::collections::HashSet::new();
         for s in &mut self.servers {
             seen.insert((s.host.clone(), s.backend.clone(), s.server.clone()));
-            if crate::inventory::is_placeholder(&s.server) {
-                continue;
-            }
-            let Some(c) = inv.get(&s.backend, &s.server) else {
-                s.inventory = Some(NOT_CONFIGURED);
+            let Some(m) = inv.mark(&s.backend, &s.server) else {
                 continue;
             };
-            s.inventory = Some(CONFIGURED);
+            s.inventory = Some(m.inventory);
+            let Some(c) = m.declared else { continue };
             s.backup |= c.backup;
             // Requests alone say nothing of the state: the configuration
             // says where HAProxy started it.
@@ -428,15 +420,13 @@ impl Report {
                 s.last_cause.get_or_insert(why);
             }
         }
-        for h in &hosts {
-            for c in inv.servers() {
-                let key = (h.clone(), c.backend.clone(), c.server.clone());
-                if seen.contains(&key) || !f.selects(h, &c.backend, Some(&c.server)) {
-                    continue;
-                }
+        let missing: Vec<ServerReport> = inv
+            .missing(&hosts, &seen, |h, b, s| f.selects(h, b, Some(s)))
+            .into_iter()
+            .map(|(h, c)| {
                 let (state, why) = c.initial();
-                self.servers.push(ServerReport {
-                    host: h.clone(),
+                ServerReport {
+                    host: h.to_string(),
                     backend: c.backend.clone(),
                     server: c.server.clone(),
                     backup: c.backup,
@@ -450,8 +440,11 @@ impl Report {
                     drain_seconds: Some(0.0),
                     transitions: 0,
                     inventory: Some(NO_EVENT_YET),
-                });
-            }
+                }
+            })
+            .collect();
+        self.servers.extend(missing);
+        for h in &hosts {
             for (b, n) in inv.backends() {
                 match self
                     .backends

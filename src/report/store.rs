@@ -28,47 +28,41 @@ pub fn inventory(
     inv: &Inventory,
     f: &Filter,
 ) -> Vec<String> {
-    use crate::inventory::{CONFIGURED, NOT_CONFIGURED, NO_EVENT_YET};
+    use crate::inventory::NO_EVENT_YET;
     let unknown = inv.unknown(
         servers
             .iter()
             .map(|s| (s.backend.as_str(), s.server.as_str())),
     );
-    let mut hosts: Vec<String> = servers.iter().map(|s| s.host.clone()).collect();
-    hosts.extend(backends.iter().map(|b| b.host.clone()));
-    hosts.sort();
-    hosts.dedup();
-    if hosts.is_empty() {
-        hosts.push(String::new());
-    }
+    let hosts = crate::inventory::hosts(
+        servers
+            .iter()
+            .map(|s| s.host.as_str())
+            .chain(backends.iter().map(|b| b.host.as_str())),
+    );
     let seen: std::collections::HashSet<(String, String, String)> = servers
         .iter()
         .map(|s| (s.host.clone(), s.backend.clone(), s.server.clone()))
         .collect();
     for s in servers.iter_mut() {
-        if crate::inventory::is_placeholder(&s.server) {
-            continue;
-        }
-        let Some(c) = inv.get(&s.backend, &s.server) else {
-            s.inventory = Some(NOT_CONFIGURED);
+        let Some(m) = inv.mark(&s.backend, &s.server) else {
             continue;
         };
-        s.inventory = Some(CONFIGURED);
+        s.inventory = Some(m.inventory);
+        let Some(c) = m.declared else { continue };
         if s.state == Label::Unknown.as_str() && s.since.is_none() {
             let (label, why) = c.initial();
             s.state = label.as_str().to_string();
             s.last_cause.get_or_insert(why);
         }
     }
-    for h in &hosts {
-        for c in inv.servers() {
-            let key = (h.clone(), c.backend.clone(), c.server.clone());
-            if seen.contains(&key) || !f.selects(h, &c.backend, Some(&c.server)) {
-                continue;
-            }
+    let missing: Vec<ServerRow> = inv
+        .missing(&hosts, &seen, |h, b, s| f.selects(h, b, Some(s)))
+        .into_iter()
+        .map(|(h, c)| {
             let (state, why) = c.initial();
-            servers.push(ServerRow {
-                host: h.clone(),
+            ServerRow {
+                host: h.to_string(),
                 backend: c.backend.clone(),
                 server: c.server.clone(),
                 backup: c.backup,
@@ -79,8 +73,11 @@ pub fn inventory(
                 check_reason: None,
                 last_request: None,
                 inventory: Some(NO_EVENT_YET),
-            });
-        }
+            }
+        })
+        .collect();
+    servers.extend(missing);
+    for h in &hosts {
         for (b, _) in inv.backends() {
             if f.selects(h, b, None) && !backends.iter().any(|x| x.host == *h && x.backend == b) {
                 backends.push(BackendRow {
