@@ -193,25 +193,12 @@ impl HealthTracker {
         }
         let backup = st.backup;
         let ev = HealthEvent {
-            pattern: "runtime_api".into(),
-            class: Class::Server,
-            backend: backend.to_string(),
             server: Some(server.to_string()),
+            backup,
             op: Some(op),
             admin: Some(admin),
             cause: Some(RECONCILED.to_string()),
-            backup,
-            check: None,
-            via: None,
-            active: None,
-            backups: None,
-            running_on_backup: false,
-            sessions: None,
-            requeued: None,
-            queue: None,
-            fqdn: None,
-            from: None,
-            to: None,
+            ..HealthEvent::bare("runtime_api", Class::Server, backend)
         };
         let before = self.transitions.len();
         self.apply(host, at, &ev, true);

@@ -178,16 +178,25 @@ impl HealthEvent {
     /// (if the line names one) in `backend`, the message in `cause`.
     fn process(p: &Pattern, c: &Captures) -> HealthEvent {
         HealthEvent {
-            pattern: p.name.clone(),
-            class: p.class,
-            backend: text(c, "proxy").unwrap_or_default(),
+            cause: c
+                .get(0)
+                .map(|m| String::from_utf8_lossy(m.as_bytes()).into_owned()),
+            ..HealthEvent::bare(&p.name, p.class, &text(c, "proxy").unwrap_or_default())
+        }
+    }
+
+    /// An event of `class` about `backend` that says nothing else yet:
+    /// the base the other constructors fill.
+    pub fn bare(pattern: &str, class: Class, backend: &str) -> HealthEvent {
+        HealthEvent {
+            pattern: pattern.to_string(),
+            class,
+            backend: backend.to_string(),
             server: None,
             backup: false,
             op: None,
             admin: None,
-            cause: c
-                .get(0)
-                .map(|m| String::from_utf8_lossy(m.as_bytes()).into_owned()),
+            cause: None,
             check: None,
             via: None,
             active: None,
