@@ -6,20 +6,6 @@
 mod common;
 use common::*;
 
-fn valid(path: &std::path::Path) {
-    let out = std::process::Command::new("haproxy")
-        .args(["-c", "-q", "-f"])
-        .arg(path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "haproxy -c {}: {}",
-        path.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 const GOOD: &str = "global
     log tcp@127.0.0.1:5514 format rfc5424 local0
     log-send-hostname
@@ -65,8 +51,8 @@ fn doctor_says_what_the_logs_will_lack_and_what_to_add() {
     let (good, poor) = (dir.path().join("good.cfg"), dir.path().join("poor.cfg"));
     std::fs::write(&good, GOOD).unwrap();
     std::fs::write(&poor, POOR).unwrap();
-    valid(&good);
-    valid(&poor);
+    haproxy_accepts(&good);
+    haproxy_accepts(&poor);
 
     let out = hapwatch(&["doctor", "--haproxy-config", good.to_str().unwrap()]);
     let text = String::from_utf8_lossy(&out.stdout);
@@ -117,7 +103,7 @@ fn doctor_says_what_the_logs_will_lack_and_what_to_add() {
         );
     let fixed_path = dir.path().join("fixed.cfg");
     std::fs::write(&fixed_path, &fixed).unwrap();
-    valid(&fixed_path);
+    haproxy_accepts(&fixed_path);
     let out = hapwatch(&["doctor", "--haproxy-config", fixed_path.to_str().unwrap()]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{text}");

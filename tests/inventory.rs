@@ -40,16 +40,7 @@ fn setup() -> (tempfile::TempDir, String, String) {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("haproxy.cfg");
     std::fs::write(&cfg, CFG).unwrap();
-    let check = std::process::Command::new("haproxy")
-        .args(["-c", "-f"])
-        .arg(&cfg)
-        .output()
-        .unwrap();
-    assert!(
-        check.status.success(),
-        "haproxy -c refuses the test's configuration: {}",
-        String::from_utf8_lossy(&check.stderr)
-    );
+    haproxy_accepts(&cfg);
     let log = dir.path().join("haproxy.log");
     std::fs::write(&log, LOG).unwrap();
     let (cfg, log) = (

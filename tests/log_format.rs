@@ -87,16 +87,7 @@ fn capture(dir: &std::path::Path, n: usize) -> (std::path::PathBuf, Vec<u8>) {
     );
     let cfg_path = dir.join("haproxy.cfg");
     std::fs::write(&cfg_path, &cfg).unwrap();
-    let check = std::process::Command::new("haproxy")
-        .args(["-c", "-q", "-f"])
-        .arg(&cfg_path)
-        .output()
-        .unwrap();
-    assert!(
-        check.status.success(),
-        "haproxy -c: {}",
-        String::from_utf8_lossy(&check.stderr)
-    );
+    haproxy_accepts(&cfg_path);
     let _b1 = KillOnDrop(http_server(s1, dir));
     let b2 = KillOnDrop(http_server(s2, dir));
     let haproxy = KillOnDrop(

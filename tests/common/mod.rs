@@ -381,3 +381,19 @@ pub fn two_server_cfg(log: &str, frontend: u16, srv1: u16, srv2: u16) -> String 
          \x20   server srv2 127.0.0.1:{srv2} check inter 200ms fall 2 rise 2\n"
     )
 }
+
+/// Fails unless `haproxy -c` accepts the configuration at `path`: a test's
+/// configuration is one a real HAProxy runs.
+pub fn haproxy_accepts(path: &Path) {
+    let out = Command::new("haproxy")
+        .args(["-c", "-q", "-f"])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "haproxy -c {}: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
