@@ -523,7 +523,7 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
                             if let Some(p) = eng.ingest_line(line) {
                                 let hint = eng
                                     .last_request
-                                    .map(|t| (t, eng.last_request_host.as_slice().into()));
+                                    .map(|t| (t, eng.last_request_host.get().into()));
                                 r.pending.push((hint, p));
                             }
                             if r.first_request.is_none() {
@@ -532,7 +532,7 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
                         }
                         r.last_request = eng
                             .last_request
-                            .map(|t| (t, eng.last_request_host.as_slice().into()));
+                            .map(|t| (t, eng.last_request_host.get().into()));
                         r.lines = eng.counters.lines - lines_before;
                         r.unparsed = eng.counters.unparsed - unparsed_before;
                         r.skewed = std::mem::take(&mut eng.skewed);
