@@ -129,7 +129,15 @@ pub fn logformat(data: &[u8]) {
         return;
     };
     let (format, lines) = text.split_once('\n').unwrap_or((text, ""));
-    if let Ok(f) = crate::patterns::logformat::LogFormat::compile("fuzz", format) {
+    if let Ok(mut f) = crate::patterns::logformat::LogFormat::compile("fuzz", format) {
+        // Linked as a pattern set links it: a built-in format with items
+        // in front is read by the scanner and the hand-written parser.
+        static BUILTIN: std::sync::OnceLock<crate::patterns::PatternSet> =
+            std::sync::OnceLock::new();
+        let builtin = BUILTIN.get_or_init(crate::patterns::PatternSet::builtin);
+        for b in builtin.formats.iter().filter(|b| b.specialised) {
+            f.follow_builtin(b);
+        }
         let _ = f.lacks();
         for line in lines.lines() {
             // The scanner and the regex read the same values.

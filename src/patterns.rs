@@ -37,6 +37,16 @@ impl Glob {
         })
     }
 
+    /// [`Glob::matches`] on bytes: a name without `*` compared as it is
+    /// (once per request line of a frontend with its own format).
+    #[inline]
+    pub fn matches_bytes(&self, name: &[u8]) -> bool {
+        if !self.0.contains('*') {
+            return name == self.0.as_bytes();
+        }
+        std::str::from_utf8(name).is_ok_and(|n| self.matches(n))
+    }
+
     pub fn matches(&self, name: &str) -> bool {
         if !self.0.contains('*') {
             return name == self.0;
@@ -193,8 +203,12 @@ pub struct PatternSet {
     /// Some format is for named frontends: a line the fast parser read may
     /// be one of them.
     by_frontend: bool,
+    /// Some format is a built-in one with items in front
+    /// (`LogFormat::prefix`).
+    pub prefixed: bool,
     /// Those frontends: names without `*` looked up, globs tried.
-    frontends: rustc_hash::FxHashSet<Box<[u8]>>,
+    /// (by name: the index in `formats` of the first format declared for it)
+    frontends: rustc_hash::FxHashMap<Box<[u8]>, usize>,
     frontend_globs: Vec<Glob>,
 }
 
@@ -353,6 +367,7 @@ impl PatternSet {
             set,
             formats: Vec::new(),
             by_frontend: false,
+            prefixed: false,
             frontends: Default::default(),
             frontend_globs: Vec::new(),
         };
@@ -367,17 +382,33 @@ impl PatternSet {
         self.by_frontend = all.iter().any(|f| f.frontend.is_some() && !f.specialised);
         self.frontends.clear();
         self.frontend_globs.clear();
-        for g in all
+        for (k, g) in all
             .iter()
-            .filter(|f| !f.specialised)
-            .filter_map(|f| f.frontend.as_ref())
+            .enumerate()
+            .filter(|(_, f)| !f.specialised)
+            .filter_map(|(k, f)| Some((k, f.frontend.as_ref()?)))
         {
             if g.as_str().contains('*') {
                 self.frontend_globs.push(g.clone());
             } else {
-                self.frontends.insert(g.as_str().as_bytes().into());
+                self.frontends
+                    .entry(g.as_str().as_bytes().into())
+                    .or_insert(k);
             }
         }
+        // Built-in formats with items put in front are read mostly by
+        // the built-in's hand-written parser.
+        let builtins: Vec<LogFormat> = all.iter().filter(|f| f.specialised).cloned().collect();
+        for f in all.iter_mut() {
+            for b in &builtins {
+                f.follow_builtin(b);
+            }
+        }
+        // A format that spells a built-in one out is read by the fast
+        // parser first anyway (`haproxy::classify`).
+        self.prefixed = all
+            .iter()
+            .any(|f| f.prefix.is_some() && !f.is_builtin_verbatim());
         self.formats = all;
     }
 
@@ -387,11 +418,21 @@ impl PatternSet {
     pub fn format_for(&self, frontend: &[u8]) -> bool {
         // A set lookup per line; globs (rare) tried after it.
         self.by_frontend
-            && (self.frontends.contains(frontend)
+            && (self.frontends.contains_key(frontend)
                 || !self.frontend_globs.is_empty() && {
                     let fe = std::str::from_utf8(frontend).unwrap_or("");
                     self.frontend_globs.iter().any(|g| g.matches(fe))
                 })
+    }
+
+    /// The format declared for this frontend by its exact name, if any (a
+    /// glob's are known to [`PatternSet::format_for`] alone).
+    #[inline]
+    pub fn declared_format(&self, frontend: &[u8]) -> Option<&LogFormat> {
+        if !self.by_frontend {
+            return None;
+        }
+        self.frontends.get(frontend).map(|&k| &self.formats[k])
     }
 
     /// For a line no format read: the format declared for a frontend whose

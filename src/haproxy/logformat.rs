@@ -8,7 +8,7 @@ use crate::patterns::logformat::{unquote, Field, LogFormat};
 use crate::patterns::PatternSet;
 use crate::time::{self, Millis};
 
-use super::request::{Mode, Request};
+use super::request::{self, Mode, Request};
 
 /// The accept date of a line whose format has none: the syslog header's
 /// time is put there by the engine.
@@ -44,6 +44,9 @@ fn zoned_date(v: &[u8]) -> Option<Millis> {
 
 /// The request a line of format `f` logs, or `None` if it is not one.
 pub fn parse<'a>(f: &LogFormat, line: &'a [u8]) -> Option<Request<'a>> {
+    if let Some(r) = after_prefix(f, line) {
+        return Some(r);
+    }
     let caps = f.read(line)?;
     let mut r = Request::new(if f.http { Mode::Http } else { Mode::Tcp });
     r.accept = UNDATED;
@@ -126,20 +129,66 @@ pub fn parse<'a>(f: &LogFormat, line: &'a [u8]) -> Option<Request<'a>> {
     Some(r)
 }
 
+/// A line of a built-in format with text items put in front (`%H %ci:%cp
+/// [%tr] ...`): the front read by the scanner, the rest by the built-in's
+/// hand-written parser, whose lines the tests hold equal to the compiled
+/// format's. The front's items name only text, which a request does not
+/// keep. `None` sends the line down the general path.
+fn after_prefix<'a>(f: &LogFormat, line: &'a [u8]) -> Option<Request<'a>> {
+    let p = f.prefix.as_ref()?;
+    let rest = f.prefix_end(line)?;
+    let r = request::parse(&line[rest..])?;
+    fits(&p.builtin, &r).then_some(r)
+}
+
+/// Whether the hand-written parser read `r` as the built-in format `name`
+/// (patterns/formats.toml) writes it: it reads all of them, and a format
+/// reads only its own lines.
+fn fits(name: &str, r: &Request) -> bool {
+    match name {
+        "tcplog" => r.mode == Mode::Tcp,
+        "httplog-clf" => r.mode == Mode::Clf,
+        // The request's closing quote ends the line: no TLS fields after it.
+        "httplog" | "httplog-1.x" => r.mode == Mode::Http && r.tail.ends_with(b"\""),
+        "httpslog" => r.mode == Mode::Http && r.http().is_some_and(|h| h.tls_info.is_some()),
+        _ => false,
+    }
+}
+
 /// A request in one of the formats the patterns name: a format declared
 /// for the line's frontend first, then the others in order.
 pub fn parse_any<'a>(p: &PatternSet, line: &'a [u8]) -> Option<Request<'a>> {
+    first_format(p, line, parse).map(|(r, _)| r)
+}
+
+/// A request in one of the formats that are a built-in one with items in
+/// front, read as [`parse_any`] would choose among those alone. Their
+/// lines end as the built-in's do, which no health message does: they may
+/// be tried before the health patterns, as built-in lines are. True with
+/// it when the format was declared for the line's frontend.
+pub fn parse_prefixed<'a>(p: &PatternSet, line: &'a [u8]) -> Option<(Request<'a>, bool)> {
+    first_format(p, line, after_prefix)
+}
+
+/// The first format `read` reads `line` with, and whether it is one
+/// declared for the line's frontend.
+fn first_format<'a>(
+    p: &PatternSet,
+    line: &'a [u8],
+    read: impl Fn(&LogFormat, &'a [u8]) -> Option<Request<'a>>,
+) -> Option<(Request<'a>, bool)> {
     let formats = || p.formats.iter().filter(|f| !f.specialised);
     for f in formats() {
         let Some(g) = &f.frontend else { continue };
-        let Some(r) = parse(f, line) else { continue };
-        if g.matches(std::str::from_utf8(r.frontend).unwrap_or("")) {
-            return Some(r);
+        let Some(r) = read(f, line) else { continue };
+        if g.matches_bytes(r.frontend) {
+            return Some((r, true));
         }
     }
     formats()
         .filter(|f| f.frontend.is_none())
-        .find_map(|f| parse(f, line))
+        .find_map(|f| read(f, line))
+        .map(|r| (r, false))
 }
 
 #[cfg(test)]

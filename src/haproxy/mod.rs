@@ -73,17 +73,38 @@ fn trim_message(m: &[u8]) -> &[u8] {
     m
 }
 
+/// `r`, read by a built-in format's parser, or what the format declared
+/// for its frontend reads, when there is one.
+fn own_format<'a>(patterns: &PatternSet, msg: &'a [u8], r: Request<'a>) -> Request<'a> {
+    let own = match patterns.declared_format(r.frontend) {
+        // A format that spells out the built-in one: `r` is what it reads.
+        Some(f) => !(f.is_builtin_verbatim() && f.http == (r.mode == request::Mode::Http)),
+        None => patterns.format_for(r.frontend),
+    };
+    if own {
+        if let Some(r) = logformat::parse_any(patterns, trim_message(msg)) {
+            return r;
+        }
+    }
+    r
+}
+
 /// Classifies one message.
 pub fn classify<'a>(patterns: &PatternSet, msg: &'a [u8]) -> Message<'a> {
     // Request lines first: they are 99% of a busy log, and the parser
-    // rejects anything else within the first few bytes.
-    if let Some(r) = request::parse(msg) {
-        if patterns.format_for(r.frontend) {
-            if let Some(r) = logformat::parse_any(patterns, trim_message(msg)) {
-                return Message::Request(r);
-            }
+    // rejects anything else within the first few bytes. A built-in format
+    // with items in front, when one is declared, is what most lines are
+    // in; its rest must be a whole built-in line, which no built-in line
+    // after its first word is: it goes first.
+    if patterns.prefixed {
+        match logformat::parse_prefixed(patterns, trim_message(msg)) {
+            Some((r, true)) => return Message::Request(r),
+            Some((r, false)) => return Message::Request(own_format(patterns, msg, r)),
+            None => {}
         }
-        return Message::Request(r);
+    }
+    if let Some(r) = request::parse(msg) {
+        return Message::Request(own_format(patterns, msg, r));
     }
     let whole = msg;
     let msg = trim_message(match strip_stderr_prefix(msg) {

@@ -230,6 +230,23 @@ pub struct LogFormat {
     /// Read by the hand-written parser of `haproxy::request` (the same
     /// lines, ten times faster): not tried again through the regex.
     pub specialised: bool,
+    /// Set when the format is a specialised built-in one with items put
+    /// in front (`%H ` or `%ID ` before httplog's items, the most common
+    /// custom formats): the front is read by the scanner, the rest by the
+    /// built-in's hand-written parser ([`LogFormat::follow_builtin`]).
+    pub prefix: Option<Prefix>,
+    /// The parsed string of a text format (empty for JSON).
+    parts: Vec<Part>,
+}
+
+/// The front of a format that ends with a whole built-in format.
+#[derive(Clone, Debug)]
+pub struct Prefix {
+    ops: Vec<scan::Op>,
+    /// The built-in format that follows it.
+    pub builtin: String,
+    /// How many parts of the string the built-in format's are.
+    run: usize,
 }
 
 /// The values of one line's items, by the items' order.
@@ -289,7 +306,60 @@ impl LogFormat {
             http,
             option: None,
             specialised: false,
+            prefix: None,
+            parts: if global.json { Vec::new() } else { parts },
         })
+    }
+
+    /// Notes `builtin` as this format's rest (unless a longer built-in
+    /// one already is) when this format is `builtin`'s string with items put before it that only name text
+    /// (`%H`, `%ID`, `%pid`, `%[var(txn.x)]`...): lines are then read by
+    /// `builtin`'s hand-written parser after the scanner read the front.
+    /// Items with a role (a date, a backend) keep the format on the
+    /// general path, where the first of two dates wins.
+    pub fn follow_builtin(&mut self, builtin: &LogFormat) -> bool {
+        // A built-in format's string may start with a space after `%o`.
+        let run = match builtin.parts.as_slice() {
+            [Part::Separator, run @ ..] => run,
+            run => run,
+        };
+        let longer = self.prefix.as_ref().is_none_or(|p| p.run < run.len());
+        if self.specialised || run.is_empty() || !longer || !self.parts.ends_with(run) {
+            return false;
+        }
+        let front = &self.parts[..self.parts.len() - run.len()];
+        let roles = front.iter().all(|p| match p {
+            Part::Item(i, ..) => matches!(i.field, Field::Text | Field::Hostname),
+            _ => true,
+        });
+        // The front must end where the run starts: after text or a space.
+        let ends = matches!(front.last(), None | Some(Part::Text(_) | Part::Separator));
+        if !roles || !ends {
+            return false;
+        }
+        self.prefix = Some(Prefix {
+            ops: scan::prefix_ops(front),
+            builtin: builtin.name.clone(),
+            run: run.len(),
+        });
+        true
+    }
+
+    /// Whether the format is a built-in one's string as it stands (a
+    /// `log-format` that spells out `option httplog`, as many
+    /// configurations do): its lines are what the built-in's parser reads.
+    pub fn is_builtin_verbatim(&self) -> bool {
+        self.prefix
+            .as_ref()
+            .is_some_and(|p| matches!(p.ops.as_slice(), [scan::Op::Rest]))
+    }
+
+    /// Where the rest of the line starts after the front, for a format
+    /// with a [`Prefix`]; `None` when the line's front is not of the
+    /// format (or is not plain: [`LogFormat::read`] then decides).
+    pub fn prefix_end(&self, line: &[u8]) -> Option<usize> {
+        let p = self.prefix.as_ref()?;
+        scan::prefix_end(&p.ops, line)
     }
 
     pub fn for_frontends(mut self, glob: &str) -> Self {

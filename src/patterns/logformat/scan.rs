@@ -30,6 +30,9 @@ pub(super) enum Op {
     },
     /// Trailing spaces, then the end of the line.
     End,
+    /// Anything: where a format's front ends and a built-in format's
+    /// hand-written parser takes over (`prefix_ops`).
+    Rest,
 }
 
 /// What a value may look like, tried in order.
@@ -142,6 +145,19 @@ pub(super) fn text_ops(parts: &[Part]) -> Vec<Op> {
     ops
 }
 
+/// The steps of the front of a text format whose rest is read by another
+/// parser: `text_ops` up to `Rest` instead of the end of the line.
+pub(super) fn prefix_ops(parts: &[Part]) -> Vec<Op> {
+    let mut ops = text_ops(parts);
+    ops.pop();
+    // The separator before the rest is written: it is no line's last byte.
+    if let Some(last @ Op::OptSpace) = ops.last_mut() {
+        *last = Op::Space;
+    }
+    ops.push(Op::Rest);
+    ops
+}
+
 /// The steps of a `%{+json}o` format (`super::json_regex` in regex form).
 pub(super) fn json_ops(parts: &[Part]) -> Vec<Op> {
     let mut ops = vec![Op::Lit(b"{"[..].into())];
@@ -186,20 +202,36 @@ pub(super) struct Over;
 /// steps than its length allows.
 pub(super) fn scan(ops: &[Op], slots: usize, line: &[u8]) -> Result<Option<Spans>, Over> {
     let tail = line.len() - line.iter().rev().take_while(|&&c| c == b' ').count();
+    let mut spans = vec![None; slots];
     let mut m = Matcher {
         ops,
         line,
         tail,
-        spans: vec![None; slots],
+        spans: &mut spans,
         budget: 256 + 8 * line.len(),
+        rest: 0,
     };
     // The path a backtracking search tries first is the answer for almost
     // every line; it is walked without recursion, and only a line it does
     // not fit is searched in full.
-    if m.probe() {
-        return Ok(Some(m.spans));
-    }
-    Ok(if m.at(0, 0)? { Some(m.spans) } else { None })
+    let found = m.probe() || m.at(0, 0)?;
+    Ok(found.then_some(spans))
+}
+
+/// Where the rest of `line` starts after the first path of `ops` (ending
+/// with `Rest`), or `None` when that path does not reach `Rest` (the whole
+/// format's search then decides).
+pub(super) fn prefix_end(ops: &[Op], line: &[u8]) -> Option<usize> {
+    let mut m = Matcher {
+        ops,
+        line,
+        tail: line.len(),
+        // The front's values are not kept.
+        spans: &mut [],
+        budget: 256 + 8 * line.len(),
+        rest: 0,
+    };
+    m.probe().then_some(m.rest)
 }
 
 struct Matcher<'a> {
@@ -207,9 +239,12 @@ struct Matcher<'a> {
     line: &'a [u8],
     /// Where the trailing spaces start.
     tail: usize,
-    spans: Spans,
+    /// Where each item's value is (empty: values not kept).
+    spans: &'a mut [Option<(usize, usize)>],
     /// Steps and bytes looked at still allowed.
     budget: usize,
+    /// Where `Op::Rest` was reached.
+    rest: usize,
 }
 
 fn is_space(c: u8) -> bool {
@@ -334,6 +369,13 @@ impl Iterator for Ends<'_> {
 }
 
 impl Matcher<'_> {
+    #[inline]
+    fn keep(&mut self, slot: usize, span: Option<(usize, usize)>) {
+        if let Some(s) = self.spans.get_mut(slot) {
+            *s = span;
+        }
+    }
+
     fn charge(&mut self, n: usize) -> Result<(), Over> {
         self.budget = self.budget.checked_sub(n).ok_or(Over)?;
         Ok(())
@@ -363,6 +405,10 @@ impl Matcher<'_> {
                 Op::Space if line.get(pos) == Some(&b' ') => pos += 1,
                 Op::OptSpace => pos += usize::from(line.get(pos) == Some(&b' ')),
                 Op::End => return pos >= self.tail,
+                Op::Rest => {
+                    self.rest = pos;
+                    return true;
+                }
                 Op::Item {
                     slot,
                     alts,
@@ -384,10 +430,10 @@ impl Matcher<'_> {
                     }
                     match first {
                         Some((start, end)) => {
-                            self.spans[*slot] = Some((start, end));
+                            self.keep(*slot, Some((start, end)));
                             pos = end;
                         }
-                        None if *optional => self.spans[*slot] = None,
+                        None if *optional => self.keep(*slot, None),
                         None => return false,
                     }
                 }
@@ -429,12 +475,7 @@ impl Matcher<'_> {
             }
             // Shortest first: the word's first end the next op may follow.
             Alt::Token => {
-                // The next op's first byte, when it must be one.
-                let next = match self.ops.get(i + 1) {
-                    Some(Op::Lit(l)) => Some(l[0]),
-                    Some(Op::Space) => Some(b' '),
-                    _ => None,
-                };
+                let next = self.follow_byte(i);
                 let mut j = start;
                 while let Some(&c) = line.get(j) {
                     if is_space(c) || c == b'"' {
@@ -447,7 +488,34 @@ impl Matcher<'_> {
                 }
                 Ok(None)
             }
+            // Shortest first, jumping to where the next op's first byte is
+            // (a request id, free text: often long).
+            Alt::Any => match self.follow_byte(i).filter(|&b| b != b'\n') {
+                Some(b) => {
+                    let stop =
+                        memchr::memchr(b'\n', &line[start..]).map_or(line.len(), |k| start + k);
+                    let mut j = start;
+                    while let Some(k) = memchr::memchr(b, &line[j..stop]) {
+                        if self.may_follow(i, j + k) {
+                            return Ok(Some(j + k));
+                        }
+                        j += k + 1;
+                    }
+                    Ok(None)
+                }
+                None => Ok(Ends::new(line, alt, start).find(|&end| self.may_follow(i, end))),
+            },
             _ => Ok(Ends::new(line, alt, start).find(|&end| self.may_follow(i, end))),
+        }
+    }
+
+    /// The first byte op `i + 1` must start with, when it must be one.
+    #[inline]
+    fn follow_byte(&self, i: usize) -> Option<u8> {
+        match self.ops.get(i + 1) {
+            Some(Op::Lit(l)) => Some(l[0]),
+            Some(Op::Space) => Some(b' '),
+            _ => None,
         }
     }
 
@@ -465,6 +533,10 @@ impl Matcher<'_> {
                 self.at(i + 1, pos)
             }
             Op::End => Ok(pos >= self.tail),
+            Op::Rest => {
+                self.rest = pos;
+                Ok(true)
+            }
             Op::Item {
                 slot,
                 alts,
@@ -480,7 +552,7 @@ impl Matcher<'_> {
                         for end in ends {
                             self.charge(1)?;
                             if self.may_follow(i, end) {
-                                self.spans[slot] = Some((start, end));
+                                self.keep(slot, Some((start, end)));
                                 if self.at(i + 1, end)? {
                                     return Ok(true);
                                 }
@@ -489,7 +561,7 @@ impl Matcher<'_> {
                     }
                 }
                 if optional {
-                    self.spans[slot] = None;
+                    self.keep(slot, None);
                     return self.at(i + 1, pos);
                 }
                 Ok(false)
