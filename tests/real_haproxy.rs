@@ -4,6 +4,8 @@
 //! keeps hapwatch honest about output it has not seen before: the daemons
 //! installed on this machine, not the committed fixtures.
 //!
+//! fixtures/capture-formats.sh does the same for custom log-formats.
+//!
 //! Needs haproxy, rsyslogd and python3 (`.ci/run` installs them).
 
 mod common;
@@ -94,4 +96,69 @@ fn fresh_capture_of_tls_clf_backup_tracking_agent() {
         .unwrap()
         .iter()
         .all(|s| s["host"] == "lb-test"));
+}
+
+/// What README's "Your own log-format" shows, on the committed capture
+/// (fixtures/capture-formats.sh): four frontends in four formats, read
+/// whole with the configuration HAProxy ran, three quarters unread
+/// without it.
+fn read_custom_formats(dir: &std::path::Path) -> serde_json::Value {
+    let (cfg, log) = (dir.join("haproxy.cfg"), dir.join("haproxy-formats.log"));
+    let out = hapwatch(&[
+        "analyze",
+        "--format",
+        "json",
+        "--haproxy-config",
+        cfg.to_str().unwrap(),
+        log.to_str().unwrap(),
+    ]);
+    assert!(out.status.success());
+    // What fe_id's format lacks is said, by frontend and line.
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("frontend fe_id (") && err.contains("no %Tw"),
+        "{err}"
+    );
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["input"]["unparsed"], 0, "{}", r["input"]);
+    assert_eq!(
+        transitions(&r),
+        ["be_app/srv2 UP->DOWN", "be_app/srv2 DOWN->UP"]
+    );
+    // Every request of the four frontends reached a server of be_app.
+    let served = ["srv1", "srv2"]
+        .map(|s| server(&r, "be_app", s)["requests"].as_u64().unwrap())
+        .iter()
+        .sum::<u64>();
+    assert_eq!(served, r["input"]["requests"].as_u64().unwrap());
+    r
+}
+
+#[test]
+fn the_readme_custom_formats_capture_is_read_whole_with_its_haproxy_cfg() {
+    let dir = fixture("formats");
+    let r = read_custom_formats(&dir);
+    assert_eq!(
+        (&r["input"]["lines"], &r["input"]["requests"]),
+        (&serde_json::json!(814), &serde_json::json!(800))
+    );
+    // Without the configuration only fe_http's lines (option httplog) are
+    // read, and the user is told what to give.
+    let out = hapwatch(&["analyze", dir.join("haproxy-formats.log").to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("600 of 814 lines not understood"), "{err}");
+    assert!(err.contains("--haproxy-config"), "{err}");
+}
+
+#[test]
+fn fresh_capture_of_custom_formats() {
+    require_tools(&["haproxy", "python3"]);
+    let dir = capture("capture-formats.sh", "27500");
+    let r = read_custom_formats(dir.path());
+    // 800 are sent; fewer on a loaded machine.
+    assert!(
+        r["input"]["requests"].as_u64().unwrap() > 300,
+        "{}",
+        r["input"]
+    );
 }
