@@ -64,6 +64,25 @@ enum Format {
     Csv,
 }
 
+/// `analyze --by`.
+#[derive(Clone, Copy, ValueEnum)]
+enum By {
+    Status,
+    Termination,
+    Cookie,
+}
+
+impl By {
+    fn key(self) -> hapwatch::engine::breakdown::By {
+        use hapwatch::engine::breakdown::By as K;
+        match self {
+            By::Status => K::Status,
+            By::Termination => K::Termination,
+            By::Cookie => K::Cookie,
+        }
+    }
+}
+
 fn user_time(s: &str) -> Result<Millis, String> {
     parse_user_time(s).ok_or_else(|| {
         format!(
@@ -295,6 +314,10 @@ enum Command {
         /// Distinct load balancers (syslog hosts) kept per worker.
         #[arg(long, value_name = "N", default_value_t = 10_000)]
         max_hosts: usize,
+        /// Count requests by HTTP status code (halog -st), termination
+        /// code (-tc) or persistence cookie code (-cc) instead of by server.
+        #[arg(long, value_enum, value_name = "KEY")]
+        by: Option<By>,
     },
     /// Alerts stored in the database (by `listen`, or `analyze --db --alerts`), newest first.
     Alerts {
@@ -474,6 +497,7 @@ fn main() -> ExitCode {
             max_skew,
             max_servers,
             max_hosts,
+            by,
         } => {
             let alerts = match alert_rules(alerts, rules.as_deref()) {
                 Ok(a) => a,
@@ -514,6 +538,7 @@ fn main() -> ExitCode {
                     max_skew: Some(max_skew),
                     cap: hapwatch::engine::Cap::new(max_servers.max(1), max_hosts.max(1)),
                     zone: tz.unwrap_or_else(Zone::local),
+                    by: by.map(By::key),
                 },
             };
             // A database that cannot be used is reported before the work.
@@ -710,6 +735,7 @@ fn main() -> ExitCode {
                 max_skew: Some(600_000),
                 cap: hapwatch::engine::Cap::new(100_000, 10_000),
                 zone: tz.unwrap_or_else(Zone::local),
+                by: None,
             };
             let run = job::run(job::Job {
                 files,

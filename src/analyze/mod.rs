@@ -54,6 +54,8 @@ pub struct Reading {
     pub cap: crate::engine::Cap,
     /// `--tz`: the zone of dates written without an offset.
     pub zone: crate::time::Zone,
+    /// `--by`: also count requests by this key.
+    pub by: Option<crate::engine::breakdown::By>,
 }
 
 pub struct Options {
@@ -319,6 +321,10 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
         e.rollups = rollups;
         e.cap = opts.reading.cap.clone();
         e.zone = opts.reading.zone.clone();
+        e.breakdown = opts
+            .reading
+            .by
+            .map(crate::engine::breakdown::Breakdown::new);
         e
     };
     let mut main = new_engine();

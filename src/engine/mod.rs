@@ -10,6 +10,7 @@
 //! Invariants: event time only (see [`Clock`]); request aggregates are
 //! mergeable (see `stats`); health state has a single owner.
 
+pub mod breakdown;
 pub(crate) mod counts;
 pub mod diagnose;
 pub(crate) mod order;
@@ -354,6 +355,9 @@ pub struct Engine {
     pub rollups: bool,
     /// Record buckets finer than a minute too (a timeline's short window).
     pub fine: Option<rollup::Fine>,
+    /// `analyze --by`: requests also counted by status, termination or
+    /// cookie codes.
+    pub breakdown: Option<breakdown::Breakdown>,
     /// Health events waiting for their reorder window.
     pub order: order::Reorder<Held>,
     /// Record what health did, for the alert rules (`--alerts`, `listen`):
@@ -524,6 +528,7 @@ impl Engine {
             sample_limit: 0,
             rollups: false,
             fine: None,
+            breakdown: None,
             order: order::Reorder::new(order::DEFAULT_WINDOW_MS),
             observe: false,
             events: Vec::new(),
@@ -784,6 +789,19 @@ impl Engine {
         if let Some(fine) = &mut self.fine {
             fine.add(host, r);
         }
+        if let Some(b) = &mut self.breakdown {
+            // The report's --host/--backend/--server apply to it too.
+            let f = &self.filter;
+            let selected = (f.host.is_none() && f.backend.is_none() && f.server.is_none())
+                || f.selects(
+                    &String::from_utf8_lossy(host),
+                    &String::from_utf8_lossy(r.backend),
+                    Some(&String::from_utf8_lossy(r.server)),
+                );
+            if selected {
+                b.add(r);
+            }
+        }
         let stats = self.aggregates.entry(host, r.backend, r.server);
         if self.rollups {
             stats.add_with_minute(r);
@@ -1012,6 +1030,9 @@ impl Engine {
     pub fn merge_worker(&mut self, w: Engine) {
         self.counters.merge(&w.counters);
         self.aggregates.merge(w.aggregates);
+        if let (Some(mine), Some(theirs)) = (&mut self.breakdown, &w.breakdown) {
+            mine.merge(theirs);
+        }
         self.generation += 1;
         if let Some(f) = w.first {
             self.see(f);

@@ -5,6 +5,18 @@ use crate::haproxy::Timer;
 
 pub fn render(r: &Report) -> Result<String, ::csv::Error> {
     let mut w = ::csv::Writer::from_writer(Vec::new());
+    if let Some(by) = &r.by {
+        w.write_record([by.key, "requests", "errors", "bytes"])?;
+        for row in &by.rows {
+            w.write_record([
+                row.value.clone(),
+                row.requests.to_string(),
+                row.errors.to_string(),
+                row.bytes.to_string(),
+            ])?;
+        }
+        return finish(w);
+    }
     let mut header: Vec<String> = [
         "host",
         "backend",
@@ -91,6 +103,10 @@ pub fn render(r: &Report) -> Result<String, ::csv::Error> {
         ]);
         w.write_record(&row)?;
     }
+    finish(w)
+}
+
+fn finish(w: ::csv::Writer<Vec<u8>>) -> Result<String, ::csv::Error> {
     let bytes = w
         .into_inner()
         .map_err(|e| ::csv::Error::from(e.into_error()))?;

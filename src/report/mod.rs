@@ -232,6 +232,48 @@ pub struct Report {
     pub alerts: Option<Vec<crate::alerts::Alert>>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub unparsed_samples: Vec<String>,
+    /// With `--by`: requests by that key instead of by server.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub by: Option<ByReport>,
+}
+
+/// `analyze --by`: requests by one key, most first.
+#[derive(Serialize, Debug, Clone)]
+pub struct ByReport {
+    /// `status`, `termination` or `cookie`.
+    pub key: &'static str,
+    pub rows: Vec<ByRow>,
+    /// Requests without that key: TCP lines (no status, no cookie), a
+    /// format without `%ST` or `%tsc`.
+    pub without: u64,
+}
+
+#[derive(Serialize, Debug, Clone)]
+pub struct ByRow {
+    /// The key as the log writes it (`503`, `SC`, `NI`).
+    pub value: String,
+    pub requests: u64,
+    pub errors: u64,
+    pub bytes: u64,
+}
+
+impl ByReport {
+    fn of(b: &crate::engine::breakdown::Breakdown) -> ByReport {
+        ByReport {
+            key: b.by.name(),
+            rows: b
+                .rows()
+                .into_iter()
+                .map(|(value, r)| ByRow {
+                    value,
+                    requests: r.requests,
+                    errors: r.errors,
+                    bytes: r.bytes,
+                })
+                .collect(),
+            without: b.without,
+        }
+    }
 }
 
 fn secs(ms: i64) -> f64 {
@@ -382,6 +424,7 @@ impl Report {
             transitions,
             alerts: None,
             unparsed_samples: engine.unparsed_samples.clone(),
+            by: engine.breakdown.as_ref().map(ByReport::of),
         }
     }
 

@@ -149,6 +149,38 @@ pub fn server_name(server: &str, backup: bool, inventory: Option<&str>) -> Strin
     s
 }
 
+/// `--by`: the requests of each value, most first, as halog lists them
+/// (`halog -st`, `-tc`, `-cc`), with their share, errors and bytes.
+fn by_table(out: &mut String, by: &super::ByReport, color: bool) {
+    let total: u64 = by.rows.iter().map(|r| r.requests).sum();
+    let _ = writeln!(out, "\nREQUESTS BY {}", by.key.to_uppercase());
+    let rows: Vec<_> = by
+        .rows
+        .iter()
+        .map(|r| {
+            let share = r.requests as f64 / total.max(1) as f64;
+            let err = r.errors as f64 / r.requests.max(1) as f64;
+            let row = vec![
+                r.value.clone(),
+                r.requests.to_string(),
+                pct(share),
+                pct(err),
+                r.bytes.to_string(),
+            ];
+            (row, None)
+        })
+        .collect();
+    let key = by.key.to_uppercase();
+    grid(out, &[&key, "REQ", "%", "ERR%", "BYTES"], &rows, color);
+    if by.without > 0 {
+        let _ = writeln!(
+            out,
+            "{} requests without a {} (TCP lines, or a format without it)",
+            by.without, by.key
+        );
+    }
+}
+
 pub fn render(r: &Report, color: bool) -> String {
     let mut out = String::new();
     let i = &r.input.counts;
@@ -203,6 +235,11 @@ pub fn render(r: &Report, color: bool) -> String {
     }
     for e in &r.input.errors {
         let _ = writeln!(out, "error: {e}");
+    }
+
+    if let Some(by) = &r.by {
+        by_table(&mut out, by, color);
+        return out;
     }
 
     let _ = writeln!(out, "\nSERVERS");
