@@ -146,8 +146,8 @@ fn a_built_in_format_with_items_in_front_reads_as_its_compiled_format() {
         }
         for line in lines() {
             let msg = hapwatch::syslog::parse(line.as_bytes()).msg;
-            // Lines of the three formats (CLF's parser reads words in
-            // front of its client as the client: not compared here).
+            // Lines of the three formats: a CLF line with a front is of
+            // none of them (no format here reads it).
             if request::parse(msg).is_none_or(|r| r.mode == hapwatch::haproxy::Mode::Clf) {
                 continue;
             }
@@ -227,4 +227,16 @@ fn only_fronts_of_text_items_are_read_by_the_built_in_parser() {
     assert!(logformat::parse_prefixed(&set, tcp.as_bytes()).is_none());
     let (r, by_frontend) = logformat::parse_prefixed(&set, http.as_bytes()).unwrap();
     assert_eq!((r.server, r.status, by_frontend), (&b"s"[..], 200, false));
+    // Nor does a `%H tcplog` format take an httplog-clf line, which the
+    // fast parser reads after the front (as neither HTTP nor TCP).
+    let mut set = PatternSet::builtin();
+    set.add_formats(vec![
+        LogFormat::compile("own", &format!("%H {tcplog}")).unwrap()
+    ]);
+    let clf = concat!(
+        r#"lb-7 10.0.1.2 - - [06/Feb/2009:12:14:14 +0100] "GET /index.html HTTP/1.1" 200 2750 "" "" "#,
+        r#"33317 661 "http-in" "static" "srv1" 10 0 30 69 109 "----" 1 1 1 1 0 0 0 "" "" "" """#
+    );
+    assert!(request::parse(&clf.as_bytes()["lb-7 ".len()..]).is_some());
+    assert!(logformat::parse_prefixed(&set, clf.as_bytes()).is_none());
 }
