@@ -350,6 +350,15 @@ enum Command {
         /// were received (`--max-skew`), newest first.
         #[arg(long)]
         skewed: bool,
+        /// Each server across the load balancers that log it: "DOWN on
+        /// 2/4 (lb1, lb3)", backends without a server per host, and which
+        /// hosts went silent.
+        #[arg(long)]
+        fleet: bool,
+        /// With --fleet: a host whose newest line is this far behind the
+        /// fleet's newest is silent (its last state counts neither way).
+        #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = parse_positive_duration)]
+        host_silence: Millis,
     },
     /// Every state transition stored in the database, in event-time order.
     History(StoreQuery),
@@ -594,6 +603,8 @@ fn main() -> ExitCode {
             query: StoreQuery { db, format, filter },
             haproxy_config,
             skewed,
+            fleet,
+            host_silence,
         } => {
             let inventory = match load_inventory(&haproxy_config) {
                 Ok(i) => i,
@@ -632,9 +643,36 @@ fn main() -> ExitCode {
                     hapwatch::say!("hapwatch: {w}");
                 }
             }
+            if fleet {
+                let hosts = match store.hosts() {
+                    Ok(h) => h,
+                    Err(e) => {
+                        hapwatch::say!("hapwatch: {e}");
+                        return ExitCode::from(1);
+                    }
+                };
+                let view = report::fleet::build(&servers, &backends, &hosts, host_silence);
+                return match format {
+                    ListFormat::Table => print(&report::fleet::fleet_table(&view, colour)),
+                    ListFormat::Json => {
+                        print(&(serde_json::to_string_pretty(&view).expect("serializes") + "\n"))
+                    }
+                };
+            }
+            let hosts = servers
+                .iter()
+                .map(|s| s.host.as_str())
+                .collect::<std::collections::BTreeSet<_>>()
+                .len();
             match format {
                 ListFormat::Table => {
-                    print(&report::store::status_table(&servers, &backends, colour))
+                    let mut text = report::store::status_table(&servers, &backends, colour);
+                    if hosts > 1 {
+                        text += &format!(
+                            "\n{hosts} load balancers: `hapwatch status --fleet` shows each server across them.\n"
+                        );
+                    }
+                    print(&text)
                 }
                 ListFormat::Json => print(
                     &(serde_json::to_string_pretty(

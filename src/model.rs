@@ -27,7 +27,9 @@ pub struct ServerKey {
 }
 
 /// The one-word state an operator reads on the stats page.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, serde::Deserialize, PartialOrd, Ord,
+)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Label {
     Unknown,
@@ -131,6 +133,17 @@ pub enum StateEvent {
         backend: String,
         at: Millis,
         view: BackendView,
+    },
+    /// A server's health line (a check line, a state line) applied on
+    /// `host`, and the server's state after it: how the fleet rules know
+    /// which load balancers report a server, transitions or not (a check
+    /// line's `status: 2/2 UP` is a state but not a transition).
+    Heard {
+        host: String,
+        backend: String,
+        server: String,
+        at: Millis,
+        label: Label,
     },
     /// Live: the ordered path has applied every event before `next` (every
     /// event if None), the last at `now`; what was announced ahead for an

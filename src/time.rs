@@ -612,6 +612,22 @@ impl YearResolver {
     }
 }
 
+/// `2m05s`, `1h02m`, `350ms`.
+pub fn human(ms: Millis) -> String {
+    let s = ms / 1000;
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else if ms < 60_000 {
+        format!("{}.{:01}s", s, ms % 1000 / 100)
+    } else if ms < 3_600_000 {
+        format!("{}m{:02}s", s / 60, s % 60)
+    } else if ms < 86_400_000 {
+        format!("{}h{:02}m", s / 3600, s / 60 % 60)
+    } else {
+        format!("{}d{:02}h", s / 86_400, s / 3600 % 24)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,11 +16,14 @@
 //! - `haproxy_server_flapping`: at least N changes of a server's own health
 //!   (UP/DOWN/STOPPING; MAINT and DRAIN only with `count_admin`) within W;
 //!   resolved when W passes without one, at the end of W in event time.
+//! - `haproxy_server_down_fleet`, `haproxy_lb_view_diverges`,
+//!   `haproxy_host_silent`: across load balancers (see [`fleet`]).
 //!
 //! Invariant: one alert per rule and label set is firing at a time
 //! (`fingerprint`); evaluation is deterministic in the input order.
 
 pub(crate) mod degrade;
+pub(crate) mod fleet;
 pub(crate) mod sinks;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -59,6 +62,16 @@ pub struct RuleFile {
     pub haproxy_server_errors: degrade::ErrorOptions,
     #[serde(default)]
     pub haproxy_backend_queue: degrade::QueueOptions,
+    #[serde(default)]
+    pub haproxy_server_down_fleet: fleet::FleetDownOptions,
+    #[serde(default)]
+    pub haproxy_lb_view_diverges: fleet::DivergeOptions,
+    #[serde(default)]
+    pub haproxy_host_silent: RuleOptions,
+    /// A host with no line for this long (event time) is silent (default
+    /// 2m): `haproxy_host_silent` fires, and its servers' last states count
+    /// neither way in the fleet rules.
+    pub host_silence: Option<String>,
     /// More degradation rules, each with its own name (`[[rules]]`).
     #[serde(default)]
     pub rules: Vec<degrade::CustomRule>,
@@ -234,7 +247,15 @@ impl RuleFile {
             &f.haproxy_server_errors,
             &f.haproxy_backend_queue,
         )?;
+        fleet::check(
+            &f.haproxy_server_down_fleet,
+            &f.haproxy_lb_view_diverges,
+            f.host_silence.as_deref().unwrap_or("2m"),
+        )?;
         let builtin = [
+            "haproxy_server_down_fleet",
+            "haproxy_lb_view_diverges",
+            "haproxy_host_silent",
             "haproxy_backend_server_status",
             "haproxy_backend_status",
             "haproxy_server_flapping",
@@ -299,6 +320,9 @@ pub struct EvaluatorState {
     recent: Vec<((String, String, String), Vec<Millis>)>,
     backend_down: Vec<((String, String), bool)>,
     degradation: degrade::DegradationState,
+    /// Absent in the state of a version without fleet rules.
+    #[serde(default)]
+    fleet: fleet::FleetState,
 }
 
 impl EvaluatorState {
@@ -334,11 +358,16 @@ pub struct Evaluator {
     /// Whether [`Evaluator::state`] may differ from when it was last taken
     /// with [`Evaluator::take_changed`].
     changed: bool,
+    /// The rules across load balancers and what they remember.
+    fleet: fleet::Fleet,
+    /// `host_silence`.
+    silence: Millis,
 }
 
 impl Evaluator {
     pub fn new(rules: RuleFile) -> Evaluator {
         let flap_window = parse_duration(&rules.haproxy_server_flapping.window).unwrap_or(600_000);
+        let rules_silence = rules.host_silence.clone();
         Evaluator {
             rules,
             flap_window,
@@ -351,7 +380,38 @@ impl Evaluator {
             previews: 0,
             previews_unconfirmed: 0,
             changed: true,
+            fleet: fleet::Fleet::new(),
+            silence: Self::silence_of(&rules_silence),
         }
+    }
+
+    fn silence_of(s: &Option<String>) -> Millis {
+        s.as_deref().and_then(parse_duration).unwrap_or(120_000)
+    }
+
+    /// Runs one of the fleet rules' steps with the rule file's settings,
+    /// then fires and resolves what it decided.
+    fn with_fleet<R>(
+        &mut self,
+        step: impl FnOnce(&mut fleet::Fleet, &fleet::Settings, &mut Vec<fleet::Act>) -> R,
+    ) -> R {
+        let runbook = self.runbook();
+        let settings = fleet::Settings {
+            down: &self.rules.haproxy_server_down_fleet,
+            diverge: &self.rules.haproxy_lb_view_diverges,
+            silent: &self.rules.haproxy_host_silent,
+            silence: self.silence,
+            runbook: &runbook,
+        };
+        let mut acts = Vec::new();
+        let r = step(&mut self.fleet, &settings, &mut acts);
+        for act in acts {
+            match act {
+                fleet::Act::Fire(a) => self.fire(a),
+                fleet::Act::Resolve(a, at) => self.resolve(&a, at),
+            }
+        }
+        r
     }
 
     /// A copy for working out, ahead of the reorder window, what the
@@ -360,6 +420,8 @@ impl Evaluator {
     /// by the ordered path only).
     pub fn scratch(&self, host: &str, backend: &str) -> Evaluator {
         let mut e = Evaluator::new(self.rules.clone());
+        // A preview sees one backend of one host: no fleet to judge.
+        e.fleet.enabled = false;
         // Only this backend's alerts can be touched by its lines (a copy of
         // every firing alert per line would be quadratic in an outage).
         e.firing = self
@@ -454,6 +516,23 @@ impl Evaluator {
                 self.close_minutes_until(t.min(first.minute));
             }
             self.degradation.add(same);
+            // A request minute stands for a line of its host at its end,
+            // and a server a host sends requests to is one it reports (as
+            // UP: HAProxy sends none to a server it holds DOWN).
+            let end = first.minute + crate::engine::rollup::MINUTE_MS - 1;
+            self.with_fleet(|f, s, out| {
+                let mut last_host = None;
+                for r in same {
+                    let k = &r.key;
+                    if last_host != Some(k.host.as_str()) {
+                        f.heard(&k.host, end, s, out);
+                        last_host = Some(k.host.as_str());
+                    }
+                    if !k.server.starts_with('<') {
+                        f.serves(&k.host, &k.backend, &k.server, end, s, out);
+                    }
+                }
+            });
             rest = later;
         }
         if let Some(t) = now {
@@ -487,6 +566,7 @@ impl Evaluator {
     /// New rules (SIGHUP); what is firing stays firing.
     pub fn set_rules(&mut self, rules: RuleFile) {
         self.flap_window = parse_duration(&rules.haproxy_server_flapping.window).unwrap_or(600_000);
+        self.silence = Self::silence_of(&rules.host_silence);
         self.rules = rules;
     }
 
@@ -505,6 +585,7 @@ impl Evaluator {
                 .map(|(k, v)| (k.clone(), *v))
                 .collect(),
             degradation: self.degradation.state(),
+            fleet: self.fleet.state.clone(),
         }
     }
 
@@ -522,6 +603,7 @@ impl Evaluator {
             .collect();
         self.backend_down.extend(s.backend_down);
         self.degradation.restore(s.degradation, minutes);
+        self.fleet.state = s.fleet;
         self.changed = true;
     }
 
@@ -578,6 +660,9 @@ impl Evaluator {
             "haproxy_server_latency" => &r.haproxy_server_latency.rule,
             "haproxy_server_errors" => &r.haproxy_server_errors.rule,
             "haproxy_backend_queue" => &r.haproxy_backend_queue.rule,
+            "haproxy_server_down_fleet" => &r.haproxy_server_down_fleet.rule,
+            "haproxy_lb_view_diverges" => &r.haproxy_lb_view_diverges.rule,
+            "haproxy_host_silent" => &r.haproxy_host_silent,
             name => {
                 return r
                     .rules
@@ -640,6 +725,16 @@ impl Evaluator {
             } => {
                 self.changed = true;
                 self.backend(host, backend, *at, *view)
+            }
+            StateEvent::Heard {
+                host,
+                backend,
+                server,
+                at,
+                label,
+            } => {
+                self.changed |= self
+                    .with_fleet(|f, s, out| f.on_heard(host, backend, server, *at, *label, s, out))
             }
             StateEvent::Released { next, now } => self.settle(*next, *now),
             StateEvent::Preview {
@@ -735,6 +830,7 @@ impl Evaluator {
         }
         self.flapping(t);
         self.backend(host, backend, t.at, view);
+        self.with_fleet(|f, s, out| f.on_transition(t, s, out));
     }
 
     /// Event time has come to `now` (the log's newest time; live, carried
@@ -753,6 +849,7 @@ impl Evaluator {
         for key in over {
             self.quiet(&key);
         }
+        self.changed |= self.with_fleet(|f, s, out| f.advance(now, s, out));
     }
 
     /// A server whose last counted transition is a whole window old: its

@@ -317,6 +317,22 @@ fn apply_to(
         for t in &health.transitions[before..] {
             out.push(StateEvent::Transition(Box::new(t.clone()), after));
         }
+        if let (true, Some(server)) = (in_window, &ev.server) {
+            let key = ServerKey {
+                host: host.to_string(),
+                backend: ev.backend.clone(),
+                server: server.clone(),
+            };
+            if let Some(st) = health.servers.get(&key) {
+                out.push(StateEvent::Heard {
+                    label: st.label(),
+                    host: key.host,
+                    backend: key.backend,
+                    server: key.server,
+                    at,
+                });
+            }
+        }
         if in_window && ev.class == crate::patterns::Class::Backend {
             out.push(StateEvent::Backend {
                 host: host.to_string(),

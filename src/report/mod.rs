@@ -5,6 +5,7 @@
 //! may be added, none renamed or removed.
 
 pub mod csv;
+pub mod fleet;
 pub mod store;
 pub mod table;
 

@@ -66,6 +66,13 @@ pub(crate) fn grid(
                     | "SINCE"
                     | "CHECK"
                     | "LAST REQUEST"
+                    | "HOSTS"
+                    | "ELSEWHERE"
+                    | "NO SERVER AVAILABLE"
+                    | "SERVERS UP PER HOST"
+                    | "LAST LINE"
+                    | "LOGS"
+                    | "CLOCK"
             );
             let cell = match (header[i], label) {
                 ("STATE", Some(l)) => paint(c, l, color),

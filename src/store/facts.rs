@@ -339,7 +339,7 @@ impl Store {
         })
     }
 
-    fn has_table(&self, name: &str) -> rusqlite::Result<bool> {
+    pub(super) fn has_table(&self, name: &str) -> rusqlite::Result<bool> {
         self.conn.query_row(
             "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1)",
             params![name],

@@ -1355,6 +1355,47 @@ impl Store {
         selected(rows, |r| f.selects(&r.host, &r.backend, None)).map_err(err)
     }
 
+    /// Each HAProxy host the store knows, with the event time of its
+    /// newest line stored (a request, a state or check line, a no-server
+    /// period, HAProxy's own start or stop; not `backends.updated_ms`, the
+    /// time of the commit's newest event whatever its host) and how many of its lines were
+    /// quarantined for their date: what the fleet view calls silent or
+    /// skewed. Derived from the rows themselves, so the hot path pays
+    /// nothing for it.
+    pub fn hosts(&self) -> Result<Vec<HostRow>, StoreError> {
+        let err = |e| StoreError::Sqlite(self.path.clone(), e);
+        let mut parts = vec![
+            "SELECT host AS h, MAX(updated_ms) AS t FROM servers GROUP BY host",
+            "SELECT host, MAX(COALESCE(end_ms, start_ms)) FROM no_server_periods GROUP BY host",
+        ];
+        if self.has_table("checks").map_err(err)? {
+            parts.push("SELECT host, MAX(at_ms) FROM checks GROUP BY host");
+        }
+        if self.has_table("process_events").map_err(err)? {
+            parts.push("SELECT host, MAX(at_ms) FROM process_events GROUP BY host");
+        }
+        let skewed = if self.has_table("skewed").map_err(err)? {
+            "(SELECT COUNT(*) FROM skewed k WHERE k.host = h)"
+        } else {
+            "0"
+        };
+        let sql = format!(
+            "SELECT h, MAX(t), {skewed} FROM ({}) GROUP BY h ORDER BY h",
+            parts.join(" UNION ALL ")
+        );
+        let mut q = self.conn.prepare(&sql).map_err(err)?;
+        let rows = q
+            .query_map([], |r| {
+                Ok(HostRow {
+                    host: r.get(0)?,
+                    last: r.get::<_, Option<Millis>>(1)?.filter(|&t| t > 0),
+                    skewed_lines: r.get::<_, i64>(2)? as u64,
+                })
+            })
+            .map_err(err)?;
+        selected(rows, |_| true).map_err(err)
+    }
+
     /// Transitions in event-time order, filtered.
     /// The lines quarantined for their date, newest first.
     pub fn skewed(&self) -> Result<Vec<SkewedRow>, StoreError> {
@@ -1471,6 +1512,16 @@ impl From<&crate::engine::Transition> for HistoryRow {
             check: t.check.as_ref().and_then(|c| serde_json::to_value(c).ok()),
         }
     }
+}
+
+/// A HAProxy host as the store knows it ([`Store::hosts`]).
+#[derive(Debug, Clone, Serialize)]
+pub struct HostRow {
+    pub host: String,
+    /// Event time of its newest stored line.
+    pub last: Option<Millis>,
+    /// Its lines quarantined for a date too far past their receive time.
+    pub skewed_lines: u64,
 }
 
 /// A line quarantined for its date (`status --skewed`).

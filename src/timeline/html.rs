@@ -127,6 +127,23 @@ pub fn html(s: &Story) -> String {
         )
     });
     items(&mut item, "Down", "outages", rows);
+    let rows = sum.fleet.iter().map(|f| {
+        format!(
+            "{} DOWN on {}/{} ({}) from {} to {}{}",
+            esc(&f.server),
+            f.down_on.len(),
+            f.of,
+            esc(&f.down_on.join(", ")),
+            t(f.down_at),
+            f.up_at.map_or("(still down)".into(), t),
+            if f.not_down_on.is_empty() {
+                String::new()
+            } else {
+                format!("; not on {}", esc(&f.not_down_on.join(", ")))
+            }
+        )
+    });
+    items(&mut item, "Fleet", "servers", rows);
     let rows = sum.no_server.iter().map(|n| {
         format!(
             "{} from {} to {}{}",

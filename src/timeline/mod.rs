@@ -85,9 +85,13 @@ struct Period {
 
 /// A server's DOWN periods, from its transitions in time order: from a
 /// transition to DOWN to the next one out of it.
-fn down_periods(transitions: &[TransitionRow]) -> Vec<(Millis, Option<Millis>, &TransitionRow)> {
+/// A server's DOWN period on one host: from, to (None: still down), and
+/// the transition that began it.
+type DownPeriod<'a> = (Millis, Option<Millis>, &'a TransitionRow);
+
+fn down_periods(transitions: &[TransitionRow]) -> Vec<DownPeriod<'_>> {
     let mut open: BTreeMap<(&str, &str, &str), usize> = BTreeMap::new();
-    let mut out: Vec<(Millis, Option<Millis>, &TransitionRow)> = Vec::new();
+    let mut out: Vec<DownPeriod> = Vec::new();
     for t in transitions {
         let k = (t.host.as_str(), t.backend.as_str(), t.server.as_str());
         if t.to == "DOWN" {
@@ -179,7 +183,24 @@ pub fn find(facts: &Facts, gap: Millis) -> Vec<Incident> {
         .map(|(mut inc, _, worst)| {
             inc.worst = match worst {
                 Symptom::NoServer => format!("no server available: {}", inc.backends.join(", ")),
-                Symptom::Down => format!("{} server(s) DOWN", inc.servers.len()),
+                Symptom::Down => {
+                    // `host/backend/server`: across load balancers, a server
+                    // DOWN on three is one server.
+                    let servers: std::collections::BTreeSet<&str> = inc
+                        .servers
+                        .iter()
+                        .map(|n| n.split_once('/').map_or(n.as_str(), |(_, rest)| rest))
+                        .collect();
+                    if servers.len() == inc.servers.len() {
+                        format!("{} server(s) DOWN", inc.servers.len())
+                    } else {
+                        format!(
+                            "{} server(s) DOWN ({} on their load balancers)",
+                            servers.len(),
+                            inc.servers.len()
+                        )
+                    }
+                }
                 Symptom::Alert => format!("alert: {}", inc.alerts.join(", ")),
             };
             inc
@@ -485,6 +506,94 @@ pub struct Outage {
     pub cause: Option<String>,
 }
 
+/// One server's outages across the load balancers that report it, when
+/// the story has more than one: "DOWN on 2/3 (lb1, lb2) · UP on lb3".
+#[derive(Clone, Debug, Serialize)]
+pub struct FleetOutage {
+    /// `backend/server`.
+    pub server: String,
+    /// Hosts on which it was DOWN in the window, first down first.
+    pub down_on: Vec<String>,
+    /// Hosts that report the server (a transition or a check line of it).
+    pub of: usize,
+    /// Those never DOWN in the window.
+    pub not_down_on: Vec<String>,
+    /// The first host's DOWN.
+    #[serde(serialize_with = "crate::time::serialize_rfc3339")]
+    pub down_at: Millis,
+    /// The last host's UP, when every host's outage ended.
+    #[serde(serialize_with = "opt_time")]
+    pub up_at: Option<Millis>,
+}
+
+/// The outages grouped by server across hosts (empty when one host or
+/// none appears in the facts).
+fn fleet_outages(
+    facts: &Facts,
+    outages: &[(Millis, Option<Millis>, &TransitionRow)],
+) -> Vec<FleetOutage> {
+    let mut reporting: BTreeMap<(&str, &str), std::collections::BTreeSet<&str>> = BTreeMap::new();
+    for (h, b, srv) in facts
+        .transitions
+        .iter()
+        .map(|t| (&t.host, &t.backend, &t.server))
+        .chain(
+            facts
+                .checks
+                .iter()
+                .map(|c| (&c.host, &c.backend, &c.server)),
+        )
+    {
+        reporting.entry((b, srv)).or_default().insert(h);
+    }
+    let hosts: std::collections::BTreeSet<&str> = reporting.values().flatten().copied().collect();
+    if hosts.len() < 2 {
+        return Vec::new();
+    }
+    let mut by_server: BTreeMap<(&str, &str), Vec<&DownPeriod>> = BTreeMap::new();
+    for o in outages {
+        by_server
+            .entry((o.2.backend.as_str(), o.2.server.as_str()))
+            .or_default()
+            .push(o);
+    }
+    by_server
+        .into_iter()
+        .map(|((b, srv), list)| {
+            let mut down_on: Vec<String> = Vec::new();
+            for o in &list {
+                let h = if o.2.host.is_empty() {
+                    "-"
+                } else {
+                    o.2.host.as_str()
+                };
+                if !down_on.iter().any(|x| x == h) {
+                    down_on.push(h.to_string());
+                }
+            }
+            let reported = reporting.get(&(b, srv));
+            let not_down_on = reported
+                .into_iter()
+                .flatten()
+                .filter(|h| !list.iter().any(|o| o.2.host == **h))
+                .map(|h| h.to_string())
+                .collect();
+            FleetOutage {
+                server: format!("{b}/{srv}"),
+                of: reported.map_or(0, |r| r.len()).max(down_on.len()),
+                not_down_on,
+                down_at: list.iter().map(|o| o.0).min().unwrap_or(0),
+                up_at: list
+                    .iter()
+                    .map(|o| o.1)
+                    .collect::<Option<Vec<_>>>()
+                    .and_then(|ups| ups.into_iter().max()),
+                down_on,
+            }
+        })
+        .collect()
+}
+
 /// How long one backend had no server available in the window.
 #[derive(Clone, Debug, Serialize)]
 pub struct NoServer {
@@ -545,6 +654,9 @@ pub struct Summary {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub recovered_after_ms: Option<Millis>,
     pub outages: Vec<Outage>,
+    /// The outages by server across load balancers (several hosts only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fleet: Vec<FleetOutage>,
     pub no_server: Vec<NoServer>,
     /// Requests in the minutes the incident touches (the rollups hold
     /// minutes), as they count them.
@@ -1076,10 +1188,12 @@ impl Story {
             let al = &a.alert;
             // What it is about, named as the other events name it.
             let label = |k: &str| al.labels.get(k).map(String::as_str);
+            // A fleet alert has no host: `*` for every load balancer.
+            let host = label("host").unwrap_or("*");
             let subject = match (label("backend"), label("server")) {
-                (Some(b), Some(srv)) => server_name(label("host").unwrap_or(""), b, srv),
-                (Some(b), None) => backend_name(label("host").unwrap_or(""), b),
-                _ => al.rule.clone(),
+                (Some(b), Some(srv)) => server_name(host, b, srv),
+                (Some(b), None) => backend_name(host, b),
+                _ => label("host").map_or_else(|| al.rule.clone(), str::to_string),
             };
             if within(al.starts_at) {
                 alerts_fired += (al.starts_at >= s0 && al.starts_at < s1) as usize;
@@ -1147,9 +1261,13 @@ impl Story {
             (a.at, rank(a.kind), &a.subject).cmp(&(b.at, rank(b.kind), &b.subject))
         });
 
-        let outages: Vec<Outage> = down_periods(&facts.transitions)
+        let periods: Vec<_> = down_periods(&facts.transitions)
             .into_iter()
             .filter(|(start, end, _)| *start < s1 && end.is_none_or(|e| e >= s0))
+            .collect();
+        let fleet = fleet_outages(facts, &periods);
+        let outages: Vec<Outage> = periods
+            .into_iter()
             .map(|(down_at, up_at, t)| Outage {
                 server: server_name(&t.host, &t.backend, &t.server),
                 down_at,
@@ -1261,6 +1379,7 @@ impl Story {
                 detected_after_ms,
                 recovered_after_ms,
                 outages,
+                fleet,
                 no_server,
                 impact,
                 degraded,
@@ -1284,21 +1403,7 @@ fn width_text(w: Millis) -> String {
     }
 }
 
-/// `2m05s`, `1h02m`, `350ms`.
-pub fn human(ms: Millis) -> String {
-    let s = ms / 1000;
-    if ms < 1000 {
-        format!("{ms}ms")
-    } else if ms < 60_000 {
-        format!("{}.{:01}s", s, ms % 1000 / 100)
-    } else if ms < 3_600_000 {
-        format!("{}m{:02}s", s / 60, s % 60)
-    } else if ms < 86_400_000 {
-        format!("{}h{:02}m", s / 3600, s / 60 % 60)
-    } else {
-        format!("{}d{:02}h", s / 86_400, s / 3600 % 24)
-    }
-}
+pub use crate::time::human;
 
 #[cfg(test)]
 mod tests {

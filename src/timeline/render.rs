@@ -211,6 +211,26 @@ pub fn text(s: &Story) -> String {
                 .unwrap_or_default()
         );
     }
+    for f in &sum.fleet {
+        let _ = writeln!(
+            out,
+            "  fleet          {} DOWN on {}/{} ({})  {} to {}{}{}",
+            f.server,
+            f.down_on.len(),
+            f.of,
+            f.down_on.join(", "),
+            time(f.down_at),
+            end_text(f.up_at),
+            f.up_at
+                .map(|u| format!(" ({})", human(u - f.down_at)))
+                .unwrap_or_default(),
+            if f.not_down_on.is_empty() {
+                String::new()
+            } else {
+                format!(" · not on {}", f.not_down_on.join(", "))
+            }
+        );
+    }
     for n in &sum.no_server {
         let _ = writeln!(
             out,
@@ -364,6 +384,23 @@ pub fn markdown(s: &Story) -> String {
                 .as_deref()
                 .map(|c| format!(": {}", md(c)))
                 .unwrap_or_default()
+        );
+    }
+    for f in &sum.fleet {
+        let _ = writeln!(
+            out,
+            "- **Fleet**: {} DOWN on {}/{} ({}) from {} to {}{}",
+            md(&f.server),
+            f.down_on.len(),
+            f.of,
+            md(&f.down_on.join(", ")),
+            time(f.down_at),
+            end_text(f.up_at),
+            if f.not_down_on.is_empty() {
+                String::new()
+            } else {
+                format!("; not on {}", md(&f.not_down_on.join(", ")))
+            }
         );
     }
     for n in &sum.no_server {

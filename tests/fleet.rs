@@ -1,0 +1,330 @@
+//! Fleets of load balancers: three real HAProxy processes (lb1, lb2, lb3,
+//! named by `log-send-hostname`) in front of the same servers
+//! (`fixtures/capture-fleet.sh`): srv2 DOWN on lb1 and lb2 only (lb3
+//! reaches it at another address), srv3 DOWN on all three then back, lb3
+//! killed. `status --fleet` and the fleet rules, on the committed capture,
+//! on a fresh one, and live through `listen`.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{capture_with, fixture, hapwatch, require_tools};
+
+fn json(args: &[&str]) -> serde_json::Value {
+    let out = hapwatch(args);
+    assert!(
+        out.status.success(),
+        "hapwatch {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn fleet(db: &Path, silence: &str) -> serde_json::Value {
+    json(&[
+        "status",
+        "--fleet",
+        "--host-silence",
+        silence,
+        "--db",
+        db.to_str().unwrap(),
+        "--format",
+        "json",
+    ])
+}
+
+fn server<'a>(f: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    f["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["server"] == name)
+        .unwrap_or_else(|| panic!("no {name} in {f:#}"))
+}
+
+/// What every capture shows, however it was read into `db`.
+fn the_fleet_story(db: &Path) {
+    let f = fleet(db, "2m");
+    let hosts: Vec<&str> = f["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["host"].as_str().unwrap())
+        .collect();
+    assert_eq!(hosts, ["lb1", "lb2", "lb3"], "{f:#}");
+    // srv2: one LB's view differs.
+    let srv2 = server(&f, "srv2");
+    assert_eq!(srv2["fleet_state"], "PARTIAL", "{srv2:#}");
+    assert_eq!(
+        (srv2["down_on"].as_u64(), srv2["of"].as_u64()),
+        (Some(2), Some(3))
+    );
+    assert_eq!(srv2["hosts"]["lb1"]["state"], "DOWN");
+    assert_eq!(srv2["hosts"]["lb2"]["state"], "DOWN");
+    assert_eq!(srv2["hosts"]["lb3"]["state"], "UP");
+    // srv3 died for everyone and came back: UP on 3/3.
+    let srv3 = server(&f, "srv3");
+    assert_eq!(srv3["fleet_state"], "UP", "{srv3:#}");
+    assert_eq!(srv3["of"].as_u64(), Some(3));
+    // The table says it in one line.
+    let out = hapwatch(&["status", "--fleet", "--db", db.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().find(|l| l.contains("be_app/srv2")).unwrap();
+    assert!(line.contains("DOWN on 2/3"), "{text}");
+    assert!(line.contains("lb1, lb2"), "{text}");
+    assert!(line.contains("UP on lb3"), "{text}");
+    // lb3 was killed eight seconds before the others stopped: silent at 5s.
+    let f = fleet(db, "5s");
+    let lb3 = f["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["host"] == "lb3")
+        .unwrap();
+    assert_eq!(lb3["silent"], true, "{f:#}");
+    let srv2 = server(&f, "srv2");
+    assert_eq!(srv2["fleet_state"], "DOWN", "{srv2:#}");
+    assert_eq!(
+        (srv2["down_on"].as_u64(), srv2["of"].as_u64()),
+        (Some(2), Some(2))
+    );
+    assert_eq!(srv2["hosts"]["lb3"]["silent"], true);
+}
+
+/// The alert events of `db` as (rule, status, labels without severity).
+fn alerts(db: &Path) -> Vec<(String, String, serde_json::Value)> {
+    let a = json(&["alerts", "--db", db.to_str().unwrap(), "--format", "json"]);
+    a["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["rule"].as_str().unwrap().to_string(),
+                a["status"].as_str().unwrap().to_string(),
+                a["labels"].clone(),
+            )
+        })
+        .collect()
+}
+
+/// One fleet page for srv3 (down on every LB), none for srv2 (down on two
+/// of three), and the disagreement on srv2 as a warning.
+fn the_fleet_alerts(db: &Path) {
+    let all = alerts(db);
+    let fleet: Vec<_> = all
+        .iter()
+        .filter(|a| a.0 == "haproxy_server_down_fleet")
+        .collect();
+    assert_eq!(fleet.len(), 1, "{all:#?}");
+    assert_eq!(fleet[0].1, "resolved");
+    assert_eq!(fleet[0].2["server"], "srv3");
+    assert!(fleet[0].2.get("host").is_none(), "{:?}", fleet[0].2);
+    // Three per-host pages for srv3, two for srv2: still there.
+    let per_host = all
+        .iter()
+        .filter(|a| a.0 == "haproxy_backend_server_status")
+        .count();
+    assert_eq!(per_host, 5, "{all:#?}");
+    let diverge: Vec<_> = all
+        .iter()
+        .filter(|a| a.0 == "haproxy_lb_view_diverges")
+        .collect();
+    assert_eq!(diverge.len(), 1, "{all:#?}");
+    assert_eq!(diverge[0].2["server"], "srv2");
+}
+
+const RULES: &str = "[haproxy_lb_view_diverges]\nfor = \"3s\"\n";
+
+fn analyze_into(dir: &Path, log: &Path) -> std::path::PathBuf {
+    let db = dir.join("fleet.db");
+    let rules = dir.join("rules.toml");
+    std::fs::write(&rules, RULES).unwrap();
+    let out = hapwatch(&[
+        "analyze",
+        "--db",
+        db.to_str().unwrap(),
+        "--alerts",
+        "--rules",
+        rules.to_str().unwrap(),
+        log.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    db
+}
+
+#[test]
+fn the_committed_fleet_capture_groups_each_server_across_its_load_balancers() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = analyze_into(dir.path(), &fixture("fleet/haproxy-fleet.log"));
+    the_fleet_story(&db);
+    the_fleet_alerts(&db);
+}
+
+/// The timeline groups the outages by server across load balancers, and
+/// counts the incident's servers once.
+#[test]
+fn the_timeline_of_a_fleet_says_down_on_k_of_n() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = analyze_into(dir.path(), &fixture("fleet/haproxy-fleet.log"));
+    let t = json(&["timeline", "--db", db.to_str().unwrap(), "--format", "json"]);
+    let fleet = t["summary"]["fleet"].as_array().unwrap();
+    let got: Vec<_> = fleet
+        .iter()
+        .map(|f| {
+            (
+                f["server"].as_str().unwrap(),
+                f["down_on"].clone(),
+                f["of"].as_u64().unwrap(),
+                f["not_down_on"].clone(),
+                f["up_at"].is_null(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                "be_app/srv2",
+                serde_json::json!(["lb1", "lb2"]),
+                3,
+                serde_json::json!(["lb3"]),
+                true
+            ),
+            (
+                "be_app/srv3",
+                serde_json::json!(["lb1", "lb2", "lb3"]),
+                3,
+                serde_json::json!([]),
+                false
+            ),
+        ]
+    );
+    let out = hapwatch(&["timeline", "--db", db.to_str().unwrap(), "--list"]);
+    let list = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        list.contains("2 server(s) DOWN (5 on their load balancers)"),
+        "{list}"
+    );
+    let out = hapwatch(&["timeline", "--db", db.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("fleet          be_app/srv3 DOWN on 3/3 (lb1, lb2, lb3)"),
+        "{text}"
+    );
+    // The fleet alert is about every load balancer: `*`, not `-` (no host).
+    assert!(
+        text.contains("*/be_app/srv3  critical alert haproxy_server_down_fleet fired"),
+        "{text}"
+    );
+}
+
+#[test]
+fn fresh_capture_of_three_real_load_balancers() {
+    require_tools(&["haproxy", "python3"]);
+    let cap = capture_with("capture-fleet.sh", "29600", &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let db = analyze_into(dir.path(), &cap.path().join("haproxy-fleet.log"));
+    the_fleet_story(&db);
+    the_fleet_alerts(&db);
+}
+
+/// The same three load balancers logging straight to `hapwatch listen`.
+#[test]
+fn three_real_load_balancers_logging_to_listen() {
+    require_tools(&["haproxy", "python3"]);
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("live.db");
+    let rules = dir.path().join("rules.toml");
+    std::fs::write(&rules, RULES).unwrap();
+    let port = 29790;
+    let child = Command::new(env!("CARGO_BIN_EXE_hapwatch"))
+        .args(["listen", "--udp", &format!("127.0.0.1:{port}"), "--db"])
+        .arg(&db)
+        .arg("--rules")
+        .arg(&rules)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Killed if the test fails before its SIGTERM.
+    let mut guard = common::KillOnDrop(child);
+    let child = &mut guard.0;
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("listening on") {
+        line.clear();
+        assert!(
+            err.read_line(&mut line).unwrap() > 0,
+            "listen did not start"
+        );
+    }
+    std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
+    let cap = capture_with(
+        "capture-fleet.sh",
+        "29700",
+        &[("CAPTURE_LOG_PORT", &port.to_string())],
+    );
+    drop(cap);
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let exit = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "listen did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(exit.success(), "{exit:?}");
+    the_fleet_story(&db);
+    the_fleet_alerts(&db);
+}
+
+/// README's fleet section is what the commands print.
+#[test]
+fn the_readme_fleet_status_is_what_hapwatch_prints() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("fleet.db");
+    let out = hapwatch(&[
+        "analyze",
+        "--db",
+        db.to_str().unwrap(),
+        "--alerts",
+        fixture("fleet/haproxy-fleet.log").to_str().unwrap(),
+    ]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    let readme = std::fs::read_to_string(fixture("../README.md")).unwrap();
+    let block = readme
+        .split("$ hapwatch analyze --db fleet.db --alerts fixtures/fleet/haproxy-fleet.log\n")
+        .nth(1)
+        .unwrap();
+    for line in block.lines().take_while(|l| !l.starts_with("$ ")) {
+        if line != "..." {
+            assert!(
+                said.contains(line),
+                "README says {line:?}; analyze printed:\n{said}"
+            );
+        }
+    }
+    let shown = block
+        .split("$ hapwatch status --fleet --db fleet.db\n")
+        .nth(1)
+        .unwrap()
+        .split("```")
+        .next()
+        .unwrap();
+    let out = hapwatch(&["status", "--fleet", "--db", db.to_str().unwrap()]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), shown);
+}
