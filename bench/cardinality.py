@@ -79,11 +79,11 @@ size, took_scrape, head = scrape()
 DROPPED = 'hapwatch_series_dropped_total{kind="server"}'
 vals = {}
 for l in head.decode(errors="replace").splitlines():
-    for k in ("hapwatch_db_batch_microseconds", DROPPED):
+    for k in ("hapwatch_db_batch_seconds", DROPPED):
         if l.startswith(k + " ") or l.startswith(k + "{} "):
             vals[k] = int(float(l.split()[-1]))
 print(f"names {names} (kept {kept}): stored in {took:.1f} s, RSS {rss/1024:.0f} MB (peak {status('VmHWM:')/1024:.0f} MB), "
-      f"idle CPU {idle*100:.2f}% of a core, one-row commit {vals.get('hapwatch_db_batch_microseconds', 0)/1000:.1f} ms, "
+      f"idle CPU {idle*100:.2f}% of a core, one-row commit {vals.get('hapwatch_db_batch_seconds', 0)*1000:.1f} ms, "
       f"/metrics {size/1e6:.1f} MB in {took_scrape:.2f} s, dropped {vals.get(DROPPED, 0)}")
 if rate:
     u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)

@@ -328,3 +328,214 @@ fn the_readme_fleet_status_is_what_hapwatch_prints() {
     let out = hapwatch(&["status", "--fleet", "--db", db.to_str().unwrap()]);
     assert_eq!(String::from_utf8_lossy(&out.stdout), shown);
 }
+
+/// `/metrics` of a listener that heard the three load balancers passes
+/// `promtool check metrics` (HELP on every family, base units), and a
+/// client asking for OpenMetrics gets OpenMetrics.
+#[test]
+fn metrics_pass_promtool_check_metrics() {
+    require_tools(&["promtool"]);
+    let dir = tempfile::tempdir().unwrap();
+    let (udp, web) = (29791, 29792);
+    let child = Command::new(env!("CARGO_BIN_EXE_hapwatch"))
+        .args([
+            "listen",
+            "--udp",
+            &format!("127.0.0.1:{udp}"),
+            "--metrics",
+            &format!("127.0.0.1:{web}"),
+            "--db",
+        ])
+        .arg(dir.path().join("m.db"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _guard = common::KillOnDrop(child);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while common::metrics(web).is_empty() {
+        assert!(Instant::now() < deadline, "no /metrics");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let u = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let log = std::fs::read_to_string(fixture("fleet/haproxy-fleet.log")).unwrap();
+    for l in log.lines() {
+        u.send_to(l.as_bytes(), ("127.0.0.1", udp)).unwrap();
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    let text = common::wait_metric(web, "hapwatch_lines_total", log.lines().count() as u64);
+    let body = text.split("\r\n\r\n").nth(1).unwrap().to_string();
+    assert!(
+        body.contains(
+            "hapwatch_server_state{host=\"lb3\",backend=\"be_app\",server=\"srv2\",state=\"UP\"} 1"
+        ),
+        "{body}"
+    );
+    let mut check = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    check
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(body.as_bytes())
+        .unwrap();
+    let out = check.wait_with_output().unwrap();
+    let said =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && said.trim().is_empty(),
+        "promtool check metrics:\n{said}"
+    );
+    // Prometheus asks for OpenMetrics and gets it.
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", web)).unwrap();
+    use std::io::Read as _;
+    write!(
+        s,
+        "GET /metrics HTTP/1.1\r\nHost: x\r\nAccept: application/openmetrics-text; version=1.0.0\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut om = String::new();
+    s.read_to_string(&mut om).unwrap();
+    assert!(om.contains("application/openmetrics-text"), "{om}");
+    assert!(om.trim_end().ends_with("# EOF"), "{om}");
+}
+
+/// contrib/prometheus-rules.yml: valid, and its unit tests pass.
+#[test]
+fn the_prometheus_rules_pass_promtool() {
+    require_tools(&["promtool"]);
+    let contrib = fixture("../contrib");
+    for args in [
+        vec!["check", "rules", "prometheus-rules.yml"],
+        vec!["test", "rules", "prometheus-rules.test.yml"],
+    ] {
+        let out = Command::new("promtool")
+            .args(&args)
+            .current_dir(&contrib)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "promtool {args:?}:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// A real Prometheus (Debian's) scrapes a real `hapwatch listen` that heard
+/// the three load balancers, and the rules' expressions find what the
+/// capture shows: srv2 seen differently by the load balancers, no server
+/// DOWN on all of them.
+#[test]
+fn prometheus_scrapes_listen_and_the_fleet_expressions_hold() {
+    require_tools(&["prometheus", "promtool"]);
+    let dir = tempfile::tempdir().unwrap();
+    let (udp, web, prom) = (29793, 29794, 29795);
+    let child = Command::new(env!("CARGO_BIN_EXE_hapwatch"))
+        .args([
+            "listen",
+            "--udp",
+            &format!("127.0.0.1:{udp}"),
+            "--metrics",
+            &format!("127.0.0.1:{web}"),
+            "--db",
+        ])
+        .arg(dir.path().join("m.db"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _listen = common::KillOnDrop(child);
+    let cfg = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n\
+             rule_files:\n  - {}\n\
+             scrape_configs:\n  - job_name: hapwatch\n    static_configs:\n      - targets: ['127.0.0.1:{web}']\n",
+            fixture("../contrib/prometheus-rules.yml").display()
+        ),
+    )
+    .unwrap();
+    let child = Command::new("prometheus")
+        .arg(format!("--config.file={}", cfg.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.path().join("tsdb").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{prom}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _prom = common::KillOnDrop(child);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while common::metrics(web).is_empty() {
+        assert!(Instant::now() < deadline, "no /metrics");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let u = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let log = std::fs::read_to_string(fixture("fleet/haproxy-fleet.log")).unwrap();
+    for l in log.lines() {
+        u.send_to(l.as_bytes(), ("127.0.0.1", udp)).unwrap();
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    common::wait_metric(web, "hapwatch_lines_total", log.lines().count() as u64);
+    let query = |q: &str| -> serde_json::Value {
+        let out = Command::new("promtool")
+            .args([
+                "query",
+                "instant",
+                "-o",
+                "json",
+                &format!("http://127.0.0.1:{prom}"),
+                q,
+            ])
+            .output()
+            .unwrap();
+        serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null)
+    };
+    // Prometheus up, and a scrape after the lines were taken.
+    let servers = |q: &str| -> Vec<String> {
+        query(q)
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|r| {
+                        format!(
+                            "{}/{}",
+                            r["metric"]["proxy"].as_str().unwrap_or(""),
+                            r["metric"]["server"].as_str().unwrap_or("")
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let diverge = "count by (proxy, server) (max by (host, proxy, server) (hapwatch_server_status{state=\"DOWN\"}) == 1) and count by (proxy, server) (max by (host, proxy, server) (hapwatch_server_status{state=\"UP\"}) == 1)";
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while servers(diverge) != ["be_app/srv2"] {
+        assert!(
+            Instant::now() < deadline,
+            "Prometheus never saw srv2 diverge: {:?}",
+            query(diverge)
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let fleet_down = "count by (proxy, server) (max by (host, proxy, server) (hapwatch_server_status{state=\"DOWN\"}) == 1) == count by (proxy, server) (max by (host, proxy, server) (hapwatch_server_status) == 1)";
+    assert_eq!(servers(fleet_down), Vec::<String>::new());
+    let reporting =
+        "count by (proxy, server) (max by (host, proxy, server) (hapwatch_server_status) == 1)";
+    let r = query(reporting);
+    assert!(
+        r.as_array().unwrap().iter().all(|x| x["value"][1] == "3"),
+        "{r}"
+    );
+}

@@ -405,6 +405,38 @@ fn labels<'a>(
     ]
 }
 
+/// A server's labels with the HAProxy exporter's name for its backend
+/// (`proxy`).
+fn proxy_labels<'a>(
+    k: &'a crate::model::ServerKey,
+    last: Option<(&'static str, &'a str)>,
+) -> Vec<(&'static str, Escaped<&'a str>)> {
+    let mut l = vec![
+        ("host", Escaped(k.host.as_str())),
+        ("proxy", Escaped(k.backend.as_str())),
+        ("server", Escaped(k.server.as_str())),
+    ];
+    if let Some((n, v)) = last {
+        l.push((n, Escaped(v)));
+    }
+    l
+}
+
+/// The states of the HAProxy exporter's `haproxy_server_status`.
+const EXPORTER_STATES: [&str; 5] = ["DOWN", "UP", "MAINT", "DRAIN", "NOLB"];
+
+/// hapwatch's state in the exporter's words (STOPPING is NOLB there).
+fn exporter_state(state: &str) -> Option<&'static str> {
+    Some(match state {
+        "UP" => "UP",
+        "DOWN" => "DOWN",
+        "STOPPING" => "NOLB",
+        "MAINT" => "MAINT",
+        "DRAIN" => "DRAIN",
+        _ => return None,
+    })
+}
+
 /// A server's labels alone.
 fn labels3(k: &crate::model::ServerKey) -> [(&'static str, Escaped<&str>); 3] {
     [
@@ -596,12 +628,17 @@ impl prometheus_client::collector::Collector for Collector {
             "Frames the queue holds",
             [(vec![], s.queue_capacity.load(Relaxed) as i64)],
         )?;
-        gauge(
-            &mut enc,
-            "hapwatch_db_batch_microseconds",
-            "Duration of the last database commit",
-            [(vec![], s.db_batch_us.load(Relaxed) as i64)],
-        )?;
+        {
+            // Base units: seconds (the commit is timed in microseconds).
+            let mut m = enc.encode_descriptor(
+                "hapwatch_db_batch_seconds",
+                "Duration of the last database commit",
+                None,
+                MetricType::Gauge,
+            )?;
+            ConstGauge::new(s.db_batch_us.load(Relaxed) as f64 / 1e6)
+                .encode(m.encode_family(&escaped(Vec::new()))?)?;
+        }
         counter(
             &mut enc,
             "hapwatch_db_batches",
@@ -718,6 +755,51 @@ impl prometheus_client::collector::Collector for Collector {
                     .encode(m.encode_family(&labels(k, ("state", st)))?)?;
             }
         }
+        // The same in the HAProxy exporter's terms (`haproxy_server_status`
+        // of HAProxy's own promex: label `proxy`, states DOWN, UP, MAINT,
+        // DRAIN, NOLB), so that queries written for it read hapwatch; a
+        // server with no state known yet has none.
+        let mut m = enc.encode_descriptor(
+            "hapwatch_server_status",
+            "1 for the server's current state, labels and values as HAProxy's Prometheus exporter writes them (proxy; DOWN, UP, MAINT, DRAIN, NOLB)",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (k, v) in series.iter() {
+            let Some(now) = exporter_state(v.state) else {
+                continue;
+            };
+            for st in EXPORTER_STATES {
+                ConstGauge::new((st == now) as i64)
+                    .encode(m.encode_family(&proxy_labels(k, Some(("state", st))))?)?;
+            }
+        }
+        // A backend, as the exporter's `haproxy_backend_status`: UP while
+        // one of its servers is UP, else DOWN ("no server available").
+        let mut backends: std::collections::BTreeMap<(&str, &str), bool> = Default::default();
+        for (k, v) in series.iter() {
+            if crate::inventory::is_placeholder(&k.server) || v.state == "UNKNOWN" {
+                continue;
+            }
+            *backends
+                .entry((k.host.as_str(), k.backend.as_str()))
+                .or_default() |= v.state == "UP";
+        }
+        let mut m = enc.encode_descriptor(
+            "hapwatch_backend_status",
+            "1 for the backend's current state as HAProxy's Prometheus exporter writes it (UP while a server is UP, else DOWN)",
+            None,
+            MetricType::Gauge,
+        )?;
+        for ((host, backend), up) in backends {
+            for (st, on) in [("UP", up), ("DOWN", !up)] {
+                ConstGauge::new(on as i64).encode(m.encode_family(&[
+                    ("host", Escaped(host)),
+                    ("proxy", Escaped(backend)),
+                    ("state", Escaped(st)),
+                ])?)?;
+            }
+        }
         if series.values().any(|v| v.configured.is_some()) {
             let mut m = enc.encode_descriptor(
                 "hapwatch_server_configured",
@@ -802,6 +884,7 @@ pub fn histogram(ts: &crate::engine::stats::TimerStats) -> Histogram {
     }
 }
 
+/// `/metrics` in OpenMetrics text (what prometheus-client writes).
 pub fn render(shared: &Arc<Shared>) -> String {
     let mut registry = Registry::default();
     registry.register_collector(Box::new(Collector(shared.clone())));
@@ -811,13 +894,48 @@ pub fn render(shared: &Arc<Shared>) -> String {
     out
 }
 
+/// The same in Prometheus' own text format (0.0.4), for clients that do
+/// not ask for OpenMetrics (`curl`, `promtool check metrics`): a counter's
+/// family is named with its `_total` suffix, as its samples are, and there
+/// is no `# EOF`. The samples are the same lines.
+pub fn prometheus_text(openmetrics: &str) -> String {
+    let mut out = String::with_capacity(openmetrics.len());
+    let mut lines = openmetrics.lines().peekable();
+    while let Some(line) = lines.next() {
+        if line == "# EOF" {
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            let name = rest.split(' ').next().unwrap_or("");
+            let counter = lines
+                .peek()
+                .is_some_and(|t| *t == format!("# TYPE {name} counter"));
+            if counter && !name.ends_with("_total") {
+                out.push_str(&format!("# HELP {name}_total{}\n", &rest[name.len()..]));
+                lines.next();
+                out.push_str(&format!("# TYPE {name}_total counter\n"));
+                continue;
+            }
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
 /// Serves `/metrics` on an already bound listener until the task is dropped.
 pub async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
     use axum::{http::header, routing::get, Router};
     let app = Router::new().route(
         "/metrics",
-        get(move || {
+        get(move |headers: axum::http::HeaderMap| {
             let shared = shared.clone();
+            // Prometheus asks for OpenMetrics; anything else gets
+            // Prometheus' text format.
+            let openmetrics = headers
+                .get(header::ACCEPT)
+                .and_then(|a| a.to_str().ok())
+                .is_some_and(|a| a.contains("application/openmetrics-text"));
             async move {
                 // Ask the engine for a fresh publication and wait for it (it
                 // looks every 50 ms, and a publication costs what changed
@@ -830,16 +948,25 @@ pub async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
                     }
                     tokio::time::sleep(std::time::Duration::from_millis(10)).await;
                 }
+                let content_type = if openmetrics {
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8"
+                } else {
+                    "text/plain; version=0.0.4; charset=utf-8"
+                };
                 (
-                    [(
-                        header::CONTENT_TYPE,
-                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
-                    )],
+                    [(header::CONTENT_TYPE, content_type)],
                     // Encoding 100,000 servers takes a while: not on a
                     // thread that serves the runtime's other tasks.
-                    tokio::task::spawn_blocking(move || render(&shared))
-                        .await
-                        .unwrap_or_default(),
+                    tokio::task::spawn_blocking(move || {
+                        let text = render(&shared);
+                        if openmetrics {
+                            text
+                        } else {
+                            prometheus_text(&text)
+                        }
+                    })
+                    .await
+                    .unwrap_or_default(),
                 )
             }
         }),
@@ -850,6 +977,19 @@ pub async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prometheus_text_names_counter_families_as_their_samples() {
+        let om = "# HELP hapwatch_lines Messages parsed\n# TYPE hapwatch_lines counter\n\
+                  hapwatch_lines_total{} 3\n# HELP hapwatch_queue_depth Frames\n\
+                  # TYPE hapwatch_queue_depth gauge\nhapwatch_queue_depth{} 0\n# EOF\n";
+        assert_eq!(
+            prometheus_text(om),
+            "# HELP hapwatch_lines_total Messages parsed\n# TYPE hapwatch_lines_total counter\n\
+             hapwatch_lines_total{} 3\n# HELP hapwatch_queue_depth Frames\n\
+             # TYPE hapwatch_queue_depth gauge\nhapwatch_queue_depth{} 0\n"
+        );
+    }
     use crate::engine::{Clock, Engine, Filter};
 
     fn request(backend: usize, server: usize, tr: u32, status: u16) -> String {
