@@ -539,3 +539,92 @@ fn prometheus_scrapes_listen_and_the_fleet_expressions_hold() {
         "{r}"
     );
 }
+
+/// `/metrics` counts alert deliveries by sink and outcome, and says which
+/// version serves it.
+#[test]
+fn metrics_count_alert_deliveries_by_sink_and_outcome() {
+    let dir = tempfile::tempdir().unwrap();
+    let (udp, web, hook, closed) = (29796, 29797, 29798, 29799);
+    // A receiver that answers 200 to everything.
+    let l = std::net::TcpListener::bind(("127.0.0.1", hook)).unwrap();
+    std::thread::spawn(move || {
+        use std::io::{Read as _, Write as _};
+        for c in l.incoming().flatten() {
+            let mut c = c;
+            let mut buf = [0u8; 65536];
+            let _ = c.set_read_timeout(Some(Duration::from_millis(500)));
+            let _ = c.read(&mut buf);
+            let _ =
+                c.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        }
+    });
+    let rules = dir.path().join("rules.toml");
+    std::fs::write(
+        &rules,
+        format!(
+            "[delivery]\nretry_min = \"100ms\"\nmax_attempts = 2\n\
+             [[sinks]]\nkind = \"webhook\"\nname = \"up\"\nurl = \"http://127.0.0.1:{hook}/\"\n\
+             [[sinks]]\nkind = \"webhook\"\nname = \"down\"\nurl = \"http://127.0.0.1:{closed}/\"\ntimeout = \"1s\"\n"
+        ),
+    )
+    .unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_hapwatch"))
+        .args([
+            "listen",
+            "--udp",
+            &format!("127.0.0.1:{udp}"),
+            "--metrics",
+            &format!("127.0.0.1:{web}"),
+            "--reorder-window",
+            "0s",
+            "--rules",
+        ])
+        .arg(&rules)
+        .arg("--db")
+        .arg(dir.path().join("d.db"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _guard = common::KillOnDrop(child);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while common::metrics(web).is_empty() {
+        assert!(Instant::now() < deadline, "no /metrics");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let u = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    u.send_to(
+        format!("<129>Dec  1 09:50:05 lb1 haproxy[1]: {}", common::DOWN).as_bytes(),
+        ("127.0.0.1", udp),
+    )
+    .unwrap();
+    let text = common::wait_metric(
+        web,
+        "hapwatch_alert_deliveries_total{sink=\"down\",outcome=\"dead\"}",
+        1,
+    );
+    assert_eq!(
+        common::metric(
+            &text,
+            "hapwatch_alert_deliveries_total{sink=\"up\",outcome=\"delivered\"}"
+        ),
+        1,
+        "{text}"
+    );
+    assert_eq!(
+        common::metric(
+            &text,
+            "hapwatch_alert_deliveries_total{sink=\"down\",outcome=\"retried\"}"
+        ),
+        1,
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "hapwatch_build_info{{version=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION")
+        )),
+        "{text}"
+    );
+}

@@ -242,7 +242,37 @@ fn exec(command: &[String], pass: &[String], a: &Alert, timeout: Duration) -> Re
 }
 
 /// The delivery thread: its own connection to the database.
+/// Delivery tries by sink and outcome, for `/metrics`
+/// (`hapwatch_alert_deliveries_total`): delivered, failed and retried,
+/// failed for good (dead-lettered).
+#[derive(Debug, Default)]
+pub struct Outcomes(std::sync::Mutex<std::collections::BTreeMap<String, [u64; 3]>>);
+
+/// The outcomes' names, in [`Outcomes`]' order.
+pub const OUTCOMES: [&str; 3] = ["delivered", "retried", "dead"];
+
+impl Outcomes {
+    fn add(&self, sink: &str, outcome: usize) {
+        let mut m = self.0.lock().expect("outcomes lock");
+        match m.get_mut(sink) {
+            Some(c) => c[outcome] += 1,
+            None => {
+                let mut c = [0; 3];
+                c[outcome] = 1;
+                m.insert(sink.to_string(), c);
+            }
+        }
+    }
+
+    pub fn snapshot(&self) -> Vec<(String, [u64; 3])> {
+        let m = self.0.lock().expect("outcomes lock");
+        m.iter().map(|(k, v)| (k.clone(), *v)).collect()
+    }
+}
+
 pub struct Courier {
+    /// What became of each try, by sink.
+    pub outcomes: std::sync::Arc<Outcomes>,
     pub store: Store,
     /// Replaced on SIGHUP.
     pub sinks: std::sync::Arc<std::sync::Mutex<Vec<SinkConfig>>>,
@@ -284,11 +314,13 @@ impl Courier {
             };
             match deliver(sink, &alert) {
                 Ok(()) => {
+                    self.outcomes.add(&row.sink, 0);
                     let _ = self.store.outbox_delivered(row.id, wall_ms());
                 }
                 Err(e) => {
                     let attempts = row.attempts + 1;
                     let dead = e.permanent || attempts >= self.delivery.max_attempts;
+                    self.outcomes.add(&row.sink, if dead { 2 } else { 1 });
                     let backoff = min.saturating_mul(1 << attempts.min(20)).min(max);
                     let _ = self
                         .store

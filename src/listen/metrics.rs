@@ -303,6 +303,8 @@ pub struct Shared {
     /// The whole-hour offset by which a sender's dates without a zone sit
     /// from the receive time (0: none seen): `--tz` unset or wrong.
     pub zone_suspect_seconds: std::sync::atomic::AtomicI64,
+    /// What the courier's tries came to, by sink.
+    pub deliveries: Arc<crate::delivery::Outcomes>,
 }
 
 /// HAProxy's stats page states, all exported so that a state that is not
@@ -739,6 +741,23 @@ impl prometheus_client::collector::Collector for Collector {
             "hapwatch_alert_previews_unconfirmed",
             "Alert events announced ahead that the event-time order did not confirm",
             [(vec![], snap.alert_previews_unconfirmed)],
+        )?;
+        counter(
+            &mut enc,
+            "hapwatch_alert_deliveries",
+            "Alert deliveries tried, by sink and outcome (delivered; failed and retried; failed for good, dead-lettered)",
+            s.deliveries.snapshot().into_iter().flat_map(|(sink, c)| {
+                crate::delivery::OUTCOMES
+                    .iter()
+                    .zip(c)
+                    .map(move |(o, n)| (vec![("sink", sink.clone()), ("outcome", o.to_string())], n))
+            }),
+        )?;
+        gauge(
+            &mut enc,
+            "hapwatch_build_info",
+            "1, labelled with the version of hapwatch that serves these metrics",
+            [(vec![("version", env!("CARGO_PKG_VERSION").to_string())], 1)],
         )?;
         // Every server's series, read under the registry's lock: the
         // engine does not wait for it (it keeps its updates for later).

@@ -490,6 +490,7 @@ pub fn run(opts: Options) -> Result<Stopped, StartError> {
         None
     } else {
         let c = crate::delivery::Courier {
+            outcomes: shared.deliveries.clone(),
             store: Store::open(&opts.db).map_err(|e| StartError(e.to_string()))?,
             sinks: courier_sinks.clone(),
             delivery: opts.rules.delivery.clone(),
