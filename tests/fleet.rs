@@ -538,6 +538,48 @@ fn prometheus_scrapes_listen_and_the_fleet_expressions_hold() {
         r.as_array().unwrap().iter().all(|x| x["value"][1] == "3"),
         "{r}"
     );
+    // Every query of the Grafana dashboard runs (its variables as "All"),
+    // and those that draw what the capture holds find it.
+    let dash: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(fixture("../contrib/grafana-dashboard.json")).unwrap(),
+    )
+    .unwrap();
+    for panel in dash["panels"].as_array().unwrap() {
+        for t in panel["targets"].as_array().unwrap() {
+            let expr = t["expr"]
+                .as_str()
+                .unwrap()
+                .replace("$host", ".*")
+                .replace("$proxy", ".*")
+                .replace("$__rate_interval", "1m");
+            // A rate needs two scrapes of a series: wait for them.
+            let drawn = [1, 2, 4, 7, 8].contains(&panel["id"].as_u64().unwrap());
+            let deadline = Instant::now() + Duration::from_secs(20);
+            loop {
+                let url = format!("http://127.0.0.1:{prom}");
+                let out = Command::new("promtool")
+                    .args(["query", "instant", "-o", "json", &url, &expr])
+                    .output()
+                    .unwrap();
+                assert!(
+                    out.status.success(),
+                    "panel {:?}: {expr}: {}",
+                    panel["title"],
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                let found: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+                if !drawn || found.as_array().is_some_and(|a| !a.is_empty()) {
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "panel {:?} finds nothing: {expr}",
+                    panel["title"]
+                );
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        }
+    }
 }
 
 /// `/metrics` counts alert deliveries by sink and outcome, and says which
