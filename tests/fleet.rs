@@ -7,7 +7,6 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -246,28 +245,16 @@ fn three_real_load_balancers_logging_to_listen() {
     let rules = dir.path().join("rules.toml");
     std::fs::write(&rules, RULES).unwrap();
     let port = 29790;
-    let child = Command::new(env!("CARGO_BIN_EXE_hapwatch"))
-        .args(["listen", "--udp", &format!("127.0.0.1:{port}"), "--db"])
-        .arg(&db)
-        .arg("--rules")
-        .arg(&rules)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
     // Killed if the test fails before its SIGTERM.
-    let mut guard = common::KillOnDrop(child);
+    let mut guard = common::listen_ready(&[
+        "--udp",
+        &format!("127.0.0.1:{port}"),
+        "--db",
+        db.to_str().unwrap(),
+        "--rules",
+        rules.to_str().unwrap(),
+    ]);
     let child = &mut guard.0;
-    let mut err = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    while !line.contains("listening on") {
-        line.clear();
-        assert!(
-            err.read_line(&mut line).unwrap() > 0,
-            "listen did not start"
-        );
-    }
-    std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
     let cap = capture_with(
         "capture-fleet.sh",
         "29700",
@@ -329,6 +316,34 @@ fn the_readme_fleet_status_is_what_hapwatch_prints() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), shown);
 }
 
+/// `hapwatch listen` on `udp` with `/metrics` on `web` and a database in
+/// `dir`, ready.
+fn listen_with_metrics(dir: &Path, udp: u16, web: u16, more: &[&str]) -> common::KillOnDrop {
+    let (udp, web) = (format!("127.0.0.1:{udp}"), format!("127.0.0.1:{web}"));
+    let db = dir.join("m.db");
+    let mut args = vec![
+        "--udp",
+        &udp,
+        "--metrics",
+        &web,
+        "--db",
+        db.to_str().unwrap(),
+    ];
+    args.extend_from_slice(more);
+    common::listen_ready(&args)
+}
+
+/// The three load balancers' capture sent over UDP, paced; how many lines.
+fn send_fleet_log(udp: u16) -> u64 {
+    let u = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let log = std::fs::read_to_string(fixture("fleet/haproxy-fleet.log")).unwrap();
+    for l in log.lines() {
+        u.send_to(l.as_bytes(), ("127.0.0.1", udp)).unwrap();
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    log.lines().count() as u64
+}
+
 /// `/metrics` of a listener that heard the three load balancers passes
 /// `promtool check metrics` (HELP on every family, base units), and a
 /// client asking for OpenMetrics gets OpenMetrics.
@@ -337,33 +352,9 @@ fn metrics_pass_promtool_check_metrics() {
     require_tools(&["promtool"]);
     let dir = tempfile::tempdir().unwrap();
     let (udp, web) = (29791, 29792);
-    let child = Command::new(env!("CARGO_BIN_EXE_hapwatch"))
-        .args([
-            "listen",
-            "--udp",
-            &format!("127.0.0.1:{udp}"),
-            "--metrics",
-            &format!("127.0.0.1:{web}"),
-            "--db",
-        ])
-        .arg(dir.path().join("m.db"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let _guard = common::KillOnDrop(child);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while common::metrics(web).is_empty() {
-        assert!(Instant::now() < deadline, "no /metrics");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let u = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    let log = std::fs::read_to_string(fixture("fleet/haproxy-fleet.log")).unwrap();
-    for l in log.lines() {
-        u.send_to(l.as_bytes(), ("127.0.0.1", udp)).unwrap();
-        std::thread::sleep(Duration::from_micros(200));
-    }
-    let text = common::wait_metric(web, "hapwatch_lines_total", log.lines().count() as u64);
+    let _guard = listen_with_metrics(dir.path(), udp, web, &[]);
+    let lines = send_fleet_log(udp);
+    let text = common::wait_metric(web, "hapwatch_lines_total", lines);
     let body = text.split("\r\n\r\n").nth(1).unwrap().to_string();
     assert!(
         body.contains(
@@ -438,21 +429,7 @@ fn prometheus_scrapes_listen_and_the_fleet_expressions_hold() {
     require_tools(&["prometheus", "promtool"]);
     let dir = tempfile::tempdir().unwrap();
     let (udp, web, prom) = (29793, 29794, 29795);
-    let child = Command::new(env!("CARGO_BIN_EXE_hapwatch"))
-        .args([
-            "listen",
-            "--udp",
-            &format!("127.0.0.1:{udp}"),
-            "--metrics",
-            &format!("127.0.0.1:{web}"),
-            "--db",
-        ])
-        .arg(dir.path().join("m.db"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let _listen = common::KillOnDrop(child);
+    let _listen = listen_with_metrics(dir.path(), udp, web, &[]);
     let cfg = dir.path().join("prometheus.yml");
     std::fs::write(
         &cfg,
@@ -476,18 +453,8 @@ fn prometheus_scrapes_listen_and_the_fleet_expressions_hold() {
         .spawn()
         .unwrap();
     let _prom = common::KillOnDrop(child);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while common::metrics(web).is_empty() {
-        assert!(Instant::now() < deadline, "no /metrics");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let u = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    let log = std::fs::read_to_string(fixture("fleet/haproxy-fleet.log")).unwrap();
-    for l in log.lines() {
-        u.send_to(l.as_bytes(), ("127.0.0.1", udp)).unwrap();
-        std::thread::sleep(Duration::from_micros(200));
-    }
-    common::wait_metric(web, "hapwatch_lines_total", log.lines().count() as u64);
+    let lines = send_fleet_log(udp);
+    common::wait_metric(web, "hapwatch_lines_total", lines);
     let query = |q: &str| -> serde_json::Value {
         let out = Command::new("promtool")
             .args([
@@ -611,30 +578,13 @@ fn metrics_count_alert_deliveries_by_sink_and_outcome() {
         ),
     )
     .unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_hapwatch"))
-        .args([
-            "listen",
-            "--udp",
-            &format!("127.0.0.1:{udp}"),
-            "--metrics",
-            &format!("127.0.0.1:{web}"),
-            "--reorder-window",
-            "0s",
-            "--rules",
-        ])
-        .arg(&rules)
-        .arg("--db")
-        .arg(dir.path().join("d.db"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let _guard = common::KillOnDrop(child);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while common::metrics(web).is_empty() {
-        assert!(Instant::now() < deadline, "no /metrics");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let rules = rules.to_str().unwrap();
+    let _guard = listen_with_metrics(
+        dir.path(),
+        udp,
+        web,
+        &["--reorder-window", "0s", "--rules", rules],
+    );
     let u = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     u.send_to(
         format!("<129>Dec  1 09:50:05 lb1 haproxy[1]: {}", common::DOWN).as_bytes(),

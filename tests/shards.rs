@@ -11,7 +11,7 @@ mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream, UdpSocket};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -121,27 +121,17 @@ fn shard(dir: &std::path::Path, name: &str, port: u16, rules: &str) -> KillOnDro
         text += &format!("\n[[sinks]]\nkind = \"alertmanager\"\nname = \"am{p}\"\nurl = \"http://127.0.0.1:{p}\"\n");
     }
     std::fs::write(&file, text).unwrap();
-    let mut child: Child = Command::new(env!("CARGO_BIN_EXE_hapwatch"))
-        .args(["listen", "--udp", &format!("127.0.0.1:{port}"), "--db"])
-        .arg(dir.join(format!("{name}.db")))
-        .arg("--rules")
-        .arg(&file)
-        .args(["--reorder-window", "0s"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    while !line.contains("listening on") {
-        line.clear();
-        assert!(
-            err.read_line(&mut line).unwrap() > 0,
-            "{name} did not start"
-        );
-    }
-    std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
-    KillOnDrop(child)
+    let db = dir.join(format!("{name}.db"));
+    common::listen_ready(&[
+        "--udp",
+        &format!("127.0.0.1:{port}"),
+        "--db",
+        db.to_str().unwrap(),
+        "--rules",
+        file.to_str().unwrap(),
+        "--reorder-window",
+        "0s",
+    ])
 }
 
 /// An RFC 5424 line of `host` stamped now (Alertmanager judges alerts

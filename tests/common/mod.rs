@@ -397,3 +397,28 @@ pub fn haproxy_accepts(path: &Path) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// `hapwatch listen` with these arguments, once it says where it listens
+/// (its other stderr lines are read and dropped); killed when dropped.
+pub fn listen_ready(args: &[&str]) -> KillOnDrop {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hapwatch"))
+        .arg("listen")
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
+    let guard = KillOnDrop(child);
+    let mut line = String::new();
+    while !line.contains("listening on") {
+        line.clear();
+        assert!(
+            err.read_line(&mut line).unwrap() > 0,
+            "hapwatch listen {args:?} did not start"
+        );
+    }
+    std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
+    guard
+}
