@@ -46,7 +46,13 @@ pub struct FleetHost {
 
 #[derive(Debug, Serialize)]
 pub struct HostView {
+    /// As the host's own row says: `UNKNOWN` when no health line named
+    /// the server there yet.
     pub state: String,
+    /// No health line yet, but the host sends the server requests: it
+    /// holds it UP (HAProxy sends none to a server it holds DOWN), and the
+    /// fleet counts it so, as the fleet rules do.
+    pub serving: bool,
     pub since: Option<String>,
     pub silent: bool,
 }
@@ -136,14 +142,21 @@ pub fn build(
                 .collect();
             let down: Vec<&&ServerRow> =
                 live.iter().copied().filter(|r| r.state == "DOWN").collect();
+            let effective = |r: &ServerRow| {
+                if serving(r) {
+                    "UP"
+                } else {
+                    state_word(&r.state)
+                }
+            };
             let fleet_state = if live.is_empty() {
                 "SILENT"
             } else if down.len() == live.len() {
                 "DOWN"
             } else if !down.is_empty() {
                 "PARTIAL"
-            } else if live.iter().all(|r| r.state == live[0].state) {
-                state_word(&live[0].state)
+            } else if live.iter().all(|r| effective(r) == effective(live[0])) {
+                effective(live[0])
             } else {
                 "MIXED"
             };
@@ -163,6 +176,7 @@ pub fn build(
                             r.host.clone(),
                             HostView {
                                 state: r.state.clone(),
+                                serving: serving(r),
                                 since: r.since.clone(),
                                 silent: silent.contains(r.host.as_str()),
                             },
@@ -209,6 +223,11 @@ pub fn build(
         servers,
         backends,
     }
+}
+
+/// Requests but no health line: see [`HostView::serving`].
+fn serving(r: &ServerRow) -> bool {
+    r.state == "UNKNOWN" && r.last_request.is_some()
 }
 
 fn state_word(s: &str) -> &'static str {
@@ -269,7 +288,12 @@ pub fn fleet_table(f: &Fleet, color: bool) -> String {
                 if v.silent {
                     silent.push(format!("{} (last {})", show(h), v.state));
                 } else if v.state != "DOWN" && matches!(s.fleet_state, "PARTIAL" | "MIXED") {
-                    others.entry(v.state.as_str()).or_default().push(h.as_str());
+                    let st = if v.serving {
+                        "UP (serving)"
+                    } else {
+                        v.state.as_str()
+                    };
+                    others.entry(st).or_default().push(h.as_str());
                 }
             }
             let mut rest: Vec<String> = others
@@ -463,6 +487,22 @@ mod tests {
         let f = build(&servers[..3], &[], &hosts[..3], HOST_SILENCE_MS);
         let srv3 = f.servers.iter().find(|s| s.server == "srv3").unwrap();
         assert_eq!(srv3.fleet_state, "PARTIAL");
+        // A host that only sends it requests holds it UP.
+        let mut serving_only = row("lb2", "srv3", "UNKNOWN", "2026-11-24T16:00:00.000Z");
+        serving_only.since = None;
+        serving_only.last_request = Some("2026-11-24T16:23:30.000Z".into());
+        let f = build(
+            &[servers[0].clone(), serving_only.clone()],
+            &[],
+            &hosts,
+            HOST_SILENCE_MS,
+        );
+        assert_eq!(f.servers[0].fleet_state, "PARTIAL");
+        assert!(f.servers[0].hosts["lb2"].serving);
+        let text = fleet_table(&f, false);
+        assert!(text.contains("UP (serving) on lb2"), "{text}");
+        let f = build(&[serving_only], &[], &hosts, HOST_SILENCE_MS);
+        assert_eq!(f.servers[0].fleet_state, "UP");
         let only_down = [servers[0].clone(), servers[2].clone()];
         let f = build(&only_down, &[], &hosts, HOST_SILENCE_MS);
         assert_eq!(f.servers[0].fleet_state, "DOWN");
