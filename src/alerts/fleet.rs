@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use super::{parse_duration, Alert, RuleOptions, Severity, Status};
+use super::{parse_duration, show_host, Alert, RuleOptions, Severity, Status};
 use crate::model::{Label, Transition};
 use crate::time::{format_rfc3339_ms, Millis};
 
@@ -185,14 +185,6 @@ impl Settings<'_> {
 
     fn diverge_for(&self) -> Millis {
         crate::time::parse_duration(&self.diverge.for_).unwrap_or(60_000)
-    }
-}
-
-fn show(h: &str) -> &str {
-    if h.is_empty() {
-        "-"
-    } else {
-        h
     }
 }
 
@@ -379,7 +371,7 @@ impl Fleet {
             labels: labels(rule, s.silent, sev, &[("host", host)]),
             starts_at: at,
             ends_at: None,
-            summary: format!("HAProxy host {} stopped logging", show(host)),
+            summary: format!("HAProxy host {} stopped logging", show_host(host)),
             description: format!(
                 "No line from it since {}, while the other hosts go on. Its servers' \
                  last states count neither way in the fleet rules until it logs again. \
@@ -442,7 +434,7 @@ impl Fleet {
                 .map(|(h, v)| {
                     format!(
                         "{} ({})",
-                        show(h),
+                        show_host(h),
                         v.cause.as_deref().unwrap_or("no reason logged")
                     )
                 })
@@ -508,7 +500,7 @@ impl Fleet {
         let on = |l: Label| {
             live.iter()
                 .filter(|(_, v)| v.label == l)
-                .map(|(h, _)| show(h))
+                .map(|(h, _)| show_host(h))
                 .collect::<Vec<_>>()
                 .join(", ")
         };

@@ -146,7 +146,7 @@ pub fn build(
                 if serving(r) {
                     "UP"
                 } else {
-                    state_word(&r.state)
+                    super::store::label(&r.state).as_str()
                 }
             };
             let fleet_state = if live.is_empty() {
@@ -228,17 +228,6 @@ pub fn build(
 /// Requests but no health line: see [`HostView::serving`].
 fn serving(r: &ServerRow) -> bool {
     r.state == "UNKNOWN" && r.last_request.is_some()
-}
-
-fn state_word(s: &str) -> &'static str {
-    match s {
-        "UP" => "UP",
-        "DOWN" => "DOWN",
-        "STOPPING" => "STOPPING",
-        "MAINT" => "MAINT",
-        "DRAIN" => "DRAIN",
-        _ => "UNKNOWN",
-    }
 }
 
 fn label(fleet_state: &str) -> Label {

@@ -8,7 +8,7 @@ use crate::engine::{Filter, Label};
 use crate::inventory::Inventory;
 use crate::store::{BackendRow, HistoryRow, ServerRow, SkewedRow};
 
-fn label(s: &str) -> Label {
+pub(crate) fn label(s: &str) -> Label {
     match s {
         "UP" => Label::Up,
         "DOWN" => Label::Down,
