@@ -134,6 +134,20 @@ impl Pipeline {
         self.drain();
     }
 
+    /// The lines read since the last call measure their hosts' clocks (see
+    /// [`crate::engine::clocks`]); the fleet rules judge silence with them.
+    pub fn fold_arrivals(
+        &mut self,
+        extra: Option<(Vec<crate::engine::clocks::Slot>, Option<Millis>)>,
+    ) {
+        let changed = self.engine.fold_arrivals(extra);
+        if let Some(a) = self.alerts.as_mut() {
+            for (host, offset) in changed {
+                a.clock_offset(host, offset);
+            }
+        }
+    }
+
     /// Event time has come to `t` (request lines).
     pub fn advance(&mut self, t: Millis) {
         self.engine.advance(t);

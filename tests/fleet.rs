@@ -362,6 +362,71 @@ fn metrics_pass_promtool_check_metrics() {
         ),
         "{body}"
     );
+    // The exporter's check and downtime series: srv2 refused lb1's
+    // connections (L4CON) and is DOWN there since 09:50:05, up to lb1's
+    // newest line (09:50:31); srv3 was DOWN 09:50:11-09:50:17 on lb3,
+    // whose last check passed (L7OK, code 200).
+    let value = |series: &str| -> f64 {
+        body.lines()
+            .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {series} in {body}"))
+    };
+    let srv = |host: &str, server: &str| {
+        format!("{{host=\"{host}\",proxy=\"be_app\",server=\"{server}\"")
+    };
+    assert_eq!(
+        value(&format!(
+            "hapwatch_server_check_status{},state=\"L4CON\"}}",
+            srv("lb1", "srv2")
+        )),
+        1.0
+    );
+    assert_eq!(
+        value(&format!(
+            "hapwatch_server_check_status{},state=\"L7OK\"}}",
+            srv("lb1", "srv2")
+        )),
+        0.0
+    );
+    assert_eq!(
+        value(&format!(
+            "hapwatch_server_check_status{},state=\"L7OK\"}}",
+            srv("lb3", "srv3")
+        )),
+        1.0
+    );
+    assert_eq!(
+        value(&format!(
+            "hapwatch_server_check_code{}}}",
+            srv("lb3", "srv3")
+        )),
+        200.0
+    );
+    let down = value(&format!(
+        "hapwatch_server_downtime_seconds_total{}}}",
+        srv("lb1", "srv2")
+    ));
+    assert!((20.0..=30.0).contains(&down), "{down}");
+    let down = value(&format!(
+        "hapwatch_server_downtime_seconds_total{}}}",
+        srv("lb3", "srv3")
+    ));
+    assert!((5.0..=7.0).contains(&down), "{down}");
+    assert_eq!(
+        value(&format!(
+            "hapwatch_server_downtime_seconds_total{}}}",
+            srv("lb3", "srv1")
+        )),
+        0.0
+    );
+    // Replayed at once, the capture's hosts agree with each other; their
+    // dates are hours behind the receive time.
+    for h in ["lb1", "lb2", "lb3"] {
+        let o = value(&format!(
+            "hapwatch_host_clock_offset_seconds{{host=\"{h}\"}}"
+        ));
+        assert!(o < -3600.0, "{h}: {o}");
+    }
     let mut check = Command::new("promtool")
         .args(["check", "metrics"])
         .stdin(Stdio::piped())
@@ -618,5 +683,143 @@ fn metrics_count_alert_deliveries_by_sink_and_outcome() {
             env!("CARGO_PKG_VERSION")
         )),
         "{text}"
+    );
+}
+
+/// `line` with every `HH:MM:SS` moved by `secs` (the capture's times
+/// never cross midnight).
+fn shift_times(line: &str, secs: i64) -> String {
+    let re = regex::Regex::new(r"\b(\d\d):(\d\d):(\d\d)").unwrap();
+    re.replace_all(line, |c: &regex::Captures| {
+        let t: i64 = (1..=3).fold(0, |t, i| t * 60 + c[i].parse::<i64>().unwrap()) + secs;
+        format!("{:02}:{:02}:{:02}", t / 3600, t / 60 % 60, t % 60)
+    })
+    .into_owned()
+}
+
+fn host<'a>(f: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    f["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["host"] == name)
+        .unwrap_or_else(|| panic!("no host {name} in {f:#}"))
+}
+
+/// lb2's clock runs five minutes behind (its dates, header and accept
+/// date, all five minutes early): its lines are judged in its own time,
+/// the fleet compares it on one clock. It is not silent, the fleet story
+/// and alerts are those of the true capture, and the view says it is
+/// skewed.
+#[test]
+fn a_load_balancer_whose_clock_runs_behind_is_skewed_not_silent() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = std::fs::read_to_string(fixture("fleet/haproxy-fleet.log")).unwrap();
+    let skewed: String = log
+        .lines()
+        .map(|l| match l.split_whitespace().nth(3) {
+            Some("lb2") => shift_times(l, -300) + "\n",
+            _ => format!("{l}\n"),
+        })
+        .collect();
+    assert_ne!(skewed, log);
+    let path = dir.path().join("lb2-behind.log");
+    std::fs::write(&path, skewed).unwrap();
+    let db = analyze_into(dir.path(), &path);
+    the_fleet_story(&db);
+    the_fleet_alerts(&db);
+    let f = fleet(&db, "2m");
+    let lb2 = host(&f, "lb2");
+    let offset = lb2["clock_offset_seconds"].as_f64().unwrap();
+    assert!((offset + 300.0).abs() < 3.0, "{lb2:#}");
+    assert_eq!(lb2["skewed"], true);
+    assert_eq!(lb2["clock_reference"], "fleet");
+    for h in ["lb1", "lb3"] {
+        assert_eq!(host(&f, h)["skewed"], false, "{f:#}");
+    }
+    let out = hapwatch(&["status", "--fleet", "--db", db.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().find(|l| l.starts_with("lb2")).unwrap();
+    assert!(
+        line.contains("dates 5m00s behind the other hosts"),
+        "{text}"
+    );
+    assert!(!line.contains("silent"), "{text}");
+}
+
+/// RFC 5424 lines of `host` whose clock reads `now + offset`.
+fn clock_lines(host: &str, now: i64, offset: i64, i: usize) -> Vec<String> {
+    let t = chrono::DateTime::from_timestamp_millis(now + offset).unwrap();
+    let stamp = t.format("%Y-%m-%dT%H:%M:%S%.3fZ");
+    let accept = t.format("%d/%b/%Y:%H:%M:%S%.3f");
+    let mut lines = vec![format!(
+        "<134>1 {stamp} {host} haproxy 10 - - 127.0.0.1:{} [{accept}] fe_http be_app/srv1 0/0/0/1/1 200 127 - - ---- 1/1/0/0/0 0/0 \"GET / HTTP/1.1\"",
+        40000 + i
+    )];
+    if i.is_multiple_of(10) {
+        lines.push(format!(
+            "<133>1 {stamp} {host} haproxy 10 - - Health check for server be_app/srv1 succeeded, reason: Layer7 check passed, code: 200, check duration: 1ms, status: 2/2 UP."
+        ));
+    }
+    lines
+}
+
+/// Live, offsets are measured against the receive time: lb2's clock five
+/// minutes behind, lb3's three minutes ahead (under --max-skew: applied).
+/// No host is silent, none of the three pages as silent, and the view
+/// says which clocks are off and by how much.
+#[test]
+fn live_clocks_behind_and_ahead_are_measured_against_the_receive_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("clocks.db");
+    let port = 29789;
+    let mut guard = common::listen_ready(&[
+        "--udp",
+        &format!("127.0.0.1:{port}"),
+        "--db",
+        db.to_str().unwrap(),
+    ]);
+    let u = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    for i in 0..40 {
+        let now = common::now_ms();
+        for (h, offset) in [("lb1", 0), ("lb2", -300_000), ("lb3", 180_000)] {
+            for l in clock_lines(h, now, offset, i) {
+                u.send_to(l.as_bytes(), ("127.0.0.1", port)).unwrap();
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let child = &mut guard.0;
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(child.wait().unwrap().success());
+    let f = fleet(&db, "2m");
+    for (h, want, skewed) in [
+        ("lb1", 0.0, false),
+        ("lb2", -300.0, true),
+        ("lb3", 180.0, true),
+    ] {
+        let v = host(&f, h);
+        let offset = v["clock_offset_seconds"].as_f64().unwrap();
+        assert!((offset - want).abs() < 2.0, "{h}: {v:#}");
+        assert_eq!(v["skewed"], skewed, "{h}: {v:#}");
+        assert_eq!(v["silent"], false, "{h}: {v:#}");
+        assert_eq!(v["clock_reference"], "received", "{h}: {v:#}");
+    }
+    let out = hapwatch(&["status", "--fleet", "--db", db.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("dates 5m00s behind their arrival"), "{text}");
+    assert!(
+        text.contains("dates 3m00s ahead of their arrival"),
+        "{text}"
+    );
+    let all = alerts(&db);
+    assert!(
+        !all.iter().any(|a| a.0 == "haproxy_host_silent"),
+        "{all:#?}"
     );
 }

@@ -17,6 +17,11 @@
 //! judged to the minute). Everything is in event time: silence is judged
 //! when [`Fleet::advance`] is told how far event time has come, which the
 //! pipeline does after the minutes of that time were handed over.
+//!
+//! Hosts are compared on one clock: each host's times are moved by its
+//! measured clock offset ([`crate::engine::clocks`]), so a load balancer
+//! whose clock runs five minutes behind is neither silent nor five minutes
+//! late to agree, and one ahead does not make the others look silent.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -161,6 +166,9 @@ pub struct Fleet {
     /// Off in the evaluator's scratch copies (previews see one backend of
     /// one host: no fleet).
     pub enabled: bool,
+    /// Each host's clock offset, as measured (not kept across restarts:
+    /// measured again within a batch).
+    offsets: BTreeMap<String, Millis>,
 }
 
 /// What a judgement wants done: the evaluator fires and resolves.
@@ -208,7 +216,19 @@ impl Fleet {
         Fleet {
             state: FleetState::default(),
             enabled: true,
+            offsets: BTreeMap::new(),
         }
+    }
+
+    /// `host`'s dates run `offset` ahead of the reference (negative:
+    /// behind).
+    pub fn clock_offset(&mut self, host: String, offset: Millis) {
+        self.offsets.insert(host, offset);
+    }
+
+    /// A time of `host`'s clock on the fleet's.
+    fn fleet_time(&self, host: &str, at: Millis) -> Millis {
+        at - self.offsets.get(host).copied().unwrap_or(0)
     }
 
     /// A host was heard from at `at` (a line, or a request minute's end):
@@ -217,6 +237,12 @@ impl Fleet {
         if !self.enabled {
             return;
         }
+        let at = self.fleet_time(host, at);
+        self.hear(host, at, s, out)
+    }
+
+    /// [`Fleet::heard`], `at` on the fleet's clock.
+    fn hear(&mut self, host: &str, at: Millis, s: &Settings, out: &mut Vec<Act>) {
         match self.state.heard.get_mut(host) {
             Some(last) => *last = (*last).max(at),
             None => {
@@ -234,7 +260,8 @@ impl Fleet {
         if !self.enabled {
             return;
         }
-        self.heard(&t.host, t.at, s, out);
+        let at = self.fleet_time(&t.host, t.at);
+        self.hear(&t.host, at, s, out);
         self.state
             .views
             .entry((t.backend.clone(), t.server.clone()))
@@ -243,11 +270,11 @@ impl Fleet {
                 t.host.clone(),
                 View {
                     label: t.to,
-                    since: t.at,
+                    since: at,
                     cause: t.cause.clone(),
                 },
             );
-        self.judge(&t.backend, &t.server, t.at, s, out);
+        self.judge(&t.backend, &t.server, at, s, out);
     }
 
     /// A health line of a server on `host`, and the server's state after
@@ -266,7 +293,8 @@ impl Fleet {
         if !self.enabled {
             return false;
         }
-        self.heard(host, at, s, out);
+        let at = self.fleet_time(host, at);
+        self.hear(host, at, s, out);
         let views = self
             .state
             .views
@@ -304,6 +332,7 @@ impl Fleet {
         if !self.enabled {
             return;
         }
+        let at = self.fleet_time(host, at);
         let views = self
             .state
             .views
@@ -329,6 +358,10 @@ impl Fleet {
         if !self.enabled {
             return false;
         }
+        // Event time's newest line may come from a host whose clock runs
+        // ahead: on the fleet's clock, "now" is that much earlier.
+        let ahead = self.offsets.values().copied().max().unwrap_or(0).max(0);
+        let now = now - ahead;
         let mut changed = false;
         let quiet: Vec<(String, Millis)> = self
             .state

@@ -541,6 +541,13 @@ impl Evaluator {
         self.changed |= self.degradation.closed_until() != closed;
     }
 
+    /// `host`'s clock runs `offset` ahead of the reference (measured by
+    /// the engine, `engine::clocks`): the fleet rules compare hosts on one
+    /// clock.
+    pub fn clock_offset(&mut self, host: String, offset: Millis) {
+        self.fleet.clock_offset(host, offset);
+    }
+
     /// Whether the state changed since this was last asked: a commit
     /// stores it then, in the transaction that stores what changed it.
     pub fn take_changed(&mut self) -> bool {

@@ -194,6 +194,8 @@ struct ChunkResult {
     pending: Vec<(Option<Dated>, PendingHealth)>,
     skewed: Vec<crate::engine::Skewed>,
     samples: Vec<String>,
+    /// The chunk's hosts and dates (their clocks, `engine::clocks`).
+    arrivals: (Vec<crate::engine::clocks::Slot>, Option<Millis>),
     after: Position,
 }
 
@@ -522,6 +524,7 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
                             pending: Vec::new(),
                             skewed: Vec::new(),
                             samples: Vec::new(),
+                            arrivals: Default::default(),
                             after: chunk.after.clone(),
                         };
                         let samples_before = eng.unparsed_samples.len();
@@ -542,6 +545,7 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
                         r.lines = eng.counters.lines - lines_before;
                         r.unparsed = eng.counters.unparsed - unparsed_before;
                         r.skewed = std::mem::take(&mut eng.skewed);
+                        r.arrivals = eng.arrivals.take();
                         chunk.data.release(&free);
                         if rollups && eng.aggregates.open_minutes() > CROWDED_MINUTES {
                             crowding
@@ -607,9 +611,13 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
                 p.engine.max_time = r.max_time;
                 let room = crate::engine::SKEWED_KEPT.saturating_sub(p.engine.skewed.len());
                 p.engine.skewed.extend(r.skewed.into_iter().take(room));
+                // The chunk's clocks first: the fleet rules compare its
+                // hosts' health lines on one clock.
+                p.fold_arrivals(Some(r.arrivals));
                 for (hint, pending) in r.pending {
                     if let Some((t, host)) = hint {
                         clock.observe(&host, t);
+                        p.engine.arrivals.see(t);
                         p.advance(t);
                     }
                     let at = p.engine.time_of(&pending, &mut clock);
@@ -617,6 +625,7 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
                 }
                 if let Some((t, host)) = r.last_request {
                     clock.observe(&host, t);
+                    p.engine.arrivals.see(t);
                     p.advance(t);
                 }
                 let input = &mut inputs[r.source];
@@ -652,6 +661,8 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
     for w in workers {
         p.engine.merge_worker(w);
     }
+    // The health lines of the last chunk measure their hosts' clocks too.
+    p.fold_arrivals(None);
     p.engine.counters.lines += oversized;
     p.engine.counters.oversized += oversized;
     p.finish();

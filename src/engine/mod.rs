@@ -11,6 +11,7 @@
 //! mergeable (see `stats`); health state has a single owner.
 
 pub mod breakdown;
+pub mod clocks;
 pub(crate) mod counts;
 pub mod diagnose;
 pub(crate) mod order;
@@ -403,6 +404,11 @@ pub struct Engine {
     pub zone: Zone,
     /// CRI parts (`P`) waiting for the line's end (`F`).
     cri_partial: Vec<u8>,
+    /// The hosts and dates of the lines read since the last
+    /// [`Engine::fold_arrivals`]: each load balancer's clock offset.
+    pub arrivals: clocks::Arrivals,
+    /// Each load balancer's clock, as measured.
+    pub clocks: clocks::HostClocks,
     /// When the last line dated without a zone was written, as read (a
     /// request's accept date + Ta, an RFC 3164 health line): `listen`
     /// compares it with the receive time to spot a zone left unset.
@@ -556,6 +562,8 @@ impl Engine {
             cap: Cap::default(),
             zone: Zone::utc(),
             cri_partial: Vec::new(),
+            arrivals: Default::default(),
+            clocks: Default::default(),
             unzoned: None,
         }
     }
@@ -675,6 +683,7 @@ impl Engine {
                     self.quarantine(host, r.accept, line);
                     return None;
                 }
+                self.arrivals.note(host, r.accept + emitted_after(&r));
                 self.on_request(host, &r);
                 None
             }
@@ -832,6 +841,10 @@ impl Engine {
         if self.max_time.is_some_and(|m| at > m) {
             self.quarantine(p.host.as_bytes(), at, &p.line);
             return;
+        }
+        // A line dated by its arrival says nothing of its host's clock.
+        if !matches!(p.stamp, Stamp::None) {
+            self.arrivals.note(p.host.as_bytes(), at);
         }
         let ev = &p.event;
         let states =
@@ -1040,6 +1053,23 @@ impl Engine {
         let at = clock.resolve(p.host.as_bytes(), p.stamp);
         self.counters.untimed += clock.arrival_timed(p.stamp, at) as u64;
         at
+    }
+
+    /// The lines read since the last call (with `extra`, another reader's
+    /// share of the same input) measure their hosts' clocks. Returns the
+    /// hosts whose offset changed.
+    pub fn fold_arrivals(
+        &mut self,
+        extra: Option<(Vec<clocks::Slot>, Option<Millis>)>,
+    ) -> Vec<(String, Millis)> {
+        if let Some((slots, _)) = extra {
+            self.arrivals.absorb(slots);
+        }
+        if self.arrivals.is_empty() {
+            return Vec::new();
+        }
+        let (batch, _) = self.arrivals.take();
+        self.clocks.fold(batch, &self.arrivals)
     }
 
     /// Merges a worker's request aggregates and counters.

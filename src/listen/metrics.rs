@@ -108,6 +108,10 @@ pub struct Snapshot {
     pub lines: u64,
     /// Transitions recorded from the runtime API (`--haproxy-socket`).
     pub reconciled: u64,
+    /// The newest event time read: an ongoing DOWN counts up to it.
+    pub event_now: Option<crate::time::Millis>,
+    /// Each host's measured clock offset, seconds (`engine::clocks`).
+    pub clock_offsets: Arc<Vec<(String, f64)>>,
 }
 
 /// One server's series, as its last update left them.
@@ -122,6 +126,65 @@ pub struct Series {
     pub timers: [Option<Histogram>; 3],
     /// With `--haproxy-config`: whether the configuration declares it.
     pub configured: Option<bool>,
+    /// Time DOWN in periods that ended, and since when it is DOWN now.
+    pub downtime_ms: i64,
+    pub down_since: Option<crate::time::Millis>,
+    /// Its last health check as HAProxy's exporter names it.
+    pub check: Option<CheckSeries>,
+}
+
+/// A server's last health check (a check line, or the reason of a state
+/// line), as HAProxy's exporter shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckSeries {
+    /// One of [`CHECK_STATUSES`].
+    pub status: &'static str,
+    /// The HTTP status of a layer 7 check.
+    pub code: Option<i32>,
+    pub duration_seconds: Option<f64>,
+}
+
+/// HAProxy's check statuses (`check_statuses[]` in src/check.c: short
+/// name, then the description its logs write as the reason), those the
+/// exporter's `haproxy_server_check_status` lists (a check that ended).
+pub const CHECK_STATUSES: [(&str, &str); 16] = [
+    ("HANA", "Health analyze"),
+    ("SOCKERR", "Socket error"),
+    ("L4OK", "Layer4 check passed"),
+    ("L4TOUT", "Layer4 timeout"),
+    ("L4CON", "Layer4 connection problem"),
+    ("L6OK", "Layer6 check passed"),
+    ("L6TOUT", "Layer6 timeout"),
+    ("L6RSP", "Layer6 invalid response"),
+    ("L7TOUT", "Layer7 timeout"),
+    ("L7RSP", "Layer7 invalid response"),
+    ("L7OK", "Layer7 check passed"),
+    ("L7OKC", "Layer7 check conditionally passed"),
+    ("L7STS", "Layer7 wrong status"),
+    ("PROCERR", "External check error"),
+    ("PROCTOUT", "External check timeout"),
+    ("PROCOK", "External check passed"),
+];
+
+impl CheckSeries {
+    /// The health check `c` as the exporter shows it; `None` for an agent
+    /// check (the exporter's `agent_status`, not this) or a reason HAProxy
+    /// does not write.
+    pub fn of(c: &crate::haproxy::CheckDetails) -> Option<CheckSeries> {
+        if c.agent {
+            return None;
+        }
+        let reason = c.reason.as_deref()?;
+        let status = CHECK_STATUSES
+            .iter()
+            .find(|(_, desc)| reason.starts_with(desc))?
+            .0;
+        Some(CheckSeries {
+            status,
+            code: c.code,
+            duration_seconds: c.duration_ms.map(|d| d as f64 / 1000.0),
+        })
+    }
 }
 
 /// The timers exported, with their label values.
@@ -153,6 +216,19 @@ impl Series {
             requests: stats.map(|s| s.counts.status),
             timers: TIMERS.map(|(t, _)| stats.and_then(|s| s.timer(t)).map(histogram)),
             configured: None,
+            downtime_ms: health.map_or(0, |st| {
+                st.time_in
+                    .get(&crate::model::Label::Down)
+                    .copied()
+                    .unwrap_or(0)
+            }),
+            down_since: health
+                .filter(|st| st.label() == crate::model::Label::Down)
+                .and_then(|st| st.since)
+                .filter(|&t| !crate::time::is_untimed(t)),
+            check: health
+                .and_then(|st| st.last_check.as_ref())
+                .and_then(CheckSeries::of),
         }
     }
 }
@@ -179,9 +255,28 @@ pub struct Publisher {
     inventory: Option<Arc<crate::inventory::Inventory>>,
     /// Hosts whose declared servers are listed.
     hosts: std::collections::HashSet<String>,
+    /// The hosts' clock offsets as last shown, and the engine's version of
+    /// them then: rebuilt only when one changed.
+    clocks: (u64, Arc<Vec<(String, f64)>>),
 }
 
 impl Publisher {
+    /// Each host's measured clock offset, in seconds.
+    pub fn clock_offsets(
+        &mut self,
+        c: &crate::engine::clocks::HostClocks,
+    ) -> Arc<Vec<(String, f64)>> {
+        if self.clocks.0 != c.version {
+            let offsets = c
+                .hosts
+                .iter()
+                .filter_map(|(h, c)| c.offset.map(|o| (h.clone(), o as f64 / 1000.0)))
+                .collect();
+            self.clocks = (c.version, Arc::new(offsets));
+        }
+        self.clocks.1.clone()
+    }
+
     /// Sets (or replaces, at SIGHUP) the configuration's servers: every
     /// host is listed again at the next publication.
     pub fn set_inventory(&mut self, inv: Option<Arc<crate::inventory::Inventory>>) {
@@ -753,6 +848,15 @@ impl prometheus_client::collector::Collector for Collector {
                     .map(move |(o, n)| (vec![("sink", sink.clone()), ("outcome", o.to_string())], n))
             }),
         )?;
+        let mut m = enc.encode_descriptor(
+            "hapwatch_host_clock_offset_seconds",
+            "How far a load balancer's dates run ahead of their receive time (negative: behind), from its fastest line of the last minute or two",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (host, o) in snap.clock_offsets.iter() {
+            ConstGauge::new(*o).encode(m.encode_family(&[("host", Escaped(host.as_str()))])?)?;
+        }
         gauge(
             &mut enc,
             "hapwatch_build_info",
@@ -818,6 +922,64 @@ impl prometheus_client::collector::Collector for Collector {
                     ("state", Escaped(st)),
                 ])?)?;
             }
+        }
+        // Downtime as the exporter's `haproxy_server_downtime_seconds_total`:
+        // time DOWN, an ongoing DOWN up to the newest event time.
+        let mut m = enc.encode_descriptor(
+            "hapwatch_server_downtime_seconds",
+            "Time the server spent DOWN (event time, an ongoing DOWN up to the newest line), as HAProxy's exporter's haproxy_server_downtime_seconds_total",
+            None,
+            MetricType::Counter,
+        )?;
+        for (k, v) in series.iter() {
+            if v.state == "UNKNOWN" {
+                continue;
+            }
+            let ongoing = match (v.down_since, snap.event_now) {
+                (Some(since), Some(now)) => (now - since).max(0),
+                _ => 0,
+            };
+            ConstCounter::new((v.downtime_ms + ongoing) as f64 / 1000.0)
+                .encode(m.encode_family(&proxy_labels(k, None))?)?;
+        }
+        // The last health check, in the exporter's terms
+        // (`haproxy_server_check_status`, `_check_code`,
+        // `_check_duration_seconds`).
+        let mut m = enc.encode_descriptor(
+            "hapwatch_server_check_status",
+            "1 for the status of the server's last health check logged, as HAProxy's exporter's haproxy_server_check_status (state: L4OK, L4CON, L7STS, ...)",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (k, v) in series.iter() {
+            let Some(c) = &v.check else { continue };
+            for (st, _) in CHECK_STATUSES {
+                ConstGauge::new((st == c.status) as i64)
+                    .encode(m.encode_family(&proxy_labels(k, Some(("state", st))))?)?;
+            }
+        }
+        let mut m = enc.encode_descriptor(
+            "hapwatch_server_check_code",
+            "HTTP status of the server's last layer 7 health check logged (0 when it had none)",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (k, v) in series.iter() {
+            let Some(c) = &v.check else { continue };
+            ConstGauge::new(c.code.unwrap_or(0) as i64)
+                .encode(m.encode_family(&proxy_labels(k, None))?)?;
+        }
+        let mut m = enc.encode_descriptor(
+            "hapwatch_server_check_duration_seconds",
+            "Duration of the server's last health check logged",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (k, v) in series.iter() {
+            let Some(d) = v.check.as_ref().and_then(|c| c.duration_seconds) else {
+                continue;
+            };
+            ConstGauge::new(d).encode(m.encode_family(&proxy_labels(k, None))?)?;
         }
         if series.values().any(|v| v.configured.is_some()) {
             let mut m = enc.encode_descriptor(

@@ -719,6 +719,7 @@ fn engine_loop(
                 // Lines with no time of their own (HAProxy's stderr) are
                 // dated by their arrival: the closest truth live.
                 clock.received = Some(now_ms());
+                p.engine.arrivals.received = clock.received;
                 let untimed = p.engine.counters.untimed;
                 for f in &batch.frames {
                     let before = p.engine.counters.unparsed;
@@ -729,6 +730,7 @@ fn engine_loop(
                         }
                     }
                 }
+                p.fold_arrivals(None);
                 if let Some(l) = &batch.source {
                     l.say_if_mostly_unparsed();
                     l.untimed_lines(p.engine.counters.untimed - untimed);
@@ -1054,6 +1056,8 @@ fn publish(p: &mut Pipeline, series: &mut metrics::Publisher, shared: &metrics::
         alert_previews: p.alerts.as_ref().map_or(0, |a| a.previews),
         alert_previews_unconfirmed: p.alerts.as_ref().map_or(0, |a| a.previews_unconfirmed),
         reconciled: engine.health.reconciled,
+        event_now: engine.last,
+        clock_offsets: series.clock_offsets(&engine.clocks),
     };
     series.publish(&mut p.engine, counters, shared);
 }

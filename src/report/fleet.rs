@@ -3,11 +3,13 @@
 //! balancer's network or a partition; "DOWN on 4/4" is the server.
 //!
 //! Built from what `status` reads (per-host rows) and each host's newest
-//! stored line, all in event time: a host whose newest line is more than
-//! the silence (`--host-silence`) behind the fleet's newest line is
-//! *silent*. Its last known state is shown as such and not counted either
-//! way: a load balancer that stopped logging is not evidence that a server
-//! is UP.
+//! stored line, in event time moved by the host's measured clock offset
+//! (`engine::clocks`): a host whose newest line is more than the silence
+//! (`--host-silence`) behind the fleet's newest line is *silent*, and a
+//! host whose clock runs minutes behind is not silent but *skewed*, said
+//! so. A silent host's last known state is shown as such and not counted
+//! either way: a load balancer that stopped logging is not evidence that a
+//! server is UP.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -21,6 +23,10 @@ use crate::time::{format_rfc3339_ms, human, Millis};
 
 /// The default `--host-silence`.
 pub const HOST_SILENCE_MS: Millis = 120_000;
+
+/// A clock offset shown as skew: relays and networks delay lines by less,
+/// NTP keeps clocks far closer.
+pub const SKEW_SHOWN_MS: Millis = 10_000;
 
 #[derive(Debug, Serialize)]
 pub struct Fleet {
@@ -42,6 +48,13 @@ pub struct FleetHost {
     /// Lines quarantined for a date too far past their receive time: its
     /// clock runs ahead (`status --skewed` shows them).
     pub skewed_lines: u64,
+    /// How far its dates run ahead of the reference (negative: behind), when
+    /// measured: live against the receive time, from a file against the
+    /// other hosts (`clock_reference`: `received` or `fleet`).
+    pub clock_offset_seconds: Option<f64>,
+    pub clock_reference: Option<String>,
+    /// The offset is large enough to say (see [`SKEW_SHOWN_MS`]).
+    pub skewed: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -101,8 +114,10 @@ pub fn build(
     seen: &[HostRow],
     silence: Millis,
 ) -> Fleet {
-    let newest = seen.iter().filter_map(|h| h.last).max();
-    let silent_host = |h: &HostRow| match (newest, h.last) {
+    // Each host's newest line on the fleet's clock.
+    let fleet_last = |h: &HostRow| h.last.map(|l| l - h.offset.unwrap_or(0));
+    let newest = seen.iter().filter_map(fleet_last).max();
+    let silent_host = |h: &HostRow| match (newest, fleet_last(h)) {
         (Some(n), Some(l)) => n - l > silence,
         (Some(_), None) => true,
         _ => false,
@@ -117,9 +132,14 @@ pub fn build(
         .map(|h| FleetHost {
             host: h.host.clone(),
             last_line: h.last.map(format_rfc3339_ms),
-            behind_seconds: newest.zip(h.last).map(|(n, l)| (n - l) as f64 / 1000.0),
+            behind_seconds: newest
+                .zip(fleet_last(h))
+                .map(|(n, l)| (n - l).max(0) as f64 / 1000.0),
             silent: silent.contains(h.host.as_str()),
             skewed_lines: h.skewed_lines,
+            clock_offset_seconds: h.offset.map(|o| o as f64 / 1000.0),
+            clock_reference: h.reference.clone(),
+            skewed: h.offset.is_some_and(|o| o.abs() >= SKEW_SHOWN_MS),
         })
         .collect();
 
@@ -378,14 +398,26 @@ pub fn fleet_table(f: &Fleet, color: bool) -> String {
                     _ => "sending".to_string(),
                 }
             };
-            let skew = if h.skewed_lines > 0 {
-                format!(
+            let mut clock = Vec::new();
+            if let (true, Some(o)) = (h.skewed, h.clock_offset_seconds) {
+                let by = human((o.abs().round() * 1000.0) as Millis);
+                let against = match h.clock_reference.as_deref() {
+                    Some("fleet") => "the other hosts",
+                    _ => "their arrival",
+                };
+                clock.push(if o < 0.0 {
+                    format!("dates {by} behind {against} (its clock, or a delayed relay)")
+                } else {
+                    format!("dates {by} ahead of {against} (its clock)")
+                });
+            }
+            if h.skewed_lines > 0 {
+                clock.push(format!(
                     "{} lines dated ahead of their arrival (clock ahead? status --skewed)",
                     h.skewed_lines
-                )
-            } else {
-                String::new()
-            };
+                ));
+            }
+            let skew = clock.join("; ");
             (
                 vec![
                     show(&h.host).to_string(),
@@ -438,6 +470,8 @@ mod tests {
             host: host.into(),
             last: Some(last),
             skewed_lines: 0,
+            offset: None,
+            reference: None,
         }
     }
 

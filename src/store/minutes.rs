@@ -470,7 +470,7 @@ pub(super) mod tests {
         let c = rusqlite::Connection::open(&path).unwrap();
         c.execute_batch(
             "DROP TABLE backend_rollups; ALTER TABLE checkpoints DROP COLUMN cursor;
-             PRAGMA user_version = 10;",
+             DROP TABLE hosts; PRAGMA user_version = 10;",
         )
         .unwrap();
         drop(c);

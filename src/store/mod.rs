@@ -325,6 +325,18 @@ const MIGRATIONS: &[&str] = &[
     "
     ALTER TABLE checkpoints ADD COLUMN cursor TEXT;
     ",
+    // 13: each load balancer's clock as measured (`engine::clocks`): its
+    // newest date and how far its dates run from the receive time (live)
+    // or from the other hosts' (a file). The fleet view judges silence
+    // and says skew with it.
+    "
+    CREATE TABLE hosts (
+        host TEXT PRIMARY KEY,
+        last_event_ms INTEGER NOT NULL,
+        offset_ms INTEGER,
+        reference TEXT NOT NULL
+    ) WITHOUT ROWID;
+    ",
 ];
 
 /// The migration that creates `backend_rollups`, filled from `rollups`.
@@ -784,6 +796,18 @@ impl Store {
                     params![SKEWED_ROWS],
                 )
                 .map_err(err)?;
+            }
+            {
+                let mut ins = tx
+                    .prepare_cached(
+                        "INSERT OR REPLACE INTO hosts (host, last_event_ms, offset_ms, reference)
+                         VALUES (?1, ?2, ?3, ?4)",
+                    )
+                    .map_err(err)?;
+                for (host, c) in b.engine.clocks.changed() {
+                    ins.execute(params![host, c.last_event, c.offset, c.reference.as_str()])
+                        .map_err(err)?;
+                }
             }
             if let Some(held) = b.held {
                 tx.execute("DELETE FROM held_lines", []).map_err(err)?;
@@ -1379,8 +1403,15 @@ impl Store {
         } else {
             "0"
         };
+        let clock = if self.has_table("hosts").map_err(err)? {
+            parts.push("SELECT host, last_event_ms FROM hosts");
+            "(SELECT offset_ms FROM hosts c WHERE c.host = h), \
+             (SELECT reference FROM hosts c WHERE c.host = h)"
+        } else {
+            "NULL, NULL"
+        };
         let sql = format!(
-            "SELECT h, MAX(t), {skewed} FROM ({}) GROUP BY h ORDER BY h",
+            "SELECT h, MAX(t), {skewed}, {clock} FROM ({}) GROUP BY h ORDER BY h",
             parts.join(" UNION ALL ")
         );
         let mut q = self.conn.prepare(&sql).map_err(err)?;
@@ -1390,6 +1421,8 @@ impl Store {
                     host: r.get(0)?,
                     last: r.get::<_, Option<Millis>>(1)?.filter(|&t| t > 0),
                     skewed_lines: r.get::<_, i64>(2)? as u64,
+                    offset: r.get(3)?,
+                    reference: r.get(4)?,
                 })
             })
             .map_err(err)?;
@@ -1522,6 +1555,11 @@ pub struct HostRow {
     pub last: Option<Millis>,
     /// Its lines quarantined for a date too far past their receive time.
     pub skewed_lines: u64,
+    /// How far its dates run ahead of the reference (negative: behind),
+    /// when measured (`engine::clocks`).
+    pub offset: Option<Millis>,
+    /// What the offset was measured against: `received` or `fleet`.
+    pub reference: Option<String>,
 }
 
 /// A line quarantined for its date (`status --skewed`).

@@ -385,6 +385,7 @@ impl Writer {
         self.new_transitions += new;
         engine.health.checks.clear();
         engine.health.process.clear();
+        engine.clocks.stored();
         if self.keep_transitions {
             self.written = engine.health.transitions.len();
         } else {
