@@ -70,6 +70,8 @@ enum By {
     Status,
     Termination,
     Cookie,
+    Url,
+    Client,
 }
 
 impl By {
@@ -79,6 +81,40 @@ impl By {
             By::Status => K::Status,
             By::Termination => K::Termination,
             By::Cookie => K::Cookie,
+            By::Url => K::Url,
+            By::Client => K::Client,
+        }
+    }
+}
+
+/// `analyze --by url|client --sort`: halog's `-u`, `-uc`, `-ue`, `-ua`,
+/// `-ut`, `-uao`, `-uto`, `-uba`, `-ubt`.
+#[derive(Clone, Copy, ValueEnum)]
+enum SortBy {
+    Key,
+    Count,
+    Errors,
+    AvgTime,
+    TotalTime,
+    AvgOkTime,
+    TotalOkTime,
+    AvgBytes,
+    TotalBytes,
+}
+
+impl SortBy {
+    fn sort(self) -> hapwatch::engine::breakdown::Sort {
+        use hapwatch::engine::breakdown::Sort as S;
+        match self {
+            SortBy::Key => S::Key,
+            SortBy::Count => S::Count,
+            SortBy::Errors => S::Errors,
+            SortBy::AvgTime => S::AvgTime,
+            SortBy::TotalTime => S::TotalTime,
+            SortBy::AvgOkTime => S::AvgOkTime,
+            SortBy::TotalOkTime => S::TotalOkTime,
+            SortBy::AvgBytes => S::AvgBytes,
+            SortBy::TotalBytes => S::TotalBytes,
         }
     }
 }
@@ -315,9 +351,20 @@ enum Command {
         #[arg(long, value_name = "N", default_value_t = 10_000)]
         max_hosts: usize,
         /// Count requests by HTTP status code (halog -st), termination
-        /// code (-tc) or persistence cookie code (-cc) instead of by server.
+        /// code (-tc), persistence cookie code (-cc), URL (-u*) or client
+        /// address (-ic) instead of by server.
         #[arg(long, value_enum, value_name = "KEY")]
         by: Option<By>,
+        /// With --by url|client: the order of the rows (halog's -u, -uc,
+        /// -ue, -ua, -ut, -uao, -uto, -uba, -ubt).
+        #[arg(long, value_enum, default_value = "count", requires = "by")]
+        sort: SortBy,
+        /// With --by url|client: the first N rows (0: all).
+        #[arg(long, value_name = "N", default_value_t = 20, requires = "by")]
+        top: usize,
+        /// With --by url: keep the query string (halog -query).
+        #[arg(long, requires = "by")]
+        query: bool,
     },
     /// Alerts stored in the database (by `listen`, or `analyze --db --alerts`), newest first.
     Alerts {
@@ -507,6 +554,9 @@ fn main() -> ExitCode {
             max_servers,
             max_hosts,
             by,
+            sort,
+            top,
+            query,
         } => {
             let alerts = match alert_rules(alerts, rules.as_deref()) {
                 Ok(a) => a,
@@ -547,7 +597,13 @@ fn main() -> ExitCode {
                     max_skew: Some(max_skew),
                     cap: hapwatch::engine::Cap::new(max_servers.max(1), max_hosts.max(1)),
                     zone: tz.unwrap_or_else(Zone::local),
-                    by: by.map(By::key),
+                    by: by.map(|by| {
+                        let mut b = hapwatch::engine::breakdown::Breakdown::new(by.key());
+                        b.sort = sort.sort();
+                        b.top = top;
+                        b.query = query;
+                        b
+                    }),
                 },
             };
             // A database that cannot be used is reported before the work.

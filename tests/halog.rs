@@ -9,12 +9,16 @@ use std::process::{Command, Stdio};
 /// `backend/server` -> [1xx, 2xx, 3xx, 4xx, 5xx, other, total]
 /// What `halog FLAG < path` prints.
 fn halog(flag: &str, path: &std::path::Path) -> String {
+    halog_args(&[flag], path)
+}
+
+fn halog_args(args: &[&str], path: &std::path::Path) -> String {
     let halog = ["/usr/sbin/halog", "/usr/bin/halog"]
         .into_iter()
         .find(|p| std::path::Path::new(p).exists())
         .expect("halog is needed: apt-get install haproxy");
     let out = Command::new(halog)
-        .arg(flag)
+        .args(args)
         .stdin(Stdio::from(std::fs::File::open(path).unwrap()))
         .output()
         .unwrap();
@@ -160,4 +164,139 @@ fn an_unknown_by_key_exits_2_naming_the_valid_ones() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("status, termination, cookie"), "{err}");
+}
+
+/// halog's `#req err ttot tavg oktot okavg bavg btot key` rows, in order.
+fn halog_named(args: &[&str], path: &std::path::Path) -> Vec<(String, [u64; 8])> {
+    halog_args(args, path)
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(|l| {
+            let f: Vec<&str> = l.splitn(9, ' ').collect();
+            let n = |i: usize| f[i].parse::<u64>().unwrap();
+            (f[8].to_string(), std::array::from_fn(n))
+        })
+        .collect()
+}
+
+fn hapwatch_named(args: &[&str], path: &std::path::Path) -> Vec<(String, [u64; 8])> {
+    let mut all = args.to_vec();
+    all.push(path.to_str().unwrap());
+    let r = analyze_json(&all);
+    r["by"]["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| {
+            let g = |k: &str| row[k].as_u64().unwrap();
+            (
+                row["value"].as_str().unwrap().to_string(),
+                [
+                    g("requests"),
+                    g("errors"),
+                    g("time_total_ms"),
+                    g("time_avg_ms"),
+                    g("ok_time_total_ms"),
+                    g("ok_time_avg_ms"),
+                    g("bytes_avg"),
+                    g("bytes"),
+                ],
+            )
+        })
+        .collect()
+}
+
+/// `halog -u*`, `-ic` and `-query` against `analyze --by url|client
+/// --sort ... --top 0`: the same rows with the same figures, in the same
+/// order of the sorted column (ties may be listed in another order; halog
+/// -u lists URLs in reverse byte order, `--sort key` in byte order).
+#[test]
+fn urls_and_clients_match_halog_in_every_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = [
+        traditional_fixture(dir.path()),
+        generated(dir.path(), "60000", "13"),
+    ];
+    let cases: [(&str, &[&str], Option<usize>); 11] = [
+        ("-u", &["--by", "url", "--sort", "key"], None),
+        ("-uc", &["--by", "url", "--sort", "count"], Some(0)),
+        ("-ue", &["--by", "url", "--sort", "errors"], Some(1)),
+        ("-ut", &["--by", "url", "--sort", "total-time"], Some(2)),
+        ("-ua", &["--by", "url", "--sort", "avg-time"], Some(3)),
+        ("-uto", &["--by", "url", "--sort", "total-ok-time"], Some(4)),
+        ("-uao", &["--by", "url", "--sort", "avg-ok-time"], Some(5)),
+        ("-uba", &["--by", "url", "--sort", "avg-bytes"], Some(6)),
+        ("-ubt", &["--by", "url", "--sort", "total-bytes"], Some(7)),
+        ("-ic", &["--by", "client"], Some(0)),
+        ("-uc -query", &["--by", "url", "--query"], Some(0)),
+    ];
+    for file in &files {
+        for (flag, args, column) in cases {
+            let flags: Vec<&str> = flag.split(' ').collect();
+            let want = halog_named(&flags, file);
+            let mut all = args.to_vec();
+            all.extend(["--top", "0"]);
+            let got = hapwatch_named(&all, file);
+            assert!(!want.is_empty(), "{flag}");
+            if file == &files[1] {
+                assert!(want.len() >= 5, "{flag}: {want:?}");
+            }
+            let as_map = |v: &[(String, [u64; 8])]| v.iter().cloned().collect::<BTreeMap<_, _>>();
+            assert_eq!(as_map(&got), as_map(&want), "{flag} on {}", file.display());
+            match column {
+                Some(c) => {
+                    let order =
+                        |v: &[(String, [u64; 8])]| v.iter().map(|r| r.1[c]).collect::<Vec<_>>();
+                    assert_eq!(order(&got), order(&want), "{flag}");
+                }
+                None => {
+                    let keys = |v: &[(String, [u64; 8])]| {
+                        v.iter().map(|r| r.0.clone()).collect::<Vec<_>>()
+                    };
+                    let mut reversed = keys(&want);
+                    reversed.reverse();
+                    assert_eq!(keys(&got), reversed, "{flag}");
+                }
+            }
+        }
+        // The query string, kept, makes more URLs than cut.
+        let cut = hapwatch_named(&["--by", "url", "--top", "0"], file);
+        let kept = hapwatch_named(&["--by", "url", "--query", "--top", "0"], file);
+        assert!(kept.len() >= cut.len());
+    }
+    // --top: the first N rows, and how many there are.
+    let r = analyze_json(&["--by", "client", "--top", "3", files[1].to_str().unwrap()]);
+    assert_eq!(r["by"]["rows"].as_array().unwrap().len(), 3);
+    assert!(r["by"]["distinct"].as_u64().unwrap() > 3, "{:#}", r["by"]);
+    assert_eq!(r["by"]["sort"], "count");
+}
+
+#[test]
+fn an_unknown_sort_exits_2_naming_the_valid_ones() {
+    let out = hapwatch(&["analyze", "--by", "url", "--sort", "fastest", "-"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("avg-time"), "{err}");
+    assert!(err.contains("total-bytes"), "{err}");
+}
+
+/// README's "Coming from halog" shows what `--by url` prints.
+#[test]
+fn the_readme_url_table_is_what_hapwatch_prints() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let cmd = "hapwatch analyze --by url --top 5 fixtures/rsyslog-file.log";
+    let after = &readme[readme.find(cmd).expect("the command is in README")..];
+    let block = after.split("```").nth(2).unwrap().trim_start_matches('\n');
+    let out = hapwatch(&[
+        "analyze",
+        "--by",
+        "url",
+        "--top",
+        "5",
+        fixture("rsyslog-file.log").to_str().unwrap(),
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let shown = &text[text.find("REQUESTS BY URL").unwrap()..];
+    assert_eq!(shown.trim_end(), block.trim_end());
 }

@@ -169,6 +169,10 @@ pub struct Fleet {
     /// Each host's clock offset, as measured (not kept across restarts:
     /// measured again within a batch).
     offsets: BTreeMap<String, Millis>,
+    /// The state changed in a way a restart must find: a new view, a
+    /// host heard in a new minute (a restart with a host's last hearing
+    /// minutes old would judge it silent at once).
+    pub dirty: bool,
 }
 
 /// What a judgement wants done: the evaluator fires and resolves.
@@ -217,6 +221,7 @@ impl Fleet {
             state: FleetState::default(),
             enabled: true,
             offsets: BTreeMap::new(),
+            dirty: false,
         }
     }
 
@@ -243,9 +248,14 @@ impl Fleet {
 
     /// [`Fleet::heard`], `at` on the fleet's clock.
     fn hear(&mut self, host: &str, at: Millis, s: &Settings, out: &mut Vec<Act>) {
+        const MINUTE: Millis = 60_000;
         match self.state.heard.get_mut(host) {
-            Some(last) => *last = (*last).max(at),
+            Some(last) => {
+                self.dirty |= at.div_euclid(MINUTE) > last.div_euclid(MINUTE);
+                *last = (*last).max(at);
+            }
             None => {
+                self.dirty = true;
                 self.state.heard.insert(host.to_string(), at);
             }
         }
@@ -341,6 +351,7 @@ impl Fleet {
         if views.contains_key(host) {
             return;
         }
+        self.dirty = true;
         views.insert(
             host.to_string(),
             View {
@@ -595,6 +606,43 @@ pub fn check(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A host that only sends requests is heard by its minutes: the
+    /// rules' state says so at least once a minute, or a restart (which
+    /// stores and reloads that state) would find its hearing minutes old
+    /// and judge it silent before its next line.
+    #[test]
+    fn hearing_a_host_in_a_new_minute_is_a_change_to_store() {
+        let rollup = |host: &str, minute: Millis| crate::engine::rollup::Rollup {
+            key: crate::model::ServerKey {
+                host: host.into(),
+                backend: "be_app".into(),
+                server: "srv1".into(),
+            },
+            minute,
+            data: Default::default(),
+        };
+        let mut e = Evaluator::new(RuleFile::default());
+        e.take_changed();
+        e.on_minutes(&[rollup("lb1", 0)], Some(30 * S));
+        assert!(e.take_changed(), "a new host, a new view");
+        e.on_minutes(&[rollup("lb1", 0)], Some(40 * S));
+        assert!(!e.take_changed(), "the same minute again");
+        e.on_minutes(&[rollup("lb1", 60 * S)], Some(90 * S));
+        assert!(e.take_changed(), "heard in a new minute");
+        let saved = serde_json::to_string(&e.state()).unwrap();
+        // Restarted from what was stored: lb1 is not silent at 3 minutes.
+        let mut back = Evaluator::new(RuleFile::default());
+        back.restore_state(serde_json::from_str(&saved).unwrap(), Vec::new());
+        back.advance(3 * 60 * S);
+        assert!(
+            !back.out.iter().any(|a| a.rule == "haproxy_host_silent"),
+            "{:?}",
+            back.out
+        );
+        back.advance(4 * 60 * S);
+        assert!(back.out.iter().any(|a| a.rule == "haproxy_host_silent"));
+    }
 
     #[test]
     fn down_on_reads_all_counts_and_shares() {

@@ -362,6 +362,9 @@ pub struct Evaluator {
     fleet: fleet::Fleet,
     /// `host_silence`.
     silence: Millis,
+    /// The runbook text with the rule file's `stats_url`: built once per
+    /// rule file, not per alert or health line.
+    runbook: String,
 }
 
 impl Evaluator {
@@ -382,7 +385,14 @@ impl Evaluator {
             changed: true,
             fleet: fleet::Fleet::new(),
             silence: Self::silence_of(&rules_silence),
+            runbook: String::new(),
         }
+        .with_runbook()
+    }
+
+    fn with_runbook(mut self) -> Evaluator {
+        self.runbook = self.runbook_text();
+        self
     }
 
     fn silence_of(s: &Option<String>) -> Millis {
@@ -395,16 +405,16 @@ impl Evaluator {
         &mut self,
         step: impl FnOnce(&mut fleet::Fleet, &fleet::Settings, &mut Vec<fleet::Act>) -> R,
     ) -> R {
-        let runbook = self.runbook();
         let settings = fleet::Settings {
             down: &self.rules.haproxy_server_down_fleet,
             diverge: &self.rules.haproxy_lb_view_diverges,
             silent: &self.rules.haproxy_host_silent,
             silence: self.silence,
-            runbook: &runbook,
+            runbook: &self.runbook,
         };
         let mut acts = Vec::new();
         let r = step(&mut self.fleet, &settings, &mut acts);
+        self.changed |= std::mem::take(&mut self.fleet.dirty);
         for act in acts {
             match act {
                 fleet::Act::Fire(a) => self.fire(a),
@@ -555,10 +565,9 @@ impl Evaluator {
     }
 
     fn close_minutes_until(&mut self, t: Millis) {
-        let runbook = self.runbook();
         let mut out = Vec::new();
         self.degradation
-            .close_until(t, &self.rules, &runbook, &mut out);
+            .close_until(t, &self.rules, &self.runbook, &mut out);
         for a in out {
             match a.status {
                 Status::Firing => self.fire(a),
@@ -575,6 +584,7 @@ impl Evaluator {
         self.flap_window = parse_duration(&rules.haproxy_server_flapping.window).unwrap_or(600_000);
         self.silence = Self::silence_of(&rules.host_silence);
         self.rules = rules;
+        self.runbook = self.runbook_text();
     }
 
     /// What to carry across a restart (see [`EvaluatorState`]).
@@ -627,7 +637,7 @@ impl Evaluator {
         }
     }
 
-    fn runbook(&self) -> String {
+    fn runbook_text(&self) -> String {
         RUNBOOK.replace(
             "{stats_url}",
             &self
@@ -770,7 +780,7 @@ impl Evaluator {
                 Label::Maint | Label::Drain => Severity::Info,
                 _ => opts.severity.unwrap_or(Severity::Critical),
             };
-            let runbook = self.runbook();
+            let runbook = self.runbook.clone();
             let base = |sev: Severity, summary: String, description: String| Alert {
                 rule: rule.into(),
                 status: Status::Firing,
@@ -946,7 +956,7 @@ impl Evaluator {
                 t.to.as_str(),
                 t.cause.as_deref().unwrap_or("no reason logged")
             ),
-            runbook: self.runbook(),
+            runbook: self.runbook.clone(),
         };
         if n >= opts.transitions {
             self.fire(a);
@@ -984,7 +994,7 @@ impl Evaluator {
                 show_host(host)
             ),
             description: "HAProxy answers its requests with 503 until a server is UP again.".into(),
-            runbook: self.runbook(),
+            runbook: self.runbook.clone(),
         };
         if now_down {
             self.fire(a);

@@ -54,8 +54,9 @@ pub struct Reading {
     pub cap: crate::engine::Cap,
     /// `--tz`: the zone of dates written without an offset.
     pub zone: crate::time::Zone,
-    /// `--by`: also count requests by this key.
-    pub by: Option<crate::engine::breakdown::By>,
+    /// `--by` (with `--sort`, `--top`, `--query`): also count requests by
+    /// this key; each worker counts into a copy of this empty breakdown.
+    pub by: Option<crate::engine::breakdown::Breakdown>,
 }
 
 pub struct Options {
@@ -323,10 +324,7 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
         e.rollups = rollups;
         e.cap = opts.reading.cap.clone();
         e.zone = opts.reading.zone.clone();
-        e.breakdown = opts
-            .reading
-            .by
-            .map(crate::engine::breakdown::Breakdown::new);
+        e.breakdown = opts.reading.by.clone();
         e
     };
     let mut main = new_engine();

@@ -1,11 +1,20 @@
 //! `analyze --by`: requests counted by one of the keys halog counts by
-//! (`-st` status codes, `-tc` termination codes, `-cc` cookie codes)
-//! instead of by server. Each worker counts its own lines; the counts merge
-//! exactly, like every other aggregate.
+//! (`-st` status codes, `-tc` termination codes, `-cc` cookie codes, `-u*`
+//! URLs, `-ic` client addresses) instead of by server. Each worker counts
+//! its own lines; the counts merge exactly, like every other aggregate.
 //!
 //! Where halog's rules differ (it reads fields by position, so a TCP line's
 //! bytes count as its "status"): only HTTP lines have a status or cookie
 //! codes here; a TCP line's termination state is its two letters.
+//!
+//! URLs and clients are counted by halog's rules for `-u*` and `-ic`
+//! (`admin/halog/halog.c`, `filter_count_url`, `filter_count_ip`), so the
+//! figures are the same: an error is a `-1` among the timers (any of the
+//! five for a URL; TR or Ta for a client), and the time is Tr for a URL,
+//! TR for a client, Ta when that one is `-1` (the "OK" time then counts 0).
+//! A URL is cut at `?` or `;` unless the query is kept (`--query`); a
+//! request line without one (`<BADREQ>`) is keyed `"<BADREQ>"`, as halog
+//! keys it. TCP lines (three timers) are counted apart, as halog does.
 
 use rustc_hash::FxHashMap;
 
@@ -22,7 +31,47 @@ pub enum By {
     /// The last two letters of an HTTP termination state (persistence
     /// cookie), as `halog -cc`.
     Cookie,
+    /// The request's URL, as `halog -u*`.
+    Url,
+    /// The client address, as `halog -ic`.
+    Client,
 }
+
+/// How `--by url` and `--by client` rows are ordered (halog's `-u`,
+/// `-uc`, `-ue`, `-ua`, `-ut`, `-uao`, `-uto`, `-uba`, `-ubt`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Sort {
+    Key,
+    #[default]
+    Count,
+    Errors,
+    AvgTime,
+    TotalTime,
+    AvgOkTime,
+    TotalOkTime,
+    AvgBytes,
+    TotalBytes,
+}
+
+impl Sort {
+    pub fn name(self) -> &'static str {
+        match self {
+            Sort::Key => "key",
+            Sort::Count => "count",
+            Sort::Errors => "errors",
+            Sort::AvgTime => "avg-time",
+            Sort::TotalTime => "total-time",
+            Sort::AvgOkTime => "avg-ok-time",
+            Sort::TotalOkTime => "total-ok-time",
+            Sort::AvgBytes => "avg-bytes",
+            Sort::TotalBytes => "total-bytes",
+        }
+    }
+}
+
+/// Distinct URLs or clients kept: lines of further ones are counted
+/// ([`Breakdown::overflow`]), not kept, so memory stays bounded.
+pub const MAX_KEYS: usize = 1_000_000;
 
 impl By {
     /// The key's name in reports.
@@ -31,6 +80,51 @@ impl By {
             By::Status => "status",
             By::Termination => "termination",
             By::Cookie => "cookie",
+            By::Url => "url",
+            By::Client => "client",
+        }
+    }
+
+    /// Whether rows are keyed by a name (halog's `url_stat`) rather than a
+    /// small code.
+    pub fn named(self) -> bool {
+        matches!(self, By::Url | By::Client)
+    }
+}
+
+/// halog's figures of one URL or client.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Named {
+    pub requests: u64,
+    pub errors: u64,
+    /// Milliseconds: Tr (URL) or TR (client), Ta when that is `-1`.
+    pub time: u64,
+    /// The same over requests whose Tr (TR) is known.
+    pub time_ok: u64,
+    pub bytes: u64,
+}
+
+impl Named {
+    fn merge(&mut self, o: &Named) {
+        self.requests += o.requests;
+        self.errors += o.errors;
+        self.time += o.time;
+        self.time_ok += o.time_ok;
+        self.bytes += o.bytes;
+    }
+
+    /// The value `sort` orders by (largest first).
+    fn sort_value(&self, sort: Sort) -> u64 {
+        let avg = |t: u64, n: u64| t.checked_div(n).unwrap_or(0);
+        match sort {
+            Sort::Key | Sort::Count => self.requests,
+            Sort::Errors => self.errors,
+            Sort::AvgTime => avg(self.time, self.requests),
+            Sort::TotalTime => self.time,
+            Sort::AvgOkTime => avg(self.time_ok, self.requests - self.errors),
+            Sort::TotalOkTime => self.time_ok,
+            Sort::AvgBytes => avg(self.bytes, self.requests),
+            Sort::TotalBytes => self.bytes,
         }
     }
 }
@@ -59,9 +153,18 @@ impl Row {
 pub struct Breakdown {
     pub by: By,
     rows: FxHashMap<i64, Row>,
+    /// URLs or clients.
+    named: FxHashMap<Box<[u8]>, Named>,
     /// Lines without the key (a TCP line's status, a format without
     /// `%ST` or `%tsc`): counted, not keyed.
     pub without: u64,
+    /// Lines of URLs or clients past [`MAX_KEYS`].
+    pub overflow: u64,
+    /// `--query`: a URL keeps its query string.
+    pub query: bool,
+    pub sort: Sort,
+    /// Rows shown (0: all).
+    pub top: usize,
 }
 
 impl Breakdown {
@@ -69,7 +172,12 @@ impl Breakdown {
         Breakdown {
             by,
             rows: FxHashMap::default(),
+            named: FxHashMap::default(),
             without: 0,
+            overflow: 0,
+            query: false,
+            sort: Sort::Count,
+            top: 0,
         }
     }
 
@@ -81,11 +189,71 @@ impl Breakdown {
             By::Termination => pair(r.termination),
             By::Cookie if r.mode == Mode::Tcp => None,
             By::Cookie => pair(r.termination.get(2..)?),
+            By::Url | By::Client => None,
         }
+    }
+
+    /// A URL or client line, by halog's rules (see the module's word).
+    fn add_named(&mut self, r: &Request) {
+        use crate::haproxy::Timer;
+        if r.mode == Mode::Tcp {
+            self.without += 1;
+            return;
+        }
+        let quoted;
+        let (key, first) = match self.by {
+            By::Url => {
+                let Some(h) = r.http() else {
+                    self.without += 1;
+                    return;
+                };
+                let uri = match (h.uri, h.method) {
+                    (b"", b"") => {
+                        self.without += 1;
+                        return;
+                    }
+                    (b"", method) => {
+                        quoted = [b"\"", method, b"\""].concat();
+                        &quoted[..]
+                    }
+                    (uri, _) => uri,
+                };
+                let cut = match self.query {
+                    true => uri.len(),
+                    false => memchr::memchr2(b'?', b';', uri).unwrap_or(uri.len()),
+                };
+                (&uri[..cut], Timer::Tr)
+            }
+            _ => (r.client, Timer::TR),
+        };
+        let ta = r.timer(Timer::Ta);
+        let error = match self.by {
+            By::Url => r.timers[..5].iter().any(|&t| t < 0),
+            _ => r.timer(Timer::TR) < 0 || ta < 0,
+        };
+        let t = r.timer(first);
+        let (time, time_ok) = if t >= 0 { (t, t) } else { (ta.max(0), 0) };
+        let full = self.named.len() >= MAX_KEYS;
+        let n = match self.named.get_mut(key) {
+            Some(n) => n,
+            None if full => {
+                self.overflow += 1;
+                return;
+            }
+            None => self.named.entry(key.into()).or_default(),
+        };
+        n.requests += 1;
+        n.errors += u64::from(error);
+        n.time += time as u64;
+        n.time_ok += time_ok as u64;
+        n.bytes += r.bytes;
     }
 
     #[inline]
     pub fn add(&mut self, r: &Request) {
+        if self.by.named() {
+            return self.add_named(r);
+        }
         let Some(k) = self.key(r) else {
             self.without += 1;
             return;
@@ -100,7 +268,44 @@ impl Breakdown {
         for (k, row) in &o.rows {
             self.rows.entry(*k).or_default().merge(row);
         }
+        for (k, n) in &o.named {
+            if let Some(mine) = self.named.get_mut(k) {
+                mine.merge(n);
+            } else if self.named.len() >= MAX_KEYS {
+                self.overflow += n.requests;
+            } else {
+                self.named.insert(k.clone(), *n);
+            }
+        }
         self.without += o.without;
+        self.overflow += o.overflow;
+    }
+
+    /// URLs or clients, ordered by [`Breakdown::sort`] (largest first,
+    /// then by key; `Sort::Key` by key alone), the first
+    /// [`Breakdown::top`] of them (all with 0), and how many there are.
+    pub fn named_rows(&self) -> (Vec<(String, Named)>, usize) {
+        let mut rows: Vec<(&[u8], &Named)> = self.named.iter().map(|(k, n)| (&**k, n)).collect();
+        let sort = self.sort;
+        let by_key = |a: &(&[u8], &Named), b: &(&[u8], &Named)| a.0.cmp(b.0);
+        if sort == Sort::Key {
+            rows.sort_unstable_by(by_key);
+        } else {
+            rows.sort_unstable_by(|a, b| {
+                b.1.sort_value(sort)
+                    .cmp(&a.1.sort_value(sort))
+                    .then_with(|| by_key(a, b))
+            });
+        }
+        let total = rows.len();
+        if self.top > 0 {
+            rows.truncate(self.top);
+        }
+        let rows = rows
+            .into_iter()
+            .map(|(k, n)| (String::from_utf8_lossy(k).into_owned(), *n))
+            .collect();
+        (rows, total)
     }
 
     /// The keys as written in the log and their counts, most requests

@@ -6,14 +6,37 @@ use crate::haproxy::Timer;
 pub fn render(r: &Report) -> Result<String, ::csv::Error> {
     let mut w = ::csv::Writer::from_writer(Vec::new());
     if let Some(by) = &r.by {
-        w.write_record([by.key, "requests", "errors", "bytes"])?;
+        let mut header = vec![by.key, "requests", "errors", "bytes"];
+        if by.sort.is_some() {
+            header.extend([
+                "time_total_ms",
+                "time_avg_ms",
+                "ok_time_total_ms",
+                "ok_time_avg_ms",
+                "bytes_avg",
+            ]);
+        }
+        w.write_record(header)?;
         for row in &by.rows {
-            w.write_record([
+            let mut rec = vec![
                 row.value.clone(),
                 row.requests.to_string(),
                 row.errors.to_string(),
                 row.bytes.to_string(),
-            ])?;
+            ];
+            if let Some(t) = row.times {
+                rec.extend(
+                    [
+                        t.time_total_ms,
+                        t.time_avg_ms,
+                        t.ok_time_total_ms,
+                        t.ok_time_avg_ms,
+                        t.bytes_avg,
+                    ]
+                    .map(|v| v.to_string()),
+                );
+            }
+            w.write_record(rec)?;
         }
         return finish(w);
     }

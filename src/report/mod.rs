@@ -241,25 +241,80 @@ pub struct Report {
 /// `analyze --by`: requests by one key, most first.
 #[derive(Serialize, Debug, Clone)]
 pub struct ByReport {
-    /// `status`, `termination` or `cookie`.
+    /// `status`, `termination`, `cookie`, `url` or `client`.
     pub key: &'static str,
     pub rows: Vec<ByRow>,
-    /// Requests without that key: TCP lines (no status, no cookie), a
-    /// format without `%ST` or `%tsc`.
+    /// Requests without that key: TCP lines (no status, no cookie, no
+    /// URL), a format without `%ST` or `%tsc`.
     pub without: u64,
+    /// URLs and clients: how the rows are ordered, how many distinct keys
+    /// there are (the rows are the first `--top` of them), and requests of
+    /// keys past the bound kept (not in any row).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sort: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub distinct: Option<usize>,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub overflow: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[derive(Serialize, Debug, Clone)]
 pub struct ByRow {
-    /// The key as the log writes it (`503`, `SC`, `NI`).
+    /// The key as the log writes it (`503`, `SC`, `NI`, `/api/users`,
+    /// `10.0.0.1`).
     pub value: String,
     pub requests: u64,
     pub errors: u64,
     pub bytes: u64,
+    /// URLs and clients, halog's `-u*`/`-ic` columns: time (Tr for a URL,
+    /// TR for a client, Ta when that is -1) in total and on average, the
+    /// same over requests without error, bytes on average.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub times: Option<ByTimes>,
+}
+
+#[derive(Serialize, Debug, Clone, Copy)]
+pub struct ByTimes {
+    pub time_total_ms: u64,
+    pub time_avg_ms: u64,
+    pub ok_time_total_ms: u64,
+    pub ok_time_avg_ms: u64,
+    pub bytes_avg: u64,
 }
 
 impl ByReport {
     fn of(b: &crate::engine::breakdown::Breakdown) -> ByReport {
+        if b.by.named() {
+            let (rows, distinct) = b.named_rows();
+            let avg = |t: u64, n: u64| t.checked_div(n).unwrap_or(0);
+            return ByReport {
+                key: b.by.name(),
+                rows: rows
+                    .into_iter()
+                    .map(|(value, n)| ByRow {
+                        value,
+                        requests: n.requests,
+                        errors: n.errors,
+                        bytes: n.bytes,
+                        times: Some(ByTimes {
+                            time_total_ms: n.time,
+                            time_avg_ms: avg(n.time, n.requests),
+                            ok_time_total_ms: n.time_ok,
+                            ok_time_avg_ms: avg(n.time_ok, n.requests - n.errors),
+                            bytes_avg: avg(n.bytes, n.requests),
+                        }),
+                    })
+                    .collect(),
+                without: b.without,
+                sort: Some(b.sort.name()),
+                distinct: Some(distinct),
+                overflow: b.overflow,
+            };
+        }
         ByReport {
             key: b.by.name(),
             rows: b
@@ -270,9 +325,13 @@ impl ByReport {
                     requests: r.requests,
                     errors: r.errors,
                     bytes: r.bytes,
+                    times: None,
                 })
                 .collect(),
             without: b.without,
+            sort: None,
+            distinct: None,
+            overflow: 0,
         }
     }
 }

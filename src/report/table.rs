@@ -159,6 +159,9 @@ pub fn server_name(server: &str, backup: bool, inventory: Option<&str>) -> Strin
 /// `--by`: the requests of each value, most first, as halog lists them
 /// (`halog -st`, `-tc`, `-cc`), with their share, errors and bytes.
 fn by_table(out: &mut String, by: &super::ByReport, color: bool) {
+    if by.sort.is_some() {
+        return named_table(out, by, color);
+    }
     let total: u64 = by.rows.iter().map(|r| r.requests).sum();
     let _ = writeln!(out, "\nREQUESTS BY {}", by.key.to_uppercase());
     let rows: Vec<_> = by
@@ -184,6 +187,62 @@ fn by_table(out: &mut String, by: &super::ByReport, color: bool) {
             out,
             "{} requests without a {} (TCP lines, or a format without it)",
             by.without, by.key
+        );
+    }
+}
+
+/// `--by url|client`: halog's `-u*`/`-ic` columns, in its order.
+fn named_table(out: &mut String, by: &super::ByReport, color: bool) {
+    let _ = writeln!(
+        out,
+        "\nREQUESTS BY {} (by {}, {} of {})",
+        by.key.to_uppercase(),
+        by.sort.unwrap_or("count"),
+        by.rows.len(),
+        by.distinct.unwrap_or(by.rows.len())
+    );
+    let rows: Vec<_> = by
+        .rows
+        .iter()
+        .filter_map(|r| {
+            let t = r.times?;
+            let row = vec![
+                r.requests.to_string(),
+                r.errors.to_string(),
+                t.time_total_ms.to_string(),
+                t.time_avg_ms.to_string(),
+                t.ok_time_total_ms.to_string(),
+                t.ok_time_avg_ms.to_string(),
+                t.bytes_avg.to_string(),
+                r.bytes.to_string(),
+                r.value.clone(),
+            ];
+            Some((row, None))
+        })
+        .collect();
+    let key = by.key.to_uppercase();
+    grid(
+        out,
+        &[
+            "REQ", "ERR", "TTOT", "TAVG", "OKTOT", "OKAVG", "BAVG", "BTOT", &key,
+        ],
+        &rows,
+        color,
+    );
+    if by.without > 0 {
+        let _ = writeln!(
+            out,
+            "{} requests without a {} (TCP lines, or a request not logged)",
+            by.without, by.key
+        );
+    }
+    if by.overflow > 0 {
+        let _ = writeln!(
+            out,
+            "{} requests of {}s past the {} kept are in no row",
+            by.overflow,
+            by.key,
+            crate::engine::breakdown::MAX_KEYS
         );
     }
 }
