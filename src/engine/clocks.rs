@@ -220,20 +220,25 @@ impl HostClocks {
         let mut changed = Vec::new();
         for s in batch {
             let host = String::from_utf8_lossy(&s.host);
-            if !self.hosts.contains_key(&*host) && self.hosts.len() >= MAX_HOSTS {
-                continue;
+            // Known hosts (nearly every batch's) are found without
+            // allocating their name.
+            if !self.hosts.contains_key(&*host) {
+                if self.hosts.len() >= MAX_HOSTS {
+                    continue;
+                }
+                self.hosts.insert(
+                    host.clone().into_owned(),
+                    HostClock {
+                        last_event: s.newest,
+                        offset: None,
+                        reference,
+                        window_start: at,
+                        window: None,
+                        previous: None,
+                    },
+                );
             }
-            let c = self
-                .hosts
-                .entry(host.clone().into_owned())
-                .or_insert(HostClock {
-                    last_event: s.newest,
-                    offset: None,
-                    reference,
-                    window_start: at,
-                    window: None,
-                    previous: None,
-                });
+            let c = self.hosts.get_mut(&*host).expect("inserted above");
             let before = c.offset;
             c.last_event = c.last_event.max(s.newest);
             c.reference = reference;
@@ -246,7 +251,9 @@ impl HostClocks {
                     changed.push((host.clone().into_owned(), o));
                 }
             }
-            self.dirty.insert(host.into_owned());
+            if !self.dirty.contains(&*host) {
+                self.dirty.insert(host.into_owned());
+            }
         }
         changed
     }
