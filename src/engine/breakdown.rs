@@ -113,17 +113,32 @@ impl Named {
         self.bytes += o.bytes;
     }
 
+    /// halog's averages, integer division, 0 over nothing: time and bytes
+    /// per request, OK time per request without error.
+    pub fn time_avg(&self) -> u64 {
+        self.time.checked_div(self.requests).unwrap_or(0)
+    }
+
+    pub fn time_ok_avg(&self) -> u64 {
+        self.time_ok
+            .checked_div(self.requests - self.errors)
+            .unwrap_or(0)
+    }
+
+    pub fn bytes_avg(&self) -> u64 {
+        self.bytes.checked_div(self.requests).unwrap_or(0)
+    }
+
     /// The value `sort` orders by (largest first).
     fn sort_value(&self, sort: Sort) -> u64 {
-        let avg = |t: u64, n: u64| t.checked_div(n).unwrap_or(0);
         match sort {
             Sort::Key | Sort::Count => self.requests,
             Sort::Errors => self.errors,
-            Sort::AvgTime => avg(self.time, self.requests),
+            Sort::AvgTime => self.time_avg(),
             Sort::TotalTime => self.time,
-            Sort::AvgOkTime => avg(self.time_ok, self.requests - self.errors),
+            Sort::AvgOkTime => self.time_ok_avg(),
             Sort::TotalOkTime => self.time_ok,
-            Sort::AvgBytes => avg(self.bytes, self.requests),
+            Sort::AvgBytes => self.bytes_avg(),
             Sort::TotalBytes => self.bytes,
         }
     }

@@ -290,7 +290,6 @@ impl ByReport {
     fn of(b: &crate::engine::breakdown::Breakdown) -> ByReport {
         if b.by.named() {
             let (rows, distinct) = b.named_rows();
-            let avg = |t: u64, n: u64| t.checked_div(n).unwrap_or(0);
             return ByReport {
                 key: b.by.name(),
                 rows: rows
@@ -302,10 +301,10 @@ impl ByReport {
                         bytes: n.bytes,
                         times: Some(ByTimes {
                             time_total_ms: n.time,
-                            time_avg_ms: avg(n.time, n.requests),
+                            time_avg_ms: n.time_avg(),
                             ok_time_total_ms: n.time_ok,
-                            ok_time_avg_ms: avg(n.time_ok, n.requests - n.errors),
-                            bytes_avg: avg(n.bytes, n.requests),
+                            ok_time_avg_ms: n.time_ok_avg(),
+                            bytes_avg: n.bytes_avg(),
                         }),
                     })
                     .collect(),
