@@ -72,6 +72,7 @@ enum By {
     Cookie,
     Url,
     Client,
+    Frontend,
 }
 
 impl By {
@@ -83,6 +84,7 @@ impl By {
             By::Cookie => K::Cookie,
             By::Url => K::Url,
             By::Client => K::Client,
+            By::Frontend => K::Frontend,
         }
     }
 }
@@ -240,6 +242,112 @@ struct FormatArgs {
     haproxy_config: Vec<PathBuf>,
 }
 
+/// halog's input filters, for `analyze` (see `engine::select`).
+#[derive(clap::Args)]
+struct SelectArgs {
+    /// Only HTTP request lines (halog -H).
+    #[arg(long, help_heading = "Request filters (halog's)")]
+    http_only: bool,
+    /// Only requests with status -1 or 5xx (halog -e).
+    #[arg(
+        long,
+        conflicts_with = "no_errors",
+        help_heading = "Request filters (halog's)"
+    )]
+    errors: bool,
+    /// Only requests without (halog -E).
+    #[arg(long, help_heading = "Request filters (halog's)")]
+    no_errors: bool,
+    /// Only requests whose Tr is at least this (halog -rt), e.g. 500ms.
+    #[arg(long, value_name = "DURATION", value_parser = parse_timer, help_heading = "Request filters (halog's)")]
+    tr_at_least: Option<i32>,
+    /// Only requests whose Tr is below this, or -1 (halog -RT).
+    #[arg(long, value_name = "DURATION", value_parser = parse_timer, conflicts_with = "tr_at_least", help_heading = "Request filters (halog's)")]
+    tr_below: Option<i32>,
+    /// Only requests that waited in a server's or backend's queue (halog -Q).
+    #[arg(
+        long,
+        conflicts_with = "server_queued",
+        help_heading = "Request filters (halog's)"
+    )]
+    queued: bool,
+    /// Only requests that waited in the server's queue (halog -QS).
+    #[arg(long, help_heading = "Request filters (halog's)")]
+    server_queued: bool,
+    /// Only requests whose termination state begins with these two
+    /// letters, e.g. SH (halog -tcn).
+    #[arg(long, value_name = "XY", value_parser = parse_term_code, allow_hyphen_values = true, help_heading = "Request filters (halog's)")]
+    termination: Option<[u8; 2]>,
+    /// Only requests whose termination state does not (halog -TCN).
+    #[arg(long, value_name = "XY", value_parser = parse_term_code, allow_hyphen_values = true, conflicts_with = "termination", help_heading = "Request filters (halog's)")]
+    not_termination: Option<[u8; 2]>,
+    /// Only requests with a status in MIN:MAX, or this status (halog -hs);
+    /// either end may be left out (500:).
+    #[arg(long, value_name = "RANGE", value_parser = hapwatch::engine::select::StatusRange::parse, help_heading = "Request filters (halog's)")]
+    status: Option<hapwatch::engine::select::StatusRange>,
+    /// Only requests with a status outside it (halog -HS).
+    #[arg(long, value_name = "RANGE", value_parser = hapwatch::engine::select::StatusRange::parse, conflicts_with = "status", help_heading = "Request filters (halog's)")]
+    not_status: Option<hapwatch::engine::select::StatusRange>,
+    /// Only requests whose captured header FIELD (from 1) of capture
+    /// block BLOCK (1: the first {...}) equals VALUE (halog -hdr-match).
+    #[arg(long, value_name = "BLOCK:FIELD=VALUE", value_parser = hapwatch::engine::select::HeaderMatch::parse, help_heading = "Request filters (halog's)")]
+    header_match: Option<hapwatch::engine::select::HeaderMatch>,
+    /// Select the requests the filters above do not (halog -v).
+    #[arg(long, help_heading = "Request filters (halog's)")]
+    invert: bool,
+}
+
+impl SelectArgs {
+    fn select(&self) -> Option<hapwatch::engine::select::Select> {
+        use hapwatch::engine::select::{Queued, Select};
+        let s = Select {
+            http_only: self.http_only,
+            errors: (self.errors || self.no_errors).then_some(self.errors),
+            tr: (self.tr_at_least.map(|t| (t, true))).or(self.tr_below.map(|t| (t, false))),
+            queued: match (self.queued, self.server_queued) {
+                (true, _) => Some(Queued::Any),
+                (_, true) => Some(Queued::Server),
+                _ => None,
+            },
+            termination: (self.termination.map(|t| (t, true)))
+                .or(self.not_termination.map(|t| (t, false))),
+            status: (self.status.map(|r| (r, true))).or(self.not_status.map(|r| (r, false))),
+            header: self.header_match.clone(),
+            invert: self.invert,
+            ..Default::default()
+        };
+        (!s.is_empty()).then_some(s)
+    }
+}
+
+/// A timer threshold: a duration, in whole milliseconds as HAProxy logs.
+fn parse_timer(s: &str) -> Result<i32, String> {
+    let ms = hapwatch::time::parse_duration(s)?;
+    i32::try_from(ms).map_err(|_| format!("`{s}` is longer than HAProxy's timers go"))
+}
+
+/// Two letters of a termination state, as HAProxy writes them (`SH`, `--`).
+fn parse_term_code(s: &str) -> Result<[u8; 2], String> {
+    match s.as_bytes() {
+        &[a, b] if a.is_ascii_graphic() && b.is_ascii_graphic() => Ok([a, b]),
+        _ => Err(format!(
+            "`{s}`: two letters of a termination state, e.g. SH, CD or -- (halog -tcn)"
+        )),
+    }
+}
+
+/// `--percentiles`' rows (one value to clap, not a list of values).
+#[derive(Clone)]
+struct PctList(Vec<f64>);
+
+/// `--percentiles` alone: halog's rows; else a list.
+fn parse_percentiles(s: &str) -> Result<PctList, String> {
+    if s == "halog" {
+        return Ok(PctList(hapwatch::engine::percentiles::halog_steps()));
+    }
+    hapwatch::engine::percentiles::parse_list(s).map(PctList)
+}
+
 #[derive(clap::Args)]
 struct FilterArgs {
     /// Only events at or after this time (RFC 3339 or HAProxy's date form).
@@ -365,6 +473,21 @@ enum Command {
         /// With --by url: keep the query string (halog -query).
         #[arg(long, requires = "by")]
         query: bool,
+        /// Timer percentiles instead of the server report (halog -pct):
+        /// TR, Tc, Tr, Td (data time) and Tw, at halog's percentiles or at
+        /// these (e.g. 50,90,99,99.9).
+        #[arg(long, value_name = "LIST", num_args = 0..=1, require_equals = true, default_missing_value = "halog", value_parser = parse_percentiles, conflicts_with = "by")]
+        percentiles: Option<PctList>,
+        /// Gaps of at least this between accepts, e.g. 500ms, and the
+        /// accepts that followed (halog -ad), instead of the server report.
+        #[arg(long, value_name = "DURATION", value_parser = parse_positive_duration, conflicts_with_all = ["by", "percentiles"])]
+        accept_holes: Option<Millis>,
+        /// With --accept-holes: only gaps followed by at least N accepts in
+        /// one millisecond (halog -ac).
+        #[arg(long, value_name = "N", default_value_t = 1, requires = "accept_holes")]
+        accept_count: u32,
+        #[command(flatten)]
+        select: SelectArgs,
     },
     /// Alerts stored in the database (by `listen`, or `analyze --db --alerts`), newest first.
     Alerts {
@@ -557,6 +680,10 @@ fn main() -> ExitCode {
             sort,
             top,
             query,
+            percentiles,
+            accept_holes,
+            accept_count,
+            select,
         } => {
             let alerts = match alert_rules(alerts, rules.as_deref()) {
                 Ok(a) => a,
@@ -604,6 +731,9 @@ fn main() -> ExitCode {
                         b.query = query;
                         b
                     }),
+                    percentiles: percentiles.map(|p| p.0),
+                    holes: accept_holes.map(|gap| (gap, accept_count)),
+                    select: select.select(),
                 },
             };
             // A database that cannot be used is reported before the work.
@@ -830,6 +960,9 @@ fn main() -> ExitCode {
                 cap: hapwatch::engine::Cap::new(100_000, 10_000),
                 zone: tz.unwrap_or_else(Zone::local),
                 by: None,
+                percentiles: None,
+                holes: None,
+                select: None,
             };
             let run = job::run(job::Job {
                 files,

@@ -300,3 +300,306 @@ fn the_readme_url_table_is_what_hapwatch_prints() {
     let shown = &text[text.find("REQUESTS BY URL").unwrap()..];
     assert_eq!(shown.trim_end(), block.trim_end());
 }
+
+/// `halog -pct` against `analyze --percentiles`: every row (percent,
+/// requests covered, TR, Tc, Tr, Td) equal, on the real capture and a
+/// generated file; Tw comes after halog's columns.
+#[test]
+fn percentiles_match_halog_pct() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = [
+        traditional_fixture(dir.path()),
+        generated(dir.path(), "60000", "17"),
+    ];
+    for file in &files {
+        let want: Vec<Vec<String>> = halog("-pct", file)
+            .lines()
+            .map(|l| l.split_whitespace().map(String::from).collect())
+            .collect();
+        assert_eq!(want.len(), 72, "halog's 72 rows on {}", file.display());
+        let out = hapwatch(&["analyze", "--percentiles", file.to_str().unwrap()]);
+        assert!(out.status.success());
+        let text = String::from_utf8_lossy(&out.stdout);
+        let got: Vec<Vec<String>> = text
+            .lines()
+            .skip_while(|l| !l.trim_start().starts_with("PCT"))
+            .skip(1)
+            .map(|l| l.split_whitespace().take(6).map(String::from).collect())
+            .collect();
+        assert_eq!(got, want, "on {}", file.display());
+        // A list of one's own: the same values as halog's rows there.
+        let r = analyze_json(&["--percentiles=50,99", file.to_str().unwrap()]);
+        let p = &r["percentiles"];
+        let rows = p["rows"].as_array().unwrap();
+        assert_eq!(rows.len(), 2);
+        let fifty = want.iter().find(|r| r[0] == "50.0").unwrap();
+        assert_eq!(rows[0]["requests"].to_string(), fifty[1]);
+        assert_eq!(rows[0]["Tr"].to_string(), fifty[4]);
+        assert!(rows[1]["Tr"].as_i64() >= rows[0]["Tr"].as_i64());
+        assert!(p["counted"].as_u64().unwrap() > 0);
+    }
+}
+
+#[test]
+fn a_bad_percentile_list_exits_2_saying_why() {
+    for (arg, says) in [
+        ("--percentiles=0", "above 0"),
+        ("--percentiles=101", "at most 100"),
+        ("--percentiles=p99", "not a percentile"),
+    ] {
+        let out = hapwatch(&["analyze", arg, "-"]);
+        assert_eq!(out.status.code(), Some(2), "{arg}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "{arg}: {err}");
+    }
+}
+
+/// How many request lines `analyze` with these filters selected.
+fn selected(args: &[&str], path: &std::path::Path) -> u64 {
+    let mut all = args.to_vec();
+    all.push(path.to_str().unwrap());
+    analyze_json(&all)["selected"]["selected"].as_u64().unwrap()
+}
+
+/// halog's input filters, each and combined, select the lines hapwatch's
+/// do (`halog -H F -c` against `--http-only F`), and a report under a
+/// filter is halog's report under it. On TCP lines the two differ by
+/// design: halog reads fields by position (a TCP line's byte count passes
+/// for its status), hapwatch reads them by meaning.
+#[test]
+fn request_filters_select_what_halogs_select() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = [
+        traditional_fixture(dir.path()),
+        generated(dir.path(), "60000", "19"),
+    ];
+    let cases: [(&str, &[&str]); 14] = [
+        ("-e", &["--errors"]),
+        ("-E", &["--no-errors"]),
+        ("-rt 100", &["--tr-at-least", "100ms"]),
+        ("-RT 100", &["--tr-below", "100ms"]),
+        ("-Q", &["--queued"]),
+        ("-QS", &["--server-queued"]),
+        ("-tcn SH", &["--termination", "SH"]),
+        ("-TCN --", &["--not-termination", "--"]),
+        ("-hs 500:599", &["--status", "500:599"]),
+        ("-hs 404", &["--status", "404"]),
+        ("-HS 200", &["--not-status", "200"]),
+        ("-hs :399", &["--status", ":399"]),
+        ("-e -tcn SC", &["--errors", "--termination", "SC"]),
+        ("-v -rt 50", &["--invert", "--tr-at-least", "50ms"]),
+    ];
+    for file in &files {
+        let all = halog_args(&["-H", "-c"], file)
+            .trim()
+            .parse::<u64>()
+            .unwrap();
+        assert_eq!(selected(&["--http-only"], file), all);
+        for (flag, args) in cases {
+            let mut h = vec!["-H"];
+            h.extend(flag.split(' '));
+            h.push("-c");
+            let want: u64 = halog_args(&h, file).trim().parse().unwrap();
+            let mut a = vec!["--http-only"];
+            a.extend_from_slice(args);
+            assert_eq!(selected(&a, file), want, "{flag} on {}", file.display());
+            if file == &files[1] && !flag.contains("-v") {
+                assert!(want > 0 && want < all, "{flag} selects some: {want}");
+            }
+        }
+        // A report under a filter: halog -e -uc, --errors --by url.
+        let want = halog_named(&["-H", "-e", "-uc"], file);
+        let got = hapwatch_named(
+            &["--http-only", "--errors", "--by", "url", "--top", "0"],
+            file,
+        );
+        let as_map = |v: &[(String, [u64; 8])]| v.iter().cloned().collect::<BTreeMap<_, _>>();
+        assert_eq!(as_map(&got), as_map(&want), "-e -uc on {}", file.display());
+    }
+    // Where they differ: -v also inverts -H, so halog then selects the TCP
+    // lines, whose "status" (their bytes) it reads; hapwatch's TCP lines
+    // have no status and are never selected by a status filter.
+    let gen = &files[1];
+    let tcp = std::fs::read_to_string(gen)
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains("] fe_tcp "))
+        .count() as u64;
+    assert!(tcp > 0);
+    let halog_v: u64 = halog_args(&["-H", "-hs", "400:", "-v", "-c"], gen)
+        .trim()
+        .parse()
+        .unwrap();
+    let r = analyze_json(&[
+        "--http-only",
+        "--status",
+        "400:",
+        "--invert",
+        gen.to_str().unwrap(),
+    ]);
+    let s = &r["selected"];
+    assert_eq!(s["selected"].as_u64().unwrap(), halog_v - tcp);
+    assert_eq!(s["missing_field"].as_u64().unwrap(), tcp);
+}
+
+/// `--header-match` reads the captured header named (halog 2.6's
+/// `-hdr-match` is newer than Debian's halog: compared with the lines
+/// themselves). A block or field a line does not have: not selected,
+/// counted, not an error.
+#[test]
+fn header_match_selects_the_captured_value_and_counts_lines_without_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let gen = generated(dir.path(), "20000", "23");
+    let text = std::fs::read_to_string(&gen).unwrap();
+    let with = |p: &str| text.lines().filter(|l| l.contains(p)).count() as u64;
+    let api = with("{api.example.com|");
+    assert!(api > 0);
+    assert_eq!(
+        selected(&["--header-match", "1:1=api.example.com"], &gen),
+        api
+    );
+    let http = with("] fe_http ");
+    let r = analyze_json(&["--header-match", "3:1=x", gen.to_str().unwrap()]);
+    assert_eq!(r["selected"]["selected"], 0);
+    assert_eq!(
+        r["selected"]["missing_field"].as_u64().unwrap(),
+        with("] fe_")
+    );
+    assert!(http > 0);
+    // The report counts only what was selected.
+    let r = analyze_json(&[
+        "--header-match",
+        "1:1=api.example.com",
+        gen.to_str().unwrap(),
+    ]);
+    let total: u64 = r["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["requests"].as_u64().unwrap())
+        .sum();
+    assert_eq!(total, api);
+    for bad in ["1:2", "0:1=x", "a:1=x"] {
+        let out = hapwatch(&["analyze", "--header-match", bad, "-"]);
+        assert_eq!(out.status.code(), Some(2), "{bad}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("BLOCK:FIELD=VALUE"));
+    }
+    for (arg, bad) in [
+        ("--status", "5xx"),
+        ("--termination", "S"),
+        ("--tr-below", "100"),
+    ] {
+        let out = hapwatch(&["analyze", arg, bad, "-"]);
+        assert_eq!(out.status.code(), Some(2), "{arg} {bad}");
+    }
+}
+
+/// `halog -ad D -ac N` against `--accept-holes D --accept-count N`: the
+/// same holes (time of day, gap, accepts), on a generated file with five
+/// seconds taken out and on the real capture.
+#[test]
+fn accept_holes_match_halog() {
+    let dir = tempfile::tempdir().unwrap();
+    let gen = generated(dir.path(), "60000", "29");
+    let text = std::fs::read_to_string(&gen).unwrap();
+    // The first accept date, `24/Nov/2026:10:00:00.001`: its minute.
+    let accept = &text[text.find("] fe_").unwrap() - 24..][..24];
+    let cut = format!("{}:2", &accept[..17]); // seconds 20-29 of it
+    let holed = dir.path().join("holed.log");
+    let kept: String = text
+        .lines()
+        .filter(|l| !l.contains(&cut))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&holed, kept).unwrap();
+    let real = traditional_fixture(dir.path());
+    for (file, gap, count) in [
+        (&holed, "1000", "1"),
+        (&holed, "3", "4"),
+        (&real, "1000", "1"),
+        (&real, "50", "2"),
+    ] {
+        let want: Vec<(String, u64, u64)> = halog_args(&["-ad", gap, "-ac", count], file)
+            .lines()
+            .map(|l| {
+                let f: Vec<&str> = l.split(' ').collect();
+                (
+                    f[0].to_string(),
+                    f[2].parse().unwrap(),
+                    f[3].parse().unwrap(),
+                )
+            })
+            .collect();
+        let r = analyze_json(&[
+            "--tz",
+            "UTC",
+            "--accept-holes",
+            &format!("{gap}ms"),
+            "--accept-count",
+            count,
+            file.to_str().unwrap(),
+        ]);
+        let got: Vec<(String, u64, u64)> = r["accept_holes"]["holes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| {
+                let at = h["at"].as_str().unwrap();
+                (
+                    at[11..23].to_string(),
+                    h["gap_ms"].as_u64().unwrap(),
+                    h["accepts"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(got, want, "-ad {gap} -ac {count} on {}", file.display());
+        if file == &holed && gap == "1000" {
+            assert_eq!(got.len(), 1, "the ten seconds taken out: {got:?}");
+            assert!(got[0].1 >= 10_000, "{got:?}");
+        }
+    }
+}
+
+/// `--by frontend`: every request under its listener's name (no `~`).
+#[test]
+fn by_frontend_counts_each_listeners_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let gen = generated(dir.path(), "20000", "31");
+    let mut want: BTreeMap<String, u64> = BTreeMap::new();
+    for l in std::fs::read_to_string(&gen).unwrap().lines() {
+        if let Some(i) = l.find("] fe_") {
+            let fe = l[i + 2..].split(' ').next().unwrap().trim_end_matches('~');
+            *want.entry(fe.to_string()).or_default() += 1;
+        }
+    }
+    assert!(want.len() >= 2, "{want:?}");
+    let r = analyze_json(&["--by", "frontend", gen.to_str().unwrap()]);
+    let got: BTreeMap<String, u64> = r["by"]["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| {
+            let k = row["value"].as_str().unwrap().to_string();
+            (k, row["requests"].as_u64().unwrap())
+        })
+        .collect();
+    assert_eq!(got, want);
+}
+
+/// README's `--percentiles` block is what hapwatch prints.
+#[test]
+fn the_readme_percentile_table_is_what_hapwatch_prints() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let cmd = "hapwatch analyze --percentiles=50,90,99,99.9 fixtures/rsyslog-file.log";
+    let after = &readme[readme.find(cmd).expect("the command is in README")..];
+    let block = after.split("```").nth(2).unwrap().trim_start_matches('\n');
+    let out = hapwatch(&[
+        "analyze",
+        "--percentiles=50,90,99,99.9",
+        fixture("rsyslog-file.log").to_str().unwrap(),
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let shown = &text[text.find("TIMER PERCENTILES").unwrap()..];
+    assert_eq!(shown, block);
+}

@@ -57,6 +57,12 @@ pub struct Reading {
     /// `--by` (with `--sort`, `--top`, `--query`): also count requests by
     /// this key; each worker counts into a copy of this empty breakdown.
     pub by: Option<crate::engine::breakdown::Breakdown>,
+    /// `--percentiles`: the rows asked for (see `engine::percentiles`).
+    pub percentiles: Option<Vec<f64>>,
+    /// `--accept-holes`, `--accept-count`: least gap (ms) and accepts.
+    pub holes: Option<(Millis, u32)>,
+    /// halog's input filters (see `engine::select`); none when empty.
+    pub select: Option<crate::engine::select::Select>,
 }
 
 pub struct Options {
@@ -325,6 +331,10 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
         e.cap = opts.reading.cap.clone();
         e.zone = opts.reading.zone.clone();
         e.breakdown = opts.reading.by.clone();
+        e.percentiles =
+            (opts.reading.percentiles.clone()).map(crate::engine::percentiles::Percentiles::new);
+        e.holes = (opts.reading.holes).map(|(gap, n)| crate::engine::holes::Holes::new(gap, n));
+        e.select = opts.reading.select.clone();
         e
     };
     let mut main = new_engine();

@@ -35,6 +35,9 @@ pub enum By {
     Url,
     /// The client address, as `halog -ic`.
     Client,
+    /// The frontend (listener name, without the `~` of a TLS one): halog
+    /// has no such report.
+    Frontend,
 }
 
 /// How `--by url` and `--by client` rows are ordered (halog's `-u`,
@@ -82,6 +85,7 @@ impl By {
             By::Cookie => "cookie",
             By::Url => "url",
             By::Client => "client",
+            By::Frontend => "frontend",
         }
     }
 
@@ -170,6 +174,8 @@ pub struct Breakdown {
     rows: FxHashMap<i64, Row>,
     /// URLs or clients.
     named: FxHashMap<Box<[u8]>, Named>,
+    /// Frontends: a name, the counts of a code.
+    names: FxHashMap<Box<[u8]>, Row>,
     /// Lines without the key (a TCP line's status, a format without
     /// `%ST` or `%tsc`): counted, not keyed.
     pub without: u64,
@@ -188,6 +194,7 @@ impl Breakdown {
             by,
             rows: FxHashMap::default(),
             named: FxHashMap::default(),
+            names: FxHashMap::default(),
             without: 0,
             overflow: 0,
             query: false,
@@ -204,7 +211,7 @@ impl Breakdown {
             By::Termination => pair(r.termination),
             By::Cookie if r.mode == Mode::Tcp => None,
             By::Cookie => pair(r.termination.get(2..)?),
-            By::Url | By::Client => None,
+            By::Url | By::Client | By::Frontend => None,
         }
     }
 
@@ -269,11 +276,22 @@ impl Breakdown {
         if self.by.named() {
             return self.add_named(r);
         }
-        let Some(k) = self.key(r) else {
-            self.without += 1;
-            return;
+        let row = if self.by == By::Frontend {
+            if self.names.len() >= MAX_KEYS && !self.names.contains_key(r.frontend) {
+                self.overflow += 1;
+                return;
+            }
+            match self.names.get_mut(r.frontend) {
+                Some(row) => row,
+                None => self.names.entry(r.frontend.into()).or_default(),
+            }
+        } else {
+            let Some(k) = self.key(r) else {
+                self.without += 1;
+                return;
+            };
+            self.rows.entry(k).or_default()
         };
-        let row = self.rows.entry(k).or_default();
         row.requests += 1;
         row.errors += u64::from(r.is_error());
         row.bytes += r.bytes;
@@ -282,6 +300,15 @@ impl Breakdown {
     pub fn merge(&mut self, o: &Breakdown) {
         for (k, row) in &o.rows {
             self.rows.entry(*k).or_default().merge(row);
+        }
+        for (k, row) in &o.names {
+            if let Some(mine) = self.names.get_mut(k) {
+                mine.merge(row);
+            } else if self.names.len() >= MAX_KEYS {
+                self.overflow += row.requests;
+            } else {
+                self.names.insert(k.clone(), *row);
+            }
         }
         for (k, n) in &o.named {
             if let Some(mine) = self.named.get_mut(k) {
@@ -336,6 +363,11 @@ impl Breakdown {
                 };
                 (key, *row)
             })
+            .chain(
+                self.names
+                    .iter()
+                    .map(|(k, row)| (String::from_utf8_lossy(k).into_owned(), *row)),
+            )
             .collect();
         rows.sort_by(|a, b| b.1.requests.cmp(&a.1.requests).then_with(|| a.0.cmp(&b.0)));
         rows

@@ -14,8 +14,11 @@ pub mod breakdown;
 pub mod clocks;
 pub(crate) mod counts;
 pub mod diagnose;
+pub mod holes;
 pub(crate) mod order;
+pub mod percentiles;
 pub mod rollup;
+pub mod select;
 pub(crate) mod state;
 pub(crate) mod stats;
 pub mod touched;
@@ -375,6 +378,13 @@ pub struct Engine {
     /// `analyze --by`: requests also counted by status, termination or
     /// cookie codes.
     pub breakdown: Option<breakdown::Breakdown>,
+    /// `analyze --percentiles`: halog's `-pct` timer table.
+    pub percentiles: Option<percentiles::Percentiles>,
+    /// `analyze --accept-holes`: halog's `-ad`/`-ac`.
+    pub holes: Option<holes::Holes>,
+    /// `analyze`'s request filters (halog's input filters): lines they
+    /// do not select are counted there and nowhere else.
+    pub select: Option<select::Select>,
     /// Health events waiting for their reorder window.
     pub order: order::Reorder<Held>,
     /// Record what health did, for the alert rules (`--alerts`, `listen`):
@@ -551,6 +561,9 @@ impl Engine {
             rollups: false,
             fine: None,
             breakdown: None,
+            percentiles: None,
+            holes: None,
+            select: None,
             order: order::Reorder::new(order::DEFAULT_WINDOW_MS),
             observe: false,
             events: Vec::new(),
@@ -804,6 +817,11 @@ impl Engine {
             return;
         }
         self.see(r.accept);
+        if let Some(s) = &mut self.select {
+            if !s.admits(r) {
+                return;
+            }
+        }
         if !self.aggregates.contains(host, r.backend, r.server)
             && !self
                 .cap
@@ -814,8 +832,8 @@ impl Engine {
         if let Some(fine) = &mut self.fine {
             fine.add(host, r);
         }
-        if let Some(b) = &mut self.breakdown {
-            // The report's --host/--backend/--server apply to it too.
+        if self.breakdown.is_some() || self.percentiles.is_some() || self.holes.is_some() {
+            // The report's --host/--backend/--server apply to them too.
             let f = &self.filter;
             let selected = (f.host.is_none() && f.backend.is_none() && f.server.is_none())
                 || f.selects(
@@ -824,7 +842,15 @@ impl Engine {
                     Some(&String::from_utf8_lossy(r.server)),
                 );
             if selected {
-                b.add(r);
+                if let Some(b) = &mut self.breakdown {
+                    b.add(r);
+                }
+                if let Some(p) = &mut self.percentiles {
+                    p.add(r);
+                }
+                if let Some(h) = &mut self.holes {
+                    h.add(r.accept);
+                }
             }
         }
         let stats = self.aggregates.entry(host, r.backend, r.server);
@@ -1077,6 +1103,15 @@ impl Engine {
         self.counters.merge(&w.counters);
         self.aggregates.merge(w.aggregates);
         if let (Some(mine), Some(theirs)) = (&mut self.breakdown, &w.breakdown) {
+            mine.merge(theirs);
+        }
+        if let (Some(mine), Some(theirs)) = (&mut self.percentiles, &w.percentiles) {
+            mine.merge(theirs);
+        }
+        if let (Some(mine), Some(theirs)) = (&mut self.holes, &w.holes) {
+            mine.merge(theirs);
+        }
+        if let (Some(mine), Some(theirs)) = (&mut self.select, &w.select) {
             mine.merge(theirs);
         }
         self.generation += 1;

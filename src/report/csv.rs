@@ -40,6 +40,28 @@ pub fn render(r: &Report) -> Result<String, ::csv::Error> {
         }
         return finish(w);
     }
+    if let Some(p) = &r.percentiles {
+        w.write_record(["pct", "requests", "TR", "Tc", "Tr", "Td", "Tw"])?;
+        for x in &p.rows {
+            w.write_record([
+                x.pct.to_string(),
+                x.requests.to_string(),
+                x.tr_req.to_string(),
+                x.tc.to_string(),
+                x.tr.to_string(),
+                x.td.to_string(),
+                x.tw.to_string(),
+            ])?;
+        }
+        return finish(w);
+    }
+    if let Some(h) = &r.accept_holes {
+        w.write_record(["at", "gap_ms", "accepts"])?;
+        for x in &h.holes {
+            w.write_record([x.at.clone(), x.gap_ms.to_string(), x.accepts.to_string()])?;
+        }
+        return finish(w);
+    }
     let mut header: Vec<String> = [
         "host",
         "backend",

@@ -236,6 +236,69 @@ pub struct Report {
     /// With `--by`: requests by that key instead of by server.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub by: Option<ByReport>,
+    /// With `--percentiles`: halog's `-pct` table.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub percentiles: Option<PercentileReport>,
+    /// With `--accept-holes`: halog's `-ad`/`-ac` gaps in accepts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accept_holes: Option<HolesReport>,
+    /// With request filters: how many request lines they selected.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub selected: Option<Selected>,
+}
+
+/// `--percentiles`: per row, the requests it covers and each timer's value
+/// (ms) under which they fall (see `engine::percentiles`).
+#[derive(Serialize, Debug, Clone)]
+pub struct PercentileReport {
+    /// Requests counted (HTTP lines with five known timers).
+    pub counted: u64,
+    /// HTTP lines with a -1 timer (halog's errors) and TCP lines: apart.
+    pub errors: u64,
+    pub tcp: u64,
+    pub rows: Vec<PercentileRow>,
+}
+
+#[derive(Serialize, Debug, Clone)]
+pub struct PercentileRow {
+    pub pct: f64,
+    pub requests: u64,
+    #[serde(rename = "TR")]
+    pub tr_req: i64,
+    #[serde(rename = "Tc")]
+    pub tc: i64,
+    #[serde(rename = "Tr")]
+    pub tr: i64,
+    #[serde(rename = "Td")]
+    pub td: i64,
+    #[serde(rename = "Tw")]
+    pub tw: i64,
+}
+
+/// `--accept-holes`: gaps of at least `min_gap_ms` between accepting
+/// milliseconds, followed by at least `min_accepts` accepts.
+#[derive(Serialize, Debug, Clone)]
+pub struct HolesReport {
+    pub min_gap_ms: Millis,
+    pub min_accepts: u32,
+    pub holes: Vec<HoleRow>,
+}
+
+#[derive(Serialize, Debug, Clone)]
+pub struct HoleRow {
+    /// When accepts resumed (RFC 3339, ms).
+    pub at: String,
+    pub gap_ms: Millis,
+    pub accepts: u32,
+}
+
+/// halog's input filters: request lines selected, not selected, and
+/// without a field a filter reads (not selected either).
+#[derive(Serialize, Debug, Clone, Copy)]
+pub struct Selected {
+    pub selected: u64,
+    pub rejected: u64,
+    pub missing_field: u64,
 }
 
 /// `analyze --by`: requests by one key, most first.
@@ -484,6 +547,42 @@ impl Report {
             alerts: None,
             unparsed_samples: engine.unparsed_samples.clone(),
             by: engine.breakdown.as_ref().map(ByReport::of),
+            percentiles: engine.percentiles.as_ref().map(|p| PercentileReport {
+                counted: p.counted,
+                errors: p.errors,
+                tcp: p.tcp,
+                rows: p
+                    .rows()
+                    .into_iter()
+                    .map(|r| PercentileRow {
+                        pct: r.pct,
+                        requests: r.requests,
+                        tr_req: r.values[0],
+                        tc: r.values[1],
+                        tr: r.values[2],
+                        td: r.values[3],
+                        tw: r.values[4],
+                    })
+                    .collect(),
+            }),
+            accept_holes: engine.holes.as_ref().map(|h| HolesReport {
+                min_gap_ms: h.min_gap,
+                min_accepts: h.min_accepts,
+                holes: h
+                    .holes()
+                    .into_iter()
+                    .map(|x| HoleRow {
+                        at: format_rfc3339_ms(x.at),
+                        gap_ms: x.gap_ms,
+                        accepts: x.accepts,
+                    })
+                    .collect(),
+            }),
+            selected: engine.select.as_ref().map(|s| Selected {
+                selected: s.selected,
+                rejected: s.rejected,
+                missing_field: s.missing,
+            }),
         }
     }
 

@@ -73,6 +73,8 @@ pub(crate) fn grid(
                     | "LAST LINE"
                     | "LOGS"
                     | "CLOCK"
+                    | "FRONTEND"
+                    | "RESUMED AT"
             );
             let cell = match (header[i], label) {
                 ("STATE", Some(l)) => paint(c, l, color),
@@ -247,6 +249,63 @@ fn named_table(out: &mut String, by: &super::ByReport, color: bool) {
     }
 }
 
+/// `--percentiles`: halog's `-pct` columns (percent, requests covered,
+/// TR, Tc, Tr, Td), then Tw.
+fn percentile_table(out: &mut String, p: &super::PercentileReport, color: bool) {
+    let _ = writeln!(
+        out,
+        "\nTIMER PERCENTILES (ms; {} requests with every timer; apart: {} with a -1 timer, {} TCP)",
+        p.counted, p.errors, p.tcp
+    );
+    let rows: Vec<_> = p
+        .rows
+        .iter()
+        .map(|r| {
+            let cells = vec![
+                // halog's `%3.1f` where one decimal says it all.
+                match (r.pct * 10.0).fract() == 0.0 {
+                    true => format!("{:.1}", r.pct),
+                    false => r.pct.to_string(),
+                },
+                r.requests.to_string(),
+                r.tr_req.to_string(),
+                r.tc.to_string(),
+                r.tr.to_string(),
+                r.td.to_string(),
+                r.tw.to_string(),
+            ];
+            (cells, None)
+        })
+        .collect();
+    grid(
+        out,
+        &["PCT", "REQ", "TR", "Tc", "Tr", "Td", "Tw"],
+        &rows,
+        color,
+    );
+}
+
+/// `--accept-holes`: halog's `-ad`/`-ac` rows, dated.
+fn holes_table(out: &mut String, h: &super::HolesReport, color: bool) {
+    let _ = writeln!(
+        out,
+        "\nACCEPT HOLES ({} of {} ms or more, then {} accept{} or more in a millisecond)",
+        h.holes.len(),
+        h.min_gap_ms,
+        h.min_accepts,
+        if h.min_accepts == 1 { "" } else { "s" }
+    );
+    let rows: Vec<_> = h
+        .holes
+        .iter()
+        .map(|x| {
+            let cells = vec![x.at.clone(), x.gap_ms.to_string(), x.accepts.to_string()];
+            (cells, None)
+        })
+        .collect();
+    grid(out, &["RESUMED AT", "GAP MS", "ACCEPTS"], &rows, color);
+}
+
 pub fn render(r: &Report, color: bool) -> String {
     let mut out = String::new();
     let i = &r.input.counts;
@@ -303,8 +362,33 @@ pub fn render(r: &Report, color: bool) -> String {
         let _ = writeln!(out, "error: {e}");
     }
 
+    if let Some(s) = &r.selected {
+        let _ = writeln!(
+            out,
+            "filters selected {} of {} request lines{}",
+            s.selected,
+            s.selected + s.rejected + s.missing_field,
+            if s.missing_field > 0 {
+                format!(
+                    " ({} without a field a filter reads: not selected)",
+                    s.missing_field
+                )
+            } else {
+                String::new()
+            }
+        );
+    }
+
     if let Some(by) = &r.by {
         by_table(&mut out, by, color);
+        return out;
+    }
+    if let Some(p) = &r.percentiles {
+        percentile_table(&mut out, p, color);
+        return out;
+    }
+    if let Some(h) = &r.accept_holes {
+        holes_table(&mut out, h, color);
         return out;
     }
 
