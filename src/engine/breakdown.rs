@@ -174,6 +174,9 @@ pub struct Breakdown {
     rows: FxHashMap<i64, Row>,
     /// URLs or clients.
     named: FxHashMap<Box<[u8]>, Named>,
+    /// Clients written as IPv4 addresses, packed: no allocation per key
+    /// and less than half the memory (a log of a million clients).
+    ipv4: FxHashMap<u32, Named>,
     /// Frontends: a name, the counts of a code.
     names: FxHashMap<Box<[u8]>, Row>,
     /// Lines without the key (a TCP line's status, a format without
@@ -194,6 +197,7 @@ impl Breakdown {
             by,
             rows: FxHashMap::default(),
             named: FxHashMap::default(),
+            ipv4: FxHashMap::default(),
             names: FxHashMap::default(),
             without: 0,
             overflow: 0,
@@ -255,14 +259,29 @@ impl Breakdown {
         };
         let t = r.timer(first);
         let (time, time_ok) = if t >= 0 { (t, t) } else { (ta.max(0), 0) };
-        let full = self.named.len() >= MAX_KEYS;
-        let n = match self.named.get_mut(key) {
-            Some(n) => n,
-            None if full => {
-                self.overflow += 1;
-                return;
+        let full = self.named.len() + self.ipv4.len() >= MAX_KEYS;
+        let packed = match self.by {
+            By::Client => ipv4(key),
+            _ => None,
+        };
+        let n = if let Some(ip) = packed {
+            match self.ipv4.get_mut(&ip) {
+                Some(n) => n,
+                None if full => {
+                    self.overflow += 1;
+                    return;
+                }
+                None => self.ipv4.entry(ip).or_default(),
             }
-            None => self.named.entry(key.into()).or_default(),
+        } else {
+            match self.named.get_mut(key) {
+                Some(n) => n,
+                None if full => {
+                    self.overflow += 1;
+                    return;
+                }
+                None => self.named.entry(key.into()).or_default(),
+            }
         };
         n.requests += 1;
         n.errors += u64::from(error);
@@ -297,26 +316,50 @@ impl Breakdown {
         row.bytes += r.bytes;
     }
 
-    pub fn merge(&mut self, o: &Breakdown) {
-        for (k, row) in &o.rows {
-            self.rows.entry(*k).or_default().merge(row);
+    /// Adds another reader's counts, taking its tables (the first one
+    /// merged is moved in, not copied: with a million clients, a third
+    /// table would be the peak of the run).
+    pub fn merge(&mut self, mut o: Breakdown) {
+        if self.rows.is_empty() {
+            std::mem::swap(&mut self.rows, &mut o.rows);
         }
-        for (k, row) in &o.names {
-            if let Some(mine) = self.names.get_mut(k) {
-                mine.merge(row);
+        if self.named.is_empty() {
+            std::mem::swap(&mut self.named, &mut o.named);
+        }
+        if self.ipv4.is_empty() {
+            std::mem::swap(&mut self.ipv4, &mut o.ipv4);
+        }
+        if self.names.is_empty() {
+            std::mem::swap(&mut self.names, &mut o.names);
+        }
+        for (k, row) in o.rows {
+            self.rows.entry(k).or_default().merge(&row);
+        }
+        for (k, row) in o.names {
+            if let Some(mine) = self.names.get_mut(&k) {
+                mine.merge(&row);
             } else if self.names.len() >= MAX_KEYS {
                 self.overflow += row.requests;
             } else {
-                self.names.insert(k.clone(), *row);
+                self.names.insert(k, row);
             }
         }
-        for (k, n) in &o.named {
-            if let Some(mine) = self.named.get_mut(k) {
-                mine.merge(n);
-            } else if self.named.len() >= MAX_KEYS {
+        for (k, n) in o.named {
+            if let Some(mine) = self.named.get_mut(&k) {
+                mine.merge(&n);
+            } else if self.named.len() + self.ipv4.len() >= MAX_KEYS {
                 self.overflow += n.requests;
             } else {
-                self.named.insert(k.clone(), *n);
+                self.named.insert(k, n);
+            }
+        }
+        for (k, n) in o.ipv4 {
+            if let Some(mine) = self.ipv4.get_mut(&k) {
+                mine.merge(&n);
+            } else if self.named.len() + self.ipv4.len() >= MAX_KEYS {
+                self.overflow += n.requests;
+            } else {
+                self.ipv4.insert(k, n);
             }
         }
         self.without += o.without;
@@ -327,7 +370,17 @@ impl Breakdown {
     /// then by key; `Sort::Key` by key alone), the first
     /// [`Breakdown::top`] of them (all with 0), and how many there are.
     pub fn named_rows(&self) -> (Vec<(String, Named)>, usize) {
-        let mut rows: Vec<(&[u8], &Named)> = self.named.iter().map(|(k, n)| (&**k, n)).collect();
+        let packed: Vec<(String, &Named)> = self
+            .ipv4
+            .iter()
+            .map(|(ip, n)| (std::net::Ipv4Addr::from(*ip).to_string(), n))
+            .collect();
+        let mut rows: Vec<(&[u8], &Named)> = self
+            .named
+            .iter()
+            .map(|(k, n)| (&**k, n))
+            .chain(packed.iter().map(|(k, n)| (k.as_bytes(), *n)))
+            .collect();
         let sort = self.sort;
         let by_key = |a: &(&[u8], &Named), b: &(&[u8], &Named)| a.0.cmp(b.0);
         if sort == Sort::Key {
@@ -374,6 +427,22 @@ impl Breakdown {
     }
 }
 
+/// `10.0.0.1` as a number, when written as the number writes back: four
+/// decimal parts, no leading zero (`010.0.0.1` stays a name).
+fn ipv4(b: &[u8]) -> Option<u32> {
+    let mut parts = b.split(|&c| c == b'.');
+    let mut ip = 0u32;
+    for _ in 0..4 {
+        let p = parts.next()?;
+        if p.is_empty() || p.len() > 3 || (p.len() > 1 && p[0] == b'0') {
+            return None;
+        }
+        let v = crate::bytes::digits(p)?;
+        ip = ip << 8 | u32::try_from(v).ok().filter(|&v| v <= 255)?;
+    }
+    parts.next().is_none().then_some(ip)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -388,6 +457,42 @@ mod tests {
     }
 
     #[test]
+    fn ipv4_clients_are_packed_only_when_they_write_back_the_same() {
+        for ok in ["10.0.0.1", "255.255.255.255", "0.0.0.0"] {
+            let ip = ipv4(ok.as_bytes()).unwrap();
+            assert_eq!(std::net::Ipv4Addr::from(ip).to_string(), ok);
+        }
+        for name in [
+            "010.0.0.1",
+            "1.2.3",
+            "1.2.3.4.5",
+            "256.1.1.1",
+            "::1",
+            "unix",
+            "1..2.3",
+        ] {
+            assert_eq!(ipv4(name.as_bytes()), None, "{name}");
+        }
+        let mut a = Breakdown::new(By::Client);
+        let mut b = Breakdown::new(By::Client);
+        let mut r = Request::new(Mode::Http);
+        r.timers = [1, 0, 0, 5, 10, -1];
+        for c in [&b"10.0.0.2"[..], b"10.0.0.10", b"::1"] {
+            r.client = c;
+            a.add(&r);
+        }
+        b.add(&r);
+        r.client = b"10.0.0.2";
+        b.add(&r);
+        a.merge(b);
+        a.sort = Sort::Key;
+        let (rows, n) = a.named_rows();
+        let keys: Vec<(&str, u64)> = rows.iter().map(|(k, v)| (k.as_str(), v.requests)).collect();
+        assert_eq!(n, 3);
+        assert_eq!(keys, [("10.0.0.10", 1), ("10.0.0.2", 2), ("::1", 2)]);
+    }
+
+    #[test]
     fn keys_as_halog_names_them_and_merged_across_workers() {
         let mut a = Breakdown::new(By::Termination);
         let mut b = Breakdown::new(By::Termination);
@@ -396,7 +501,7 @@ mod tests {
         b.add(&req(Mode::Tcp, -1, b"CD"));
         b.add(&req(Mode::Http, 200, b"--NI"));
         b.add(&req(Mode::Http, 200, b""));
-        a.merge(&b);
+        a.merge(b);
         let rows = a.rows();
         assert_eq!(rows[0].0, "--");
         assert_eq!(rows[0].1.requests, 2);

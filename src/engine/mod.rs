@@ -1102,13 +1102,13 @@ impl Engine {
     pub fn merge_worker(&mut self, w: Engine) {
         self.counters.merge(&w.counters);
         self.aggregates.merge(w.aggregates);
-        if let (Some(mine), Some(theirs)) = (&mut self.breakdown, &w.breakdown) {
+        if let (Some(mine), Some(theirs)) = (&mut self.breakdown, w.breakdown) {
             mine.merge(theirs);
         }
         if let (Some(mine), Some(theirs)) = (&mut self.percentiles, &w.percentiles) {
             mine.merge(theirs);
         }
-        if let (Some(mine), Some(theirs)) = (&mut self.holes, &w.holes) {
+        if let (Some(mine), Some(theirs)) = (&mut self.holes, w.holes) {
             mine.merge(theirs);
         }
         if let (Some(mine), Some(theirs)) = (&mut self.select, &w.select) {

@@ -58,7 +58,11 @@ pub fn render(r: &Report) -> Result<String, ::csv::Error> {
     if let Some(h) = &r.accept_holes {
         w.write_record(["at", "gap_ms", "accepts"])?;
         for x in &h.holes {
-            w.write_record([x.at.clone(), x.gap_ms.to_string(), x.accepts.to_string()])?;
+            w.write_record([
+                crate::time::format_rfc3339_ms(x.at),
+                x.gap_ms.to_string(),
+                x.accepts.to_string(),
+            ])?;
         }
         return finish(w);
     }

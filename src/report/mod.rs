@@ -286,8 +286,10 @@ pub struct HolesReport {
 
 #[derive(Serialize, Debug, Clone)]
 pub struct HoleRow {
-    /// When accepts resumed (RFC 3339, ms).
-    pub at: String,
+    /// When accepts resumed (RFC 3339, ms). Kept as a number until
+    /// written: a gap of a millisecond or two lists millions of rows.
+    #[serde(serialize_with = "rfc3339_ms")]
+    pub at: Millis,
     pub gap_ms: Millis,
     pub accepts: u32,
 }
@@ -319,6 +321,10 @@ pub struct ByReport {
     pub distinct: Option<usize>,
     #[serde(skip_serializing_if = "is_zero")]
     pub overflow: u64,
+}
+
+fn rfc3339_ms<S: serde::Serializer>(t: &Millis, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format_rfc3339_ms(*t))
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -572,7 +578,7 @@ impl Report {
                     .holes()
                     .into_iter()
                     .map(|x| HoleRow {
-                        at: format_rfc3339_ms(x.at),
+                        at: x.at,
                         gap_ms: x.gap_ms,
                         accepts: x.accepts,
                     })

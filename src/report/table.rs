@@ -286,7 +286,7 @@ fn percentile_table(out: &mut String, p: &super::PercentileReport, color: bool) 
 }
 
 /// `--accept-holes`: halog's `-ad`/`-ac` rows, dated.
-fn holes_table(out: &mut String, h: &super::HolesReport, color: bool) {
+fn holes_table(out: &mut String, h: &super::HolesReport) {
     let _ = writeln!(
         out,
         "\nACCEPT HOLES ({} of {} ms or more, then {} accept{} or more in a millisecond)",
@@ -295,15 +295,26 @@ fn holes_table(out: &mut String, h: &super::HolesReport, color: bool) {
         h.min_accepts,
         if h.min_accepts == 1 { "" } else { "s" }
     );
-    let rows: Vec<_> = h
-        .holes
-        .iter()
-        .map(|x| {
-            let cells = vec![x.at.clone(), x.gap_ms.to_string(), x.accepts.to_string()];
-            (cells, None)
-        })
-        .collect();
-    grid(out, &["RESUMED AT", "GAP MS", "ACCEPTS"], &rows, color);
+    // Written row by row, not through `grid`: the dates are all one
+    // width, and a gap of a millisecond lists millions of rows.
+    let gap = h.holes.iter().map(|x| x.gap_ms).max().unwrap_or(0);
+    let gap_w = gap.to_string().len().max("GAP MS".len());
+    let acc = h.holes.iter().map(|x| x.accepts).max().unwrap_or(0);
+    let acc_w = acc.to_string().len().max("ACCEPTS".len());
+    let _ = writeln!(
+        out,
+        "{:<24}  {:>gap_w$}  {:>acc_w$}",
+        "RESUMED AT", "GAP MS", "ACCEPTS"
+    );
+    for x in &h.holes {
+        let _ = writeln!(
+            out,
+            "{:<24}  {:>gap_w$}  {:>acc_w$}",
+            crate::time::format_rfc3339_ms(x.at),
+            x.gap_ms,
+            x.accepts
+        );
+    }
 }
 
 pub fn render(r: &Report, color: bool) -> String {
@@ -388,7 +399,7 @@ pub fn render(r: &Report, color: bool) -> String {
         return out;
     }
     if let Some(h) = &r.accept_holes {
-        holes_table(&mut out, h, color);
+        holes_table(&mut out, h);
         return out;
     }
 
