@@ -822,13 +822,18 @@ impl Engine {
                 return;
             }
         }
-        if !self.aggregates.contains(host, r.backend, r.server)
-            && !self
-                .cap
-                .admit(self.aggregates.servers.len(), host, &mut self.counters)
-        {
-            return;
-        }
+        let idx = match self.aggregates.position(host, r.backend, r.server) {
+            (Some(i), _) => i,
+            (None, h) => {
+                if !self
+                    .cap
+                    .admit(self.aggregates.servers.len(), host, &mut self.counters)
+                {
+                    return;
+                }
+                self.aggregates.insert(h, host, r.backend, r.server)
+            }
+        };
         if let Some(fine) = &mut self.fine {
             fine.add(host, r);
         }
@@ -853,7 +858,7 @@ impl Engine {
                 }
             }
         }
-        let stats = self.aggregates.entry(host, r.backend, r.server);
+        let stats = self.aggregates.at(idx);
         if self.rollups {
             stats.add_with_minute(r);
         } else {

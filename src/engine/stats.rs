@@ -388,51 +388,58 @@ impl Aggregates {
         }
     }
 
+    /// Where a server is, if it is here (no allocation), and the hash of
+    /// its key for [`Aggregates::insert`]: one hash and one probe a line.
     #[inline]
+    pub fn position(&self, host: &[u8], backend: &[u8], server: &[u8]) -> (Option<usize>, u64) {
+        let h = key_hash(host, backend, server);
+        let at = match self.index.get(&h) {
+            Some(&i) if is(&self.raw[i], host, backend, server) => Some(i),
+            // A hash shared by two keys: a scan.
+            Some(_) => self.raw.iter().position(|k| is(k, host, backend, server)),
+            None => None,
+        };
+        (at, h)
+    }
+
     /// Whether a server is already here (no allocation).
     pub fn contains(&self, host: &[u8], backend: &[u8], server: &[u8]) -> bool {
-        let h = key_hash(host, backend, server);
-        match self.index.get(&h) {
-            Some(&i) if is(&self.raw[i], host, backend, server) => true,
-            Some(_) => self.raw.iter().any(|k| is(k, host, backend, server)),
-            None => false,
-        }
+        self.position(host, backend, server).0.is_some()
+    }
+
+    /// Adds a server not here yet ([`Aggregates::position`] said so and
+    /// gave `h`); returns its index.
+    pub fn insert(&mut self, h: u64, host: &[u8], backend: &[u8], server: &[u8]) -> usize {
+        self.lossy |= [host, backend, server]
+            .iter()
+            .any(|b| std::str::from_utf8(b).is_err());
+        let s = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        let key = ServerKey {
+            host: s(host),
+            backend: s(backend),
+            server: s(server),
+        };
+        self.servers.push((key, Stats::default()));
+        self.raw.push([host.into(), backend.into(), server.into()]);
+        self.touched_flag.push(0);
+        let i = self.servers.len() - 1;
+        self.index.entry(h).or_insert(i);
+        i
+    }
+
+    /// The server at `idx`, marked touched (a request is being added).
+    #[inline]
+    pub fn at(&mut self, idx: usize) -> &mut Stats {
+        self.touched.mark(&mut self.touched_flag[idx], || idx);
+        &mut self.servers[idx].1
     }
 
     pub fn entry(&mut self, host: &[u8], backend: &[u8], server: &[u8]) -> &mut Stats {
-        let h = key_hash(host, backend, server);
-        let idx = match self.index.get(&h) {
-            Some(&i) if is(&self.raw[i], host, backend, server) => i,
-            found => {
-                let collided = found.is_some();
-                match self
-                    .raw
-                    .iter()
-                    .position(|k| collided && is(k, host, backend, server))
-                {
-                    Some(i) => i,
-                    None => {
-                        self.lossy |= [host, backend, server]
-                            .iter()
-                            .any(|b| std::str::from_utf8(b).is_err());
-                        let s = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-                        let key = ServerKey {
-                            host: s(host),
-                            backend: s(backend),
-                            server: s(server),
-                        };
-                        self.servers.push((key, Stats::default()));
-                        self.raw.push([host.into(), backend.into(), server.into()]);
-                        self.touched_flag.push(0);
-                        let i = self.servers.len() - 1;
-                        self.index.entry(h).or_insert(i);
-                        i
-                    }
-                }
-            }
+        let idx = match self.position(host, backend, server) {
+            (Some(i), _) => i,
+            (None, h) => self.insert(h, host, backend, server),
         };
-        self.touched.mark(&mut self.touched_flag[idx], || idx);
-        &mut self.servers[idx].1
+        self.at(idx)
     }
 
     /// The servers a request was added to since `reader` last took them
