@@ -280,25 +280,27 @@ fn an_unknown_sort_exits_2_naming_the_valid_ones() {
     assert!(err.contains("total-bytes"), "{err}");
 }
 
+/// README shows `hapwatch ARGS fixtures/rsyslog-file.log` and, in the
+/// next block, what it prints from `heading` on.
+fn assert_readme_shows(args: &[&str], heading: &str) {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let cmd = format!("hapwatch {} fixtures/rsyslog-file.log", args.join(" "));
+    let after = &readme[readme.find(&cmd).expect("the command is in README")..];
+    let block = after.split("```").nth(2).unwrap().trim_start_matches('\n');
+    let file = fixture("rsyslog-file.log");
+    let mut all = args.to_vec();
+    all.push(file.to_str().unwrap());
+    let out = hapwatch(&all);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let shown = &text[text.find(heading).unwrap()..];
+    assert_eq!(shown.trim_end(), block.trim_end(), "{cmd}");
+}
+
 /// README's "Coming from halog" shows what `--by url` prints.
 #[test]
 fn the_readme_url_table_is_what_hapwatch_prints() {
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    let cmd = "hapwatch analyze --by url --top 5 fixtures/rsyslog-file.log";
-    let after = &readme[readme.find(cmd).expect("the command is in README")..];
-    let block = after.split("```").nth(2).unwrap().trim_start_matches('\n');
-    let out = hapwatch(&[
-        "analyze",
-        "--by",
-        "url",
-        "--top",
-        "5",
-        fixture("rsyslog-file.log").to_str().unwrap(),
-    ]);
-    let text = String::from_utf8_lossy(&out.stdout);
-    let shown = &text[text.find("REQUESTS BY URL").unwrap()..];
-    assert_eq!(shown.trim_end(), block.trim_end());
+    assert_readme_shows(&["analyze", "--by", "url", "--top", "5"], "REQUESTS BY URL");
 }
 
 /// `halog -pct` against `analyze --percentiles`: every row (percent,
@@ -589,17 +591,8 @@ fn by_frontend_counts_each_listeners_requests() {
 /// README's `--percentiles` block is what hapwatch prints.
 #[test]
 fn the_readme_percentile_table_is_what_hapwatch_prints() {
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    let cmd = "hapwatch analyze --percentiles=50,90,99,99.9 fixtures/rsyslog-file.log";
-    let after = &readme[readme.find(cmd).expect("the command is in README")..];
-    let block = after.split("```").nth(2).unwrap().trim_start_matches('\n');
-    let out = hapwatch(&[
-        "analyze",
-        "--percentiles=50,90,99,99.9",
-        fixture("rsyslog-file.log").to_str().unwrap(),
-    ]);
-    let text = String::from_utf8_lossy(&out.stdout);
-    let shown = &text[text.find("TIMER PERCENTILES").unwrap()..];
-    assert_eq!(shown, block);
+    assert_readme_shows(
+        &["analyze", "--percentiles=50,90,99,99.9"],
+        "TIMER PERCENTILES",
+    );
 }

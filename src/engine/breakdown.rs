@@ -316,52 +316,14 @@ impl Breakdown {
         row.bytes += r.bytes;
     }
 
-    /// Adds another reader's counts, taking its tables (the first one
-    /// merged is moved in, not copied: with a million clients, a third
-    /// table would be the peak of the run).
-    pub fn merge(&mut self, mut o: Breakdown) {
-        if self.rows.is_empty() {
-            std::mem::swap(&mut self.rows, &mut o.rows);
-        }
-        if self.named.is_empty() {
-            std::mem::swap(&mut self.named, &mut o.named);
-        }
-        if self.ipv4.is_empty() {
-            std::mem::swap(&mut self.ipv4, &mut o.ipv4);
-        }
-        if self.names.is_empty() {
-            std::mem::swap(&mut self.names, &mut o.names);
-        }
+    /// Adds another reader's counts, taking its tables.
+    pub fn merge(&mut self, o: Breakdown) {
         for (k, row) in o.rows {
             self.rows.entry(k).or_default().merge(&row);
         }
-        for (k, row) in o.names {
-            if let Some(mine) = self.names.get_mut(&k) {
-                mine.merge(&row);
-            } else if self.names.len() >= MAX_KEYS {
-                self.overflow += row.requests;
-            } else {
-                self.names.insert(k, row);
-            }
-        }
-        for (k, n) in o.named {
-            if let Some(mine) = self.named.get_mut(&k) {
-                mine.merge(&n);
-            } else if self.named.len() + self.ipv4.len() >= MAX_KEYS {
-                self.overflow += n.requests;
-            } else {
-                self.named.insert(k, n);
-            }
-        }
-        for (k, n) in o.ipv4 {
-            if let Some(mine) = self.ipv4.get_mut(&k) {
-                mine.merge(&n);
-            } else if self.named.len() + self.ipv4.len() >= MAX_KEYS {
-                self.overflow += n.requests;
-            } else {
-                self.ipv4.insert(k, n);
-            }
-        }
+        self.overflow += merge_keyed(&mut self.names, o.names, 0);
+        self.overflow += merge_keyed(&mut self.named, o.named, self.ipv4.len());
+        self.overflow += merge_keyed(&mut self.ipv4, o.ipv4, self.named.len());
         self.without += o.without;
         self.overflow += o.overflow;
     }
@@ -425,6 +387,56 @@ impl Breakdown {
         rows.sort_by(|a, b| b.1.requests.cmp(&a.1.requests).then_with(|| a.0.cmp(&b.0)));
         rows
     }
+}
+
+/// The counts of one key: a [`Row`] or a [`Named`].
+trait Tally {
+    fn add(&mut self, o: &Self);
+    fn requests(&self) -> u64;
+}
+
+impl Tally for Row {
+    fn add(&mut self, o: &Row) {
+        self.merge(o)
+    }
+    fn requests(&self) -> u64 {
+        self.requests
+    }
+}
+
+impl Tally for Named {
+    fn add(&mut self, o: &Named) {
+        self.merge(o)
+    }
+    fn requests(&self) -> u64 {
+        self.requests
+    }
+}
+
+/// Adds another reader's keyed counts to `mine`, which shares the
+/// [`MAX_KEYS`] bound with `others` keys kept elsewhere; returns the
+/// requests of keys past the bound. The first table merged is moved in,
+/// not copied: with a million clients, a third table would be the peak
+/// of the run.
+fn merge_keyed<K: std::hash::Hash + Eq, V: Tally>(
+    mine: &mut FxHashMap<K, V>,
+    mut theirs: FxHashMap<K, V>,
+    others: usize,
+) -> u64 {
+    if mine.is_empty() && theirs.len() + others <= MAX_KEYS {
+        std::mem::swap(mine, &mut theirs);
+    }
+    let mut overflow = 0;
+    for (k, v) in theirs {
+        if let Some(m) = mine.get_mut(&k) {
+            m.add(&v);
+        } else if mine.len() + others >= MAX_KEYS {
+            overflow += v.requests();
+        } else {
+            mine.insert(k, v);
+        }
+    }
+    overflow
 }
 
 /// `10.0.0.1` as a number, when written as the number writes back: four
