@@ -117,6 +117,19 @@ fn generated_log_matches_halog() {
 /// cookie`. halog reads fields by position, so it takes a TCP line's
 /// bytes for a status and its queue counts for cookie codes: compared on
 /// the HTTP lines, where both count the same thing.
+/// `--by`'s rows of a JSON report: value -> requests.
+fn by_requests(r: &serde_json::Value) -> BTreeMap<String, u64> {
+    r["by"]["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| {
+            let k = row["value"].as_str().unwrap().to_string();
+            (k, row["requests"].as_u64().unwrap())
+        })
+        .collect()
+}
+
 #[test]
 fn status_termination_and_cookie_codes_match_halog() {
     let dir = tempfile::tempdir().unwrap();
@@ -141,15 +154,7 @@ fn status_termination_and_cookie_codes_match_halog() {
                 .collect();
             let r = analyze_json(&["--by", key, path.to_str().unwrap()]);
             assert_eq!(r["by"]["key"], key);
-            let got: BTreeMap<String, u64> = r["by"]["rows"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|row| {
-                    let k = row["value"].as_str().unwrap().to_string();
-                    (k, row["requests"].as_u64().unwrap())
-                })
-                .collect();
+            let got = by_requests(&r);
             // Several statuses and terminations (cookies: none are set).
             assert!(want.len() > usize::from(flag != "-cc"), "{flag}: {want:?}");
             assert_eq!(got, want, "{flag} on {}", path.display());
@@ -576,16 +581,7 @@ fn by_frontend_counts_each_listeners_requests() {
     }
     assert!(want.len() >= 2, "{want:?}");
     let r = analyze_json(&["--by", "frontend", gen.to_str().unwrap()]);
-    let got: BTreeMap<String, u64> = r["by"]["rows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|row| {
-            let k = row["value"].as_str().unwrap().to_string();
-            (k, row["requests"].as_u64().unwrap())
-        })
-        .collect();
-    assert_eq!(got, want);
+    assert_eq!(by_requests(&r), want);
 }
 
 /// README's `--percentiles` block is what hapwatch prints.
