@@ -823,3 +823,68 @@ fn live_clocks_behind_and_ahead_are_measured_against_the_receive_time() {
         "{all:#?}"
     );
 }
+
+/// A restart at any line: `listen` killed while its reorder window holds
+/// lb1's health line, started again, and only lb2 heard from since. lb1's
+/// clock, measured before the crash, is still what the store says (it was
+/// written over with "not measured" by the restarted process, which had
+/// read lb1's held line back but measured nothing with it), and its newest
+/// line stays its newest.
+#[test]
+fn a_restart_keeps_the_clocks_measured_before_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("held.db");
+    let port = 29788;
+    let args = [
+        "--udp",
+        &format!("127.0.0.1:{port}"),
+        "--db",
+        db.to_str().unwrap(),
+        "--reorder-window",
+        "60s",
+    ];
+    let u = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let send = |lines: Vec<String>| {
+        for l in lines {
+            u.send_to(l.as_bytes(), ("127.0.0.1", port)).unwrap();
+        }
+    };
+    let before = {
+        let mut guard = common::listen_ready(&args);
+        // A request line and a health line (held by the 60 s window) from
+        // lb1, its clock 30 s behind; a commit stores both; then a crash.
+        send(clock_lines("lb1", common::now_ms(), -30_000, 0));
+        std::thread::sleep(Duration::from_millis(2500));
+        guard.0.kill().unwrap();
+        guard.0.wait().unwrap();
+        let f = fleet(&db, "10m");
+        host(&f, "lb1").clone()
+    };
+    let offset = |v: &serde_json::Value| v["clock_offset_seconds"].as_f64();
+    assert!(
+        offset(&before).is_some_and(|o| (o + 30.0).abs() < 2.0),
+        "{before:#}"
+    );
+    let mut guard = common::listen_ready(&args);
+    for i in 1..4 {
+        send(clock_lines("lb2", common::now_ms(), 0, i));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    let child = &mut guard.0;
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(child.wait().unwrap().success());
+    let f = fleet(&db, "10m");
+    let after = host(&f, "lb1");
+    assert_eq!(offset(after), offset(&before), "{after:#}");
+    assert_eq!(after["skewed"], true, "{after:#}");
+    assert_eq!(after["last_line"], before["last_line"], "{after:#}");
+    assert!(
+        offset(host(&f, "lb2")).is_some_and(|o| o.abs() < 2.0),
+        "{f:#}"
+    );
+}

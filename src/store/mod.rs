@@ -800,8 +800,18 @@ impl Store {
             {
                 let mut ins = tx
                     .prepare_cached(
-                        "INSERT OR REPLACE INTO hosts (host, last_event_ms, offset_ms, reference)
-                         VALUES (?1, ?2, ?3, ?4)",
+                        // A process restarted knows a host's clock only once
+                        // it has measured a line again (lines read back from
+                        // the reorder window arrived before the restart and
+                        // measure nothing): what is stored stays until then,
+                        // and a newest line stays the newest.
+                        "INSERT INTO hosts (host, last_event_ms, offset_ms, reference)
+                         VALUES (?1, ?2, ?3, ?4)
+                         ON CONFLICT (host) DO UPDATE SET
+                           last_event_ms = MAX(last_event_ms, excluded.last_event_ms),
+                           reference = CASE WHEN excluded.offset_ms IS NULL
+                             THEN reference ELSE excluded.reference END,
+                           offset_ms = COALESCE(excluded.offset_ms, offset_ms)",
                     )
                     .map_err(err)?;
                 for (host, c) in b.engine.clocks.changed() {
