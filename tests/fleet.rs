@@ -826,7 +826,8 @@ fn live_clocks_behind_and_ahead_are_measured_against_the_receive_time() {
 
 /// A restart at any line: `listen` killed while its reorder window holds
 /// lb1's health line, started again, and only lb2 heard from since. lb1's
-/// clock, measured before the crash, is still what the store says (it was
+/// clock, measured before the crash, is known to the new process (its
+/// `/metrics`, its fleet rules) and is still what the store says (it was
 /// written over with "not measured" by the restarted process, which had
 /// read lb1's held line back but measured nothing with it), and its newest
 /// line stays its newest.
@@ -865,11 +866,23 @@ fn a_restart_keeps_the_clocks_measured_before_it() {
         offset(&before).is_some_and(|o| (o + 30.0).abs() < 2.0),
         "{before:#}"
     );
-    let mut guard = common::listen_ready(&args);
+    // Started again with /metrics: lb1's clock is known from the start.
+    let web = 29787;
+    let mut again = args.to_vec();
+    let web_addr = format!("127.0.0.1:{web}");
+    again.extend(["--metrics", &web_addr]);
+    let mut guard = common::listen_ready(&again);
     for i in 1..4 {
         send(clock_lines("lb2", common::now_ms(), 0, i));
         std::thread::sleep(Duration::from_millis(200));
     }
+    let m = common::wait_metric(web, "hapwatch_lines_total", 3);
+    let lb1 = m
+        .lines()
+        .find_map(|l| l.strip_prefix("hapwatch_host_clock_offset_seconds{host=\"lb1\"}"))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .unwrap_or_else(|| panic!("no offset of lb1 in {m}"));
+    assert!((lb1 + 30.0).abs() < 2.0, "{lb1}");
     std::thread::sleep(Duration::from_millis(1500));
     let child = &mut guard.0;
     let status = Command::new("kill")

@@ -258,6 +258,28 @@ impl HostClocks {
         changed
     }
 
+    /// A host's clock as a previous process stored it: known from the
+    /// start (the fleet rules, `/metrics`), until this process measures
+    /// it again (the stored offset counts as the previous window's, so
+    /// within two windows the host's new lines replace it).
+    pub fn restore(&mut self, host: String, last_event: Millis, offset: Millis, now: Millis) {
+        if self.hosts.len() >= MAX_HOSTS || self.hosts.contains_key(&host) {
+            return;
+        }
+        self.hosts.insert(
+            host,
+            HostClock {
+                last_event,
+                offset: Some(offset),
+                reference: Reference::Received,
+                window_start: now,
+                window: None,
+                previous: Some(offset),
+            },
+        );
+        self.version += 1;
+    }
+
     pub fn offset(&self, host: &str) -> Millis {
         self.hosts.get(host).and_then(|c| c.offset).unwrap_or(0)
     }
@@ -284,6 +306,21 @@ mod tests {
     fn fold(clocks: &mut HostClocks, a: &mut Arrivals) -> Vec<(String, Millis)> {
         let (batch, _) = a.take();
         clocks.fold(batch, a)
+    }
+
+    #[test]
+    fn a_restored_clock_stands_until_the_host_is_measured_again() {
+        let mut c = HostClocks::default();
+        c.restore("lb1".into(), 900 * S, -30 * S, 1_000 * S);
+        assert_eq!(c.offset("lb1"), -30 * S);
+        // Set right meanwhile: its lines a window later say so.
+        let mut a = Arrivals {
+            received: Some(1_000 * S + WINDOW_MS),
+            ..Default::default()
+        };
+        a.note(b"lb1", 1_000 * S + WINDOW_MS - 100);
+        fold(&mut c, &mut a);
+        assert_eq!(c.offset("lb1"), -100);
     }
 
     #[test]

@@ -511,6 +511,19 @@ pub fn run(opts: Options) -> Result<Stopped, StartError> {
         Ok(states) => engine.health.servers.extend(states),
         Err(e) => return Err(StartError(e.to_string())),
     }
+    // The clocks measured live before a restart (not those `analyze`
+    // measured against the other hosts of a file).
+    match writer.store().and_then(|s| s.hosts()) {
+        Ok(hosts) => {
+            for h in hosts {
+                if let (Some(o), Some("received")) = (h.offset, h.reference.as_deref()) {
+                    let last = h.last.unwrap_or(0);
+                    engine.clocks.restore(h.host, last, o, now_ms());
+                }
+            }
+        }
+        Err(e) => return Err(StartError(e.to_string())),
+    }
     engine.preview = true;
     engine.cap = opts.cap.clone();
     engine.zone = opts.zone.clone();
