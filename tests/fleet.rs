@@ -790,13 +790,7 @@ fn live_clocks_behind_and_ahead_are_measured_against_the_receive_time() {
         std::thread::sleep(Duration::from_millis(50));
     }
     std::thread::sleep(Duration::from_millis(500));
-    let child = &mut guard.0;
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    assert!(child.wait().unwrap().success());
+    guard.terminate();
     let f = fleet(&db, "2m");
     for (h, want, skewed) in [
         ("lb1", 0.0, false),
@@ -884,13 +878,7 @@ fn a_restart_keeps_the_clocks_measured_before_it() {
         .unwrap_or_else(|| panic!("no offset of lb1 in {m}"));
     assert!((lb1 + 30.0).abs() < 2.0, "{lb1}");
     std::thread::sleep(Duration::from_millis(1500));
-    let child = &mut guard.0;
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    assert!(child.wait().unwrap().success());
+    guard.terminate();
     let f = fleet(&db, "10m");
     let after = host(&f, "lb1");
     assert_eq!(offset(after), offset(&before), "{after:#}");

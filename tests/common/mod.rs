@@ -359,6 +359,18 @@ pub fn traffic(port: u16, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> 
 /// A child process killed (and reaped) when dropped.
 pub struct KillOnDrop(pub Child);
 
+impl KillOnDrop {
+    /// SIGTERM, as systemd stops it; it must drain, commit and exit 0.
+    pub fn terminate(&mut self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        assert!(self.0.wait().unwrap().success());
+    }
+}
+
 impl Drop for KillOnDrop {
     fn drop(&mut self) {
         let _ = self.0.kill();
