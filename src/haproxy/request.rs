@@ -227,47 +227,6 @@ fn num<T: TryFrom<i64>>(w: &[u8]) -> Option<T> {
     T::try_from(signed(w)?.0).ok()
 }
 
-/// `a/b/c...` split into exactly N numbers; returns values and `+` flags.
-/// One pass, no iterator: this runs three times per line.
-#[inline]
-fn slashed<const N: usize>(w: &[u8]) -> Option<([i64; N], [bool; N])> {
-    let mut out = [0i64; N];
-    let mut plus = [false; N];
-    let n = w.len();
-    let mut i = 0;
-    for k in 0..N {
-        let mut neg = false;
-        match w.get(i) {
-            Some(b'-') => {
-                neg = true;
-                i += 1;
-            }
-            Some(b'+') => {
-                plus[k] = true;
-                i += 1;
-            }
-            _ => {}
-        }
-        let start = i;
-        let mut v: i64 = 0;
-        while i < n && w[i].is_ascii_digit() {
-            v = v * 10 + (w[i] - b'0') as i64;
-            i += 1;
-        }
-        if i == start || i - start > 18 {
-            return None;
-        }
-        out[k] = if neg { -v } else { v };
-        if k + 1 < N {
-            if w.get(i) != Some(&b'/') {
-                return None;
-            }
-            i += 1;
-        }
-    }
-    (i == n).then_some((out, plus))
-}
-
 #[inline]
 fn rfind(b: &[u8], c: u8) -> Option<usize> {
     b.iter().rposition(|&x| x == c)
@@ -370,27 +329,109 @@ pub fn parse(msg: &[u8]) -> Option<Request<'_>> {
         return None;
     }
     parse_native(&msg[..open - 1], &msg[open..])
-        .ok()
-        .map(|(_, r)| r)
 }
 
+/// The native formats (`httplog`, `httpslog`, `tcplog`) read in one pass:
+/// each number is parsed as its bytes are scanned (not found as a word
+/// first and read again), and the request is built once, at the end.
 #[inline]
-fn parse_native<'a>(client: &'a [u8], i: &'a [u8]) -> R<'a, Request<'a>> {
-    if client.is_empty() || client.contains(&b' ') {
-        return Err(err(client));
+fn parse_native<'a>(client: &'a [u8], i: &'a [u8]) -> Option<Request<'a>> {
+    if client.is_empty() || find(client, b' ').is_some() {
+        return None;
     }
-    let (i, (accept, _)) = accept_date(i)?;
-    let (i, frontend) = word(i)?;
-    let (i, (backend, server)) = word
-        .map_opt(|w: &[u8]| find(w, b'/').map(|s| (&w[..s], &w[s + 1..])))
-        .parse(i)?;
-    let (i, timers) = word(i)?;
+    let (i, (accept, _)) = accept_date(i).ok()?;
+    let mut c = Cursor { b: i, i: 0 };
+    let frontend = c.word()?;
+    let be_srv = c.word()?;
+    let slash = find(be_srv, b'/')?;
+    let (backend, server) = (&be_srv[..slash], &be_srv[slash + 1..]);
+    // `TR/Tw/Tc/Tr/Ta` (HTTP) or `Tw/Tc/Tt` (TCP): the count says which.
+    let mut t = [0i64; 5];
+    let mut n = 0;
+    let mut logasap;
+    loop {
+        let (v, plus) = c.number()?;
+        t[n] = v;
+        logasap = plus;
+        n += 1;
+        if n == 5 || !c.eat(b'/') {
+            break;
+        }
+    }
+    if !c.end_word() {
+        return None;
+    }
+    let mut timers = [-1i32; 6];
+    let mode = match n {
+        5 => {
+            for k in 0..5 {
+                timers[k] = t[k] as i32;
+            }
+            Mode::Http
+        }
+        3 => {
+            timers[Timer::Tw as usize] = t[0] as i32;
+            timers[Timer::Tc as usize] = t[1] as i32;
+            timers[Timer::Tt as usize] = t[2] as i32;
+            Mode::Tcp
+        }
+        _ => return None,
+    };
+    let http = mode == Mode::Http;
+    let status = if http {
+        let (v, _) = c.number()?;
+        if !c.end_word() {
+            return None;
+        }
+        i32::try_from(v).ok()?
+    } else {
+        -1
+    };
+    let (bytes, bytes_partial) = c.number()?;
+    if !c.end_word() {
+        return None;
+    }
+    let (req_cookie, res_cookie) = if http {
+        (c.word()?, c.word()?)
+    } else {
+        (&b""[..], &b""[..])
+    };
+    let termination = c.word()?;
+    let u = |v: i64| v.clamp(0, u32::MAX as i64) as u32;
+    let mut conns = [0i64; 5];
+    let mut redispatched = false;
+    for (k, slot) in conns.iter_mut().enumerate() {
+        let (v, plus) = c.number()?;
+        *slot = v;
+        redispatched = plus;
+        if k < 4 && !c.eat(b'/') {
+            return None;
+        }
+    }
+    if !c.end_word() {
+        return None;
+    }
+    let (srv_queue, _) = c.number()?;
+    if !c.eat(b'/') {
+        return None;
+    }
+    let (backend_queue, _) = c.number()?;
+    if !c.end_word() {
+        return None;
+    }
+    let tail = &i[c.i..];
+    // The request (and headers before it) are split on demand; an HTTP line
+    // must still end with one to be an HTTP log line.
+    if http && !matches!(tail.first(), Some(b'"' | b'{')) {
+        return None;
+    }
     let (client, client_port) = split_client(client);
     let (frontend, tls) = match frontend.strip_suffix(b"~") {
         Some(f) => (f, true),
         None => (frontend, false),
     };
-    let mut r = Request {
+    Some(Request {
+        mode,
         client,
         client_port,
         accept,
@@ -398,60 +439,100 @@ fn parse_native<'a>(client: &'a [u8], i: &'a [u8]) -> R<'a, Request<'a>> {
         tls,
         backend,
         server,
-        ..Request::new(Mode::Http)
-    };
-    let i = if let Some((t, plus)) = slashed::<5>(timers) {
-        for (k, v) in t.iter().enumerate() {
-            r.timers[k] = *v as i32;
+        timers,
+        logasap,
+        status,
+        bytes: bytes.max(0) as u64,
+        bytes_partial,
+        req_cookie,
+        res_cookie,
+        termination,
+        actconn: u(conns[0]),
+        feconn: u(conns[1]),
+        beconn: u(conns[2]),
+        srv_conn: u(conns[3]),
+        retries: u(conns[4]),
+        redispatched,
+        srv_queue: u(srv_queue),
+        backend_queue: u(backend_queue),
+        tail: if http { tail } else { b"" },
+        request_line: None,
+        zoned: false,
+    })
+}
+
+/// Where [`parse_native`] is in a line.
+struct Cursor<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+impl<'a> Cursor<'a> {
+    /// A non-empty word and the space after it (or the end of the line).
+    #[inline(always)]
+    fn word(&mut self) -> Option<&'a [u8]> {
+        let rest = &self.b[self.i..];
+        match find(rest, b' ') {
+            Some(0) => None,
+            Some(n) => {
+                self.i += n + 1;
+                Some(&rest[..n])
+            }
+            None if rest.is_empty() => None,
+            None => {
+                self.i = self.b.len();
+                Some(rest)
+            }
         }
-        r.logasap = plus[4];
-        let (i, status) = word(i)?;
-        r.status = num(status).ok_or_else(|| err(status))?;
-        i
-    } else if let Some((t, plus)) = slashed::<3>(timers) {
-        r.mode = Mode::Tcp;
-        r.timers[Timer::Tw as usize] = t[0] as i32;
-        r.timers[Timer::Tc as usize] = t[1] as i32;
-        r.timers[Timer::Tt as usize] = t[2] as i32;
-        r.logasap = plus[2];
-        i
-    } else {
-        return Err(err(timers));
-    };
-    let (i, bytes) = word(i)?;
-    let (b, plus) = signed(bytes).ok_or_else(|| err(bytes))?;
-    r.bytes = b.max(0) as u64;
-    r.bytes_partial = plus;
-    let i = if r.mode == Mode::Http {
-        let (i, cc) = word(i)?;
-        let (i, cs) = word(i)?;
-        r.req_cookie = cc;
-        r.res_cookie = cs;
-        i
-    } else {
-        i
-    };
-    let (i, term) = word(i)?;
-    r.termination = term;
-    let (i, conns) = word(i)?;
-    let (c, plus) = slashed::<5>(conns).ok_or_else(|| err(conns))?;
-    let u = |v: i64| v.clamp(0, u32::MAX as i64) as u32;
-    (r.actconn, r.feconn, r.beconn, r.srv_conn, r.retries) =
-        (u(c[0]), u(c[1]), u(c[2]), u(c[3]), u(c[4]));
-    r.redispatched = plus[4];
-    let (i, queues) = word(i)?;
-    let (q, _) = slashed::<2>(queues).ok_or_else(|| err(queues))?;
-    (r.srv_queue, r.backend_queue) = (u(q[0]), u(q[1]));
-    if r.mode == Mode::Tcp {
-        return Ok((i, r));
     }
-    // The request (and headers before it) are split on demand; a line
-    // must still end with one to be an HTTP log line.
-    if !matches!(i.first(), Some(b'"' | b'{')) {
-        return Err(err(i));
+
+    /// `123`, `-1`, `+543` (1 to 18 digits): value and whether it had a `+`.
+    #[inline(always)]
+    fn number(&mut self) -> Option<(i64, bool)> {
+        let b = self.b;
+        let mut i = self.i;
+        let (neg, plus) = match b.get(i) {
+            Some(b'-') => (true, false),
+            Some(b'+') => (false, true),
+            _ => (false, false),
+        };
+        i += (neg | plus) as usize;
+        let start = i;
+        let mut v: i64 = 0;
+        while let Some(&ch) = b.get(i) {
+            let d = ch.wrapping_sub(b'0');
+            if d > 9 {
+                break;
+            }
+            v = v * 10 + d as i64;
+            i += 1;
+        }
+        if i == start || i - start > 18 {
+            return None;
+        }
+        self.i = i;
+        Some((if neg { -v } else { v }, plus))
     }
-    r.tail = i;
-    Ok((b"", r))
+
+    #[inline(always)]
+    fn eat(&mut self, ch: u8) -> bool {
+        let hit = self.b.get(self.i) == Some(&ch);
+        self.i += hit as usize;
+        hit
+    }
+
+    /// A word ends at a space (taken) or at the end of the line.
+    #[inline(always)]
+    fn end_word(&mut self) -> bool {
+        match self.b.get(self.i) {
+            Some(b' ') => {
+                self.i += 1;
+                true
+            }
+            None => true,
+            _ => false,
+        }
+    }
 }
 
 /// A CLF field: `"quoted"` (quotes removed) or a bare word.
@@ -650,5 +731,72 @@ mod tests {
         ] {
             assert!(parse(s.as_bytes()).is_none(), "{s}");
         }
+    }
+
+    /// The one-pass reader keeps the word rules: each number group is a
+    /// whole word, exactly 5 (HTTP) or 3 (TCP) timers, 5 connection counts,
+    /// 2 queues, 1 to 18 digits, single spaces.
+    #[test]
+    fn field_shapes() {
+        let http = |timers: &str, status: &str, bytes: &str, conns: &str, queues: &str| {
+            format!("10.0.0.1:1 [24/Nov/2026:16:21:15.231] fe be/s {timers} {status} {bytes} - - ---- {conns} {queues} \"GET / HTTP/1.1\"")
+        };
+        let ok = http("1/2/3/4/5", "200", "10", "1/2/3/4/5", "6/7");
+        let r = p(&ok);
+        assert_eq!(r.timers, [1, 2, 3, 4, 5, -1]);
+        assert_eq!(
+            (r.actconn, r.feconn, r.beconn, r.srv_conn, r.retries),
+            (1, 2, 3, 4, 5)
+        );
+        assert_eq!(
+            (r.srv_queue, r.backend_queue, r.status, r.bytes),
+            (6, 7, 200, 10)
+        );
+        assert_eq!(r.tail, b"\"GET / HTTP/1.1\"");
+        // `+` flags: logasap on the last timer and the bytes, redispatch on
+        // the retries; `-1` timers; a negative size is none.
+        let flagged = http("0/0/-1/-1/+30", "-1", "+5", "1/1/1/1/+2", "0/0");
+        let r = p(&flagged);
+        assert_eq!(
+            (r.timers[2], r.timers[4], r.logasap, r.status),
+            (-1, 30, true, -1)
+        );
+        assert_eq!(
+            (r.bytes, r.bytes_partial, r.retries, r.redispatched),
+            (5, true, 2, true)
+        );
+        assert_eq!(
+            p(&http("1/2/3/4/5", "200", "-7", "1/2/3/4/5", "6/7")).bytes,
+            0
+        );
+        let long = "1".repeat(18);
+        assert_eq!(
+            p(&http("1/2/3/4/5", "200", &long, "1/2/3/4/5", "6/7")).bytes,
+            111_111_111_111_111_111
+        );
+        for bad in [
+            http("1/2/3/4", "200", "1", "1/2/3/4/5", "6/7"),
+            http("1/2/3/4/5/6", "200", "1", "1/2/3/4/5", "6/7"),
+            http("1/2/3/4/5x", "200", "1", "1/2/3/4/5", "6/7"),
+            http("1/2//4/5", "200", "1", "1/2/3/4/5", "6/7"),
+            http("1/2/3/4/5", "2x0", "1", "1/2/3/4/5", "6/7"),
+            http("1/2/3/4/5", "99999999999", "1", "1/2/3/4/5", "6/7"),
+            http("1/2/3/4/5", "200", &"1".repeat(19), "1/2/3/4/5", "6/7"),
+            http("1/2/3/4/5", "200", "1", "1/2/3/4", "6/7"),
+            http("1/2/3/4/5", "200", "1", "1/2/3/4/5/6", "6/7"),
+            http("1/2/3/4/5", "200", "1", "1/2/3/4/5", "6"),
+            http("1/2/3/4/5", "200", "1", "1/2/3/4/5", "6/7/8"),
+            http("1/2/3/4/5", "200", "1 ", "1/2/3/4/5", "6/7"),
+            ok.replace(" \"GET", " GET"),
+        ] {
+            assert!(parse(bad.as_bytes()).is_none(), "{bad}");
+        }
+        // TCP: three timers, no status, no cookies; what follows the queues
+        // is not read.
+        let tcp = "10.0.0.1:1 [24/Nov/2026:16:21:15.231] fe be/s 1/2/3 40 CD 1/1/1/1/0 0/0";
+        assert_eq!(p(tcp).tail, b"");
+        assert!(parse(format!("{tcp} extra").as_bytes()).is_some());
+        assert!(parse(tcp.replace(" 0/0", " 0/0/0").as_bytes()).is_none());
+        assert!(parse(tcp.replace("1/2/3 ", "1/2/3/4 ").as_bytes()).is_none());
     }
 }
