@@ -187,7 +187,11 @@ fn halog_named(args: &[&str], path: &std::path::Path) -> Vec<(String, [u64; 8])>
 fn hapwatch_named(args: &[&str], path: &std::path::Path) -> Vec<(String, [u64; 8])> {
     let mut all = args.to_vec();
     all.push(path.to_str().unwrap());
-    let r = analyze_json(&all);
+    named_rows(&analyze_json(&all))
+}
+
+/// A JSON report's `--by url|client` rows, in halog's column order.
+fn named_rows(r: &serde_json::Value) -> Vec<(String, [u64; 8])> {
     r["by"]["rows"]
         .as_array()
         .unwrap()
@@ -591,4 +595,81 @@ fn the_readme_percentile_table_is_what_hapwatch_prints() {
         &["analyze", "--percentiles=50,90,99,99.9"],
         "TIMER PERCENTILES",
     );
+}
+
+/// More distinct URLs than `--by url` keeps (32 MiB: about 200,000): the
+/// rows are a summary that still holds the heaviest, as `halog -uc` (exact,
+/// and several times the memory) counts them. Two hot URLs, one of which
+/// first comes when the table has long been full, among 400,000 URLs seen
+/// once or twice.
+#[test]
+fn a_summary_keeps_the_heaviest_urls_past_the_memory_bound() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("urls.log");
+    let mut text = String::new();
+    let mut x: u64 = 11;
+    let n = 500_000u64;
+    for i in 0..n {
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let url = if i % 50 == 0 {
+            "/early/hot".to_string()
+        } else if i > n * 3 / 4 && i % 20 == 1 {
+            "/late/hot".to_string()
+        } else {
+            format!("/item/{}", (x >> 33) % 400_000)
+        };
+        let (s, ms) = (i / 1000, i % 1000);
+        let t = format!("{:02}:{:02}:{:02}", 10 + s / 3600, s / 60 % 60, s % 60);
+        text += &format!(
+            "Nov 24 {t} lb1 haproxy[1]: 10.0.0.{}:{} [24/Nov/2026:{t}.{ms:03}] fe be/s1 0/0/1/{}/{} 200 {} - - ---- 1/1/1/1/0 0/0 \"GET {url} HTTP/1.1\"\n",
+            i % 250,
+            1024 + i % 60_000,
+            i % 40,
+            i % 40 + 2,
+            100 + i % 9000,
+        );
+    }
+    std::fs::write(&path, text).unwrap();
+    let want = halog_named(&["-uc"], &path);
+    let r = analyze_json(&["--by", "url", "--top", "2", path.to_str().unwrap()]);
+    let by = &r["by"];
+    let floor = by["floor"]
+        .as_u64()
+        .expect("a summary: JSON says its floor");
+    assert!(floor > 0 && by["overflow"].as_u64().unwrap() > 0, "{by}");
+    assert!(by["distinct"].as_u64().unwrap() < 400_000, "{by}");
+    let got = named_rows(&r);
+    assert_eq!(want[0].0, "/early/hot");
+    assert_eq!(want[1].0, "/late/hot");
+    for (k, (h, w)) in got.iter().zip(&want[..2]).enumerate() {
+        assert_eq!(h.0, w.0);
+        // Above the floor, so kept; the one kept since its first request
+        // is exact, the late one within its `uncounted`.
+        assert!(w.1[0] > floor);
+        let uncounted = by["rows"][k]["uncounted"].as_u64().unwrap_or(0);
+        if uncounted == 0 {
+            assert_eq!(h.1, w.1, "{}", w.0);
+        } else {
+            assert!(
+                h.1[0] <= w.1[0] && w.1[0] <= h.1[0] + uncounted,
+                "{h:?} {w:?}"
+            );
+        }
+    }
+    assert_eq!(
+        by["rows"][0]["uncounted"],
+        serde_json::Value::Null,
+        "exact: {by}"
+    );
+    // The table says it is a summary and how far to trust it.
+    let out = hapwatch(&["analyze", "--by", "url", path.to_str().unwrap()]);
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        table.contains("the rows are a summary of the heaviest"),
+        "{table}"
+    );
+    // (Its floor depends on which worker read which chunk.)
+    assert!(table.contains("a url in no row had at most "), "{table}");
 }

@@ -494,6 +494,11 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
                 let (rx, tx, free) = (chunk_rx.clone(), res_tx.clone(), free_tx.clone());
                 let crowding = crowding.clone();
                 let mut eng = new_engine();
+                // The workers' URL or client summaries share the bound: the
+                // merged one is no larger than one run on a single thread.
+                if let Some(b) = &mut eng.breakdown {
+                    b.max_bytes /= threads;
+                }
                 s.spawn(move || {
                     let mut current = 0;
                     for chunk in rx {

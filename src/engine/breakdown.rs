@@ -15,6 +15,17 @@
 //! A URL is cut at `?` or `;` unless the query is kept (`--query`); a
 //! request line without one (`<BADREQ>`) is keyed `"<BADREQ>"`, as halog
 //! keys it. TCP lines (three timers) are counted apart, as halog does.
+//!
+//! Memory stays bounded with millions of URLs or clients: the table holds
+//! at most [`MAX_BYTES`] of keys and figures, as a Space-Saving summary
+//! (Metwally et al., 2005) evicted in halves. When the table is full, the keys whose estimate
+//! (requests counted plus [`Named::uncounted`]) is at most the median are
+//! dropped and that median becomes the floor; a key kept afterwards starts
+//! with the floor as its `uncounted` bound. So every estimate is at least
+//! the key's true count, its figures miss at most `uncounted` requests, and
+//! any key with more requests than the final floor is in the table: the
+//! heavy hitters a `--top` shows are never lost, whatever the order of the
+//! log. Below the bound nothing is evicted and every figure is exact.
 
 use rustc_hash::FxHashMap;
 
@@ -72,9 +83,21 @@ impl Sort {
     }
 }
 
-/// Distinct URLs or clients kept: lines of further ones are counted
-/// ([`Breakdown::overflow`]), not kept, so memory stays bounded.
-pub const MAX_KEYS: usize = 1_000_000;
+/// The memory URLs or clients may take (see the module's word on the
+/// summary that keeps the heaviest beyond it): about 300,000 IPv4 clients
+/// or 200,000 URLs of 30 bytes, every figure exact below that.
+pub const MAX_BYTES: usize = 32 << 20;
+
+/// Frontends kept: requests of further ones are counted in
+/// [`Breakdown::overflow`].
+pub const MAX_FRONTENDS: usize = 100_000;
+
+/// What a kept URL or client costs: its slot in a hash table that may be
+/// half empty after growing (entry and control byte, twice), and a URL's
+/// bytes on the heap with the allocator's overhead.
+fn cost<K>(key_len: usize) -> usize {
+    2 * (std::mem::size_of::<(K, Named)>() + 1) + if key_len > 0 { key_len + 16 } else { 0 }
+}
 
 impl By {
     /// The key's name in reports.
@@ -106,11 +129,22 @@ pub struct Named {
     /// The same over requests whose Tr (TR) is known.
     pub time_ok: u64,
     pub bytes: u64,
+    /// Requests of this key that its figures may miss: 0 for a key kept
+    /// since its first request; the summary's floor for one kept after the
+    /// table was full (its earlier requests may have been evicted). Its
+    /// true count is between `requests` and `requests + uncounted`.
+    pub uncounted: u64,
 }
 
 impl Named {
+    /// The summary's estimate: never below the key's true count.
+    pub fn estimate(&self) -> u64 {
+        self.requests + self.uncounted
+    }
+
     fn merge(&mut self, o: &Named) {
         self.requests += o.requests;
+        self.uncounted += o.uncounted;
         self.errors += o.errors;
         self.time += o.time;
         self.time_ok += o.time_ok;
@@ -136,6 +170,8 @@ impl Named {
     /// The value `sort` orders by (largest first).
     fn sort_value(&self, sort: Sort) -> u64 {
         match sort {
+            // The requests counted: what the row shows (the summary keeps
+            // every key above its floor whatever the order shown).
             Sort::Key | Sort::Count => self.requests,
             Sort::Errors => self.errors,
             Sort::AvgTime => self.time_avg(),
@@ -182,8 +218,16 @@ pub struct Breakdown {
     /// Lines without the key (a TCP line's status, a format without
     /// `%ST` or `%tsc`): counted, not keyed.
     pub without: u64,
-    /// Lines of URLs or clients past [`MAX_KEYS`].
+    /// Requests in no row: of URLs or clients evicted from the summary,
+    /// of frontends past [`MAX_FRONTENDS`].
     pub overflow: u64,
+    /// The memory the URLs or clients may take ([`MAX_BYTES`]; a share of
+    /// it in each worker, less in tests) and what they take.
+    pub max_bytes: usize,
+    bytes: usize,
+    /// The summary's floor: the largest estimate evicted (0 while nothing
+    /// was). A key not in the table had at most this many requests.
+    pub floor: u64,
     /// `--query`: a URL keeps its query string.
     pub query: bool,
     pub sort: Sort,
@@ -201,6 +245,9 @@ impl Breakdown {
             names: FxHashMap::default(),
             without: 0,
             overflow: 0,
+            max_bytes: MAX_BYTES,
+            bytes: 0,
+            floor: 0,
             query: false,
             sort: Sort::Count,
             top: 0,
@@ -259,29 +306,34 @@ impl Breakdown {
         };
         let t = r.timer(first);
         let (time, time_ok) = if t >= 0 { (t, t) } else { (ta.max(0), 0) };
-        let full = self.named.len() + self.ipv4.len() >= MAX_KEYS;
         let packed = match self.by {
             By::Client => ipv4(key),
             _ => None,
         };
-        let n = if let Some(ip) = packed {
-            match self.ipv4.get_mut(&ip) {
-                Some(n) => n,
-                None if full => {
-                    self.overflow += 1;
-                    return;
-                }
-                None => self.ipv4.entry(ip).or_default(),
+        let known = match packed {
+            Some(ip) => self.ipv4.contains_key(&ip),
+            None => self.named.contains_key(key),
+        };
+        if !known {
+            let c = match packed {
+                Some(_) => cost::<u32>(0),
+                None => cost::<Box<[u8]>>(key.len()),
+            };
+            if self.bytes + c > self.max_bytes {
+                self.evict();
             }
-        } else {
-            match self.named.get_mut(key) {
+            self.bytes += c;
+        }
+        let new = Named {
+            uncounted: self.floor,
+            ..Named::default()
+        };
+        let n = match packed {
+            Some(ip) => self.ipv4.entry(ip).or_insert(new),
+            None => match self.named.get_mut(key) {
                 Some(n) => n,
-                None if full => {
-                    self.overflow += 1;
-                    return;
-                }
-                None => self.named.entry(key.into()).or_default(),
-            }
+                None => self.named.entry(key.into()).or_insert(new),
+            },
         };
         n.requests += 1;
         n.errors += u64::from(error);
@@ -296,7 +348,7 @@ impl Breakdown {
             return self.add_named(r);
         }
         let row = if self.by == By::Frontend {
-            if self.names.len() >= MAX_KEYS && !self.names.contains_key(r.frontend) {
+            if self.names.len() >= MAX_FRONTENDS && !self.names.contains_key(r.frontend) {
                 self.overflow += 1;
                 return;
             }
@@ -316,14 +368,59 @@ impl Breakdown {
         row.bytes += r.bytes;
     }
 
+    /// Drops the URLs or clients whose estimate is at most the median
+    /// (half the table, or more on ties) and raises the floor to it.
+    #[cold]
+    fn evict(&mut self) {
+        let mut estimates: Vec<u64> = (self.named.values().chain(self.ipv4.values()))
+            .map(Named::estimate)
+            .collect();
+        if estimates.is_empty() {
+            return;
+        }
+        let mid = estimates.len() / 2;
+        let median = *estimates.select_nth_unstable(mid).1;
+        drop(estimates);
+        let (mut dropped, mut freed) = (0, 0);
+        let mut keep = |n: &mut Named, c: usize| {
+            let kept = n.estimate() > median;
+            if !kept {
+                dropped += n.requests;
+                freed += c;
+            }
+            kept
+        };
+        self.named
+            .retain(|k, n| keep(n, cost::<Box<[u8]>>(k.len())));
+        self.ipv4.retain(|_, n| keep(n, cost::<u32>(0)));
+        self.overflow += dropped;
+        self.bytes -= freed;
+
+        self.floor = self.floor.max(median);
+    }
+
     /// Adds another reader's counts, taking its tables.
     pub fn merge(&mut self, o: Breakdown) {
         for (k, row) in o.rows {
             self.rows.entry(k).or_default().merge(&row);
         }
-        self.overflow += merge_keyed(&mut self.names, o.names, 0);
-        self.overflow += merge_keyed(&mut self.named, o.named, self.ipv4.len());
-        self.overflow += merge_keyed(&mut self.ipv4, o.ipv4, self.named.len());
+        self.overflow += merge_frontends(&mut self.names, o.names);
+        // A key one summary lacks may have had up to that one's floor
+        // there; the merged floor bounds a key both lack.
+        let (mine, theirs) = (self.floor, o.floor);
+        merge_named(&mut self.named, o.named, mine, theirs);
+        merge_named(&mut self.ipv4, o.ipv4, mine, theirs);
+        self.floor = mine + theirs;
+        // A key both had is kept once.
+        self.bytes = self
+            .named
+            .keys()
+            .map(|k| cost::<Box<[u8]>>(k.len()))
+            .sum::<usize>()
+            + self.ipv4.len() * cost::<u32>(0);
+        while self.bytes > self.max_bytes {
+            self.evict();
+        }
         self.without += o.without;
         self.overflow += o.overflow;
     }
@@ -389,54 +486,57 @@ impl Breakdown {
     }
 }
 
-/// The counts of one key: a [`Row`] or a [`Named`].
-trait Tally {
-    fn add(&mut self, o: &Self);
-    fn requests(&self) -> u64;
-}
-
-impl Tally for Row {
-    fn add(&mut self, o: &Row) {
-        self.merge(o)
-    }
-    fn requests(&self) -> u64 {
-        self.requests
-    }
-}
-
-impl Tally for Named {
-    fn add(&mut self, o: &Named) {
-        self.merge(o)
-    }
-    fn requests(&self) -> u64 {
-        self.requests
-    }
-}
-
-/// Adds another reader's keyed counts to `mine`, which shares the
-/// [`MAX_KEYS`] bound with `others` keys kept elsewhere; returns the
-/// requests of keys past the bound. The first table merged is moved in,
-/// not copied: with a million clients, a third table would be the peak
-/// of the run.
-fn merge_keyed<K: std::hash::Hash + Eq, V: Tally>(
-    mine: &mut FxHashMap<K, V>,
-    mut theirs: FxHashMap<K, V>,
-    others: usize,
+/// Adds another reader's frontends to `mine`; returns the requests of
+/// frontends past [`MAX_FRONTENDS`]. The first table is moved in, not copied.
+fn merge_frontends(
+    mine: &mut FxHashMap<Box<[u8]>, Row>,
+    mut theirs: FxHashMap<Box<[u8]>, Row>,
 ) -> u64 {
-    if mine.is_empty() && theirs.len() + others <= MAX_KEYS {
+    if mine.is_empty() {
         std::mem::swap(mine, &mut theirs);
     }
     let mut overflow = 0;
     for (k, v) in theirs {
         if let Some(m) = mine.get_mut(&k) {
-            m.add(&v);
-        } else if mine.len() + others >= MAX_KEYS {
-            overflow += v.requests();
+            m.merge(&v);
+        } else if mine.len() >= MAX_FRONTENDS {
+            overflow += v.requests;
         } else {
             mine.insert(k, v);
         }
     }
     overflow
+}
+
+/// Adds another summary's URLs or clients to `mine` (floors `floor` and
+/// `theirs_floor`): a key only one of them has gets the other's floor as
+/// uncounted. The first table is moved in, not copied (a million clients).
+fn merge_named<K: std::hash::Hash + Eq>(
+    mine: &mut FxHashMap<K, Named>,
+    mut theirs: FxHashMap<K, Named>,
+    floor: u64,
+    theirs_floor: u64,
+) {
+    if mine.is_empty() && floor == 0 {
+        std::mem::swap(mine, &mut theirs);
+        return;
+    }
+    if theirs_floor > 0 {
+        for (k, n) in mine.iter_mut() {
+            if !theirs.contains_key(k) {
+                n.uncounted += theirs_floor;
+            }
+        }
+    }
+    for (k, mut v) in theirs {
+        match mine.get_mut(&k) {
+            Some(m) => m.merge(&v),
+            None => {
+                v.uncounted += floor;
+                mine.insert(k, v);
+            }
+        }
+    }
 }
 
 /// `10.0.0.1` as a number, when written as the number writes back: four
@@ -532,5 +632,135 @@ mod tests {
         s.add(&req(Mode::Http, -1, b"CR--"));
         s.add(&req(Mode::Tcp, -1, b"CD"));
         assert_eq!((s.rows()[0].0.as_str(), s.without), ("-1", 1));
+    }
+
+    /// A log of 20,000 clients through a table of about 1,000: cold ones (IPv4,
+    /// one or two requests), warm ones (names, 12 requests each) and two
+    /// hot ones, one of which first comes when the table is long full.
+    fn crowded_log() -> Vec<String> {
+        let mut lines = Vec::new();
+        let mut x: u64 = 7;
+        for i in 0..24_000u32 {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            lines.push(
+                std::net::Ipv4Addr::from(0x0a00_0000 + (x >> 40) as u32 % 20_000).to_string(),
+            );
+            if i % 60 == 0 {
+                lines.push("hot-early".into());
+            }
+            if i >= 12_000 && i % 50 == 0 {
+                lines.push("hot-late".into());
+            }
+            if i % 500 < 12 {
+                lines.push(format!("warm-{}", i / 500));
+            }
+        }
+        lines
+    }
+
+    fn add_client(b: &mut Breakdown, c: &str) {
+        let mut r = Request::new(Mode::Http);
+        r.timers = [1, 0, 0, 5, 10, -1];
+        r.client = c.as_bytes();
+        b.add(&r);
+    }
+
+    /// What the summary promises: every row's true count is between its
+    /// requests and its estimate, a key in no row had at most the floor,
+    /// the requests in rows and in `overflow` add up to the log's.
+    fn check_summary(b: &Breakdown, lines: &[String]) -> Vec<(String, Named)> {
+        let mut truth: std::collections::HashMap<&str, u64> = Default::default();
+        for l in lines {
+            *truth.entry(l.as_str()).or_default() += 1;
+        }
+        let mut all = b.clone();
+        all.top = 0;
+        let (rows, n) = all.named_rows();
+        assert!(b.bytes <= b.max_bytes, "{} bytes kept", b.bytes);
+        assert_eq!(n, b.named.len() + b.ipv4.len());
+        assert!(b.floor > 0, "the table filled up");
+        let counted: u64 = rows.iter().map(|(_, r)| r.requests).sum();
+        assert_eq!(counted + b.overflow, lines.len() as u64);
+        for (k, r) in &rows {
+            let t = truth[k.as_str()];
+            assert!(r.requests <= t && t <= r.estimate(), "{k}: {r:?}, true {t}");
+        }
+        for (k, t) in &truth {
+            if *t > b.floor {
+                assert!(
+                    rows.iter().any(|(r, _)| r == k),
+                    "{k} ({t} requests) lost, floor {}",
+                    b.floor
+                );
+            }
+        }
+        rows
+    }
+
+    #[test]
+    fn the_heaviest_keys_survive_a_full_table() {
+        let lines = crowded_log();
+        let mut b = Breakdown::new(By::Client);
+        b.max_bytes = 1_000 * cost::<u32>(0);
+        for l in &lines {
+            add_client(&mut b, l);
+            assert!(b.bytes <= b.max_bytes);
+            assert!(b.named.len() + b.ipv4.len() <= 1_000);
+        }
+        let rows = check_summary(&b, &lines);
+        assert_eq!(rows[0].0, "hot-early");
+        assert_eq!(
+            (rows[0].1.requests, rows[0].1.uncounted),
+            (400, 0),
+            "kept from its first request"
+        );
+        assert_eq!(rows[1].0, "hot-late");
+        assert_eq!(rows[1].1.requests, 240);
+        // Kept by the guarantee, not by luck: more requests than the floor
+        // (what a dropped key had at most).
+        assert!(b.floor < 240, "floor {}", b.floor);
+    }
+
+    #[test]
+    fn summaries_merge_across_workers() {
+        let lines = crowded_log();
+        let (mut a, mut b) = (Breakdown::new(By::Client), Breakdown::new(By::Client));
+        a.max_bytes = 500 * cost::<u32>(0);
+        b.max_bytes = 500 * cost::<u32>(0);
+        // Workers take chunks of lines in turn.
+        for (i, chunk) in lines.chunks(1_000).enumerate() {
+            let w = if i % 2 == 0 { &mut a } else { &mut b };
+            for l in chunk {
+                add_client(w, l);
+            }
+        }
+        a.max_bytes = 1_000 * cost::<u32>(0);
+        a.merge(b);
+        let rows = check_summary(&a, &lines);
+        assert_eq!(
+            (rows[0].0.as_str(), rows[1].0.as_str()),
+            ("hot-early", "hot-late")
+        );
+        assert!(a.named.len() + a.ipv4.len() <= 1_000);
+        assert!(a.floor < 240, "floor {}", a.floor);
+    }
+
+    #[test]
+    fn below_the_bound_nothing_is_approximate() {
+        let lines = crowded_log();
+        let mut b = Breakdown::new(By::Client);
+        for l in &lines {
+            add_client(&mut b, l);
+        }
+        b.top = 0;
+        let (rows, _) = b.named_rows();
+        assert_eq!((b.floor, b.overflow), (0, 0));
+        assert!(rows.iter().all(|(_, r)| r.uncounted == 0));
+        assert_eq!(
+            rows.iter().map(|(_, r)| r.requests).sum::<u64>(),
+            lines.len() as u64
+        );
     }
 }

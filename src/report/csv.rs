@@ -14,6 +14,7 @@ pub fn render(r: &Report) -> Result<String, ::csv::Error> {
                 "ok_time_total_ms",
                 "ok_time_avg_ms",
                 "bytes_avg",
+                "uncounted",
             ]);
         }
         w.write_record(header)?;
@@ -32,6 +33,7 @@ pub fn render(r: &Report) -> Result<String, ::csv::Error> {
                         t.ok_time_total_ms,
                         t.ok_time_avg_ms,
                         t.bytes_avg,
+                        row.uncounted,
                     ]
                     .map(|v| v.to_string()),
                 );

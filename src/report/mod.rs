@@ -321,6 +321,11 @@ pub struct ByReport {
     pub distinct: Option<usize>,
     #[serde(skip_serializing_if = "is_zero")]
     pub overflow: u64,
+    /// More URLs or clients than the table keeps (1,000,000): the rows are
+    /// a Space-Saving summary and a key in no row had at most this many
+    /// requests (`overflow` counts the requests of the keys dropped).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub floor: u64,
 }
 
 fn rfc3339_ms<S: serde::Serializer>(t: &Millis, s: S) -> Result<S::Ok, S::Error> {
@@ -344,6 +349,10 @@ pub struct ByRow {
     /// same over requests without error, bytes on average.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub times: Option<ByTimes>,
+    /// A URL or client kept only after the table was full: up to this
+    /// many of its requests (before it was kept) are not in its figures.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub uncounted: u64,
 }
 
 #[derive(Serialize, Debug, Clone, Copy)]
@@ -375,12 +384,14 @@ impl ByReport {
                             ok_time_avg_ms: n.time_ok_avg(),
                             bytes_avg: n.bytes_avg(),
                         }),
+                        uncounted: n.uncounted,
                     })
                     .collect(),
                 without: b.without,
                 sort: Some(b.sort.name()),
                 distinct: Some(distinct),
                 overflow: b.overflow,
+                floor: b.floor,
             };
         }
         ByReport {
@@ -394,12 +405,14 @@ impl ByReport {
                     errors: r.errors,
                     bytes: r.bytes,
                     times: None,
+                    uncounted: 0,
                 })
                 .collect(),
             without: b.without,
             sort: None,
             distinct: None,
-            overflow: 0,
+            overflow: b.overflow,
+            floor: 0,
         }
     }
 }

@@ -208,8 +208,13 @@ fn named_table(out: &mut String, by: &super::ByReport, color: bool) {
         .iter()
         .filter_map(|r| {
             let t = r.times?;
+            // `~`: kept after the table was full, some requests uncounted.
+            let requests = match r.uncounted {
+                0 => r.requests.to_string(),
+                _ => format!("~{}", r.requests),
+            };
             let row = vec![
-                r.requests.to_string(),
+                requests,
                 r.errors.to_string(),
                 t.time_total_ms.to_string(),
                 t.time_avg_ms.to_string(),
@@ -238,14 +243,24 @@ fn named_table(out: &mut String, by: &super::ByReport, color: bool) {
             by.without, by.key
         );
     }
-    if by.overflow > 0 {
+    if by.floor > 0 {
+        let most = by.rows.iter().map(|r| r.uncounted).max().unwrap_or(0);
         let _ = writeln!(
             out,
-            "{} requests of {}s past the {} kept are in no row",
+            "more {key}s than {} MiB keep: the rows are a summary of the heaviest; \
+             a {key} in no row had at most {} requests ({} requests are in no row)",
+            crate::engine::breakdown::MAX_BYTES >> 20,
+            by.floor,
             by.overflow,
-            by.key,
-            crate::engine::breakdown::MAX_KEYS
+            key = by.key,
         );
+        if most > 0 {
+            let _ = writeln!(
+                out,
+                "~: a {} kept once the table was full; up to {most} of its earlier requests are not in its figures",
+                by.key
+            );
+        }
     }
 }
 
