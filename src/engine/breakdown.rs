@@ -310,36 +310,38 @@ impl Breakdown {
             By::Client => ipv4(key),
             _ => None,
         };
-        let known = match packed {
-            Some(ip) => self.ipv4.contains_key(&ip),
-            None => self.named.contains_key(key),
+        let tally = |n: &mut Named| {
+            n.requests += 1;
+            n.errors += u64::from(error);
+            n.time += time as u64;
+            n.time_ok += time_ok as u64;
+            n.bytes += r.bytes;
         };
-        if !known {
-            let c = match packed {
-                Some(_) => cost::<u32>(0),
-                None => cost::<Box<[u8]>>(key.len()),
-            };
-            if self.bytes + c > self.max_bytes {
-                self.evict();
-            }
-            self.bytes += c;
+        // One lookup for a key already kept (nearly every line).
+        let kept = match packed {
+            Some(ip) => self.ipv4.get_mut(&ip),
+            None => self.named.get_mut(key),
+        };
+        if let Some(n) = kept {
+            return tally(n);
         }
-        let new = Named {
+        let c = match packed {
+            Some(_) => cost::<u32>(0),
+            None => cost::<Box<[u8]>>(key.len()),
+        };
+        if self.bytes + c > self.max_bytes {
+            self.evict();
+        }
+        self.bytes += c;
+        let mut n = Named {
             uncounted: self.floor,
             ..Named::default()
         };
-        let n = match packed {
-            Some(ip) => self.ipv4.entry(ip).or_insert(new),
-            None => match self.named.get_mut(key) {
-                Some(n) => n,
-                None => self.named.entry(key.into()).or_insert(new),
-            },
+        tally(&mut n);
+        match packed {
+            Some(ip) => self.ipv4.insert(ip, n),
+            None => self.named.insert(key.into(), n),
         };
-        n.requests += 1;
-        n.errors += u64::from(error);
-        n.time += time as u64;
-        n.time_ok += time_ok as u64;
-        n.bytes += r.bytes;
     }
 
     #[inline]
