@@ -17,10 +17,11 @@
 //! keys it. TCP lines (three timers) are counted apart, as halog does.
 //!
 //! Memory stays bounded with millions of URLs or clients: the table holds
-//! at most [`MAX_BYTES`] of keys and figures, as a Space-Saving summary
-//! (Metwally et al., 2005) evicted in halves. When the table is full, the keys whose estimate
-//! (requests counted plus [`Named::uncounted`]) is at most the median are
-//! dropped and that median becomes the floor; a key kept afterwards starts
+//! at most [`MAX_BYTES`] of keys and figures (each of N workers a 1/N
+//! share), as a Space-Saving summary (Metwally et al., 2005) evicted in
+//! halves. When the table is full, the keys whose estimate (requests
+//! counted plus [`Named::uncounted`]) is at most the median are dropped and
+//! that median becomes the floor; a key kept afterwards starts
 //! with the floor as its `uncounted` bound. So every estimate is at least
 //! the key's true count, its figures miss at most `uncounted` requests, and
 //! any key with more requests than the final floor is in the table: the
@@ -84,8 +85,9 @@ impl Sort {
 }
 
 /// The memory URLs or clients may take (see the module's word on the
-/// summary that keeps the heaviest beyond it): about 300,000 IPv4 clients
-/// or 200,000 URLs of 30 bytes, every figure exact below that.
+/// summary that keeps the heaviest beyond it): about 290,000 IPv4 clients
+/// or 190,000 URLs of 30 bytes, every figure exact below that on one
+/// thread (a worker of N keeps 1/N of it).
 pub const MAX_BYTES: usize = 32 << 20;
 
 /// Frontends kept: requests of further ones are counted in
@@ -397,7 +399,6 @@ impl Breakdown {
         self.ipv4.retain(|_, n| keep(n, cost::<u32>(0)));
         self.overflow += dropped;
         self.bytes -= freed;
-
         self.floor = self.floor.max(median);
     }
 
