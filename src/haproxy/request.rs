@@ -347,20 +347,7 @@ fn parse_native<'a>(client: &'a [u8], i: &'a [u8]) -> Option<Request<'a>> {
     let (backend, server) = (&be_srv[..slash], &be_srv[slash + 1..]);
     // `TR/Tw/Tc/Tr/Ta` (HTTP) or `Tw/Tc/Tt` (TCP): the count says which.
     let mut t = [0i64; 5];
-    let mut n = 0;
-    let mut logasap;
-    loop {
-        let (v, plus) = c.number()?;
-        t[n] = v;
-        logasap = plus;
-        n += 1;
-        if n == 5 || !c.eat(b'/') {
-            break;
-        }
-    }
-    if !c.end_word() {
-        return None;
-    }
+    let (n, logasap) = c.slashed(&mut t)?;
     let mut timers = [-1i32; 6];
     let mode = match n {
         5 => {
@@ -399,26 +386,13 @@ fn parse_native<'a>(client: &'a [u8], i: &'a [u8]) -> Option<Request<'a>> {
     let termination = c.word()?;
     let u = |v: i64| v.clamp(0, u32::MAX as i64) as u32;
     let mut conns = [0i64; 5];
-    let mut redispatched = false;
-    for (k, slot) in conns.iter_mut().enumerate() {
-        let (v, plus) = c.number()?;
-        *slot = v;
-        redispatched = plus;
-        if k < 4 && !c.eat(b'/') {
-            return None;
-        }
-    }
-    if !c.end_word() {
+    let (5, redispatched) = c.slashed(&mut conns)? else {
         return None;
-    }
-    let (srv_queue, _) = c.number()?;
-    if !c.eat(b'/') {
+    };
+    let mut queues = [0i64; 2];
+    let (2, _) = c.slashed(&mut queues)? else {
         return None;
-    }
-    let (backend_queue, _) = c.number()?;
-    if !c.end_word() {
-        return None;
-    }
+    };
     let tail = &i[c.i..];
     // The request (and headers before it) are split on demand; an HTTP line
     // must still end with one to be an HTTP log line.
@@ -453,8 +427,8 @@ fn parse_native<'a>(client: &'a [u8], i: &'a [u8]) -> Option<Request<'a>> {
         srv_conn: u(conns[3]),
         retries: u(conns[4]),
         redispatched,
-        srv_queue: u(srv_queue),
-        backend_queue: u(backend_queue),
+        srv_queue: u(queues[0]),
+        backend_queue: u(queues[1]),
         tail: if http { tail } else { b"" },
         request_line: None,
         zoned: false,
@@ -471,19 +445,27 @@ impl<'a> Cursor<'a> {
     /// A non-empty word and the space after it (or the end of the line).
     #[inline(always)]
     fn word(&mut self) -> Option<&'a [u8]> {
-        let rest = &self.b[self.i..];
-        match find(rest, b' ') {
-            Some(0) => None,
-            Some(n) => {
-                self.i += n + 1;
-                Some(&rest[..n])
-            }
-            None if rest.is_empty() => None,
-            None => {
-                self.i = self.b.len();
-                Some(rest)
+        let (rest, w) = word(&self.b[self.i..]).ok()?;
+        self.i = self.b.len() - rest.len();
+        Some(w)
+    }
+
+    /// A word of up to `out.len()` numbers separated by `/` (`1/0/3`):
+    /// how many there were and whether the last had a `+`.
+    #[inline(always)]
+    fn slashed(&mut self, out: &mut [i64]) -> Option<(usize, bool)> {
+        let mut n = 0;
+        let mut plus;
+        loop {
+            let (v, p) = self.number()?;
+            out[n] = v;
+            plus = p;
+            n += 1;
+            if n == out.len() || !self.eat(b'/') {
+                break;
             }
         }
+        self.end_word().then_some((n, plus))
     }
 
     /// `123`, `-1`, `+543` (1 to 18 digits): value and whether it had a `+`.
