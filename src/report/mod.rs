@@ -321,7 +321,7 @@ pub struct ByReport {
     pub distinct: Option<usize>,
     #[serde(skip_serializing_if = "is_zero")]
     pub overflow: u64,
-    /// More URLs or clients than the table keeps (1,000,000): the rows are
+    /// More URLs or clients than the table keeps (32 MiB): the rows are
     /// a Space-Saving summary and a key in no row had at most this many
     /// requests (`overflow` counts the requests of the keys dropped).
     #[serde(skip_serializing_if = "is_zero")]
