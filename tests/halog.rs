@@ -6,7 +6,6 @@ use common::*;
 use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
 
-/// `backend/server` -> [1xx, 2xx, 3xx, 4xx, 5xx, other, total]
 /// What `halog FLAG < path` prints.
 fn halog(flag: &str, path: &std::path::Path) -> String {
     halog_args(&[flag], path)
@@ -25,6 +24,7 @@ fn halog_args(args: &[&str], path: &std::path::Path) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// `backend/server` -> [1xx, 2xx, 3xx, 4xx, 5xx, other, total]
 fn halog_srv(path: &std::path::Path) -> BTreeMap<String, [u64; 7]> {
     halog("-srv", path)
         .lines()
@@ -113,10 +113,6 @@ fn generated_log_matches_halog() {
     assert_eq!(hapwatch_srv(&path), h);
 }
 
-/// `halog -st`, `-tc` and `-cc` against `analyze --by status|termination|
-/// cookie`. halog reads fields by position, so it takes a TCP line's
-/// bytes for a status and its queue counts for cookie codes: compared on
-/// the HTTP lines, where both count the same thing.
 /// `--by`'s rows of a JSON report: value -> requests.
 fn by_requests(r: &serde_json::Value) -> BTreeMap<String, u64> {
     r["by"]["rows"]
@@ -130,6 +126,10 @@ fn by_requests(r: &serde_json::Value) -> BTreeMap<String, u64> {
         .collect()
 }
 
+/// `halog -st`, `-tc` and `-cc` against `analyze --by status|termination|
+/// cookie`. halog reads fields by position, so it takes a TCP line's
+/// bytes for a status and its queue counts for cookie codes: compared on
+/// the HTTP lines, where both count the same thing.
 #[test]
 fn status_termination_and_cookie_codes_match_halog() {
     let dir = tempfile::tempdir().unwrap();
