@@ -24,11 +24,15 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::bytes::same;
 use crate::time::Millis;
 
 /// Hosts measured; past this, new names are not (a flood of invented host
 /// names costs no memory).
 const MAX_HOSTS: usize = 10_000;
+
+/// Hosts looked for by a scan before the index is asked.
+const FEW: usize = 8;
 
 /// How much reference time one window of samples spans.
 const WINDOW_MS: Millis = 60_000;
@@ -60,10 +64,20 @@ impl Arrivals {
     #[inline]
     pub fn note(&mut self, host: &[u8], t: Millis) {
         let i = match self.slots.get(self.cur) {
-            Some(s) if &*s.host == host => self.cur,
-            _ => match self.find(host) {
+            Some(s) if same(&s.host, host) => self.cur,
+            // A few hosts taking turns (a relay's file): a scan beats
+            // hashing the name.
+            _ => match self
+                .slots
+                .iter()
+                .take(FEW)
+                .position(|s| same(&s.host, host))
+            {
                 Some(i) => i,
-                None => return,
+                None => match self.find(host) {
+                    Some(i) => i,
+                    None => return,
+                },
             },
         };
         self.cur = i;

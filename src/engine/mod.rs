@@ -521,7 +521,7 @@ impl LastHost {
 
     #[inline]
     pub fn set(&mut self, host: &[u8]) {
-        if self.get() == host {
+        if crate::bytes::same(self.get(), host) {
             return;
         }
         self.len = host.len();

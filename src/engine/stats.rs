@@ -8,6 +8,7 @@
 use hdrhistogram::Histogram;
 use rustc_hash::FxHashMap;
 
+use crate::bytes::same;
 use crate::haproxy::{Request, Timer};
 use crate::time::Millis;
 
@@ -368,12 +369,6 @@ fn key_hash(host: &[u8], backend: &[u8], server: &[u8]) -> u64 {
     h.write_u8(0xff);
     h.write(server);
     h.finish()
-}
-
-/// Names are a few bytes: a plain loop beats a call to memcmp.
-#[inline(always)]
-fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(true, |eq, (x, y)| eq & (x == y))
 }
 
 #[inline]
