@@ -339,9 +339,35 @@ impl Default for Zone {
 /// `Nov 24 16:21:15` or `Nov  4 09:01:02` (space-padded day), optionally
 /// followed by a fraction. Returns the date and the bytes consumed.
 pub fn parse_rfc3164_date(b: &[u8]) -> Option<(NoYear, usize)> {
+    // Checked before the cache too: its empty key (zeros) cannot match.
     if b.len() < 15 || b[3] != b' ' {
         return None;
     }
+    // A busy log writes many lines a second: the last second read is kept
+    // (a hit compares 15 bytes instead of parsing them).
+    thread_local!(static LAST: std::cell::Cell<([u8; 15], NoYear)> = const {
+        std::cell::Cell::new(([0; 15], NoYear { month: 0, day: 0, ms_of_day: 0 }))
+    });
+    let key: [u8; 15] = b[..15].try_into().ok()?;
+    let (cached, date) = LAST.get();
+    let mut date = if cached == key {
+        date
+    } else {
+        let date = rfc3164_second(b)?;
+        LAST.set((key, date));
+        date
+    };
+    let mut used = 15;
+    if b.get(15) == Some(&b'.') {
+        let (f, n) = fraction_ms(&b[16..]);
+        date.ms_of_day += f;
+        used += 1 + n;
+    }
+    Some((date, used))
+}
+
+/// The first 15 bytes of [`parse_rfc3164_date`]: to the second.
+fn rfc3164_second(b: &[u8]) -> Option<NoYear> {
     let month = month_from_abbr(b)?;
     let day = if b[4] == b' ' {
         digits(&b[5..6])?
@@ -351,63 +377,61 @@ pub fn parse_rfc3164_date(b: &[u8]) -> Option<(NoYear, usize)> {
     if b[6] != b' ' || b[9] != b':' || b[12] != b':' || !(1..=31).contains(&day) {
         return None;
     }
-    let mut ms = hms(digits(&b[7..9])?, digits(&b[10..12])?, digits(&b[13..15])?)?;
-    let mut used = 15;
-    if b.get(15) == Some(&b'.') {
-        let (f, n) = fraction_ms(&b[16..]);
-        ms += f;
-        used += 1 + n;
-    }
-    Some((
-        NoYear {
-            month,
-            day,
-            ms_of_day: ms,
-        },
-        used,
-    ))
+    let ms = hms(digits(&b[7..9])?, digits(&b[10..12])?, digits(&b[13..15])?)?;
+    Some(NoYear {
+        month,
+        day,
+        ms_of_day: ms,
+    })
 }
 
 /// HAProxy's accept date: `24/Nov/2026:16:21:15.230` (milliseconds optional).
 /// Returns the time and the bytes consumed.
 pub fn parse_haproxy_date(b: &[u8]) -> Option<(Millis, usize)> {
-    if b.len() < 20 || b[2] != b'/' || b[6] != b'/' || b[11] != b':' {
+    // Checked before the cache too: its empty key (zeros) cannot match.
+    if b.len() < 20 || b[2] != b'/' {
         return None;
     }
-    // Consecutive lines share their day: remember the last one converted.
-    thread_local!(static LAST_DAY: std::cell::Cell<([u8; 11], i64)> = const {
-        std::cell::Cell::new(([0; 11], 0))
+    // Consecutive lines share their second: the last one read is kept (a
+    // hit compares 20 bytes instead of parsing them).
+    thread_local!(static LAST: std::cell::Cell<([u8; 20], Millis)> = const {
+        std::cell::Cell::new(([0; 20], 0))
     });
-    let key: [u8; 11] = b[..11].try_into().ok()?;
-    let (cached, cached_ms) = LAST_DAY.get();
-    let day_ms = if cached == key {
-        cached_ms
+    let key: [u8; 20] = b[..20].try_into().ok()?;
+    let (cached, second) = LAST.get();
+    let mut t = if cached == key {
+        second
     } else {
-        let day = digits(&b[0..2])?;
-        let month = month_from_abbr(&b[3..6])?;
-        let year = digits(&b[7..11])? as i64;
-        if !(1..=31).contains(&day) {
-            return None;
-        }
-        let d = days_from_civil(year, month, day) * 86_400_000;
-        LAST_DAY.set((key, d));
-        d
+        let t = haproxy_second(b)?;
+        LAST.set((key, t));
+        t
     };
-    if b[14] != b':' || b[17] != b':' {
+    let mut used = 20;
+    if b.get(20) == Some(&b'.') {
+        let (f, n) = fraction_ms(&b[21..]);
+        t += f;
+        used += 1 + n;
+    }
+    Some((t, used))
+}
+
+/// The first 20 bytes of [`parse_haproxy_date`]: to the second.
+fn haproxy_second(b: &[u8]) -> Option<Millis> {
+    if b[2] != b'/' || b[6] != b'/' || b[11] != b':' || b[14] != b':' || b[17] != b':' {
         return None;
     }
-    let mut ms = hms(
+    let day = digits(&b[0..2])?;
+    let month = month_from_abbr(&b[3..6])?;
+    let year = digits(&b[7..11])? as i64;
+    if !(1..=31).contains(&day) {
+        return None;
+    }
+    let ms = hms(
         digits(&b[12..14])?,
         digits(&b[15..17])?,
         digits(&b[18..20])?,
     )?;
-    let mut used = 20;
-    if b.get(20) == Some(&b'.') {
-        let (f, n) = fraction_ms(&b[21..]);
-        ms += f;
-        used += 1 + n;
-    }
-    Some((day_ms + ms, used))
+    Some(days_from_civil(year, month, day) * 86_400_000 + ms)
 }
 
 /// RFC 3339 / ISO 8601 as syslog and journald write it:
@@ -835,6 +859,60 @@ mod tests {
         assert_eq!(format_rfc3339_ms(t), "2009-02-06T12:14:14.000Z");
         assert!(parse_haproxy_date(b"32/Nov/2026:16:21:15.230").is_none());
         assert!(parse_haproxy_date(b"24/Foo/2026:16:21:15.230").is_none());
+    }
+
+    /// The last second read is kept per thread: a hit, a miss, a date that
+    /// differs in one byte and a bad date after a good one all read as
+    /// parsed afresh.
+    #[test]
+    fn the_second_kept_never_changes_an_answer() {
+        let run = || {
+            let mut got = Vec::new();
+            for d in [
+                &b"24/Nov/2026:16:21:15.230"[..],
+                b"24/Nov/2026:16:21:15.231",
+                b"24/Nov/2026:16:21:15",
+                b"24/Nov/2026:16:21:16.001",
+                b"24/Nov/2026:16:21:6X.001",
+                b"24/Nov/2026:16:21:16.002",
+                b"25/Nov/2026:16:21:16.002",
+                b"\0\0/Nov/2026:16:21:16.002",
+                &[0u8; 24],
+            ] {
+                got.push(parse_haproxy_date(d));
+            }
+            for d in [
+                &b"Nov 24 16:21:15 lb1"[..],
+                b"Nov 24 16:21:15.250 lb1",
+                b"Nov 24 16:21:16 lb1",
+                b"Nov 24 16:21:6X lb1",
+                b"Nov  4 16:21:16 lb1",
+                b"Nov 24 16:21:16 lb1",
+                &[0u8; 20],
+            ] {
+                got.push(parse_rfc3164_date(d).map(|(d, n)| (d.with_year(2026), n)));
+            }
+            got
+        };
+        let first = run();
+        assert_eq!(first, run(), "the same answers with the caches warm");
+        let at = |k: usize| first[k].map(|(t, n)| (format_rfc3339_ms(t), n));
+        assert_eq!(at(0), Some(("2026-11-24T16:21:15.230Z".into(), 24)));
+        assert_eq!(at(1), Some(("2026-11-24T16:21:15.231Z".into(), 24)));
+        assert_eq!(at(2), Some(("2026-11-24T16:21:15.000Z".into(), 20)));
+        assert_eq!(first[4], None);
+        assert_eq!(first[6].unwrap().0 - first[5].unwrap().0, 86_400_000);
+        assert_eq!((first[7], first[8]), (None, None));
+        assert_eq!(at(9), Some(("2026-11-24T16:21:15.000Z".into(), 15)));
+        assert_eq!(at(10), Some(("2026-11-24T16:21:15.250Z".into(), 19)));
+        assert_eq!(first[12], None);
+        assert_eq!(first[14].unwrap().0 - first[13].unwrap().0, 20 * 86_400_000);
+        assert_eq!(first[15], None);
+        // Each against a thread with cold caches.
+        for (k, want) in first.iter().enumerate() {
+            let alone = std::thread::spawn(move || run()[k]).join().unwrap();
+            assert_eq!(alone, *want, "{k}");
+        }
     }
 
     #[test]

@@ -12,8 +12,8 @@ fn seen(r: &Request) -> String {
     let h = r.http();
     format!(
         "{:?} {:?} {} {:?} {} {:?}/{:?} {:?} {} {} {} {}{} {:?} {:?} {:?} {} {} {} {} {} {} {} {} {:?}",
-        String::from_utf8_lossy(r.client),
-        r.client_port,
+        String::from_utf8_lossy(r.client()),
+        r.client_port(),
         r.accept,
         String::from_utf8_lossy(r.frontend),
         r.tls,

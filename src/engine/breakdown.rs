@@ -299,7 +299,7 @@ impl Breakdown {
                 };
                 (&uri[..cut], Timer::Tr)
             }
-            _ => (r.client, Timer::TR),
+            _ => (r.client(), Timer::TR),
         };
         let ta = r.timer(Timer::Ta);
         let error = match self.by {
@@ -593,11 +593,11 @@ mod tests {
         let mut r = Request::new(Mode::Http);
         r.timers = [1, 0, 0, 5, 10, -1];
         for c in [&b"10.0.0.2"[..], b"10.0.0.10", b"::1"] {
-            r.client = c;
+            r.set_client(c);
             a.add(&r);
         }
         b.add(&r);
-        r.client = b"10.0.0.2";
+        r.set_client(b"10.0.0.2");
         b.add(&r);
         a.merge(b);
         a.sort = Sort::Key;
@@ -666,7 +666,7 @@ mod tests {
     fn add_client(b: &mut Breakdown, c: &str) {
         let mut r = Request::new(Mode::Http);
         r.timers = [1, 0, 0, 5, 10, -1];
-        r.client = c.as_bytes();
+        r.set_client(c.as_bytes());
         b.add(&r);
     }
 

@@ -59,13 +59,12 @@ pub fn parse<'a>(f: &LogFormat, line: &'a [u8]) -> Option<Request<'a>> {
         let u = || n().map_or(0, |(x, _)| x.clamp(0, u32::MAX as i64) as u32);
         match item.field {
             // The address alone, without the brackets of `[::1]`.
-            Field::ClientIp => {
-                r.client = v
-                    .strip_prefix(b"[")
+            Field::ClientIp => r.set_client(
+                v.strip_prefix(b"[")
                     .and_then(|a| a.strip_suffix(b"]"))
-                    .unwrap_or(v)
-            }
-            Field::ClientPort => r.client_port = n().and_then(|(p, _)| u16::try_from(p).ok()),
+                    .unwrap_or(v),
+            ),
+            Field::ClientPort => r.client_port_apart = n().and_then(|(p, _)| u16::try_from(p).ok()),
             Field::FrontendTransport => {
                 (r.frontend, r.tls) = match v.strip_suffix(b"~") {
                     Some(fe) => (fe, true),
@@ -206,7 +205,10 @@ mod tests {
             "%H %ID %ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %tsc %ac/%fc/%bc/%sc/%rc %sq/%bq %{+Q}r",
             r#"lb-1 7F00:A3 10.0.0.1:5000 [24/Nov/2026:16:21:15.230] fe~ be/s1 0/1/2/30/40 503 12 SC-- 5/4/3/2/+1 0/7 "GET / HTTP/1.1""#,
         );
-        assert_eq!((r.client, r.client_port), (&b"10.0.0.1"[..], Some(5000)));
+        assert_eq!(
+            (r.client(), r.client_port()),
+            (&b"10.0.0.1"[..], Some(5000))
+        );
         assert_eq!(
             (r.frontend, r.tls, r.backend, r.server),
             (&b"fe"[..], true, &b"be"[..], &b"s1"[..])
@@ -252,7 +254,7 @@ mod tests {
             "[::1]:80 [24/Nov/2026:16:21:15.230] fe be/<NOSRV> -1/-1/+5 0 SC 0/0/0/0/0 0/0",
         );
         assert_eq!(
-            (r.mode, r.client, r.server),
+            (r.mode, r.client(), r.server),
             (Mode::Tcp, &b"::1"[..], &b"<NOSRV>"[..])
         );
         assert_eq!((r.timers[1], r.timers[5], r.logasap), (-1, 5, true));
