@@ -93,7 +93,15 @@ fn hms(h: u32, m: u32, s: u32) -> Option<i64> {
 }
 
 /// Fraction digits (any count) to milliseconds; returns (ms, bytes consumed).
+#[inline]
 fn fraction_ms(b: &[u8]) -> (i64, usize) {
+    // HAProxy's accept date: exactly three.
+    if let [x, y, z, rest @ ..] = b {
+        let d = |c: &u8| c.wrapping_sub(b'0') as i64;
+        if d(x) <= 9 && d(y) <= 9 && d(z) <= 9 && !rest.first().is_some_and(u8::is_ascii_digit) {
+            return (d(x) * 100 + d(y) * 10 + d(z), 3);
+        }
+    }
     let n = b.iter().take_while(|c| c.is_ascii_digit()).count();
     let mut ms = 0i64;
     for i in 0..3 {
@@ -859,6 +867,23 @@ mod tests {
         assert_eq!(format_rfc3339_ms(t), "2009-02-06T12:14:14.000Z");
         assert!(parse_haproxy_date(b"32/Nov/2026:16:21:15.230").is_none());
         assert!(parse_haproxy_date(b"24/Foo/2026:16:21:15.230").is_none());
+    }
+
+    #[test]
+    fn fractions_of_any_length() {
+        for (f, want) in [
+            (&b"230] x"[..], (230, 3)),
+            (b"230", (230, 3)),
+            (b"2]", (200, 1)),
+            (b"23]", (230, 2)),
+            (b"2345]", (234, 4)),
+            (b"123456+00:00", (123, 6)),
+            (b"]", (0, 0)),
+            (b"", (0, 0)),
+            (b"23x", (230, 2)),
+        ] {
+            assert_eq!(fraction_ms(f), want, "{}", String::from_utf8_lossy(f));
+        }
     }
 
     /// The last second read is kept per thread: a hit, a miss, a date that

@@ -500,29 +500,29 @@ impl<'a> Cursor<'a> {
     /// `123`, `-1`, `+543` (1 to 18 digits): value and whether it had a `+`.
     #[inline(always)]
     fn number(&mut self) -> Option<(i64, bool)> {
-        let b = self.b;
-        let mut i = self.i;
-        let (neg, plus) = match b.get(i) {
-            Some(b'-') => (true, false),
-            Some(b'+') => (false, true),
-            _ => (false, false),
+        let rest = self.b.get(self.i..)?;
+        let (sign, digits) = match rest.split_first() {
+            Some((&c @ (b'-' | b'+'), d)) => (c, d),
+            _ => (0, rest),
         };
-        i += (neg | plus) as usize;
-        let start = i;
+        // Most numbers are a few digits: the loop runs over the slice (no
+        // bound to check) and the length is known when it stops. A 19th
+        // digit only says "too long" (its value, wrapped, is dropped).
         let mut v: i64 = 0;
-        while let Some(&ch) = b.get(i) {
+        let mut n = 0;
+        for &ch in digits.iter().take(19) {
             let d = ch.wrapping_sub(b'0');
             if d > 9 {
                 break;
             }
-            v = v * 10 + d as i64;
-            i += 1;
+            v = v.wrapping_mul(10).wrapping_add(d as i64);
+            n += 1;
         }
-        if i == start || i - start > 18 {
+        if n == 0 || n > 18 {
             return None;
         }
-        self.i = i;
-        Some((if neg { -v } else { v }, plus))
+        self.i += n + (sign != 0) as usize;
+        Some((if sign == b'-' { -v } else { v }, sign == b'+'))
     }
 
     #[inline(always)]
@@ -794,6 +794,10 @@ mod tests {
             http("1/2/3/4/5", "2x0", "1", "1/2/3/4/5", "6/7"),
             http("1/2/3/4/5", "99999999999", "1", "1/2/3/4/5", "6/7"),
             http("1/2/3/4/5", "200", &"1".repeat(19), "1/2/3/4/5", "6/7"),
+            http("1/2/3/4/5", "200", &"9".repeat(25), "1/2/3/4/5", "6/7"),
+            http("1/2/3/4/5", "200", "+", "1/2/3/4/5", "6/7"),
+            http("1/-/3/4/5", "200", "1", "1/2/3/4/5", "6/7"),
+            http("1/2/3/4/5", "200", "1", "1/2/3/4/+", "6/7"),
             http("1/2/3/4/5", "200", "1", "1/2/3/4", "6/7"),
             http("1/2/3/4/5", "200", "1", "1/2/3/4/5/6", "6/7"),
             http("1/2/3/4/5", "200", "1", "1/2/3/4/5", "6"),
