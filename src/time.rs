@@ -8,6 +8,9 @@
 //! The parsers here are hand-written because they run once per log line and
 //! a general-purpose date parser costs more than the rest of the line.
 
+use std::cell::Cell;
+use std::thread::LocalKey;
+
 /// Milliseconds since 1970-01-01T00:00:00Z.
 pub type Millis = i64;
 
@@ -344,6 +347,26 @@ impl Default for Zone {
     }
 }
 
+/// A date to the second read from the first `N` bytes of `b`, through the
+/// last one read on this thread: a busy log writes many lines a second, and
+/// a hit compares `N` bytes instead of parsing them. Only a date that
+/// parsed is kept (so a hit is valid).
+#[inline]
+fn remembered<const N: usize, T: Copy>(
+    last: &'static LocalKey<Cell<([u8; N], T)>>,
+    b: &[u8],
+    parse: fn(&[u8]) -> Option<T>,
+) -> Option<T> {
+    let key: [u8; N] = b.get(..N)?.try_into().ok()?;
+    let (cached, value) = last.get();
+    if cached == key {
+        return Some(value);
+    }
+    let value = parse(b)?;
+    last.set((key, value));
+    Some(value)
+}
+
 /// `Nov 24 16:21:15` or `Nov  4 09:01:02` (space-padded day), optionally
 /// followed by a fraction. Returns the date and the bytes consumed.
 pub fn parse_rfc3164_date(b: &[u8]) -> Option<(NoYear, usize)> {
@@ -351,20 +374,10 @@ pub fn parse_rfc3164_date(b: &[u8]) -> Option<(NoYear, usize)> {
     if b.len() < 15 || b[3] != b' ' {
         return None;
     }
-    // A busy log writes many lines a second: the last second read is kept
-    // (a hit compares 15 bytes instead of parsing them).
-    thread_local!(static LAST: std::cell::Cell<([u8; 15], NoYear)> = const {
-        std::cell::Cell::new(([0; 15], NoYear { month: 0, day: 0, ms_of_day: 0 }))
+    thread_local!(static LAST: Cell<([u8; 15], NoYear)> = const {
+        Cell::new(([0; 15], NoYear { month: 0, day: 0, ms_of_day: 0 }))
     });
-    let key: [u8; 15] = b[..15].try_into().ok()?;
-    let (cached, date) = LAST.get();
-    let mut date = if cached == key {
-        date
-    } else {
-        let date = rfc3164_second(b)?;
-        LAST.set((key, date));
-        date
-    };
+    let mut date = remembered(&LAST, b, rfc3164_second)?;
     let mut used = 15;
     if b.get(15) == Some(&b'.') {
         let (f, n) = fraction_ms(&b[16..]);
@@ -400,20 +413,8 @@ pub fn parse_haproxy_date(b: &[u8]) -> Option<(Millis, usize)> {
     if b.len() < 20 || b[2] != b'/' {
         return None;
     }
-    // Consecutive lines share their second: the last one read is kept (a
-    // hit compares 20 bytes instead of parsing them).
-    thread_local!(static LAST: std::cell::Cell<([u8; 20], Millis)> = const {
-        std::cell::Cell::new(([0; 20], 0))
-    });
-    let key: [u8; 20] = b[..20].try_into().ok()?;
-    let (cached, second) = LAST.get();
-    let mut t = if cached == key {
-        second
-    } else {
-        let t = haproxy_second(b)?;
-        LAST.set((key, t));
-        t
-    };
+    thread_local!(static LAST: Cell<([u8; 20], Millis)> = const { Cell::new(([0; 20], 0)) });
+    let mut t = remembered(&LAST, b, haproxy_second)?;
     let mut used = 20;
     if b.get(20) == Some(&b'.') {
         let (f, n) = fraction_ms(&b[21..]);
