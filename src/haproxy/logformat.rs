@@ -64,7 +64,7 @@ pub fn parse<'a>(f: &LogFormat, line: &'a [u8]) -> Option<Request<'a>> {
                     .and_then(|a| a.strip_suffix(b"]"))
                     .unwrap_or(v),
             ),
-            Field::ClientPort => r.client_port_apart = n().and_then(|(p, _)| u16::try_from(p).ok()),
+            Field::ClientPort => r.set_client_port(n().and_then(|(p, _)| u16::try_from(p).ok())),
             Field::FrontendTransport => {
                 (r.frontend, r.tls) = match v.strip_suffix(b"~") {
                     Some(fe) => (fe, true),

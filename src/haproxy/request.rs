@@ -53,16 +53,9 @@ impl Timer {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Request<'a> {
     pub mode: Mode,
-    /// The client as the line logged it: `%ci:%cp` in the built-in
-    /// formats, the address alone where a format logs the port apart
-    /// (`client_port_apart`). Read by [`Request::client`] and
-    /// [`Request::client_port`], which split it only when asked: most
-    /// reports never do, and the split was 3% of a line's parse.
-    pub client_field: &'a [u8],
-    /// `client_field` ends with `:port`.
-    pub client_joined: bool,
-    /// The port, for a format that logs it apart (`%cp`).
-    pub client_port_apart: Option<u16>,
+    /// The client as the line logged it; read by [`Request::client`] and
+    /// [`Request::client_port`].
+    pub client_logged: Client<'a>,
     /// Accept date, `[%tr]` / `[%t]`: the event time of a request.
     pub accept: Millis,
     /// Frontend name without the `~` that marks a TLS listener.
@@ -102,6 +95,16 @@ pub struct Request<'a> {
     pub zoned: bool,
 }
 
+/// The client as a line logged it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Client<'a> {
+    /// `%ci:%cp`, as the built-in formats write it: split only when asked
+    /// (most reports never do, and the split was 3% of a line's parse).
+    Joined(&'a [u8]),
+    /// The address alone, and the port where the format logs it (`%cp`).
+    Apart(&'a [u8], Option<u16>),
+}
+
 /// The parts of an HTTP line's tail.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct HttpParts<'a> {
@@ -120,9 +123,7 @@ impl<'a> Request<'a> {
     pub fn new(mode: Mode) -> Request<'a> {
         Request {
             mode,
-            client_field: b"",
-            client_joined: false,
-            client_port_apart: None,
+            client_logged: Client::Apart(b"", None),
             accept: 0,
             frontend: b"",
             tls: false,
@@ -181,23 +182,28 @@ impl<'a> Request<'a> {
     /// `unix`).
     #[inline]
     pub fn client(&self) -> &'a [u8] {
-        match self.client_joined {
-            true => split_client(self.client_field).0,
-            false => self.client_field,
+        match self.client_logged {
+            Client::Joined(w) => split_client(w).0,
+            Client::Apart(addr, _) => addr,
         }
     }
 
     pub fn client_port(&self) -> Option<u16> {
-        match self.client_joined {
-            true => split_client(self.client_field).1,
-            false => self.client_port_apart,
+        match self.client_logged {
+            Client::Joined(w) => split_client(w).1,
+            Client::Apart(_, port) => port,
         }
     }
 
-    /// The client address alone (a format's `%ci`, CLF's client).
+    /// The client address alone (a format's `%ci`, CLF's client); a port
+    /// logged apart stays.
     pub fn set_client(&mut self, addr: &'a [u8]) {
-        self.client_field = addr;
-        self.client_joined = false;
+        self.client_logged = Client::Apart(addr, self.client_port());
+    }
+
+    /// The port logged apart (a format's `%cp`); the address stays.
+    pub fn set_client_port(&mut self, port: Option<u16>) {
+        self.client_logged = Client::Apart(self.client(), port);
     }
 
     pub fn timer(&self, t: Timer) -> i32 {
@@ -434,9 +440,7 @@ fn parse_native<'a>(client: &'a [u8], i: &'a [u8]) -> Option<Request<'a>> {
     };
     Some(Request {
         mode,
-        client_field: client,
-        client_joined: true,
-        client_port_apart: None,
+        client_logged: Client::Joined(client),
         accept,
         frontend,
         tls,
@@ -593,9 +597,7 @@ fn parse_clf<'a>(i: &'a [u8]) -> R<'a, Request<'a>> {
     let (client, _) = split_client(client);
     let r = Request {
         mode: Mode::Clf,
-        client_field: client,
-        client_joined: false,
-        client_port_apart: port(f[4]),
+        client_logged: Client::Apart(client, port(f[4])),
         accept: accept + ms.clamp(0, 999),
         frontend,
         tls,
@@ -748,6 +750,27 @@ mod tests {
     /// The one-pass reader keeps the word rules: each number group is a
     /// whole word, exactly 5 (HTTP) or 3 (TCP) timers, 5 connection counts,
     /// 2 queues, 1 to 18 digits, single spaces.
+    /// A format's `%ci` and `%cp` may come in either order; a built-in
+    /// line's `ci:cp` word is split when asked.
+    #[test]
+    fn the_client_either_way() {
+        let mut a = Request::new(Mode::Http);
+        a.set_client(b"10.0.0.1");
+        a.set_client_port(Some(5000));
+        let mut b = Request::new(Mode::Http);
+        b.set_client_port(Some(5000));
+        b.set_client(b"10.0.0.1");
+        for r in [a, b] {
+            assert_eq!(
+                (r.client(), r.client_port()),
+                (&b"10.0.0.1"[..], Some(5000))
+            );
+        }
+        let r = p("[::1]:4242 [24/Nov/2026:16:21:15.231] fe be/s 1/2/3 4 -- 1/2/3/4/5 6/7");
+        assert_eq!(r.client_logged, Client::Joined(b"[::1]:4242"));
+        assert_eq!((r.client(), r.client_port()), (&b"::1"[..], Some(4242)));
+    }
+
     #[test]
     fn field_shapes() {
         let http = |timers: &str, status: &str, bytes: &str, conns: &str, queues: &str| {
