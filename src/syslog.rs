@@ -96,6 +96,7 @@ fn parse_pri(b: &[u8]) -> Option<(u8, &[u8])> {
 }
 
 /// A syslog tag, `haproxy[4061]:` or `haproxy:`. Returns program and pid.
+#[inline]
 fn parse_tag(t: &[u8]) -> Option<(&[u8], Option<u32>)> {
     let t = t.strip_suffix(b":")?;
     if let Some(open) = find(t, b'[') {
@@ -116,7 +117,8 @@ fn host_tag_msg<'a>(
 ) -> Option<Header<'a>> {
     let rest = skip_spaces(rest);
     let (first, after_first) = token(rest);
-    if !host_required {
+    // A tag ends with `:`; a host (most lines' first word) does not.
+    if !host_required && first.last() == Some(&b':') {
         if let Some((program, pid)) = parse_tag(first) {
             return Some(Header {
                 pri,

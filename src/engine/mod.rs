@@ -665,7 +665,23 @@ impl Engine {
     /// One line whose envelope and syslog header are read.
     #[inline(always)]
     fn ingest_header(&mut self, line: &[u8], h: syslog::Header) -> Option<PendingHealth> {
-        let mut msg = haproxy::classify(&self.patterns, h.msg);
+        // Most lines: a request in a built-in format, read where the parser
+        // put it (wrapped in a `Message` by `classify`, it was copied, a
+        // memcpy a line). Anything else, `classify` reads from the start.
+        let mut msg = if self.patterns.prefixed {
+            haproxy::classify(&self.patterns, h.msg)
+        } else {
+            let mut parsed = haproxy::request::parse(h.msg);
+            match &mut parsed {
+                Some(r) if !haproxy::overridden(&self.patterns, r) => {
+                    self.request_line(line, &h, r);
+                    return None;
+                }
+                // The format declared for its frontend reads it.
+                Some(r) => Message::Request(haproxy::own_format(&self.patterns, h.msg, *r)),
+                None => haproxy::classify(&self.patterns, h.msg),
+            }
+        };
         match &mut msg {
             // By reference: a request is a few hundred bytes, and moving it
             // out of the message was a memmove a line.

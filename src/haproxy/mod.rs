@@ -73,15 +73,22 @@ fn trim_message(m: &[u8]) -> &[u8] {
     m
 }
 
-/// `r`, read by a built-in format's parser, or what the format declared
-/// for its frontend reads, when there is one.
-fn own_format<'a>(patterns: &PatternSet, msg: &'a [u8], r: Request<'a>) -> Request<'a> {
-    let own = match patterns.declared_format(r.frontend) {
+/// Whether the format declared for `r`'s frontend, when there is one,
+/// reads its line rather than the built-in parser that read `r`.
+#[inline]
+pub fn overridden(patterns: &PatternSet, r: &Request) -> bool {
+    match patterns.declared_format(r.frontend) {
         // A format that spells out the built-in one: `r` is what it reads.
         Some(f) => !(f.is_builtin_verbatim() && f.http == (r.mode == request::Mode::Http)),
         None => patterns.format_for(r.frontend),
-    };
-    if own {
+    }
+}
+
+/// `r`, read by a built-in format's parser, or what the format declared
+/// for its frontend reads, when there is one.
+#[cold]
+pub fn own_format<'a>(patterns: &PatternSet, msg: &'a [u8], r: Request<'a>) -> Request<'a> {
+    if overridden(patterns, &r) {
         if let Some(r) = logformat::parse_any(patterns, trim_message(msg)) {
             return r;
         }
