@@ -259,8 +259,30 @@ fn add<'a>(
     Ok(())
 }
 
-/// Writes a batch's server minutes, and adds them up per backend.
-pub(super) fn write(tx: &Transaction, rollups: &[Rollup]) -> rusqlite::Result<()> {
+/// A backend's minute: its servers' minutes added up, and the 503s
+/// HAProxy answered itself (`<NOSRV>`'s 5xx), by host, backend and minute.
+pub type BackendMinutes = BTreeMap<(String, String, Millis), (Minute, u64)>;
+
+/// Adds one server's minute (or a piece of it) to its backend's minute.
+pub fn add_to_backend(sums: &mut BackendMinutes, key: &ServerKey, minute: Millis, m: &Minute) {
+    let slot = sums
+        .entry((key.host.clone(), key.backend.clone(), minute))
+        .or_default();
+    slot.0.merge(m);
+    if key.server == "<NOSRV>" {
+        slot.1 += m.counts.status[5];
+    }
+}
+
+/// Writes a batch's server minutes and their backends' minutes
+/// ([`BackendMinutes`] of the same rollups: the writer adds a server's
+/// minute to its backend's when it seals it, so that the commit does not
+/// decode it again).
+pub(super) fn write(
+    tx: &Transaction,
+    rollups: &[Rollup],
+    backends: &BackendMinutes,
+) -> rusqlite::Result<()> {
     let key = |k: &ServerKey, minute: Millis| {
         vec![
             Value::Text(k.host.clone()),
@@ -276,36 +298,38 @@ pub(super) fn write(tx: &Transaction, rollups: &[Rollup]) -> rusqlite::Result<()
             .iter()
             .map(|r| (key(&r.key, r.minute), Cow::Borrowed(&r.data))),
     )?;
-    add(tx, &BACKENDS, by_backend(rollups.iter()))
+    add(
+        tx,
+        &BACKENDS,
+        backends
+            .iter()
+            .map(|((host, backend, minute), (m, nosrv))| {
+                (
+                    backend_key(host, backend, *minute, *nosrv),
+                    Cow::Borrowed(m),
+                )
+            }),
+    )
 }
 
-/// Server minutes added up per backend minute, as [`add`] takes them.
-fn by_backend<'a>(
-    rollups: impl Iterator<Item = &'a Rollup>,
-) -> impl Iterator<Item = (Vec<Value>, Cow<'static, Minute>)> {
-    let mut sums: BTreeMap<(String, String, Millis), (Minute, u64)> = Default::default();
+/// A backend minute's key columns, and its `<NOSRV>` 503s ([`add`]'s
+/// fourth value).
+fn backend_key(host: &str, backend: &str, minute: Millis, nosrv: u64) -> Vec<Value> {
+    vec![
+        Value::Text(host.to_string()),
+        Value::Text(backend.to_string()),
+        Value::Integer(minute),
+        Value::Integer(nosrv as i64),
+    ]
+}
+
+/// Server minutes added up per backend minute.
+pub fn by_backend<'a>(rollups: impl Iterator<Item = &'a Rollup>) -> BackendMinutes {
+    let mut sums = BackendMinutes::new();
     for r in rollups {
-        let nosrv = if r.key.server == "<NOSRV>" {
-            r.data.counts.status[5]
-        } else {
-            0
-        };
-        let slot = sums
-            .entry((r.key.host.clone(), r.key.backend.clone(), r.minute))
-            .or_default();
-        slot.0.merge(&r.data);
-        slot.1 += nosrv;
+        add_to_backend(&mut sums, &r.key, r.minute, &r.data);
     }
-    sums.into_iter()
-        .map(|((host, backend, minute), (m, nosrv))| {
-            let key = vec![
-                Value::Text(host),
-                Value::Text(backend),
-                Value::Integer(minute),
-                Value::Integer(nosrv as i64),
-            ];
-            (key, Cow::Owned(m))
-        })
+    sums
 }
 
 /// Fills `backend_rollups` from the server minutes a database kept before
@@ -328,7 +352,15 @@ pub(super) fn backfill(tx: &Transaction) -> rusqlite::Result<()> {
                 continue;
             }
         }
-        add(tx, &BACKENDS, by_backend(minute.iter()))?;
+        let sums = by_backend(minute.iter());
+        add(
+            tx,
+            &BACKENDS,
+            sums.into_iter()
+                .map(|((host, backend, minute), (m, nosrv))| {
+                    (backend_key(&host, &backend, minute, nosrv), Cow::Owned(m))
+                }),
+        )?;
         minute.clear();
         match next {
             Some(r) => minute.push(r),
@@ -424,6 +456,59 @@ pub(super) mod tests {
         sums.into_iter()
             .map(|(k, (m, nosrv))| (k, figures(&m, nosrv)))
             .collect()
+    }
+
+    /// A server's minute is added to its backend's when the writer seals
+    /// it (two minutes older than the newest): once, whatever comes after.
+    /// A piece logged late for a sealed minute, a server seen first after
+    /// its minute was sealed, and a commit that fails and is tried again
+    /// all leave the backend minute equal to its servers' minutes added up.
+    #[test]
+    fn a_sealed_minute_counts_once_in_its_backend() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        let mut w = Writer::new(Store::open(&path).unwrap(), Duration::from_secs(60));
+        w.add_rollups(vec![
+            piece("be", "s1", "10:00", 7, 200),
+            piece("be", "s2", "10:00", 900, 503),
+            piece("be", "<NOSRV>", "10:00", -1, 503),
+            piece("be", "s1", "10:01", 8, 200),
+        ]);
+        // 10:00 and 10:01 are sealed by a minute of 10:05.
+        w.add_rollups(vec![piece("be", "s1", "10:05", 9, 200)]);
+        // Late: a piece of a sealed minute, a server new to it.
+        w.add_rollups(vec![
+            piece("be", "s1", "10:00", 30, 200),
+            piece("be", "s3", "10:00", 40, 200),
+            piece("be", "<NOSRV>", "10:00", -1, 503),
+        ]);
+        // Another client holds the database: the commit fails, the
+        // minutes wait, and the next one stores them once.
+        w.store()
+            .unwrap()
+            .conn
+            .busy_timeout(Duration::from_millis(50))
+            .unwrap();
+        let other = rusqlite::Connection::open(&path).unwrap();
+        other.execute_batch("BEGIN EXCLUSIVE").unwrap();
+        assert!(w.commit(&mut engine()).is_err());
+        other.execute_batch("ROLLBACK").unwrap();
+        w.commit(&mut engine()).unwrap();
+        // After a commit, what was stored is not added again.
+        w.add_rollups(vec![piece("be", "s2", "10:06", 5, 200)]);
+        w.commit(&mut engine()).unwrap();
+        let s = w.store().unwrap();
+        let want = summed(s);
+        let ten = piece("be", "s1", "10:00", 0, 200).minute;
+        let be = &want[&("be".to_string(), ten)];
+        assert_eq!(
+            (be.0, be.1, be.2),
+            (6, 3, 2),
+            "6 requests, 3 503s, 2 <NOSRV>"
+        );
+        assert_eq!(be.4, 4, "Tr of s1 twice, s2, s3");
+        assert_eq!(stored(s), want);
+        assert_eq!(want.len(), 4, "10:00, 10:01, 10:05, 10:06");
     }
 
     /// A backend's minute is its servers' minutes added up, `<NOSRV>`'s

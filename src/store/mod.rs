@@ -41,6 +41,8 @@ pub struct Batch<'a> {
     pub process: &'a [crate::model::ProcessEvent],
     /// Minutes recorded since the last batch (merged with stored ones).
     pub rollups: &'a [Rollup],
+    /// Those minutes added up per backend (merged with stored ones).
+    pub backend_minutes: &'a minutes::BackendMinutes,
     pub checkpoints: &'a [Checkpoint],
     /// Alert events since the last batch, in order.
     pub alerts: &'a [crate::model::Alert],
@@ -773,7 +775,7 @@ impl Store {
                 ins.execute(params![p.at, p.host, p.event, p.proxy, p.message])
                     .map_err(err)?;
             }
-            minutes::write(&tx, b.rollups).map_err(err)?;
+            minutes::write(&tx, b.rollups, b.backend_minutes).map_err(err)?;
             if let Some(state) = b.rules_state {
                 tx.execute(
                     "INSERT OR REPLACE INTO rules_state (id, state) VALUES (1, ?1)",

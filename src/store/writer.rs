@@ -17,6 +17,7 @@ use crate::engine::Reader;
 use crate::engine::{Engine, ServerKey};
 use crate::time::Millis;
 
+use super::minutes::{add_to_backend, BackendMinutes};
 use super::{Batch, Changed, Store, StoreError};
 
 /// How far a file was read, by its path as given to `--db` runs
@@ -86,6 +87,11 @@ pub struct Writer {
     /// piece of the same minute with every chunk, and one merged row is far
     /// cheaper to write than many (each is read, merged and written back).
     pending: FxHashMap<(ServerKey, Millis), Minute>,
+    /// The backend minutes of the sealed minutes in `pending`, added up as
+    /// each was sealed (its histograms still decoded): adding them up at
+    /// the commit decoded every one again, most of the last commit's time
+    /// (18 ms of 30-50 for a 2M-line file).
+    sealed_backends: BackendMinutes,
     marks: BTreeMap<String, Checkpoint>,
     /// Alert events waiting for the next commit.
     alerts: Vec<crate::model::Alert>,
@@ -240,6 +246,7 @@ impl Writer {
             keep_transitions: true,
             written: 0,
             pending: FxHashMap::default(),
+            sealed_backends: BackendMinutes::new(),
             announced: 0,
             marks: BTreeMap::new(),
             alerts: Vec::new(),
@@ -262,7 +269,17 @@ impl Writer {
         };
         for r in rollups {
             match self.pending.entry((r.key, r.minute)) {
-                std::collections::hash_map::Entry::Occupied(mut e) => e.get_mut().merge(&r.data),
+                std::collections::hash_map::Entry::Occupied(mut e) => {
+                    if e.get().sealed.is_some() {
+                        // Its backend's minute counts it already: the
+                        // piece too, and the minute stays sealed.
+                        add_to_backend(&mut self.sealed_backends, &e.key().0, r.minute, &r.data);
+                        e.get_mut().merge(&r.data);
+                        e.get_mut().seal();
+                    } else {
+                        e.get_mut().merge(&r.data);
+                    }
+                }
                 std::collections::hash_map::Entry::Vacant(e) => {
                     e.insert(r.data);
                 }
@@ -270,9 +287,17 @@ impl Writer {
         }
         // Minutes two minutes older than the newest are done but for
         // requests logged minutes late: their histograms wait encoded (a
-        // late piece still merges, at the cost of a decode).
-        for ((_, minute), m) in self.pending.iter_mut() {
-            if *minute + 2 * MINUTE_MS <= newest {
+        // late piece still merges, at the cost of a decode), added to their
+        // backend's minute first.
+        let old = |minute: Millis| minute + 2 * MINUTE_MS <= newest;
+        for ((key, minute), m) in self.pending.iter_mut() {
+            if old(*minute) && m.sealed.is_none() {
+                add_to_backend(&mut self.sealed_backends, key, *minute, m);
+                m.seal();
+            }
+        }
+        for ((_, _, minute), (m, _)) in self.sealed_backends.iter_mut() {
+            if old(*minute) {
                 m.seal();
             }
         }
@@ -341,6 +366,13 @@ impl Writer {
             .drain()
             .map(|((key, minute), data)| Rollup { key, minute, data })
             .collect();
+        // The sealed minutes' backends are added up already; the others'
+        // are added to a copy (a failed commit puts the minutes back as
+        // they were, and must not leave them counted).
+        let mut backend_minutes = self.sealed_backends.clone();
+        for r in rollups.iter().filter(|r| r.data.sealed.is_none()) {
+            add_to_backend(&mut backend_minutes, &r.key, r.minute, &r.data);
+        }
         let skewed = std::mem::take(&mut engine.skewed);
         let (changed, versions) = self.rows.changed(&mut *engine);
         let stored = ready(&mut self.store).and_then(|s| {
@@ -350,6 +382,7 @@ impl Writer {
                 checks: &engine.health.checks,
                 process: &engine.health.process,
                 rollups: &rollups,
+                backend_minutes: &backend_minutes,
                 checkpoints: &checkpoints,
                 alerts: &self.alerts,
                 sinks: &self.sinks,
@@ -372,6 +405,7 @@ impl Writer {
             }
         };
         self.rows.stored(versions);
+        self.sealed_backends.clear();
         // A sparse log's epoch can bring tens of thousands of minutes: the
         // map does not keep that room between commits.
         self.pending.shrink_to(self.max_pending);
