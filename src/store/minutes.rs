@@ -324,7 +324,7 @@ fn backend_key(host: &str, backend: &str, minute: Millis, nosrv: u64) -> Vec<Val
 }
 
 /// Server minutes added up per backend minute.
-pub fn by_backend<'a>(rollups: impl Iterator<Item = &'a Rollup>) -> BackendMinutes {
+fn by_backend<'a>(rollups: impl Iterator<Item = &'a Rollup>) -> BackendMinutes {
     let mut sums = BackendMinutes::new();
     for r in rollups {
         add_to_backend(&mut sums, &r.key, r.minute, &r.data);
@@ -443,6 +443,15 @@ pub(super) mod tests {
         out
     }
 
+    /// Backend `be` at 10:00: a fast 200, a slow 503 and a `<NOSRV>` 503.
+    fn ten_o_clock() -> Vec<Rollup> {
+        vec![
+            piece("be", "s1", "10:00", 7, 200),
+            piece("be", "s2", "10:00", 900, 503),
+            piece("be", "<NOSRV>", "10:00", -1, 503),
+        ]
+    }
+
     /// What the backend minutes must be: their servers' minutes added.
     fn summed(s: &Store) -> Sums {
         let mut sums: BTreeMap<(String, i64), (Minute, u64)> = BTreeMap::new();
@@ -468,12 +477,9 @@ pub(super) mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.db");
         let mut w = Writer::new(Store::open(&path).unwrap(), Duration::from_secs(60));
-        w.add_rollups(vec![
-            piece("be", "s1", "10:00", 7, 200),
-            piece("be", "s2", "10:00", 900, 503),
-            piece("be", "<NOSRV>", "10:00", -1, 503),
-            piece("be", "s1", "10:01", 8, 200),
-        ]);
+        let mut first = ten_o_clock();
+        first.push(piece("be", "s1", "10:01", 8, 200));
+        w.add_rollups(first);
         // 10:00 and 10:01 are sealed by a minute of 10:05.
         w.add_rollups(vec![piece("be", "s1", "10:05", 9, 200)]);
         // Late: a piece of a sealed minute, a server new to it.
@@ -520,12 +526,9 @@ pub(super) mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("m.db");
         let mut w = Writer::new(Store::open(&path).unwrap(), Duration::from_secs(60));
-        w.add_rollups(vec![
-            piece("be", "s1", "10:00", 7, 200),
-            piece("be", "s2", "10:00", 900, 503),
-            piece("be", "<NOSRV>", "10:00", -1, 503),
-            piece("api", "a1", "10:00", 3, 200),
-        ]);
+        let mut first = ten_o_clock();
+        first.push(piece("api", "a1", "10:00", 3, 200));
+        w.add_rollups(first);
         w.commit(&mut engine()).unwrap();
         // The same minutes again (a minute written while still open), and
         // a new one.
