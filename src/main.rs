@@ -703,6 +703,15 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             }
+            // A table of `--by`, `--percentiles` or `--accept-holes` is the
+            // whole text or CSV report: per-server counts would be thrown
+            // away, unless a store, the rules or the inventory check reads
+            // them.
+            let server_stats = matches!(format, Format::Json)
+                || (by.is_none() && percentiles.is_none() && accept_holes.is_none())
+                || db.is_some()
+                || alerts.is_some()
+                || inventory.is_some();
             let job = analyze::Job {
                 files,
                 db,
@@ -734,6 +743,7 @@ fn main() -> ExitCode {
                     percentiles: percentiles.map(|p| p.0),
                     holes: accept_holes.map(|gap| (gap, accept_count)),
                     select: select.select(),
+                    server_stats,
                 },
             };
             // A database that cannot be used is reported before the work.
@@ -963,6 +973,7 @@ fn main() -> ExitCode {
                 percentiles: None,
                 holes: None,
                 select: None,
+                server_stats: true,
             };
             let run = job::run(job::Job {
                 files,

@@ -714,3 +714,38 @@ fn a_summary_keeps_the_heaviest_urls_past_the_memory_bound() {
     // (Its floor depends on how many workers shared the chunks.)
     assert!(table.contains("a url in no row had at most "), "{table}");
 }
+
+/// A `--by`, `--percentiles` or `--accept-holes` table alone (text, CSV)
+/// is read without counting per server; the figures must not move. With
+/// `--db` the run counts per server (the store takes them): both runs
+/// print the same report, byte for byte.
+#[test]
+fn a_table_alone_is_the_same_with_or_without_per_server_counts() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = generated(dir.path(), "20000", "3");
+    let file = file.to_str().unwrap();
+    let tables: [&[&str]; 5] = [
+        &["--by", "status"],
+        &["--by", "termination"],
+        &["--by", "url", "--top", "5"],
+        &["--percentiles"],
+        &["--accept-holes", "3ms"],
+    ];
+    let mut n = 0;
+    for table in tables {
+        for format in ["table", "csv"] {
+            let mut args = vec!["analyze", "--format", format, file];
+            args.extend_from_slice(table);
+            let lean = hapwatch(&args);
+            n += 1;
+            let db = dir.path().join(format!("{n}.sqlite"));
+            args.extend_from_slice(&["--db", db.to_str().unwrap()]);
+            let counted = hapwatch(&args);
+            assert!(lean.status.success(), "{args:?}: {lean:?}");
+            assert!(counted.status.success(), "{args:?}: {counted:?}");
+            let text = String::from_utf8_lossy(&lean.stdout);
+            assert!(text.lines().count() > 3, "{args:?}: {text}");
+            assert_eq!(text, String::from_utf8_lossy(&counted.stdout), "{args:?}");
+        }
+    }
+}

@@ -63,6 +63,9 @@ pub struct Reading {
     pub holes: Option<(Millis, u32)>,
     /// halog's input filters (see `engine::select`); none when empty.
     pub select: Option<crate::engine::select::Select>,
+    /// Count per server ([`Engine::server_stats`]); a store or alert rules
+    /// count per server whatever this says.
+    pub server_stats: bool,
 }
 
 pub struct Options {
@@ -336,6 +339,7 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
         // mostly not understood.
         e.sample_limit = opts.reading.show_unparsed.max(INPUT_SAMPLES);
         e.rollups = rollups;
+        e.server_stats = opts.reading.server_stats || rollups;
         e.cap = opts.reading.cap.clone();
         e.zone = opts.reading.zone.clone();
         e.breakdown = opts.reading.by.clone();

@@ -373,6 +373,12 @@ pub struct Engine {
     pub sample_limit: usize,
     /// Record per-minute rollups (a store will take them).
     pub rollups: bool,
+    /// Count requests per server (the SERVERS table, JSON's `servers`,
+    /// rollups). Off only where the report shows a `--by`, `--percentiles`
+    /// or `--accept-holes` table alone and nothing is stored: a line then
+    /// costs its parse and that table (halog's `-st` does no more), not
+    /// the server lookup and five histograms as well.
+    pub server_stats: bool,
     /// Record buckets finer than a minute too (a timeline's short window).
     pub fine: Option<rollup::Fine>,
     /// `analyze --by`: requests also counted by status, termination or
@@ -559,6 +565,7 @@ impl Engine {
             unparsed_samples: Vec::new(),
             sample_limit: 0,
             rollups: false,
+            server_stats: true,
             fine: None,
             breakdown: None,
             percentiles: None,
@@ -859,47 +866,57 @@ impl Engine {
                 return;
             }
         }
-        let idx = match self.aggregates.position(host, r.backend, r.server) {
-            (Some(i), _) => i,
-            (None, h) => {
-                if !self
-                    .cap
-                    .admit(self.aggregates.servers.len(), host, &mut self.counters)
-                {
-                    return;
+        let idx = if self.server_stats {
+            match self.aggregates.position(host, r.backend, r.server) {
+                (Some(i), _) => Some(i),
+                (None, h) => {
+                    if !self
+                        .cap
+                        .admit(self.aggregates.servers.len(), host, &mut self.counters)
+                    {
+                        return;
+                    }
+                    Some(self.aggregates.insert(h, host, r.backend, r.server))
                 }
-                self.aggregates.insert(h, host, r.backend, r.server)
             }
+        } else {
+            None
         };
         if let Some(fine) = &mut self.fine {
             fine.add(host, r);
         }
         if self.breakdown.is_some() || self.percentiles.is_some() || self.holes.is_some() {
-            // The report's --host/--backend/--server apply to them too.
-            let f = &self.filter;
-            let selected = (f.host.is_none() && f.backend.is_none() && f.server.is_none())
-                || f.selects(
-                    &String::from_utf8_lossy(host),
-                    &String::from_utf8_lossy(r.backend),
-                    Some(&String::from_utf8_lossy(r.server)),
-                );
-            if selected {
-                if let Some(b) = &mut self.breakdown {
-                    b.add(r);
-                }
-                if let Some(p) = &mut self.percentiles {
-                    p.add(r);
-                }
-                if let Some(h) = &mut self.holes {
-                    h.add(r.accept);
-                }
-            }
+            self.add_to_tables(host, r);
         }
+        let Some(idx) = idx else { return };
         let stats = self.aggregates.at(idx);
         if self.rollups {
             stats.add_with_minute(r);
         } else {
             stats.add(r);
+        }
+    }
+
+    /// The `--by`, `--percentiles` and `--accept-holes` tables.
+    fn add_to_tables(&mut self, host: &[u8], r: &Request) {
+        // The report's --host/--backend/--server apply to them too.
+        let f = &self.filter;
+        let selected = (f.host.is_none() && f.backend.is_none() && f.server.is_none())
+            || f.selects(
+                &String::from_utf8_lossy(host),
+                &String::from_utf8_lossy(r.backend),
+                Some(&String::from_utf8_lossy(r.server)),
+            );
+        if selected {
+            if let Some(b) = &mut self.breakdown {
+                b.add(r);
+            }
+            if let Some(p) = &mut self.percentiles {
+                p.add(r);
+            }
+            if let Some(h) = &mut self.holes {
+                h.add(r.accept);
+            }
         }
     }
 
