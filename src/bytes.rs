@@ -41,6 +41,28 @@ pub fn same(a: &[u8], b: &[u8]) -> bool {
     }
 }
 
+/// `b` starts with `prefix` (a few dozen bytes): eight bytes at a time,
+/// the last eight overlapping, without a call to memcmp.
+#[inline(always)]
+pub fn starts_with(b: &[u8], prefix: &[u8]) -> bool {
+    let n = prefix.len();
+    if b.len() < n {
+        return false;
+    }
+    if n < 8 {
+        return &b[..n] == prefix;
+    }
+    let u64_at = |s: &[u8], i: usize| u64::from_le_bytes(s[i..i + 8].try_into().unwrap());
+    let mut i = 0;
+    while i + 8 < n {
+        if u64_at(b, i) != u64_at(prefix, i) {
+            return false;
+        }
+        i += 8;
+    }
+    u64_at(b, n - 8) == u64_at(prefix, n - 8)
+}
+
 /// An unsigned decimal of at most 18 digits (no sign, no spaces).
 #[inline]
 pub fn digits(b: &[u8]) -> Option<u64> {

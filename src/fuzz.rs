@@ -58,6 +58,12 @@ pub fn syslog(data: &[u8]) {
     let h = crate::syslog::parse(data);
     let _ = h.severity();
     let _ = crate::haproxy::strip_stderr_prefix(h.msg);
+    // A header kept from the first line reads the second as parsing does.
+    let cut = data.iter().position(|&c| c == b'\n').unwrap_or(data.len());
+    let (first, second) = (&data[..cut], data.get(cut + 1..).unwrap_or_default());
+    let mut recent = crate::syslog::Recent::default();
+    recent.parse(first);
+    assert_eq!(recent.parse(second), crate::syslog::parse(second));
 }
 
 /// A HAProxy request line (HTTP, TCP, CLF), every field read.

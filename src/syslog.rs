@@ -317,15 +317,27 @@ fn from_loose<'a>(line: &'a [u8], s: &'a str) -> Option<Header<'a>> {
 /// message (HAProxy's `raw` format, stderr lines).
 #[inline]
 pub fn parse(line: &[u8]) -> Header<'_> {
+    read(line).0
+}
+
+/// [`parse`], and whether the hand-written fast path read the header (its
+/// reading of a header depends on the header's bytes alone).
+#[inline]
+fn read(line: &[u8]) -> (Header<'_>, bool) {
     let line = strip_octet_count(trim_end(line));
     if let Some(h) = fast(line) {
         // A bare message that still opens like a header (e.g. structured data
         // or an unusual tag) is worth a second opinion.
         let bare = h.stamp == Stamp::None && h.program.is_none();
         if !bare || !looks_like_header(h.msg) {
-            return h;
+            return (h, true);
         }
     }
+    (slow(line), false)
+}
+
+#[cold]
+fn slow(line: &[u8]) -> Header<'_> {
     if let Ok(s) = std::str::from_utf8(line) {
         if let Some(h) = from_loose(line, s) {
             if h.program.is_some() || h.stamp != Stamp::None {
@@ -338,6 +350,142 @@ pub fn parse(line: &[u8]) -> Header<'_> {
         None => (None, line),
     };
     Header::bare(pri, b)
+}
+
+/// How many headers [`Recent`] keeps: a relay's file takes turns between a
+/// few load balancers.
+const RECENT: usize = 4;
+/// The longest header [`Recent`] keeps (`<134>Nov 24 16:21:15 lb-name
+/// haproxy[12345]: ` is 38 bytes).
+const HEADER_MAX: usize = 64;
+
+/// The RFC 3164 headers of the last lines read, byte for byte: every line
+/// one host logs in one second starts with the same `Nov 24 16:21:15 lb1
+/// haproxy[4001]: `, and a line that starts with a header kept here is
+/// read as that header and its message, not parsed again (the header is
+/// most of what a line costs outside the request parser). Kept only for
+/// headers the fast path read: it reads the header's bytes left to right
+/// and nothing after them, so the same bytes read the same.
+#[derive(Clone, Debug, Default)]
+pub struct Recent {
+    kept: [Kept; RECENT],
+    /// The slot the next new header replaces.
+    next: usize,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Kept {
+    /// The header's bytes, up to the message; `len` 0: nothing kept.
+    bytes: [u8; HEADER_MAX],
+    len: u8,
+    pri: Option<u8>,
+    stamp: Stamp,
+    /// Where host and program are in `bytes`: (start, length).
+    host: Option<(u8, u8)>,
+    program: (u8, u8),
+    pid: Option<u32>,
+}
+
+impl Default for Kept {
+    fn default() -> Kept {
+        Kept {
+            bytes: [0; HEADER_MAX],
+            len: 0,
+            pri: None,
+            stamp: Stamp::None,
+            host: None,
+            program: (0, 0),
+            pid: None,
+        }
+    }
+}
+
+impl Kept {
+    #[inline(always)]
+    fn reuse<'a>(&self, line: &'a [u8]) -> Option<Header<'a>> {
+        let n = self.len as usize;
+        // The kept header, then a message that does not open with what the
+        // header would have taken (spaces) or a line end would cut.
+        if n == 0
+            || line.len() <= n
+            || matches!(line[n], b' ' | b'\n' | b'\r' | b'\0')
+            || !crate::bytes::starts_with(line, &self.bytes[..n])
+        {
+            return None;
+        }
+        let at = |(start, len): (u8, u8)| &line[start as usize..(start + len) as usize];
+        Some(Header {
+            pri: self.pri,
+            stamp: self.stamp,
+            host: self.host.map(at),
+            program: Some(at(self.program)),
+            pid: self.pid,
+            msg: trim_end(&line[n..]),
+        })
+    }
+}
+
+impl Recent {
+    /// [`parse`], reusing a kept header when the line starts with it.
+    #[inline]
+    pub fn parse<'a>(&mut self, line: &'a [u8]) -> Header<'a> {
+        for k in &self.kept {
+            if let Some(h) = k.reuse(line) {
+                return h;
+            }
+        }
+        let (h, fast) = read(line);
+        if fast {
+            self.keep(line, &h);
+        }
+        h
+    }
+
+    #[cold]
+    fn keep(&mut self, line: &[u8], h: &Header) {
+        let (Stamp::NoYear(_), Some(program)) = (h.stamp, h.program) else {
+            return;
+        };
+        // An octet count is framing that varies line to line.
+        if line.first().is_some_and(u8::is_ascii_digit) {
+            return;
+        }
+        let base = line.as_ptr() as usize;
+        let place = |s: &[u8]| -> Option<(u8, u8)> {
+            let start = (s.as_ptr() as usize).checked_sub(base)?;
+            Some((u8::try_from(start).ok()?, u8::try_from(s.len()).ok()?))
+        };
+        let Some((len, _)) = place(h.msg) else { return };
+        let n = len as usize;
+        // The tag must end at a space inside the header (a message glued
+        // to it would be read differently): it does whenever the message
+        // is not empty, checked all the same since reuse rests on it.
+        if h.msg.is_empty() || n == 0 || n > HEADER_MAX || line[n - 1] != b' ' {
+            return;
+        }
+        let host = match h.host {
+            Some(host) => match place(host) {
+                Some(p) => Some(p),
+                None => return,
+            },
+            None => None,
+        };
+        let Some(program) = place(program) else {
+            return;
+        };
+        let mut k = Kept {
+            len,
+            pri: h.pri,
+            stamp: h.stamp,
+            host,
+            program,
+            pid: h.pid,
+            ..Kept::default()
+        };
+        k.bytes[..n].copy_from_slice(&line[..n]);
+        self.kept[self.next] = k;
+        self.next = (self.next + 1) % RECENT;
+    }
 }
 
 /// A saved RFC 6587 octet-counted stream (`185 <133>1 ...`) read line by
@@ -516,5 +664,76 @@ mod tests {
             let l = from_loose(line.as_bytes(), line).unwrap();
             assert_eq!(show(&f), show(&l), "{line}");
         }
+    }
+
+    /// Every header [`Recent`] reuses reads as [`parse`] reads it: after
+    /// any line, any other line (real captures of every form; lines cut
+    /// anywhere in their header and given another ending: spaces, a line
+    /// end, a glued message, nothing; more hosts than are kept).
+    #[test]
+    fn a_kept_header_reads_as_a_parsed_one() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/");
+        let mut real: Vec<Vec<u8>> = Vec::new();
+        for f in [
+            "haproxy-udp-rfc3164.log",
+            "haproxy-udp-rfc5424.log",
+            "rsyslog-file.log",
+            "rsyslog-tcp-forward.log",
+            "rsyslog-tcp-octet.log",
+            "haproxy-stderr.log",
+        ] {
+            let text = std::fs::read(format!("{dir}{f}")).unwrap();
+            real.extend(text.split(|&c| c == b'\n').map(<[u8]>::to_vec));
+        }
+        assert!(real.len() > 100);
+        let mut recent = Recent::default();
+        for line in &real {
+            assert_eq!(recent.parse(line), parse(line));
+        }
+        let bases = [
+            "<134>Nov 24 16:21:15 lb1 haproxy[4061]: 10.0.0.1:1 [24/Nov/2026:16:21:15.230] fe be/s",
+            "Nov  4 16:21:15 lb2 haproxy[1]: Server be/s is DOWN.",
+            "<134>Nov 24 16:21:15 haproxy[4061]: Server be/s is UP.",
+            "Nov 24 16:21:15.123 lb1 haproxy: x",
+            "185 <134>Nov 24 16:21:15 lb1 haproxy[4061]: x",
+            "Nov 24 16:21:15 a-load-balancer-with-a-very-long-host-name.example.com haproxy[4061]: x",
+        ];
+        let ends: [&[u8]; 7] = [b" msg", b"  msg", b"", b" ", b"\r\n", b"x y", b":z"];
+        for base in bases {
+            let base = base.as_bytes();
+            let mut lines: Vec<Vec<u8>> = Vec::new();
+            for cut in 0..=base.len().min(HEADER_MAX + 8) {
+                for end in ends {
+                    lines.push([&base[..cut], end].concat());
+                }
+            }
+            for first in &lines {
+                let mut recent = Recent::default();
+                recent.parse(first);
+                for line in &lines {
+                    assert_eq!(
+                        recent.parse(line),
+                        parse(line),
+                        "after {:?}: {:?}",
+                        String::from_utf8_lossy(first),
+                        String::from_utf8_lossy(line)
+                    );
+                }
+            }
+        }
+        // Five hosts taking turns, four kept: each line still reads right.
+        let mut recent = Recent::default();
+        for i in 0..50 {
+            let line = format!("Nov 24 16:21:15 lb{} haproxy[{}]: m{i}", i % 5, i % 5);
+            assert_eq!(recent.parse(line.as_bytes()), parse(line.as_bytes()));
+        }
+        // The common case is kept: the same second of one host.
+        let mut recent = Recent::default();
+        recent.parse(bases[0].as_bytes());
+        let next = bases[0].replace("10.0.0.1", "10.0.0.2");
+        assert!(recent
+            .kept
+            .iter()
+            .any(|k| k.reuse(next.as_bytes()).is_some()));
     }
 }

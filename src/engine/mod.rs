@@ -371,6 +371,8 @@ pub struct Engine {
     pub last_request: Option<Millis>,
     pub unparsed_samples: Vec<String>,
     pub sample_limit: usize,
+    /// The syslog headers of the last lines, read again for free.
+    headers: syslog::Recent,
     /// Record per-minute rollups (a store will take them).
     pub rollups: bool,
     /// Count requests per server (the SERVERS table, JSON's `servers`,
@@ -564,6 +566,7 @@ impl Engine {
             last_request: None,
             unparsed_samples: Vec::new(),
             sample_limit: 0,
+            headers: Default::default(),
             rollups: false,
             server_stats: true,
             fine: None,
@@ -624,7 +627,7 @@ impl Engine {
             return self.ingest_enveloped(line, envelope::open(line));
         }
         // Most lines have no envelope: their header as it always was.
-        let h = envelope::look_inside(syslog::parse(line));
+        let h = envelope::look_inside(self.headers.parse(line));
         self.ingest_header(line, h)
     }
 
