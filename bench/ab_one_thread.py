@@ -12,11 +12,13 @@ Build the old binary apart, e.g.:
     git worktree add /tmp/old REV
     (cd /tmp/old && CARGO_TARGET_DIR=/tmp/old-target cargo build --release --bin hapwatch)
 """
-import resource
+import os
 import statistics
 import subprocess
 import sys
-import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from timing import run_timed  # noqa: E402
 
 old, new, path = sys.argv[1:4]
 rounds = int(sys.argv[4]) if len(sys.argv) > 4 else 12
@@ -28,15 +30,9 @@ cmds = {
 res = {k: ([], []) for k in cmds}
 for _ in range(rounds):
     for k, argv in cmds.items():
-        stdin = open(path, "rb") if k == "halog" else subprocess.DEVNULL
-        b = resource.getrusage(resource.RUSAGE_CHILDREN)
-        t = time.perf_counter()
-        subprocess.run(argv, stdin=stdin, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL, check=True)
-        w = time.perf_counter() - t
-        a = resource.getrusage(resource.RUSAGE_CHILDREN)
+        w, c = run_timed(argv, open(path, "rb") if k == "halog" else subprocess.DEVNULL)
         res[k][0].append(w)
-        res[k][1].append(a.ru_utime - b.ru_utime + a.ru_stime - b.ru_stime)
+        res[k][1].append(c)
 for k, (w, c) in res.items():
     print(f"{k:6} wall median {statistics.median(w):.3f} s  "
           f"CPU median {statistics.median(c):.3f} s  CPU least {min(c):.3f} s")

@@ -15,11 +15,12 @@ header (5 fields before the message), as rsyslog's default file template
 writes it.
 """
 import os
-import resource
 import statistics
 import subprocess
 import sys
-import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from timing import run_timed  # noqa: E402
 
 path = sys.argv[1]
 rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 7
@@ -52,15 +53,7 @@ if os.path.exists(path + ".gz"):
 
 
 def run(argv, stdin_file):
-    stdin = open(path, "rb") if stdin_file else subprocess.DEVNULL
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    t0 = time.perf_counter()
-    subprocess.run(argv, stdin=stdin, stdout=subprocess.DEVNULL,
-                   stderr=subprocess.DEVNULL, check=True)
-    wall = time.perf_counter() - t0
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return wall, cpu
+    return run_timed(argv, open(path, "rb") if stdin_file else subprocess.DEVNULL)
 
 
 def peak_rss_mb(argv, stdin_file):
