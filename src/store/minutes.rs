@@ -443,6 +443,14 @@ pub(super) mod tests {
         out
     }
 
+    /// [`summed`], and backend `be`'s figures at 10:00 in it.
+    fn summed_at_ten(s: &Store) -> (Sums, Figures) {
+        let want = summed(s);
+        let ten = piece("be", "s1", "10:00", 0, 200).minute;
+        let be = want[&("be".to_string(), ten)].clone();
+        (want, be)
+    }
+
     /// Backend `be` at 10:00: a fast 200, a slow 503 and a `<NOSRV>` 503.
     fn ten_o_clock() -> Vec<Rollup> {
         vec![
@@ -504,14 +512,8 @@ pub(super) mod tests {
         w.add_rollups(vec![piece("be", "s2", "10:06", 5, 200)]);
         w.commit(&mut engine()).unwrap();
         let s = w.store().unwrap();
-        let want = summed(s);
-        let ten = piece("be", "s1", "10:00", 0, 200).minute;
-        let be = &want[&("be".to_string(), ten)];
-        assert_eq!(
-            (be.0, be.1, be.2),
-            (6, 3, 2),
-            "6 requests, 3 503s, 2 <NOSRV>"
-        );
+        let (want, be) = summed_at_ten(s);
+        assert_eq!((be.0, be.1, be.2), (6, 3, 2), "requests, 503s, <NOSRV>");
         assert_eq!(be.4, 4, "Tr of s1 twice, s2, s3");
         assert_eq!(stored(s), want);
         assert_eq!(want.len(), 4, "10:00, 10:01, 10:05, 10:06");
@@ -539,14 +541,8 @@ pub(super) mod tests {
         ]);
         w.commit(&mut engine()).unwrap();
         let s = w.store().unwrap();
-        let want = summed(s);
-        let ten = piece("be", "s1", "10:00", 0, 200).minute;
-        let be = &want[&("be".to_string(), ten)];
-        assert_eq!(
-            (be.0, be.1, be.2),
-            (5, 3, 2),
-            "5 requests, 3 503s, 2 <NOSRV>"
-        );
+        let (want, be) = summed_at_ten(s);
+        assert_eq!((be.0, be.1, be.2), (5, 3, 2), "requests, 503s, <NOSRV>");
         // Tr of s1 twice and s2's (<NOSRV> has none), 900 ms in 2 digits.
         assert_eq!(be.4, 3);
         assert!((900..910).contains(&be.5), "{}", be.5);
