@@ -455,8 +455,10 @@ impl Recent {
             let start = (s.as_ptr() as usize).checked_sub(base)?;
             Some((u8::try_from(start).ok()?, u8::try_from(s.len()).ok()?))
         };
-        let Some((len, _)) = place(h.msg) else { return };
-        let n = len as usize;
+        // Where the message starts (its length may be anything).
+        let Some(n) = (h.msg.as_ptr() as usize).checked_sub(base) else {
+            return;
+        };
         // The tag must end at a space inside the header (a message glued
         // to it would be read differently): it does whenever the message
         // is not empty, checked all the same since reuse rests on it.
@@ -474,7 +476,7 @@ impl Recent {
             return;
         };
         let mut k = Kept {
-            len,
+            len: n as u8,
             pri: h.pri,
             stamp: h.stamp,
             host,
@@ -731,6 +733,14 @@ mod tests {
         let mut recent = Recent::default();
         recent.parse(bases[0].as_bytes());
         let next = bases[0].replace("10.0.0.1", "10.0.0.2");
+        assert!(recent
+            .kept
+            .iter()
+            .any(|k| k.reuse(next.as_bytes()).is_some()));
+        // Whatever the length of the message that came with it.
+        let mut recent = Recent::default();
+        let long = format!("{} \"GET /{} HTTP/1.1\"", bases[0], "a".repeat(300));
+        recent.parse(long.as_bytes());
         assert!(recent
             .kept
             .iter()
