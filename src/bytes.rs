@@ -34,11 +34,47 @@ pub fn same(a: &[u8], b: &[u8]) -> bool {
     let u64_at = |s: &[u8], i: usize| u64::from_le_bytes(s[i..i + 8].try_into().unwrap());
     match n {
         0 => true,
-        1..=3 => a[0] == b[0] && a[n / 2] == b[n / 2] && a[n - 1] == b[n - 1],
-        4..=7 => u32_at(a, 0) == u32_at(b, 0) && u32_at(a, n - 4) == u32_at(b, n - 4),
-        8..=16 => u64_at(a, 0) == u64_at(b, 0) && u64_at(a, n - 8) == u64_at(b, n - 8),
+        // Both halves told apart at once (`|`, not `&&`): one branch, not
+        // one per load.
+        1..=3 => (a[0] ^ b[0]) | (a[n / 2] ^ b[n / 2]) | (a[n - 1] ^ b[n - 1]) == 0,
+        4..=7 => (u32_at(a, 0) ^ u32_at(b, 0)) | (u32_at(a, n - 4) ^ u32_at(b, n - 4)) == 0,
+        8..=16 => (u64_at(a, 0) ^ u64_at(b, 0)) | (u64_at(a, n - 8) ^ u64_at(b, n - 8)) == 0,
         _ => a == b,
     }
+}
+
+/// A 64-bit hash of a name, inline: up to 16 bytes (nearly every host,
+/// backend and server name) are read in the two overlapping loads
+/// [`same`] compares, so the hash costs a few instructions and no loop;
+/// a longer name is hashed whole (every byte counts: names that differ
+/// only in the middle, `app-01-web-eu` style, must not collide).
+#[inline(always)]
+pub fn name_hash(s: &[u8]) -> u64 {
+    // rustc-hash 2's multiplier: odd, with well spread bits.
+    const K: u64 = 0xf135_7aea_2e62_a9c5;
+    let n = s.len();
+    let u32_at = |i: usize| u32::from_le_bytes(s[i..i + 4].try_into().unwrap()) as u64;
+    let u64_at = |i: usize| u64::from_le_bytes(s[i..i + 8].try_into().unwrap());
+    let v = match n {
+        0 => 0,
+        1..=3 => s[0] as u64 | (s[n / 2] as u64) << 8 | (s[n - 1] as u64) << 16,
+        4..=7 => u32_at(0) | u32_at(n - 4) << 32,
+        // The second load without the bytes the first one read: a byte
+        // then counts in one term only, and any one changed changes `v`.
+        8..=16 => {
+            u64_at(0).wrapping_mul(K) ^ u64_at(n - 8).checked_shr(8 * (16 - n) as u32).unwrap_or(0)
+        }
+        _ => return long_hash(s),
+    };
+    (v ^ (n as u64) << 58).wrapping_mul(K)
+}
+
+/// Kubernetes names (`default-my-service-80`) are often this long.
+fn long_hash(s: &[u8]) -> u64 {
+    use std::hash::Hasher;
+    let mut h = rustc_hash::FxHasher::default();
+    h.write(s);
+    h.finish()
 }
 
 /// `b` starts with `prefix` (a few dozen bytes): eight bytes at a time,
@@ -141,6 +177,33 @@ mod tests {
                 b[at] ^= 0x20;
                 assert!(!same(&a, &b), "length {n}, byte {at}");
             }
+        }
+    }
+
+    #[test]
+    fn names_one_byte_apart_hash_apart() {
+        // Every length the loads split (and past them: hashed whole), every
+        // byte, every other value it could take: a server's key differs from
+        // another's by one byte more often than not (`srv1`, `srv2`).
+        for n in 0..40usize {
+            let a: Vec<u8> = (0..n).map(|i| b'a' + (i % 26) as u8).collect();
+            let h = name_hash(&a);
+            assert_eq!(h, name_hash(&a.clone()));
+            for at in 0..n {
+                for v in 0..=255u8 {
+                    if v == a[at] {
+                        continue;
+                    }
+                    let mut b = a.clone();
+                    b[at] = v;
+                    assert_ne!(h, name_hash(&b), "length {n}, byte {at} = {v}");
+                }
+            }
+        }
+        // A length alone changes it, zero bytes included.
+        let zeros: Vec<u64> = (0..40).map(|n| name_hash(&vec![0u8; n])).collect();
+        for (i, a) in zeros.iter().enumerate() {
+            assert!(!zeros[i + 1..].contains(a), "{i} zero bytes");
         }
     }
 

@@ -72,7 +72,7 @@ pub fn open(line: &[u8]) -> Envelope<'_> {
 /// The envelope of a line, `None` for most lines (none): told by the first
 /// bytes, inline, so that a plain syslog or HAProxy line pays a few
 /// comparisons and no call.
-#[inline]
+#[inline(always)]
 pub fn peel(line: &[u8]) -> Option<Envelope<'_>> {
     match *line.first()? {
         b'{' => docker_json(line).or_else(|| journal_json(line)),
@@ -90,7 +90,7 @@ pub fn peel(line: &[u8]) -> Option<Envelope<'_>> {
     }
 }
 
-#[inline]
+#[inline(always)]
 fn maybe_compose(line: &[u8]) -> bool {
     // Eight bytes at a time: a syslog date's month (`Nov `) ends in the
     // first eight, and this runs for every plain line.

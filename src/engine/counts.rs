@@ -26,8 +26,9 @@ pub struct Counts {
 }
 
 impl Counts {
-    /// One request.
-    #[inline]
+    /// One request (inline: once a line, from a server's totals or its
+    /// minute).
+    #[inline(always)]
     pub fn add(&mut self, r: &Request) {
         self.requests += 1;
         self.status[r.status_class()] += 1;
