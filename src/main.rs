@@ -452,7 +452,8 @@ enum Command {
         #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10m")]
         max_skew: Millis,
         /// Distinct servers kept per worker; lines of more are counted
-        /// (`dropped_servers`) and not kept.
+        /// (`dropped_servers`) and not kept per server (the --by,
+        /// --percentiles and --accept-holes tables still count them).
         #[arg(long, value_name = "N", default_value_t = 100_000)]
         max_servers: usize,
         /// Distinct load balancers (syslog hosts) kept per worker.

@@ -869,29 +869,30 @@ impl Engine {
                 return;
             }
         }
-        let idx = if self.server_stats {
-            match self.aggregates.position(host, r.backend, r.server) {
-                (Some(i), _) => Some(i),
-                (None, h) => {
-                    if !self
-                        .cap
-                        .admit(self.aggregates.servers.len(), host, &mut self.counters)
-                    {
-                        return;
-                    }
-                    Some(self.aggregates.insert(h, host, r.backend, r.server))
+        // The tables first: they count every selected request, whatever
+        // the server cap says of its server (they bound their own memory),
+        // so that they read the same with or without per-server counts.
+        if self.breakdown.is_some() || self.percentiles.is_some() || self.holes.is_some() {
+            self.add_to_tables(host, r);
+        }
+        if !self.server_stats {
+            return;
+        }
+        let idx = match self.aggregates.position(host, r.backend, r.server) {
+            (Some(i), _) => i,
+            (None, h) => {
+                if !self
+                    .cap
+                    .admit(self.aggregates.servers.len(), host, &mut self.counters)
+                {
+                    return;
                 }
+                self.aggregates.insert(h, host, r.backend, r.server)
             }
-        } else {
-            None
         };
         if let Some(fine) = &mut self.fine {
             fine.add(host, r);
         }
-        if self.breakdown.is_some() || self.percentiles.is_some() || self.holes.is_some() {
-            self.add_to_tables(host, r);
-        }
-        let Some(idx) = idx else { return };
         let stats = self.aggregates.at(idx);
         if self.rollups {
             stats.add_with_minute(r);
