@@ -49,6 +49,8 @@ pub struct Arrivals {
     index: rustc_hash::FxHashMap<Box<[u8]>, usize>,
     /// The slot of the last line's host: most lines repeat it.
     cur: usize,
+    /// The slot of the host before it.
+    prev: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -63,11 +65,17 @@ impl Arrivals {
     /// A line of `host` written at `t` (its own clock).
     #[inline]
     pub fn note(&mut self, host: &[u8], t: Millis) {
-        let i = match self.slots.get(self.cur) {
-            Some(s) if same(&s.host, host) => self.cur,
-            // A few hosts taking turns (a relay's file): a scan beats
-            // hashing the name.
-            _ => match self
+        let is = |s: Option<&Slot>| s.is_some_and(|s| same(&s.host, host));
+        let i = if is(self.slots.get(self.cur)) {
+            self.cur
+        } else if is(self.slots.get(self.prev)) {
+            // Two load balancers' lines interleaved (a relay's file): the
+            // one before the last.
+            std::mem::swap(&mut self.cur, &mut self.prev);
+            self.cur
+        } else {
+            // A few hosts taking turns: a scan beats hashing the name.
+            let i = match self
                 .slots
                 .iter()
                 .take(FEW)
@@ -78,9 +86,11 @@ impl Arrivals {
                     Some(i) => i,
                     None => return,
                 },
-            },
+            };
+            self.prev = self.cur;
+            self.cur = i;
+            i
         };
-        self.cur = i;
         let mark = self.watermark.map_or(t, |w| w.max(t));
         self.watermark = Some(mark);
         // From a file, a lone host is its own watermark: that says nothing.
@@ -142,6 +152,7 @@ impl Arrivals {
     pub fn take(&mut self) -> (Vec<Slot>, Option<Millis>) {
         self.index.clear();
         self.cur = 0;
+        self.prev = 0;
         (std::mem::take(&mut self.slots), self.watermark)
     }
 
@@ -313,6 +324,8 @@ impl HostClocks {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
 
     const S: Millis = 1000;
@@ -388,6 +401,54 @@ mod tests {
         assert!(fold(&mut c, &mut a).is_empty());
         assert_eq!(c.hosts["lb1"].last_event, 1_001 * S);
         assert_eq!(c.hosts["lb1"].offset, None);
+    }
+
+    #[test]
+    fn each_host_keeps_its_own_newest_and_offset_however_they_take_turns() {
+        // Hosts in runs, in pairs, in threes and at random (the last line's
+        // and the one before's host are looked at first): each slot ends
+        // with what a plain map of its own lines says.
+        let hosts: [&[u8]; 12] = [
+            b"lb1", b"lb2", b"lb3", b"lb4", b"lb5", b"lb6", b"lb7", b"lb8", b"lb9", b"lb10",
+            b"lb11", b"lb12",
+        ];
+        let mut seed = 7u64;
+        let mut rnd = move |n: usize| {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            (seed >> 33) as usize % n
+        };
+        let orders: Vec<Vec<usize>> = vec![
+            (0..60).map(|i| i / 20).collect(),
+            (0..60).map(|i| i % 2).collect(),
+            (0..60).map(|i| i % 3).collect(),
+            (0..60).map(|i| [0, 0, 1, 2, 1, 1][i % 6]).collect(),
+            (0..200).map(|_| rnd(12)).collect(),
+            (0..200).map(|_| rnd(2)).collect(),
+        ];
+        for order in orders {
+            let mut a = Arrivals::default();
+            let mut want: BTreeMap<&[u8], (Millis, Option<Millis>)> = BTreeMap::new();
+            let mut mark = Millis::MIN;
+            for (k, &h) in order.iter().enumerate() {
+                let t = 1_000 * S + k as Millis * 10 - (h as Millis) * 3;
+                a.note(hosts[h], t);
+                mark = mark.max(t);
+                let e = want.entry(hosts[h]).or_insert((Millis::MIN, None));
+                e.0 = e.0.max(t);
+                // From a file, a line measures its host against the others
+                // once there are two.
+                if want.len() >= 2 {
+                    let e = want.get_mut(hosts[h]).unwrap();
+                    e.1 = Some(e.1.map_or(t - mark, |o| o.max(t - mark)));
+                }
+            }
+            let (slots, _) = a.take();
+            assert_eq!(slots.len(), want.len(), "{order:?}");
+            for slot in slots {
+                let (newest, offset) = want[&slot.host[..]];
+                assert_eq!((slot.newest, slot.offset), (newest, offset), "{order:?}");
+            }
+        }
     }
 
     #[test]
