@@ -9,7 +9,7 @@ pub fn find(b: &[u8], c: u8) -> Option<usize> {
     let pattern = LO * c as u64;
     let mut i = 0;
     while i + 8 <= b.len() {
-        let word = u64::from_le_bytes(b[i..i + 8].try_into().unwrap()) ^ pattern;
+        let word = load64(b, i) ^ pattern;
         // The lowest byte of `word` that is zero marks the first match.
         let zero = word.wrapping_sub(LO) & !word & HI;
         if zero != 0 {
@@ -18,6 +18,18 @@ pub fn find(b: &[u8], c: u8) -> Option<usize> {
         i += 8;
     }
     b[i..].iter().position(|&x| x == c).map(|p| i + p)
+}
+
+/// Four and eight bytes of `s` from `i`, little-endian: the loads
+/// [`same`], [`name_hash`] and [`starts_with`] compare or mix.
+#[inline(always)]
+fn load32(s: &[u8], i: usize) -> u32 {
+    u32::from_le_bytes(s[i..i + 4].try_into().unwrap())
+}
+
+#[inline(always)]
+fn load64(s: &[u8], i: usize) -> u64 {
+    u64::from_le_bytes(s[i..i + 8].try_into().unwrap())
 }
 
 /// Equality of two short byte strings (names: a host, a backend, a
@@ -30,8 +42,7 @@ pub fn same(a: &[u8], b: &[u8]) -> bool {
     if n != b.len() {
         return false;
     }
-    let u32_at = |s: &[u8], i: usize| u32::from_le_bytes(s[i..i + 4].try_into().unwrap());
-    let u64_at = |s: &[u8], i: usize| u64::from_le_bytes(s[i..i + 8].try_into().unwrap());
+    let (u32_at, u64_at) = (load32, load64);
     match n {
         0 => true,
         // Both halves told apart at once (`|`, not `&&`): one branch, not
@@ -53,8 +64,8 @@ pub fn name_hash(s: &[u8]) -> u64 {
     // rustc-hash 2's multiplier: odd, with well spread bits.
     const K: u64 = 0xf135_7aea_2e62_a9c5;
     let n = s.len();
-    let u32_at = |i: usize| u32::from_le_bytes(s[i..i + 4].try_into().unwrap()) as u64;
-    let u64_at = |i: usize| u64::from_le_bytes(s[i..i + 8].try_into().unwrap());
+    let u32_at = |i: usize| load32(s, i) as u64;
+    let u64_at = |i: usize| load64(s, i);
     let v = match n {
         0 => 0,
         1..=3 => s[0] as u64 | (s[n / 2] as u64) << 8 | (s[n - 1] as u64) << 16,
@@ -88,7 +99,7 @@ pub fn starts_with(b: &[u8], prefix: &[u8]) -> bool {
     if n < 8 {
         return &b[..n] == prefix;
     }
-    let u64_at = |s: &[u8], i: usize| u64::from_le_bytes(s[i..i + 8].try_into().unwrap());
+    let u64_at = load64;
     let mut i = 0;
     while i + 8 < n {
         if u64_at(b, i) != u64_at(prefix, i) {

@@ -241,11 +241,21 @@ fn err(i: &[u8]) -> nom::Err<nom::error::Error<&[u8]>> {
 /// it runs a dozen times per line and the closure did not inline well.)
 #[inline]
 fn word(i: &[u8]) -> R<'_, &[u8]> {
+    match split_word(i) {
+        Some((w, used)) => Ok((&i[used..], w)),
+        None => Err(err(i)),
+    }
+}
+
+/// The non-empty word that opens `i` and the bytes it takes with its space
+/// (or the end): what [`word`] and [`Cursor::word`] both read.
+#[inline(always)]
+fn split_word(i: &[u8]) -> Option<(&[u8], usize)> {
     match find(i, b' ') {
-        Some(0) => Err(err(i)),
-        Some(n) => Ok((&i[n + 1..], &i[..n])),
-        None if i.is_empty() => Err(err(i)),
-        None => Ok((&i[i.len()..], i)),
+        Some(0) => None,
+        Some(n) => Some((&i[..n], n + 1)),
+        None if i.is_empty() => None,
+        None => Some((i, i.len())),
     }
 }
 
@@ -479,21 +489,10 @@ impl<'a> Cursor<'a> {
     /// A non-empty word and the space after it (or the end of the line).
     #[inline(always)]
     fn word(&mut self) -> Option<&'a [u8]> {
-        // The same as `word` above, on the cursor: no `IResult` to build
-        // and take apart five times a line.
-        let rest = self.b.get(self.i..)?;
-        match find(rest, b' ') {
-            Some(0) => None,
-            Some(n) => {
-                self.i += n + 1;
-                Some(&rest[..n])
-            }
-            None if rest.is_empty() => None,
-            None => {
-                self.i = self.b.len();
-                Some(rest)
-            }
-        }
+        // No `IResult` to build and take apart five times a line.
+        let (w, used) = split_word(self.b.get(self.i..)?)?;
+        self.i += used;
+        Some(w)
     }
 
     /// A word of up to `out.len()` numbers separated by `/` (`1/0/3`):
