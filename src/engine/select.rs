@@ -101,6 +101,35 @@ pub enum Queued {
     Server,
 }
 
+/// [`Select::status_gate`]: the verdict of a selection that reads the
+/// status only.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StatusGate {
+    errors: Option<bool>,
+    status: Option<(StatusRange, bool)>,
+    invert: bool,
+}
+
+impl StatusGate {
+    /// Whether an HTTP line with this status is selected.
+    #[inline(always)]
+    pub fn admits(&self, s: i32) -> bool {
+        StatusGate::holds(self.errors, self.status, s) != self.invert
+    }
+
+    #[inline(always)]
+    fn holds(errors: Option<bool>, status: Option<(StatusRange, bool)>, s: i32) -> bool {
+        let mut ok = true;
+        if let Some(want) = errors {
+            ok &= (s < 0 || (500..=599).contains(&s)) == want;
+        }
+        if let Some((range, within)) = status {
+            ok &= (range.low..=range.high).contains(&s) == within;
+        }
+        ok
+    }
+}
+
 /// The conditions a request line must meet to be counted.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Select {
@@ -155,13 +184,7 @@ impl Select {
             if !http {
                 return None;
             }
-            let s = r.status;
-            if let Some(want) = self.errors {
-                ok &= (s < 0 || (500..=599).contains(&s)) == want;
-            }
-            if let Some((range, within)) = self.status {
-                ok &= (range.low..=range.high).contains(&s) == within;
-            }
+            ok &= self.status_holds(r.status);
         }
         match self.queued {
             Some(Queued::Any) => ok &= r.srv_queue > 0 || r.backend_queue > 0,
@@ -176,6 +199,31 @@ impl Select {
             ok &= h.captured(r)? == &h.value[..];
         }
         Some(ok != self.invert)
+    }
+
+    /// `-e`/`-E` and `-hs`/`-HS` on a status.
+    #[inline(always)]
+    fn status_holds(&self, s: i32) -> bool {
+        StatusGate::holds(self.errors, self.status, s)
+    }
+
+    /// When the status alone decides an HTTP line's verdict (only
+    /// `-e`/`-E`, `-hs`/`-HS`, `-H` and `-v` are asked): that verdict, for
+    /// the parser to stop at the status of a line turned down
+    /// (`request::parse_gated`). The line is then turned down here too,
+    /// from the same status, and counted as rejected.
+    #[inline(always)]
+    pub fn status_gate(&self) -> Option<StatusGate> {
+        let decides = (self.errors.is_some() || self.status.is_some())
+            && self.tr.is_none()
+            && self.queued.is_none()
+            && self.termination.is_none()
+            && self.header.is_none();
+        decides.then_some(StatusGate {
+            errors: self.errors,
+            status: self.status,
+            invert: self.invert,
+        })
     }
 
     /// Whether `r` is counted; tallies the verdict.
@@ -273,6 +321,113 @@ mod tests {
         inv.invert = true;
         assert!(!inv.admits(&r));
         assert_eq!((s.missing, inv.missing), (2, 1));
+    }
+
+    /// `--errors`/`--status` let the parser stop at the status of a line
+    /// they turn down: every such selection gives each line the verdict
+    /// of the line read whole, and a line it keeps is read whole.
+    #[test]
+    fn a_line_stopped_at_its_status_gets_the_verdict_of_the_whole_line() {
+        use crate::haproxy::request::{parse, parse_gated};
+        let lines = [
+            "10.0.0.1:1 [24/Nov/2026:16:21:15.230] fe be/s1 0/0/1/2/3 200 123 - - ---- 1/1/0/0/0 0/0 \"GET /p0 HTTP/1.1\"",
+            "10.0.0.1:1 [24/Nov/2026:16:21:15.231] fe be/s1 0/0/-1/-1/3003 503 217 - - SC-- 1/1/0/0/3 0/0 \"GET / HTTP/1.1\"",
+            "10.0.0.1:1 [24/Nov/2026:16:21:15.232] fe be/s2 0/0/1/-1/+5 -1 +543 - - CD-- 1/1/1/1/+14 2/1 {a|b} \"GET /x HTTP/2.0\"",
+            "10.0.0.1:1 [24/Nov/2026:16:21:15.233] fe~ be/s2 0/0/0/0/0 404 5 - - ---- 1/1/0/0/0 0/0 \"GET /x HTTP/1.1\" 0/0000000000000000/0/0/0 -/TLSv1.3/TLS_AES_256_GCM_SHA384",
+            "10.0.0.1:1 [24/Nov/2026:16:21:15.234] fe fe/<NOSRV> -1/-1/-1/-1/0 400 187 - - PR-- 1/1/0/0/0 0/0 \"<BADREQ>\"",
+            "10.0.0.1:1 [24/Nov/2026:16:21:15.235] fe_tcp be_tcp/t1 1/0/1 120 CD 1/1/0/0/0 0/0",
+        ];
+        let range = |s| Some((StatusRange::parse(s).unwrap(), true));
+        let outside = |s| Some((StatusRange::parse(s).unwrap(), false));
+        let selections = [
+            Select {
+                errors: Some(true),
+                ..Default::default()
+            },
+            Select {
+                errors: Some(false),
+                ..Default::default()
+            },
+            Select {
+                errors: Some(true),
+                invert: true,
+                ..Default::default()
+            },
+            Select {
+                status: range("400:499"),
+                ..Default::default()
+            },
+            Select {
+                status: outside("200:299"),
+                http_only: true,
+                ..Default::default()
+            },
+            Select {
+                status: range("500:"),
+                invert: true,
+                ..Default::default()
+            },
+            Select {
+                errors: Some(false),
+                status: range("300:"),
+                ..Default::default()
+            },
+        ];
+        for sel in selections {
+            let (mut whole, mut gated) = (sel.clone(), sel.clone());
+            let gate = sel.status_gate().expect("the status alone decides");
+            for line in lines {
+                let all = parse(line.as_bytes()).unwrap();
+                let part = parse_gated(line.as_bytes(), |s| gate.admits(s)).unwrap();
+                let kept = whole.admits(&all);
+                assert_eq!(gated.admits(&part), kept, "{sel:?}: {line}");
+                if kept {
+                    assert_eq!(part, all, "a line kept is read whole: {line}");
+                } else if part != all {
+                    // Stopped at the status: what came before it is there.
+                    assert_eq!(
+                        (
+                            part.accept,
+                            part.backend,
+                            part.server,
+                            part.timers,
+                            part.status
+                        ),
+                        (all.accept, all.backend, all.server, all.timers, all.status)
+                    );
+                    assert_eq!((part.bytes, part.termination), (0, &b""[..]));
+                }
+            }
+            assert_eq!(
+                (gated.selected, gated.rejected, gated.missing),
+                (whole.selected, whole.rejected, whole.missing),
+                "{sel:?}"
+            );
+        }
+        // Any other condition reads fields after the status: no gate.
+        for other in [
+            Select {
+                errors: Some(true),
+                tr: Some((10, true)),
+                ..Default::default()
+            },
+            Select {
+                errors: Some(true),
+                queued: Some(Queued::Any),
+                ..Default::default()
+            },
+            Select {
+                status: range("500"),
+                termination: Some((*b"SC", true)),
+                ..Default::default()
+            },
+            Select {
+                http_only: true,
+                ..Default::default()
+            },
+        ] {
+            assert!(other.status_gate().is_none(), "{other:?}");
+        }
     }
 
     #[test]

@@ -363,7 +363,19 @@ fn quoted_request(i: &[u8]) -> Option<(&[u8], Option<&[u8]>)> {
 }
 
 /// Parses one HAProxy message as a request line, or `None`.
+#[inline]
 pub fn parse(msg: &[u8]) -> Option<Request<'_>> {
+    parse_gated(msg, |_| true)
+}
+
+/// [`parse`], reading an HTTP line of a native format no further than its
+/// status when `wanted` turns that status down (`--errors`, `--status`:
+/// most lines, whose rest halog does not read either). Such a line comes
+/// back with its status, names, date and timers, and nothing after the
+/// status (no bytes, termination state, connections, queues or request),
+/// for the selection that turns it down to count it.
+#[inline]
+pub fn parse_gated(msg: &[u8], wanted: impl Fn(i32) -> bool) -> Option<Request<'_>> {
     // Cheap rejection: every format opens with the client, a word, then
     // ` [` (native) or ` - - [` (CLF).
     let sp = find(&msg[..msg.len().min(80)], b' ')?;
@@ -372,7 +384,7 @@ pub fn parse(msg: &[u8]) -> Option<Request<'_>> {
     }
     let rest = &msg[sp + 1..];
     if rest.first() == Some(&b'[') {
-        return parse_native(&msg[..sp], rest);
+        return parse_native(&msg[..sp], rest, wanted);
     }
     if rest.starts_with(b"- - [") {
         return parse_clf(msg).ok().map(|(_, r)| r);
@@ -384,7 +396,11 @@ pub fn parse(msg: &[u8]) -> Option<Request<'_>> {
 /// each number is parsed as its bytes are scanned (not found as a word
 /// first and read again), and the request is built once, at the end.
 #[inline]
-fn parse_native<'a>(client: &'a [u8], i: &'a [u8]) -> Option<Request<'a>> {
+fn parse_native<'a>(
+    client: &'a [u8],
+    i: &'a [u8],
+    wanted: impl Fn(i32) -> bool,
+) -> Option<Request<'a>> {
     let (i, (accept, _)) = accept_date(i).ok()?;
     let mut c = Cursor { b: i, i: 0 };
     let frontend = c.word()?;
@@ -416,7 +432,13 @@ fn parse_native<'a>(client: &'a [u8], i: &'a [u8]) -> Option<Request<'a>> {
         if !c.end_word() {
             return None;
         }
-        i32::try_from(v).ok()?
+        let status = i32::try_from(v).ok()?;
+        if !wanted(status) {
+            let mut r = Request::new(mode);
+            (r.accept, r.timers, r.logasap, r.status) = (accept, timers, logasap, status);
+            return Some(named(r, client, frontend, backend, server));
+        }
+        status
     } else {
         -1
     };
@@ -445,10 +467,7 @@ fn parse_native<'a>(client: &'a [u8], i: &'a [u8]) -> Option<Request<'a>> {
     if http && !matches!(tail.first(), Some(b'"' | b'{')) {
         return None;
     }
-    let (frontend, tls) = match frontend.strip_suffix(b"~") {
-        Some(f) => (f, true),
-        None => (frontend, false),
-    };
+    let (frontend, tls) = tls_frontend(frontend);
     Some(Request {
         mode,
         client_logged: Client::Joined(client),
@@ -477,6 +496,31 @@ fn parse_native<'a>(client: &'a [u8], i: &'a [u8]) -> Option<Request<'a>> {
         request_line: None,
         zoned: false,
     })
+}
+
+/// httpslog's frontend ends in `~`: its name without it, and whether.
+#[inline(always)]
+fn tls_frontend(frontend: &[u8]) -> (&[u8], bool) {
+    match frontend.strip_suffix(b"~") {
+        Some(f) => (f, true),
+        None => (frontend, false),
+    }
+}
+
+/// A request [`parse_gated`] stopped at: its names. Out of line, so that
+/// the whole line's path stays as it was.
+#[inline(never)]
+fn named<'a>(
+    mut r: Request<'a>,
+    client: &'a [u8],
+    frontend: &'a [u8],
+    backend: &'a [u8],
+    server: &'a [u8],
+) -> Request<'a> {
+    r.client_logged = Client::Joined(client);
+    (r.frontend, r.tls) = tls_frontend(frontend);
+    (r.backend, r.server) = (backend, server);
+    r
 }
 
 /// Where [`parse_native`] is in a line.
