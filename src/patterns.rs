@@ -304,41 +304,84 @@ impl PatternSet {
     }
 
     pub fn from_sources(files: &[(String, String)]) -> Result<Self> {
+        // Read first (TOML, formats, `{{defs}}` expanded), compile after:
+        // the set of all patterns compiles on a thread of its own while the
+        // patterns one by one compile here (the two were half of
+        // hapwatch's start, before the first line). Errors come in the
+        // order of the files all the same.
         let mut defs: HashMap<String, String> = HashMap::new();
-        let mut patterns: Vec<Pattern> = Vec::new();
         let mut formats: Vec<LogFormat> = Vec::new();
-        for (source, text) in files {
-            let file: File =
-                toml::from_str(text).map_err(|e| because(source, e.to_string().trim()))?;
+        let mut read: Vec<(&String, RawPattern, String)> = Vec::new();
+        let mut failed = None;
+        'files: for (source, text) in files {
+            let file: File = match toml::from_str(text) {
+                Ok(f) => f,
+                Err(e) => {
+                    failed = Some(because(source, e.to_string().trim()));
+                    break;
+                }
+            };
             defs.extend(file.defs);
             for raw in file.format {
-                let f = compile_format(raw).map_err(|e| because(source, e))?;
-                match formats.iter_mut().find(|q| q.name == f.name) {
-                    Some(q) => *q = f,
-                    None => formats.push(f),
+                match compile_format(raw) {
+                    Ok(f) => match formats.iter_mut().find(|q| q.name == f.name) {
+                        Some(q) => *q = f,
+                        None => formats.push(f),
+                    },
+                    Err(e) => {
+                        failed = Some(because(source, e));
+                        break 'files;
+                    }
                 }
             }
             for raw in file.pattern {
-                let name = raw.name.clone();
-                let ctx = || format!("{source}: pattern `{name}`");
-                let expanded = expand(&raw.regex, &defs).map_err(|e| because(ctx(), e))?;
+                match expand(&raw.regex, &defs) {
+                    Ok(expanded) => read.push((source, raw, expanded)),
+                    Err(e) => {
+                        let ctx = format!("{source}: pattern `{}`", raw.name);
+                        failed = Some(because(ctx, e));
+                        break 'files;
+                    }
+                }
+            }
+        }
+        // The patterns that stay, in order: a later one of a name replaces
+        // the earlier in its place.
+        let mut kept: Vec<usize> = Vec::new();
+        for (i, (_, raw, _)) in read.iter().enumerate() {
+            match kept.iter_mut().find(|k| read[**k].1.name == raw.name) {
+                Some(k) => *k = i,
+                None => kept.push(i),
+            }
+        }
+        let (patterns, set) = std::thread::scope(|s| {
+            let set = failed.is_none().then(|| {
+                s.spawn(|| {
+                    RegexSetBuilder::new(kept.iter().map(|&i| read[i].2.as_str()))
+                        .unicode(false)
+                        .build()
+                })
+            });
+            let mut patterns: Vec<Pattern> = Vec::new();
+            for (source, raw, expanded) in &read {
+                let ctx = || format!("{source}: pattern `{}`", raw.name);
                 // ASCII classes: HAProxy's messages are ASCII, and Unicode
                 // `\S`/`\d` tables made compiling and matching several times
                 // slower. Non-ASCII bytes still match `\S` and `.`.
-                let regex = RegexBuilder::new(&expanded)
+                let regex = RegexBuilder::new(expanded)
                     .unicode(false)
                     .build()
                     .map_err(|e| because(ctx(), e))?;
                 let p = Pattern {
-                    op: state_ref(raw.op, &["UP", "DOWN", "STOPPING"], &regex)
+                    op: state_ref(raw.op.clone(), &["UP", "DOWN", "STOPPING"], &regex)
                         .map_err(|e| because(ctx(), e))?,
-                    admin: state_ref(raw.admin, &["READY", "MAINT", "DRAIN"], &regex)
+                    admin: state_ref(raw.admin.clone(), &["READY", "MAINT", "DRAIN"], &regex)
                         .map_err(|e| because(ctx(), e))?,
-                    name: raw.name,
+                    name: raw.name.clone(),
                     class: raw.class,
                     regex,
-                    sample: raw.sample,
-                    source: source.clone(),
+                    sample: raw.sample.clone(),
+                    source: source.to_string(),
                 };
                 if !matches!(p.class, Class::Other | Class::Backend | Class::Process) {
                     for g in ["backend", "server"] {
@@ -355,11 +398,21 @@ impl PatternSet {
                     None => patterns.push(p),
                 }
             }
-        }
-        let set = RegexSetBuilder::new(patterns.iter().map(|p| p.regex.as_str()))
-            .unicode(false)
-            .build()
-            .map_err(|e| because("patterns", e))?;
+            if let Some(e) = failed {
+                return Err(e);
+            }
+            let set = set
+                .expect("spawned when nothing failed")
+                .join()
+                .expect("compiling a regex set does not panic")
+                .map_err(|e| because("patterns", e))?;
+            Ok((patterns, set))
+        })?;
+        // The set's k-th regex is the k-th pattern's.
+        debug_assert!(patterns
+            .iter()
+            .zip(&kept)
+            .all(|(p, &i)| p.regex.as_str() == read[i].2));
         // Users' formats before HAProxy's: they are what the user says.
         formats.sort_by_key(|f| f.option.is_some());
         let mut set = PatternSet {
@@ -532,6 +585,36 @@ sample = 'lua: server Server be/s1 marked down'
             set.all_matches(b"lua: server Server be/s1 marked down"),
             vec!["my_lua_down"]
         );
+    }
+
+    /// Files are read before patterns compile (the set on a thread of its
+    /// own): the first problem in file order is still the one named.
+    #[test]
+    fn the_first_bad_file_is_named_first() {
+        let file = |name: &str, text: &str| (name.to_string(), text.to_string());
+        let regex = file(
+            "a.toml",
+            "[[pattern]]\nname='x'\nclass='other'\nregex='('\nsample='a'",
+        );
+        let fragment = file(
+            "b.toml",
+            "[[pattern]]\nname='y'\nclass='other'\nregex='{{zz}}'\nsample='a'",
+        );
+        let toml = file("c.toml", "[[pattern]\n");
+        let first = |files: &[(String, String)]| {
+            format!(
+                "{:#}",
+                PatternSet::from_sources(files).map(|_| ()).unwrap_err()
+            )
+        };
+        let named = |files: &[(String, String)], what: &str| {
+            let e = first(files);
+            assert!(e.contains(what), "{what} in {e}");
+        };
+        named(&[regex.clone(), fragment.clone()], "a.toml: pattern `x`");
+        named(&[fragment.clone(), regex.clone()], "b.toml: pattern `y`");
+        named(&[regex.clone(), toml.clone()], "a.toml: pattern `x`");
+        named(&[toml, regex], "c.toml");
     }
 
     #[test]

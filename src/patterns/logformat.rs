@@ -210,6 +210,31 @@ enum Part {
     Item(Item, Shape, Flags),
 }
 
+/// A log-format's regex, built the first time a line needs it. The
+/// pattern is made here from escaped text and fixed groups, so it always
+/// compiles (the size limit is far above any format string's); were it
+/// ever refused, the format would read no line by regex, and say so once.
+#[derive(Debug)]
+struct LazyRegex {
+    pattern: String,
+    compiled: std::sync::OnceLock<Option<Regex>>,
+}
+
+impl LazyRegex {
+    fn get(&self) -> Option<&Regex> {
+        self.compiled
+            .get_or_init(|| {
+                RegexBuilder::new(&self.pattern)
+                    .unicode(false)
+                    .size_limit(1 << 24)
+                    .build()
+                    .inspect_err(|e| eprintln!("hapwatch: a log-format's regex: {e}"))
+                    .ok()
+            })
+            .as_ref()
+    }
+}
+
 /// A compiled log-format: its source, the regex and what each group holds.
 #[derive(Clone, Debug)]
 pub struct LogFormat {
@@ -217,8 +242,11 @@ pub struct LogFormat {
     pub source: String,
     /// Frontends whose lines use this format (a glob; `None`: any).
     pub frontend: Option<super::Glob>,
-    /// The same language as `ops`: decides lines `ops` give up on.
-    regex: Regex,
+    /// The same language as `ops`: decides lines `ops` give up on, and
+    /// only those, so compiled on first use (shared by the workers' copies):
+    /// compiling the built-in formats' regexes was a quarter of hapwatch's
+    /// start, before the first line, for lines most logs never have.
+    regex: std::sync::Arc<LazyRegex>,
     ops: Vec<scan::Op>,
     /// Group `i + 1` of the regex holds `items[i]`.
     pub items: Vec<Item>,
@@ -288,11 +316,10 @@ impl LogFormat {
         } else {
             (text_regex(&parts), scan::text_ops(&parts))
         };
-        let regex = RegexBuilder::new(&pattern)
-            .unicode(false)
-            .size_limit(1 << 24)
-            .build()
-            .map_err(|e| FormatError(format!("log-format `{name}`: {e}")))?;
+        let regex = std::sync::Arc::new(LazyRegex {
+            pattern,
+            compiled: std::sync::OnceLock::new(),
+        });
         let http = parts
             .iter()
             .any(|p| matches!(p, Part::Item(i, ..) if HTTP_ONLY.contains(&i.alias.as_str())));
@@ -380,7 +407,7 @@ impl LogFormat {
     /// What the regex reads in `line`: the same as [`LogFormat::read`], in
     /// linear time whatever the line.
     pub fn read_by_regex<'a>(&self, line: &'a [u8]) -> Option<Values<'a>> {
-        let caps = self.regex.captures(line)?;
+        let caps = self.regex.get()?.captures(line)?;
         let spans = (1..=self.items.len())
             .map(|k| caps.get(k).map(|m| (m.start(), m.end())))
             .collect();
@@ -809,6 +836,21 @@ mod tests {
         assert!(lacks.contains("no %Tr: latency alerts disabled"), "{lacks}");
         assert!(lacks.contains("dated by the syslog header"), "{lacks}");
         assert!(!lacks.contains("no %s"), "{lacks}");
+    }
+
+    /// A format's regex compiles when a line first needs it: each built-in
+    /// one, and one as long as a format string gets, compiles.
+    #[test]
+    fn every_format_regex_compiles_when_needed() {
+        let builtin = crate::patterns::PatternSet::builtin();
+        assert!(builtin.formats.len() >= 6);
+        for f in &builtin.formats {
+            assert!(f.regex.compiled.get().is_none(), "{}: not at load", f.name);
+            assert!(f.regex.get().is_some(), "{}", f.name);
+        }
+        let long = ["%ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B"; 200].join(" ");
+        let lf = LogFormat::compile("long", &long).unwrap();
+        assert!(lf.regex.get().is_some());
     }
 
     /// The scanner and the regex are one language: the same values on
