@@ -216,6 +216,8 @@ enum Part {
 /// ever refused, the format would read no line by regex, and say so once.
 #[derive(Debug)]
 struct LazyRegex {
+    /// The format's, to name it.
+    name: String,
     pattern: String,
     compiled: std::sync::OnceLock<Option<Regex>>,
 }
@@ -228,7 +230,13 @@ impl LazyRegex {
                     .unicode(false)
                     .size_limit(1 << 24)
                     .build()
-                    .inspect_err(|e| eprintln!("hapwatch: a log-format's regex: {e}"))
+                    .inspect_err(|e| {
+                        eprintln!(
+                            "hapwatch: log-format `{}`: its regex cannot be built ({e}); \
+                             lines its scanner gives up on are not read",
+                            self.name
+                        )
+                    })
                     .ok()
             })
             .as_ref()
@@ -317,6 +325,7 @@ impl LogFormat {
             (text_regex(&parts), scan::text_ops(&parts))
         };
         let regex = std::sync::Arc::new(LazyRegex {
+            name: name.to_string(),
             pattern,
             compiled: std::sync::OnceLock::new(),
         });
