@@ -42,14 +42,13 @@ pub fn same(a: &[u8], b: &[u8]) -> bool {
     if n != b.len() {
         return false;
     }
-    let (u32_at, u64_at) = (load32, load64);
     match n {
         0 => true,
         // Both halves told apart at once (`|`, not `&&`): one branch, not
         // one per load.
         1..=3 => (a[0] ^ b[0]) | (a[n / 2] ^ b[n / 2]) | (a[n - 1] ^ b[n - 1]) == 0,
-        4..=7 => (u32_at(a, 0) ^ u32_at(b, 0)) | (u32_at(a, n - 4) ^ u32_at(b, n - 4)) == 0,
-        8..=16 => (u64_at(a, 0) ^ u64_at(b, 0)) | (u64_at(a, n - 8) ^ u64_at(b, n - 8)) == 0,
+        4..=7 => (load32(a, 0) ^ load32(b, 0)) | (load32(a, n - 4) ^ load32(b, n - 4)) == 0,
+        8..=16 => (load64(a, 0) ^ load64(b, 0)) | (load64(a, n - 8) ^ load64(b, n - 8)) == 0,
         _ => a == b,
     }
 }
@@ -99,15 +98,14 @@ pub fn starts_with(b: &[u8], prefix: &[u8]) -> bool {
     if n < 8 {
         return &b[..n] == prefix;
     }
-    let u64_at = load64;
     let mut i = 0;
     while i + 8 < n {
-        if u64_at(b, i) != u64_at(prefix, i) {
+        if load64(b, i) != load64(prefix, i) {
             return false;
         }
         i += 8;
     }
-    u64_at(b, n - 8) == u64_at(prefix, n - 8)
+    load64(b, n - 8) == load64(prefix, n - 8)
 }
 
 /// An unsigned decimal of at most 18 digits (no sign, no spaces).

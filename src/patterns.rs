@@ -304,6 +304,9 @@ impl PatternSet {
     }
 
     pub fn from_sources(files: &[(String, String)]) -> Result<Self> {
+        fn in_pattern(source: &str, name: &str) -> String {
+            format!("{source}: pattern `{name}`")
+        }
         // Read first (TOML, formats, `{{defs}}` expanded), compile after:
         // the set of all patterns compiles on a thread of its own while the
         // patterns one by one compile here (the two were half of
@@ -338,8 +341,7 @@ impl PatternSet {
                 match expand(&raw.regex, &defs) {
                     Ok(expanded) => read.push((source, raw, expanded)),
                     Err(e) => {
-                        let ctx = format!("{source}: pattern `{}`", raw.name);
-                        failed = Some(because(ctx, e));
+                        failed = Some(because(in_pattern(source, &raw.name), e));
                         break 'files;
                     }
                 }
@@ -362,9 +364,11 @@ impl PatternSet {
                         .build()
                 })
             });
-            let mut patterns: Vec<Pattern> = Vec::new();
+            // Every pattern read compiles (a replaced one's error is named
+            // too); those kept are taken after.
+            let mut compiled: Vec<Option<Pattern>> = Vec::with_capacity(read.len());
             for (source, raw, expanded) in &read {
-                let ctx = || format!("{source}: pattern `{}`", raw.name);
+                let ctx = || in_pattern(source, &raw.name);
                 // ASCII classes: HAProxy's messages are ASCII, and Unicode
                 // `\S`/`\d` tables made compiling and matching several times
                 // slower. Non-ASCII bytes still match `\S` and `.`.
@@ -393,10 +397,7 @@ impl PatternSet {
                         }
                     }
                 }
-                match patterns.iter_mut().find(|q| q.name == p.name) {
-                    Some(q) => *q = p,
-                    None => patterns.push(p),
-                }
+                compiled.push(Some(p));
             }
             if let Some(e) = failed {
                 return Err(e);
@@ -406,13 +407,12 @@ impl PatternSet {
                 .join()
                 .expect("compiling a regex set does not panic")
                 .map_err(|e| because("patterns", e))?;
+            // In the set's order: its k-th regex is the k-th pattern's.
+            let patterns: Vec<Pattern> = (kept.iter())
+                .map(|&i| compiled[i].take().expect("each read pattern is kept once"))
+                .collect();
             Ok((patterns, set))
         })?;
-        // The set's k-th regex is the k-th pattern's.
-        debug_assert!(patterns
-            .iter()
-            .zip(&kept)
-            .all(|(p, &i)| p.regex.as_str() == read[i].2));
         // Users' formats before HAProxy's: they are what the user says.
         formats.sort_by_key(|f| f.option.is_some());
         let mut set = PatternSet {
