@@ -507,16 +507,48 @@ pub fn mapped_chunks(data: &[u8]) -> impl Iterator<Item = std::ops::Range<usize>
     })
 }
 
+/// How far ahead of the line being parsed its chunk is asked into the
+/// cache: about ten lines, several memory latencies of parsing. (512 to
+/// 4096 bytes measured alike, none at all 15-23% slower on an AMD EPYC VM.)
+const PREFETCH_AHEAD: usize = 2048;
+
+/// Asks the CPU to bring `chunk[from..to]` into its cache, one 64-byte line
+/// at a time, and returns how far it got. A hint only: it never faults and
+/// changes no result.
+///
+/// Why: parsing a line takes long enough that the out-of-order core cannot
+/// reach the next line's first bytes, and where the hardware prefetcher does
+/// not stream them in (seen on an AMD EPYC VM: the line splitter's first
+/// touch was a fifth of the run) each line starts with a miss to memory.
+#[inline(always)]
+fn prefetch(chunk: &[u8], from: usize, to: usize) -> usize {
+    let to = to.min(chunk.len());
+    let mut at = from;
+    while at < to {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `at < chunk.len()`, an address inside the slice;
+        // prefetching reads nothing the program sees.
+        unsafe {
+            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+            _mm_prefetch::<_MM_HINT_T0>(chunk.as_ptr().add(at).cast());
+        }
+        at += 64;
+    }
+    at
+}
+
 /// Splits a chunk into lines (without `\n`).
 pub fn lines(chunk: &[u8]) -> impl Iterator<Item = &[u8]> {
     // One memchr iterator over the whole chunk: its setup is paid once,
     // not once per line.
     let mut ends = memchr::memchr_iter(b'\n', chunk);
     let mut start = 0;
+    let mut ahead = 0;
     std::iter::from_fn(move || match ends.next() {
         Some(end) => {
             let line = &chunk[start..end];
             start = end + 1;
+            ahead = prefetch(chunk, ahead, end + PREFETCH_AHEAD);
             Some(line)
         }
         None if start < chunk.len() => {
@@ -551,6 +583,43 @@ mod tests {
             out.extend(lines(&ch).map(|l| l.to_vec()));
         }
         (out, c.oversized)
+    }
+
+    /// The prefetch that runs ahead of the splitter stops at the chunk's
+    /// end and changes no line: chunks shorter and longer than its
+    /// distance, lines longer than it, with and without a final newline.
+    #[test]
+    fn lines_read_ahead_changes_no_line() {
+        for (len, line) in [
+            (0, 1),
+            (10, 3),
+            (PREFETCH_AHEAD, 7),
+            (3 * PREFETCH_AHEAD + 5, 200),
+        ]
+        .into_iter()
+        .chain([(9000, PREFETCH_AHEAD * 2 + 1), (70, 1)])
+        {
+            let text: Vec<u8> = (0..len)
+                .map(|i| {
+                    if i % line == line - 1 {
+                        b'\n'
+                    } else {
+                        b'a' + (i % 26) as u8
+                    }
+                })
+                .collect();
+            let got: Vec<&[u8]> = lines(&text).collect();
+            let mut want: Vec<&[u8]> = text.split(|&b| b == b'\n').collect();
+            if text.ends_with(b"\n") || text.is_empty() {
+                want.pop();
+            }
+            assert_eq!(got, want, "{len} bytes, a newline every {line}");
+        }
+        // It goes no further than asked, nor past the chunk.
+        let chunk = [0u8; 1000];
+        assert_eq!(prefetch(&chunk, 0, 100), 128);
+        assert_eq!(prefetch(&chunk, 128, 100), 128);
+        assert_eq!(prefetch(&chunk, 128, 5000), 1024);
     }
 
     #[test]
