@@ -197,6 +197,38 @@ pub const FOLD_SLACK: Millis = 10 * 60_000;
 
 const HOUR_MS: Millis = 3_600_000;
 
+/// The names the time zone database gives UTC itself (links to `Etc/UTC`:
+/// no offset, no transition).
+const UTC_NAMES: [&str; 8] = [
+    "UTC",
+    "Etc/UTC",
+    "UCT",
+    "Etc/UCT",
+    "Universal",
+    "Etc/Universal",
+    "Zulu",
+    "Etc/Zulu",
+];
+
+/// This machine's zone when it is UTC by name, as jiff would name it: `TZ`
+/// (`UTC`, `:UTC`, a path ending in `zoneinfo/Etc/UTC`), else the target
+/// of the `/etc/localtime` link. `None` for anything else, left to jiff.
+///
+/// Why: jiff finds a zone by name in a database it builds by walking
+/// /usr/share/zoneinfo (a tenth of hapwatch's start, before the first
+/// line), and most servers, containers and CI runners keep UTC.
+fn local_utc_name(tz_env: Option<&std::ffi::OsStr>) -> Option<String> {
+    let named = |spec: &str| -> Option<String> {
+        let spec = spec.strip_prefix(':').unwrap_or(spec);
+        let name = spec.rfind("zoneinfo/").map_or(spec, |i| &spec[i + 9..]);
+        UTC_NAMES.contains(&name).then(|| name.to_string())
+    };
+    match tz_env {
+        Some(tz) => named(tz.to_str()?),
+        None => named(std::fs::read_link("/etc/localtime").ok()?.to_str()?),
+    }
+}
+
 impl Zone {
     pub fn utc() -> Zone {
         Zone {
@@ -212,6 +244,14 @@ impl Zone {
     /// an IANA name (`Europe/Paris`). The error says how to find a name.
     pub fn parse(name: &str) -> Result<Zone, String> {
         let name = name.trim();
+        if name == "local" {
+            if let Some(n) = local_utc_name(std::env::var_os("TZ").as_deref()) {
+                return Ok(Zone {
+                    name: format!("local ({n})").into(),
+                    ..Zone::utc()
+                });
+            }
+        }
         let tz = match name {
             "UTC" | "utc" | "Z" | "z" | "Etc/UTC" => return Ok(Zone::utc()),
             "local" => jiff::tz::TimeZone::try_system().map_err(|e| {
@@ -666,6 +706,35 @@ pub fn human(ms: Millis) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `local` on a UTC machine is known without jiff's database, by the
+    /// name jiff gives it; any other zone is left to jiff.
+    #[test]
+    fn a_utc_machine_is_known_by_name_without_the_database() {
+        use std::ffi::OsStr;
+        let name = |tz: &str| local_utc_name(Some(OsStr::new(tz)));
+        assert_eq!(name("UTC").as_deref(), Some("UTC"));
+        assert_eq!(name(":Etc/UTC").as_deref(), Some("Etc/UTC"));
+        assert_eq!(
+            name("/usr/share/zoneinfo/Etc/UTC").as_deref(),
+            Some("Etc/UTC")
+        );
+        assert_eq!(name(":/usr/share/zoneinfo/Zulu").as_deref(), Some("Zulu"));
+        for other in ["", "Europe/Paris", "UTC0", "GMT", "EST5EDT", "/tmp/UTC"] {
+            assert_eq!(name(other), None, "{other}");
+        }
+        // jiff reads each of these names as UTC, and names it so.
+        for n in UTC_NAMES {
+            let tz = jiff::tz::TimeZone::get(n).expect(n);
+            assert_eq!(tz.iana_name(), Some(n));
+            assert!(Zone::from_tz(tz, n.into()).is_utc(), "{n}");
+        }
+        // So a machine on UTC shows what it showed when jiff read it.
+        if let Some(n) = local_utc_name(std::env::var_os("TZ").as_deref()) {
+            let tz = jiff::tz::TimeZone::try_system().unwrap();
+            assert_eq!(tz.iana_name(), Some(n.as_str()));
+        }
+    }
 
     #[test]
     fn an_arrival_order_is_never_taken_for_a_time() {
