@@ -254,6 +254,14 @@ impl Zone {
         }
         let tz = match name {
             "UTC" | "utc" | "Z" | "z" | "Etc/UTC" => return Ok(Zone::utc()),
+            // What jiff would read as UTC under this name, without its
+            // database (as for `local` above).
+            n if UTC_NAMES.contains(&n) => {
+                return Ok(Zone {
+                    name: n.into(),
+                    ..Zone::utc()
+                })
+            }
             "local" => jiff::tz::TimeZone::try_system().map_err(|e| {
                 format!(
                     "--tz local: this machine's time zone cannot be read ({e}); name one, e.g. --tz Europe/Paris"
@@ -723,11 +731,17 @@ mod tests {
         for other in ["", "Europe/Paris", "UTC0", "GMT", "EST5EDT", "/tmp/UTC"] {
             assert_eq!(name(other), None, "{other}");
         }
-        // jiff reads each of these names as UTC, and names it so.
+        // jiff reads each of these names as UTC, and names it so; `--tz`
+        // with one of them gives the zone jiff's reading gave.
         for n in UTC_NAMES {
             let tz = jiff::tz::TimeZone::get(n).expect(n);
             assert_eq!(tz.iana_name(), Some(n));
-            assert!(Zone::from_tz(tz, n.into()).is_utc(), "{n}");
+            let by_jiff = Zone::from_tz(tz, n.into());
+            assert!(by_jiff.is_utc(), "{n}");
+            let z = Zone::parse(n).unwrap();
+            assert!(z.is_utc(), "{n}");
+            let shown = if n == "Etc/UTC" { "UTC" } else { n };
+            assert_eq!(z.name(), shown);
         }
         // So a machine on UTC shows what it showed when jiff read it.
         if let Some(n) = local_utc_name(std::env::var_os("TZ").as_deref()) {
