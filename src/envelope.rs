@@ -99,7 +99,10 @@ fn maybe_compose(line: &[u8]) -> bool {
 }
 
 /// The syslog header of an opened line, with the envelope's time and name
-/// where the line has none.
+/// where the line has none. A journal entry's `_HOSTNAME` is the machine
+/// whatever the message says: a frame HAProxy wrote to stdout names
+/// `localhost` (its RFC 3164 header without `log-send-hostname`), as
+/// [`nested`] has it for the same entry written by journalctl or rsyslog.
 pub fn header<'b>(env: &'b Envelope<'_>) -> Header<'b> {
     let mut h = look_inside(syslog::parse(&env.inner));
     if h.stamp == Stamp::None {
@@ -107,7 +110,7 @@ pub fn header<'b>(env: &'b Envelope<'_>) -> Header<'b> {
             h.stamp = Stamp::Full(t);
         }
     }
-    if h.host.is_none() {
+    if h.host.is_none() || (env.kind == Kind::Journal && env.host.is_some()) {
         h.host = env.host;
     }
     h
@@ -117,12 +120,72 @@ pub fn header<'b>(env: &'b Envelope<'_>) -> Header<'b> {
 /// logs -t` of a HAProxy logging rfc3164 to stdout): the line inside says
 /// more, its time included when it has one. Every other header is returned
 /// as it is, at the cost of one test (this runs on every line).
+///
+/// A syslog line whose message opens with a PRI again (`<134>`) is a frame
+/// inside a frame: HAProxy logging to stdout (`log stdout format rfc3164`,
+/// `rfc5424`, `priority` or `timed`) under systemd, kept by journald (whose
+/// level prefix takes `<0>` to `<7>` only) and written by rsyslog or
+/// journalctl: `Dec  2 10:00:00 lb1 haproxy[8]: <134>Dec  2 10:00:00
+/// haproxy[8]: MSG`. The inner header is read too (see [`nested`]).
 #[inline]
 pub fn look_inside(h: Header<'_>) -> Header<'_> {
     if h.host.is_none() && h.program.is_none() && matches!(h.stamp, Stamp::Full(_)) {
         return inside(h);
     }
+    if nests(h.msg) && (h.program.is_some() || h.stamp != Stamp::None) {
+        return nested(h);
+    }
     h
+}
+
+/// Whether a message opens like a frame of its own: a PRI (`<134>`), or
+/// the date of HAProxy's `iso` format (`2026-12-02T...`, also `timed`'s
+/// once journald took its `<6>` off). Two bytes read: a request line opens
+/// with its client, and no IPv4 address has a `-` fifth.
+#[inline(always)]
+fn nests(msg: &[u8]) -> bool {
+    match msg.first() {
+        Some(b'<') => true,
+        Some(c) => c.is_ascii_digit() && msg.get(4) == Some(&b'-'),
+        None => false,
+    }
+}
+
+/// A frame inside a syslog line's message. The inner header is HAProxy's
+/// own: its PRI and tag are kept, and its time when it says more (an
+/// offset, then a year; the inner one when they are alike). The host is
+/// the outer header's, journald's: the machine HAProxy runs on (HAProxy's
+/// RFC 3164 header says `localhost` unless `log-send-hostname` is set,
+/// its RFC 5424 one `-`, and the other formats have none). A message that
+/// only looks like a frame (`<x>`, `<999>`, a date alone) is the message.
+#[cold]
+fn nested(outer: Header<'_>) -> Header<'_> {
+    let inner = syslog::parse(outer.msg);
+    if inner.pri.is_none() && !matches!(inner.stamp, Stamp::Full(_)) {
+        return outer;
+    }
+    let says = |s: Stamp| match s {
+        Stamp::Full(_) => 3,
+        Stamp::Local(_) => 2,
+        Stamp::NoYear(_) => 1,
+        Stamp::None => 0,
+    };
+    let (program, pid) = match inner.program {
+        Some(p) => (Some(p), inner.pid),
+        None => (outer.program, outer.pid),
+    };
+    Header {
+        pri: inner.pri,
+        stamp: if says(outer.stamp) > says(inner.stamp) {
+            outer.stamp
+        } else {
+            inner.stamp
+        },
+        host: outer.host.or(inner.host),
+        program,
+        pid,
+        msg: inner.msg,
+    }
 }
 
 #[cold]
@@ -414,6 +477,76 @@ mod tests {
             (t.as_str(), msg.as_str()),
             ("2026-11-24T16:23:14.500Z", "Server a/b is DOWN.")
         );
+    }
+
+    #[test]
+    fn haproxy_stdout_through_the_journal_is_read_inside() {
+        // HAProxy under systemd logging to stdout, as rsyslog writes what
+        // imjournal read: the outer header is journald's, the frame inside
+        // HAProxy's (its `<134>` kept: journald takes `<0>`..`<7>` only).
+        let tag = "Dec  2 10:00:01 lb1 haproxy[8]: ";
+        let iso = "2026-12-02T10:00:01+0000 lb1 haproxy[8]: ";
+        let msg = "Server a/b is DOWN.";
+        for (outer, inner, time) in [
+            // rfc3164: the inner date (no year either way).
+            (
+                tag,
+                "<129>Dec  2 10:00:00 localhost haproxy[8]: ",
+                "2026-12-02T10:00:00.000Z",
+            ),
+            // local (no host), and an outer date with an offset: it says more.
+            (
+                iso,
+                "<129>Dec  2 10:00:00 haproxy[8]: ",
+                "2026-12-02T10:00:01.000Z",
+            ),
+            // rfc5424: the inner date, with its fraction and offset.
+            (
+                tag,
+                "<129>1 2026-12-02T19:00:00.250+09:00 - haproxy 8 - - ",
+                "2026-12-02T10:00:00.250Z",
+            ),
+            // priority: a PRI alone, the outer date.
+            (tag, "<129>", "2026-12-02T10:00:01.000Z"),
+            // iso, and timed once journald took its `<1>` off.
+            (
+                tag,
+                "2026-12-02T10:00:00.125+00:00 ",
+                "2026-12-02T10:00:00.125Z",
+            ),
+        ] {
+            let line = format!("{outer}{inner}{msg}");
+            let h = look_inside(syslog::parse(line.as_bytes()));
+            assert_eq!(h.msg, msg.as_bytes(), "{line}");
+            // The machine is journald's, whatever HAProxy's header says.
+            assert_eq!(h.host, Some(&b"lb1"[..]), "{line}");
+            assert_eq!(h.program, Some(&b"haproxy"[..]), "{line}");
+            assert_eq!(seen(&line).0, time, "{line}");
+            if inner.starts_with('<') {
+                assert_eq!(h.severity(), Some(1), "{line}");
+            }
+        }
+        // `journalctl -o json` of the same: the journal's host.
+        let json = "{\"__REALTIME_TIMESTAMP\":\"1795946401000000\",\"_HOSTNAME\":\"lb1\",\"MESSAGE\":\"<129>Dec  2 10:00:00 localhost haproxy[8]: Server a/b is DOWN.\"}";
+        assert_eq!(
+            seen(json),
+            ("2026-12-02T10:00:00.000Z".into(), "lb1".into(), msg.into())
+        );
+        // What only looks like a frame is the message; a request line
+        // (its client first) is not looked into.
+        for msg in [
+            "<x>Server a/b is DOWN.",
+            "<999>Server a/b is DOWN.",
+            "<1",
+            "2026-12-02 was a Wednesday",
+            "10.0.0.1:4000 [02/Dec/2026:10:00:00.000] fe be/s 0/0/0/1/1 200 1 - - ---- 1/1/0/0/0 0/0 \"GET / HTTP/1.1\"",
+            "2001:db8::1:4000 [02/Dec/2026:10:00:00.000] fe be/s 0/0/0/1/1 200 1 - - ---- 1/1/0/0/0 0/0 \"GET / HTTP/1.1\"",
+        ] {
+            let line = format!("{tag}{msg}");
+            let h = look_inside(syslog::parse(line.as_bytes()));
+            assert_eq!(h, syslog::parse(line.as_bytes()), "{line}");
+            assert_eq!(h.msg, msg.as_bytes(), "{line}");
+        }
     }
 
     #[test]

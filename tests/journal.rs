@@ -13,7 +13,13 @@ use std::path::Path;
 use std::process::Command;
 
 fn journal(dir: &Path) -> std::path::PathBuf {
-    let path = dir.join("remote.journal");
+    journal_of(dir, None)
+}
+
+/// A journal of the capture; with `stdout`, its entries are HAProxy's
+/// stdout in the format of that fixture ([`export_stream_of`]).
+fn journal_of(dir: &Path, stdout: Option<&str>) -> std::path::PathBuf {
+    let path = dir.join(format!("remote-{}.journal", stdout.unwrap_or("syslog")));
     let mut child = Command::new(JOURNAL_REMOTE)
         .arg("-o")
         .arg(&path)
@@ -27,7 +33,7 @@ fn journal(dir: &Path) -> std::path::PathBuf {
         .stdin
         .take()
         .unwrap()
-        .write_all(&export_stream("lb1", 0))
+        .write_all(&export_stream_of("lb1", 0, stdout))
         .unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(
@@ -111,6 +117,51 @@ fn every_journalctl_form_tells_the_capture() {
     let path = dir.path().join("dir.json");
     std::fs::write(&path, &out.stdout).unwrap();
     assert_eq!(timed_transitions(&path, "UTC").0.len(), 10);
+}
+
+/// HAProxy run by systemd, logging to stdout (`log stdout format rfc3164`
+/// or `rfc5424`): each journal entry's message is a whole syslog frame
+/// (`<133>Nov 24 18:34:18 haproxy[9241]: ...`, its PRI kept by journald),
+/// inside journalctl's own header. The frame is read inside: the capture's
+/// story at its times, the journal's host.
+#[test]
+fn haproxy_logging_to_stdout_through_the_journal_tells_the_capture() {
+    require_tools(&["journalctl", JOURNAL_REMOTE]);
+    let dir = tempfile::tempdir().unwrap();
+    let (want, want_r) = timed_transitions(&fixture("haproxy-udp-rfc5424.log"), "UTC");
+    assert_eq!(want.len(), 10);
+    let requests = want_r["input"]["requests"].as_u64().unwrap();
+    for stdout in ["haproxy-udp-rfc3164.log", "haproxy-udp-rfc5424.log"] {
+        let j = journal_of(dir.path(), Some(stdout));
+        for (form, slack) in [
+            ("json", 1_000),
+            ("short", 1_000),
+            ("short-iso", 1_000),
+            ("short-precise", 1_000),
+            ("with-unit", 1_000),
+        ] {
+            let path = journalctl(&j, form, "UTC", dir.path());
+            let text = std::fs::read_to_string(&path).unwrap();
+            // The frame is in the message, its PRI kept.
+            assert!(text.contains("<133>"), "{form}: {text:.300}");
+            let (got, r) = timed_transitions(&path, "UTC");
+            let what = format!("{stdout} as {form}");
+            assert_eq!(r["input"]["unparsed"], 0, "{what}");
+            assert_eq!(r["input"]["requests"].as_u64(), Some(requests), "{what}");
+            let labels: Vec<&String> = got.iter().map(|(_, l)| l).collect();
+            let want_labels: Vec<&String> = want.iter().map(|(_, l)| l).collect();
+            assert_eq!(labels, want_labels, "{what}");
+            for ((t, l), (wt, _)) in got.iter().zip(&want) {
+                assert!(
+                    (t - wt).abs() <= slack,
+                    "{what}: {l} at {t}, the capture says {wt}"
+                );
+            }
+            for s in r["servers"].as_array().unwrap() {
+                assert_eq!(s["host"], "lb1", "{what}");
+            }
+        }
+    }
 }
 
 #[test]

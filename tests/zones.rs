@@ -4,7 +4,8 @@
 //! short, priority, timed, iso, raw), kills be_app/srv2 and brings it back.
 //! Every format must tell the same story at the same UTC times (those of the
 //! RFC 5424 copy, which carries its offset) once `--tz` names the zone; so
-//! must HAProxy's stdout and stderr as each container runtime writes them.
+//! must HAProxy's stdout and stderr as each container runtime writes them,
+//! and its stdout in each format as the journal of a systemd service keeps it.
 //!
 //! Needs haproxy, python3 and faketime (`.ci/run` installs them).
 
@@ -103,6 +104,36 @@ fn same_story_in_every_runtime(dir: &Path, tz: &str, want: &[(i64, String)]) {
     }
 }
 
+/// HAProxy under systemd, logging to stdout in each format: each line as
+/// journald keeps it (a `<0>`..`<7>` prefix taken off, `<134>` kept) and
+/// as rsyslog's file (`-file`, the zone's local time) or `journalctl -o
+/// short-iso` (`-iso`, with its offset) writes it, stamped when received
+/// (capture_helpers.py udp-sink): the story of the RFC 5424 copy, the
+/// journal's host (`lb1`) as the host, never HAProxy's `localhost`.
+fn same_story_under_systemd(dir: &Path, tz: &str, want: &[(i64, String)]) {
+    let (want_requests, _, _) = story(&dir.join("format-rfc5424.log"), tz);
+    for f in FORMATS {
+        for how in ["file", "iso"] {
+            let file = format!("journal-{f}-{how}.log");
+            let (requests, got, r) = story(&dir.join(&file), tz);
+            assert_eq!(r["input"]["unparsed"], 0, "{file} in {tz}");
+            assert_eq!(requests, want_requests, "{file} in {tz}");
+            let labels: Vec<&String> = got.iter().map(|(_, l)| l).collect();
+            let want_labels: Vec<&String> = want.iter().map(|(_, l)| l).collect();
+            assert_eq!(labels, want_labels, "{file} in {tz}");
+            for ((t, l), (wt, _)) in got.iter().zip(want) {
+                assert!(
+                    (t - wt).abs() < 1_500,
+                    "{file} in {tz}: {l} at {t}, RFC 5424 says {wt}"
+                );
+            }
+            for s in r["servers"].as_array().unwrap() {
+                assert_eq!(s["host"], "lb1", "{file} in {tz}");
+            }
+        }
+    }
+}
+
 #[test]
 fn every_log_format_in_utc() {
     require_tools(&["haproxy", "python3"]);
@@ -114,6 +145,7 @@ fn every_log_format_in_utc() {
     );
     let seen = same_story_in_every_format(dir.path(), "UTC");
     same_story_in_every_runtime(dir.path(), "UTC", &seen);
+    same_story_under_systemd(dir.path(), "UTC", &seen);
     // The master's own lines on stderr: a reload and two stops, each
     // known (not unparsed), here timed by the runtime.
     let r = analyze_json(&[dir.path().join("runtime/docker-json.log").to_str().unwrap()]);
@@ -157,6 +189,7 @@ fn every_log_format_from_a_host_in_tokyo() {
     let dir = capture_with("capture-forms.sh", "27700", &[("CAPTURE_TZ", "Asia/Tokyo")]);
     let seen = same_story_in_every_format(dir.path(), "Asia/Tokyo");
     same_story_in_every_runtime(dir.path(), "Asia/Tokyo", &seen);
+    same_story_under_systemd(dir.path(), "Asia/Tokyo", &seen);
     // The true time: within seconds of the kill, not nine hours off.
     let kill = event(dir.path(), "kill be_app/srv2");
     let down = seen[0].0;

@@ -276,13 +276,30 @@ pub const JOURNAL_REMOTE: &str = "/lib/systemd/systemd-journal-remote";
 /// message alone; a binary `MESSAGE` for one (journald stores a message
 /// with control characters so).
 pub fn export_stream(host: &str, shift_ms: i64) -> Vec<u8> {
+    export_stream_of(host, shift_ms, None)
+}
+
+/// [`export_stream`], each `MESSAGE` the line of the fixture `stdout` (a
+/// copy of the same capture in another `log` format) as HAProxy writes it
+/// to stdout in that format, run by systemd: journald takes a `<0>`..`<7>`
+/// level prefix off the line (systemd's syslog_parse_priority without the
+/// facility), and keeps any other (`<134>`) in the message.
+pub fn export_stream_of(host: &str, shift_ms: i64, stdout: Option<&str>) -> Vec<u8> {
     let text = std::fs::read_to_string(fixture("haproxy-udp-rfc5424.log")).unwrap();
+    let written = stdout.map(|f| std::fs::read_to_string(fixture(f)).unwrap());
+    let mut written = written.as_deref().map(str::lines);
     let mut out = Vec::new();
     for (i, l) in text.lines().enumerate() {
         let f: Vec<&str> = l.splitn(8, ' ').collect();
         let t = hapwatch::time::parse_user_time(f[1]).unwrap() + shift_ms;
         let micros = t * 1000 + 456;
-        let msg = f[7];
+        let msg = match written.as_mut().map(|w| w.next().unwrap()) {
+            Some(w) => match w.as_bytes() {
+                [b'<', b'0'..=b'7', b'>', ..] => &w[3..],
+                _ => w,
+            },
+            None => f[7],
+        };
         out.extend_from_slice(
             format!(
                 "__REALTIME_TIMESTAMP={micros}\n__MONOTONIC_TIMESTAMP={}\n\
