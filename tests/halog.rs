@@ -773,3 +773,44 @@ fn a_table_alone_is_the_same_with_or_without_per_server_counts() {
         }
     }
 }
+
+/// Words to the left, figures to the right: in every `--by` table the
+/// value column (URL, client, termination state, cookie flags) starts
+/// where its heading does, whatever its length; a status is a figure.
+#[test]
+fn by_tables_align_words_left_and_figures_right() {
+    let file = fixture("rsyslog-file.log");
+    for (by, heading) in [
+        ("url", "URL"),
+        ("client", "CLIENT"),
+        ("termination", "TERMINATION"),
+        ("cookie", "COOKIE"),
+        ("frontend", "FRONTEND"),
+        ("status", "STATUS"),
+    ] {
+        let out = hapwatch(&["analyze", "--by", by, file.to_str().unwrap()]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        let table: Vec<&str> = text[text.find("REQUESTS BY").unwrap()..]
+            .lines()
+            .skip(1)
+            .take_while(|l| !l.contains("requests without"))
+            .collect();
+        let head = table[0];
+        let col = head.find(heading).unwrap();
+        let rows = &table[1..];
+        assert!(!rows.is_empty(), "--by {by}: {text}");
+        for row in rows {
+            let at = |i: usize| row.as_bytes().get(i).copied();
+            if by == "status" {
+                // Right-aligned under its heading: the last digit below
+                // the heading's last letter.
+                let end = col + heading.len() - 1;
+                assert!(at(end).is_some_and(|c| c.is_ascii_digit()), "{row}");
+                assert_eq!(at(end + 1), Some(b' '), "{row}");
+            } else {
+                assert!(at(col).is_some_and(|c| c != b' '), "--by {by}: {row}");
+                assert!(col == 0 || at(col - 1) == Some(b' '), "--by {by}: {row}");
+            }
+        }
+    }
+}

@@ -75,6 +75,10 @@ pub(crate) fn grid(
                     | "CLOCK"
                     | "FRONTEND"
                     | "RESUMED AT"
+                    | "URL"
+                    | "CLIENT"
+                    | "TERMINATION"
+                    | "COOKIE"
             );
             let cell = match (header[i], label) {
                 ("STATE", Some(l)) => paint(c, l, color),
