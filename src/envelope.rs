@@ -287,6 +287,13 @@ fn journal_json(line: &[u8]) -> Option<Envelope<'_>> {
     })
 }
 
+/// Whether `line` is a part of a longer line whose rest is in the lines
+/// after it (a CRI `P` part): what cuts an input into pieces must not cut
+/// there.
+pub fn continued(line: &[u8]) -> bool {
+    line.first().is_some_and(u8::is_ascii_digit) && cri(line).is_some_and(|e| e.partial)
+}
+
 /// CRI: `TIME STREAM TAG MSG`, TAG `F` (full) or `P` (partial).
 fn cri(line: &[u8]) -> Option<Envelope<'_>> {
     let (t, n) = time::parse_rfc3339(line)?;

@@ -464,6 +464,7 @@ impl<R: Read> Chunker<R> {
             }
             match memchr::memrchr(b'\n', &buf) {
                 Some(i) => {
+                    let i = parts_kept_whole(&buf[..=i]) - 1;
                     self.carry.extend_from_slice(&buf[i + 1..]);
                     buf.truncate(i + 1);
                     self.consumed += buf.len() as u64;
@@ -486,6 +487,27 @@ impl<R: Read> Chunker<R> {
     }
 }
 
+/// Where to end a chunk of whole lines (`chunk` ends with a newline) so
+/// that the parts of one line a CRI runtime cut up (`P` parts, then `F`)
+/// go to one worker, which joins them: before the trailing run of `P`
+/// parts, if any. A chunk of nothing but parts ends where it is (their
+/// line is far beyond the line limit, and is counted so).
+fn parts_kept_whole(chunk: &[u8]) -> usize {
+    let mut end = chunk.len();
+    while end > 0 {
+        let start = memchr::memrchr(b'\n', &chunk[..end - 1]).map_or(0, |i| i + 1);
+        if !crate::envelope::continued(&chunk[start..end - 1]) {
+            break;
+        }
+        end = start;
+    }
+    if end == 0 {
+        chunk.len()
+    } else {
+        end
+    }
+}
+
 /// Cuts a mapped file into chunk ranges that end on a line boundary.
 /// A line longer than a chunk stays whole (the line limit drops it later).
 pub fn mapped_chunks(data: &[u8]) -> impl Iterator<Item = std::ops::Range<usize>> + '_ {
@@ -497,7 +519,7 @@ pub fn mapped_chunks(data: &[u8]) -> impl Iterator<Item = std::ops::Range<usize>
         let mut end = (start + CHUNK).min(data.len());
         if end < data.len() {
             end = match memchr::memrchr(b'\n', &data[start..end]) {
-                Some(i) => start + i + 1,
+                Some(i) => start + parts_kept_whole(&data[start..start + i + 1]),
                 None => memchr::memchr(b'\n', &data[end..]).map_or(data.len(), |i| end + i + 1),
             };
         }
@@ -588,6 +610,50 @@ mod tests {
     /// The prefetch that runs ahead of the splitter stops at the chunk's
     /// end and changes no line: chunks shorter and longer than its
     /// distance, lines longer than it, with and without a final newline.
+    #[test]
+    fn a_chunk_never_ends_between_the_parts_of_a_line() {
+        let p = |m: &str| format!("2026-12-02T10:00:00.1Z stdout P {m}\n");
+        let f = |m: &str| format!("2026-12-02T10:00:00.1Z stderr F {m}\n");
+        let plain = "Dec  2 10:00:00 lb1 haproxy[8]: x\n".to_string();
+        for (chunk, kept) in [
+            // Ends after an F, or a plain line: where it is.
+            (vec![p("a"), f("b")], 2),
+            (vec![f("a"), plain.clone()], 2),
+            // Ends in the parts of a line: before them.
+            (vec![f("a"), p("b"), p("c")], 1),
+            (vec![plain.clone(), f("a"), p("b")], 2),
+            // Nothing but parts: where it is.
+            (vec![p("a"), p("b")], 2),
+        ] {
+            let text = chunk.concat();
+            let want: usize = chunk[..kept].iter().map(String::len).sum();
+            assert_eq!(parts_kept_whole(text.as_bytes()), want, "{text}");
+        }
+        // Through both cutters: each chunk but the last ends after an F.
+        let mut text = String::new();
+        for i in 0..6000 {
+            text.push_str(&p(&"x".repeat(300 + i % 7)));
+            text.push_str(&p("y"));
+            text.push_str(&f("z"));
+        }
+        let ends_whole = |c: &[u8]| {
+            let last = c[..c.len() - 1].rsplit(|&b| b == b'\n').next().unwrap();
+            assert!(!crate::envelope::continued(last));
+        };
+        let ranges: Vec<_> = mapped_chunks(text.as_bytes()).collect();
+        assert!(ranges.len() > 1);
+        for r in &ranges {
+            ends_whole(&text.as_bytes()[r.clone()]);
+        }
+        let mut c = Chunker::new(text.as_bytes());
+        let mut all = Vec::new();
+        while let Some(chunk) = c.next_chunk().unwrap() {
+            ends_whole(&chunk);
+            all.extend_from_slice(&chunk);
+        }
+        assert_eq!(all, text.as_bytes());
+    }
+
     #[test]
     fn lines_read_ahead_changes_no_line() {
         for (len, line) in [

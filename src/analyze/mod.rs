@@ -564,6 +564,8 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
                                 r.first_request = eng.last_request;
                             }
                         }
+                        // The reader ends a chunk after a line's last part.
+                        eng.end_of_input();
                         r.last_request = eng
                             .last_request
                             .map(|t| (t, eng.last_request_host.get().into()));

@@ -1237,8 +1237,25 @@ impl Engine {
         }
     }
 
+    /// The end of a piece of input (a chunk, a file): a line a CRI runtime
+    /// cut into parts whose last part (`F`) never came is counted unparsed
+    /// (each part was counted a line), not kept to be joined with whatever
+    /// is read next, and not dropped.
+    pub fn end_of_input(&mut self) {
+        if self.cri_partial.is_empty() {
+            return;
+        }
+        let parts = std::mem::take(&mut self.cri_partial);
+        self.counters.unparsed += 1;
+        if self.unparsed_samples.len() < self.sample_limit {
+            self.unparsed_samples
+                .push(String::from_utf8_lossy(&parts).into_owned());
+        }
+    }
+
     /// Closes the window: call once, after the last event.
     pub fn finish(&mut self) {
+        self.end_of_input();
         self.release_all();
         self.counters.duplicates = self.order.duplicates;
         self.counters.late = self.order.late;
