@@ -63,6 +63,33 @@ fn journalctl(journal: &Path, form: &str, tz: &str, dir: &Path) -> std::path::Pa
     path
 }
 
+/// `path` read in `tz` tells the capture's story: its requests, its
+/// transitions at its times (within `slack` ms), every server under `host`.
+fn tells_the_capture(
+    path: &Path,
+    tz: &str,
+    (want, requests): (&[(i64, String)], u64),
+    slack: i64,
+    host: &str,
+    what: &str,
+) {
+    let (got, r) = timed_transitions(path, tz);
+    assert_eq!(r["input"]["unparsed"], 0, "{what}");
+    assert_eq!(r["input"]["requests"].as_u64(), Some(requests), "{what}");
+    let labels: Vec<&String> = got.iter().map(|(_, l)| l).collect();
+    let want_labels: Vec<&String> = want.iter().map(|(_, l)| l).collect();
+    assert_eq!(labels, want_labels, "{what}");
+    for ((t, l), (wt, _)) in got.iter().zip(want) {
+        assert!(
+            (t - wt).abs() <= slack,
+            "{what}: {l} at {t}, the capture says {wt}"
+        );
+    }
+    for s in r["servers"].as_array().unwrap() {
+        assert_eq!(s["host"], host, "{what}");
+    }
+}
+
 #[test]
 fn every_journalctl_form_tells_the_capture() {
     require_tools(&["journalctl", JOURNAL_REMOTE]);
@@ -90,22 +117,8 @@ fn every_journalctl_form_tells_the_capture() {
         ("cat", "UTC", "", 1_000),
     ] {
         let path = journalctl(&j, form, tz, dir.path());
-        let (got, r) = timed_transitions(&path, tz);
         let what = format!("{form} in {tz}");
-        assert_eq!(r["input"]["unparsed"], 0, "{what}");
-        assert_eq!(r["input"]["requests"].as_u64(), Some(requests), "{what}");
-        let labels: Vec<&String> = got.iter().map(|(_, l)| l).collect();
-        let want_labels: Vec<&String> = want.iter().map(|(_, l)| l).collect();
-        assert_eq!(labels, want_labels, "{what}");
-        for ((t, l), (wt, _)) in got.iter().zip(&want) {
-            assert!(
-                (t - wt).abs() <= slack,
-                "{what}: {l} at {t}, the capture says {wt}"
-            );
-        }
-        for s in r["servers"].as_array().unwrap() {
-            assert_eq!(s["host"], host, "{what}");
-        }
+        tells_the_capture(&path, tz, (&want, requests), slack, host, &what);
     }
     // --directory: a copied journal directory, as `--journal-dir` reads it.
     let out = Command::new("journalctl")
@@ -144,22 +157,8 @@ fn haproxy_logging_to_stdout_through_the_journal_tells_the_capture() {
             let text = std::fs::read_to_string(&path).unwrap();
             // The frame is in the message, its PRI kept.
             assert!(text.contains("<133>"), "{form}: {text:.300}");
-            let (got, r) = timed_transitions(&path, "UTC");
             let what = format!("{stdout} as {form}");
-            assert_eq!(r["input"]["unparsed"], 0, "{what}");
-            assert_eq!(r["input"]["requests"].as_u64(), Some(requests), "{what}");
-            let labels: Vec<&String> = got.iter().map(|(_, l)| l).collect();
-            let want_labels: Vec<&String> = want.iter().map(|(_, l)| l).collect();
-            assert_eq!(labels, want_labels, "{what}");
-            for ((t, l), (wt, _)) in got.iter().zip(&want) {
-                assert!(
-                    (t - wt).abs() <= slack,
-                    "{what}: {l} at {t}, the capture says {wt}"
-                );
-            }
-            for s in r["servers"].as_array().unwrap() {
-                assert_eq!(s["host"], "lb1", "{what}");
-            }
+            tells_the_capture(&path, "UTC", (&want, requests), slack, "lb1", &what);
         }
     }
 }
