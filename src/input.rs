@@ -607,9 +607,7 @@ mod tests {
         (out, c.oversized)
     }
 
-    /// The prefetch that runs ahead of the splitter stops at the chunk's
-    /// end and changes no line: chunks shorter and longer than its
-    /// distance, lines longer than it, with and without a final newline.
+    /// The parts of a CRI line stay in one chunk, whichever cutter cuts.
     #[test]
     fn a_chunk_never_ends_between_the_parts_of_a_line() {
         let p = |m: &str| format!("2026-12-02T10:00:00.1Z stdout P {m}\n");
@@ -654,6 +652,9 @@ mod tests {
         assert_eq!(all, text.as_bytes());
     }
 
+    /// The prefetch that runs ahead of the splitter stops at the chunk's
+    /// end and changes no line: chunks shorter and longer than its
+    /// distance, lines longer than it, with and without a final newline.
     #[test]
     fn lines_read_ahead_changes_no_line() {
         for (len, line) in [
