@@ -85,22 +85,36 @@ fn same_story_in_every_runtime(dir: &Path, tz: &str, want: &[(i64, String)]) {
         ("swarm-t", "lb_haproxy.1", true),
     ] {
         let path = dir.join("runtime").join(format!("{file}.log"));
-        let (requests, got, r) = story(&path, tz);
-        assert_eq!(r["input"]["unparsed"], 0, "{file} in {tz}");
-        assert_eq!(requests, want_requests, "{file} in {tz}");
-        let labels: Vec<&String> = got.iter().map(|(_, l)| l).collect();
-        let want_labels: Vec<&String> = want.iter().map(|(_, l)| l).collect();
-        assert_eq!(labels, want_labels, "{file} in {tz}");
         let slack = if timed { 1_000 } else { 2_000 };
-        for ((t, l), (wt, _)) in got.iter().zip(want) {
-            assert!(
-                (t - wt).abs() < slack,
-                "{file} in {tz}: {l} at {t}, RFC 5424 says {wt}"
-            );
-        }
-        for s in r["servers"].as_array().unwrap() {
-            assert_eq!(s["host"], host, "{file} in {tz}");
-        }
+        tells_the_story(&path, tz, (want, want_requests), slack, host);
+    }
+}
+
+/// `path` read in `tz` tells the story of the RFC 5424 copy: its requests,
+/// its transitions at its times (less than `slack` ms off), every server
+/// under `host`.
+fn tells_the_story(
+    path: &Path,
+    tz: &str,
+    (want, want_requests): (&[(i64, String)], u64),
+    slack: i64,
+    host: &str,
+) {
+    let what = format!("{} in {tz}", path.file_name().unwrap().to_string_lossy());
+    let (requests, got, r) = story(path, tz);
+    assert_eq!(r["input"]["unparsed"], 0, "{what}");
+    assert_eq!(requests, want_requests, "{what}");
+    let labels: Vec<&String> = got.iter().map(|(_, l)| l).collect();
+    let want_labels: Vec<&String> = want.iter().map(|(_, l)| l).collect();
+    assert_eq!(labels, want_labels, "{what}");
+    for ((t, l), (wt, _)) in got.iter().zip(want) {
+        assert!(
+            (t - wt).abs() < slack,
+            "{what}: {l} at {t}, RFC 5424 says {wt}"
+        );
+    }
+    for s in r["servers"].as_array().unwrap() {
+        assert_eq!(s["host"], host, "{what}");
     }
 }
 
@@ -114,22 +128,8 @@ fn same_story_under_systemd(dir: &Path, tz: &str, want: &[(i64, String)]) {
     let (want_requests, _, _) = story(&dir.join("format-rfc5424.log"), tz);
     for f in FORMATS {
         for how in ["file", "iso"] {
-            let file = format!("journal-{f}-{how}.log");
-            let (requests, got, r) = story(&dir.join(&file), tz);
-            assert_eq!(r["input"]["unparsed"], 0, "{file} in {tz}");
-            assert_eq!(requests, want_requests, "{file} in {tz}");
-            let labels: Vec<&String> = got.iter().map(|(_, l)| l).collect();
-            let want_labels: Vec<&String> = want.iter().map(|(_, l)| l).collect();
-            assert_eq!(labels, want_labels, "{file} in {tz}");
-            for ((t, l), (wt, _)) in got.iter().zip(want) {
-                assert!(
-                    (t - wt).abs() < 1_500,
-                    "{file} in {tz}: {l} at {t}, RFC 5424 says {wt}"
-                );
-            }
-            for s in r["servers"].as_array().unwrap() {
-                assert_eq!(s["host"], "lb1", "{file} in {tz}");
-            }
+            let path = dir.join(format!("journal-{f}-{how}.log"));
+            tells_the_story(&path, tz, (want, want_requests), 1_500, "lb1");
         }
     }
 }
