@@ -829,14 +829,10 @@ impl Engine {
                 None
             }
             Message::Unparsed => {
-                self.counters.unparsed += 1;
                 if let Some(i) = self.patterns.frontend_format_named_in(line) {
                     bump(&mut self.counters.unparsed_by_format, i);
                 }
-                if self.unparsed_samples.len() < self.sample_limit {
-                    self.unparsed_samples
-                        .push(String::from_utf8_lossy(line).into_owned());
-                }
+                self.unparsed(line);
                 None
             }
         }
@@ -1246,10 +1242,16 @@ impl Engine {
             return;
         }
         let parts = std::mem::take(&mut self.cri_partial);
+        self.unparsed(&parts);
+    }
+
+    /// A line not understood: counted, and kept as a sample while there is
+    /// room (`--show-unparsed`).
+    fn unparsed(&mut self, line: &[u8]) {
         self.counters.unparsed += 1;
         if self.unparsed_samples.len() < self.sample_limit {
             self.unparsed_samples
-                .push(String::from_utf8_lossy(&parts).into_owned());
+                .push(String::from_utf8_lossy(line).into_owned());
         }
     }
 
