@@ -352,6 +352,37 @@ fn slow(line: &[u8]) -> Header<'_> {
     Header::bare(pri, b)
 }
 
+/// The most repetitions [`repeated`] reads: a run of 100,000 identical
+/// messages is already more than a HAProxy log with any time or port in it
+/// ever repeats, and replaying a larger count would let one line of a
+/// hostile file cost seconds.
+pub const MAX_REPEATS: u64 = 100_000;
+
+/// rsyslog's `$RepeatedMsgReduction on` (in Ubuntu's default rsyslog.conf)
+/// writes a run of identical messages (same host, program, pid and text) as
+/// the first, then `message repeated N times: [ MSG]` (the message as
+/// rsyslog holds it, with its leading space, cut at 800 bytes): the
+/// repetitions (N, at most [`MAX_REPEATS`]) and the message. The old
+/// `last message repeated N times` (no message) is not this: nothing says
+/// which message, as another line may come between.
+pub fn repeated(msg: &[u8]) -> Option<(u64, &[u8])> {
+    let rest = msg.strip_prefix(b"message repeated ")?;
+    let digits = rest.iter().take_while(|c| c.is_ascii_digit()).count();
+    if digits == 0 || digits > 6 {
+        return None;
+    }
+    let n: u64 = std::str::from_utf8(&rest[..digits]).ok()?.parse().ok()?;
+    let inner = rest[digits..]
+        .strip_prefix(b" times: [")?
+        .strip_suffix(b"]")?;
+    let inner = inner.strip_prefix(b" ").unwrap_or(inner);
+    // Never nested (and a nested one would be read recursively).
+    if inner.starts_with(b"message repeated ") {
+        return None;
+    }
+    ((1..=MAX_REPEATS).contains(&n) && !inner.is_empty()).then_some((n, inner))
+}
+
 /// How many headers [`Recent`] keeps: a relay's file takes turns between a
 /// few load balancers.
 const RECENT: usize = 4;
@@ -514,6 +545,32 @@ fn looks_like_header(b: &[u8]) -> bool {
 mod tests {
     use super::*;
     use crate::time::format_rfc3339_ms;
+
+    #[test]
+    fn rsyslog_repeated_message_summaries_are_read() {
+        // As rsyslog 8.2302 wrote them (RepeatedMsgReduction on).
+        let h = parse(b"2026-12-03T01:20:00+00:00 lb1 haproxy[8]: message repeated 3 times: [ 10.0.0.1 be_app/srv1 200 12]");
+        assert_eq!(
+            repeated(h.msg),
+            Some((3, &b"10.0.0.1 be_app/srv1 200 12"[..]))
+        );
+        assert_eq!(
+            repeated(b"message repeated 2 times: [ backend be_app has no server available!]"),
+            Some((2, &b"backend be_app has no server available!"[..]))
+        );
+        for not in [
+            &b"last message repeated 3 times"[..],
+            b"message repeated 3 times: [ no closing bracket",
+            b"message repeated times: [ x]",
+            b"message repeated 0 times: [ x]",
+            b"message repeated 9999999 times: [ x]",
+            b"message repeated 3 times: [ ]",
+            b"message repeated -3 times: [ x]",
+            b"message repeated 2 times: [ message repeated 2 times: [ x]]",
+        ] {
+            assert_eq!(repeated(not), None, "{}", String::from_utf8_lossy(not));
+        }
+    }
 
     fn show(h: &Header) -> (String, String, String, Option<u32>, String) {
         let s = |b: Option<&[u8]>| b.map(|b| String::from_utf8_lossy(b).into_owned());

@@ -242,6 +242,49 @@ fn bad_lines_are_counted_and_good_lines_around_them_kept() {
     assert_eq!(server(&r, "be", "s1")["requests"], 3);
 }
 
+/// rsyslog's `message repeated N times: [ MSG]` (RepeatedMsgReduction):
+/// a request counts N times (and N times under a selection), a health
+/// message once, a summary rsyslog cut (800 bytes) or a count no rsyslog
+/// writes is one line not understood.
+#[test]
+fn rsyslog_repeat_summaries_count_each_repetition() {
+    let req = "127.0.0.1:1 [24/Nov/2026:16:21:15.230] fe be/s1 0/0/0/5/5 503 10 - - ---- 1/1/0/0/0 0/0 \"GET / HTTP/1.1\"";
+    let down = "Server be/s2 is DOWN, reason: Layer4 connection problem, info: \"Connection refused\", check duration: 0ms. 1 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue.";
+    let head = "2026-11-24T16:21:15+00:00 lb1 haproxy[8]:";
+    let text = [
+        format!("{head} {req}"),
+        format!("{head} message repeated 4 times: [ {req}]"),
+        format!("{head} {down}"),
+        format!("{head} message repeated 2 times: [ {down}]"),
+        format!("{head} message repeated 3 times: [ {}]", &req[..60]),
+        format!("{head} message repeated 99999999 times: [ {req}]"),
+        format!("{head} last message repeated 3 times"),
+    ]
+    .join("\n");
+    let analyze_stdin_json = |args: &[&str], input: &[u8]| -> serde_json::Value {
+        let out = hapwatch_stdin(args, input);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let r = analyze_stdin_json(&["analyze", "--format", "json", "-"], text.as_bytes());
+    assert_eq!(r["input"]["lines"], 7, "{}", r["input"]);
+    assert_eq!(r["input"]["requests"], 5, "{}", r["input"]);
+    assert_eq!(server(&r, "be", "s1")["requests"], 5);
+    assert_eq!(r["input"]["health_events"], 2, "{}", r["input"]);
+    assert_eq!(transitions(&r), ["be/s2 UP->DOWN"]);
+    assert_eq!(r["input"]["unparsed"], 3, "{}", r["input"]);
+    // A selection sees every repetition.
+    let r = analyze_stdin_json(
+        &["analyze", "--errors", "--format", "json", "-"],
+        text.as_bytes(),
+    );
+    assert_eq!(server(&r, "be", "s1")["requests"], 5);
+}
+
 #[test]
 fn filters_select_time_backend_server_host() {
     let f = fx("rsyslog-file.log");

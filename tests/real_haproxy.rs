@@ -162,3 +162,126 @@ fn fresh_capture_of_custom_formats() {
         r["input"]
     );
 }
+
+/// rsyslog with `$RepeatedMsgReduction on` (Ubuntu's default rsyslog.conf
+/// has it) writes a run of identical messages as the first and `message
+/// repeated N times: [ MSG]`. A log-format with no date and no port (here
+/// client, frontend, server, status, bytes) repeats itself at every
+/// request from one client: every one of them is a request, none of the
+/// lines is left unparsed.
+#[test]
+fn rsyslog_repeated_message_reduction_loses_no_request() {
+    require_tools(&["haproxy", "rsyslogd", "python3"]);
+    let (p_fe, p_srv, p_log) = (28301u16, 28302u16, 28303u16);
+    let dir = tempfile::tempdir().unwrap();
+    let (cfg, log) = (
+        dir.path().join("haproxy.cfg"),
+        dir.path().join("haproxy.log"),
+    );
+    std::fs::write(
+        dir.path().join("rsyslog.conf"),
+        format!(
+            "global(workDirectory=\"{d}\")\n\
+             module(load=\"imudp\")\n\
+             input(type=\"imudp\" address=\"127.0.0.1\" port=\"{p_log}\")\n\
+             $RepeatedMsgReduction on\n\
+             local0.* action(type=\"omfile\" file=\"{f}\")\n",
+            d = dir.path().display(),
+            f = log.display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        &cfg,
+        format!(
+            "global\n    log 127.0.0.1:{p_log} local0\n\
+             defaults\n    mode http\n    log global\n\
+             \x20   timeout connect 1s\n    timeout client 5s\n    timeout server 5s\n\
+             frontend fe_http\n    bind 127.0.0.1:{p_fe}\n\
+             \x20   log-format \"%ci %ft %b/%s %ST %B %tsc\"\n\
+             \x20   default_backend be_app\n\
+             backend be_app\n    server srv1 127.0.0.1:{p_srv}\n"
+        ),
+    )
+    .unwrap();
+    haproxy_accepts(&cfg);
+    let www = tempfile::tempdir().unwrap();
+    std::fs::write(www.path().join("index.html"), "hello\n").unwrap();
+    let _srv = KillOnDrop(http_server(p_srv, www.path()));
+    let _rsyslog = KillOnDrop(rsyslogd(&dir.path().join("rsyslog.conf"), dir.path()));
+    let mut haproxy = KillOnDrop(
+        std::process::Command::new("haproxy")
+            .args(["-db", "-f"])
+            .arg(&cfg)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let get = |path: &str| {
+        use std::io::{Read, Write};
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", p_fe)) {
+                let _ = s.set_read_timeout(Some(std::time::Duration::from_secs(2)));
+                let req = format!("GET {path} HTTP/1.0\r\nHost: t\r\n\r\n");
+                let mut reply = Vec::new();
+                if s.write_all(req.as_bytes()).is_ok()
+                    && s.read_to_end(&mut reply).is_ok()
+                    && !reply.is_empty()
+                {
+                    return;
+                }
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "HAProxy never answered"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    };
+    // 40 identical lines, then a different one, which makes rsyslog write
+    // its summary of the run.
+    for _ in 0..40 {
+        get("/index.html");
+    }
+    get("/missing");
+    // Until the 404 is in the file (at most 10 s), then stop both daemons.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains(" 404 ")
+    {
+        assert!(std::time::Instant::now() < deadline, "rsyslog wrote no 404");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    drop(_rsyslog);
+    let _ = haproxy.0.kill();
+    let _ = haproxy.0.wait();
+    let text = std::fs::read_to_string(&log).unwrap();
+    // The run was folded (else this test tests nothing).
+    assert!(
+        text.contains("message repeated 39 times: [ 127.0.0.1 fe_http be_app/srv1 200 "),
+        "{text}"
+    );
+    assert_eq!(text.lines().count(), 3, "{text}");
+    let out = hapwatch(&[
+        "analyze",
+        "--format",
+        "json",
+        "--haproxy-config",
+        cfg.to_str().unwrap(),
+        log.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(r["input"]["unparsed"], 0, "{}", r["input"]);
+    assert_eq!(r["input"]["lines"], 3, "{}", r["input"]);
+    assert_eq!(r["input"]["requests"], 41, "{}", r["input"]);
+    let srv1 = server(&r, "be_app", "srv1");
+    assert_eq!(srv1["requests"], 41, "{srv1}");
+}

@@ -829,6 +829,9 @@ impl Engine {
                 None
             }
             Message::Unparsed => {
+                if let Some((n, inner)) = syslog::repeated(h.msg) {
+                    return self.repeated(line, h, n, inner);
+                }
                 if let Some(i) = self.patterns.frontend_format_named_in(line) {
                     bump(&mut self.counters.unparsed_by_format, i);
                 }
@@ -836,6 +839,31 @@ impl Engine {
                 None
             }
         }
+    }
+
+    /// rsyslog's summary of a run of identical messages (see
+    /// [`syslog::repeated`]), read as the message come `n` times under the
+    /// summary's header: a request is counted `n` times (a log-format with
+    /// no date or port repeats itself at every request); a health or other
+    /// message once (its repetitions change no state); a message not
+    /// understood once, as the one line it is.
+    #[cold]
+    fn repeated(
+        &mut self,
+        line: &[u8],
+        h: syslog::Header,
+        n: u64,
+        inner: &[u8],
+    ) -> Option<PendingHealth> {
+        let h = syslog::Header { msg: inner, ..h };
+        let requests = self.counters.requests;
+        let health = self.read_header(line, h, Whole);
+        if self.counters.requests > requests {
+            for _ in 1..n {
+                self.read_header(line, h, Whole);
+            }
+        }
+        health
     }
 
     /// The time of a syslog header, on UTC, for a line that has no other:
