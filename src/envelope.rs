@@ -46,6 +46,10 @@ pub struct Envelope<'a> {
     pub kind: Kind,
     pub time: Option<Millis>,
     pub host: Option<&'a [u8]>,
+    /// Who wrote the message, where the envelope says it and the line
+    /// does not: a journal entry's `SYSLOG_IDENTIFIER` (journald took the
+    /// tag off the syslog header).
+    pub program: Option<&'a [u8]>,
     /// A CRI partial line (`P`): the rest comes in the next line(s).
     pub partial: bool,
     pub inner: Cow<'a, [u8]>,
@@ -57,6 +61,7 @@ impl<'a> Envelope<'a> {
             kind: Kind::None,
             time: None,
             host: None,
+            program: None,
             partial: false,
             inner: Cow::Borrowed(line),
         }
@@ -112,6 +117,9 @@ pub fn header<'b>(env: &'b Envelope<'_>) -> Header<'b> {
     }
     if h.host.is_none() || (env.kind == Kind::Journal && env.host.is_some()) {
         h.host = env.host;
+    }
+    if h.program.is_none() {
+        h.program = env.program;
     }
     h
 }
@@ -229,6 +237,7 @@ fn docker_json(line: &[u8]) -> Option<Envelope<'_>> {
         kind: Kind::DockerJson,
         time,
         host: None,
+        program: None,
         partial: false,
         inner: match l.log {
             Cow::Borrowed(s) => Cow::Borrowed(s.as_bytes()),
@@ -258,21 +267,25 @@ fn journal_json(line: &[u8]) -> Option<Envelope<'_>> {
         realtime: Option<Text<'a>>,
         #[serde(rename = "_HOSTNAME", borrow)]
         hostname: Option<Text<'a>>,
+        #[serde(rename = "SYSLOG_IDENTIFIER", borrow)]
+        identifier: Option<Text<'a>>,
     }
     let e: Entry = serde_json::from_slice(line).ok()?;
     let time = e
         .realtime
         .and_then(|t| t.0.parse::<i64>().ok())
         .map(|us| us.div_euclid(1000));
-    // The host name is borrowed from the line when it has no escapes (a
-    // host name never does): found again in the raw bytes.
-    let host = e.hostname.and_then(|h| match h.0 {
+    // The host name and identifier are borrowed from the line when they
+    // have no escapes (they never do): found again in the raw bytes.
+    let raw = |t: Option<Text<'_>>| match t?.0 {
         Cow::Borrowed(h) => {
             let off = h.as_ptr() as usize - line.as_ptr() as usize;
             Some(&line[off..off + h.len()])
         }
         Cow::Owned(_) => None,
-    });
+    };
+    let host = raw(e.hostname);
+    let program = raw(e.identifier).filter(|p| !p.is_empty());
     let inner = match e.message? {
         Message::Text(Cow::Borrowed(s)) => Cow::Borrowed(s.as_bytes()),
         Message::Text(Cow::Owned(s)) => Cow::Owned(s.into_bytes()),
@@ -282,6 +295,7 @@ fn journal_json(line: &[u8]) -> Option<Envelope<'_>> {
         kind: Kind::Journal,
         time,
         host: host.filter(|h| !h.is_empty()),
+        program,
         partial: false,
         inner,
     })
@@ -312,6 +326,7 @@ fn cri(line: &[u8]) -> Option<Envelope<'_>> {
         kind: Kind::Cri,
         time: Some(t),
         host: None,
+        program: None,
         partial,
         inner: Cow::Borrowed(msg),
     })
@@ -346,6 +361,7 @@ fn kubectl_prefix(line: &[u8]) -> Option<Envelope<'_>> {
         kind: Kind::Kubectl,
         time: None,
         host: Some(pod),
+        program: None,
         partial: false,
         inner: Cow::Borrowed(msg.strip_prefix(b" ").unwrap_or(msg)),
     })
@@ -386,6 +402,7 @@ fn compose(line: &[u8]) -> Option<Envelope<'_>> {
         kind: Kind::Compose,
         time: None,
         host: (!host.is_empty()).then_some(host),
+        program: None,
         partial: false,
         inner: Cow::Borrowed(msg),
     })

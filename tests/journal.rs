@@ -193,3 +193,85 @@ fn a_journal_entry_that_is_not_haproxys_is_counted_unparsed() {
     let t = transitions(&r);
     assert_eq!(t, ["be_app/srv2 UP->DOWN", "be_app/srv2 DOWN->UP"]);
 }
+
+/// journald's own notice that it dropped HAProxy's messages to its rate
+/// limit (`Suppressed N messages from haproxy.service`, which `journalctl
+/// -u haproxy` shows among HAProxy's lines, entry fields as journald writes
+/// them): in every journalctl form that names the writer, the lost count
+/// is reported (JSON `rate_limited`, a warning saying which limit to lift),
+/// the notice is a known line, not one of HAProxy's nor unparsed.
+#[test]
+fn the_journals_rate_limit_notice_is_reported_as_lost_lines() {
+    require_tools(&["journalctl", JOURNAL_REMOTE]);
+    let dir = tempfile::tempdir().unwrap();
+    let mut stream = export_stream_of("lb1", 0, None);
+    // One second after the capture's last entry.
+    let text = std::fs::read_to_string(fixture("haproxy-udp-rfc5424.log")).unwrap();
+    let last = text.lines().last().unwrap().split(' ').nth(1).unwrap();
+    let micros = (hapwatch::time::parse_user_time(last).unwrap() + 1_000) * 1000;
+    stream.extend_from_slice(
+        format!(
+            "__REALTIME_TIMESTAMP={micros}\n__MONOTONIC_TIMESTAMP={}\n\
+             _BOOT_ID=0123456789abcdef0123456789abcdef\n_HOSTNAME=lb1\n\
+             _PID=345\n_COMM=systemd-journal\n_SYSTEMD_UNIT=systemd-journald.service\n\
+             SYSLOG_IDENTIFIER=systemd-journald\nPRIORITY=6\n\
+             MESSAGE_ID=a596d6fe7bfa4994828e72309e95d61e\n\
+             MESSAGE=Suppressed 4321 messages from haproxy.service\nN_DROPPED=4321\n\
+             OBJECT_PID=4001\nOBJECT_SYSTEMD_UNIT=haproxy.service\n\n",
+            micros - 1_700_000_000_000_000
+        )
+        .as_bytes(),
+    );
+    let j = dir.path().join("rate-limited.journal");
+    let mut child = Command::new(JOURNAL_REMOTE)
+        .arg("-o")
+        .arg(&j)
+        .arg("-")
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(&stream).unwrap();
+    assert!(child.wait().unwrap().success());
+    let plain = analyze_json(&[fixture("haproxy-udp-rfc5424.log").to_str().unwrap()]);
+    for form in [
+        "json",
+        "export",
+        "short",
+        "short-iso",
+        "short-precise",
+        "with-unit",
+    ] {
+        let path = journalctl(&j, form, "UTC", dir.path());
+        let out = hapwatch(&["analyze", "--format", "json", path.to_str().unwrap()]);
+        assert!(out.status.success(), "{form}");
+        let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let (i, want) = (&r["input"], &plain["input"]);
+        assert_eq!(
+            i["rate_limited"],
+            serde_json::json!({"haproxy.service": 4321}),
+            "{form}: {i}"
+        );
+        assert_eq!(i["unparsed"], 0, "{form}: {i}");
+        assert_eq!(i["requests"], want["requests"], "{form}: {i}");
+        assert_eq!(i["health_events"], want["health_events"], "{form}: {i}");
+        assert_eq!(
+            i["other"].as_u64(),
+            want["other"].as_u64().map(|n| n + 1),
+            "{form}"
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(
+                "4321 messages of haproxy.service were dropped by the journal's rate limit"
+            ) && err.contains("RateLimitBurst="),
+            "{form}: {err}"
+        );
+    }
+    // Without the notice, no such figure nor warning.
+    assert!(
+        plain["input"].get("rate_limited").is_none(),
+        "{}",
+        plain["input"]
+    );
+}

@@ -101,6 +101,12 @@ pub struct Counters {
     /// frontend): lines that do not fit their frontend's format.
     #[serde(skip)]
     pub unparsed_by_format: Vec<u64>,
+    /// Messages the journal or rsyslog says it dropped to its rate limit
+    /// (their notices are in the input, see [`syslog::rate_limited`]), by
+    /// what the notice names: lines that never reached any log. The
+    /// notice itself is counted in `other`.
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub rate_limited: std::collections::BTreeMap<String, u64>,
 }
 
 /// `v[i] += 1`, growing `v`: a pattern set read again (SIGHUP) may have
@@ -112,7 +118,23 @@ fn bump(v: &mut Vec<u64>, i: usize) {
     v[i] += 1;
 }
 
+/// The most sources [`Counters::rate_limited`] names one by one (the rest
+/// are `(others)`): a hostile input's notices must not grow it forever.
+const RATE_LIMITED_SOURCES: usize = 64;
+
 impl Counters {
+    /// Adds a rate-limit notice's count under what it names.
+    fn rate_limited_by(&mut self, from: &[u8], n: u64) {
+        let mut from = String::from_utf8_lossy(from).into_owned();
+        if self.rate_limited.len() + 1 >= RATE_LIMITED_SOURCES
+            && !self.rate_limited.contains_key(&from)
+        {
+            from = "(others)".into();
+        }
+        let c = self.rate_limited.entry(from).or_insert(0);
+        *c = c.saturating_add(n);
+    }
+
     pub fn merge(&mut self, o: &Counters) {
         self.lines += o.lines;
         self.requests += o.requests;
@@ -143,6 +165,9 @@ impl Counters {
             .zip(&o.unparsed_by_format)
         {
             *a += b;
+        }
+        for (k, n) in &o.rate_limited {
+            self.rate_limited_by(k.as_bytes(), *n);
         }
     }
 }
@@ -831,6 +856,11 @@ impl Engine {
             Message::Unparsed => {
                 if let Some((n, inner)) = syslog::repeated(h.msg) {
                     return self.repeated(line, h, n, inner);
+                }
+                if let Some((from, n)) = syslog::rate_limited(&h) {
+                    self.counters.other += 1;
+                    self.counters.rate_limited_by(from, n);
+                    return None;
                 }
                 if let Some(i) = self.patterns.frontend_format_named_in(line) {
                     bump(&mut self.counters.unparsed_by_format, i);

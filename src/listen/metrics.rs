@@ -108,6 +108,9 @@ pub struct Snapshot {
     pub lines: u64,
     /// Transitions recorded from the runtime API (`--haproxy-socket`).
     pub reconciled: u64,
+    /// Messages the journal or rsyslog said it dropped to its rate limit,
+    /// by what it named (`Counters::rate_limited`).
+    pub rate_limited: Vec<(String, u64)>,
     /// The newest event time read: an ongoing DOWN counts up to it.
     pub event_now: Option<crate::time::Millis>,
     /// Each host's measured clock offset, seconds (`engine::clocks`).
@@ -791,6 +794,14 @@ impl prometheus_client::collector::Collector for Collector {
                     snap.parse_oversized,
                 ),
             ],
+        )?;
+        counter(
+            &mut enc,
+            "hapwatch_upstream_rate_limited",
+            "Messages the journal or rsyslog said it dropped to its rate limit before any log kept them, by what its notice names",
+            snap.rate_limited
+                .iter()
+                .map(|(from, n)| (vec![("from", from.clone())], *n)),
         )?;
         counter(
             &mut enc,

@@ -1069,6 +1069,9 @@ fn publish(p: &mut Pipeline, series: &mut metrics::Publisher, shared: &metrics::
         alert_previews: p.alerts.as_ref().map_or(0, |a| a.previews),
         alert_previews_unconfirmed: p.alerts.as_ref().map_or(0, |a| a.previews_unconfirmed),
         reconciled: engine.health.reconciled,
+        rate_limited: (engine.counters.rate_limited.iter())
+            .map(|(k, n)| (k.clone(), *n))
+            .collect(),
         event_now: engine.last,
         clock_offsets: series.clock_offsets(&engine.clocks),
     };
@@ -1115,6 +1118,37 @@ mod tests {
             + &String::from_utf8_lossy(&out.stdout);
         assert!(!said.contains("parsing error"), "promtool: {said}");
         assert!(!said.contains("error while linting"), "promtool: {said}");
+    }
+
+    /// The journal's notice that it dropped HAProxy's messages (followed
+    /// live with `--journal haproxy.service`, `journalctl -o json`): a
+    /// counter by what it names, summed over notices; a hostile run of
+    /// names stays bounded.
+    #[test]
+    fn rate_limit_notices_are_a_counter_by_source() {
+        let notice = |n: u64, unit: &str| {
+            format!("{{\"__REALTIME_TIMESTAMP\":\"1795537394123456\",\"_HOSTNAME\":\"lb1\",\"SYSLOG_IDENTIFIER\":\"systemd-journald\",\"MESSAGE\":\"Suppressed {n} messages from {unit}\"}}")
+        };
+        let mut lines = vec![
+            notice(4000, "haproxy.service"),
+            notice(321, "haproxy.service"),
+        ];
+        lines.extend((0..100).map(|i| notice(1, &format!("u{i}.service"))));
+        let text = scrape(&lines);
+        assert!(
+            text.contains("hapwatch_upstream_rate_limited_total{from=\"haproxy.service\"} 4321\n"),
+            "{text}"
+        );
+        let sources = text
+            .lines()
+            .filter(|l| l.starts_with("hapwatch_upstream_rate_limited_total{"))
+            .count();
+        assert_eq!(sources, 64, "{text}");
+        assert!(
+            text.contains("hapwatch_upstream_rate_limited_total{from=\"(others)\"} 38\n"),
+            "{text}"
+        );
+        promtool_reads(&text);
     }
 
     #[test]
