@@ -98,20 +98,25 @@ fn fresh_capture_of_tls_clf_backup_tracking_agent() {
         .all(|s| s["host"] == "lb-test"));
 }
 
-/// What README's "Your own log-format" shows, on the committed capture
-/// (fixtures/capture-formats.sh): four frontends in four formats, read
-/// whole with the configuration HAProxy ran, three quarters unread
-/// without it.
-fn read_custom_formats(dir: &std::path::Path) -> serde_json::Value {
-    let (cfg, log) = (dir.join("haproxy.cfg"), dir.join("haproxy-formats.log"));
-    let out = hapwatch(&[
+/// `hapwatch analyze --format json --haproxy-config CFG LOG`.
+fn analyze_with_config(cfg: &std::path::Path, log: &std::path::Path) -> std::process::Output {
+    hapwatch(&[
         "analyze",
         "--format",
         "json",
         "--haproxy-config",
         cfg.to_str().unwrap(),
         log.to_str().unwrap(),
-    ]);
+    ])
+}
+
+/// What README's "Your own log-format" shows, on the committed capture
+/// (fixtures/capture-formats.sh): four frontends in four formats, read
+/// whole with the configuration HAProxy ran, three quarters unread
+/// without it.
+fn read_custom_formats(dir: &std::path::Path) -> serde_json::Value {
+    let (cfg, log) = (dir.join("haproxy.cfg"), dir.join("haproxy-formats.log"));
+    let out = analyze_with_config(&cfg, &log);
     assert!(out.status.success());
     // What fe_id's format lacks is said, by frontend and line.
     let err = String::from_utf8_lossy(&out.stderr);
@@ -265,14 +270,7 @@ fn rsyslog_repeated_message_reduction_loses_no_request() {
         "{text}"
     );
     assert_eq!(text.lines().count(), 3, "{text}");
-    let out = hapwatch(&[
-        "analyze",
-        "--format",
-        "json",
-        "--haproxy-config",
-        cfg.to_str().unwrap(),
-        log.to_str().unwrap(),
-    ]);
+    let out = analyze_with_config(&cfg, &log);
     assert!(
         out.status.success(),
         "{}",
