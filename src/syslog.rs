@@ -383,8 +383,25 @@ pub fn repeated(msg: &[u8]) -> Option<(u64, &[u8])> {
     ((1..=MAX_REPEATS).contains(&n) && !inner.is_empty()).then_some((n, inner))
 }
 
+/// Which daemon dropped messages to its rate limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Limiter {
+    Journald,
+    Rsyslog,
+}
+
+impl Limiter {
+    pub fn name(self) -> &'static str {
+        match self {
+            Limiter::Journald => "journald",
+            Limiter::Rsyslog => "rsyslog",
+        }
+    }
+}
+
 /// A logging daemon's own notice that it dropped messages to its rate
-/// limit: what it names (a unit, a socket and process) and how many. The
+/// limit: the daemon, what it names (a unit, an input and process) and how
+/// many. The
 /// journal (`systemd-journald`; `systemd-journal` in older systemd) writes `Suppressed N messages from haproxy.service` (its source:
 /// `"Suppressed %i messages from %s"` with the unit), which `journalctl -u
 /// haproxy` shows beside HAProxy's own lines; rsyslog writes `imuxsock[pid:
@@ -393,7 +410,7 @@ pub fn repeated(msg: &[u8]) -> Option<(u64, &[u8])> {
 /// rate-limiting"`) and, in 8.x before that, `imuxsock lost N messages
 /// from pid 8 due to rate-limiting`. Only under the daemon's own tag: a
 /// line that quotes a notice is not one.
-pub fn rate_limited<'a>(h: &Header<'a>) -> Option<(&'a [u8], u64)> {
+pub fn rate_limited<'a>(h: &Header<'a>) -> Option<(Limiter, &'a [u8], u64)> {
     let number = |b: &[u8]| -> Option<u64> {
         if b.is_empty() || b.len() > 12 || !b.iter().all(u8::is_ascii_digit) {
             return None;
@@ -409,7 +426,7 @@ pub fn rate_limited<'a>(h: &Header<'a>) -> Option<(&'a [u8], u64)> {
         let sp = rest.iter().position(|&c| c == b' ')?;
         let n = number(&rest[..sp])?;
         let from = rest[sp..].strip_prefix(b" messages from ")?;
-        return (!from.is_empty()).then_some((from, n));
+        return (!from.is_empty()).then_some((Limiter::Journald, from, n));
     }
     // `rsyslogd`, and `rsyslogd-2177` (an error number) in older ones.
     if !program.starts_with(b"rsyslogd") {
@@ -421,14 +438,14 @@ pub fn rate_limited<'a>(h: &Header<'a>) -> Option<(&'a [u8], u64)> {
         let pid = rest[sp..]
             .strip_prefix(b" messages from ")?
             .strip_suffix(b" due to rate-limiting")?;
-        return Some((pid, n));
+        return Some((Limiter::Rsyslog, pid, n));
     }
     const LOST: &[u8] = b" messages lost due to rate-limiting";
     let at = msg.windows(LOST.len()).position(|w| w == LOST)?;
     let head = &msg[..at];
     let colon = head.iter().rposition(|&c| c == b':')?;
     let n = number(head[colon + 1..].strip_prefix(b" ")?)?;
-    (colon > 0).then_some((&head[..colon], n))
+    (colon > 0).then_some((Limiter::Rsyslog, &head[..colon], n))
 }
 
 /// How many headers [`Recent`] keeps: a relay's file takes turns between a
@@ -598,28 +615,30 @@ mod tests {
     fn rate_limit_notices_of_the_journal_and_rsyslog_are_read() {
         let read = |line: &str| {
             let h = parse(line.as_bytes());
-            rate_limited(&h).map(|(from, n)| (String::from_utf8_lossy(from).into_owned(), n))
+            rate_limited(&h)
+                .map(|(by, from, n)| (by, String::from_utf8_lossy(from).into_owned(), n))
         };
-        let some = |from: &str, n| Some((from.to_string(), n));
+        let journald = |from: &str, n| Some((Limiter::Journald, from.to_string(), n));
+        let rsyslog = |from: &str, n| Some((Limiter::Rsyslog, from.to_string(), n));
         assert_eq!(
             read("Dec 03 10:20:31 lb1 systemd-journald[345]: Suppressed 12345 messages from haproxy.service"),
-            some("haproxy.service", 12345)
+            journald("haproxy.service", 12345)
         );
         assert_eq!(
             read("Jun 28 03:08:43 localhost systemd-journal[1864]: Suppressed 917 messages from /system.slice/haproxy.service"),
-            some("/system.slice/haproxy.service", 917)
+            journald("/system.slice/haproxy.service", 917)
         );
         assert_eq!(
             read("2026-12-03T10:20:31+00:00 lb1 rsyslogd: imuxsock[pid: 4001, name: /usr/sbin/haproxy]: 4242 messages lost due to rate-limiting (200 allowed within 5 seconds)"),
-            some("imuxsock[pid: 4001, name: /usr/sbin/haproxy]", 4242)
+            rsyslog("imuxsock[pid: 4001, name: /usr/sbin/haproxy]", 4242)
         );
         assert_eq!(
             read("Jun 28 10:32:17 localhost rsyslogd-2177: imjournal: 236 messages lost due to rate-limiting"),
-            some("imjournal", 236)
+            rsyslog("imjournal", 236)
         );
         assert_eq!(
             read("Dec  3 10:20:31 lb1 rsyslogd-2177: imuxsock lost 532 messages from pid 4001 due to rate-limiting"),
-            some("pid 4001", 532)
+            rsyslog("pid 4001", 532)
         );
         for not in [
             // Quoted by another program, or begun but not ended.

@@ -249,7 +249,7 @@ fn the_journals_rate_limit_notice_is_reported_as_lost_lines() {
         let (i, want) = (&r["input"], &plain["input"]);
         assert_eq!(
             i["rate_limited"],
-            serde_json::json!({"haproxy.service": 4321}),
+            serde_json::json!({"journald": {"haproxy.service": 4321}}),
             "{form}: {i}"
         );
         assert_eq!(i["unparsed"], 0, "{form}: {i}");

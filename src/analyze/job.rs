@@ -196,20 +196,22 @@ pub fn run(job: Job) -> Result<Done, StoreError> {
 
 /// What the logging daemons said they dropped: the report's counts miss
 /// those lines, and the operator can lift the limit.
-fn rate_limit_warnings(lost: &std::collections::BTreeMap<String, u64>) -> Vec<String> {
-    lost.iter()
-        .map(|(from, n)| {
-            let fix = if from.starts_with("imuxsock") || from.starts_with("pid ") {
-                "rsyslog's imuxsock rate limit (SysSock.RateLimit.Burst / .Interval)"
-            } else if from.starts_with("im") {
-                "rsyslog's rate limit of that input (its ratelimit.burst / ratelimit.interval)"
-            } else {
-                "the journal's rate limit (RateLimitBurst= in journald.conf, or LogRateLimitBurst= of the unit)"
+fn rate_limit_warnings(lost: &crate::engine::RateLimited) -> Vec<String> {
+    let mut out = Vec::new();
+    for (by, sources) in lost {
+        for (from, n) in sources {
+            let limit = match *by {
+                "journald" => "the journal's rate limit (RateLimitBurst= in journald.conf, or LogRateLimitBurst= of the unit)",
+                _ if from.starts_with("imuxsock") || from.starts_with("pid ") => {
+                    "rsyslog's rate limit of imuxsock (SysSock.RateLimit.Burst / .Interval)"
+                }
+                _ => "rsyslog's rate limit of that input (its ratelimit.burst / ratelimit.interval)",
             };
-            format!(
-                "{n} messages of {from} were dropped by {fix} before any log kept them: \
+            out.push(format!(
+                "{n} messages of {from} were dropped by {limit} before any log kept them: \
                  the requests and events of those seconds are missing from this report"
-            )
-        })
-        .collect()
+            ));
+        }
+    }
+    out
 }

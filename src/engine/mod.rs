@@ -103,10 +103,10 @@ pub struct Counters {
     pub unparsed_by_format: Vec<u64>,
     /// Messages the journal or rsyslog says it dropped to its rate limit
     /// (their notices are in the input, see [`syslog::rate_limited`]), by
-    /// what the notice names: lines that never reached any log. The
-    /// notice itself is counted in `other`.
+    /// daemon ([`syslog::Limiter::name`]) and what the notice names: lines
+    /// that never reached any log. The notice itself is counted in `other`.
     #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
-    pub rate_limited: std::collections::BTreeMap<String, u64>,
+    pub rate_limited: RateLimited,
 }
 
 /// `v[i] += 1`, growing `v`: a pattern set read again (SIGHUP) may have
@@ -118,20 +118,25 @@ fn bump(v: &mut Vec<u64>, i: usize) {
     v[i] += 1;
 }
 
-/// The most sources [`Counters::rate_limited`] names one by one (the rest
-/// are `(others)`): a hostile input's notices must not grow it forever.
+/// [`Counters::rate_limited`]: daemon -> what its notices name -> count.
+pub type RateLimited =
+    std::collections::BTreeMap<&'static str, std::collections::BTreeMap<String, u64>>;
+
+/// The most sources a daemon's [`Counters::rate_limited`] names one by one
+/// (the rest are `(others)`): a hostile input's notices must not grow it
+/// forever.
 const RATE_LIMITED_SOURCES: usize = 64;
 
 impl Counters {
-    /// Adds a rate-limit notice's count under what it names.
-    fn rate_limited_by(&mut self, from: &[u8], n: u64) {
-        let mut from = String::from_utf8_lossy(from).into_owned();
-        if self.rate_limited.len() + 1 >= RATE_LIMITED_SOURCES
-            && !self.rate_limited.contains_key(&from)
-        {
-            from = "(others)".into();
-        }
-        let c = self.rate_limited.entry(from).or_insert(0);
+    /// Adds a rate-limit notice's count under its daemon and what it names.
+    fn rate_limited_by(&mut self, by: &'static str, from: &str, n: u64) {
+        let sources = self.rate_limited.entry(by).or_default();
+        let from = if sources.len() + 1 >= RATE_LIMITED_SOURCES && !sources.contains_key(from) {
+            "(others)"
+        } else {
+            from
+        };
+        let c = sources.entry(from.to_string()).or_insert(0);
         *c = c.saturating_add(n);
     }
 
@@ -166,8 +171,10 @@ impl Counters {
         {
             *a += b;
         }
-        for (k, n) in &o.rate_limited {
-            self.rate_limited_by(k.as_bytes(), *n);
+        for (by, sources) in &o.rate_limited {
+            for (from, n) in sources {
+                self.rate_limited_by(by, from, *n);
+            }
         }
     }
 }
@@ -857,9 +864,10 @@ impl Engine {
                 if let Some((n, inner)) = syslog::repeated(h.msg) {
                     return self.repeated(line, h, n, inner);
                 }
-                if let Some((from, n)) = syslog::rate_limited(&h) {
+                if let Some((by, from, n)) = syslog::rate_limited(&h) {
                     self.counters.other += 1;
-                    self.counters.rate_limited_by(from, n);
+                    let from = String::from_utf8_lossy(from);
+                    self.counters.rate_limited_by(by.name(), &from, n);
                     return None;
                 }
                 if let Some(i) = self.patterns.frontend_format_named_in(line) {

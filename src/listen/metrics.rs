@@ -108,9 +108,9 @@ pub struct Snapshot {
     pub lines: u64,
     /// Transitions recorded from the runtime API (`--haproxy-socket`).
     pub reconciled: u64,
-    /// Messages the journal or rsyslog said it dropped to its rate limit,
-    /// by what it named (`Counters::rate_limited`).
-    pub rate_limited: Vec<(String, u64)>,
+    /// Messages the journal or rsyslog said it dropped to its rate limit
+    /// (`Counters::rate_limited`).
+    pub rate_limited: crate::engine::RateLimited,
     /// The newest event time read: an ongoing DOWN counts up to it.
     pub event_now: Option<crate::time::Millis>,
     /// Each host's measured clock offset, seconds (`engine::clocks`).
@@ -798,10 +798,12 @@ impl prometheus_client::collector::Collector for Collector {
         counter(
             &mut enc,
             "hapwatch_upstream_rate_limited",
-            "Messages the journal or rsyslog said it dropped to its rate limit before any log kept them, by what its notice names",
-            snap.rate_limited
-                .iter()
-                .map(|(from, n)| (vec![("from", from.clone())], *n)),
+            "Messages the journal or rsyslog said it dropped to its rate limit before any log kept them, by daemon and what its notice names",
+            snap.rate_limited.iter().flat_map(|(by, sources)| {
+                sources
+                    .iter()
+                    .map(|(from, n)| (vec![("by", by.to_string()), ("from", from.clone())], *n))
+            }),
         )?;
         counter(
             &mut enc,

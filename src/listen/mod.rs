@@ -1069,9 +1069,7 @@ fn publish(p: &mut Pipeline, series: &mut metrics::Publisher, shared: &metrics::
         alert_previews: p.alerts.as_ref().map_or(0, |a| a.previews),
         alert_previews_unconfirmed: p.alerts.as_ref().map_or(0, |a| a.previews_unconfirmed),
         reconciled: engine.health.reconciled,
-        rate_limited: (engine.counters.rate_limited.iter())
-            .map(|(k, n)| (k.clone(), *n))
-            .collect(),
+        rate_limited: engine.counters.rate_limited.clone(),
         event_now: engine.last,
         clock_offsets: series.clock_offsets(&engine.clocks),
     };
@@ -1136,7 +1134,7 @@ mod tests {
         lines.extend((0..100).map(|i| notice(1, &format!("u{i}.service"))));
         let text = scrape(&lines);
         assert!(
-            text.contains("hapwatch_upstream_rate_limited_total{from=\"haproxy.service\"} 4321\n"),
+            text.contains("hapwatch_upstream_rate_limited_total{by=\"journald\",from=\"haproxy.service\"} 4321\n"),
             "{text}"
         );
         let sources = text
@@ -1145,7 +1143,9 @@ mod tests {
             .count();
         assert_eq!(sources, 64, "{text}");
         assert!(
-            text.contains("hapwatch_upstream_rate_limited_total{from=\"(others)\"} 38\n"),
+            text.contains(
+                "hapwatch_upstream_rate_limited_total{by=\"journald\",from=\"(others)\"} 38\n"
+            ),
             "{text}"
         );
         promtool_reads(&text);

@@ -377,11 +377,13 @@ pub fn render(r: &Report, color: bool) -> String {
     if let (Some(s), Some(e)) = (&r.window.start, &r.window.end) {
         let _ = writeln!(out, "window {s} .. {e} ({})", dur(r.window.seconds));
     }
-    for (from, n) in &r.input.counts.rate_limited {
-        let _ = writeln!(
-            out,
-            "{n} messages of {from} dropped by a rate limit before any log kept them (not in this report)"
-        );
+    for (by, sources) in &r.input.counts.rate_limited {
+        for (from, n) in sources {
+            let _ = writeln!(
+                out,
+                "{n} messages of {from} dropped by {by}'s rate limit before any log kept them (not in this report)"
+            );
+        }
     }
     for (fe, n) in &r.input.unparsed_by_frontend {
         let _ = writeln!(
