@@ -368,10 +368,10 @@ pub const MAX_REPEATS: u64 = 100_000;
 pub fn repeated(msg: &[u8]) -> Option<(u64, &[u8])> {
     let rest = msg.strip_prefix(b"message repeated ")?;
     let digits = rest.iter().take_while(|c| c.is_ascii_digit()).count();
-    if digits == 0 || digits > 6 {
+    if digits > 6 {
         return None;
     }
-    let n: u64 = std::str::from_utf8(&rest[..digits]).ok()?.parse().ok()?;
+    let n = crate::bytes::digits(&rest[..digits])?;
     let inner = rest[digits..]
         .strip_prefix(b" times: [")?
         .strip_suffix(b"]")?;
@@ -401,21 +401,22 @@ impl Limiter {
 
 /// A logging daemon's own notice that it dropped messages to its rate
 /// limit: the daemon, what it names (a unit, an input and process) and how
-/// many. The
-/// journal (`systemd-journald`; `systemd-journal` in older systemd) writes `Suppressed N messages from haproxy.service` (its source:
-/// `"Suppressed %i messages from %s"` with the unit), which `journalctl -u
-/// haproxy` shows beside HAProxy's own lines; rsyslog writes `imuxsock[pid:
+/// many. The journal (`systemd-journald`; `systemd-journal` in older
+/// systemd) writes `Suppressed N messages from haproxy.service` (its
+/// source: `"Suppressed %i messages from %s"` with the unit), which
+/// `journalctl -u haproxy` shows beside HAProxy's own lines; rsyslog writes `imuxsock[pid:
 /// 8, name: /usr/sbin/haproxy]: N messages lost due to rate-limiting (200
 /// allowed within 5 seconds)` (`"%s: %u messages lost due to
 /// rate-limiting"`) and, in 8.x before that, `imuxsock lost N messages
 /// from pid 8 due to rate-limiting`. Only under the daemon's own tag: a
 /// line that quotes a notice is not one.
 pub fn rate_limited<'a>(h: &Header<'a>) -> Option<(Limiter, &'a [u8], u64)> {
-    let number = |b: &[u8]| -> Option<u64> {
-        if b.is_empty() || b.len() > 12 || !b.iter().all(u8::is_ascii_digit) {
-            return None;
+    let number = |b: &[u8]| {
+        if b.len() > 12 {
+            None
+        } else {
+            crate::bytes::digits(b)
         }
-        std::str::from_utf8(b).ok()?.parse().ok()
     };
     let program = h.program?;
     let msg = trim_end(h.msg);
@@ -441,7 +442,7 @@ pub fn rate_limited<'a>(h: &Header<'a>) -> Option<(Limiter, &'a [u8], u64)> {
         return Some((Limiter::Rsyslog, pid, n));
     }
     const LOST: &[u8] = b" messages lost due to rate-limiting";
-    let at = msg.windows(LOST.len()).position(|w| w == LOST)?;
+    let at = memchr::memmem::find(msg, LOST)?;
     let head = &msg[..at];
     let colon = head.iter().rposition(|&c| c == b':')?;
     let n = number(head[colon + 1..].strip_prefix(b" ")?)?;
