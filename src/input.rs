@@ -471,6 +471,16 @@ impl<R: Read> Chunker<R> {
                     return Ok(Some(buf));
                 }
                 None if !self.eof && buf.len() >= CHUNK => {
+                    // A run of NULs (a hole: a file copytruncated under a
+                    // writer that does not append) is no line: dropped up
+                    // to its last NUL, which stays for the engine to count
+                    // the run, before the line that follows it.
+                    if let Some(i) = memchr::memrchr(0, &buf).filter(|&i| i > 0) {
+                        self.consumed += i as u64;
+                        self.carry.extend_from_slice(&buf[i..]);
+                        buf.clear();
+                        continue;
+                    }
                     // A single line fills a whole chunk: far beyond the line
                     // limit. Count it once and skip to its end.
                     self.oversized += 1;
@@ -711,6 +721,33 @@ mod tests {
         let (ls, over) = all_lines(&data, 65536);
         assert_eq!(ls, vec![b"first".to_vec(), b"last".to_vec()]);
         assert_eq!(over, 1);
+    }
+
+    /// A hole longer than a chunk (a copytruncated file, read through a
+    /// pipe or gzip) is dropped up to its last chunk's worth: the line
+    /// after it arrives whole, behind what is left of the run (less than a
+    /// chunk, for the engine to count and skip), and the bytes skipped
+    /// count as consumed (checkpoints stay on the file's offsets).
+    #[test]
+    fn a_hole_longer_than_a_chunk_keeps_the_line_after_it() {
+        let mut data = b"first\n".to_vec();
+        data.extend(std::iter::repeat_n(0u8, CHUNK * 3 + 17));
+        data.extend_from_slice(b"after the hole\nlast\n");
+        for step in [65536, CHUNK * 2] {
+            let mut c = Chunker::new(Trickle(&data, step));
+            let mut got = Vec::new();
+            while let Some(ch) = c.next_chunk().unwrap() {
+                got.extend(lines(&ch).map(|l| l.to_vec()));
+            }
+            assert_eq!(got.len(), 3, "step {step}");
+            let after = &got[1];
+            assert!(after.len() <= CHUNK && after[0] == 0, "step {step}");
+            let run = after.iter().take_while(|&&b| b == 0).count();
+            assert_eq!(&after[run..], b"after the hole", "step {step}");
+            assert_eq!((&got[0][..], &got[2][..]), (&b"first"[..], &b"last"[..]));
+            assert_eq!(c.oversized, 0, "step {step}");
+            assert_eq!(c.consumed, data.len() as u64, "step {step}");
+        }
     }
 
     #[test]

@@ -665,3 +665,81 @@ fn cri_parts_across_chunk_boundaries_are_joined() {
         check(&r, &format!("stdin on {threads}"));
     }
 }
+
+/// Runs of NUL bytes where lines should be: a file copytruncated under a
+/// writer that does not append (HAProxy's stdout redirected with `>`:
+/// the writer goes on at its old offset, and the file starts with a hole
+/// that reads as NULs), and blocks a crash left zeroed (a line cut off,
+/// NULs, then the lines written after the reboot). The line after a run
+/// is read, whatever the run's length (here past both the 64 KiB line
+/// limit and a 2 MiB chunk); the piece of a line a crash cut off is
+/// counted unparsed; the runs are counted. Read from the file, without
+/// mmap, from gzip and from stdin.
+#[test]
+fn a_run_of_nul_bytes_loses_no_line_around_it() {
+    let text = std::fs::read(fixture("rsyslog-file.log")).unwrap();
+    let lines: Vec<&[u8]> = text
+        .split(|&c| c == b'\n')
+        .filter(|l| !l.is_empty())
+        .collect();
+    assert!(lines[136].windows(12).any(|w| w == b"Health check"));
+    assert!(lines[146].windows(7).any(|w| w == b"is UP. "));
+    let mut damaged = Vec::new();
+    let mut clean = Vec::new();
+    for (i, l) in lines.iter().enumerate() {
+        match i {
+            // copytruncate: a hole before a health line.
+            136 => damaged.extend(std::iter::repeat_n(0u8, 5000)),
+            // A hole longer than a line and than a chunk.
+            146 => damaged.extend(std::iter::repeat_n(0u8, 3 << 20)),
+            // A crash: line 200 cut off, zeroed blocks, then line 201.
+            200 => {
+                damaged.extend_from_slice(&l[..40]);
+                damaged.extend(std::iter::repeat_n(0u8, 4096));
+                continue;
+            }
+            _ => {}
+        }
+        damaged.extend_from_slice(l);
+        damaged.push(b'\n');
+        clean.extend_from_slice(l);
+        clean.push(b'\n');
+    }
+    // A crash at the end: zeroed blocks and no newline.
+    damaged.extend(std::iter::repeat_n(0u8, 8192));
+    let dir = tempfile::tempdir().unwrap();
+    let (damaged_path, clean_path) = (dir.path().join("damaged.log"), dir.path().join("clean.log"));
+    std::fs::write(&damaged_path, &damaged).unwrap();
+    std::fs::write(&clean_path, &clean).unwrap();
+    let gz_path = dir.path().join("damaged.log.gz");
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    enc.write_all(&damaged).unwrap();
+    std::fs::write(&gz_path, enc.finish().unwrap()).unwrap();
+
+    let want = analyze_json(&[clean_path.to_str().unwrap()]);
+    assert_eq!(want["input"]["lines"], 813);
+    let stdin = hapwatch_stdin(&["analyze", "--format", "json", "-"], &damaged);
+    assert!(stdin.status.success());
+    let from_stdin: serde_json::Value = serde_json::from_slice(&stdin.stdout).unwrap();
+    for (how, got) in [
+        ("mmap", analyze_json(&[damaged_path.to_str().unwrap()])),
+        (
+            "read",
+            analyze_json(&["--no-mmap", damaged_path.to_str().unwrap()]),
+        ),
+        ("gzip", analyze_json(&[gz_path.to_str().unwrap()])),
+        ("stdin", from_stdin),
+    ] {
+        let (i, w) = (&got["input"], &want["input"]);
+        // The cut-off piece of line 200 is one line more, not understood.
+        assert_eq!(i["lines"], 814, "{how}: {i}");
+        assert_eq!(i["unparsed"], 1, "{how}: {i}");
+        assert_eq!(i["oversized"], 0, "{how}: {i}");
+        assert_eq!(i["nul_runs"], 4, "{how}: {i}");
+        for k in ["requests", "health_events", "other"] {
+            assert_eq!(i[k], w[k], "{how}: {k}");
+        }
+        assert_eq!(got["transitions"], want["transitions"], "{how}");
+        assert_eq!(got["servers"], want["servers"], "{how}");
+    }
+}

@@ -427,6 +427,60 @@ fn follow_survives_rotation_truncation_and_restart() {
     assert!(l.stop().0.success());
 }
 
+/// `--follow` a file that HAProxy's stdout is redirected to with `>` (no
+/// append): logrotate's copytruncate empties it, the writer goes on at
+/// its old offset, and the file now starts with a hole that reads as NULs,
+/// here past the 64 KiB line limit. The first line after the hole is read
+/// (it was dropped with the hole as one oversized line), the run counted.
+#[test]
+fn follow_reads_the_line_after_a_copytruncate_hole() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("haproxy.log");
+    let lines = lines_of("rsyslog-file.log");
+    // Not append: the writer keeps its own offset, as a shell's `>` does.
+    let mut writer = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&log)
+        .unwrap();
+    let mut write = |from: usize, to: usize| {
+        for l in &lines[from..to] {
+            writer.write_all(l).unwrap();
+            writer.write_all(b"\n").unwrap();
+        }
+    };
+    write(0, 600);
+    assert!(std::fs::metadata(&log).unwrap().len() > 64 * 1024);
+    let db = dir.path().join("live.db");
+    let keep = tempfile::tempdir().unwrap();
+    let follow = [
+        "--follow",
+        log.to_str().unwrap(),
+        "--metrics",
+        "127.0.0.1:27833",
+    ];
+    let mut l = Listen::start_with(keep, db, &follow);
+    write(600, 610);
+    wait_metric(27833, "hapwatch_lines_total", 10);
+    // copytruncate: logrotate copies the file, then empties it in place.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&log)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(600));
+    write(610, 660);
+    wait_metric(27833, "hapwatch_lines_total", 60);
+    // Nothing more comes: not the hole read as a line, not a line twice.
+    std::thread::sleep(Duration::from_millis(500));
+    let m = metrics(27833);
+    assert_eq!(metric(&m, "hapwatch_lines_total"), 60, "{m}");
+    assert_eq!(metric(&m, "hapwatch_nul_runs_total"), 1, "{m}");
+    assert!(l.stop().0.success());
+}
+
 /// (a)-(d) of the issue: real HAProxy and rsyslog, four ways in; a backend
 /// server killed and brought back; each hapwatch shows DOWN then UP at the
 /// times HAProxy logged.

@@ -76,6 +76,10 @@ pub struct Counters {
     pub other: u64,
     pub unparsed: u64,
     pub oversized: u64,
+    /// Runs of NUL bytes read where lines should be (see
+    /// `Engine::odd_line`): a file copytruncated under a writer that does
+    /// not append, or blocks a crash left zeroed. Not lines.
+    pub nul_runs: u64,
     /// Health lines with no time of their own and nothing before them in
     /// their input to date them: applied in arrival order (analyze) or at
     /// their receive time (listen), see [`Clock`].
@@ -107,6 +111,24 @@ pub struct Counters {
     /// that never reached any log. The notice itself is counted in `other`.
     #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub rate_limited: RateLimited,
+}
+
+/// The runs of NUL bytes in `line` (see `Engine::odd_line`).
+fn nul_runs(line: &[u8]) -> u64 {
+    let (mut runs, mut rest) = (0, line);
+    while let Some(at) = memchr::memchr(0, rest) {
+        runs += 1;
+        let run = rest[at..].iter().position(|&c| c != 0);
+        rest = run.map_or(&[][..], |n| &rest[at + n..]);
+    }
+    runs
+}
+
+/// The pieces of `line` between runs of NUL bytes, blank ones left out.
+/// Streamed: a hostile line of NULs and bytes in turn holds millions.
+fn between_nuls(line: &[u8]) -> impl Iterator<Item = &[u8]> {
+    line.split(|&c| c == 0)
+        .filter(|p| !p.iter().all(|c| c.is_ascii_whitespace()))
 }
 
 /// `v[i] += 1`, growing `v`: a pattern set read again (SIGHUP) may have
@@ -147,6 +169,7 @@ impl Counters {
         self.other += o.other;
         self.unparsed += o.unparsed;
         self.oversized += o.oversized;
+        self.nul_runs += o.nul_runs;
         self.untimed += o.untimed;
         self.duplicates += o.duplicates;
         self.late += o.late;
@@ -667,10 +690,8 @@ impl Engine {
     /// the caller to time and apply in order.
     pub fn ingest_line(&mut self, line: &[u8]) -> Option<PendingHealth> {
         self.generation += 1;
-        if line.len() > MAX_LINE {
-            self.counters.lines += 1;
-            self.counters.oversized += 1;
-            return None;
+        if line.len() > MAX_LINE || line.first() == Some(&0) {
+            return self.odd_line(line);
         }
         if line.iter().all(|c| c.is_ascii_whitespace()) {
             return None;
@@ -685,6 +706,62 @@ impl Engine {
         // Most lines have no envelope: their header as it always was.
         let h = envelope::look_inside(self.headers.parse(line));
         self.ingest_header(line, h)
+    }
+
+    /// A line longer than [`MAX_LINE`], or one with NUL bytes in it.
+    ///
+    /// Neither HAProxy nor a syslog daemon writes a NUL: a run of them is
+    /// a hole, where a file was copytruncated under a writer that does not
+    /// append (HAProxy's stdout redirected with `>` goes on writing at its
+    /// old offset, and the file reads as NULs up to there), or where a
+    /// crash left blocks zeroed. Whatever its length, a run is not part of
+    /// the line after it: the last piece between runs is read as the line
+    /// (a run longer than a reader's buffer reaches here as its last part,
+    /// see `input::Chunker` and `--follow`) and, when it is understood, the
+    /// pieces before it are what a hole cut off, each counted unparsed.
+    /// When it is not, the runs were no hole in a log but bytes of a line
+    /// hapwatch does not read: one line, counted as such. A NUL-terminated
+    /// message (a sender that ends frames with NUL and LF) is read as its
+    /// message. The runs are counted either way.
+    #[cold]
+    fn odd_line(&mut self, line: &[u8]) -> Option<PendingHealth> {
+        if memchr::memchr(0, line).is_none() {
+            self.counters.lines += 1;
+            self.counters.oversized += 1;
+            return None;
+        }
+        let runs = nul_runs(line);
+        let Some(last) = between_nuls(line).last() else {
+            // NULs alone: a hole, no line.
+            self.counters.nul_runs += runs;
+            return None;
+        };
+        let (before, samples) = (self.counters.clone(), self.unparsed_samples.len());
+        let health = self.ingest_line(last);
+        let read = health.is_some()
+            || (self.counters.unparsed == before.unparsed
+                && self.counters.oversized == before.oversized);
+        if !read {
+            self.counters = before;
+            self.unparsed_samples.truncate(samples);
+            self.counters.lines += 1;
+            self.counters.nul_runs += runs;
+            match line.len() > MAX_LINE {
+                true => self.counters.oversized += 1,
+                false => self.not_understood(line),
+            }
+            return None;
+        }
+        self.counters.nul_runs += runs;
+        let pieces = between_nuls(line).count();
+        for cut_off in between_nuls(line).take(pieces - 1) {
+            self.counters.lines += 1;
+            match cut_off.len() > MAX_LINE {
+                true => self.counters.oversized += 1,
+                false => self.unparsed(cut_off),
+            }
+        }
+        health
     }
 
     /// A line a container runtime or journald wrapped.
@@ -870,10 +947,13 @@ impl Engine {
                     self.counters.rate_limited_by(by.name(), &from, n);
                     return None;
                 }
-                if let Some(i) = self.patterns.frontend_format_named_in(line) {
-                    bump(&mut self.counters.unparsed_by_format, i);
+                // NULs after the line's first byte: a crash's hole after
+                // the piece of a line it cut off?
+                if memchr::memchr(0, line).is_some() {
+                    self.counters.lines = self.counters.lines.saturating_sub(1);
+                    return self.odd_line(line);
                 }
-                self.unparsed(line);
+                self.not_understood(line);
                 None
             }
         }
@@ -1311,6 +1391,15 @@ impl Engine {
         self.unparsed(&parts);
     }
 
+    /// A whole line not understood: [`Engine::unparsed`], and under the
+    /// frontend it names if that frontend has a format of its own.
+    fn not_understood(&mut self, line: &[u8]) {
+        if let Some(i) = self.patterns.frontend_format_named_in(line) {
+            bump(&mut self.counters.unparsed_by_format, i);
+        }
+        self.unparsed(line);
+    }
+
     /// A line not understood: counted, and kept as a sample while there is
     /// room (`--show-unparsed`).
     fn unparsed(&mut self, line: &[u8]) {
@@ -1396,6 +1485,44 @@ mod tests {
             accept_of("<134>Nov 24 15:21:15 haproxy[1]: 127.0.0.1:1 [24/Nov/2026:16:21:15.230] fe be/s 0/0/0/10/20 200 1 - - ---- 1/1/0/0/0 0/0 \"GET / HTTP/1.1\""),
             "2026-11-24T16:21:15.230Z"
         );
+    }
+
+    /// What each line with NULs counts as (`Engine::odd_line`): a hole
+    /// before a line, a crash's cut-off piece and the line after it, a
+    /// NUL-terminated message, a hole alone; and bytes with NULs that are
+    /// no log at all, one line not understood.
+    #[test]
+    fn runs_of_nul_bytes_are_holes_only_before_a_line_that_reads() {
+        let down = "<129>Nov 24 16:21:15 lb1 haproxy[1]: Server be/s1 is DOWN, reason: Layer4 timeout, check duration: 2001ms. 0 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue.";
+        let req = "<134>Nov 24 16:21:15 lb1 haproxy[1]: 127.0.0.1:1 [24/Nov/2026:16:21:15.230] fe be/s1 0/0/0/10/20 200 1 - - ---- 1/1/0/0/0 0/0 \"GET / HTTP/1.1\"";
+        let counts = |line: Vec<u8>| {
+            let mut e = Engine::new(Arc::new(PatternSet::builtin()), Filter::default());
+            let health = e.ingest_line(&line).is_some();
+            let c = &e.counters;
+            (health, c.lines, c.requests, c.unparsed, c.nul_runs)
+        };
+        let with = |parts: &[&[u8]]| parts.concat();
+        let zeros = [0u8; 300];
+        // A hole, then a health line: the line, read (and handed back).
+        assert_eq!(counts(with(&[&zeros, down.as_bytes()])), (true, 1, 0, 0, 1));
+        // A crash: the piece it cut off, NULs, the line written after it.
+        assert_eq!(
+            counts(with(&[&req.as_bytes()[..50], &zeros, req.as_bytes()])),
+            (false, 2, 1, 1, 1)
+        );
+        // A message ended by a NUL (and two runs).
+        assert_eq!(
+            counts(with(&[b"\0", req.as_bytes(), b"\0\0"])),
+            (false, 1, 1, 0, 2)
+        );
+        // Nothing but NULs (and blanks): no line.
+        assert_eq!(counts(with(&[&zeros, b" ", &zeros])), (false, 0, 0, 0, 2));
+        // Bytes with NULs that read as nothing: one line not understood.
+        assert_eq!(
+            counts(with(&[b"\xff garbage", &zeros, b"more garbage"])),
+            (false, 1, 0, 1, 1)
+        );
+        assert_eq!(counts(with(&[&zeros, b"garbage"])), (false, 1, 0, 1, 1));
     }
 
     #[test]

@@ -187,8 +187,24 @@ impl Follower {
                     continue; // the end of a line already counted as oversized
                 }
                 if self.partial.len() + piece.len() > MAX_LINE {
+                    // Too long, unless a hole (see below) precedes the
+                    // line: it then starts at the hole's last NUL.
+                    let line = match memchr::memrchr(0, piece) {
+                        Some(z) => Some(piece[z..].to_vec()),
+                        None => memchr::memrchr(0, &self.partial)
+                            .map(|z| [&self.partial[z..], piece].concat()),
+                    };
                     self.partial.clear();
-                    self.stats.oversized.fetch_add(1, Relaxed);
+                    match line.filter(|l| l.len() <= MAX_LINE) {
+                        Some(line) => {
+                            self.stats.messages.fetch_add(1, Relaxed);
+                            self.stats.bytes.fetch_add(line.len() as u64, Relaxed);
+                            frames.push(Bytes::from(line));
+                        }
+                        _ => {
+                            self.stats.oversized.fetch_add(1, Relaxed);
+                        }
+                    }
                     continue;
                 }
                 self.stats.messages.fetch_add(1, Relaxed);
@@ -204,6 +220,15 @@ impl Follower {
             }
             if self.skipping.is_none() {
                 self.partial.extend_from_slice(&buf[start..n]);
+                if self.partial.len() > MAX_LINE {
+                    // A hole (copytruncate under a writer that does not
+                    // append: NULs up to its offset) is no line: kept from
+                    // its last NUL, for the engine to count the run with
+                    // the line after it (see `Engine::odd_line`).
+                    if let Some(z) = memchr::memrchr(0, &self.partial).filter(|&z| z > 0) {
+                        self.partial.drain(..z);
+                    }
+                }
                 if self.partial.len() > MAX_LINE {
                     // An endless line: dropped up to its LF, counted once.
                     self.skipping = Some(self.pos - self.partial.len() as u64);

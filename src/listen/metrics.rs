@@ -95,6 +95,8 @@ impl ByteOutcomes {
 pub struct Snapshot {
     pub parse_unparsed: u64,
     pub parse_oversized: u64,
+    /// See `Counters::nul_runs`.
+    pub nul_runs: u64,
     pub duplicates: u64,
     pub late: u64,
     pub stale: u64,
@@ -794,6 +796,12 @@ impl prometheus_client::collector::Collector for Collector {
                     snap.parse_oversized,
                 ),
             ],
+        )?;
+        counter(
+            &mut enc,
+            "hapwatch_nul_runs",
+            "Runs of NUL bytes read where lines should be (a file copytruncated under a writer that does not append, or zeroed by a crash): skipped, the line after each read",
+            [(vec![], snap.nul_runs)],
         )?;
         counter(
             &mut enc,

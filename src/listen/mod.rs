@@ -1060,6 +1060,7 @@ fn publish(p: &mut Pipeline, series: &mut metrics::Publisher, shared: &metrics::
         lines: engine.counters.lines,
         parse_unparsed: engine.counters.unparsed,
         parse_oversized: engine.counters.oversized,
+        nul_runs: engine.counters.nul_runs,
         duplicates: engine.order.duplicates,
         late: engine.order.late,
         stale: engine.health.stale,

@@ -341,7 +341,7 @@ pub fn render(r: &Report, color: bool) -> String {
     let i = &r.input.counts;
     let _ = writeln!(
         out,
-        "{} lines: {} requests, {} health events, {} other, {} unparsed{}{}{}{}",
+        "{} lines: {} requests, {} health events, {} other, {} unparsed{}{}{}{}{}",
         i.lines,
         i.requests,
         i.health_events,
@@ -349,6 +349,14 @@ pub fn render(r: &Report, color: bool) -> String {
         i.unparsed,
         if i.oversized > 0 {
             format!(", {} oversized", i.oversized)
+        } else {
+            String::new()
+        },
+        if i.nul_runs > 0 {
+            format!(
+                ", {} runs of NUL bytes skipped (a file truncated under its writer, or zeroed by a crash)",
+                i.nul_runs
+            )
         } else {
             String::new()
         },
