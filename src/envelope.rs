@@ -146,14 +146,18 @@ pub fn look_inside(h: Header<'_>) -> Header<'_> {
     h
 }
 
-/// Whether a message opens like a frame of its own: a PRI (`<134>`), or
-/// the date of HAProxy's `iso` format (`2026-12-02T...`, also `timed`'s
-/// once journald took its `<6>` off). Two bytes read: a request line opens
-/// with its client, and no IPv4 address has a `-` fifth.
+/// Whether a message opens like a frame of its own: a PRI (`<134>`), the
+/// date of HAProxy's `iso` format (`2026-12-02T...`, also `timed`'s once
+/// journald took its `<6>` off), or RFC 5424's version and date
+/// (`1 2026-12-02T...`: `log /dev/log format rfc5424`, whose PRI journald's
+/// syslog socket takes off, leaving the rest as the message). Two bytes
+/// read: a request line opens with its client, and no IPv4 address has a
+/// `-` fifth or a space second.
 #[inline(always)]
 fn nests(msg: &[u8]) -> bool {
     match msg.first() {
         Some(b'<') => true,
+        Some(b'1') if msg.get(1) == Some(&b' ') => msg.get(6) == Some(&b'-'),
         Some(c) => c.is_ascii_digit() && msg.get(4) == Some(&b'-'),
         None => false,
     }
@@ -530,6 +534,13 @@ mod tests {
                 "<129>1 2026-12-02T19:00:00.250+09:00 - haproxy 8 - - ",
                 "2026-12-02T10:00:00.250Z",
             ),
+            // rfc5424 to journald's syslog socket (`log /dev/log format
+            // rfc5424`): the PRI taken off, the rest kept as the message.
+            (
+                tag,
+                "1 2026-12-02T19:00:00.250+09:00 - haproxy 8 - - ",
+                "2026-12-02T10:00:00.250Z",
+            ),
             // priority: a PRI alone, the outer date.
             (tag, "<129>", "2026-12-02T10:00:01.000Z"),
             // iso, and timed once journald took its `<1>` off.
@@ -563,6 +574,8 @@ mod tests {
             "<999>Server a/b is DOWN.",
             "<1",
             "2026-12-02 was a Wednesday",
+            "1 2026-12-02 was a Wednesday",
+            "1 active and 0 backup servers left.",
             "10.0.0.1:4000 [02/Dec/2026:10:00:00.000] fe be/s 0/0/0/1/1 200 1 - - ---- 1/1/0/0/0 0/0 \"GET / HTTP/1.1\"",
             "2001:db8::1:4000 [02/Dec/2026:10:00:00.000] fe be/s 0/0/0/1/1 200 1 - - ---- 1/1/0/0/0 0/0 \"GET / HTTP/1.1\"",
         ] {

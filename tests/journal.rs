@@ -19,7 +19,14 @@ fn journal(dir: &Path) -> std::path::PathBuf {
 /// A journal of the capture; with `stdout`, its entries are HAProxy's
 /// stdout in the format of that fixture ([`export_stream_of`]).
 fn journal_of(dir: &Path, stdout: Option<&str>) -> std::path::PathBuf {
-    let path = dir.join(format!("remote-{}.journal", stdout.unwrap_or("syslog")));
+    let name = format!("remote-{}.journal", stdout.unwrap_or("syslog"));
+    journal_from(dir, &name, &export_stream_of("lb1", 0, stdout))
+}
+
+/// A journal file `name` in `dir`, made by systemd-journal-remote from an
+/// export stream.
+fn journal_from(dir: &Path, name: &str, stream: &[u8]) -> std::path::PathBuf {
+    let path = dir.join(name);
     let mut child = Command::new(JOURNAL_REMOTE)
         .arg("-o")
         .arg(&path)
@@ -29,12 +36,7 @@ fn journal_of(dir: &Path, stdout: Option<&str>) -> std::path::PathBuf {
         .spawn()
         .expect("systemd-journal-remote: apt-get install systemd-journal-remote");
     use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(&export_stream_of("lb1", 0, stdout))
-        .unwrap();
+    child.stdin.take().unwrap().write_all(stream).unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(
         out.status.success(),
@@ -160,6 +162,41 @@ fn haproxy_logging_to_stdout_through_the_journal_tells_the_capture() {
             let what = format!("{stdout} as {form}");
             tells_the_capture(&path, "UTC", (&want, requests), slack, "lb1", &what);
         }
+    }
+}
+
+/// HAProxy's `log /dev/log format rfc5424` on a systemd host: journald's
+/// syslog socket takes the PRI off and, finding no RFC 3164 time and no
+/// `tag:`, keeps the rest of the frame as the message, with no
+/// `SYSLOG_IDENTIFIER` (journalctl's forms name it by `_COMM`, as in
+/// `haproxy[9241]: 1 2026-11-24T18:34:18.689388+00:00 - haproxy 9241 - -
+/// MSG`). The frame without its PRI is read inside: the capture's story at
+/// HAProxy's times, under the journal's host.
+#[test]
+fn haproxy_rfc5424_through_journalds_syslog_socket_tells_the_capture() {
+    require_tools(&["journalctl", JOURNAL_REMOTE]);
+    let dir = tempfile::tempdir().unwrap();
+    let (want, want_r) = timed_transitions(&fixture("haproxy-udp-rfc5424.log"), "UTC");
+    assert_eq!(want.len(), 10);
+    let requests = want_r["input"]["requests"].as_u64().unwrap();
+    let j = journal_from(
+        dir.path(),
+        "dev-log.journal",
+        &export_stream_dev_log_rfc5424("lb1"),
+    );
+    for (form, host) in [
+        ("json", "lb1"),
+        ("short", "lb1"),
+        ("short-iso", "lb1"),
+        ("short-precise", "lb1"),
+        ("with-unit", "lb1"),
+        ("cat", ""),
+    ] {
+        let path = journalctl(&j, form, "UTC", dir.path());
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains(" - haproxy 9241 - - "), "{form}: {text:.300}");
+        let what = format!("/dev/log rfc5424 as {form}");
+        tells_the_capture(&path, "UTC", (&want, requests), 1, host, &what);
     }
 }
 

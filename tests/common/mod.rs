@@ -285,32 +285,58 @@ pub fn export_stream(host: &str, shift_ms: i64) -> Vec<u8> {
 /// level prefix off the line (systemd's syslog_parse_priority without the
 /// facility), and keeps any other (`<134>`) in the message.
 pub fn export_stream_of(host: &str, shift_ms: i64, stdout: Option<&str>) -> Vec<u8> {
-    let text = std::fs::read_to_string(fixture("haproxy-udp-rfc5424.log")).unwrap();
     let written = stdout.map(|f| std::fs::read_to_string(fixture(f)).unwrap());
     let mut written = written.as_deref().map(str::lines);
+    entries(host, shift_ms, true, |_, msg| {
+        match written.as_mut().map(|w| w.next().unwrap()) {
+            Some(w) => match w.as_bytes() {
+                [b'<', b'0'..=b'7', b'>', ..] => w[3..].to_string(),
+                _ => w.to_string(),
+            },
+            None => msg.to_string(),
+        }
+    })
+}
+
+/// [`export_stream`] as journald keeps HAProxy's `log /dev/log format
+/// rfc5424`: journald's syslog socket takes the PRI off, finds no RFC 3164
+/// time and no `tag:` after it, so the message is the rest of the frame
+/// (`1 2026-11-24T18:34:18.689388+00:00 - haproxy 9241 - - MSG`) and the
+/// entry has no `SYSLOG_IDENTIFIER` (journalctl names it by `_COMM`).
+pub fn export_stream_dev_log_rfc5424(host: &str) -> Vec<u8> {
+    entries(host, 0, false, |line, _| {
+        line[line.find('>').unwrap() + 1..].to_string()
+    })
+}
+
+/// One journal entry per line of the RFC 5424 copy of the capture, its
+/// message made by `message(line, message as HAProxy sent it)`.
+fn entries(
+    host: &str,
+    shift_ms: i64,
+    identifier: bool,
+    mut message: impl FnMut(&str, &str) -> String,
+) -> Vec<u8> {
+    let text = std::fs::read_to_string(fixture("haproxy-udp-rfc5424.log")).unwrap();
     let mut out = Vec::new();
     for (i, l) in text.lines().enumerate() {
         let f: Vec<&str> = l.splitn(8, ' ').collect();
         let t = hapwatch::time::parse_user_time(f[1]).unwrap() + shift_ms;
         let micros = t * 1000 + 456;
-        let msg = match written.as_mut().map(|w| w.next().unwrap()) {
-            Some(w) => match w.as_bytes() {
-                [b'<', b'0'..=b'7', b'>', ..] => &w[3..],
-                _ => w,
-            },
-            None => f[7],
-        };
+        let msg = message(l, f[7]);
         out.extend_from_slice(
             format!(
                 "__REALTIME_TIMESTAMP={micros}\n__MONOTONIC_TIMESTAMP={}\n\
-                 _BOOT_ID=0123456789abcdef0123456789abcdef\n_HOSTNAME={host}\n\
-                 SYSLOG_IDENTIFIER=haproxy\nSYSLOG_PID={}\n_PID={}\n_COMM=haproxy\nPRIORITY=6\n",
+                 _BOOT_ID=0123456789abcdef0123456789abcdef\n_HOSTNAME={host}\n",
                 micros - 1_700_000_000_000_000,
-                f[4],
-                f[4]
             )
             .as_bytes(),
         );
+        if identifier {
+            let id = format!("SYSLOG_IDENTIFIER=haproxy\nSYSLOG_PID={}\n", f[4]);
+            out.extend_from_slice(id.as_bytes());
+        }
+        out.extend_from_slice(format!("_PID={}\n_COMM=haproxy\nPRIORITY=6\n", f[4]).as_bytes());
         if i == 3 {
             let m = format!("{msg}\u{1}");
             out.extend_from_slice(b"MESSAGE\n");
