@@ -369,6 +369,11 @@ fn a_port_in_use_or_a_bad_address_exits_2_naming_it() {
     assert!(err.contains("line 2"), "{err}");
 }
 
+/// `listen`'s arguments to follow `log` with its metrics at `metrics`.
+fn follow_args<'a>(log: &'a std::path::Path, metrics: &'a str) -> [&'a str; 4] {
+    ["--follow", log.to_str().unwrap(), "--metrics", metrics]
+}
+
 /// `--follow`: tails from the end, survives rename rotation and
 /// copytruncate, resumes from its checkpoint after a restart, and keeps
 /// listening through SIGHUP.
@@ -392,12 +397,7 @@ fn follow_survives_rotation_truncation_and_restart() {
     write(&log, 0, 100);
     let db = dir.path().join("live.db");
     let keep = tempfile::tempdir().unwrap();
-    let follow = [
-        "--follow",
-        log.to_str().unwrap(),
-        "--metrics",
-        "127.0.0.1:27831",
-    ];
+    let follow = follow_args(&log, "127.0.0.1:27831");
     let mut l = Listen::start_with(keep, db.clone(), &follow);
     write(&log, 100, 300);
     wait_metric(27831, "hapwatch_lines_total", 200);
@@ -454,12 +454,7 @@ fn follow_reads_the_line_after_a_copytruncate_hole() {
     assert!(std::fs::metadata(&log).unwrap().len() > 64 * 1024);
     let db = dir.path().join("live.db");
     let keep = tempfile::tempdir().unwrap();
-    let follow = [
-        "--follow",
-        log.to_str().unwrap(),
-        "--metrics",
-        "127.0.0.1:27833",
-    ];
+    let follow = follow_args(&log, "127.0.0.1:27833");
     let mut l = Listen::start_with(keep, db, &follow);
     write(600, 610);
     wait_metric(27833, "hapwatch_lines_total", 10);

@@ -731,7 +731,8 @@ impl Engine {
             return None;
         }
         let runs = nul_runs(line);
-        let Some(last) = between_nuls(line).last() else {
+        let (pieces, last) = between_nuls(line).fold((0, None), |(n, _), p| (n + 1, Some(p)));
+        let Some(last) = last else {
             // NULs alone: a hole, no line.
             self.counters.nul_runs += runs;
             return None;
@@ -753,7 +754,6 @@ impl Engine {
             return None;
         }
         self.counters.nul_runs += runs;
-        let pieces = between_nuls(line).count();
         for cut_off in between_nuls(line).take(pieces - 1) {
             self.counters.lines += 1;
             match cut_off.len() > MAX_LINE {
