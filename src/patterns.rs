@@ -478,6 +478,12 @@ impl PatternSet {
                 })
     }
 
+    /// Whether a format is declared for some frontend (by name or glob).
+    #[inline(always)]
+    pub fn by_frontend(&self) -> bool {
+        self.by_frontend
+    }
+
     /// The format declared for this frontend by its exact name, if any (a
     /// glob's are known to [`PatternSet::format_for`] alone).
     #[inline]

@@ -62,13 +62,24 @@ pub struct Slot {
 }
 
 impl Arrivals {
-    /// A line of `host` written at `t` (its own clock).
-    #[inline]
+    /// A line of `host` written at `t` (its own clock). In line when the
+    /// host is the last line's (most lines): once a request line.
+    #[inline(always)]
     pub fn note(&mut self, host: &[u8], t: Millis) {
-        let is = |s: Option<&Slot>| s.is_some_and(|s| same(&s.host, host));
-        let i = if is(self.slots.get(self.cur)) {
-            self.cur
-        } else if is(self.slots.get(self.prev)) {
+        match self.slots.get(self.cur) {
+            Some(s) if same(&s.host, host) => self.record(self.cur, t),
+            _ => self.note_another(host, t),
+        }
+    }
+
+    /// [`Arrivals::note`] of a line whose host is not the last line's.
+    #[inline(never)]
+    fn note_another(&mut self, host: &[u8], t: Millis) {
+        let i = if self
+            .slots
+            .get(self.prev)
+            .is_some_and(|s| same(&s.host, host))
+        {
             // Two load balancers' lines interleaved (a relay's file): the
             // one before the last.
             std::mem::swap(&mut self.cur, &mut self.prev);
@@ -91,6 +102,11 @@ impl Arrivals {
             self.cur = i;
             i
         };
+        self.record(i, t);
+    }
+
+    #[inline(always)]
+    fn record(&mut self, i: usize, t: Millis) {
         let mark = self.watermark.map_or(t, |w| w.max(t));
         self.watermark = Some(mark);
         // From a file, a lone host is its own watermark: that says nothing.

@@ -74,9 +74,16 @@ fn trim_message(m: &[u8]) -> &[u8] {
 }
 
 /// Whether the format declared for `r`'s frontend, when there is one,
-/// reads its line rather than the built-in parser that read `r`.
-#[inline]
+/// reads its line rather than the built-in parser that read `r`. In line:
+/// once a request line, and most configurations declare no format for a
+/// frontend.
+#[inline(always)]
 pub fn overridden(patterns: &PatternSet, r: &Request) -> bool {
+    patterns.by_frontend() && overridden_by_frontend(patterns, r)
+}
+
+#[inline(never)]
+fn overridden_by_frontend(patterns: &PatternSet, r: &Request) -> bool {
     match patterns.declared_format(r.frontend) {
         // A format that spells out the built-in one: `r` is what it reads.
         Some(f) => !(f.is_builtin_verbatim() && f.http == (r.mode == request::Mode::Http)),
