@@ -465,9 +465,9 @@ const HEADER_MAX: usize = 64;
 /// and nothing after them, so the same bytes read the same.
 #[derive(Clone, Debug, Default)]
 pub struct Recent {
+    /// Newest first: a host's lines of this second find their header in
+    /// the first slot tried.
     kept: [Kept; RECENT],
-    /// The slot the next new header replaces.
-    next: usize,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -582,8 +582,8 @@ impl Recent {
             ..Kept::default()
         };
         k.bytes[..n].copy_from_slice(&line[..n]);
-        self.kept[self.next] = k;
-        self.next = (self.next + 1) % RECENT;
+        self.kept.rotate_right(1);
+        self.kept[0] = k;
     }
 }
 
@@ -902,6 +902,19 @@ mod tests {
             .kept
             .iter()
             .any(|k| k.reuse(next.as_bytes()).is_some()));
+        // The newest header is the first tried, after other hosts' too.
+        let mut recent = Recent::default();
+        for line in [
+            bases[0],
+            "Nov 24 16:21:15 lb9 haproxy[7]: x",
+            bases[0],
+            "Nov 24 16:21:15 lb8 haproxy[7]: x",
+        ] {
+            recent.parse(line.as_bytes());
+        }
+        let lb8 = "Nov 24 16:21:15 lb8 haproxy[7]: 10.0.0.2:1 [24/Nov/2026:16:21:15.000]";
+        assert!(recent.kept[0].reuse(lb8.as_bytes()).is_some());
+        assert!(recent.kept[2].reuse(next.as_bytes()).is_some());
         // Whatever the length of the message that came with it.
         let mut recent = Recent::default();
         let long = format!("{} \"GET /{} HTTP/1.1\"", bases[0], "a".repeat(300));
