@@ -754,36 +754,20 @@ mod tests {
                 }
             }
         }
+        fn at(s: &[u8]) -> Cursor<'_> {
+            Cursor { b: s, i: 0 }
+        }
         for s in &cases {
-            let (mut short, mut general) = (
-                Cursor {
-                    b: s.as_bytes(),
-                    i: 0,
-                },
-                Cursor {
-                    b: s.as_bytes(),
-                    i: 0,
-                },
-            );
+            let (mut short, mut general) = (at(s.as_bytes()), at(s.as_bytes()));
             let read = (short.number(), short.i);
             assert_eq!(read, (general.long_number(), general.i), "{s:?}");
         }
-        let mut c = Cursor {
-            b: b"1/22/333/4444 +5",
-            i: 0,
-        };
+        let mut c = at(b"1/22/333/4444 +5");
         let mut t = [0i64; 4];
         assert_eq!(c.slashed(&mut t), Some((4, false)));
         assert_eq!((t, c.number()), ([1, 22, 333, 4444], Some((5, true))));
         // 19 digits are too many, with or without the short path.
-        assert_eq!(
-            Cursor {
-                b: b"1234567890123456789 ",
-                i: 0
-            }
-            .number(),
-            None
-        );
+        assert_eq!(at(b"1234567890123456789 ").number(), None);
     }
 
     #[test]
