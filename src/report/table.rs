@@ -339,6 +339,11 @@ fn holes_table(out: &mut String, h: &super::HolesReport) {
 pub fn render(r: &Report, color: bool) -> String {
     let mut out = String::new();
     let i = &r.input.counts;
+    // A count the first line names only when there is one.
+    let note = |n: u64, what: &str| match n {
+        0 => String::new(),
+        n => format!(", {n} {what}"),
+    };
     let _ = writeln!(
         out,
         "{} lines: {} requests, {} health events, {} other, {} unparsed{}{}{}{}{}",
@@ -347,32 +352,16 @@ pub fn render(r: &Report, color: bool) -> String {
         i.health_events,
         i.other,
         i.unparsed,
-        if i.oversized > 0 {
-            format!(", {} oversized", i.oversized)
-        } else {
-            String::new()
-        },
-        if i.nul_runs > 0 {
-            format!(
-                ", {} runs of NUL bytes skipped (a file truncated under its writer, or zeroed by a crash)",
-                i.nul_runs
-            )
-        } else {
-            String::new()
-        },
-        if i.untimed > 0 {
-            format!(
-                ", {} with no time (applied in arrival order, time unknown)",
-                i.untimed
-            )
-        } else {
-            String::new()
-        },
-        if i.skewed > 0 {
-            format!(", {} skewed (dated in the future: not applied)", i.skewed)
-        } else {
-            String::new()
-        },
+        note(i.oversized, "oversized"),
+        note(
+            i.nul_runs,
+            "runs of NUL bytes skipped (a file truncated under its writer, or zeroed by a crash)"
+        ),
+        note(
+            i.untimed,
+            "with no time (applied in arrival order, time unknown)"
+        ),
+        note(i.skewed, "skewed (dated in the future: not applied)"),
         if i.dropped_servers + i.dropped_hosts > 0 {
             format!(
                 ", {} of servers and {} of hosts past --max-servers/--max-hosts (not kept)",
