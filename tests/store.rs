@@ -659,3 +659,72 @@ fn a_server_without_requests_has_no_last_request() {
     assert_eq!(s["servers"][0]["state"], "UP");
     assert!(s["servers"][0]["last_request"].is_null(), "{s}");
 }
+
+/// A log spread over hours (a server's minutes far apart, as in months of
+/// a quiet service): each backend's minute is its servers' minutes added
+/// up, requests, 5xx and Tr histograms alike. The workers seal such
+/// minutes as soon as a newer one comes; those minutes reached the server
+/// rows but not their backend's.
+#[test]
+fn a_sparse_log_s_backend_minutes_add_up_its_servers() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("sparse.log");
+    let mut text = String::new();
+    // Two servers, one request each every seven minutes for ten hours,
+    // a 503 now and then.
+    for i in 0..86u32 {
+        let (h, m) = (8 + i * 7 / 60, i * 7 % 60);
+        for (s, tr) in [("srv1", 20 + i), ("srv2", 400 + 3 * i)] {
+            let status = if i % 10 == 3 { 503 } else { 200 };
+            text.push_str(&format!(
+                "Nov 24 {h:02}:{m:02}:05 lb1 haproxy[1]: 10.0.0.1:4000 [24/Nov/2026:{h:02}:{m:02}:05.000] \
+                 fe be_app/{s} 0/0/1/{tr}/{t} {status} 512 - - ---- 1/1/0/0/0 0/0 \"GET / HTTP/1.1\"\n",
+                t = tr + 1
+            ));
+        }
+    }
+    std::fs::write(&log, text).unwrap();
+    let db = dir.path().join("state.db");
+    let out = hapwatch(&[
+        "analyze",
+        "--db",
+        db.to_str().unwrap(),
+        log.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let c = rusqlite::Connection::open(&db).unwrap();
+    let minutes = |sql: &str| -> Vec<(i64, i64, i64, Vec<u64>)> {
+        let mut q = c.prepare(sql).unwrap();
+        q.query_map([], |r| {
+            let tr: Vec<u8> = r.get(3)?;
+            let h = hapwatch::engine::rollup::Minute::decode_timer(&tr).expect("a histogram");
+            let values = h.iter_recorded().map(|v| v.value_iterated_to()).collect();
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, values))
+        })
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect()
+    };
+    let servers = minutes(
+        "SELECT minute_ms, SUM(requests), SUM(status_5xx), tr FROM rollups
+         GROUP BY minute_ms ORDER BY minute_ms",
+    );
+    let backends = minutes(
+        "SELECT minute_ms, requests, status_5xx, tr FROM backend_rollups
+         WHERE backend = 'be_app' ORDER BY minute_ms",
+    );
+    assert_eq!(servers.len(), 86, "one minute every seven");
+    assert_eq!(
+        backends.iter().map(|b| (b.0, b.1, b.2)).collect::<Vec<_>>(),
+        servers.iter().map(|s| (s.0, s.1, s.2)).collect::<Vec<_>>()
+    );
+    // Both servers' Tr in their backend's histogram (SUM above added the
+    // counts; the histogram holds both values).
+    for b in &backends {
+        assert_eq!(b.3.len(), 2, "minute {}: {:?}", b.0, b.3);
+    }
+}

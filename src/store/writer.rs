@@ -281,6 +281,11 @@ impl Writer {
                     }
                 }
                 std::collections::hash_map::Entry::Vacant(e) => {
+                    // Sealed by its worker (a server's minutes far apart: a
+                    // sparse log): no later step adds it to its backend.
+                    if r.data.sealed.is_some() {
+                        add_to_backend(&mut self.sealed_backends, &e.key().0, r.minute, &r.data);
+                    }
                     e.insert(r.data);
                 }
             }
