@@ -197,8 +197,7 @@ fn window_of(minutes: &VecDeque<(Millis, Minute)>, upto: Millis, n: usize, q: f6
         m.merge(x);
     }
     let pct = |k: usize| {
-        m.timers[k]
-            .as_ref()
+        m.timer(k)
             .filter(|t| t.count() > 0)
             .map(|t| t.hist.value_at_quantile(q))
     };
@@ -612,15 +611,15 @@ mod tests {
                 server: "s1".into(),
             },
             minute: at,
-            data: Minute {
-                counts: crate::engine::counts::Counts {
+            data: Minute::of(
+                crate::engine::counts::Counts {
                     requests,
                     errors,
                     backend_queue_max: queue,
                     ..Default::default()
                 },
-                ..Default::default()
-            },
+                [None, None, None],
+            ),
         }
     }
 

@@ -35,14 +35,33 @@ pub fn minute_of(t: Millis) -> Millis {
     t.div_euclid(MINUTE_MS) * MINUTE_MS
 }
 
-#[derive(Clone, Debug, Default, PartialEq)]
+/// Requests whose timers a minute keeps as logged before it builds its
+/// histograms: a server that is quiet for most minutes (a sparse log over
+/// months, one request a minute) then never allocates, flushes, merges or
+/// encodes three histograms for a request or two.
+const FEW: usize = 8;
+
+/// `Minute::few_n` once the minute records into its histograms.
+const PROMOTED: u8 = u8::MAX;
+
+#[derive(Clone, Debug, Default)]
 pub struct Minute {
     pub counts: Counts,
     /// [`TIMERS`]: HDR histograms (2 significant digits) with sum and max.
+    /// Read them through [`Minute::timer`], which adds the few requests
+    /// not in them yet.
     pub timers: [Option<Box<TimerStats>>; 3],
     /// The timers in V2 encoding, once [`Minute::seal`]ed (`timers` are
     /// then empty).
     pub(crate) sealed: Option<Box<[Option<Vec<u8>>; 3]>>,
+    /// Sealed: no more requests ([`Minute::is_sealed`]).
+    closed: bool,
+    /// The first [`FEW`] requests' timers ([`TIMERS`], -1 where a line has
+    /// none), while `timers` are empty. The minute's distribution is always
+    /// `timers` and these together.
+    few: [[i32; 3]; FEW],
+    /// How many of `few` are used, or [`PROMOTED`].
+    few_n: u8,
 }
 
 impl PartialEq for TimerStats {
@@ -54,19 +73,73 @@ impl PartialEq for TimerStats {
     }
 }
 
+/// The same counts and the same distributions, whichever form holds them.
+impl PartialEq for Minute {
+    fn eq(&self, o: &Self) -> bool {
+        let (mut a, mut b) = (self.clone(), o.clone());
+        a.unseal();
+        b.unseal();
+        a.flush();
+        b.flush();
+        a.counts == b.counts && a.timers == b.timers
+    }
+}
+
 impl Minute {
+    /// A minute of these counts and histograms (read back from the store).
+    pub fn of(counts: Counts, timers: [Option<Box<TimerStats>>; 3]) -> Minute {
+        Minute {
+            counts,
+            timers,
+            few_n: PROMOTED,
+            ..Default::default()
+        }
+    }
+
     #[inline]
     pub fn add(&mut self, r: &Request) {
         self.add_pooled(r, &mut Vec::new());
     }
 
-    /// [`Minute::add`], taking small-value arrays for new histograms from
-    /// `pool` (see `TimerStats::compact_into`).
+    /// [`Minute::add`], new histograms taking their small-value arrays
+    /// from `pool`.
     #[inline]
     pub fn add_pooled(&mut self, r: &Request, pool: &mut Vec<Box<[u16]>>) {
         self.counts.add(r);
-        for (slot, t) in self.timers.iter_mut().zip(TIMERS) {
-            let v = r.timer(t);
+        let v = TIMERS.map(|t| r.timer(t));
+        if (self.few_n as usize) < FEW {
+            self.few[self.few_n as usize] = v;
+            self.few_n += 1;
+            return;
+        }
+        if self.few_n != PROMOTED {
+            self.promote(pool);
+        }
+        self.record(v, pool);
+    }
+
+    /// The requests held in `few`.
+    fn few(&self) -> &[[i32; 3]] {
+        match self.few_n {
+            PROMOTED => &[],
+            n => &self.few[..n as usize],
+        }
+    }
+
+    /// Moves the few requests held as logged into the histograms, which
+    /// take every request from now on.
+    fn promote(&mut self, pool: &mut Vec<Box<[u16]>>) {
+        let few = self.few;
+        let n = self.few().len();
+        self.few_n = PROMOTED;
+        for v in &few[..n] {
+            self.record(*v, pool);
+        }
+    }
+
+    #[inline(always)]
+    fn record(&mut self, v: [i32; 3], pool: &mut Vec<Box<[u16]>>) {
+        for (slot, v) in self.timers.iter_mut().zip(v) {
             if v >= 0 {
                 slot.get_or_insert_with(|| Box::new(TimerStats::from_pool(pool)))
                     .record(v as u64);
@@ -74,15 +147,48 @@ impl Minute {
         }
     }
 
-    /// Makes the histograms readable and frees what only recording needs
-    /// (see `TimerStats::compact`).
+    /// The requests' timers not in the histograms yet, by [`TIMERS`] index:
+    /// for totals that record them one by one (see `Stats::absorb`).
+    pub fn few_values(&self) -> impl Iterator<Item = (usize, u64)> + '_ {
+        self.few()
+            .iter()
+            .flat_map(|v| v.iter().enumerate().filter(|(_, v)| **v >= 0))
+            .map(|(k, v)| (k, *v as u64))
+    }
+
+    /// Timer `k`'s distribution, readable (flushed), the few requests not
+    /// in its histogram yet included; `None` if no request had it.
+    pub fn timer(&self, k: usize) -> Option<std::borrow::Cow<'_, TimerStats>> {
+        use std::borrow::Cow;
+        let few = || self.few_values().filter(|(i, _)| *i == k);
+        let t = match (&self.timers[k], few().next().is_some()) {
+            (Some(t), false) if t.is_flushed() => return Some(Cow::Borrowed(t)),
+            (None, false) => return None,
+            (Some(t), _) => (**t).clone(),
+            (None, true) => TimerStats::new(),
+        };
+        let mut t = t;
+        for (_, v) in few() {
+            t.record(v);
+        }
+        t.flush();
+        Some(Cow::Owned(t))
+    }
+
+    /// Makes the histograms readable (the few requests held as logged go
+    /// into them) and frees what only recording needs (see
+    /// `TimerStats::compact`).
     pub fn flush(&mut self) {
+        if !self.few().is_empty() {
+            self.promote(&mut Vec::new());
+        }
         for t in self.timers.iter_mut().flatten() {
             t.compact();
         }
     }
 
-    /// [`Minute::flush`], keeping the small-value arrays in `pool`.
+    /// Flushes the histograms (not the few requests held as logged: they
+    /// are read as they are), keeping the small-value arrays in `pool`.
     pub fn flush_into(&mut self, pool: &mut Vec<Box<[u16]>>) {
         for t in self.timers.iter_mut().flatten() {
             t.compact_into(pool);
@@ -95,9 +201,15 @@ impl Minute {
     /// commit cost `analyze --db` more than all the rest of the rollups.
     /// Merging into a sealed minute decodes it first (exact: V2 keeps every
     /// count); only the exact sum becomes the histogram's (see
-    /// `TimerStats::from_hist`), which the store does not keep anyway.
+    /// `TimerStats::from_hist`), which the store does not keep anyway. A
+    /// minute of a few requests held as logged is small already: it is only
+    /// marked sealed.
     pub fn seal(&mut self) {
-        if self.sealed.is_some() {
+        if self.closed {
+            return;
+        }
+        self.closed = true;
+        if self.timers.iter().all(Option::is_none) {
             return;
         }
         self.flush();
@@ -106,7 +218,14 @@ impl Minute {
         self.sealed = Some(Box::new(encoded));
     }
 
+    /// Sealed: it takes no more requests; a piece that arrives for it is
+    /// merged and the minute sealed again (see `store::writer`).
+    pub fn is_sealed(&self) -> bool {
+        self.closed
+    }
+
     fn unseal(&mut self) {
+        self.closed = false;
         if let Some(encoded) = self.sealed.take() {
             for (slot, blob) in self.timers.iter_mut().zip(encoded.iter()) {
                 *slot = blob
@@ -139,18 +258,32 @@ impl Minute {
                 None => *mine = Some(t),
             }
         }
+        // Their few requests as if added here: held as logged while there
+        // is room and no histogram, else recorded.
+        let mut pool = Vec::new();
+        for v in o.few() {
+            if (self.few_n as usize) < FEW && self.timers.iter().all(Option::is_none) {
+                self.few[self.few_n as usize] = *v;
+                self.few_n += 1;
+            } else {
+                if self.few_n != PROMOTED {
+                    self.promote(&mut pool);
+                }
+                self.record(*v, &mut pool);
+            }
+        }
     }
 
     /// A histogram in HdrHistogram's V2 encoding (portable: other HDR
-    /// implementations read it). Call [`Minute::flush`] first.
+    /// implementations read it), the few requests held as logged included.
     pub fn encode_timer(&self, k: usize) -> Option<Vec<u8>> {
         if let Some(encoded) = &self.sealed {
             return encoded[k].clone();
         }
-        let h = &self.timers[k].as_ref()?.hist;
+        let t = self.timer(k)?;
         let mut out = Vec::new();
         V2Serializer::new()
-            .serialize(h, &mut out)
+            .serialize(&t.hist, &mut out)
             .expect("serializing to a Vec cannot fail");
         Some(out)
     }
@@ -243,6 +376,68 @@ mod tests {
         assert!(tr.equivalent(12, tr.value_at_quantile(0.5)));
         assert!(tr.equivalent(900, tr.max()));
         assert!(Minute::decode_timer(b"not a histogram").is_none());
+    }
+
+    /// A minute's first requests are kept as logged, its histograms built
+    /// from the ninth: whichever form each piece is in, merged either way
+    /// round, sealed or not, the minute reads as one that recorded every
+    /// request.
+    #[test]
+    fn few_requests_and_histograms_read_the_same() {
+        let line = |tr: u32| {
+            format!("127.0.0.1:1 [24/Nov/2026:10:00:01.000] fe be/s1 0/{}/1/{tr}/{} 200 100 - - ---- 1/1/0/0/0 0/0 \"GET / HTTP/1.1\"", tr % 3, tr + 5)
+        };
+        let values = |m: &Minute, k: usize| {
+            let h = Minute::decode_timer(&m.encode_timer(k).expect("recorded")).unwrap();
+            h.iter_recorded()
+                .map(|v| (v.value_iterated_to(), v.count_at_value()))
+                .collect::<Vec<_>>()
+        };
+        let trs: Vec<u32> = (0..23).map(|i| 3 + i * i * 7).collect();
+        let mut whole = Minute::default();
+        for &tr in &trs {
+            whole.add(&req(&line(tr)));
+        }
+        // Three requests (kept as logged) and twenty (in histograms).
+        let (mut few, mut many) = (Minute::default(), Minute::default());
+        for &tr in &trs[..3] {
+            few.add(&req(&line(tr)));
+        }
+        for &tr in &trs[3..] {
+            many.add(&req(&line(tr)));
+        }
+        assert!(few.timers.iter().all(Option::is_none), "no histogram yet");
+        assert_eq!(few.timer(1).unwrap().count(), 3);
+        let mut a = few.clone();
+        a.merge(&many);
+        let mut b = many.clone();
+        b.merge(&few);
+        let mut sealed_few = few.clone();
+        sealed_few.seal();
+        assert!(sealed_few.is_sealed());
+        let mut c = many.clone();
+        c.seal();
+        c.merge(&sealed_few);
+        for m in [&a, &b, &c] {
+            assert_eq!(m.counts, whole.counts);
+            for k in 0..2 {
+                assert_eq!(values(m, k), values(&whole, k), "timer {k}");
+            }
+        }
+        // Sum and maximum too, where nothing was sealed (a sealed minute's
+        // sum is its histogram's: see `seal`).
+        assert_eq!(a, whole);
+        assert_eq!(b, whole);
+        // Eight pieces of one request each stay as logged; the ninth builds
+        // the histograms.
+        let mut pieces = Minute::default();
+        for (i, &tr) in trs[..9].iter().enumerate() {
+            let mut one = Minute::default();
+            one.add(&req(&line(tr)));
+            pieces.merge(&one);
+            assert_eq!(pieces.timers[1].is_some(), i == 8, "piece {i}");
+        }
+        assert_eq!(pieces.timer(1).unwrap().count(), 9);
     }
 
     #[test]

@@ -177,8 +177,8 @@ fn minute_from_row(r: &Row, decode: [bool; 3]) -> rusqlite::Result<Minute> {
             .and_then(Minute::decode_timer)
             .map(|hist| Box::new(TimerStats::from_hist(hist)));
     }
-    Ok(Minute {
-        counts: Counts {
+    Ok(Minute::of(
+        Counts {
             requests: int(0)?,
             status,
             errors: int(7)?,
@@ -190,8 +190,7 @@ fn minute_from_row(r: &Row, decode: [bool; 3]) -> rusqlite::Result<Minute> {
             termination,
         },
         timers,
-        ..Default::default()
-    })
+    ))
 }
 
 /// A minute as [`minute_columns`]' values.

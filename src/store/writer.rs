@@ -270,7 +270,7 @@ impl Writer {
         for r in rollups {
             match self.pending.entry((r.key, r.minute)) {
                 std::collections::hash_map::Entry::Occupied(mut e) => {
-                    if e.get().sealed.is_some() {
+                    if e.get().is_sealed() {
                         // Its backend's minute counts it already: the
                         // piece too, and the minute stays sealed.
                         add_to_backend(&mut self.sealed_backends, &e.key().0, r.minute, &r.data);
@@ -283,7 +283,7 @@ impl Writer {
                 std::collections::hash_map::Entry::Vacant(e) => {
                     // Sealed by its worker (a server's minutes far apart: a
                     // sparse log): no later step adds it to its backend.
-                    if r.data.sealed.is_some() {
+                    if r.data.is_sealed() {
                         add_to_backend(&mut self.sealed_backends, &e.key().0, r.minute, &r.data);
                     }
                     e.insert(r.data);
@@ -296,7 +296,7 @@ impl Writer {
         // backend's minute first.
         let old = |minute: Millis| minute + 2 * MINUTE_MS <= newest;
         for ((key, minute), m) in self.pending.iter_mut() {
-            if old(*minute) && m.sealed.is_none() {
+            if old(*minute) && !m.is_sealed() {
                 add_to_backend(&mut self.sealed_backends, key, *minute, m);
                 m.seal();
             }
@@ -375,7 +375,7 @@ impl Writer {
         // are added to a copy (a failed commit puts the minutes back as
         // they were, and must not leave them counted).
         let mut backend_minutes = self.sealed_backends.clone();
-        for r in rollups.iter().filter(|r| r.data.sealed.is_none()) {
+        for r in rollups.iter().filter(|r| !r.data.is_sealed()) {
             add_to_backend(&mut backend_minutes, &r.key, r.minute, &r.data);
         }
         let skewed = std::mem::take(&mut engine.skewed);
@@ -455,7 +455,7 @@ mod tests {
         w.add_rollups(vec![piece("10:00", 7), piece("10:05", 9)]);
         // 10:00 is sealed now (two minutes older than 10:05); a request
         // logged minutes late still belongs to it.
-        assert!(w.pending.values().any(|m| m.sealed.is_some()));
+        assert!(w.pending.values().any(|m| m.is_sealed()));
         w.add_rollups(vec![piece("10:00", 800), piece("10:05", 9)]);
         w.commit(&mut Engine::new(
             std::sync::Arc::new(crate::patterns::PatternSet::builtin()),
