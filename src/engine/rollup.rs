@@ -106,7 +106,13 @@ impl Minute {
     #[inline]
     pub fn add_pooled(&mut self, r: &Request, pool: &mut Vec<Box<[u16]>>) {
         self.counts.add(r);
-        let v = TIMERS.map(|t| r.timer(t));
+        self.take(TIMERS.map(|t| r.timer(t)), pool);
+    }
+
+    /// One request's timers: held as logged while there is room, else
+    /// recorded (the few held before go into the histograms first).
+    #[inline(always)]
+    fn take(&mut self, v: [i32; 3], pool: &mut Vec<Box<[u16]>>) {
         if (self.few_n as usize) < FEW {
             self.few[self.few_n as usize] = v;
             self.few_n += 1;
@@ -258,19 +264,10 @@ impl Minute {
                 None => *mine = Some(t),
             }
         }
-        // Their few requests as if added here: held as logged while there
-        // is room and no histogram, else recorded.
+        // Their few requests as if added here.
         let mut pool = Vec::new();
         for v in o.few() {
-            if (self.few_n as usize) < FEW && self.timers.iter().all(Option::is_none) {
-                self.few[self.few_n as usize] = *v;
-                self.few_n += 1;
-            } else {
-                if self.few_n != PROMOTED {
-                    self.promote(&mut pool);
-                }
-                self.record(*v, &mut pool);
-            }
+            self.take(*v, &mut pool);
         }
     }
 
