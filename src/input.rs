@@ -398,6 +398,8 @@ pub struct Chunker<R> {
     pub hold_tail: bool,
     /// Bytes handed out in chunks or skipped as oversized.
     pub consumed: u64,
+    /// Bytes per chunk ([`CHUNK`] unless set).
+    pub size: usize,
 }
 
 impl<R: Read> Chunker<R> {
@@ -411,6 +413,7 @@ impl<R: Read> Chunker<R> {
             oversized: 0,
             hold_tail: false,
             consumed: 0,
+            size: CHUNK,
         }
     }
 
@@ -437,7 +440,7 @@ impl<R: Read> Chunker<R> {
                 return Ok(Some(buf));
             }
             // take + read_to_end: no zero-filling, however small the reads.
-            let want = CHUNK.saturating_sub(buf.len()).max(64 * 1024);
+            let want = self.size.saturating_sub(buf.len()).max(64 * 1024);
             buf.reserve(want);
             match (&mut self.reader).take(want as u64).read_to_end(&mut buf) {
                 Ok(n) if n < want => self.eof = true,
@@ -470,7 +473,7 @@ impl<R: Read> Chunker<R> {
                     self.consumed += buf.len() as u64;
                     return Ok(Some(buf));
                 }
-                None if !self.eof && buf.len() >= CHUNK => {
+                None if !self.eof && buf.len() >= self.size => {
                     // A run of NULs (a hole: a file copytruncated under a
                     // writer that does not append) is no line: dropped up
                     // to its last NUL, which stays for the engine to count
@@ -520,13 +523,16 @@ fn parts_kept_whole(chunk: &[u8]) -> usize {
 
 /// Cuts a mapped file into chunk ranges that end on a line boundary.
 /// A line longer than a chunk stays whole (the line limit drops it later).
-pub fn mapped_chunks(data: &[u8]) -> impl Iterator<Item = std::ops::Range<usize>> + '_ {
+pub fn mapped_chunks(
+    data: &[u8],
+    size: usize,
+) -> impl Iterator<Item = std::ops::Range<usize>> + '_ {
     let mut start = 0;
     std::iter::from_fn(move || {
         if start >= data.len() {
             return None;
         }
-        let mut end = (start + CHUNK).min(data.len());
+        let mut end = (start + size).min(data.len());
         if end < data.len() {
             end = match memchr::memrchr(b'\n', &data[start..end]) {
                 Some(i) => start + parts_kept_whole(&data[start..start + i + 1]),
@@ -648,7 +654,7 @@ mod tests {
             let last = c[..c.len() - 1].rsplit(|&b| b == b'\n').next().unwrap();
             assert!(!crate::envelope::continued(last));
         };
-        let ranges: Vec<_> = mapped_chunks(text.as_bytes()).collect();
+        let ranges: Vec<_> = mapped_chunks(text.as_bytes(), CHUNK).collect();
         assert!(ranges.len() > 1);
         for r in &ranges {
             ends_whole(&text.as_bytes()[r.clone()]);
@@ -758,7 +764,7 @@ mod tests {
         }
         data.extend(std::iter::repeat_n(b'x', CHUNK * 2));
         data.extend_from_slice(b"\nend");
-        let ranges: Vec<_> = mapped_chunks(&data).collect();
+        let ranges: Vec<_> = mapped_chunks(&data, CHUNK).collect();
         assert_eq!(ranges[0].start, 0);
         assert_eq!(ranges.last().unwrap().end, data.len());
         for w in ranges.windows(2) {
