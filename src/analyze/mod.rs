@@ -261,9 +261,10 @@ const EPOCH_BYTES: usize = 32 * 1024 * 1024;
 /// stored: by its worker, in the results queue, by this thread until every
 /// worker is past the epoch, by the writer until the commit. A log with
 /// one request per server and minute (months of a quiet service) opens a
-/// minute per line, 13,500 for a 2 MiB chunk: with two workers 120 to 150
-/// MB were resident, 45 to 55 MB with this size. A dense log keeps the same
-/// epochs in bytes and parses the same lines: +0.4% instructions.
+/// minute per line, 13,500 for a 2 MiB chunk: with two workers a month of
+/// `bench/sparse_log.py 30 50` peaked at 120 to 150 MB with `--db`, 76 MB
+/// with this size. A dense log keeps the same epochs in bytes and parses
+/// the same lines: +0.4% instructions.
 const ROLLUP_CHUNK: usize = 512 * 1024;
 
 /// Server-minutes a worker may hold before it asks for a shorter epoch.
