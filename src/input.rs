@@ -529,24 +529,20 @@ pub fn mapped_chunks(
 ) -> impl Iterator<Item = std::ops::Range<usize>> + '_ {
     let mut start = 0;
     std::iter::from_fn(move || {
-        let r = (start < data.len()).then(|| mapped_chunk(data, start, size))?;
-        start = r.end;
+        if start >= data.len() {
+            return None;
+        }
+        let mut end = (start + size).min(data.len());
+        if end < data.len() {
+            end = match memchr::memrchr(b'\n', &data[start..end]) {
+                Some(i) => start + parts_kept_whole(&data[start..start + i + 1]),
+                None => memchr::memchr(b'\n', &data[end..]).map_or(data.len(), |i| end + i + 1),
+            };
+        }
+        let r = start..end;
+        start = end;
         Some(r)
     })
-}
-
-/// The chunk of a mapped file from `start` (on a line boundary), about
-/// `size` bytes up to a line boundary: [`mapped_chunks`] one at a time, for
-/// a reader that changes the size as it goes.
-pub fn mapped_chunk(data: &[u8], start: usize, size: usize) -> std::ops::Range<usize> {
-    let mut end = (start + size).min(data.len());
-    if end < data.len() {
-        end = match memchr::memrchr(b'\n', &data[start..end]) {
-            Some(i) => start + parts_kept_whole(&data[start..start + i + 1]),
-            None => memchr::memchr(b'\n', &data[end..]).map_or(data.len(), |i| end + i + 1),
-        };
-    }
-    start..end
 }
 
 /// How far ahead of the line being parsed its chunk is asked into the
