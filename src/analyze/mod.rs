@@ -919,19 +919,27 @@ mod tests {
         kb * 1024
     }
 
+    /// A mapped file of 1 MiB of its own.
+    fn mapped_megabyte() -> Arc<memmap2::Mmap> {
+        let mut f = tempfile::tempfile().unwrap();
+        std::io::Write::write_all(&mut f, &vec![b'x'; 1 << 20]).unwrap();
+        // SAFETY: a file of this test's own, not changed while mapped.
+        Arc::new(unsafe { memmap2::Mmap::map(&f) }.unwrap())
+    }
+
+    /// Reads a byte of each page of `m[r]`, as a worker parsing it would.
+    fn touch(m: &memmap2::Mmap, r: std::ops::Range<usize>) -> u64 {
+        m[r].iter().step_by(4096).map(|&b| b as u64).sum()
+    }
+
     /// Two chunks of a mapped file read by two workers: the first is done
     /// and released before the second starts, and the second's first read
     /// maps pages of the first again (the kernel maps around a fault).
     /// Applied in order, nothing of either stays resident.
     #[test]
     fn applied_chunks_leave_no_page_of_the_file_resident() {
-        let mut f = tempfile::tempfile().unwrap();
-        let size = 1 << 20;
-        std::io::Write::write_all(&mut f, &vec![b'x'; size]).unwrap();
-        // SAFETY: a file of this test's own, not changed while mapped.
-        let m = Arc::new(unsafe { memmap2::Mmap::map(&f) }.unwrap());
-        let read =
-            |r: std::ops::Range<usize>| m[r].iter().step_by(4096).map(|&b| b as u64).sum::<u64>();
+        let (m, size) = (mapped_megabyte(), 1 << 20);
+        let read = |r: std::ops::Range<usize>| touch(&m, r);
         // A boundary inside a 64 KiB window, past its first page.
         let cut = 512 * 1024 + 40 * 1024 + 100;
         let (first, second) = (0..cut, cut..size);
@@ -954,13 +962,8 @@ mod tests {
     /// 4-56 KiB resident.
     #[test]
     fn a_chunk_applied_before_the_next_is_read_leaves_no_page_resident() {
-        let mut f = tempfile::tempfile().unwrap();
-        let size = 1 << 20;
-        std::io::Write::write_all(&mut f, &vec![b'x'; size]).unwrap();
-        // SAFETY: a file of this test's own, not changed while mapped.
-        let m = Arc::new(unsafe { memmap2::Mmap::map(&f) }.unwrap());
-        let read =
-            |r: std::ops::Range<usize>| m[r].iter().step_by(4096).map(|&b| b as u64).sum::<u64>();
+        let (m, size) = (mapped_megabyte(), 1 << 20);
+        let read = |r: std::ops::Range<usize>| touch(&m, r);
         let mut sweep = Sweep::default();
         let cuts = [0, 552 * 1024 + 100, size];
         for w in cuts.windows(2) {
