@@ -47,6 +47,14 @@ pub struct Pipeline {
     /// that changes it, and put back at a restart: a followed file's
     /// checkpoint then covers every line read, held or applied.
     pub persist_held: bool,
+    /// `analyze`: the event time up to which the minutes handed to
+    /// [`Pipeline::close_minutes`] are whole (the newest request of the
+    /// epochs closed so far). The rules judge minutes up to it, not up to
+    /// the newest line applied: the ordering thread applies chunks of later
+    /// epochs before the earlier ones' minutes arrive, and a minute judged
+    /// on its first part would drop the rest as late. `None` (live): the
+    /// engine's minutes are whole up to now.
+    pub minutes_whole_to: Option<Millis>,
     /// The window's [`Reorder::version`] last handed to the writer.
     ///
     /// [`Reorder::version`]: crate::engine::order::Reorder::version
@@ -68,6 +76,7 @@ impl Pipeline {
             idle: Duration::ZERO,
             closing: false,
             persist_held: false,
+            minutes_whole_to: None,
             held_saved: None,
         }
     }
@@ -208,7 +217,12 @@ impl Pipeline {
             // In time order: the rules close minutes as they go (several
             // workers' pieces come one worker after the other).
             rollups.sort_by_key(|r| r.minute);
-            a.on_minutes(&rollups, if self.closing { Some(Millis::MAX) } else { now });
+            let judge_to = match (self.closing, self.minutes_whole_to) {
+                (true, _) => Some(Millis::MAX),
+                (false, Some(whole)) => now.map(|t| t.min(whole)),
+                (false, None) => now,
+            };
+            a.on_minutes(&rollups, judge_to);
             // Flapping windows end on event time, never at "the end".
             if let Some(t) = now {
                 a.advance(t);

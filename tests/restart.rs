@@ -380,3 +380,61 @@ fn analyze_killed_mid_run_and_run_again_gives_the_alerts_of_one_run() {
     }
     assert!(cut_short > 0, "no run was killed before its end");
 }
+
+/// The pieces a run is cut into inside (the workers' epochs) are invisible
+/// too: the same log gives the same alerts whatever `--threads`, and each
+/// episode of errors (the same every 15 minutes) is one alert. A minute
+/// whose lines straddled two epochs was judged on its first part when the
+/// ordering thread had applied lines beyond it (a health line deep in the
+/// next chunk was enough): one episode in eight became two alerts, and
+/// which ones changed with the number of workers and the load.
+#[test]
+fn alerts_do_not_depend_on_the_number_of_workers() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules.toml");
+    std::fs::write(&rules, LIVE_RULES).unwrap();
+    let log = dir.path().join("day.log");
+    std::fs::write(&log, incidents(8 * 60).join("\n") + "\n").unwrap();
+    let alerts = |threads: &str| -> Vec<(String, String, String)> {
+        let out = hapwatch(&[
+            "analyze",
+            "--threads",
+            threads,
+            "--alerts",
+            "--rules",
+            rules.to_str().unwrap(),
+            "--format",
+            "json",
+            log.to_str().unwrap(),
+        ]);
+        assert!(out.status.success());
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let mut a: Vec<_> = v["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                let server = a["labels"]["server"].as_str().unwrap_or("").to_string();
+                let what = format!("{} {}", a["rule"], a["status"]);
+                (what, server, format!("{} {}", a["starts_at"], a["ends_at"]))
+            })
+            .collect();
+        a.sort();
+        a
+    };
+    let one = alerts("1");
+    // 32 episodes in 8 hours: srv2 fails from minute 4 to 8 of each 15.
+    let errors: Vec<_> = one
+        .iter()
+        .filter(|(what, server, _)| what.contains("haproxy_server_errors") && server == "srv2")
+        .filter(|(what, _, _)| what.contains("resolved"))
+        .collect();
+    assert_eq!(errors.len(), 32, "{errors:#?}");
+    let slow = one
+        .iter()
+        .filter(|(what, server, _)| what.contains("latency\" \"resolved") && server == "srv3");
+    assert_eq!(slow.count(), 32);
+    for threads in ["2", "3", "8"] {
+        assert_eq!(alerts(threads), one, "--threads {threads}");
+    }
+}

@@ -419,6 +419,8 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
         .map(crate::alerts::Evaluator::new);
     let mut p = Pipeline::new(main, alerts, writer);
     p.keep_alerts = true;
+    // No minute is whole before the first epoch closes.
+    p.minutes_whole_to = Some(Millis::MIN);
     let mut store_error = None;
     // With a database, the rules carry on from the last run (a log read in
     // pieces gives the alerts of one reading).
@@ -712,6 +714,8 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
                     let at = p.engine.time_of(&pending, &mut clock);
                     p.submit_health(at, pending);
                 }
+                // The newest request of the chunk, as far as its minutes go.
+                let reach = r.first_request.max(r.last_request.as_ref().map(|d| d.0));
                 if let Some((t, host)) = r.last_request {
                     clock.observe(&host, t);
                     p.engine.arrivals.see(t);
@@ -737,7 +741,7 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
                 // memory grow with the time span of the log.
                 if rollups {
                     applying = r.epoch;
-                    epochs.applied(r.epoch, r.after, &opts.checkpoint_paths);
+                    epochs.applied(r.epoch, r.after, reach, &opts.checkpoint_paths);
                     epochs.commit_if_due(&mut p, applying, &mut store_error);
                 }
             }
@@ -812,6 +816,12 @@ struct Epochs {
     marks: BTreeMap<u64, (Vec<Checkpoint>, bool)>,
     /// The last epoch handed to the writer ends inside a gzip file.
     holding: bool,
+    /// Per epoch applied: the newest request time of its chunks (the first
+    /// or last request of each, whichever is later).
+    reach: BTreeMap<u64, Millis>,
+    /// The newest request time of the epochs closed: their minutes are
+    /// whole up to it ([`Pipeline::minutes_whole_to`]).
+    whole_to: Option<Millis>,
 }
 
 impl Epochs {
@@ -821,10 +831,23 @@ impl Epochs {
             complete: vec![None; workers],
             marks: BTreeMap::new(),
             holding: false,
+            reach: BTreeMap::new(),
+            whole_to: None,
         }
     }
 
-    fn applied(&mut self, epoch: u64, after: Position, paths: &[Option<String>]) {
+    /// A chunk of `epoch` is applied; `reach` is its newest request time.
+    fn applied(
+        &mut self,
+        epoch: u64,
+        after: Position,
+        reach: Option<Millis>,
+        paths: &[Option<String>],
+    ) {
+        if let Some(t) = reach {
+            let r = self.reach.entry(epoch).or_insert(t);
+            *r = (*r).max(t);
+        }
         let (marks, hold) = self.marks.entry(epoch).or_default();
         *hold = matches!(after, Position::Hold);
         if let Some(c) = match &after {
@@ -861,12 +884,26 @@ impl Epochs {
         if self.marks.contains_key(&boundary) {
             let later = self.rollups.split_off(&(boundary + 1));
             let whole = std::mem::replace(&mut self.rollups, later);
-            // The rules see the minutes in epoch order, as far as the
-            // applied lines go; the writer merges them at once (memory
-            // holds one row per server and minute).
-            for (_, r) in whole {
+            let later = self.reach.split_off(&(boundary + 1));
+            let mut reach = std::mem::replace(&mut self.reach, later)
+                .into_iter()
+                .peekable();
+            // The rules see the minutes in epoch order, each epoch's as far
+            // as its lines and those before go (not as far as the lines
+            // applied since: the next epoch's part of a minute is still to
+            // come); the writer merges them at once (memory holds one row
+            // per server and minute).
+            for (epoch, r) in whole {
+                while let Some((_, t)) = reach.next_if(|&(e, _)| e <= epoch) {
+                    self.whole_to = self.whole_to.max(Some(t));
+                }
+                p.minutes_whole_to = self.whole_to.or(p.minutes_whole_to);
                 p.close_minutes(r);
             }
+            for (_, t) in reach {
+                self.whole_to = self.whole_to.max(Some(t));
+            }
+            p.minutes_whole_to = self.whole_to.or(p.minutes_whole_to);
             let later = self.marks.split_off(&(boundary + 1));
             for (_, (marks, holding)) in std::mem::replace(&mut self.marks, later) {
                 if let Some(w) = p.writer.as_mut() {
@@ -973,5 +1010,73 @@ mod tests {
             sweep.up_to(done.unwrap());
         }
         assert_eq!(resident(m.as_ptr()), 0);
+    }
+
+    /// One server's minute of `requests`, `errors` of them 5xx.
+    fn part_of_minute(minute: Millis, requests: u64, errors: u64) -> Rollup {
+        let key = crate::engine::ServerKey {
+            host: "lb1".into(),
+            backend: "be_app".into(),
+            server: "srv2".into(),
+        };
+        let counts = crate::engine::counts::Counts {
+            requests,
+            errors,
+            ..Default::default()
+        };
+        let data = crate::engine::rollup::Minute::of(counts, [None, None, None]);
+        Rollup { key, minute, data }
+    }
+
+    /// A minute whose lines straddle an epoch boundary is judged on all of
+    /// them, however far the ordering thread has applied later chunks when
+    /// the earlier epoch closes (a worker slow to take its next chunk, more
+    /// workers than cores, a loaded machine). The rules judged up to the
+    /// newest line applied: the minute's first part alone, too few
+    /// requests to hold, and its rest came late and was dropped. Alerts
+    /// then changed with `--threads` and with where a resumed run's epochs
+    /// fell (a restart test failed under load).
+    #[test]
+    fn a_minute_across_an_epoch_boundary_is_judged_whole() {
+        let rules = crate::alerts::RuleFile::parse(
+            "[haproxy_server_errors]\nwindow = \"1m\"\nfor = \"0m\"\nmin_requests = 10\nmax_ratio = 0.2\n",
+        )
+        .unwrap();
+        let engine = Engine::new(
+            Arc::new(crate::patterns::PatternSet::builtin()),
+            crate::engine::Filter::default(),
+        );
+        let mut p = Pipeline::new(engine, Some(crate::alerts::Evaluator::new(rules)), None);
+        p.keep_alerts = true;
+        let minute: Millis = 1_790_000_000_000 / 60_000 * 60_000;
+        let mut epochs = Epochs::new(1);
+        let mut store_error = None;
+        // Epoch 0 ends 20 s into the minute: 6 of its 30 requests, all 5xx.
+        p.engine.see(minute + 20_000);
+        epochs.applied(0, Position::Untracked, Some(minute + 20_000), &[]);
+        // The first chunk of epoch 1 is applied, half an hour of lines...
+        p.engine.see(minute + 1_800_000);
+        epochs.applied(1, Position::Untracked, Some(minute + 1_800_000), &[]);
+        // ... before the worker hands epoch 0 over.
+        epochs.rollups.insert(0, vec![part_of_minute(minute, 6, 6)]);
+        epochs.complete[0] = Some(0);
+        epochs.commit_if_due(&mut p, 1, &mut store_error);
+        // The rest of the minute (6 more 5xx: 12 of 30) comes with epoch 1.
+        epochs
+            .rollups
+            .insert(1, vec![part_of_minute(minute, 24, 6)]);
+        epochs.complete[0] = Some(u64::MAX);
+        p.closing = true;
+        let left = std::mem::take(&mut epochs.rollups).into_values().flatten();
+        p.close_minutes(left.collect());
+        let fired: Vec<_> = p
+            .alert_events()
+            .into_iter()
+            .filter(|a| a.rule == "haproxy_server_errors")
+            .filter(|a| a.status == crate::model::Status::Firing)
+            .map(|a| a.starts_at)
+            .collect();
+        // Fired at the end of the minute, when it was judged.
+        assert_eq!(fired, [minute + 60_000]);
     }
 }
