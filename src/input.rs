@@ -521,28 +521,19 @@ fn parts_kept_whole(chunk: &[u8]) -> usize {
     }
 }
 
-/// Cuts a mapped file into chunk ranges that end on a line boundary.
-/// A line longer than a chunk stays whole (the line limit drops it later).
-pub fn mapped_chunks(
-    data: &[u8],
-    size: usize,
-) -> impl Iterator<Item = std::ops::Range<usize>> + '_ {
-    let mut start = 0;
-    std::iter::from_fn(move || {
-        if start >= data.len() {
-            return None;
-        }
-        let mut end = (start + size).min(data.len());
-        if end < data.len() {
-            end = match memchr::memrchr(b'\n', &data[start..end]) {
-                Some(i) => start + parts_kept_whole(&data[start..start + i + 1]),
-                None => memchr::memchr(b'\n', &data[end..]).map_or(data.len(), |i| end + i + 1),
-            };
-        }
-        let r = start..end;
-        start = end;
-        Some(r)
-    })
+/// The chunk of a mapped file from `start` (on a line boundary): about
+/// `size` bytes, up to a line boundary. A line longer than a chunk stays
+/// whole (the line limit drops it later). One chunk at a time: the reader
+/// changes the size as it goes (`EpochClock`).
+pub fn mapped_chunk(data: &[u8], start: usize, size: usize) -> std::ops::Range<usize> {
+    let mut end = (start + size).min(data.len());
+    if end < data.len() {
+        end = match memchr::memrchr(b'\n', &data[start..end]) {
+            Some(i) => start + parts_kept_whole(&data[start..start + i + 1]),
+            None => memchr::memchr(b'\n', &data[end..]).map_or(data.len(), |i| end + i + 1),
+        };
+    }
+    start..end
 }
 
 /// How far ahead of the line being parsed its chunk is asked into the
@@ -654,7 +645,7 @@ mod tests {
             let last = c[..c.len() - 1].rsplit(|&b| b == b'\n').next().unwrap();
             assert!(!crate::envelope::continued(last));
         };
-        let ranges: Vec<_> = mapped_chunks(text.as_bytes(), CHUNK).collect();
+        let ranges = mapped_chunks(text.as_bytes(), CHUNK);
         assert!(ranges.len() > 1);
         for r in &ranges {
             ends_whole(&text.as_bytes()[r.clone()]);
@@ -756,6 +747,16 @@ mod tests {
         }
     }
 
+    /// A whole mapped file cut at one size.
+    fn mapped_chunks(data: &[u8], size: usize) -> Vec<std::ops::Range<usize>> {
+        let mut ranges = vec![];
+        while ranges.last().map_or(0, |r: &std::ops::Range<usize>| r.end) < data.len() {
+            let start = ranges.last().map_or(0, |r| r.end);
+            ranges.push(mapped_chunk(data, start, size));
+        }
+        ranges
+    }
+
     #[test]
     fn mapped_chunks_cover_everything_on_line_boundaries() {
         let mut data = Vec::new();
@@ -764,7 +765,7 @@ mod tests {
         }
         data.extend(std::iter::repeat_n(b'x', CHUNK * 2));
         data.extend_from_slice(b"\nend");
-        let ranges: Vec<_> = mapped_chunks(&data, CHUNK).collect();
+        let ranges = mapped_chunks(&data, CHUNK);
         assert_eq!(ranges[0].start, 0);
         assert_eq!(ranges.last().unwrap().end, data.len());
         for w in ranges.windows(2) {

@@ -49,11 +49,13 @@ pub struct Pipeline {
     pub persist_held: bool,
     /// `analyze`: the event time up to which the minutes handed to
     /// [`Pipeline::close_minutes`] are whole (the newest request of the
-    /// epochs closed so far). The rules judge minutes up to it, not up to
-    /// the newest line applied: the ordering thread applies chunks of later
-    /// epochs before the earlier ones' minutes arrive, and a minute judged
-    /// on its first part would drop the rest as late. `None` (live): the
-    /// engine's minutes are whole up to now.
+    /// epochs closed so far). The rules judge minutes, and event time ends
+    /// flapping windows and hosts' silence, up to it, not up to the newest
+    /// line applied: the ordering thread applies chunks of later epochs
+    /// before the earlier ones' minutes arrive, and a minute judged on its
+    /// first part would drop the rest as late (a host not heard from for
+    /// those minutes would be called silent). `None` (live, and at the end
+    /// of the input): the minutes are whole up to now.
     pub minutes_whole_to: Option<Millis>,
     /// The window's [`Reorder::version`] last handed to the writer.
     ///
@@ -217,14 +219,21 @@ impl Pipeline {
             // In time order: the rules close minutes as they go (several
             // workers' pieces come one worker after the other).
             rollups.sort_by_key(|r| r.minute);
-            let judge_to = match (self.closing, self.minutes_whole_to) {
-                (true, _) => Some(Millis::MAX),
-                (false, Some(whole)) => now.map(|t| t.min(whole)),
-                (false, None) => now,
+            let whole_to = match self.minutes_whole_to {
+                Some(whole) => now.map(|t| t.min(whole)),
+                None => now,
             };
-            a.on_minutes(&rollups, judge_to);
-            // Flapping windows end on event time, never at "the end".
-            if let Some(t) = now {
+            a.on_minutes(
+                &rollups,
+                if self.closing {
+                    Some(Millis::MAX)
+                } else {
+                    whole_to
+                },
+            );
+            // Flapping windows end on event time, never at "the end"; hosts
+            // fall silent only once the minutes that heard them are in.
+            if let Some(t) = whole_to {
                 a.advance(t);
             }
         }
