@@ -896,9 +896,6 @@ struct Epochs {
     /// Per epoch applied: the newest request time of its chunks (the first
     /// or last request of each, whichever is later).
     reach: BTreeMap<u64, Millis>,
-    /// The newest request time of the epochs closed: their minutes are
-    /// whole up to it ([`Pipeline::minutes_whole_to`]).
-    whole_to: Option<Millis>,
 }
 
 impl Epochs {
@@ -909,7 +906,6 @@ impl Epochs {
             marks: BTreeMap::new(),
             holding: false,
             reach: BTreeMap::new(),
-            whole_to: None,
         }
     }
 
@@ -969,18 +965,17 @@ impl Epochs {
             // as its lines and those before go (not as far as the lines
             // applied since: the next epoch's part of a minute is still to
             // come); the writer merges them at once (memory holds one row
-            // per server and minute).
+            // per server and minute). The pipeline's `minutes_whole_to`
+            // (`Some` until the end of the input) is the running maximum.
             for (epoch, r) in whole {
                 while let Some((_, t)) = reach.next_if(|&(e, _)| e <= epoch) {
-                    self.whole_to = self.whole_to.max(Some(t));
+                    p.minutes_whole_to = p.minutes_whole_to.max(Some(t));
                 }
-                p.minutes_whole_to = self.whole_to.or(p.minutes_whole_to);
                 p.close_minutes(r);
             }
             for (_, t) in reach {
-                self.whole_to = self.whole_to.max(Some(t));
+                p.minutes_whole_to = p.minutes_whole_to.max(Some(t));
             }
-            p.minutes_whole_to = self.whole_to.or(p.minutes_whole_to);
             let later = self.marks.split_off(&(boundary + 1));
             for (_, (marks, holding)) in std::mem::replace(&mut self.marks, later) {
                 if let Some(w) = p.writer.as_mut() {
