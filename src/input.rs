@@ -749,10 +749,11 @@ mod tests {
 
     /// A whole mapped file cut at one size.
     fn mapped_chunks(data: &[u8], size: usize) -> Vec<std::ops::Range<usize>> {
-        let mut ranges = vec![];
-        while ranges.last().map_or(0, |r: &std::ops::Range<usize>| r.end) < data.len() {
-            let start = ranges.last().map_or(0, |r| r.end);
-            ranges.push(mapped_chunk(data, start, size));
+        let (mut ranges, mut at) = (vec![], 0);
+        while at < data.len() {
+            let r = mapped_chunk(data, at, size);
+            at = r.end;
+            ranges.push(r);
         }
         ranges
     }

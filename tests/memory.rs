@@ -76,7 +76,9 @@ fn a_week_of_sparse_log_is_analysed_in_bounded_memory() {
         );
         serde_json::from_slice(&out.stdout).unwrap()
     };
-    // Two workers whatever the machine: each holds its own minutes.
+    // Two workers whatever the machine: the bounds below are two workers'
+    // (more share the budget of minutes but hold more in flight, see the
+    // eight-worker run at the end).
     let r = run(&["--threads", "2", "--alerts"]);
     let alerts_mb = children_peak_mb();
     assert_eq!(r["input"]["requests"], 7 * 1440 * 10);
