@@ -329,6 +329,62 @@ impl MinuteBudget {
     fn calm(&self) -> usize {
         self.crowded / 4
     }
+
+    /// Whether a worker's hand-over of `minutes` says the log is calm. Only
+    /// if it read a chunk of that epoch: at the start, every worker but the
+    /// first hands over an epoch it read nothing of, empty. Counted as calm,
+    /// those fifteen (of sixteen workers) could double the epochs of a
+    /// sparse log past `CALM_EPOCH` before the first crowded report came
+    /// back, and the reader then queued chunks of 512 KiB, 3,400 minutes
+    /// each (a month of sparse log peaked once in six runs at 158 MB).
+    fn calm_hand_over(&self, ended: &Ended, minutes: usize) -> bool {
+        ended.read && minutes < self.calm()
+    }
+}
+
+/// A worker's side of the epochs: the one it holds minutes of.
+#[derive(Default)]
+struct Shift {
+    current: u64,
+    /// It read a chunk of `current`.
+    read: bool,
+}
+
+/// An epoch a worker is done with.
+#[derive(Debug, PartialEq)]
+struct Ended {
+    epoch: u64,
+    /// The worker read a chunk of it (or else it holds nothing of it).
+    read: bool,
+}
+
+impl Shift {
+    /// The worker takes a chunk of `epoch`: the epoch it is done with, to
+    /// hand over, when this one is later (the reader numbers epochs in
+    /// order, and a worker's chunks come in order).
+    fn take(&mut self, epoch: u64) -> Option<Ended> {
+        let ended = (epoch > self.current).then_some(Ended {
+            epoch: self.current,
+            read: self.read,
+        });
+        self.current = self.current.max(epoch);
+        self.read = true;
+        ended
+    }
+}
+
+/// Chunks queued for the workers, in all: four for each of two (fewer
+/// stall a worker now and then), but one for each of eight or more. The
+/// ordering thread holds an epoch's minutes until the slowest worker hands
+/// it over, and the deeper the queues the further the slowest lags: with
+/// sixteen workers and four each, a month of sparse log with `--db` held
+/// 36,000-38,000 minutes there, 11,000-13,000 with one each. A buffer read
+/// from standard input or gzip is held the same way (two MiB a chunk).
+const QUEUED_CHUNKS: usize = 8;
+
+/// Chunks queued for each of `workers`.
+fn queue_depth(workers: usize) -> usize {
+    (QUEUED_CHUNKS / workers.max(1)).clamp(1, 4)
 }
 
 /// What workers tell the reader about the minutes they hold.
@@ -454,9 +510,9 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
     // evicts, is the same on every run. Chunks of one file cost about the
     // same; four queued per worker absorb the odd slower one (two cost 2%
     // of the 2M-line run's wall time against a shared queue, four nothing
-    // measurable).
+    // measurable; see `QUEUED_CHUNKS` for more workers).
     let (chunk_tx, chunk_rx): (Vec<_>, Vec<_>) = (0..threads)
-        .map(|_| crossbeam_channel::bounded::<Chunk>(4))
+        .map(|_| crossbeam_channel::bounded::<Chunk>(queue_depth(threads)))
         .unzip();
     let (res_tx, res_rx) = crossbeam_channel::bounded::<FromWorker>(threads * 2);
     // Chunk buffers go back to the reader once parsed: at most the few in
@@ -651,25 +707,24 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
                     b.max_bytes /= threads;
                 }
                 s.spawn(move || {
-                    let mut current = 0;
+                    let mut shift = Shift::default();
                     for chunk in rx {
-                        if rollups && chunk.epoch > current {
+                        if let Some(ended) = shift.take(chunk.epoch).filter(|_| rollups) {
                             let rollups = eng.aggregates.drain_minutes();
-                            if rollups.len() < budget.calm() {
+                            if budget.calm_hand_over(&ended, rollups.len()) {
                                 crowding
                                     .calm
                                     .store(true, std::sync::atomic::Ordering::Relaxed);
                             }
                             let msg = FromWorker::Epoch {
                                 worker,
-                                epoch: current,
+                                epoch: ended.epoch,
                                 complete: chunk.epoch - 1,
                                 rollups,
                             };
                             if tx.send(msg).is_err() {
                                 break;
                             }
-                            current = chunk.epoch;
                         }
                         eng.last_request = None;
                         eng.max_time = chunk.max_time;
@@ -729,7 +784,7 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
                     if rollups {
                         let _ = tx.send(FromWorker::Epoch {
                             worker,
-                            epoch: current,
+                            epoch: shift.current,
                             complete: u64::MAX,
                             rollups: eng.aggregates.drain_minutes(),
                         });
@@ -1130,6 +1185,112 @@ mod tests {
         let (_, epoch) = send(&mut clock);
         assert!(epoch > last_epoch, "a crowded report ends the epoch");
         assert_eq!(clock.chunk_size(), budget.chunk);
+    }
+
+    /// Sixteen workers on a sparse log, where a chunk opens a minute a
+    /// line (more than a calm epoch's). At the start, all but one worker's
+    /// first hand-over is of an epoch it read no chunk of, empty; counted
+    /// as calm, they made the epochs grow and the chunks widen to 512 KiB
+    /// before the first crowded report came back (the reader runs ahead of
+    /// the workers by their queues): each worker then held 3,400 minutes.
+    /// Modelled in steps: the reader sends a chunk a step unless the next
+    /// worker's queue is full; each worker reads one a step once started
+    /// (sixteen threads on two cores start over a while).
+    #[test]
+    fn empty_hand_overs_do_not_widen_a_sparse_log_s_chunks() {
+        use std::sync::atomic::Ordering::Relaxed;
+        let workers = 16;
+        let crowding = Arc::new(Crowding::default());
+        let budget = MinuteBudget::new(workers, true);
+        let mut clock = EpochClock::new(crowding.clone(), budget);
+        let mut shifts: Vec<Shift> = (0..workers).map(|_| Shift::default()).collect();
+        let mut queues = vec![std::collections::VecDeque::new(); workers];
+        let mut held = vec![0; workers];
+        let (mut sent, mut widest, mut most_held) = (0, 0, 0);
+        for step in 0..5000 {
+            for (w, queue) in queues.iter_mut().enumerate() {
+                if step < w * 8 {
+                    continue;
+                }
+                let Some((size, epoch)) = queue.pop_front() else {
+                    continue;
+                };
+                if let Some(ended) = shifts[w].take(epoch) {
+                    if budget.calm_hand_over(&ended, std::mem::take(&mut held[w])) {
+                        crowding.calm.store(true, Relaxed);
+                    }
+                }
+                // A line of ~155 bytes a server-minute (`bench/sparse_log.py`).
+                held[w] += size / 155;
+                most_held = most_held.max(held[w]);
+                if held[w] > budget.crowded {
+                    crowding.crowded.store(true, Relaxed);
+                }
+            }
+            let queue = &mut queues[sent % workers];
+            if queue.len() < 4 {
+                let size = clock.chunk_size();
+                widest = widest.max(size);
+                queue.push_back((size, clock.next(size - 100)));
+                sent += 1;
+            }
+        }
+        assert!(sent > 4000, "{sent}");
+        assert_eq!(widest, budget.chunk, "chunks widened");
+        assert!(most_held <= budget.crowded, "{most_held}");
+    }
+
+    #[test]
+    fn a_worker_hands_over_each_epoch_once_saying_whether_it_read_any() {
+        let mut shift = Shift::default();
+        assert_eq!(shift.take(0), None);
+        assert_eq!(shift.take(0), None);
+        assert_eq!(
+            shift.take(3),
+            Some(Ended {
+                epoch: 0,
+                read: true
+            })
+        );
+        assert_eq!(shift.take(3), None);
+        // The first chunk of a worker that took none of the first epochs.
+        let mut late = Shift::default();
+        assert_eq!(
+            late.take(5),
+            Some(Ended {
+                epoch: 0,
+                read: false
+            })
+        );
+        let budget = MinuteBudget::new(16, true);
+        assert!(!budget.calm_hand_over(
+            &Ended {
+                epoch: 0,
+                read: false
+            },
+            0
+        ));
+        assert!(budget.calm_hand_over(
+            &Ended {
+                epoch: 0,
+                read: true
+            },
+            0
+        ));
+        assert!(!budget.calm_hand_over(
+            &Ended {
+                epoch: 0,
+                read: true
+            },
+            budget.calm()
+        ));
+    }
+
+    /// Eight chunks queued in all, at least one a worker, at most four.
+    #[test]
+    fn queues_shrink_as_workers_grow() {
+        let depths: Vec<usize> = [1, 2, 3, 4, 8, 16, 64].map(queue_depth).to_vec();
+        assert_eq!(depths, [4, 4, 2, 2, 1, 1, 1]);
     }
 
     /// The other order: the first chunk is applied (swept) before the
