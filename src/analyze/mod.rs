@@ -379,7 +379,7 @@ impl Shift {
 /// it over, and the deeper the queues the further the slowest lags: with
 /// sixteen workers and four each, a month of sparse log with `--db` held
 /// 36,000-38,000 minutes there, 11,000-13,000 with one each. A buffer read
-/// from standard input or gzip is held the same way (two MiB a chunk).
+/// from standard input or gzip is held the same way (see [`OWNED_BYTES`]).
 const QUEUED_CHUNKS: usize = 8;
 
 /// Chunks queued for each of `workers`.
@@ -1255,48 +1255,19 @@ mod tests {
 
     #[test]
     fn a_worker_hands_over_each_epoch_once_saying_whether_it_read_any() {
+        let ended = |epoch, read| Ended { epoch, read };
         let mut shift = Shift::default();
         assert_eq!(shift.take(0), None);
         assert_eq!(shift.take(0), None);
-        assert_eq!(
-            shift.take(3),
-            Some(Ended {
-                epoch: 0,
-                read: true
-            })
-        );
+        assert_eq!(shift.take(3), Some(ended(0, true)));
         assert_eq!(shift.take(3), None);
         // The first chunk of a worker that took none of the first epochs.
         let mut late = Shift::default();
-        assert_eq!(
-            late.take(5),
-            Some(Ended {
-                epoch: 0,
-                read: false
-            })
-        );
+        assert_eq!(late.take(5), Some(ended(0, false)));
         let budget = MinuteBudget::new(16, true);
-        assert!(!budget.calm_hand_over(
-            &Ended {
-                epoch: 0,
-                read: false
-            },
-            0
-        ));
-        assert!(budget.calm_hand_over(
-            &Ended {
-                epoch: 0,
-                read: true
-            },
-            0
-        ));
-        assert!(!budget.calm_hand_over(
-            &Ended {
-                epoch: 0,
-                read: true
-            },
-            budget.calm()
-        ));
+        assert!(!budget.calm_hand_over(&ended(0, false), 0));
+        assert!(budget.calm_hand_over(&ended(0, true), 0));
+        assert!(!budget.calm_hand_over(&ended(0, true), budget.calm()));
     }
 
     /// Eight chunks queued in all, at least one a worker, at most four;
