@@ -13,8 +13,7 @@
 mod common;
 
 use std::io::Write;
-use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 /// bench/sparse_log.py's format: rsyslog file lines, ten servers of be_app,
 /// one request per server and minute, one DOWN/UP pair a day.
@@ -50,23 +49,6 @@ fn sparse_log(days: u32) -> Vec<u8> {
     out
 }
 
-/// `hapwatch analyze --format json EXTRA INPUT`'s report (`-` reads `stdin`).
-fn analyze(extra: &[&str], input: &Path, stdin: Stdio) -> serde_json::Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_hapwatch"))
-        .args(["analyze", "--format", "json"])
-        .args(extra)
-        .arg(input)
-        .stdin(stdin)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
 /// The largest resident set of any child waited for so far, in MB.
 fn children_peak_mb() -> i64 {
     // SAFETY: getrusage fills the struct it is given.
@@ -93,8 +75,19 @@ fn a_week_of_sparse_log_is_analysed_in_bounded_memory() {
         w.write_all(line).unwrap();
     }
     w.into_inner().unwrap().sync_all().unwrap();
-    let input = Stdio::from(std::fs::File::open(&big).unwrap());
-    let r = analyze(&["--threads", "32"], Path::new("-"), input);
+    // From the file, not `common::hapwatch_stdin`: its copy of the input
+    // would be this process's, and so the forked child's.
+    let out = Command::new(env!("CARGO_BIN_EXE_hapwatch"))
+        .args(["analyze", "--format", "json", "--threads", "32", "-"])
+        .stdin(std::fs::File::open(&big).unwrap())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(r["input"]["requests"], copies);
     let stdin_mb = children_peak_mb();
     assert!(
@@ -104,7 +97,11 @@ fn a_week_of_sparse_log_is_analysed_in_bounded_memory() {
     std::fs::remove_file(&big).unwrap();
     let log = dir.path().join("week.log");
     std::fs::write(&log, sparse_log(7)).unwrap();
-    let run = |extra: &[&str]| analyze(extra, &log, Stdio::null());
+    let run = |extra: &[&str]| {
+        let mut args = extra.to_vec();
+        args.push(log.to_str().unwrap());
+        common::analyze_json(&args)
+    };
     // Two workers whatever the machine: the bounds below are two workers'
     // (more share the budget of minutes but hold more in flight, see the
     // eight- and sixteen-worker runs at the end).
