@@ -13,6 +13,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
+use rustc_hash::FxHashMap;
 use serde::Deserialize;
 
 use super::{parse_duration, Alert, RuleOptions, Severity, Status};
@@ -161,56 +162,97 @@ struct Cond {
 /// Per-server minutes and condition states.
 #[derive(Debug, Default)]
 pub struct Degradation {
-    open: BTreeMap<ServerKey, BTreeMap<Millis, Minute>>,
+    /// (Maps by server are hashed: a month of minutes looks servers up
+    /// millions of times, and comparing their names took half the time.)
+    open: FxHashMap<ServerKey, BTreeMap<Millis, Minute>>,
     /// The servers with an open minute, by minute: the oldest open minute
     /// is the first key, and closing it touches only its servers (not a
     /// scan of every server at each commit).
     by_minute: BTreeMap<Millis, Vec<ServerKey>>,
     /// Closed minutes, the last few per server (the longest window).
-    closed: BTreeMap<ServerKey, VecDeque<(Millis, Minute)>>,
+    closed: FxHashMap<ServerKey, VecDeque<(Millis, Minute)>>,
     /// Decayed average of each server's per-minute latency percentile.
-    baseline: BTreeMap<ServerKey, (f64, u32)>,
-    conds: BTreeMap<(String, ServerKey), Cond>,
+    baseline: FxHashMap<ServerKey, (f64, u32)>,
+    /// The conditions under way (pending or firing), by server then rule:
+    /// a server's minute looks its own up without building a key.
+    conds: FxHashMap<ServerKey, Vec<(String, Cond)>>,
     /// Minutes before this are closed.
     closed_until: Millis,
     /// Minutes that arrived after their minute was closed (not judged).
     pub late_minutes: u64,
 }
 
-/// What a closed window says about a server.
-struct Window {
+/// The closed minutes of one server that its rules' windows read. Counts
+/// are summed as asked (a few fields a minute); a window of several
+/// minutes is merged once, and only for a rule that reads a percentile
+/// over enough requests: judging is done for every server's every minute,
+/// and over a sparse log nearly every one of them fails `min_requests`.
+struct Windows<'a> {
+    closed: &'a VecDeque<(Millis, Minute)>,
+    end: Millis,
+    /// Windows of several minutes merged so far, by width.
+    merged: Vec<(usize, Minute)>,
+}
+
+/// What a window's counts say.
+struct Tally {
     requests: u64,
     errors: u64,
     backend_queue_max: u32,
-    latency: Option<(u64, &'static str)>,
-    tw: Option<u64>,
 }
 
-fn window_of(minutes: &VecDeque<(Millis, Minute)>, upto: Millis, n: usize, q: f64) -> Window {
-    let mut m = Minute::default();
-    // The n minutes ending at `upto`.
-    for (_, x) in minutes
-        .iter()
-        .rev()
-        .take_while(|(t, _)| *t >= upto - n as Millis * MINUTE_MS)
-    {
-        m.merge(x);
+impl<'a> Windows<'a> {
+    /// The closed minutes among the `n` ending at `end`, newest first.
+    fn minutes(&self, n: usize) -> impl Iterator<Item = &'a Minute> {
+        let from = self.end - n as Millis * MINUTE_MS;
+        self.closed
+            .iter()
+            .rev()
+            .take_while(move |(t, _)| *t >= from)
+            .map(|(_, m)| m)
     }
-    let pct = |k: usize| {
-        m.timer(k)
-            .filter(|t| t.count() > 0)
-            .map(|t| t.hist.value_at_quantile(q))
-    };
-    // HTTP has Tr; TCP only Tt.
-    let latency = pct(1)
-        .map(|v| (v, "Tr"))
-        .or_else(|| pct(2).map(|v| (v, "Tt")));
-    Window {
-        requests: m.counts.requests,
-        errors: m.counts.errors,
-        backend_queue_max: m.counts.backend_queue_max,
-        latency,
-        tw: pct(0),
+
+    fn tally(&self, n: usize) -> Tally {
+        let mut t = Tally {
+            requests: 0,
+            errors: 0,
+            backend_queue_max: 0,
+        };
+        for m in self.minutes(n) {
+            t.requests += m.counts.requests;
+            t.errors += m.counts.errors;
+            t.backend_queue_max = t.backend_queue_max.max(m.counts.backend_queue_max);
+        }
+        t
+    }
+
+    /// Timer `k`'s value at quantile `q` over `n` minutes (see
+    /// [`crate::engine::rollup::TIMERS`]), `None` if no request had it.
+    fn quantile(&mut self, n: usize, k: usize, q: f64) -> Option<u64> {
+        let mut it = self.minutes(n);
+        let first = it.next()?;
+        if it.next().is_none() {
+            return first.quantile(k, q);
+        }
+        if let Some((_, m)) = self.merged.iter().find(|(w, _)| *w == n) {
+            return m.quantile(k, q);
+        }
+        let mut m = Minute::default();
+        for x in self.minutes(n) {
+            m.merge(x);
+        }
+        let v = m.quantile(k, q);
+        self.merged.push((n, m));
+        v
+    }
+
+    /// The latency percentile `q` over `n` minutes and the timer it is of:
+    /// Tr (HTTP), else Tt (TCP has no Tr).
+    fn latency(&mut self, n: usize, q: f64) -> Option<(u64, &'static str)> {
+        match self.quantile(n, 1, q) {
+            Some(v) => Some((v, "Tr")),
+            None => self.quantile(n, 2, q).map(|v| (v, "Tt")),
+        }
     }
 }
 
@@ -229,12 +271,15 @@ const KEPT_MINUTES: usize = 60;
 
 /// A closed minute joins its server's last [`KEPT_MINUTES`].
 fn keep_closed(
-    closed: &mut BTreeMap<ServerKey, VecDeque<(Millis, Minute)>>,
-    key: ServerKey,
+    closed: &mut FxHashMap<ServerKey, VecDeque<(Millis, Minute)>>,
+    key: &ServerKey,
     minute: Millis,
     m: Minute,
 ) {
-    let c = closed.entry(key).or_default();
+    if !closed.contains_key(key) {
+        closed.insert(key.clone(), VecDeque::new());
+    }
+    let c = closed.get_mut(key).expect("inserted above");
     c.push_back((minute, m));
     while c.len() > KEPT_MINUTES {
         c.pop_front();
@@ -244,12 +289,22 @@ fn keep_closed(
 impl Degradation {
     pub fn state(&self) -> DegradationState {
         DegradationState {
-            conds: self
-                .conds
-                .iter()
-                .map(|(k, c)| (k.clone(), c.clone()))
-                .collect(),
-            baseline: self.baseline.iter().map(|(k, b)| (k.clone(), *b)).collect(),
+            // As it always was kept: by rule, then server.
+            conds: {
+                let mut conds: Vec<_> = (self.conds.iter())
+                    .flat_map(|(k, l)| {
+                        l.iter()
+                            .map(move |(r, c)| ((r.clone(), k.clone()), c.clone()))
+                    })
+                    .collect();
+                conds.sort_by(|a, b| a.0.cmp(&b.0));
+                conds
+            },
+            baseline: {
+                let mut b: Vec<_> = self.baseline.iter().map(|(k, b)| (k.clone(), *b)).collect();
+                b.sort_by(|x, y| x.0.cmp(&y.0));
+                b
+            },
             closed_until: self.closed_until,
         }
     }
@@ -258,14 +313,17 @@ impl Degradation {
     /// from the longest window before `closed_until` on (older ones are
     /// closed, newer ones still open: stored, never judged).
     pub fn restore(&mut self, s: DegradationState, mut minutes: Vec<Rollup>) {
-        self.conds = s.conds.into_iter().collect();
+        self.conds.clear();
+        for ((rule, key), c) in s.conds {
+            self.conds.entry(key).or_default().push((rule, c));
+        }
         self.baseline = s.baseline.into_iter().collect();
         self.closed_until = s.closed_until;
         minutes.sort_by_key(|r| r.minute);
         let open = minutes.partition_point(|r| r.minute < self.closed_until);
         self.add(&minutes[open..]);
         for r in minutes.into_iter().take(open) {
-            keep_closed(&mut self.closed, r.key, r.minute, r.data);
+            keep_closed(&mut self.closed, &r.key, r.minute, r.data);
         }
     }
 
@@ -285,7 +343,10 @@ impl Degradation {
                 self.late_minutes += 1;
                 continue;
             }
-            let minutes = self.open.entry(r.key.clone()).or_default();
+            if !self.open.contains_key(&r.key) {
+                self.open.insert(r.key.clone(), BTreeMap::new());
+            }
+            let minutes = self.open.get_mut(&r.key).expect("inserted above");
             match minutes.entry(r.minute) {
                 std::collections::btree_map::Entry::Occupied(mut e) => e.get_mut().merge(&r.data),
                 std::collections::btree_map::Entry::Vacant(e) => {
@@ -309,6 +370,7 @@ impl Degradation {
         out: &mut Vec<Alert>,
     ) {
         let limit = t.saturating_sub(GRACE_MS);
+        let (list, q) = (Rule::all(rules), rules.haproxy_server_latency.percentile);
         loop {
             // The oldest open minute that is over.
             let next = self
@@ -323,7 +385,7 @@ impl Degradation {
             for key in &judged {
                 if let Some(minutes) = self.open.get_mut(key) {
                     if let Some(m) = minutes.remove(&minute) {
-                        keep_closed(&mut self.closed, key.clone(), minute, m);
+                        keep_closed(&mut self.closed, key, minute, m);
                     }
                     if minutes.is_empty() {
                         self.open.remove(key);
@@ -332,92 +394,169 @@ impl Degradation {
             }
             // Servers with a condition under way are judged too: a minute
             // without their requests does not hold.
-            let seen: std::collections::HashSet<ServerKey> = judged.iter().cloned().collect();
-            for (_, key) in self.conds.keys() {
-                if !seen.contains(key) {
-                    judged.push(key.clone());
-                }
+            if !self.conds.is_empty() {
+                let seen: std::collections::HashSet<&ServerKey> = judged.iter().collect();
+                let more: Vec<ServerKey> = (self.conds.keys())
+                    .filter(|k| !seen.contains(k))
+                    .cloned()
+                    .collect();
+                judged.extend(more);
             }
             judged.sort();
             judged.dedup();
             for key in judged {
-                self.judge(&key, minute, end, rules, runbook, out);
+                self.judge(&key, minute, end, &list, q, runbook, out);
             }
             self.closed_until = end;
         }
     }
 
+    /// Judges `key`'s closed minute `minute` (ending at `end`) by each rule.
     #[allow(clippy::too_many_arguments)]
-    fn step(
-        &mut self,
-        rule: &str,
-        opts: &RuleOptions,
-        for_: Millis,
-        key: &ServerKey,
-        holds: bool,
-        end: Millis,
-        summary: String,
-        description: String,
-        runbook: &str,
-        out: &mut Vec<Alert>,
-    ) {
-        let c = self
-            .conds
-            .entry((rule.to_string(), key.clone()))
-            .or_default();
-        let severity = opts.severity.unwrap_or(Severity::Warning);
-        let labels = super::Evaluator::labels(
-            rule,
-            opts,
-            severity,
-            &key.host,
-            &key.backend,
-            Some(&key.server),
-        );
-        let alert = |status, starts_at, ends_at| Alert {
-            rule: rule.into(),
-            status,
-            severity,
-            labels: labels.clone(),
-            starts_at,
-            ends_at,
-            summary: summary.clone(),
-            description: description.clone(),
-            runbook: runbook.into(),
-        };
-        if holds {
-            c.clear_since = None;
-            let since = *c.holding_since.get_or_insert(end - MINUTE_MS);
-            if !c.firing && end - since >= for_ {
-                c.firing = true;
-                out.push(alert(Status::Firing, end, None));
-            }
-        } else if c.firing {
-            let clear = *c.clear_since.get_or_insert(end - MINUTE_MS);
-            if end - clear >= for_.max(MINUTE_MS) {
-                out.push(alert(
-                    Status::Resolved,
-                    c.holding_since.unwrap_or(end),
-                    Some(end),
-                ));
-                self.conds.remove(&(rule.to_string(), key.clone()));
-            }
-        } else {
-            self.conds.remove(&(rule.to_string(), key.clone()));
-        }
-    }
-
     fn judge(
         &mut self,
         key: &ServerKey,
         minute: Millis,
         end: Millis,
-        rules: &super::RuleFile,
+        list: &[Rule<'_>],
+        baseline_q: f64,
         runbook: &str,
         out: &mut Vec<Alert>,
     ) {
-        // The built-in rules, then the rule file's own `[[rules]]`.
-        let mut list: Vec<(&str, Kind)> = vec![
+        let Degradation {
+            closed,
+            conds,
+            baseline,
+            ..
+        } = self;
+        let empty = VecDeque::new();
+        let mut w = Windows {
+            closed: closed.get(key).unwrap_or(&empty),
+            end,
+            merged: Vec::new(),
+        };
+        let has_minute = w.closed.back().is_some_and(|(t, _)| *t == minute);
+        let base = baseline.get(key).copied();
+        for rule in list {
+            let opts = rule.kind.rule();
+            if !opts.enabled || !opts.selects(&key.host, &key.backend, Some(&key.server)) {
+                continue;
+            }
+            let holds = has_minute && rule.holds(&mut w, base);
+            let Some((status, starts_at, ends_at)) =
+                step(conds, rule.name, key, holds, end, rule.for_)
+            else {
+                continue;
+            };
+            // Words only for an alert that is sent.
+            let (summary, description) = rule.describe(&mut w, key, has_minute, base);
+            let severity = opts.severity.unwrap_or(Severity::Warning);
+            out.push(Alert {
+                rule: rule.name.into(),
+                status,
+                severity,
+                labels: super::Evaluator::labels(
+                    rule.name,
+                    opts,
+                    severity,
+                    &key.host,
+                    &key.backend,
+                    Some(&key.server),
+                ),
+                starts_at,
+                ends_at,
+                summary,
+                description,
+                runbook: runbook.into(),
+            });
+        }
+        // The baseline learns from the minute just judged (after it was
+        // compared: a slow minute is not its own baseline).
+        if has_minute {
+            if let Some((x, _)) = w.latency(1, baseline_q) {
+                let x = x as f64;
+                let b = match baseline.get_mut(key) {
+                    Some(b) => b,
+                    None => baseline.entry(key.clone()).or_insert((x, 0)),
+                };
+                b.0 += (x - b.0) / 60.0;
+                b.1 += 1;
+            }
+        }
+    }
+}
+
+/// One rule's condition on one server after a judged minute: pending
+/// when it first holds, firing once it has held for `for_`, resolved once
+/// it has not held for `for_` again (at least a minute). Returns the alert
+/// to send, if any: status, `starts_at`, `ends_at`.
+fn step(
+    conds: &mut FxHashMap<ServerKey, Vec<(String, Cond)>>,
+    rule: &str,
+    key: &ServerKey,
+    holds: bool,
+    end: Millis,
+    for_: Millis,
+) -> Option<(Status, Millis, Option<Millis>)> {
+    let under_way = |l: &Vec<(String, Cond)>| l.iter().position(|(r, _)| r == rule);
+    let at = conds.get(key).and_then(under_way);
+    if !holds && at.is_none() {
+        // What nearly every server's minute is: nothing to keep.
+        return None;
+    }
+    if !conds.contains_key(key) {
+        conds.insert(key.clone(), Vec::new());
+    }
+    let list = conds.get_mut(key).expect("inserted above");
+    let i = at.unwrap_or_else(|| {
+        list.push((rule.to_string(), Cond::default()));
+        list.len() - 1
+    });
+    let c = &mut list[i].1;
+    let (event, over) = if holds {
+        c.clear_since = None;
+        let since = *c.holding_since.get_or_insert(end - MINUTE_MS);
+        match !c.firing && end - since >= for_ {
+            true => {
+                c.firing = true;
+                (Some((Status::Firing, end, None)), false)
+            }
+            false => (None, false),
+        }
+    } else if c.firing {
+        let clear = *c.clear_since.get_or_insert(end - MINUTE_MS);
+        match end - clear >= for_.max(MINUTE_MS) {
+            true => {
+                let starts = c.holding_since.unwrap_or(end);
+                (Some((Status::Resolved, starts, Some(end))), true)
+            }
+            false => (None, false),
+        }
+    } else {
+        (None, true)
+    };
+    if over {
+        list.remove(i);
+        if list.is_empty() {
+            conds.remove(key);
+        }
+    }
+    event
+}
+
+/// A rule as judged: its name and kind, its window in minutes and its
+/// `for`, read once per batch of minutes rather than for each server.
+struct Rule<'a> {
+    name: &'a str,
+    kind: Kind<'a>,
+    window: usize,
+    for_: Millis,
+}
+
+impl<'a> Rule<'a> {
+    /// The built-in rules, then the rule file's own `[[rules]]`.
+    fn all(rules: &'a super::RuleFile) -> Vec<Rule<'a>> {
+        let mut list = vec![
             (
                 "haproxy_server_latency",
                 Kind::Latency(&rules.haproxy_server_latency),
@@ -435,112 +574,110 @@ impl Degradation {
             list.push((r.name.as_str(), r.kind.as_kind()));
         }
         let minutes = |w: &str| (parse_duration(w).unwrap_or(MINUTE_MS) / MINUTE_MS) as usize;
+        list.into_iter()
+            .map(|(name, kind)| {
+                let (window, for_) = match &kind {
+                    Kind::Latency(l) => (&l.window, &l.for_),
+                    Kind::Errors(e) => (&e.window, &e.for_),
+                    Kind::Queue(q) => (&q.window, &q.for_),
+                };
+                Rule {
+                    name,
+                    window: minutes(window),
+                    for_: dur(for_).unwrap_or(120_000),
+                    kind,
+                }
+            })
+            .collect()
+    }
+
+    /// Whether the window ending with a minute the server has holds the
+    /// rule. Counts first: a percentile is read only over enough requests.
+    fn holds(&self, w: &mut Windows, base: Option<(f64, u32)>) -> bool {
+        let n = self.window;
+        let t = w.tally(n);
+        match self.kind {
+            Kind::Latency(l) => {
+                if t.requests < l.min_requests {
+                    return false;
+                }
+                let Some((v, _)) = w.latency(n, l.percentile) else {
+                    return false;
+                };
+                let over_abs = l.threshold_ms.is_some_and(|t| v > t);
+                let over_base = match (l.baseline_factor, base) {
+                    (Some(k), Some((b, n))) if n >= 10 && b > 0.0 => v as f64 > k * b,
+                    _ => false,
+                };
+                over_abs || over_base
+            }
+            Kind::Errors(e) => {
+                let ratio = t.errors as f64 / t.requests.max(1) as f64;
+                t.requests >= e.min_requests && ratio > e.max_ratio
+            }
+            Kind::Queue(q) => {
+                t.requests >= q.min_requests
+                    && (t.backend_queue_max > q.max_backend_queue
+                        || w.quantile(n, 0, 0.95).unwrap_or(0) > q.tw_p95_ms)
+            }
+        }
+    }
+
+    /// An alert's summary and description: what the window shows.
+    fn describe(
+        &self,
+        w: &mut Windows,
+        key: &ServerKey,
+        has_minute: bool,
+        base: Option<(f64, u32)>,
+    ) -> (String, String) {
         let who = format!(
             "{}/{} on {}",
             key.backend,
             key.server,
             if key.host.is_empty() { "-" } else { &key.host }
         );
-        // Everything read from the closed minutes first, then the states.
-        let empty = VecDeque::new();
-        let closed = self.closed.get(key).unwrap_or(&empty);
-        let has_minute = closed.back().is_some_and(|(t, _)| *t == minute);
-        let base = self.baseline.get(key).copied();
-        let last = window_of(closed, end, 1, rules.haproxy_server_latency.percentile)
-            .latency
-            .map(|x| x.0 as f64);
-        let mut decisions = Vec::new();
-        for (name, kind) in &list {
-            let opts = kind.rule();
-            if !opts.enabled || !opts.selects(&key.host, &key.backend, Some(&key.server)) {
-                continue;
+        let n = self.window;
+        let t = w.tally(n);
+        match self.kind {
+            Kind::Latency(l) => {
+                let what = match w.latency(n, l.percentile) {
+                    Some((v, timer)) if has_minute && t.requests >= l.min_requests => {
+                        let base_txt = base
+                            .filter(|b| b.1 >= 10)
+                            .map(|b| format!(", baseline {:.0} ms", b.0))
+                            .unwrap_or_default();
+                        format!(
+                            "p{:.0} of {timer} {v} ms over {} requests in {}{base_txt}",
+                            l.percentile * 100.0,
+                            t.requests,
+                            l.window
+                        )
+                    }
+                    _ => String::new(),
+                };
+                (format!("{who} is slow"), what)
             }
-            let (holds, summary, description, for_) = match kind {
-                Kind::Latency(l) => {
-                    let w = window_of(closed, end, minutes(&l.window), l.percentile);
-                    let (holds, what) = match w.latency {
-                        Some((v, timer)) if has_minute && w.requests >= l.min_requests => {
-                            let over_abs = l.threshold_ms.is_some_and(|t| v > t);
-                            let over_base = match (l.baseline_factor, base) {
-                                (Some(k), Some((b, n))) if n >= 10 && b > 0.0 => v as f64 > k * b,
-                                _ => false,
-                            };
-                            let base_txt = base
-                                .filter(|b| b.1 >= 10)
-                                .map(|b| format!(", baseline {:.0} ms", b.0))
-                                .unwrap_or_default();
-                            (
-                                over_abs || over_base,
-                                format!(
-                                    "p{:.0} of {timer} {v} ms over {} requests in {}{base_txt}",
-                                    l.percentile * 100.0,
-                                    w.requests,
-                                    l.window
-                                ),
-                            )
-                        }
-                        _ => (false, String::new()),
-                    };
-                    (holds, format!("{who} is slow"), what, &l.for_)
-                }
-                Kind::Errors(e) => {
-                    let w = window_of(closed, end, minutes(&e.window), 0.5);
-                    let ratio = w.errors as f64 / w.requests.max(1) as f64;
-                    (
-                        has_minute && w.requests >= e.min_requests && ratio > e.max_ratio,
-                        format!("{who} fails {:.1}% of its requests", ratio * 100.0),
-                        format!(
-                            "{} of {} requests in {} were 5xx or ended by the server side (termination state S?, sC, SH...).",
-                            w.errors, w.requests, e.window
-                        ),
-                        &e.for_,
-                    )
-                }
-                Kind::Queue(q) => {
-                    let w = window_of(closed, end, minutes(&q.window), 0.95);
-                    let tw = w.tw.unwrap_or(0);
-                    (
-                        has_minute
-                            && w.requests >= q.min_requests
-                            && (tw > q.tw_p95_ms || w.backend_queue_max > q.max_backend_queue),
-                        format!("requests queue in {} for {}", key.backend, key.server),
-                        format!(
-                            "Tw p95 {tw} ms, backend queue up to {} over {}: servers are at maxconn or too few are UP.",
-                            w.backend_queue_max, q.window
-                        ),
-                        &q.for_,
-                    )
-                }
-            };
-            decisions.push((
-                name.to_string(),
-                opts.clone(),
-                dur(for_).unwrap_or(120_000),
-                holds,
-                summary,
-                description,
-            ));
-        }
-        // The baseline learns from the minute just judged (after it was
-        // compared: a slow minute is not its own baseline).
-        if let (true, Some(x)) = (has_minute, last) {
-            let b = self.baseline.entry(key.clone()).or_insert((x, 0));
-            b.0 += (x - b.0) / 60.0;
-            b.1 += 1;
-        }
-        for (name, opts, for_, holds, summary, description) in decisions {
-            self.step(
-                &name,
-                &opts,
-                for_,
-                key,
-                holds,
-                end,
-                summary,
-                description,
-                runbook,
-                out,
-            );
+            Kind::Errors(e) => {
+                let ratio = t.errors as f64 / t.requests.max(1) as f64;
+                (
+                    format!("{who} fails {:.1}% of its requests", ratio * 100.0),
+                    format!(
+                        "{} of {} requests in {} were 5xx or ended by the server side (termination state S?, sC, SH...).",
+                        t.errors, t.requests, e.window
+                    ),
+                )
+            }
+            Kind::Queue(q) => {
+                let tw = w.quantile(n, 0, 0.95).unwrap_or(0);
+                (
+                    format!("requests queue in {} for {}", key.backend, key.server),
+                    format!(
+                        "Tw p95 {tw} ms, backend queue up to {} over {}: servers are at maxconn or too few are UP.",
+                        t.backend_queue_max, q.window
+                    ),
+                )
+            }
         }
     }
 }
