@@ -25,10 +25,11 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use rustc_hash::FxHashSet;
 use serde::{Deserialize, Serialize};
 
 use super::{parse_duration, show_host, Alert, RuleOptions, Severity, Status};
-use crate::model::{Label, Transition};
+use crate::model::{Label, ServerKey, Transition};
 use crate::time::{format_rfc3339_ms, Millis};
 
 #[derive(Clone, Debug, Deserialize)]
@@ -173,6 +174,12 @@ pub struct Fleet {
     /// host heard in a new minute (a restart with a host's last hearing
     /// minutes old would judge it silent at once).
     pub dirty: bool,
+    /// The servers [`Fleet::serves`] found a view of, on their host: it is
+    /// asked for every server's every minute, and a view is never taken
+    /// away (the whole state is replaced: [`Fleet::restore`]), so a server
+    /// here needs no lookup of its names (a month of log asked 2 million
+    /// times, each building two `String`s for the lookup).
+    served: FxHashSet<ServerKey>,
 }
 
 /// What a judgement wants done: the evaluator fires and resolves.
@@ -222,7 +229,14 @@ impl Fleet {
             enabled: true,
             offsets: BTreeMap::new(),
             dirty: false,
+            served: FxHashSet::default(),
         }
+    }
+
+    /// Carries on from a stopped run's state.
+    pub fn restore(&mut self, state: FleetState) {
+        self.state = state;
+        self.served.clear();
     }
 
     /// `host`'s dates run `offset` ahead of the reference (negative:
@@ -330,18 +344,12 @@ impl Fleet {
 
     /// `host` sent requests to a server in the minute ending at `at`: it
     /// reports the server, UP, unless a health line said otherwise.
-    pub fn serves(
-        &mut self,
-        host: &str,
-        backend: &str,
-        server: &str,
-        at: Millis,
-        s: &Settings,
-        out: &mut Vec<Act>,
-    ) {
-        if !self.enabled {
+    pub fn serves(&mut self, key: &ServerKey, at: Millis, s: &Settings, out: &mut Vec<Act>) {
+        if !self.enabled || self.served.contains(key) {
             return;
         }
+        self.served.insert(key.clone());
+        let (host, backend, server) = (&key.host[..], &key.backend[..], &key.server[..]);
         let at = self.fleet_time(host, at);
         let views = self
             .state

@@ -539,7 +539,7 @@ impl Evaluator {
                         last_host = Some(k.host.as_str());
                     }
                     if !k.server.starts_with('<') {
-                        f.serves(&k.host, &k.backend, &k.server, end, s, out);
+                        f.serves(k, end, s, out);
                     }
                 }
             });
@@ -620,7 +620,7 @@ impl Evaluator {
             .collect();
         self.backend_down.extend(s.backend_down);
         self.degradation.restore(s.degradation, minutes);
-        self.fleet.state = s.fleet;
+        self.fleet.restore(s.fleet);
         self.changed = true;
     }
 
