@@ -184,8 +184,11 @@ pub struct Degradation {
 #[derive(Debug)]
 struct Server {
     key: ServerKey,
-    open: BTreeMap<Millis, Minute>,
-    /// Closed minutes, the last [`KEPT_MINUTES`] (the longest window).
+    /// Open minutes, oldest first: one or two (a `BTreeMap` here took a
+    /// 3 KB node for each of 100,000 servers).
+    open: Vec<(Millis, Minute)>,
+    /// Closed minutes, the last few (the longest window of the rules in
+    /// use, at most [`KEPT_MINUTES`]).
     closed: VecDeque<(Millis, Minute)>,
     /// Decayed average of the server's per-minute latency percentile, and
     /// how many minutes it has learnt from.
@@ -195,12 +198,41 @@ struct Server {
 }
 
 impl Server {
-    /// A closed minute joins the server's last [`KEPT_MINUTES`].
-    fn keep_closed(&mut self, minute: Millis, m: Minute) {
-        self.closed.push_back((minute, m));
-        while self.closed.len() > KEPT_MINUTES {
+    /// A closed minute joins the server's last `keep`: the newest minutes
+    /// are all a window of `keep` minutes or fewer can read.
+    fn keep_closed(&mut self, minute: Millis, m: Minute, keep: usize) {
+        while self.closed.len() >= keep.max(1) {
             self.closed.pop_front();
         }
+        // Room for one more, not four (a kilobyte), while there are few:
+        // most of 100,000 servers keep one or two.
+        if self.closed.len() == self.closed.capacity() && self.closed.len() < 4 {
+            self.closed.reserve_exact(1);
+        }
+        self.closed.push_back((minute, m));
+    }
+
+    /// Adds a piece of an open minute (merged with the minute's other
+    /// pieces); whether the minute is new here.
+    fn add_open(&mut self, minute: Millis, m: &Minute) -> bool {
+        match self.open.binary_search_by_key(&minute, |(t, _)| *t) {
+            Ok(i) => {
+                self.open[i].1.merge(m);
+                false
+            }
+            Err(i) => {
+                if self.open.len() == self.open.capacity() && self.open.len() < 4 {
+                    self.open.reserve_exact(1);
+                }
+                self.open.insert(i, (minute, m.clone()));
+                true
+            }
+        }
+    }
+
+    fn take_open(&mut self, minute: Millis) -> Option<Minute> {
+        let i = self.open.binary_search_by_key(&minute, |(t, _)| *t).ok()?;
+        Some(self.open.remove(i).1)
     }
 }
 
@@ -301,7 +333,7 @@ impl Degradation {
         self.ids.insert(key.clone(), i);
         self.servers.push(Server {
             key: key.clone(),
-            open: BTreeMap::new(),
+            open: Vec::new(),
             closed: VecDeque::new(),
             baseline: None,
             conds: Vec::new(),
@@ -353,7 +385,7 @@ impl Degradation {
         self.add(&minutes[open..]);
         for r in minutes.into_iter().take(open) {
             let id = self.id(&r.key);
-            self.servers[id as usize].keep_closed(r.minute, r.data);
+            self.servers[id as usize].keep_closed(r.minute, r.data, KEPT_MINUTES);
         }
     }
 
@@ -374,12 +406,8 @@ impl Degradation {
                 continue;
             }
             let id = self.id(&r.key);
-            match self.servers[id as usize].open.entry(r.minute) {
-                std::collections::btree_map::Entry::Occupied(mut e) => e.get_mut().merge(&r.data),
-                std::collections::btree_map::Entry::Vacant(e) => {
-                    e.insert(r.data.clone());
-                    self.by_minute.entry(r.minute).or_default().push(id);
-                }
+            if self.servers[id as usize].add_open(r.minute, &r.data) {
+                self.by_minute.entry(r.minute).or_default().push(id);
             }
         }
     }
@@ -395,6 +423,10 @@ impl Degradation {
     ) {
         let limit = t.saturating_sub(GRACE_MS);
         let (list, q) = (Rule::all(rules), rules.haproxy_server_latency.percentile);
+        // What the longest window reads: older minutes are dropped as
+        // they close (a rule of one minute keeps one).
+        let keep = list.iter().map(|r| r.window).max().unwrap_or(1);
+        let keep = keep.clamp(1, KEPT_MINUTES);
         loop {
             // The oldest open minute that is over.
             let next = self
@@ -408,8 +440,8 @@ impl Degradation {
             let mut judged = self.by_minute.remove(&minute).unwrap_or_default();
             for &id in &judged {
                 let s = &mut self.servers[id as usize];
-                if let Some(m) = s.open.remove(&minute) {
-                    s.keep_closed(minute, m);
+                if let Some(m) = s.take_open(minute) {
+                    s.keep_closed(minute, m, keep);
                 }
             }
             // Servers with a condition under way are judged too: a minute
@@ -814,6 +846,36 @@ mod tests {
             &[(10, 10, 0), (10, 10, 0), (10, 10, 0), (10, 10, 0)]
         )
         .is_empty());
+    }
+
+    /// A window of several minutes reads each of them, though a server
+    /// keeps no more closed minutes than the longest window (here three;
+    /// the other rules read one).
+    #[test]
+    fn a_window_of_three_minutes_reads_three_and_keeps_no_more() {
+        let mut rules = RuleFile::default(); // 5%, 20 requests
+        rules.haproxy_server_errors.window = "3m".into();
+        rules.haproxy_server_errors.for_ = "0s".into();
+        let mut d = Degradation::default();
+        let mut out = Vec::new();
+        // 15 of 15 failed, then quiet minutes of 5 requests: 20 requests
+        // from minute 1 on, and minute 0 out of the window from minute 3.
+        let minutes = [(15, 15), (5, 0), (5, 0), (5, 0), (5, 0), (5, 0)];
+        for (i, &(r, e)) in minutes.iter().enumerate() {
+            let at = i as Millis * MINUTE_MS;
+            d.add(&[minute(at, r, e, 0)]);
+            d.close_until(at + MINUTE_MS + GRACE_MS, &rules, "", &mut out);
+            assert!(d.servers[0].closed.len() <= 3, "minute {i}");
+        }
+        let got: Vec<_> = (out.iter())
+            .filter(|a| a.rule == "haproxy_server_errors")
+            .map(|a| (a.status, a.ends_at.unwrap_or(a.starts_at)))
+            .collect();
+        let m = |i: i64| i * MINUTE_MS;
+        // Minutes 0-1 (20 requests, 15 failed) and 0-2 hold; 1-3 are 15
+        // requests, too few.
+        assert_eq!(got, vec![(Status::Firing, m(2)), (Status::Resolved, m(4))]);
+        assert_eq!(d.servers[0].closed.len(), 3);
     }
 
     /// A server's own baseline: ten quiet minutes at ~10 ms, then a minute

@@ -22,7 +22,7 @@ use crate::haproxy::{Request, Timer};
 use crate::time::Millis;
 
 use super::counts::Counts;
-use super::stats::{ServerKey, TimerStats};
+use super::stats::{quantile_of, ServerKey, TimerStats};
 
 pub const MINUTE_MS: Millis = 60_000;
 
@@ -43,13 +43,6 @@ const FEW: usize = 8;
 
 /// `Minute::few_n` once the minute records into its histograms.
 const PROMOTED: u8 = u8::MAX;
-
-/// An empty histogram of the minutes' resolution (2 significant digits,
-/// as `TimerStats`): what [`Minute::quantile`] rounds a value by.
-fn resolution() -> &'static Histogram<u64> {
-    static EMPTY: std::sync::OnceLock<Histogram<u64>> = std::sync::OnceLock::new();
-    EMPTY.get_or_init(|| Histogram::new(2).expect("2 significant digits is valid"))
-}
 
 #[derive(Clone, Debug, Default)]
 pub struct Minute {
@@ -76,7 +69,7 @@ impl PartialEq for TimerStats {
         let (mut a, mut b) = (self.clone(), o.clone());
         a.flush();
         b.flush();
-        a.hist == b.hist && a.sum == b.sum && a.max == b.max
+        a.hist() == b.hist() && a.sum == b.sum && a.max == b.max
     }
 }
 
@@ -215,19 +208,7 @@ impl Minute {
         if n == 0 {
             return None;
         }
-        let v = &mut v[..n];
-        v.sort_unstable();
-        // HdrHistogram's `value_at_quantile`: the value whose count reaches
-        // ceil(q * n) (at least the first), reported as the highest value
-        // its bucket holds (the lowest for q = 0).
-        let q = q.min(1.0);
-        let rank = ((q * n as f64).ceil() as usize).clamp(1, n);
-        let x = v[rank - 1];
-        let h = resolution();
-        Some(match q == 0.0 {
-            true => h.lowest_equivalent(x),
-            false => h.highest_equivalent(x),
-        })
+        Some(quantile_of(&mut v[..n], q))
     }
 
     /// Makes the histograms readable (the few requests held as logged go
@@ -329,7 +310,7 @@ impl Minute {
         let t = self.timer(k)?;
         let mut out = Vec::new();
         V2Serializer::new()
-            .serialize(&t.hist, &mut out)
+            .serialize(&*t.hist(), &mut out)
             .expect("serializing to a Vec cannot fail");
         Some(out)
     }
@@ -508,7 +489,7 @@ mod tests {
                 sealed.seal();
                 for q in [0.0, 0.5, 0.9, 0.95, 0.99, 1.0] {
                     for k in 0..3 {
-                        let want = m.timer(k).map(|t| t.hist.value_at_quantile(q));
+                        let want = m.timer(k).map(|t| t.hist().value_at_quantile(q));
                         assert_eq!(
                             m.quantile(k, q),
                             want,

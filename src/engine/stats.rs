@@ -23,15 +23,54 @@ pub use crate::model::ServerKey;
 /// record (five per request line). Exact, so accuracy does not change.
 const SMALL: usize = 512;
 
-/// Values recorded straight into the histogram before a timer gets its
-/// small-value array (see [`TimerStats::record`]).
+/// Values a timer holds as recorded before it builds its histogram, then
+/// the values the histogram records before the timer gets its small-value
+/// array (see [`TimerStats::record`]).
 const HOT: u64 = 64;
 
+/// An empty histogram of the timers' resolution (2 significant digits):
+/// what a value held as recorded is rounded by when read.
+pub(crate) fn resolution() -> &'static Histogram<u64> {
+    static EMPTY: std::sync::OnceLock<Histogram<u64>> = std::sync::OnceLock::new();
+    EMPTY.get_or_init(|| Histogram::new(2).expect("2 significant digits is valid"))
+}
+
+/// HdrHistogram's `value_at_quantile` of these values (sorted here), as a
+/// histogram of 2 significant digits holding them answers it: the value
+/// whose count reaches ceil(q * n) (at least the first), reported as the
+/// highest value its bucket holds (the lowest for q = 0). `v` not empty.
+pub(crate) fn quantile_of(v: &mut [u64], q: f64) -> u64 {
+    v.sort_unstable();
+    let n = v.len();
+    let q = q.min(1.0);
+    let rank = ((q * n as f64).ceil() as usize).clamp(1, n);
+    let x = v[rank - 1];
+    let h = resolution();
+    match q == 0.0 {
+        true => h.lowest_equivalent(x),
+        false => h.highest_equivalent(x),
+    }
+}
+
+/// Where a timer's distribution is.
+#[derive(Clone, Debug)]
+enum Dist {
+    /// Fewer than [`HOT`] values, as recorded: a server seen a few times
+    /// (most of 100,000 names) holds a few bytes instead of a 2 KB
+    /// histogram for each of its six timers. Never beside a small-value
+    /// array (`TimerStats::small` is empty).
+    Few(Vec<u32>),
+    /// Boxed: a timer of a few values is then 64 bytes, not 160.
+    Hist(Box<Histogram<u64>>),
+}
+
 /// Latency distribution of one timer: an HDR histogram (2 significant
-/// digits: < 1% relative error) plus the exact sum and maximum.
+/// digits: < 1% relative error) plus the exact sum and maximum. Read the
+/// distribution through [`TimerStats::quantile`] or [`TimerStats::hist`]:
+/// a timer of a few values holds them as recorded.
 #[derive(Clone, Debug)]
 pub struct TimerStats {
-    pub hist: Histogram<u64>,
+    dist: Dist,
     /// SMALL counters while recording; empty once [`TimerStats::compact`]ed.
     small: Box<[u16]>,
     pending: u64,
@@ -56,7 +95,7 @@ impl TimerStats {
         TimerStats {
             sum: (hist.mean() * hist.len() as f64).round() as u64,
             max: hist.max(),
-            hist,
+            dist: Dist::Hist(Box::new(hist)),
             small: Box::new([]),
             pending: 0,
         }
@@ -78,7 +117,8 @@ impl TimerStats {
     }
 
     /// A value past the small-value counters (or one whose counter is
-    /// full): into the histogram itself.
+    /// full, or a timer without them): held as recorded while the timer has
+    /// few, else into the histogram itself.
     #[inline(never)]
     fn record_slow(&mut self, v: u64) {
         if let Some(c) = self.small.get_mut(v as usize) {
@@ -87,15 +127,56 @@ impl TimerStats {
             self.flush();
             return;
         }
+        if let Dist::Few(values) = &mut self.dist {
+            if (values.len() as u64) < HOT - 1 {
+                if let Ok(v) = u32::try_from(v) {
+                    values.push(v);
+                    return;
+                }
+            }
+        }
         // `record`, not `saturating_record`: the latter never resizes and
         // would clamp every value above the current range. A timer is an i32
         // of milliseconds, far below the auto-resize limit (i64::MAX / 2), so
         // this cannot fail.
-        let _ = self.hist.record(v);
+        let hist = self.hist_mut();
+        let _ = hist.record(v);
+        let busy = hist.len() >= HOT;
         // A server that keeps getting requests earns its small-value array;
-        // one seen a few times (most of 100,000 names) never pays its 1 KB.
-        if self.small.is_empty() && self.hist.len() == HOT {
+        // one seen a few times never pays its 1 KB.
+        if self.small.is_empty() && busy {
             self.small = vec![0; SMALL].into_boxed_slice();
+        }
+    }
+
+    /// The histogram, built from the values held as recorded if the timer
+    /// had few so far (it then records into it).
+    fn hist_mut(&mut self) -> &mut Histogram<u64> {
+        if let Dist::Few(values) = &self.dist {
+            self.dist = Dist::Hist(Box::new(Self::histogram_of(values)));
+        }
+        match &mut self.dist {
+            Dist::Hist(h) => h,
+            Dist::Few(_) => unreachable!("built above"),
+        }
+    }
+
+    fn histogram_of(values: &[u32]) -> Histogram<u64> {
+        let mut h = resolution().clone();
+        for &v in values {
+            let _ = h.record(v as u64);
+        }
+        h
+    }
+
+    /// The distribution as an HDR histogram (flushed first: see
+    /// [`TimerStats::flush`]); built for the occasion if the timer holds
+    /// its few values as recorded.
+    pub fn hist(&self) -> std::borrow::Cow<'_, Histogram<u64>> {
+        debug_assert_eq!(self.pending, 0, "flush before reading the histogram");
+        match &self.dist {
+            Dist::Hist(h) => std::borrow::Cow::Borrowed(h),
+            Dist::Few(values) => std::borrow::Cow::Owned(Self::histogram_of(values)),
         }
     }
 
@@ -117,12 +198,17 @@ impl TimerStats {
         }
     }
 
-    /// A new histogram with a small-value array from `pool` if it has one
-    /// (else it gets one once it has recorded [`HOT`] values).
+    /// A new timer with a small-value array (and a histogram) from `pool`
+    /// if it has one: a busy minute's; else it holds its first values as
+    /// recorded and gets an array once it has recorded [`HOT`].
     pub fn from_pool(pool: &mut Vec<Box<[u16]>>) -> Self {
+        let (dist, small) = match pool.pop() {
+            Some(small) => (Dist::Hist(Box::new(resolution().clone())), small),
+            None => (Dist::Few(Vec::new()), Box::default()),
+        };
         TimerStats {
-            hist: Histogram::new(2).expect("2 significant digits is valid"),
-            small: pool.pop().unwrap_or_else(|| Box::new([])),
+            dist,
+            small,
             pending: 0,
             sum: 0,
             max: 0,
@@ -137,9 +223,12 @@ impl TimerStats {
         // Nothing above the largest value recorded (`max`): most arrays are
         // used at their low end (Tw is nearly always 0).
         let used = (self.max as usize).saturating_add(1).min(self.small.len());
+        let Dist::Hist(hist) = &mut self.dist else {
+            unreachable!("a timer with a small-value array has its histogram")
+        };
         for (v, c) in self.small[..used].iter_mut().enumerate() {
             if *c > 0 {
-                let _ = self.hist.record_n(v as u64, *c as u64);
+                let _ = hist.record_n(v as u64, *c as u64);
                 *c = 0;
             }
         }
@@ -152,12 +241,52 @@ impl TimerStats {
     }
 
     pub fn count(&self) -> u64 {
-        self.hist.len() + self.pending
+        match &self.dist {
+            Dist::Few(values) => values.len() as u64,
+            Dist::Hist(h) => h.len() + self.pending,
+        }
     }
 
     pub fn quantile(&self, q: f64) -> u64 {
         debug_assert_eq!(self.pending, 0, "flush before reading quantiles");
-        self.hist.value_at_quantile(q)
+        match &self.dist {
+            Dist::Hist(h) => h.value_at_quantile(q),
+            Dist::Few(values) if values.is_empty() => 0,
+            Dist::Few(values) => {
+                let mut v = [0u64; HOT as usize];
+                for (v, &x) in v.iter_mut().zip(values) {
+                    *v = x as u64;
+                }
+                quantile_of(&mut v[..values.len()], q)
+            }
+        }
+    }
+
+    /// The distribution's values by their bucket's lowest value, with
+    /// their counts, ascending (the histogram's `iter_recorded`).
+    pub fn for_each_recorded(&self, mut f: impl FnMut(u64, u64)) {
+        debug_assert_eq!(self.pending, 0, "flush before reading the values");
+        match &self.dist {
+            Dist::Hist(h) => {
+                for v in h.iter_recorded() {
+                    f(
+                        h.lowest_equivalent(v.value_iterated_to()),
+                        v.count_at_value(),
+                    );
+                }
+            }
+            Dist::Few(values) => {
+                let mut low = [0u64; HOT as usize];
+                for (l, &v) in low.iter_mut().zip(values) {
+                    *l = resolution().lowest_equivalent(v as u64);
+                }
+                let low = &mut low[..values.len()];
+                low.sort_unstable();
+                for run in low.chunk_by(|a, b| a == b) {
+                    f(run[0], run.len() as u64);
+                }
+            }
+        }
     }
 
     pub fn mean(&self) -> f64 {
@@ -167,10 +296,22 @@ impl TimerStats {
     pub fn merge(&mut self, o: &TimerStats) {
         debug_assert_eq!(o.pending, 0, "flush before merging");
         self.flush();
-        // Both histograms auto-resize, so adding cannot fail on range.
-        self.hist
-            .add(&o.hist)
-            .expect("auto-resizing histograms merge");
+        match (&mut self.dist, &o.dist) {
+            (Dist::Few(mine), Dist::Few(theirs)) if ((mine.len() + theirs.len()) as u64) < HOT => {
+                mine.extend_from_slice(theirs)
+            }
+            (_, Dist::Few(theirs)) => {
+                let hist = self.hist_mut();
+                for &v in theirs {
+                    let _ = hist.record(v as u64);
+                }
+            }
+            // Both histograms auto-resize, so adding cannot fail on range.
+            (_, Dist::Hist(theirs)) => self
+                .hist_mut()
+                .add(&**theirs)
+                .expect("auto-resizing histograms merge"),
+        }
         self.sum += o.sum;
         self.max = self.max.max(o.max);
     }
@@ -571,7 +712,7 @@ mod tests {
         t.flush();
         assert_eq!(t.count(), 200_001);
         assert_eq!(t.quantile(0.5), 3);
-        assert_eq!(t.hist.count_at(3), 200_000);
+        assert_eq!(t.hist().count_at(3), 200_000);
     }
 
     #[test]
@@ -614,7 +755,129 @@ mod tests {
         assert_eq!(t.small.len(), SMALL, "busy: the array");
         t.flush();
         assert_eq!(t.count(), HOT - 1 + 1000);
-        assert_eq!(t.hist.count_at(4), HOT - 1 + 1000);
+        assert_eq!(t.hist().count_at(4), HOT - 1 + 1000);
+    }
+}
+
+#[cfg(test)]
+mod few_values_tests {
+    use super::*;
+
+    /// Values as timers look (mostly small, some across bucket edges and
+    /// past the small-value array), from a fixed seed.
+    fn values(seed: u64, n: usize) -> Vec<u64> {
+        let mut x = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (0..n)
+            .map(|_| {
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                match (x >> 60) % 4 {
+                    0 => (x >> 33) % 10,
+                    1 => 250 + (x >> 33) % 20,
+                    2 => 500 + (x >> 33) % 40,
+                    _ => (x >> 33) % 70_000,
+                }
+            })
+            .collect()
+    }
+
+    fn histogram(v: &[u64]) -> Histogram<u64> {
+        let mut h = Histogram::new(2).unwrap();
+        for &x in v {
+            h.record(x).unwrap();
+        }
+        h
+    }
+
+    fn assert_same(t: &TimerStats, v: &[u64], what: &str) {
+        let h = histogram(v);
+        assert_eq!(t.count(), v.len() as u64, "{what}");
+        assert_eq!(t.sum, v.iter().sum::<u64>(), "{what}");
+        assert_eq!(t.max, v.iter().copied().max().unwrap_or(0), "{what}");
+        for q in [0.0, 0.01, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 0.999, 1.0] {
+            assert_eq!(t.quantile(q), h.value_at_quantile(q), "{what}: q {q}");
+        }
+        assert_eq!(*t.hist(), h, "{what}");
+        let recorded: Vec<(u64, u64)> = h
+            .iter_recorded()
+            .map(|x| {
+                (
+                    h.lowest_equivalent(x.value_iterated_to()),
+                    x.count_at_value(),
+                )
+            })
+            .collect();
+        let mut seen = Vec::new();
+        t.for_each_recorded(|v, n| seen.push((v, n)));
+        assert_eq!(seen, recorded, "{what}");
+    }
+
+    /// A timer of a few values holds them as recorded and answers as the
+    /// histogram it no longer builds would, before and after it builds one
+    /// (at HOT values), and whatever its values were merged with.
+    #[test]
+    fn a_timer_of_a_few_values_answers_as_its_histogram() {
+        for n in [1, 2, 3, 7, 8, 9, 31, 62, 63, 64, 65, 130, 1000] {
+            for seed in 0..20 {
+                let v = values(seed * 1000 + n as u64, n);
+                let mut t = TimerStats::new();
+                for &x in &v {
+                    t.record(x);
+                }
+                t.flush();
+                assert_eq!(
+                    matches!(t.dist, Dist::Few(_)),
+                    n < HOT as usize,
+                    "{n} values: held as recorded below HOT"
+                );
+                assert_same(&t, &v, &format!("{n} values, seed {seed}"));
+                // Merged with another of a few or of many, both ways round.
+                for m in [1, 5, 40, 63, 200] {
+                    let w = values(seed + 77 * m as u64, m);
+                    let mut u = TimerStats::new();
+                    for &x in &w {
+                        u.record(x);
+                    }
+                    u.flush();
+                    let all: Vec<u64> = v.iter().chain(&w).copied().collect();
+                    let mut a = t.clone();
+                    a.merge(&u);
+                    assert_same(&a, &all, &format!("{n} + {m}, seed {seed}"));
+                    let mut b = u.clone();
+                    b.merge(&t);
+                    assert_same(&b, &all, &format!("{m} + {n}, seed {seed}"));
+                    // And recording goes on after a merge.
+                    a.record(3);
+                    a.record(9_000);
+                    a.flush();
+                    let more: Vec<u64> = all.iter().copied().chain([3, 9_000]).collect();
+                    assert_same(&a, &more, &format!("{n} + {m} + 2, seed {seed}"));
+                }
+            }
+        }
+    }
+
+    /// What the few values save: a timer of a few values is its values,
+    /// not a histogram's 2 KB of counts.
+    #[test]
+    fn a_timer_of_a_few_values_holds_no_histogram() {
+        let mut t = TimerStats::new();
+        for v in 0..HOT - 1 {
+            t.record(v * 1000);
+        }
+        match &t.dist {
+            Dist::Few(v) => assert!(v.capacity() <= HOT as usize, "{}", v.capacity()),
+            Dist::Hist(_) => panic!("{} values built a histogram", HOT - 1),
+        }
+        assert!(t.small.is_empty());
+        t.record(5);
+        assert!(
+            matches!(t.dist, Dist::Hist(_)),
+            "the HOT-th value builds it"
+        );
     }
 }
 

@@ -1074,11 +1074,10 @@ pub fn histogram(ts: &crate::engine::stats::TimerStats) -> Histogram {
     };
     let bounds = BUCKETS.map(|le| (le * 1000.0) as u64);
     let mut buckets = [0u64; BUCKETS.len() + 1];
-    for v in ts.hist.iter_recorded() {
-        let low = ts.hist.lowest_equivalent(v.value_iterated_to());
+    ts.for_each_recorded(|low, n| {
         let i = bounds.partition_point(|&b| b < low);
-        buckets[i] += v.count_at_value();
-    }
+        buckets[i] += n;
+    });
     Histogram {
         buckets,
         sum_seconds: ts.sum as f64 / 1000.0,

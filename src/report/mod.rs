@@ -702,8 +702,11 @@ impl Report {
         unknown
     }
 
-    pub fn to_json(&self) -> String {
-        serde_json::to_string_pretty(self).expect("report serializes")
+    /// The report as pretty JSON and a newline, written as it is
+    /// serialized (an error is the writer's: a closed pipe).
+    pub fn write_json(&self, w: &mut impl std::io::Write) -> std::io::Result<()> {
+        serde_json::to_writer_pretty(&mut *w, self)?;
+        w.write_all(b"\n")
     }
 }
 
