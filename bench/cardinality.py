@@ -61,28 +61,51 @@ c0 = cpu(); time.sleep(10); idle = (cpu() - c0) / 10
 s.sendall(line(7).encode())
 time.sleep(0.5)
 
-def scrape():
-    """One /metrics: (bytes, seconds, text)."""
+def scrape(keep=True):
+    """One /metrics: (body, seconds). Read as Prometheus does, to the end
+    of the chunked body, into one reused buffer; decoded only when `keep`
+    (the scrapes during the UDP feed only time it: a Python decoder on one
+    of the two cores would take CPU from hapwatch's receiver)."""
     t = time.time()
     m = socket.create_connection(("127.0.0.1", 28112))
     m.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    buf = bytearray(1 << 20)
     parts = []
     while True:
-        b = m.recv(1 << 20)
-        if not b:
+        n = m.recv_into(buf)
+        if not n:
             break
-        parts.append(b)
-    body = b"".join(parts)
-    return len(body), time.time() - t, body
+        if keep:
+            parts.append(bytes(buf[:n]))
+    m.close()
+    took = time.time() - t
+    return (dechunk(b"".join(parts)) if keep else b""), took
 
-size, took_scrape, head = scrape()
+def dechunk(raw):
+    """The body of an HTTP/1.1 response, decoded if it came chunked."""
+    head, _, body = raw.partition(b"\r\n\r\n")
+    if b"transfer-encoding: chunked" not in head.lower():
+        return body
+    out, i = [], 0
+    while True:
+        j = body.index(b"\r\n", i)
+        n = int(body[i:j].split(b";")[0], 16)
+        if n == 0:
+            return b"".join(out)
+        out.append(body[j + 2:j + 2 + n])
+        i = j + 2 + n + 2
+
+peak_before = status("VmHWM:")
+
+head, took_scrape = scrape()
+size = len(head)
 DROPPED = 'hapwatch_series_dropped_total{kind="server"}'
 vals = {}
 for l in head.decode(errors="replace").splitlines():
     for k in ("hapwatch_db_batch_seconds", DROPPED):
         if l.startswith(k + " ") or l.startswith(k + "{} "):
             vals[k] = int(float(l.split()[-1]))
-print(f"names {names} (kept {kept}): stored in {took:.1f} s, RSS {rss/1024:.0f} MB (peak {status('VmHWM:')/1024:.0f} MB), "
+print(f"names {names} (kept {kept}): stored in {took:.1f} s, RSS {rss/1024:.0f} MB (peak {peak_before/1024:.0f} MB, {status('VmHWM:')/1024:.0f} MB with a scrape), "
       f"idle CPU {idle*100:.2f}% of a core, one-row commit {vals.get('hapwatch_db_batch_seconds', 0)*1000:.1f} ms, "
       f"/metrics {size/1e6:.1f} MB in {took_scrape:.2f} s, dropped {vals.get(DROPPED, 0)}")
 if rate:
@@ -96,7 +119,7 @@ if rate:
     def scraper():
         while every and time.time() - t1 < secs:
             time.sleep(every)
-            scrapes.append(scrape()[1])
+            scrapes.append(scrape(keep=False)[1])
     sent = 0; t1 = time.time()
     th = threading.Thread(target=scraper); th.start()
     while time.time() - t1 < secs:
@@ -106,20 +129,13 @@ if rate:
         time.sleep(0.001)
     th.join()
     time.sleep(3)
-    # lines_total from the head of a scrape is enough: read until found
-    m = socket.create_connection(("127.0.0.1", 28112))
-    m.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-    buf = b""; got = None; drops = 0
-    while True:
-        b = m.recv(1 << 20)
-        if not b:
-            break
-        buf += b
+    buf, _ = scrape(); got = None; drops = 0; kinds = []
     for l in buf.decode(errors="replace").splitlines():
         if l.startswith("hapwatch_lines_total"):
             got = int(float(l.split()[-1]))
         if l.startswith("hapwatch_udp_kernel_drops_total") or l.startswith("hapwatch_udp_app_drops_total"):
             drops += int(float(l.split()[-1]))
+            kinds.append(l.replace("hapwatch_udp_", "").replace("_drops_total", ""))
     print(f"UDP {rate}/s for {secs} s: sent {sent}, lines {got - names if got else None}, drops {drops}, "
-          f"{len(scrapes)} scrapes meanwhile ({', '.join(f'{x:.2f}' for x in scrapes)} s)")
+          f"({', '.join(kinds)}), {len(scrapes)} scrapes meanwhile ({', '.join(f'{x:.2f}' for x in scrapes)} s)")
 p.terminate(); p.wait()

@@ -449,15 +449,11 @@ fn metrics_pass_promtool_check_metrics() {
         "promtool check metrics:\n{said}"
     );
     // Prometheus asks for OpenMetrics and gets it.
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", web)).unwrap();
-    use std::io::Read as _;
-    write!(
-        s,
-        "GET /metrics HTTP/1.1\r\nHost: x\r\nAccept: application/openmetrics-text; version=1.0.0\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut om = String::new();
-    s.read_to_string(&mut om).unwrap();
+    let om = common::http_get(
+        web,
+        "/metrics",
+        "Accept: application/openmetrics-text; version=1.0.0\r\n",
+    );
     assert!(om.contains("application/openmetrics-text"), "{om}");
     assert!(om.trim_end().ends_with("# EOF"), "{om}");
 }

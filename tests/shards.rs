@@ -10,7 +10,7 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream, UdpSocket};
+use std::net::{TcpListener, UdpSocket};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -61,20 +61,9 @@ fn webhook(port: u16) -> Arc<Mutex<Vec<serde_json::Value>>> {
 }
 
 fn get(port: u16, path: &str) -> serde_json::Value {
-    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
-        return serde_json::Value::Null;
-    };
-    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    let _ = write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    );
-    let mut out = String::new();
-    let _ = s.read_to_string(&mut out);
-    let body = out.split("\r\n\r\n").nth(1).unwrap_or("");
-    let start = body.find(['{', '[']).unwrap_or(0);
-    let end = body.rfind(['}', ']']).map_or(body.len(), |e| e + 1);
-    serde_json::from_str(&body[start..end]).unwrap_or(serde_json::Value::Null)
+    let out = common::http_get(port, path, "");
+    let body = out.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    serde_json::from_str(body).unwrap_or(serde_json::Value::Null)
 }
 
 /// Peer `i` of the cluster; its notifications go to the webhook.

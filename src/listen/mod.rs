@@ -4,7 +4,7 @@
 //! UDP / TCP (LF + octet counting) / unix datagram / followed files   (tokio tasks, net.rs, follow.rs)
 //!   --bounded queue of frame batches-->  engine thread                 (this file)
 //!        Engine::ingest_line_now, reorder window on the wall clock, Writer (SQLite, every 100 ms)
-//!   --Snapshot after each commit-->  /metrics                          (metrics.rs)
+//!   --Snapshot after each commit-->  /metrics                          (metrics.rs, exposition.rs)
 //! ```
 //!
 //! The engine is the one `analyze` uses, sequentially. The queue is
@@ -15,6 +15,7 @@
 //! came for the window's length, and paces commits.
 
 pub mod config;
+pub(crate) mod exposition;
 pub(crate) mod follow;
 pub(crate) mod framing;
 pub(crate) mod journal;

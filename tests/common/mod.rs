@@ -196,6 +196,14 @@ pub const DOWN: &str = "Server be_app/srv1 is DOWN, reason: Layer4 timeout, chec
 /// One scrape of `http://127.0.0.1:PORT/metrics`, headers and all (empty
 /// when nothing listens there yet).
 pub fn metrics(port: u16) -> String {
+    http_get(port, "/metrics", "")
+}
+
+/// `GET path` on 127.0.0.1:`port` with `headers` (each ending in CRLF): the
+/// response's head and its body, the body decoded when it came chunked
+/// (as `/metrics` does); a broken chunked body reads as no body, as
+/// Prometheus would fail the scrape. Empty when nothing answers.
+pub fn http_get(port: u16, path: &str, headers: &str) -> String {
     use std::io::{Read, Write};
     let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
         return String::new();
@@ -203,11 +211,36 @@ pub fn metrics(port: u16) -> String {
     let _ = s.set_read_timeout(Some(std::time::Duration::from_secs(5)));
     let _ = write!(
         s,
-        "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: x\r\n{headers}Connection: close\r\n\r\n"
     );
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    let raw = String::from_utf8_lossy(&raw).into_owned();
+    let Some((head, body)) = raw.split_once("\r\n\r\n") else {
+        return raw;
+    };
+    if !head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        return raw;
+    }
+    format!("{head}\r\n\r\n{}", dechunk(body).unwrap_or_default())
+}
+
+/// An HTTP/1.1 chunked body, whole (`None` if it does not end with its
+/// last, empty chunk).
+fn dechunk(mut body: &str) -> Option<String> {
     let mut out = String::new();
-    let _ = s.read_to_string(&mut out);
-    out
+    loop {
+        let (size, rest) = body.split_once("\r\n")?;
+        let n = usize::from_str_radix(size.split(';').next()?.trim(), 16).ok()?;
+        if n == 0 {
+            return Some(out);
+        }
+        out.push_str(rest.get(..n)?);
+        body = rest.get(n..)?.strip_prefix("\r\n")?;
+    }
 }
 
 /// The value of the first sample line of a scrape that starts with
