@@ -273,8 +273,8 @@ const EPOCH_BYTES: usize = 32 * 1024 * 1024;
 /// server and minute (months of a quiet service) opens a minute per line,
 /// 13,500 for a 2 MiB chunk: with two workers a month of
 /// `bench/sparse_log.py 30 50` peaked at 120 to 150 MB with `--db`, 76 MB
-/// with this size. A dense log keeps the same epochs in bytes and parses
-/// the same lines: +0.4% instructions.
+/// with this size. A dense log is read in these only until its workers
+/// report calm ([`MinuteBudget::wide`]).
 const ROLLUP_CHUNK: usize = 512 * 1024;
 
 /// Server-minutes each of two workers may hold before it asks for a
@@ -301,7 +301,12 @@ const CALM_EPOCH: usize = 4 * ROLLUP_CHUNK;
 struct MinuteBudget {
     /// Bytes per chunk while workers are crowded.
     chunk: usize,
-    /// Bytes per chunk while they are not (see [`EpochClock`]).
+    /// Bytes per chunk while they are not (see [`EpochClock`]): the reader's
+    /// own size, as without minutes. A calm log holds few minutes a chunk
+    /// whatever its size, and small chunks cost a dense log: at 512 KiB,
+    /// four times the hand-overs and the pages dropped behind them (each
+    /// drop a TLB shootdown on the other core), `analyze --db` of the
+    /// 2M-line file spent 0.527 s of CPU, 0.488 s at 2 MiB.
     wide: usize,
     /// Server-minutes a worker may hold before it asks for a shorter epoch.
     crowded: usize,
@@ -320,7 +325,7 @@ impl MinuteBudget {
         let shares = workers.max(2);
         MinuteBudget {
             chunk: (ROLLUP_CHUNK * 2 / shares).max(MIN_ROLLUP_CHUNK),
-            wide: ROLLUP_CHUNK,
+            wide: input::CHUNK,
             crowded: CROWDED_MINUTES * 2 / shares,
         }
     }
@@ -415,10 +420,10 @@ struct Crowding {
 /// worker ends the epoch and starts over at one chunk. The reader runs
 /// ahead of the workers, so it grows on what they report, not on what it
 /// has sent. Chunks are the budget's small ones from the start and while
-/// workers are crowded, the two-worker size once they report calm: a dense
-/// log, whatever the number of workers, is read in chunks whose hand-overs
-/// cost nothing measurable (sixteen workers on two cores took 1.2 s
-/// instead of 0.6 s over the 2M-line file in 64 KiB chunks).
+/// workers are crowded, the reader's own size once they report calm: a
+/// dense log, whatever the number of workers, is read in chunks whose
+/// hand-overs cost nothing measurable (sixteen workers on two cores took
+/// 1.2 s instead of 0.6 s over the 2M-line file in 64 KiB chunks).
 struct EpochClock {
     epoch: u64,
     /// Bytes in the current epoch so far.
@@ -1144,7 +1149,7 @@ mod tests {
             let b = MinuteBudget::new(workers, true);
             assert_eq!(b.crowded * workers, 2 * CROWDED_MINUTES);
             assert_eq!(b.chunk * workers, 2 * ROLLUP_CHUNK, "{workers} workers");
-            assert_eq!(b.wide, ROLLUP_CHUNK);
+            assert_eq!(b.wide, input::CHUNK);
         }
         assert_eq!(MinuteBudget::new(64, true).chunk, MIN_ROLLUP_CHUNK);
         assert_eq!(MinuteBudget::new(16, false).chunk, input::CHUNK);
