@@ -142,6 +142,31 @@ fn host_tag_msg<'a>(
     })
 }
 
+/// A dated header with neither host nor tag, read again with the
+/// message's first word as its host: `TIME host msg`, what a file template
+/// without the tag writes (rsyslog's `%TIMESTAMP% %HOSTNAME% %msg%`). Read
+/// first, such a line looks like HAProxy's own `iso`, `timed` or `short`
+/// formats (`TIME msg`), which have no host, so the engine asks this only
+/// of a message it could not read. `None` when the header has a host or a
+/// tag, no date, or the first word cannot be a host name.
+pub fn host_in_message<'a>(h: &Header<'a>) -> Option<Header<'a>> {
+    if h.host.is_some() || h.program.is_some() || h.stamp == Stamp::None {
+        return None;
+    }
+    let sp = find(h.msg, b' ')?;
+    let (host, msg) = (&h.msg[..sp], skip_spaces(&h.msg[sp + 1..]));
+    // Names, IPv4 and IPv6 addresses: what rsyslog's %HOSTNAME% holds.
+    let hostlike = (1..=255).contains(&host.len())
+        && host
+            .iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b':'));
+    (hostlike && !msg.is_empty()).then_some(Header {
+        host: Some(host),
+        msg,
+        ..*h
+    })
+}
+
 fn nil(b: &[u8]) -> Option<&[u8]> {
     (b != b"-").then_some(b)
 }
@@ -194,8 +219,10 @@ fn fast(line: &[u8]) -> Option<Header<'_>> {
     if let Some((d, n)) = time::parse_rfc3164_date(b) {
         // The host may be absent (HAProxy's default): only a tag tells.
         return host_tag_msg(pri, Stamp::NoYear(d), &b[n..], false).or_else(|| {
-            pri.is_some()
-                .then(|| Header::bare(pri, skip_spaces(&b[n..])))
+            pri.is_some().then(|| Header {
+                stamp: Stamp::NoYear(d),
+                ..Header::bare(pri, skip_spaces(&b[n..]))
+            })
         });
     }
     if b.first().is_some_and(u8::is_ascii_digit) {
@@ -807,6 +834,40 @@ mod tests {
         }
         let h = parse(b"2026-12-01T02:56:26.323533+09:00 127.0.0.1:42812 [01/Dec/2026:02:56:26.321] fe_http be_app/srv1 0/0/0/1/1 200 127 - - ---- 1/1/0/0/0 0/0 \"GET / HTTP/1.1\"");
         assert!(show(&h).4.starts_with("127.0.0.1:42812 [01/Dec"));
+    }
+
+    #[test]
+    fn a_host_without_a_tag_is_read_from_the_message_on_request() {
+        // rsyslog's `%TIMESTAMP:::date-rfc3339% %HOSTNAME% %msg%`: first
+        // read as HAProxy's `iso` format, the host inside the message.
+        let line = b"2026-11-24T10:00:04+00:00 lb1 Server be/s1 is DOWN, reason: x";
+        let h = parse(line);
+        assert_eq!(show(&h).1, "-");
+        let again = host_in_message(&h).expect("a host and a message");
+        let (t, host, program, _, msg) = show(&again);
+        assert_eq!(t, "2026-11-24T10:00:04.000Z");
+        assert_eq!((host.as_str(), program.as_str()), ("lb1", "-"));
+        assert_eq!(msg, "Server be/s1 is DOWN, reason: x");
+        // The same with a PRI and a BSD date.
+        let h = parse(b"<134>Nov 24 10:00:03 lb1 10.0.1.2:5000 [24/Nov/2026:10:00:03.000] x");
+        assert_eq!(show(&h).0, "2026-11-24T10:00:03.000Z", "the date is kept");
+        assert_eq!(show(&host_in_message(&h).unwrap()).1, "lb1");
+        // A header that named its host or tag, a line without a date, a
+        // first word no host has, a word alone: nothing to read again.
+        for line in [
+            &b"2026-11-24T10:00:04+00:00 lb1 haproxy[1]: Server be/s1 is DOWN"[..],
+            b"<134>Nov 24 10:00:03 haproxy[1]: lb1 foo",
+            b"lb1 Server be/s1 is DOWN",
+            b"2026-11-24T10:00:04+00:00 [lb1] Server be/s1 is DOWN",
+            b"2026-11-24T10:00:04+00:00 lb1",
+        ] {
+            assert_eq!(
+                host_in_message(&parse(line)),
+                None,
+                "{}",
+                String::from_utf8_lossy(line)
+            );
+        }
     }
 
     #[test]

@@ -953,6 +953,11 @@ impl Engine {
                     self.counters.lines = self.counters.lines.saturating_sub(1);
                     return self.odd_line(line);
                 }
+                // `TIME host msg`: read again with the host out of the
+                // message (never twice: the header read again has a host).
+                if let Some(h) = syslog::host_in_message(&h) {
+                    return self.read_header(line, h, Whole);
+                }
                 self.not_understood(line);
                 None
             }
@@ -1485,6 +1490,33 @@ mod tests {
             accept_of("<134>Nov 24 15:21:15 haproxy[1]: 127.0.0.1:1 [24/Nov/2026:16:21:15.230] fe be/s 0/0/0/10/20 200 1 - - ---- 1/1/0/0/0 0/0 \"GET / HTTP/1.1\""),
             "2026-11-24T16:21:15.230Z"
         );
+    }
+
+    /// A file template that writes the host but no tag (`%TIMESTAMP%
+    /// %HOSTNAME% %msg%`): its requests and health events are read under
+    /// their host, as the same lines with a tag are.
+    #[test]
+    fn a_dated_line_with_a_host_and_no_tag_is_read_under_its_host() {
+        let mut e = Engine::new(Arc::new(PatternSet::builtin()), Filter::default());
+        let req = "2026-11-24T10:00:01+00:00 lb1 10.0.1.2:5000 [24/Nov/2026:10:00:01.000] fe be/s1 0/0/1/2/3 200 100 - - ---- 1/1/0/0/0 0/0 \"GET / HTTP/1.1\"";
+        assert!(e.ingest_line(req.as_bytes()).is_none());
+        let down = "2026-11-24T10:00:04+00:00 lb1 Server be/s1 is DOWN, reason: Layer4 timeout, check duration: 2001ms. 0 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue.";
+        let health = e.ingest_line(down.as_bytes()).expect("a health event");
+        assert_eq!(health.host, "lb1");
+        // HAProxy's own `iso` format (no host) still reads as it did, and
+        // a line no reading understands is counted once.
+        let iso = "2026-11-24T10:00:02.123456+00:00 10.0.1.2:5000 [24/Nov/2026:10:00:02.000] fe be/s1 0/0/1/2/3 200 100 - - ---- 1/1/0/0/0 0/0 \"GET / HTTP/1.1\"";
+        e.ingest_line(iso.as_bytes());
+        e.ingest_line(b"2026-11-24T10:00:05+00:00 lb1 no HAProxy message here");
+        let c = &e.counters;
+        assert_eq!((c.requests, c.health_events, c.unparsed), (2, 1, 1));
+        let servers: Vec<(&str, &str, u64)> = e
+            .aggregates
+            .servers
+            .iter()
+            .map(|(k, s)| (k.host.as_str(), k.server.as_str(), s.counts.requests))
+            .collect();
+        assert_eq!(servers, [("lb1", "s1", 1), ("", "s1", 1)]);
     }
 
     /// What each line with NULs counts as (`Engine::odd_line`): a hole
