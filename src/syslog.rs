@@ -145,8 +145,8 @@ fn host_tag_msg<'a>(
 /// A dated header with neither host nor tag, read again with the
 /// message's first word as its host: `TIME host msg`, what a file template
 /// without the tag writes (rsyslog's `%TIMESTAMP% %HOSTNAME% %msg%`). Read
-/// first, such a line looks like HAProxy's own `iso`, `timed` or `short`
-/// formats (`TIME msg`), which have no host, so the engine asks this only
+/// first, such a line looks like HAProxy's own `iso` or `timed` formats
+/// (`TIME msg`), which have no host, so the engine asks this only
 /// of a message it could not read. `None` when the header has a host or a
 /// tag, no date, or the first word cannot be a host name.
 pub fn host_in_message<'a>(h: &Header<'a>) -> Option<Header<'a>> {
