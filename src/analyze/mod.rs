@@ -274,7 +274,7 @@ const EPOCH_BYTES: usize = 32 * 1024 * 1024;
 /// 13,500 for a 2 MiB chunk: with two workers a month of
 /// `bench/sparse_log.py 30 50` peaked at 120 to 150 MB with `--db`, 76 MB
 /// with this size. A dense log is read in these only until its workers
-/// report calm ([`MinuteBudget::wide`]).
+/// report calm ([`EpochClock::chunk_size`]).
 const ROLLUP_CHUNK: usize = 512 * 1024;
 
 /// Server-minutes each of two workers may hold before it asks for a
@@ -287,7 +287,7 @@ const CROWDED_MINUTES: usize = 8_000;
 const MIN_ROLLUP_CHUNK: usize = 64 * 1024;
 
 /// An epoch this long (grown by calm hand-overs alone) switches the reader
-/// to wide chunks.
+/// to its own chunk size.
 const CALM_EPOCH: usize = 4 * ROLLUP_CHUNK;
 
 /// How the minutes held in flight are shared among the workers. Memory
@@ -299,15 +299,9 @@ const CALM_EPOCH: usize = 4 * ROLLUP_CHUNK;
 /// their number grows, and the total held stays about the same.
 #[derive(Clone, Copy, Debug, PartialEq)]
 struct MinuteBudget {
-    /// Bytes per chunk while workers are crowded.
+    /// Bytes per chunk while workers are crowded (calm, they are the
+    /// reader's own: [`EpochClock::chunk_size`]).
     chunk: usize,
-    /// Bytes per chunk while they are not (see [`EpochClock`]): the reader's
-    /// own size, as without minutes. A calm log holds few minutes a chunk
-    /// whatever its size, and small chunks cost a dense log: at 512 KiB,
-    /// four times the hand-overs and the pages dropped behind them (each
-    /// drop a TLB shootdown on the other core), `analyze --db` of the
-    /// 2M-line file spent 0.527 s of CPU, 0.488 s at 2 MiB.
-    wide: usize,
     /// Server-minutes a worker may hold before it asks for a shorter epoch.
     crowded: usize,
 }
@@ -318,14 +312,12 @@ impl MinuteBudget {
             // No minutes held: chunks as large as the reader likes.
             return MinuteBudget {
                 chunk: input::CHUNK,
-                wide: input::CHUNK,
                 crowded: usize::MAX,
             };
         }
         let shares = workers.max(2);
         MinuteBudget {
             chunk: (ROLLUP_CHUNK * 2 / shares).max(MIN_ROLLUP_CHUNK),
-            wide: input::CHUNK,
             crowded: CROWDED_MINUTES * 2 / shares,
         }
     }
@@ -445,15 +437,20 @@ impl EpochClock {
         }
     }
 
-    /// How many bytes the next chunk should hold: wide once epochs have
-    /// doubled past a few wide chunks (one calm hand-over among crowded
-    /// ones does not count; a crowded one starts epochs over at one small
-    /// chunk).
+    /// How many bytes the next chunk should hold: the reader's own size
+    /// once epochs have doubled past a few small chunks (one calm hand-over
+    /// among crowded ones does not count; a crowded one starts epochs over
+    /// at one small chunk). The reader's size, as without minutes: a calm
+    /// log holds few minutes a chunk whatever its size, and small chunks
+    /// cost a dense log: at 512 KiB, four times the hand-overs and the
+    /// pages dropped behind them (each drop a TLB shootdown on the other
+    /// core), `analyze --db` of the 2M-line file spent 0.527 s of CPU,
+    /// 0.488 s at 2 MiB.
     fn chunk_size(&self) -> usize {
         if self.length < CALM_EPOCH {
             self.budget.chunk
         } else {
-            self.budget.wide
+            input::CHUNK
         }
     }
 
@@ -1149,7 +1146,6 @@ mod tests {
             let b = MinuteBudget::new(workers, true);
             assert_eq!(b.crowded * workers, 2 * CROWDED_MINUTES);
             assert_eq!(b.chunk * workers, 2 * ROLLUP_CHUNK, "{workers} workers");
-            assert_eq!(b.wide, input::CHUNK);
         }
         assert_eq!(MinuteBudget::new(64, true).chunk, MIN_ROLLUP_CHUNK);
         assert_eq!(MinuteBudget::new(16, false).chunk, input::CHUNK);
@@ -1194,7 +1190,7 @@ mod tests {
             }
         }
         assert_eq!(sizes[0], budget.chunk);
-        assert_eq!(*sizes.last().unwrap(), budget.wide);
+        assert_eq!(*sizes.last().unwrap(), input::CHUNK);
         assert!(
             longest <= EPOCH_BYTES && longest > EPOCH_BYTES / 2,
             "{longest}"
