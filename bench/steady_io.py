@@ -9,7 +9,8 @@ server, event time advancing a second each round from the minute after
 (a minute's row is written again by every commit of that minute, as in a
 live feed), over TCP. Prints the bytes the process wrote to the file
 system meanwhile (/proc/PID/io `write_bytes`, what reaches the disk: WAL
-frames and checkpoints), per round and in all, and the database's size."""
+frames and checkpoints), per round and in all, the CPU time it used
+meanwhile, and the database's size."""
 import os, socket, sqlite3, subprocess, sys, tempfile, time
 
 binary, names, secs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
@@ -26,6 +27,11 @@ def written():
     for l in open(f"/proc/{p.pid}/io"):
         if l.startswith("write_bytes:"):
             return int(l.split()[1])
+
+
+def cpu():
+    f = open(f"/proc/{p.pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def stored(c):
@@ -57,15 +63,15 @@ t0 = time.time()
 while stored(c) < names * history and time.time() - t0 < 600:
     time.sleep(0.5)
 time.sleep(2)
-w0 = written()
+w0, c0 = written(), cpu()
 t1 = time.time()
 for k in range(1, secs + 1):
     round_(history * 60 + k)
     time.sleep(max(0, t1 + k - time.time()))
 time.sleep(2)
-w = written() - w0
+w, used = written() - w0, cpu() - c0
 p.terminate()
 p.wait(timeout=60)
 size = sum(os.path.getsize(db + x) for x in ("", "-wal") if os.path.exists(db + x))
 print(f"{names} servers, {secs} rounds: {w / 1e6:.1f} MB written ({w / 1e6 / secs:.2f} MB a round), "
-      f"database {size / 1e6:.1f} MB")
+      f"{used:.2f} s of CPU ({used / secs * 100:.0f}% of a core), database {size / 1e6:.1f} MB")

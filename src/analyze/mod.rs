@@ -803,6 +803,7 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
                             complete: u64::MAX,
                             rollups: eng.aggregates.drain_minutes(),
                         });
+                        eng.aggregates.release_minute_room();
                     }
                     eng
                 })

@@ -315,29 +315,52 @@ impl Publisher {
         shared: &Shared,
     ) {
         use crate::engine::Reader;
+        // Straight into the registry when no scrape is reading it and no
+        // older update waits: a server's key is then copied only when it
+        // is new there (a copy of every changed server's three names at
+        // every publication was a tenth of the engine thread's time with
+        // 10,000 busy servers). The configuration's marks go by `pending`.
+        let mut registry = match (&self.inventory, self.pending.is_empty()) {
+            (None, true) => shared.series.try_lock().ok(),
+            _ => None,
+        };
+        let mut direct = 0;
+        let mut put =
+            |pending: &mut rustc_hash::FxHashMap<_, _>, k: &crate::model::ServerKey, s: Series| {
+                let Some(r) = registry.as_deref_mut() else {
+                    pending.insert(k.clone(), s);
+                    return;
+                };
+                direct += 1;
+                match r.get_mut(k) {
+                    Some(old) => *old = s,
+                    None => drop(r.insert(k.clone(), s)),
+                }
+            };
         if !self.following {
             self.following = true;
             engine.health.touched.follow(Reader::Metrics);
             engine.aggregates.touched.follow(Reader::Metrics);
             for (k, st) in &engine.health.servers {
                 let series = Series::of(Some(st), engine.aggregates.find(k));
-                self.pending.insert(k.clone(), series);
+                put(&mut self.pending, k, series);
             }
             for (k, stats) in &engine.aggregates.servers {
                 let series = Series::of(engine.health.servers.get(k), Some(stats));
-                self.pending.insert(k.clone(), series);
+                put(&mut self.pending, k, series);
             }
         } else {
             for k in engine.health.take_touched(Reader::Metrics) {
                 let series = Series::of(engine.health.servers.get(&k), engine.aggregates.find(&k));
-                self.pending.insert(k, series);
+                put(&mut self.pending, &k, series);
             }
             for i in engine.aggregates.take_touched(Reader::Metrics) {
                 let (k, stats) = &engine.aggregates.servers[i];
                 let series = Series::of(engine.health.servers.get(k), Some(stats));
-                self.pending.insert(k.clone(), series);
+                put(&mut self.pending, k, series);
             }
         }
+        let direct = registry.take().map(|_| direct);
         if let Some(inv) = self.inventory.clone() {
             let keys: Vec<crate::model::ServerKey> = self.pending.keys().cloned().collect();
             for k in keys {
@@ -363,7 +386,7 @@ impl Publisher {
                 }
             }
         }
-        self.updated = self.pending.len();
+        self.updated = direct.unwrap_or(self.pending.len());
         if !self.pending.is_empty() {
             if let Ok(mut series) = shared.series.try_lock() {
                 series.extend(self.pending.drain());
@@ -1063,18 +1086,13 @@ pub const BUCKETS: [f64; 12] = [
 /// bound its HDR bin starts at or below (the bin's values are equivalent
 /// at 2 significant digits, so 5 ms and 5.04 ms are one value).
 pub fn histogram(ts: &crate::engine::stats::TimerStats) -> Histogram {
-    let flushed;
-    let ts = if ts.is_flushed() {
-        ts
-    } else {
-        let mut copy = ts.clone();
-        copy.flush();
-        flushed = copy;
-        &flushed
-    };
     let bounds = BUCKETS.map(|le| (le * 1000.0) as u64);
     let mut buckets = [0u64; BUCKETS.len() + 1];
-    ts.for_each_recorded(|low, n| {
+    // Values still waiting in the timer's small-value array are read where
+    // they are: a flushed copy of each timer was a histogram allocated and
+    // freed per timer and server at every publication (with 10,000 busy
+    // servers, a fifth of the engine thread's time).
+    ts.for_each_held(|low, n| {
         let i = bounds.partition_point(|&b| b < low);
         buckets[i] += n;
     });
