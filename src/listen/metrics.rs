@@ -345,19 +345,26 @@ impl Publisher {
                 let series = Series::of(Some(st), engine.aggregates.find(k));
                 put(&mut self.pending, k, series);
             }
+            // A server with a health state is published above, its
+            // requests with it: once per publication, as `pending` counted.
             for (k, stats) in &engine.aggregates.servers {
-                let series = Series::of(engine.health.servers.get(k), Some(stats));
-                put(&mut self.pending, k, series);
+                if !engine.health.servers.contains_key(k) {
+                    put(&mut self.pending, k, Series::of(None, Some(stats)));
+                }
             }
         } else {
-            for k in engine.health.take_touched(Reader::Metrics) {
-                let series = Series::of(engine.health.servers.get(&k), engine.aggregates.find(&k));
-                put(&mut self.pending, &k, series);
+            let health = engine.health.take_touched(Reader::Metrics);
+            for k in &health {
+                let series = Series::of(engine.health.servers.get(k), engine.aggregates.find(k));
+                put(&mut self.pending, k, series);
             }
+            let health: rustc_hash::FxHashSet<_> = health.iter().collect();
             for i in engine.aggregates.take_touched(Reader::Metrics) {
                 let (k, stats) = &engine.aggregates.servers[i];
-                let series = Series::of(engine.health.servers.get(k), Some(stats));
-                put(&mut self.pending, k, series);
+                if !health.contains(k) {
+                    let series = Series::of(engine.health.servers.get(k), Some(stats));
+                    put(&mut self.pending, k, series);
+                }
             }
         }
         let direct = registry.take().map(|_| direct);
@@ -1323,5 +1330,13 @@ mod tests {
             "hapwatch_request_seconds_bucket{le=\"2.5\",host=\"lb1\",backend=\"be42\",server=\"s17\",timer=\"Tr\"} 2"
         ));
         assert_eq!(text, from_scratch(&mut e), "incremental == from scratch");
+
+        // A health event and a request for the same server: one series
+        // updated, holding both.
+        feed(&mut e, b"<129>Nov 24 16:21:30 lb1 haproxy[1]: Server be3/s7 is DOWN, reason: Layer4 connection problem, info: \"Connection refused\", check duration: 0ms. 0 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue.");
+        feed(&mut e, request(3, 7, 30, 503).as_bytes());
+        p.publish(&mut e, Snapshot::default(), &shared);
+        assert_eq!(p.updated, 1);
+        assert_eq!(render(&shared), from_scratch(&mut e));
     }
 }
