@@ -134,20 +134,20 @@ impl Data {
         }
     }
 
-    /// Done with this chunk: recycle the buffer, or drop the chunk's mapped
-    /// pages from this process (they stay in the page cache) so that
-    /// resident memory does not grow with the file. The mapping goes back
-    /// with the chunk's result: see [`Sweep`] for the pages around it.
+    /// Done with this chunk: recycle the buffer, or hand the mapping back
+    /// with the chunk's result, for the ordering thread's [`Sweep`] to drop
+    /// its pages from this process (they stay in the page cache) so that
+    /// resident memory does not grow with the file. Not here as well: each
+    /// `madvise(DONTNEED)` flushes the TLB of every core running this
+    /// process, and one call a chunk instead of two was 3% of a run's CPU
+    /// (see BENCHMARKS.md, "The log mapped ahead").
     fn release(self, free: &crossbeam_channel::Sender<Vec<u8>>) -> Option<Mapped> {
         match self {
             Data::Owned(v) => {
                 let _ = free.send(v);
                 None
             }
-            Data::Mapped(m, r) => {
-                dont_need(&m, r.start & !4095, r.end);
-                Some((m, r.end))
-            }
+            Data::Mapped(m, r) => Some((m, r.end)),
         }
     }
 }
@@ -163,16 +163,35 @@ fn dont_need(m: &memmap2::Mmap, from: usize, to: usize) {
     }
 }
 
+/// Maps `m[from..to]`'s pages into this process (`from` on a page), on
+/// the reader's thread before the chunk is queued: a worker reading a
+/// chunk it was handed would otherwise take a page fault every 64 KiB (the
+/// fault-around window), 5% of a one-worker run's CPU, where one call maps
+/// the whole chunk (reading it from disk first when it is not cached).
+/// Linux 5.14 and later; elsewhere, or if it fails, the faults happen as
+/// before. A hint only: no result depends on it.
+fn populate(m: &memmap2::Mmap, from: usize, to: usize) {
+    #[cfg(target_os = "linux")]
+    if to > from {
+        let _ = m.advise_range(memmap2::Advice::PopulateRead, from, to - from);
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (m, from, to);
+}
+
 /// A mapped file and the end of a chunk of it.
 type Mapped = (Arc<memmap2::Mmap>, usize);
 
 /// Drops a mapped file's pages up to the end of each chunk applied, in
-/// input order: every page below, not only the chunk's own (its worker
-/// dropped those). On a fault the kernel maps the pages around it too, and
-/// a worker starting a chunk mapped again pages of the one before, dropped
-/// already by the other worker; nothing dropped them again. A year of a
-/// sparse log (858 MB, `--alerts`) ended with 15 MB of it resident,
-/// growing by about 1 MB a second.
+/// input order: every page below, not only the chunk's own. On a fault the
+/// kernel maps the pages around it too, and a worker starting a chunk
+/// mapped again pages of the one before, dropped already by the other
+/// worker; nothing dropped them again. A year of a sparse log (858 MB,
+/// `--alerts`) ended with 15 MB of it resident, growing by about 1 MB a
+/// second. The only place a mapped chunk's pages are dropped (see
+/// [`Data::release`]): a chunk stays resident from the reader's
+/// [`populate`] until it is applied, at most the queued chunks and those
+/// the ordering thread waits behind.
 #[derive(Default)]
 struct Sweep {
     /// The file being swept and how far.
@@ -639,6 +658,7 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
                                 let r = input::mapped_chunk(&m[..end], at, epochs.chunk_size());
                                 at = r.end;
                                 let pos = r.end as u64;
+                                populate(&m, r.start & !4095, r.end);
                                 let chunk = Chunk {
                                     seq,
                                     source: idx,
@@ -1110,6 +1130,29 @@ mod tests {
     /// Reads a byte of each page of `m[r]`, as a worker parsing it would.
     fn touch(m: &memmap2::Mmap, r: std::ops::Range<usize>) -> u64 {
         m[r].iter().step_by(4096).map(|&b| b as u64).sum()
+    }
+
+    /// The reader maps a chunk's pages before queueing it (its worker then
+    /// takes no page fault in it), the worker done with it leaves them (one
+    /// `madvise(DONTNEED)` a chunk, the sweep's), and the sweep drops them.
+    #[test]
+    fn a_chunk_is_mapped_by_the_reader_and_dropped_by_the_sweep_alone() {
+        let (m, size) = (mapped_megabyte(), 1 << 20);
+        let cut = 300 * 1024 + 100;
+        assert_eq!(resident(m.as_ptr()), 0, "nothing read yet");
+        let mut sweep = Sweep::default();
+        for chunk in [0..cut, cut..size] {
+            // As the reader maps it (a window the kernel maps around may
+            // reach into the next chunk: its sweep drops that too).
+            populate(&m, chunk.start & !4095, chunk.end);
+            let pages = ((chunk.end + 4095) & !4095) - (chunk.start & !4095);
+            assert!(resident(m.as_ptr()) >= pages, "mapped ahead of its worker");
+            let before = resident(m.as_ptr());
+            let done = Data::Mapped(m.clone(), chunk).release(&crossbeam_channel::unbounded().0);
+            assert_eq!(resident(m.as_ptr()), before, "left to the sweep");
+            sweep.up_to(done.unwrap());
+        }
+        assert_eq!(resident(m.as_ptr()), 0);
     }
 
     /// Two chunks of a mapped file read by two workers: the first is done
