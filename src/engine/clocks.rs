@@ -63,45 +63,46 @@ pub struct Slot {
 
 impl Arrivals {
     /// A line of `host` written at `t` (its own clock). In line when the
-    /// host is the last line's (most lines): once a request line.
+    /// host is the last line's (most lines) or the one before it (two load
+    /// balancers' lines interleaved, a relay's file): once a request line.
     #[inline(always)]
     pub fn note(&mut self, host: &[u8], t: Millis) {
-        match self.slots.get(self.cur) {
-            Some(s) if same(&s.host, host) => self.record(self.cur, t),
-            _ => self.note_another(host, t),
+        if self
+            .slots
+            .get(self.cur)
+            .is_some_and(|s| same(&s.host, host))
+        {
+            return self.record(self.cur, t);
         }
-    }
-
-    /// [`Arrivals::note`] of a line whose host is not the last line's.
-    #[inline(never)]
-    fn note_another(&mut self, host: &[u8], t: Millis) {
-        let i = if self
+        if self
             .slots
             .get(self.prev)
             .is_some_and(|s| same(&s.host, host))
         {
-            // Two load balancers' lines interleaved (a relay's file): the
-            // one before the last.
             std::mem::swap(&mut self.cur, &mut self.prev);
-            self.cur
-        } else {
-            // A few hosts taking turns: a scan beats hashing the name.
-            let i = match self
-                .slots
-                .iter()
-                .take(FEW)
-                .position(|s| same(&s.host, host))
-            {
+            return self.record(self.cur, t);
+        }
+        self.note_another(host, t)
+    }
+
+    /// [`Arrivals::note`] of a line whose host is neither of the last two.
+    #[inline(never)]
+    fn note_another(&mut self, host: &[u8], t: Millis) {
+        // A few hosts taking turns: a scan beats hashing the name.
+        let i = match self
+            .slots
+            .iter()
+            .take(FEW)
+            .position(|s| same(&s.host, host))
+        {
+            Some(i) => i,
+            None => match self.find(host) {
                 Some(i) => i,
-                None => match self.find(host) {
-                    Some(i) => i,
-                    None => return,
-                },
-            };
-            self.prev = self.cur;
-            self.cur = i;
-            i
+                None => return,
+            },
         };
+        self.prev = self.cur;
+        self.cur = i;
         self.record(i, t);
     }
 
