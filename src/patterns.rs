@@ -9,7 +9,11 @@
 
 pub mod logformat;
 
-use std::{collections::HashMap, path::Path};
+use std::{
+    collections::HashMap,
+    path::Path,
+    sync::{Arc, OnceLock},
+};
 
 use logformat::LogFormat;
 
@@ -96,6 +100,39 @@ pub enum Class {
     Other,
 }
 
+/// A pattern's regex, for the groups of a message the set said it matches.
+/// A built-in pattern's compiles the first time a message needs it (they
+/// are tested to compile and to have their groups): compiling all of them
+/// was half of hapwatch's start, before the first line, for messages most
+/// logs hold a few kinds of. A user's compiles when it is read, so that
+/// its errors are told before the first line. Shared by the workers'
+/// copies of the set.
+#[derive(Clone, Debug)]
+pub struct PatternRegex(Arc<(String, OnceLock<Regex>)>);
+
+impl PatternRegex {
+    fn compiled(source: String, regex: Regex) -> Self {
+        PatternRegex(Arc::new((source, OnceLock::from(regex))))
+    }
+
+    fn lazy(source: String) -> Self {
+        PatternRegex(Arc::new((source, OnceLock::new())))
+    }
+
+    pub fn get(&self) -> &Regex {
+        (self.0)
+            .1
+            .get_or_init(|| compile(&self.0 .0).expect("a built-in pattern compiles (tested)"))
+    }
+}
+
+/// ASCII classes: HAProxy's messages are ASCII, and Unicode `\S`/`\d`
+/// tables made compiling and matching several times slower. Non-ASCII
+/// bytes still match `\S` and `.`.
+fn compile(regex: &str) -> Result<Regex, regex::Error> {
+    RegexBuilder::new(regex).unicode(false).build()
+}
+
 /// Where a pattern's resulting state comes from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StateRef {
@@ -107,7 +144,7 @@ pub enum StateRef {
 pub struct Pattern {
     pub name: String,
     pub class: Class,
-    pub regex: Regex,
+    pub regex: PatternRegex,
     pub op: Option<StateRef>,
     pub admin: Option<StateRef>,
     pub sample: String,
@@ -190,12 +227,54 @@ fn compile_format(raw: RawFormat) -> Result<LogFormat, String> {
     Ok(f)
 }
 
+/// A pattern read: its regex (compiled when `checked` is given: a user's
+/// pattern, whose groups are checked here).
+fn pattern(
+    raw: &RawPattern,
+    regex: PatternRegex,
+    checked: Option<&Regex>,
+    source: &str,
+) -> Result<Pattern, String> {
+    if let Some(r) = checked {
+        check_groups(raw.class, r)?;
+    }
+    Ok(Pattern {
+        op: state_ref(raw.op.clone(), &["UP", "DOWN", "STOPPING"], checked)?,
+        admin: state_ref(raw.admin.clone(), &["READY", "MAINT", "DRAIN"], checked)?,
+        name: raw.name.clone(),
+        class: raw.class,
+        regex,
+        sample: raw.sample.clone(),
+        source: source.to_string(),
+    })
+}
+
+/// A server's pattern names its backend and server.
+fn check_groups(class: Class, regex: &Regex) -> Result<(), String> {
+    if !matches!(class, Class::Other | Class::Backend | Class::Process) {
+        for g in ["backend", "server"] {
+            if !regex.capture_names().any(|n| n == Some(g)) {
+                return Err(format!("a {class:?} pattern needs a `{g}` group"));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One set of all the patterns' regexes, in their order.
+fn build_set(sources: &[String]) -> Result<RegexSet, regex::Error> {
+    RegexSetBuilder::new(sources).unicode(false).build()
+}
+
 /// All patterns, compiled, with one `RegexSet` to find the candidate in a
 /// single pass over the message.
 #[derive(Clone, Debug)]
 pub struct PatternSet {
     pub patterns: Vec<Pattern>,
-    set: RegexSet,
+    /// The patterns' regexes (in order) and their set, compiled when a
+    /// first message needs it unless a user's pattern is among them (see
+    /// [`PatternRegex`]).
+    set: Arc<(Vec<String>, OnceLock<RegexSet>)>,
     /// Request line formats beyond the hand-parsed ones: users' formats
     /// first (by `--log-format`, `--haproxy-config`, `[[formats]]`, pattern
     /// files), then HAProxy's built-in ones.
@@ -251,16 +330,18 @@ fn expand(regex: &str, defs: &HashMap<String, String>) -> Result<String, String>
     Ok(out)
 }
 
+/// A pattern's `op` or `admin`: a fixed state or `$group`. With its
+/// regex (a user's pattern), the group is checked to exist.
 fn state_ref(
     v: Option<String>,
     allowed: &[&str],
-    regex: &Regex,
+    regex: Option<&Regex>,
 ) -> Result<Option<StateRef>, String> {
     Ok(match v {
         None => None,
         Some(g) if g.starts_with('$') => {
             let name = &g[1..];
-            if !regex.capture_names().any(|n| n == Some(name)) {
+            if regex.is_some_and(|r| !r.capture_names().any(|n| n == Some(name))) {
                 return Err(format!("`{g}` names no group of the regex"));
             }
             Some(StateRef::Group(name.to_string()))
@@ -314,7 +395,8 @@ impl PatternSet {
         // order of the files all the same.
         let mut defs: HashMap<String, String> = HashMap::new();
         let mut formats: Vec<LogFormat> = Vec::new();
-        let mut read: Vec<(&String, RawPattern, String)> = Vec::new();
+        // (file, pattern, its regex expanded, whether the file is built in)
+        let mut read: Vec<(&String, RawPattern, String, bool)> = Vec::new();
         let mut failed = None;
         'files: for (source, text) in files {
             let file: File = match toml::from_str(text) {
@@ -325,6 +407,7 @@ impl PatternSet {
                 }
             };
             defs.extend(file.defs);
+            let builtin = BUILTIN.iter().any(|(_, b)| b == text);
             for raw in file.format {
                 match compile_format(raw) {
                     Ok(f) => match formats.iter_mut().find(|q| q.name == f.name) {
@@ -339,7 +422,7 @@ impl PatternSet {
             }
             for raw in file.pattern {
                 match expand(&raw.regex, &defs) {
-                    Ok(expanded) => read.push((source, raw, expanded)),
+                    Ok(expanded) => read.push((source, raw, expanded, builtin)),
                     Err(e) => {
                         failed = Some(because(in_pattern(source, &raw.name), e));
                         break 'files;
@@ -350,69 +433,55 @@ impl PatternSet {
         // The patterns that stay, in order: a later one of a name replaces
         // the earlier in its place.
         let mut kept: Vec<usize> = Vec::new();
-        for (i, (_, raw, _)) in read.iter().enumerate() {
+        for (i, (_, raw, ..)) in read.iter().enumerate() {
             match kept.iter_mut().find(|k| read[**k].1.name == raw.name) {
                 Some(k) => *k = i,
                 None => kept.push(i),
             }
         }
+        // Built-in patterns are tested (`every_builtin_pattern_compiles_with_its_groups`):
+        // their regexes and the set of them wait for a message that needs
+        // them. A user's pattern is compiled and checked now, and then the
+        // set too (a user's error is told before the first line).
+        let users = kept.iter().any(|&i| !read[i].3);
+        let sources: Vec<String> = kept.iter().map(|&i| read[i].2.clone()).collect();
         let (patterns, set) = std::thread::scope(|s| {
-            let set = failed.is_none().then(|| {
-                s.spawn(|| {
-                    RegexSetBuilder::new(kept.iter().map(|&i| read[i].2.as_str()))
-                        .unicode(false)
-                        .build()
-                })
-            });
+            let sources = &sources;
+            let set = (failed.is_none() && users).then(|| s.spawn(move || build_set(sources)));
             // Every pattern read compiles (a replaced one's error is named
             // too); those kept are taken after.
             let mut compiled: Vec<Option<Pattern>> = Vec::with_capacity(read.len());
-            for (source, raw, expanded) in &read {
+            for (source, raw, expanded, builtin) in &read {
                 let ctx = || in_pattern(source, &raw.name);
-                // ASCII classes: HAProxy's messages are ASCII, and Unicode
-                // `\S`/`\d` tables made compiling and matching several times
-                // slower. Non-ASCII bytes still match `\S` and `.`.
-                let regex = RegexBuilder::new(expanded)
-                    .unicode(false)
-                    .build()
-                    .map_err(|e| because(ctx(), e))?;
-                let p = Pattern {
-                    op: state_ref(raw.op.clone(), &["UP", "DOWN", "STOPPING"], &regex)
-                        .map_err(|e| because(ctx(), e))?,
-                    admin: state_ref(raw.admin.clone(), &["READY", "MAINT", "DRAIN"], &regex)
-                        .map_err(|e| because(ctx(), e))?,
-                    name: raw.name.clone(),
-                    class: raw.class,
-                    regex,
-                    sample: raw.sample.clone(),
-                    source: source.to_string(),
+                let p = if *builtin {
+                    let regex = PatternRegex::lazy(expanded.clone());
+                    pattern(raw, regex, None, source).map_err(|e| because(ctx(), e))?
+                } else {
+                    let r = compile(expanded).map_err(|e| because(ctx(), e))?;
+                    let regex = PatternRegex::compiled(expanded.clone(), r);
+                    let r = regex.get();
+                    pattern(raw, regex.clone(), Some(r), source).map_err(|e| because(ctx(), e))?
                 };
-                if !matches!(p.class, Class::Other | Class::Backend | Class::Process) {
-                    for g in ["backend", "server"] {
-                        if !p.regex.capture_names().any(|n| n == Some(g)) {
-                            return Err(because(
-                                ctx(),
-                                format!("a {:?} pattern needs a `{g}` group", p.class),
-                            ));
-                        }
-                    }
-                }
                 compiled.push(Some(p));
             }
             if let Some(e) = failed {
                 return Err(e);
             }
-            let set = set
-                .expect("spawned when nothing failed")
-                .join()
-                .expect("compiling a regex set does not panic")
-                .map_err(|e| because("patterns", e))?;
+            let set = match set {
+                Some(t) => OnceLock::from(
+                    t.join()
+                        .expect("compiling a regex set does not panic")
+                        .map_err(|e| because("patterns", e))?,
+                ),
+                None => OnceLock::new(),
+            };
             // In the set's order: its k-th regex is the k-th pattern's.
             let patterns: Vec<Pattern> = (kept.iter())
                 .map(|&i| compiled[i].take().expect("each read pattern is kept once"))
                 .collect();
             Ok((patterns, set))
         })?;
+        let set = Arc::new((sources, set));
         // Users' formats before HAProxy's: they are what the user says.
         formats.sort_by_key(|f| f.option.is_some());
         let mut set = PatternSet {
@@ -524,16 +593,28 @@ impl PatternSet {
         })
     }
 
+    /// The set of all patterns, compiled the first time it is needed.
+    fn set(&self) -> &RegexSet {
+        let (sources, set) = &*self.set;
+        set.get_or_init(|| {
+            build_set(sources).expect("the built-in patterns' set compiles (tested)")
+        })
+    }
+
     /// The first pattern that matches `msg`.
     pub fn find<'m>(&self, msg: &'m [u8]) -> Option<(usize, regex::bytes::Captures<'m>)> {
         // Cheap test first: most messages reaching here match nothing.
-        let idx = self.set.matches(msg).into_iter().next()?;
-        self.patterns[idx].regex.captures(msg).map(|c| (idx, c))
+        let idx = self.set().matches(msg).into_iter().next()?;
+        self.patterns[idx]
+            .regex
+            .get()
+            .captures(msg)
+            .map(|c| (idx, c))
     }
 
     /// Every pattern matching `msg` (used by the tests and `--explain`).
     pub fn all_matches(&self, msg: &[u8]) -> Vec<&str> {
-        self.set
+        self.set()
             .matches(msg)
             .into_iter()
             .map(|i| self.patterns[i].name.as_str())
@@ -544,6 +625,87 @@ impl PatternSet {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Built-in patterns are not checked when they are loaded (their
+    /// regexes compile when a message first needs them): this is their
+    /// check, the one a user's pattern gets at load.
+    #[test]
+    fn every_builtin_pattern_compiles_with_its_groups() {
+        let set = PatternSet::builtin();
+        assert!(set.set.1.get().is_none(), "the set waits for a message");
+        for p in &set.patterns {
+            assert!(p.regex.0 .1.get().is_none(), "{}: not at load", p.name);
+            let r = compile(&p.regex.0 .0).unwrap_or_else(|e| panic!("{}: {e}", p.name));
+            check_groups(p.class, &r).unwrap_or_else(|e| panic!("{}: {e}", p.name));
+            for (v, allowed) in [
+                (&p.op, &["UP", "DOWN", "STOPPING"]),
+                (&p.admin, &["READY", "MAINT", "DRAIN"]),
+            ] {
+                match v {
+                    Some(StateRef::Group(g)) => {
+                        assert!(r.capture_names().any(|n| n == Some(g)), "{}: ${g}", p.name)
+                    }
+                    Some(StateRef::Fixed(s)) => assert!(allowed.contains(&s.as_str())),
+                    None => {}
+                }
+            }
+        }
+        // A message compiles the set and its own pattern's regex only.
+        let (idx, _) = set
+            .find(b"Server be/s1 is DOWN, reason: Layer4 timeout.")
+            .unwrap();
+        assert_eq!(set.patterns[idx].name, "server_down");
+        assert!(set.set.1.get().is_some());
+        let compiled: Vec<&str> = (set.patterns.iter())
+            .filter(|p| p.regex.0 .1.get().is_some())
+            .map(|p| p.name.as_str())
+            .collect();
+        assert_eq!(compiled, ["server_down"]);
+        // The workers' copies share what was compiled.
+        let copy = set.clone();
+        assert!(copy.set.1.get().is_some() && copy.patterns[idx].regex.0 .1.get().is_some());
+    }
+
+    /// A user's pattern is compiled and checked at load: its error is told
+    /// before the first line, with the set compiled at once.
+    #[test]
+    fn a_users_pattern_is_checked_when_read() {
+        let mut files: Vec<(String, String)> = BUILTIN
+            .iter()
+            .map(|(n, s)| (n.to_string(), s.to_string()))
+            .collect();
+        let bad = |regex: &str| {
+            format!("[[pattern]]\nname = \"mine\"\nclass = \"server\"\nregex = '{regex}'\nop = \"$state\"\nsample = 'x'\n")
+        };
+        for (regex, says) in [
+            ("^mine (?P<backend>\\S+", "mine"),
+            (
+                "^mine (?P<server>\\S+) (?P<state>UP|DOWN)$",
+                "needs a `backend` group",
+            ),
+            (
+                "^mine (?P<backend>\\S+)/(?P<server>\\S+)$",
+                "`$state` names no group",
+            ),
+        ] {
+            files.push(("user.toml".into(), bad(regex)));
+            let e = PatternSet::from_sources(&files).unwrap_err().to_string();
+            assert!(
+                e.contains("user.toml: pattern `mine`") && e.contains(says),
+                "{e}"
+            );
+            files.pop();
+        }
+        files.push((
+            "user.toml".into(),
+            bad("^mine (?P<backend>\\S+)/(?P<server>\\S+) (?P<state>UP|DOWN)$"),
+        ));
+        let set = PatternSet::from_sources(&files).unwrap();
+        assert!(set.set.1.get().is_some(), "compiled with a user's pattern");
+        let mine = set.patterns.iter().find(|p| p.name == "mine").unwrap();
+        assert!(mine.regex.0 .1.get().is_some());
+        assert_eq!(set.all_matches(b"mine be/s1 UP"), vec!["mine"]);
+    }
 
     #[test]
     fn every_sample_matches_exactly_its_pattern() {
