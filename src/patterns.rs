@@ -122,7 +122,12 @@ impl PatternRegex {
     pub fn get(&self) -> &Regex {
         (self.0)
             .1
-            .get_or_init(|| compile(&self.0 .0).expect("a built-in pattern compiles (tested)"))
+            .get_or_init(|| compile(self.source()).expect("a built-in pattern compiles (tested)"))
+    }
+
+    /// The regex as written, its fragments expanded.
+    pub fn source(&self) -> &str {
+        &self.0 .0
     }
 }
 
@@ -262,7 +267,7 @@ fn check_groups(class: Class, regex: &Regex) -> Result<(), String> {
 }
 
 /// One set of all the patterns' regexes, in their order.
-fn build_set(sources: &[String]) -> Result<RegexSet, regex::Error> {
+fn build_set<'a>(sources: impl IntoIterator<Item = &'a str>) -> Result<RegexSet, regex::Error> {
     RegexSetBuilder::new(sources).unicode(false).build()
 }
 
@@ -271,10 +276,10 @@ fn build_set(sources: &[String]) -> Result<RegexSet, regex::Error> {
 #[derive(Clone, Debug)]
 pub struct PatternSet {
     pub patterns: Vec<Pattern>,
-    /// The patterns' regexes (in order) and their set, compiled when a
+    /// The set of the patterns' regexes (in their order), compiled when a
     /// first message needs it unless a user's pattern is among them (see
     /// [`PatternRegex`]).
-    set: Arc<(Vec<String>, OnceLock<RegexSet>)>,
+    set: Arc<OnceLock<RegexSet>>,
     /// Request line formats beyond the hand-parsed ones: users' formats
     /// first (by `--log-format`, `--haproxy-config`, `[[formats]]`, pattern
     /// files), then HAProxy's built-in ones.
@@ -444,10 +449,9 @@ impl PatternSet {
         // them. A user's pattern is compiled and checked now, and then the
         // set too (a user's error is told before the first line).
         let users = kept.iter().any(|&i| !read[i].3);
-        let sources: Vec<String> = kept.iter().map(|&i| read[i].2.clone()).collect();
         let (patterns, set) = std::thread::scope(|s| {
-            let sources = &sources;
-            let set = (failed.is_none() && users).then(|| s.spawn(move || build_set(sources)));
+            let set = (failed.is_none() && users)
+                .then(|| s.spawn(|| build_set(kept.iter().map(|&i| read[i].2.as_str()))));
             // Every pattern read compiles (a replaced one's error is named
             // too); those kept are taken after.
             let mut compiled: Vec<Option<Pattern>> = Vec::with_capacity(read.len());
@@ -481,7 +485,7 @@ impl PatternSet {
                 .collect();
             Ok((patterns, set))
         })?;
-        let set = Arc::new((sources, set));
+        let set = Arc::new(set);
         // Users' formats before HAProxy's: they are what the user says.
         formats.sort_by_key(|f| f.option.is_some());
         let mut set = PatternSet {
@@ -595,9 +599,9 @@ impl PatternSet {
 
     /// The set of all patterns, compiled the first time it is needed.
     fn set(&self) -> &RegexSet {
-        let (sources, set) = &*self.set;
-        set.get_or_init(|| {
-            build_set(sources).expect("the built-in patterns' set compiles (tested)")
+        self.set.get_or_init(|| {
+            build_set(self.patterns.iter().map(|p| p.regex.source()))
+                .expect("the built-in patterns' set compiles (tested)")
         })
     }
 
@@ -632,10 +636,10 @@ mod tests {
     #[test]
     fn every_builtin_pattern_compiles_with_its_groups() {
         let set = PatternSet::builtin();
-        assert!(set.set.1.get().is_none(), "the set waits for a message");
+        assert!(set.set.get().is_none(), "the set waits for a message");
         for p in &set.patterns {
             assert!(p.regex.0 .1.get().is_none(), "{}: not at load", p.name);
-            let r = compile(&p.regex.0 .0).unwrap_or_else(|e| panic!("{}: {e}", p.name));
+            let r = compile(p.regex.source()).unwrap_or_else(|e| panic!("{}: {e}", p.name));
             check_groups(p.class, &r).unwrap_or_else(|e| panic!("{}: {e}", p.name));
             for (v, allowed) in [
                 (&p.op, &["UP", "DOWN", "STOPPING"]),
@@ -655,7 +659,7 @@ mod tests {
             .find(b"Server be/s1 is DOWN, reason: Layer4 timeout.")
             .unwrap();
         assert_eq!(set.patterns[idx].name, "server_down");
-        assert!(set.set.1.get().is_some());
+        assert!(set.set.get().is_some());
         let compiled: Vec<&str> = (set.patterns.iter())
             .filter(|p| p.regex.0 .1.get().is_some())
             .map(|p| p.name.as_str())
@@ -663,7 +667,7 @@ mod tests {
         assert_eq!(compiled, ["server_down"]);
         // The workers' copies share what was compiled.
         let copy = set.clone();
-        assert!(copy.set.1.get().is_some() && copy.patterns[idx].regex.0 .1.get().is_some());
+        assert!(copy.set.get().is_some() && copy.patterns[idx].regex.0 .1.get().is_some());
     }
 
     /// A user's pattern is compiled and checked at load: its error is told
@@ -701,7 +705,7 @@ mod tests {
             bad("^mine (?P<backend>\\S+)/(?P<server>\\S+) (?P<state>UP|DOWN)$"),
         ));
         let set = PatternSet::from_sources(&files).unwrap();
-        assert!(set.set.1.get().is_some(), "compiled with a user's pattern");
+        assert!(set.set.get().is_some(), "compiled with a user's pattern");
         let mine = set.patterns.iter().find(|p| p.name == "mine").unwrap();
         assert!(mine.regex.0 .1.get().is_some());
         assert_eq!(set.all_matches(b"mine be/s1 UP"), vec!["mine"]);
