@@ -12,6 +12,7 @@
 //! | `docker logs -t`, `kubectl logs --timestamps` | `2026-11-24T16:23:14.123456789Z MSG` |
 //! | `journalctl -o json` | `{"__CURSOR":...,"__REALTIME_TIMESTAMP":"1795537394123456","_HOSTNAME":"lb1","MESSAGE":"MSG"}` (`MESSAGE` text or bytes) |
 //! | `journalctl -o json-seq` | the same after an ASCII RS (0x1E) |
+//! | rsyslog's JSON templates (`option.jsonf`, `%jsonmesg%`), log shippers (Vector, Fluent Bit, Filebeat, Logstash) | `{"@timestamp":"2026-11-24T16:23:14+00:00","host":"lb1","syslog-tag":"haproxy[8]:","message":" MSG"}`: the message under `message` or `msg`, the time, host and program under the names they use (see [`shipped_json`]) |
 //!
 //! The last one needs no envelope: it is the shape of HAProxy's own `iso`
 //! log format, which [`crate::syslog`] reads; [`header`] looks inside when
@@ -35,6 +36,8 @@ pub enum Kind {
     None,
     DockerJson,
     Journal,
+    /// A JSON record of rsyslog or a log shipper.
+    Shipped,
     Cri,
     Kubectl,
     Compose,
@@ -80,7 +83,11 @@ pub fn open(line: &[u8]) -> Envelope<'_> {
 #[inline(always)]
 pub fn peel(line: &[u8]) -> Option<Envelope<'_>> {
     match *line.first()? {
-        b'{' => docker_json(line).or_else(|| journal_json(line)),
+        // A journal entry has a `MESSAGE` (looked for first: one parse of
+        // a shipper's record, not two).
+        b'{' => docker_json(line)
+            .or_else(|| memchr::memmem::find(line, b"\"MESSAGE\"").and_then(|_| journal_json(line)))
+            .or_else(|| shipped_json(line)),
         // json-seq (RFC 7464): each record after a record separator.
         0x1E => journal_json(&line[1..]),
         b'[' if line.starts_with(b"[pod/") => kubectl_prefix(line),
@@ -305,6 +312,155 @@ fn journal_json(line: &[u8]) -> Option<Envelope<'_>> {
     })
 }
 
+/// A JSON record as rsyslog writes it with a JSON template, or a log
+/// shipper: the message and what the syslog header said, each under the
+/// name its writer gives it (the first present wins):
+///
+/// | what | names |
+/// |---|---|
+/// | message | `message` (rsyslog's documented `jsonf` template, Vector, Fluent Bit, Filebeat, Logstash), `msg` (rsyslog's `%jsonmesg%`), `log` (Fluent Bit's tail input) |
+/// | time | `@timestamp`, `timestamp`, `timereported`, `time`: RFC 3339; `date`: seconds since the epoch (Fluent Bit) |
+/// | host | `hostname`, `host` (a name, or ECS's object with `name`) |
+/// | program | `programname`, `app-name`, `appname`, `ident`, `syslog-tag` / `syslogtag` (`haproxy[8]:`) |
+///
+/// rsyslog's `msg` keeps the space after the RFC 3164 tag's colon: taken
+/// off. The message may also be a whole syslog line (Logstash's `message`),
+/// whose own header says more. A record with no message is not one.
+fn shipped_json(line: &[u8]) -> Option<Envelope<'_>> {
+    use serde_json::Value;
+    // One field per name: serde refuses a record holding two aliases of
+    // one field, and Vector writes both `host` and `hostname`.
+    #[derive(serde::Deserialize)]
+    struct Record<'a> {
+        #[serde(default, borrow)]
+        message: Option<Value2<'a>>,
+        #[serde(default, borrow)]
+        msg: Option<Value2<'a>>,
+        #[serde(default, borrow)]
+        log: Option<Value2<'a>>,
+        #[serde(rename = "@timestamp", default, borrow)]
+        at_timestamp: Option<Value2<'a>>,
+        #[serde(default, borrow)]
+        timestamp: Option<Value2<'a>>,
+        #[serde(default, borrow)]
+        timereported: Option<Value2<'a>>,
+        #[serde(default, borrow)]
+        time: Option<Value2<'a>>,
+        #[serde(default, borrow)]
+        date: Option<Value2<'a>>,
+        #[serde(default, borrow)]
+        hostname: Option<Value2<'a>>,
+        #[serde(default, borrow)]
+        host: Option<Value2<'a>>,
+        #[serde(default, borrow)]
+        programname: Option<Value2<'a>>,
+        #[serde(rename = "app-name", default, borrow)]
+        app_name: Option<Value2<'a>>,
+        #[serde(default, borrow)]
+        appname: Option<Value2<'a>>,
+        #[serde(default, borrow)]
+        ident: Option<Value2<'a>>,
+        #[serde(rename = "syslog-tag", default, borrow)]
+        syslog_tag: Option<Value2<'a>>,
+        #[serde(default, borrow)]
+        syslogtag: Option<Value2<'a>>,
+    }
+    /// A text borrowed where it has no escapes, or any other JSON value.
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum Value2<'a> {
+        #[serde(borrow)]
+        Text(Cow<'a, str>),
+        Other(Value),
+    }
+    impl<'a> Value2<'a> {
+        fn text(self) -> Option<Cow<'a, str>> {
+            match self {
+                Value2::Text(t) => Some(t),
+                Value2::Other(_) => None,
+            }
+        }
+    }
+    let r: Record = serde_json::from_slice(line).ok()?;
+    let message = [r.message, r.msg, r.log]
+        .into_iter()
+        .flatten()
+        .find_map(Value2::text)?;
+    let time = [r.at_timestamp, r.timestamp, r.timereported, r.time]
+        .into_iter()
+        .flatten()
+        .filter_map(Value2::text)
+        .find_map(|t| time::parse_rfc3339(t.as_bytes()).map(|(t, _)| t))
+        .or_else(|| match r.date? {
+            Value2::Other(Value::Number(n)) => epoch_seconds(n.as_f64()?),
+            Value2::Text(t) => epoch_seconds(t.parse().ok()?),
+            Value2::Other(_) => None,
+        });
+    // A name borrowed from the line (names have no escapes; one that does
+    // is dropped rather than copied: the header inside may name it).
+    let raw = |t: Cow<'_, str>| match t {
+        Cow::Borrowed(h) => {
+            let off = h.as_ptr() as usize - line.as_ptr() as usize;
+            Some(&line[off..off + h.len()])
+        }
+        Cow::Owned(_) => None,
+    };
+    let host = [r.hostname, r.host]
+        .into_iter()
+        .flatten()
+        .find_map(|h| match h {
+            Value2::Text(t) => raw(t),
+            // ECS (Filebeat): `"host":{"name":"lb1",...}`: its name is found
+            // in the line as it was written.
+            Value2::Other(Value::Object(o)) => match o.get("name")? {
+                Value::String(n) => memchr::memmem::find(line, format!("\"{n}\"").as_bytes())
+                    .map(|k| &line[k + 1..k + 1 + n.len()]),
+                _ => None,
+            },
+            Value2::Other(_) => None,
+        });
+    let program = [
+        r.programname,
+        r.app_name,
+        r.appname,
+        r.ident,
+        r.syslog_tag,
+        r.syslogtag,
+    ]
+    .into_iter()
+    .flatten()
+    .filter_map(Value2::text)
+    .find_map(|p| {
+        let p = raw(p)?;
+        // `haproxy[8]:` -> `haproxy`
+        let end = p
+            .iter()
+            .position(|&c| c == b'[' || c == b':')
+            .unwrap_or(p.len());
+        Some(&p[..end]).filter(|p| !p.is_empty() && *p != b"-")
+    });
+    let inner = match message {
+        Cow::Borrowed(m) => Cow::Borrowed(m.trim_start_matches(' ').as_bytes()),
+        Cow::Owned(m) => Cow::Owned(m.trim_start_matches(' ').as_bytes().to_vec()),
+    };
+    Some(Envelope {
+        kind: Kind::Shipped,
+        time,
+        host: host.filter(|h| !h.is_empty() && *h != b"-"),
+        program,
+        partial: false,
+        inner,
+    })
+}
+
+/// Seconds since the epoch (with a fraction) as milliseconds, if a date
+/// of this era (a number of another unit is no time at all here).
+fn epoch_seconds(s: f64) -> Option<Millis> {
+    (1e8..1e11)
+        .contains(&s)
+        .then(|| (s * 1000.0).round() as Millis)
+}
+
 /// Whether `line` is a part of a longer line whose rest is in the lines
 /// after it (a CRI `P` part): what cuts an input into pieces must not cut
 /// there.
@@ -505,6 +661,86 @@ mod tests {
             (t.as_str(), msg.as_str()),
             ("2026-11-24T16:23:14.500Z", "Server a/b is DOWN.")
         );
+    }
+
+    /// JSON records as rsyslog 8.2302 wrote them (the documented `jsonf`
+    /// template and `%jsonmesg%`, captured on this machine from HAProxy
+    /// lines sent over UDP) and as log shippers document theirs.
+    #[test]
+    fn shipped_json_records_give_the_line_inside() {
+        let down = "Server be\\/srv1 is DOWN, reason: Layer4 timeout, check duration: 2001ms. 0 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue.";
+        let plain = down.replace("\\/", "/");
+        let cases = [
+            // rsyslog, `option.jsonf` template of rsyslog's documentation:
+            // RFC 3164 in (the space after the tag's colon kept), then
+            // RFC 5424 in (none; the tag without its colon).
+            (
+                format!(
+                    r#"{{"@timestamp":"2026-11-24T10:00:01+00:00", "host":"localhost", "severity":"ALERT", "facility":"local0", "syslog-tag":"haproxy[4001]:", "source":"haproxy", "message":" {down}"}}"#
+                ),
+                ("2026-11-24T10:00:01.000Z", "localhost", "haproxy"),
+            ),
+            (
+                format!(
+                    r#"{{"@timestamp":"2026-11-24T11:00:01.123+01:00", "host":"lb9", "severity":"NOTICE", "facility":"local0", "syslog-tag":"haproxy[4001]", "source":"haproxy", "message":"{down}"}}"#
+                ),
+                ("2026-11-24T10:00:01.123Z", "lb9", "haproxy"),
+            ),
+            // rsyslog, `%jsonmesg%`: `msg`, `timereported`, `hostname`.
+            (
+                format!(
+                    r#"{{ "msg": " {down}", "rawmsg": "<129>Nov 24 10:00:01 haproxy[4001]: {down}", "timereported": "2026-11-24T10:00:01+00:00", "hostname": "localhost", "syslogtag": "haproxy[4001]:", "inputname": "imudp", "fromhost": "localhost", "fromhost-ip": "127.0.0.1", "pri": "129", "timegenerated": "2026-12-05T02:27:23.585272+00:00", "programname": "haproxy", "app-name": "haproxy", "procid": "4001", "msgid": "-", "uuid": null, "$!": null }}"#
+                ),
+                ("2026-11-24T10:00:01.000Z", "localhost", "haproxy"),
+            ),
+            // Vector's syslog source: `host` and `hostname` both.
+            (
+                format!(
+                    r#"{{"appname":"haproxy","facility":"local0","host":"lb1","hostname":"lb1","message":"{down}","procid":4001,"severity":"alert","source_ip":"127.0.0.1","source_type":"syslog","timestamp":"2026-11-24T10:00:01Z","version":1}}"#
+                ),
+                ("2026-11-24T10:00:01.000Z", "lb1", "haproxy"),
+            ),
+            // Fluent Bit's syslog parser: seconds since the epoch in `date`.
+            (
+                format!(
+                    r#"{{"date":1795514401.25,"pri":"129","time":"Nov 24 10:00:01","host":"lb1","ident":"haproxy","pid":"4001","message":"{down}"}}"#
+                ),
+                ("2026-11-24T10:00:01.250Z", "lb1", "haproxy"),
+            ),
+            // Filebeat (ECS): the file's whole line in `message`, whose
+            // header says the time and host; `log` and `host` objects.
+            (
+                format!(
+                    r#"{{"@timestamp":"2026-12-05T02:27:23.585Z","host":{{"name":"shipper"}},"log":{{"offset":0,"file":{{"path":"/var/log/haproxy.log"}}}},"message":"Nov 24 10:00:01 lb1 haproxy[4001]: {down}","input":{{"type":"filestream"}}}}"#
+                ),
+                ("2026-11-24T10:00:01.000Z", "lb1", "haproxy"),
+            ),
+            // ECS host object, message alone.
+            (
+                format!(
+                    r#"{{"@timestamp":"2026-11-24T10:00:01.000Z","host":{{"name":"lb2","ip":["10.0.0.2"]}},"message":"{down}"}}"#
+                ),
+                ("2026-11-24T10:00:01.000Z", "lb2", "-"),
+            ),
+        ];
+        for (line, (time, host, program)) in &cases {
+            let env = open(line.as_bytes());
+            assert_eq!(env.kind, Kind::Shipped, "{line}");
+            let h = header(&env);
+            assert_eq!(h.msg, plain.as_bytes(), "{line}");
+            assert_eq!(seen(line).0, *time, "{line}");
+            assert_eq!(h.host, Some(host.as_bytes()), "{line}");
+            assert_eq!(h.program.unwrap_or(b"-"), program.as_bytes(), "{line}");
+        }
+        // A JSON line with no message, or a message that is not text, is
+        // no record: counted unparsed above.
+        for line in [
+            r#"{"level":"info","ts":1795514401.25,"caller":"main.go:42"}"#,
+            r#"{"message":{"text":"x"},"@timestamp":"2026-11-24T10:00:01Z"}"#,
+            r#"{"message":"x""#,
+        ] {
+            assert!(peel(line.as_bytes()).is_none(), "{line}");
+        }
     }
 
     #[test]
