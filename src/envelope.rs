@@ -227,6 +227,18 @@ fn inside(h: Header<'_>) -> Header<'_> {
 #[derive(serde::Deserialize)]
 struct Text<'a>(#[serde(borrow)] Cow<'a, str>);
 
+/// A JSON string serde borrowed from `line` (it had no escapes), as the
+/// bytes of the line it is; `None` for one it had to copy.
+fn in_line<'l>(line: &'l [u8], t: Cow<'_, str>) -> Option<&'l [u8]> {
+    match t {
+        Cow::Borrowed(h) => {
+            let off = (h.as_ptr() as usize).checked_sub(line.as_ptr() as usize)?;
+            line.get(off..off + h.len())
+        }
+        Cow::Owned(_) => None,
+    }
+}
+
 /// Docker's json-file driver: one JSON object per line. `log` is the line
 /// as written (its newline kept), `time` RFC 3339 with nanoseconds.
 fn docker_json(line: &[u8]) -> Option<Envelope<'_>> {
@@ -287,16 +299,12 @@ fn journal_json(line: &[u8]) -> Option<Envelope<'_>> {
         .and_then(|t| t.0.parse::<i64>().ok())
         .map(|us| us.div_euclid(1000));
     // The host name and identifier are borrowed from the line when they
-    // have no escapes (they never do): found again in the raw bytes.
-    let raw = |t: Option<Text<'_>>| match t?.0 {
-        Cow::Borrowed(h) => {
-            let off = h.as_ptr() as usize - line.as_ptr() as usize;
-            Some(&line[off..off + h.len()])
-        }
-        Cow::Owned(_) => None,
-    };
-    let host = raw(e.hostname);
-    let program = raw(e.identifier).filter(|p| !p.is_empty());
+    // have no escapes (they never do).
+    let host = e.hostname.and_then(|t| in_line(line, t.0));
+    let program = e
+        .identifier
+        .and_then(|t| in_line(line, t.0))
+        .filter(|p| !p.is_empty());
     let inner = match e.message? {
         Message::Text(Cow::Borrowed(s)) => Cow::Borrowed(s.as_bytes()),
         Message::Text(Cow::Owned(s)) => Cow::Owned(s.into_bytes()),
@@ -333,51 +341,51 @@ fn shipped_json(line: &[u8]) -> Option<Envelope<'_>> {
     #[derive(serde::Deserialize)]
     struct Record<'a> {
         #[serde(default, borrow)]
-        message: Option<Value2<'a>>,
+        message: Option<Field<'a>>,
         #[serde(default, borrow)]
-        msg: Option<Value2<'a>>,
+        msg: Option<Field<'a>>,
         #[serde(default, borrow)]
-        log: Option<Value2<'a>>,
+        log: Option<Field<'a>>,
         #[serde(rename = "@timestamp", default, borrow)]
-        at_timestamp: Option<Value2<'a>>,
+        at_timestamp: Option<Field<'a>>,
         #[serde(default, borrow)]
-        timestamp: Option<Value2<'a>>,
+        timestamp: Option<Field<'a>>,
         #[serde(default, borrow)]
-        timereported: Option<Value2<'a>>,
+        timereported: Option<Field<'a>>,
         #[serde(default, borrow)]
-        time: Option<Value2<'a>>,
+        time: Option<Field<'a>>,
         #[serde(default, borrow)]
-        date: Option<Value2<'a>>,
+        date: Option<Field<'a>>,
         #[serde(default, borrow)]
-        hostname: Option<Value2<'a>>,
+        hostname: Option<Field<'a>>,
         #[serde(default, borrow)]
-        host: Option<Value2<'a>>,
+        host: Option<Field<'a>>,
         #[serde(default, borrow)]
-        programname: Option<Value2<'a>>,
+        programname: Option<Field<'a>>,
         #[serde(rename = "app-name", default, borrow)]
-        app_name: Option<Value2<'a>>,
+        app_name: Option<Field<'a>>,
         #[serde(default, borrow)]
-        appname: Option<Value2<'a>>,
+        appname: Option<Field<'a>>,
         #[serde(default, borrow)]
-        ident: Option<Value2<'a>>,
+        ident: Option<Field<'a>>,
         #[serde(rename = "syslog-tag", default, borrow)]
-        syslog_tag: Option<Value2<'a>>,
+        syslog_tag: Option<Field<'a>>,
         #[serde(default, borrow)]
-        syslogtag: Option<Value2<'a>>,
+        syslogtag: Option<Field<'a>>,
     }
     /// A text borrowed where it has no escapes, or any other JSON value.
     #[derive(serde::Deserialize)]
     #[serde(untagged)]
-    enum Value2<'a> {
+    enum Field<'a> {
         #[serde(borrow)]
         Text(Cow<'a, str>),
         Other(Value),
     }
-    impl<'a> Value2<'a> {
+    impl<'a> Field<'a> {
         fn text(self) -> Option<Cow<'a, str>> {
             match self {
-                Value2::Text(t) => Some(t),
-                Value2::Other(_) => None,
+                Field::Text(t) => Some(t),
+                Field::Other(_) => None,
             }
         }
     }
@@ -385,39 +393,33 @@ fn shipped_json(line: &[u8]) -> Option<Envelope<'_>> {
     let message = [r.message, r.msg, r.log]
         .into_iter()
         .flatten()
-        .find_map(Value2::text)?;
+        .find_map(Field::text)?;
     let time = [r.at_timestamp, r.timestamp, r.timereported, r.time]
         .into_iter()
         .flatten()
-        .filter_map(Value2::text)
+        .filter_map(Field::text)
         .find_map(|t| time::parse_rfc3339(t.as_bytes()).map(|(t, _)| t))
         .or_else(|| match r.date? {
-            Value2::Other(Value::Number(n)) => epoch_seconds(n.as_f64()?),
-            Value2::Text(t) => epoch_seconds(t.parse().ok()?),
-            Value2::Other(_) => None,
+            Field::Other(Value::Number(n)) => epoch_seconds(n.as_f64()?),
+            Field::Text(t) => epoch_seconds(t.parse().ok()?),
+            Field::Other(_) => None,
         });
-    // A name borrowed from the line (names have no escapes; one that does
-    // is dropped rather than copied: the header inside may name it).
-    let raw = |t: Cow<'_, str>| match t {
-        Cow::Borrowed(h) => {
-            let off = h.as_ptr() as usize - line.as_ptr() as usize;
-            Some(&line[off..off + h.len()])
-        }
-        Cow::Owned(_) => None,
-    };
+    // Names are borrowed from the line (they have no escapes; one that
+    // does is dropped rather than copied: the header inside may name it).
+    let raw = |t| in_line(line, t);
     let host = [r.hostname, r.host]
         .into_iter()
         .flatten()
         .find_map(|h| match h {
-            Value2::Text(t) => raw(t),
+            Field::Text(t) => raw(t),
             // ECS (Filebeat): `"host":{"name":"lb1",...}`: its name is found
             // in the line as it was written.
-            Value2::Other(Value::Object(o)) => match o.get("name")? {
+            Field::Other(Value::Object(o)) => match o.get("name")? {
                 Value::String(n) => memchr::memmem::find(line, format!("\"{n}\"").as_bytes())
                     .map(|k| &line[k + 1..k + 1 + n.len()]),
                 _ => None,
             },
-            Value2::Other(_) => None,
+            Field::Other(_) => None,
         });
     let program = [
         r.programname,
@@ -429,7 +431,7 @@ fn shipped_json(line: &[u8]) -> Option<Envelope<'_>> {
     ]
     .into_iter()
     .flatten()
-    .filter_map(Value2::text)
+    .filter_map(Field::text)
     .find_map(|p| {
         let p = raw(p)?;
         // `haproxy[8]:` -> `haproxy`
