@@ -232,6 +232,10 @@ fn compile_format(raw: RawFormat) -> Result<LogFormat, String> {
     Ok(f)
 }
 
+/// The states a pattern's `op` and `admin` may name.
+const OPS: &[&str] = &["UP", "DOWN", "STOPPING"];
+const ADMINS: &[&str] = &["READY", "MAINT", "DRAIN"];
+
 /// A pattern read: its regex (compiled when `checked` is given: a user's
 /// pattern, whose groups are checked here).
 fn pattern(
@@ -244,8 +248,8 @@ fn pattern(
         check_groups(raw.class, r)?;
     }
     Ok(Pattern {
-        op: state_ref(raw.op.clone(), &["UP", "DOWN", "STOPPING"], checked)?,
-        admin: state_ref(raw.admin.clone(), &["READY", "MAINT", "DRAIN"], checked)?,
+        op: state_ref(raw.op.clone(), OPS, checked)?,
+        admin: state_ref(raw.admin.clone(), ADMINS, checked)?,
         name: raw.name.clone(),
         class: raw.class,
         regex,
@@ -641,10 +645,7 @@ mod tests {
             assert!(p.regex.0 .1.get().is_none(), "{}: not at load", p.name);
             let r = compile(p.regex.source()).unwrap_or_else(|e| panic!("{}: {e}", p.name));
             check_groups(p.class, &r).unwrap_or_else(|e| panic!("{}: {e}", p.name));
-            for (v, allowed) in [
-                (&p.op, &["UP", "DOWN", "STOPPING"]),
-                (&p.admin, &["READY", "MAINT", "DRAIN"]),
-            ] {
+            for (v, allowed) in [(&p.op, OPS), (&p.admin, ADMINS)] {
                 match v {
                     Some(StateRef::Group(g)) => {
                         assert!(r.capture_names().any(|n| n == Some(g)), "{}: ${g}", p.name)
