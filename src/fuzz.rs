@@ -91,7 +91,7 @@ pub fn lines(data: &[u8]) {
         engine.ingest_line_now(line, &mut clock);
     }
     engine.finish();
-    let report = crate::report::Report::build(&engine, &[]);
+    let report = crate::report::Report::build(engine, &[]);
     serde_json::to_string(&report).expect("a report serialises");
 }
 

@@ -169,7 +169,7 @@ pub fn run(job: Job) -> Result<Done, StoreError> {
             )
         })
         .collect();
-    let mut report = Report::build(&outcome.engine, &outcome.errors);
+    let mut report = Report::build(outcome.engine, &outcome.errors);
     // In event-time order (degradation alerts are judged when their minutes
     // close, after the transitions of the same time).
     report.alerts = outcome.alerts.map(|mut v| {
