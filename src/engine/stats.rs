@@ -339,10 +339,37 @@ impl TimerStats {
     }
 }
 
+/// A quiet server's timer values, as logged: one `u32` each, the timer's
+/// index in the low three bits (see [`Stats::few`]).
+const TIMER_BITS: u32 = 3;
+
+/// Values a server holds as logged, all its timers together, before each
+/// timer gets a [`TimerStats`] of its own: as many as six timers of
+/// [`HOT`]` - 1` values would hold each.
+const FEW_VALUES: usize = 6 * (HOT as usize - 1);
+
+/// A value held as logged: its timer's index and the value.
+#[inline]
+fn unpack(x: u32) -> (usize, u64) {
+    (
+        (x & ((1 << TIMER_BITS) - 1)) as usize,
+        (x >> TIMER_BITS) as u64,
+    )
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct Stats {
     pub counts: Counts,
-    pub timers: [Option<Box<TimerStats>>; 6],
+    /// Each timer's distribution once the server is busy (`few` is then
+    /// empty and stays so).
+    timers: [Option<Box<TimerStats>>; 6],
+    /// A quiet server's timer values as logged, timer in the low bits,
+    /// until there are [`FEW_VALUES`]: one allocation for six timers. A
+    /// server seen a few times (most of 100,000 names) held six boxed
+    /// timers of a few values each, ~1 KB a server and worker.
+    few: Vec<u32>,
+    /// The timers are in `timers`, not in `few`.
+    busy: bool,
     /// Accept date of the last request (`status`'s "last request").
     pub last: Option<Millis>,
     /// Per-minute rollups since the last commit (only with a store; see
@@ -386,6 +413,9 @@ impl Stats {
     /// Adds a drained minute's counts and timers to these totals.
     fn absorb(&mut self, m: &Minute) {
         self.counts.merge(&m.counts);
+        if m.timers.iter().any(Option::is_some) {
+            self.get_busy();
+        }
         for (t, m) in rollup::TIMERS.iter().zip(&m.timers) {
             if let Some(m) = m {
                 match &mut self.timers[*t as usize] {
@@ -396,14 +426,17 @@ impl Stats {
         }
         // A quiet minute's requests, one by one: cheaper than a histogram.
         for (k, v) in m.few_values() {
-            self.timers[rollup::TIMERS[k] as usize]
-                .get_or_insert_with(|| Box::new(TimerStats::new()))
-                .record(v);
+            self.record(rollup::TIMERS[k], v);
         }
     }
 
+    /// A request's timers: one test of `busy` a request, then the busy
+    /// server's path as it always was (the dense log's every line).
     #[inline]
     fn record_timers(&mut self, r: &Request, which: &[Timer]) {
+        if !self.busy {
+            return self.hold(r, which);
+        }
         for &t in which {
             let v = r.timer(t);
             if v >= 0 {
@@ -412,6 +445,62 @@ impl Stats {
                     .record(v as u64);
             }
         }
+    }
+
+    /// [`Stats::record_timers`] of a quiet server.
+    #[inline(never)]
+    fn hold(&mut self, r: &Request, which: &[Timer]) {
+        for &t in which {
+            let v = r.timer(t);
+            if v >= 0 {
+                self.record(t, v as u64);
+            }
+        }
+    }
+
+    /// One value of timer `t`: held as logged while the server is quiet.
+    fn record(&mut self, t: Timer, v: u64) {
+        if !self.busy {
+            if self.few.len() < FEW_VALUES && v < 1 << (32 - TIMER_BITS) {
+                self.few.push((v as u32) << TIMER_BITS | t as u32);
+                return;
+            }
+            self.get_busy();
+        }
+        self.timers[t as usize]
+            .get_or_insert_with(|| Box::new(TimerStats::new()))
+            .record(v);
+    }
+
+    /// Timer `t`'s values held as logged.
+    fn few(&self, t: Timer) -> impl Iterator<Item = u64> + '_ {
+        self.few
+            .iter()
+            .map(|&x| unpack(x))
+            .filter(move |&(k, _)| k == t as usize)
+            .map(|(_, v)| v)
+    }
+
+    /// Moves the values held as logged into each timer's own distribution,
+    /// which takes every value from now on.
+    #[cold]
+    fn get_busy(&mut self) {
+        if self.busy {
+            return;
+        }
+        self.busy = true;
+        for x in std::mem::take(&mut self.few) {
+            self.record_held(x);
+        }
+    }
+
+    /// A value held as logged (this server's or another's), into its
+    /// timer's own distribution.
+    fn record_held(&mut self, x: u32) {
+        let (k, v) = unpack(x);
+        self.timers[k]
+            .get_or_insert_with(|| Box::new(TimerStats::new()))
+            .record(v);
     }
 
     #[inline]
@@ -469,6 +558,14 @@ impl Stats {
 
     pub fn merge(&mut self, o: &Stats) {
         self.counts.merge(&o.counts);
+        if !self.busy && !o.busy && self.few.len() + o.few.len() <= FEW_VALUES {
+            self.few.extend_from_slice(&o.few);
+        } else {
+            self.get_busy();
+            for &x in &o.few {
+                self.record_held(x);
+            }
+        }
         for k in 0..6 {
             if let Some(t) = &o.timers[k] {
                 match &mut self.timers[k] {
@@ -501,8 +598,27 @@ impl Stats {
         }
     }
 
-    pub fn timer(&self, t: Timer) -> Option<&TimerStats> {
-        self.timers[t as usize].as_deref()
+    /// Timer `t`'s distribution (`None` if no request had it); built for
+    /// the occasion while the server holds its values as logged.
+    pub fn timer(&self, t: Timer) -> Option<std::borrow::Cow<'_, TimerStats>> {
+        use std::borrow::Cow;
+        if self.busy {
+            let timer = self.timers[t as usize].as_deref()?;
+            if timer.is_flushed() {
+                return Some(Cow::Borrowed(timer));
+            }
+            let mut timer = timer.clone();
+            timer.flush();
+            return Some(Cow::Owned(timer));
+        }
+        let mut values = self.few(t).peekable();
+        values.peek()?;
+        let mut timer = TimerStats::new();
+        for v in values {
+            timer.record(v);
+        }
+        timer.flush();
+        Some(Cow::Owned(timer))
     }
 }
 
@@ -757,6 +873,74 @@ mod tests {
             a.position(b"lb0.eu-west-1.internal", b"api", b"srv0").0,
             None
         );
+    }
+
+    /// HTTP requests whose timers are `v`, `v + 1`, ..., `v + 5`.
+    fn requests(values: impl Iterator<Item = i32>) -> Stats {
+        let mut s = Stats::default();
+        for v in values {
+            let mut r = Request::new(crate::haproxy::Mode::Http);
+            r.timers = [v, v + 1, v + 2, v + 3, v + 4, v + 5];
+            s.add(&r);
+        }
+        s
+    }
+
+    /// Each timer's count, p50, p99, max and sum, as the report reads them.
+    fn figures(s: &Stats) -> Vec<(u64, u64, u64, u64, u64)> {
+        Timer::ALL
+            .iter()
+            .map(|&t| {
+                let t = s.timer(t).expect("every timer logged");
+                (t.count(), t.quantile(0.5), t.quantile(0.99), t.max, t.sum)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_quiet_server_holds_its_timers_as_logged_and_reads_as_a_busy_one() {
+        // Ten requests: sixty values in one store, no timer of its own
+        // (100,000 such servers held six boxed timers each, ~1 KB).
+        let quiet = requests((0..10).map(|i| i * 37 % 300));
+        assert!(!quiet.busy);
+        assert_eq!(quiet.few.len(), 60);
+        assert!(quiet.timers.iter().all(Option::is_none));
+        let mut busy = quiet.clone();
+        busy.get_busy();
+        assert!(busy.few.is_empty() && busy.timers.iter().all(Option::is_some));
+        assert_eq!(figures(&quiet), figures(&busy));
+        // A value too large to hold beside its timer's index makes the
+        // server busy, and counts.
+        let mut long = requests(0..3);
+        long.add(&{
+            let mut r = Request::new(crate::haproxy::Mode::Http);
+            r.timers[Timer::Tt as usize] = 1 << 30;
+            r
+        });
+        assert!(long.busy);
+        assert_eq!(long.timer(Timer::Tt).unwrap().max, 1 << 30);
+    }
+
+    #[test]
+    fn a_backend_of_quiet_and_busy_servers_reads_every_value() {
+        // Servers of 50, 40 and 90 requests: the first two merged stay
+        // held as logged (540 values), the third makes the sum busy and its
+        // values go into small-value arrays that must be read too.
+        let servers = [0..50, 50..90, 90..180].map(|r| requests(r.map(|i| i * 7 % 250)));
+        let mut backend = Stats::default();
+        for mut s in servers {
+            // As the engine hands its servers over: flushed.
+            s.flush();
+            backend.merge(&s);
+        }
+        assert!(backend.busy);
+        let every = requests((0..180).map(|i| i * 7 % 250));
+        assert_eq!(figures(&backend), figures(&every));
+        // Exact: p99 of Tr (v + 3) over these 180 values.
+        let mut tr: Vec<u64> = (0..180).map(|i| (i * 7 % 250 + 3) as u64).collect();
+        tr.sort_unstable();
+        let p99 = tr[(0.99f64 * 180.0).ceil() as usize - 1];
+        assert_eq!(backend.timer(Timer::Tr).unwrap().quantile(0.99), p99);
     }
 
     #[test]

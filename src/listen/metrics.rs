@@ -219,7 +219,7 @@ impl Series {
         Series {
             state: health.map_or("UNKNOWN", |st| st.label().as_str()),
             requests: stats.map(|s| s.counts.status),
-            timers: TIMERS.map(|(t, _)| stats.and_then(|s| s.timer(t)).map(histogram)),
+            timers: TIMERS.map(|(t, _)| stats.and_then(|s| s.timer(t)).map(|t| histogram(&t))),
             configured: None,
             downtime_ms: health.map_or(0, |st| {
                 st.time_in
