@@ -340,13 +340,13 @@ impl TimerStats {
 }
 
 /// A quiet server's timer values, as logged: one `u32` each, the timer's
-/// index in the low three bits (see [`Stats::few`]).
+/// index in the low three bits (see [`Stats::held`]).
 const TIMER_BITS: u32 = 3;
 
 /// Values a server holds as logged, all its timers together, before each
 /// timer gets a [`TimerStats`] of its own: as many as six timers of
 /// [`HOT`]` - 1` values would hold each.
-const FEW_VALUES: usize = 6 * (HOT as usize - 1);
+const HELD_VALUES: usize = 6 * (HOT as usize - 1);
 
 /// A value held as logged: its timer's index and the value.
 #[inline]
@@ -360,15 +360,15 @@ fn unpack(x: u32) -> (usize, u64) {
 #[derive(Clone, Debug, Default)]
 pub struct Stats {
     pub counts: Counts,
-    /// Each timer's distribution once the server is busy (`few` is then
+    /// Each timer's distribution once the server is busy (`held` is then
     /// empty and stays so).
     timers: [Option<Box<TimerStats>>; 6],
     /// A quiet server's timer values as logged, timer in the low bits,
-    /// until there are [`FEW_VALUES`]: one allocation for six timers. A
+    /// until there are [`HELD_VALUES`]: one allocation for six timers. A
     /// server seen a few times (most of 100,000 names) held six boxed
     /// timers of a few values each, ~1 KB a server and worker.
-    few: Vec<u32>,
-    /// The timers are in `timers`, not in `few`.
+    held: Vec<u32>,
+    /// The timers are in `timers`, not in `held`.
     busy: bool,
     /// Accept date of the last request (`status`'s "last request").
     pub last: Option<Millis>,
@@ -461,8 +461,8 @@ impl Stats {
     /// One value of timer `t`: held as logged while the server is quiet.
     fn record(&mut self, t: Timer, v: u64) {
         if !self.busy {
-            if self.few.len() < FEW_VALUES && v < 1 << (32 - TIMER_BITS) {
-                self.few.push((v as u32) << TIMER_BITS | t as u32);
+            if self.held.len() < HELD_VALUES && v < 1 << (32 - TIMER_BITS) {
+                self.held.push((v as u32) << TIMER_BITS | t as u32);
                 return;
             }
             self.get_busy();
@@ -473,8 +473,8 @@ impl Stats {
     }
 
     /// Timer `t`'s values held as logged.
-    fn few(&self, t: Timer) -> impl Iterator<Item = u64> + '_ {
-        self.few
+    fn held(&self, t: Timer) -> impl Iterator<Item = u64> + '_ {
+        self.held
             .iter()
             .map(|&x| unpack(x))
             .filter(move |&(k, _)| k == t as usize)
@@ -489,9 +489,12 @@ impl Stats {
             return;
         }
         self.busy = true;
-        for x in std::mem::take(&mut self.few) {
+        for x in std::mem::take(&mut self.held) {
             self.record_held(x);
         }
+        // Readable as a busy server's timers are after `Aggregates::flush`
+        // (a report's backend becomes busy as it adds its servers up).
+        self.flush();
     }
 
     /// A value held as logged (this server's or another's), into its
@@ -558,13 +561,14 @@ impl Stats {
 
     pub fn merge(&mut self, o: &Stats) {
         self.counts.merge(&o.counts);
-        if !self.busy && !o.busy && self.few.len() + o.few.len() <= FEW_VALUES {
-            self.few.extend_from_slice(&o.few);
+        if !self.busy && !o.busy && self.held.len() + o.held.len() <= HELD_VALUES {
+            self.held.extend_from_slice(&o.held);
         } else {
             self.get_busy();
-            for &x in &o.few {
+            for &x in &o.held {
                 self.record_held(x);
             }
+            self.flush();
         }
         for k in 0..6 {
             if let Some(t) = &o.timers[k] {
@@ -603,15 +607,9 @@ impl Stats {
     pub fn timer(&self, t: Timer) -> Option<std::borrow::Cow<'_, TimerStats>> {
         use std::borrow::Cow;
         if self.busy {
-            let timer = self.timers[t as usize].as_deref()?;
-            if timer.is_flushed() {
-                return Some(Cow::Borrowed(timer));
-            }
-            let mut timer = timer.clone();
-            timer.flush();
-            return Some(Cow::Owned(timer));
+            return self.timers[t as usize].as_deref().map(Cow::Borrowed);
         }
-        let mut values = self.few(t).peekable();
+        let mut values = self.held(t).peekable();
         values.peek()?;
         let mut timer = TimerStats::new();
         for v in values {
@@ -903,11 +901,11 @@ mod tests {
         // (100,000 such servers held six boxed timers each, ~1 KB).
         let quiet = requests((0..10).map(|i| i * 37 % 300));
         assert!(!quiet.busy);
-        assert_eq!(quiet.few.len(), 60);
+        assert_eq!(quiet.held.len(), 60);
         assert!(quiet.timers.iter().all(Option::is_none));
         let mut busy = quiet.clone();
         busy.get_busy();
-        assert!(busy.few.is_empty() && busy.timers.iter().all(Option::is_some));
+        assert!(busy.held.is_empty() && busy.timers.iter().all(Option::is_some));
         assert_eq!(figures(&quiet), figures(&busy));
         // A value too large to hold beside its timer's index makes the
         // server busy, and counts.
@@ -923,10 +921,14 @@ mod tests {
 
     #[test]
     fn a_backend_of_quiet_and_busy_servers_reads_every_value() {
-        // Servers of 50, 40 and 90 requests: the first two merged stay
-        // held as logged (540 values), the third makes the sum busy and its
-        // values go into small-value arrays that must be read too.
-        let servers = [0..50, 50..90, 90..180].map(|r| requests(r.map(|i| i * 7 % 250)));
+        // A busy server of 90 requests first, then two quiet ones (50 and
+        // 40 requests, 300 and 240 values held as logged): theirs go into
+        // the busy sum's small-value arrays last, and must be read too.
+        let servers = [90..180, 0..50, 50..90].map(|r| requests(r.map(|i| i * 7 % 250)));
+        assert_eq!(
+            servers.iter().map(|s| s.busy).collect::<Vec<_>>(),
+            [true, false, false]
+        );
         let mut backend = Stats::default();
         for mut s in servers {
             // As the engine hands its servers over: flushed.
@@ -934,7 +936,15 @@ mod tests {
             backend.merge(&s);
         }
         assert!(backend.busy);
-        let every = requests((0..180).map(|i| i * 7 % 250));
+        // Two quiet servers whose values together are too many to hold.
+        let mut two = requests(0..50);
+        two.merge(&requests(50..90));
+        assert!(two.busy);
+        let mut both = requests(0..90);
+        both.flush();
+        assert_eq!(figures(&two), figures(&both));
+        let mut every = requests((0..180).map(|i| i * 7 % 250));
+        every.flush();
         assert_eq!(figures(&backend), figures(&every));
         // Exact: p99 of Tr (v + 3) over these 180 values.
         let mut tr: Vec<u64> = (0..180).map(|i| (i * 7 % 250 + 3) as u64).collect();
