@@ -460,8 +460,8 @@ impl Report {
         for (k, b) in &engine.health.backends {
             backends.entry(k.clone()).or_default().2 = Some(b);
         }
-        // Sized once: grown by doubling, the rows were copied at every
-        // growth and held twice meanwhile.
+        // Sized once: grown by doubling, the rows' vector had room for
+        // 131,072 rows for 100,000 servers.
         let selected = servers
             .keys()
             .filter(|k| f.selects(&k.host, &k.backend, Some(&k.server)))
