@@ -2,10 +2,10 @@
 
 use std::sync::OnceLock;
 
-use regex::bytes::{Captures, Regex};
+use regex::bytes::Regex;
 use serde::Serialize;
 
-use crate::patterns::{Class, Pattern, StateRef};
+use crate::patterns::{Class, Groups, Pattern, StateRef};
 
 /// HAProxy's operational state of a server (`SRV_ST_*`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
@@ -82,19 +82,16 @@ pub struct HealthEvent {
     pub to: Option<String>,
 }
 
-fn text(c: &Captures, name: &str) -> Option<String> {
+fn text(c: &Groups, name: &str) -> Option<String> {
     c.name(name)
-        .map(|m| String::from_utf8_lossy(m.as_bytes()).into_owned())
+        .map(|m| String::from_utf8_lossy(m).into_owned())
 }
 
-fn number(c: &Captures, name: &str) -> Option<u32> {
-    std::str::from_utf8(c.name(name)?.as_bytes())
-        .ok()?
-        .parse()
-        .ok()
+fn number(c: &Groups, name: &str) -> Option<u32> {
+    std::str::from_utf8(c.name(name)?).ok()?.parse().ok()
 }
 
-fn resolve(r: &Option<StateRef>, c: &Captures) -> Option<String> {
+fn resolve(r: &Option<StateRef>, c: &Groups) -> Option<String> {
     match r {
         None => None,
         Some(StateRef::Fixed(s)) => Some(s.clone()),
@@ -177,17 +174,21 @@ fn check_details_regex(cause: &str) -> Option<CheckDetails> {
         .expect("valid")
     });
     let c = re.captures(cause.as_bytes())?;
+    let text = |name| {
+        c.name(name)
+            .map(|m| String::from_utf8_lossy(m.as_bytes()).into_owned())
+    };
     Some(CheckDetails {
-        reason: text(&c, "reason"),
-        code: text(&c, "code").and_then(|s| s.parse().ok()),
-        info: text(&c, "info"),
-        duration_ms: text(&c, "dur").and_then(|s| s.parse().ok()),
+        reason: text("reason"),
+        code: text("code").and_then(|s| s.parse().ok()),
+        info: text("info"),
+        duration_ms: text("dur").and_then(|s| s.parse().ok()),
         ..Default::default()
     })
 }
 
 impl HealthEvent {
-    pub fn from_match(p: &Pattern, c: &Captures) -> HealthEvent {
+    pub fn from_match(p: &Pattern, c: &Groups) -> HealthEvent {
         if p.class == Class::Process {
             return HealthEvent::process(p, c);
         }
@@ -241,11 +242,9 @@ impl HealthEvent {
 
     /// HAProxy itself started, reloaded or stopped: no server, the proxy
     /// (if the line names one) in `backend`, the message in `cause`.
-    fn process(p: &Pattern, c: &Captures) -> HealthEvent {
+    fn process(p: &Pattern, c: &Groups) -> HealthEvent {
         HealthEvent {
-            cause: c
-                .get(0)
-                .map(|m| String::from_utf8_lossy(m.as_bytes()).into_owned()),
+            cause: Some(String::from_utf8_lossy(c.whole()).into_owned()),
             ..HealthEvent::bare(&p.name, p.class, &text(c, "proxy").unwrap_or_default())
         }
     }
