@@ -185,12 +185,23 @@ impl PatternRegex {
         if needle.as_ref().is_some_and(|n| n.find(msg).is_none()) {
             return None;
         }
-        let re = self.0.matcher.get_or_init(|| {
-            matcher(self.source()).expect("a pattern's regex compiled when it was read")
-        });
+        let re = self.matcher();
         let mut caps = re.create_captures();
         re.search_captures(&Input::new(msg), &mut caps);
         caps.is_match().then_some(Groups { caps, msg })
+    }
+
+    /// Whether this pattern matches `msg`, its groups not read.
+    fn matches(&self, msg: &[u8]) -> bool {
+        let needle = self.0.needle.get_or_init(|| needle(self.source()));
+        needle.as_ref().is_none_or(|n| n.find(msg).is_some())
+            && self.matcher().is_match(Input::new(msg))
+    }
+
+    fn matcher(&self) -> &meta::Regex {
+        self.0.matcher.get_or_init(|| {
+            matcher(self.source()).expect("a pattern's regex compiled when it was read")
+        })
     }
 }
 
@@ -779,7 +790,12 @@ impl PatternSet {
     /// tables the next health line (one in hundreds of request lines) finds
     /// out of cache, and the set's compile (13.8 M instructions) at the
     /// first one.
-    pub fn find<'m>(&self, msg: &'m [u8]) -> Option<(usize, Groups<'m>)> {
+    ///
+    /// A pattern of class `other` is counted by its name alone: its groups
+    /// are not read (`None`), and one led by a name is not run at all once
+    /// the set said it matches (HAProxy's connection errors, which a TLS
+    /// frontend scanned from the internet logs by the thousand).
+    pub fn find<'m>(&self, msg: &'m [u8]) -> Option<(usize, Option<Groups<'m>>)> {
         let gate = self.gate.get_or_init(|| {
             let unprefixed: Vec<usize> = (0..self.patterns.len())
                 .filter(|&i| self.patterns[i].regex.prefixes().is_none())
@@ -814,8 +830,15 @@ impl PatternSet {
                     hits.get_or_insert_with(|| gate.set.matches(msg)).matched(k)
                 }
             };
-            if let Some(g) = candidate.then(|| p.regex.groups(msg)).flatten() {
-                return Some((i, g));
+            if !candidate {
+                continue;
+            }
+            if p.class == Class::Other {
+                if p.regex.prefixes().is_none() || p.regex.matches(msg) {
+                    return Some((i, None));
+                }
+            } else if let Some(g) = p.regex.groups(msg) {
+                return Some((i, Some(g)));
             }
         }
         None
@@ -861,6 +884,7 @@ mod tests {
         let (idx, groups) = set
             .find(b"Server be/s1 is DOWN, reason: Layer4 timeout.")
             .unwrap();
+        let groups = groups.expect("a server pattern's groups");
         assert_eq!(set.patterns[idx].name, "server_down");
         assert_eq!(groups.name("server"), Some(&b"s1"[..]));
         assert_eq!(groups.name("via"), None);
@@ -908,10 +932,17 @@ mod tests {
             assert!(set.find(msg).is_none());
         }
         assert!(set.patterns.iter().all(|p| !p.regex.is_compiled()));
-        // One of those five is run when its set says it matches.
+        // One of those five matches when its set says it does: a DNS
+        // pattern is run for its groups, an `other` one is not run at all.
         let (k, groups) = set.find(b"fe_https/1: SSL handshake failure").unwrap();
         assert_eq!(set.patterns[k].name, "ssl_handshake_failure");
-        assert_eq!(groups.name("frontend"), Some(&b"fe_https"[..]));
+        assert!(groups.is_none());
+        assert!(set.patterns.iter().all(|p| !p.regex.is_compiled()));
+        let (k, groups) = set
+            .find(b"be_dns/web1 changed its IP from 10.0.0.1 to 10.0.0.2 by DNS cache.")
+            .unwrap();
+        assert_eq!(set.patterns[k].name, "dns_ip_changed");
+        assert_eq!(groups.unwrap().name("to"), Some(&b"10.0.0.2"[..]));
         // An unanchored or multi-line pattern has no prefix: tried on every
         // message.
         assert!(prefixes("Server (?P<backend>x)").is_none());
@@ -928,6 +959,60 @@ mod tests {
         assert_eq!(n("^a(?:bcdef)?"), None);
         let p = prefixes("^(?P<backup>Backup )?Server (?P<b>\\S+)").unwrap();
         assert_eq!(&*p, [&b"Backup Server "[..], b"Server "].map(Box::from));
+    }
+
+    /// A connection that failed before it became a stream is logged with
+    /// the client, the accept date and frontend/listener in front of
+    /// HAProxy's message (`session_embryonic_build_legacy_err`): each of
+    /// `conn_err_code_str`'s messages, and the SSL library's reason, is
+    /// read as its kind, with that prefix, with `unknown` for a source, and
+    /// without it.
+    #[test]
+    fn haproxys_connection_errors_are_read_with_and_without_their_prefix() {
+        let set = PatternSet::builtin();
+        // The frontend as the pattern reads it (`find` does not read an
+        // `other` pattern's groups).
+        let kind = |msg: &str| {
+            let (k, _) = set.find(msg.as_bytes()).unwrap_or_else(|| panic!("{msg}"));
+            let p = &set.patterns[k];
+            let g = p.regex.groups(msg.as_bytes()).expect("it matches");
+            let fe = String::from_utf8_lossy(g.name("frontend").unwrap()).into_owned();
+            (p.name.as_str(), fe)
+        };
+        let errors = [
+            "Reached configured maxconn value",
+            "Too many sockets on the process",
+            "Out of system buffers",
+            "Connection closed while waiting for PROXY protocol header",
+            "Timeout while waiting for PROXY protocol header",
+            "Truncated PROXY protocol header received",
+            "Received something which does not look like a PROXY protocol header",
+            "Connection error during SSL handshake",
+            "Timeout during SSL handshake",
+            "Rejected a client-initiated SSL renegotiation attempt",
+            "Aborted connection after a TLS 1.3 KeyUpdate flood",
+            "SSL client certificate not trusted",
+            "Stopped a TLSv1 heartbeat attack (CVE-2014-0160)",
+            "Attempt to use SSL on an unknown target (internal error)",
+            "SOCKS4 Proxy deny the request",
+            "ECONNRESET returned by OS",
+            "unknown connection error (code=42 flags=00000300)",
+        ];
+        for prefix in [
+            "10.0.0.7:51234 [05/Dec/2026:08:00:01.123] ",
+            "2001:db8::7:51234 [05/Dec/2026:08:00:01.123] ",
+            "unknown [05/Dec/2026:08:00:01.123] ",
+            "",
+        ] {
+            for e in errors {
+                let msg = format!("{prefix}fe_tls/1: {e}");
+                assert_eq!(kind(&msg), ("connection_error", "fe_tls".into()), "{msg}");
+            }
+            let msg = format!("{prefix}fe_tls/1: SSL handshake failure (error:0A000126:SSL routines::unexpected eof while reading)");
+            assert_eq!(kind(&msg), ("ssl_handshake_failure", "fe_tls".into()));
+            let msg = format!("{prefix}fe_tls/1: SSL handshake failure");
+            assert_eq!(kind(&msg), ("ssl_handshake_failure", "fe_tls".into()));
+        }
     }
 
     /// A user's pattern is compiled and checked at load: its error is told
@@ -986,7 +1071,10 @@ mod tests {
             // `find`, pattern by pattern, takes the one the set finds.
             let (k, groups) = set.find(p.sample.as_bytes()).expect("a sample matches");
             assert_eq!(set.patterns[k].name, p.name);
-            assert_eq!(groups.whole(), p.sample.as_bytes());
+            assert_eq!(groups.is_none(), p.class == Class::Other, "{}", p.name);
+            if let Some(g) = groups {
+                assert_eq!(g.whole(), p.sample.as_bytes());
+            }
         }
     }
 

@@ -6,7 +6,7 @@ pub mod health;
 pub mod logformat;
 pub mod request;
 
-use crate::patterns::{Class, PatternSet};
+use crate::patterns::PatternSet;
 pub use health::{Admin, CheckDetails, HealthEvent, Op};
 pub use request::{Mode, Request, Timer};
 
@@ -126,14 +126,11 @@ pub fn classify<'a>(patterns: &PatternSet, msg: &'a [u8]) -> Message<'a> {
         None => msg,
     });
     match patterns.find(msg) {
-        Some((idx, caps)) => {
-            let p = &patterns.patterns[idx];
-            if p.class == Class::Other {
-                Message::Other(idx)
-            } else {
-                Message::Health(Box::new(HealthEvent::from_match(p, &caps)))
-            }
-        }
+        Some((idx, None)) => Message::Other(idx),
+        Some((idx, Some(groups))) => Message::Health(Box::new(HealthEvent::from_match(
+            &patterns.patterns[idx],
+            &groups,
+        ))),
         // A `log-format` line: after the patterns, which are anchored on
         // HAProxy's own words, where a format's free text could match anything.
         None => match logformat::parse_any(patterns, trim_message(whole)) {
@@ -146,6 +143,7 @@ pub fn classify<'a>(patterns: &PatternSet, msg: &'a [u8]) -> Message<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::patterns::Class;
 
     #[test]
     fn stderr_forms() {
