@@ -19,6 +19,7 @@ use logformat::LogFormat;
 
 use regex::bytes::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
 use regex_automata::{meta, util::captures::Captures, util::syntax, Input};
+use regex_syntax::hir::{Hir, HirKind};
 use serde::Deserialize;
 
 /// The files shipped in `patterns/`, in matching order.
@@ -120,12 +121,20 @@ struct Compiled {
     regex: OnceLock<Regex>,
     /// What [`PatternSet::find`] runs (see [`PatternRegex::groups`]).
     matcher: OnceLock<meta::Regex>,
+    /// What turns a message away before the regex runs.
+    screen: OnceLock<Screen>,
+}
+
+/// The literals a pattern's regex says every match holds, read from it
+/// once ([`Screen::of`]).
+#[derive(Debug)]
+struct Screen {
     /// The literals every match starts with, for a pattern anchored at the
     /// start of the message (`None`: any message may match).
-    prefixes: OnceLock<Option<Literals>>,
+    prefixes: Option<Literals>,
     /// The longest literal every match holds (` is DOWN`), if one of a few
-    /// bytes (see [`needle`]).
-    needle: OnceLock<Option<memchr::memmem::Finder<'static>>>,
+    /// bytes.
+    needle: Option<memchr::memmem::Finder<'static>>,
 }
 
 impl PatternRegex {
@@ -134,8 +143,7 @@ impl PatternRegex {
             source,
             regex,
             matcher: OnceLock::new(),
-            prefixes: OnceLock::new(),
-            needle: OnceLock::new(),
+            screen: OnceLock::new(),
         }))
     }
 
@@ -163,12 +171,19 @@ impl PatternRegex {
         self.0.regex.get().is_some() || self.0.matcher.get().is_some()
     }
 
-    /// The literals every match starts with (see [`prefixes`]), read from
+    /// The literals every match starts with (see [`Screen`]), read from
     /// the regex the first time they are asked for.
     fn prefixes(&self) -> Option<&[Box<[u8]>]> {
-        (self.0.prefixes)
-            .get_or_init(|| prefixes(self.source()))
-            .as_deref()
+        self.screen().prefixes.as_deref()
+    }
+
+    fn screen(&self) -> &Screen {
+        self.0.screen.get_or_init(|| Screen::of(self.source()))
+    }
+
+    /// Whether `msg` holds the literal every match holds.
+    fn has_needle(&self, msg: &[u8]) -> bool {
+        (self.screen().needle.as_ref()).is_none_or(|n| n.find(msg).is_some())
     }
 
     /// `msg`'s groups if this pattern matches it, by the regex's bounded
@@ -181,8 +196,7 @@ impl PatternRegex {
     /// patterns of one first word (`Server `) are a dozen, and a message
     /// is one of them.
     pub fn groups<'m>(&self, msg: &'m [u8]) -> Option<Groups<'m>> {
-        let needle = self.0.needle.get_or_init(|| needle(self.source()));
-        if needle.as_ref().is_some_and(|n| n.find(msg).is_none()) {
+        if !self.has_needle(msg) {
             return None;
         }
         let re = self.matcher();
@@ -193,9 +207,7 @@ impl PatternRegex {
 
     /// Whether this pattern matches `msg`, its groups not read.
     fn matches(&self, msg: &[u8]) -> bool {
-        let needle = self.0.needle.get_or_init(|| needle(self.source()));
-        needle.as_ref().is_none_or(|n| n.find(msg).is_some())
-            && self.matcher().is_match(Input::new(msg))
+        self.has_needle(msg) && self.matcher().is_match(Input::new(msg))
     }
 
     fn matcher(&self) -> &meta::Regex {
@@ -251,17 +263,32 @@ fn matcher(regex: &str) -> Result<meta::Regex, Box<meta::BuildError>> {
         .map_err(Box::new)
 }
 
-/// The longest of the literals `regex` is a sequence of at its top (` is
+impl Screen {
+    /// Read from the regex's syntax tree (a regex that does not parse, which
+    /// a compiled one does, screens nothing).
+    fn of(regex: &str) -> Screen {
+        let hir = regex_syntax::ParserBuilder::new()
+            .unicode(false)
+            .utf8(false)
+            .build()
+            .parse(regex);
+        match hir {
+            Ok(hir) => Screen {
+                prefixes: prefixes(&hir),
+                needle: needle(&hir),
+            },
+            Err(_) => Screen {
+                prefixes: None,
+                needle: None,
+            },
+        }
+    }
+}
+
+/// The longest of the literals a regex is a sequence of at its top (` is
 /// DOWN` in `^Server (?P<backend>..)/(?P<server>..) is DOWN...`), if it
 /// has one of three bytes or more: every match holds it.
-fn needle(regex: &str) -> Option<memchr::memmem::Finder<'static>> {
-    use regex_syntax::hir::HirKind;
-    let hir = regex_syntax::ParserBuilder::new()
-        .unicode(false)
-        .utf8(false)
-        .build()
-        .parse(regex)
-        .ok()?;
+fn needle(hir: &Hir) -> Option<memchr::memmem::Finder<'static>> {
     let HirKind::Concat(items) = hir.kind() else {
         return None;
     };
@@ -275,23 +302,17 @@ fn needle(regex: &str) -> Option<memchr::memmem::Finder<'static>> {
     Some(memchr::memmem::Finder::new(&longest[..]).into_owned())
 }
 
-/// The literals every match of `regex` starts with, if it is anchored at
+/// The literals every match of a regex starts with, if it is anchored at
 /// the start of the message (`^`, not multi-line) and they are few and
 /// not empty; else `None`.
-fn prefixes(regex: &str) -> Option<Literals> {
+fn prefixes(hir: &Hir) -> Option<Literals> {
     use regex_syntax::hir::{literal, Look};
-    let hir = regex_syntax::ParserBuilder::new()
-        .unicode(false)
-        .utf8(false)
-        .build()
-        .parse(regex)
-        .ok()?;
     if !hir.properties().look_set_prefix().contains(Look::Start) {
         return None;
     }
     let seq = literal::Extractor::new()
         .kind(literal::ExtractKind::Prefix)
-        .extract(&hir);
+        .extract(hir);
     let literals = seq.literals()?;
     if literals.is_empty() || literals.iter().any(|l| l.as_bytes().is_empty()) {
         return None;
@@ -910,7 +931,7 @@ mod tests {
     fn a_message_no_pattern_starts_like_runs_the_unprefixed_ones_only() {
         let set = PatternSet::builtin();
         let unprefixed: Vec<&str> = (set.patterns.iter())
-            .filter(|p| prefixes(p.regex.source()).is_none())
+            .filter(|p| p.regex.prefixes().is_none())
             .map(|p| p.name.as_str())
             .collect();
         assert_eq!(
@@ -945,12 +966,13 @@ mod tests {
         assert_eq!(groups.unwrap().name("to"), Some(&b"10.0.0.2"[..]));
         // An unanchored or multi-line pattern has no prefix: tried on every
         // message.
+        let prefixes = |r: &str| Screen::of(r).prefixes;
         assert!(prefixes("Server (?P<backend>x)").is_none());
         assert!(prefixes("(?m)^Server").is_none());
         assert!(prefixes("^(?:Server|x*)").is_none());
         // A top-level literal is a needle; one inside a group or an
         // alternative is not.
-        let n = |r: &str| needle(r).map(|f| f.needle().to_vec());
+        let n = |r: &str| Screen::of(r).needle.map(|f| f.needle().to_vec());
         assert_eq!(
             n("^Server (?P<b>x+)/(?P<s>y+) is DOWN(?:, z)?$"),
             Some(b" is DOWN".to_vec())
