@@ -61,6 +61,15 @@ fn fresh_capture_of_tls_clf_backup_tracking_agent() {
     let dir = capture("capture-variants.sh", "27400");
     let r = analyze_json(&[dir.path().join("haproxy-variants.log").to_str().unwrap()]);
     assert_eq!(r["input"]["unparsed"], 0);
+    // The TLS listener's connection errors, as HAProxy logs them (client
+    // and accept date in front): each read as its kind, not unparsed (at
+    // least the script's two: a loaded machine may time a handshake out).
+    let kinds = &r["input"]["other_kinds"];
+    assert!(
+        kinds["ssl_handshake_failure"].as_u64() >= Some(1),
+        "{kinds}"
+    );
+    assert!(kinds["connection_error"].as_u64() >= Some(1), "{kinds}");
     // 600 are sent; a loaded machine serves fewer TLS requests in the
     // scripted 30 s (the count is not what this test is about).
     assert!(
