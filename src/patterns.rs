@@ -8,6 +8,7 @@
 //! pattern name on any mistake (exit 2 at the CLI).
 
 pub mod logformat;
+mod split;
 
 use std::{
     collections::HashMap,
@@ -21,6 +22,7 @@ use regex::bytes::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
 use regex_automata::{meta, util::captures::Captures, util::syntax, Input};
 use regex_syntax::hir::{Hir, HirKind};
 use serde::Deserialize;
+use split::{Read, Slot, Split};
 
 /// The files shipped in `patterns/`, in matching order.
 pub const BUILTIN: &[(&str, &str)] = &[
@@ -123,6 +125,10 @@ struct Compiled {
     matcher: OnceLock<meta::Regex>,
     /// What turns a message away before the regex runs.
     screen: OnceLock<Screen>,
+    /// The regex in parts, if it splits (see [`split`]).
+    split: OnceLock<Option<Split>>,
+    /// Where the matcher's groups are, by name.
+    names: OnceLock<split::Names>,
 }
 
 /// The literals a pattern's regex says every match holds, read from it
@@ -144,6 +150,8 @@ impl PatternRegex {
             regex,
             matcher: OnceLock::new(),
             screen: OnceLock::new(),
+            split: OnceLock::new(),
+            names: OnceLock::new(),
         }))
     }
 
@@ -168,7 +176,9 @@ impl PatternRegex {
     /// Whether a built-in pattern's regex has been compiled.
     #[cfg(test)]
     fn is_compiled(&self) -> bool {
-        self.0.regex.get().is_some() || self.0.matcher.get().is_some()
+        self.0.regex.get().is_some()
+            || self.0.matcher.get().is_some()
+            || self.0.split.get().is_some_and(Option::is_some)
     }
 
     /// The literals every match starts with (see [`Screen`]), read from
@@ -195,14 +205,44 @@ impl PatternRegex {
     /// A message without the pattern's needle is turned away first: the
     /// patterns of one first word (`Server `) are a dozen, and a message
     /// is one of them.
-    pub fn groups<'m>(&self, msg: &'m [u8]) -> Option<Groups<'m>> {
+    ///
+    /// A regex that ends in free text and a fixed tail is read in parts
+    /// ([`split`]), each a few bytes once, rather than by a backtrack that
+    /// tries the tail at every byte of the text.
+    pub fn groups<'a>(&'a self, msg: &'a [u8]) -> Option<Groups<'a>> {
         if !self.has_needle(msg) {
             return None;
         }
+        let split = (self.0.split)
+            .get_or_init(|| Split::of(self.source(), |s| matcher(s).ok()))
+            .as_ref();
+        if let Some(split) = split {
+            match split.read(msg) {
+                Read::No => return None,
+                Read::Yes { head, rest, cause } => {
+                    return Some(Groups {
+                        msg,
+                        names: &split.names,
+                        caps: Caps::Split { head, rest, cause },
+                    })
+                }
+                Read::Unsure => {}
+            }
+        }
+        self.whole_groups(msg)
+    }
+
+    /// [`PatternRegex::groups`] by the whole regex.
+    fn whole_groups<'a>(&'a self, msg: &'a [u8]) -> Option<Groups<'a>> {
         let re = self.matcher();
         let mut caps = re.create_captures();
         re.search_captures(&Input::new(msg), &mut caps);
-        caps.is_match().then_some(Groups { caps, msg })
+        let names = (self.0.names).get_or_init(|| split::names(re, Slot::Whole).into());
+        caps.is_match().then_some(Groups {
+            msg,
+            names,
+            caps: Caps::Whole(caps),
+        })
     }
 
     /// Whether this pattern matches `msg`, its groups not read.
@@ -229,27 +269,51 @@ struct Gate {
 }
 
 /// The groups of a message a pattern matched.
-pub struct Groups<'m> {
-    caps: Captures,
-    msg: &'m [u8],
+pub struct Groups<'a> {
+    msg: &'a [u8],
+    /// The pattern's group names and where each is read: a look-up by a
+    /// name among a dozen, not the captures' hash of it.
+    names: &'a [(Box<str>, Slot)],
+    caps: Caps,
 }
 
-impl<'m> Groups<'m> {
+enum Caps {
+    Whole(Captures),
+    Split {
+        head: Captures,
+        rest: Captures,
+        cause: Option<std::ops::Range<usize>>,
+    },
+}
+
+impl<'a> Groups<'a> {
     /// The bytes group `name` matched, if it took part in the match.
-    pub fn name(&self, name: &str) -> Option<&'m [u8]> {
-        (self.caps.get_group_by_name(name)).map(|s| &self.msg[s.range()])
+    pub fn name(&self, name: &str) -> Option<&'a [u8]> {
+        let slot = self.names.iter().find(|(n, _)| **n == *name)?.1;
+        let span = match (&self.caps, slot) {
+            (Caps::Whole(c), Slot::Whole(i)) => c.get_group(i)?.range(),
+            (Caps::Split { head, .. }, Slot::Head(i)) => head.get_group(i)?.range(),
+            (Caps::Split { rest, .. }, Slot::Rest(i)) => rest.get_group(i)?.range(),
+            (Caps::Split { cause, .. }, Slot::Cause) => cause.clone()?,
+            _ => return None,
+        };
+        Some(&self.msg[span])
     }
 
     /// The bytes the whole pattern matched.
-    pub fn whole(&self) -> &'m [u8] {
-        self.caps.get_match().map_or(&[], |m| &self.msg[m.range()])
+    pub fn whole(&self) -> &'a [u8] {
+        match &self.caps {
+            Caps::Whole(c) => c.get_match().map_or(&[], |m| &self.msg[m.range()]),
+            // Anchored at both ends: from HEAD's start to the end.
+            Caps::Split { head, .. } => head.get_match().map_or(&[], |m| &self.msg[m.start()..]),
+        }
     }
 }
 
 /// A pattern's regex as [`PatternRegex::groups`] runs it: `regex`'s
 /// `bytes::Regex` (the syntax as [`compile`] reads it, leftmost-first) but
 /// for the lazy DFA.
-fn matcher(regex: &str) -> Result<meta::Regex, Box<meta::BuildError>> {
+pub(crate) fn matcher(regex: &str) -> Result<meta::Regex, Box<meta::BuildError>> {
     meta::Builder::new()
         .syntax(syntax::Config::new().unicode(false).utf8(false))
         .configure(
@@ -816,7 +880,7 @@ impl PatternSet {
     /// are not read (`None`), and one led by a name is not run at all once
     /// the set said it matches (HAProxy's connection errors, which a TLS
     /// frontend scanned from the internet logs by the thousand).
-    pub fn find<'m>(&self, msg: &'m [u8]) -> Option<(usize, Option<Groups<'m>>)> {
+    pub fn find<'a>(&'a self, msg: &'a [u8]) -> Option<(usize, Option<Groups<'a>>)> {
         let gate = self.gate.get_or_init(|| {
             let unprefixed: Vec<usize> = (0..self.patterns.len())
                 .filter(|&i| self.patterns[i].regex.prefixes().is_none())
