@@ -214,7 +214,7 @@ impl PatternRegex {
             return None;
         }
         let split = (self.0.split)
-            .get_or_init(|| Split::of(self.source(), |s| matcher(s).ok()))
+            .get_or_init(|| Split::of(self.source()))
             .as_ref();
         if let Some(split) = split {
             match split.read(msg) {
@@ -313,7 +313,7 @@ impl<'a> Groups<'a> {
 /// A pattern's regex as [`PatternRegex::groups`] runs it: `regex`'s
 /// `bytes::Regex` (the syntax as [`compile`] reads it, leftmost-first) but
 /// for the lazy DFA.
-pub(crate) fn matcher(regex: &str) -> Result<meta::Regex, Box<meta::BuildError>> {
+fn matcher(regex: &str) -> Result<meta::Regex, Box<meta::BuildError>> {
     meta::Builder::new()
         .syntax(syntax::Config::new().unicode(false).utf8(false))
         .configure(

@@ -38,8 +38,10 @@ use regex_automata::{
 };
 use regex_syntax::ast::{self, Ast, GroupKind, RepetitionKind};
 
+use super::matcher;
+
 /// Where a group's span is read from.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Slot {
     /// The whole regex's captures, group `n`.
     Whole(usize),
@@ -95,10 +97,11 @@ pub(crate) enum Read {
 }
 
 impl Split {
-    /// `regex` split, if it has the shape and each part builds; `build` is
-    /// how a part is built (the pattern's own matcher settings).
-    pub(crate) fn of(regex: &str, build: impl Fn(&str) -> Option<meta::Regex>) -> Option<Split> {
+    /// `regex` split, if it has the shape and each part builds (as the
+    /// whole is built: [`matcher`]).
+    pub(crate) fn of(regex: &str) -> Option<Split> {
         let parts = Parts::of(regex)?;
+        let build = |s: &str| matcher(s).ok();
         let (head, rest, tail) = (
             build(&regex[..parts.group.start])?,
             build(&parts.rest)?,
@@ -106,14 +109,17 @@ impl Split {
         );
         // The close is literals only: the rest's groups are the tail's.
         let rest_names = names(&rest, Slot::Rest);
-        if format!("{rest_names:?}") != format!("{:?}", names(&tail, Slot::Rest)) {
+        if rest_names != names(&tail, Slot::Rest) {
             return None;
         }
         let rest_rev = DFA::builder()
             .syntax(syntax::Config::new().unicode(false).utf8(false))
             .thompson(
+                // No UTF-8 rule for empty matches: the matcher's
+                // `utf8_empty(false)`.
                 thompson::Config::new()
                     .reverse(true)
+                    .utf8(false)
                     .which_captures(WhichCaptures::None),
             )
             .configure(DFA::config().match_kind(MatchKind::All))
@@ -306,7 +312,7 @@ fn is_cause(a: &Ast) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::patterns::{matcher, Caps, Groups, PatternSet};
+    use crate::patterns::{Caps, Groups, PatternSet};
 
     type Spans = Vec<(String, Option<Vec<u8>>)>;
 
@@ -346,10 +352,6 @@ mod tests {
         }
     }
 
-    fn split_of(source: &str) -> Option<Split> {
-        Split::of(source, |s| matcher(s).ok())
-    }
-
     /// Each pattern whose cause is free text in an optional group splits,
     /// and no other: `server_down`, `server_up`, `health_check`, ...
     #[test]
@@ -359,7 +361,7 @@ mod tests {
         for p in &set.patterns {
             let src = p.regex.source();
             let shaped = src.contains("(?P<cause>.*?))?") || src.contains("(?P<cause>.*?)\\))?");
-            assert_eq!(split_of(src).is_some(), shaped, "{}: {src}", p.name);
+            assert_eq!(Split::of(src).is_some(), shaped, "{}: {src}", p.name);
             if shaped {
                 split.push(p.name.as_str());
             }
@@ -392,9 +394,9 @@ mod tests {
             "^a(?:, (?P<cause>.*?)\\s)?b$",
             "^a(?:, (?P<cause>[^x]*?))?b$",
         ] {
-            assert!(split_of(regex).is_none(), "{regex}");
+            assert!(Split::of(regex).is_none(), "{regex}");
         }
-        assert!(split_of("^a(?:, (?P<cause>.*?))?b$").is_some());
+        assert!(Split::of("^a(?:, (?P<cause>.*?))?b$").is_some());
     }
 
     /// The split finds what the whole regex finds, group for group, on
@@ -423,7 +425,7 @@ mod tests {
         for p in &set.patterns {
             let s = p.sample.as_bytes();
             messages.extend((0..=s.len()).map(|k| s[..k].to_vec()));
-            if split_of(p.regex.source()).is_none() {
+            if Split::of(p.regex.source()).is_none() {
                 continue;
             }
             for c in confusers {
@@ -449,7 +451,7 @@ mod tests {
         }
         let (mut yes, mut unsure) = (0, 0);
         for p in &set.patterns {
-            let Some(split) = split_of(p.regex.source()) else {
+            let Some(split) = Split::of(p.regex.source()) else {
                 continue;
             };
             let whole = matcher(p.regex.source()).unwrap();
