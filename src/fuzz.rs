@@ -76,9 +76,11 @@ pub fn request(data: &[u8]) {
     }
 }
 
-/// A message against the built-in health patterns.
+/// A message against the built-in health patterns; each pattern read in
+/// parts reads it as its whole regex does.
 pub fn health(data: &[u8]) {
     let _ = crate::haproxy::classify(patterns(), data);
+    patterns().check_splits(data);
 }
 
 /// Whole lines through the engine (parsing, times, the state machine) to

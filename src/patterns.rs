@@ -213,10 +213,7 @@ impl PatternRegex {
         if !self.has_needle(msg) {
             return None;
         }
-        let split = (self.0.split)
-            .get_or_init(|| Split::of(self.source()))
-            .as_ref();
-        if let Some(split) = split {
+        if let Some(split) = self.split() {
             match split.read(msg) {
                 Read::No => return None,
                 Read::Yes { head, rest, cause } => {
@@ -230,6 +227,13 @@ impl PatternRegex {
             }
         }
         self.whole_groups(msg)
+    }
+
+    /// The regex in parts, if it splits (tried the first time it is asked).
+    fn split(&self) -> Option<&Split> {
+        (self.0.split)
+            .get_or_init(|| Split::of(self.source()))
+            .as_ref()
     }
 
     /// [`PatternRegex::groups`] by the whole regex.
@@ -927,6 +931,17 @@ impl PatternSet {
             }
         }
         None
+    }
+
+    /// Checks that every split pattern ([`split`]) reads `msg` as its
+    /// whole regex does (panics if not): the `health` fuzz target's check.
+    #[doc(hidden)]
+    pub fn check_splits(&self, msg: &[u8]) {
+        for p in &self.patterns {
+            if let Some(split) = p.regex.split() {
+                split.agrees(p.regex.matcher(), msg);
+            }
+        }
     }
 
     /// Every pattern matching `msg` (used by the tests and `--explain`).
