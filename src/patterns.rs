@@ -335,22 +335,29 @@ impl Screen {
     /// Read from the regex's syntax tree (a regex that does not parse, which
     /// a compiled one does, screens nothing).
     fn of(regex: &str) -> Screen {
-        let hir = regex_syntax::ParserBuilder::new()
-            .unicode(false)
-            .utf8(false)
-            .build()
-            .parse(regex);
-        match hir {
-            Ok(hir) => Screen {
+        match hir(regex) {
+            Some(hir) => Screen {
                 prefixes: prefixes(&hir),
                 needle: needle(&hir),
             },
-            Err(_) => Screen {
+            None => Screen {
                 prefixes: None,
                 needle: None,
             },
         }
     }
+}
+
+/// A pattern's regex as a syntax tree, read as [`matcher`] reads it (ASCII
+/// classes, any bytes); `None` if it does not parse, which a compiled
+/// regex does.
+fn hir(regex: &str) -> Option<Hir> {
+    regex_syntax::ParserBuilder::new()
+        .unicode(false)
+        .utf8(false)
+        .build()
+        .parse(regex)
+        .ok()
 }
 
 /// The longest of the literals a regex is a sequence of at its top (` is

@@ -282,14 +282,7 @@ impl Parts {
         let parts = found?;
         // Anchored at both ends: HEAD at the start, every match of the rest
         // and of the tail at the end of the message.
-        let hir = |s: &str| {
-            regex_syntax::ParserBuilder::new()
-                .unicode(false)
-                .utf8(false)
-                .build()
-                .parse(s)
-                .ok()
-        };
+        use super::hir;
         use regex_syntax::hir::Look;
         let starts = hir(regex)?
             .properties()
