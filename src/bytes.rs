@@ -53,6 +53,36 @@ pub fn same(a: &[u8], b: &[u8]) -> bool {
     }
 }
 
+/// `dst[..src.len()] = src` for a name of up to 16 bytes (what [`same`]
+/// compares in two loads), in two overlapping moves and no call; `false`,
+/// with nothing written, for a longer one or a `dst` shorter than 16.
+#[inline(always)]
+pub fn copy_short(dst: &mut [u8], src: &[u8]) -> bool {
+    let n = src.len();
+    if n > 16 || dst.len() < 16 {
+        return false;
+    }
+    match n {
+        0 => {}
+        1..=3 => {
+            dst[0] = src[0];
+            dst[n / 2] = src[n / 2];
+            dst[n - 1] = src[n - 1];
+        }
+        4..=7 => {
+            let (a, b) = (load32(src, 0), load32(src, n - 4));
+            dst[..4].copy_from_slice(&a.to_le_bytes());
+            dst[n - 4..n].copy_from_slice(&b.to_le_bytes());
+        }
+        _ => {
+            let (a, b) = (load64(src, 0), load64(src, n - 8));
+            dst[..8].copy_from_slice(&a.to_le_bytes());
+            dst[n - 8..n].copy_from_slice(&b.to_le_bytes());
+        }
+    }
+    true
+}
+
 /// A 64-bit hash of a name, inline: up to 16 bytes (nearly every host,
 /// backend and server name) are read in the two overlapping loads
 /// [`same`] compares, so the hash costs a few instructions and no loop;
@@ -149,6 +179,26 @@ mod tests {
         );
         assert_eq!(find(&[0x21; 9], b' '), None);
         assert_eq!(find(&[0x00; 16], 0), Some(0));
+    }
+
+    #[test]
+    fn copy_short_copies_exactly_the_name() {
+        for n in 0..=17 {
+            let src: Vec<u8> = (1..=n as u8).collect();
+            let mut dst = [0xAAu8; 24];
+            let copied = copy_short(&mut dst, &src);
+            assert_eq!(copied, n <= 16, "{n} bytes");
+            if copied {
+                assert_eq!(&dst[..n], &src[..], "{n} bytes");
+            }
+            // Nothing past the name, nothing at all when not copied.
+            let untouched = if copied { n } else { 0 };
+            assert!(dst[untouched..].iter().all(|&b| b == 0xAA), "{n} bytes");
+        }
+        // A destination too short for the two moves is left alone.
+        let mut small = [0u8; 8];
+        assert!(!copy_short(&mut small, b"lb1"));
+        assert_eq!(small, [0; 8]);
     }
 
     #[test]
