@@ -515,6 +515,15 @@ impl Stats {
     /// Adds `r` to its minute's rollup.
     #[inline]
     fn add_minute(&mut self, r: &Request) {
+        // Nearly every line's minute is the newest one, open: found without
+        // dividing its date or searching (15 instructions a line, half of
+        // what counting a request in its minute had added).
+        let open = self.minutes.len() > self.sealed;
+        if let Some((k, minute)) = self.minutes.last_mut().filter(|_| open) {
+            if (r.accept.wrapping_sub(*k) as u64) < rollup::MINUTE_MS as u64 {
+                return minute.add_pooled(r, &mut self.pool);
+            }
+        }
         let m = minute_of(r.accept);
         let sealed = self.sealed;
         match self
@@ -1237,5 +1246,60 @@ mod sealing_tests {
             assert_eq!(figures(&with), figures(&without), "{t:?}");
         }
         assert_eq!(with.timer(Timer::Tr).unwrap().max, 900);
+    }
+
+    #[test]
+    fn each_request_goes_to_its_own_minute_in_any_order() {
+        // Accept dates at a minute's first and last millisecond, a request
+        // of an older minute still open arriving after a newer one, and one
+        // of the minute before the first: each counted in its minute, an
+        // open minute in one piece.
+        let at = |hms: &str| {
+            format!("127.0.0.1:1 [24/Nov/2026:{hms}] fe be/s1 0/0/1/5/6 200 100 - - ---- 1/1/0/0/0 0/0 \"GET / HTTP/1.1\"")
+        };
+        let dates = [
+            "10:00:00.000",
+            "10:00:59.999",
+            "10:01:00.000",
+            "10:00:30.000",
+            "10:01:59.999",
+            "09:59:59.999",
+            "10:02:00.000",
+            "10:01:00.001",
+        ];
+        let mut s = Stats::default();
+        for d in dates {
+            s.add_with_minute(&request::parse(at(d).as_bytes()).unwrap());
+        }
+        let mut aggregates = Aggregates::default();
+        let key = ServerKey {
+            host: String::new(),
+            backend: "be".into(),
+            server: "s1".into(),
+        };
+        aggregates.servers.push((key, s));
+        aggregates
+            .raw
+            .push([Box::default(), Box::default(), Box::default()]);
+        let per_minute: Vec<(String, u64)> = aggregates
+            .drain_minutes()
+            .iter()
+            .map(|r| {
+                (
+                    crate::time::format_rfc3339_ms(r.minute),
+                    r.data.counts.requests,
+                )
+            })
+            .collect();
+        let minute = |m: &str| format!("2026-11-24T{m}:00.000Z");
+        assert_eq!(
+            per_minute,
+            [
+                (minute("09:59"), 1),
+                (minute("10:00"), 3),
+                (minute("10:01"), 3),
+                (minute("10:02"), 1)
+            ]
+        );
     }
 }
