@@ -520,7 +520,8 @@ impl Stats {
         // what counting a request in its minute had added).
         let open = self.minutes.len() > self.sealed;
         if let Some((k, minute)) = self.minutes.last_mut().filter(|_| open) {
-            if (r.accept.wrapping_sub(*k) as u64) < rollup::MINUTE_MS as u64 {
+            // `minute_of(r.accept) == k`, for any date (no overflow).
+            if matches!(r.accept.checked_sub(*k), Some(d) if (0..rollup::MINUTE_MS).contains(&d)) {
                 return minute.add_pooled(r, &mut self.pool);
             }
         }
