@@ -1207,6 +1207,21 @@ mod sealing_tests {
         )
     }
 
+    /// Aggregates of one server, `be/s1`, whose figures are `s`.
+    fn one_server(s: Stats) -> Aggregates {
+        let mut aggregates = Aggregates::default();
+        let key = ServerKey {
+            host: String::new(),
+            backend: "be".into(),
+            server: "s1".into(),
+        };
+        aggregates.servers.push((key, s));
+        aggregates
+            .raw
+            .push([Box::default(), Box::default(), Box::default()]);
+        aggregates
+    }
+
     #[test]
     fn old_minutes_are_sealed_and_every_request_is_counted_once() {
         let mut with = Stats::default();
@@ -1221,16 +1236,7 @@ mod sealing_tests {
             without.add(&r);
         }
         assert!(with.sealed >= 25, "old minutes sealed: {}", with.sealed);
-        let mut aggregates = Aggregates::default();
-        let key = ServerKey {
-            host: String::new(),
-            backend: "be".into(),
-            server: "s1".into(),
-        };
-        aggregates.servers.push((key, with));
-        aggregates
-            .raw
-            .push([Box::default(), Box::default(), Box::default()]);
+        let mut aggregates = one_server(with);
         let rollups = aggregates.drain_minutes();
         // 31 minutes, minute 2 in two pieces.
         assert_eq!(rollups.len(), 32);
@@ -1272,17 +1278,7 @@ mod sealing_tests {
         for d in dates {
             s.add_with_minute(&request::parse(at(d).as_bytes()).unwrap());
         }
-        let mut aggregates = Aggregates::default();
-        let key = ServerKey {
-            host: String::new(),
-            backend: "be".into(),
-            server: "s1".into(),
-        };
-        aggregates.servers.push((key, s));
-        aggregates
-            .raw
-            .push([Box::default(), Box::default(), Box::default()]);
-        let per_minute: Vec<(String, u64)> = aggregates
+        let per_minute: Vec<(String, u64)> = one_server(s)
             .drain_minutes()
             .iter()
             .map(|r| {
