@@ -191,7 +191,7 @@ type Mapped = (Arc<memmap2::Mmap>, usize);
 /// second. The only place a mapped chunk's pages are dropped (see
 /// [`Data::release`]): a chunk stays resident from the reader's
 /// [`populate`] until it is applied, at most the queued chunks and those
-/// the ordering thread waits behind.
+/// the ordering thread waits behind, and up to [`SWEEP_BYTES`] applied.
 #[derive(Default)]
 struct Sweep {
     /// The file being swept and how far.
@@ -205,12 +205,22 @@ struct Sweep {
 /// large page-cache folio mapped whole.
 const FAULT_REACH: usize = 2 << 20;
 
+/// The sweep drops pages this many bytes at a time (and at a file's end):
+/// each `madvise(DONTNEED)` interrupts every other core running this
+/// process to flush its TLB, the workers' included, whatever its length.
+const SWEEP_BYTES: usize = 8 << 20;
+
 impl Sweep {
     fn up_to(&mut self, (m, end): Mapped) {
         // The next chunk's worker may have faulted after the last sweep,
         // mapping pages below where it stopped: reach back over them.
         let from = match &self.at {
-            Some((old, at)) if Arc::ptr_eq(old, &m) => at.saturating_sub(FAULT_REACH) & !4095,
+            Some((old, at)) if Arc::ptr_eq(old, &m) => {
+                if end < at + SWEEP_BYTES && end < m.len() {
+                    return;
+                }
+                at.saturating_sub(FAULT_REACH) & !4095
+            }
             _ => 0,
         };
         dont_need(&m, from, end);
@@ -1125,6 +1135,41 @@ mod tests {
         std::io::Write::write_all(&mut f, &vec![b'x'; 1 << 20]).unwrap();
         // SAFETY: a file of this test's own, not changed while mapped.
         Arc::new(unsafe { memmap2::Mmap::map(&f) }.unwrap())
+    }
+
+    /// A log read in chunks, each applied in order: what stays mapped is
+    /// bounded by the sweep's step (plus the window the kernel maps
+    /// around a fault), whatever the file's size, and nothing at its end.
+    /// The sweep drops pages 8 MiB at a time, not at every chunk: each
+    /// `madvise` interrupts the workers' cores to flush their TLBs (one a
+    /// chunk was 1-2% of a one-worker run's CPU).
+    #[test]
+    fn a_long_file_stays_mapped_a_step_at_a_time() {
+        let size = 3 * SWEEP_BYTES + 300 * 1024;
+        let mut f = tempfile::tempfile().unwrap();
+        std::io::Write::write_all(&mut f, &vec![b'x'; size]).unwrap();
+        // SAFETY: a file of this test's own, not changed while mapped.
+        let m = Arc::new(unsafe { memmap2::Mmap::map(&f) }.unwrap());
+        let mut sweep = Sweep::default();
+        let chunk = 2 << 20;
+        let mut most = 0;
+        let mut start = 0;
+        while start < size {
+            let end = (start + chunk).min(size);
+            populate(&m, start, end);
+            assert!(touch(&m, start..end) > 0);
+            let done =
+                Data::Mapped(m.clone(), start..end).release(&crossbeam_channel::unbounded().0);
+            sweep.up_to(done.unwrap());
+            most = most.max(resident(m.as_ptr()));
+            start = end;
+        }
+        assert!(most > 0);
+        assert!(
+            most <= SWEEP_BYTES + FAULT_REACH,
+            "{most} bytes resident at most"
+        );
+        assert_eq!(resident(m.as_ptr()), 0, "nothing at the end");
     }
 
     /// Reads a byte of each page of `m[r]`, as a worker parsing it would.
