@@ -191,11 +191,13 @@ type Mapped = (Arc<memmap2::Mmap>, usize);
 /// second. The only place a mapped chunk's pages are dropped (see
 /// [`Data::release`]): a chunk stays resident from the reader's
 /// [`populate`] until it is applied, at most the queued chunks and those
-/// the ordering thread waits behind, and up to [`SWEEP_BYTES`] applied.
+/// the ordering thread waits behind, and up to [`SWEEP_CHUNKS`] applied.
 #[derive(Default)]
 struct Sweep {
     /// The file being swept and how far.
     at: Option<Mapped>,
+    /// Chunks applied since.
+    waiting: usize,
 }
 
 /// How far below a fault the kernel may map a file's pages: never past the
@@ -205,10 +207,12 @@ struct Sweep {
 /// large page-cache folio mapped whole.
 const FAULT_REACH: usize = 2 << 20;
 
-/// The sweep drops pages this many bytes at a time (and at a file's end):
-/// each `madvise(DONTNEED)` interrupts every other core running this
-/// process to flush its TLB, the workers' included, whatever its length.
-const SWEEP_BYTES: usize = 8 << 20;
+/// The sweep drops pages once this many chunks are applied (and at a
+/// file's end): each `madvise(DONTNEED)` interrupts every other core
+/// running this process to flush its TLB, the workers' included, whatever
+/// its length. Counted in chunks, not bytes: a log whose minutes are kept
+/// is read in chunks a quarter the size, and holds more besides.
+const SWEEP_CHUNKS: usize = 4;
 
 impl Sweep {
     fn up_to(&mut self, (m, end): Mapped) {
@@ -216,7 +220,8 @@ impl Sweep {
         // mapping pages below where it stopped: reach back over them.
         let from = match &self.at {
             Some((old, at)) if Arc::ptr_eq(old, &m) => {
-                if end < at + SWEEP_BYTES && end < m.len() {
+                self.waiting += 1;
+                if self.waiting < SWEEP_CHUNKS && end < m.len() {
                     return;
                 }
                 at.saturating_sub(FAULT_REACH) & !4095
@@ -225,6 +230,7 @@ impl Sweep {
         };
         dont_need(&m, from, end);
         self.at = Some((m, end));
+        self.waiting = 0;
     }
 }
 
@@ -1140,18 +1146,18 @@ mod tests {
     /// A log read in chunks, each applied in order: what stays mapped is
     /// bounded by the sweep's step (plus the window the kernel maps
     /// around a fault), whatever the file's size, and nothing at its end.
-    /// The sweep drops pages 8 MiB at a time, not at every chunk: each
+    /// The sweep drops pages every four chunks, not at every one: each
     /// `madvise` interrupts the workers' cores to flush their TLBs (one a
     /// chunk was 1-2% of a one-worker run's CPU).
     #[test]
     fn a_long_file_stays_mapped_a_step_at_a_time() {
-        let size = 3 * SWEEP_BYTES + 300 * 1024;
+        let chunk = 2 << 20;
+        let size = 13 * chunk + 300 * 1024;
         let mut f = tempfile::tempfile().unwrap();
         std::io::Write::write_all(&mut f, &vec![b'x'; size]).unwrap();
         // SAFETY: a file of this test's own, not changed while mapped.
         let m = Arc::new(unsafe { memmap2::Mmap::map(&f) }.unwrap());
         let mut sweep = Sweep::default();
-        let chunk = 2 << 20;
         let mut most = 0;
         let mut start = 0;
         while start < size {
@@ -1166,7 +1172,7 @@ mod tests {
         }
         assert!(most > 0);
         assert!(
-            most <= SWEEP_BYTES + FAULT_REACH,
+            most <= SWEEP_CHUNKS * chunk + FAULT_REACH,
             "{most} bytes resident at most"
         );
         assert_eq!(resident(m.as_ptr()), 0, "nothing at the end");
