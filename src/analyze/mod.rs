@@ -1135,10 +1135,10 @@ mod tests {
         kb * 1024
     }
 
-    /// A mapped file of 1 MiB of its own.
-    fn mapped_megabyte() -> Arc<memmap2::Mmap> {
+    /// A mapped file of `size` bytes of its own.
+    fn mapped(size: usize) -> Arc<memmap2::Mmap> {
         let mut f = tempfile::tempfile().unwrap();
-        std::io::Write::write_all(&mut f, &vec![b'x'; 1 << 20]).unwrap();
+        std::io::Write::write_all(&mut f, &vec![b'x'; size]).unwrap();
         // SAFETY: a file of this test's own, not changed while mapped.
         Arc::new(unsafe { memmap2::Mmap::map(&f) }.unwrap())
     }
@@ -1153,10 +1153,7 @@ mod tests {
     fn a_long_file_stays_mapped_a_step_at_a_time() {
         let chunk = 2 << 20;
         let size = 13 * chunk + 300 * 1024;
-        let mut f = tempfile::tempfile().unwrap();
-        std::io::Write::write_all(&mut f, &vec![b'x'; size]).unwrap();
-        // SAFETY: a file of this test's own, not changed while mapped.
-        let m = Arc::new(unsafe { memmap2::Mmap::map(&f) }.unwrap());
+        let m = mapped(size);
         let mut sweep = Sweep::default();
         let mut most = 0;
         let mut start = 0;
@@ -1188,7 +1185,8 @@ mod tests {
     /// `madvise(DONTNEED)` a chunk, the sweep's), and the sweep drops them.
     #[test]
     fn a_chunk_is_mapped_by_the_reader_and_dropped_by_the_sweep_alone() {
-        let (m, size) = (mapped_megabyte(), 1 << 20);
+        let size = 1 << 20;
+        let m = mapped(size);
         let cut = 300 * 1024 + 100;
         assert_eq!(resident(m.as_ptr()), 0, "nothing read yet");
         let mut sweep = Sweep::default();
@@ -1212,7 +1210,8 @@ mod tests {
     /// Applied in order, nothing of either stays resident.
     #[test]
     fn applied_chunks_leave_no_page_of_the_file_resident() {
-        let (m, size) = (mapped_megabyte(), 1 << 20);
+        let size = 1 << 20;
+        let m = mapped(size);
         let read = |r: std::ops::Range<usize>| touch(&m, r);
         // A boundary inside a 64 KiB window, past its first page.
         let cut = 512 * 1024 + 40 * 1024 + 100;
@@ -1384,7 +1383,8 @@ mod tests {
     /// 4-56 KiB resident.
     #[test]
     fn a_chunk_applied_before_the_next_is_read_leaves_no_page_resident() {
-        let (m, size) = (mapped_megabyte(), 1 << 20);
+        let size = 1 << 20;
+        let m = mapped(size);
         let read = |r: std::ops::Range<usize>| touch(&m, r);
         let mut sweep = Sweep::default();
         let cuts = [0, 552 * 1024 + 100, size];
