@@ -182,8 +182,9 @@ fn populate(m: &memmap2::Mmap, from: usize, to: usize) {
 /// A mapped file and the end of a chunk of it.
 type Mapped = (Arc<memmap2::Mmap>, usize);
 
-/// Drops a mapped file's pages up to the end of each chunk applied, in
-/// input order: every page below, not only the chunk's own. On a fault the
+/// Drops a mapped file's pages up to the end of the chunks applied, in
+/// input order, every [`SWEEP_CHUNKS`] chunks and at the file's end: every
+/// page below, not only the chunks' own. On a fault the
 /// kernel maps the pages around it too, and a worker starting a chunk
 /// mapped again pages of the one before, dropped already by the other
 /// worker; nothing dropped them again. A year of a sparse log (858 MB,
@@ -1181,8 +1182,8 @@ mod tests {
     }
 
     /// The reader maps a chunk's pages before queueing it (its worker then
-    /// takes no page fault in it), the worker done with it leaves them (one
-    /// `madvise(DONTNEED)` a chunk, the sweep's), and the sweep drops them.
+    /// takes no page fault in it), the worker done with it leaves them (the
+    /// sweep's `madvise(DONTNEED)` is the only one), and the sweep drops them.
     #[test]
     fn a_chunk_is_mapped_by_the_reader_and_dropped_by_the_sweep_alone() {
         let size = 1 << 20;
