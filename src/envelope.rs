@@ -143,14 +143,20 @@ pub fn header<'b>(env: &'b Envelope<'_>) -> Header<'b> {
 /// journalctl: `Dec  2 10:00:00 lb1 haproxy[8]: <134>Dec  2 10:00:00
 /// haproxy[8]: MSG`. The inner header is read too (see [`nested`]).
 #[inline]
-pub fn look_inside(h: Header<'_>) -> Header<'_> {
-    if h.host.is_none() && h.program.is_none() && matches!(h.stamp, Stamp::Full(_)) {
-        return inside(h);
-    }
-    if nests(h.msg) && (h.program.is_some() || h.stamp != Stamp::None) {
-        return nested(h);
-    }
+pub fn look_inside(mut h: Header<'_>) -> Header<'_> {
+    look_inside_in_place(&mut h);
     h
+}
+
+/// [`look_inside`] where the header lies (the engine's per-line path: see
+/// `Engine::ingest_line` for why not a copy).
+#[inline]
+pub fn look_inside_in_place(h: &mut Header<'_>) {
+    if h.host.is_none() && h.program.is_none() && matches!(h.stamp, Stamp::Full(_)) {
+        *h = inside(*h);
+    } else if nests(h.msg) && (h.program.is_some() || h.stamp != Stamp::None) {
+        *h = nested(*h);
+    }
 }
 
 /// Whether a message opens like a frame of its own: a PRI (`<134>`), the
