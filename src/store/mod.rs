@@ -106,6 +106,8 @@ fn parse_admin(s: &str) -> Option<Admin> {
 }
 
 /// Schema migrations, applied in order; `user_version` counts those done.
+/// A new database gets [`SCHEMA`] instead: a migration added here changes
+/// `schema.sql` too (a test compares the two).
 const MIGRATIONS: &[&str] = &[
     // 1: current state, transitions, backends and their no-server periods.
     "
