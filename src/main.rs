@@ -704,6 +704,20 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             }
+            // `--percentiles 50,90,99 FILE`: the list needs an `=` (without
+            // a value the flag means halog's rows), so clap took it for a
+            // file. Said before the work, not as a missing file after it.
+            if percentiles.is_some() {
+                if let Some(list) = files.iter().find(|f| {
+                    !std::path::Path::new(f).exists()
+                        && hapwatch::engine::percentiles::parse_list(f).is_ok()
+                }) {
+                    hapwatch::say!(
+                        "hapwatch: `{list}` is not a file: for these percentiles write --percentiles={list} (with `=`; --percentiles alone gives halog's)"
+                    );
+                    return ExitCode::from(2);
+                }
+            }
             // A table of `--by`, `--percentiles` or `--accept-holes` is the
             // whole text or CSV report: per-server counts would be thrown
             // away, unless a store, the rules or the inventory check reads

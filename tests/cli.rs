@@ -62,6 +62,11 @@ fn bad_arguments_exit_2_with_what_to_fix() {
             "nonexistent-dir",
         ),
         (vec!["frobnicate"], "frobnicate"),
+        // halog's habit of a value after a space: the list is not a file.
+        (
+            vec!["analyze", "--percentiles", "50,90,99", &f],
+            "--percentiles=50,90,99",
+        ),
     ] {
         let out = hapwatch(&args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
