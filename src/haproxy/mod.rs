@@ -313,6 +313,16 @@ mod tests {
                 "",
             ),
             (
+                "[ALERT] 267/203941 (16713) : sendmsg()/writev() failed in logger #1: Permission denied (errno=13)",
+                "logger_failed",
+                "",
+            ),
+            (
+                "[ALERT]    (8) : socket() failed in logger #2: Too many open files (errno=24)",
+                "logger_failed",
+                "",
+            ),
+            (
                 "[WARNING]  (15291) : Proxy <HTTPCLIENT> stopped (cumulated conns: FE: 0, BE: 0).",
                 "proxy_stopped",
                 "<HTTPCLIENT>",
