@@ -246,6 +246,12 @@ mod tests {
             "Connect from 127.0.0.1:57010 to 127.0.0.1:27556 (fe/HTTP)",
             "[NOTICE]   (15250) : haproxy version is 2.6.12-1+deb12u4",
             "[NOTICE]   (15250) : path to executable is /usr/sbin/haproxy",
+            // 3.x in a container (`docker logs`), at start and at reloads.
+            "[NOTICE]   (403) : Automatically setting global.maxconn to 524251.",
+            "[WARNING]  (403) : [haproxy.main()] HAProxy was started as root without any 'chroot' directive.",
+            "[WARNING]  (39) : config : parsing [/cfg/c2.cfg:14] : defaults section 'haptic-base' (declared at /cfg/c2.cfg:4) is explicitly referenced by another proxy and implicitly used here.",
+            "[ALERT]    (232) : config : Error(s) found in configuration file : /cfg/fe-timeout.cfg",
+            "[WARNING] 303/161811 (12) : parsing [/etc/haproxy/haproxy.cfg:31] : 'option httplog' not usable with backend 'be_tcp' (needs 'mode http'). Falling back to 'option tcplog'.",
         ] {
             assert!(
                 matches!(classify(&p, line.as_bytes()), Message::Other(_)),
@@ -284,6 +290,11 @@ mod tests {
             ),
             (
                 "[NOTICE]   (1) : New worker #1 (8) forked",
+                "worker_forked",
+                "",
+            ),
+            (
+                "[NOTICE]   (1) : Initializing new worker (403)",
                 "worker_forked",
                 "",
             ),
