@@ -252,6 +252,7 @@ mod tests {
             "[WARNING]  (39) : config : parsing [/cfg/c2.cfg:14] : defaults section 'haptic-base' (declared at /cfg/c2.cfg:4) is explicitly referenced by another proxy and implicitly used here.",
             "[ALERT]    (232) : config : Error(s) found in configuration file : /cfg/fe-timeout.cfg",
             "[WARNING] 303/161811 (12) : parsing [/etc/haproxy/haproxy.cfg:31] : 'option httplog' not usable with backend 'be_tcp' (needs 'mode http'). Falling back to 'option tcplog'.",
+            "[WARNING] 250/123447 (44) : parsing [/etc/haproxy/haproxy.conf:813]: Missing LF on last line, file might have been truncated at position 3.",
         ] {
             assert!(
                 matches!(classify(&p, line.as_bytes()), Message::Other(_)),
