@@ -253,6 +253,12 @@ mod tests {
             "[ALERT]    (232) : config : Error(s) found in configuration file : /cfg/fe-timeout.cfg",
             "[WARNING] 303/161811 (12) : parsing [/etc/haproxy/haproxy.cfg:31] : 'option httplog' not usable with backend 'be_tcp' (needs 'mode http'). Falling back to 'option tcplog'.",
             "[WARNING] 250/123447 (44) : parsing [/etc/haproxy/haproxy.conf:813]: Missing LF on last line, file might have been truncated at position 3.",
+            // `journalctl -u haproxy`: systemd's bookkeeping, journalctl's markers.
+            "haproxy.service: Consumed 1h 2min 3.456s CPU time.",
+            "haproxy.service: Deactivated successfully.",
+            "-- Boot 1a2b3c4d5e6f47a8b9c0d1e2f3a4b5c6 --",
+            "-- No entries --",
+            "-- Logs begin at Mon 2026-11-30 08:00:01 UTC, end at Sun 2026-12-06 01:30:00 UTC. --",
         ] {
             assert!(
                 matches!(classify(&p, line.as_bytes()), Message::Other(_)),
@@ -297,6 +303,22 @@ mod tests {
             (
                 "[NOTICE]   (1) : Initializing new worker (403)",
                 "worker_forked",
+                "",
+            ),
+            // systemd about the unit, as `journalctl -u haproxy` shows it.
+            ("Reloading haproxy.service.", "unit_reload", ""),
+            ("Reloaded HAProxy Load Balancer.", "unit_reload", ""),
+            ("Stopping HAProxy Load Balancer...", "unit_start_stop", ""),
+            ("Started haproxy@edge.service.", "unit_start_stop", ""),
+            ("Failed to start HAProxy Load Balancer.", "unit_start_stop", ""),
+            (
+                "haproxy.service: Main process exited, code=exited, status=143/n/a",
+                "unit_exited",
+                "",
+            ),
+            (
+                "haproxy.service: Failed with result 'exit-code'.",
+                "unit_exited",
                 "",
             ),
             (
