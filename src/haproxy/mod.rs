@@ -241,29 +241,30 @@ mod tests {
     fn other_and_unparsed() {
         let p = PatternSet::builtin();
         assert!(matches!(classify(&p, b"hello world"), Message::Unparsed));
-        // Seen from HAProxy 2.6 in master-worker mode, and without a log option.
-        for line in [
-            "Connect from 127.0.0.1:57010 to 127.0.0.1:27556 (fe/HTTP)",
-            "[NOTICE]   (15250) : haproxy version is 2.6.12-1+deb12u4",
-            "[NOTICE]   (15250) : path to executable is /usr/sbin/haproxy",
+        // Seen from HAProxy 2.6 in master-worker mode, and without a log
+        // option; each counted under its own kind.
+        for (line, kind) in [
+            ("Connect from 127.0.0.1:57010 to 127.0.0.1:27556 (fe/HTTP)", "connect_log"),
+            ("[NOTICE]   (15250) : haproxy version is 2.6.12-1+deb12u4", "master_info"),
+            ("[NOTICE]   (15250) : path to executable is /usr/sbin/haproxy", "master_info"),
             // 3.x in a container (`docker logs`), at start and at reloads.
-            "[NOTICE]   (403) : Automatically setting global.maxconn to 524251.",
-            "[WARNING]  (403) : [haproxy.main()] HAProxy was started as root without any 'chroot' directive.",
-            "[WARNING]  (39) : config : parsing [/cfg/c2.cfg:14] : defaults section 'haptic-base' (declared at /cfg/c2.cfg:4) is explicitly referenced by another proxy and implicitly used here.",
-            "[ALERT]    (232) : config : Error(s) found in configuration file : /cfg/fe-timeout.cfg",
-            "[WARNING] 303/161811 (12) : parsing [/etc/haproxy/haproxy.cfg:31] : 'option httplog' not usable with backend 'be_tcp' (needs 'mode http'). Falling back to 'option tcplog'.",
-            "[WARNING] 250/123447 (44) : parsing [/etc/haproxy/haproxy.conf:813]: Missing LF on last line, file might have been truncated at position 3.",
+            ("[NOTICE]   (403) : Automatically setting global.maxconn to 524251.", "master_info"),
+            ("[WARNING]  (403) : [haproxy.main()] HAProxy was started as root without any 'chroot' directive.", "config_message"),
+            ("[WARNING]  (39) : config : parsing [/cfg/c2.cfg:14] : defaults section 'haptic-base' (declared at /cfg/c2.cfg:4) is explicitly referenced by another proxy and implicitly used here.", "config_message"),
+            ("[ALERT]    (232) : config : Error(s) found in configuration file : /cfg/fe-timeout.cfg", "config_message"),
+            ("[WARNING] 303/161811 (12) : parsing [/etc/haproxy/haproxy.cfg:31] : 'option httplog' not usable with backend 'be_tcp' (needs 'mode http'). Falling back to 'option tcplog'.", "config_message"),
+            ("[WARNING] 250/123447 (44) : parsing [/etc/haproxy/haproxy.conf:813]: Missing LF on last line, file might have been truncated at position 3.", "config_message"),
             // `journalctl -u haproxy`: systemd's bookkeeping, journalctl's markers.
-            "haproxy.service: Consumed 1h 2min 3.456s CPU time.",
-            "haproxy.service: Deactivated successfully.",
-            "-- Boot 1a2b3c4d5e6f47a8b9c0d1e2f3a4b5c6 --",
-            "-- No entries --",
-            "-- Logs begin at Mon 2026-11-30 08:00:01 UTC, end at Sun 2026-12-06 01:30:00 UTC. --",
+            ("haproxy.service: Consumed 1h 2min 3.456s CPU time.", "unit_info"),
+            ("haproxy.service: Deactivated successfully.", "unit_info"),
+            ("-- Boot 1a2b3c4d5e6f47a8b9c0d1e2f3a4b5c6 --", "journal_marker"),
+            ("-- No entries --", "journal_marker"),
+            ("-- Logs begin at Mon 2026-11-30 08:00:01 UTC, end at Sun 2026-12-06 01:30:00 UTC. --", "journal_marker"),
         ] {
-            assert!(
-                matches!(classify(&p, line.as_bytes()), Message::Other(_)),
-                "{line}"
-            );
+            match classify(&p, line.as_bytes()) {
+                Message::Other(idx) => assert_eq!(p.patterns[idx].name, kind, "{line}"),
+                _ => panic!("{line}: not an other message"),
+            }
         }
         assert!(matches!(classify(&p, b""), Message::Unparsed));
     }
