@@ -21,6 +21,7 @@ pub mod rollup;
 pub mod select;
 pub(crate) mod state;
 pub(crate) mod stats;
+pub mod tally;
 pub mod touched;
 
 use std::sync::Arc;

@@ -2,9 +2,9 @@
 //! instead of raw requests.
 //!
 //! A minute holds counts (requests, status classes, errors, bytes, retries,
-//! redispatches, termination states), queue maxima and three HDR histograms:
-//! Tw (queue), Tr (server response, HTTP) and Tt (session, what TCP logs
-//! have). Like everything in `super::stats`, a minute is a commutative
+//! redispatches, termination states), queue maxima and three timers' counts
+//! in HDR histograms' layout ([`Tally`]): Tw (queue), Tr (server response,
+//! HTTP) and Tt (session, what TCP logs have). Like everything in `super::stats`, a minute is a commutative
 //! monoid: the pieces of one minute recorded by different worker threads, or
 //! written by successive commits, add up to the same minute. The store merges
 //! a minute with the row already there ([`Minute::merge`]), so a minute can be
@@ -15,7 +15,7 @@
 //! ([`super::Aggregates::drain_minutes`]): memory holds the minutes since the
 //! last commit, not the history.
 
-use hdrhistogram::serialization::{Deserializer, Serializer, V2Serializer};
+use hdrhistogram::serialization::Deserializer;
 use hdrhistogram::Histogram;
 
 use crate::haproxy::{Request, Timer};
@@ -23,6 +23,7 @@ use crate::time::Millis;
 
 use super::counts::Counts;
 use super::stats::{quantile_of, ServerKey, TimerStats};
+use super::tally::Tally;
 
 pub const MINUTE_MS: Millis = 60_000;
 
@@ -47,10 +48,11 @@ const PROMOTED: u8 = u8::MAX;
 #[derive(Clone, Debug, Default)]
 pub struct Minute {
     pub counts: Counts,
-    /// [`TIMERS`]: HDR histograms (2 significant digits) with sum and max.
-    /// Read them through [`Minute::timer`], which adds the few requests
-    /// not in them yet.
-    pub timers: [Option<Box<TimerStats>>; 3],
+    /// [`TIMERS`]: counts in HDR histograms' layout (2 significant
+    /// digits) with sum and max (see `super::tally` for why not the
+    /// crate's histograms). Read them through [`Minute::timer`] or
+    /// [`Minute::quantile`], which add the few requests not in them yet.
+    timers: [Option<Tally>; 3],
     /// The timers in V2 encoding, once [`Minute::seal`]ed (`timers` are
     /// then empty).
     pub(crate) sealed: Option<Box<[Option<Vec<u8>>; 3]>>,
@@ -62,15 +64,6 @@ pub struct Minute {
     few: [[i32; 3]; FEW],
     /// How many of `few` are used, or [`PROMOTED`].
     few_n: u8,
-}
-
-impl PartialEq for TimerStats {
-    fn eq(&self, o: &Self) -> bool {
-        let (mut a, mut b) = (self.clone(), o.clone());
-        a.flush();
-        b.flush();
-        a.hist() == b.hist() && a.sum == b.sum && a.max == b.max
-    }
 }
 
 /// The same counts and the same distributions, whichever form holds them.
@@ -87,7 +80,7 @@ impl PartialEq for Minute {
 
 impl Minute {
     /// A minute of these counts and histograms (read back from the store).
-    pub fn of(counts: Counts, timers: [Option<Box<TimerStats>>; 3]) -> Minute {
+    pub fn of(counts: Counts, timers: [Option<Tally>; 3]) -> Minute {
         Minute {
             counts,
             timers,
@@ -98,30 +91,23 @@ impl Minute {
 
     #[inline]
     pub fn add(&mut self, r: &Request) {
-        self.add_pooled(r, &mut Vec::new());
-    }
-
-    /// [`Minute::add`], new histograms taking their small-value arrays
-    /// from `pool`.
-    #[inline]
-    pub fn add_pooled(&mut self, r: &Request, pool: &mut Vec<Box<[u16]>>) {
         self.counts.add(r);
-        self.take(TIMERS.map(|t| r.timer(t)), pool);
+        self.take(TIMERS.map(|t| r.timer(t)));
     }
 
     /// One request's timers: held as logged while there is room, else
     /// recorded (the few held before go into the histograms first).
     #[inline(always)]
-    fn take(&mut self, v: [i32; 3], pool: &mut Vec<Box<[u16]>>) {
+    fn take(&mut self, v: [i32; 3]) {
         if (self.few_n as usize) < FEW {
             self.few[self.few_n as usize] = v;
             self.few_n += 1;
             return;
         }
         if self.few_n != PROMOTED {
-            self.promote(pool);
+            self.promote();
         }
-        self.record(v, pool);
+        self.record(v);
     }
 
     /// The requests held in `few`.
@@ -134,23 +120,44 @@ impl Minute {
 
     /// Moves the few requests held as logged into the histograms, which
     /// take every request from now on.
-    fn promote(&mut self, pool: &mut Vec<Box<[u16]>>) {
+    fn promote(&mut self) {
         let few = self.few;
         let n = self.few().len();
         self.few_n = PROMOTED;
         for v in &few[..n] {
-            self.record(*v, pool);
+            self.record(*v);
         }
     }
 
     #[inline(always)]
-    fn record(&mut self, v: [i32; 3], pool: &mut Vec<Box<[u16]>>) {
+    fn record(&mut self, v: [i32; 3]) {
         for (slot, v) in self.timers.iter_mut().zip(v) {
             if v >= 0 {
-                slot.get_or_insert_with(|| Box::new(TimerStats::from_pool(pool)))
-                    .record(v as u64);
+                slot.get_or_insert_with(Tally::default).record(v as u64);
             }
         }
+    }
+
+    /// Timer `k`'s counts, without the few requests held as logged (see
+    /// [`Minute::few_values`]); `None` before the minute records into them.
+    pub fn tally(&self, k: usize) -> Option<&Tally> {
+        self.timers[k].as_ref()
+    }
+
+    /// Timer `k`'s counts, the few requests held as logged included.
+    fn whole(&self, k: usize) -> Option<std::borrow::Cow<'_, Tally>> {
+        use std::borrow::Cow;
+        let mut few = self.few_values().filter(|(i, _)| *i == k).peekable();
+        let mut t = match (&self.timers[k], few.peek().is_some()) {
+            (Some(t), false) => return Some(Cow::Borrowed(t)),
+            (None, false) => return None,
+            (Some(t), true) => t.clone(),
+            (None, true) => Tally::default(),
+        };
+        for (_, v) in few {
+            t.record(v);
+        }
+        Some(Cow::Owned(t))
     }
 
     /// The requests' timers not in the histograms yet, by [`TIMERS`] index:
@@ -164,21 +171,12 @@ impl Minute {
 
     /// Timer `k`'s distribution, readable (flushed), the few requests not
     /// in its histogram yet included; `None` if no request had it.
-    pub fn timer(&self, k: usize) -> Option<std::borrow::Cow<'_, TimerStats>> {
-        use std::borrow::Cow;
-        let few = || self.few_values().filter(|(i, _)| *i == k);
-        let t = match (&self.timers[k], few().next().is_some()) {
-            (Some(t), false) if t.is_flushed() => return Some(Cow::Borrowed(t)),
-            (None, false) => return None,
-            (Some(t), _) => (**t).clone(),
-            (None, true) => TimerStats::new(),
-        };
-        let mut t = t;
-        for (_, v) in few() {
-            t.record(v);
+    pub fn timer(&self, k: usize) -> Option<TimerStats> {
+        if let Some(encoded) = &self.sealed {
+            let h = encoded[k].as_deref().and_then(Minute::decode_timer)?;
+            return Some(TimerStats::from_hist(h));
         }
-        t.flush();
-        Some(Cow::Owned(t))
+        self.whole(k).map(|t| TimerStats::from_tally(&t))
     }
 
     /// Timer `k`'s value at quantile `q` (`None` if no request had it): what
@@ -196,8 +194,7 @@ impl Minute {
             return (!h.is_empty()).then(|| h.value_at_quantile(q));
         }
         if self.timers[k].is_some() {
-            let t = self.timer(k)?;
-            return (t.count() > 0).then(|| t.quantile(q));
+            return self.whole(k)?.quantile(q);
         }
         let mut v = [0u64; FEW];
         let mut n = 0;
@@ -211,33 +208,20 @@ impl Minute {
         Some(quantile_of(&mut v[..n], q))
     }
 
-    /// Makes the histograms readable (the few requests held as logged go
-    /// into them) and frees what only recording needs (see
-    /// `TimerStats::compact`).
+    /// Moves the few requests held as logged into the counts.
     pub fn flush(&mut self) {
         if !self.few().is_empty() {
-            self.promote(&mut Vec::new());
-        }
-        for t in self.timers.iter_mut().flatten() {
-            t.compact();
+            self.promote();
         }
     }
 
-    /// Flushes the histograms (not the few requests held as logged: they
-    /// are read as they are), keeping the small-value arrays in `pool`.
-    pub fn flush_into(&mut self, pool: &mut Vec<Box<[u16]>>) {
-        for t in self.timers.iter_mut().flatten() {
-            t.compact_into(pool);
-        }
-    }
-
-    /// Keeps the histograms only encoded, as the store writes them: a
-    /// minute waiting for its commit then holds a few hundred bytes instead
-    /// of kilobytes of counts. Holding every minute's histograms until the
+    /// Keeps the tallies only encoded, as the store writes them: a minute
+    /// waiting for its commit then holds a few hundred bytes instead of
+    /// kilobytes of counts. Holding every minute's histograms until the
     /// commit cost `analyze --db` more than all the rest of the rollups.
     /// Merging into a sealed minute decodes it first (exact: V2 keeps every
     /// count); only the exact sum becomes the histogram's (see
-    /// `TimerStats::from_hist`), which the store does not keep anyway. A
+    /// `Tally::from_hist`), which the store does not keep anyway. A
     /// minute of a few requests held as logged is small already: it is only
     /// marked sealed.
     pub fn seal(&mut self) {
@@ -267,7 +251,7 @@ impl Minute {
                 *slot = blob
                     .as_deref()
                     .and_then(Minute::decode_timer)
-                    .map(|h| Box::new(TimerStats::from_hist(h)));
+                    .map(|h| Tally::from_hist(&h));
             }
         }
     }
@@ -282,22 +266,14 @@ impl Minute {
         self.counts.merge(&o.counts);
         for (mine, theirs) in self.timers.iter_mut().zip(&o.timers) {
             let Some(t) = theirs else { continue };
-            // Pieces leave the workers flushed: merged without a copy.
-            if let (Some(m), true) = (mine.as_mut(), t.is_flushed()) {
-                m.merge(t);
-                continue;
-            }
-            let mut t = t.clone();
-            t.flush();
             match mine {
-                Some(m) => m.merge(&t),
-                None => *mine = Some(t),
+                Some(m) => m.add(t),
+                None => *mine = Some(t.clone()),
             }
         }
         // Their few requests as if added here.
-        let mut pool = Vec::new();
         for v in o.few() {
-            self.take(*v, &mut pool);
+            self.take(*v);
         }
     }
 
@@ -307,12 +283,7 @@ impl Minute {
         if let Some(encoded) = &self.sealed {
             return encoded[k].clone();
         }
-        let t = self.timer(k)?;
-        let mut out = Vec::new();
-        V2Serializer::new()
-            .serialize(&*t.hist(), &mut out)
-            .expect("serializing to a Vec cannot fail");
-        Some(out)
+        Some(self.whole(k)?.encode_v2())
     }
 
     /// The reverse of [`Minute::encode_timer`]; `None` for a corrupt blob

@@ -14,6 +14,7 @@ use crate::time::Millis;
 
 use super::counts::Counts;
 use super::rollup::{self, minute_of, Minute, Rollup};
+use super::tally::Tally;
 use super::touched::{Reader, Touched};
 pub use crate::model::ServerKey;
 
@@ -85,8 +86,16 @@ impl Default for TimerStats {
 }
 
 impl TimerStats {
+    /// A timer that holds its first values as recorded and gets a
+    /// small-value array once it has recorded [`HOT`].
     pub fn new() -> Self {
-        Self::from_pool(&mut Vec::new())
+        TimerStats {
+            dist: Dist::Few(Vec::new()),
+            small: Box::default(),
+            pending: 0,
+            sum: 0,
+            max: 0,
+        }
     }
 
     /// From a stored histogram (rollups keep no exact sum: the mean of
@@ -177,41 +186,6 @@ impl TimerStats {
         match &self.dist {
             Dist::Hist(h) => std::borrow::Cow::Borrowed(h),
             Dist::Few(values) => std::borrow::Cow::Owned(Self::histogram_of(values)),
-        }
-    }
-
-    /// Flushes and frees the small-value counters: for a histogram that is
-    /// kept (a rollup waiting for its commit) rather than recorded into.
-    pub fn compact(&mut self) {
-        self.flush();
-        self.small = Box::new([]);
-    }
-
-    /// [`TimerStats::compact`], keeping the (all zero) small-value array for
-    /// another histogram: a minute's arrays go to the next minute instead of
-    /// back to the allocator, already in cache and without page faults.
-    pub fn compact_into(&mut self, pool: &mut Vec<Box<[u16]>>) {
-        self.flush();
-        let small = std::mem::replace(&mut self.small, Box::new([]));
-        if small.len() == SMALL && pool.len() < 64 {
-            pool.push(small);
-        }
-    }
-
-    /// A new timer with a small-value array (and a histogram) from `pool`
-    /// if it has one: a busy minute's; else it holds its first values as
-    /// recorded and gets an array once it has recorded [`HOT`].
-    pub fn from_pool(pool: &mut Vec<Box<[u16]>>) -> Self {
-        let (dist, small) = match pool.pop() {
-            Some(small) => (Dist::Hist(Box::new(resolution().clone())), small),
-            None => (Dist::Few(Vec::new()), Box::default()),
-        };
-        TimerStats {
-            dist,
-            small,
-            pending: 0,
-            sum: 0,
-            max: 0,
         }
     }
 
@@ -315,6 +289,59 @@ impl TimerStats {
         self.sum as f64 / self.count().max(1) as f64
     }
 
+    /// A minute's [`Tally`] as a timer of its own (its exact sum and
+    /// maximum kept).
+    pub fn from_tally(t: &Tally) -> TimerStats {
+        TimerStats {
+            dist: Dist::Hist(Box::new(t.to_hist())),
+            small: Box::new([]),
+            pending: 0,
+            sum: t.sum,
+            max: t.max,
+        }
+    }
+
+    /// Adds a drained minute's [`Tally`]: each bucket's count at once, into
+    /// the small-value array where it has room (a busy timer earns one as
+    /// [`TimerStats::record`] does), else into the histogram. A bucket's
+    /// lowest value stands for its values: the histogram counts them alike.
+    pub fn add_tally(&mut self, t: &Tally) {
+        if self.small.is_empty() && self.count() + t.count() >= HOT {
+            let _ = self.hist_mut();
+            self.small = vec![0; SMALL].into_boxed_slice();
+        }
+        // Values below 256 array to array, when no counter can fill up
+        // (each holds at most `pending`; flushed first if one could): a
+        // minute's usual values at once.
+        let exact = t.exact();
+        let mut start = 0;
+        if self.small.len() >= exact.len() {
+            let n: u64 = exact.iter().sum();
+            let room = |pending: u64| pending + n < (u16::MAX - 1) as u64;
+            if !room(self.pending) {
+                self.flush();
+            }
+            if room(self.pending) {
+                for (c, &n) in self.small.iter_mut().zip(exact) {
+                    *c += n as u16;
+                }
+                self.pending += n;
+                start = exact.len();
+            }
+        }
+        t.for_each_from(start, |v, n| match self.small.get_mut(v as usize) {
+            Some(c) if (*c as u64) + n < (u16::MAX - 1) as u64 => {
+                *c += n as u16;
+                self.pending += n;
+            }
+            _ => {
+                let _ = self.hist_mut().record_n(v, n);
+            }
+        });
+        self.sum += t.sum;
+        self.max = self.max.max(t.max);
+    }
+
     pub fn merge(&mut self, o: &TimerStats) {
         debug_assert_eq!(o.pending, 0, "flush before merging");
         self.flush();
@@ -379,8 +406,6 @@ pub struct Stats {
     /// The first this many of `minutes` are sealed, their counts already
     /// in these totals (see [`Stats::add_minute`]).
     sealed: usize,
-    /// Small-value arrays of drained minutes, for the next ones.
-    pool: Vec<Box<[u16]>>,
 }
 
 /// Room for this many minutes stays with a server when its minutes are
@@ -413,15 +438,15 @@ impl Stats {
     /// Adds a drained minute's counts and timers to these totals.
     fn absorb(&mut self, m: &Minute) {
         self.counts.merge(&m.counts);
-        if m.timers.iter().any(Option::is_some) {
+        let tallies = [0, 1, 2].map(|k| m.tally(k));
+        if tallies.iter().any(Option::is_some) {
             self.get_busy();
         }
-        for (t, m) in rollup::TIMERS.iter().zip(&m.timers) {
+        for (t, m) in rollup::TIMERS.iter().zip(tallies) {
             if let Some(m) = m {
-                match &mut self.timers[*t as usize] {
-                    Some(total) => total.merge(m),
-                    None => self.timers[*t as usize] = Some(m.clone()),
-                }
+                self.timers[*t as usize]
+                    .get_or_insert_with(|| Box::new(TimerStats::new()))
+                    .add_tally(m);
             }
         }
         // A quiet minute's requests, one by one: cheaper than a histogram.
@@ -527,11 +552,11 @@ impl Stats {
             // A sealed minute takes no more requests: a late one starts a
             // second piece of it (pieces of a minute are merged on their
             // way to the store).
-            Some((i, (_, minute))) if i >= sealed => minute.add_pooled(r, &mut self.pool),
+            Some((i, (_, minute))) if i >= sealed => minute.add(r),
             _ => {
                 self.seal_before(m - SEAL_LAG);
                 let mut minute = Minute::default();
-                minute.add_pooled(r, &mut self.pool);
+                minute.add(r);
                 // Room for one: most servers hold one minute between two
                 // drains (a vector's first growth makes room for four, 1 KB
                 // a server).
@@ -551,7 +576,6 @@ impl Stats {
                 break;
             }
             let mut data = std::mem::take(&mut self.minutes[self.sealed].1);
-            data.flush_into(&mut self.pool);
             self.absorb(&data);
             data.seal();
             self.minutes[self.sealed].1 = data;
@@ -784,9 +808,8 @@ impl Aggregates {
                 // Quiet since the last drain: its room goes back.
                 continue;
             }
-            for (i, (minute, mut data)) in minutes.drain(..).enumerate() {
+            for (i, (minute, data)) in minutes.drain(..).enumerate() {
                 if i >= sealed {
-                    data.flush_into(&mut s.pool);
                     s.absorb(&data);
                 }
                 out.push(Rollup {
@@ -964,28 +987,47 @@ mod tests {
         assert_eq!(t.hist().count_at(3), 200_000);
     }
 
+    /// A drained minute's tally adds to a server's totals as its values
+    /// recorded one by one would: into a timer that is new, one that holds
+    /// a few values, one that is busy; counts past a small-value counter's
+    /// range (the array flushed for room) and values past the array.
     #[test]
-    fn a_pooled_small_array_comes_back_empty_and_counts_exactly() {
-        let mut pool = vec![vec![0; SMALL].into_boxed_slice()];
-        let mut first = TimerStats::from_pool(&mut pool);
-        for v in [0, 3, 3, 511, 700, 12] {
-            first.record(v);
+    fn a_tally_adds_as_its_values_recorded_one_by_one() {
+        let values = [
+            (0, 70_000),
+            (3, 5),
+            (255, 2),
+            (256, 1),
+            (511, 3),
+            (700, 9),
+            (90_000, 1),
+        ];
+        let mut tally = Tally::default();
+        for (v, n) in values {
+            for _ in 0..n {
+                tally.record(v);
+            }
         }
-        first.compact_into(&mut pool);
-        assert_eq!(pool.len(), 1, "the array is kept for the next minute");
-        assert_eq!(first.count(), 6);
-        assert_eq!(first.max, 700);
-        assert!(first.quantile(1.0).abs_diff(700) <= 7, "within 1%");
-        // The next histogram takes it: nothing of the first is in it.
-        let mut second = TimerStats::from_pool(&mut pool);
-        assert!(pool.is_empty());
-        second.record(5);
-        second.record(5);
-        second.flush();
-        assert_eq!(
-            (second.count(), second.quantile(0.0), second.max),
-            (2, 5, 5)
-        );
+        for before in [0u64, 5, 1_000] {
+            let (mut got, mut want) = (TimerStats::new(), TimerStats::new());
+            for v in 0..before {
+                got.record(v % 300);
+                want.record(v % 300);
+            }
+            for _ in 0..3 {
+                got.add_tally(&tally);
+                for (v, n) in values {
+                    for _ in 0..n {
+                        want.record(v);
+                    }
+                }
+            }
+            got.flush();
+            want.flush();
+            assert_eq!(got.count(), want.count(), "{before} before");
+            assert_eq!((got.sum, got.max), (want.sum, want.max));
+            assert_eq!(*got.hist(), *want.hist(), "{before} before");
+        }
     }
 
     /// A timer seen a few times (most of 100,000 server names) has no

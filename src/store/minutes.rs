@@ -14,7 +14,8 @@ use rusqlite::{params_from_iter, Row, Transaction};
 
 use crate::engine::counts::Counts;
 use crate::engine::rollup::{Minute, Rollup};
-use crate::engine::stats::{pack, termination_str, TimerStats};
+use crate::engine::stats::{pack, termination_str};
+use crate::engine::tally::Tally;
 use crate::engine::ServerKey;
 use crate::time::Millis;
 
@@ -180,7 +181,7 @@ fn minute_from_row(r: &Row, decode: [bool; 3]) -> rusqlite::Result<Minute> {
             .map(|(k, v)| (pack(k.as_bytes()), v.as_u64().unwrap_or(0)))
             .collect(),
     };
-    let mut timers: [Option<Box<TimerStats>>; 3] = [None, None, None];
+    let mut timers: [Option<Tally>; 3] = [None, None, None];
     // A TCP line has no Tr: a reader of Tr gets Tt, which stands in for it
     // (the whole connection), where Tr is absent.
     let mut decode = decode;
@@ -190,7 +191,7 @@ fn minute_from_row(r: &Row, decode: [bool; 3]) -> rusqlite::Result<Minute> {
             .get_ref(at + 14 + k)?
             .as_blob_or_null()?
             .and_then(Minute::decode_timer)
-            .map(|hist| Box::new(TimerStats::from_hist(hist)));
+            .map(|hist| Tally::from_hist(&hist));
     }
     Ok(Minute::of(
         Counts {
@@ -448,7 +449,7 @@ pub(super) mod tests {
     fn figures(m: &Minute, nosrv: u64) -> Figures {
         let mut t = m.counts.termination.clone();
         t.sort();
-        let tr = m.timers[1].as_ref().expect("Tr");
+        let tr = m.timer(1).expect("Tr");
         (
             m.counts.requests,
             m.counts.status[5],

@@ -468,7 +468,7 @@ mod tests {
             .find(|r| r.minute == piece("10:00", 0).minute)
             .unwrap();
         assert_eq!(ten.data.counts.requests, 2);
-        let tr = ten.data.timers[1].as_ref().unwrap().hist().into_owned();
+        let tr = ten.data.timer(1).unwrap().hist().into_owned();
         assert_eq!(tr.len(), 2);
         assert!(tr.equivalent(tr.max(), 800));
         let five = stored

@@ -438,7 +438,7 @@ impl Bucket {
                 .map(|(_, n)| n)
                 .sum::<u64>()
         };
-        let q = |t: usize, q: f64| m.timer(t).filter(|t| t.count() > 0).map(|t| t.quantile(q));
+        let q = |t: usize, q: f64| m.quantile(t, q);
         // Tr where there is one (HTTP), else Tt (TCP logs have no Tr).
         let (latency, timer) = match q(1, 0.5) {
             Some(_) => (1, Some("Tr")),
