@@ -4,11 +4,12 @@
 //! A minute holds counts (requests, status classes, errors, bytes, retries,
 //! redispatches, termination states), queue maxima and three timers' counts
 //! in HDR histograms' layout ([`Tally`]): Tw (queue), Tr (server response,
-//! HTTP) and Tt (session, what TCP logs have). Like everything in `super::stats`, a minute is a commutative
-//! monoid: the pieces of one minute recorded by different worker threads, or
-//! written by successive commits, add up to the same minute. The store merges
-//! a minute with the row already there ([`Minute::merge`]), so a minute can be
-//! written while still open.
+//! HTTP) and Tt (session, what TCP logs have). Like everything in
+//! `super::stats`, a minute is a commutative monoid: the pieces of one
+//! minute recorded by different worker threads, or written by successive
+//! commits, add up to the same minute. The store merges a minute with the
+//! row already there ([`Minute::merge`]), so a minute can be written while
+//! still open.
 //!
 //! Invariant: rollups are only recorded when a store will receive them
 //! (`Engine::rollups`), and they leave the engine at every commit
