@@ -72,12 +72,19 @@ impl Tally {
             true => v as usize,
             false => index_of(v),
         };
-        if i >= self.counts.len() {
-            self.grow(i);
-        }
-        self.counts[i] += 1;
+        self.bump(i, 1);
         self.sum += v;
         self.max = self.max.max(v);
+    }
+
+    /// `n` more in bucket `index`, the array grown to it if need be: the
+    /// count alone (the caller keeps the sum and maximum).
+    #[inline(always)]
+    fn bump(&mut self, index: usize, n: u64) {
+        if index >= self.counts.len() {
+            self.grow(index);
+        }
+        self.counts[index] += n;
     }
 
     /// Room up to `index`: rounded up to 64 counts, and at least doubled,
@@ -179,11 +186,7 @@ impl Tally {
     pub fn from_hist(h: &Histogram<u64>) -> Tally {
         let mut t = Tally::default();
         for v in h.iter_recorded() {
-            let i = index_of(v.value_iterated_to());
-            if i >= t.counts.len() {
-                t.grow(i);
-            }
-            t.counts[i] += v.count_at_value();
+            t.bump(index_of(v.value_iterated_to()), v.count_at_value());
         }
         t.sum = (h.mean() * h.len() as f64).round() as u64;
         t.max = h.max();
@@ -301,7 +304,7 @@ mod tests {
                 }
                 // The rest at once (counts past a varint's bytes).
                 if n > 3 {
-                    t.counts[index_of(v)] += n - 3;
+                    t.bump(index_of(v), n - 3);
                 }
                 h.record_n(v, n).unwrap();
             }
