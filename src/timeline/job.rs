@@ -346,10 +346,14 @@ fn fine_pass(
             continue; // not mapped when not asked to be; never `Done` from 0
         };
         let mut chunks = input::Chunker::new(r);
-        while let Some(chunk) = chunks.next_chunk().map_err(failed)? {
+        // One buffer, read over chunk after chunk (a fresh one was
+        // zero-filled whole before each read).
+        let mut spare = Vec::new();
+        while let Some(chunk) = chunks.next_chunk_with(spare).map_err(failed)? {
             for line in input::lines(&chunk) {
                 engine.ingest_line(line);
             }
+            spare = chunk;
         }
     }
     Ok(engine.fine.take().expect("set above"))
