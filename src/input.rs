@@ -184,8 +184,7 @@ pub fn open(
                 // A file not in the page cache is then read into it in 2 MiB
                 // folios (Linux 6.x, transparent huge pages `madvise` or
                 // `always`; without the advice, 4 KiB ones), each mapped by
-                // one page-table entry, not 512: the read that brings it in
-                // costs a fifth less CPU, and every later reading of the
+                // one page-table entry, not 512: every later reading of the
                 // file, ours or any program's, runs faster (`analyze
                 // --threads 1`: 0.408 s of CPU in 4 KiB folios, 0.356 s in
                 // 2 MiB ones; BENCHMARKS.md, "The page cache's folios"). A
