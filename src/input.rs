@@ -160,13 +160,10 @@ pub fn open(
             }
             identity = Some((meta.dev(), meta.ino()));
             let mut magic = [0u8; EXPORT_SNIFF];
-            let mut n = 0;
-            while n < magic.len() {
-                match f.read(&mut magic[n..])? {
-                    0 => break,
-                    k => n += k,
-                }
-            }
+            let n = match read_up_to(&mut f, &mut magic) {
+                (_, Some(e)) => return Err(e),
+                (n, None) => n,
+            };
             compression = Compression::sniff(&magic[..n]);
             export = compression.is_none() && journal_export(&magic[..n]);
             // A file shorter than its checkpoint was truncated: start over.
