@@ -71,8 +71,9 @@ def halog_stdin(argv):
 # The page cache's folios change what reading a file costs (BENCHMARKS.md,
 # "The page cache's folios"): a file still cached from its writes is in
 # small ones. Read back from disk first, as either tool would leave it.
-for f in [path] + [path + ".gz"] * os.path.exists(path + ".gz"):
-    read_back(f)
+for f in (path, path + ".gz"):
+    if os.path.exists(f):
+        read_back(f)
 wall = {(n, s): [] for n, _, _ in pairs for s in ("halog", "hapwatch")}
 cpu = {(n, s): [] for n, _, _ in pairs for s in ("halog", "hapwatch")}
 for name, h, w in pairs:  # warm-up: page cache
