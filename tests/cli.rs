@@ -748,3 +748,66 @@ fn a_run_of_nul_bytes_loses_no_line_around_it() {
         assert_eq!(got["servers"], want["servers"], "{how}");
     }
 }
+
+/// Whichever worker reads a chunk (workers take the next chunk when they
+/// are free), the report is the one a single thread gives: every figure,
+/// the transitions in order, the lines not understood. A log of several
+/// 2 MiB chunks from two load balancers, with health events, late lines
+/// and lines of no known shape spread over it, read on one to three
+/// threads, with and without `--db`, twice each.
+#[test]
+fn the_report_is_the_same_whichever_worker_reads_a_chunk() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = String::new();
+    let n = 60_000;
+    for i in 0..n {
+        let (min, sec, ms) = (10 + i / 2400, (i / 40) % 60, (i * 7) % 1000);
+        let host = if i % 2 == 0 { "lb1" } else { "lb2" };
+        let (be, srv) = (["be_api", "be_web", "be_img"][i % 3], i % 4);
+        let tr = (i * 37) % 900;
+        let status = [200, 200, 200, 404, 503, 200, 302][i % 7];
+        text.push_str(&format!(
+            "2026-12-02T11:{min:02}:{sec:02}.{ms:03}Z {host} haproxy[41]: 10.1.{}.{}:{} [02/Dec/2026:11:{min:02}:{sec:02}.{ms:03}] fe~ {be}/srv{srv} 0/0/1/{tr}/{} {status} {} - - ---- 9/9/3/1/0 0/0 \"GET /p/{} HTTP/1.1\"\n",
+            i % 250,
+            i % 199,
+            1024 + i % 60000,
+            tr + 2,
+            100 + i % 5000,
+            i % 97
+        ));
+        if i % 6_000 == 3_000 {
+            let state = if (i / 6_000) % 2 == 0 { "DOWN" } else { "UP" };
+            text.push_str(&format!(
+                "2026-12-02T11:{min:02}:{sec:02}.{ms:03}Z {host} haproxy[41]: Server {be}/srv{srv} is {state}, reason: Layer4 check passed, check duration: 0ms. 3 active and 0 backup servers online. 0 sessions requeued, 0 total in queue.\n"
+            ));
+        }
+        if i % 9_999 == 17 {
+            text.push_str("a line of no known shape\n");
+        }
+    }
+    let path = dir.path().join("haproxy.log");
+    std::fs::write(&path, &text).unwrap();
+    assert!(text.len() > 8 << 20, "several chunks: {} bytes", text.len());
+    let file = path.to_str().unwrap();
+    let mut k = 0;
+    let mut run = |threads: &str, db: bool| {
+        k += 1;
+        let db_path = dir.path().join(format!("{k}.sqlite"));
+        let mut args = vec!["--threads", threads, file];
+        if db {
+            args.extend(["--db", db_path.to_str().unwrap()]);
+        }
+        analyze_json(&args)
+    };
+    let one = run("1", false);
+    assert_eq!(one["input"]["requests"], n, "{}", one["input"]);
+    assert_eq!(one["input"]["unparsed"], 6, "{}", one["input"]);
+    assert_eq!(one["transitions"].as_array().unwrap().len(), 10);
+    for threads in ["1", "2", "3"] {
+        for db in [false, true] {
+            for _ in 0..2 {
+                assert_eq!(run(threads, db), one, "--threads {threads}, --db {db}");
+            }
+        }
+    }
+}

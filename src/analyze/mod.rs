@@ -17,7 +17,10 @@ pub use job::{Done, Job};
 
 use std::{
     collections::BTreeMap,
-    sync::{atomic::AtomicU64, Arc},
+    sync::{
+        atomic::{AtomicBool, AtomicU64},
+        Arc,
+    },
 };
 
 use crate::engine::rollup::Rollup;
@@ -420,6 +423,92 @@ fn queue_depth(workers: usize) -> usize {
     (QUEUED_CHUNKS / workers.max(1)).clamp(1, 4)
 }
 
+/// How many chunks may be out at once, read and not yet applied by the
+/// ordering thread: the reader waits for one to be applied before it
+/// reads (and, for a mapped file, maps) another. With one queue for all,
+/// nothing else keeps a fast worker from running ahead of a slow one
+/// while the results it hands over wait, in memory and with their pages
+/// mapped, for the slow one's chunk before them; dealt in turn, the slow
+/// one's full queue stopped the reader. The chunks queued and one being
+/// parsed by each worker: a result waiting for an earlier one holds its
+/// chunk's place until that one is applied.
+struct InFlight {
+    give: crossbeam_channel::Sender<()>,
+    take: crossbeam_channel::Receiver<()>,
+    /// A worker panicked: its chunk will never be applied.
+    failed: AtomicBool,
+}
+
+impl InFlight {
+    fn new(workers: usize) -> InFlight {
+        let n = QUEUED_CHUNKS.max(workers * queue_depth(workers)) + workers;
+        let (give, take) = crossbeam_channel::bounded(n);
+        for _ in 0..n {
+            let _ = give.send(());
+        }
+        InFlight {
+            give,
+            take,
+            failed: AtomicBool::new(false),
+        }
+    }
+
+    /// Waits until a chunk may be read; `false`: stop reading (a worker
+    /// failed, and the chunk it held would never make room).
+    fn acquire(&self) -> bool {
+        use std::sync::atomic::Ordering::Relaxed;
+        loop {
+            match self
+                .take
+                .recv_timeout(std::time::Duration::from_millis(100))
+            {
+                Ok(()) => return true,
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) if !self.failed.load(Relaxed) => {
+                }
+                Err(_) => return false,
+            }
+        }
+    }
+
+    /// A chunk was applied (or none was read after all).
+    fn release(&self) {
+        let _ = self.give.try_send(());
+    }
+}
+
+/// Marks a worker failed if it unwinds (see [`InFlight::acquire`]).
+struct FailGuard<'a>(&'a AtomicBool);
+
+impl Drop for FailGuard<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}
+
+/// The queues the reader sends chunks to (the k-th to `senders[k mod N]`)
+/// and each worker's end: one queue shared by all (every sender and
+/// receiver a handle of it), or with `dealt` one of its own for each
+/// worker. As many chunks queued in all either way.
+fn chunk_queues<T>(
+    workers: usize,
+    dealt: bool,
+) -> (
+    Vec<crossbeam_channel::Sender<T>>,
+    Vec<crossbeam_channel::Receiver<T>>,
+) {
+    let depth = queue_depth(workers);
+    if dealt {
+        (0..workers)
+            .map(|_| crossbeam_channel::bounded(depth))
+            .unzip()
+    } else {
+        let (tx, rx) = crossbeam_channel::bounded(depth * workers);
+        (0..workers).map(|_| (tx.clone(), rx.clone())).unzip()
+    }
+}
+
 /// Bytes of input read into buffers (standard input, gzip) that the
 /// workers hold, about, in all: each holds at least one chunk queued and
 /// one being parsed, so these chunks shrink as workers grow (down to a
@@ -556,15 +645,6 @@ fn progress_bar(sources: &[Source], wanted: bool) -> indicatif::ProgressBar {
 
 pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
     let threads = opts.reading.threads.max(1);
-    // The k-th chunk goes to worker k mod N, not to whichever is free: what
-    // each worker reads, and so what a bounded summary (`--by url|client`)
-    // evicts, is the same on every run. Chunks of one file cost about the
-    // same; four queued per worker absorb the odd slower one (two cost 2%
-    // of the 2M-line run's wall time against a shared queue, four nothing
-    // measurable; see `QUEUED_CHUNKS` for more workers).
-    let (chunk_tx, chunk_rx): (Vec<_>, Vec<_>) = (0..threads)
-        .map(|_| crossbeam_channel::bounded::<Chunk>(queue_depth(threads)))
-        .unzip();
     let (res_tx, res_rx) = crossbeam_channel::bounded::<FromWorker>(threads * 2);
     // Chunk buffers go back to the reader once parsed: at most the few in
     // flight are ever allocated.
@@ -573,6 +653,23 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
     let pb = progress_bar(&opts.sources, opts.reading.progress);
     // Rollups feed the store and the degradation alert rules.
     let rollups = writer.is_some() || opts.reading.alerts.is_some();
+    // Whichever worker is free takes the next chunk, from one queue: the
+    // cores of a VM do not run at one speed (on a 2-core EPYC VM, one
+    // worker took 1.5x the other's CPU time for the same lines), and a
+    // worker dealt every other chunk then waits for the slower one; one
+    // queue took the 2M-line run from 0.262 to 0.230 s while the VM's
+    // cores ran apart, and changed nothing while they ran alike (see
+    // BENCHMARKS.md). How far ahead a worker may run is [`InFlight`]'s.
+    // The figures do not depend on which worker read what (they add up).
+    // Two kinds of run deal the k-th chunk to worker k mod N all the same:
+    // a bounded `--by` table, whose rows past its bound depend on what
+    // each worker read (every run keeps the same rows), and one that keeps
+    // minutes (`--db`, `--alerts`), which the ordering thread holds until
+    // every worker has handed their epoch over: workers that take chunks
+    // as they come held up to twice the memory (a sparse week with eight
+    // workers, 101-141 MB against 66-73).
+    let dealt = rollups || opts.reading.by.as_ref().is_some_and(|b| b.by.bounded());
+    let (chunk_tx, chunk_rx) = chunk_queues::<Chunk>(threads, dealt);
     let budget = MinuteBudget::new(threads, rollups);
     let new_engine = || {
         let mut e = Engine::new(opts.reading.patterns.clone(), opts.reading.filter.clone());
@@ -609,6 +706,7 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
         store_error = Some(e);
     }
     let crowding = Arc::new(Crowding::default());
+    let in_flight = &InFlight::new(threads);
     let mut inputs = vec![InputCount::default(); opts.sources.len()];
 
     let (errors, oversized, marks, workers, mut epochs_left) = std::thread::scope(|s| {
@@ -673,6 +771,9 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
                             let mut at = begin;
                             while at < end {
                                 let r = input::mapped_chunk(&m[..end], at, epochs.chunk_size());
+                                if !in_flight.acquire() {
+                                    return (errors, oversized, marks);
+                                }
                                 at = r.end;
                                 let pos = r.end as u64;
                                 populate(&m, r.start & !4095, r.end);
@@ -701,8 +802,15 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
                     let mut failed = false;
                     loop {
                         chunker.size = epochs.chunk_size().min(owned_chunk(threads));
+                        if !in_flight.acquire() {
+                            return (errors, oversized, marks);
+                        }
                         let spare = free_rx.try_recv().unwrap_or_default();
-                        match chunker.next_chunk_with(spare) {
+                        let next = chunker.next_chunk_with(spare);
+                        if !matches!(next, Ok(Some(_))) {
+                            in_flight.release();
+                        }
+                        match next {
                             Ok(Some(data)) => {
                                 let after = if opened.compressed {
                                     Position::Hold
@@ -759,6 +867,7 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
                     b.max_bytes /= threads;
                 }
                 s.spawn(move || {
+                    let _failed = FailGuard(&in_flight.failed);
                     let mut shift = Shift::default();
                     for chunk in rx {
                         if let Some(ended) = shift.take(chunk.epoch).filter(|_| rollups) {
@@ -875,6 +984,7 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
             waiting.insert(r.seq, r);
             while let Some(r) = waiting.remove(&next) {
                 next += 1;
+                in_flight.release();
                 if let Some(y) = r.years {
                     let untimed = clock.untimed;
                     clock = Clock::new(y).with_zone(zone.clone());
@@ -1374,6 +1484,49 @@ mod tests {
         assert_eq!(workers.map(queue_depth), [4, 4, 2, 2, 1, 1, 1]);
         let kib = workers.map(|n| owned_chunk(n) / 1024);
         assert_eq!(kib, [2048, 2048, 2048, 2048, 1024, 512, 256]);
+    }
+
+    /// The reader waits for room once the queued chunks and one a worker
+    /// are out, and stops waiting when a worker failed (its chunk would
+    /// never be applied to make room).
+    #[test]
+    fn a_reader_waits_for_room_and_stops_when_a_worker_failed() {
+        let f = InFlight::new(2);
+        for _ in 0..QUEUED_CHUNKS + 2 {
+            assert!(f.acquire());
+        }
+        assert!(f.take.try_recv().is_err(), "no more out at once");
+        f.release();
+        assert!(f.acquire(), "a chunk applied makes room for one");
+        f.failed.store(true, std::sync::atomic::Ordering::Relaxed);
+        assert!(!f.acquire(), "a failed worker's chunk never makes room");
+        // Sixteen workers: one queued and one parsed each.
+        let f = InFlight::new(16);
+        assert_eq!(f.take.len(), 32);
+    }
+
+    /// A worker that is free takes the next chunk, whichever sender the
+    /// reader used: a slower worker does not leave the others waiting
+    /// behind its full queue. A bounded table's run deals chunks in turn,
+    /// each worker its own, as many queued in all.
+    #[test]
+    fn a_free_worker_takes_the_next_chunk_unless_dealt() {
+        let queued = 2 * queue_depth(2) as u64;
+        let (tx, rx) = chunk_queues::<u64>(2, false);
+        for k in 0..queued {
+            tx[k as usize % 2].try_send(k).unwrap();
+        }
+        assert!(tx[1].try_send(queued).is_err(), "as many queued in all");
+        // Worker 1 is busy: worker 0 takes every chunk, in order.
+        let taken: Vec<u64> = rx[0].try_iter().collect();
+        assert_eq!(taken, (0..queued).collect::<Vec<_>>());
+        let (tx, rx) = chunk_queues::<u64>(2, true);
+        for k in 0..queued {
+            tx[k as usize % 2].try_send(k).unwrap();
+        }
+        assert!(tx[1].try_send(queued).is_err(), "as many queued in all");
+        assert_eq!(rx[0].try_iter().collect::<Vec<_>>(), [0, 2, 4, 6]);
+        assert_eq!(rx[1].try_iter().collect::<Vec<_>>(), [1, 3, 5, 7]);
     }
 
     /// The other order: the first chunk is applied (swept) before the

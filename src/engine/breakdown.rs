@@ -119,6 +119,13 @@ impl By {
     pub fn named(self) -> bool {
         matches!(self, By::Url | By::Client)
     }
+
+    /// Whether a worker's table is bounded, so that past its bound what it
+    /// keeps depends on which lines that worker read: URLs and clients (a
+    /// summary that evicts) and frontends (past [`MAX_FRONTENDS`]).
+    pub fn bounded(self) -> bool {
+        matches!(self, By::Url | By::Client | By::Frontend)
+    }
 }
 
 /// halog's figures of one URL or client.
