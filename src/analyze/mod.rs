@@ -516,20 +516,16 @@ fn chunk_queues<T>(
 /// on standard input held 72 MB in 2 MiB chunks.
 const OWNED_BYTES: usize = 8 * 1024 * 1024;
 
-/// Bytes per chunk of input read into buffers, for `workers`.
-fn owned_chunk(workers: usize) -> usize {
-    (OWNED_BYTES / workers.max(1)).clamp(256 * 1024, input::CHUNK)
-}
-
 /// [`OWNED_BYTES`] for a mapped file, whose chunks are held the same way
 /// (mapped by the reader, dropped once applied): sixteen workers peaked at
 /// 97-100 MB in 2 MiB chunks. Twice the bytes: eight workers keep 2 MiB
 /// (smaller chunks cost them 7% of a run in hand-overs).
 const MAPPED_BYTES: usize = 2 * OWNED_BYTES;
 
-/// Bytes per chunk of a mapped file, for `workers`.
-fn mapped_chunk(workers: usize) -> usize {
-    (MAPPED_BYTES / workers.max(1)).clamp(256 * 1024, input::CHUNK)
+/// Bytes per chunk when `workers` hold about `bytes` of input in all
+/// ([`OWNED_BYTES`], [`MAPPED_BYTES`]).
+fn chunk_share(bytes: usize, workers: usize) -> usize {
+    (bytes / workers.max(1)).clamp(256 * 1024, input::CHUNK)
 }
 
 /// What workers tell the reader about the minutes they hold.
@@ -780,7 +776,8 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
                             };
                             let mut at = begin;
                             while at < end {
-                                let size = epochs.chunk_size().min(mapped_chunk(threads));
+                                let size =
+                                    epochs.chunk_size().min(chunk_share(MAPPED_BYTES, threads));
                                 let r = input::mapped_chunk(&m[..end], at, size);
                                 if !in_flight.acquire() {
                                     return (errors, oversized, marks);
@@ -812,7 +809,7 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
                     chunker.hold_tail = hold_tail;
                     let mut failed = false;
                     loop {
-                        chunker.size = epochs.chunk_size().min(owned_chunk(threads));
+                        chunker.size = epochs.chunk_size().min(chunk_share(OWNED_BYTES, threads));
                         if !in_flight.acquire() {
                             return (errors, oversized, marks);
                         }
@@ -1493,10 +1490,10 @@ mod tests {
     fn queues_shrink_as_workers_grow() {
         let workers = [1, 2, 3, 4, 8, 16, 64];
         assert_eq!(workers.map(queue_depth), [4, 4, 2, 2, 1, 1, 1]);
-        let kib = workers.map(|n| owned_chunk(n) / 1024);
+        let kib = workers.map(|n| chunk_share(OWNED_BYTES, n) / 1024);
         assert_eq!(kib, [2048, 2048, 2048, 2048, 1024, 512, 256]);
         // A mapped file's from sixteen workers on.
-        let kib = workers.map(|n| mapped_chunk(n) / 1024);
+        let kib = workers.map(|n| chunk_share(MAPPED_BYTES, n) / 1024);
         assert_eq!(kib, [2048, 2048, 2048, 2048, 2048, 1024, 256]);
     }
 
