@@ -263,6 +263,8 @@ struct Chunk {
     /// Lines of this chunk's input dated after this are skewed.
     max_time: Option<Millis>,
     after: Position,
+    /// Of [`InFlight`], given back once the chunk is applied.
+    tickets: usize,
 }
 
 /// A request line's time and host: the year of that host's RFC 3164 dates.
@@ -270,6 +272,9 @@ type Dated = (Millis, Box<[u8]>);
 
 struct ChunkResult {
     seq: u64,
+    /// The worker that read it.
+    worker: usize,
+    tickets: usize,
     source: usize,
     /// Lines taken and lines not understood in this chunk.
     lines: u64,
@@ -294,8 +299,9 @@ struct ChunkResult {
 /// Chunks are grouped in epochs of at most this many bytes. A worker
 /// keeps its per-minute rollups for a whole epoch (one histogram per server
 /// and minute, not one per chunk) and hands them over when it takes its
-/// first chunk of a later epoch; a commit happens only at an epoch boundary,
-/// once every worker has handed over, so that the rollups written are
+/// first chunk of a later epoch (or, idle, once another worker has: see
+/// [`Taken`]); a commit happens only at an epoch boundary, once every
+/// worker that read a chunk of it has handed over, so that the rollups written are
 /// exactly those of the lines before the checkpoint. The reader numbers
 /// the epochs: a new one starts every `EPOCH_BYTES` of chunks, or sooner
 /// when a worker holds more than its share of server-minutes (a
@@ -407,6 +413,69 @@ impl Shift {
         self.read = true;
         ended
     }
+
+    /// Another worker took a chunk of `epoch` from the queue all share:
+    /// this one will take none earlier (see [`Taken`]), so the epoch it
+    /// holds, if earlier, is done with, though it read nothing since.
+    fn skip_to(&mut self, epoch: u64) -> Option<Ended> {
+        let ended = (epoch > self.current).then_some(Ended {
+            epoch: self.current,
+            read: self.read,
+        });
+        if ended.is_some() {
+            (self.current, self.read) = (epoch, false);
+        }
+        ended
+    }
+}
+
+/// The newest epoch any worker has taken a chunk of, from the queue all
+/// share, and a nudge for each worker when it grows. A worker hands an
+/// epoch over when it takes a chunk of a later one; taking chunks as they
+/// come, a worker may take none for a while (eight workers on two cores:
+/// the first awake after a pause take them all), and the ordering thread,
+/// which holds an epoch's minutes until each worker that read it has
+/// handed it over, held up to twice the memory. Nudged, an idle worker
+/// hands its epoch over as soon as another has taken a later one: the
+/// queue is first in, first out, and epochs grow with the chunks, so
+/// whatever it takes next is of that epoch or later. (Waking every 2 ms
+/// to look instead held more: a week of sparse log with sixteen workers
+/// peaked at 68-90 MB, 54-70 MB nudged.)
+struct Taken {
+    epoch: AtomicU64,
+    nudges: Vec<crossbeam_channel::Sender<()>>,
+}
+
+impl Taken {
+    /// One nudge queue for each of `workers`, and their ends.
+    fn new(workers: usize) -> (Taken, Vec<crossbeam_channel::Receiver<()>>) {
+        let (nudges, ends) = (0..workers).map(|_| crossbeam_channel::bounded(1)).unzip();
+        let taken = Taken {
+            epoch: AtomicU64::new(0),
+            nudges,
+        };
+        (taken, ends)
+    }
+
+    /// Worker `me` took a chunk of `epoch`: the others are nudged if it is
+    /// the first of its epoch. (Release, with [`Taken::newest`]'s Acquire:
+    /// a worker that sees the epoch takes its next chunk after this one.)
+    fn took(&self, me: usize, epoch: u64) {
+        use std::sync::atomic::Ordering::AcqRel;
+        if self.epoch.fetch_max(epoch, AcqRel) < epoch {
+            for (k, n) in self.nudges.iter().enumerate() {
+                if k != me {
+                    // Full: a nudge is already waiting, which will read
+                    // the newest epoch.
+                    let _ = n.try_send(());
+                }
+            }
+        }
+    }
+
+    fn newest(&self) -> u64 {
+        self.epoch.load(std::sync::atomic::Ordering::Acquire)
+    }
 }
 
 /// Chunks queued for the workers, in all: four for each of two (fewer
@@ -423,6 +492,12 @@ fn queue_depth(workers: usize) -> usize {
     (QUEUED_CHUNKS / workers.max(1)).clamp(1, 4)
 }
 
+/// Chunks queued for `workers` in all: [`QUEUED_CHUNKS`], give or take a
+/// worker's share (three workers, two each: six).
+fn queued_chunks(workers: usize) -> usize {
+    workers.max(1) * queue_depth(workers)
+}
+
 /// How many chunks may be out at once, read and not yet applied by the
 /// ordering thread: the reader waits for one to be applied before it
 /// reads (and, for a mapped file, maps) another. With one queue for all,
@@ -431,17 +506,22 @@ fn queue_depth(workers: usize) -> usize {
 /// mapped, for the slow one's chunk before them; dealt in turn, the slow
 /// one's full queue stopped the reader. The chunks queued and one being
 /// parsed by each worker: a result waiting for an earlier one holds its
-/// chunk's place until that one is applied.
+/// chunk's place until that one is applied. Those are tickets: a chunk
+/// takes one, or a worker's share while the minutes crowd
+/// ([`InFlight::tickets`]).
 struct InFlight {
     give: crossbeam_channel::Sender<()>,
     take: crossbeam_channel::Receiver<()>,
+    /// Tickets in all, and the workers.
+    tickets: usize,
+    workers: usize,
     /// A worker panicked: its chunk will never be applied.
     failed: AtomicBool,
 }
 
 impl InFlight {
     fn new(workers: usize) -> InFlight {
-        let n = QUEUED_CHUNKS.max(workers * queue_depth(workers)) + workers;
+        let n = queued_chunks(workers) + workers;
         let (give, take) = crossbeam_channel::bounded(n);
         for _ in 0..n {
             let _ = give.send(());
@@ -449,30 +529,55 @@ impl InFlight {
         InFlight {
             give,
             take,
+            tickets: n,
+            workers: workers.max(1),
             failed: AtomicBool::new(false),
         }
     }
 
-    /// Waits until a chunk may be read; `false`: stop reading (a worker
-    /// failed, and the chunk it held would never make room).
-    fn acquire(&self) -> bool {
+    /// The tickets a chunk takes: one, or with `crowding` a worker's share,
+    /// so that no more chunks are out than workers. A small chunk of a
+    /// sparse log holds thousands of minutes (two workers' chunks of 512
+    /// KiB of `bench/sparse_log.py`, 3,200 each), and with one queue for
+    /// all a fast worker runs as far ahead as the tickets allow while the
+    /// ordering thread holds the minutes it hands over, waiting for the
+    /// slow one's chunk before them. A week of it with `--db` and two
+    /// workers, 12 runs each: 53-62 MB dealt in turn, 52-73 MB from one
+    /// queue with a ticket a chunk, 46-59 MB with one chunk out a worker
+    /// (and 8% faster: 0.563 -> 0.520 s). A dense log's chunks are calm
+    /// and large, and take one: fewer out would leave its workers waiting.
+    fn tickets(&self, crowding: bool) -> usize {
+        match crowding {
+            true => self.tickets / self.workers,
+            false => 1,
+        }
+    }
+
+    /// Waits until a chunk of `tickets` may be read; `false`: stop
+    /// reading (a worker failed, and the chunk it held would never make
+    /// room).
+    fn acquire(&self, tickets: usize) -> bool {
         use std::sync::atomic::Ordering::Relaxed;
-        loop {
+        let mut got = 0;
+        while got < tickets {
             match self
                 .take
                 .recv_timeout(std::time::Duration::from_millis(100))
             {
-                Ok(()) => return true,
+                Ok(()) => got += 1,
                 Err(crossbeam_channel::RecvTimeoutError::Timeout) if !self.failed.load(Relaxed) => {
                 }
                 Err(_) => return false,
             }
         }
+        true
     }
 
-    /// A chunk was applied (or none was read after all).
-    fn release(&self) {
-        let _ = self.give.try_send(());
+    /// A chunk of `tickets` was applied (or none was read after all).
+    fn release(&self, tickets: usize) {
+        for _ in 0..tickets {
+            let _ = self.give.try_send(());
+        }
     }
 }
 
@@ -498,13 +603,12 @@ fn chunk_queues<T>(
     Vec<crossbeam_channel::Sender<T>>,
     Vec<crossbeam_channel::Receiver<T>>,
 ) {
-    let depth = queue_depth(workers);
     if dealt {
         (0..workers)
-            .map(|_| crossbeam_channel::bounded(depth))
+            .map(|_| crossbeam_channel::bounded(queue_depth(workers)))
             .unzip()
     } else {
-        let (tx, rx) = crossbeam_channel::bounded(depth * workers);
+        let (tx, rx) = crossbeam_channel::bounded(queued_chunks(workers));
         (0..workers).map(|_| (tx.clone(), rx.clone())).unzip()
     }
 }
@@ -583,6 +687,12 @@ impl EpochClock {
         } else {
             input::CHUNK
         }
+    }
+
+    /// Whether minutes are kept and the chunks are the budget's small
+    /// ones: each may hold thousands of minutes (see [`InFlight::tickets`]).
+    fn crowding(&self) -> bool {
+        self.budget.crowded < usize::MAX && self.length < CALM_EPOCH
     }
 
     /// The epoch of the next chunk, `bytes` long.
@@ -667,15 +777,24 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
     // cores ran apart, and changed nothing while they ran alike (see
     // BENCHMARKS.md). How far ahead a worker may run is [`InFlight`]'s.
     // The figures do not depend on which worker read what (they add up).
-    // Two kinds of run deal the k-th chunk to worker k mod N all the same:
-    // a bounded `--by` table, whose rows past its bound depend on what
-    // each worker read (every run keeps the same rows), and one that keeps
-    // minutes (`--db`, `--alerts`), which the ordering thread holds until
-    // every worker has handed their epoch over: workers that take chunks
-    // as they come held up to twice the memory (a sparse week with eight
-    // workers, 101-141 MB against 66-73).
-    let dealt = rollups || opts.reading.by.as_ref().is_some_and(|b| b.by.bounded());
+    // A bounded `--by` table deals the k-th chunk to worker k mod N all the
+    // same: its rows past its bound depend on what each worker read (every
+    // run keeps the same rows). A run that keeps minutes (`--db`,
+    // `--alerts`) takes them as they come too (`--db` on the 2M-line file
+    // 0.327 -> 0.312 s); three things keep the minutes the ordering thread
+    // holds as few as dealt in turn: an epoch waits only for the workers
+    // that read it ([`Epochs::readers`]), an idle worker is nudged to hand
+    // its epoch over ([`Taken`]), and small chunks of crowded minutes are
+    // out one a worker ([`InFlight::tickets`]).
+    let dealt = opts.reading.by.as_ref().is_some_and(|b| b.by.bounded());
     let (chunk_tx, chunk_rx) = chunk_queues::<Chunk>(threads, dealt);
+    let (taken, nudge_rx) = match rollups && !dealt {
+        true => {
+            let (t, ends) = Taken::new(threads);
+            (Some(t), ends)
+        }
+        false => (None, Vec::new()),
+    };
     let budget = MinuteBudget::new(threads, rollups);
     let new_engine = || {
         let mut e = Engine::new(opts.reading.patterns.clone(), opts.reading.filter.clone());
@@ -779,7 +898,8 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
                                 let size =
                                     epochs.chunk_size().min(chunk_share(MAPPED_BYTES, threads));
                                 let r = input::mapped_chunk(&m[..end], at, size);
-                                if !in_flight.acquire() {
+                                let tickets = in_flight.tickets(epochs.crowding());
+                                if !in_flight.acquire(tickets) {
                                     return (errors, oversized, marks);
                                 }
                                 at = r.end;
@@ -793,6 +913,7 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
                                     years: years.take(),
                                     max_time,
                                     after: mark(pos).map_or(Position::Untracked, Position::At),
+                                    tickets,
                                 };
                                 seq += 1;
                                 if chunk_tx[chunk.seq as usize % threads].send(chunk).is_err() {
@@ -810,13 +931,14 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
                     let mut failed = false;
                     loop {
                         chunker.size = epochs.chunk_size().min(chunk_share(OWNED_BYTES, threads));
-                        if !in_flight.acquire() {
+                        let tickets = in_flight.tickets(epochs.crowding());
+                        if !in_flight.acquire(tickets) {
                             return (errors, oversized, marks);
                         }
                         let spare = free_rx.try_recv().unwrap_or_default();
                         let next = chunker.next_chunk_with(spare);
                         if !matches!(next, Ok(Some(_))) {
-                            in_flight.release();
+                            in_flight.release(tickets);
                         }
                         match next {
                             Ok(Some(data)) => {
@@ -834,6 +956,7 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
                                     years: years.take(),
                                     max_time,
                                     after,
+                                    tickets,
                                 };
                                 seq += 1;
                                 if chunk_tx[chunk.seq as usize % threads].send(chunk).is_err() {
@@ -864,6 +987,7 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
                 (errors, oversized, marks)
             })
         };
+        let mut nudges = nudge_rx.into_iter();
         let workers: Vec<_> = (chunk_rx.into_iter().enumerate())
             .map(|(worker, rx)| {
                 let (tx, free) = (res_tx.clone(), free_tx.clone());
@@ -874,24 +998,65 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
                 if let Some(b) = &mut eng.breakdown {
                     b.max_bytes /= threads;
                 }
+                let nudged = nudges.next().unwrap_or_else(crossbeam_channel::never);
+                let taken = taken.as_ref();
                 s.spawn(move || {
                     let _failed = FailGuard(&in_flight.failed);
                     let mut shift = Shift::default();
-                    for chunk in rx {
+                    // An epoch this worker is done with: its minutes, and
+                    // that it holds none of epochs up to `complete`.
+                    let hand_over = |eng: &mut Engine, ended: Ended, complete: u64| {
+                        let rollups = eng.aggregates.drain_minutes();
+                        if budget.calm_hand_over(&ended, rollups.len()) {
+                            crowding
+                                .calm
+                                .store(true, std::sync::atomic::Ordering::Relaxed);
+                        }
+                        let msg = FromWorker::Epoch {
+                            worker,
+                            epoch: ended.epoch,
+                            complete,
+                            rollups,
+                        };
+                        tx.send(msg).is_ok()
+                    };
+                    loop {
+                        // A chunk queued is taken at once; a select of the
+                        // queue and the nudges only when there is none (a
+                        // select for every chunk cost the two-worker run
+                        // 7% of its time, 0.226 -> 0.243 s).
+                        let queued = match rx.try_recv() {
+                            Err(crossbeam_channel::TryRecvError::Empty) => None,
+                            queued => Some(queued),
+                        };
+                        let chunk = match (queued, taken) {
+                            (Some(Ok(chunk)), _) => chunk,
+                            (Some(Err(_)), _) => break,
+                            (None, None) => match rx.recv() {
+                                Ok(chunk) => chunk,
+                                Err(_) => break,
+                            },
+                            (None, Some(taken)) => crossbeam_channel::select! {
+                                recv(rx) -> chunk => match chunk {
+                                    Ok(chunk) => chunk,
+                                    Err(_) => break,
+                                },
+                                recv(nudged) -> _ => {
+                                    let newest = taken.newest();
+                                    if let Some(ended) = shift.skip_to(newest) {
+                                        if !hand_over(&mut eng, ended, newest - 1) {
+                                            break;
+                                        }
+                                    }
+                                    continue;
+                                }
+                            },
+                        };
+                        if let Some(t) = taken {
+                            t.took(worker, chunk.epoch);
+                        }
                         if let Some(ended) = shift.take(chunk.epoch).filter(|_| rollups) {
-                            let rollups = eng.aggregates.drain_minutes();
-                            if budget.calm_hand_over(&ended, rollups.len()) {
-                                crowding
-                                    .calm
-                                    .store(true, std::sync::atomic::Ordering::Relaxed);
-                            }
-                            let msg = FromWorker::Epoch {
-                                worker,
-                                epoch: ended.epoch,
-                                complete: chunk.epoch - 1,
-                                rollups,
-                            };
-                            if tx.send(msg).is_err() {
+                            if !hand_over(&mut eng, ended, chunk.epoch - 1) {
                                 break;
                             }
                         }
@@ -901,6 +1066,8 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
                             (eng.counters.lines, eng.counters.unparsed);
                         let mut r = ChunkResult {
                             seq: chunk.seq,
+                            worker,
+                            tickets: chunk.tickets,
                             source: chunk.source,
                             lines: 0,
                             unparsed: 0,
@@ -951,12 +1118,11 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
                         }
                     }
                     if rollups {
-                        let _ = tx.send(FromWorker::Epoch {
-                            worker,
+                        let last = Ended {
                             epoch: shift.current,
-                            complete: u64::MAX,
-                            rollups: eng.aggregates.drain_minutes(),
-                        });
+                            read: shift.read,
+                        };
+                        hand_over(&mut eng, last, u64::MAX);
                         eng.aggregates.release_minute_room();
                     }
                     eng
@@ -992,7 +1158,7 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
             waiting.insert(r.seq, r);
             while let Some(r) = waiting.remove(&next) {
                 next += 1;
-                in_flight.release();
+                in_flight.release(r.tickets);
                 if let Some(y) = r.years {
                     let untimed = clock.untimed;
                     clock = Clock::new(y).with_zone(zone.clone());
@@ -1043,7 +1209,7 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
                 // memory grow with the time span of the log.
                 if rollups {
                     applying = r.epoch;
-                    epochs.applied(r.epoch, r.after, reach, &opts.checkpoint_paths);
+                    epochs.applied(r.epoch, r.worker, r.after, reach, &opts.checkpoint_paths);
                     epochs.commit_if_due(&mut p, applying, &mut store_error);
                 }
             }
@@ -1122,6 +1288,9 @@ struct Epochs {
     /// Per epoch applied: the newest request time of its chunks (the first
     /// or last request of each, whichever is later).
     reach: BTreeMap<u64, Millis>,
+    /// Per epoch applied: the workers that read its chunks, the only ones
+    /// that hold minutes of it.
+    readers: BTreeMap<u64, Vec<usize>>,
 }
 
 impl Epochs {
@@ -1132,6 +1301,7 @@ impl Epochs {
             marks: BTreeMap::new(),
             holding: false,
             reach: BTreeMap::new(),
+            readers: BTreeMap::new(),
         }
     }
 
@@ -1139,6 +1309,7 @@ impl Epochs {
     fn applied(
         &mut self,
         epoch: u64,
+        worker: usize,
         after: Position,
         reach: Option<Millis>,
         paths: &[Option<String>],
@@ -1146,6 +1317,10 @@ impl Epochs {
         if let Some(t) = reach {
             let r = self.reach.entry(epoch).or_insert(t);
             *r = (*r).max(t);
+        }
+        let readers = self.readers.entry(epoch).or_default();
+        if !readers.contains(&worker) {
+            readers.push(worker);
         }
         let (marks, hold) = self.marks.entry(epoch).or_default();
         *hold = matches!(after, Position::Hold);
@@ -1176,13 +1351,25 @@ impl Epochs {
         let Some(applied) = applying.checked_sub(1) else {
             return;
         };
-        let Some(handed_over) = self.complete.iter().copied().min().flatten() else {
+        // The last of them whose readers have all handed it over, and every
+        // epoch before. Only its readers: with one queue for all, a worker
+        // may read nothing of many epochs, and the epochs after the last it
+        // read would wait for it to take a chunk again.
+        let mut boundary = None;
+        for (&epoch, readers) in self.readers.range(..=applied) {
+            let over = |&w: &usize| self.complete[w].is_some_and(|c| c >= epoch);
+            if !readers.iter().all(over) {
+                break;
+            }
+            boundary = Some(epoch);
+        }
+        let Some(boundary) = boundary else {
             return;
         };
-        let boundary = applied.min(handed_over);
         if self.marks.contains_key(&boundary) {
             let later = self.rollups.split_off(&(boundary + 1));
             let whole = std::mem::replace(&mut self.rollups, later);
+            self.readers = self.readers.split_off(&(boundary + 1));
             let later = self.reach.split_off(&(boundary + 1));
             let mut reach = std::mem::replace(&mut self.reach, later)
                 .into_iter()
@@ -1386,6 +1573,7 @@ mod tests {
         assert!(epochs.iter().all(|&(size, _)| size == budget.chunk));
         let numbers: Vec<u64> = epochs.iter().map(|e| e.1).collect();
         assert_eq!(numbers, [0, 1, 2, 3, 4], "one chunk an epoch");
+        assert!(clock.crowding());
         // Calm: epochs double; chunks widen once past a few wide chunks.
         let mut sizes = vec![];
         let mut last_epoch = 4;
@@ -1404,6 +1592,7 @@ mod tests {
         }
         assert_eq!(sizes[0], budget.chunk);
         assert_eq!(*sizes.last().unwrap(), input::CHUNK);
+        assert!(!clock.crowding());
         assert!(
             longest <= EPOCH_BYTES && longest > EPOCH_BYTES / 2,
             "{longest}"
@@ -1412,6 +1601,10 @@ mod tests {
         let (_, epoch) = send(&mut clock);
         assert!(epoch > last_epoch, "a crowded report ends the epoch");
         assert_eq!(clock.chunk_size(), budget.chunk);
+        assert!(clock.crowding());
+        // No minutes kept: no crowding.
+        let plain = EpochClock::new(crowding.clone(), MinuteBudget::new(16, false));
+        assert!(!plain.crowding());
     }
 
     /// Sixteen workers on a sparse log, where a chunk opens a minute a
@@ -1497,6 +1690,79 @@ mod tests {
         assert_eq!(kib, [2048, 2048, 2048, 2048, 2048, 1024, 256]);
     }
 
+    /// A worker that takes the first chunk of an epoch from the shared
+    /// queue nudges the others, once an epoch; a nudged worker hands over
+    /// the epoch it holds if it is earlier, and then holds none.
+    #[test]
+    fn a_new_epoch_nudges_the_other_workers_to_hand_theirs_over() {
+        let (taken, nudged) = Taken::new(3);
+        taken.took(0, 2);
+        assert_eq!(taken.newest(), 2);
+        let nudges = nudged.iter().map(|n| n.try_recv().is_ok());
+        assert_eq!(nudges.collect::<Vec<_>>(), [false, true, true]);
+        // The same epoch again, or an earlier one: no nudge.
+        taken.took(1, 2);
+        taken.took(2, 1);
+        assert!(nudged.iter().all(|n| n.try_recv().is_err()));
+        // Two new epochs before a worker wakes: one nudge waits.
+        taken.took(0, 3);
+        taken.took(1, 4);
+        assert!(nudged[2].try_recv().is_ok() && nudged[2].try_recv().is_err());
+        assert_eq!(taken.newest(), 4);
+
+        let ended = |epoch, read| Ended { epoch, read };
+        let mut shift = Shift::default();
+        assert_eq!(shift.take(1), Some(ended(0, false)));
+        assert_eq!(shift.skip_to(1), None, "not later than its own");
+        assert_eq!(shift.skip_to(4), Some(ended(1, true)));
+        assert_eq!(shift.skip_to(4), None);
+        // Nothing read of epoch 4: its hand-over says so.
+        assert_eq!(shift.take(6), Some(ended(4, false)));
+    }
+
+    /// An epoch is handed over once the workers that read its chunks have
+    /// handed it over: not every worker, one of which may read nothing
+    /// for many epochs when chunks go to whichever is free.
+    #[test]
+    fn an_epoch_waits_only_for_the_workers_that_read_it() {
+        let engine = Engine::new(
+            Arc::new(crate::patterns::PatternSet::builtin()),
+            crate::engine::Filter::default(),
+        );
+        let mut p = Pipeline::new(engine, None, None);
+        let mut epochs = Epochs::new(2);
+        let mut store_error = None;
+        let minute: Millis = 1_790_000_000_000 / 60_000 * 60_000;
+        // Worker 0 reads epochs 0 and 1; worker 1 reads nothing yet.
+        epochs.applied(0, 0, Position::Untracked, Some(minute), &[]);
+        epochs.applied(1, 0, Position::Untracked, Some(minute + 60_000), &[]);
+        epochs.rollups.insert(0, vec![part_of_minute(minute, 6, 0)]);
+        epochs.complete[0] = Some(0);
+        epochs.commit_if_due(&mut p, 2, &mut store_error);
+        assert!(!epochs.rollups.contains_key(&0), "epoch 0 closed");
+        assert_eq!(p.minutes_whole_to, Some(minute));
+        // Epoch 2 read by both: it waits for worker 1 as well.
+        epochs.applied(2, 0, Position::Untracked, Some(minute + 120_000), &[]);
+        epochs.applied(2, 1, Position::Untracked, Some(minute + 120_000), &[]);
+        epochs
+            .rollups
+            .insert(1, vec![part_of_minute(minute + 60_000, 6, 0)]);
+        epochs
+            .rollups
+            .insert(2, vec![part_of_minute(minute + 120_000, 6, 0)]);
+        epochs.complete[0] = Some(2);
+        epochs.commit_if_due(&mut p, 3, &mut store_error);
+        assert!(!epochs.rollups.contains_key(&1), "epoch 1 closed");
+        assert!(
+            epochs.rollups.contains_key(&2),
+            "epoch 2 waits for worker 1"
+        );
+        epochs.complete[1] = Some(2);
+        epochs.commit_if_due(&mut p, 3, &mut store_error);
+        assert!(epochs.rollups.is_empty());
+        assert_eq!(p.minutes_whole_to, Some(minute + 120_000));
+    }
+
     /// The reader waits for room once the queued chunks and one a worker
     /// are out, and stops waiting when a worker failed (its chunk would
     /// never be applied to make room).
@@ -1504,16 +1770,31 @@ mod tests {
     fn a_reader_waits_for_room_and_stops_when_a_worker_failed() {
         let f = InFlight::new(2);
         for _ in 0..QUEUED_CHUNKS + 2 {
-            assert!(f.acquire());
+            assert!(f.acquire(1));
         }
         assert!(f.take.try_recv().is_err(), "no more out at once");
-        f.release();
-        assert!(f.acquire(), "a chunk applied makes room for one");
+        f.release(1);
+        assert!(f.acquire(1), "a chunk applied makes room for one");
         f.failed.store(true, std::sync::atomic::Ordering::Relaxed);
-        assert!(!f.acquire(), "a failed worker's chunk never makes room");
-        // Sixteen workers: one queued and one parsed each.
+        assert!(!f.acquire(1), "a failed worker's chunk never makes room");
+        // Crowding: a chunk takes a worker's share, one out a worker.
+        for workers in [1, 2, 3, 8, 16] {
+            let f = InFlight::new(workers);
+            let share = f.tickets(true);
+            assert_eq!(f.tickets(false), 1);
+            for _ in 0..workers {
+                assert!(f.acquire(share));
+            }
+            assert!(f.take.len() < share, "{workers} workers: no more out");
+            f.release(share);
+            assert_eq!(f.take.len() / share, 1);
+        }
+        // Sixteen workers: one queued and one parsed each. Three: two
+        // queued and one parsed each, nine (the queues hold six).
         let f = InFlight::new(16);
         assert_eq!(f.take.len(), 32);
+        assert_eq!(InFlight::new(3).take.len(), 9);
+        assert_eq!(InFlight::new(1).take.len(), 5);
     }
 
     /// A worker that is free takes the next chunk, whichever sender the
@@ -1603,10 +1884,10 @@ mod tests {
         let mut store_error = None;
         // Epoch 0 ends 20 s into the minute: 6 of its 30 requests, all 5xx.
         p.engine.see(minute + 20_000);
-        epochs.applied(0, Position::Untracked, Some(minute + 20_000), &[]);
+        epochs.applied(0, 0, Position::Untracked, Some(minute + 20_000), &[]);
         // The first chunk of epoch 1 is applied, half an hour of lines...
         p.engine.see(minute + 1_800_000);
-        epochs.applied(1, Position::Untracked, Some(minute + 1_800_000), &[]);
+        epochs.applied(1, 0, Position::Untracked, Some(minute + 1_800_000), &[]);
         // ... before the worker hands epoch 0 over.
         epochs.rollups.insert(0, vec![part_of_minute(minute, 6, 6)]);
         epochs.complete[0] = Some(0);
