@@ -405,11 +405,7 @@ impl Shift {
     /// hand over, when this one is later (the reader numbers epochs in
     /// order, and a worker's chunks come in order).
     fn take(&mut self, epoch: u64) -> Option<Ended> {
-        let ended = (epoch > self.current).then_some(Ended {
-            epoch: self.current,
-            read: self.read,
-        });
-        self.current = self.current.max(epoch);
+        let ended = self.skip_to(epoch);
         self.read = true;
         ended
     }
@@ -440,7 +436,7 @@ impl Shift {
 /// queue is first in, first out, and epochs grow with the chunks, so
 /// whatever it takes next is of that epoch or later. (Waking every 2 ms
 /// to look instead held more: a week of sparse log with sixteen workers
-/// peaked at 68-90 MB, 54-70 MB nudged.)
+/// peaked at 68-90 MB, 52-74 MB nudged.)
 struct Taken {
     epoch: AtomicU64,
     nudges: Vec<crossbeam_channel::Sender<()>>,
@@ -543,9 +539,9 @@ impl InFlight {
     /// ordering thread holds the minutes it hands over, waiting for the
     /// slow one's chunk before them. A week of it with `--db` and two
     /// workers, 12 runs each: 53-62 MB dealt in turn, 52-73 MB from one
-    /// queue with a ticket a chunk, 46-59 MB with one chunk out a worker
-    /// (and 8% faster: 0.563 -> 0.520 s). A dense log's chunks are calm
-    /// and large, and take one: fewer out would leave its workers waiting.
+    /// queue with a ticket a chunk, 46-59 MB with one chunk out a worker,
+    /// in the same time. A dense log's chunks are calm and large, and take
+    /// one: fewer out would leave its workers waiting.
     fn tickets(&self, crowding: bool) -> usize {
         match crowding {
             true => self.tickets / self.workers,
@@ -781,7 +777,7 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
     // same: its rows past its bound depend on what each worker read (every
     // run keeps the same rows). A run that keeps minutes (`--db`,
     // `--alerts`) takes them as they come too (`--db` on the 2M-line file
-    // 0.327 -> 0.312 s); three things keep the minutes the ordering thread
+    // 0.293 -> 0.271 s); three things keep the minutes the ordering thread
     // holds as few as dealt in turn: an epoch waits only for the workers
     // that read it ([`Epochs::readers`]), an idle worker is nudged to hand
     // its epoch over ([`Taken`]), and small chunks of crowded minutes are
