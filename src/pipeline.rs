@@ -352,6 +352,25 @@ mod tests {
         taken(&mut e)
     }
 
+    /// `analyze` before its first epoch closes: no minute is whole
+    /// (`minutes_whole_to` is `Millis::MIN`), and a commit then (one is
+    /// due every `--commit-every`) judged a host heard by its health lines
+    /// as silent: `MIN - last` wrapped around to a gap of centuries. Under
+    /// load, one run in three of the restart test stored a
+    /// `haproxy_host_silent` firing two minutes after a health line, then
+    /// resolved by the first minute of the log.
+    #[test]
+    fn a_commit_before_any_minute_is_whole_finds_no_host_silent() {
+        let (mut p, mut clock) = live(false);
+        p.keep_alerts = true;
+        p.minutes_whole_to = Some(Millis::MIN);
+        p.ingest_line_now(DOWN.as_bytes(), &mut clock);
+        p.release_all();
+        p.commit().unwrap();
+        let rules: Vec<String> = p.alert_events().into_iter().map(|a| a.rule).collect();
+        assert_eq!(rules, ["haproxy_backend_server_status"]);
+    }
+
     #[test]
     fn a_down_line_is_announced_before_the_reorder_window_lets_it_in() {
         let (mut e, mut clock) = live(true);

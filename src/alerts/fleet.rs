@@ -380,13 +380,17 @@ impl Fleet {
         // Event time's newest line may come from a host whose clock runs
         // ahead: on the fleet's clock, "now" is that much earlier.
         let ahead = self.offsets.values().copied().max().unwrap_or(0).max(0);
-        let now = now - ahead;
+        // Saturating: `analyze` says "no minute is whole yet" with
+        // `Millis::MIN`, and a wrapped `now - last` made every host silent.
+        let now = now.saturating_sub(ahead);
         let mut changed = false;
         let quiet: Vec<(String, Millis)> = self
             .state
             .heard
             .iter()
-            .filter(|(h, &last)| now - last > s.silence && !self.state.silent.contains(*h))
+            .filter(|(h, &last)| {
+                now.saturating_sub(last) > s.silence && !self.state.silent.contains(*h)
+            })
             .map(|(h, &last)| (h.clone(), last + s.silence))
             .collect();
         for (host, at) in quiet {
@@ -650,6 +654,22 @@ mod tests {
         );
         back.advance(4 * 60 * S);
         assert!(back.out.iter().any(|a| a.rule == "haproxy_host_silent"));
+    }
+
+    /// Event time at its least (`analyze` before any minute is whole, or a
+    /// host's clock far ahead) is no gap since a host was heard: the
+    /// subtraction wrapped around and every host fell silent.
+    #[test]
+    fn no_host_falls_silent_at_the_start_of_time() {
+        let mut e = Evaluator::new(RuleFile::default());
+        e.on_state(&heard(3_600 * S, "lb1", "srv1", Label::Up));
+        e.advance(Millis::MIN);
+        assert!(e.out.is_empty(), "{:?}", e.out);
+        e.clock_offset("lb1".into(), 5 * 60 * S);
+        e.advance(Millis::MIN + 1);
+        assert!(e.out.is_empty(), "{:?}", e.out);
+        e.advance(3_600 * S + 8 * 60 * S);
+        assert!(e.out.iter().any(|a| a.rule == "haproxy_host_silent"));
     }
 
     #[test]
