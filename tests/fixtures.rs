@@ -259,3 +259,16 @@ fn a_server_whose_checks_say_up_is_up_not_unknown() {
     let r = analyze_json(&[fixture("haproxy-stderr.log").to_str().unwrap()]);
     assert_eq!(transitions(&r), EXPECTED);
 }
+
+#[test]
+fn a_backend_that_never_lost_its_servers_spent_zero_seconds_without_not_minus_zero() {
+    // An empty sum of f64 is -0.0 in Rust; JSON readers print it as "-0".
+    let path = fixture("haproxy-udp-rfc3164.log");
+    let out = hapwatch(&["analyze", "--format", "json", path.to_str().unwrap()]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(!text.contains("-0.0"), "{text}");
+    let r: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let s = backend(&r, "be_app")["no_server_seconds"].as_f64().unwrap();
+    assert!(s == 0.0 && s.is_sign_positive(), "{s}");
+}

@@ -532,7 +532,11 @@ impl Report {
                     servers: *n,
                     active: st.and_then(|s| s.active),
                     backups: st.and_then(|s| s.backups),
-                    no_server_seconds: periods.iter().map(|p| p.seconds).sum(),
+                    // Folded from +0.0: an empty f64 sum is -0.0, which
+                    // JSON would carry as "-0.0".
+                    no_server_seconds: periods
+                        .iter()
+                        .try_fold(0.0, |a, p| p.seconds.map(|s| a + s)),
 
                     no_server_periods: periods,
                 }
