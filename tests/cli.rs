@@ -532,6 +532,54 @@ fn a_line_dated_after_its_file_was_written_is_quarantined_offline() {
     assert_eq!(server(&r, "be", "s1")["state"], "UP");
 }
 
+/// A load balancer that booted without a clock (no RTC, NTP not yet
+/// synced) logs from 1970-01-01; a corrupted date can read year 0000.
+/// Neither may set the report's window, nor time a server's state across
+/// half a century: quarantined like a date in the future.
+#[test]
+fn a_line_dated_before_haproxy_existed_is_quarantined() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("haproxy.log");
+    std::fs::write(
+        &log,
+        "\
+1970-01-01T00:00:07Z lb1 haproxy[1]: Server be/s1 is DOWN, reason: Layer4 timeout, check duration: 1001ms. 0 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue.
+<134>Jan  1 00:00:08 lb1 haproxy[1]: 127.0.0.1:1 [01/Jan/1970:00:00:08.000] fe be/s1 0/0/0/1/1 200 1 - - ---- 1/1/0/0/0 0/0 \"GET / HTTP/1.1\"
+<134>Nov 24 10:00:10 lb1 haproxy[1]: 127.0.0.1:2 [24/Nov/0000:10:00:10.000] fe be/s1 0/0/0/1/1 200 1 - - ---- 1/1/0/0/0 0/0 \"GET / HTTP/1.1\"
+2026-11-24T10:00:11Z lb1 haproxy[1]: 127.0.0.1:3 [24/Nov/2026:10:00:11.000] fe be/s1 0/0/0/1/1 200 1 - - ---- 1/1/0/0/0 0/0 \"GET / HTTP/1.1\"
+2026-11-24T10:00:12Z lb1 haproxy[1]: Server be/s1 is UP, reason: Layer4 check passed, check duration: 0ms. 1 active and 0 backup servers online. 0 sessions requeued, 0 total in queue.
+",
+    )
+    .unwrap();
+    let db = dir.path().join("x.db");
+    let r = analyze_json(&["--db", db.to_str().unwrap(), log.to_str().unwrap()]);
+    assert_eq!(r["input"]["skewed"], 3, "{}", r["input"]);
+    assert_eq!(
+        r["window"]["start"], "2026-11-24T10:00:11.000Z",
+        "{}",
+        r["window"]
+    );
+    let s1 = server(&r, "be", "s1");
+    assert_eq!(s1["requests"], 1, "{s1}");
+    assert_eq!(s1["state"], "UP", "{s1}");
+    // "is UP" says it was down before: since the window opened (10:00:11),
+    // not since 1970.
+    assert_eq!(s1["down_seconds"], 1.0, "{s1}");
+    let out = hapwatch(&[
+        "status",
+        "--skewed",
+        "--db",
+        db.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["skewed"].as_array().unwrap().len(), 3, "{v}");
+    let table = hapwatch(&["analyze", log.to_str().unwrap()]);
+    let table = String::from_utf8_lossy(&table.stdout);
+    assert!(table.contains("before 2000"), "{table}");
+}
+
 #[test]
 fn an_input_mostly_not_understood_is_said_and_exits_1() {
     let dir = tempfile::tempdir().unwrap();

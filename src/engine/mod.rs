@@ -486,6 +486,7 @@ pub struct Engine {
     /// Lines dated after this are not applied (`--max-skew` past the
     /// receive time live, past the file's modification time offline): a
     /// forged or badly skewed date must not pin a state in the future.
+    /// While it is set, neither are lines dated before [`EARLIEST`].
     pub max_time: Option<Millis>,
     /// The skewed lines, as far as kept (the first [`SKEWED_KEPT`] since the
     /// caller last took them; all are counted).
@@ -558,12 +559,19 @@ impl Default for Cap {
     }
 }
 
+/// 2000-01-01T00:00:00Z. HAProxy 1.0 is of 2001: a line dated before
+/// this comes from a clock never set (a load balancer booted without one,
+/// at 1970-01-01, before NTP) or a corrupted date (year 0000), and would
+/// otherwise open the report's window decades early and time a server's
+/// state across them.
+pub const EARLIEST: Millis = 946_684_800_000;
+
 /// A line quarantined for its date (see [`Engine::max_time`]).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Skewed {
     pub host: String,
     pub at: Millis,
-    /// What the bound was when it came.
+    /// What the bound was when it came ([`EARLIEST`] for a line before it).
     pub bound: Millis,
     pub line: String,
 }
@@ -907,7 +915,7 @@ impl Engine {
         // HAProxy's health lines never carry it, and a server's
         // requests and health must meet under one key.
         let host = h.host.unwrap_or_default();
-        if self.max_time.is_some_and(|m| r.accept > m) {
+        if self.dated_out(r.accept) {
             self.quarantine(host, r.accept, line);
             return;
         }
@@ -1058,15 +1066,29 @@ impl Engine {
             )
     }
 
-    /// A line dated past [`Engine::max_time`]: counted, kept (bounded) for
+    /// Whether a line dated `at` is quarantined: past [`Engine::max_time`],
+    /// or, while that bound is kept, before [`EARLIEST`] (an arrival order
+    /// for a line with no time, [`crate::time::UNTIMED`], is no date).
+    #[inline(always)]
+    fn dated_out(&self, at: Millis) -> bool {
+        self.max_time
+            .is_some_and(|m| at > m || (at < EARLIEST && !crate::time::is_untimed(at)))
+    }
+
+    /// A line [`Engine::dated_out`]: counted, kept (bounded) for
     /// `status --skewed`, not applied.
+    #[cold]
     fn quarantine(&mut self, host: &[u8], at: Millis, line: &[u8]) {
         self.counters.skewed += 1;
         if self.skewed.len() < SKEWED_KEPT {
             self.skewed.push(Skewed {
                 host: String::from_utf8_lossy(host).into_owned(),
                 at,
-                bound: self.max_time.unwrap_or(at),
+                bound: if at < EARLIEST {
+                    EARLIEST
+                } else {
+                    self.max_time.unwrap_or(at)
+                },
                 line: String::from_utf8_lossy(line).into_owned(),
             });
         }
@@ -1142,7 +1164,7 @@ impl Engine {
     /// Queues a timed health event in the reorder window and applies those
     /// whose window has passed. A duplicate is counted and dropped.
     pub fn submit_health(&mut self, at: Millis, p: PendingHealth) {
-        if self.max_time.is_some_and(|m| at > m) {
+        if self.dated_out(at) {
             self.quarantine(p.host.as_bytes(), at, &p.line);
             return;
         }

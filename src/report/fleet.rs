@@ -45,8 +45,9 @@ pub struct FleetHost {
     /// How far its newest line is behind the fleet's newest.
     pub behind_seconds: Option<f64>,
     pub silent: bool,
-    /// Lines quarantined for a date too far past their receive time: its
-    /// clock runs ahead (`status --skewed` shows them).
+    /// Lines quarantined for their date: too far past their receive time
+    /// (its clock runs ahead) or before 2000 (never set); `status --skewed`
+    /// shows them.
     pub skewed_lines: u64,
     /// How far its dates run ahead of the reference (negative: behind), when
     /// measured: live against the receive time, from a file against the
@@ -413,7 +414,7 @@ pub fn fleet_table(f: &Fleet, color: bool) -> String {
             }
             if h.skewed_lines > 0 {
                 clock.push(format!(
-                    "{} lines dated ahead of their arrival (clock ahead? status --skewed)",
+                    "{} lines quarantined for their date (clock ahead, or never set? status --skewed)",
                     h.skewed_lines
                 ));
             }

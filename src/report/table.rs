@@ -361,7 +361,10 @@ pub fn render(r: &Report, color: bool) -> String {
             i.untimed,
             "with no time (applied in arrival order, time unknown)"
         ),
-        note(i.skewed, "skewed (dated in the future: not applied)"),
+        note(
+            i.skewed,
+            "skewed (dated in the future or before 2000: not applied)",
+        ),
         if i.dropped_servers + i.dropped_hosts > 0 {
             format!(
                 ", {} of servers and {} of hosts past --max-servers/--max-hosts (not kept)",
