@@ -25,6 +25,7 @@
 //! - [`report`]: one report model, printed as a table, JSON or CSV.
 //! - [`time`]: event-time parsing; nothing here reads the wall clock.
 //! - `bytes`: the byte scanning the parsers share.
+//! - `text`: what a terminal is shown of text from a log (controls escaped).
 //! - `fuzz`: the fuzz targets' entry points (`fuzz/`, cargo fuzz).
 //!
 //! The public surface is what the `hapwatch` binary, the tests and the
@@ -62,5 +63,6 @@ mod pipeline;
 pub mod report;
 pub mod store;
 pub mod syslog;
+mod text;
 pub mod time;
 pub mod timeline;

@@ -517,8 +517,8 @@ enum Command {
         /// not declare. Repeatable.
         #[arg(long = "haproxy-config", value_name = "FILE")]
         haproxy_config: Vec<PathBuf>,
-        /// Instead, the lines quarantined for a date too far after they
-        /// were received (`--max-skew`), newest first.
+        /// Instead, the lines quarantined for their date (too far after
+        /// they were received, `--max-skew`, or before 2000), newest first.
         #[arg(long)]
         skewed: bool,
         /// Each server across the load balancers that log it: "DOWN on

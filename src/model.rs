@@ -265,11 +265,13 @@ impl Alert {
             Status::Firing => "FIRING",
             Status::Resolved => "RESOLVED",
         };
-        format!(
+        let line = format!(
             "{at} {status} [{}] {}: {}",
             self.severity.as_str(),
             self.rule,
             self.summary
-        )
+        );
+        // The summary names servers from the log: see `text`.
+        crate::text::printable(&line).into_owned()
     }
 }

@@ -580,6 +580,67 @@ fn a_line_dated_before_haproxy_existed_is_quarantined() {
     assert!(table.contains("before 2000"), "{table}");
 }
 
+/// Anyone who can write to the log or send to the receiver chooses the
+/// names: a forged line's ESC, BEL and bidi override must not reach the
+/// operator's terminal from any text output (shown as escapes), while JSON
+/// keeps the name as logged.
+#[test]
+fn hostile_bytes_in_names_never_reach_the_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("haproxy.log");
+    let srv = "s1\x1b]0;pwned\x07";
+    let be = "be\u{202e}x";
+    std::fs::write(
+        &log,
+        format!("\
+2026-11-24T10:00:10Z lb1 haproxy[1]: 127.0.0.1:1 [24/Nov/2026:10:00:10.000] fe {be}/{srv} 0/0/0/1/1 200 1 - - ---- 1/1/0/0/0 0/0 \"GET / HTTP/1.1\"
+2026-11-24T10:00:11Z lb1 haproxy[1]: Server {be}/{srv} is DOWN, reason: Layer4 timeout \x1b[2J, check duration: 1001ms. 0 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue.
+2026-11-24T10:00:11Z lb1 haproxy[1]: backend {be} has no server available!
+2026-11-24T10:00:13Z lb1 haproxy[1]: Server {be}/{srv} is UP, reason: Layer4 check passed, check duration: 0ms. 1 active and 0 backup servers online. 0 sessions requeued, 0 total in queue.
+2099-11-24T10:00:09Z lb1 haproxy[1]: Server {be}/{srv} is DOWN, reason: \x1b[31m forged, check duration: 1ms. 0 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue.
+\x1b[5mnot a haproxy line
+"),
+    )
+    .unwrap();
+    let db = dir.path().join("x.db");
+    let (l, d) = (log.to_str().unwrap(), db.to_str().unwrap());
+    let r = analyze_json(&["--db", d, "--alerts", l]);
+    assert_eq!(
+        server(&r, be, srv)["requests"],
+        1,
+        "JSON keeps the names as logged"
+    );
+    let outputs = [
+        vec!["analyze", "--alerts", "--show-unparsed", "5", l],
+        vec!["status", "--db", d],
+        vec!["status", "--db", d, "--fleet"],
+        vec!["status", "--db", d, "--skewed"],
+        vec!["history", "--db", d],
+        vec!["alerts", "--db", d],
+        vec!["timeline", "--db", d],
+        vec!["timeline", "--db", d, "--format", "markdown"],
+        vec!["timeline", "--db", d, "--list"],
+    ];
+    for args in outputs {
+        let out = hapwatch(&args);
+        assert!(
+            out.status.success() || out.status.code() == Some(1),
+            "{args:?}"
+        );
+        let text = String::from_utf8(out.stdout).unwrap();
+        for hostile in ['\x1b', '\x07', '\u{202e}'] {
+            assert!(
+                !text.contains(hostile),
+                "{args:?} printed {hostile:?}:\n{text}"
+            );
+        }
+        assert!(
+            text.contains("\\x1b") || text.contains("\\u{202e}"),
+            "{args:?} shows the name escaped:\n{text}"
+        );
+    }
+}
+
 #[test]
 fn an_input_mostly_not_understood_is_said_and_exits_1() {
     let dir = tempfile::tempdir().unwrap();

@@ -232,16 +232,21 @@ pub fn alerts_table(alerts: &[serde_json::Value], failed: &[serde_json::Value]) 
             );
         }
     }
-    out
+    // Rules' summaries name servers from the log: see `text`.
+    crate::text::printable_lines(&out).into_owned()
 }
 
 /// `hapwatch status --skewed`: lines quarantined for their date.
 pub fn skewed_table(rows: &[SkewedRow]) -> String {
-    let mut out = String::from("EVENT TIME                LATEST ALLOWED            HOST  LINE\n");
+    let mut out =
+        String::from("EVENT TIME                ALLOWED                      HOST  LINE\n");
     for r in rows {
+        // The bound a line broke: the latest date allowed (`--max-skew`),
+        // or the earliest (2000) for a line before it.
+        let side = if r.event_time < r.bound { ">=" } else { "<=" };
         let _ = writeln!(
             out,
-            "{:<25} {:<25} {:<5} {}",
+            "{:<25} {side} {:<25} {:<5} {}",
             r.event_time,
             r.bound,
             host(&r.host),
@@ -249,7 +254,8 @@ pub fn skewed_table(rows: &[SkewedRow]) -> String {
         );
     }
     if rows.is_empty() {
-        out.push_str("(no line was dated beyond --max-skew)\n");
+        out.push_str("(no line was quarantined for its date)\n");
     }
-    out
+    // The lines are the log's own: see `text`.
+    crate::text::printable_lines(&out).into_owned()
 }

@@ -4,6 +4,7 @@ use std::fmt::Write;
 
 use super::{Report, TimerSummary};
 use crate::engine::Label;
+use crate::text::printable;
 
 fn ms(t: &TimerSummary, v: Option<u64>) -> String {
     match (t.count, v) {
@@ -42,6 +43,16 @@ pub(crate) fn grid(
     rows: &[(Vec<String>, Option<Label>)],
     color: bool,
 ) {
+    // Names, causes and lines come from the log: a forged one must not
+    // drive the terminal (see `text`).
+    let rows: Vec<(Vec<String>, Option<Label>)> = rows
+        .iter()
+        .map(|(r, l)| {
+            let r = r.iter().map(|c| printable(c).into_owned()).collect();
+            (r, *l)
+        })
+        .collect();
+    let rows = &rows;
     let mut width: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for (r, _) in rows {
         for (i, c) in r.iter().enumerate() {
@@ -379,6 +390,7 @@ pub fn render(r: &Report, color: bool) -> String {
     }
     for (by, sources) in &r.input.counts.rate_limited {
         for (from, n) in sources {
+            let from = printable(from);
             let _ = writeln!(
                 out,
                 "{n} messages of {from} dropped by {by}'s rate limit before any log kept them (not in this report)"
@@ -386,6 +398,7 @@ pub fn render(r: &Report, color: bool) -> String {
         }
     }
     for (fe, n) in &r.input.unparsed_by_frontend {
+        let fe = printable(fe);
         let _ = writeln!(
             out,
             "{n} unparsed line{} of frontend {fe} do{} not fit its log-format (--show-unparsed N shows them)",
@@ -556,8 +569,8 @@ pub fn render(r: &Report, color: bool) -> String {
             let _ = writeln!(
                 out,
                 "{} {}: no server available from {} to {} ({})",
-                host(&b.host),
-                b.backend,
+                printable(host(&b.host)),
+                printable(&b.backend),
                 p.start,
                 p.end.as_deref().unwrap_or("end of window"),
                 dur_or_unknown(p.seconds)
@@ -567,7 +580,7 @@ pub fn render(r: &Report, color: bool) -> String {
     if !r.unparsed_samples.is_empty() {
         let _ = writeln!(out, "\nUNPARSED (first {})", r.unparsed_samples.len());
         for s in &r.unparsed_samples {
-            let _ = writeln!(out, "{s}");
+            let _ = writeln!(out, "{}", printable(s));
         }
     }
     out

@@ -2,6 +2,7 @@
 //! read (from the database, or from log files through a temporary one),
 //! the incidents found, the window picked.
 
+use crate::text::printable_lines;
 use std::path::PathBuf;
 
 use super::{find, render, Incident, Story};
@@ -136,10 +137,12 @@ pub fn run(job: Job) -> Result<Told, Failed> {
     let incidents = find(&facts, job.gap);
     if job.list {
         return Ok(match job.format {
-            Format::Json => render::list_json(&incidents),
-            _ => render::list_text(&incidents),
-        }
-        .into());
+            Format::Json => render::list_json(&incidents).into(),
+            // Names and causes come from the log: see `text`.
+            _ => printable_lines(&render::list_text(&incidents))
+                .into_owned()
+                .into(),
+        });
     }
     let newest = newest(&facts);
     let (incident, from, to) = match &job.pick {
@@ -256,8 +259,10 @@ pub fn run(job: Job) -> Result<Told, Failed> {
         story.inventory(inv);
     }
     Ok(match job.format {
-        Format::Text => render::text(&story).into(),
-        Format::Markdown => render::markdown(&story).into(),
+        Format::Text => printable_lines(&render::text(&story)).into_owned().into(),
+        Format::Markdown => printable_lines(&render::markdown(&story))
+            .into_owned()
+            .into(),
         Format::Json => Told::Json(Box::new(story)),
         Format::Html => super::html::html(&story).into(),
     })
