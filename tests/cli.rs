@@ -474,6 +474,20 @@ fn color_is_chosen_by_flag_then_no_color_then_the_terminal() {
     assert_eq!(bad.status.code(), Some(2));
 }
 
+/// `status --skewed`'s rows, as JSON.
+fn skewed_rows(db: &std::path::Path) -> Vec<serde_json::Value> {
+    let out = hapwatch(&[
+        "status",
+        "--skewed",
+        "--db",
+        db.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["skewed"].as_array().unwrap().clone()
+}
+
 /// Offline, the same trusted time as live: a line dated more than
 /// `--max-skew` after its file was last written is quarantined (counted,
 /// listed by `status --skewed`, not applied), and an RFC 3164 line takes
@@ -510,17 +524,8 @@ fn a_line_dated_after_its_file_was_written_is_quarantined_offline() {
         at.starts_with(&format!("{year}-11-24")) || at.starts_with(&format!("{}-11-24", year - 1)),
         "lb2's year from the file's time, not from evil's 2020: {at}"
     );
-    let out = hapwatch(&[
-        "status",
-        "--skewed",
-        "--db",
-        db.to_str().unwrap(),
-        "--format",
-        "json",
-    ]);
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let rows = v["skewed"].as_array().unwrap();
-    assert_eq!(rows.len(), 2, "{v}");
+    let rows = skewed_rows(&db);
+    assert_eq!(rows.len(), 2, "{rows:?}");
     assert!(rows
         .iter()
         .all(|r| r["event_time"].as_str().unwrap().starts_with("2099")));
@@ -565,16 +570,7 @@ fn a_line_dated_before_haproxy_existed_is_quarantined() {
     // "is UP" says it was down before: since the window opened (10:00:11),
     // not since 1970.
     assert_eq!(s1["down_seconds"], 1.0, "{s1}");
-    let out = hapwatch(&[
-        "status",
-        "--skewed",
-        "--db",
-        db.to_str().unwrap(),
-        "--format",
-        "json",
-    ]);
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v["skewed"].as_array().unwrap().len(), 3, "{v}");
+    assert_eq!(skewed_rows(&db).len(), 3);
     let table = hapwatch(&["analyze", log.to_str().unwrap()]);
     let table = String::from_utf8_lossy(&table.stdout);
     assert!(table.contains("before 2000"), "{table}");
