@@ -1,5 +1,6 @@
 //! The human report: aligned columns, colour only on a terminal.
 
+use std::borrow::Cow;
 use std::fmt::Write;
 
 use super::{Report, TimerSummary};
@@ -44,22 +45,18 @@ pub(crate) fn grid(
     color: bool,
 ) {
     // Names, causes and lines come from the log: a forged one must not
-    // drive the terminal (see `text`).
-    let rows: Vec<(Vec<String>, Option<Label>)> = rows
+    // drive the terminal (see `text`). Borrowed unless a cell has one.
+    let rows: Vec<(Vec<Cow<str>>, Option<Label>)> = rows
         .iter()
-        .map(|(r, l)| {
-            let r = r.iter().map(|c| printable(c).into_owned()).collect();
-            (r, *l)
-        })
+        .map(|(r, l)| (r.iter().map(|c| printable(c)).collect(), *l))
         .collect();
-    let rows = &rows;
     let mut width: Vec<usize> = header.iter().map(|h| h.len()).collect();
-    for (r, _) in rows {
+    for (r, _) in &rows {
         for (i, c) in r.iter().enumerate() {
             width[i] = width[i].max(c.chars().count());
         }
     }
-    let line = |cells: &[String], label: Option<Label>| {
+    let line = |cells: &[Cow<str>], label: Option<Label>| {
         let mut s = String::new();
         for (i, c) in cells.iter().enumerate() {
             let pad = width[i] - c.chars().count();
@@ -92,8 +89,8 @@ pub(crate) fn grid(
                     | "COOKIE"
             );
             let cell = match (header[i], label) {
-                ("STATE", Some(l)) => paint(c, l, color),
-                _ => c.clone(),
+                ("STATE", Some(l)) => Cow::Owned(paint(c, l, color)),
+                _ => Cow::Borrowed(&**c),
             };
             if numeric && header[i] != "STATE" {
                 s.push_str(&" ".repeat(pad));
@@ -110,9 +107,9 @@ pub(crate) fn grid(
         }
         s.trim_end().to_string()
     };
-    let hdr: Vec<String> = header.iter().map(|h| h.to_string()).collect();
+    let hdr: Vec<Cow<str>> = header.iter().map(|&h| Cow::Borrowed(h)).collect();
     let _ = writeln!(out, "{}", line(&hdr, None));
-    for (r, l) in rows {
+    for (r, l) in &rows {
         let _ = writeln!(out, "{}", line(r, *l));
     }
 }
