@@ -260,10 +260,10 @@ struct SelectArgs {
     no_errors: bool,
     /// Only requests whose Tr is at least this (halog -rt), e.g. 500ms.
     #[arg(long, value_name = "DURATION", value_parser = parse_timer, help_heading = "Request filters (halog's)")]
-    tr_at_least: Option<i32>,
+    tr_at_least: Option<i64>,
     /// Only requests whose Tr is below this, or -1 (halog -RT).
     #[arg(long, value_name = "DURATION", value_parser = parse_timer, conflicts_with = "tr_at_least", help_heading = "Request filters (halog's)")]
-    tr_below: Option<i32>,
+    tr_below: Option<i64>,
     /// Only requests that waited in a server's or backend's queue (halog -Q).
     #[arg(
         long,
@@ -321,9 +321,8 @@ impl SelectArgs {
 }
 
 /// A timer threshold: a duration, in whole milliseconds as HAProxy logs.
-fn parse_timer(s: &str) -> Result<i32, String> {
-    let ms = hapwatch::time::parse_duration(s)?;
-    i32::try_from(ms).map_err(|_| format!("`{s}` is longer than HAProxy's timers go"))
+fn parse_timer(s: &str) -> Result<i64, String> {
+    hapwatch::time::parse_duration(s)
 }
 
 /// Two letters of a termination state, as HAProxy writes them (`SH`, `--`).

@@ -576,6 +576,46 @@ fn a_line_dated_before_haproxy_existed_is_quarantined() {
     assert!(table.contains("before 2000"), "{table}");
 }
 
+/// HAProxy keeps a stream's total time as an `unsigned long` of
+/// milliseconds (`logs.t_close`): a TCP tunnel or a WebSocket open for
+/// more than 24.8 days logs a `Tt` or `Ta` past 2^31. Such a timer is its
+/// value, not a negative one dropped as "never completed", nor one wrapped
+/// into a few milliseconds; and a status that does not fit is no status.
+#[test]
+fn a_session_of_weeks_keeps_its_timers() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("haproxy.log");
+    std::fs::write(
+        &log,
+        "\
+2026-11-24T10:00:00Z lb1 haproxy[1]: 10.0.0.1:5000 [24/Oct/2026:10:00:00.000] fe_tcp be_db/pg1 0/1/2600000000 120 -- 1/1/0/0/0 0/0
+2026-11-24T10:00:01Z lb1 haproxy[1]: 10.0.0.1:5001 [24/Nov/2026:10:00:01.000] fe_tcp be_db/pg1 0/1/4294967396 120 -- 1/1/0/0/0 0/0
+2026-11-24T10:00:02Z lb1 haproxy[1]: 10.0.0.1:5002 [24/Nov/2026:10:00:02.000] fe be/ws1 0/0/1/2/3000000000 101 100 - - ---- 1/1/0/0/0 0/0 \"GET /ws HTTP/1.1\"
+2026-11-24T10:00:03Z lb1 haproxy[1]: 10.0.0.2 - - [24/Nov/2026:10:00:03 +0000] \"GET / HTTP/1.1\" 4294967496 2750 \"\" \"\" 33317 661 \"fe\" \"be\" \"ws1\" 10 0 30 69 109 \"----\" 1 1 1 1 0 0 0 \"\" \"\" \"\" \"\"
+",
+    )
+    .unwrap();
+    let db = dir.path().join("x.db");
+    for extra in [vec![], vec!["--db", db.to_str().unwrap()]] {
+        let mut args = extra.clone();
+        args.extend(["--allow-unparsed", log.to_str().unwrap()]);
+        let r = analyze_json(&args);
+        let pg1 = server(&r, "be_db", "pg1");
+        let tt = &pg1["timers_ms"]["Tt"];
+        assert_eq!(tt["count"], 2, "{extra:?} {tt}");
+        assert_eq!(tt["max"], 4_294_967_396u64, "{extra:?} {tt}");
+        assert_eq!(tt["mean"], 3_447_483_698.0, "{extra:?} {tt}");
+        let ws1 = server(&r, "be", "ws1");
+        let ta = &ws1["timers_ms"]["Ta"];
+        assert_eq!(ta["max"], 3_000_000_000u64, "{extra:?} {ta}");
+        // The CLF line's status is past any integer HAProxy writes: the
+        // line is not read (as a native line's would not be), not read as
+        // a status of 200.
+        assert_eq!(ws1["requests"], 1, "{extra:?} {ws1}");
+        assert_eq!(r["input"]["unparsed"], 1, "{extra:?} {}", r["input"]);
+    }
+}
+
 /// Anyone who can write to the log or send to the receiver chooses the
 /// names: a forged line's ESC, BEL and bidi override must not reach the
 /// operator's terminal from any text output (shown as escapes), while JSON

@@ -38,7 +38,7 @@ pub fn halog_steps() -> Vec<f64> {
 #[derive(Clone, Debug)]
 struct Values {
     dense: Vec<u64>,
-    sparse: FxHashMap<i32, u64>,
+    sparse: FxHashMap<i64, u64>,
 }
 
 /// Values below this are counted in the array (a 512 KiB array per
@@ -56,7 +56,7 @@ impl Default for Values {
 
 impl Values {
     #[inline]
-    fn add(&mut self, v: i32) {
+    fn add(&mut self, v: i64) {
         match usize::try_from(v) {
             Ok(i) if i < DENSE => self.dense[i] += 1,
             _ => *self.sparse.entry(v).or_default() += 1,
@@ -73,13 +73,13 @@ impl Values {
     }
 
     /// Every value with its count, ascending.
-    fn sorted(&self) -> Vec<(i32, u64)> {
-        let mut v: Vec<(i32, u64)> = self
+    fn sorted(&self) -> Vec<(i64, u64)> {
+        let mut v: Vec<(i64, u64)> = self
             .dense
             .iter()
             .enumerate()
             .filter(|(_, &n)| n > 0)
-            .map(|(i, &n)| (i as i32, n))
+            .map(|(i, &n)| (i as i64, n))
             .chain(self.sparse.iter().map(|(&k, &n)| (k, n)))
             .collect();
         v.sort_unstable();
@@ -166,7 +166,7 @@ impl Percentiles {
         if self.counted == 0 {
             return Vec::new();
         }
-        let sorted: Vec<Vec<(i32, u64)>> = self.values.iter().map(Values::sorted).collect();
+        let sorted: Vec<Vec<(i64, u64)>> = self.values.iter().map(Values::sorted).collect();
         pcts.iter()
             .map(|&p| {
                 let requests = covered(self.counted, p);
@@ -183,7 +183,7 @@ impl Percentiles {
                             break;
                         }
                     }
-                    values[col] = i64::from(value);
+                    values[col] = value;
                 }
                 Row {
                     pct: p,
@@ -231,7 +231,7 @@ pub fn parse_list(s: &str) -> Result<Vec<f64>, String> {
 mod tests {
     use super::*;
 
-    fn line(timers: [i32; 5]) -> Request<'static> {
+    fn line(timers: [i64; 5]) -> Request<'static> {
         let mut r = Request::new(Mode::Http);
         r.timers[..5].copy_from_slice(&timers);
         r

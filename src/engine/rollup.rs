@@ -97,11 +97,14 @@ impl Minute {
     }
 
     /// One request's timers: held as logged while there is room, else
-    /// recorded (the few held before go into the histograms first).
+    /// recorded (the few held before go into the histograms first). A
+    /// timer past an `i32` (a tunnel open for weeks) is recorded at once:
+    /// the few are held in half the room, as nearly every timer fits.
     #[inline(always)]
-    fn take(&mut self, v: [i32; 3]) {
-        if (self.few_n as usize) < FEW {
-            self.few[self.few_n as usize] = v;
+    fn take(&mut self, v: [i64; 3]) {
+        if (self.few_n as usize) < FEW && v.iter().all(|&x| x <= i32::MAX as i64) {
+            // Any negative timer is one that never completed: `-1`.
+            self.few[self.few_n as usize] = v.map(|x| x.max(-1) as i32);
             self.few_n += 1;
             return;
         }
@@ -126,12 +129,12 @@ impl Minute {
         let n = self.few().len();
         self.few_n = PROMOTED;
         for v in &few[..n] {
-            self.record(*v);
+            self.record(v.map(i64::from));
         }
     }
 
     #[inline(always)]
-    fn record(&mut self, v: [i32; 3]) {
+    fn record(&mut self, v: [i64; 3]) {
         for (slot, v) in self.timers.iter_mut().zip(v) {
             if v >= 0 {
                 slot.get_or_insert_with(Tally::default).record(v as u64);
@@ -274,7 +277,7 @@ impl Minute {
         }
         // Their few requests as if added here.
         for v in o.few() {
-            self.take(*v);
+            self.take(v.map(i64::from));
         }
     }
 

@@ -139,7 +139,7 @@ pub struct Select {
     pub errors: Option<bool>,
     /// `-rt T` (`Some((T, true))`): Tr >= T; `-RT T`: Tr < T (a `-1` Tr
     /// is below any T, as in halog).
-    pub tr: Option<(i32, bool)>,
+    pub tr: Option<(i64, bool)>,
     pub queued: Option<Queued>,
     /// `-tcn XY` (`Some((XY, true))`), `-TCN XY`: the termination state
     /// begins (does not begin) with these two letters.
@@ -256,7 +256,7 @@ impl Select {
 mod tests {
     use super::*;
 
-    fn http(status: i32, tr: i32, term: &'static [u8]) -> Request<'static> {
+    fn http(status: i32, tr: i64, term: &'static [u8]) -> Request<'static> {
         let mut r = Request::new(Mode::Http);
         r.status = status;
         r.timers = [1, 0, 1, tr, 10, -1];

@@ -895,7 +895,7 @@ mod tests {
     }
 
     /// HTTP requests whose timers are `v`, `v + 1`, ..., `v + 5`.
-    fn requests(values: impl Iterator<Item = i32>) -> Stats {
+    fn requests(values: impl Iterator<Item = i64>) -> Stats {
         let mut s = Stats::default();
         for v in values {
             let mut r = Request::new(crate::haproxy::Mode::Http);

@@ -80,11 +80,12 @@ pub fn parse<'a>(f: &LogFormat, line: &'a [u8]) -> Option<Request<'a>> {
             Field::Server => r.server = v,
             Field::Timer(t) => {
                 let (x, plus) = n().unwrap_or((-1, false));
-                r.timers[t] = x.clamp(i32::MIN as i64, i32::MAX as i64) as i32;
+                r.timers[t] = x;
                 r.logasap |= plus;
             }
             Field::Tq => tq = n().map(|(x, _)| x),
-            Field::Status => r.status = n().map_or(-1, |(x, _)| x as i32),
+            // A status that no integer holds is no status (not one wrapped).
+            Field::Status => r.status = n().and_then(|(x, _)| i32::try_from(x).ok()).unwrap_or(-1),
             Field::Bytes => {
                 let (b, plus) = n().unwrap_or((0, false));
                 (r.bytes, r.bytes_partial) = (b.max(0) as u64, plus);
@@ -116,7 +117,7 @@ pub fn parse<'a>(f: &LogFormat, line: &'a [u8]) -> Option<Request<'a>> {
     }
     if r.timers[0] == -1 {
         if let Some(t) = tq {
-            r.timers[0] = t as i32;
+            r.timers[0] = t;
         }
     }
     if let Some(t) = dated_ms {

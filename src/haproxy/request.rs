@@ -64,7 +64,9 @@ pub struct Request<'a> {
     pub backend: &'a [u8],
     /// Server name, or `<NOSRV>` when none was chosen.
     pub server: &'a [u8],
-    pub timers: [i32; 6],
+    /// `-1` for a phase that never completed; HAProxy's own are `long`s
+    /// (a tunnel's `Tt` passes 2^31 ms after 24.8 days).
+    pub timers: [i64; 6],
     /// `+` before the last timer: `option logasap` logged before the end.
     pub logasap: bool,
     /// HTTP status; `-1` for an aborted request or a TCP line.
@@ -206,7 +208,7 @@ impl<'a> Request<'a> {
         self.client_logged = Client::Apart(self.client(), port);
     }
 
-    pub fn timer(&self, t: Timer) -> i32 {
+    pub fn timer(&self, t: Timer) -> i64 {
         self.timers[t as usize]
     }
 
@@ -532,24 +534,19 @@ impl<'a> Cursor<'a> {
     /// memory, written eight bytes a number and read back sixteen at a
     /// time (62 instructions a line more, callgrind; see BENCHMARKS.md).
     #[inline(always)]
-    fn timers(&mut self) -> Option<(Mode, [i32; 6], bool)> {
+    fn timers(&mut self) -> Option<(Mode, [i64; 6], bool)> {
         let (a, _) = self.number_then(b'/')?;
         let (b, _) = self.number_then(b'/')?;
         let (c, plus) = self.number()?;
         if !self.eat(b'/') {
-            return self.end_word().then_some((
-                Mode::Tcp,
-                [-1, a as i32, b as i32, -1, -1, c as i32],
-                plus,
-            ));
+            return self
+                .end_word()
+                .then_some((Mode::Tcp, [-1, a, b, -1, -1, c], plus));
         }
         let (d, _) = self.number_then(b'/')?;
         let (e, plus) = self.number()?;
-        self.end_word().then_some((
-            Mode::Http,
-            [a as i32, b as i32, c as i32, d as i32, e as i32, -1],
-            plus,
-        ))
+        self.end_word()
+            .then_some((Mode::Http, [a, b, c, d, e, -1], plus))
     }
 
     /// A number and the byte that must follow it (taken).
@@ -698,9 +695,9 @@ fn parse_clf<'a>(i: &'a [u8]) -> R<'a, Request<'a>> {
         Some(x) => (x, true),
         None => (f[6], false),
     };
-    let mut timers = [-1i32; 6];
+    let mut timers = [-1i64; 6];
     for k in 0..5 {
-        timers[k] = n(f[9 + k])? as i32;
+        timers[k] = n(f[9 + k])?;
     }
     let (bytes, bytes_partial) = signed(f[1]).ok_or_else(|| err(f[1]))?;
     let (retries, redispatched) = signed(f[19]).ok_or_else(|| err(f[19]))?;
@@ -715,7 +712,7 @@ fn parse_clf<'a>(i: &'a [u8]) -> R<'a, Request<'a>> {
         server: f[8],
         timers,
         logasap: signed(f[13]).is_some_and(|x| x.1),
-        status: n(f[0])? as i32,
+        status: i32::try_from(n(f[0])?).map_err(|_| err(f[0]))?,
         bytes: bytes.max(0) as u64,
         bytes_partial,
         req_cookie: b"",
