@@ -211,6 +211,80 @@ fn the_fixture_incident_told_from_the_log_file() {
     assert_eq!(whats, ["UP -> MAINT"], "18:34:38 to 18:34:42");
 }
 
+/// A backend whose traffic stopped (the clients went away, a frontend
+/// failed) has buckets with no request: the tables show them as rows of
+/// 0, a short gap every bucket of it, a long one by its first and last
+/// bucket; past the last request (the log may end there) nothing is made
+/// up. The JSON keeps the buckets as counted.
+#[test]
+fn traffic_that_stops_shows_as_rows_of_zero() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("haproxy.log");
+    let req = |hms: &str| {
+        format!(
+            "2026-11-24T{hms}Z lb1 haproxy[1]: 10.0.0.1:5000 [24/Nov/2026:{hms}.000] fe be/s1 0/0/1/2/3 200 10 - - ---- 1/1/0/0/0 0/0 \"GET / HTTP/1.1\"\n"
+        )
+    };
+    let mut text = String::new();
+    // Requests up to 10:00:03, none from 10:00:04 to 10:00:07 (two 2 s
+    // buckets), again at 10:00:08, then none from 10:00:10 to 10:00:29
+    // (ten buckets), again at 10:00:30.
+    for hms in [
+        "10:00:00", "10:00:01", "10:00:02", "10:00:03", "10:00:08", "10:00:09", "10:00:30",
+    ] {
+        text += &req(hms);
+    }
+    text += "2026-11-24T10:00:10Z lb1 haproxy[1]: Server be/s1 is DOWN, reason: Layer4 timeout, check duration: 1001ms. 0 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue.\n";
+    text += "2026-11-24T10:00:29Z lb1 haproxy[1]: Server be/s1 is UP, reason: Layer4 check passed, check duration: 0ms. 1 active and 0 backup servers online. 0 sessions requeued, 0 total in queue.\n";
+    std::fs::write(&log, text).unwrap();
+    let log = log.to_str().unwrap();
+    let args = ["timeline", log, "--bucket", "2s"];
+    let out = ok(&args);
+    let table: Vec<&str> = out
+        .lines()
+        .skip_while(|l| !l.starts_with("Per 2s, backend lb1/be"))
+        .skip(2)
+        .take_while(|l| !l.trim().is_empty())
+        .collect();
+    let rows: Vec<(String, String)> = table
+        .iter()
+        .map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f[0].to_string(), f[1].to_string())
+        })
+        .collect();
+    let want: Vec<(String, String)> = [
+        ("10:00:00", "2"),
+        ("10:00:02", "2"),
+        ("10:00:04", "0"),
+        ("10:00:06", "0"),
+        ("10:00:08", "2"),
+        ("10:00:10", "0"),
+        ("10:00:28", "0"),
+        ("10:00:30", "1"),
+    ]
+    .iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect();
+    assert_eq!(rows, want, "{out}");
+    assert!(table[2].ends_with("-      -      -      -"), "{}", table[2]);
+    // Markdown shows the incident's buckets (10:00:10 to 10:00:29): the
+    // gap's first and last.
+    let md = ok(&["timeline", log, "--bucket", "2s", "--format", "markdown"]);
+    assert!(
+        md.contains("| 10:00:10 | 0 | 0 | 0 | 0 | - | - | - | - |\n| 10:00:28 | 0 |"),
+        "{md}"
+    );
+    let story = json(&["timeline", log, "--bucket", "2s", "--format", "json"]);
+    let be = story["series"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["name"] == "lb1/be" && x["kind"] == "backend")
+        .unwrap();
+    assert_eq!(be["buckets"].as_array().unwrap().len(), 4, "{be}");
+}
+
 /// `hapwatch listen --follow LOG --db DB` from an empty log to which the
 /// fixture is appended, stopped with SIGTERM once it has read it all.
 fn listen_fills(db: &Path, lines: &[u8]) {

@@ -10,8 +10,8 @@ use std::io::Write as _;
 
 use serde::Serialize;
 
-use super::{human, Bucket, Incident, Series, Story};
-use crate::time::format_rfc3339_ms;
+use super::{human, Bucket, Impact, Incident, Series, Story};
+use crate::time::{format_rfc3339_ms, Millis};
 
 fn time(t: crate::time::Millis) -> String {
     format_rfc3339_ms(t)
@@ -62,10 +62,49 @@ struct Table {
 /// Rows at most in a Markdown table (a document's table, not a log).
 const MD_ROWS: usize = 60;
 
+/// Missing buckets in a row past which a gap is shown by its first and
+/// last bucket only (a quiet night at one row a minute is not a page of
+/// zeros).
+const GAP_ROWS: i64 = 5;
+
+/// The series' buckets with a row of zero requests where a bucket is
+/// missing between two that are not: a backend's traffic that stopped
+/// during an incident (a frontend down, clients gone) is a row that says
+/// 0, not a time that the eye skips. Only between the series' own first
+/// and last buckets: past them the log may just have ended. A table's
+/// rows only; the JSON keeps the buckets as counted.
+fn with_gaps(buckets: &[Bucket], width: Millis) -> Vec<Bucket> {
+    let zero = |start| Bucket {
+        start,
+        counts: Impact::default(),
+        queue_max: 0,
+        p50: None,
+        p95: None,
+        p99: None,
+        tw_p95: None,
+        timer: None,
+    };
+    let width = width.max(1);
+    let mut out: Vec<Bucket> = Vec::with_capacity(buckets.len());
+    for b in buckets {
+        if let Some(last) = out.last() {
+            let missing = (b.start - last.start) / width - 1;
+            let first = last.start + width;
+            match missing {
+                m if m <= 0 => {}
+                m if m <= GAP_ROWS => out.extend((0..m).map(|k| zero(first + k * width))),
+                m => out.extend([zero(first), zero(first + (m - 1) * width)]),
+            }
+        }
+        out.push(b.clone());
+    }
+    out
+}
+
 impl Table {
     /// All the series' buckets.
     fn of(s: &Story, series: &Series, name: &str) -> Table {
-        Table::of_buckets(s, series, name, &series.buckets)
+        Table::of_buckets(s, series, name, &with_gaps(&series.buckets, s.bucket_ms))
     }
 
     /// For a document: with buckets finer than a minute, only those the
@@ -76,8 +115,8 @@ impl Table {
             return Table::of(s, series, name);
         }
         let (s0, s1) = (s.summary.start, s.summary.end.unwrap_or(s.to));
-        let touched: Vec<&Bucket> = series
-            .buckets
+        let buckets = with_gaps(&series.buckets, s.bucket_ms);
+        let touched: Vec<&Bucket> = buckets
             .iter()
             .filter(|b| b.start <= s1 && b.start + s.bucket_ms > s0)
             .collect();
