@@ -80,7 +80,7 @@ pub fn parse<'a>(f: &LogFormat, line: &'a [u8]) -> Option<Request<'a>> {
             Field::Server => r.server = v,
             Field::Timer(t) => {
                 let (x, plus) = n().unwrap_or((-1, false));
-                r.timers[t] = x;
+                r.timers[t] = request::timer(x).unwrap_or(-1);
                 r.logasap |= plus;
             }
             Field::Tq => tq = n().map(|(x, _)| x),
@@ -107,7 +107,7 @@ pub fn parse<'a>(f: &LogFormat, line: &'a [u8]) -> Option<Request<'a>> {
                 dated_ms = dated_ms.or_else(|| time::parse_haproxy_date(v).map(|(t, _)| t))
             }
             Field::DateZoned => zoned = zoned.or_else(|| zoned_date(v)),
-            Field::Epoch => epoch = n().map(|(s, _)| s * 1000),
+            Field::Epoch => epoch = n().and_then(|(s, _)| s.checked_mul(1000)),
             Field::Millis => ms = n().map(|(x, _)| x.clamp(0, 999)),
             Field::RequestLine => r.request_line = Some(v),
             // The load balancer is the syslog header's host, as for its
@@ -122,8 +122,8 @@ pub fn parse<'a>(f: &LogFormat, line: &'a [u8]) -> Option<Request<'a>> {
     }
     if let Some(t) = dated_ms {
         r.accept = t;
-    } else if let Some(t) = zoned.or(epoch) {
-        r.accept = t + ms.unwrap_or(0);
+    } else if let Some(t) = zoned.or(epoch).and_then(|t| t.checked_add(ms.unwrap_or(0))) {
+        r.accept = t;
         r.zoned = true;
     }
     Some(r)
@@ -246,6 +246,20 @@ mod tests {
         );
         let r = req("%b/%s %ST", "be/s 200");
         assert_eq!((r.accept, r.timers), (UNDATED, [-1; 6]));
+        // Seconds past any date in milliseconds (18 digits): no date, not
+        // one wrapped around (nor, with overflow checks, a panic).
+        let r = req("%Ts %b/%s %ST", "999999999999999999 be/s 200");
+        assert_eq!(r.accept, UNDATED);
+    }
+
+    /// A tunnel's Tt past 2^31 ms (24.8 days) is its value; one past any
+    /// process's life is unknown, as an unreadable timer is.
+    #[test]
+    fn long_timers_and_impossible_ones() {
+        let r = req("%b/%s %Tw/%Tc/%Tt", "be/s 0/1/2600000000");
+        assert_eq!(r.timers[5], 2_600_000_000);
+        let r = req("%b/%s %Tw/%Tc/%Tt", "be/s 0/1/999999999999999999");
+        assert_eq!(r.timers[5], -1);
     }
 
     #[test]

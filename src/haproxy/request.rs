@@ -486,6 +486,26 @@ fn parse_native<'a>(
     })
 }
 
+/// The longest timer read, in milliseconds (2^38, 8.7 years): HAProxy
+/// keeps its timers as `long`s, and a tunnel's `Tt` passes 2^31 after 24.8
+/// days, but no process runs for years. A longer one is no HAProxy line's
+/// (the native and CLF parsers refuse it, a `log-format`'s is unknown), and
+/// the bound keeps every sum of timers far from overflowing.
+pub const MAX_TIMER: i64 = 1 << 38;
+
+/// Every timer at most [`MAX_TIMER`]: their bits past it tested at once,
+/// and one by one only when some are set (a `-1` sets them all).
+#[inline(always)]
+fn within(t: &[i64; 6]) -> bool {
+    t.iter().fold(0, |all, &x| all | x) >> 38 == 0 || t.iter().all(|&x| x <= MAX_TIMER)
+}
+
+/// A timer as read, or `None` past [`MAX_TIMER`].
+#[inline]
+pub fn timer(t: i64) -> Option<i64> {
+    (t <= MAX_TIMER).then_some(t)
+}
+
 /// httpslog's frontend ends in `~`: its name without it, and whether.
 #[inline(always)]
 fn tls_frontend(frontend: &[u8]) -> (&[u8], bool) {
@@ -539,14 +559,13 @@ impl<'a> Cursor<'a> {
         let (b, _) = self.number_then(b'/')?;
         let (c, plus) = self.number()?;
         if !self.eat(b'/') {
-            return self
-                .end_word()
-                .then_some((Mode::Tcp, [-1, a, b, -1, -1, c], plus));
+            let t = [-1, a, b, -1, -1, c];
+            return (self.end_word() && within(&t)).then_some((Mode::Tcp, t, plus));
         }
         let (d, _) = self.number_then(b'/')?;
         let (e, plus) = self.number()?;
-        self.end_word()
-            .then_some((Mode::Http, [a, b, c, d, e, -1], plus))
+        let t = [a, b, c, d, e, -1];
+        (self.end_word() && within(&t)).then_some((Mode::Http, t, plus))
     }
 
     /// A number and the byte that must follow it (taken).
@@ -697,7 +716,7 @@ fn parse_clf<'a>(i: &'a [u8]) -> R<'a, Request<'a>> {
     };
     let mut timers = [-1i64; 6];
     for k in 0..5 {
-        timers[k] = n(f[9 + k])?;
+        timers[k] = n(f[9 + k]).and_then(|t| timer(t).ok_or_else(|| err(f[9 + k])))?;
     }
     let (bytes, bytes_partial) = signed(f[1]).ok_or_else(|| err(f[1]))?;
     let (retries, redispatched) = signed(f[19]).ok_or_else(|| err(f[19]))?;
