@@ -567,9 +567,10 @@ fn a_line_dated_before_haproxy_existed_is_quarantined() {
     let s1 = server(&r, "be", "s1");
     assert_eq!(s1["requests"], 1, "{s1}");
     assert_eq!(s1["state"], "UP", "{s1}");
-    // "is UP" says it was down before: since the window opened (10:00:11),
-    // not since 1970.
-    assert_eq!(s1["down_seconds"], 1.0, "{s1}");
+    // "is UP" says it was down before: since the log's first line was
+    // written (the request accepted at 10:00:11 and answered in 1 ms), not
+    // since 1970.
+    assert_eq!(s1["down_seconds"], 0.999, "{s1}");
     assert_eq!(skewed_rows(&db).len(), 3);
     let table = hapwatch(&["analyze", log.to_str().unwrap()]);
     let table = String::from_utf8_lossy(&table.stdout);
@@ -617,6 +618,35 @@ fn a_session_of_weeks_keeps_its_timers() {
         assert_eq!(ws1["requests"], 1, "{extra:?} {ws1}");
         assert_eq!(r["input"]["unparsed"], 2, "{extra:?} {}", r["input"]);
     }
+}
+
+/// A tunnel's line is written when it closes and dated when it opened: a
+/// session of 30 days that ends in the log's first second says HAProxy
+/// ran then, not that the log holds the 30 days. A server whose first line
+/// is "is UP" was down since the log began (five minutes), not for a month.
+#[test]
+fn a_tunnel_closing_in_the_log_does_not_open_its_health_window_weeks_before() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("haproxy.log");
+    std::fs::write(
+        &log,
+        "\
+2026-11-24T10:00:00Z lb1 haproxy[1]: 10.0.0.1:5000 [25/Oct/2026:10:00:00.000] fe_tcp be_db/pg1 0/1/2592000000 120 -- 1/1/0/0/0 0/0
+2026-11-24T10:00:01Z lb1 haproxy[1]: 10.0.0.1:5001 [24/Nov/2026:10:00:01.000] fe be/s1 0/0/1/2/3 200 100 - - ---- 1/1/0/0/0 0/0 \"GET / HTTP/1.1\"
+2026-11-24T10:05:00Z lb1 haproxy[1]: Server be/s2 is UP, reason: Layer4 check passed, check duration: 0ms. 1 active and 0 backup servers online. 0 sessions requeued, 0 total in queue.
+2026-11-24T10:10:00Z lb1 haproxy[1]: 10.0.0.1:5001 [24/Nov/2026:10:10:00.000] fe be/s1 0/0/1/2/3 200 100 - - ---- 1/1/0/0/0 0/0 \"GET / HTTP/1.1\"
+",
+    )
+    .unwrap();
+    let r = analyze_json(&["--tz", "UTC", log.to_str().unwrap()]);
+    let s2 = server(&r, "be", "s2");
+    assert_eq!(s2["down_seconds"], 300.0, "{s2}");
+    // The report's window still counts the requests by their accept dates.
+    assert_eq!(
+        r["window"]["start"], "2026-10-25T10:00:00.000Z",
+        "{}",
+        r["window"]
+    );
 }
 
 /// Anyone who can write to the log or send to the receiver chooses the

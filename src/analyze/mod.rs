@@ -283,6 +283,9 @@ struct ChunkResult {
     years: Option<YearResolver>,
     max_time: Option<Millis>,
     first_request: Option<Millis>,
+    /// The earliest time a request line read so far was written (its
+    /// accept date plus Ta, or Tt): where the health window may open.
+    written_from: Option<Millis>,
     /// The last request line of the chunk.
     last_request: Option<Dated>,
     /// Each health event with the last request before it in the chunk.
@@ -1066,6 +1069,7 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
                             years: chunk.years,
                             max_time: chunk.max_time,
                             first_request: None,
+                            written_from: None,
                             last_request: None,
                             pending: Vec::new(),
                             skewed: Vec::new(),
@@ -1088,6 +1092,7 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
                         }
                         // The reader ends a chunk after a line's last part.
                         eng.end_of_input();
+                        r.written_from = eng.written_from();
                         r.last_request = eng
                             .last_request
                             .map(|t| (t, eng.last_request_host.get().into()));
@@ -1156,7 +1161,10 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
                     clock.untimed = untimed;
                 }
                 if let Some(f) = r.first_request.filter(|&t| p.engine.filter.in_time(t)) {
-                    p.engine.see(f);
+                    p.engine.see_accepted(f);
+                }
+                if let Some(w) = r.written_from {
+                    p.engine.see_written(w);
                 }
                 p.engine.max_time = r.max_time;
                 let room = crate::engine::SKEWED_KEPT.saturating_sub(p.engine.skewed.len());

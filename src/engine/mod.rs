@@ -693,6 +693,29 @@ impl Engine {
     /// with it, so that state implied before a server's first message is
     /// counted from the start of the window.
     pub fn see(&mut self, t: Millis) {
+        self.see_written(t);
+        self.see_accepted(t);
+    }
+
+    /// Widens the analysed window (the report's) to include `t`.
+    #[inline]
+    pub fn see_accepted(&mut self, t: Millis) {
+        self.first = Some(self.first.map_or(t, |f| f.min(t)));
+        self.last = Some(self.last.map_or(t, |l| l.max(t)));
+    }
+
+    /// Where the health window opens so far (see [`Engine::see_written`]).
+    pub fn written_from(&self) -> Option<Millis> {
+        self.health.window_start
+    }
+
+    /// Opens the health window at `t`, when a line was written: a state
+    /// implied before a server's first message is counted from the first
+    /// line the log has, not from the accept date of a session that began
+    /// before it (a tunnel's line, written when it closes, is dated when
+    /// it opened, maybe weeks before the log's first line).
+    #[inline]
+    pub fn see_written(&mut self, t: Millis) {
         // Without --since the window opens at the earliest event; a health
         // line may precede the first request of its chunk.
         self.health.window_start = Some(match self.health.window_start {
@@ -700,8 +723,6 @@ impl Engine {
             Some(w) => w.min(t),
             None => t,
         });
-        self.first = Some(self.first.map_or(t, |f| f.min(t)));
-        self.last = Some(self.last.map_or(t, |l| l.max(t)));
     }
 
     /// One line through syslog and HAProxy parsing. Requests, other and
@@ -1100,7 +1121,8 @@ impl Engine {
         if !self.filter.in_time(r.accept) {
             return;
         }
-        self.see(r.accept);
+        self.see_accepted(r.accept);
+        self.see_written(r.accept.saturating_add(emitted_after(r)));
         if let Some(s) = &mut self.select {
             if !s.admits(r) {
                 return;
@@ -1415,11 +1437,11 @@ impl Engine {
             mine.merge(theirs);
         }
         self.generation += 1;
-        if let Some(f) = w.first {
-            self.see(f);
+        for t in [w.first, w.last].into_iter().flatten() {
+            self.see_accepted(t);
         }
-        if let Some(l) = w.last {
-            self.see(l);
+        if let Some(t) = w.health.window_start {
+            self.see_written(t);
         }
     }
 
