@@ -166,37 +166,48 @@ pub fn open(
             };
             compression = Compression::sniff(&magic[..n]);
             export = compression.is_none() && journal_export(&magic[..n]);
-            // A file shorter than its checkpoint was truncated: start over.
-            begin = if compression.is_some() || export || start > meta.len() {
-                0
+            if !meta.is_file() {
+                // A pipe by name: `analyze <(zcat old.log.gz)`, a FIFO,
+                // /dev/stdin. It cannot seek back over the bytes sniffed,
+                // nor be mapped, nor checkpointed: read as standard input
+                // is, those bytes first.
+                let sniffed = io::Cursor::new(magic[..n].to_vec());
+                let raw: Box<dyn Read + Send> = Box::new(sniffed.chain(f));
+                identity = None;
+                (raw, None, None)
             } else {
-                start
-            };
-            if mmap && meta.is_file() && meta.len() > 0 && compression.is_none() && !export {
-                // SAFETY: the map is read-only. A file truncated by another
-                // process while mapped raises SIGBUS on access; `--no-mmap`
-                // avoids that for files rotated with copytruncate.
-                let m = unsafe { memmap2::Mmap::map(&f)? };
-                let _ = m.advise(memmap2::Advice::Sequential);
-                // A file not in the page cache is then read into it in 2 MiB
-                // folios (Linux 6.x, transparent huge pages `madvise` or
-                // `always`; without the advice, 4 KiB ones), each mapped by
-                // one page-table entry, not 512: every later reading of the
-                // file, ours or any program's, runs faster (`analyze
-                // --threads 1`: 0.408 s of CPU in 4 KiB folios, 0.356 s in
-                // 2 MiB ones; BENCHMARKS.md, "The page cache's folios"). A
-                // file already cached stays as it is. A hint only.
-                #[cfg(target_os = "linux")]
-                let _ = m.advise(memmap2::Advice::HugePage);
-                mapped = Some(m);
+                // A file shorter than its checkpoint was truncated: start over.
+                begin = if compression.is_some() || export || start > meta.len() {
+                    0
+                } else {
+                    start
+                };
+                if mmap && meta.is_file() && meta.len() > 0 && compression.is_none() && !export {
+                    // SAFETY: the map is read-only. A file truncated by another
+                    // process while mapped raises SIGBUS on access; `--no-mmap`
+                    // avoids that for files rotated with copytruncate.
+                    let m = unsafe { memmap2::Mmap::map(&f)? };
+                    let _ = m.advise(memmap2::Advice::Sequential);
+                    // A file not in the page cache is then read into it in 2 MiB
+                    // folios (Linux 6.x, transparent huge pages `madvise` or
+                    // `always`; without the advice, 4 KiB ones), each mapped by
+                    // one page-table entry, not 512: every later reading of the
+                    // file, ours or any program's, runs faster (`analyze
+                    // --threads 1`: 0.408 s of CPU in 4 KiB folios, 0.356 s in
+                    // 2 MiB ones; BENCHMARKS.md, "The page cache's folios"). A
+                    // file already cached stays as it is. A hint only.
+                    #[cfg(target_os = "linux")]
+                    let _ = m.advise(memmap2::Advice::HugePage);
+                    mapped = Some(m);
+                }
+                f.seek(SeekFrom::Start(begin))?;
+                written = meta.modified().unwrap_or(now);
+                (
+                    Box::new(f),
+                    Some(meta.len()),
+                    meta.modified().ok().and_then(year_of),
+                )
             }
-            f.seek(SeekFrom::Start(begin))?;
-            written = meta.modified().unwrap_or(now);
-            (
-                Box::new(f),
-                Some(meta.len()),
-                meta.modified().ok().and_then(year_of),
-            )
         }
     };
     // Without --year and without a file time (stdin), the current year is

@@ -620,6 +620,55 @@ fn a_session_of_weeks_keeps_its_timers() {
     }
 }
 
+/// A pipe given by name (`analyze <(zcat old.log.gz)`, a FIFO, /dev/stdin)
+/// cannot seek back over the bytes read to tell its compression: it is
+/// read as standard input is, with the same report as the file.
+#[test]
+fn a_pipe_by_name_is_read_like_standard_input() {
+    let log = fx("rsyslog-file.log");
+    let run = |inner: &str| {
+        let out = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(format!(
+                "{} analyze --format json <({inner})",
+                env!("CARGO_BIN_EXE_hapwatch")
+            ))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{inner}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let file = analyze_json(&[&log]);
+    assert_eq!(run(&format!("cat {log}")), file);
+    assert_eq!(run(&format!("gzip -c {log}")), file);
+}
+
+/// `%B` is a `long long`: twenty lines of 18 digits sum past a `u64`. The
+/// total stays at the largest value, in the report and in the `--by url`
+/// table, rather than wrapping into a plausible number.
+#[test]
+fn byte_totals_past_u64_stay_at_the_largest() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("haproxy.log");
+    let line = "2026-11-24T10:00:00Z lb1 haproxy[1]: 10.0.0.1:5000 [24/Nov/2026:10:00:00.000] fe be/s1 0/0/1/2/3 200 999999999999999999 - - ---- 1/1/0/0/0 0/0 \"GET /x HTTP/1.1\"\n";
+    std::fs::write(&log, line.repeat(20)).unwrap();
+    let db = dir.path().join("x.db");
+    for extra in [vec![], vec!["--db", db.to_str().unwrap()]] {
+        let mut args = extra.clone();
+        args.push(log.to_str().unwrap());
+        let r = analyze_json(&args);
+        let s1 = server(&r, "be", "s1");
+        assert_eq!(s1["bytes"], u64::MAX, "{extra:?} {s1}");
+    }
+    let r = analyze_json(&["--by", "url", log.to_str().unwrap()]);
+    let row = &r["by"]["rows"][0];
+    assert_eq!(row["bytes"], u64::MAX, "{row}");
+}
+
 /// A tunnel's line is written when it closes and dated when it opened: a
 /// session of 30 days that ends in the log's first second says HAProxy
 /// ran then, not that the log holds the 30 days. A server whose first line

@@ -157,7 +157,7 @@ impl Named {
         self.errors += o.errors;
         self.time += o.time;
         self.time_ok += o.time_ok;
-        self.bytes += o.bytes;
+        self.bytes = self.bytes.saturating_add(o.bytes);
     }
 
     /// halog's averages, integer division, 0 over nothing: time and bytes
@@ -207,7 +207,7 @@ impl Row {
     fn merge(&mut self, o: &Row) {
         self.requests += o.requests;
         self.errors += o.errors;
-        self.bytes += o.bytes;
+        self.bytes = self.bytes.saturating_add(o.bytes);
     }
 }
 
@@ -324,7 +324,7 @@ impl Breakdown {
             n.errors += u64::from(error);
             n.time += time as u64;
             n.time_ok += time_ok as u64;
-            n.bytes += r.bytes;
+            n.bytes = n.bytes.saturating_add(r.bytes);
         };
         // One lookup for a key already kept (nearly every line).
         let kept = match packed {
@@ -376,7 +376,7 @@ impl Breakdown {
         };
         row.requests += 1;
         row.errors += u64::from(r.is_error());
-        row.bytes += r.bytes;
+        row.bytes = row.bytes.saturating_add(r.bytes);
     }
 
     /// Drops the URLs or clients whose estimate is at most the median

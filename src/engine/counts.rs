@@ -33,7 +33,9 @@ impl Counts {
         self.requests += 1;
         self.status[r.status_class()] += 1;
         self.errors += r.is_error() as u64;
-        self.bytes += r.bytes;
+        // A hostile line's 18 digits, summed, must not wrap (nor panic
+        // under overflow checks): a total past u64 stays at its maximum.
+        self.bytes = self.bytes.saturating_add(r.bytes);
         self.retries += r.retries as u64;
         self.redispatches += r.redispatched as u64;
         self.srv_queue_max = self.srv_queue_max.max(r.srv_queue);
@@ -52,7 +54,7 @@ impl Counts {
             *mine += theirs;
         }
         self.errors += o.errors;
-        self.bytes += o.bytes;
+        self.bytes = self.bytes.saturating_add(o.bytes);
         self.retries += o.retries;
         self.redispatches += o.redispatches;
         self.srv_queue_max = self.srv_queue_max.max(o.srv_queue_max);
