@@ -83,12 +83,16 @@ impl From<String> for Told {
 
 /// Runs the job: what to print.
 pub fn run(job: Job) -> Result<Told, Failed> {
-    let from_files = !job.files.is_empty() && !job.files.iter().any(|f| f == "-");
+    // Files are read a second time for the window's finer buckets: not
+    // stdin, nor a pipe by name (`<(zcat old.log.gz)`, read once).
+    let readable_again =
+        |f: &String| f != "-" && std::fs::metadata(f).map_or(true, |m| m.is_file());
+    let from_files = !job.files.is_empty() && job.files.iter().all(readable_again);
     if job.bucket.is_some_and(|w| w < MINUTE_MS) && !from_files {
         return Err(Failed(
             2,
-            "--bucket finer than 1m needs log files (not stdin) to read again: the database \
-             keeps minutes"
+            "--bucket finer than 1m needs log files (not stdin or a pipe) to read again: the \
+             database keeps minutes"
                 .into(),
         ));
     }
