@@ -182,7 +182,7 @@ pub fn open(
                 } else {
                     start
                 };
-                if mmap && meta.is_file() && meta.len() > 0 && compression.is_none() && !export {
+                if mmap && meta.len() > 0 && compression.is_none() && !export {
                     // SAFETY: the map is read-only. A file truncated by another
                     // process while mapped raises SIGBUS on access; `--no-mmap`
                     // avoids that for files rotated with copytruncate.

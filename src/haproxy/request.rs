@@ -497,7 +497,8 @@ pub const MAX_TIMER: i64 = 1 << 38;
 /// and one by one only when some are set (a `-1` sets them all).
 #[inline(always)]
 fn within(t: &[i64; 6]) -> bool {
-    t.iter().fold(0, |all, &x| all | x) >> 38 == 0 || t.iter().all(|&x| x <= MAX_TIMER)
+    t.iter().fold(0, |all, &x| all | x) >> MAX_TIMER.trailing_zeros() == 0
+        || t.iter().all(|&x| x <= MAX_TIMER)
 }
 
 /// A timer as read, or `None` past [`MAX_TIMER`].
