@@ -237,6 +237,66 @@ mod tests {
         assert_eq!(h.backend, "ls_x");
     }
 
+    /// The DNS lines as HAProxy logs them (src/server.c, src/resolvers.c):
+    /// an address changed by a resolution before 3.0, an SRV record's
+    /// target with its updater, and from 3.0 the address, its port or both,
+    /// by a cache, an additional record or a resolvers/nameserver pair.
+    #[test]
+    fn dns_lines_as_each_version_logs_them() {
+        for (line, from, to, cause) in [
+            (
+                "be_dns/web1 changed its IP from 192.0.2.10 to 192.0.2.11 by mydns/ns1.",
+                Some("192.0.2.10"),
+                Some("192.0.2.11"),
+                "mydns/ns1",
+            ),
+            (
+                "be_dns/web1 changed its IP from 192.0.2.10 to 192.0.2.11 by DNS additional record.",
+                Some("192.0.2.10"),
+                Some("192.0.2.11"),
+                "DNS additional record",
+            ),
+            (
+                "be_dns/web1 changed its FQDN from (null) to web3.example.com by 'SRV record'",
+                Some("(null)"),
+                Some("web3.example.com"),
+                "SRV record",
+            ),
+            (
+                "[WARNING]  (8) : be_dns/web1: IP changed from '192.0.2.10' to '192.0.2.11' by 'DNS cache'.",
+                Some("192.0.2.10"),
+                Some("192.0.2.11"),
+                "DNS cache",
+            ),
+            (
+                "be_dns/web1: IP changed from '192.0.2.10' to '192.0.2.12', port changed from '80' to '8080' by 'mydns/ns1'.",
+                Some("192.0.2.10"),
+                Some("192.0.2.12"),
+                "mydns/ns1",
+            ),
+            (
+                "be_dns/web1: port changed from '8080' to '+1000' by 'DNS additional record'.",
+                None,
+                None,
+                "DNS additional record",
+            ),
+            (
+                "be_dns/web1: IP changed from '192.0.2.12' to '' by 'mydns/ns1'.",
+                Some("192.0.2.12"),
+                Some(""),
+                "mydns/ns1",
+            ),
+        ] {
+            let h = health(line);
+            assert_eq!(h.class, Class::Dns, "{line}");
+            assert_eq!(h.backend, "be_dns", "{line}");
+            assert_eq!(h.server.as_deref(), Some("web1"), "{line}");
+            assert_eq!((h.from.as_deref(), h.to.as_deref()), (from, to), "{line}");
+            assert_eq!(h.cause.as_deref(), Some(cause), "{line}");
+            assert_eq!((h.op, h.admin), (None, None), "{line}");
+        }
+    }
+
     #[test]
     fn other_and_unparsed() {
         let p = PatternSet::builtin();
@@ -259,6 +319,13 @@ mod tests {
             ("haproxy.service: Deactivated successfully.", "unit_info"),
             ("-- Boot 1a2b3c4d5e6f47a8b9c0d1e2f3a4b5c6 --", "journal_marker"),
             ("-- No entries --", "journal_marker"),
+            // A process sent SIGHUP dumps its servers (src/haproxy.c).
+            ("SIGHUP received, dumping servers states for proxy be_app.", "sighup_dump"),
+            ("SIGHUP: Server be_app/srv2 is DOWN. Conn: 0 act, 0 pend, 17 tot.", "sighup_dump"),
+            ("SIGHUP: Proxy be_app has 2 active servers and 0 backup servers available. Conn: act(FE+BE): 0+0, 0 pend (0 unass), tot(FE+BE): 0+45.", "sighup_dump"),
+            ("SIGHUP: Proxy be_tcp has no server available ! Conn: act(FE+BE): 0+0, 0 pend (0 unass), tot(FE+BE): 0+3.", "sighup_dump"),
+            ("SIGHUP: Proxy fe_http has no servers. Conn: act(FE+BE): 3+0, 0 pend (0 unass), tot(FE+BE): 120+0.", "sighup_dump"),
+            ("Blocking cacheable cookie in response from instance be_app, server srv1.", "cacheable_cookie_blocked"),
             ("-- Logs begin at Mon 2026-11-30 08:00:01 UTC, end at Sun 2026-12-06 01:30:00 UTC. --", "journal_marker"),
         ] {
             match classify(&p, line.as_bytes()) {
@@ -366,6 +433,55 @@ mod tests {
                 "Stopping backend be_app in 0 ms.",
                 "proxy_stopping",
                 "be_app",
+            ),
+            // A stop or reload with `grace` and `hard-stop-after`, and one
+            // that could not pause or resume listeners (src/proxy.c,
+            // src/haproxy.c, as 2.6 to 3.x write them).
+            ("Scheduling a soft-stop in 5000 ms.", "soft_stop", ""),
+            (
+                "Grace period expired, proceeding with soft-stop now.",
+                "soft_stop",
+                "",
+            ),
+            (
+                "[WARNING]  (8) : soft-stop running for too long, performing a hard-stop.",
+                "hard_stop",
+                "",
+            ),
+            (
+                "Proxy fe_http hard-stopped (3 remaining conns will be closed).",
+                "hard_stop",
+                "fe_http",
+            ),
+            (
+                "Some tasks resisted to hard-stop, exiting now.",
+                "hard_stop",
+                "",
+            ),
+            (
+                "frontend fe_http failed to enter pause mode.",
+                "proxy_pause_failed",
+                "fe_http",
+            ),
+            (
+                "Some proxies refused to pause, performing soft stop now.",
+                "proxy_pause_failed",
+                "",
+            ),
+            (
+                "Port 443 busy while trying to enable proxy ls_tls.",
+                "proxy_resume_failed",
+                "ls_tls",
+            ),
+            (
+                "Bind on socket 2 busy while trying to enable frontend fe_http.",
+                "proxy_resume_failed",
+                "fe_http",
+            ),
+            (
+                "Some proxies refused to resume, probably due to a conflict on a listening port. You may want to try again after the conflicting application is stopped, otherwise a restart might be needed to resume safe operations.",
+                "proxy_resume_failed",
+                "",
             ),
         ] {
             let h = health(line);
