@@ -53,7 +53,8 @@ pub struct Envelope<'a> {
     /// does not: a journal entry's `SYSLOG_IDENTIFIER` (journald took the
     /// tag off the syslog header).
     pub program: Option<&'a [u8]>,
-    /// A CRI partial line (`P`): the rest comes in the next line(s).
+    /// A part of a longer line whose rest comes in the next line(s): a CRI
+    /// `P` part, or a json-file record whose `log` has no newline.
     pub partial: bool,
     pub inner: Cow<'a, [u8]>,
 }
@@ -246,7 +247,10 @@ fn in_line<'l>(line: &'l [u8], t: Cow<'_, str>) -> Option<&'l [u8]> {
 }
 
 /// Docker's json-file driver: one JSON object per line. `log` is the line
-/// as written (its newline kept), `time` RFC 3339 with nanoseconds.
+/// as written (its newline kept), `time` RFC 3339 with nanoseconds. Docker
+/// cuts a line longer than 16 KiB (HAProxy's with `log ... len 65535` and a
+/// long URI or captured headers) into records of which only the last ends
+/// its `log` with the newline: the others are parts, joined as CRI's are.
 fn docker_json(line: &[u8]) -> Option<Envelope<'_>> {
     if !line.starts_with(b"{\"log\":") {
         return None;
@@ -267,7 +271,7 @@ fn docker_json(line: &[u8]) -> Option<Envelope<'_>> {
         time,
         host: None,
         program: None,
-        partial: false,
+        partial: !l.log.ends_with('\n'),
         inner: match l.log {
             Cow::Borrowed(s) => Cow::Borrowed(s.as_bytes()),
             Cow::Owned(s) => Cow::Owned(s.into_bytes()),
@@ -470,10 +474,14 @@ fn epoch_seconds(s: f64) -> Option<Millis> {
 }
 
 /// Whether `line` is a part of a longer line whose rest is in the lines
-/// after it (a CRI `P` part): what cuts an input into pieces must not cut
-/// there.
+/// after it (a CRI `P` part, a json-file record without its newline): what
+/// cuts an input into pieces must not cut there.
 pub fn continued(line: &[u8]) -> bool {
-    line.first().is_some_and(u8::is_ascii_digit) && cri(line).is_some_and(|e| e.partial)
+    match line.first() {
+        Some(c) if c.is_ascii_digit() => cri(line).is_some_and(|e| e.partial),
+        Some(b'{') => docker_json(line).is_some_and(|e| e.partial),
+        _ => false,
+    }
 }
 
 /// CRI: `TIME STREAM TAG MSG`, TAG `F` (full) or `P` (partial).
@@ -857,5 +865,19 @@ mod tests {
         let e = open(b"2026-11-24T16:23:14.1Z stdout P 127.0.0.1:1 [24/Nov");
         assert!(e.partial);
         assert_eq!(e.inner.as_ref(), b"127.0.0.1:1 [24/Nov");
+    }
+
+    /// Docker's json-file: a record whose `log` has no newline is a part
+    /// (its daemon cuts lines past 16 KiB), the one with it ends the line.
+    #[test]
+    fn json_file_parts() {
+        let part =
+            br#"{"log":"127.0.0.1:1 [24/Nov","stream":"stdout","time":"2026-11-24T16:23:14.1Z"}"#;
+        let e = open(part);
+        assert!(e.partial && continued(part));
+        assert_eq!(e.inner.as_ref(), b"127.0.0.1:1 [24/Nov");
+        let last = br#"{"log":"/2026:16:23:14.000] fe
+","stream":"stdout","time":"2026-11-24T16:23:14.1Z"}"#;
+        assert!(!open(last).partial && !continued(last));
     }
 }

@@ -852,65 +852,86 @@ fn an_input_mostly_not_understood_is_said_and_exits_1() {
     assert!(err.contains("another program (sshd)"), "{err}");
 }
 
-/// A CRI runtime cuts a long line into `P` parts ended by an `F` part
-/// (kubelet: at 16 KiB); `analyze` cuts its input into 2 MiB chunks for
-/// its workers. A chunk boundary between two parts of one line must not
-/// split it: every line is read whole, from a mapped file, a gzip stream
-/// and stdin, on one thread or two. Parts of a line whose `F` never came
-/// (the file ends) are counted unparsed, not dropped.
+/// A container runtime cuts a long line into parts: CRI into `P` parts
+/// ended by an `F` part (kubelet: at 16 KiB), Docker's json-file into
+/// records whose `log` has no newline but the last's (at 16 KiB: HAProxy's
+/// lines with `log ... len 65535` and a long URI). `analyze` cuts its input
+/// into 2 MiB chunks for its workers. A chunk boundary between two parts of
+/// one line must not split it: every line is read whole, from a mapped
+/// file, a gzip stream and stdin, on one thread or two. Parts of a line
+/// whose last part never came (the file ends) are counted unparsed, not
+/// dropped.
 #[test]
-fn cri_parts_across_chunk_boundaries_are_joined() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut text = String::new();
-    let n = 12_000;
-    for i in 0..n {
-        // ~600-byte lines (a long URL) in 100-byte parts: ~7 MiB, so that
-        // chunk boundaries fall inside the parts of some line.
-        let line = format!(
-            "10.0.{}.{}:4000 [02/Dec/2026:10:{:02}:{:02}.000] fe be_app/srv{} 0/0/1/5/6 200 512 - - ---- 1/1/0/0/0 0/0 \"GET /{} HTTP/1.1\"",
-            i % 200,
-            i % 250,
-            (i / 60) % 60,
-            i % 60,
-            i % 3,
-            "x".repeat(480 + i % 37)
-        );
-        let parts: Vec<&str> = line
-            .as_bytes()
-            .chunks(100)
-            .map(|c| std::str::from_utf8(c).unwrap())
-            .collect();
-        for (k, p) in parts.iter().enumerate() {
-            let tag = if k + 1 == parts.len() { 'F' } else { 'P' };
-            text.push_str(&format!("2026-12-02T10:00:00.{:09}Z stdout {tag} {p}\n", i));
-        }
-    }
-    // A line whose last part never came: the file ends inside it.
-    text.push_str("2026-12-02T10:00:00.000000001Z stdout P 10.0.0.1:4000 [02/Dec/2026:10:00:00.000] fe be_app/srv1 0/0/1/5/6\n");
-    let path = dir.path().join("pod.log");
-    std::fs::write(&path, &text).unwrap();
-    let gz = dir.path().join("pod.log.gz");
-    let mut enc = flate2::write::GzEncoder::new(
-        std::fs::File::create(&gz).unwrap(),
-        flate2::Compression::fast(),
-    );
-    std::io::Write::write_all(&mut enc, text.as_bytes()).unwrap();
-    enc.finish().unwrap();
-    let check = |r: &serde_json::Value, what: &str| {
-        assert_eq!(r["input"]["requests"], n, "{what}: {}", r["input"]);
-        assert_eq!(r["input"]["unparsed"], 1, "{what}: {}", r["input"]);
+fn runtime_parts_across_chunk_boundaries_are_joined() {
+    let cri = |i: usize, p: &str, last: bool| {
+        let tag = if last { 'F' } else { 'P' };
+        format!("2026-12-02T10:00:00.{i:09}Z stdout {tag} {p}\n")
     };
-    for threads in ["1", "2"] {
-        for file in [&path, &gz] {
-            let r = analyze_json(&["--threads", threads, file.to_str().unwrap()]);
-            check(&r, &format!("{} on {threads}", file.display()));
+    let json_file = |i: usize, p: &str, last: bool| {
+        let log = serde_json::to_string(&format!("{p}{}", if last { "\n" } else { "" })).unwrap();
+        format!(
+            "{{\"log\":{log},\"stream\":\"stdout\",\"time\":\"2026-12-02T10:00:00.{i:09}Z\"}}\n"
+        )
+    };
+    // A part of line `i`, whether it is the line's last.
+    type Part<'a> = &'a dyn Fn(usize, &str, bool) -> String;
+    let forms: [(&str, Part); 2] = [("cri", &cri), ("json-file", &json_file)];
+    for (form, part) in forms {
+        let dir = tempfile::tempdir().unwrap();
+        let mut text = String::new();
+        let n = 12_000;
+        for i in 0..n {
+            // ~600-byte lines (a long URL) in 100-byte parts: ~7 MiB, so
+            // that chunk boundaries fall inside the parts of some line.
+            let line = format!(
+                "10.0.{}.{}:4000 [02/Dec/2026:10:{:02}:{:02}.000] fe be_app/srv{} 0/0/1/5/6 200 512 - - ---- 1/1/0/0/0 0/0 \"GET /{} HTTP/1.1\"",
+                i % 200,
+                i % 250,
+                (i / 60) % 60,
+                i % 60,
+                i % 3,
+                "x".repeat(480 + i % 37)
+            );
+            let parts: Vec<&str> = line
+                .as_bytes()
+                .chunks(100)
+                .map(|c| std::str::from_utf8(c).unwrap())
+                .collect();
+            for (k, p) in parts.iter().enumerate() {
+                text.push_str(&part(i, p, k + 1 == parts.len()));
+            }
         }
-        let out = hapwatch_stdin(
-            &["analyze", "--threads", threads, "--format", "json", "-"],
-            text.as_bytes(),
+        // A line whose last part never came: the file ends inside it.
+        text.push_str(&part(
+            1,
+            "10.0.0.1:4000 [02/Dec/2026:10:00:00.000] fe be_app/srv1 0/0/1/5/6",
+            false,
+        ));
+        let path = dir.path().join("pod.log");
+        std::fs::write(&path, &text).unwrap();
+        let gz = dir.path().join("pod.log.gz");
+        let mut enc = flate2::write::GzEncoder::new(
+            std::fs::File::create(&gz).unwrap(),
+            flate2::Compression::fast(),
         );
-        let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        check(&r, &format!("stdin on {threads}"));
+        std::io::Write::write_all(&mut enc, text.as_bytes()).unwrap();
+        enc.finish().unwrap();
+        let check = |r: &serde_json::Value, what: &str| {
+            assert_eq!(r["input"]["requests"], n, "{form}, {what}: {}", r["input"]);
+            assert_eq!(r["input"]["unparsed"], 1, "{form}, {what}: {}", r["input"]);
+        };
+        for threads in ["1", "2"] {
+            for file in [&path, &gz] {
+                let r = analyze_json(&["--threads", threads, file.to_str().unwrap()]);
+                check(&r, &format!("{} on {threads}", file.display()));
+            }
+            let out = hapwatch_stdin(
+                &["analyze", "--threads", threads, "--format", "json", "-"],
+                text.as_bytes(),
+            );
+            let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            check(&r, &format!("stdin on {threads}"));
+        }
     }
 }
 

@@ -501,8 +501,11 @@ pub struct Engine {
     pub cap: Cap,
     /// The zone of accept dates whose line has no zoned header (`--tz`).
     pub zone: Zone,
-    /// CRI parts (`P`) waiting for the line's end (`F`).
-    cri_partial: Vec<u8>,
+    /// The parts of a line a container runtime cut up (CRI's `P`, a
+    /// json-file record without its newline), waiting for its last part;
+    /// and which runtime's form they came in.
+    parts: Vec<u8>,
+    parts_kind: Option<envelope::Kind>,
     /// The hosts and dates of the lines read since the last
     /// [`Engine::fold_arrivals`]: each load balancer's clock offset.
     pub arrivals: clocks::Arrivals,
@@ -682,7 +685,8 @@ impl Engine {
             generation: 0,
             cap: Cap::default(),
             zone: Zone::utc(),
-            cri_partial: Vec::new(),
+            parts: Vec::new(),
+            parts_kind: None,
             arrivals: Default::default(),
             clocks: Default::default(),
             unzoned: None,
@@ -740,7 +744,7 @@ impl Engine {
         if let Some(env) = envelope::peel(line) {
             return self.ingest_enveloped(line, env);
         }
-        if !self.cri_partial.is_empty() {
+        if !self.parts.is_empty() {
             return self.ingest_enveloped(line, envelope::open(line));
         }
         // Most lines have no envelope: their header as it always was. Looked
@@ -813,7 +817,7 @@ impl Engine {
     /// A line a container runtime or journald wrapped.
     #[cold]
     fn ingest_enveloped(&mut self, line: &[u8], env: envelope::Envelope) -> Option<PendingHealth> {
-        if env.partial || !self.cri_partial.is_empty() {
+        if env.partial || !self.parts.is_empty() {
             return self.join_partial(line, env);
         }
         let h = envelope::header(&env);
@@ -821,27 +825,35 @@ impl Engine {
     }
 
     /// CRI splits a line longer than its buffer (16 KiB) into `P` parts
-    /// ended by an `F` line: the parts are kept until the whole line is
-    /// there (bounded by [`MAX_LINE`]); a part followed by anything but CRI
-    /// is counted unparsed.
+    /// ended by an `F` line, Docker's json-file into records whose `log`
+    /// ends without a newline but the last: the parts are kept until the
+    /// whole line is there (bounded by [`MAX_LINE`]); a part followed by a
+    /// line of another form is counted unparsed.
     #[cold]
     fn join_partial(&mut self, line: &[u8], env: envelope::Envelope) -> Option<PendingHealth> {
-        if env.kind != envelope::Kind::Cri {
-            self.cri_partial.clear();
+        let splits = matches!(env.kind, envelope::Kind::Cri | envelope::Kind::DockerJson);
+        if !self.parts.is_empty() && (!splits || self.parts_kind != Some(env.kind)) {
+            // The parts before never got their last part.
+            self.parts.clear();
             self.counters.unparsed += 1;
-            let h = envelope::header(&env);
-            return self.ingest_header(line, h);
+            if !env.partial {
+                self.parts_kind = None;
+                let h = envelope::header(&env);
+                return self.ingest_header(line, h);
+            }
         }
-        self.cri_partial.extend_from_slice(&env.inner);
-        if self.cri_partial.len() > MAX_LINE {
-            self.cri_partial.clear();
+        self.parts_kind = Some(env.kind);
+        self.parts.extend_from_slice(&env.inner);
+        if self.parts.len() > MAX_LINE {
+            self.parts.clear();
             self.counters.oversized += 1;
             return None;
         }
         if env.partial {
             return None;
         }
-        let joined = std::mem::take(&mut self.cri_partial);
+        self.parts_kind = None;
+        let joined = std::mem::take(&mut self.parts);
         let whole = envelope::Envelope {
             partial: false,
             inner: std::borrow::Cow::Borrowed(&joined),
@@ -1445,15 +1457,16 @@ impl Engine {
         }
     }
 
-    /// The end of a piece of input (a chunk, a file): a line a CRI runtime
-    /// cut into parts whose last part (`F`) never came is counted unparsed
+    /// The end of a piece of input (a chunk, a file): a line a container runtime
+    /// cut into parts whose last part never came is counted unparsed
     /// (each part was counted a line), not kept to be joined with whatever
     /// is read next, and not dropped.
     pub fn end_of_input(&mut self) {
-        if self.cri_partial.is_empty() {
+        self.parts_kind = None;
+        if self.parts.is_empty() {
             return;
         }
-        let parts = std::mem::take(&mut self.cri_partial);
+        let parts = std::mem::take(&mut self.parts);
         self.unparsed(&parts);
     }
 
