@@ -1007,12 +1007,13 @@ mod tests {
     }
 
     /// Built-in patterns are anchored on HAProxy's own first words, but
-    /// for three DNS messages that start with the server's name and two
-    /// that start with the frontend's: a message that is none of them (a
-    /// request line no format read, another program's) is turned away by a
-    /// prefix test a pattern and by one set of those five, no pattern's
-    /// regex run or compiled. An unparsed line cost 1.4 µs more when those
-    /// five ran on every one.
+    /// for three DNS messages that start with the server's name, two that
+    /// start with the frontend's and HAProxy's own HTTP client's requests,
+    /// with the client's: a message that is none of them (a request line no
+    /// format read, another program's) is turned away by a prefix test a
+    /// pattern and by one set of those six, no pattern's regex run or
+    /// compiled. An unparsed line cost 1.4 µs more when the first five ran
+    /// on every one.
     #[test]
     fn a_message_no_pattern_starts_like_runs_the_unprefixed_ones_only() {
         let set = PatternSet::builtin();
@@ -1027,7 +1028,8 @@ mod tests {
                 "dns_ip_changed",
                 "dns_ip_changed_v3",
                 "ssl_handshake_failure",
-                "connection_error"
+                "connection_error",
+                "internal_client"
             ]
         );
         for msg in [
@@ -1039,7 +1041,7 @@ mod tests {
             assert!(set.find(msg).is_none());
         }
         assert!(set.patterns.iter().all(|p| !p.regex.is_compiled()));
-        // One of those five matches when its set says it does: a DNS
+        // One of those six matches when its set says it does: a DNS
         // pattern is run for its groups, an `other` one is not run at all.
         let (k, groups) = set.find(b"fe_https/1: SSL handshake failure").unwrap();
         assert_eq!(set.patterns[k].name, "ssl_handshake_failure");

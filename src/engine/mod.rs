@@ -902,7 +902,9 @@ impl Engine {
             let mut parsed = how.read(h.msg);
             match &mut parsed {
                 Some(r) if !haproxy::overridden(&self.patterns, r) => {
-                    self.request_line(line, &h, r);
+                    if r.backend != b"-" || !self.internal_client(h.msg) {
+                        self.request_line(line, &h, r);
+                    }
                     return None;
                 }
                 // The format declared for its frontend reads it.
@@ -914,7 +916,9 @@ impl Engine {
             // By reference: a request is a few hundred bytes, and moving it
             // out of the message was a memmove a line.
             Message::Request(r) => {
-                self.request_line(line, &h, r);
+                if r.backend != b"-" || !self.internal_client(h.msg) {
+                    self.request_line(line, &h, r);
+                }
                 None
             }
             _ => self.other_message(line, h, msg),
@@ -954,6 +958,21 @@ impl Engine {
         }
         self.arrivals.note(host, r.accept + emitted_after(r));
         self.on_request(host, r);
+    }
+
+    /// A request line of HAProxy's own HTTP client (`<OCSP-UPDATE> -/-`),
+    /// which reaches no backend server: counted under the `other` pattern
+    /// that reads it, if one does (`internal_client`); else a request.
+    #[cold]
+    fn internal_client(&mut self, msg: &[u8]) -> bool {
+        match self.patterns.find(haproxy::trim_message(msg)) {
+            Some((idx, None)) => {
+                self.counters.other += 1;
+                bump(&mut self.counters.other_kinds, idx);
+                true
+            }
+            _ => false,
+        }
     }
 
     /// A message that is not a request line: health, other, unparsed.
@@ -1575,6 +1594,34 @@ mod tests {
             accept_of("<134>Nov 24 15:21:15 haproxy[1]: 127.0.0.1:1 [24/Nov/2026:16:21:15.230] fe be/s 0/0/0/10/20 200 1 - - ---- 1/1/0/0/0 0/0 \"GET / HTTP/1.1\""),
             "2026-11-24T16:21:15.230Z"
         );
+    }
+
+    /// HAProxy's own HTTP client (an OCSP update here) logs its requests
+    /// in httplog's format with `-/-` for backend and server: other
+    /// messages, not a backend `-` with a server `-`; a server named `-`
+    /// in a real backend is still one.
+    #[test]
+    fn haproxys_own_http_client_is_no_backend() {
+        let mut e = Engine::new(Arc::new(PatternSet::builtin()), Filter::default());
+        for line in [
+            "<134>Dec  6 10:00:00 lb1 haproxy[8]: -:- [06/Dec/2026:10:00:00.000] <OCSP-UPDATE> -/- 2/0/-1/-1/3 503 217 - - SC-- 0/0/0/0/3 0/0 \"POST /ocsp HTTP/1.1\"",
+            "<134>Dec  6 10:00:00 lb1 haproxy[8]: -:- [06/Dec/2026:10:00:00.000] <HTTPCLIENT> -/- 0/0/1/20/21 200 1402 - - ---- 0/0/0/0/0 0/0 \"GET https://api.example.com/v1 HTTP/1.1\" 0/0000000000000000/0/0/0 api.example.com/TLSv1.3/TLS_AES_256_GCM_SHA384",
+            "<133>Dec  6 10:00:00 lb1 haproxy[8]: <OCSP-UPDATE> /etc/haproxy/ssl/site.pem 1 \"Update successful\" 0 1",
+            "<134>Dec  6 10:00:01 lb1 haproxy[8]: 10.0.0.1:5000 [06/Dec/2026:10:00:01.000] fe be/- 0/0/1/2/3 200 100 - - ---- 1/1/0/0/0 0/0 \"GET / HTTP/1.1\"",
+        ] {
+            assert!(e.ingest_line(line.as_bytes()).is_none(), "{line}");
+        }
+        let c = &e.counters;
+        assert_eq!((c.requests, c.other, c.unparsed), (1, 3, 0));
+        let kinds: Vec<(&str, u64)> = (c.other_kinds.iter().enumerate())
+            .filter(|(_, n)| **n > 0)
+            .map(|(i, n)| (e.patterns.patterns[i].name.as_str(), *n))
+            .collect();
+        assert_eq!(kinds, [("internal_client", 2), ("ocsp_update", 1)]);
+        let servers: Vec<(&str, &str)> = (e.aggregates.servers.iter())
+            .map(|(k, _)| (k.backend.as_str(), k.server.as_str()))
+            .collect();
+        assert_eq!(servers, [("be", "-")]);
     }
 
     /// A file template that writes the host but no tag (`%TIMESTAMP%

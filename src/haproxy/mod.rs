@@ -65,7 +65,7 @@ pub fn stderr_time(msg: &[u8]) -> Option<crate::time::NoYear> {
 }
 
 /// Strips what HAProxy or a relay may leave at the end of a message.
-fn trim_message(m: &[u8]) -> &[u8] {
+pub fn trim_message(m: &[u8]) -> &[u8] {
     let mut m = m;
     while let [rest @ .., b'\n' | b'\r' | b' ' | b'\0'] = m {
         m = rest;
