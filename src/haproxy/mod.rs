@@ -211,6 +211,20 @@ mod tests {
         assert_eq!(h.admin, Some(Admin::Maint));
         let h = health("Server be_app/srv3 is UP (leaving forced drain).");
         assert_eq!((h.op, h.admin), (Some(Op::Up), Some(Admin::Ready)));
+        // A forced drain lifted, the server still draining: 2.6's words,
+        // then 2.8's (src/server.c).
+        for line in [
+            "Server be_trk/t is leaving forced drain but remains in drain mode via be_bk/a.",
+            "Server be_trk/t remains in drain mode via be_bk/a.",
+            "Backup Server be_bk/b remains in drain mode.",
+        ] {
+            let h = health(line);
+            assert_eq!(
+                (h.pattern.as_str(), h.admin),
+                ("drain_leaving_remains", Some(Admin::Drain)),
+                "{line}"
+            );
+        }
     }
 
     #[test]
