@@ -248,9 +248,11 @@ fn in_line<'l>(line: &'l [u8], t: Cow<'_, str>) -> Option<&'l [u8]> {
 
 /// Docker's json-file driver: one JSON object per line. `log` is the line
 /// as written (its newline kept), `time` RFC 3339 with nanoseconds. Docker
-/// cuts a line longer than 16 KiB (HAProxy's with `log ... len 65535` and a
-/// long URI or captured headers) into records of which only the last ends
-/// its `log` with the newline: the others are parts, joined as CRI's are.
+/// cuts a line longer than its 16 KiB buffer (HAProxy's with `log ... len
+/// 65535` and a long URI or captured headers) into records of which only
+/// the last ends its `log` with the newline: the others are parts of a
+/// full buffer each, joined as CRI's are. A shorter `log` without a newline
+/// is a whole line (a shipper's record that dropped it), never a part.
 fn docker_json(line: &[u8]) -> Option<Envelope<'_>> {
     if !line.starts_with(b"{\"log\":") {
         return None;
@@ -271,13 +273,18 @@ fn docker_json(line: &[u8]) -> Option<Envelope<'_>> {
         time,
         host: None,
         program: None,
-        partial: !l.log.ends_with('\n'),
+        partial: l.log.len() >= DOCKER_BUFFER && !l.log.ends_with('\n'),
         inner: match l.log {
             Cow::Borrowed(s) => Cow::Borrowed(s.as_bytes()),
             Cow::Owned(s) => Cow::Owned(s.into_bytes()),
         },
     })
 }
+
+/// The size of the buffer Docker's log copier fills before it writes a part
+/// of a longer line (moby's `daemon/logger/copier.go`); bytes it could not
+/// encode as UTF-8 are each written as U+FFFD, longer, never shorter.
+const DOCKER_BUFFER: usize = 16 * 1024;
 
 /// `journalctl -o json`: one object per entry. `MESSAGE` is a string, or
 /// an array of bytes when it is not valid UTF-8 or holds control
@@ -867,17 +874,25 @@ mod tests {
         assert_eq!(e.inner.as_ref(), b"127.0.0.1:1 [24/Nov");
     }
 
-    /// Docker's json-file: a record whose `log` has no newline is a part
-    /// (its daemon cuts lines past 16 KiB), the one with it ends the line.
+    /// Docker's json-file: a record whose `log` is a full 16 KiB buffer
+    /// without a newline is a part (its daemon cuts lines there), the one
+    /// with the newline ends the line; a short `log` without one is a
+    /// whole line.
     #[test]
     fn json_file_parts() {
+        let text = "x".repeat(DOCKER_BUFFER);
         let part =
-            br#"{"log":"127.0.0.1:1 [24/Nov","stream":"stdout","time":"2026-11-24T16:23:14.1Z"}"#;
-        let e = open(part);
-        assert!(e.partial && continued(part));
-        assert_eq!(e.inner.as_ref(), b"127.0.0.1:1 [24/Nov");
-        let last = br#"{"log":"/2026:16:23:14.000] fe
-","stream":"stdout","time":"2026-11-24T16:23:14.1Z"}"#;
-        assert!(!open(last).partial && !continued(last));
+            format!(r#"{{"log":"{text}","stream":"stdout","time":"2026-11-24T16:23:14.1Z"}}"#);
+        let e = open(part.as_bytes());
+        assert!(e.partial && continued(part.as_bytes()));
+        assert_eq!(e.inner.as_ref(), text.as_bytes());
+        let last = br#"{"log":"/2026:16:23:14.000] fe\n","stream":"stdout","time":"2026-11-24T16:23:14.1Z"}"#;
+        let e = open(last);
+        assert_eq!((e.kind, e.partial), (Kind::DockerJson, false));
+        assert!(!continued(last));
+        let shipped = br#"{"log":"127.0.0.1:1 [24/Nov/2026:16:23:14.000] fe","stream":"stdout","time":"2026-11-24T16:23:14.1Z"}"#;
+        let e = open(shipped);
+        assert_eq!((e.kind, e.partial), (Kind::DockerJson, false));
+        assert!(!continued(shipped));
     }
 }

@@ -875,26 +875,33 @@ fn runtime_parts_across_chunk_boundaries_are_joined() {
     };
     // A part of line `i`, whether it is the line's last.
     type Part<'a> = &'a dyn Fn(usize, &str, bool) -> String;
-    let forms: [(&str, Part); 2] = [("cri", &cri), ("json-file", &json_file)];
-    for (form, part) in forms {
+    // Each form, the size of its parts, and how many lines of how long a
+    // URL: ~7 MiB of CRI (100-byte parts), ~16 MiB of json-file (Docker
+    // writes a part per full 16 KiB buffer), so that chunk boundaries fall
+    // inside the parts of some line.
+    let forms: [(&str, Part, usize, usize, usize); 2] = [
+        ("cri", &cri, 100, 12_000, 480),
+        ("json-file", &json_file, 16 * 1024, 400, 40_000),
+    ];
+    for (form, part, size, n, url) in forms {
         let dir = tempfile::tempdir().unwrap();
         let mut text = String::new();
-        let n = 12_000;
-        for i in 0..n {
-            // ~600-byte lines (a long URL) in 100-byte parts: ~7 MiB, so
-            // that chunk boundaries fall inside the parts of some line.
-            let line = format!(
+        let line = |i: usize| {
+            format!(
                 "10.0.{}.{}:4000 [02/Dec/2026:10:{:02}:{:02}.000] fe be_app/srv{} 0/0/1/5/6 200 512 - - ---- 1/1/0/0/0 0/0 \"GET /{} HTTP/1.1\"",
                 i % 200,
                 i % 250,
                 (i / 60) % 60,
                 i % 60,
                 i % 3,
-                "x".repeat(480 + i % 37)
-            );
+                "x".repeat(url + i % 37)
+            )
+        };
+        for i in 0..n {
+            let line = line(i);
             let parts: Vec<&str> = line
                 .as_bytes()
-                .chunks(100)
+                .chunks(size)
                 .map(|c| std::str::from_utf8(c).unwrap())
                 .collect();
             for (k, p) in parts.iter().enumerate() {
@@ -902,11 +909,7 @@ fn runtime_parts_across_chunk_boundaries_are_joined() {
             }
         }
         // A line whose last part never came: the file ends inside it.
-        text.push_str(&part(
-            1,
-            "10.0.0.1:4000 [02/Dec/2026:10:00:00.000] fe be_app/srv1 0/0/1/5/6",
-            false,
-        ));
+        text.push_str(&part(1, &line(1)[..size], false));
         let path = dir.path().join("pod.log");
         std::fs::write(&path, &text).unwrap();
         let gz = dir.path().join("pod.log.gz");

@@ -902,9 +902,7 @@ impl Engine {
             let mut parsed = how.read(h.msg);
             match &mut parsed {
                 Some(r) if !haproxy::overridden(&self.patterns, r) => {
-                    if r.backend != b"-" || !self.internal_client(h.msg) {
-                        self.request_line(line, &h, r);
-                    }
+                    self.request_line(line, &h, r);
                     return None;
                 }
                 // The format declared for its frontend reads it.
@@ -916,9 +914,7 @@ impl Engine {
             // By reference: a request is a few hundred bytes, and moving it
             // out of the message was a memmove a line.
             Message::Request(r) => {
-                if r.backend != b"-" || !self.internal_client(h.msg) {
-                    self.request_line(line, &h, r);
-                }
+                self.request_line(line, &h, r);
                 None
             }
             _ => self.other_message(line, h, msg),
@@ -927,6 +923,9 @@ impl Engine {
 
     #[inline(always)]
     fn request_line(&mut self, line: &[u8], h: &syslog::Header, r: &mut Request) {
+        if r.backend == b"-" && self.internal_client(h.msg) {
+            return;
+        }
         if r.accept == haproxy::logformat::UNDATED {
             // A log-format without a date: the header's time.
             match self.header_time(h.stamp) {
