@@ -550,7 +550,7 @@ fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> (usize, Option<io::Error>) {
 
 /// Where to end a chunk of whole lines (`chunk` ends with a newline) so
 /// that the parts of one line a container runtime cut up (CRI `P` parts then
-/// `F`, json-file records without a newline then one with it)
+/// `F`, json-file records of a full 16 KiB buffer then one with the newline)
 /// go to one worker, which joins them: before the trailing run of parts,
 /// if any. A chunk of nothing but parts ends where it is (their
 /// line is far beyond the line limit, and is counted so).

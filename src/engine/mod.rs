@@ -825,8 +825,8 @@ impl Engine {
     }
 
     /// CRI splits a line longer than its buffer (16 KiB) into `P` parts
-    /// ended by an `F` line, Docker's json-file into records whose `log`
-    /// ends without a newline but the last: the parts are kept until the
+    /// ended by an `F` line, Docker's json-file into records of a full
+    /// 16 KiB buffer without a newline but the last: the parts are kept until the
     /// whole line is there (bounded by [`MAX_LINE`]); a part followed by a
     /// line of another form is counted unparsed.
     #[cold]
