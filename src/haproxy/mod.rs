@@ -341,6 +341,13 @@ mod tests {
             ("SIGHUP: Proxy fe_http has no servers. Conn: act(FE+BE): 3+0, 0 pend (0 unass), tot(FE+BE): 120+0.", "sighup_dump"),
             ("Blocking cacheable cookie in response from instance be_app, server srv1.", "cacheable_cookie_blocked"),
             ("-- Logs begin at Mon 2026-11-30 08:00:01 UTC, end at Sun 2026-12-06 01:30:00 UTC. --", "journal_marker"),
+            // ACME certificate renewals (3.2+, src/acme.c's `send_log`s).
+            ("acme: /etc/haproxy/ssl/site.pem: Starting update of the certificate.", "acme"),
+            ("acme: /etc/haproxy/ssl/site.pem: Successful update of the certificate.", "acme"),
+            ("acme: site.pem: invalid HTTP status code 429 when getting Order URL, retrying in 3s (2/3 retries)...", "acme"),
+            ("acme: site.pem: couldn't get a the Order status Aborting. (3/3)", "acme"),
+            ("[NOTICE]   (8) : acme: generate account key '/etc/haproxy/LE.account.key' for acme section 'LE'.", "acme"),
+            ("acme: site.pem: dns-01 requires to set the \"_acme-challenge.example.com\" TXT record to \"abc\" and use the \"acme challenge_ready site.pem domain example.com\" command over the CLI", "acme"),
         ] {
             match classify(&p, line.as_bytes()) {
                 Message::Other(idx) => assert_eq!(p.patterns[idx].name, kind, "{line}"),
