@@ -351,6 +351,67 @@ fn csv_has_a_header_and_a_row_per_server() {
     );
 }
 
+/// A spreadsheet runs a cell that starts with `=`, `+`, `-` or `@` as a
+/// formula (CSV injection): a client can put one in a URL, a sender of
+/// syslog in a host name. Such a cell is written with a `'` in front, as
+/// OWASP advises; a value HAProxy writes itself (`----`) and JSON are kept
+/// as logged.
+#[test]
+fn csv_cells_a_spreadsheet_would_run_are_quoted() {
+    let line = |host: &str, url: &str| {
+        format!("<134>Nov 30 10:00:00 {host} haproxy[1]: 10.0.0.1:1 [30/Nov/2026:10:00:00.000] fe be/s1 0/0/0/1/1 200 1 - - ---- 1/1/0/0/0 0/0 \"GET {url} HTTP/1.1\"\n")
+    };
+    let log = [
+        line("=cmd|'/C.calc'!A0", "=1+2"),
+        line("lb1", "@SUM(A1)"),
+        line("lb1", "-2+3"),
+        line("lb1", "+4"),
+        line("lb1", "/ok"),
+    ]
+    .concat();
+    let csv = |args: &[&str]| {
+        let out = hapwatch_stdin(
+            &[&["analyze", "--format", "csv"], args, &["-"]].concat(),
+            log.as_bytes(),
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let servers = csv(&[]);
+    assert!(
+        servers
+            .lines()
+            .any(|l| l.starts_with("'=cmd|'/C.calc'!A0,be,s1,")),
+        "{servers}"
+    );
+    assert!(
+        servers.lines().any(|l| l.starts_with("lb1,be,s1,")),
+        "{servers}"
+    );
+    let urls = csv(&["--by", "url"]);
+    let keys: Vec<&str> = urls
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
+    for want in ["'=1+2", "'@SUM(A1)", "'-2+3", "'+4", "/ok"] {
+        assert!(keys.contains(&want), "{want}: {urls}");
+    }
+    let terms = csv(&["--by", "termination"]);
+    assert!(terms.lines().any(|l| l.starts_with("--,5,")), "{terms}");
+    let out = hapwatch_stdin(
+        &["analyze", "--format", "json", "--by", "url", "-"],
+        log.as_bytes(),
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = json["by"]["rows"].as_array().unwrap();
+    assert!(rows.iter().any(|r| r["value"] == "=1+2"), "{json}");
+}
+
 #[test]
 fn year_comes_from_request_lines_and_rolls_over() {
     // RFC 3164 health lines across New Year, dated by a request line from 2025.
