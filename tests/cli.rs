@@ -555,10 +555,7 @@ fn skewed_rows(db: &std::path::Path) -> Vec<serde_json::Value> {
 /// its year from its own host, not from another host's request.
 #[test]
 fn a_line_dated_after_its_file_was_written_is_quarantined_offline() {
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("haproxy.log");
-    std::fs::write(
-        &log,
+    let (dir, log) = log_file(
         "\
 2026-11-24T10:00:00Z lb1 haproxy[1]: Server be/s1 is DOWN, reason: Layer4 timeout, check duration: 1001ms. 0 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue.
 2099-11-24T10:00:09Z lb1 haproxy[1]: Server be/s1 is UP, reason: Layer4 check passed, check duration: 0ms. 1 active and 0 backup servers online. 0 sessions requeued, 0 total in queue.
@@ -566,8 +563,7 @@ fn a_line_dated_after_its_file_was_written_is_quarantined_offline() {
 <134>Nov 24 10:00:10 evil haproxy[9]: 10.0.0.9:4000 [24/Nov/2020:10:00:10.000] fe be/s9 0/0/0/1/1 200 10 - - ---- 1/1/0/0/0 0/0 \"GET / HTTP/1.1\"
 <129>Nov 24 10:00:11 lb2 haproxy[1]: Server be/s2 is DOWN, reason: Layer4 timeout, check duration: 2001ms. 1 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue.
 ",
-    )
-    .unwrap();
+    );
     let db = dir.path().join("x.db");
     let r = analyze_json(&["--db", db.to_str().unwrap(), log.to_str().unwrap()]);
     assert_eq!(r["input"]["skewed"], 2, "{}", r["input"]);
@@ -604,10 +600,7 @@ fn a_line_dated_after_its_file_was_written_is_quarantined_offline() {
 /// half a century: quarantined like a date in the future.
 #[test]
 fn a_line_dated_before_haproxy_existed_is_quarantined() {
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("haproxy.log");
-    std::fs::write(
-        &log,
+    let (dir, log) = log_file(
         "\
 1970-01-01T00:00:07Z lb1 haproxy[1]: Server be/s1 is DOWN, reason: Layer4 timeout, check duration: 1001ms. 0 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue.
 <134>Jan  1 00:00:08 lb1 haproxy[1]: 127.0.0.1:1 [01/Jan/1970:00:00:08.000] fe be/s1 0/0/0/1/1 200 1 - - ---- 1/1/0/0/0 0/0 \"GET / HTTP/1.1\"
@@ -615,8 +608,7 @@ fn a_line_dated_before_haproxy_existed_is_quarantined() {
 2026-11-24T10:00:11Z lb1 haproxy[1]: 127.0.0.1:3 [24/Nov/2026:10:00:11.000] fe be/s1 0/0/0/1/1 200 1 - - ---- 1/1/0/0/0 0/0 \"GET / HTTP/1.1\"
 2026-11-24T10:00:12Z lb1 haproxy[1]: Server be/s1 is UP, reason: Layer4 check passed, check duration: 0ms. 1 active and 0 backup servers online. 0 sessions requeued, 0 total in queue.
 ",
-    )
-    .unwrap();
+    );
     let db = dir.path().join("x.db");
     let r = analyze_json(&["--db", db.to_str().unwrap(), log.to_str().unwrap()]);
     assert_eq!(r["input"]["skewed"], 3, "{}", r["input"]);
@@ -646,10 +638,7 @@ fn a_line_dated_before_haproxy_existed_is_quarantined() {
 /// nor a timer longer than any process runs a timer.
 #[test]
 fn a_session_of_weeks_keeps_its_timers() {
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("haproxy.log");
-    std::fs::write(
-        &log,
+    let (dir, log) = log_file(
         "\
 2026-11-24T10:00:00Z lb1 haproxy[1]: 10.0.0.1:5000 [24/Oct/2026:10:00:00.000] fe_tcp be_db/pg1 0/1/2600000000 120 -- 1/1/0/0/0 0/0
 2026-11-24T10:00:01Z lb1 haproxy[1]: 10.0.0.1:5001 [24/Nov/2026:10:00:01.000] fe_tcp be_db/pg1 0/1/4294967396 120 -- 1/1/0/0/0 0/0
@@ -657,8 +646,7 @@ fn a_session_of_weeks_keeps_its_timers() {
 2026-11-24T10:00:02Z lb1 haproxy[1]: 10.0.0.1:5003 [24/Nov/2026:10:00:02.000] fe_tcp be_db/pg1 0/1/999999999999999999 120 -- 1/1/0/0/0 0/0
 2026-11-24T10:00:03Z lb1 haproxy[1]: 10.0.0.2 - - [24/Nov/2026:10:00:03 +0000] \"GET / HTTP/1.1\" 4294967496 2750 \"\" \"\" 33317 661 \"fe\" \"be\" \"ws1\" 10 0 30 69 109 \"----\" 1 1 1 1 0 0 0 \"\" \"\" \"\" \"\"
 ",
-    )
-    .unwrap();
+    );
     let db = dir.path().join("x.db");
     for extra in [vec![], vec!["--db", db.to_str().unwrap()]] {
         let mut args = extra.clone();
@@ -729,10 +717,8 @@ fn a_pipe_by_name_is_read_like_standard_input() {
 /// table, rather than wrapping into a plausible number.
 #[test]
 fn byte_totals_past_u64_stay_at_the_largest() {
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("haproxy.log");
     let line = "2026-11-24T10:00:00Z lb1 haproxy[1]: 10.0.0.1:5000 [24/Nov/2026:10:00:00.000] fe be/s1 0/0/1/2/3 200 999999999999999999 - - ---- 1/1/0/0/0 0/0 \"GET /x HTTP/1.1\"\n";
-    std::fs::write(&log, line.repeat(20)).unwrap();
+    let (dir, log) = log_file(line.repeat(20));
     let db = dir.path().join("x.db");
     for extra in [vec![], vec!["--db", db.to_str().unwrap()]] {
         let mut args = extra.clone();
@@ -752,18 +738,14 @@ fn byte_totals_past_u64_stay_at_the_largest() {
 /// is "is UP" was down since the log began (five minutes), not for a month.
 #[test]
 fn a_tunnel_closing_in_the_log_does_not_open_its_health_window_weeks_before() {
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("haproxy.log");
-    std::fs::write(
-        &log,
+    let (_dir, log) = log_file(
         "\
 2026-11-24T10:00:00Z lb1 haproxy[1]: 10.0.0.1:5000 [25/Oct/2026:10:00:00.000] fe_tcp be_db/pg1 0/1/2592000000 120 -- 1/1/0/0/0 0/0
 2026-11-24T10:00:01Z lb1 haproxy[1]: 10.0.0.1:5001 [24/Nov/2026:10:00:01.000] fe be/s1 0/0/1/2/3 200 100 - - ---- 1/1/0/0/0 0/0 \"GET / HTTP/1.1\"
 2026-11-24T10:05:00Z lb1 haproxy[1]: Server be/s2 is UP, reason: Layer4 check passed, check duration: 0ms. 1 active and 0 backup servers online. 0 sessions requeued, 0 total in queue.
 2026-11-24T10:10:00Z lb1 haproxy[1]: 10.0.0.1:5001 [24/Nov/2026:10:10:00.000] fe be/s1 0/0/1/2/3 200 100 - - ---- 1/1/0/0/0 0/0 \"GET / HTTP/1.1\"
 ",
-    )
-    .unwrap();
+    );
     let r = analyze_json(&["--tz", "UTC", log.to_str().unwrap()]);
     let s2 = server(&r, "be", "s2");
     assert_eq!(s2["down_seconds"], 300.0, "{s2}");
@@ -781,12 +763,9 @@ fn a_tunnel_closing_in_the_log_does_not_open_its_health_window_weeks_before() {
 /// keeps the name as logged.
 #[test]
 fn hostile_bytes_in_names_never_reach_the_terminal() {
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("haproxy.log");
     let srv = "s1\x1b]0;pwned\x07";
     let be = "be\u{202e}x";
-    std::fs::write(
-        &log,
+    let (dir, log) = log_file(
         format!("\
 2026-11-24T10:00:10Z lb1 haproxy[1]: 127.0.0.1:1 [24/Nov/2026:10:00:10.000] fe {be}/{srv} 0/0/0/1/1 200 1 - - ---- 1/1/0/0/0 0/0 \"GET / HTTP/1.1\"
 2026-11-24T10:00:11Z lb1 haproxy[1]: Server {be}/{srv} is DOWN, reason: Layer4 timeout \x1b[2J, check duration: 1001ms. 0 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue.
@@ -795,8 +774,7 @@ fn hostile_bytes_in_names_never_reach_the_terminal() {
 2099-11-24T10:00:09Z lb1 haproxy[1]: Server {be}/{srv} is DOWN, reason: \x1b[31m forged, check duration: 1ms. 0 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue.
 \x1b[5mnot a haproxy line
 "),
-    )
-    .unwrap();
+    );
     let db = dir.path().join("x.db");
     let (l, d) = (log.to_str().unwrap(), db.to_str().unwrap());
     let r = analyze_json(&["--db", d, "--alerts", l]);

@@ -15,6 +15,16 @@ pub fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// `text` written as `haproxy.log` in a new temporary directory: the
+/// directory (the log lives as long as it does; a database can go beside
+/// it) and the log's path.
+pub fn log_file(text: impl AsRef<[u8]>) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("haproxy.log");
+    std::fs::write(&log, text).unwrap();
+    (dir, log)
+}
+
 pub fn hapwatch(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_hapwatch"))
         .args(args)
