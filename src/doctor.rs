@@ -93,6 +93,19 @@ pub fn examine(cfg: &HaproxyConfig) -> Examination {
                 format!("{} {}\n    no option dontlog-normal", p.kind, p.name),
             );
         }
+        // 3.1's `log-steps` logs a transaction once at each step it names,
+        // in the proxy's format unless a `log-profile` gives a step another:
+        // every such line reads as a request.
+        if let Some(steps) = &p.log_steps {
+            let mut names = steps.split([',', ' ']).filter(|s| !s.is_empty());
+            if names.any(|s| s != "close") {
+                find(
+                    &mut out,
+                    format!("{} has `log-steps {steps}`: HAProxy logs a transaction at each of these steps, and each line in a request format is counted as a request (a `log-profile` can give the other steps a format of their own)", at(p)),
+                    format!("{} {}\n    log-steps close", p.kind, p.name),
+                );
+            }
+        }
     }
     for p in cfg.backends() {
         if p.servers.iter().any(|s| s.check) && !p.log_health_checks {
@@ -268,6 +281,27 @@ mod tests {
             "{all:#?}"
         );
         assert!(e.targets[0].contains("no time"), "{:?}", e.targets);
+        // 3.1's `log-steps`: a line a step, each counted as a request.
+        let steps = examine(&cfg(
+            "global\n    log tcp@127.0.0.1:5514 local0\n\
+             defaults\n    mode http\n    log global\n    option httplog\n    log-steps accept,close\n\
+             frontend fe_steps\n    bind :80\n\
+             frontend fe_close\n    log-steps close\n\
+             listen li_all\n    log-steps all\n",
+        ));
+        let all: Vec<String> = (steps.findings.iter())
+            .map(|f| format!("{} => {}", f.what, f.fix))
+            .collect();
+        let has = |a: &str, b: &str| all.iter().any(|f| f.contains(a) && f.contains(b));
+        assert!(
+            has(
+                "frontend fe_steps (h.cfg:8) has `log-steps accept,close`",
+                "frontend fe_steps\n    log-steps close"
+            ),
+            "{all:#?}"
+        );
+        assert!(has("listen li_all", "log-steps close"), "{all:#?}");
+        assert!(!has("fe_close", ""), "{all:#?}");
         let none = examine(&cfg("frontend fe\n    option httplog\n"));
         assert!(
             none.findings[0].what.contains("no `log` target"),

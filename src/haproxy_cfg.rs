@@ -39,6 +39,9 @@ pub struct Proxy {
     pub logs: Vec<String>,
     pub no_log: bool,
     pub dontlog_normal: bool,
+    /// `log-steps` (3.1+), as written (`accept,close`, `all`): the steps of
+    /// a transaction HAProxy logs it at; `None`, once at its end.
+    pub log_steps: Option<String>,
     pub log_health_checks: bool,
     /// `default-server` parameters, in order (inherited from `defaults`):
     /// read before each server's own.
@@ -332,6 +335,7 @@ fn keyword(p: &mut Proxy, w: &[String]) {
             }
         }
         ("option", "dontlog-normal") => p.dontlog_normal = !no,
+        ("log-steps", _) => p.log_steps = (w.len() > 1).then(|| w[1..].join(" ")),
         ("option", "log-health-checks") => p.log_health_checks = !no,
         // A format is one word; older configurations wrote several, joined.
         ("log-format", _) => {
