@@ -2,20 +2,19 @@
 
 use super::Report;
 use crate::haproxy::Timer;
-use std::borrow::Cow;
 
 /// A name from the log as a cell a spreadsheet shows and does not run.
 /// Excel, LibreOffice and Google Sheets take a cell that starts with `=`,
-/// `+`, `-` or `@` (or a tab or carriage return before one) as a formula:
-/// a client can put one in a URL, anyone who can send syslog in a host
-/// name. Such a cell gets a `'` in front (OWASP's advice for CSV
-/// injection). A lone `-` stays: it is HAProxy's "none", and no formula.
+/// `+`, `-` or `@` as a formula (one that starts with a tab or carriage
+/// return may be, too): a client can put one in a URL, anyone who can send
+/// syslog in a host name. Such a cell gets a `'` in front (OWASP's advice
+/// for CSV injection). A lone `-` stays: it is HAProxy's "none", and no formula.
 /// Only names: the figures, and what HAProxy itself writes (termination
 /// states such as `----`), are kept as they are.
-fn name(s: &str) -> Cow<'_, str> {
+fn name(s: &str) -> String {
     match s.as_bytes() {
-        [b'=' | b'+' | b'@' | b'\t' | b'\r', ..] | [b'-', _, ..] => Cow::Owned(format!("'{s}")),
-        _ => Cow::Borrowed(s),
+        [b'=' | b'+' | b'@' | b'\t' | b'\r', ..] | [b'-', _, ..] => format!("'{s}"),
+        _ => s.to_string(),
     }
 }
 
@@ -38,7 +37,7 @@ pub fn render(r: &Report) -> Result<String, ::csv::Error> {
             // URLs and clients come from clients; the other keys (status,
             // termination state, cookie flags, frontend) from HAProxy.
             let value = match by.key {
-                "url" | "client" => name(&row.value).into_owned(),
+                "url" | "client" => name(&row.value),
                 _ => row.value.clone(),
             };
             let mut rec = vec![
@@ -136,9 +135,9 @@ pub fn render(r: &Report) -> Result<String, ::csv::Error> {
     for s in &r.servers {
         let t = &s.traffic;
         let mut row = vec![
-            name(&s.host).into_owned(),
-            name(&s.backend).into_owned(),
-            name(&s.server).into_owned(),
+            name(&s.host),
+            name(&s.backend),
+            name(&s.server),
             s.backup.to_string(),
             s.state.as_str().to_string(),
             t.requests.to_string(),
