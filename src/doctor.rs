@@ -253,12 +253,8 @@ mod tests {
              frontend fe_quiet\n    option httplog\n    option dontlog-normal\n    no log\n\
              frontend fe_lf\n    log-format \"%ci %b/%s %ST\"\n\
              backend be\n    server s 10.0.0.1:80 check\n"));
-        let all: Vec<String> = e
-            .findings
-            .iter()
-            .map(|f| format!("{} => {}", f.what, f.fix))
-            .collect();
-        let has = |a: &str, b: &str| all.iter().any(|f| f.contains(a) && f.contains(b));
+        let all = lines(&e);
+        let has = |a: &str, b: &str| says(&all, a, b);
         assert!(
             has(
                 "frontend fe_none (h.cfg:6) logs no request lines",
@@ -281,7 +277,17 @@ mod tests {
             "{all:#?}"
         );
         assert!(e.targets[0].contains("no time"), "{:?}", e.targets);
-        // 3.1's `log-steps`: a line a step, each counted as a request.
+        let none = examine(&cfg("frontend fe\n    option httplog\n"));
+        assert!(
+            none.findings[0].what.contains("no `log` target"),
+            "{:?}",
+            none.findings
+        );
+    }
+
+    /// 3.1's `log-steps`: a line a step, each counted as a request.
+    #[test]
+    fn log_steps_other_than_close() {
         let steps = examine(&cfg(
             "global\n    log tcp@127.0.0.1:5514 local0\n\
              defaults\n    mode http\n    log global\n    option httplog\n    log-steps accept,close\n\
@@ -289,10 +295,8 @@ mod tests {
              frontend fe_close\n    log-steps close\n\
              listen li_all\n    log-steps all\n",
         ));
-        let all: Vec<String> = (steps.findings.iter())
-            .map(|f| format!("{} => {}", f.what, f.fix))
-            .collect();
-        let has = |a: &str, b: &str| all.iter().any(|f| f.contains(a) && f.contains(b));
+        let all = lines(&steps);
+        let has = |a: &str, b: &str| says(&all, a, b);
         assert!(
             has(
                 "frontend fe_steps (h.cfg:8) has `log-steps accept,close`",
@@ -302,11 +306,17 @@ mod tests {
         );
         assert!(has("listen li_all", "log-steps close"), "{all:#?}");
         assert!(!has("fe_close", ""), "{all:#?}");
-        let none = examine(&cfg("frontend fe\n    option httplog\n"));
-        assert!(
-            none.findings[0].what.contains("no `log` target"),
-            "{:?}",
-            none.findings
-        );
+    }
+
+    /// Each finding as `what => fix`.
+    fn lines(e: &Examination) -> Vec<String> {
+        (e.findings.iter())
+            .map(|f| format!("{} => {}", f.what, f.fix))
+            .collect()
+    }
+
+    /// Whether a finding says `what` and fixes it with `fix`.
+    fn says(all: &[String], what: &str, fix: &str) -> bool {
+        all.iter().any(|f| f.contains(what) && f.contains(fix))
     }
 }
