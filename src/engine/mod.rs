@@ -151,6 +151,12 @@ pub type RateLimited =
 const RATE_LIMITED_SOURCES: usize = 64;
 
 impl Counters {
+    /// Counts an other message, under the kind of pattern `idx`.
+    fn other_of(&mut self, idx: usize) {
+        self.other += 1;
+        bump(&mut self.other_kinds, idx);
+    }
+
     /// Adds a rate-limit notice's count under its daemon and what it names.
     fn rate_limited_by(&mut self, by: &'static str, from: &str, n: u64) {
         let sources = self.rate_limited.entry(by).or_default();
@@ -966,8 +972,7 @@ impl Engine {
     fn internal_client(&mut self, msg: &[u8]) -> bool {
         match self.patterns.find(haproxy::trim_message(msg)) {
             Some((idx, None)) => {
-                self.counters.other += 1;
-                bump(&mut self.counters.other_kinds, idx);
+                self.counters.other_of(idx);
                 true
             }
             _ => false,
@@ -1009,8 +1014,7 @@ impl Engine {
                 })
             }
             Message::Other(idx) => {
-                self.counters.other += 1;
-                bump(&mut self.counters.other_kinds, idx);
+                self.counters.other_of(idx);
                 None
             }
             Message::Unparsed => {
