@@ -96,6 +96,10 @@ pub enum Class {
     Backend,
     /// DNS resolution changed a server's address or state.
     Dns,
+    /// A server's state shown at one moment, not a change (a SIGHUP dump):
+    /// it seeds a server no line told yet and records a transition only
+    /// where it contradicts the log (see `HealthTracker::apply`).
+    Snapshot,
     /// HAProxy itself started, reloaded or stopped (a proxy started or
     /// stopped, a worker forked or exited): kept for the timeline, counted
     /// as "other" by `analyze`.
@@ -467,11 +471,12 @@ impl<'de> Deserialize<'de> for Class {
             "check" => Class::Check,
             "backend" => Class::Backend,
             "dns" => Class::Dns,
+            "snapshot" => Class::Snapshot,
             "process" => Class::Process,
             "other" => Class::Other,
             _ => {
                 return Err(serde::de::Error::custom(format!(
-                    "unknown class `{s}` (expected server, check, backend, dns, process or other)"
+                    "unknown class `{s}` (expected server, check, backend, dns, snapshot, process or other)"
                 )))
             }
         })

@@ -294,3 +294,90 @@ fn rsyslog_repeated_message_reduction_loses_no_request() {
     let srv1 = server(&r, "be_app", "srv1");
     assert_eq!(srv1["requests"], 41, "{srv1}");
 }
+
+/// A HAProxy sent SIGHUP (`kill -HUP`; under master-worker, a worker)
+/// logs every server's state (`SIGHUP: Server be/srv is UP. Conn: ...`).
+/// A server that starts UP and never changes has no line of its own: the
+/// dump says it is UP, not UNKNOWN. A log that lost a server's DOWN line
+/// (a datagram, a rotated file) still tells the transition, at the dump,
+/// with the dump as its cause; one that kept it gets nothing more.
+#[test]
+fn a_real_sighup_dump_tells_what_a_lost_line_did_not() {
+    require_tools(&["haproxy", "python3"]);
+    let (p_fe, p_srv1, p_srv2) = (28760u16, 28761u16, 28762u16);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("haproxy.cfg");
+    let cfg_text = two_server_cfg("stdout format rfc3164 local0", p_fe, p_srv1, p_srv2);
+    std::fs::write(&cfg, cfg_text).unwrap();
+    haproxy_accepts(&cfg);
+    let _srv1 = KillOnDrop(http_server(p_srv1, dir.path()));
+    let mut srv2 = KillOnDrop(http_server(p_srv2, dir.path()));
+    let (out, err) = (dir.path().join("stdout.log"), dir.path().join("stderr.log"));
+    let haproxy = KillOnDrop(
+        std::process::Command::new("haproxy")
+            .args(["-db", "-f"])
+            .arg(&cfg)
+            .stdout(std::fs::File::create(&out).unwrap())
+            .stderr(std::fs::File::create(&err).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+    // The `n`th line holding `what` (HAProxy's own order).
+    let wait_for_line = |what: &str, n: usize| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::fs::read_to_string(&out).unwrap().matches(what).count() < n {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "HAProxy never logged {what:?} {n} times"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    };
+    // srv2 DOWN, UP again, DOWN again.
+    let down = "Server be_app/srv2 is DOWN,";
+    let _ = srv2.0.kill();
+    let _ = srv2.0.wait();
+    wait_for_line(down, 1);
+    srv2 = KillOnDrop(http_server(p_srv2, dir.path()));
+    wait_for_line("Server be_app/srv2 is UP", 1);
+    let _ = srv2.0.kill();
+    let _ = srv2.0.wait();
+    wait_for_line(down, 2);
+    let hup = std::process::Command::new("kill")
+        .args(["-HUP", &haproxy.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    wait_for_line("SIGHUP: Proxy be_app ", 1);
+    drop(haproxy);
+    let log = std::fs::read_to_string(&out).unwrap();
+    let state = |r: &serde_json::Value, s: &str| server(r, "be_app", s)["state"].clone();
+    let story = [
+        "be_app/srv2 UP->DOWN",
+        "be_app/srv2 DOWN->UP",
+        "be_app/srv2 UP->DOWN",
+    ];
+
+    let whole = analyze_json(&[out.to_str().unwrap()]);
+    assert_eq!(transitions(&whole), story, "{log}");
+    assert_eq!(whole["transitions"][2]["pattern"], "server_down");
+    let both = |r: &serde_json::Value| (state(r, "srv1"), state(r, "srv2"));
+    assert_eq!(both(&whole), ("UP".into(), "DOWN".into()));
+
+    // The second DOWN line lost.
+    let last_down = log.rfind(down).unwrap();
+    let line_start = log[..last_down].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = last_down + log[last_down..].find('\n').unwrap() + 1;
+    let (_d, lost) = log_file(format!("{}{}", &log[..line_start], &log[line_end..]));
+    let r = analyze_json(&[lost.to_str().unwrap()]);
+    assert_eq!(transitions(&r), story, "{log}");
+    let t = &r["transitions"][2];
+    assert_eq!(t["pattern"], "sighup_server");
+    assert!(t["cause"].as_str().unwrap().contains("SIGHUP dump"), "{t}");
+    assert_eq!(both(&r), ("UP".into(), "DOWN".into()));
+
+    // HAProxy's stderr holds the same dump, with no time since 2.3.
+    let r = analyze_json(&[err.to_str().unwrap()]);
+    let stderr = std::fs::read_to_string(&err).unwrap();
+    assert_eq!(both(&r), ("UP".into(), "DOWN".into()), "{stderr}");
+}

@@ -156,6 +156,9 @@ pub struct HealthTracker {
 /// The cause of a transition the runtime API showed and no line told.
 pub const RECONCILED: &str = "reconciled from the runtime API";
 
+/// The cause of a transition a SIGHUP dump showed and no line told.
+pub const DUMPED: &str = "shown by a SIGHUP dump (no line told the change)";
+
 impl HealthTracker {
     /// The state HAProxy's runtime API reports for a server at `at`
     /// (`since`: when it says the state began). A server nothing has said
@@ -207,9 +210,63 @@ impl HealthTracker {
         recorded
     }
 
+    /// A server's state as a SIGHUP dump shows it at `at`. HAProxy tells
+    /// there only whether the server is stopped (`DOWN`: DOWN or in
+    /// maintenance) or not (`UP`: UP, STOPPING or DRAIN). A server nothing
+    /// has told yet is seeded, with no transition (as a check line seeds
+    /// it: nothing says when the state began); one the log shows otherwise
+    /// gets a transition with cause [`DUMPED`], the dump's own pattern, and
+    /// counts as reconciled: the line that told the change was lost.
+    fn dumped(&mut self, host: &str, at: Millis, ev: &HealthEvent, report: bool) {
+        let (Some(server), Some(op)) = (&ev.server, ev.op) else {
+            return;
+        };
+        let key = ServerKey {
+            host: host.to_string(),
+            backend: ev.backend.clone(),
+            server: server.clone(),
+        };
+        let window_start = self.window_start;
+        let st = self.servers.entry(key.clone()).or_default();
+        if st.blank() || st.from_check {
+            self.touched.mark(&mut st.touched, || key);
+            st.events += 1;
+            (st.op, st.admin) = (Some(op), Some(Admin::Ready));
+            st.since = st.since.or(window_start);
+            st.from_check = false;
+            return;
+        }
+        let running = op != Op::Down;
+        let shown = match st.label() {
+            Label::Up | Label::Stopping | Label::Drain => running,
+            Label::Down | Label::Maint => !running,
+            Label::Unknown => false,
+        };
+        if shown {
+            st.events += 1;
+            return;
+        }
+        // Running while in maintenance: it left it (to READY, the likelier;
+        // the dump does not tell DRAIN apart).
+        let admin = (running && st.admin == Some(Admin::Maint)).then_some(Admin::Ready);
+        let told = HealthEvent {
+            class: Class::Server,
+            op: Some(op),
+            admin,
+            cause: Some(DUMPED.to_string()),
+            ..ev.clone()
+        };
+        let before = self.transitions.len();
+        self.apply(host, at, &told, report);
+        self.reconciled += (self.transitions.len() > before) as u64;
+    }
+
     /// Applies one health event at event time `at`. `report` is false for
     /// events before the window (they set the state but list nothing).
     pub fn apply(&mut self, host: &str, at: Millis, ev: &HealthEvent, report: bool) {
+        if ev.class == Class::Snapshot {
+            return self.dumped(host, at, ev, report);
+        }
         if ev.class == Class::Process {
             if self.keep_checks && report {
                 self.process.push(crate::model::ProcessEvent {
@@ -521,5 +578,79 @@ mod tests {
         t.apply("", 3_000, &ev(short_down), true);
         let got: Vec<_> = t.transitions.iter().map(|t| (t.from, t.to)).collect();
         assert_eq!(got, [(Label::Up, Label::Down)]);
+    }
+
+    /// A SIGHUP dump (`SIGHUP: Server be/s1 is UP. Conn: ...`) says, at one
+    /// moment, whether each server is stopped: it seeds a server no line
+    /// told yet, agrees with what HAProxy shows as running or stopped (DRAIN
+    /// and STOPPING run, MAINT is stopped), and records a transition where
+    /// it contradicts the log (the line that told the change was lost).
+    #[test]
+    fn a_sighup_dump_seeds_and_tells_what_the_log_lost() {
+        let dump = |srv: &str, state: &str| {
+            ev(&format!(
+                "SIGHUP: Server be/{srv} is {state}. Conn: 0 act, 0 pend, 12 tot."
+            ))
+        };
+        let mut t = HealthTracker::default();
+        // Seeded, no transition: nothing said when the state began.
+        t.apply("", 1_000, &dump("s9", "UP"), true);
+        t.apply("", 1_000, &dump("s8", "DOWN"), true);
+        let label = |t: &HealthTracker, s: &str| {
+            t.servers
+                .iter()
+                .find(|(k, _)| k.server == s)
+                .map(|(_, st)| st.label())
+        };
+        assert_eq!(label(&t, "s9"), Some(Label::Up));
+        assert_eq!(label(&t, "s8"), Some(Label::Down));
+        assert!(t.transitions.is_empty(), "{:?}", t.transitions);
+        // DOWN told, its UP lost: the dump's UP is the transition.
+        t.apply("", 2_000, &ev(DOWN), true);
+        t.apply("", 9_000, &dump("s1", "UP"), true);
+        let got: Vec<_> = t.transitions.iter().map(|t| (t.from, t.to, t.at)).collect();
+        assert_eq!(
+            got,
+            [
+                (Label::Up, Label::Down, 2_000),
+                (Label::Down, Label::Up, 9_000)
+            ]
+        );
+        let last = t.transitions.last().unwrap();
+        assert_eq!(last.pattern, "sighup_server");
+        assert!(
+            last.cause.as_deref().unwrap().contains("SIGHUP"),
+            "{last:?}"
+        );
+        assert_eq!(t.reconciled, 1);
+        // What the dump shows as the same: no transition.
+        let drain = "Server be/s2 enters drain state. 1 active and 0 backup servers online. 0 sessions requeued, 0 total in queue.";
+        let maint = "Server be/s3 is going DOWN for maintenance. 1 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue.";
+        let stopping = "Server be/s4 is stopping, reason: Layer7 check passed, code: 200, info: \"OK\", check duration: 1ms. 1 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue.";
+        for line in [drain, maint, stopping] {
+            t.apply("", 10_000, &ev(line), true);
+        }
+        let n = t.transitions.len();
+        t.apply("", 11_000, &dump("s2", "UP"), true);
+        t.apply("", 11_000, &dump("s3", "DOWN"), true);
+        t.apply("", 11_000, &dump("s4", "UP"), true);
+        t.apply("", 11_000, &dump("s1", "UP"), true);
+        assert_eq!(t.transitions.len(), n, "{:?}", &t.transitions[n..]);
+        // MAINT shown running: it left maintenance unlogged.
+        t.apply("", 12_000, &dump("s3", "UP"), true);
+        assert_eq!(label(&t, "s3"), Some(Label::Up));
+        // A dump older than the last state line applied changes nothing.
+        t.apply("", 13_000, &ev(DOWN), true);
+        t.apply("", 12_500, &dump("s1", "UP"), true);
+        assert_eq!(label(&t, "s1"), Some(Label::Down));
+        // The proxy's own line: no server available opens the period.
+        t.apply(
+            "",
+            14_000,
+            &ev("SIGHUP: Proxy be has no server available ! Conn: act(FE+BE): 0+0, 0 pend (0 unass), tot(FE+BE): 0+3."),
+            true,
+        );
+        let b = &t.backends[&(String::new(), "be".to_string())];
+        assert_eq!((b.no_server.len(), b.no_server[0].start), (1, 14_000));
     }
 }

@@ -335,9 +335,9 @@ mod tests {
             ("-- No entries --", "journal_marker"),
             // A process sent SIGHUP dumps its servers (src/haproxy.c).
             ("SIGHUP received, dumping servers states for proxy be_app.", "sighup_dump"),
-            ("SIGHUP: Server be_app/srv2 is DOWN. Conn: 0 act, 0 pend, 17 tot.", "sighup_dump"),
+            ("SIGHUP received, dumping servers states.", "sighup_dump"),
             ("SIGHUP: Proxy be_app has 2 active servers and 0 backup servers available. Conn: act(FE+BE): 0+0, 0 pend (0 unass), tot(FE+BE): 0+45.", "sighup_dump"),
-            ("SIGHUP: Proxy be_tcp has no server available ! Conn: act(FE+BE): 0+0, 0 pend (0 unass), tot(FE+BE): 0+3.", "sighup_dump"),
+            ("SIGHUP: Proxy be_tcp is running on backup servers ! Conn: act(FE+BE): 0+0, 0 pend (0 unass), tot(FE+BE): 0+3.", "sighup_dump"),
             ("SIGHUP: Proxy fe_http has no servers. Conn: act(FE+BE): 3+0, 0 pend (0 unass), tot(FE+BE): 120+0.", "sighup_dump"),
             ("Blocking cacheable cookie in response from instance be_app, server srv1.", "cacheable_cookie_blocked"),
             ("-- Logs begin at Mon 2026-11-30 08:00:01 UTC, end at Sun 2026-12-06 01:30:00 UTC. --", "journal_marker"),

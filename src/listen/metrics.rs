@@ -792,7 +792,7 @@ impl prometheus_client::collector::Collector for Collector {
         counter(
             &mut enc,
             "hapwatch_reconciled",
-            "Transitions recorded because the runtime API showed a state no line told (lost datagrams)",
+            "Transitions recorded because the runtime API or a SIGHUP dump showed a state no line told (lost datagrams)",
             [(vec![], s.snapshot.lock().expect("snapshot lock").reconciled)],
         )?;
         counter(
