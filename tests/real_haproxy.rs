@@ -340,6 +340,9 @@ fn a_real_sighup_dump_tells_what_a_lost_line_did_not() {
     wait_for_line(down, 1);
     srv2 = KillOnDrop(http_server(p_srv2, dir.path()));
     wait_for_line("Server be_app/srv2 is UP", 1);
+    // A second apart: the same message in the same second (RFC 3164
+    // times) is taken for the same message received twice.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
     let _ = srv2.0.kill();
     let _ = srv2.0.wait();
     wait_for_line(down, 2);
@@ -360,9 +363,15 @@ fn a_real_sighup_dump_tells_what_a_lost_line_did_not() {
 
     let whole = analyze_json(&[out.to_str().unwrap()]);
     assert_eq!(transitions(&whole), story, "{log}");
-    assert_eq!(whole["transitions"][2]["pattern"], "server_down");
+    assert_eq!(whole["transitions"][2]["pattern"], "server_down", "{log}");
     let both = |r: &serde_json::Value| (state(r, "srv1"), state(r, "srv2"));
     assert_eq!(both(&whole), ("UP".into(), "DOWN".into()));
+    // HAProxy's internal `<HTTPCLIENT>` proxy, dumped too, is no backend
+    // without a server; every line of the dump is read.
+    assert_eq!(whole["input"]["unparsed"], 0, "{log}");
+    for b in whole["backends"].as_array().unwrap() {
+        assert_eq!(b["no_server_periods"], serde_json::json!([]), "{b}");
+    }
 
     // The second DOWN line lost.
     let last_down = log.rfind(down).unwrap();

@@ -339,6 +339,9 @@ mod tests {
             ("SIGHUP: Proxy be_app has 2 active servers and 0 backup servers available. Conn: act(FE+BE): 0+0, 0 pend (0 unass), tot(FE+BE): 0+45.", "sighup_dump"),
             ("SIGHUP: Proxy be_tcp is running on backup servers ! Conn: act(FE+BE): 0+0, 0 pend (0 unass), tot(FE+BE): 0+3.", "sighup_dump"),
             ("SIGHUP: Proxy fe_http has no servers. Conn: act(FE+BE): 3+0, 0 pend (0 unass), tot(FE+BE): 120+0.", "sighup_dump"),
+            // HAProxy's own HTTP client: no backend of the configuration.
+            ("SIGHUP: Server <HTTPCLIENT>/<HTTPSCLIENT> is UP. Conn: 0 act, 0 pend, 0 tot.", "sighup_dump"),
+            ("SIGHUP: Proxy <HTTPCLIENT> has no server available ! Conn: act(FE+BE): 0+0, 0 pend (0 unass), tot(FE+BE): 0+0.", "sighup_dump"),
             ("Blocking cacheable cookie in response from instance be_app, server srv1.", "cacheable_cookie_blocked"),
             ("-- Logs begin at Mon 2026-11-30 08:00:01 UTC, end at Sun 2026-12-06 01:30:00 UTC. --", "journal_marker"),
             // ACME certificate renewals (3.2+, src/acme.c's `send_log`s).
