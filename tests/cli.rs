@@ -1117,3 +1117,32 @@ fn the_report_is_the_same_whichever_worker_reads_a_chunk() {
         }
     }
 }
+
+/// `<NOSRV>` is HAProxy's word for "no server": the requests that reached
+/// none are a row of their own (as halog lists them), but it is not one of
+/// the backend's servers and has no state; `status` counts it so too.
+#[test]
+fn nosrv_is_a_row_but_not_a_server() {
+    let f = fx("haproxy-udp-rfc3164.log");
+    let r = analyze_json(&[&f]);
+    assert_eq!(server(&r, "be_tcp", "<NOSRV>")["requests"], 18);
+    assert_eq!(backend(&r, "be_tcp")["servers"], 2);
+    let out = hapwatch(&["analyze", "--color", "never", &f]);
+    let table = String::from_utf8(out.stdout).unwrap();
+    let words = |needle: &str, section: &str| -> Vec<String> {
+        let from = table.find(section).unwrap();
+        let line = table[from..].lines().find(|l| l.contains(needle)).unwrap();
+        line.split_whitespace().map(str::to_string).collect()
+    };
+    // HOST BACKEND SERVER STATE ...; HOST BACKEND SERVERS ...
+    assert_eq!(words("<NOSRV>", "SERVERS")[3], "-", "{table}");
+    assert_eq!(words("be_tcp", "BACKENDS")[2], "2", "{table}");
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("h.db");
+    let db = db.to_str().unwrap();
+    assert!(hapwatch(&["analyze", "--db", db, &f]).status.success());
+    let out = hapwatch(&["status", "--db", db, "--color", "never"]);
+    let status = String::from_utf8(out.stdout).unwrap();
+    let row = status.lines().find(|l| l.contains("<NOSRV>")).unwrap();
+    assert_eq!(row.split_whitespace().nth(3), Some("-"), "{status}");
+}

@@ -474,7 +474,8 @@ impl Report {
             if let Some(s) = &stats {
                 b.0.merge(s);
             }
-            b.1 += 1;
+            // `<NOSRV>`'s requests are the backend's, but it is no server.
+            b.1 += !crate::inventory::is_placeholder(&k.server) as usize;
             if !f.selects(&k.host, &k.backend, Some(&k.server)) {
                 continue;
             }

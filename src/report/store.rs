@@ -118,7 +118,7 @@ pub fn status_table(servers: &[ServerRow], backends: &[BackendRow], color: bool)
                     host(&s.host).to_string(),
                     s.backend.clone(),
                     super::table::server_name(&s.server, s.backup, s.inventory),
-                    s.state.clone(),
+                    super::table::state_cell(&s.server, &s.state),
                     s.since.clone().unwrap_or_else(|| "-".into()),
                     s.check.clone().unwrap_or_else(|| "-".into()),
                     s.last_request.clone().unwrap_or_else(|| "-".into()),

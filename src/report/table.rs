@@ -159,6 +159,15 @@ fn dur(s: f64) -> String {
 }
 
 /// `s1 (backup)`, `s3 (no event yet)`, `s9 (not in the configuration)`.
+/// A server's state; `-` for `<NOSRV>`, which is no server and has none.
+pub fn state_cell(server: &str, state: &str) -> String {
+    if crate::inventory::is_placeholder(server) {
+        "-".to_string()
+    } else {
+        state.to_string()
+    }
+}
+
 pub fn server_name(server: &str, backup: bool, inventory: Option<&str>) -> String {
     let mut s = server.to_string();
     if backup {
@@ -457,7 +466,7 @@ pub fn render(r: &Report, color: bool) -> String {
                     host(&s.host).to_string(),
                     s.backend.clone(),
                     server_name(&s.server, s.backup, s.inventory),
-                    s.state.as_str().to_string(),
+                    state_cell(&s.server, s.state.as_str()),
                     t.requests.to_string(),
                     t.status.c2.to_string(),
                     t.status.c3.to_string(),
