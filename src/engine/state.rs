@@ -213,10 +213,12 @@ impl HealthTracker {
     /// A server's state as a SIGHUP dump shows it at `at`. HAProxy tells
     /// there only whether the server is stopped (`DOWN`: DOWN or in
     /// maintenance) or not (`UP`: UP, STOPPING or DRAIN). A server nothing
-    /// has told yet is seeded, with no transition (as a check line seeds
-    /// it: nothing says when the state began); one the log shows otherwise
-    /// gets a transition with cause [`DUMPED`], the dump's own pattern, and
-    /// counts as reconciled: the line that told the change was lost.
+    /// has told yet is seeded, with no transition, as of `at` (as the
+    /// runtime API seeds it: the time before, in a state nothing told, is
+    /// counted in none, so a dump hours into a log does not make a server
+    /// DOWN for those hours); one the log shows otherwise gets a transition
+    /// with cause [`DUMPED`], the dump's own pattern, and counts as
+    /// reconciled: the line that told the change was lost.
     fn dumped(&mut self, host: &str, at: Millis, ev: &HealthEvent, report: bool) {
         let (Some(server), Some(op)) = (&ev.server, ev.op) else {
             return;
@@ -226,13 +228,12 @@ impl HealthTracker {
             backend: ev.backend.clone(),
             server: server.clone(),
         };
-        let window_start = self.window_start;
         let st = self.servers.entry(key.clone()).or_default();
         if st.blank() || st.from_check {
             self.touched.mark(&mut st.touched, || key);
             st.events += 1;
             (st.op, st.admin) = (Some(op), Some(Admin::Ready));
-            st.since = st.since.or(window_start);
+            st.since = Some(at);
             st.from_check = false;
             return;
         }
@@ -592,8 +593,12 @@ mod tests {
                 "SIGHUP: Server be/{srv} is {state}. Conn: 0 act, 0 pend, 12 tot."
             ))
         };
-        let mut t = HealthTracker::default();
-        // Seeded, no transition: nothing said when the state began.
+        let mut t = HealthTracker {
+            window_start: Some(0),
+            ..Default::default()
+        };
+        // Seeded, no transition, as of the dump: nothing said what the
+        // state was before.
         t.apply("", 1_000, &dump("s9", "UP"), true);
         t.apply("", 1_000, &dump("s8", "DOWN"), true);
         let label = |t: &HealthTracker, s: &str| {
@@ -652,5 +657,9 @@ mod tests {
         );
         let b = &t.backends[&(String::new(), "be".to_string())];
         assert_eq!((b.no_server.len(), b.no_server[0].start), (1, 14_000));
+        // s8, seeded DOWN at 1 s: down from then, not from the window's start.
+        t.finish(20_000);
+        let s8 = t.servers.iter().find(|(k, _)| k.server == "s8").unwrap().1;
+        assert_eq!(s8.time_in.get(&Label::Down), Some(&19_000));
     }
 }
