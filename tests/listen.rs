@@ -3518,3 +3518,71 @@ fn a_scrape_of_many_servers_is_sent_as_it_is_encoded() {
         text.len() >> 20
     );
 }
+
+/// A SIGHUP dump received live that contradicts what the lines told (srv1
+/// was UP, its DOWN datagram lost): the transition it tells fires srv1's
+/// DOWN alert with the dump as its cause, and counts as reconciled; srv2,
+/// which no line told, is seeded UP with no alert.
+#[test]
+fn a_sighup_dump_received_live_fires_the_down_a_lost_datagram_did_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let exec_out = dir.path().join("exec.jsonl");
+    let rules = rules_file(
+        dir.path(),
+        format!(
+            "[[sinks]]\nkind = \"exec\"\ncommand = [\"tee\", \"-a\", \"{}\"]\n",
+            exec_out.display()
+        ),
+    );
+    let mut l = Listen::start(&[
+        "--udp",
+        "127.0.0.1:28770",
+        "--metrics",
+        "127.0.0.1:28771",
+        "--rules",
+        rules.to_str().unwrap(),
+        "--reorder-window",
+        "0s",
+    ]);
+    let u = UdpSocket::bind("127.0.0.1:0").unwrap();
+    for line in [
+        UP_AT,
+        "<133>Nov 24 19:00:09 haproxy[1]: SIGHUP received, dumping servers states for proxy be_app.",
+        "<133>Nov 24 19:00:09 haproxy[1]: SIGHUP: Server be_app/srv1 is DOWN. Conn: 0 act, 0 pend, 12 tot.",
+        "<133>Nov 24 19:00:09 haproxy[1]: SIGHUP: Server be_app/srv2 is UP. Conn: 0 act, 0 pend, 30 tot.",
+        "<133>Nov 24 19:00:09 haproxy[1]: SIGHUP: Proxy be_app has 1 active servers and 0 backup servers available. Conn: act(FE+BE): 0+0, 0 pend (0 unass), tot(FE+BE): 0+42.",
+    ] {
+        u.send_to(line.as_bytes(), "127.0.0.1:28770").unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    wait_metric(28771, "hapwatch_reconciled_total", 1);
+    wait_for("the DOWN alert", || {
+        std::fs::read_to_string(&exec_out).is_ok_and(|s| !s.is_empty())
+    });
+    std::thread::sleep(Duration::from_millis(500)); // nothing more may come
+    let exec = std::fs::read_to_string(&exec_out).unwrap();
+    let alerts: Vec<serde_json::Value> = exec
+        .lines()
+        .map(|s| serde_json::from_str(s).unwrap())
+        .collect();
+    assert_eq!(alerts.len(), 1, "{exec}");
+    assert_eq!(alerts[0]["status"], "firing", "{exec}");
+    assert_eq!(alerts[0]["labels"]["server"], "srv1", "{exec}");
+    assert!(exec.contains("SIGHUP dump"), "{exec}");
+    let m = metrics(28771);
+    assert!(l.stop().0.success());
+    let status = l.json("status");
+    let state = |s: &str| {
+        status["servers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["server"] == s)
+            .map(|x| x["state"].clone())
+    };
+    assert_eq!(state("srv1"), Some("DOWN".into()), "{status}");
+    assert_eq!(state("srv2"), Some("UP".into()), "{status}");
+    // Every line of the dump read (its proxy's counts among the others).
+    assert!(m.contains("hapwatch_messages_unparsed_total{"), "{m}");
+    assert_eq!(metric(&m, "hapwatch_messages_unparsed_total"), 0, "{m}");
+}
