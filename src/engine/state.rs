@@ -114,10 +114,11 @@ fn check_op(c: &CheckDetails) -> Option<Op> {
 
 /// What a state message implies about the state before it, when it is the
 /// first thing seen of a server: `is UP` after checks means it was DOWN,
-/// `leaving maintenance` means MAINT.
+/// as `was DOWN and now enters maintenance` says; `leaving maintenance`
+/// means MAINT.
 fn implied_previous(ev: &HealthEvent) -> Option<(Option<Op>, Admin)> {
     match ev.pattern.as_str() {
-        "server_up" => Some((Some(Op::Down), Admin::Ready)),
+        "server_up" | "maint_was_down" => Some((Some(Op::Down), Admin::Ready)),
         "server_down" | "server_stopping" | "maint_going_down" | "drain_enters" => {
             Some((Some(Op::Up), Admin::Ready))
         }
@@ -579,6 +580,23 @@ mod tests {
         t.apply("", 3_000, &ev(short_down), true);
         let got: Vec<_> = t.transitions.iter().map(|t| (t.from, t.to)).collect();
         assert_eq!(got, [(Label::Up, Label::Down)]);
+    }
+
+    /// The first line of a server that says what it was (`was DOWN and
+    /// now enters maintenance`, HAProxy's words for a DOWN server put in
+    /// maintenance, by the CLI, DNS or a reload's server-state file) tells
+    /// the state before too: DOWN -> MAINT, not UNKNOWN -> MAINT.
+    #[test]
+    fn was_down_and_now_enters_maintenance_is_a_transition_from_down() {
+        let mut t = HealthTracker::default();
+        t.apply(
+            "",
+            1_000,
+            &ev("Server be/s1 was DOWN and now enters maintenance (changed from server-state after a reload)."),
+            true,
+        );
+        let got: Vec<_> = t.transitions.iter().map(|t| (t.from, t.to)).collect();
+        assert_eq!(got, [(Label::Down, Label::Maint)]);
     }
 
     /// A SIGHUP dump (`SIGHUP: Server be/s1 is UP. Conn: ...`) says, at one
