@@ -122,7 +122,12 @@ fn implied_previous(ev: &HealthEvent) -> Option<(Option<Op>, Admin)> {
         "server_down" | "server_stopping" | "maint_going_down" | "drain_enters" => {
             Some((Some(Op::Up), Admin::Ready))
         }
-        "maint_leaving" | "dns_resolves_again" => Some((None, Admin::Maint)),
+        // Leaving maintenance, or saying it stays in it: MAINT before.
+        "maint_leaving"
+        | "dns_resolves_again"
+        | "maint_leaving_remains"
+        | "maint_remains_forced"
+        | "dns_resolves_remains" => Some((None, Admin::Maint)),
         "drain_leaving" => Some((Some(Op::Up), Admin::Drain)),
         _ => None,
     }
@@ -597,6 +602,27 @@ mod tests {
         );
         let got: Vec<_> = t.transitions.iter().map(|t| (t.from, t.to)).collect();
         assert_eq!(got, [(Label::Down, Label::Maint)]);
+    }
+
+    /// A server's first line saying it stays in maintenance (`remains in
+    /// forced maintenance`, `... but remains in maintenance`) tells no
+    /// change: MAINT, with no transition into it.
+    #[test]
+    fn remains_in_maintenance_is_no_transition() {
+        for line in [
+            "Backup Server be/s1 remains in forced maintenance.",
+            "Server be/s1 is leaving forced maintenance but remains in maintenance via be/a.",
+            "Server be/s1 ('s1.example.com') resolves again but remains in maintenance.",
+        ] {
+            let mut t = HealthTracker::default();
+            t.apply("", 1_000, &ev(line), true);
+            assert!(t.transitions.is_empty(), "{line}: {:?}", t.transitions);
+            assert_eq!(
+                t.servers.values().next().unwrap().label(),
+                Label::Maint,
+                "{line}"
+            );
+        }
     }
 
     /// A SIGHUP dump (`SIGHUP: Server be/s1 is UP. Conn: ...`) says, at one
