@@ -776,11 +776,7 @@ fn alerts_live_equal_alerts_offline_and_survive_a_restart() {
         std::fs::read_to_string(&jsonl).map_or(0, |t| t.lines().count()) >= alerts.len()
     });
     assert!(l.stop().0.success());
-    let live: Vec<serde_json::Value> = std::fs::read_to_string(&jsonl)
-        .unwrap()
-        .lines()
-        .map(|s| serde_json::from_str(s).unwrap())
-        .collect();
+    let live = received(&jsonl);
     assert!(alerts.iter().any(|a| a["rule"] == "haproxy_server_latency"
         && a["labels"]["server"] == "srv1"
         && a["status"] == "firing"));
@@ -1034,11 +1030,7 @@ fn webhook_retries_until_delivered_once_and_exec_runs() {
     assert_eq!(ok[1]["body"]["status"], "resolved");
     assert_eq!(ok[0]["body"]["labels"]["server"], "srv1");
     assert!(got.iter().all(|r| r["auth"] == "Bearer s3cret"));
-    let exec: Vec<serde_json::Value> = std::fs::read_to_string(&exec_out)
-        .unwrap()
-        .lines()
-        .map(|s| serde_json::from_str(s).unwrap())
-        .collect();
+    let exec = received(&exec_out);
     assert_eq!(exec.len(), 2, "{exec:?}");
     assert!(l.stop().0.success());
     // Nothing left failing.
@@ -3556,32 +3548,22 @@ fn a_sighup_dump_received_live_fires_the_down_a_lost_datagram_did_not() {
         std::thread::sleep(Duration::from_millis(20));
     }
     wait_metric(28771, "hapwatch_reconciled_total", 1);
-    wait_for("the DOWN alert", || {
-        std::fs::read_to_string(&exec_out).is_ok_and(|s| !s.is_empty())
-    });
+    wait_for("the DOWN alert", || !received(&exec_out).is_empty());
     std::thread::sleep(Duration::from_millis(500)); // nothing more may come
-    let exec = std::fs::read_to_string(&exec_out).unwrap();
-    let alerts: Vec<serde_json::Value> = exec
-        .lines()
-        .map(|s| serde_json::from_str(s).unwrap())
-        .collect();
-    assert_eq!(alerts.len(), 1, "{exec}");
-    assert_eq!(alerts[0]["status"], "firing", "{exec}");
-    assert_eq!(alerts[0]["labels"]["server"], "srv1", "{exec}");
-    assert!(exec.contains("SIGHUP dump"), "{exec}");
+    let alerts = received(&exec_out);
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0]["status"], "firing", "{alerts:?}");
+    assert_eq!(alerts[0]["labels"]["server"], "srv1", "{alerts:?}");
+    assert!(alerts[0].to_string().contains("SIGHUP dump"), "{alerts:?}");
     let m = metrics(28771);
     assert!(l.stop().0.success());
     let status = l.json("status");
-    let state = |s: &str| {
-        status["servers"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|x| x["server"] == s)
-            .map(|x| x["state"].clone())
-    };
-    assert_eq!(state("srv1"), Some("DOWN".into()), "{status}");
-    assert_eq!(state("srv2"), Some("UP".into()), "{status}");
+    assert_eq!(
+        server(&status, "be_app", "srv1")["state"],
+        "DOWN",
+        "{status}"
+    );
+    assert_eq!(server(&status, "be_app", "srv2")["state"], "UP", "{status}");
     // Every line of the dump read (its proxy's counts among the others).
     assert!(m.contains("hapwatch_messages_unparsed_total{"), "{m}");
     assert_eq!(metric(&m, "hapwatch_messages_unparsed_total"), 0, "{m}");
