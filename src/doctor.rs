@@ -95,13 +95,14 @@ pub fn examine(cfg: &HaproxyConfig) -> Examination {
         }
         // 3.1's `log-steps` logs a transaction once at each step it names,
         // in the proxy's format unless a `log-profile` gives a step another:
-        // every such line reads as a request.
+        // the response step reads as a request as the close does
+        // (`Request::is_earlier_step` tells only the steps before it).
         if let Some(steps) = &p.log_steps {
             let mut names = steps.split([',', ' ']).filter(|s| !s.is_empty());
             if names.any(|s| s != "close") {
                 find(
                     &mut out,
-                    format!("{} has `log-steps {steps}`: HAProxy logs a transaction at each of these steps, and each line in a request format is counted as a request (a `log-profile` can give the other steps a format of their own)", at(p)),
+                    format!("{} has `log-steps {steps}`: HAProxy logs a transaction at each of these steps: hapwatch counts the accept, request and connect steps apart, but a response step and the close both as the request (a `log-profile` can give the other steps a format of their own)", at(p)),
                     format!("{} {}\n    log-steps close", p.kind, p.name),
                 );
             }
@@ -285,7 +286,8 @@ mod tests {
         );
     }
 
-    /// 3.1's `log-steps`: a line a step, each counted as a request.
+    /// 3.1's `log-steps`: a line a step, a response step and the close
+    /// each counted as a request.
     #[test]
     fn log_steps_other_than_close() {
         let steps = examine(&cfg(

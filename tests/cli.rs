@@ -1146,3 +1146,54 @@ fn nosrv_is_a_row_but_not_a_server() {
     let row = status.lines().find(|l| l.contains("<NOSRV>")).unwrap();
     assert_eq!(row.split_whitespace().nth(3), Some("-"), "{status}");
 }
+
+/// HAProxy 3.2 with `log-steps all` (fixtures/README.md): the accept,
+/// request and connect steps of a transaction are no requests. They were
+/// counted as requests of `fe/<NOSRV>` with status 0 or -1 (four phantom
+/// requests in a log of three), and the connect step once more on the
+/// server.
+#[test]
+fn log_steps_before_the_end_of_a_transaction_are_not_requests() {
+    let f = fx("log-steps/haproxy-3.2-log-steps.log");
+    let r = analyze_json(&[&f]);
+    assert_eq!(r["input"]["lines"], 16);
+    assert_eq!(r["input"]["log_steps"], 9, "{}", r["input"]);
+    // The response step and the close of `/` and `/nope` (told apart by
+    // nothing in the line), `/dead`'s close, the TCP connect step and close.
+    assert_eq!(r["input"]["requests"], 7);
+    let servers = r["servers"].as_array().unwrap();
+    assert!(
+        servers.iter().all(|s| s["server"] != "<NOSRV>"),
+        "{servers:?}"
+    );
+    assert_eq!(server(&r, "be_dead", "d1")["requests"], 1);
+    let s1 = server(&r, "be", "s1");
+    assert_eq!(s1["status"]["5xx"], 0, "{s1}");
+    assert_eq!(s1["errors"], 0, "{s1}");
+    // No status a step had yet: only the statuses HAProxy answered.
+    let by = analyze_json(&["--by", "status", &f]);
+    let statuses: Vec<&str> = by["by"]["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| row["value"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["200", "404", "503"]);
+    // Read up to the status alone (`--errors`), the steps are still steps.
+    let errors = analyze_json(&["--errors", &f]);
+    assert_eq!(errors["input"]["log_steps"], 9);
+    assert_eq!(errors["input"]["requests"], 7);
+    assert_eq!(server(&errors, "be_dead", "d1")["requests"], 1);
+    // The table says what was left out, and why the rest may count twice.
+    let out = hapwatch(&["analyze", "--color", "never", &f]);
+    let table = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        table
+            .contains("9 lines were written before their transaction ended (HAProxy's `log-steps`"),
+        "{table}"
+    );
+    assert!(table.contains("`log-steps close`"), "{table}");
+    // A log without steps says nothing of them.
+    let plain = analyze_json(&[&fx("haproxy-udp-rfc3164.log")]);
+    assert!(plain["input"].get("log_steps").is_none());
+}

@@ -3568,3 +3568,20 @@ fn a_sighup_dump_received_live_fires_the_down_a_lost_datagram_did_not() {
     assert!(m.contains("hapwatch_messages_unparsed_total{"), "{m}");
     assert_eq!(metric(&m, "hapwatch_messages_unparsed_total"), 0, "{m}");
 }
+
+/// HAProxy 3.2's `log-steps all` received live (fixtures/log-steps): the
+/// lines written before a transaction ended are counted on their own, not
+/// as requests.
+#[test]
+fn log_steps_received_live_are_counted_apart_from_requests() {
+    let mut l = Listen::start(&["--udp", "127.0.0.1:28780", "--metrics", "127.0.0.1:28781"]);
+    let log = std::fs::read_to_string(fixture("log-steps/haproxy-3.2-log-steps.log")).unwrap();
+    let u = UdpSocket::bind("127.0.0.1:0").unwrap();
+    for line in log.lines() {
+        u.send_to(line.as_bytes(), "127.0.0.1:28780").unwrap();
+    }
+    let m = wait_metric(28781, "hapwatch_lines_total", 16);
+    assert_eq!(metric(&m, "hapwatch_lines_log_steps_total"), 9, "{m}");
+    assert_eq!(metric(&m, "hapwatch_parse_failures_total"), 0, "{m}");
+    assert!(l.stop().0.success());
+}

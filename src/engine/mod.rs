@@ -94,6 +94,11 @@ pub struct Counters {
     pub stale: u64,
     /// Lines dated past the bound (`--max-skew`): quarantined, not applied.
     pub skewed: u64,
+    /// Request lines of a transaction written before its end (HAProxy
+    /// 3.1's `log-steps`: [`haproxy::Request::is_earlier_step`]): not
+    /// requests. In the JSON only when there are some.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub log_steps: u64,
     /// Lines of servers or hosts past the cap (`--max-servers`,
     /// `--max-hosts`): counted, not kept.
     pub dropped_servers: u64,
@@ -123,6 +128,10 @@ fn nul_runs(line: &[u8]) -> u64 {
         rest = run.map_or(&[][..], |n| &rest[at + n..]);
     }
     runs
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// The pieces of `line` between runs of NUL bytes, blank ones left out.
@@ -182,6 +191,7 @@ impl Counters {
         self.late += o.late;
         self.stale += o.stale;
         self.skewed += o.skewed;
+        self.log_steps += o.log_steps;
         self.dropped_servers += o.dropped_servers;
         self.dropped_hosts += o.dropped_hosts;
         if self.other_kinds.len() < o.other_kinds.len() {
@@ -349,11 +359,14 @@ impl ReadRequest for Whole {
     }
 }
 
-/// Up to the status when the selection turns it down.
+/// Up to the status when the selection turns it down; a line with no
+/// status yet is read whole all the same, to its termination state: it may
+/// be an earlier step of a transaction, which is no request at all
+/// ([`haproxy::Request::is_earlier_step`]).
 impl ReadRequest for select::StatusGate {
     #[inline(always)]
     fn read(self, msg: &[u8]) -> Option<haproxy::Request<'_>> {
-        haproxy::request::parse_gated(msg, |s| self.admits(s))
+        haproxy::request::parse_gated(msg, |s| s <= 0 || self.admits(s))
     }
 }
 
@@ -908,7 +921,11 @@ impl Engine {
             let mut parsed = how.read(h.msg);
             match &mut parsed {
                 Some(r) if !haproxy::overridden(&self.patterns, r) => {
-                    self.request_line(line, &h, r);
+                    if r.is_earlier_step() {
+                        self.earlier_step();
+                    } else {
+                        self.request_line(line, &h, r);
+                    }
                     return None;
                 }
                 // The format declared for its frontend reads it.
@@ -963,6 +980,13 @@ impl Engine {
         }
         self.arrivals.note(host, r.accept + emitted_after(r));
         self.on_request(host, r);
+    }
+
+    /// A line written before its transaction ended (`log-steps`): no
+    /// request. Out of line: few logs have one.
+    #[cold]
+    fn earlier_step(&mut self) {
+        self.counters.log_steps += 1;
     }
 
     /// A request line of HAProxy's own HTTP client (`<OCSP-UPDATE> -/-`),

@@ -153,6 +153,26 @@ impl<'a> Request<'a> {
         }
     }
 
+    /// A line HAProxy 3.1+ wrote at an earlier step of a transaction than
+    /// its end (`log-steps`, `txn_accept`, `txn_request`, `txn_connect`):
+    /// no response yet, or no server connection yet, though nothing went
+    /// wrong. A line written at the end has a termination state other than
+    /// `--` when a phase never completed (a client that left, a server that
+    /// refused), and HTTP one that ended normally has a status; so a
+    /// normal termination with no status (HTTP: `-1`, or `0` at accept),
+    /// or with no connection (TCP: `Tw` or `Tc` of `-1`), is a step. The
+    /// response step and the connect step (TCP) look like the end and
+    /// are not told apart here.
+    #[inline(always)]
+    pub fn is_earlier_step(&self) -> bool {
+        // The status or the timers first: nearly every line has them.
+        let unfinished = match self.mode {
+            Mode::Http | Mode::Clf => self.status <= 0,
+            Mode::Tcp => (self.timers[1] | self.timers[2]) < 0,
+        };
+        unfinished && self.termination.starts_with(b"--")
+    }
+
     /// Captured headers, request line and TLS fields; `None` for TCP.
     pub fn http(&self) -> Option<HttpParts<'a>> {
         let mut p = HttpParts::default();
@@ -761,6 +781,37 @@ mod tests {
 
     fn p(s: &str) -> Request<'_> {
         parse(s.as_bytes()).unwrap_or_else(|| panic!("no parse: {s}"))
+    }
+
+    /// The steps HAProxy 3.2 wrote before a transaction's end
+    /// (fixtures/log-steps), and lines written at the end that also lack a
+    /// status or a connection, but because a phase failed.
+    #[test]
+    fn a_step_before_the_end_is_told_from_an_end_that_failed() {
+        let at = "127.0.0.1:42466 [07/Dec/2026:08:05:56.896]";
+        let steps = [
+            r#"fe fe/<NOSRV> -1/-1/-1/-1/0 0 0 - - ---- 1/1/0/0/0 0/0 "<BADREQ>""#,
+            r#"fe fe/<NOSRV> -1/-1/-1/-1/0 -1 0 - - ---- 1/1/0/0/0 0/0 "GET / HTTP/1.1""#,
+            r#"fe be/s1 0/0/0/-1/0 -1 0 - - ---- 1/1/1/1/0 0/0 "GET / HTTP/1.1""#,
+            "fe_tcp fe_tcp/<NOSRV> -1/-1/0 0 -- 1/1/0/0/0 0/0",
+        ];
+        for s in steps {
+            assert!(p(&format!("{at} {s}")).is_earlier_step(), "{s}");
+        }
+        let ends = [
+            // The response step and the close look alike: both count.
+            r#"fe be/s1 0/0/0/1/1 200 454 - - ---- 1/1/1/1/0 0/0 "GET / HTTP/1.1""#,
+            r#"fe be_dead/d1 0/0/-1/-1/3006 503 217 - - SC-- 1/1/0/0/3 0/0 "GET /dead HTTP/1.1""#,
+            r#"fe fe/<NOSRV> -1/-1/-1/-1/5001 408 212 - - cR-- 1/1/0/0/0 0/0 "<BADREQ>""#,
+            r#"fe be/s1 10/0/1/-1/2012 -1 0 - - CD-- 1/1/0/0/0 0/0 "GET / HTTP/1.1""#,
+            r#"fe be/s1 0/0/0/12/+12 200 +300 - - ---- 1/1/1/1/0 0/0 "GET / HTTP/1.1""#,
+            "fe_tcp be_tcp/s1 1/0/1 455 -- 1/1/0/0/0 0/0",
+            "fe_tcp be_tcp/s1 1/-1/3001 0 SC 1/1/0/0/3 0/0",
+            "fe_tcp be_tcp/s1 1/0/0 0 -- 1/1/1/1/0 0/0",
+        ];
+        for s in ends {
+            assert!(!p(&format!("{at} {s}")).is_earlier_step(), "{s}");
+        }
     }
 
     /// The short path of `Cursor::number` reads every number as the

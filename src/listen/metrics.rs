@@ -101,6 +101,8 @@ pub struct Snapshot {
     pub late: u64,
     pub stale: u64,
     pub skewed: u64,
+    /// See `Counters::log_steps`.
+    pub log_steps: u64,
     pub dropped_servers: u64,
     pub dropped_hosts: u64,
     /// Alert events announced ahead of the reorder window, and those of
@@ -875,6 +877,12 @@ impl prometheus_client::collector::Collector for Collector {
             "hapwatch_lines_skewed",
             "Lines dated more than --max-skew after their receive time (quarantined, not applied)",
             [(vec![], snap.skewed)],
+        )?;
+        counter(
+            &mut enc,
+            "hapwatch_lines_log_steps",
+            "Request lines written before their transaction ended (HAProxy's log-steps: accept, request, connect): not requests",
+            [(vec![], snap.log_steps)],
         )?;
         counter(
             &mut enc,

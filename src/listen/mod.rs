@@ -1066,6 +1066,7 @@ fn publish(p: &mut Pipeline, series: &mut metrics::Publisher, shared: &metrics::
         late: engine.order.late,
         stale: engine.health.stale,
         skewed: engine.counters.skewed,
+        log_steps: engine.counters.log_steps,
         dropped_servers: engine.counters.dropped_servers,
         dropped_hosts: engine.counters.dropped_hosts,
         alert_previews: p.alerts.as_ref().map_or(0, |a| a.previews),

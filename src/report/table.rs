@@ -394,6 +394,14 @@ pub fn render(r: &Report, color: bool) -> String {
     if let (Some(s), Some(e)) = (&r.window.start, &r.window.end) {
         let _ = writeln!(out, "window {s} .. {e} ({})", dur(r.window.seconds));
     }
+    if i.log_steps > 0 {
+        let _ = writeln!(
+            out,
+            "{} lines were written before their transaction ended (HAProxy's `log-steps`: an accept, request or connect step) and are not requests; \
+             a request's response step and its close are both counted (`log-steps close` logs each request once)",
+            i.log_steps
+        );
+    }
     for (by, sources) in &r.input.counts.rate_limited {
         for (from, n) in sources {
             let from = printable(from);
