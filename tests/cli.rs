@@ -1193,6 +1193,15 @@ fn log_steps_before_the_end_of_a_transaction_are_not_requests() {
         "{table}"
     );
     assert!(table.contains("`log-steps close`"), "{table}");
+    // Keep-alive, and clients that left before their request ended: those
+    // ended (`CR--`, status 400), and are requests as without log-steps.
+    let aborts = analyze_json(&[&fx("log-steps/haproxy-3.2-log-steps-aborts.log")]);
+    assert_eq!(aborts["input"]["lines"], 15);
+    assert_eq!(aborts["input"]["log_steps"], 7, "{}", aborts["input"]);
+    assert_eq!(aborts["input"]["requests"], 8);
+    let nosrv = server(&aborts, "fe", "<NOSRV>");
+    assert_eq!(nosrv["requests"], 2, "{nosrv}");
+    assert_eq!(nosrv["status"]["4xx"], 2, "{nosrv}");
     // A log without steps says nothing of them.
     let plain = analyze_json(&[&fx("haproxy-udp-rfc3164.log")]);
     assert!(plain["input"].get("log_steps").is_none());
