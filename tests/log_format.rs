@@ -461,3 +461,78 @@ fn lines_that_do_not_fit_their_frontends_format_are_counted_per_frontend() {
         "{text}"
     );
 }
+
+/// `log-steps` in a `log-format` of the operator's own: its steps are told
+/// as in HAProxy's formats when it logs the status and the termination
+/// state, and never when it does not (every line of it would then look
+/// like a step).
+#[test]
+fn log_steps_are_told_in_a_log_format_that_logs_status_and_termination() {
+    let read = |format: &str, lines: &[&str]| -> serde_json::Value {
+        let input: String = lines
+            .iter()
+            .map(|l| format!("<134>Dec  7 08:05:56 lb1 haproxy[1]: {l}\n"))
+            .collect();
+        let out = hapwatch_stdin(
+            &[
+                "analyze",
+                "--format",
+                "json",
+                "--year",
+                "2026",
+                "--tz",
+                "UTC",
+                "--log-format",
+                format,
+                "-",
+            ],
+            input.as_bytes(),
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    // httplog's items in another order.
+    let moved = "%ci:%cp [%tr] %ft %b/%s %ST %tsc %TR/%Tw/%Tc/%Tr/%Ta %B %{+Q}r";
+    let r = read(
+        moved,
+        &[
+            r#"127.0.0.1:1 [07/Dec/2026:08:05:56.896] fe fe/<NOSRV> 0 ---- -1/-1/-1/-1/0 0 "<BADREQ>""#,
+            r#"127.0.0.1:1 [07/Dec/2026:08:05:56.896] fe fe/<NOSRV> -1 ---- -1/-1/-1/-1/0 0 "GET / HTTP/1.1""#,
+            r#"127.0.0.1:1 [07/Dec/2026:08:05:56.896] fe be/s1 -1 ---- 0/0/0/-1/0 0 "GET / HTTP/1.1""#,
+            r#"127.0.0.1:1 [07/Dec/2026:08:05:56.896] fe be/s1 200 ---- 0/0/0/1/1 454 "GET / HTTP/1.1""#,
+            r#"127.0.0.1:2 [07/Dec/2026:08:05:56.950] fe fe/<NOSRV> 400 CR-- -1/-1/-1/-1/200 0 "<BADREQ>""#,
+        ],
+    );
+    assert_eq!(r["input"]["unparsed"], 0, "{}", r["input"]);
+    assert_eq!(r["input"]["log_steps"], 3, "{}", r["input"]);
+    assert_eq!(r["input"]["requests"], 2);
+    assert_eq!(server(&r, "be", "s1")["requests"], 1);
+    // `%H` before httplog: read by HAProxy's own parser after the name.
+    let host_first = "%H %ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %CC %CS %tsc %ac/%fc/%bc/%sc/%rc %sq/%bq %{+Q}r";
+    let r = read(
+        host_first,
+        &[
+            r#"vm 127.0.0.1:1 [07/Dec/2026:08:05:56.896] fe fe/<NOSRV> -1/-1/-1/-1/0 -1 0 - - ---- 1/1/0/0/0 0/0 "GET / HTTP/1.1""#,
+            r#"vm 127.0.0.1:1 [07/Dec/2026:08:05:56.896] fe be/s1 0/0/0/1/1 200 454 - - ---- 1/1/0/0/0 0/0 "GET / HTTP/1.1""#,
+        ],
+    );
+    assert_eq!(r["input"]["unparsed"], 0, "{}", r["input"]);
+    assert_eq!(r["input"]["log_steps"], 1, "{}", r["input"]);
+    assert_eq!(r["input"]["requests"], 1);
+    // No status logged: `----` with no status is every line, not a step.
+    let no_status = "%ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %B %tsc %{+Q}r";
+    let r = read(
+        no_status,
+        &[
+            r#"127.0.0.1:1 [07/Dec/2026:08:05:56.896] fe be/s1 0/0/0/1/1 454 ---- "GET / HTTP/1.1""#,
+            r#"127.0.0.1:3 [07/Dec/2026:08:05:56.990] fe be/s1 0/0/0/2/2 100 ---- "GET /b HTTP/1.1""#,
+        ],
+    );
+    assert_eq!(r["input"]["unparsed"], 0, "{}", r["input"]);
+    assert!(r["input"].get("log_steps").is_none(), "{}", r["input"]);
+    assert_eq!(r["input"]["requests"], 2);
+}

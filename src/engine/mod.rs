@@ -921,11 +921,7 @@ impl Engine {
             let mut parsed = how.read(h.msg);
             match &mut parsed {
                 Some(r) if !haproxy::overridden(&self.patterns, r) => {
-                    if r.is_earlier_step() {
-                        self.earlier_step();
-                    } else {
-                        self.request_line(line, &h, r);
-                    }
+                    self.request_line(line, &h, r);
                     return None;
                 }
                 // The format declared for its frontend reads it.
@@ -948,6 +944,9 @@ impl Engine {
     fn request_line(&mut self, line: &[u8], h: &syslog::Header, r: &mut Request) {
         if r.backend == b"-" && self.internal_client(h.msg) {
             return;
+        }
+        if r.is_earlier_step() {
+            return self.earlier_step();
         }
         if r.accept == haproxy::logformat::UNDATED {
             // A log-format without a date: the header's time.

@@ -50,6 +50,7 @@ pub fn parse<'a>(f: &LogFormat, line: &'a [u8]) -> Option<Request<'a>> {
     let caps = f.read(line)?;
     let mut r = Request::new(if f.http { Mode::Http } else { Mode::Tcp });
     r.accept = UNDATED;
+    r.steps_told = f.steps_told;
     // Dates by precision: milliseconds, then a zoned second, then %Ts.
     let (mut dated_ms, mut zoned, mut epoch, mut ms, mut tq) = (None, None, None, None, None);
     for (k, item) in f.items.iter().enumerate() {

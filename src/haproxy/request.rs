@@ -95,6 +95,11 @@ pub struct Request<'a> {
     pub request_line: Option<&'a [u8]>,
     /// The accept date carried a zone (`%trg`, `%T`, `%Ts`): it is UTC.
     pub zoned: bool,
+    /// The line logs what tells a `log-steps` step from a transaction's
+    /// end ([`Request::is_earlier_step`]): the termination state, and the
+    /// status (HTTP) or `Tw` and `Tc` (TCP). HAProxy's own formats do; a
+    /// `log-format` may not.
+    pub steps_told: bool,
 }
 
 /// The client as a line logged it.
@@ -150,6 +155,7 @@ impl<'a> Request<'a> {
             tail: b"",
             request_line: None,
             zoned: false,
+            steps_told: false,
         }
     }
 
@@ -170,7 +176,7 @@ impl<'a> Request<'a> {
             Mode::Http | Mode::Clf => self.status <= 0,
             Mode::Tcp => (self.timers[1] | self.timers[2]) < 0,
         };
-        unfinished && self.termination.starts_with(b"--")
+        unfinished && self.steps_told && self.termination.starts_with(b"--")
     }
 
     /// Captured headers, request line and TLS fields; `None` for TCP.
@@ -503,6 +509,7 @@ fn parse_native<'a>(
         tail: if http { tail } else { b"" },
         request_line: None,
         zoned: false,
+        steps_told: true,
     })
 }
 
@@ -769,6 +776,7 @@ fn parse_clf<'a>(i: &'a [u8]) -> R<'a, Request<'a>> {
         tail: i,
         request_line: Some(req),
         zoned,
+        steps_told: true,
     };
     // %CC %CS %hrl %hsl follow; hapwatch does not report them for CLF.
     Ok((b"", r))

@@ -260,6 +260,9 @@ pub struct LogFormat {
     pub items: Vec<Item>,
     /// HTTP aliases in the format: its lines are HTTP lines.
     pub http: bool,
+    /// Its lines log what tells a `log-steps` step from a transaction's
+    /// end (`haproxy::Request::steps_told`).
+    pub steps_told: bool,
     /// The HAProxy option that writes this format (`option httplog`), for
     /// the built-in ones.
     pub option: Option<String>,
@@ -332,6 +335,12 @@ impl LogFormat {
         let http = parts
             .iter()
             .any(|p| matches!(p, Part::Item(i, ..) if HTTP_ONLY.contains(&i.alias.as_str())));
+        let has = |f: Field| items.iter().any(|i| i.field == f);
+        let steps_told = has(Field::Termination)
+            && match http {
+                true => has(Field::Status),
+                false => has(Field::Timer(1)) && has(Field::Timer(2)),
+            };
         Ok(LogFormat {
             name: name.to_string(),
             source: source.to_string(),
@@ -340,6 +349,7 @@ impl LogFormat {
             ops,
             items,
             http,
+            steps_told,
             option: None,
             specialised: false,
             prefix: None,
