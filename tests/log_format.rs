@@ -324,9 +324,9 @@ fn rfc3339_from_now(offset_ms: i64) -> String {
     hapwatch::time::format_rfc3339_ms(now_ms() + offset_ms)
 }
 
-#[test]
-fn a_log_format_given_on_the_command_line() {
-    let line = "<134>Nov 24 16:21:15 lb1 haproxy[1]: 7F00_1 [24/Nov/2026:16:21:15.230] fe_id be_app/srv1 503 12\n";
+/// `analyze` of `input` on standard input, its lines in `format`
+/// (`--log-format`), dated in 2026 on UTC: the JSON report.
+fn analyze_in_format(format: &str, input: &str) -> serde_json::Value {
     let out = hapwatch_stdin(
         &[
             "analyze",
@@ -337,17 +337,23 @@ fn a_log_format_given_on_the_command_line() {
             "--tz",
             "UTC",
             "--log-format",
-            ID_FIRST,
+            format,
             "-",
         ],
-        line.as_bytes(),
+        input.as_bytes(),
     );
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn a_log_format_given_on_the_command_line() {
+    let line = "<134>Nov 24 16:21:15 lb1 haproxy[1]: 7F00_1 [24/Nov/2026:16:21:15.230] fe_id be_app/srv1 503 12\n";
+    let r = analyze_in_format(ID_FIRST, line);
     assert_eq!(r["input"]["requests"], 1);
     let s = server(&r, "be_app", "srv1");
     assert_eq!(s["status"]["5xx"], 1, "{s}");
@@ -473,27 +479,7 @@ fn log_steps_are_told_in_a_log_format_that_logs_status_and_termination() {
             .iter()
             .map(|l| format!("<134>Dec  7 08:05:56 lb1 haproxy[1]: {l}\n"))
             .collect();
-        let out = hapwatch_stdin(
-            &[
-                "analyze",
-                "--format",
-                "json",
-                "--year",
-                "2026",
-                "--tz",
-                "UTC",
-                "--log-format",
-                format,
-                "-",
-            ],
-            input.as_bytes(),
-        );
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap()
+        analyze_in_format(format, &input)
     };
     // httplog's items in another order.
     let moved = "%ci:%cp [%tr] %ft %b/%s %ST %tsc %TR/%Tw/%Tc/%Tr/%Ta %B %{+Q}r";
