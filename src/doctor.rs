@@ -102,7 +102,7 @@ pub fn examine(cfg: &HaproxyConfig) -> Examination {
             if names.any(|s| s != "close") {
                 find(
                     &mut out,
-                    format!("{} has `log-steps {steps}`: HAProxy logs a transaction at each of these steps: hapwatch counts the accept, request and connect steps apart, but a response step and the close both as the request (a `log-profile` can give the other steps a format of their own)", at(p)),
+                    format!("{} has `log-steps {steps}`: HAProxy logs a transaction at each of these steps: hapwatch counts the accept, request and connect steps apart, but a response step and the close both as the request unless the format has `%OG` (a `log-profile` can give the other steps a format of their own)", at(p)),
                     format!("{} {}\n    log-steps close", p.kind, p.name),
                 );
             }

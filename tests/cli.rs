@@ -1188,8 +1188,9 @@ fn log_steps_before_the_end_of_a_transaction_are_not_requests() {
     let out = hapwatch(&["analyze", "--color", "never", &f]);
     let table = String::from_utf8(out.stdout).unwrap();
     assert!(
-        table
-            .contains("9 lines were written before their transaction ended (HAProxy's `log-steps`"),
+        table.contains(
+            "9 lines were written before their transaction ended (HAProxy's `log-steps`)"
+        ),
         "{table}"
     );
     assert!(table.contains("`log-steps close`"), "{table}");
@@ -1202,6 +1203,21 @@ fn log_steps_before_the_end_of_a_transaction_are_not_requests() {
     let nosrv = server(&aborts, "fe", "<NOSRV>");
     assert_eq!(nosrv["requests"], 2, "{nosrv}");
     assert_eq!(nosrv["status"]["4xx"], 2, "{nosrv}");
+    // `%OG` in the format names every step: the response step too.
+    let cfg = fx("log-steps/haproxy-log-origin.cfg");
+    let origin = analyze_json(&[
+        "--haproxy-config",
+        &cfg,
+        &fx("log-steps/haproxy-3.2-log-origin.log"),
+    ]);
+    assert_eq!(origin["input"]["lines"], 9);
+    assert_eq!(origin["input"]["unparsed"], 0, "{}", origin["input"]);
+    assert_eq!(origin["input"]["log_steps"], 6, "{}", origin["input"]);
+    assert_eq!(origin["input"]["requests"], 3);
+    assert_eq!(server(&origin, "be", "s1")["requests"], 1);
+    assert_eq!(server(&origin, "be", "s1")["status"]["2xx"], 1);
+    // The client that left mid-request (`sess_error`) is a request.
+    assert_eq!(server(&origin, "fe", "<NOSRV>")["status"]["4xx"], 1);
     // A log without steps says nothing of them.
     let plain = analyze_json(&[&fx("haproxy-udp-rfc3164.log")]);
     assert!(plain["input"].get("log_steps").is_none());

@@ -509,6 +509,19 @@ fn log_steps_are_told_in_a_log_format_that_logs_status_and_termination() {
     assert_eq!(r["input"]["unparsed"], 0, "{}", r["input"]);
     assert_eq!(r["input"]["log_steps"], 1, "{}", r["input"]);
     assert_eq!(r["input"]["requests"], 1);
+    // `%OG` at the end of a format of its own: the response step by name.
+    let origin_last = "%ci:%cp [%tr] %ft %b/%s %ST %tsc %TR/%Tw/%Tc/%Tr/%Ta %B %{+Q}r %OG";
+    let r = read(
+        origin_last,
+        &[
+            r#"127.0.0.1:1 [07/Dec/2026:08:05:56.896] fe be/s1 200 ---- 0/0/0/1/1 154 "GET / HTTP/1.1" txn_response"#,
+            r#"127.0.0.1:1 [07/Dec/2026:08:05:56.896] fe be/s1 200 ---- 0/0/0/1/1 454 "GET / HTTP/1.1" txn_close"#,
+        ],
+    );
+    assert_eq!(r["input"]["unparsed"], 0, "{}", r["input"]);
+    assert_eq!(r["input"]["log_steps"], 1, "{}", r["input"]);
+    assert_eq!(r["input"]["requests"], 1);
+    assert_eq!(server(&r, "be", "s1")["bytes"], 454);
     // No status logged: `----` with no status is every line, not a step.
     let no_status = "%ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %B %tsc %{+Q}r";
     let r = read(

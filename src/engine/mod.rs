@@ -921,7 +921,7 @@ impl Engine {
             let mut parsed = how.read(h.msg);
             match &mut parsed {
                 Some(r) if !haproxy::overridden(&self.patterns, r) => {
-                    self.request_line(line, &h, r);
+                    self.request_line::<true>(line, &h, r);
                     return None;
                 }
                 // The format declared for its frontend reads it.
@@ -933,7 +933,7 @@ impl Engine {
             // By reference: a request is a few hundred bytes, and moving it
             // out of the message was a memmove a line.
             Message::Request(r) => {
-                self.request_line(line, &h, r);
+                self.request_line::<false>(line, &h, r);
                 None
             }
             _ => self.other_message(line, h, msg),
@@ -941,11 +941,23 @@ impl Engine {
     }
 
     #[inline(always)]
-    fn request_line(&mut self, line: &[u8], h: &syslog::Header, r: &mut Request) {
+    /// `BUILT_IN`: `r` was read by the built-in formats' parser, whose
+    /// lines never name their step (`%OG`): the test of a step is the
+    /// status and termination alone, on the path of nearly every line.
+    fn request_line<const BUILT_IN: bool>(
+        &mut self,
+        line: &[u8],
+        h: &syslog::Header,
+        r: &mut Request,
+    ) {
         if r.backend == b"-" && self.internal_client(h.msg) {
             return;
         }
-        if r.is_earlier_step() {
+        let step = match BUILT_IN {
+            true => r.is_unfinished_step(),
+            false => r.is_earlier_step(),
+        };
+        if step {
             return self.earlier_step();
         }
         if r.accept == haproxy::logformat::UNDATED {

@@ -8,7 +8,7 @@ use crate::patterns::logformat::{unquote, Field, LogFormat};
 use crate::patterns::PatternSet;
 use crate::time::{self, Millis};
 
-use super::request::{self, Mode, Request};
+use super::request::{self, Mode, Request, Steps};
 
 /// The accept date of a line whose format has none: the syslog header's
 /// time is put there by the engine.
@@ -50,7 +50,10 @@ pub fn parse<'a>(f: &LogFormat, line: &'a [u8]) -> Option<Request<'a>> {
     let caps = f.read(line)?;
     let mut r = Request::new(if f.http { Mode::Http } else { Mode::Tcp });
     r.accept = UNDATED;
-    r.steps_told = f.steps_told;
+    r.steps = match f.steps_told {
+        true => Steps::Told,
+        false => Steps::Untold,
+    };
     // Dates by precision: milliseconds, then a zoned second, then %Ts.
     let (mut dated_ms, mut zoned, mut epoch, mut ms, mut tq) = (None, None, None, None, None);
     for (k, item) in f.items.iter().enumerate() {
@@ -113,6 +116,7 @@ pub fn parse<'a>(f: &LogFormat, line: &'a [u8]) -> Option<Request<'a>> {
             Field::RequestLine => r.request_line = Some(v),
             // The load balancer is the syslog header's host, as for its
             // health lines (which never carry %H): one key for both.
+            Field::LogOrigin => r.steps = Steps::of_origin(v),
             Field::Hostname | Field::Text => {}
         }
     }
@@ -137,8 +141,11 @@ pub fn parse<'a>(f: &LogFormat, line: &'a [u8]) -> Option<Request<'a>> {
 /// keep. `None` sends the line down the general path.
 fn after_prefix<'a>(f: &LogFormat, line: &'a [u8]) -> Option<Request<'a>> {
     let p = f.prefix.as_ref()?;
-    let rest = f.prefix_end(line)?;
-    let r = request::parse(&line[rest..])?;
+    let (rest, origin) = f.prefix_end_and_origin(line)?;
+    let mut r = request::parse(&line[rest..])?;
+    if let Some(v) = origin {
+        r.steps = Steps::of_origin(v);
+    }
     fits(&p.builtin, &r).then_some(r)
 }
 

@@ -95,11 +95,36 @@ pub struct Request<'a> {
     pub request_line: Option<&'a [u8]>,
     /// The accept date carried a zone (`%trg`, `%T`, `%Ts`): it is UTC.
     pub zoned: bool,
-    /// The line logs what tells a `log-steps` step from a transaction's
-    /// end ([`Request::is_earlier_step`]): the termination state, and the
-    /// status (HTTP) or `Tw` and `Tc` (TCP). HAProxy's own formats do; a
-    /// `log-format` may not.
-    pub steps_told: bool,
+    /// What the line tells of `log-steps` ([`Request::is_earlier_step`]).
+    pub steps: Steps,
+}
+
+/// What a line tells of the step of its transaction it was written at
+/// (HAProxy 3.1+'s `log-steps`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Steps {
+    /// Nothing: a `log-format` without the log origin (`%OG`) nor what
+    /// else tells (below).
+    Untold,
+    /// The termination state, and the status (HTTP) or `Tw` and `Tc`
+    /// (TCP): HAProxy's own formats, and a `log-format` that logs them.
+    Told,
+    /// `%OG` says the line was written before the end: `txn_accept`,
+    /// `txn_request`, `txn_connect`, `txn_response`.
+    Before,
+    /// `%OG` says it was written at the end (`txn_close`), or at a session
+    /// error or kill, or names an origin HAProxy may add later.
+    End,
+}
+
+impl Steps {
+    /// What a `%OG` value says.
+    pub fn of_origin(v: &[u8]) -> Steps {
+        match v {
+            b"txn_accept" | b"txn_request" | b"txn_connect" | b"txn_response" => Steps::Before,
+            _ => Steps::End,
+        }
+    }
 }
 
 /// The client as a line logged it.
@@ -155,7 +180,7 @@ impl<'a> Request<'a> {
             tail: b"",
             request_line: None,
             zoned: false,
-            steps_told: false,
+            steps: Steps::Untold,
         }
     }
 
@@ -168,15 +193,27 @@ impl<'a> Request<'a> {
     /// normal termination with no status (HTTP: `-1`, or `0` at accept),
     /// or with no connection (TCP: `Tw` or `Tc` of `-1`), is a step. The
     /// response step and the connect step (TCP) look like the end and
-    /// are not told apart here.
+    /// are not told apart that way; a `log-format` with `%OG` (the log
+    /// origin) tells every step by name.
     #[inline(always)]
     pub fn is_earlier_step(&self) -> bool {
+        match self.steps {
+            Steps::Told => self.is_unfinished_step(),
+            Steps::Before => true,
+            Steps::Untold | Steps::End => false,
+        }
+    }
+
+    /// [`Request::is_earlier_step`] for a line whose steps are
+    /// [`Steps::Told`] (every line of HAProxy's own formats).
+    #[inline(always)]
+    pub fn is_unfinished_step(&self) -> bool {
         // The status or the timers first: nearly every line has them.
         let unfinished = match self.mode {
             Mode::Http | Mode::Clf => self.status <= 0,
             Mode::Tcp => (self.timers[1] | self.timers[2]) < 0,
         };
-        unfinished && self.steps_told && self.termination.starts_with(b"--")
+        unfinished && self.termination.starts_with(b"--")
     }
 
     /// Captured headers, request line and TLS fields; `None` for TCP.
@@ -509,7 +546,7 @@ fn parse_native<'a>(
         tail: if http { tail } else { b"" },
         request_line: None,
         zoned: false,
-        steps_told: true,
+        steps: Steps::Told,
     })
 }
 
@@ -776,7 +813,7 @@ fn parse_clf<'a>(i: &'a [u8]) -> R<'a, Request<'a>> {
         tail: i,
         request_line: Some(req),
         zoned,
-        steps_told: true,
+        steps: Steps::Told,
     };
     // %CC %CS %hrl %hsl follow; hapwatch does not report them for CLF.
     Ok((b"", r))

@@ -35,6 +35,9 @@ pub enum Field {
     Timer(usize),
     /// `%Tq` (HAProxy 1.x's request time, read as TR when TR is absent).
     Tq,
+    /// `%OG`: the step of its transaction the line was written at
+    /// (`log-steps`), or a session error.
+    LogOrigin,
     Status,
     Bytes,
     ReqCookie,
@@ -131,7 +134,7 @@ const ALIASES: &[(&str, Field, Shape)] = &[
     ("hrl", Field::Text, Shape::CaptureList),
     ("hs", Field::Text, Shape::Captures),
     ("hsl", Field::Text, Shape::CaptureList),
-    ("OG", Field::Text, Shape::Word),
+    ("OG", Field::LogOrigin, Shape::Word),
     ("pid", Field::Text, Shape::Int),
     ("r", Field::RequestLine, Shape::Text),
     ("rc", Field::Retries, Shape::Int),
@@ -261,7 +264,7 @@ pub struct LogFormat {
     /// HTTP aliases in the format: its lines are HTTP lines.
     pub http: bool,
     /// Its lines log what tells a `log-steps` step from a transaction's
-    /// end (`haproxy::Request::steps_told`).
+    /// end without `%OG` (`haproxy::request::Steps::Told`).
     pub steps_told: bool,
     /// The HAProxy option that writes this format (`option httplog`), for
     /// the built-in ones.
@@ -286,6 +289,10 @@ pub struct Prefix {
     pub builtin: String,
     /// How many parts of the string the built-in format's are.
     run: usize,
+    /// The items in front, and which of them is `%OG`, if one is: its
+    /// value is read (the others are skipped).
+    slots: usize,
+    origin: Option<usize>,
 }
 
 /// The values of one line's items, by the items' order.
@@ -375,7 +382,9 @@ impl LogFormat {
         }
         let front = &self.parts[..self.parts.len() - run.len()];
         let roles = front.iter().all(|p| match p {
-            Part::Item(i, ..) => matches!(i.field, Field::Text | Field::Hostname),
+            Part::Item(i, ..) => {
+                matches!(i.field, Field::Text | Field::Hostname | Field::LogOrigin)
+            }
             _ => true,
         });
         // The front must end where the run starts: after text or a space.
@@ -383,10 +392,16 @@ impl LogFormat {
         if !roles || !ends {
             return false;
         }
+        let items = front.iter().filter(|p| matches!(p, Part::Item(..)));
+        let origin = items
+            .clone()
+            .position(|p| matches!(p, Part::Item(i, ..) if i.field == Field::LogOrigin));
         self.prefix = Some(Prefix {
             ops: scan::prefix_ops(front),
             builtin: builtin.name.clone(),
             run: run.len(),
+            slots: items.count(),
+            origin,
         });
         true
     }
@@ -406,6 +421,18 @@ impl LogFormat {
     pub fn prefix_end(&self, line: &[u8]) -> Option<usize> {
         let p = self.prefix.as_ref()?;
         scan::prefix_end(&p.ops, line)
+    }
+
+    /// [`LogFormat::prefix_end`], and the value of the front's `%OG` when
+    /// it has one.
+    pub fn prefix_end_and_origin<'a>(&self, line: &'a [u8]) -> Option<(usize, Option<&'a [u8]>)> {
+        let p = self.prefix.as_ref()?;
+        let Some(k) = p.origin else {
+            return Some((scan::prefix_end(&p.ops, line)?, None));
+        };
+        let (rest, spans) = scan::prefix_spans(&p.ops, p.slots, line)?;
+        let origin = spans[k].map(|(a, b)| unquote(&line[a..b]));
+        Some((rest, origin))
     }
 
     pub fn for_frontends(mut self, glob: &str) -> Self {

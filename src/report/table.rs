@@ -397,8 +397,8 @@ pub fn render(r: &Report, color: bool) -> String {
     if i.log_steps > 0 {
         let _ = writeln!(
             out,
-            "{} lines were written before their transaction ended (HAProxy's `log-steps`: an accept, request or connect step) and are not requests; \
-             a request's response step and its close are both counted (`log-steps close` logs each request once)",
+            "{} lines were written before their transaction ended (HAProxy's `log-steps`) and are not requests; \
+             unless the log-format has `%OG`, a request's response step and its close look alike and both count (`log-steps close` logs each request once)",
             i.log_steps
         );
     }

@@ -234,6 +234,21 @@ pub(super) fn prefix_end(ops: &[Op], line: &[u8]) -> Option<usize> {
     m.probe().then_some(m.rest)
 }
 
+/// [`prefix_end`], keeping the front's `slots` values.
+pub(super) fn prefix_spans(ops: &[Op], slots: usize, line: &[u8]) -> Option<(usize, Spans)> {
+    let mut spans = vec![None; slots];
+    let mut m = Matcher {
+        ops,
+        line,
+        tail: line.len(),
+        spans: &mut spans,
+        budget: 256 + 8 * line.len(),
+        rest: 0,
+    };
+    let rest = m.probe().then_some(m.rest)?;
+    Some((rest, spans))
+}
+
 struct Matcher<'a> {
     ops: &'a [Op],
     line: &'a [u8],
