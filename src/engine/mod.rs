@@ -130,7 +130,9 @@ fn nul_runs(line: &[u8]) -> u64 {
     runs
 }
 
-fn is_zero(n: &u64) -> bool {
+/// For `#[serde(skip_serializing_if)]`: a count left out while it is 0
+/// (the engine's and the report's).
+pub(crate) fn is_zero(n: &u64) -> bool {
     *n == 0
 }
 
@@ -940,10 +942,10 @@ impl Engine {
         }
     }
 
-    #[inline(always)]
     /// `BUILT_IN`: `r` was read by the built-in formats' parser, whose
     /// lines never name their step (`%OG`): the test of a step is the
     /// status and termination alone, on the path of nearly every line.
+    #[inline(always)]
     fn request_line<const BUILT_IN: bool>(
         &mut self,
         line: &[u8],

@@ -881,7 +881,7 @@ impl prometheus_client::collector::Collector for Collector {
         counter(
             &mut enc,
             "hapwatch_lines_log_steps",
-            "Request lines written before their transaction ended (HAProxy's log-steps: accept, request, connect): not requests",
+            "Request lines written before their transaction ended (HAProxy's log-steps): not requests",
             [(vec![], snap.log_steps)],
         )?;
         counter(

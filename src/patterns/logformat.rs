@@ -320,6 +320,12 @@ impl std::fmt::Display for FormatError {
     }
 }
 
+/// Whether `items` has one of this role ([`LogFormat::has`], also while
+/// the format is being compiled).
+fn has_field(items: &[Item], f: Field) -> bool {
+    items.iter().any(|i| i.field == f)
+}
+
 impl LogFormat {
     pub fn compile(name: &str, source: &str) -> Result<LogFormat, FormatError> {
         let (parts, global) =
@@ -342,7 +348,7 @@ impl LogFormat {
         let http = parts
             .iter()
             .any(|p| matches!(p, Part::Item(i, ..) if HTTP_ONLY.contains(&i.alias.as_str())));
-        let has = |f: Field| items.iter().any(|i| i.field == f);
+        let has = |f: Field| has_field(&items, f);
         let steps_told = has(Field::Termination)
             && match http {
                 true => has(Field::Status),
@@ -462,7 +468,7 @@ impl LogFormat {
 
     /// Whether the format has an item of this role.
     pub fn has(&self, f: Field) -> bool {
-        self.items.iter().any(|i| i.field == f)
+        has_field(&self.items, f)
     }
 
     /// What the format does not give hapwatch, in words an operator acts on.

@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use crate::engine::state::{BackendState, Label, ServerState, Transition};
 use crate::engine::stats::{termination_str, ServerKey, Stats};
-use crate::engine::{Counters, Engine, Filter};
+use crate::engine::{is_zero, Counters, Engine, Filter};
 use crate::haproxy::Timer;
 use crate::inventory::Inventory;
 use crate::time::{format_rfc3339_ms, is_untimed, Millis};
@@ -330,10 +330,6 @@ pub struct ByReport {
 
 fn rfc3339_ms<S: serde::Serializer>(t: &Millis, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&format_rfc3339_ms(*t))
-}
-
-fn is_zero(n: &u64) -> bool {
-    *n == 0
 }
 
 #[derive(Serialize, Debug, Clone)]
