@@ -481,6 +481,11 @@ fn log_steps_are_told_in_a_log_format_that_logs_status_and_termination() {
             .collect();
         analyze_in_format(format, &input)
     };
+    // Lines not understood, steps, requests (steps: 0 when not said).
+    let counts = |r: &serde_json::Value| {
+        let n = |k: &str| r["input"][k].as_u64().unwrap_or(0);
+        (n("unparsed"), n("log_steps"), n("requests"))
+    };
     // httplog's items in another order.
     let moved = "%ci:%cp [%tr] %ft %b/%s %ST %tsc %TR/%Tw/%Tc/%Tr/%Ta %B %{+Q}r";
     let r = read(
@@ -493,9 +498,7 @@ fn log_steps_are_told_in_a_log_format_that_logs_status_and_termination() {
             r#"127.0.0.1:2 [07/Dec/2026:08:05:56.950] fe fe/<NOSRV> 400 CR-- -1/-1/-1/-1/200 0 "<BADREQ>""#,
         ],
     );
-    assert_eq!(r["input"]["unparsed"], 0, "{}", r["input"]);
-    assert_eq!(r["input"]["log_steps"], 3, "{}", r["input"]);
-    assert_eq!(r["input"]["requests"], 2);
+    assert_eq!(counts(&r), (0, 3, 2), "{}", r["input"]);
     assert_eq!(server(&r, "be", "s1")["requests"], 1);
     // `%H` before httplog: read by HAProxy's own parser after the name.
     let host_first = "%H %ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %CC %CS %tsc %ac/%fc/%bc/%sc/%rc %sq/%bq %{+Q}r";
@@ -506,9 +509,7 @@ fn log_steps_are_told_in_a_log_format_that_logs_status_and_termination() {
             r#"vm 127.0.0.1:1 [07/Dec/2026:08:05:56.896] fe be/s1 0/0/0/1/1 200 454 - - ---- 1/1/0/0/0 0/0 "GET / HTTP/1.1""#,
         ],
     );
-    assert_eq!(r["input"]["unparsed"], 0, "{}", r["input"]);
-    assert_eq!(r["input"]["log_steps"], 1, "{}", r["input"]);
-    assert_eq!(r["input"]["requests"], 1);
+    assert_eq!(counts(&r), (0, 1, 1), "{}", r["input"]);
     // `%OG` at the end of a format of its own: the response step by name.
     let origin_last = "%ci:%cp [%tr] %ft %b/%s %ST %tsc %TR/%Tw/%Tc/%Tr/%Ta %B %{+Q}r %OG";
     let r = read(
@@ -518,9 +519,7 @@ fn log_steps_are_told_in_a_log_format_that_logs_status_and_termination() {
             r#"127.0.0.1:1 [07/Dec/2026:08:05:56.896] fe be/s1 200 ---- 0/0/0/1/1 454 "GET / HTTP/1.1" txn_close"#,
         ],
     );
-    assert_eq!(r["input"]["unparsed"], 0, "{}", r["input"]);
-    assert_eq!(r["input"]["log_steps"], 1, "{}", r["input"]);
-    assert_eq!(r["input"]["requests"], 1);
+    assert_eq!(counts(&r), (0, 1, 1), "{}", r["input"]);
     assert_eq!(server(&r, "be", "s1")["bytes"], 454);
     // No status logged: `----` with no status is every line, not a step.
     let no_status = "%ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %B %tsc %{+Q}r";
@@ -531,7 +530,6 @@ fn log_steps_are_told_in_a_log_format_that_logs_status_and_termination() {
             r#"127.0.0.1:3 [07/Dec/2026:08:05:56.990] fe be/s1 0/0/0/2/2 100 ---- "GET /b HTTP/1.1""#,
         ],
     );
-    assert_eq!(r["input"]["unparsed"], 0, "{}", r["input"]);
     assert!(r["input"].get("log_steps").is_none(), "{}", r["input"]);
-    assert_eq!(r["input"]["requests"], 2);
+    assert_eq!(counts(&r), (0, 0, 2), "{}", r["input"]);
 }
