@@ -272,3 +272,47 @@ fn a_backend_that_never_lost_its_servers_spent_zero_seconds_without_not_minus_ze
     let s = backend(&r, "be_app")["no_server_seconds"].as_f64().unwrap();
     assert!(s == 0.0 && s.is_sign_positive(), "{s}");
 }
+
+/// HAProxy in the foreground with its log on its own stderr (`log stderr
+/// format iso`, `haproxy -db 2>FILE`) writes each change twice: a console
+/// message with no time (`[WARNING]  (pid) : Server ...`) then the log
+/// line. The console copy is the same change, not a second one: read as
+/// one, timed by the log line, a server put into maintenance, drained and
+/// made ready within a second, and another that flaps, are told as they
+/// happened, with no flap the copies made up (hapwatch read 15
+/// transitions here, `be_app/s2` going DOWN and UP in the same
+/// millisecond, and a backend without servers for no time at all).
+#[test]
+fn haproxys_console_copy_of_a_change_is_not_a_second_change() {
+    let (got, r) = timed_transitions(&fixture("console/haproxy-stderr-iso.log"), "UTC");
+    let labels: Vec<&str> = got.iter().map(|(_, l)| l.as_str()).collect();
+    assert_eq!(labels, CONSOLE_STORY);
+    let at = |s: &str| hapwatch::time::parse_user_time(s).unwrap();
+    let times: Vec<i64> = got.iter().map(|(t, _)| *t).collect();
+    let logged = [
+        "19.172", "19.785", "20.393", "22.860", "24.668", "25.873", "27.679", "28.882", "30.247",
+        "31.755", "33.100",
+    ]
+    .map(|s| at(&format!("2026-12-07T10:09:{s}Z")));
+    assert_eq!(times, logged, "each change at its log line's time");
+    let i = &r["input"];
+    // Eleven changes, "remains in forced drain mode" and the backend's
+    // "no server available", each twice.
+    assert_eq!(
+        (i["health_events"].as_u64(), i["duplicates"].as_u64()),
+        (Some(26), Some(13)),
+        "{i}"
+    );
+    let periods = &backend(&r, "be_app")["no_server_periods"];
+    assert_eq!(periods.as_array().unwrap().len(), 1, "{periods}");
+    assert_eq!(periods[0]["start"], "2026-12-07T10:09:30.247Z", "{periods}");
+    assert_eq!(periods[0]["end"], "2026-12-07T10:09:31.755Z", "{periods}");
+
+    // Its log on stdout in the raw format, as container images log, and
+    // both streams in one (`docker logs haproxy 2>&1`): no line has a time,
+    // the copies are adjacent, the story is the same.
+    let r = analyze_json(&[fixture("console/haproxy-raw-2to1.log").to_str().unwrap()]);
+    assert_eq!(transitions(&r), CONSOLE_STORY);
+    assert_eq!(r["input"]["duplicates"], 13, "{}", r["input"]);
+    assert_eq!(r["input"]["unparsed"], 0, "{}", r["input"]);
+}

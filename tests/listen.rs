@@ -3000,6 +3000,50 @@ fn stdin_is_a_live_source_until_its_end() {
     );
 }
 
+/// `haproxy -db 2>&1 | hapwatch listen --stdin` with `log stderr format
+/// iso`: each change comes as a console message with no time and a log
+/// line with one. Live, the first copy to arrive stands (timed by its
+/// arrival when it is the console's), the other is its duplicate: each
+/// change is stored once, in order, and pages once.
+#[test]
+fn haproxys_console_copy_received_live_is_not_a_second_change() {
+    let input = std::fs::read_to_string(fixture("console/haproxy-stderr-iso.log")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (db, alerts) = (dir.path().join("live.db"), dir.path().join("alerts.jsonl"));
+    let mut l = std::process::Command::new(env!("CARGO_BIN_EXE_hapwatch"))
+        .args(["listen", "--stdin", "--db", db.to_str().unwrap()])
+        .args(["--alerts-jsonl", alerts.to_str().unwrap()])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // As HAProxy writes them: a change's two copies at once, the next
+    // change later (each console copy is dated by its arrival).
+    let mut stdin = l.stdin.take().unwrap();
+    for line in input.lines() {
+        if line.starts_with('[') {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        writeln!(stdin, "{line}").unwrap();
+        stdin.flush().unwrap();
+    }
+    drop(stdin);
+    let out = l.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let out = hapwatch(&["history", "--db", db.to_str().unwrap(), "--format", "json"]);
+    let h: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(transitions(&h), CONSOLE_STORY, "{h}");
+    let fired = std::fs::read_to_string(&alerts).unwrap();
+    let s2_down = fired
+        .lines()
+        .filter(|l| l.contains("\"server\":\"s2\"") && l.contains("\"status\":\"firing\""))
+        .filter(|l| l.contains("haproxy_backend_server_status"))
+        .count();
+    assert_eq!(s2_down, 3, "{fired}");
+}
+
 #[test]
 fn lines_with_no_time_are_dated_by_their_arrival_and_it_is_said() {
     // `docker logs -f haproxy 2>&1 | hapwatch listen --stdin`: HAProxy's

@@ -390,3 +390,30 @@ fn a_real_sighup_dump_tells_what_a_lost_line_did_not() {
     let stderr = std::fs::read_to_string(&err).unwrap();
     assert_eq!(both(&r), ("UP".into(), "DOWN".into()), "{stderr}");
 }
+
+/// fixtures/capture-console.sh against this machine's HAProxy: each
+/// change written twice on HAProxy's own output (console and log) is told
+/// once, in order, whether the log lines carry a time or not.
+#[test]
+fn fresh_capture_of_haproxys_console_copies() {
+    require_tools(&["haproxy", "python3"]);
+    let dir = capture("capture-console.sh", "28400");
+    for form in ["haproxy-stderr-iso.log", "haproxy-raw-2to1.log"] {
+        let r = analyze_json(&[dir.path().join(form).to_str().unwrap()]);
+        assert_eq!(transitions(&r), CONSOLE_STORY, "{form}");
+        let i = &r["input"];
+        assert_eq!(
+            (i["duplicates"].as_u64(), i["unparsed"].as_u64()),
+            (Some(13), Some(0)),
+            "{form}: {i}"
+        );
+        assert_eq!(
+            backend(&r, "be_app")["no_server_periods"]
+                .as_array()
+                .unwrap()
+                .len(),
+            1,
+            "{form}"
+        );
+    }
+}

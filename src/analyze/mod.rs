@@ -1172,13 +1172,13 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
                 // The chunk's clocks first: the fleet rules compare its
                 // hosts' health lines on one clock.
                 p.fold_arrivals(Some(r.arrivals));
-                for (hint, pending) in r.pending {
+                for (hint, mut pending) in r.pending {
                     if let Some((t, host)) = hint {
                         clock.observe(&host, t);
                         p.engine.arrivals.see(t);
                         p.advance(t);
                     }
-                    let at = p.engine.time_of(&pending, &mut clock);
+                    let at = p.engine.time_of(&mut pending, &mut clock);
                     p.submit_health(at, pending);
                 }
                 // The newest request of the chunk, as far as its minutes go.

@@ -32,6 +32,7 @@ use crate::model::{BackendView, StateEvent};
 use crate::patterns::PatternSet;
 use crate::syslog::{self, Stamp};
 use crate::time::{Millis, YearResolver, Zone};
+use order::{Origin, Output, Pushed};
 
 pub use state::{HealthTracker, Label, Transition};
 pub use stats::{Aggregates, ServerKey, Stats};
@@ -379,6 +380,8 @@ pub struct PendingHealth {
     pub stamp: Stamp,
     /// Identifies the message (host and text) for duplicate suppression.
     pub fingerprint: u64,
+    /// Which of HAProxy's outputs wrote it, to know its copy from the other.
+    pub origin: Origin,
     pub event: Box<HealthEvent>,
     /// The line itself: stored if it is quarantined (skewed) or held by
     /// the reorder window at a live commit.
@@ -446,6 +449,32 @@ fn apply_to(
                 view: after,
             });
         }
+    }
+}
+
+/// Where a health message came from: the console's copy
+/// (`[WARNING]  (8) : Server ...`) or the log's, and its text as both write
+/// it, with its host: without the console's prefix, and without the quotes
+/// the console alone puts around a name (`backend 'be' has no server
+/// available!`).
+fn origin(host: &[u8], msg: &[u8], stamp: Stamp) -> Origin {
+    use std::hash::Hasher;
+    let (output, text) = match haproxy::strip_stderr_prefix(msg) {
+        Some((_, _, text)) => (Output::Console, text),
+        None => (Output::Log, msg),
+    };
+    let mut h = rustc_hash::FxHasher::default();
+    h.write(host);
+    h.write_u8(0xff);
+    // Byte by byte: the hasher's words would differ with the cuts.
+    for &c in haproxy::trim_message(text).iter().filter(|&&c| c != b'\'') {
+        h.write_u8(c);
+    }
+    Origin {
+        output,
+        text: h.finish(),
+        timed: !matches!(stamp, Stamp::None),
+        untimed: false,
     }
 }
 
@@ -1046,6 +1075,7 @@ impl Engine {
                     host: String::from_utf8_lossy(host).into_owned(),
                     stamp,
                     fingerprint: fingerprint(host, h.msg),
+                    origin: origin(host, h.msg, stamp),
                     event,
                     line: line.into(),
                 })
@@ -1270,10 +1300,16 @@ impl Engine {
             ev.class == crate::patterns::Class::Backend || ev.op.is_some() || ev.admin.is_some();
         let key =
             (self.preview && states && self.observe).then(|| (p.host.clone(), ev.backend.clone()));
-        if self
-            .order
-            .push(at, p.fingerprint, (p.host, p.event, p.line))
-        {
+        let pushed = self.order.push_from(
+            at,
+            p.fingerprint,
+            (p.origin, !self.preview),
+            (p.host, p.event, p.line),
+        );
+        if let Pushed::InsteadOf { untimed: true } = pushed {
+            self.counters.untimed -= 1;
+        }
+        if pushed != Pushed::Duplicate {
             self.release_ready();
             if let Some((host, backend)) = key {
                 self.preview(&host, &backend);
@@ -1457,8 +1493,8 @@ impl Engine {
                 self.advance(t);
             }
         }
-        if let Some(p) = pending {
-            let at = self.time_of(&p, clock);
+        if let Some(mut p) = pending {
+            let at = self.time_of(&mut p, clock);
             if matches!(p.stamp, Stamp::NoYear(_) | Stamp::Local(_)) {
                 self.unzoned = Some(at);
             }
@@ -1468,9 +1504,10 @@ impl Engine {
 
     /// The event time of a health line ([`Clock::resolve`]), counting the
     /// lines timed by their arrival rather than a date (`untimed`).
-    pub fn time_of(&mut self, p: &PendingHealth, clock: &mut Clock) -> Millis {
+    pub fn time_of(&mut self, p: &mut PendingHealth, clock: &mut Clock) -> Millis {
         let at = clock.resolve(p.host.as_bytes(), p.stamp);
-        self.counters.untimed += clock.arrival_timed(p.stamp, at) as u64;
+        p.origin.untimed = clock.arrival_timed(p.stamp, at);
+        self.counters.untimed += p.origin.untimed as u64;
         at
     }
 

@@ -11,6 +11,18 @@
 //! A message older than what was already released ("late": beyond the
 //! window) is still applied, in arrival order, and counted; the state
 //! machine never counts negative durations for it.
+//!
+//! HAProxy run in the foreground (`-db`, as container images and systemd
+//! units run it) with its log on its own stdout or stderr writes each
+//! change twice into what the runtime collects: a console message,
+//! `[WARNING]  (8) : Server be/s1 is DOWN, ...`, with no time of its own,
+//! and the log line. [`Reorder::push_from`] takes the two for one message:
+//! the later copy is a duplicate, unless it is the log line with a time and
+//! the console copy, timed by the line before it, is still held: then the
+//! log line stands in for it. A copy's pair comes within a few messages
+//! (a runtime that reads stdout and stderr apart may put lines between
+//! them), in the same order on both outputs; a message whose pair never
+//! comes (a `log` line's level filter) stays one message.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
@@ -27,6 +39,60 @@ const REMEMBER_MS: Millis = 5 * 60_000;
 /// And at most this many messages, whatever their times.
 const REMEMBER_MAX: usize = 100_000;
 
+/// A console message and its log line are a pair when at most this many
+/// messages came in between: the two are written one after the other.
+const PAIR_WITHIN: u64 = 64;
+/// And, when both carry a time, at most this far apart (HAProxy before 2.3
+/// timed its console messages to the second, the log to the millisecond).
+const PAIR_MS: Millis = 10_000;
+
+/// Which of HAProxy's outputs wrote a health message: the log, or the
+/// console (stderr, `[WARNING]  (pid) : ...`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Output {
+    Log = 0,
+    Console = 1,
+}
+
+/// Where a health message came from, to find its copy on the other output.
+#[derive(Clone, Copy, Debug)]
+pub struct Origin {
+    pub output: Output,
+    /// Its host and text as both outputs write them (see
+    /// `engine::origin`).
+    pub text: u64,
+    /// Dated by its line (a log's header, an envelope), not by the line
+    /// before it or its arrival.
+    pub timed: bool,
+    /// Counted in `input.untimed` (no time at all, or its arrival's): to
+    /// be taken back from there when its copy stands in with a time.
+    pub untimed: bool,
+}
+
+/// What [`Reorder::push_from`] did with a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pushed {
+    Queued,
+    /// The copy of one already queued or released: dropped.
+    Duplicate,
+    /// Queued in place of its copy from the console, which had no time;
+    /// whether that copy was counted untimed.
+    InsteadOf {
+        untimed: bool,
+    },
+}
+
+/// A message whose copy from the other output has not come (yet).
+#[derive(Clone, Copy, Debug)]
+struct Unpaired {
+    text: u64,
+    /// Its arrival number in the window.
+    seq: u64,
+    at: Millis,
+    timed: bool,
+    untimed: bool,
+}
+
 #[derive(Debug)]
 pub struct Reorder<T> {
     window: Millis,
@@ -42,6 +108,8 @@ pub struct Reorder<T> {
     released: Option<Millis>,
     seen: FxHashSet<(Millis, u64)>,
     seen_order: VecDeque<(Millis, u64)>,
+    /// Per [`Output`], the recent messages still without their copy.
+    unpaired: [VecDeque<Unpaired>; 2],
     pub duplicates: u64,
     pub late: u64,
 }
@@ -58,6 +126,7 @@ impl<T> Reorder<T> {
             released: None,
             seen: Default::default(),
             seen_order: VecDeque::new(),
+            unpaired: Default::default(),
             duplicates: 0,
             late: 0,
         }
@@ -80,6 +149,74 @@ impl<T> Reorder<T> {
         self.arrivals += 1;
         self.heap.push(Reverse((at, seq)));
         self.items.insert(seq, (item, std::time::Instant::now()));
+        true
+    }
+
+    /// [`Reorder::push`] for a message from one of HAProxy's outputs:
+    /// dropped (and counted a duplicate) when it is the copy of one the
+    /// other output wrote, or, when `stand_in`, standing in for that copy
+    /// if it has a time and the copy had none (see the module's doc).
+    /// Live, a copy timed by its arrival is on time, and may have been
+    /// announced ahead of the window already: it keeps its place.
+    pub fn push_from(
+        &mut self,
+        at: Millis,
+        fingerprint: u64,
+        (origin, stand_in): (Origin, bool),
+        item: T,
+    ) -> Pushed {
+        let arrivals = self.arrivals;
+        let other = &mut self.unpaired[1 - origin.output as usize];
+        while other
+            .front()
+            .is_some_and(|u| arrivals - u.seq > PAIR_WITHIN)
+        {
+            other.pop_front();
+        }
+        let pair = other.iter().position(|u| {
+            u.text == origin.text && (!(u.timed && origin.timed) || (u.at - at).abs() <= PAIR_MS)
+        });
+        if let Some(i) = pair {
+            // Both outputs keep HAProxy's order: those before the pair
+            // will not get theirs.
+            let twin = other.drain(..=i).next_back().expect("paired");
+            let replaces =
+                stand_in && origin.timed && !twin.timed && !self.seen.contains(&(at, fingerprint));
+            self.duplicates += 1;
+            if replaces && self.withdraw(twin.seq) {
+                self.push(at, fingerprint, item);
+                return Pushed::InsteadOf {
+                    untimed: twin.untimed,
+                };
+            }
+            return Pushed::Duplicate;
+        }
+        if !self.push(at, fingerprint, item) {
+            return Pushed::Duplicate;
+        }
+        {
+            let mine = &mut self.unpaired[origin.output as usize];
+            if mine.len() as u64 >= PAIR_WITHIN {
+                mine.pop_front();
+            }
+            mine.push_back(Unpaired {
+                text: origin.text,
+                seq: arrivals,
+                at,
+                timed: origin.timed,
+                untimed: origin.untimed,
+            });
+        }
+        Pushed::Queued
+    }
+
+    /// Takes back a held event (its copy stands in for it); false when it
+    /// was released already.
+    fn withdraw(&mut self, seq: u64) -> bool {
+        if self.items.remove(&seq).is_none() {
+            return false;
+        }
+        self.heap.retain(|Reverse((_, s))| *s != seq);
         true
     }
 
@@ -267,6 +404,113 @@ mod tests {
                 (5_000, "b")
             ]
         );
+    }
+
+    /// A message from `output`, offline (a timed copy stands in).
+    fn said(output: Output, text: u64, timed: bool) -> (Origin, bool) {
+        let origin = Origin {
+            output,
+            text,
+            timed,
+            untimed: false,
+        };
+        (origin, true)
+    }
+    const LOG: Output = Output::Log;
+    const CONSOLE: Output = Output::Console;
+
+    #[test]
+    fn a_log_line_with_a_time_stands_in_for_its_console_copy() {
+        let mut r = Reorder::new(2_000);
+        // `[WARNING]  (8) : Server be/s1 is DOWN` timed by the line before.
+        assert_eq!(
+            r.push_from(9_000, 1, said(CONSOLE, 7, false), "console"),
+            Pushed::Queued
+        );
+        assert_eq!(
+            r.push_from(9_400, 2, said(LOG, 7, true), "log"),
+            Pushed::InsteadOf { untimed: false }
+        );
+        assert_eq!(drain(&mut r), vec![(9_400, "log")]);
+        assert_eq!(r.duplicates, 1);
+        // Live, the console copy, timed by its arrival, keeps its place.
+        let live = |(o, _): (Origin, bool)| (o, false);
+        r.push_from(19_000, 3, live(said(CONSOLE, 8, false)), "console");
+        let log = r.push_from(18_990, 4, live(said(LOG, 8, true)), "log");
+        assert_eq!(log, Pushed::Duplicate);
+        assert_eq!(drain(&mut r), vec![(19_000, "console")]);
+    }
+
+    #[test]
+    fn copies_read_apart_pair_in_order_and_a_real_repeat_stays() {
+        let mut r = Reorder::new(2_000);
+        // A runtime reading stdout and stderr apart: the log's DOWN, UP,
+        // DOWN first, then the console's; all timed by their envelope.
+        for (at, text, what) in [
+            (1_000, 1, "down"),
+            (2_000, 2, "up"),
+            (3_000, 1, "down again"),
+        ] {
+            assert_eq!(
+                r.push_from(at, at as u64, said(LOG, text, true), what),
+                Pushed::Queued
+            );
+        }
+        for (at, text) in [(1_001, 1), (2_001, 2), (3_001, 1)] {
+            let p = r.push_from(at, 100 + at as u64, said(CONSOLE, text, true), "copy");
+            assert_eq!(p, Pushed::Duplicate, "{at}");
+        }
+        assert_eq!(
+            drain(&mut r),
+            vec![(1_000, "down"), (2_000, "up"), (3_000, "down again")]
+        );
+        // One output alone never pairs: the same text twice is two events.
+        let mut r = Reorder::new(2_000);
+        r.push_from(1_000, 1, said(CONSOLE, 1, false), "down");
+        r.push_from(1_000, 2, said(CONSOLE, 1, false), "down again");
+        assert_eq!(drain(&mut r).len(), 2);
+    }
+
+    #[test]
+    fn a_message_whose_copy_never_comes_stays_one_message() {
+        let mut r = Reorder::new(2_000);
+        // The log's level filter keeps DOWN (alert), not UP (notice).
+        r.push_from(1_000, 1, said(CONSOLE, 1, true), "down");
+        r.push_from(1_000, 2, said(LOG, 1, true), "down, log");
+        r.push_from(2_000, 3, said(CONSOLE, 2, true), "up");
+        r.push_from(3_000, 4, said(CONSOLE, 1, true), "down again");
+        r.push_from(3_000, 5, said(LOG, 1, true), "down again, log");
+        assert_eq!(
+            drain(&mut r),
+            vec![(1_000, "down"), (2_000, "up"), (3_000, "down again")]
+        );
+        // Too far apart, or too many messages between: not a pair.
+        let mut r = Reorder::new(0);
+        r.push_from(1_000, 1, said(CONSOLE, 1, true), "down");
+        let later = r.push_from(1_000 + PAIR_MS + 1, 2, said(LOG, 1, true), "down, later");
+        assert_eq!(later, Pushed::Queued);
+        let mut r = Reorder::new(0);
+        r.push_from(0, 0, said(CONSOLE, 1, false), "down");
+        for i in 1..=PAIR_WITHIN {
+            r.push_from(0, i, said(CONSOLE, 2 + i, false), "other");
+        }
+        assert_eq!(
+            r.push_from(0, 999, said(LOG, 1, true), "down"),
+            Pushed::Queued
+        );
+        assert_eq!(r.duplicates, 0);
+    }
+
+    #[test]
+    fn a_console_copy_already_released_keeps_its_place() {
+        let mut r = Reorder::new(0);
+        r.push_from(5_000, 1, said(CONSOLE, 1, false), "console");
+        assert_eq!(r.pop_ready(), Some((5_000, "console")));
+        assert_eq!(
+            r.push_from(5_300, 2, said(LOG, 1, true), "log"),
+            Pushed::Duplicate
+        );
+        assert!(r.is_empty());
     }
 
     #[test]

@@ -120,6 +120,22 @@ pub fn transitions(r: &serde_json::Value) -> Vec<String> {
         .collect()
 }
 
+/// What `fixtures/capture-console.sh` captured: the changes, in order, as
+/// the log lines tell them.
+pub const CONSOLE_STORY: [&str; 11] = [
+    "be_app/s1 UP->MAINT",
+    "be_app/s1 MAINT->DRAIN",
+    "be_app/s1 DRAIN->UP",
+    "be_app/s2 UP->DOWN",
+    "be_app/s2 DOWN->UP",
+    "be_app/s2 UP->DOWN",
+    "be_app/s2 DOWN->UP",
+    "be_app/s2 UP->DOWN",
+    "be_app/s1 UP->DOWN",
+    "be_app/s1 DOWN->UP",
+    "be_app/s2 DOWN->UP",
+];
+
 /// The five forms fixtures/capture.sh writes (one HAProxy, several paths).
 pub const FORMS: [&str; 5] = [
     "haproxy-udp-rfc3164.log",
