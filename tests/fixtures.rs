@@ -316,3 +316,39 @@ fn haproxys_console_copy_of_a_change_is_not_a_second_change() {
     assert_eq!(r["input"]["duplicates"], 13, "{}", r["input"]);
     assert_eq!(r["input"]["unparsed"], 0, "{}", r["input"]);
 }
+
+/// HAProxy 3.2 in master-worker mode (`-W -db`), `log stderr format
+/// rfc3164`, reloaded once (SIGUSR2), captured by hand: its log lines name
+/// a host (`localhost`), its console copies none. Each copy is its log
+/// line's: one server, under the log's host, DOWN once (the new worker's
+/// "is DOWN" after the reload changes nothing), not a second server with
+/// no host. (Two DOWN, two "no server available!" and two "Proxy ...
+/// stopped": six copies.)
+#[test]
+fn a_console_copy_with_no_host_is_its_log_lines_copy() {
+    let r = analyze_json(&[fixture("console/haproxy-3.2-master-worker.log")
+        .to_str()
+        .unwrap()]);
+    let rows: Vec<String> = r["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| format!("{} {}/{}", s["host"], s["backend"], s["server"]).replace('"', ""))
+        .collect();
+    assert_eq!(rows, ["localhost be/s1"], "{}", r["servers"]);
+    assert_eq!(transitions(&r), ["be/s1 UP->DOWN"]);
+    assert_eq!(r["transitions"][0]["at"], "2026-12-07T10:23:17.000Z");
+    let i = &r["input"];
+    assert_eq!(
+        (i["duplicates"].as_u64(), i["unparsed"].as_u64()),
+        (Some(6), Some(0)),
+        "{i}"
+    );
+    assert_eq!(
+        backend(&r, "be")["no_server_periods"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}

@@ -453,19 +453,17 @@ fn apply_to(
 }
 
 /// Where a health message came from: the console's copy
-/// (`[WARNING]  (8) : Server ...`) or the log's, and its text as both write
-/// it, with its host: without the console's prefix, and without the quotes
+/// (`[WARNING]  (8) : Server ...`) or the log's, its host, and its text as
+/// both write it: without the console's prefix, and without the quotes
 /// the console alone puts around a name (`backend 'be' has no server
 /// available!`).
 fn origin(host: &[u8], msg: &[u8], stamp: Stamp) -> Origin {
-    use std::hash::Hasher;
+    use std::hash::{BuildHasher, Hasher};
     let (output, text) = match haproxy::strip_stderr_prefix(msg) {
         Some((_, _, text)) => (Output::Console, text),
         None => (Output::Log, msg),
     };
     let mut h = rustc_hash::FxHasher::default();
-    h.write(host);
-    h.write_u8(0xff);
     // Byte by byte: the hasher's words would differ with the cuts.
     for &c in haproxy::trim_message(text).iter().filter(|&&c| c != b'\'') {
         h.write_u8(c);
@@ -473,6 +471,7 @@ fn origin(host: &[u8], msg: &[u8], stamp: Stamp) -> Origin {
     Origin {
         output,
         text: h.finish(),
+        host: (!host.is_empty()).then(|| rustc_hash::FxBuildHasher.hash_one(host)),
         timed: !matches!(stamp, Stamp::None),
         untimed: false,
     }

@@ -58,9 +58,12 @@ pub enum Output {
 #[derive(Clone, Copy, Debug)]
 pub struct Origin {
     pub output: Output,
-    /// Its host and text as both outputs write them (see
-    /// `engine::origin`).
+    /// Its text as both outputs write it (see `engine::origin`).
     pub text: u64,
+    /// Its host, if its line names one: HAProxy's stderr names none, the
+    /// log lines beside it may (`log stderr format rfc3164`: `localhost`),
+    /// and the two copies are still one message.
+    pub host: Option<u64>,
     /// Dated by its line (a log's header, an envelope), not by the line
     /// before it or its arrival.
     pub timed: bool,
@@ -86,6 +89,7 @@ pub enum Pushed {
 #[derive(Clone, Copy, Debug)]
 struct Unpaired {
     text: u64,
+    host: Option<u64>,
     /// Its arrival number in the window.
     seq: u64,
     at: Millis,
@@ -174,7 +178,9 @@ impl<T> Reorder<T> {
             other.pop_front();
         }
         let pair = other.iter().position(|u| {
-            u.text == origin.text && (!(u.timed && origin.timed) || (u.at - at).abs() <= PAIR_MS)
+            let host = u.host == origin.host || u.host.is_none() || origin.host.is_none();
+            let near = !(u.timed && origin.timed) || (u.at - at).abs() <= PAIR_MS;
+            u.text == origin.text && host && near
         });
         if let Some(i) = pair {
             // Both outputs keep HAProxy's order: those before the pair
@@ -201,6 +207,7 @@ impl<T> Reorder<T> {
             }
             mine.push_back(Unpaired {
                 text: origin.text,
+                host: origin.host,
                 seq: arrivals,
                 at,
                 timed: origin.timed,
@@ -411,6 +418,7 @@ mod tests {
         let origin = Origin {
             output,
             text,
+            host: Some(1),
             timed,
             untimed: false,
         };
@@ -499,6 +507,28 @@ mod tests {
             Pushed::Queued
         );
         assert_eq!(r.duplicates, 0);
+    }
+
+    #[test]
+    fn a_copy_with_no_host_pairs_with_any_hosts_and_two_hosts_never_pair() {
+        let from = |output, host, timed| {
+            let (o, stand_in) = said(output, 1, timed);
+            (Origin { host, ..o }, stand_in)
+        };
+        let mut r = Reorder::new(2_000);
+        // HAProxy's stderr names no host; `log stderr format rfc3164`
+        // writes `localhost`.
+        r.push_from(1_000, 1, from(CONSOLE, None, false), "console");
+        let log = r.push_from(1_200, 2, from(LOG, Some(7), true), "log");
+        assert_eq!(log, Pushed::InsteadOf { untimed: false });
+        // Two load balancers logging the same text are two events.
+        r.push_from(3_000, 3, from(CONSOLE, Some(8), true), "lb2 console");
+        let lb1 = r.push_from(3_000, 4, from(LOG, Some(7), true), "lb1 log");
+        assert_eq!(lb1, Pushed::Queued);
+        assert_eq!(
+            drain(&mut r),
+            vec![(1_200, "log"), (3_000, "lb2 console"), (3_000, "lb1 log")]
+        );
     }
 
     #[test]
