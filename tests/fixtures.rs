@@ -329,13 +329,7 @@ fn a_console_copy_with_no_host_is_its_log_lines_copy() {
     let r = analyze_json(&[fixture("console/haproxy-3.2-master-worker.log")
         .to_str()
         .unwrap()]);
-    let rows: Vec<String> = r["servers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| format!("{} {}/{}", s["host"], s["backend"], s["server"]).replace('"', ""))
-        .collect();
-    assert_eq!(rows, ["localhost be/s1"], "{}", r["servers"]);
+    assert_eq!(server_rows(&r), ["localhost be/s1"], "{}", r["servers"]);
     assert_eq!(transitions(&r), ["be/s1 UP->DOWN"]);
     assert_eq!(r["transitions"][0]["at"], "2026-12-07T10:23:17.000Z");
     let i = &r["input"];
@@ -351,4 +345,41 @@ fn a_console_copy_with_no_host_is_its_log_lines_copy() {
             .len(),
         1
     );
+}
+
+/// "host backend/server" of each row of the report.
+fn server_rows(r: &serde_json::Value) -> Vec<String> {
+    r["servers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| format!("{} {}/{}", s["host"], s["backend"], s["server"]).replace('"', ""))
+        .collect()
+}
+
+/// HAProxy 3.2, `log stderr format rfc3164 local0 err`, captured by hand:
+/// the log keeps DOWN (alert), not UP (notice), which only the console
+/// writes, with no host. It is the same process's (the pid in front of
+/// it), so the same host's: `s1` comes back UP under `localhost` and goes
+/// DOWN again, rather than a second `s1` with no host that alone was UP.
+#[test]
+fn a_console_message_whose_log_line_never_comes_is_its_processs_hosts() {
+    let r = analyze_json(&[fixture("console/haproxy-3.2-log-level-err.log")
+        .to_str()
+        .unwrap()]);
+    let rows = server_rows(&r);
+    assert_eq!(
+        rows,
+        ["localhost be/s1", "localhost be/s2"],
+        "{}",
+        r["servers"]
+    );
+    let story = [
+        "be/s1 UP->DOWN",
+        "be/s1 DOWN->UP",
+        "be/s1 UP->DOWN",
+        "be/s2 UP->DOWN",
+    ];
+    assert_eq!(transitions(&r), story);
+    assert_eq!(server(&r, "be", "s1")["state"], "DOWN");
 }

@@ -457,24 +457,31 @@ fn apply_to(
 /// both write it: without the console's prefix, and without the quotes
 /// the console alone puts around a name (`backend 'be' has no server
 /// available!`).
-fn origin(host: &[u8], msg: &[u8], stamp: Stamp) -> Origin {
-    use std::hash::{BuildHasher, Hasher};
-    let (output, text) = match haproxy::strip_stderr_prefix(msg) {
-        Some((_, _, text)) => (Output::Console, text),
-        None => (Output::Log, msg),
+fn origin(h: &syslog::Header, stamp: Stamp) -> Origin {
+    use std::hash::Hasher;
+    let (output, text, pid) = match haproxy::strip_stderr_prefix(h.msg) {
+        Some((_, pid, text)) => (Output::Console, text, pid),
+        None => (Output::Log, h.msg, h.pid),
     };
-    let mut h = rustc_hash::FxHasher::default();
+    let mut hasher = rustc_hash::FxHasher::default();
     // Byte by byte: the hasher's words would differ with the cuts.
     for &c in haproxy::trim_message(text).iter().filter(|&&c| c != b'\'') {
-        h.write_u8(c);
+        hasher.write_u8(c);
     }
     Origin {
         output,
-        text: h.finish(),
-        host: (!host.is_empty()).then(|| rustc_hash::FxBuildHasher.hash_one(host)),
+        text: hasher.finish(),
+        host: host_key(h.host.unwrap_or_default()),
+        pid,
         timed: !matches!(stamp, Stamp::None),
         untimed: false,
     }
+}
+
+/// A host as [`Origin`] compares it; `None` for a line that names none.
+fn host_key(host: &[u8]) -> Option<u64> {
+    use std::hash::BuildHasher;
+    (!host.is_empty()).then(|| rustc_hash::FxBuildHasher.hash_one(host))
 }
 
 fn fingerprint(host: &[u8], msg: &[u8]) -> u64 {
@@ -540,6 +547,9 @@ pub struct Engine {
     /// The skewed lines, as far as kept (the first [`SKEWED_KEPT`] since the
     /// caller last took them; all are counted).
     pub skewed: Vec<Skewed>,
+    /// The host each HAProxy process's log lines name, by pid, for its
+    /// console messages, which name none (see [`Engine::console_host`]).
+    console_hosts: rustc_hash::FxHashMap<u32, String>,
     /// The host of the last request line (its year anchors that host's
     /// RFC 3164 dates).
     pub last_request_host: LastHost,
@@ -696,6 +706,10 @@ impl LastHost {
 /// Skewed lines kept between two takes (all are counted).
 pub const SKEWED_KEPT: usize = 100;
 
+/// HAProxy processes whose host is remembered for their console messages:
+/// a few per reload kept in one stream.
+const CONSOLE_PIDS: usize = 256;
+
 impl Engine {
     pub fn new(patterns: Arc<PatternSet>, filter: Filter) -> Engine {
         let other_kinds = vec![0; patterns.patterns.len()];
@@ -730,6 +744,7 @@ impl Engine {
             preview: false,
             max_time: None,
             skewed: Vec::new(),
+            console_hosts: Default::default(),
             last_request_host: LastHost::default(),
             generation: 0,
             cap: Cap::default(),
@@ -1074,7 +1089,7 @@ impl Engine {
                     host: String::from_utf8_lossy(host).into_owned(),
                     stamp,
                     fingerprint: fingerprint(host, h.msg),
-                    origin: origin(host, h.msg, stamp),
+                    origin: origin(&h, stamp),
                     event,
                     line: line.into(),
                 })
@@ -1285,7 +1300,8 @@ impl Engine {
 
     /// Queues a timed health event in the reorder window and applies those
     /// whose window has passed. A duplicate is counted and dropped.
-    pub fn submit_health(&mut self, at: Millis, p: PendingHealth) {
+    pub fn submit_health(&mut self, at: Millis, mut p: PendingHealth) {
+        self.console_host(&mut p);
         if self.dated_out(at) {
             self.quarantine(p.host.as_bytes(), at, &p.line);
             return;
@@ -1313,6 +1329,31 @@ impl Engine {
             if let Some((host, backend)) = key {
                 self.preview(&host, &backend);
             }
+        }
+    }
+
+    /// HAProxy's console names no host while the log lines of the same
+    /// process may (`log stderr format rfc3164` writes `localhost`): a
+    /// console message goes under the host its process's log lines named
+    /// last, by pid, so that one whose log line never comes (a `log` line
+    /// that keeps only some levels) is still that host's.
+    fn console_host(&mut self, p: &mut PendingHealth) {
+        let Some(pid) = p.origin.pid else { return };
+        match p.origin.output {
+            Output::Log if !p.host.is_empty() => {
+                let known = self.console_hosts.get(&pid) == Some(&p.host);
+                let room = self.console_hosts.len() < CONSOLE_PIDS;
+                if !known && (room || self.console_hosts.contains_key(&pid)) {
+                    self.console_hosts.insert(pid, p.host.clone());
+                }
+            }
+            Output::Console if p.host.is_empty() => {
+                if let Some(host) = self.console_hosts.get(&pid) {
+                    p.origin.host = host_key(host.as_bytes());
+                    p.host = host.clone();
+                }
+            }
+            _ => {}
         }
     }
 

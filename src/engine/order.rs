@@ -64,6 +64,9 @@ pub struct Origin {
     /// log lines beside it may (`log stderr format rfc3164`: `localhost`),
     /// and the two copies are still one message.
     pub host: Option<u64>,
+    /// The HAProxy process that wrote it: the console's `(8)`, the log
+    /// header's `haproxy[8]`.
+    pub pid: Option<u32>,
     /// Dated by its line (a log's header, an envelope), not by the line
     /// before it or its arrival.
     pub timed: bool,
@@ -419,6 +422,7 @@ mod tests {
             output,
             text,
             host: Some(1),
+            pid: None,
             timed,
             untimed: false,
         };
