@@ -7,6 +7,7 @@ import os, re, pathlib
 root = pathlib.Path(__file__).resolve().parent.parent
 out = root / "fuzz" / "corpus"
 fixtures = sorted((root / "fixtures").glob("*.log")) + sorted((root / "fixtures" / "variants").glob("*.log"))
+console = sorted((root / "fixtures" / "console").glob("haproxy-*.log"))
 
 def put(target, name, data):
     d = out / target
@@ -15,6 +16,12 @@ def put(target, name, data):
 
 def lines(path):
     return path.read_bytes().splitlines()
+
+# HAProxy's console copies beside its log lines (fixtures/console/): every
+# line that is not a request, so that each pair is in the seed.
+for f in console:
+    health = [l for l in lines(f) if b"GET /" not in l]
+    put("lines", "console-" + f.stem, b"\n".join(health) + b"\n")
 
 for f in fixtures:
     ls = lines(f)
