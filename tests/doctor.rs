@@ -97,9 +97,11 @@ fn doctor_says_what_the_logs_will_lack_and_what_to_add() {
             "    log tcp@127.0.0.1:514 local0\n",
         )
         .replace("    option dontlog-normal\n", "")
+        // The backend's section, not `default_backend be_app` (HAProxy 2.6
+        // ignores `option log-health-checks` in a frontend, 3.2 refuses it).
         .replace(
-            "backend be_app\n",
-            "backend be_app\n    option log-health-checks\n",
+            "\nbackend be_app\n",
+            "\nbackend be_app\n    option log-health-checks\n",
         );
     let fixed_path = dir.path().join("fixed.cfg");
     std::fs::write(&fixed_path, &fixed).unwrap();
