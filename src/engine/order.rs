@@ -203,20 +203,18 @@ impl<T> Reorder<T> {
         if !self.push(at, fingerprint, item) {
             return Pushed::Duplicate;
         }
-        {
-            let mine = &mut self.unpaired[origin.output as usize];
-            if mine.len() as u64 >= PAIR_WITHIN {
-                mine.pop_front();
-            }
-            mine.push_back(Unpaired {
-                text: origin.text,
-                host: origin.host,
-                seq: arrivals,
-                at,
-                timed: origin.timed,
-                untimed: origin.untimed,
-            });
+        let mine = &mut self.unpaired[origin.output as usize];
+        if mine.len() as u64 >= PAIR_WITHIN {
+            mine.pop_front();
         }
+        mine.push_back(Unpaired {
+            text: origin.text,
+            host: origin.host,
+            seq: arrivals,
+            at,
+            timed: origin.timed,
+            untimed: origin.untimed,
+        });
         Pushed::Queued
     }
 
