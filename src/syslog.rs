@@ -196,6 +196,22 @@ fn rfc5424(pri: Option<u8>, b: &[u8]) -> Option<Header<'_>> {
     // BOM may open the message.
     let msg = skip_spaces(b);
     let msg = msg.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(msg);
+    // HAProxy's `log-forward` relaying an RFC 3164 line that names no host
+    // (HAProxy's default) takes its tag for the host and writes no
+    // APP-NAME: `<134>1 TIME haproxy[24308]: - - - - MSG`. No host name
+    // ends in `:`; it is the tag.
+    if app == b"-" && host.last() == Some(&b':') {
+        if let Some((program, pid)) = parse_tag(host) {
+            return Some(Header {
+                pri,
+                stamp,
+                host: None,
+                program: Some(program),
+                pid,
+                msg,
+            });
+        }
+    }
     Some(Header {
         pri,
         stamp,
@@ -761,6 +777,26 @@ mod tests {
                 "msg here".into()
             )
         );
+    }
+
+    #[test]
+    fn haproxy_log_forward_relaying_rfc3164_without_host_as_rfc5424() {
+        // What HAProxy 3.2's `log-forward` wrote (fixtures/log-forward/).
+        let h = parse(
+            b"<129>1 2026-12-07T11:00:27-00:00 haproxy[24308]: - - - - Server be/s1 is DOWN.",
+        );
+        let want = (
+            "2026-12-07T11:00:27.000Z",
+            "-",
+            "haproxy",
+            Some(24308),
+            "Server be/s1 is DOWN.",
+        );
+        let (t, host, program, pid, msg) = show(&h);
+        assert_eq!((&*t, &*host, &*program, pid, &*msg), want);
+        // A real host with a real APP-NAME is kept.
+        let h = parse(b"<129>1 2026-12-07T11:00:27Z lb1 haproxy 24308 - - Server be/s1 is DOWN.");
+        assert_eq!(h.host, Some(&b"lb1"[..]));
     }
 
     #[test]

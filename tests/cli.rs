@@ -1222,3 +1222,36 @@ fn log_steps_before_the_end_of_a_transaction_are_not_requests() {
     let plain = analyze_json(&[&fx("haproxy-udp-rfc3164.log")]);
     assert!(plain["input"].get("log_steps").is_none());
 }
+
+/// HAProxy's `log-forward` relaying its own host-less RFC 3164 lines
+/// (fixtures/log-forward/): in RFC 5424 it writes the tag where the host
+/// goes (`haproxy[24308]: - - - -`). Each relayed form tells the same
+/// story under no host, not under a "host" named after the process, which
+/// changes at every reload.
+#[test]
+fn haproxys_log_forward_relay_is_read_alike_in_every_format() {
+    let mut stories = Vec::new();
+    for form in ["relay-rfc5424.log", "relay-rfc3164.log", "relay-raw.log"] {
+        let r = analyze_json(&[fixture(&format!("log-forward/{form}")).to_str().unwrap()]);
+        let rows: Vec<String> = r["servers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                format!(
+                    "{}|{}/{} {}",
+                    s["host"], s["backend"], s["server"], s["requests"]
+                )
+            })
+            .collect();
+        assert_eq!(
+            rows,
+            [r#"""|"be"/"<NOSRV>" 1"#, r#"""|"be"/"s1" 1"#],
+            "{form}"
+        );
+        assert_eq!(transitions(&r), ["be/s1 UP->DOWN"], "{form}");
+        assert_eq!(r["input"]["unparsed"], 0, "{form}");
+        stories.push(r["transitions"][0]["cause"].clone());
+    }
+    assert!(stories.windows(2).all(|w| w[0] == w[1]), "{stories:?}");
+}
