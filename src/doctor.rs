@@ -127,6 +127,7 @@ pub fn examine(cfg: &HaproxyConfig) -> Examination {
             "global\n    log-send-hostname".into(),
         );
     }
+    levels(cfg, &mut out);
     let mut targets = Vec::new();
     let all_logs = cfg
         .global_logs
@@ -168,6 +169,81 @@ pub fn examine(cfg: &HaproxyConfig) -> Examination {
     Examination {
         findings: out,
         targets,
+    }
+}
+
+/// Syslog's levels, most severe first: a `log` line's `<level>` keeps it
+/// and those before it.
+const LEVELS: [&str; 8] = [
+    "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug",
+];
+/// What HAProxy logs at `notice`: a server coming UP, maintenance and
+/// drain, health checks (`src/server.c`, `src/check.c`); DOWN is an alert.
+const NOTICE: usize = 5;
+/// Request lines (`info`).
+const INFO: usize = 6;
+
+/// The last level a `log` line (its words after `log`) keeps: the word
+/// after its facility, `debug` when it names none.
+fn kept_level(line: &str) -> usize {
+    const FACILITIES: [&str; 24] = [
+        "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron", "auth2",
+        "ftp", "ntp", "audit", "alert", "cron2", "local0", "local1", "local2", "local3", "local4",
+        "local5", "local6", "local7",
+    ];
+    let words: Vec<&str> = line.split_whitespace().skip(1).collect();
+    // `len N`, `format F`, `sample R:S`, `profile P` come before it.
+    let mut i = 0;
+    while i < words.len() && !FACILITIES.contains(&words[i]) {
+        i += 1 + matches!(words[i], "len" | "format" | "sample" | "profile") as usize;
+    }
+    (words.get(i + 1))
+        .and_then(|l| LEVELS.iter().position(|x| x == l))
+        .unwrap_or(LEVELS.len() - 1)
+}
+
+/// A section whose `log` lines all stop short of `notice` or `info` (the
+/// most any of them keeps, `log global` counting global's).
+fn levels(cfg: &HaproxyConfig, out: &mut Vec<Finding>) {
+    let best = |lines: &[String]| {
+        (lines.iter())
+            .filter(|l| *l != "global")
+            .max_by_key(|l| kept_level(l))
+            .map(|l| (kept_level(l), l.clone()))
+    };
+    let global = best(&cfg.global_logs);
+    let sections = std::iter::once(("global".to_string(), global.clone())).chain(
+        cfg.proxies.iter().filter_map(|p| {
+            let own = best(&p.logs)?;
+            let with_global = p.logs.iter().any(|l| l == "global");
+            let kept = match &global {
+                Some(g) if with_global && g.0 > own.0 => g.clone(),
+                _ => own,
+            };
+            Some((format!("{} {}", p.kind, p.name), Some(kept)))
+        }),
+    );
+    for (section, kept) in sections {
+        let Some((level, line)) = kept else { continue };
+        let lost = match level {
+            l if l < NOTICE => "a server coming back UP, maintenance, drain and health checks (notice) and request lines (info) are not logged: hapwatch sees servers go DOWN and never come back, and no traffic",
+            l if l < INFO => "request lines (info) are not logged: no traffic figures, no latency or error alerts",
+            _ => continue,
+        };
+        let level = LEVELS[level];
+        let keep_all = line
+            .split_whitespace()
+            .filter(|w| *w != level)
+            .collect::<Vec<_>>()
+            .join(" ");
+        find(
+            out,
+            format!("{section} keeps log levels up to `{level}` (`log {line}`): {lost}"),
+            format!(
+                "{section}
+    log {keep_all}"
+            ),
+        );
     }
 }
 
@@ -308,6 +384,39 @@ mod tests {
         );
         assert!(has("listen li_all", "log-steps close"), "{all:#?}");
         assert!(!has("fe_close", ""), "{all:#?}");
+    }
+
+    /// `log ... local0 err` (or `notice`) keeps HAProxy's DOWN lines and
+    /// drops what hapwatch needs after them; Debian's default keeps all on
+    /// one line and notices on another, which is enough.
+    #[test]
+    fn log_levels_that_drop_up_lines_or_requests() {
+        let e = examine(&cfg(
+            "global\n    log tcp@127.0.0.1:5514 format rfc5424 local0 err\n\
+             defaults\n    mode http\n    log global\n    option httplog\n    option log-health-checks\n\
+             frontend fe\n    bind :80\n\
+             frontend fe_own\n    log 127.0.0.1:514 len 2048 local1 notice\n",
+        ));
+        let all = lines(&e);
+        let has = |a: &str, b: &str| says(&all, a, b);
+        let global = "global keeps log levels up to `err` (`log tcp@127.0.0.1:5514 format rfc5424 local0 err`): a server coming back UP";
+        let fix = "global\n    log tcp@127.0.0.1:5514 format rfc5424 local0";
+        assert!(has(global, fix), "{all:#?}");
+        let own = "frontend fe_own keeps log levels up to `notice`";
+        assert!(has(own, "log 127.0.0.1:514 len 2048 local1"), "{all:#?}");
+        assert_eq!(kept_level("/dev/log local0"), 7);
+        assert_eq!(kept_level("/dev/log local1 notice"), 5);
+        assert_eq!(kept_level("stdout format raw local0 info"), 6);
+        let both = "127.0.0.1 len 512 format short local2 warning debug";
+        assert_eq!(kept_level(both), 4);
+        // Debian's default: everything on one line, notices on another.
+        let debian = examine(&cfg(
+            "global\n    log /dev/log local0\n    log /dev/log local1 notice\n\
+             defaults\n    mode http\n    log global\n    option httplog\n    option log-health-checks\n\
+             frontend fe\n    bind :80\n",
+        ));
+        let debian = lines(&debian);
+        assert!(!debian.iter().any(|f| f.contains("levels")), "{debian:#?}");
     }
 
     /// Each finding as `what => fix`.
