@@ -157,7 +157,7 @@ pub fn logformat(data: &[u8]) {
     }
 }
 
-/// A haproxy.cfg, its formats compiled.
+/// A haproxy.cfg, its formats compiled, and what `doctor` says of it.
 pub fn haproxy_cfg(data: &[u8]) {
     let mut cfg = crate::haproxy_cfg::HaproxyConfig::default();
     if cfg
@@ -170,6 +170,7 @@ pub fn haproxy_cfg(data: &[u8]) {
     {
         let _ = cfg.formats();
         let _ = cfg.backends().map(|b| b.servers.len()).sum::<usize>();
+        let _ = crate::doctor::examine(&cfg).text(&["fuzz.cfg".into()]);
     }
 }
 
