@@ -108,6 +108,20 @@ fn parse_tag(t: &[u8]) -> Option<(&[u8], Option<u32>)> {
     }
 }
 
+/// A header that names no host, when `tag` is one (`haproxy[4061]:`).
+#[inline]
+fn tag_only<'a>(pri: Option<u8>, stamp: Stamp, tag: &'a [u8], msg: &'a [u8]) -> Option<Header<'a>> {
+    let (program, pid) = parse_tag(tag)?;
+    Some(Header {
+        pri,
+        stamp,
+        host: None,
+        program: Some(program),
+        pid,
+        msg,
+    })
+}
+
 /// After the timestamp of a BSD-style line: `[host ]tag: msg`.
 fn host_tag_msg<'a>(
     pri: Option<u8>,
@@ -119,15 +133,8 @@ fn host_tag_msg<'a>(
     let (first, after_first) = token(rest);
     // A tag ends with `:`; a host (most lines' first word) does not.
     if !host_required && first.last() == Some(&b':') {
-        if let Some((program, pid)) = parse_tag(first) {
-            return Some(Header {
-                pri,
-                stamp,
-                host: None,
-                program: Some(program),
-                pid,
-                msg: skip_spaces(after_first),
-            });
+        if let Some(h) = tag_only(pri, stamp, first, skip_spaces(after_first)) {
+            return Some(h);
         }
     }
     let (second, after_second) = token(after_first);
@@ -201,15 +208,8 @@ fn rfc5424(pri: Option<u8>, b: &[u8]) -> Option<Header<'_>> {
     // APP-NAME: `<134>1 TIME haproxy[24308]: - - - - MSG`. No host name
     // ends in `:`; it is the tag.
     if app == b"-" && host.last() == Some(&b':') {
-        if let Some((program, pid)) = parse_tag(host) {
-            return Some(Header {
-                pri,
-                stamp,
-                host: None,
-                program: Some(program),
-                pid,
-                msg,
-            });
+        if let Some(h) = tag_only(pri, stamp, host, msg) {
+            return Some(h);
         }
     }
     Some(Header {
