@@ -474,7 +474,7 @@ fn origin(h: &syslog::Header, stamp: Stamp) -> Origin {
         host: host_key(h.host.unwrap_or_default()),
         pid,
         timed: !matches!(stamp, Stamp::None),
-        untimed: false,
+        counted_untimed: false,
     }
 }
 
@@ -1321,7 +1321,10 @@ impl Engine {
             (p.origin, !self.preview),
             (p.host, p.event, p.line),
         );
-        if let Pushed::InsteadOf { untimed: true } = pushed {
+        if let Pushed::InsteadOf {
+            counted_untimed: true,
+        } = pushed
+        {
             self.counters.untimed -= 1;
         }
         if pushed != Pushed::Duplicate {
@@ -1546,8 +1549,8 @@ impl Engine {
     /// lines timed by their arrival rather than a date (`untimed`).
     pub fn time_of(&mut self, p: &mut PendingHealth, clock: &mut Clock) -> Millis {
         let at = clock.resolve(p.host.as_bytes(), p.stamp);
-        p.origin.untimed = clock.arrival_timed(p.stamp, at);
-        self.counters.untimed += p.origin.untimed as u64;
+        p.origin.counted_untimed = clock.arrival_timed(p.stamp, at);
+        self.counters.untimed += p.origin.counted_untimed as u64;
         at
     }
 

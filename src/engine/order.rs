@@ -72,7 +72,7 @@ pub struct Origin {
     pub timed: bool,
     /// Counted in `input.untimed` (no time at all, or its arrival's): to
     /// be taken back from there when its copy stands in with a time.
-    pub untimed: bool,
+    pub counted_untimed: bool,
 }
 
 /// What [`Reorder::push_from`] did with a message.
@@ -82,9 +82,9 @@ pub enum Pushed {
     /// The copy of one already queued or released: dropped.
     Duplicate,
     /// Queued in place of its copy from the console, which had no time;
-    /// whether that copy was counted untimed.
+    /// whether that copy was counted in `input.untimed`.
     InsteadOf {
-        untimed: bool,
+        counted_untimed: bool,
     },
 }
 
@@ -97,7 +97,7 @@ struct Unpaired {
     seq: u64,
     at: Millis,
     timed: bool,
-    untimed: bool,
+    counted_untimed: bool,
 }
 
 #[derive(Debug)]
@@ -195,7 +195,7 @@ impl<T> Reorder<T> {
             if replaces && self.withdraw(twin.seq) {
                 self.push(at, fingerprint, item);
                 return Pushed::InsteadOf {
-                    untimed: twin.untimed,
+                    counted_untimed: twin.counted_untimed,
                 };
             }
             return Pushed::Duplicate;
@@ -213,7 +213,7 @@ impl<T> Reorder<T> {
             seq: arrivals,
             at,
             timed: origin.timed,
-            untimed: origin.untimed,
+            counted_untimed: origin.counted_untimed,
         });
         Pushed::Queued
     }
@@ -422,7 +422,7 @@ mod tests {
             host: Some(1),
             pid: None,
             timed,
-            untimed: false,
+            counted_untimed: false,
         };
         (origin, true)
     }
@@ -439,7 +439,9 @@ mod tests {
         );
         assert_eq!(
             r.push_from(9_400, 2, said(LOG, 7, true), "log"),
-            Pushed::InsteadOf { untimed: false }
+            Pushed::InsteadOf {
+                counted_untimed: false
+            }
         );
         assert_eq!(drain(&mut r), vec![(9_400, "log")]);
         assert_eq!(r.duplicates, 1);
@@ -522,7 +524,12 @@ mod tests {
         // writes `localhost`.
         r.push_from(1_000, 1, from(CONSOLE, None, false), "console");
         let log = r.push_from(1_200, 2, from(LOG, Some(7), true), "log");
-        assert_eq!(log, Pushed::InsteadOf { untimed: false });
+        assert_eq!(
+            log,
+            Pushed::InsteadOf {
+                counted_untimed: false
+            }
+        );
         // Two load balancers logging the same text are two events.
         r.push_from(3_000, 3, from(CONSOLE, Some(8), true), "lb2 console");
         let lb1 = r.push_from(3_000, 4, from(LOG, Some(7), true), "lb1 log");
