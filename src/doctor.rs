@@ -208,8 +208,8 @@ fn levels(cfg: &HaproxyConfig, out: &mut Vec<Finding>) {
     let best = |lines: &[String]| {
         (lines.iter())
             .filter(|l| *l != "global")
-            .max_by_key(|l| kept_level(l))
             .map(|l| (kept_level(l), l.clone()))
+            .max_by_key(|(level, _)| *level)
     };
     let global = best(&cfg.global_logs);
     let sections = std::iter::once(("global".to_string(), global.clone())).chain(
@@ -239,10 +239,7 @@ fn levels(cfg: &HaproxyConfig, out: &mut Vec<Finding>) {
         find(
             out,
             format!("{section} keeps log levels up to `{level}` (`log {line}`): {lost}"),
-            format!(
-                "{section}
-    log {keep_all}"
-            ),
+            format!("{section}\n    log {keep_all}"),
         );
     }
 }
