@@ -8,6 +8,7 @@ use std::{
     fs::File,
     io::{self, BufRead, BufReader, Read},
     path::PathBuf,
+    sync::atomic::Ordering,
 };
 
 use flate2::read::MultiGzDecoder;
@@ -46,20 +47,25 @@ pub enum Body {
     Mapped(memmap2::Mmap),
     /// Compressed files, stdin, pipes: read and copied into chunks.
     Stream(Box<dyn Read + Send>),
-    /// A compressed file already read whole by an earlier run (`--db`).
-    Done,
+    /// A compressed file already read whole by an earlier run (`--db`),
+    /// and the bytes it decoded to then (unknown in checkpoints older than
+    /// schema 15).
+    Done(Option<u64>),
 }
 
 pub struct Opened {
     pub body: Body,
-    /// Where reading starts (a checkpoint); 0 for a compressed file, which
-    /// cannot seek.
+    /// Where reading starts (a checkpoint): a byte of a plain file, or of
+    /// what a compressed file or journal export decodes to (see
+    /// [`Opened::compressed`]).
     pub start: u64,
     /// (device, inode) of a file: what a checkpoint is tied to.
     pub identity: Option<(u64, u64)>,
     /// Size on disk, for the progress bar (compressed size when compressed).
     pub size: Option<u64>,
-    /// Read through a decompressor: a checkpoint is the whole file or nothing.
+    /// Read through a decoder (a decompressor, the journal export's): its
+    /// offsets are the decoded text's, and a checkpoint inside the file
+    /// counts those (`start` too).
     pub compressed: bool,
     /// For RFC 3164 dates without a year: the file's modification time.
     pub years: YearResolver,
@@ -132,13 +138,15 @@ fn year_of(t: std::time::SystemTime) -> Option<(i64, u32, u32)> {
 /// Opens a source. `year` (from `--year`) overrides the modification time.
 /// With `mmap`, a plain regular file is mapped instead of read. `start` is
 /// a byte offset to resume a plain file at (a checkpoint of `--db`); for a
-/// compressed file, a `start` equal to its size means it was read whole
-/// before.
+/// compressed file (or a journal export), a `start` equal to its size
+/// means it was read whole before, and `decoded` is where to resume in
+/// what it decodes to (the bytes before are decoded again and skipped: a
+/// decompressor cannot start mid-stream).
 pub fn open(
     src: &Source,
     year: Option<i64>,
     mmap: bool,
-    start: u64,
+    (start, decoded): (u64, Option<u64>),
     counter: std::sync::Arc<std::sync::atomic::AtomicU64>,
 ) -> io::Result<Opened> {
     use std::io::{Seek, SeekFrom};
@@ -221,11 +229,13 @@ pub fn open(
         }
     };
     let done = (compression.is_some() || export) && start > 0 && Some(start) == size;
+    let mut skipped = 0;
     let (body, compressed) = if done {
-        (Body::Done, true)
+        (Body::Done(decoded), true)
     } else if let Some(m) = mapped {
         (Body::Mapped(m), false)
     } else {
+        let (again, counted) = (counter.clone(), counter.load(Ordering::Relaxed));
         let mut buf = BufReader::with_capacity(
             256 * 1024,
             Counting {
@@ -250,9 +260,19 @@ pub fn open(
         } else {
             Box::new(reader)
         };
-        // Either way no checkpoint inside: the offsets read are not the
-        // file's.
-        (Body::Stream(reader), compression.is_some() || export)
+        let mut reader = reader;
+        let stream = compression.is_some() || export;
+        if let (true, Some(n)) = (stream, decoded.filter(|&n| n > 0)) {
+            // Decoded again up to the checkpoint. Shorter than that, it is
+            // not the file the checkpoint was written for (rewritten in
+            // place): read from its start.
+            if io::copy(&mut (&mut reader).take(n), &mut io::sink())? < n {
+                again.store(counted, Ordering::Relaxed);
+                return open(src, year, mmap, (0, None), again);
+            }
+            skipped = n;
+        }
+        (Body::Stream(reader), stream)
     };
     let written = written
         .duration_since(std::time::UNIX_EPOCH)
@@ -260,7 +280,10 @@ pub fn open(
     Ok(Opened {
         written,
         body,
-        start: if done { start } else { begin },
+        start: match done {
+            true => start,
+            false => begin.max(skipped),
+        },
         identity,
         size,
         compressed,

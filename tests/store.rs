@@ -299,6 +299,217 @@ fn a_gzip_file_read_whole_is_skipped_next_time() {
     assert_eq!(run()["lines"], 0);
 }
 
+/// `bytes` gzipped as one member.
+fn gzipped(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    enc.write_all(bytes).unwrap();
+    enc.finish().unwrap()
+}
+
+/// A gzip file that grew after it was read whole (a second member appended:
+/// `gzip -c more.log >> haproxy.log.gz`, what some rotation setups do) is
+/// read on from where its decoded text ended; before, it was read again
+/// from its start and every request counted twice.
+#[test]
+fn a_gzip_file_that_grew_is_read_on_where_it_ended() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("state.db");
+    let db = db.to_str().unwrap();
+    let text = std::fs::read(fixture("rsyslog-file.log")).unwrap();
+    let cut = text[..text.len() / 2]
+        .iter()
+        .rposition(|&c| c == b'\n')
+        .unwrap()
+        + 1;
+    let gz = dir.path().join("haproxy.log.gz");
+    std::fs::write(&gz, gzipped(&text[..cut])).unwrap();
+    let gzs = gz.to_str().unwrap();
+    let run = || input_of(&hapwatch(&["analyze", "--format", "json", "--db", db, gzs]));
+    let first = run()["requests"].as_u64().unwrap();
+    assert!(first > 300 && first < 790, "{first}");
+    let mut f = std::fs::OpenOptions::new().append(true).open(&gz).unwrap();
+    std::io::Write::write_all(&mut f, &gzipped(&text[cut..])).unwrap();
+    drop(f);
+    let second = run();
+    assert_eq!(
+        second["requests"].as_u64().unwrap(),
+        790 - first,
+        "{second}"
+    );
+    let c = rusqlite::Connection::open(db).unwrap();
+    let stored: i64 = c
+        .query_row("SELECT SUM(requests) FROM rollups", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(stored, 790);
+    assert_eq!(run()["lines"], 0);
+}
+
+/// `journalctl -o export >> saved.export`: a saved export read through
+/// its decoder is read on where its decoded text ended, as a compressed
+/// file is; before, it was read whole again once it had grown.
+#[test]
+fn a_saved_journal_export_that_grew_is_read_on_where_it_ended() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("state.db");
+    let db = db.to_str().unwrap();
+    let stream = export_stream_of("lb1", 0, None);
+    // Cut after an entry (a blank line ends one).
+    let half = stream.len() / 2;
+    let cut = half
+        + stream[half..]
+            .windows(2)
+            .position(|w| w == b"\n\n")
+            .unwrap()
+        + 2;
+    let saved = dir.path().join("haproxy.export");
+    std::fs::write(&saved, &stream[..cut]).unwrap();
+    let path = saved.to_str().unwrap();
+    let run = || {
+        input_of(&hapwatch(&[
+            "analyze", "--format", "json", "--db", db, path,
+        ]))
+    };
+    let all = input_of(&hapwatch_stdin(
+        &["analyze", "--format", "json", "-"],
+        &stream,
+    ));
+    let first = run();
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&saved)
+        .unwrap();
+    std::io::Write::write_all(&mut f, &stream[cut..]).unwrap();
+    drop(f);
+    let second = run();
+    for field in ["lines", "requests", "health_events"] {
+        let (a, b) = (
+            first[field].as_u64().unwrap(),
+            second[field].as_u64().unwrap(),
+        );
+        assert!(a > 0 && b > 0, "{field}: {first} {second}");
+        assert_eq!(
+            Some(a + b),
+            all[field].as_u64(),
+            "{field}: {first} {second}"
+        );
+    }
+    assert_eq!(run()["lines"], 0);
+}
+
+/// A compressed file's last line without its newline is read: nothing
+/// writes to a compressed file as it is read, so it is whole. It was held
+/// back for a later run, as the last line of a plain file being written is,
+/// and the file then marked read whole: lost.
+#[test]
+fn a_gzip_files_last_line_without_a_newline_is_read_with_a_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("state.db");
+    let mut text = std::fs::read(fixture("rsyslog-file.log")).unwrap();
+    assert_eq!(text.pop(), Some(b'\n'));
+    let gz = dir.path().join("haproxy.log.1.gz");
+    std::fs::write(&gz, gzipped(&text)).unwrap();
+    let gz = gz.to_str().unwrap();
+    let without = input_of(&hapwatch(&["analyze", "--format", "json", gz]));
+    assert_eq!(without["lines"], 814);
+    let db = db.to_str().unwrap();
+    let with = input_of(&hapwatch(&["analyze", "--format", "json", "--db", db, gz]));
+    assert_eq!(with, without);
+}
+
+/// kill -9 in the middle of a gzip file: commits happened while it was
+/// read (its checkpoint is a place in the decoded text), and running again
+/// decodes up to there, skips it and ends exactly where an uninterrupted
+/// run ends. Before, nothing was committed until the file was read whole,
+/// so a month of compressed log held every minute in memory to its end
+/// (3.2 GB).
+#[test]
+fn sigkill_in_the_middle_of_a_gzip_file_and_the_rerun_converges() {
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let gen = Command::new(env!("CARGO_BIN_EXE_hapwatch-gen"))
+        .args(["--lines", "1500000", "--seed", "5"])
+        .output()
+        .unwrap();
+    let gz = dir.path().join("haproxy.log.2.gz");
+    std::fs::write(&gz, gzipped(&gen.stdout)).unwrap();
+    let gzs = gz.to_str().unwrap();
+    let crashed = dir.path().join("crashed.db");
+    let crashed_s = crashed.to_str().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hapwatch"))
+        .args([
+            "analyze",
+            "--threads",
+            "1",
+            "--commit-every",
+            "20ms",
+            "--db",
+            crashed_s,
+            gzs,
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Kill it once a commit inside the file is stored (bounded wait).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let decoded = loop {
+        let read = rusqlite::Connection::open_with_flags(
+            &crashed,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .and_then(|ro| {
+            ro.busy_timeout(std::time::Duration::from_secs(5))?;
+            ro.query_row("SELECT MAX(decoded) FROM checkpoints", [], |r| {
+                r.get::<_, Option<i64>>(0)
+            })
+        });
+        if let Ok(Some(n)) = read {
+            break n;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended without a commit inside the file"
+        );
+        assert!(std::time::Instant::now() < deadline, "no commit mid-file");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    child.kill().unwrap(); // SIGKILL
+    let status = child.wait().unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(
+        status.signal(),
+        Some(9),
+        "ended before the kill: {status:?}"
+    );
+    assert!(
+        decoded > 0 && (decoded as usize) < gen.stdout.len(),
+        "{decoded}"
+    );
+
+    let rerun = input_of(&hapwatch(&[
+        "analyze", "--format", "json", "--db", crashed_s, gzs,
+    ]));
+    assert!(!rerun["resumed"].as_array().unwrap().is_empty(), "{rerun}");
+    let clean = dir.path().join("clean.db");
+    let clean_s = clean.to_str().unwrap();
+    let whole = input_of(&hapwatch(&[
+        "analyze", "--format", "json", "--db", clean_s, gzs,
+    ]));
+    assert!(
+        rerun["lines"].as_u64().unwrap() < whole["lines"].as_u64().unwrap(),
+        "the rerun read the file again from its start: {rerun}"
+    );
+    for cmd in ["history", "status"] {
+        let a = json(&hapwatch(&[cmd, "--db", crashed_s, "--format", "json"]));
+        let b = json(&hapwatch(&[cmd, "--db", clean_s, "--format", "json"]));
+        assert_eq!(a, b, "{cmd} differs after the crash and rerun");
+    }
+    let (a, b) = (rollups(&crashed), rollups(&clean));
+    assert!(a.len() > 30, "{} minutes", a.len());
+    assert_eq!(a, b, "rollups differ after the crash and rerun");
+}
+
 #[test]
 fn retain_forgets_old_transitions_by_event_time() {
     let dir = tempfile::tempdir().unwrap();

@@ -84,7 +84,7 @@ pub fn run(job: Job) -> Result<Done, StoreError> {
             Source::Stdin => None,
         })
         .collect();
-    let mut starts = vec![0u64; sources.len()];
+    let mut starts = vec![crate::store::Resume::default(); sources.len()];
     let mut seed = Vec::new();
     if let Some(store) = store.as_ref() {
         for (i, (src, key)) in sources.iter().zip(&keys).enumerate() {
@@ -92,13 +92,13 @@ pub fn run(job: Job) -> Result<Done, StoreError> {
                 if let Ok(meta) = std::fs::metadata(p) {
                     starts[i] = store
                         .resume_offset(key, meta.dev(), meta.ino())?
-                        .unwrap_or(0);
+                        .unwrap_or_default();
                 }
             }
         }
         // A file read on from where it stopped continues its story: the
         // state machine starts from the states stored.
-        if starts.iter().any(|&s| s > 0) {
+        if starts.iter().any(|s| s.offset > 0 || s.decoded > Some(0)) {
             seed = store.load_states()?;
         }
     }

@@ -74,8 +74,8 @@ pub struct Reading {
 pub struct Options {
     pub reading: Reading,
     pub sources: Vec<Source>,
-    /// Per source, the byte offset to resume at (checkpoints of `--db`).
-    pub starts: Vec<u64>,
+    /// Per source, where to resume (checkpoints of `--db`).
+    pub starts: Vec<crate::store::Resume>,
     /// Leave a last line without its newline for the next run, so that a
     /// checkpoint never splits a line still being written.
     pub hold_tail: bool,
@@ -92,8 +92,12 @@ pub struct Mark {
     pub source: usize,
     pub dev: u64,
     pub ino: u64,
-    /// Byte offset after the last line read (compressed: the file size).
+    /// Byte offset after the last line read (compressed: the file size
+    /// once read to its end, 0 before).
     pub offset: u64,
+    /// Compressed (or a journal export): bytes of its decoded text after
+    /// the last line read.
+    pub decoded: Option<u64>,
     /// Where this run started.
     pub started_at: u64,
 }
@@ -246,9 +250,6 @@ enum Position {
     At(Mark),
     /// Standard input: no checkpoint, any moment is a fine commit.
     Untracked,
-    /// Inside a gzip file: it cannot resume mid-stream, so no commit until
-    /// it has been read whole (a crash re-reads it and must not count twice).
-    Hold,
 }
 
 struct Chunk {
@@ -474,6 +475,69 @@ impl Taken {
 
     fn newest(&self) -> u64 {
         self.epoch.load(std::sync::atomic::Ordering::Acquire)
+    }
+}
+
+/// Epochs the reader may run ahead of the oldest one not closed yet (its
+/// minutes judged and handed to the writer). The ordering thread holds an
+/// epoch's minutes until every worker that read it has handed it over, and
+/// a worker hands over when it next runs: eight workers on two cores, one
+/// of them runnable but not running for a few milliseconds while the others
+/// take chunk after chunk of a sparse log, and every minute of a week's
+/// file waited for it (the tickets bound chunks read and not yet applied,
+/// not minutes applied and not yet closed): `--db --threads 8` of a week of
+/// `sparse_log` peaked at 53-81 MB beside two busy loops, once 102 MB, the
+/// writer's map filling with all the week's minutes at once (heaptrack).
+/// Only where one queue serves every worker ([`Taken`] nudges the idle
+/// ones, so every epoch before the newest taken closes): a worker dealt
+/// its chunks in turn may take none of the next epochs, and its queue
+/// already stops the reader.
+const EPOCHS_AHEAD: u64 = 4;
+
+/// The reader's wait for [`EPOCHS_AHEAD`], and the ordering thread's word
+/// that epochs closed.
+struct EpochGate {
+    /// Every epoch before this one is closed.
+    closed: AtomicU64,
+    reader: std::sync::OnceLock<std::thread::Thread>,
+    /// One queue for all workers (see [`EPOCHS_AHEAD`]) and minutes kept.
+    on: bool,
+}
+
+impl EpochGate {
+    fn new(on: bool) -> EpochGate {
+        EpochGate {
+            closed: AtomicU64::new(0),
+            reader: std::sync::OnceLock::new(),
+            on,
+        }
+    }
+
+    /// The reader waits until a chunk of `epoch` may be sent; `false`:
+    /// stop reading (a worker failed, and its epoch would never close).
+    fn wait(&self, epoch: u64, failed: &AtomicBool) -> bool {
+        use std::sync::atomic::Ordering::{Acquire, Relaxed};
+        if !self.on {
+            return true;
+        }
+        let _ = self.reader.set(std::thread::current());
+        while epoch >= self.closed.load(Acquire) + EPOCHS_AHEAD {
+            if failed.load(Relaxed) {
+                return false;
+            }
+            std::thread::park_timeout(std::time::Duration::from_millis(10));
+        }
+        true
+    }
+
+    /// Every epoch before `below` is closed.
+    fn close(&self, below: u64) {
+        use std::sync::atomic::Ordering::Release;
+        if self.closed.fetch_max(below, Release) < below {
+            if let Some(t) = self.reader.get() {
+                t.unpark();
+            }
+        }
     }
 }
 
@@ -829,6 +893,7 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
     }
     let crowding = Arc::new(Crowding::default());
     let in_flight = &InFlight::new(threads);
+    let gate = &EpochGate::new(taken.is_some());
     let mut inputs = vec![InputCount::default(); opts.sources.len()];
 
     let (errors, oversized, marks, workers, mut epochs_left) = std::thread::scope(|s| {
@@ -851,8 +916,9 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
                 let mut marks = Vec::new();
                 let mut seq = 0u64;
                 for (idx, src) in sources.iter().enumerate() {
-                    let start = starts.get(idx).copied().unwrap_or(0);
-                    let opened = match input::open(src, year, mmap, start, counter.clone()) {
+                    let start = starts.get(idx).copied().unwrap_or_default();
+                    let at = (start.offset, start.decoded);
+                    let opened = match input::open(src, year, mmap, at, counter.clone()) {
                         Ok(o) => o,
                         Err(e) => {
                             errors.push(format!("{}: {e}", src.name()));
@@ -868,18 +934,25 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
                         });
                         opened.written.max(year_end) + skew
                     });
-                    let mark = |offset: u64| {
+                    let mark = |offset: u64, decoded: Option<u64>| {
                         opened.identity.map(|(dev, ino)| Mark {
                             source: idx,
                             dev,
                             ino,
                             offset,
+                            decoded,
                             started_at: opened.start,
                         })
                     };
+                    // Where reading stands after `read` bytes: a plain
+                    // file's byte, or a decoded one's place in its text.
+                    let place = |read: u64| match opened.compressed {
+                        true => mark(0, Some(read)),
+                        false => mark(read, None),
+                    };
                     let reader = match opened.body {
-                        input::Body::Done => {
-                            marks.extend(mark(start));
+                        input::Body::Done(decoded) => {
+                            marks.extend(mark(start.offset, decoded));
                             continue;
                         }
                         input::Body::Mapped(m) => {
@@ -899,17 +972,21 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
                                 if !in_flight.acquire(tickets) {
                                     return (errors, oversized, marks);
                                 }
+                                let epoch = epochs.next(r.len());
+                                if !gate.wait(epoch, &in_flight.failed) {
+                                    return (errors, oversized, marks);
+                                }
                                 at = r.end;
                                 let pos = r.end as u64;
                                 populate(&m, r.start & !4095, r.end);
                                 let chunk = Chunk {
                                     seq,
                                     source: idx,
-                                    epoch: epochs.next(r.len()),
+                                    epoch,
                                     data: Data::Mapped(m.clone(), r),
                                     years: years.take(),
                                     max_time,
-                                    after: mark(pos).map_or(Position::Untracked, Position::At),
+                                    after: place(pos).map_or(Position::Untracked, Position::At),
                                     tickets,
                                 };
                                 seq += 1;
@@ -918,13 +995,15 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
                                 }
                                 pb.set_position(pos);
                             }
-                            marks.extend(mark(end as u64));
+                            marks.extend(place(end as u64));
                             continue;
                         }
                         input::Body::Stream(r) => r,
                     };
                     let mut chunker = input::Chunker::new(reader);
-                    chunker.hold_tail = hold_tail;
+                    // A compressed file is not written to as it is read: its
+                    // last line, even without a newline, is whole.
+                    chunker.hold_tail = hold_tail && !opened.compressed;
                     let mut failed = false;
                     loop {
                         chunker.size = epochs.chunk_size().min(chunk_share(OWNED_BYTES, threads));
@@ -939,16 +1018,16 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
                         }
                         match next {
                             Ok(Some(data)) => {
-                                let after = if opened.compressed {
-                                    Position::Hold
-                                } else {
-                                    mark(opened.start + chunker.consumed)
-                                        .map_or(Position::Untracked, Position::At)
-                                };
+                                let after = place(opened.start + chunker.consumed)
+                                    .map_or(Position::Untracked, Position::At);
+                                let epoch = epochs.next(data.len());
+                                if !gate.wait(epoch, &in_flight.failed) {
+                                    return (errors, oversized, marks);
+                                }
                                 let chunk = Chunk {
                                     seq,
                                     source: idx,
-                                    epoch: epochs.next(data.len()),
+                                    epoch,
                                     data: Data::Owned(data),
                                     years: years.take(),
                                     max_time,
@@ -971,14 +1050,13 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
                     }
                     oversized += chunker.oversized;
                     if !failed {
-                        // gzip cannot resume mid-stream: its mark is "read
-                        // whole", the file's size.
-                        let offset = if opened.compressed {
-                            opened.size.unwrap_or(0)
-                        } else {
-                            opened.start + chunker.consumed
-                        };
-                        marks.extend(mark(offset));
+                        // A compressed file read to its end is marked with
+                        // its size too: the next run skips it unread.
+                        let read = opened.start + chunker.consumed;
+                        marks.extend(match opened.compressed {
+                            true => mark(opened.size.unwrap_or(0), Some(read)),
+                            false => mark(read, None),
+                        });
                     }
                 }
                 (errors, oversized, marks)
@@ -1148,6 +1226,7 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
                     epochs.rollups.entry(epoch).or_default().extend(rollups);
                     epochs.complete[worker] = Some(complete);
                     epochs.commit_if_due(&mut p, applying, &mut store_error);
+                    gate.close(epochs.closed);
                     continue;
                 }
             };
@@ -1210,6 +1289,7 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
                     applying = r.epoch;
                     epochs.applied(r.epoch, r.worker, r.after, reach, &opts.checkpoint_paths);
                     epochs.commit_if_due(&mut p, applying, &mut store_error);
+                    gate.close(epochs.closed);
                 }
             }
         }
@@ -1279,11 +1359,10 @@ struct Epochs {
     rollups: BTreeMap<u64, Vec<Rollup>>,
     /// Per worker: every epoch up to this one is handed over.
     complete: Vec<Option<u64>>,
-    /// Per epoch applied: the file positions reached in it, and whether it
-    /// ends inside a gzip file.
-    marks: BTreeMap<u64, (Vec<Checkpoint>, bool)>,
-    /// The last epoch handed to the writer ends inside a gzip file.
-    holding: bool,
+    /// Per epoch applied: the file positions reached in it.
+    marks: BTreeMap<u64, Vec<Checkpoint>>,
+    /// Every epoch before this one is closed: its minutes handed on.
+    closed: u64,
     /// Per epoch applied: the newest request time of its chunks (the first
     /// or last request of each, whichever is later).
     reach: BTreeMap<u64, Millis>,
@@ -1298,7 +1377,7 @@ impl Epochs {
             rollups: BTreeMap::new(),
             complete: vec![None; workers],
             marks: BTreeMap::new(),
-            holding: false,
+            closed: 0,
             reach: BTreeMap::new(),
             readers: BTreeMap::new(),
         }
@@ -1321,8 +1400,7 @@ impl Epochs {
         if !readers.contains(&worker) {
             readers.push(worker);
         }
-        let (marks, hold) = self.marks.entry(epoch).or_default();
-        *hold = matches!(after, Position::Hold);
+        let marks = self.marks.entry(epoch).or_default();
         if let Some(c) = match &after {
             Position::At(m) => checkpoint(paths, m),
             _ => None,
@@ -1363,6 +1441,7 @@ impl Epochs {
             boundary = Some(epoch);
         }
         if let Some(boundary) = boundary {
+            self.closed = boundary + 1;
             let later = self.rollups.split_off(&(boundary + 1));
             let whole = std::mem::replace(&mut self.rollups, later);
             self.readers = self.readers.split_off(&(boundary + 1));
@@ -1386,19 +1465,18 @@ impl Epochs {
                 p.minutes_whole_to = p.minutes_whole_to.max(Some(t));
             }
             let later = self.marks.split_off(&(boundary + 1));
-            for (_, (marks, holding)) in std::mem::replace(&mut self.marks, later) {
+            for (_, marks) in std::mem::replace(&mut self.marks, later) {
                 if let Some(w) = p.writer.as_mut() {
                     for c in marks {
                         w.mark(c);
                     }
                 }
-                self.holding = holding;
             }
         }
         let Some(w) = p.writer.as_ref() else {
             return;
         };
-        if self.holding || !w.due() {
+        if !w.due() {
             return;
         }
         // The checkpoint about to be written covers every line applied so
@@ -1419,12 +1497,33 @@ fn checkpoint(paths: &[Option<String>], m: &Mark) -> Option<Checkpoint> {
         ino: m.ino,
         offset: m.offset,
         cursor: None,
+        decoded: m.decoded,
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_reader_waits_for_the_epochs_it_runs_ahead_of_to_close() {
+        let (gate, failed) = (EpochGate::new(true), AtomicBool::new(false));
+        assert!(gate.wait(EPOCHS_AHEAD - 1, &failed), "within reach");
+        let started = std::time::Instant::now();
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+                gate.close(1);
+            });
+            assert!(gate.wait(EPOCHS_AHEAD, &failed));
+        });
+        assert!(started.elapsed() >= std::time::Duration::from_millis(50));
+        // A worker that failed never hands its epoch over: reading stops.
+        failed.store(true, std::sync::atomic::Ordering::Relaxed);
+        assert!(!gate.wait(EPOCHS_AHEAD + 1, &failed));
+        // Dealt in turn, the workers' own queues stop the reader.
+        assert!(EpochGate::new(false).wait(1000, &failed));
+    }
 
     /// Resident bytes of the mapping that starts at `at`, from smaps.
     fn resident(at: *const u8) -> usize {

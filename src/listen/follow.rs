@@ -52,7 +52,8 @@ impl Follower {
             .to_string();
         let stored = store
             .resume_offset(&key, meta.dev(), meta.ino())
-            .map_err(|e| StartError(e.to_string()))?;
+            .map_err(|e| StartError(e.to_string()))?
+            .map(|r| r.offset);
         let pos = match stored {
             Some(off) if off <= meta.len() => off,
             // Truncated while hapwatch was stopped (copytruncate): from the
@@ -155,6 +156,7 @@ impl Follower {
                 .skipping
                 .unwrap_or(self.pos - self.partial.len() as u64),
             cursor: None,
+            decoded: None,
         }
     }
 

@@ -163,6 +163,7 @@ async fn pump(
                     ino: 0,
                     offset: 0,
                     cursor: Some(c),
+                    decoded: None,
                 }
             });
             if tx.send(Batch::new(frames, mark).from(l)).await.is_err() {

@@ -580,6 +580,7 @@ pub(super) mod tests {
         let c = rusqlite::Connection::open(&path).unwrap();
         c.execute_batch(
             "DROP TABLE backend_rollups; ALTER TABLE checkpoints DROP COLUMN cursor;
+             ALTER TABLE checkpoints DROP COLUMN decoded;
              DROP TABLE hosts; PRAGMA user_version = 10;",
         )
         .unwrap();
@@ -686,7 +687,8 @@ pub(super) mod tests {
         let c = rusqlite::Connection::open(&path).unwrap();
         c.execute_batch(&made_by(2, "rollups")).unwrap();
         c.execute_batch(&made_by(11, "backend_rollups")).unwrap();
-        c.execute_batch("PRAGMA user_version = 13").unwrap();
+        c.execute_batch("ALTER TABLE checkpoints DROP COLUMN decoded; PRAGMA user_version = 13")
+            .unwrap();
         let key = |c: &rusqlite::Connection, table: &str| -> String {
             let sql: String = c
                 .query_row(

@@ -31,6 +31,10 @@ pub struct Checkpoint {
     /// A journal source: the cursor of its last entry (`path` is the
     /// source's name, the numbers 0).
     pub cursor: Option<String>,
+    /// A compressed file or a journal export: how many bytes of what it
+    /// decodes to were read (`offset` is then the file's size once it was
+    /// read to its end, 0 before).
+    pub decoded: Option<u64>,
 }
 
 /// The database, or the thread still creating it (see [`Writer::opening`]).

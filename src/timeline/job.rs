@@ -349,8 +349,8 @@ fn fine_pass(
     for f in &job.files {
         let src = Source::parse(f);
         let failed = |e: std::io::Error| Failed(1, format!("{}: {e}", src.name()));
-        let opened =
-            input::open(&src, job.reading.year, false, 0, Default::default()).map_err(failed)?;
+        let opened = input::open(&src, job.reading.year, false, (0, None), Default::default())
+            .map_err(failed)?;
         let Body::Stream(r) = opened.body else {
             continue; // not mapped when not asked to be; never `Done` from 0
         };
