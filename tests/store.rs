@@ -400,7 +400,8 @@ fn a_saved_journal_export_that_grew_is_read_on_where_it_ended() {
 /// A compressed file's last line without its newline is read: nothing
 /// writes to a compressed file as it is read, so it is whole. It was held
 /// back for a later run, as the last line of a plain file being written is,
-/// and the file then marked read whole: lost.
+/// and the file then marked read whole: lost. Standard input's too (no
+/// checkpoint, no later run).
 #[test]
 fn a_gzip_files_last_line_without_a_newline_is_read_with_a_database() {
     let dir = tempfile::tempdir().unwrap();
@@ -415,6 +416,8 @@ fn a_gzip_files_last_line_without_a_newline_is_read_with_a_database() {
     let db = db.to_str().unwrap();
     let with = input_of(&hapwatch(&["analyze", "--format", "json", "--db", db, gz]));
     assert_eq!(with, without);
+    let stdin = hapwatch_stdin(&["analyze", "--format", "json", "--db", db, "-"], &text);
+    assert_eq!(input_of(&stdin), without);
 }
 
 /// kill -9 in the middle of a gzip file: commits happened while it was

@@ -1001,9 +1001,12 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
                         input::Body::Stream(r) => r,
                     };
                     let mut chunker = input::Chunker::new(reader);
-                    // A compressed file is not written to as it is read: its
-                    // last line, even without a newline, is whole.
-                    chunker.hold_tail = hold_tail && !opened.compressed;
+                    // Only a plain file's checkpoint leaves a last line
+                    // without its newline to the next run: a compressed file
+                    // is not written to as it is read, and standard input or
+                    // a pipe has no next run to read it (held, it was lost).
+                    chunker.hold_tail =
+                        hold_tail && !opened.compressed && opened.identity.is_some();
                     let mut failed = false;
                     loop {
                         chunker.size = epochs.chunk_size().min(chunk_share(OWNED_BYTES, threads));
