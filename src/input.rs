@@ -483,7 +483,10 @@ impl<R: Read> Chunker<R> {
             filled += carried;
             self.carry.clear();
             if self.eof {
-                if filled == 0 || self.discarding || self.hold_tail {
+                // A last line cut by a read error (a truncated gzip file)
+                // is not the line that was written: the lines before it
+                // are handed out, then the error, and it is left unread.
+                if filled == 0 || self.discarding || self.hold_tail || self.error.is_some() {
                     return match self.error.take() {
                         Some(e) => Err(e),
                         None => Ok(None),
@@ -880,5 +883,28 @@ mod tests {
     fn last_line_without_newline() {
         let (ls, _) = all_lines(b"a\nb", 1);
         assert_eq!(ls, vec![b"a".to_vec(), b"b".to_vec()]);
+    }
+
+    #[test]
+    fn a_line_cut_by_a_read_error_is_left_unread() {
+        // What a truncated gzip file reads as: lines, then an error.
+        let cut = io::Cursor::new(b"one\ntwo\nthr".to_vec()).chain(Failing);
+        let mut c = Chunker::new(cut);
+        let chunk = c.next_chunk_with(Vec::new()).unwrap().unwrap();
+        assert_eq!(chunk, b"one\ntwo\n");
+        assert_eq!(c.consumed, 8);
+        assert!(c.next_chunk_with(Vec::new()).is_err());
+        assert_eq!(c.consumed, 8, "the cut line is not counted as read");
+    }
+
+    struct Failing;
+
+    impl Read for Failing {
+        fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+            Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "incomplete deflate stream",
+            ))
+        }
     }
 }

@@ -345,6 +345,43 @@ fn a_gzip_file_that_grew_is_read_on_where_it_ended() {
     assert_eq!(run()["lines"], 0);
 }
 
+/// A truncated gzip file (cut short by a full disk, or still being
+/// compressed): its good lines are read and stored, the error said, and
+/// the next run reads nothing of it again. Its checkpoint was left out on
+/// an error while its lines were stored: the next run counted them all
+/// twice.
+#[test]
+fn a_truncated_gzip_files_lines_are_stored_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("state.db");
+    let db = db.to_str().unwrap();
+    let whole = gzipped(&std::fs::read(fixture("rsyslog-file.log")).unwrap());
+    let gz = dir.path().join("haproxy.log.1.gz");
+    std::fs::write(&gz, &whole[..whole.len() * 2 / 3]).unwrap();
+    let gz = gz.to_str().unwrap();
+    let run = || hapwatch(&["analyze", "--format", "json", "--db", db, gz]);
+    let first = run();
+    assert_eq!(first.status.code(), Some(1), "a read error is said");
+    assert!(String::from_utf8_lossy(&first.stderr).contains("haproxy.log.1.gz"));
+    let report = |out: &std::process::Output| -> serde_json::Value {
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["input"].clone()
+    };
+    let first = report(&first);
+    let requests = first["requests"].as_i64().unwrap();
+    assert!(requests > 200 && requests < 790, "{first}");
+    // The line the file was cut in is left: it is not what HAProxy wrote.
+    assert_eq!(first["unparsed"], 0, "{first}");
+    let again = run();
+    assert_eq!(again.status.code(), Some(1), "still truncated");
+    let again = report(&again);
+    assert_eq!(again["lines"], 0, "{again}");
+    let c = rusqlite::Connection::open(db).unwrap();
+    let stored: i64 = c
+        .query_row("SELECT SUM(requests) FROM rollups", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(stored, requests);
+}
+
 /// `journalctl -o export >> saved.export`: a saved export read through
 /// its decoder is read on where its decoded text ended, as a compressed
 /// file is; before, it was read whole again once it had grown.

@@ -1052,15 +1052,16 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
                         }
                     }
                     oversized += chunker.oversized;
-                    if !failed {
-                        // A compressed file read to its end is marked with
-                        // its size too: the next run skips it unread.
-                        let read = opened.start + chunker.consumed;
-                        marks.extend(match opened.compressed {
-                            true => mark(opened.size.unwrap_or(0), Some(read)),
-                            false => mark(read, None),
-                        });
-                    }
+                    // A compressed file read to its end is marked with its
+                    // size too: the next run skips it unread. One that
+                    // failed (a truncated gzip file) is marked where its
+                    // good lines end, all handed out before the error: they
+                    // are stored, and the next run must not count them again.
+                    let read = opened.start + chunker.consumed;
+                    marks.extend(match (opened.compressed, failed) {
+                        (true, false) => mark(opened.size.unwrap_or(0), Some(read)),
+                        _ => place(read),
+                    });
                 }
                 (errors, oversized, marks)
             })
