@@ -291,6 +291,24 @@ pub fn open(
     })
 }
 
+/// The first `max` bytes of the text the file at `path` reads as (decoded,
+/// for a compressed file or a journal export), and whether it is decoded:
+/// what a checkpoint keeps to find the file again under another name
+/// (`store::Head`). `None` for what cannot be read, or is no regular file.
+pub fn text_head(path: &std::path::Path, max: usize) -> Option<(Vec<u8>, bool)> {
+    if !std::fs::metadata(path).ok()?.is_file() {
+        return None;
+    }
+    let src = Source::File(path.to_path_buf());
+    let opened = open(&src, None, false, (0, None), Default::default()).ok()?;
+    let Body::Stream(reader) = opened.body else {
+        return None;
+    };
+    let mut head = Vec::with_capacity(max);
+    reader.take(max as u64).read_to_end(&mut head).ok()?;
+    Some((head, opened.compressed))
+}
+
 /// A binary journal field longer than this is not a log line: the stream
 /// is not an export (or is damaged), and reading stops with an error.
 const MAX_FIELD: u64 = 16 << 20;

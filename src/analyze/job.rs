@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use crate::input::Source;
 use crate::report::{Report, Resumed};
-use crate::store::{Store, StoreError, Writer};
+use crate::store::{Head, Store, StoreError, Writer};
 use crate::time::Millis;
 
 /// What `hapwatch analyze` was asked to do.
@@ -84,14 +84,28 @@ pub fn run(job: Job) -> Result<Done, StoreError> {
             Source::Stdin => None,
         })
         .collect();
+    // The text each file opens with goes with its checkpoint (a new
+    // database's too): the file is found again by it once logrotate has
+    // renamed or compressed it.
+    let heads: Vec<Option<(Vec<u8>, bool)>> = sources
+        .iter()
+        .map(|s| match (s, job.db.is_some()) {
+            (Source::File(p), true) => crate::input::text_head(p, Head::MAX),
+            _ => None,
+        })
+        .collect();
     let mut starts = vec![crate::store::Resume::default(); sources.len()];
     let mut seed = Vec::new();
     if let Some(store) = store.as_ref() {
         for (i, (src, key)) in sources.iter().zip(&keys).enumerate() {
             if let (Source::File(p), Some(key)) = (src, key) {
                 if let Ok(meta) = std::fs::metadata(p) {
+                    let (head, decoded) = match &heads[i] {
+                        Some((h, decoded)) => (Some(&h[..]), *decoded),
+                        None => (None, false),
+                    };
                     starts[i] = store
-                        .resume_offset(key, meta.dev(), meta.ino())?
+                        .resume_offset(key, (meta.dev(), meta.ino()), head, decoded)?
                         .unwrap_or_default();
                 }
             }
@@ -113,7 +127,11 @@ pub fn run(job: Job) -> Result<Done, StoreError> {
             starts,
             hold_tail: writer.is_some(),
             sources,
-            checkpoint_paths: keys,
+            checkpoint_paths: keys
+                .into_iter()
+                .zip(&heads)
+                .map(|(k, h)| Some((k?, h.as_ref().and_then(|(h, _)| Head::of(h)))))
+                .collect(),
             seed,
         },
         writer,

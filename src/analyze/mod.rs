@@ -80,10 +80,14 @@ pub struct Options {
     /// checkpoint never splits a line still being written.
     pub hold_tail: bool,
     /// Per source, the path its checkpoint is stored under (`--db`).
-    pub checkpoint_paths: Vec<Option<String>>,
+    pub checkpoint_paths: Vec<CheckpointKey>,
     /// Server states to continue from (a resumed file).
     pub seed: Vec<(ServerKey, ServerState)>,
 }
+
+/// A file's checkpoint: the path it is stored under (canonical) and the
+/// text the file opens with. `None` for standard input.
+pub type CheckpointKey = Option<(String, Option<crate::store::Head>)>;
 
 /// How far a file was read: what a checkpoint stores.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -1394,7 +1398,7 @@ impl Epochs {
         worker: usize,
         after: Position,
         reach: Option<Millis>,
-        paths: &[Option<String>],
+        paths: &[CheckpointKey],
     ) {
         if let Some(t) = reach {
             let r = self.reach.entry(epoch).or_insert(t);
@@ -1494,14 +1498,16 @@ impl Epochs {
     }
 }
 
-fn checkpoint(paths: &[Option<String>], m: &Mark) -> Option<Checkpoint> {
+fn checkpoint(paths: &[CheckpointKey], m: &Mark) -> Option<Checkpoint> {
+    let (path, head) = paths.get(m.source)?.clone()?;
     Some(Checkpoint {
-        path: paths.get(m.source)?.clone()?,
+        path,
         dev: m.dev,
         ino: m.ino,
         offset: m.offset,
         cursor: None,
         decoded: m.decoded,
+        head,
     })
 }
 

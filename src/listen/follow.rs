@@ -50,8 +50,14 @@ impl Follower {
             .unwrap_or_else(|_| path.to_path_buf())
             .display()
             .to_string();
+        let head = crate::input::text_head(path, crate::store::Head::MAX);
         let stored = store
-            .resume_offset(&key, meta.dev(), meta.ino())
+            .resume_offset(
+                &key,
+                (meta.dev(), meta.ino()),
+                head.as_ref().map(|(h, _)| &h[..]),
+                false,
+            )
             .map_err(|e| StartError(e.to_string()))?
             .map(|r| r.offset);
         let pos = match stored {
@@ -157,6 +163,7 @@ impl Follower {
                 .unwrap_or(self.pos - self.partial.len() as u64),
             cursor: None,
             decoded: None,
+            head: None,
         }
     }
 

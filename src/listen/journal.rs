@@ -164,6 +164,7 @@ async fn pump(
                     offset: 0,
                     cursor: Some(c),
                     decoded: None,
+                    head: None,
                 }
             });
             if tx.send(Batch::new(frames, mark).from(l)).await.is_err() {

@@ -581,6 +581,8 @@ pub(super) mod tests {
         c.execute_batch(
             "DROP TABLE backend_rollups; ALTER TABLE checkpoints DROP COLUMN cursor;
              ALTER TABLE checkpoints DROP COLUMN decoded;
+             ALTER TABLE checkpoints DROP COLUMN head_len;
+             ALTER TABLE checkpoints DROP COLUMN head_hash;
              DROP TABLE hosts; PRAGMA user_version = 10;",
         )
         .unwrap();
@@ -687,8 +689,12 @@ pub(super) mod tests {
         let c = rusqlite::Connection::open(&path).unwrap();
         c.execute_batch(&made_by(2, "rollups")).unwrap();
         c.execute_batch(&made_by(11, "backend_rollups")).unwrap();
-        c.execute_batch("ALTER TABLE checkpoints DROP COLUMN decoded; PRAGMA user_version = 13")
-            .unwrap();
+        c.execute_batch(
+            "ALTER TABLE checkpoints DROP COLUMN decoded;
+             ALTER TABLE checkpoints DROP COLUMN head_len;
+             ALTER TABLE checkpoints DROP COLUMN head_hash; PRAGMA user_version = 13",
+        )
+        .unwrap();
         let key = |c: &rusqlite::Connection, table: &str| -> String {
             let sql: String = c
                 .query_row(

@@ -62,6 +62,46 @@ pub struct Batch<'a> {
 }
 
 /// Which server and backend rows a batch writes.
+/// The first bytes of the text a file reads as (decoded, for a compressed
+/// file), kept with its checkpoint to find the file again under another
+/// path or inode: FNV-1a of up to [`Head::MAX`] bytes (a hash defined here,
+/// so that a database outlives any crate's choice of function).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Head {
+    pub len: u32,
+    pub hash: u64,
+}
+
+impl Head {
+    /// Bytes hashed: a line or more of HAProxy's, with its time to the
+    /// millisecond and its client's address and port.
+    pub const MAX: usize = 1024;
+    /// Fewer bytes than this are no head: too short to tell files apart.
+    pub const MIN: usize = 64;
+
+    /// The head of a text that opens with `bytes` (`None` under
+    /// [`Head::MIN`]).
+    pub fn of(bytes: &[u8]) -> Option<Head> {
+        let b = &bytes[..bytes.len().min(Head::MAX)];
+        (b.len() >= Head::MIN).then(|| Head {
+            len: b.len() as u32,
+            hash: fnv1a(b),
+        })
+    }
+
+    /// Whether a text that opens with `bytes` has this head.
+    pub fn opens(&self, bytes: &[u8]) -> bool {
+        let n = self.len as usize;
+        bytes.len() >= n && fnv1a(&bytes[..n]) == self.hash
+    }
+}
+
+fn fnv1a(b: &[u8]) -> u64 {
+    b.iter().fold(0xcbf2_9ce4_8422_2325, |h, &x| {
+        (h ^ x as u64).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
 /// Where a file's checkpoint says to read on ([`Store::resume_offset`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Resume {
@@ -431,10 +471,20 @@ const MIGRATIONS: &[&str] = &[
     "
     ALTER TABLE checkpoints ADD COLUMN decoded INTEGER;
     ",
+    // 16: the text a checkpoint's file opens with ([`Head`]): logrotate
+    // renames `haproxy.log` to `haproxy.log.1` (same inode, another path)
+    // and later compresses it to `haproxy.log.2.gz` (another inode, the
+    // same text); found by its head, it is read on where it was left, not
+    // again from its start. A file whose head changed under the same
+    // inode (copytruncate, then written past the checkpoint) starts over.
+    "
+    ALTER TABLE checkpoints ADD COLUMN head_len INTEGER;
+    ALTER TABLE checkpoints ADD COLUMN head_hash INTEGER;
+    ",
 ];
 
 /// What [`MIGRATIONS`] leave on an empty database, in one batch: a new
-/// database gets this instead of the fifteen steps (tables created,
+/// database gets this instead of the sixteen steps (tables created,
 /// rekeyed and renamed, SQLite parsing the whole schema again after each):
 /// the thread that creates it while the log is read took 14 M instructions,
 /// 4 M with this.
@@ -765,31 +815,90 @@ impl Store {
     }
 
     /// Where the last run stopped reading `path` (canonical), if the file
-    /// is still the same one (device and inode); `None` when there is no
-    /// checkpoint for this file.
+    /// is still the same one (device and inode, and the text it opens
+    /// with, `head`: its first [`Head::MAX`] bytes, decoded when
+    /// `decoded`); else where any run stopped reading the same text under
+    /// another path (renamed by logrotate, or compressed: the position in
+    /// the text carries over). `None` when there is no checkpoint for it.
     pub fn resume_offset(
         &self,
         path: &str,
-        dev: u64,
-        ino: u64,
+        (dev, ino): (u64, u64),
+        head: Option<&[u8]>,
+        decoded: bool,
     ) -> Result<Option<Resume>, StoreError> {
-        let row: Option<(i64, i64, i64, Option<i64>)> = self
+        type Row = (String, i64, i64, i64, Option<i64>, Option<i64>, Option<i64>);
+        let err = |e| StoreError::Sqlite(self.path.clone(), e);
+        let row_of = |r: &rusqlite::Row| -> rusqlite::Result<Row> {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+            ))
+        };
+        const COLUMNS: &str = "SELECT path, dev, ino, offset, decoded, head_len, head_hash
+                               FROM checkpoints";
+        let head_of = |len: Option<i64>, hash: Option<i64>| {
+            Some(Head {
+                len: len? as u32,
+                hash: hash? as u64,
+            })
+        };
+        let opens = |h: Option<Head>| match (h, head) {
+            (Some(h), Some(bytes)) => h.opens(bytes),
+            (Some(_), None) => false,
+            // Written before schema 16: device and inode alone.
+            (None, _) => true,
+        };
+        let own: Option<Row> = self
             .conn
-            .query_row(
-                "SELECT dev, ino, offset, decoded FROM checkpoints WHERE path = ?1",
-                params![path],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-            )
+            .query_row(&format!("{COLUMNS} WHERE path = ?1"), params![path], row_of)
             .optional()
-            .map_err(|e| StoreError::Sqlite(self.path.clone(), e))?;
-        Ok(match row {
-            // A rotated file (another inode at the same path) starts over.
-            Some((d, i, off, decoded)) if d as u64 == dev && i as u64 == ino => Some(Resume {
-                offset: off as u64,
-                decoded: decoded.map(|n| n as u64),
-            }),
-            _ => None,
-        })
+            .map_err(err)?;
+        if let Some((_, d, i, offset, dec, len, hash)) = own {
+            if (d as u64, i as u64) == (dev, ino) && opens(head_of(len, hash)) {
+                return Ok(Some(Resume {
+                    offset: offset as u64,
+                    decoded: dec.map(|n| n as u64),
+                }));
+            }
+        }
+        // Another path's checkpoint of the same text; a rotated file
+        // (another inode, another text at the same path) starts over.
+        let Some(bytes) = head else {
+            return Ok(None);
+        };
+        let mut q = self
+            .conn
+            .prepare(&format!(
+                "{COLUMNS} WHERE head_len IS NOT NULL AND path != ?1"
+            ))
+            .map_err(err)?;
+        let rows = q.query_map(params![path], row_of).map_err(err)?;
+        let mut reached = None;
+        for row in rows {
+            let (_, _, _, offset, dec, len, hash) = row.map_err(err)?;
+            if head_of(len, hash).is_some_and(|h| h.opens(bytes)) {
+                // The place in the text: a compressed file's in what it
+                // decodes to, a plain file's its byte.
+                let at = dec.unwrap_or(offset) as u64;
+                reached = reached.max(Some(at));
+            }
+        }
+        Ok(reached.map(|at| match decoded {
+            true => Resume {
+                offset: 0,
+                decoded: Some(at),
+            },
+            false => Resume {
+                offset: at,
+                decoded: None,
+            },
+        }))
     }
 
     /// Where a journal source (`listen --journal`) stopped: the cursor of
@@ -816,7 +925,7 @@ impl Store {
                  VALUES (?1, ?2, ?3, ?4, 0)
                  ON CONFLICT (path) DO UPDATE SET
                     dev = excluded.dev, ino = excluded.ino, offset = excluded.offset,
-                    decoded = NULL",
+                    decoded = NULL, head_len = NULL, head_hash = NULL",
                 params![c.path, c.dev as i64, c.ino as i64, c.offset as i64],
             )
             .map(drop)
@@ -1089,12 +1198,14 @@ impl Store {
             }
             let mut cp = tx
                 .prepare_cached(
-                    "INSERT INTO checkpoints (path, dev, ino, offset, updated_ms, cursor, decoded)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                    "INSERT INTO checkpoints
+                        (path, dev, ino, offset, updated_ms, cursor, decoded, head_len, head_hash)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
                      ON CONFLICT (path) DO UPDATE SET
                         dev = excluded.dev, ino = excluded.ino,
                         offset = excluded.offset, updated_ms = excluded.updated_ms,
-                        cursor = excluded.cursor, decoded = excluded.decoded",
+                        cursor = excluded.cursor, decoded = excluded.decoded,
+                        head_len = excluded.head_len, head_hash = excluded.head_hash",
                 )
                 .map_err(err)?;
             for c in b.checkpoints {
@@ -1105,7 +1216,9 @@ impl Store {
                     c.offset as i64,
                     end.unwrap_or(0),
                     c.cursor,
-                    c.decoded.map(|n| n as i64)
+                    c.decoded.map(|n| n as i64),
+                    c.head.map(|h| h.len as i64),
+                    c.head.map(|h| h.hash as i64)
                 ])
                 .map_err(err)?;
             }
@@ -1728,6 +1841,60 @@ mod tests {
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap()
+    }
+
+    #[test]
+    fn a_checkpoint_is_found_by_the_text_its_file_opens_with() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("c.db")).unwrap();
+        let text: Vec<u8> = (0..40)
+            .flat_map(|i| {
+                format!("2026-12-07T10:00:{i:02}+00:00 lb1 haproxy[1]: line {i}\n").into_bytes()
+            })
+            .collect();
+        let other = text
+            .iter()
+            .map(|b| b.to_ascii_uppercase())
+            .collect::<Vec<_>>();
+        let head = Head::of(&text[..500]).unwrap();
+        s.conn
+            .execute(
+                "INSERT INTO checkpoints (path, dev, ino, offset, updated_ms, head_len, head_hash)
+                 VALUES ('/log/haproxy.log', 1, 10, 900, 0, ?1, ?2),
+                        ('/log/old.log', 1, 30, 700, 0, NULL, NULL)",
+                params![head.len as i64, head.hash as i64],
+            )
+            .unwrap();
+        let at = |path: &str, id: (u64, u64), head: &[u8], decoded: bool| {
+            s.resume_offset(path, id, Some(head), decoded).unwrap()
+        };
+        let plain = |offset| {
+            Some(Resume {
+                offset,
+                decoded: None,
+            })
+        };
+        // Its own path and inode, the same text (grown since).
+        assert_eq!(at("/log/haproxy.log", (1, 10), &text, false), plain(900));
+        // Copytruncated and written past the checkpoint: another text.
+        assert_eq!(at("/log/haproxy.log", (1, 10), &other, false), None);
+        // Renamed, then compressed: the same text under another path.
+        assert_eq!(at("/log/haproxy.log.1", (1, 10), &text, false), plain(900));
+        let gz = Some(Resume {
+            offset: 0,
+            decoded: Some(900),
+        });
+        assert_eq!(at("/log/haproxy.log.2.gz", (1, 20), &text, true), gz);
+        // Its inode reused for another text: nothing to resume.
+        assert_eq!(at("/log/new.log", (1, 10), &other, false), None);
+        // Too short a text to tell: no head, no match by it.
+        assert_eq!(Head::of(&text[..Head::MIN - 1]), None);
+        assert_eq!(
+            s.resume_offset("/log/x.log", (1, 10), None, false).unwrap(),
+            None
+        );
+        // A checkpoint from before heads were kept: device and inode.
+        assert_eq!(at("/log/old.log", (1, 30), &other, false), plain(700));
     }
 
     #[test]

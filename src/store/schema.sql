@@ -47,7 +47,7 @@ CREATE TABLE checkpoints (
         ino INTEGER NOT NULL,
         offset INTEGER NOT NULL,
         updated_ms INTEGER NOT NULL
-    , cursor TEXT, decoded INTEGER) WITHOUT ROWID;
+    , cursor TEXT, decoded INTEGER, head_len INTEGER, head_hash INTEGER) WITHOUT ROWID;
 CREATE TABLE no_server_periods (
         host TEXT NOT NULL,
         backend TEXT NOT NULL,

@@ -35,6 +35,8 @@ pub struct Checkpoint {
     /// decodes to were read (`offset` is then the file's size once it was
     /// read to its end, 0 before).
     pub decoded: Option<u64>,
+    /// The text the file opens with (see [`super::Head`]).
+    pub head: Option<super::Head>,
 }
 
 /// The database, or the thread still creating it (see [`Writer::opening`]).
