@@ -540,7 +540,7 @@ fn a_gzip_files_last_line_without_a_newline_is_read_with_a_database() {
 /// (3.2 GB).
 #[test]
 fn sigkill_in_the_middle_of_a_gzip_file_and_the_rerun_converges() {
-    use std::process::{Command, Stdio};
+    use std::process::Command;
     let dir = tempfile::tempdir().unwrap();
     let gen = Command::new(env!("CARGO_BIN_EXE_hapwatch-gen"))
         .args(["--lines", "1500000", "--seed", "5"])
@@ -551,21 +551,7 @@ fn sigkill_in_the_middle_of_a_gzip_file_and_the_rerun_converges() {
     let gzs = gz.to_str().unwrap();
     let crashed = dir.path().join("crashed.db");
     let crashed_s = crashed.to_str().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hapwatch"))
-        .args([
-            "analyze",
-            "--threads",
-            "1",
-            "--commit-every",
-            "20ms",
-            "--db",
-            crashed_s,
-            gzs,
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = analyze_to_kill(crashed_s, gzs);
     // Kill it once a commit inside the file is stored (bounded wait).
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     let decoded = loop {
@@ -589,14 +575,7 @@ fn sigkill_in_the_middle_of_a_gzip_file_and_the_rerun_converges() {
         assert!(std::time::Instant::now() < deadline, "no commit mid-file");
         std::thread::sleep(std::time::Duration::from_millis(5));
     };
-    child.kill().unwrap(); // SIGKILL
-    let status = child.wait().unwrap();
-    use std::os::unix::process::ExitStatusExt;
-    assert_eq!(
-        status.signal(),
-        Some(9),
-        "ended before the kill: {status:?}"
-    );
+    kill(child);
     assert!(
         decoded > 0 && (decoded as usize) < gen.stdout.len(),
         "{decoded}"
@@ -615,27 +594,75 @@ fn sigkill_in_the_middle_of_a_gzip_file_and_the_rerun_converges() {
         rerun["lines"].as_u64().unwrap() < whole["lines"].as_u64().unwrap(),
         "the rerun read the file again from its start: {rerun}"
     );
+    assert_converged(&crashed, &clean, &format!("killed at {decoded}"));
+}
+
+/// `analyze --db DB FILE` on one thread, committing every 20 ms: a run
+/// to kill in the middle.
+fn analyze_to_kill(db: &str, file: &str) -> std::process::Child {
+    use std::process::{Command, Stdio};
+    Command::new(env!("CARGO_BIN_EXE_hapwatch"))
+        .args([
+            "analyze",
+            "--threads",
+            "1",
+            "--commit-every",
+            "20ms",
+            "--db",
+            db,
+            file,
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// SIGKILL, and the run had not ended before it.
+fn kill(mut child: std::process::Child) {
+    use std::os::unix::process::ExitStatusExt;
+    child.kill().unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(
+        status.signal(),
+        Some(9),
+        "the run ended before the kill: {status:?}"
+    );
+}
+
+/// A database killed in the middle and run again ends as an uninterrupted
+/// run's: the same transitions, states and rollups (histograms included:
+/// not one request counted twice or lost). Where they part is shown.
+fn assert_converged(crashed: &std::path::Path, clean: &std::path::Path, what: &str) {
     for cmd in ["history", "status"] {
-        let a = json(&hapwatch(&[cmd, "--db", crashed_s, "--format", "json"]));
-        let b = json(&hapwatch(&[cmd, "--db", clean_s, "--format", "json"]));
+        let of = |db: &std::path::Path| {
+            json(&hapwatch(&[
+                cmd,
+                "--db",
+                db.to_str().unwrap(),
+                "--format",
+                "json",
+            ]))
+            .to_string()
+        };
+        let (a, b) = (of(crashed), of(clean));
         if a != b {
-            let (a, b) = (a.to_string(), b.to_string());
             let at = a
                 .bytes()
                 .zip(b.bytes())
                 .position(|(x, y)| x != y)
                 .unwrap_or(0);
+            let near = |t: &str| t[at.saturating_sub(300)..(at + 300).min(t.len())].to_string();
             panic!(
-                "{cmd} differs after the crash and rerun (at {decoded} of {}): ...{} against ...{}",
-                gen.stdout.len(),
-                &a[at.saturating_sub(300)..(at + 300).min(a.len())],
-                &b[at.saturating_sub(300)..(at + 300).min(b.len())]
+                "{cmd} differs after the crash and rerun ({what}): ...{} against ...{}",
+                near(&a),
+                near(&b)
             );
         }
     }
-    let (a, b) = (rollups(&crashed), rollups(&clean));
+    let (a, b) = (rollups(crashed), rollups(clean));
     assert!(a.len() > 30, "{} minutes", a.len());
-    assert_eq!(a, b, "rollups differ after the crash and rerun");
+    assert_eq!(a, b, "rollups differ after the crash and rerun ({what})");
 }
 
 #[test]
@@ -706,7 +733,7 @@ fn retain_forgets_old_transitions_by_event_time() {
 /// uninterrupted run ends.
 #[test]
 fn sigkill_in_the_middle_loses_nothing_committed_and_the_rerun_converges() {
-    use std::process::{Command, Stdio};
+    use std::process::Command;
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("big.log");
     let gen = Command::new(env!("CARGO_BIN_EXE_hapwatch-gen"))
@@ -733,21 +760,7 @@ fn sigkill_in_the_middle_loses_nothing_committed_and_the_rerun_converges() {
     assert!(!before["transitions"].as_array().unwrap().is_empty());
     std::fs::write(&log, &gen.stdout).unwrap();
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hapwatch"))
-        .args([
-            "analyze",
-            "--threads",
-            "1",
-            "--commit-every",
-            "20ms",
-            "--db",
-            crashed_s,
-            logs,
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let child = analyze_to_kill(crashed_s, logs);
     // Kill it once it has committed part of the new lines: its checkpoint
     // has moved past the first tenth (bounded wait).
     let ro =
@@ -766,14 +779,7 @@ fn sigkill_in_the_middle_loses_nothing_committed_and_the_rerun_converges() {
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
     drop(ro);
-    child.kill().unwrap(); // SIGKILL
-    let status = child.wait().unwrap();
-    use std::os::unix::process::ExitStatusExt;
-    assert_eq!(
-        status.signal(),
-        Some(9),
-        "the run ended before the kill: {status:?}"
-    );
+    kill(child);
 
     let c = rusqlite::Connection::open(&crashed).unwrap();
     let ok: String = c
@@ -806,15 +812,7 @@ fn sigkill_in_the_middle_loses_nothing_committed_and_the_rerun_converges() {
     assert!(hapwatch(&["analyze", "--db", clean_s, logs])
         .status
         .success());
-    for cmd in ["history", "status"] {
-        let a = json(&hapwatch(&[cmd, "--db", crashed_s, "--format", "json"]));
-        let b = json(&hapwatch(&[cmd, "--db", clean_s, "--format", "json"]));
-        assert_eq!(a, b, "{cmd} differs after the crash and rerun");
-    }
-    // Rollups: not one request counted twice or lost, histograms included.
-    let (a, b) = (rollups(&crashed), rollups(&clean));
-    assert!(a.len() > 30, "{} minutes", a.len());
-    assert_eq!(a, b, "rollups differ after the crash and rerun");
+    assert_converged(&crashed, &clean, "a plain file");
 }
 
 /// Every rollup row, in key order, with its histograms decoded to counts.
