@@ -40,6 +40,19 @@ for f in fixtures:
     for i, m in enumerate(health[:6]):
         put("health", f"{stem}-{i}", m)
 
+# The journal's records of many lines (`-o export`, `-o json-pretty`), as
+# `analyze` reads a saved journal: a few messages of a capture.
+import json
+msgs = lines(root / "fixtures" / "haproxy-udp-rfc3164.log")[:6]
+export, pretty = b"", b""
+for i, m in enumerate(msgs):
+    us = b"%d" % (1795537394123456 + i * 1000)
+    export += b"__REALTIME_TIMESTAMP=" + us + b"\n_HOSTNAME=lb1\nSYSLOG_IDENTIFIER=haproxy\nMESSAGE=" + m + b"\n\n"
+    text = json.dumps(m.decode("utf-8", "replace")).encode()
+    pretty += b'{\n\t"__REALTIME_TIMESTAMP" : "' + us + b'",\n\t"_HOSTNAME" : "lb1",\n\t"MESSAGE" : ' + text + b"\n}\n"
+put("lines", "journal-export", export)
+put("lines", "journal-pretty", pretty)
+
 # Framing: [max-frame selector, read size] + a stream of both framings.
 sample = [l for l in lines(root / "fixtures" / "haproxy-udp-rfc3164.log")[:6]]
 octet = b"".join(b"%d %s" % (len(l), l) for l in sample)

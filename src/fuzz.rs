@@ -84,7 +84,8 @@ pub fn health(data: &[u8]) {
 }
 
 /// Whole lines through the engine (parsing, times, the state machine) to
-/// a report and its JSON.
+/// a report and its JSON; then the same bytes through the journal's record
+/// readers.
 pub fn lines(data: &[u8]) {
     let mut engine =
         crate::engine::Engine::new(patterns().clone(), crate::engine::Filter::default());
@@ -95,6 +96,16 @@ pub fn lines(data: &[u8]) {
     engine.finish();
     let report = crate::report::Report::build(engine, &[]);
     serde_json::to_string(&report).expect("a report serialises");
+    // The same bytes as a saved journal of records of many lines, read the
+    // way `analyze` reads `-o export` and `-o json-pretty` (never a panic;
+    // an error ends the reading).
+    use std::io::Read;
+    let mut text = Vec::new();
+    let export = crate::input::RecordLines::new(crate::input::JournalExport(data));
+    let _ = export.take(1 << 20).read_to_end(&mut text);
+    text.clear();
+    let pretty = crate::input::RecordLines::new(crate::input::JsonPretty(data));
+    let _ = pretty.take(1 << 20).read_to_end(&mut text);
 }
 
 /// A pattern file (`patterns/*.toml`), as `--patterns DIR` reads it.

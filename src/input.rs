@@ -173,7 +173,8 @@ pub fn open(
                 (n, None) => n,
             };
             compression = Compression::sniff(&magic[..n]);
-            export = compression.is_none() && journal_export(&magic[..n]);
+            export = compression.is_none()
+                && (journal_export(&magic[..n]) || journal_pretty(&magic[..n]));
             if !meta.is_file() {
                 // A pipe by name: `analyze <(zcat old.log.gz)`, a FIFO,
                 // /dev/stdin. It cannot seek back over the bytes sniffed,
@@ -250,13 +251,16 @@ pub fn open(
             Some(c) => c.decoder(buf)?,
             None => Box::new(buf),
         };
-        // `journalctl -o export` (a file, a pipe, compressed): records of
-        // fields, turned into one line each.
+        // `journalctl -o export` or `json-pretty` (a file, a pipe,
+        // compressed): records of several lines, turned into one line each.
         let mut reader = BufReader::with_capacity(256 * 1024, reader);
         let head = reader.fill_buf()?;
-        let reader: Box<dyn Read + Send> = if export || journal_export(head) {
+        let reader: Box<dyn Read + Send> = if journal_pretty(head) {
             export = true;
-            Box::new(JournalExport::new(reader))
+            Box::new(RecordLines::new(JsonPretty(reader)))
+        } else if export || journal_export(head) {
+            export = true;
+            Box::new(RecordLines::new(JournalExport(reader)))
         } else {
             Box::new(reader)
         };
@@ -322,6 +326,57 @@ fn journal_export(head: &[u8]) -> bool {
     head.starts_with(b"__CURSOR=") || head.starts_with(b"__REALTIME_TIMESTAMP=")
 }
 
+/// `journalctl -o json-pretty` opens an entry with `{` alone on its line
+/// and a tab before each field.
+fn journal_pretty(head: &[u8]) -> bool {
+    head.starts_with(b"{\n\t\"")
+}
+
+/// `journalctl -o json-pretty` read as `-o json`: each entry, `{` and `}`
+/// on lines of their own around its fields (`\t"NAME" : value,` a line),
+/// joined into one line that the journal envelope reads as it reads
+/// `-o json` (JSON does not mind the spaces). A JSON string holds no raw
+/// newline, so a line that is `}` alone ends the entry whatever the
+/// message says. An entry cut short at the end is handed out as it is
+/// (not understood, counted); an entry longer than [`MAX_FIELD`] is handed
+/// out in pieces (each too long for a line: dropped and counted).
+pub struct JsonPretty<R>(pub R);
+
+impl<R: BufRead> Records for JsonPretty<R> {
+    /// The next entry (or a line outside any).
+    fn next_record(&mut self, out: &mut Vec<u8>) -> io::Result<bool> {
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            if (&mut self.0).take(MAX_FIELD).read_until(b'\n', &mut line)? == 0 {
+                if out.is_empty() {
+                    return Ok(false);
+                }
+                out.push(b'\n');
+                return Ok(true);
+            }
+            while matches!(line.last(), Some(b'\n' | b'\r')) {
+                line.pop();
+            }
+            if out.is_empty() && line != b"{" {
+                if line.is_empty() {
+                    continue;
+                }
+                // Not an entry's first line: as it is.
+                out.extend_from_slice(&line);
+                out.push(b'\n');
+                return Ok(true);
+            }
+            let field = line.trim_ascii_start();
+            out.extend_from_slice(field);
+            if field == b"}" || out.len() as u64 > MAX_FIELD {
+                out.push(b'\n');
+                return Ok(true);
+            }
+        }
+    }
+}
+
 /// `journalctl -o export` (systemd's Journal Export Format) read as lines:
 /// each entry (fields `NAME=value`, or `NAME`, a little-endian u64 size and
 /// the bytes for a binary value; a blank line after the entry) becomes
@@ -329,30 +384,15 @@ fn journal_export(head: &[u8]) -> bool {
 /// `2026-11-24T16:23:14.123456+00:00 HOST IDENTIFIER[PID]: MESSAGE` (the
 /// time from `__REALTIME_TIMESTAMP`; without one, the message alone).
 /// Newlines inside a binary message become spaces: one entry, one line.
-pub struct JournalExport<R> {
-    inner: R,
-    out: Vec<u8>,
-    at: usize,
-    done: bool,
-}
+pub struct JournalExport<R>(pub R);
 
-impl<R: BufRead> JournalExport<R> {
-    pub fn new(inner: R) -> Self {
-        JournalExport {
-            inner,
-            out: Vec::new(),
-            at: 0,
-            done: false,
-        }
-    }
-
-    /// The next entry into `out`; false at the end.
-    fn next_entry(&mut self) -> io::Result<bool> {
+impl<R: BufRead> Records for JournalExport<R> {
+    fn next_record(&mut self, out: &mut Vec<u8>) -> io::Result<bool> {
         let mut fields: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
         let mut line = Vec::new();
         loop {
             line.clear();
-            if self.inner.read_until(b'\n', &mut line)? == 0 {
+            if (&mut self.0).take(MAX_FIELD).read_until(b'\n', &mut line)? == 0 {
                 break;
             }
             if line.last() == Some(&b'\n') {
@@ -368,7 +408,7 @@ impl<R: BufRead> JournalExport<R> {
                 Some(eq) => fields.push((line[..eq].to_vec(), line[eq + 1..].to_vec())),
                 None => {
                     let mut size = [0u8; 8];
-                    self.inner.read_exact(&mut size)?;
+                    self.0.read_exact(&mut size)?;
                     let n = u64::from_le_bytes(size);
                     if n > MAX_FIELD {
                         return Err(io::Error::other(format!(
@@ -376,9 +416,9 @@ impl<R: BufRead> JournalExport<R> {
                         )));
                     }
                     let mut value = vec![0u8; n as usize];
-                    self.inner.read_exact(&mut value)?;
+                    self.0.read_exact(&mut value)?;
                     let mut nl = [0u8; 1];
-                    self.inner.read_exact(&mut nl)?;
+                    self.0.read_exact(&mut nl)?;
                     fields.push((line.clone(), value));
                 }
             }
@@ -392,45 +432,70 @@ impl<R: BufRead> JournalExport<R> {
                 .find(|(n, _)| n == k)
                 .map(|(_, v)| v.as_slice())
         };
-        self.out.clear();
-        self.at = 0;
         let micros = get(b"__REALTIME_TIMESTAMP")
             .and_then(|v| std::str::from_utf8(v).ok()?.parse::<i64>().ok());
         if let Some(us) = micros {
             let t = crate::time::format_rfc3339_ms(us.div_euclid(1000));
             // `...T16:23:14.123Z` -> `...T16:23:14.123456+00:00`
-            self.out.extend_from_slice(&t.as_bytes()[..23]);
-            self.out
-                .extend_from_slice(format!("{:03}+00:00 ", us.rem_euclid(1000)).as_bytes());
+            out.extend_from_slice(&t.as_bytes()[..23]);
+            out.extend_from_slice(format!("{:03}+00:00 ", us.rem_euclid(1000)).as_bytes());
             let host = get(b"_HOSTNAME").filter(|h| !h.is_empty()).unwrap_or(b"-");
-            self.out.extend_from_slice(host);
-            self.out.push(b' ');
+            out.extend_from_slice(host);
+            out.push(b' ');
             let ident = get(b"SYSLOG_IDENTIFIER")
                 .or_else(|| get(b"_COMM"))
                 .filter(|h| !h.is_empty())
                 .unwrap_or(b"-");
-            self.out.extend_from_slice(ident);
+            out.extend_from_slice(ident);
             if let Some(pid) = get(b"SYSLOG_PID").or_else(|| get(b"_PID")) {
-                self.out.push(b'[');
-                self.out.extend_from_slice(pid);
-                self.out.push(b']');
+                out.push(b'[');
+                out.extend_from_slice(pid);
+                out.push(b']');
             }
-            self.out.extend_from_slice(b": ");
+            out.extend_from_slice(b": ");
         }
         let msg = get(b"MESSAGE").unwrap_or_default();
-        self.out.extend(
+        out.extend(
             msg.iter()
                 .map(|&c| if c == b'\n' || c == b'\r' { b' ' } else { c }),
         );
-        self.out.push(b'\n');
+        out.push(b'\n');
         Ok(true)
     }
 }
 
-impl<R: BufRead> Read for JournalExport<R> {
+/// A stream of records that each become one line ([`JournalExport`],
+/// [`JsonPretty`]).
+pub trait Records {
+    /// The next record's line into `out` (empty); false at the end.
+    fn next_record(&mut self, out: &mut Vec<u8>) -> io::Result<bool>;
+}
+
+/// [`Records`] read as the lines they become.
+pub struct RecordLines<D> {
+    records: D,
+    out: Vec<u8>,
+    at: usize,
+    done: bool,
+}
+
+impl<D: Records> RecordLines<D> {
+    pub fn new(records: D) -> Self {
+        RecordLines {
+            records,
+            out: Vec::new(),
+            at: 0,
+            done: false,
+        }
+    }
+}
+
+impl<D: Records> Read for RecordLines<D> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         while self.at == self.out.len() {
-            if self.done || !self.next_entry()? {
+            self.out.clear();
+            self.at = 0;
+            if self.done || !self.records.next_record(&mut self.out)? {
                 self.done = true;
                 return Ok(0);
             }
@@ -901,6 +966,30 @@ mod tests {
     fn last_line_without_newline() {
         let (ls, _) = all_lines(b"a\nb", 1);
         assert_eq!(ls, vec![b"a".to_vec(), b"b".to_vec()]);
+    }
+
+    #[test]
+    fn json_pretty_entries_are_read_as_one_line_each() {
+        let pretty = b"{\n\t\"__REALTIME_TIMESTAMP\" : \"1795537394123456\",\n\t\"MESSAGE\" : \"a }\\n{ b\"\n}\n{\n\t\"MESSAGE\" : [ 104, 105 ]\n}\n{\n\t\"MESSAGE\" : \"cut";
+        let mut text = String::new();
+        RecordLines::new(JsonPretty(&pretty[..]))
+            .read_to_string(&mut text)
+            .unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                r#"{"__REALTIME_TIMESTAMP" : "1795537394123456","MESSAGE" : "a }\n{ b"}"#,
+                r#"{"MESSAGE" : [ 104, 105 ]}"#,
+                r#"{"MESSAGE" : "cut"#,
+            ]
+        );
+        // Each whole one is what the journal envelope reads.
+        let e = crate::envelope::open(lines[0].as_bytes());
+        assert_eq!(e.kind, crate::envelope::Kind::Journal);
+        assert_eq!(&e.inner[..], b"a }\n{ b");
+        assert_eq!(e.time, Some(1_795_537_394_123));
+        assert!(journal_pretty(pretty) && !journal_pretty(lines[0].as_bytes()));
     }
 
     #[test]

@@ -103,6 +103,7 @@ fn every_journalctl_form_tells_the_capture() {
     for (form, tz, host, slack) in [
         ("json", "UTC", "lb1", 1),
         ("json-seq", "UTC", "lb1", 1),
+        ("json-pretty", "UTC", "lb1", 1),
         ("export", "UTC", "lb1", 1),
         ("short", "UTC", "lb1", 1_000),
         ("short-precise", "UTC", "lb1", 1),
