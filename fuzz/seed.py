@@ -40,17 +40,20 @@ for f in fixtures:
     for i, m in enumerate(health[:6]):
         put("health", f"{stem}-{i}", m)
 
-# The journal's records of many lines (`-o export`, `-o json-pretty`), as
+# The journal's records of many lines (`-o export`, `json-pretty`, `verbose`), as
 # `analyze` reads a saved journal: a few messages of a capture.
 import json
 msgs = lines(root / "fixtures" / "haproxy-udp-rfc3164.log")[:6]
-export, pretty = b"", b""
+export, pretty, verbose = b"", b"", b""
 for i, m in enumerate(msgs):
     us = b"%d" % (1795537394123456 + i * 1000)
     export += b"__REALTIME_TIMESTAMP=" + us + b"\n_HOSTNAME=lb1\nSYSLOG_IDENTIFIER=haproxy\nMESSAGE=" + m + b"\n\n"
     text = json.dumps(m.decode("utf-8", "replace")).encode()
     pretty += b'{\n\t"__REALTIME_TIMESTAMP" : "' + us + b'",\n\t"_HOSTNAME" : "lb1",\n\t"MESSAGE" : ' + text + b"\n}\n"
+    verbose += b"Mon 2026-11-24 18:34:18.%06d UTC [s=4393;i=%x;b=1ba4;m=7d22;t=%x;x=d7d8]\n" % (i, i, int(us))
+    verbose += b"    _HOSTNAME=lb1\n    SYSLOG_IDENTIFIER=haproxy\n    MESSAGE=" + m + b"\n"
 put("lines", "journal-export", export)
+put("lines", "journal-verbose", verbose)
 put("lines", "journal-pretty", pretty)
 
 # Framing: [max-frame selector, read size] + a stream of both framings.

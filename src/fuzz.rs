@@ -97,8 +97,8 @@ pub fn lines(data: &[u8]) {
     let report = crate::report::Report::build(engine, &[]);
     serde_json::to_string(&report).expect("a report serialises");
     // The same bytes as a saved journal of records of many lines, read the
-    // way `analyze` reads `-o export` and `-o json-pretty` (never a panic;
-    // an error ends the reading).
+    // way `analyze` reads `-o export`, `json-pretty` and `verbose` (never a
+    // panic; an error ends the reading).
     use std::io::Read;
     let mut text = Vec::new();
     let export = crate::input::RecordLines::new(crate::input::JournalExport(data));
@@ -106,6 +106,9 @@ pub fn lines(data: &[u8]) {
     text.clear();
     let pretty = crate::input::RecordLines::new(crate::input::JsonPretty(data));
     let _ = pretty.take(1 << 20).read_to_end(&mut text);
+    text.clear();
+    let verbose = crate::input::RecordLines::new(crate::input::JournalVerbose::new(data));
+    let _ = verbose.take(1 << 20).read_to_end(&mut text);
 }
 
 /// A pattern file (`patterns/*.toml`), as `--patterns DIR` reads it.

@@ -174,7 +174,9 @@ pub fn open(
             };
             compression = Compression::sniff(&magic[..n]);
             export = compression.is_none()
-                && (journal_export(&magic[..n]) || journal_pretty(&magic[..n]));
+                && (journal_export(&magic[..n])
+                    || journal_pretty(&magic[..n])
+                    || journal_verbose(&magic[..n]));
             if !meta.is_file() {
                 // A pipe by name: `analyze <(zcat old.log.gz)`, a FIFO,
                 // /dev/stdin. It cannot seek back over the bytes sniffed,
@@ -258,6 +260,9 @@ pub fn open(
         let reader: Box<dyn Read + Send> = if journal_pretty(head) {
             export = true;
             Box::new(RecordLines::new(JsonPretty(reader)))
+        } else if journal_verbose(head) {
+            export = true;
+            Box::new(RecordLines::new(JournalVerbose::new(reader)))
         } else if export || journal_export(head) {
             export = true;
             Box::new(RecordLines::new(JournalExport(reader)))
@@ -317,8 +322,10 @@ pub fn text_head(path: &std::path::Path, max: usize) -> Option<(Vec<u8>, bool)> 
 /// is not an export (or is damaged), and reading stops with an error.
 const MAX_FIELD: u64 = 16 << 20;
 
-/// Bytes looked at to tell a compressed file or a journal export.
-const EXPORT_SNIFF: usize = 21;
+/// Bytes looked at to tell a compressed file or a saved journal (`-o
+/// export`, `json-pretty`, `verbose`: its header's cursor starts about 40
+/// bytes in).
+const EXPORT_SNIFF: usize = 64;
 
 /// `journalctl -o export` opens with a field of the entry's address.
 fn journal_export(head: &[u8]) -> bool {
@@ -426,14 +433,26 @@ impl<R: BufRead> Records for JournalExport<R> {
         if fields.is_empty() {
             return Ok(false);
         }
-        let get = |k: &[u8]| {
-            fields
-                .iter()
-                .find(|(n, _)| n == k)
-                .map(|(_, v)| v.as_slice())
-        };
-        let micros = get(b"__REALTIME_TIMESTAMP")
+        let micros = field(&fields, b"__REALTIME_TIMESTAMP")
             .and_then(|v| std::str::from_utf8(v).ok()?.parse::<i64>().ok());
+        entry_line(&fields, micros, out);
+        Ok(true)
+    }
+}
+
+/// A journal entry's field by name.
+fn field<'f>(fields: &'f [(Vec<u8>, Vec<u8>)], name: &[u8]) -> Option<&'f [u8]> {
+    fields
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_slice())
+}
+
+/// A journal entry as `journalctl -o short-iso-precise`'s line (see
+/// [`JournalExport`]), into `out`.
+fn entry_line(fields: &[(Vec<u8>, Vec<u8>)], micros: Option<i64>, out: &mut Vec<u8>) {
+    let get = |k: &[u8]| field(fields, k);
+    {
         if let Some(us) = micros {
             let t = crate::time::format_rfc3339_ms(us.div_euclid(1000));
             // `...T16:23:14.123Z` -> `...T16:23:14.123456+00:00`
@@ -460,6 +479,97 @@ impl<R: BufRead> Records for JournalExport<R> {
                 .map(|&c| if c == b'\n' || c == b'\r' { b' ' } else { c }),
         );
         out.push(b'\n');
+    }
+}
+
+/// `journalctl -o verbose` opens an entry with its time and cursor:
+/// `Mon 2026-12-07 14:03:16.025712 UTC [s=...;t=6620bafedd58b;...]`.
+fn journal_verbose(head: &[u8]) -> bool {
+    let day = head
+        .get(..4)
+        .is_some_and(|d| d[..3].iter().all(u8::is_ascii_alphabetic) && d[3] == b' ');
+    let date = head.get(4..15).is_some_and(|d| {
+        d.iter().enumerate().all(|(i, &c)| match i {
+            4 | 7 => c == b'-',
+            10 => c == b' ',
+            _ => c.is_ascii_digit(),
+        })
+    });
+    day && date && memchr::memmem::find(&head[..head.len().min(64)], b" [s=").is_some()
+}
+
+/// `journalctl -o verbose` read as lines: each entry (its header line, then
+/// a field a line, `    NAME=value`) becomes the line [`JournalExport`]
+/// makes of the same entry. The time is the cursor's `t=` (the entry's
+/// realtime in hexadecimal microseconds), not the header's local time.
+pub struct JournalVerbose<R> {
+    inner: R,
+    /// The next entry's header, read as the end of the one before.
+    header: Option<Vec<u8>>,
+}
+
+impl<R: BufRead> JournalVerbose<R> {
+    pub fn new(inner: R) -> Self {
+        JournalVerbose {
+            inner,
+            header: None,
+        }
+    }
+
+    fn line(&mut self) -> io::Result<Option<Vec<u8>>> {
+        let mut line = Vec::new();
+        if (&mut self.inner)
+            .take(MAX_FIELD)
+            .read_until(b'\n', &mut line)?
+            == 0
+        {
+            return Ok(None);
+        }
+        while matches!(line.last(), Some(b'\n' | b'\r')) {
+            line.pop();
+        }
+        Ok(Some(line))
+    }
+}
+
+impl<R: BufRead> Records for JournalVerbose<R> {
+    fn next_record(&mut self, out: &mut Vec<u8>) -> io::Result<bool> {
+        let header = match self.header.take() {
+            Some(h) => h,
+            None => loop {
+                match self.line()? {
+                    None => return Ok(false),
+                    Some(l) if l.is_empty() => continue,
+                    Some(l) => break l,
+                }
+            },
+        };
+        if !journal_verbose(&header) {
+            // Not an entry's header: as it is.
+            out.extend_from_slice(&header);
+            out.push(b'\n');
+            return Ok(true);
+        }
+        let micros = memchr::memmem::find(&header, b";t=").and_then(|at| {
+            let hex = &header[at + 3..];
+            let end = hex.iter().position(|c| !c.is_ascii_hexdigit())?;
+            i64::from_str_radix(std::str::from_utf8(&hex[..end]).ok()?, 16).ok()
+        });
+        let mut fields = Vec::new();
+        while let Some(line) = self.line()? {
+            match line.strip_prefix(b"    ") {
+                Some(f) => {
+                    if let Some(eq) = memchr::memchr(b'=', f) {
+                        fields.push((f[..eq].to_vec(), f[eq + 1..].to_vec()));
+                    }
+                }
+                None => {
+                    self.header = Some(line);
+                    break;
+                }
+            }
+        }
+        entry_line(&fields, micros, out);
         Ok(true)
     }
 }
@@ -990,6 +1100,22 @@ mod tests {
         assert_eq!(&e.inner[..], b"a }\n{ b");
         assert_eq!(e.time, Some(1_795_537_394_123));
         assert!(journal_pretty(pretty) && !journal_pretty(lines[0].as_bytes()));
+    }
+
+    #[test]
+    fn verbose_entries_are_read_as_one_line_each() {
+        let verbose = b"Mon 2026-12-07 14:03:16.025712 JST [s=4393;i=c978;b=1ba4;m=7d22;t=6620bafedd58b;x=d7d8]\n    _HOSTNAME=lb1\n    SYSLOG_IDENTIFIER=haproxy\n    _PID=8\n    no field\n    MESSAGE=Server be/s1 is DOWN\nnot an entry\n";
+        assert!(journal_verbose(verbose));
+        let mut text = String::new();
+        RecordLines::new(JournalVerbose::new(&verbose[..]))
+            .read_to_string(&mut text)
+            .unwrap();
+        // t=6620bafedd58b is 1796652196025739 us: the time in UTC whatever
+        // zone the header was written in.
+        assert_eq!(
+            text,
+            "2026-12-07T14:03:16.025739+00:00 lb1 haproxy[8]: Server be/s1 is DOWN\nnot an entry\n"
+        );
     }
 
     #[test]

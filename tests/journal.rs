@@ -104,6 +104,8 @@ fn every_journalctl_form_tells_the_capture() {
         ("json", "UTC", "lb1", 1),
         ("json-seq", "UTC", "lb1", 1),
         ("json-pretty", "UTC", "lb1", 1),
+        ("verbose", "UTC", "lb1", 1),
+        ("verbose", "Asia/Tokyo", "lb1", 1),
         ("export", "UTC", "lb1", 1),
         ("short", "UTC", "lb1", 1_000),
         ("short-precise", "UTC", "lb1", 1),
