@@ -253,11 +253,11 @@ pub fn open(
             Some(c) => c.decoder(buf)?,
             None => Box::new(buf),
         };
-        // `journalctl -o export` or `json-pretty` (a file, a pipe,
-        // compressed): records of several lines, turned into one line each.
+        // `journalctl -o export`, `json-pretty` or `verbose` (a file, a
+        // pipe, compressed): records of several lines, one line each.
         let mut reader = BufReader::with_capacity(256 * 1024, reader);
         let head = reader.fill_buf()?;
-        let reader: Box<dyn Read + Send> = if journal_pretty(head) {
+        let mut reader: Box<dyn Read + Send> = if journal_pretty(head) {
             export = true;
             Box::new(RecordLines::new(JsonPretty(reader)))
         } else if journal_verbose(head) {
@@ -269,7 +269,6 @@ pub fn open(
         } else {
             Box::new(reader)
         };
-        let mut reader = reader;
         let stream = compression.is_some() || export;
         if let (true, Some(n)) = (stream, decoded.filter(|&n| n > 0)) {
             // Decoded again up to the checkpoint. Shorter than that, it is
@@ -349,22 +348,30 @@ fn journal_pretty(head: &[u8]) -> bool {
 /// out in pieces (each too long for a line: dropped and counted).
 pub struct JsonPretty<R>(pub R);
 
+/// The next line of a saved journal without its line end, at most
+/// [`MAX_FIELD`] bytes of it; `None` at the end.
+fn journal_line(r: &mut impl BufRead) -> io::Result<Option<Vec<u8>>> {
+    let mut line = Vec::new();
+    if r.take(MAX_FIELD).read_until(b'\n', &mut line)? == 0 {
+        return Ok(None);
+    }
+    while matches!(line.last(), Some(b'\n' | b'\r')) {
+        line.pop();
+    }
+    Ok(Some(line))
+}
+
 impl<R: BufRead> Records for JsonPretty<R> {
     /// The next entry (or a line outside any).
     fn next_record(&mut self, out: &mut Vec<u8>) -> io::Result<bool> {
-        let mut line = Vec::new();
         loop {
-            line.clear();
-            if (&mut self.0).take(MAX_FIELD).read_until(b'\n', &mut line)? == 0 {
+            let Some(line) = journal_line(&mut self.0)? else {
                 if out.is_empty() {
                     return Ok(false);
                 }
                 out.push(b'\n');
                 return Ok(true);
-            }
-            while matches!(line.last(), Some(b'\n' | b'\r')) {
-                line.pop();
-            }
+            };
             if out.is_empty() && line != b"{" {
                 if line.is_empty() {
                     continue;
@@ -517,18 +524,7 @@ impl<R: BufRead> JournalVerbose<R> {
     }
 
     fn line(&mut self) -> io::Result<Option<Vec<u8>>> {
-        let mut line = Vec::new();
-        if (&mut self.inner)
-            .take(MAX_FIELD)
-            .read_until(b'\n', &mut line)?
-            == 0
-        {
-            return Ok(None);
-        }
-        while matches!(line.last(), Some(b'\n' | b'\r')) {
-            line.pop();
-        }
-        Ok(Some(line))
+        journal_line(&mut self.inner)
     }
 }
 
