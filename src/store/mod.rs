@@ -827,7 +827,7 @@ impl Store {
         head: Option<&[u8]>,
         decoded: bool,
     ) -> Result<Option<Resume>, StoreError> {
-        type Row = (String, i64, i64, i64, Option<i64>, Option<i64>, Option<i64>);
+        type Row = (i64, i64, i64, Option<i64>, Option<i64>, Option<i64>);
         let err = |e| StoreError::Sqlite(self.path.clone(), e);
         let row_of = |r: &rusqlite::Row| -> rusqlite::Result<Row> {
             Ok((
@@ -837,10 +837,9 @@ impl Store {
                 r.get(3)?,
                 r.get(4)?,
                 r.get(5)?,
-                r.get(6)?,
             ))
         };
-        const COLUMNS: &str = "SELECT path, dev, ino, offset, decoded, head_len, head_hash
+        const COLUMNS: &str = "SELECT dev, ino, offset, decoded, head_len, head_hash
                                FROM checkpoints";
         let head_of = |len: Option<i64>, hash: Option<i64>| {
             Some(Head {
@@ -859,7 +858,7 @@ impl Store {
             .query_row(&format!("{COLUMNS} WHERE path = ?1"), params![path], row_of)
             .optional()
             .map_err(err)?;
-        if let Some((_, d, i, offset, dec, len, hash)) = own {
+        if let Some((d, i, offset, dec, len, hash)) = own {
             if (d as u64, i as u64) == (dev, ino) && opens(head_of(len, hash)) {
                 return Ok(Some(Resume {
                     offset: offset as u64,
@@ -881,7 +880,7 @@ impl Store {
         let rows = q.query_map(params![path], row_of).map_err(err)?;
         let mut reached = None;
         for row in rows {
-            let (_, _, _, offset, dec, len, hash) = row.map_err(err)?;
+            let (_, _, offset, dec, len, hash) = row.map_err(err)?;
             if head_of(len, hash).is_some_and(|h| h.opens(bytes)) {
                 // The place in the text: a compressed file's in what it
                 // decodes to, a plain file's its byte.
