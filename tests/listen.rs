@@ -427,6 +427,56 @@ fn follow_survives_rotation_truncation_and_restart() {
     assert!(l.stop().0.success());
 }
 
+/// A restart after the file was replaced while hapwatch was down reads
+/// the new text from its start: the path was followed, so every line in
+/// it now was written after the last one read. copytruncate (the same
+/// inode) written past the old checkpoint, then rename rotation (another
+/// inode). Before, the first resumed at the old file's byte (the new
+/// text's first lines lost) and the second started at the end (all lost).
+#[test]
+fn a_restart_reads_a_file_rotated_while_it_was_down_from_its_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("haproxy.log");
+    let lines = lines_of("rsyslog-file.log");
+    let write = |path: &std::path::Path, from: usize, to: usize| {
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .unwrap();
+        for l in &lines[from..to] {
+            f.write_all(l).unwrap();
+            f.write_all(b"\n").unwrap();
+        }
+    };
+    write(&log, 0, 100);
+    let db = dir.path().join("live.db");
+    let follow = follow_args(&log, "127.0.0.1:27834");
+    let run = |from: usize, to: usize, want: u64| {
+        let keep = tempfile::tempdir().unwrap();
+        let mut l = Listen::start_with(keep, db.clone(), &follow);
+        write(&log, from, to);
+        let m = wait_metric(27834, "hapwatch_lines_total", want);
+        std::thread::sleep(Duration::from_millis(500));
+        assert_eq!(metric(&metrics(27834), "hapwatch_lines_total"), want, "{m}");
+        assert!(l.stop().0.success());
+    };
+    // First run: from the end, then 100 lines.
+    run(100, 200, 100);
+    // copytruncate while stopped, and 300 lines written (past the old
+    // checkpoint's byte): all 300 and the next 10.
+    std::fs::write(&log, b"").unwrap();
+    write(&log, 200, 500);
+    run(500, 510, 310);
+    // Rename rotation while stopped: the new file's 40 lines and 10 more.
+    std::fs::rename(&log, dir.path().join("haproxy.log.1")).unwrap();
+    write(&log, 510, 550);
+    run(550, 560, 50);
+    // An unchanged file reads on from its checkpoint.
+    write(&log, 560, 580);
+    run(580, 590, 30);
+}
+
 /// `--follow` a file that HAProxy's stdout is redirected to with `>` (no
 /// append): logrotate's copytruncate empties it, the writer goes on at
 /// its old offset, and the file now starts with a hole that reads as NULs,

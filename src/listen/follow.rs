@@ -1,7 +1,10 @@
 //! `--follow FILE`: tail a log file like `tail -F`, across rotation.
 //!
 //! Starts at the stored checkpoint when the file is the same one (device
-//! and inode), else at the end (history is `analyze`'s job). Polls: rename
+//! and inode, and the first KiB of its text); a path followed before whose
+//! file is another now (rotated or copytruncated while hapwatch was down)
+//! from its start, every line of it being new; a path never followed at
+//! its end (history is `analyze`'s job). Polls: rename
 //! rotation (a new inode at the path) finishes the old file through the open
 //! descriptor, then opens the new one from its start; copytruncate (the file
 //! shorter than the position) starts over. Rotated `.gz` files are never
@@ -19,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::metrics::Listener;
 use super::{Batch, Sender, StartError, BATCH};
-use crate::store::{Checkpoint, Store};
+use crate::store::{Checkpoint, Head, Store};
 
 const POLL: Duration = Duration::from_millis(200);
 /// A line longer than this is dropped whole and counted (`oversized`).
@@ -31,6 +34,10 @@ pub struct Follower {
     key: String,
     file: Option<std::fs::File>,
     ino: (u64, u64),
+    /// The first KiB of the file's text, kept with its checkpoints so that
+    /// a restart tells the file from another written at the same path
+    /// (`None` under [`Head::MIN`] bytes; read again until whole).
+    head: Option<Head>,
     pos: u64,
     partial: Vec<u8>,
     /// Inside a line over MAX_LINE, dropped up to its LF; it started here.
@@ -50,21 +57,19 @@ impl Follower {
             .unwrap_or_else(|_| path.to_path_buf())
             .display()
             .to_string();
-        let head = crate::input::text_head(path, crate::store::Head::MAX);
+        let text = head_bytes(&file);
+        let fail = |e: crate::store::StoreError| StartError(e.to_string());
         let stored = store
-            .resume_offset(
-                &key,
-                (meta.dev(), meta.ino()),
-                head.as_ref().map(|(h, _)| &h[..]),
-                false,
-            )
-            .map_err(|e| StartError(e.to_string()))?
+            .resume_offset(&key, (meta.dev(), meta.ino()), Some(&text), false)
+            .map_err(fail)?
             .map(|r| r.offset);
         let pos = match stored {
             Some(off) if off <= meta.len() => off,
             // Truncated while hapwatch was stopped (copytruncate): from the
             // start, as a running follower does.
             Some(_) => 0,
+            // Followed before, and another file now: written since.
+            None if store.has_checkpoint(&key).map_err(fail)? => 0,
             None => meta.len(),
         };
         let me = Follower {
@@ -72,6 +77,7 @@ impl Follower {
             key,
             file: Some(file),
             ino: (meta.dev(), meta.ino()),
+            head: Head::of(&text),
             pos,
             partial: Vec::new(),
             skipping: None,
@@ -127,6 +133,7 @@ impl Follower {
         if self.file.is_some() && !rotated && now.as_ref().is_some_and(|m| m.len() < self.pos) {
             // copytruncate: the same file, shorter: start over.
             self.pos = 0;
+            self.head = None;
             self.partial.clear();
             self.skipping = None;
         }
@@ -140,6 +147,7 @@ impl Follower {
                     self.ino = (m.dev(), m.ino());
                     if !same {
                         self.pos = 0;
+                        self.head = None;
                         self.partial.clear();
                         self.skipping = None;
                     }
@@ -163,7 +171,7 @@ impl Follower {
                 .unwrap_or(self.pos - self.partial.len() as u64),
             cursor: None,
             decoded: None,
-            head: None,
+            head: self.head,
         }
     }
 
@@ -187,6 +195,9 @@ impl Follower {
                 Ok(n) => n,
             };
             self.pos += n as u64;
+            if self.head.is_none_or(|h| (h.len as usize) < Head::MAX) {
+                self.head = Head::of(&head_bytes(f));
+            }
             let mut frames = Vec::new();
             let mut start = 0;
             for i in memchr::memchr_iter(b'\n', &buf[..n]) {
@@ -255,4 +266,21 @@ impl Follower {
             }
         }
     }
+}
+
+/// The first [`Head::MAX`] bytes of a followed file (fewer when it is
+/// shorter or cannot be read), read where they are: the descriptor's
+/// position stays.
+fn head_bytes(f: &std::fs::File) -> Vec<u8> {
+    use std::os::unix::fs::FileExt;
+    let mut b = vec![0; Head::MAX];
+    let mut n = 0;
+    while n < b.len() {
+        match f.read_at(&mut b[n..], n as u64) {
+            Ok(0) | Err(_) => break,
+            Ok(k) => n += k,
+        }
+    }
+    b.truncate(n);
+    b
 }

@@ -900,6 +900,20 @@ impl Store {
         }))
     }
 
+    /// Whether any run read `path` (canonical) before, whatever file it
+    /// names now.
+    pub fn has_checkpoint(&self, path: &str) -> Result<bool, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT 1 FROM checkpoints WHERE path = ?1",
+                params![path],
+                |_| Ok(()),
+            )
+            .optional()
+            .map(|r| r.is_some())
+            .map_err(|e| StoreError::Sqlite(self.path.clone(), e))
+    }
+
     /// Where a journal source (`listen --journal`) stopped: the cursor of
     /// the last entry stored.
     pub fn resume_cursor(&self, source: &str) -> Result<Option<String>, StoreError> {
@@ -920,12 +934,20 @@ impl Store {
     pub fn start_checkpoint(&self, c: &Checkpoint) -> Result<(), StoreError> {
         self.conn
             .execute(
-                "INSERT INTO checkpoints (path, dev, ino, offset, updated_ms)
-                 VALUES (?1, ?2, ?3, ?4, 0)
+                "INSERT INTO checkpoints (path, dev, ino, offset, updated_ms, head_len, head_hash)
+                 VALUES (?1, ?2, ?3, ?4, 0, ?5, ?6)
                  ON CONFLICT (path) DO UPDATE SET
                     dev = excluded.dev, ino = excluded.ino, offset = excluded.offset,
-                    decoded = NULL, head_len = NULL, head_hash = NULL",
-                params![c.path, c.dev as i64, c.ino as i64, c.offset as i64],
+                    decoded = NULL, head_len = excluded.head_len,
+                    head_hash = excluded.head_hash",
+                params![
+                    c.path,
+                    c.dev as i64,
+                    c.ino as i64,
+                    c.offset as i64,
+                    c.head.map(|h| h.len as i64),
+                    c.head.map(|h| h.hash as i64)
+                ],
             )
             .map(drop)
             .map_err(|e| StoreError::Sqlite(self.path.clone(), e))
