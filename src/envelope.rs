@@ -12,6 +12,7 @@
 //! | `docker logs -t`, `kubectl logs --timestamps` | `2026-11-24T16:23:14.123456789Z MSG` |
 //! | `journalctl -o json` | `{"__CURSOR":...,"__REALTIME_TIMESTAMP":"1795537394123456","_HOSTNAME":"lb1","MESSAGE":"MSG"}` (`MESSAGE` text or bytes) |
 //! | `journalctl -o json-seq` | the same after an ASCII RS (0x1E) |
+//! | `journalctl -o json-sse` | the same after `data: ` (server-sent events; the blank line between is no line) |
 //! | rsyslog's JSON templates (`option.jsonf`, `%jsonmesg%`), log shippers (Vector, Fluent Bit, Filebeat, Logstash) | `{"@timestamp":"2026-11-24T16:23:14+00:00","host":"lb1","syslog-tag":"haproxy[8]:","message":" MSG"}`: the message under `message` or `msg`, the time, host and program under the names they use (see [`shipped_json`]) |
 //!
 //! The last one needs no envelope: it is the shape of HAProxy's own `iso`
@@ -91,6 +92,8 @@ pub fn peel(line: &[u8]) -> Option<Envelope<'_>> {
             .or_else(|| shipped_json(line)),
         // json-seq (RFC 7464): each record after a record separator.
         0x1E => journal_json(&line[1..]),
+        // json-sse: each record an event's data.
+        b'd' if line.starts_with(b"data: {") => journal_json(&line[6..]),
         b'[' if line.starts_with(b"[pod/") => kubectl_prefix(line),
         // CRI's time: `2026-11-24T...` (an IP or a syslog date is not).
         c if c.is_ascii_digit() && line.get(4) == Some(&b'-') => {

@@ -103,6 +103,7 @@ fn every_journalctl_form_tells_the_capture() {
     for (form, tz, host, slack) in [
         ("json", "UTC", "lb1", 1),
         ("json-seq", "UTC", "lb1", 1),
+        ("json-sse", "UTC", "lb1", 1),
         ("json-pretty", "UTC", "lb1", 1),
         ("verbose", "UTC", "lb1", 1),
         ("verbose", "Asia/Tokyo", "lb1", 1),
