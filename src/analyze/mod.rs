@@ -1220,11 +1220,13 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
         let mut clock = Clock::new(YearResolver::new(1970, None)).with_zone(zone.clone());
         let mut epochs = Epochs::new(threads);
         // The epoch of the last chunk applied: every earlier one is whole.
-        let mut applying = 0u64;
+        let mut applying: Option<u64> = None;
         let mut sweep = Sweep::default();
         for msg in res_rx {
-            let r = match msg {
-                FromWorker::Chunk(r) => *r,
+            match msg {
+                FromWorker::Chunk(r) => {
+                    waiting.insert(r.seq, *r);
+                }
                 FromWorker::Epoch {
                     worker,
                     epoch,
@@ -1233,13 +1235,32 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
                 } => {
                     epochs.rollups.entry(epoch).or_default().extend(rollups);
                     epochs.complete[worker] = Some(complete);
-                    epochs.commit_if_due(&mut p, applying, &mut store_error);
+                    if let Some(e) = applying {
+                        epochs.commit_if_due(&mut p, e, applying, &mut store_error);
+                    }
                     gate.close(epochs.closed);
-                    continue;
                 }
-            };
-            waiting.insert(r.seq, r);
-            while let Some(r) = waiting.remove(&next) {
+            }
+            while let Some(head) = waiting.get(&next) {
+                if let Some(e) = applying.filter(|&e| rollups && head.epoch > e) {
+                    // The first chunk of a later epoch: every chunk before
+                    // it is applied, none of its own epoch is. The one
+                    // moment a commit stores the health state of exactly
+                    // the lines before its checkpoint; when one is due, the
+                    // chunk waits for the workers that read the epochs
+                    // applied to hand them over (they do as soon as they
+                    // take a chunk of a later epoch, or, idle, are nudged:
+                    // see [`Taken`]; dealt in turn, the chunks out after
+                    // this one go to each of the others).
+                    let wait = !epochs.commit_if_due(&mut p, head.epoch, Some(e), &mut store_error);
+                    gate.close(epochs.closed);
+                    if wait {
+                        break;
+                    }
+                }
+                let Some(r) = waiting.remove(&next) else {
+                    break;
+                };
                 next += 1;
                 in_flight.release(r.tickets);
                 if let Some(y) = r.years {
@@ -1294,9 +1315,9 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
                 // or without a database: holding them to the end made
                 // memory grow with the time span of the log.
                 if rollups {
-                    applying = r.epoch;
+                    applying = Some(r.epoch);
                     epochs.applied(r.epoch, r.worker, r.after, reach, &opts.checkpoint_paths);
-                    epochs.commit_if_due(&mut p, applying, &mut store_error);
+                    epochs.commit_if_due(&mut p, r.epoch, applying, &mut store_error);
                     gate.close(epochs.closed);
                 }
             }
@@ -1418,23 +1439,28 @@ impl Epochs {
         }
     }
 
-    /// Closes the epochs that are whole (every chunk applied: `applying`
-    /// is the epoch of the last chunk applied, so every earlier one is
-    /// whole; every worker's rollups here): the rules judge their minutes
-    /// and the writer merges them at once (memory holds one row per server
-    /// and minute), then commits if it is time. Health state may have gone
-    /// further than the checkpoint: it is idempotent in the store, rollups
-    /// are not.
+    /// Closes the epochs that are whole (every chunk applied: every epoch
+    /// before `whole_before`; every worker's rollups here): the rules judge
+    /// their minutes and the writer merges them at once (memory holds one
+    /// row per server and minute), then commits if it is time and the
+    /// commit stores what the lines before its checkpoints did, no more:
+    /// `last_applied`, the epoch of the last chunk applied, is closed.
+    /// Health state past a checkpoint is not idempotent: read again after a
+    /// crash, a server's events from there replay on the state they led to
+    /// (`DOWN` then `UP` in one second, replayed on `UP`, stored a
+    /// transition `UP` to `DOWN` that never was). `false`: a commit is due
+    /// and waits for that.
     fn commit_if_due(
         &mut self,
         p: &mut Pipeline,
-        applying: u64,
+        whole_before: u64,
+        last_applied: Option<u64>,
         store_error: &mut Option<StoreError>,
-    ) {
+    ) -> bool {
         // The last epoch whose chunks are all applied and whose rollups are
         // all here.
-        let Some(applied) = applying.checked_sub(1) else {
-            return;
+        let Some(applied) = whole_before.checked_sub(1) else {
+            return true;
         };
         // The last of them whose readers have all handed it over, and every
         // epoch before. Only its readers: with one queue for all, a worker
@@ -1482,10 +1508,13 @@ impl Epochs {
             }
         }
         let Some(w) = p.writer.as_ref() else {
-            return;
+            return true;
         };
         if !w.due() {
-            return;
+            return true;
+        }
+        if last_applied.is_some_and(|e| e >= self.closed) {
+            return false;
         }
         // The checkpoint about to be written covers every line applied so
         // far: nothing may wait in the reorder window behind it.
@@ -1495,6 +1524,7 @@ impl Epochs {
         if let Err(e) = p.commit() {
             *store_error = Some(e);
         }
+        true
     }
 }
 
@@ -1843,7 +1873,7 @@ mod tests {
         epochs.applied(1, 0, Position::Untracked, Some(minute + 60_000), &[]);
         epochs.rollups.insert(0, vec![part_of_minute(minute, 6, 0)]);
         epochs.complete[0] = Some(0);
-        epochs.commit_if_due(&mut p, 2, &mut store_error);
+        epochs.commit_if_due(&mut p, 2, Some(1), &mut store_error);
         assert!(!epochs.rollups.contains_key(&0), "epoch 0 closed");
         assert_eq!(p.minutes_whole_to, Some(minute));
         // Epoch 2 read by both: it waits for worker 1 as well.
@@ -1856,14 +1886,14 @@ mod tests {
             .rollups
             .insert(2, vec![part_of_minute(minute + 120_000, 6, 0)]);
         epochs.complete[0] = Some(2);
-        epochs.commit_if_due(&mut p, 3, &mut store_error);
+        epochs.commit_if_due(&mut p, 3, Some(2), &mut store_error);
         assert!(!epochs.rollups.contains_key(&1), "epoch 1 closed");
         assert!(
             epochs.rollups.contains_key(&2),
             "epoch 2 waits for worker 1"
         );
         epochs.complete[1] = Some(2);
-        epochs.commit_if_due(&mut p, 3, &mut store_error);
+        epochs.commit_if_due(&mut p, 3, Some(2), &mut store_error);
         assert!(epochs.rollups.is_empty());
         assert_eq!(p.minutes_whole_to, Some(minute + 120_000));
     }
@@ -1996,7 +2026,7 @@ mod tests {
         // ... before the worker hands epoch 0 over.
         epochs.rollups.insert(0, vec![part_of_minute(minute, 6, 6)]);
         epochs.complete[0] = Some(0);
-        epochs.commit_if_due(&mut p, 1, &mut store_error);
+        epochs.commit_if_due(&mut p, 1, Some(1), &mut store_error);
         // The rest of the minute (6 more 5xx: 12 of 30) comes with epoch 1.
         epochs
             .rollups
