@@ -122,6 +122,41 @@ fn a_log_read_in_pieces_gives_the_alerts_of_one_reading() {
     }
 }
 
+/// With `option log-health-checks` the state line is short (`Server
+/// be_app/srv2 is DOWN. 2 active ...`) and its reason is on the check line
+/// just before it. A log read up to a check line, then on: the transition
+/// keeps the check's cause and details, and a server's state read off a
+/// check line stays provisional across the restart, as in one reading.
+/// Before, the second run knew neither (the cause was null).
+#[test]
+fn a_log_cut_after_any_check_line_gives_the_history_of_one_reading() {
+    let text = std::fs::read_to_string(fixture("rsyslog-file.log")).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules.toml");
+    std::fs::write(&rules, RULES).unwrap();
+    let whole = dir.path().join("whole.log");
+    std::fs::write(&whole, &text).unwrap();
+    let one = dir.path().join("one.db");
+    analyze(&one, &rules, &whole);
+    let expected = told(&one);
+    let checks: Vec<usize> = (0..lines.len())
+        .filter(|&i| lines[i].contains("Health check for server"))
+        .collect();
+    assert!(checks.len() >= 6, "{checks:?}");
+    for &i in &checks {
+        let growing = dir.path().join(format!("cut-{i}.log"));
+        let db = dir.path().join(format!("cut-{i}.db"));
+        std::fs::write(&growing, lines[..=i].join("\n") + "\n").unwrap();
+        analyze(&db, &rules, &growing);
+        std::fs::write(&growing, &text).unwrap();
+        analyze(&db, &rules, &growing);
+        let got = told(&db);
+        assert_eq!(got.1, expected.1, "history, cut after line {}", i + 1);
+        assert_eq!(got.0, expected.0, "alerts, cut after line {}", i + 1);
+    }
+}
+
 /// A log of 15 minutes on one load balancer: three servers with a request
 /// every 2 s each; srv1 flaps (DOWN/UP twice), srv2 answers 503 to half
 /// its requests in minutes 4 to 8, srv3 is slow (2 s) in minutes 6 to 10:

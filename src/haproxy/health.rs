@@ -3,7 +3,7 @@
 use std::sync::OnceLock;
 
 use regex::bytes::Regex;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::patterns::{Class, Groups, Pattern, StateRef};
 
@@ -31,7 +31,8 @@ pub enum Admin {
 
 /// The details of a check, from `reason: ..., code: N, info: "...", check
 /// duration: Nms` and, on check lines, `status: x/y UP`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct CheckDetails {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,

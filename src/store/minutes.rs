@@ -583,6 +583,10 @@ pub(super) mod tests {
              ALTER TABLE checkpoints DROP COLUMN decoded;
              ALTER TABLE checkpoints DROP COLUMN head_len;
              ALTER TABLE checkpoints DROP COLUMN head_hash;
+             ALTER TABLE servers DROP COLUMN check_json;
+             ALTER TABLE servers DROP COLUMN check_before;
+             ALTER TABLE servers DROP COLUMN from_check;
+             ALTER TABLE servers DROP COLUMN last_state_ms;
              DROP TABLE hosts; PRAGMA user_version = 10;",
         )
         .unwrap();
@@ -692,7 +696,11 @@ pub(super) mod tests {
         c.execute_batch(
             "ALTER TABLE checkpoints DROP COLUMN decoded;
              ALTER TABLE checkpoints DROP COLUMN head_len;
-             ALTER TABLE checkpoints DROP COLUMN head_hash; PRAGMA user_version = 13",
+             ALTER TABLE checkpoints DROP COLUMN head_hash;
+             ALTER TABLE servers DROP COLUMN check_json;
+             ALTER TABLE servers DROP COLUMN check_before;
+             ALTER TABLE servers DROP COLUMN from_check;
+             ALTER TABLE servers DROP COLUMN last_state_ms; PRAGMA user_version = 13",
         )
         .unwrap();
         let key = |c: &rusqlite::Connection, table: &str| -> String {

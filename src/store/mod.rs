@@ -481,10 +481,24 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE checkpoints ADD COLUMN head_len INTEGER;
     ALTER TABLE checkpoints ADD COLUMN head_hash INTEGER;
     ",
+    // 17: what a server's next state line needs of the lines before it,
+    // so that a restart (a log read in pieces, a crash) reads on as one
+    // reading does: the last check line whole (`check_json`: with `option
+    // log-health-checks` the state line's cause is on the check line just
+    // before it), whether that check line was the server's last line
+    // (`check_before`), whether its state was only read off a check line
+    // (`from_check`: provisional), and the newest state line's time
+    // (`last_state_ms`: an older line is stale).
+    "
+    ALTER TABLE servers ADD COLUMN check_json TEXT;
+    ALTER TABLE servers ADD COLUMN check_before INTEGER;
+    ALTER TABLE servers ADD COLUMN from_check INTEGER;
+    ALTER TABLE servers ADD COLUMN last_state_ms INTEGER;
+    ",
 ];
 
 /// What [`MIGRATIONS`] leave on an empty database, in one batch: a new
-/// database gets this instead of the sixteen steps (tables created,
+/// database gets this instead of the seventeen steps (tables created,
 /// rekeyed and renamed, SQLite parsing the whole schema again after each):
 /// the thread that creates it while the log is read took 14 M instructions,
 /// 4 M with this.
@@ -1124,8 +1138,9 @@ impl Store {
                 .prepare_cached(
                     "INSERT INTO servers (host, backend, server, backup, state, since_ms, last_cause,
                         check_health, check_of, check_state, check_reason, last_request_ms, updated_ms,
-                        op, admin)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+                        op, admin, check_json, check_before, from_check, last_state_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15,
+                        ?16, ?17, ?18, ?19)
                      ON CONFLICT (host, backend, server) DO UPDATE SET
                         backup = excluded.backup OR servers.backup,
                         state = CASE excluded.state WHEN 'UNKNOWN' THEN servers.state
@@ -1138,6 +1153,10 @@ impl Store {
                         check_of = COALESCE(excluded.check_of, servers.check_of),
                         check_state = COALESCE(excluded.check_state, servers.check_state),
                         check_reason = COALESCE(excluded.check_reason, servers.check_reason),
+                        check_json = COALESCE(excluded.check_json, servers.check_json),
+                        check_before = COALESCE(excluded.check_before, servers.check_before),
+                        from_check = COALESCE(excluded.from_check, servers.from_check),
+                        last_state_ms = COALESCE(excluded.last_state_ms, servers.last_state_ms),
                         last_request_ms = COALESCE(
                             MAX(excluded.last_request_ms, servers.last_request_ms),
                             excluded.last_request_ms, servers.last_request_ms),
@@ -1173,6 +1192,10 @@ impl Store {
                     updated,
                     st.and_then(|s| s.op).map(op_str),
                     st.and_then(|s| s.admin).map(admin_str),
+                    check.map(|c| serde_json::to_string(c).expect("serializes")),
+                    st.map(|s| s.check_just_before),
+                    st.map(|s| s.from_check),
+                    st.and_then(|s| s.last_state_at),
                 ])
                 .map_err(err)?;
             }
@@ -1259,7 +1282,8 @@ impl Store {
             .conn
             .prepare(
                 "SELECT host, backend, server, backup, op, admin, since_ms, last_cause,
-                        check_health, check_of, check_state, check_reason
+                        check_health, check_of, check_state, check_reason,
+                        check_json, check_before, from_check, last_state_ms
                  FROM servers WHERE op IS NOT NULL OR admin IS NOT NULL",
             )
             .map_err(err)?;
@@ -1283,12 +1307,22 @@ impl Store {
                         .and_then(parse_admin),
                     since: r.get(6)?,
                     last_cause: r.get(7)?,
-                    last_check: health.map(|h| crate::haproxy::CheckDetails {
-                        health: Some(h),
-                        check_state: r.get(10).ok().flatten(),
-                        reason: r.get(11).ok().flatten(),
-                        ..Default::default()
-                    }),
+                    // The check line whole; rows from before schema 17
+                    // keep its counts, state and reason.
+                    last_check: r
+                        .get::<_, Option<String>>(12)?
+                        .and_then(|j| serde_json::from_str(&j).ok())
+                        .or_else(|| {
+                            health.map(|h| crate::haproxy::CheckDetails {
+                                health: Some(h),
+                                check_state: r.get(10).ok().flatten(),
+                                reason: r.get(11).ok().flatten(),
+                                ..Default::default()
+                            })
+                        }),
+                    check_just_before: r.get::<_, Option<bool>>(13)?.unwrap_or(false),
+                    from_check: r.get::<_, Option<bool>>(14)?.unwrap_or(false),
+                    last_state_at: r.get(15)?,
                     ..Default::default()
                 };
                 Ok((key, st))

@@ -16,7 +16,7 @@ CREATE TABLE servers (
         check_state TEXT,
         check_reason TEXT,
         last_request_ms INTEGER,
-        updated_ms INTEGER NOT NULL, op TEXT, admin TEXT,
+        updated_ms INTEGER NOT NULL, op TEXT, admin TEXT, check_json TEXT, check_before INTEGER, from_check INTEGER, last_state_ms INTEGER,
         PRIMARY KEY (host, backend, server)
     ) WITHOUT ROWID;
 CREATE TABLE transitions (
