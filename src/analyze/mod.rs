@@ -1510,12 +1510,15 @@ impl Epochs {
         let Some(w) = p.writer.as_ref() else {
             return true;
         };
-        if !w.due() {
+        // Only here, between epochs: half the writer's bound is enough,
+        // or the rows of the epoch closed next would pass it.
+        if !w.due() && w.pending_len() * 2 < w.max_pending {
             return true;
         }
         if last_applied.is_some_and(|e| e >= self.closed) {
             return false;
         }
+
         // The checkpoint about to be written covers every line applied so
         // far: nothing may wait in the reorder window behind it.
         p.release_all();
