@@ -374,6 +374,20 @@ fn follow_args<'a>(log: &'a std::path::Path, metrics: &'a str) -> [&'a str; 4] {
     ["--follow", log.to_str().unwrap(), "--metrics", metrics]
 }
 
+/// Appends `lines` to `path` (created if need be), each with its LF, as
+/// a log writer does.
+fn append(path: &std::path::Path, lines: &[Vec<u8>]) {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    for l in lines {
+        f.write_all(l).unwrap();
+        f.write_all(b"\n").unwrap();
+    }
+}
+
 /// `--follow`: tails from the end, survives rename rotation and
 /// copytruncate, resumes from its checkpoint after a restart, and keeps
 /// listening through SIGHUP.
@@ -382,17 +396,7 @@ fn follow_survives_rotation_truncation_and_restart() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("haproxy.log");
     let lines = lines_of("rsyslog-file.log");
-    let write = |path: &std::path::Path, from: usize, to: usize| {
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .unwrap();
-        for l in &lines[from..to] {
-            f.write_all(l).unwrap();
-            f.write_all(b"\n").unwrap();
-        }
-    };
+    let write = |path: &std::path::Path, from: usize, to: usize| append(path, &lines[from..to]);
     // History before hapwatch starts is analyze's job: not read.
     write(&log, 0, 100);
     let db = dir.path().join("live.db");
@@ -438,17 +442,7 @@ fn a_restart_reads_a_file_rotated_while_it_was_down_from_its_start() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("haproxy.log");
     let lines = lines_of("rsyslog-file.log");
-    let write = |path: &std::path::Path, from: usize, to: usize| {
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .unwrap();
-        for l in &lines[from..to] {
-            f.write_all(l).unwrap();
-            f.write_all(b"\n").unwrap();
-        }
-    };
+    let write = |path: &std::path::Path, from: usize, to: usize| append(path, &lines[from..to]);
     write(&log, 0, 100);
     let db = dir.path().join("live.db");
     let follow = follow_args(&log, "127.0.0.1:27834");

@@ -44,8 +44,11 @@ fn analyze(db: &Path, rules: &Path, file: &Path) {
     );
 }
 
+/// Alert events, transitions, rollups.
+type Told = (Vec<String>, serde_json::Value, Vec<(i64, i64, i64)>);
+
 /// What the database says: alert events, transitions, rollups.
-fn told(db: &Path) -> (Vec<String>, serde_json::Value, Vec<(i64, i64, i64)>) {
+fn told(db: &Path) -> Told {
     let a = hapwatch(&["alerts", "--db", db.to_str().unwrap(), "--format", "json"]);
     let v: serde_json::Value = serde_json::from_slice(&a.stdout).unwrap();
     let mut alerts: Vec<String> = v["alerts"]
@@ -74,19 +77,25 @@ fn told(db: &Path) -> (Vec<String>, serde_json::Value, Vec<(i64, i64, i64)>) {
     (alerts, history, rollups)
 }
 
+/// The rules file written in `dir`, and what one reading of `text`
+/// (`analyze --db` of the whole log) leaves in a database.
+fn one_reading(dir: &Path, text: &str) -> (std::path::PathBuf, Told) {
+    let rules = dir.join("rules.toml");
+    std::fs::write(&rules, RULES).unwrap();
+    let whole = dir.join("whole.log");
+    std::fs::write(&whole, text).unwrap();
+    let one = dir.join("one.db");
+    analyze(&one, &rules, &whole);
+    (rules, told(&one))
+}
+
 #[test]
 fn a_log_read_in_pieces_gives_the_alerts_of_one_reading() {
     for fixture_name in ["rsyslog-file.log", "haproxy-udp-rfc5424.log"] {
         let text = std::fs::read_to_string(fixture(fixture_name)).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         let dir = tempfile::tempdir().unwrap();
-        let rules = dir.path().join("rules.toml");
-        std::fs::write(&rules, RULES).unwrap();
-        let whole = dir.path().join("whole.log");
-        std::fs::write(&whole, &text).unwrap();
-        let one = dir.path().join("one.db");
-        analyze(&one, &rules, &whole);
-        let expected = told(&one);
+        let (rules, expected) = one_reading(dir.path(), &text);
         assert!(
             expected
                 .0
@@ -133,13 +142,7 @@ fn a_log_cut_after_any_check_line_gives_the_history_of_one_reading() {
     let text = std::fs::read_to_string(fixture("rsyslog-file.log")).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     let dir = tempfile::tempdir().unwrap();
-    let rules = dir.path().join("rules.toml");
-    std::fs::write(&rules, RULES).unwrap();
-    let whole = dir.path().join("whole.log");
-    std::fs::write(&whole, &text).unwrap();
-    let one = dir.path().join("one.db");
-    analyze(&one, &rules, &whole);
-    let expected = told(&one);
+    let (rules, expected) = one_reading(dir.path(), &text);
     let checks: Vec<usize> = (0..lines.len())
         .filter(|&i| lines[i].contains("Health check for server"))
         .collect();
