@@ -1510,9 +1510,11 @@ impl Epochs {
         let Some(w) = p.writer.as_ref() else {
             return true;
         };
-        // Only here, between epochs: half the writer's bound is enough,
-        // or the rows of the epoch closed next would pass it.
-        if !w.due() && w.pending_len() * 2 < w.max_pending {
+        // Only here, between epochs: a quarter of the writer's bound is
+        // enough. Waiting for the bound itself, the epochs closed before
+        // the next commit can pass it by as much again, and the minutes
+        // they hold with it.
+        if !w.due() && w.pending_len() * 4 < w.max_pending {
             return true;
         }
         if last_applied.is_some_and(|e| e >= self.closed) {
