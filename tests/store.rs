@@ -610,7 +610,7 @@ fn sigkill_in_the_middle_of_a_gzip_file_and_the_rerun_converges() {
 fn a_commit_stores_the_health_state_of_the_lines_before_its_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("haproxy.log");
-    let text = restless_log(1800);
+    let text = restless_log(3600);
     std::fs::write(&log, &text).unwrap();
     let logs = log.to_str().unwrap();
     let crashed = dir.path().join("crashed.db");

@@ -1520,7 +1520,6 @@ impl Epochs {
         if last_applied.is_some_and(|e| e >= self.closed) {
             return false;
         }
-
         // The checkpoint about to be written covers every line applied so
         // far: nothing may wait in the reorder window behind it.
         p.release_all();
