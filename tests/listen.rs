@@ -432,15 +432,21 @@ fn follow_survives_rotation_truncation_and_restart() {
 }
 
 /// A restart after the file was replaced while hapwatch was down reads
-/// the new text from its start: the path was followed, so every line in
-/// it now was written after the last one read. copytruncate (the same
-/// inode) written past the old checkpoint, then rename rotation (another
-/// inode). Before, the first resumed at the old file's byte (the new
-/// text's first lines lost) and the second started at the end (all lost).
+/// what it missed: the lines written to the old file after the last one
+/// read, when logrotate left it beside the path (renamed, or copied by
+/// copytruncate), then the new file from its start (the path was
+/// followed, so every line in it was written since). Before, a file
+/// emptied and written past the old checkpoint was read on from that byte
+/// (its first lines lost), a renamed one was left for the new file's end
+/// (all lost), and the old file's last lines were never read.
 #[test]
 fn a_restart_reads_a_file_rotated_while_it_was_down_from_its_start() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("haproxy.log");
+    let (one, two) = (
+        dir.path().join("haproxy.log.1"),
+        dir.path().join("haproxy.log.2"),
+    );
     let lines = lines_of("rsyslog-file.log");
     let write = |path: &std::path::Path, from: usize, to: usize| append(path, &lines[from..to]);
     write(&log, 0, 100);
@@ -457,18 +463,28 @@ fn a_restart_reads_a_file_rotated_while_it_was_down_from_its_start() {
     };
     // First run: from the end, then 100 lines.
     run(100, 200, 100);
-    // copytruncate while stopped, and 300 lines written (past the old
-    // checkpoint's byte): all 300 and the next 10.
+    // Emptied in place while stopped (no copy), and 300 lines written
+    // past the old checkpoint's byte: all 300 and the next 10.
     std::fs::write(&log, b"").unwrap();
     write(&log, 200, 500);
     run(500, 510, 310);
-    // Rename rotation while stopped: the new file's 40 lines and 10 more.
-    std::fs::rename(&log, dir.path().join("haproxy.log.1")).unwrap();
-    write(&log, 510, 550);
+    // logrotate's copytruncate while stopped: 10 more lines in the old
+    // text, copied to haproxy.log.1, then the file emptied and 30 new.
+    write(&log, 510, 520);
+    std::fs::copy(&log, &one).unwrap();
+    std::fs::write(&log, b"").unwrap();
+    write(&log, 520, 550);
     run(550, 560, 50);
+    // Rename rotation while stopped: 10 more lines, haproxy.log.1 to .2,
+    // haproxy.log to .1, and a new file of 30.
+    write(&log, 560, 570);
+    std::fs::rename(&one, &two).unwrap();
+    std::fs::rename(&log, &one).unwrap();
+    write(&log, 570, 600);
+    run(600, 610, 50);
     // An unchanged file reads on from its checkpoint.
-    write(&log, 560, 580);
-    run(580, 590, 30);
+    write(&log, 610, 630);
+    run(630, 640, 30);
 }
 
 /// `--follow` a file that HAProxy's stdout is redirected to with `>` (no

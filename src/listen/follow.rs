@@ -1,9 +1,11 @@
 //! `--follow FILE`: tail a log file like `tail -F`, across rotation.
 //!
 //! Starts at the stored checkpoint when the file is the same one (device
-//! and inode, and the first KiB of its text); a path followed before whose
-//! file is another now (rotated or copytruncated while hapwatch was down)
-//! from its start, every line of it being new; a path never followed at
+//! and inode, and the first KiB of its text). A path followed before whose
+//! file is another now (rotated or copytruncated while hapwatch was down):
+//! first the old file's lines after the checkpoint, when logrotate left it
+//! beside the path (renamed, or copytruncate's copy), then the new file
+//! from its start, every line of it being new. A path never followed: at
 //! its end (history is `analyze`'s job). Polls: rename
 //! rotation (a new inode at the path) finishes the old file through the open
 //! descriptor, then opens the new one from its start; copytruncate (the file
@@ -50,14 +52,15 @@ impl Follower {
     pub fn open(path: &Path, store: &Store) -> Result<Follower, StartError> {
         let file = std::fs::File::open(path)
             .map_err(|e| StartError(format!("--follow {}: {e}", path.display())))?;
-        let meta = file
+        let mut meta = file
             .metadata()
             .map_err(|e| StartError(format!("--follow {}: {e}", path.display())))?;
         let key = std::fs::canonicalize(path)
             .unwrap_or_else(|_| path.to_path_buf())
             .display()
             .to_string();
-        let text = head_bytes(&file);
+        let mut text = head_bytes(&file);
+        let mut file = file;
         let fail = |e: crate::store::StoreError| StartError(e.to_string());
         let stored = store
             .resume_offset(&key, (meta.dev(), meta.ino()), Some(&text), false)
@@ -68,9 +71,21 @@ impl Follower {
             // Truncated while hapwatch was stopped (copytruncate): from the
             // start, as a running follower does.
             Some(_) => 0,
-            // Followed before, and another file now: written since.
-            None if store.has_checkpoint(&key).map_err(fail)? => 0,
-            None => meta.len(),
+            // Followed before, and another file now: written since. The
+            // old one, if it is beside the path, first, from its
+            // checkpoint; the poll then finds the path rotated, finishes
+            // it and opens the new file from its start.
+            None => match store.checkpoint_of(&key).map_err(fail)? {
+                Some(c) => match moved_aside(path, &c) {
+                    Some((old, m)) => {
+                        (text, meta) = (head_bytes(&old), m);
+                        file = old;
+                        c.offset
+                    }
+                    None => 0,
+                },
+                None => meta.len(),
+            },
         };
         let me = Follower {
             path: path.to_path_buf(),
@@ -283,4 +298,89 @@ fn head_bytes(f: &std::fs::File) -> Vec<u8> {
     }
     b.truncate(n);
     b
+}
+
+/// The file a checkpoint of `path` was taken in, when logrotate moved it
+/// aside while hapwatch was down and left it in the same directory: the
+/// same device and inode (renamed), or a text that opens with the same
+/// head (copytruncate's copy), as long as the checkpoint at least. A
+/// compressed one is neither.
+fn moved_aside(path: &Path, c: &Checkpoint) -> Option<(std::fs::File, std::fs::Metadata)> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let here = std::fs::metadata(path).ok();
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let Ok(m) = entry.metadata() else { continue };
+        let same_as_path = here
+            .as_ref()
+            .is_some_and(|h| (h.dev(), h.ino()) == (m.dev(), m.ino()));
+        if !m.is_file() || m.len() < c.offset || same_as_path {
+            continue;
+        }
+        let renamed = (m.dev(), m.ino()) == (c.dev, c.ino);
+        if !renamed && c.head.is_none() {
+            continue;
+        }
+        let Ok(f) = std::fs::File::open(entry.path()) else {
+            continue;
+        };
+        if c.head.is_none_or(|h| h.opens(&head_bytes(&f))) {
+            return Some((f, m));
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::MetadataExt;
+
+    /// The old file is found renamed (by inode) or copied (by head), never
+    /// compressed, nor the file at the path itself.
+    #[test]
+    fn the_file_a_checkpoint_was_taken_in_is_found_beside_the_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("haproxy.log");
+        let text: Vec<u8> = (0..40)
+            .flat_map(|i| format!("Nov 24 10:00:{i:02} lb1 haproxy[7]: line {i}\n").into_bytes())
+            .collect();
+        std::fs::write(&log, &text).unwrap();
+        let m = std::fs::metadata(&log).unwrap();
+        let c = Checkpoint {
+            path: log.display().to_string(),
+            dev: m.dev(),
+            ino: m.ino(),
+            offset: 500,
+            cursor: None,
+            decoded: None,
+            head: Head::of(&text),
+        };
+        assert!(moved_aside(&log, &c).is_none(), "the path's own file");
+        // Renamed, and a new file at the path.
+        let one = dir.path().join("haproxy.log.1");
+        std::fs::rename(&log, &one).unwrap();
+        std::fs::write(&log, b"another text\n").unwrap();
+        let (_, found) = moved_aside(&log, &c).unwrap();
+        assert_eq!(found.ino(), m.ino());
+        // The renamed file compressed (another inode, other bytes), and
+        // copied (made while the renamed file still holds its inode, so
+        // that the copy's is another), then removed.
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gz, &text).unwrap();
+        std::fs::write(dir.path().join("haproxy.log.1.gz"), gz.finish().unwrap()).unwrap();
+        let copy = dir.path().join("haproxy.log.0");
+        std::fs::copy(&one, &copy).unwrap();
+        std::fs::remove_file(&one).unwrap();
+        // copytruncate's copy: another inode, the same text.
+        let (_, found) = moved_aside(&log, &c).unwrap();
+        assert_ne!(found.ino(), m.ino());
+        std::fs::remove_file(&copy).unwrap();
+        assert!(moved_aside(&log, &c).is_none(), "the gzip file is not it");
+        // Shorter than the checkpoint: not the file read up to there.
+        std::fs::write(&copy, &text[..400]).unwrap();
+        assert!(moved_aside(&log, &c).is_none());
+    }
 }

@@ -914,17 +914,31 @@ impl Store {
         }))
     }
 
-    /// Whether any run read `path` (canonical) before, whatever file it
-    /// names now.
-    pub fn has_checkpoint(&self, path: &str) -> Result<bool, StoreError> {
+    /// The checkpoint stored under `path` (canonical), whatever file the
+    /// path names now: where a run stopped reading the file it named then.
+    pub fn checkpoint_of(&self, path: &str) -> Result<Option<Checkpoint>, StoreError> {
         self.conn
             .query_row(
-                "SELECT 1 FROM checkpoints WHERE path = ?1",
+                "SELECT dev, ino, offset, cursor, decoded, head_len, head_hash
+                 FROM checkpoints WHERE path = ?1",
                 params![path],
-                |_| Ok(()),
+                |r| {
+                    let (len, hash) = (r.get::<_, Option<i64>>(5)?, r.get::<_, Option<i64>>(6)?);
+                    Ok(Checkpoint {
+                        path: path.to_string(),
+                        dev: r.get::<_, i64>(0)? as u64,
+                        ino: r.get::<_, i64>(1)? as u64,
+                        offset: r.get::<_, i64>(2)? as u64,
+                        cursor: r.get(3)?,
+                        decoded: r.get::<_, Option<i64>>(4)?.map(|n| n as u64),
+                        head: len.zip(hash).map(|(len, hash)| Head {
+                            len: len as u32,
+                            hash: hash as u64,
+                        }),
+                    })
+                },
             )
             .optional()
-            .map(|r| r.is_some())
             .map_err(|e| StoreError::Sqlite(self.path.clone(), e))
     }
 
