@@ -76,7 +76,7 @@ impl Follower {
             // checkpoint; the poll then finds the path rotated, finishes
             // it and opens the new file from its start.
             None => match store.checkpoint_of(&key).map_err(fail)? {
-                Some(c) => match moved_aside(path, &c) {
+                Some(c) => match moved_aside(Path::new(&key), &c) {
                     Some((old, m)) => {
                         (text, meta) = (head_bytes(&old), m);
                         file = old;
@@ -300,7 +300,8 @@ fn head_bytes(f: &std::fs::File) -> Vec<u8> {
     b
 }
 
-/// The file a checkpoint of `path` was taken in, when logrotate moved it
+/// The file a checkpoint of `path` (canonical: the directory is the real
+/// file's, where logrotate works) was taken in, when logrotate moved it
 /// aside while hapwatch was down and left it in the same directory: the
 /// same device and inode (renamed), or a text that opens with the same
 /// head (copytruncate's copy), as long as the checkpoint at least. A
