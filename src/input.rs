@@ -459,34 +459,32 @@ fn field<'f>(fields: &'f [(Vec<u8>, Vec<u8>)], name: &[u8]) -> Option<&'f [u8]> 
 /// [`JournalExport`]), into `out`.
 fn entry_line(fields: &[(Vec<u8>, Vec<u8>)], micros: Option<i64>, out: &mut Vec<u8>) {
     let get = |k: &[u8]| field(fields, k);
-    {
-        if let Some(us) = micros {
-            let t = crate::time::format_rfc3339_ms(us.div_euclid(1000));
-            // `...T16:23:14.123Z` -> `...T16:23:14.123456+00:00`
-            out.extend_from_slice(&t.as_bytes()[..23]);
-            out.extend_from_slice(format!("{:03}+00:00 ", us.rem_euclid(1000)).as_bytes());
-            let host = get(b"_HOSTNAME").filter(|h| !h.is_empty()).unwrap_or(b"-");
-            out.extend_from_slice(host);
-            out.push(b' ');
-            let ident = get(b"SYSLOG_IDENTIFIER")
-                .or_else(|| get(b"_COMM"))
-                .filter(|h| !h.is_empty())
-                .unwrap_or(b"-");
-            out.extend_from_slice(ident);
-            if let Some(pid) = get(b"SYSLOG_PID").or_else(|| get(b"_PID")) {
-                out.push(b'[');
-                out.extend_from_slice(pid);
-                out.push(b']');
-            }
-            out.extend_from_slice(b": ");
+    if let Some(us) = micros {
+        let t = crate::time::format_rfc3339_ms(us.div_euclid(1000));
+        // `...T16:23:14.123Z` -> `...T16:23:14.123456+00:00`
+        out.extend_from_slice(&t.as_bytes()[..23]);
+        out.extend_from_slice(format!("{:03}+00:00 ", us.rem_euclid(1000)).as_bytes());
+        let host = get(b"_HOSTNAME").filter(|h| !h.is_empty()).unwrap_or(b"-");
+        out.extend_from_slice(host);
+        out.push(b' ');
+        let ident = get(b"SYSLOG_IDENTIFIER")
+            .or_else(|| get(b"_COMM"))
+            .filter(|h| !h.is_empty())
+            .unwrap_or(b"-");
+        out.extend_from_slice(ident);
+        if let Some(pid) = get(b"SYSLOG_PID").or_else(|| get(b"_PID")) {
+            out.push(b'[');
+            out.extend_from_slice(pid);
+            out.push(b']');
         }
-        let msg = get(b"MESSAGE").unwrap_or_default();
-        out.extend(
-            msg.iter()
-                .map(|&c| if c == b'\n' || c == b'\r' { b' ' } else { c }),
-        );
-        out.push(b'\n');
+        out.extend_from_slice(b": ");
     }
+    let msg = get(b"MESSAGE").unwrap_or_default();
+    out.extend(
+        msg.iter()
+            .map(|&c| if c == b'\n' || c == b'\r' { b' ' } else { c }),
+    );
+    out.push(b'\n');
 }
 
 /// `journalctl -o verbose` opens an entry with its time and cursor:

@@ -96,6 +96,27 @@ impl Head {
     }
 }
 
+/// A checkpoint's columns, in [`checkpoint_at`]'s order.
+const CHECKPOINT: &str = "SELECT path, dev, ino, offset, cursor, decoded, head_len, head_hash
+                          FROM checkpoints";
+
+/// A [`CHECKPOINT`] row.
+fn checkpoint_at(r: &rusqlite::Row) -> rusqlite::Result<Checkpoint> {
+    let (len, hash) = (r.get::<_, Option<i64>>(6)?, r.get::<_, Option<i64>>(7)?);
+    Ok(Checkpoint {
+        path: r.get(0)?,
+        dev: r.get::<_, i64>(1)? as u64,
+        ino: r.get::<_, i64>(2)? as u64,
+        offset: r.get::<_, i64>(3)? as u64,
+        cursor: r.get(4)?,
+        decoded: r.get::<_, Option<i64>>(5)?.map(|n| n as u64),
+        head: len.zip(hash).map(|(len, hash)| Head {
+            len: len as u32,
+            hash: hash as u64,
+        }),
+    })
+}
+
 fn fnv1a(b: &[u8]) -> u64 {
     b.iter().fold(0xcbf2_9ce4_8422_2325, |h, &x| {
         (h ^ x as u64).wrapping_mul(0x0100_0000_01b3)
@@ -841,42 +862,18 @@ impl Store {
         head: Option<&[u8]>,
         decoded: bool,
     ) -> Result<Option<Resume>, StoreError> {
-        type Row = (i64, i64, i64, Option<i64>, Option<i64>, Option<i64>);
         let err = |e| StoreError::Sqlite(self.path.clone(), e);
-        let row_of = |r: &rusqlite::Row| -> rusqlite::Result<Row> {
-            Ok((
-                r.get(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                r.get(3)?,
-                r.get(4)?,
-                r.get(5)?,
-            ))
-        };
-        const COLUMNS: &str = "SELECT dev, ino, offset, decoded, head_len, head_hash
-                               FROM checkpoints";
-        let head_of = |len: Option<i64>, hash: Option<i64>| {
-            Some(Head {
-                len: len? as u32,
-                hash: hash? as u64,
-            })
-        };
         let opens = |h: Option<Head>| match (h, head) {
             (Some(h), Some(bytes)) => h.opens(bytes),
             (Some(_), None) => false,
             // Written before schema 16: device and inode alone.
             (None, _) => true,
         };
-        let own: Option<Row> = self
-            .conn
-            .query_row(&format!("{COLUMNS} WHERE path = ?1"), params![path], row_of)
-            .optional()
-            .map_err(err)?;
-        if let Some((d, i, offset, dec, len, hash)) = own {
-            if (d as u64, i as u64) == (dev, ino) && opens(head_of(len, hash)) {
+        if let Some(c) = self.checkpoint_of(path)? {
+            if (c.dev, c.ino) == (dev, ino) && opens(c.head) {
                 return Ok(Some(Resume {
-                    offset: offset as u64,
-                    decoded: dec.map(|n| n as u64),
+                    offset: c.offset,
+                    decoded: c.decoded,
                 }));
             }
         }
@@ -888,18 +885,17 @@ impl Store {
         let mut q = self
             .conn
             .prepare(&format!(
-                "{COLUMNS} WHERE head_len IS NOT NULL AND path != ?1"
+                "{CHECKPOINT} WHERE head_len IS NOT NULL AND path != ?1"
             ))
             .map_err(err)?;
-        let rows = q.query_map(params![path], row_of).map_err(err)?;
+        let rows = q.query_map(params![path], checkpoint_at).map_err(err)?;
         let mut reached = None;
         for row in rows {
-            let (_, _, offset, dec, len, hash) = row.map_err(err)?;
-            if head_of(len, hash).is_some_and(|h| h.opens(bytes)) {
+            let c = row.map_err(err)?;
+            if c.head.is_some_and(|h| h.opens(bytes)) {
                 // The place in the text: a compressed file's in what it
                 // decodes to, a plain file's its byte.
-                let at = dec.unwrap_or(offset) as u64;
-                reached = reached.max(Some(at));
+                reached = reached.max(Some(c.decoded.unwrap_or(c.offset)));
             }
         }
         Ok(reached.map(|at| match decoded {
@@ -919,24 +915,9 @@ impl Store {
     pub fn checkpoint_of(&self, path: &str) -> Result<Option<Checkpoint>, StoreError> {
         self.conn
             .query_row(
-                "SELECT dev, ino, offset, cursor, decoded, head_len, head_hash
-                 FROM checkpoints WHERE path = ?1",
+                &format!("{CHECKPOINT} WHERE path = ?1"),
                 params![path],
-                |r| {
-                    let (len, hash) = (r.get::<_, Option<i64>>(5)?, r.get::<_, Option<i64>>(6)?);
-                    Ok(Checkpoint {
-                        path: path.to_string(),
-                        dev: r.get::<_, i64>(0)? as u64,
-                        ino: r.get::<_, i64>(1)? as u64,
-                        offset: r.get::<_, i64>(2)? as u64,
-                        cursor: r.get(3)?,
-                        decoded: r.get::<_, Option<i64>>(4)?.map(|n| n as u64),
-                        head: len.zip(hash).map(|(len, hash)| Head {
-                            len: len as u32,
-                            hash: hash as u64,
-                        }),
-                    })
-                },
+                checkpoint_at,
             )
             .optional()
             .map_err(|e| StoreError::Sqlite(self.path.clone(), e))
