@@ -1219,8 +1219,6 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
         let zone = &opts.reading.zone;
         let mut clock = Clock::new(YearResolver::new(1970, None)).with_zone(zone.clone());
         let mut epochs = Epochs::new(threads);
-        // The epoch of the last chunk applied: every earlier one is whole.
-        let mut applying: Option<u64> = None;
         let mut sweep = Sweep::default();
         for msg in res_rx {
             match msg {
@@ -1235,14 +1233,14 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
                 } => {
                     epochs.rollups.entry(epoch).or_default().extend(rollups);
                     epochs.complete[worker] = Some(complete);
-                    if let Some(e) = applying {
-                        epochs.commit_if_due(&mut p, e, applying, &mut store_error);
+                    if let Some(e) = epochs.last_applied {
+                        epochs.commit_if_due(&mut p, e, &mut store_error);
                     }
                     gate.close(epochs.closed);
                 }
             }
             while let Some(head) = waiting.get(&next) {
-                if let Some(e) = applying.filter(|&e| rollups && head.epoch > e) {
+                if epochs.last_applied.is_some_and(|e| head.epoch > e) {
                     // The first chunk of a later epoch: every chunk before
                     // it is applied, none of its own epoch is. The one
                     // moment a commit stores the health state of exactly
@@ -1252,7 +1250,7 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
                     // take a chunk of a later epoch, or, idle, are nudged:
                     // see [`Taken`]; dealt in turn, the chunks out after
                     // this one go to each of the others).
-                    let wait = !epochs.commit_if_due(&mut p, head.epoch, Some(e), &mut store_error);
+                    let wait = !epochs.commit_if_due(&mut p, head.epoch, &mut store_error);
                     gate.close(epochs.closed);
                     if wait {
                         break;
@@ -1315,9 +1313,8 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
                 // or without a database: holding them to the end made
                 // memory grow with the time span of the log.
                 if rollups {
-                    applying = Some(r.epoch);
                     epochs.applied(r.epoch, r.worker, r.after, reach, &opts.checkpoint_paths);
-                    epochs.commit_if_due(&mut p, r.epoch, applying, &mut store_error);
+                    epochs.commit_if_due(&mut p, r.epoch, &mut store_error);
                     gate.close(epochs.closed);
                 }
             }
@@ -1398,6 +1395,9 @@ struct Epochs {
     /// Per epoch applied: the workers that read its chunks, the only ones
     /// that hold minutes of it.
     readers: BTreeMap<u64, Vec<usize>>,
+    /// The epoch of the last chunk applied (kept only with rollups):
+    /// every earlier one is whole.
+    last_applied: Option<u64>,
 }
 
 impl Epochs {
@@ -1409,6 +1409,7 @@ impl Epochs {
             closed: 0,
             reach: BTreeMap::new(),
             readers: BTreeMap::new(),
+            last_applied: None,
         }
     }
 
@@ -1425,6 +1426,7 @@ impl Epochs {
             let r = self.reach.entry(epoch).or_insert(t);
             *r = (*r).max(t);
         }
+        self.last_applied = Some(epoch);
         let readers = self.readers.entry(epoch).or_default();
         if !readers.contains(&worker) {
             readers.push(worker);
@@ -1444,7 +1446,7 @@ impl Epochs {
     /// their minutes and the writer merges them at once (memory holds one
     /// row per server and minute), then commits if it is time and the
     /// commit stores what the lines before its checkpoints did, no more:
-    /// `last_applied`, the epoch of the last chunk applied, is closed.
+    /// the epoch of the last chunk applied is closed.
     /// Health state past a checkpoint is not idempotent: read again after a
     /// crash, a server's events from there replay on the state they led to
     /// (`DOWN` then `UP` in one second, replayed on `UP`, stored a
@@ -1454,7 +1456,6 @@ impl Epochs {
         &mut self,
         p: &mut Pipeline,
         whole_before: u64,
-        last_applied: Option<u64>,
         store_error: &mut Option<StoreError>,
     ) -> bool {
         // The last epoch whose chunks are all applied and whose rollups are
@@ -1517,7 +1518,7 @@ impl Epochs {
         if !w.due() && w.pending_len() * 4 < w.max_pending {
             return true;
         }
-        if last_applied.is_some_and(|e| e >= self.closed) {
+        if self.last_applied.is_some_and(|e| e >= self.closed) {
             return false;
         }
         // The checkpoint about to be written covers every line applied so
@@ -1877,7 +1878,7 @@ mod tests {
         epochs.applied(1, 0, Position::Untracked, Some(minute + 60_000), &[]);
         epochs.rollups.insert(0, vec![part_of_minute(minute, 6, 0)]);
         epochs.complete[0] = Some(0);
-        epochs.commit_if_due(&mut p, 2, Some(1), &mut store_error);
+        epochs.commit_if_due(&mut p, 2, &mut store_error);
         assert!(!epochs.rollups.contains_key(&0), "epoch 0 closed");
         assert_eq!(p.minutes_whole_to, Some(minute));
         // Epoch 2 read by both: it waits for worker 1 as well.
@@ -1890,14 +1891,14 @@ mod tests {
             .rollups
             .insert(2, vec![part_of_minute(minute + 120_000, 6, 0)]);
         epochs.complete[0] = Some(2);
-        epochs.commit_if_due(&mut p, 3, Some(2), &mut store_error);
+        epochs.commit_if_due(&mut p, 3, &mut store_error);
         assert!(!epochs.rollups.contains_key(&1), "epoch 1 closed");
         assert!(
             epochs.rollups.contains_key(&2),
             "epoch 2 waits for worker 1"
         );
         epochs.complete[1] = Some(2);
-        epochs.commit_if_due(&mut p, 3, Some(2), &mut store_error);
+        epochs.commit_if_due(&mut p, 3, &mut store_error);
         assert!(epochs.rollups.is_empty());
         assert_eq!(p.minutes_whole_to, Some(minute + 120_000));
     }
@@ -2030,7 +2031,7 @@ mod tests {
         // ... before the worker hands epoch 0 over.
         epochs.rollups.insert(0, vec![part_of_minute(minute, 6, 6)]);
         epochs.complete[0] = Some(0);
-        epochs.commit_if_due(&mut p, 1, Some(1), &mut store_error);
+        epochs.commit_if_due(&mut p, 1, &mut store_error);
         // The rest of the minute (6 more 5xx: 12 of 30) comes with epoch 1.
         epochs
             .rollups
