@@ -160,6 +160,99 @@ fn a_log_cut_after_any_check_line_gives_the_history_of_one_reading() {
     }
 }
 
+/// logrotate's `dateext` (and any rotation that leaves the new log under
+/// a name read for the first time): yesterday's file read, then today's.
+/// Today's servers go on from the states stored: the history and the
+/// states are those of one reading, wherever the day ends. Before, a file
+/// that did not resume from a checkpoint started every server's story
+/// afresh: a short state line (`option log-health-checks`) just after the
+/// cut lost the cause and details its check line gave.
+#[test]
+fn a_log_rotated_to_a_new_name_gives_the_history_of_one_reading() {
+    let status = |db: &Path| {
+        let out = hapwatch(&["status", "--db", db.to_str().unwrap(), "--format", "json"]);
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    for fixture_name in ["rsyslog-file.log", "haproxy-udp-rfc5424.log"] {
+        let text = std::fs::read_to_string(fixture(fixture_name)).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        let dir = tempfile::tempdir().unwrap();
+        let (rules, expected) = one_reading(dir.path(), &text);
+        let states = status(&dir.path().join("one.db"));
+        // After each check line, and anywhere.
+        let mut at: Vec<usize> = (0..lines.len() - 1)
+            .filter(|&i| lines[i].contains("Health check for server"))
+            .map(|i| i + 1)
+            .chain(cuts(7, lines.len(), 3))
+            .collect();
+        at.dedup();
+        assert!(at.len() >= 9, "{at:?}");
+        for cut in at {
+            let db = dir.path().join(format!("days-{cut}.db"));
+            for (day, part) in [(24, &lines[..cut]), (25, &lines[cut..])] {
+                let file = dir.path().join(format!("haproxy.log-202611{day}-{cut}"));
+                std::fs::write(&file, part.join("\n") + "\n").unwrap();
+                analyze(&db, &rules, &file);
+            }
+            let got = told(&db);
+            assert_eq!(
+                got.1, expected.1,
+                "{fixture_name}: history, cut after line {cut}"
+            );
+            assert_eq!(
+                got.0, expected.0,
+                "{fixture_name}: alerts, cut after line {cut}"
+            );
+            assert_eq!(
+                got.2, expected.2,
+                "{fixture_name}: rollups, cut after line {cut}"
+            );
+            assert_eq!(
+                status(&db),
+                states,
+                "{fixture_name}: states, cut after line {cut}"
+            );
+        }
+    }
+}
+
+/// The other way round: an older log read after a newer one (an archive
+/// filled in afterwards) still stores its own story. Its servers' first
+/// lines are older than the states stored, so they start afresh as they
+/// did when the log was first read, and the newer states stay.
+#[test]
+fn an_older_log_read_after_a_newer_one_stores_its_own_history() {
+    let text = std::fs::read_to_string(fixture("rsyslog-file.log")).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules.toml");
+    std::fs::write(&rules, RULES).unwrap();
+    // Between a server's DOWN and its UP: the newer log's states are
+    // newer than the older log's lines of the same server.
+    let cut = 1 + lines.iter().position(|l| l.contains(" is DOWN")).unwrap();
+    let (old, new) = (dir.path().join("old.log"), dir.path().join("new.log"));
+    std::fs::write(&old, lines[..cut].join("\n") + "\n").unwrap();
+    std::fs::write(&new, lines[cut..].join("\n") + "\n").unwrap();
+    let alone = dir.path().join("alone.db");
+    analyze(&alone, &rules, &old);
+    let status = |db: &Path| {
+        let out = hapwatch(&["status", "--db", db.to_str().unwrap(), "--format", "json"]);
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let newer = dir.path().join("newer.db");
+    analyze(&newer, &rules, &new);
+    let newest = status(&newer);
+    analyze(&newer, &rules, &old);
+    let (history, old_history) = (told(&newer).1, told(&alone).1);
+    let all = history["transitions"].as_array().unwrap();
+    let old_ones = old_history["transitions"].as_array().unwrap();
+    assert!(!old_ones.is_empty());
+    for t in old_ones {
+        assert!(all.contains(t), "{t} is not in {all:?}");
+    }
+    assert_eq!(status(&newer), newest, "the newer states stay");
+}
+
 /// A log of 15 minutes on one load balancer: three servers with a request
 /// every 2 s each; srv1 flaps (DOWN/UP twice), srv2 answers 503 to half
 /// its requests in minutes 4 to 8, srv3 is slow (2 s) in minutes 6 to 10:

@@ -110,11 +110,12 @@ pub fn run(job: Job) -> Result<Done, StoreError> {
                 }
             }
         }
-        // A file read on from where it stopped continues its story: the
-        // state machine starts from the states stored.
-        if starts.iter().any(|s| s.offset > 0 || s.decoded > Some(0)) {
-            seed = store.load_states()?;
-        }
+        // The story goes on from the states stored: in a file read on from
+        // where it stopped, and in the next one logrotate left under a new
+        // name (`dateext`), whose first lines would else start every
+        // server afresh. An older log read afterwards starts its servers
+        // afresh all the same (`HealthTracker::seed`).
+        seed = store.load_states()?;
     }
     let writer = match (store, opening) {
         (Some(s), _) => Some(Writer::new(s, job.commit_every)),

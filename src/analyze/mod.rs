@@ -878,7 +878,8 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
         e
     };
     let mut main = new_engine();
-    main.health.servers.extend(opts.seed.iter().cloned());
+    main.health
+        .seed(opts.seed.iter().cloned(), opts.reading.reorder_window);
     main.order = crate::engine::order::Reorder::new(opts.reading.reorder_window);
     let alerts = opts
         .reading

@@ -1381,6 +1381,7 @@ impl Engine {
         }
         let mut scratch = HealthTracker {
             window_start: self.health.window_start,
+            stored_slack: self.health.stored_slack,
             ..Default::default()
         };
         // The backend's servers are one run of the map (keys sort by host,

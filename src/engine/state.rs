@@ -42,9 +42,12 @@ pub struct ServerState {
     /// The state was only read off a check line's `status: x/y UP|DOWN`
     /// (no state line yet): see [`HealthTracker::apply`].
     pub from_check: bool,
-    /// Event time of the newest state line applied (not stored: after a
-    /// restart `since` stands in for it).
+    /// Event time of the newest state line applied (stored since schema
+    /// 17; for an older row `since` stands in for it).
     pub last_state_at: Option<Millis>,
+    /// Loaded from the database, and no line of this run has met it yet
+    /// ([`HealthTracker::seed`]).
+    pub stored: bool,
     /// The readers whose [`HealthTracker::touched`] list has it.
     pub(crate) touched: u8,
 }
@@ -52,6 +55,22 @@ pub struct ServerState {
 impl ServerState {
     pub fn label(&self) -> Label {
         Label::of(self.op, self.admin.unwrap_or(Admin::Ready))
+    }
+
+    /// A line at `at` meets a state an earlier run stored: the story goes
+    /// on from it, unless the line is older than it by more than `slack`
+    /// (the reorder window), which makes the log older than what is
+    /// stored (an archive read afterwards): the server then starts afresh,
+    /// as it did when that log was first read. An untimed line says
+    /// nothing of its age.
+    fn meet_stored(&mut self, at: Millis, slack: Millis) {
+        if !std::mem::take(&mut self.stored) || crate::time::is_untimed(at) {
+            return;
+        }
+        let newest = self.last_state_at.or(self.since);
+        if newest.is_some_and(|t| !crate::time::is_untimed(t) && at < t.saturating_sub(slack)) {
+            *self = ServerState::default();
+        }
     }
 
     /// Nothing has said anything about its state yet.
@@ -157,6 +176,9 @@ pub struct HealthTracker {
     /// Transitions recorded because the runtime API said another state
     /// (see [`HealthTracker::reconcile`]).
     pub reconciled: u64,
+    /// How much older than a stored state a line may be and still go on
+    /// from it ([`HealthTracker::seed`]).
+    pub stored_slack: Millis,
 }
 
 /// The cause of a transition the runtime API showed and no line told.
@@ -166,6 +188,23 @@ pub const RECONCILED: &str = "reconciled from the runtime API";
 pub const DUMPED: &str = "shown by a SIGHUP dump (no line told the change)";
 
 impl HealthTracker {
+    /// The servers' states an earlier run stored (`analyze --db` run
+    /// again, on the same file grown or on the next one logrotate left
+    /// under a new name): each goes on at its server's first line of this
+    /// run, unless that line is older than it by more than `slack`
+    /// ([`ServerState::meet_stored`]).
+    pub fn seed(
+        &mut self,
+        states: impl IntoIterator<Item = (ServerKey, ServerState)>,
+        slack: Millis,
+    ) {
+        self.stored_slack = slack;
+        self.servers.extend(states.into_iter().map(|(k, mut st)| {
+            st.stored = true;
+            (k, st)
+        }));
+    }
+
     /// The state HAProxy's runtime API reports for a server at `at`
     /// (`since`: when it says the state began). A server nothing has said
     /// anything of yet is seeded, with no transition (as a check line
@@ -235,6 +274,7 @@ impl HealthTracker {
             server: server.clone(),
         };
         let st = self.servers.entry(key.clone()).or_default();
+        st.meet_stored(at, self.stored_slack);
         if st.blank() || st.from_check {
             self.touched.mark(&mut st.touched, || key);
             st.events += 1;
@@ -312,6 +352,7 @@ impl HealthTracker {
             Some(st) => st,
             None => self.servers.entry(key.clone()).or_default(),
         };
+        st.meet_stored(at, self.stored_slack);
         self.touched.mark(&mut st.touched, || key);
         st.events += 1;
         st.backup |= ev.backup;
@@ -539,6 +580,26 @@ mod tests {
             (b.no_server[0].start, b.no_server[0].end),
             (1_000, Some(4_000))
         );
+    }
+
+    /// A state stored by an earlier run goes on at a line within the
+    /// reorder window before it (a late line: stale, as in one run), and
+    /// gives way at an older one (an older log: its server starts afresh).
+    #[test]
+    fn a_stored_state_gives_way_only_to_a_line_older_than_the_window() {
+        let mut stored = HealthTracker::default();
+        stored.apply("", 100_000, &ev(UP), true);
+        let states: Vec<_> = stored.servers.clone().into_iter().collect();
+        for (at, stale, from) in [(99_000, 1, None), (50_000, 0, Some(Label::Up))] {
+            let mut t = HealthTracker::default();
+            t.seed(states.clone(), 2_000);
+            t.apply("", at, &ev(DOWN), true);
+            assert_eq!(t.stale, stale, "at {at}");
+            assert_eq!(t.transitions.first().map(|x| x.from), from, "at {at}");
+            // Met once: the next line is judged as in one run.
+            t.apply("", at - 10_000, &ev(DOWN), true);
+            assert_eq!(t.stale, stale + 1, "at {at}");
+        }
     }
 
     #[test]
