@@ -757,6 +757,37 @@ fn a_tunnel_closing_in_the_log_does_not_open_its_health_window_weeks_before() {
     );
 }
 
+/// A line with no date (`log stdout format raw`, `docker logs` or
+/// `kubectl logs` without timestamps) takes the time of the line before
+/// it, and a request line is written when its request ends (accept + Ta,
+/// Tt for TCP), not when it was accepted. After a database session of an
+/// hour, a server's DOWN is at 11:00, not at 10:00: before, it borrowed
+/// the accept date and the outage began an hour before it did.
+#[test]
+fn an_undated_line_takes_the_time_the_line_before_it_was_written() {
+    let (_dir, log) = log_file(
+        "\
+10.0.0.1:40000 [07/Dec/2026:10:59:59.000] fe_db be_db/pg1 1/0/2 1234 -- 1/1/1/1/0 0/0
+10.0.0.2:40001 [07/Dec/2026:10:00:00.000] fe_db be_db/pg1 1/0/3600000 1234 -- 1/1/1/1/0 0/0
+Server be_db/pg1 is DOWN, reason: Layer4 timeout, check duration: 2001ms. 0 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue.
+10.0.0.3:40002 [07/Dec/2026:11:00:01.000] fe_db be_db/pg2 1/0/2 1234 -- 1/1/1/1/0 0/0
+10.0.0.4:5000 [07/Dec/2026:11:00:02.000] fe be/s1 0/0/1/2/60000 101 100 - - ---- 1/1/0/0/0 0/0 \"GET /ws HTTP/1.1\"
+Server be/s2 is DOWN, reason: Layer4 timeout, check duration: 2001ms. 0 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue.
+",
+    );
+    let (at, r) = timed_transitions(&log, "UTC");
+    let t = |s: &str| hapwatch::time::parse_user_time(s).unwrap();
+    assert_eq!(
+        at,
+        [
+            (t("2026-12-07T11:00:00Z"), "be_db/pg1 UP->DOWN".to_string()),
+            (t("2026-12-07T11:01:02Z"), "be/s2 UP->DOWN".to_string()),
+        ],
+        "{}",
+        r["transitions"]
+    );
+}
+
 /// Anyone who can write to the log or send to the receiver chooses the
 /// names: a forged line's ESC, BEL and bidi override must not reach the
 /// operator's terminal from any text output (shown as escapes), while JSON

@@ -272,8 +272,25 @@ struct Chunk {
     tickets: usize,
 }
 
-/// A request line's time and host: the year of that host's RFC 3164 dates.
-type Dated = (Millis, Box<[u8]>);
+/// A request line: its accept date and its host (the year of that host's
+/// RFC 3164 dates), and when it was written (the time of an undated line
+/// after it): what [`Clock::observe`] takes.
+struct Dated {
+    accepted: Millis,
+    written: Millis,
+    host: Box<[u8]>,
+}
+
+impl Dated {
+    /// The last request line `eng` read, if any.
+    fn last_of(eng: &Engine) -> Option<Dated> {
+        Some(Dated {
+            accepted: eng.last_request?,
+            written: eng.last_written?,
+            host: eng.last_request_host.get().into(),
+        })
+    }
+}
 
 struct ChunkResult {
     seq: u64,
@@ -1141,7 +1158,7 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
                                 break;
                             }
                         }
-                        eng.last_request = None;
+                        (eng.last_request, eng.last_written) = (None, None);
                         eng.max_time = chunk.max_time;
                         let (lines_before, unparsed_before) =
                             (eng.counters.lines, eng.counters.unparsed);
@@ -1168,10 +1185,7 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
                         let samples_before = eng.unparsed_samples.len();
                         for line in input::lines(chunk.data.bytes()) {
                             if let Some(p) = eng.ingest_line(line) {
-                                let hint = eng
-                                    .last_request
-                                    .map(|t| (t, eng.last_request_host.get().into()));
-                                r.pending.push((hint, p));
+                                r.pending.push((Dated::last_of(&eng), p));
                             }
                             if r.first_request.is_none() {
                                 r.first_request = eng.last_request;
@@ -1180,9 +1194,7 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
                         // The reader ends a chunk after a line's last part.
                         eng.end_of_input();
                         r.written_from = eng.written_from();
-                        r.last_request = eng
-                            .last_request
-                            .map(|t| (t, eng.last_request_host.get().into()));
+                        r.last_request = Dated::last_of(&eng);
                         r.lines = eng.counters.lines - lines_before;
                         r.unparsed = eng.counters.unparsed - unparsed_before;
                         r.skewed = std::mem::take(&mut eng.skewed);
@@ -1280,20 +1292,22 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
                 // hosts' health lines on one clock.
                 p.fold_arrivals(Some(r.arrivals));
                 for (hint, mut pending) in r.pending {
-                    if let Some((t, host)) = hint {
-                        clock.observe(&host, t);
-                        p.engine.arrivals.see(t);
-                        p.advance(t);
+                    if let Some(d) = hint {
+                        clock.observe(&d.host, d.accepted, d.written);
+                        p.engine.arrivals.see(d.accepted);
+                        p.advance(d.accepted);
                     }
                     let at = p.engine.time_of(&mut pending, &mut clock);
                     p.submit_health(at, pending);
                 }
                 // The newest request of the chunk, as far as its minutes go.
-                let reach = r.first_request.max(r.last_request.as_ref().map(|d| d.0));
-                if let Some((t, host)) = r.last_request {
-                    clock.observe(&host, t);
-                    p.engine.arrivals.see(t);
-                    p.advance(t);
+                let reach = r
+                    .first_request
+                    .max(r.last_request.as_ref().map(|d| d.accepted));
+                if let Some(d) = r.last_request {
+                    clock.observe(&d.host, d.accepted, d.written);
+                    p.engine.arrivals.see(d.accepted);
+                    p.advance(d.accepted);
                 }
                 let input = &mut inputs[r.source];
                 if let Some(m) = r.mapped {

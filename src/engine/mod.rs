@@ -279,9 +279,13 @@ impl Clock {
         self.hosts.get_mut(host)
     }
 
-    /// A dated line of `host` at `t`.
-    pub fn observe(&mut self, host: &[u8], t: Millis) {
-        self.last = Some(t);
+    /// A request line of `host` accepted at `t` and written at `written`:
+    /// the host's year goes by the date it carries, and an undated line
+    /// after it borrows the time it was written. Not its accept date: a
+    /// tunnel's or a long download's line is written when it ends, maybe
+    /// hours after it began, and the line after it is of that moment.
+    pub fn observe(&mut self, host: &[u8], t: Millis, written: Millis) {
+        self.last = Some(written);
         if let Some(y) = self.host_years(host) {
             y.observe(t);
         }
@@ -505,6 +509,9 @@ pub struct Engine {
     pub last: Option<Millis>,
     /// Accept date of the last request read, in input order.
     pub last_request: Option<Millis>,
+    /// When that request's line was written (accept + Ta, Tt for TCP):
+    /// the time an undated line after it borrows ([`Clock::observe`]).
+    pub last_written: Option<Millis>,
     pub unparsed_samples: Vec<String>,
     pub sample_limit: usize,
     /// The syslog headers of the last lines, read again for free.
@@ -728,6 +735,7 @@ impl Engine {
             first: None,
             last: None,
             last_request: None,
+            last_written: None,
             unparsed_samples: Vec::new(),
             sample_limit: 0,
             headers: Default::default(),
@@ -1231,13 +1239,15 @@ impl Engine {
     }
 
     pub fn on_request(&mut self, host: &[u8], r: &Request) {
+        let written = r.accept.saturating_add(emitted_after(r));
         self.last_request = Some(r.accept);
+        self.last_written = Some(written);
         self.last_request_host.set(host);
         if !self.filter.in_time(r.accept) {
             return;
         }
         self.see_accepted(r.accept);
-        self.see_written(r.accept.saturating_add(emitted_after(r)));
+        self.see_written(written);
         if let Some(s) = &mut self.select {
             if !s.admits(r) {
                 return;
@@ -1529,11 +1539,11 @@ impl Engine {
 
     /// The sequential path: one line, timed and applied at once.
     pub fn ingest_line_now(&mut self, line: &[u8], clock: &mut Clock) {
-        let before = self.last_request;
+        let before = (self.last_request, self.last_written);
         let pending = self.ingest_line(line);
-        if self.last_request != before {
-            if let Some(t) = self.last_request {
-                clock.observe(self.last_request_host.get(), t);
+        if (self.last_request, self.last_written) != before {
+            if let (Some(t), Some(written)) = (self.last_request, self.last_written) {
+                clock.observe(self.last_request_host.get(), t, written);
                 self.advance(t);
             }
         }
