@@ -114,17 +114,25 @@ fn maybe_compose(line: &[u8]) -> bool {
     n.is_some_and(|n| matches!(line.get(n + 1), Some(b' ' | b'|')))
 }
 
-/// The syslog header of an opened line, with the envelope's time and name
-/// where the line has none. A journal entry's `_HOSTNAME` is the machine
+/// The syslog header of an opened line, with the envelope's name where the
+/// line has none, and its time where the line's says less ([`says_more`]:
+/// HAProxy's stdout in its default rfc3164 has a date with no zone, the
+/// runtime's or the journal's time beside it is UTC; a shipper's record
+/// only where the line has none). A journal entry's `_HOSTNAME` is the machine
 /// whatever the message says: a frame HAProxy wrote to stdout names
 /// `localhost` (its RFC 3164 header without `log-send-hostname`), as
 /// [`nested`] has it for the same entry written by journalctl or rsyslog.
 pub fn header<'b>(env: &'b Envelope<'_>) -> Header<'b> {
     let mut h = look_inside(syslog::parse(&env.inner));
-    if h.stamp == Stamp::None {
-        if let Some(t) = env.time {
-            h.stamp = Stamp::Full(t);
-        }
+    if let Some(t) = env.time {
+        h.stamp = match env.kind {
+            // A shipper dates its record when it ships it (Filebeat's
+            // `@timestamp`), maybe days after the line: the line's own
+            // date first.
+            Kind::Shipped if h.stamp != Stamp::None => h.stamp,
+            // A runtime or journald, when the line reached it.
+            _ => says_more(Stamp::Full(t), h.stamp),
+        };
     }
     if h.host.is_none() || (env.kind == Kind::Journal && env.host.is_some()) {
         h.host = env.host;
@@ -137,8 +145,9 @@ pub fn header<'b>(env: &'b Envelope<'_>) -> Header<'b> {
 
 /// `TIME <PRI>...`: a timestamp put before a whole syslog line (`docker
 /// logs -t` of a HAProxy logging rfc3164 to stdout): the line inside says
-/// more, its time included when it has one. Every other header is returned
-/// as it is, at the cost of one test (this runs on every line).
+/// more, its time too when it has a zone ([`says_more`]). Every other
+/// header is returned as it is, at the cost of one test (this runs on
+/// every line).
 ///
 /// A syslog line whose message opens with a PRI again (`<134>`) is a frame
 /// inside a frame: HAProxy logging to stdout (`log stdout format rfc3164`,
@@ -193,23 +202,13 @@ fn nested(outer: Header<'_>) -> Header<'_> {
     if inner.pri.is_none() && !matches!(inner.stamp, Stamp::Full(_)) {
         return outer;
     }
-    let says = |s: Stamp| match s {
-        Stamp::Full(_) => 3,
-        Stamp::Local(_) => 2,
-        Stamp::NoYear(_) => 1,
-        Stamp::None => 0,
-    };
     let (program, pid) = match inner.program {
         Some(p) => (Some(p), inner.pid),
         None => (outer.program, outer.pid),
     };
     Header {
         pri: inner.pri,
-        stamp: if says(outer.stamp) > says(inner.stamp) {
-            outer.stamp
-        } else {
-            inner.stamp
-        },
+        stamp: says_more(outer.stamp, inner.stamp),
         host: outer.host.or(inner.host),
         program,
         pid,
@@ -224,11 +223,28 @@ fn inside(h: Header<'_>) -> Header<'_> {
         return h;
     }
     Header {
-        stamp: match inner.stamp {
-            Stamp::None => h.stamp,
-            s => s,
-        },
+        stamp: says_more(h.stamp, inner.stamp),
         ..inner
+    }
+}
+
+/// Of the two times a wrapped line carries, the one that says more: an
+/// offset (a UTC time), then a year, then any; HAProxy's own (`inner`)
+/// when they say as much. A date with no zone is read in `--tz`, which is
+/// hours wrong when the load balancer keeps another zone than the machine
+/// reading its log, while the time a runtime, journald or a relay put
+/// beside it is UTC, and of the same moment.
+fn says_more(outer: Stamp, inner: Stamp) -> Stamp {
+    let says = |s: Stamp| match s {
+        Stamp::Full(_) => 3,
+        Stamp::Local(_) => 2,
+        Stamp::NoYear(_) => 1,
+        Stamp::None => 0,
+    };
+    if says(outer) > says(inner) {
+        outer
+    } else {
+        inner
     }
 }
 
@@ -674,13 +690,20 @@ mod tests {
 
     #[test]
     fn a_syslog_line_inside_keeps_its_own_header() {
-        // HAProxy logging rfc3164 to stdout, read by `docker logs -t`.
+        // HAProxy logging rfc3164 to stdout, read by `docker logs -t`:
+        // its header names the host, the runtime's UTC time says more than
+        // its date with no zone.
         let (t, host, msg) =
             seen("2026-11-24T16:23:14.5Z <129>Nov 24 16:23:14 lb7 haproxy[8]: Server a/b is DOWN.");
         assert_eq!(
             (t.as_str(), host.as_str(), msg.as_str()),
-            ("2026-11-24T16:23:14.000Z", "lb7", "Server a/b is DOWN.")
+            ("2026-11-24T16:23:14.500Z", "lb7", "Server a/b is DOWN.")
         );
+        // rfc5424 inside: its own time, with its offset.
+        let (t, _, _) = seen(
+            "2026-11-24T16:23:14.5Z <129>1 2026-11-25T01:23:14.25+09:00 lb7 haproxy 8 - - Server a/b is DOWN.",
+        );
+        assert_eq!(t, "2026-11-24T16:23:14.250Z");
         // `short` inside: no time of its own, the runtime's is taken.
         let (t, _, msg) = seen("2026-11-24T16:23:14.5Z stdout F <1>Server a/b is DOWN.");
         assert_eq!(
@@ -823,11 +846,12 @@ mod tests {
                 assert_eq!(h.severity(), Some(1), "{line}");
             }
         }
-        // `journalctl -o json` of the same: the journal's host.
-        let json = "{\"__REALTIME_TIMESTAMP\":\"1795946401000000\",\"_HOSTNAME\":\"lb1\",\"MESSAGE\":\"<129>Dec  2 10:00:00 localhost haproxy[8]: Server a/b is DOWN.\"}";
+        // `journalctl -o json` of the same: the journal's host, and its
+        // time (UTC) over HAProxy's date with no zone.
+        let json = "{\"__REALTIME_TIMESTAMP\":\"1796205601250000\",\"_HOSTNAME\":\"lb1\",\"MESSAGE\":\"<129>Dec  2 10:00:00 localhost haproxy[8]: Server a/b is DOWN.\"}";
         assert_eq!(
             seen(json),
-            ("2026-12-02T10:00:00.000Z".into(), "lb1".into(), msg.into())
+            ("2026-12-02T10:00:01.250Z".into(), "lb1".into(), msg.into())
         );
         // What only looks like a frame is the message; a request line
         // (its client first) is not looked into.

@@ -788,6 +788,42 @@ Server be/s2 is DOWN, reason: Layer4 timeout, check duration: 2001ms. 0 active a
     );
 }
 
+/// HAProxy in a container logging `stdout` in its default format
+/// (rfc3164: a date with no zone), the lines as the runtime keeps them,
+/// each with its own UTC time; read on a laptop in Paris (`--tz` is the
+/// local zone by default). The runtime's time says more than the zoneless
+/// date inside, so the story is at the right UTC time without `--tz`:
+/// before, every date was read as Paris time, an hour early.
+#[test]
+fn a_runtime_s_utc_time_beats_the_zoneless_date_inside() {
+    let msg_get = "<134>Dec  7 10:00:00 haproxy[8]: 10.0.0.1:40000 [07/Dec/2026:10:00:00.100] fe be/s1 0/0/1/2/3 200 100 - - ---- 1/1/0/0/0 0/0 \"GET / HTTP/1.1\"";
+    let msg_down = "<129>Dec  7 10:00:07 haproxy[8]: Server be/s1 is DOWN, reason: Layer4 timeout, check duration: 2001ms. 0 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue.";
+    let forms = [
+        // `docker logs -t`
+        format!("2026-12-07T10:00:00.200000000Z {msg_get}\n2026-12-07T10:00:07.500000000Z {msg_down}\n"),
+        // Docker's json-file
+        format!(
+            "{{\"log\":{},\"stream\":\"stdout\",\"time\":\"2026-12-07T10:00:00.2Z\"}}\n\
+             {{\"log\":{},\"stream\":\"stdout\",\"time\":\"2026-12-07T10:00:07.5Z\"}}\n",
+            serde_json::to_string(&format!("{msg_get}\n")).unwrap(),
+            serde_json::to_string(&format!("{msg_down}\n")).unwrap()
+        ),
+        // CRI (containerd, CRI-O), the node in UTC+9
+        format!(
+            "2026-12-07T19:00:00.2+09:00 stdout F {msg_get}\n2026-12-07T19:00:07.5+09:00 stdout F {msg_down}\n"
+        ),
+    ];
+    for text in forms {
+        let (_dir, log) = log_file(&text);
+        let r = analyze_json(&["--tz", "Europe/Paris", log.to_str().unwrap()]);
+        assert_eq!(r["window"]["start"], "2026-12-07T10:00:00.100Z", "{text}");
+        assert_eq!(
+            r["transitions"][0]["at"], "2026-12-07T10:00:07.500Z",
+            "{text}"
+        );
+    }
+}
+
 /// Anyone who can write to the log or send to the receiver chooses the
 /// names: a forged line's ESC, BEL and bidi override must not reach the
 /// operator's terminal from any text output (shown as escapes), while JSON
