@@ -41,6 +41,110 @@ impl Source {
     }
 }
 
+/// The files to read, logrotate's rotations of one log oldest first, each
+/// log's in the places its files had: `haproxy.log*` as the shell gives it
+/// (`haproxy.log`, `haproxy.log.1`, `haproxy.log.2.gz`, the current file
+/// first) is read as the log was written. Read newest first, every state
+/// line of the older files would be older than the states already applied
+/// (stale), and their story lost. Told by name only (numbered `.N`,
+/// `dateext`'s `-DATE`, before a compression suffix or, with logrotate's
+/// `extension`, before the extension): the files of other logs, and `-`,
+/// keep the order given.
+pub fn in_rotation_order(files: Vec<String>) -> Vec<String> {
+    let keys: Vec<Option<(String, Age)>> = files.iter().map(|f| rotation_of(f)).collect();
+    let mut out = files.clone();
+    let mut done = vec![false; files.len()];
+    for i in 0..files.len() {
+        let Some((log, _)) = &keys[i] else { continue };
+        if done[i] {
+            continue;
+        }
+        let places: Vec<usize> = (i..files.len())
+            .filter(|&j| keys[j].as_ref().is_some_and(|(l, _)| l == log))
+            .collect();
+        let mut oldest_first = places.clone();
+        oldest_first.sort_by_key(|&j| keys[j].as_ref().map(|(_, age)| age));
+        for (&place, &j) in places.iter().zip(&oldest_first) {
+            out[place] = files[j].clone();
+            done[place] = true;
+        }
+    }
+    out
+}
+
+/// How old a file is among its log's rotations, oldest first: numbered
+/// ones by their number (`.2` before `.1`), dated ones by their date, the
+/// log itself last.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Age {
+    Numbered(std::cmp::Reverse<u64>),
+    Dated(String),
+    Current,
+}
+
+/// The log a file name is a rotation of (its directory and current name),
+/// and how old it is; the log itself when the name is no rotation's.
+fn rotation_of(file: &str) -> Option<(String, Age)> {
+    if file == "-" {
+        return None;
+    }
+    let path = std::path::Path::new(file);
+    let dir = path
+        .parent()
+        .map(|d| d.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let name = path.file_name()?.to_str()?;
+    let name = [".gz", ".xz", ".zst", ".bz2"]
+        .iter()
+        .find_map(|z| name.strip_suffix(z))
+        .unwrap_or(name);
+    let log = |base: String| format!("{dir}/{base}");
+    // `.N`: a number of a few digits (a longer one is a date).
+    if let Some((base, n)) = name.rsplit_once('.') {
+        if !n.is_empty() && n.len() <= 4 && n.bytes().all(|b| b.is_ascii_digit()) {
+            return Some((
+                log(base.into()),
+                Age::Numbered(std::cmp::Reverse(n.parse().ok()?)),
+            ));
+        }
+    }
+    // `-DATE`, or `-DATE.EXT` (logrotate's `extension`: `haproxy-20261207.log`).
+    let (stem, ext) = match name.rsplit_once('.') {
+        Some((stem, ext)) if !ext.is_empty() && ext.bytes().all(|b| b.is_ascii_alphabetic()) => {
+            (stem, Some(ext))
+        }
+        _ => (name, None),
+    };
+    for (stem, ext) in [(name, None), (stem, ext)] {
+        if let Some((base, date)) = dated(stem) {
+            let base = match ext {
+                Some(ext) => format!("{base}.{ext}"),
+                None => base.to_string(),
+            };
+            return Some((log(base), Age::Dated(date)));
+        }
+    }
+    Some((log(name.into()), Age::Current))
+}
+
+/// `base-20261207`, `base-2026-12-07`, `base-2026120714` (a date of
+/// `dateformat`'s digits and separators, eight digits at least): the base
+/// and the date's digits.
+fn dated(stem: &str) -> Option<(&str, String)> {
+    // The longest such tail: `-2026-12-07`, not `-07`.
+    stem.match_indices('-').find_map(|(i, _)| {
+        let tail = &stem[i + 1..];
+        let digits: String = tail.chars().filter(char::is_ascii_digit).collect();
+        let ok = i > 0
+            && tail.starts_with(|c: char| c.is_ascii_digit())
+            && tail
+                .chars()
+                .all(|c| c.is_ascii_digit() || c == '-' || c == '_')
+            && digits.len() >= 8;
+        ok.then(|| (&stem[..i], digits))
+    })
+}
+
 /// How an opened input is read.
 pub enum Body {
     /// A plain regular file, mapped: workers read it in place, no copy.
@@ -854,6 +958,93 @@ pub fn lines(chunk: &[u8]) -> impl Iterator<Item = &[u8]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_log_s_rotations_are_put_oldest_first_in_their_places() {
+        let order =
+            |files: &[&str]| in_rotation_order(files.iter().map(|f| f.to_string()).collect());
+        // The shell's `haproxy.log*`, numbered and dateext (its default
+        // format, `dateformat -%Y-%m-%d`, and `extension .log`).
+        for (given, want) in [
+            (
+                vec![
+                    "/l/haproxy.log",
+                    "/l/haproxy.log.1",
+                    "/l/haproxy.log.10.gz",
+                    "/l/haproxy.log.2.gz",
+                ],
+                vec![
+                    "/l/haproxy.log.10.gz",
+                    "/l/haproxy.log.2.gz",
+                    "/l/haproxy.log.1",
+                    "/l/haproxy.log",
+                ],
+            ),
+            (
+                vec![
+                    "haproxy.log",
+                    "haproxy.log-20261123.gz",
+                    "haproxy.log-20261124",
+                ],
+                vec![
+                    "haproxy.log-20261123.gz",
+                    "haproxy.log-20261124",
+                    "haproxy.log",
+                ],
+            ),
+            (
+                vec![
+                    "haproxy.log",
+                    "haproxy.log-2026-11-24",
+                    "haproxy.log-2026-11-23.xz",
+                ],
+                vec![
+                    "haproxy.log-2026-11-23.xz",
+                    "haproxy.log-2026-11-24",
+                    "haproxy.log",
+                ],
+            ),
+            (
+                vec![
+                    "lb-1/haproxy-20261124.log.zst",
+                    "lb-1/haproxy.log",
+                    "lb-1/haproxy-20261123.log",
+                ],
+                vec![
+                    "lb-1/haproxy-20261123.log",
+                    "lb-1/haproxy-20261124.log.zst",
+                    "lb-1/haproxy.log",
+                ],
+            ),
+            // Two logs interleaved, stdin and another file in between: each
+            // log's files in that log's places, the rest where they were.
+            (
+                vec![
+                    "a/haproxy.log",
+                    "-",
+                    "b/haproxy.log",
+                    "a/haproxy.log.1",
+                    "other.log",
+                    "b/haproxy.log.1",
+                ],
+                vec![
+                    "a/haproxy.log.1",
+                    "-",
+                    "b/haproxy.log.1",
+                    "a/haproxy.log",
+                    "other.log",
+                    "b/haproxy.log",
+                ],
+            ),
+            // Not rotations of one log: as given.
+            (
+                vec!["lb2.log", "lb1.log", "my-app-2.log"],
+                vec!["lb2.log", "lb1.log", "my-app-2.log"],
+            ),
+        ] {
+            assert_eq!(order(&given), want, "{given:?}");
+        }
+    }
 
     /// A reader that returns at most `step` bytes per call.
     struct Trickle<'a>(&'a [u8], usize);

@@ -382,7 +382,9 @@ impl FilterArgs {
 enum Command {
     /// Analyse HAProxy log files: per-server traffic, timers, errors and health.
     Analyze {
-        /// Log files (plain or gzip), `-` for stdin; read in the order given.
+        /// Log files (plain or compressed), `-` for stdin; read in the order
+        /// given, but logrotate's rotations of one log oldest first
+        /// (`haproxy.log*`: `.2.gz`, `.1`, then the log).
         #[arg(required = true)]
         files: Vec<String>,
         #[arg(long, value_enum, default_value = "table")]
@@ -535,8 +537,9 @@ enum Command {
     /// The story of an incident: summary, events in order, per-minute
     /// figures; from the database or from log files.
     Timeline {
-        /// Log files (plain or gzip, `-` for stdin) to read instead of the
-        /// database, through the same engine as `analyze`.
+        /// Log files (plain or compressed, `-` for stdin) to read instead of
+        /// the database, through the same engine as `analyze` (a log's
+        /// rotations oldest first, as there).
         files: Vec<String>,
         /// The database (default: ./hapwatch.db, else the service's
         /// /var/lib/hapwatch/hapwatch.db).
@@ -727,7 +730,7 @@ fn main() -> ExitCode {
                 || alerts.is_some()
                 || inventory.is_some();
             let job = analyze::Job {
-                files,
+                files: hapwatch::input::in_rotation_order(files),
                 db,
                 retain,
                 commit_every: std::time::Duration::from_millis(commit_every as u64),
@@ -992,7 +995,7 @@ fn main() -> ExitCode {
                 server_stats: true,
             };
             let run = job::run(job::Job {
-                files,
+                files: hapwatch::input::in_rotation_order(files),
                 db: db.unwrap_or_else(hapwatch::store::default_query_path),
                 reading,
                 filter: filter.filter(),

@@ -214,6 +214,71 @@ fn stdin_and_several_files_in_order() {
     assert_eq!(two["transitions"].as_array().unwrap().len(), 20);
 }
 
+/// `hapwatch analyze /var/log/haproxy.log*`: the shell gives logrotate's
+/// rotations in name order, the current file first (`haproxy.log`,
+/// `haproxy.log.1`, `haproxy.log.2.gz`; with dateext `haproxy.log`,
+/// `haproxy.log-20261123.gz`, ...). In whatever order they are given,
+/// they are read oldest first, as one log. Before, the newest file came
+/// first and every state line of the older ones was stale: their
+/// transitions were lost.
+#[test]
+fn a_log_s_rotations_are_read_oldest_first_in_any_order_given() {
+    let text = std::fs::read_to_string(fixture("rsyslog-file.log")).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let one = analyze_json(&[&fx("rsyslog-file.log")]);
+    let parts = [&lines[..100], &lines[100..400], &lines[400..]];
+    let gz = |t: &str| {
+        use std::io::Write;
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(t.as_bytes()).unwrap();
+        enc.finish().unwrap()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    for names in [
+        ["haproxy.log.2.gz", "haproxy.log.1", "haproxy.log"],
+        [
+            "haproxy.log-20261123.gz",
+            "haproxy.log-20261124",
+            "haproxy.log",
+        ],
+        [
+            "haproxy-2026-11-23.log.gz",
+            "haproxy-2026-11-24.log",
+            "haproxy.log",
+        ],
+    ] {
+        let sub = dir.path().join(names[1]);
+        std::fs::create_dir(&sub).unwrap();
+        let paths: Vec<String> = names
+            .iter()
+            .zip(parts)
+            .map(|(name, part)| {
+                let path = sub.join(name);
+                let t = part.join("\n") + "\n";
+                let bytes = if name.ends_with(".gz") {
+                    gz(&t)
+                } else {
+                    t.into_bytes()
+                };
+                std::fs::write(&path, bytes).unwrap();
+                path.to_string_lossy().into_owned()
+            })
+            .collect();
+        // The glob's order, and the reverse of it.
+        let mut globbed = paths.clone();
+        globbed.sort();
+        for order in [globbed.clone(), globbed.into_iter().rev().collect()] {
+            let args: Vec<&str> = order.iter().map(String::as_str).collect();
+            let r = analyze_json(&args);
+            assert_eq!(r["transitions"], one["transitions"], "{order:?}");
+            assert_eq!(
+                r["input"]["requests"], one["input"]["requests"],
+                "{order:?}"
+            );
+        }
+    }
+}
+
 #[test]
 fn bad_lines_are_counted_and_good_lines_around_them_kept() {
     let good = "<134>1 2026-11-24T16:21:15.231Z - haproxy 1 - - 127.0.0.1:1 [24/Nov/2026:16:21:15.230] fe be/s1 0/0/0/5/5 200 10 - - ---- 1/1/0/0/0 0/0 \"GET / HTTP/1.1\"\n";
