@@ -444,6 +444,12 @@ impl Report {
             servers.entry(k).or_default().0 = Some(s);
         }
         for (k, st) in &engine.health.servers {
+            // A state an earlier run stored and no line of this one met,
+            // begun after this log ends (an older log read afterwards):
+            // not this log's.
+            if st.stored && st.since.zip(we).is_some_and(|(since, end)| since > end) {
+                continue;
+            }
             match servers.get_mut(k) {
                 Some(e) => e.1 = Some(st),
                 None => {
