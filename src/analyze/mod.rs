@@ -290,6 +290,15 @@ impl Dated {
             host: eng.last_request_host.get().into(),
         })
     }
+
+    /// On the ordering thread, in input order: the line tells the clock
+    /// (its host's year, the time of an undated line after it), the
+    /// hosts' clocks and the reorder window how far the log has come.
+    fn heard(&self, clock: &mut Clock, p: &mut Pipeline) {
+        clock.observe(&self.host, self.accepted, self.written);
+        p.engine.arrivals.see(self.accepted);
+        p.advance(self.accepted);
+    }
 }
 
 struct ChunkResult {
@@ -1293,9 +1302,7 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
                 p.fold_arrivals(Some(r.arrivals));
                 for (hint, mut pending) in r.pending {
                     if let Some(d) = hint {
-                        clock.observe(&d.host, d.accepted, d.written);
-                        p.engine.arrivals.see(d.accepted);
-                        p.advance(d.accepted);
+                        d.heard(&mut clock, &mut p);
                     }
                     let at = p.engine.time_of(&mut pending, &mut clock);
                     p.submit_health(at, pending);
@@ -1305,9 +1312,7 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
                     .first_request
                     .max(r.last_request.as_ref().map(|d| d.accepted));
                 if let Some(d) = r.last_request {
-                    clock.observe(&d.host, d.accepted, d.written);
-                    p.engine.arrivals.see(d.accepted);
-                    p.advance(d.accepted);
+                    d.heard(&mut clock, &mut p);
                 }
                 let input = &mut inputs[r.source];
                 if let Some(m) = r.mapped {
