@@ -52,21 +52,19 @@ impl Source {
 /// keep the order given.
 pub fn in_rotation_order(files: Vec<String>) -> Vec<String> {
     let keys: Vec<Option<(String, Age)>> = files.iter().map(|f| rotation_of(f)).collect();
-    let mut out = files.clone();
-    let mut done = vec![false; files.len()];
-    for i in 0..files.len() {
-        let Some((log, _)) = &keys[i] else { continue };
-        if done[i] {
-            continue;
+    // Each log's places in the list, in the order given.
+    let mut places: std::collections::HashMap<&str, Vec<usize>> = Default::default();
+    for (i, key) in keys.iter().enumerate() {
+        if let Some((log, _)) = key {
+            places.entry(log).or_default().push(i);
         }
-        let places: Vec<usize> = (i..files.len())
-            .filter(|&j| keys[j].as_ref().is_some_and(|(l, _)| l == log))
-            .collect();
-        let mut oldest_first = places.clone();
+    }
+    let mut out = files.clone();
+    for at in places.values() {
+        let mut oldest_first = at.clone();
         oldest_first.sort_by_key(|&j| keys[j].as_ref().map(|(_, age)| age));
-        for (&place, &j) in places.iter().zip(&oldest_first) {
+        for (&place, &j) in at.iter().zip(&oldest_first) {
             out[place] = files[j].clone();
-            done[place] = true;
         }
     }
     out
