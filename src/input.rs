@@ -13,7 +13,9 @@ use std::{
 
 use flate2::read::MultiGzDecoder;
 
-use crate::time::{civil_from_days, YearResolver};
+use crate::envelope;
+use crate::syslog::{self, Stamp};
+use crate::time::{civil_from_days, Millis, YearResolver};
 
 /// Bytes read per chunk handed to a worker.
 pub const CHUNK: usize = 2 * 1024 * 1024;
@@ -869,7 +871,7 @@ fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> (usize, Option<io::Error>) {
 /// go to one worker, which joins them: before the trailing run of parts,
 /// if any. A chunk of nothing but parts ends where it is (their
 /// line is far beyond the line limit, and is counted so).
-fn parts_kept_whole(chunk: &[u8]) -> usize {
+pub fn parts_kept_whole(chunk: &[u8]) -> usize {
     let mut end = chunk.len();
     while end > 0 {
         let start = memchr::memrchr(b'\n', &chunk[..end - 1]).map_or(0, |i| i + 1);
@@ -883,6 +885,40 @@ fn parts_kept_whole(chunk: &[u8]) -> usize {
     } else {
         end
     }
+}
+
+/// When a line says it was written, for reading several logs in time
+/// order (`analyze` given each load balancer's file): its syslog header's
+/// date, a runtime's or journald's time around it (the one that says more,
+/// as the engine takes it), else the accept date of a request line written
+/// raw; `None` when it says nothing. A date without a year takes one from
+/// a copy of `years`: a probe anywhere in a file leaves the stream's
+/// anchor where it was. A zoneless date is compared as written: the logs
+/// read together are in one zone or say theirs.
+pub fn line_time(line: &[u8], years: &YearResolver) -> Option<Millis> {
+    let (stamp, msg) = match envelope::peel(line) {
+        Some(env) => {
+            let h = envelope::header(&env);
+            (h.stamp, accept_date(h.msg))
+        }
+        None => {
+            let mut h = syslog::parse(line);
+            envelope::look_inside_in_place(&mut h);
+            (h.stamp, accept_date(h.msg))
+        }
+    };
+    match stamp {
+        Stamp::Full(t) | Stamp::Local(t) => Some(t),
+        Stamp::NoYear(d) => Some(years.clone().resolve(d)),
+        Stamp::None => msg,
+    }
+}
+
+/// The `[24/Nov/2026:10:00:00.000]` a request line opens with, after its
+/// client's address.
+fn accept_date(msg: &[u8]) -> Option<Millis> {
+    let open = memchr::memchr(b'[', &msg[..msg.len().min(64)])?;
+    Some(crate::time::parse_haproxy_date(&msg[open + 1..])?.0)
 }
 
 /// The chunk of a mapped file from `start` (on a line boundary): about

@@ -1023,6 +1023,62 @@ fn an_input_mostly_not_understood_is_said_and_exits_1() {
     assert!(err.contains("another program (sshd)"), "{err}");
 }
 
+/// Two pods' CRI logs given together are read side by side in time, in
+/// turns: kubelet dates each part of a long line as it reads it, and a
+/// turn never ends between two parts of one line (its worker joins them).
+#[test]
+fn two_pods_read_side_by_side_keep_each_long_line_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let at = |ms: u64| {
+        format!(
+            "2026-12-02T10:{:02}:{:02}.{:03}000000Z",
+            ms / 60_000,
+            ms / 1000 % 60,
+            ms % 1000
+        )
+    };
+    let request = |ms: u64, url: usize| {
+        format!(
+            "10.0.0.1:4000 [02/Dec/2026:10:{:02}:{:02}.{:03}] fe be_app/srv1 0/0/1/5/6 200 512 - - ---- 1/1/0/0/0 0/0 \"GET /{} HTTP/1.1\"",
+            ms / 60_000,
+            ms / 1000 % 60,
+            ms % 1000,
+            "x".repeat(url)
+        )
+    };
+    // Pod a: a long line every 10 ms, in five parts dated 1 ms apart;
+    // pod b: a short line every 4 ms.
+    let (mut a, mut b) = (String::new(), String::new());
+    let (mut lines_a, mut lines_b) = (0, 0);
+    for ms in (0..60_000).step_by(10) {
+        let line = request(ms, 400);
+        let parts: Vec<&[u8]> = line.as_bytes().chunks(100).collect();
+        for (k, p) in parts.iter().enumerate() {
+            let tag = if k + 1 == parts.len() { 'F' } else { 'P' };
+            let p = std::str::from_utf8(p).unwrap();
+            a += &format!("{} stdout {tag} {p}\n", at(ms + k as u64));
+        }
+        lines_a += 1;
+    }
+    for ms in (0..60_000).step_by(4) {
+        b += &format!("{} stdout F {}\n", at(ms), request(ms, 10));
+        lines_b += 1;
+    }
+    let (pa, pb) = (dir.path().join("a.log"), dir.path().join("b.log"));
+    std::fs::write(&pa, a).unwrap();
+    std::fs::write(&pb, b).unwrap();
+    for threads in ["1", "2"] {
+        let r = analyze_json(&[
+            "--threads",
+            threads,
+            pa.to_str().unwrap(),
+            pb.to_str().unwrap(),
+        ]);
+        assert_eq!(r["input"]["requests"], lines_a + lines_b, "{}", r["input"]);
+        assert_eq!(r["input"]["unparsed"], 0, "{}", r["input"]);
+    }
+}
+
 /// A container runtime cuts a long line into parts: CRI into `P` parts
 /// ended by an `F` part (kubelet: at 16 KiB), Docker's json-file into
 /// records whose `log` has no newline but the last's (at 16 KiB: HAProxy's

@@ -140,18 +140,24 @@ fn the_fleet_alerts(db: &Path) {
 const RULES: &str = "[haproxy_lb_view_diverges]\nfor = \"3s\"\n";
 
 fn analyze_into(dir: &Path, log: &Path) -> std::path::PathBuf {
+    analyze_all_into(dir, &[log])
+}
+
+/// [`analyze_into`] of several logs given together.
+fn analyze_all_into(dir: &Path, logs: &[&Path]) -> std::path::PathBuf {
     let db = dir.join("fleet.db");
     let rules = dir.join("rules.toml");
     std::fs::write(&rules, RULES).unwrap();
-    let out = hapwatch(&[
+    let mut args = vec![
         "analyze",
         "--db",
         db.to_str().unwrap(),
         "--alerts",
         "--rules",
         rules.to_str().unwrap(),
-        log.to_str().unwrap(),
-    ]);
+    ];
+    args.extend(logs.iter().map(|l| l.to_str().unwrap()));
+    let out = hapwatch(&args);
     assert!(
         out.status.success(),
         "{}",
@@ -166,6 +172,101 @@ fn the_committed_fleet_capture_groups_each_server_across_its_load_balancers() {
     let db = analyze_into(dir.path(), &fixture("fleet/haproxy-fleet.log"));
     the_fleet_story(&db);
     the_fleet_alerts(&db);
+}
+
+/// Each load balancer's own log, as its own rsyslog kept it, given
+/// together (in any order): read side by side in the time their lines
+/// say, they tell the fleet story and give the alerts of the one log an
+/// aggregator wrote, and so do their first halves read, then the whole
+/// files read on (each file goes on from its own checkpoint). Read one
+/// after the other, lb1's whole capture came before lb2's first line: the
+/// fleet rules never saw two load balancers at one time.
+#[test]
+fn each_load_balancer_s_own_log_read_together_tells_the_fleet_story() {
+    let whole = std::fs::read_to_string(fixture("fleet/haproxy-fleet.log")).unwrap();
+    let own = |lb: &str| -> Vec<String> {
+        (whole.lines())
+            .filter(|l| l.split_whitespace().nth(3) == Some(lb))
+            .map(|l| format!("{l}\n"))
+            .collect()
+    };
+    let sorted = |mut a: Vec<(String, String, serde_json::Value)>| {
+        a.sort_by_key(|x| format!("{x:?}"));
+        a
+    };
+    let one = tempfile::tempdir().unwrap();
+    let aggregated = sorted(alerts(&analyze_into(
+        one.path(),
+        &fixture("fleet/haproxy-fleet.log"),
+    )));
+    for halves in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let files: Vec<_> = ["lb3", "lb1", "lb2"]
+            .iter()
+            .map(|lb| dir.path().join(format!("{lb}.log")))
+            .collect();
+        let logs: Vec<&Path> = files.iter().map(|f| f.as_path()).collect();
+        if halves {
+            for (lb, f) in ["lb3", "lb1", "lb2"].iter().zip(&files) {
+                let lines = own(lb);
+                std::fs::write(f, lines[..lines.len() / 2].concat()).unwrap();
+            }
+            analyze_all_into(dir.path(), &logs);
+        }
+        for (lb, f) in ["lb3", "lb1", "lb2"].iter().zip(&files) {
+            std::fs::write(f, own(lb).concat()).unwrap();
+        }
+        let db = analyze_all_into(dir.path(), &logs);
+        the_fleet_story(&db);
+        the_fleet_alerts(&db);
+        assert_eq!(sorted(alerts(&db)), aggregated, "halves first: {halves}");
+    }
+}
+
+/// Two busy load balancers' own logs (`hapwatch-gen`, dates to the second)
+/// read together: no line is late for the reorder window, and the report,
+/// transitions and alerts are those of the log that holds both.
+#[test]
+fn busy_load_balancers_read_side_by_side_give_the_report_of_one_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_hapwatch-gen"))
+        .args(["--lines", "300000", "--seed", "3"])
+        .output()
+        .unwrap();
+    let whole = String::from_utf8(out.stdout).unwrap();
+    let both = dir.path().join("both.log");
+    std::fs::write(&both, &whole).unwrap();
+    let mut logs = Vec::new();
+    for lb in ["lb2", "lb1"] {
+        let own: String = (whole.lines())
+            .filter(|l| l.split_whitespace().nth(3) == Some(lb))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let path = dir.path().join(format!("{lb}.log"));
+        std::fs::write(&path, own).unwrap();
+        logs.push(path.to_str().unwrap().to_string());
+    }
+    let report = |files: &[&str]| {
+        let mut args = vec!["analyze", "--alerts", "--format", "json"];
+        args.extend(files);
+        let mut r = json(&args);
+        // Same-time lines of two hosts come in the order they arrive.
+        for list in ["transitions", "alerts"] {
+            let mut v: Vec<String> = (r[list].as_array().unwrap().iter())
+                .map(|x| x.to_string())
+                .collect();
+            v.sort();
+            r[list] = serde_json::json!(v);
+        }
+        r
+    };
+    let one = report(&[both.to_str().unwrap()]);
+    let two = report(&[&logs[0], &logs[1]]);
+    assert_eq!(two["input"]["late"], 0, "{:#}", two["input"]);
+    assert!(one["alerts"].as_array().unwrap().len() > 10, "{one:#}");
+    for part in ["input", "servers", "backends", "transitions", "alerts"] {
+        assert_eq!(one[part], two[part], "{part}");
+    }
 }
 
 /// The timeline groups the outages by server across load balancers, and

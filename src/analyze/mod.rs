@@ -210,6 +210,12 @@ struct Sweep {
     at: Option<Mapped>,
     /// Chunks applied since.
     waiting: usize,
+    /// Files read side by side with it, each where its sweep stopped and
+    /// its chunks applied since, taken up from there on its next turn
+    /// (from its start, each turn walked every page below: two busy logs
+    /// side by side took a fifth longer than the one log that holds
+    /// both). Weak: a file no chunk holds is unmapped, as it always was.
+    others: Vec<(std::sync::Weak<memmap2::Mmap>, usize, usize)>,
 }
 
 /// How far below a fault the kernel may map a file's pages: never past the
@@ -228,18 +234,35 @@ const SWEEP_CHUNKS: usize = 4;
 
 impl Sweep {
     fn up_to(&mut self, (m, end): Mapped) {
+        if !self
+            .at
+            .as_ref()
+            .is_some_and(|(old, _)| Arc::ptr_eq(old, &m))
+        {
+            if let Some((old, at)) = self.at.take() {
+                self.others.push((Arc::downgrade(&old), at, self.waiting));
+            }
+            self.others.retain(|(w, ..)| w.strong_count() > 0);
+            let mine = (self.others.iter()).position(|(w, ..)| std::ptr::eq(w.as_ptr(), &*m));
+            let Some(i) = mine else {
+                // A file new to the sweep: from its start.
+                dont_need(&m, 0, end);
+                self.at = Some((m, end));
+                self.waiting = 0;
+                return;
+            };
+            let (_, at, waiting) = self.others.swap_remove(i);
+            self.at = Some((m.clone(), at));
+            self.waiting = waiting;
+        }
+        let at = self.at.as_ref().map_or(0, |(_, at)| *at);
+        self.waiting += 1;
+        if self.waiting < SWEEP_CHUNKS && end < m.len() {
+            return;
+        }
         // The next chunk's worker may have faulted after the last sweep,
         // mapping pages below where it stopped: reach back over them.
-        let from = match &self.at {
-            Some((old, at)) if Arc::ptr_eq(old, &m) => {
-                self.waiting += 1;
-                if self.waiting < SWEEP_CHUNKS && end < m.len() {
-                    return;
-                }
-                at.saturating_sub(FAULT_REACH) & !4095
-            }
-            _ => 0,
-        };
+        let from = at.saturating_sub(FAULT_REACH) & !4095;
         dont_need(&m, from, end);
         self.at = Some((m, end));
         self.waiting = 0;
@@ -826,6 +849,271 @@ enum FromWorker {
 /// Inputs above this size get a progress bar (when stderr is a terminal).
 const PROGRESS_MIN_BYTES: u64 = 50 * 1024 * 1024;
 
+/// Where the reader hands chunks out: in order (`seq`), each in an epoch
+/// and holding its tickets of [`InFlight`].
+struct Handout<'s> {
+    /// Dropped with the reader's end: the workers then stop.
+    queues: Vec<crossbeam_channel::Sender<Chunk>>,
+    in_flight: &'s InFlight,
+    gate: &'s EpochGate,
+    epochs: EpochClock,
+    seq: u64,
+    threads: usize,
+}
+
+impl Handout<'_> {
+    /// About how long a mapped file's next chunk is.
+    fn mapped_size(&self) -> usize {
+        (self.epochs.chunk_size()).min(chunk_share(MAPPED_BYTES, self.threads))
+    }
+
+    /// Hands out `m[r]`, of input `source`; `false` when the run stops (a
+    /// worker failed, or every worker is gone).
+    fn mapped(
+        &mut self,
+        source: usize,
+        m: &Arc<memmap2::Mmap>,
+        r: std::ops::Range<usize>,
+        years: Option<YearResolver>,
+        max_time: Option<Millis>,
+        after: Position,
+    ) -> bool {
+        let tickets = self.in_flight.tickets(self.epochs.crowding());
+        if !self.in_flight.acquire(tickets) {
+            return false;
+        }
+        let epoch = self.epochs.next(r.len());
+        if !self.gate.wait(epoch, &self.in_flight.failed) {
+            return false;
+        }
+        populate(m, r.start & !4095, r.end);
+        self.send(Chunk {
+            seq: 0,
+            source,
+            epoch,
+            data: Data::Mapped(m.clone(), r),
+            years,
+            max_time,
+            after,
+            tickets,
+        })
+    }
+
+    /// Numbers `chunk` and queues it.
+    fn send(&mut self, mut chunk: Chunk) -> bool {
+        chunk.seq = self.seq;
+        self.seq += 1;
+        self.queues[chunk.seq as usize % self.threads]
+            .send(chunk)
+            .is_ok()
+    }
+}
+
+/// At most this many files are read side by side (each open at once).
+const SIDE_BY_SIDE: usize = 64;
+
+/// Where a mapped file's reading ends: its last newline when a checkpoint
+/// must not split a line still being written, else its end.
+fn mapped_end(m: &memmap2::Mmap, begin: usize, hold_tail: bool) -> usize {
+    match hold_tail {
+        true => memchr::memrchr(b'\n', &m[begin..]).map_or(begin, |i| begin + i + 1),
+        false => m.len(),
+    }
+}
+
+/// The latest date a file's lines can have (`--max-skew`): not much after
+/// it was last written (with `--year`, not before the end of that year).
+fn latest_date(
+    opened: &input::Opened,
+    max_skew: Option<Millis>,
+    year: Option<i64>,
+) -> Option<Millis> {
+    max_skew.map(|skew| {
+        let year_end = year.map_or(0, |y| {
+            crate::time::days_from_civil(y + 1, 1, 1) * 86_400_000
+        });
+        opened.written.max(year_end) + skew
+    })
+}
+
+/// One of several plain files read side by side ([`side_by_side`]).
+struct Lane {
+    source: usize,
+    m: Arc<memmap2::Mmap>,
+    at: usize,
+    end: usize,
+    identity: Option<(u64, u64)>,
+    started_at: u64,
+    /// For the dates without a year: moved on as the lane is read.
+    years: YearResolver,
+    /// The year reference its first chunk carries.
+    first: Option<YearResolver>,
+    max_time: Option<Millis>,
+    /// The date of the line at `at` (`None`: it has none).
+    head: Option<Millis>,
+}
+
+impl Lane {
+    /// The lanes of plain files opened at once; one read to its end
+    /// already (its checkpoint) is only marked.
+    fn all(
+        opened: Vec<input::Opened>,
+        hold_tail: bool,
+        max_skew: Option<Millis>,
+        year: Option<i64>,
+        marks: &mut Vec<Mark>,
+    ) -> Vec<Lane> {
+        let mut lanes = Vec::new();
+        for (source, o) in opened.into_iter().enumerate() {
+            let max_time = latest_date(&o, max_skew, year);
+            let input::Body::Mapped(m) = o.body else {
+                unreachable!("only mapped files are read side by side");
+            };
+            let at = o.start as usize;
+            let end = mapped_end(&m, at, hold_tail);
+            if at >= end {
+                marks.extend(Lane::mark_of(source, o.identity, o.start, end as u64));
+                continue;
+            }
+            let mut lane = Lane {
+                source,
+                end,
+                m: Arc::new(m),
+                at,
+                identity: o.identity,
+                started_at: o.start,
+                first: Some(o.years.clone()),
+                years: o.years,
+                max_time,
+                head: None,
+            };
+            lane.head = lane.date_at(at);
+            lanes.push(lane);
+        }
+        lanes
+    }
+
+    fn mark_of(
+        source: usize,
+        identity: Option<(u64, u64)>,
+        started_at: u64,
+        offset: u64,
+    ) -> Option<Mark> {
+        identity.map(|(dev, ino)| Mark {
+            source,
+            dev,
+            ino,
+            offset,
+            decoded: None,
+            started_at,
+        })
+    }
+
+    /// The date of the line that starts at `at`.
+    fn date_at(&self, at: usize) -> Option<Millis> {
+        let line = &self.m[at..self.end];
+        let line = &line[..memchr::memchr(b'\n', line).unwrap_or(line.len())];
+        input::line_time(line, &self.years)
+    }
+
+    /// The first line of `m[from..to]` (`from` a line start) dated after
+    /// `limit`, or `to`. A log's lines are in time order, near enough (a
+    /// cut only says which lane goes first): halving the bytes finds it
+    /// with a few dates read, not one a line.
+    fn first_after(&self, from: usize, to: usize, limit: Millis) -> usize {
+        let m = &self.m[..];
+        let after = |p: usize| self.date_at(p).is_some_and(|t| t > limit);
+        let line_end = |p: usize| memchr::memchr(b'\n', &m[p..to]).map_or(to, |i| p + i + 1);
+        // Every line that starts before `lo` is not after `limit`; the
+        // first that is starts in `lo..=hi` (`hi` itself: none is).
+        let (mut lo, mut hi) = (from, to);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            // The first line start at or after `mid`, or `lo`'s own.
+            let p = match mid > lo {
+                true => memchr::memchr(b'\n', &m[mid - 1..hi]).map_or(hi, |i| mid + i),
+                false => lo,
+            };
+            let p = if p >= hi { lo } else { p };
+            if after(p) {
+                hi = p;
+            } else {
+                lo = line_end(p);
+            }
+        }
+        hi
+    }
+}
+
+/// Plain files read side by side, in the time their lines say: the next
+/// chunk is always the lane's whose next line is earliest (an undated one
+/// at once), cut before its first line more than `slack` after the next
+/// line of every other lane, so that the lines reach the ordering thread
+/// in time order within the reorder window. One file's lines stay in
+/// their order, and each lane's checkpoint moves with its own chunks.
+fn side_by_side(
+    mut lanes: Vec<Lane>,
+    out: &mut Handout,
+    slack: Millis,
+    marks: &mut Vec<Mark>,
+    pb: &indicatif::ProgressBar,
+) {
+    loop {
+        let open = || (0..lanes.len()).filter(|&i| lanes[i].at < lanes[i].end);
+        let Some(next) = open().min_by_key(|&i| (lanes[i].head.unwrap_or(Millis::MIN), i)) else {
+            return;
+        };
+        let limit = (open().filter(|&i| i != next))
+            .filter_map(|i| lanes[i].head)
+            .min()
+            .map(|t| t.saturating_add(slack));
+        let lane = &mut lanes[next];
+        let r = input::mapped_chunk(&lane.m[..lane.end], lane.at, out.mapped_size());
+        // One line at least, whatever its date.
+        let first_end =
+            (memchr::memchr(b'\n', &lane.m[r.start..r.end])).map_or(r.end, |i| r.start + i + 1);
+        let cut = match limit {
+            Some(limit) if first_end < r.end => {
+                // Not between the parts of a line a runtime cut up (it
+                // dates each part as it reads it): one worker joins them.
+                let cut = lane.first_after(first_end, r.end, limit);
+                r.start + input::parts_kept_whole(&lane.m[r.start..cut])
+            }
+            _ => r.end,
+        };
+        let after = Lane::mark_of(lane.source, lane.identity, lane.started_at, cut as u64)
+            .map_or(Position::Untracked, Position::At);
+        let m = lane.m.clone();
+        if !out.mapped(
+            lane.source,
+            &m,
+            r.start..cut,
+            lane.first.take(),
+            lane.max_time,
+            after,
+        ) {
+            return;
+        }
+        lane.at = cut;
+        lane.head = match cut < lane.end {
+            true => lane.date_at(cut),
+            false => None,
+        };
+        if let Some(t) = lane.head {
+            lane.years.observe(t);
+        }
+        if cut >= lane.end {
+            marks.extend(Lane::mark_of(
+                lane.source,
+                lane.identity,
+                lane.started_at,
+                cut as u64,
+            ));
+        }
+        pb.set_position(lanes.iter().map(|l| l.at as u64).sum());
+    }
+}
+
 fn progress_bar(sources: &[Source], wanted: bool) -> indicatif::ProgressBar {
     let total: u64 = sources
         .iter()
@@ -929,7 +1217,7 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
 
     let (errors, oversized, marks, workers, mut epochs_left) = std::thread::scope(|s| {
         let reader = {
-            let mut epochs = EpochClock::new(crowding.clone(), budget);
+            let epochs = EpochClock::new(crowding.clone(), budget);
             let (sources, year, counter, pb, free_rx, mmap, starts, hold_tail) = (
                 &opts.sources,
                 opts.reading.year,
@@ -941,30 +1229,59 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
                 opts.hold_tail,
             );
             let max_skew = opts.reading.max_skew;
+            // A lane's chunk runs this far past the next line of the
+            // others: a quarter of the window, which dates to the second
+            // (RFC 3164's) stretch by up to a second more.
+            let slack = (opts.reading.reorder_window / 4).clamp(10, 250);
             s.spawn(move || {
                 let mut errors = Vec::new();
                 let mut oversized = 0;
                 let mut marks = Vec::new();
-                let mut seq = 0u64;
-                for (idx, src) in sources.iter().enumerate() {
+                let mut out = Handout {
+                    queues: chunk_tx,
+                    in_flight,
+                    gate,
+                    epochs,
+                    seq: 0,
+                    threads,
+                };
+                let open = |idx: usize, src: &Source| {
                     let start = starts.get(idx).copied().unwrap_or_default();
                     let at = (start.offset, start.decoded);
-                    let opened = match input::open(src, year, mmap, at, counter.clone()) {
+                    input::open(src, year, mmap, at, counter.clone())
+                };
+                // Several logs (each load balancer's) side by side in time
+                // when all are plain files: one after the other, the fleet
+                // rules saw one host's whole day before the next's.
+                let mut opened_first = Vec::new();
+                if (2..=SIDE_BY_SIDE).contains(&sources.len()) && mmap {
+                    let all: Vec<_> = (sources.iter().enumerate())
+                        .map(|(idx, src)| open(idx, src))
+                        .collect();
+                    let plain = |o: &std::io::Result<input::Opened>| match o {
+                        Ok(o) => matches!(o.body, input::Body::Mapped(_)),
+                        Err(_) => false,
+                    };
+                    if all.iter().all(plain) {
+                        let all = all.into_iter().flatten().collect();
+                        let lanes = Lane::all(all, hold_tail, max_skew, year, &mut marks);
+                        side_by_side(lanes, &mut out, slack, &mut marks, &pb);
+                        return (errors, oversized, marks);
+                    }
+                    opened_first = all.into_iter().map(Some).collect();
+                }
+                for (idx, src) in sources.iter().enumerate() {
+                    let start = starts.get(idx).copied().unwrap_or_default();
+                    let first = opened_first.get_mut(idx).and_then(Option::take);
+                    let opened = match first.unwrap_or_else(|| open(idx, src)) {
                         Ok(o) => o,
                         Err(e) => {
                             errors.push(format!("{}: {e}", src.name()));
                             continue;
                         }
                     };
+                    let max_time = latest_date(&opened, max_skew, year);
                     let mut years = Some(opened.years);
-                    // A file's lines cannot be dated much after it was last
-                    // written (with --year, not before the end of that year).
-                    let max_time = max_skew.map(|skew| {
-                        let year_end = year.map_or(0, |y| {
-                            crate::time::days_from_civil(y + 1, 1, 1) * 86_400_000
-                        });
-                        opened.written.max(year_end) + skew
-                    });
                     let mark = |offset: u64, decoded: Option<u64>| {
                         opened.identity.map(|(dev, ino)| Mark {
                             source: idx,
@@ -989,39 +1306,14 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
                         input::Body::Mapped(m) => {
                             let m = Arc::new(m);
                             let begin = opened.start as usize;
-                            let end = if hold_tail {
-                                memchr::memrchr(b'\n', &m[begin..]).map_or(begin, |i| begin + i + 1)
-                            } else {
-                                m.len()
-                            };
+                            let end = mapped_end(&m, begin, hold_tail);
                             let mut at = begin;
                             while at < end {
-                                let size =
-                                    epochs.chunk_size().min(chunk_share(MAPPED_BYTES, threads));
-                                let r = input::mapped_chunk(&m[..end], at, size);
-                                let tickets = in_flight.tickets(epochs.crowding());
-                                if !in_flight.acquire(tickets) {
-                                    return (errors, oversized, marks);
-                                }
-                                let epoch = epochs.next(r.len());
-                                if !gate.wait(epoch, &in_flight.failed) {
-                                    return (errors, oversized, marks);
-                                }
+                                let r = input::mapped_chunk(&m[..end], at, out.mapped_size());
                                 at = r.end;
                                 let pos = r.end as u64;
-                                populate(&m, r.start & !4095, r.end);
-                                let chunk = Chunk {
-                                    seq,
-                                    source: idx,
-                                    epoch,
-                                    data: Data::Mapped(m.clone(), r),
-                                    years: years.take(),
-                                    max_time,
-                                    after: place(pos).map_or(Position::Untracked, Position::At),
-                                    tickets,
-                                };
-                                seq += 1;
-                                if chunk_tx[chunk.seq as usize % threads].send(chunk).is_err() {
+                                let after = place(pos).map_or(Position::Untracked, Position::At);
+                                if !out.mapped(idx, &m, r, years.take(), max_time, after) {
                                     return (errors, oversized, marks);
                                 }
                                 pb.set_position(pos);
@@ -1040,8 +1332,11 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
                         hold_tail && !opened.compressed && opened.identity.is_some();
                     let mut failed = false;
                     loop {
-                        chunker.size = epochs.chunk_size().min(chunk_share(OWNED_BYTES, threads));
-                        let tickets = in_flight.tickets(epochs.crowding());
+                        chunker.size = out
+                            .epochs
+                            .chunk_size()
+                            .min(chunk_share(OWNED_BYTES, threads));
+                        let tickets = in_flight.tickets(out.epochs.crowding());
                         if !in_flight.acquire(tickets) {
                             return (errors, oversized, marks);
                         }
@@ -1054,12 +1349,12 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
                             Ok(Some(data)) => {
                                 let after = place(opened.start + chunker.consumed)
                                     .map_or(Position::Untracked, Position::At);
-                                let epoch = epochs.next(data.len());
+                                let epoch = out.epochs.next(data.len());
                                 if !gate.wait(epoch, &in_flight.failed) {
                                     return (errors, oversized, marks);
                                 }
                                 let chunk = Chunk {
-                                    seq,
+                                    seq: 0,
                                     source: idx,
                                     epoch,
                                     data: Data::Owned(data),
@@ -1068,8 +1363,7 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
                                     after,
                                     tickets,
                                 };
-                                seq += 1;
-                                if chunk_tx[chunk.seq as usize % threads].send(chunk).is_err() {
+                                if !out.send(chunk) {
                                     return (errors, oversized, marks);
                                 }
                                 pb.set_position(counter.load(std::sync::atomic::Ordering::Relaxed));
@@ -1570,6 +1864,45 @@ fn checkpoint(paths: &[CheckpointKey], m: &Mark) -> Option<Checkpoint> {
 mod tests {
     use super::*;
 
+    /// A lane is cut before its first line dated after the limit, found by
+    /// halving its bytes: at every second of a file of RFC 3164 lines
+    /// (dates to the second, several lines each), and with a raw request
+    /// line (its accept date) and an undated line among them.
+    #[test]
+    fn a_lane_is_cut_before_its_first_line_dated_after_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lb1.log");
+        let mut text = String::new();
+        let mut starts = Vec::new();
+        for i in 0..600 {
+            starts.push((i / 3, text.len()));
+            let (m, s) = (i / 3 / 60, i / 3 % 60);
+            text += &match i {
+                100 => format!("10.0.0.1:1 [24/Nov/2026:10:{m:02}:{s:02}.000] fe be/s 0/0/0/1/1 200 1 - - ---- 1/1/0/0/0 0/0 \"GET / HTTP/1.1\"\n"),
+                101 => "a line with no date at all\n".to_string(),
+                _ => format!("Nov 24 10:{m:02}:{s:02} lb1 haproxy[1]: line {i}\n"),
+            };
+        }
+        std::fs::write(&path, &text).unwrap();
+        let counter = Arc::new(AtomicU64::new(0));
+        let opened =
+            input::open(&Source::File(path), Some(2026), true, (0, None), counter).unwrap();
+        let lanes = Lane::all(vec![opened], false, None, Some(2026), &mut Vec::new());
+        let lane = &lanes[0];
+        let t0 = crate::time::days_from_civil(2026, 11, 24) * 86_400_000 + 10 * 3_600_000;
+        assert_eq!(lane.head, Some(t0));
+        for second in [-1, 0, 1, 32, 33, 34, 100, 198, 199, 200] {
+            let limit = t0 + second * 1000 + 500;
+            let want = (starts.iter())
+                .find(|&&(s, _)| s > second)
+                .map_or(text.len(), |&(_, at)| at);
+            let first_end = text.find('\n').unwrap() + 1;
+            let from = if second < 0 { 0 } else { first_end };
+            let want = want.max(from);
+            assert_eq!(lane.first_after(from, text.len(), limit), want, "{second}");
+        }
+    }
+
     #[test]
     fn the_reader_waits_for_the_epochs_it_runs_ahead_of_to_close() {
         let (gate, failed) = (EpochGate::new(true), AtomicBool::new(false));
@@ -1691,6 +2024,33 @@ mod tests {
         sweep.up_to(first_done.unwrap());
         sweep.up_to(second_done.unwrap());
         assert_eq!(resident(m.as_ptr()), 0);
+    }
+
+    /// Two files read side by side, in turns: each is swept from where its
+    /// last turn stopped, and neither keeps its pages once read to its end.
+    #[test]
+    fn files_read_in_turns_are_each_swept_from_where_they_were() {
+        let size = 1 << 20;
+        let (a, b) = (mapped(size), mapped(size));
+        let mut sweep = Sweep::default();
+        let step = size / 8;
+        for k in 0..8 {
+            for m in [&a, &b] {
+                let r = k * step..(k + 1) * step;
+                touch(m, r.clone());
+                sweep.up_to(
+                    Data::Mapped(m.clone(), r)
+                        .release(&crossbeam_channel::unbounded().0)
+                        .unwrap(),
+                );
+            }
+            // Taken up again, a file is not swept from its start: its pages
+            // read since its last sweep stay until its next one.
+            if k == 4 {
+                assert!(resident(a.as_ptr()) > 0 && resident(b.as_ptr()) > 0);
+            }
+        }
+        assert_eq!((resident(a.as_ptr()), resident(b.as_ptr())), (0, 0));
     }
 
     /// More workers split the two-worker budget of minutes instead of each
