@@ -106,6 +106,28 @@ pub struct Mark {
     pub started_at: u64,
 }
 
+impl Mark {
+    /// Input `source` read up to `offset` (a decoded one: up to `decoded`
+    /// of its text), if it is a file (`identity`), read from `started_at`
+    /// in this run; standard input has no mark.
+    fn of(
+        source: usize,
+        identity: Option<(u64, u64)>,
+        started_at: u64,
+        offset: u64,
+        decoded: Option<u64>,
+    ) -> Option<Mark> {
+        identity.map(|(dev, ino)| Mark {
+            source,
+            dev,
+            ino,
+            offset,
+            decoded,
+            started_at,
+        })
+    }
+}
+
 pub struct Outcome {
     pub engine: Engine,
     /// Every alert event, in the order the rules gave them (`--alerts`).
@@ -944,10 +966,9 @@ struct Lane {
     end: usize,
     identity: Option<(u64, u64)>,
     started_at: u64,
-    /// For the dates without a year: moved on as the lane is read.
+    /// For the dates without a year: moved on as the lane is read (its
+    /// first chunk carries it as it was opened).
     years: YearResolver,
-    /// The year reference its first chunk carries.
-    first: Option<YearResolver>,
     max_time: Option<Millis>,
     /// The date of the line at `at` (`None`: it has none).
     head: Option<Millis>,
@@ -972,7 +993,7 @@ impl Lane {
             let at = o.start as usize;
             let end = mapped_end(&m, at, hold_tail);
             if at >= end {
-                marks.extend(Lane::mark_of(source, o.identity, o.start, end as u64));
+                marks.extend(Mark::of(source, o.identity, o.start, end as u64, None));
                 continue;
             }
             let mut lane = Lane {
@@ -982,7 +1003,6 @@ impl Lane {
                 at,
                 identity: o.identity,
                 started_at: o.start,
-                first: Some(o.years.clone()),
                 years: o.years,
                 max_time,
                 head: None,
@@ -993,20 +1013,15 @@ impl Lane {
         lanes
     }
 
-    fn mark_of(
-        source: usize,
-        identity: Option<(u64, u64)>,
-        started_at: u64,
-        offset: u64,
-    ) -> Option<Mark> {
-        identity.map(|(dev, ino)| Mark {
-            source,
-            dev,
-            ino,
-            offset,
-            decoded: None,
-            started_at,
-        })
+    /// Read up to `offset`.
+    fn mark(&self, offset: usize) -> Option<Mark> {
+        Mark::of(
+            self.source,
+            self.identity,
+            self.started_at,
+            offset as u64,
+            None,
+        )
     }
 
     /// The date of the line that starts at `at`.
@@ -1081,14 +1096,13 @@ fn side_by_side(
             }
             _ => r.end,
         };
-        let after = Lane::mark_of(lane.source, lane.identity, lane.started_at, cut as u64)
-            .map_or(Position::Untracked, Position::At);
-        let m = lane.m.clone();
+        let after = lane.mark(cut).map_or(Position::Untracked, Position::At);
+        let first = (lane.at == lane.started_at as usize).then(|| lane.years.clone());
         if !out.mapped(
             lane.source,
-            &m,
+            &lane.m,
             r.start..cut,
-            lane.first.take(),
+            first,
             lane.max_time,
             after,
         ) {
@@ -1103,12 +1117,7 @@ fn side_by_side(
             lane.years.observe(t);
         }
         if cut >= lane.end {
-            marks.extend(Lane::mark_of(
-                lane.source,
-                lane.identity,
-                lane.started_at,
-                cut as u64,
-            ));
+            marks.extend(lane.mark(cut));
         }
         pb.set_position(lanes.iter().map(|l| l.at as u64).sum());
     }
@@ -1283,14 +1292,7 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
                     let max_time = latest_date(&opened, max_skew, year);
                     let mut years = Some(opened.years);
                     let mark = |offset: u64, decoded: Option<u64>| {
-                        opened.identity.map(|(dev, ino)| Mark {
-                            source: idx,
-                            dev,
-                            ino,
-                            offset,
-                            decoded,
-                            started_at: opened.start,
-                        })
+                        Mark::of(idx, opened.identity, opened.start, offset, decoded)
                     };
                     // Where reading stands after `read` bytes: a plain
                     // file's byte, or a decoded one's place in its text.
