@@ -896,29 +896,28 @@ pub fn parts_kept_whole(chunk: &[u8]) -> usize {
 /// anchor where it was. A zoneless date is compared as written: the logs
 /// read together are in one zone or say theirs.
 pub fn line_time(line: &[u8], years: &YearResolver) -> Option<Millis> {
-    let (stamp, msg) = match envelope::peel(line) {
-        Some(env) => {
-            let h = envelope::header(&env);
-            (h.stamp, accept_date(h.msg))
-        }
+    match envelope::peel(line) {
+        Some(env) => header_time(&envelope::header(&env), years),
         None => {
             let mut h = syslog::parse(line);
             envelope::look_inside_in_place(&mut h);
-            (h.stamp, accept_date(h.msg))
+            header_time(&h, years)
         }
-    };
-    match stamp {
-        Stamp::Full(t) | Stamp::Local(t) => Some(t),
-        Stamp::NoYear(d) => Some(years.clone().resolve(d)),
-        Stamp::None => msg,
     }
 }
 
-/// The `[24/Nov/2026:10:00:00.000]` a request line opens with, after its
-/// client's address.
-fn accept_date(msg: &[u8]) -> Option<Millis> {
-    let open = memchr::memchr(b'[', &msg[..msg.len().min(64)])?;
-    Some(crate::time::parse_haproxy_date(&msg[open + 1..])?.0)
+/// [`line_time`] of a line's header: its date, else the accept date
+/// (`[24/Nov/2026:10:00:00.000]`, after the client's address) that a
+/// request line written raw opens with.
+fn header_time(h: &syslog::Header, years: &YearResolver) -> Option<Millis> {
+    match h.stamp {
+        Stamp::Full(t) | Stamp::Local(t) => Some(t),
+        Stamp::NoYear(d) => Some(years.clone().resolve(d)),
+        Stamp::None => {
+            let open = memchr::memchr(b'[', &h.msg[..h.msg.len().min(64)])?;
+            Some(crate::time::parse_haproxy_date(&h.msg[open + 1..])?.0)
+        }
+    }
 }
 
 /// The chunk of a mapped file from `start` (on a line boundary): about
