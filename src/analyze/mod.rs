@@ -921,6 +921,36 @@ impl Handout<'_> {
         })
     }
 
+    /// Hands out `data`, lines of input `source` read into a buffer; as
+    /// [`Handout::mapped`].
+    fn owned(
+        &mut self,
+        source: usize,
+        data: Vec<u8>,
+        years: Option<YearResolver>,
+        max_time: Option<Millis>,
+        after: Position,
+    ) -> bool {
+        let tickets = self.in_flight.tickets(self.epochs.crowding());
+        if !self.in_flight.acquire(tickets) {
+            return false;
+        }
+        let epoch = self.epochs.next(data.len());
+        if !self.gate.wait(epoch, &self.in_flight.failed) {
+            return false;
+        }
+        self.send(Chunk {
+            seq: 0,
+            source,
+            epoch,
+            data: Data::Owned(data),
+            years,
+            max_time,
+            after,
+            tickets,
+        })
+    }
+
     /// Numbers `chunk` and queues it.
     fn send(&mut self, mut chunk: Chunk) -> bool {
         chunk.seq = self.seq;
@@ -958,85 +988,233 @@ fn latest_date(
     })
 }
 
-/// One of several plain files read side by side ([`side_by_side`]).
+/// One of several inputs read side by side ([`side_by_side`]).
 struct Lane {
     source: usize,
-    m: Arc<memmap2::Mmap>,
-    at: usize,
-    end: usize,
+    text: Text,
     identity: Option<(u64, u64)>,
     started_at: u64,
     /// For the dates without a year: moved on as the lane is read (its
     /// first chunk carries it as it was opened).
     years: YearResolver,
+    /// No chunk of it handed out yet.
+    fresh: bool,
     max_time: Option<Millis>,
-    /// The date of the line at `at` (`None`: it has none).
+    /// The date of the next line (`None`: it has none).
     head: Option<Millis>,
 }
 
+/// What a lane reads from.
+enum Text {
+    /// A plain file, mapped, up to `end`: its chunks handed out in place.
+    Mapped {
+        m: Arc<memmap2::Mmap>,
+        at: usize,
+        end: usize,
+    },
+    /// A compressed file (logrotate's `haproxy.log.1.gz`), standard input,
+    /// or a file not mapped (`--no-mmap`): read a chunk ahead, the lines
+    /// from `at` not handed out yet.
+    Stream(Box<Stream>),
+}
+
+/// What reading inputs side by side tells at its end, as the reader
+/// reading them one after the other does.
+#[derive(Default)]
+struct Told {
+    marks: Vec<Mark>,
+    errors: Vec<String>,
+    /// Lines too long for a chunk, skipped.
+    oversized: u64,
+}
+
+struct Stream {
+    chunker: input::Chunker<Box<dyn std::io::Read + Send>>,
+    buf: Vec<u8>,
+    at: usize,
+    /// Read through a decoder: its marks count the decoded text.
+    compressed: bool,
+    /// Size on disk (a compressed file read to its end is marked with it).
+    size: Option<u64>,
+    name: String,
+    /// A read failed (told): marked where its good lines end.
+    failed: bool,
+}
+
+/// A stream lane's chunks: its share of the bytes chunks of streams hold,
+/// split among the streams read together (64 lanes of full-size chunks
+/// would hold 128 MiB).
+fn stream_chunk(out: &Handout, streams: usize) -> usize {
+    (out.epochs.chunk_size()).min(chunk_share(OWNED_BYTES / streams.max(1), out.threads))
+}
+
 impl Lane {
-    /// The lanes of plain files opened at once; one read to its end
-    /// already (its checkpoint) is only marked.
+    /// The lanes of the inputs opened at once: one read to its end already
+    /// (its checkpoint) is only marked, one that failed to open is told.
+    #[allow(clippy::too_many_arguments)]
     fn all(
-        opened: Vec<input::Opened>,
+        opened: Vec<std::io::Result<input::Opened>>,
+        sources: &[Source],
+        starts: &[crate::store::Resume],
         hold_tail: bool,
         max_skew: Option<Millis>,
         year: Option<i64>,
-        marks: &mut Vec<Mark>,
+        told: &mut Told,
     ) -> Vec<Lane> {
         let mut lanes = Vec::new();
         for (source, o) in opened.into_iter().enumerate() {
-            let max_time = latest_date(&o, max_skew, year);
-            let input::Body::Mapped(m) = o.body else {
-                unreachable!("only mapped files are read side by side");
+            let o = match o {
+                Ok(o) => o,
+                Err(e) => {
+                    told.errors.push(format!("{}: {e}", sources[source].name()));
+                    continue;
+                }
             };
-            let at = o.start as usize;
-            let end = mapped_end(&m, at, hold_tail);
-            if at >= end {
-                marks.extend(Mark::of(source, o.identity, o.start, end as u64, None));
-                continue;
-            }
+            let max_time = latest_date(&o, max_skew, year);
+            let (identity, started_at) = (o.identity, o.start);
+            let text = match o.body {
+                input::Body::Done(decoded) => {
+                    let offset = starts.get(source).copied().unwrap_or_default().offset;
+                    (told.marks).extend(Mark::of(source, identity, started_at, offset, decoded));
+                    continue;
+                }
+                input::Body::Mapped(m) => {
+                    let at = o.start as usize;
+                    let end = mapped_end(&m, at, hold_tail);
+                    if at >= end {
+                        let mark = Mark::of(source, identity, started_at, end as u64, None);
+                        told.marks.extend(mark);
+                        continue;
+                    }
+                    Text::Mapped {
+                        m: Arc::new(m),
+                        at,
+                        end,
+                    }
+                }
+                input::Body::Stream(r) => {
+                    let mut chunker = input::Chunker::new(r);
+                    // As one read alone ([`run`]'s reader says why).
+                    chunker.hold_tail = hold_tail && !o.compressed && identity.is_some();
+                    Text::Stream(Box::new(Stream {
+                        chunker,
+                        buf: Vec::new(),
+                        at: 0,
+                        compressed: o.compressed,
+                        size: o.size,
+                        name: sources[source].name(),
+                        failed: false,
+                    }))
+                }
+            };
             let mut lane = Lane {
                 source,
-                end,
-                m: Arc::new(m),
-                at,
-                identity: o.identity,
-                started_at: o.start,
+                text,
+                identity,
+                started_at,
                 years: o.years,
+                fresh: true,
                 max_time,
                 head: None,
             };
-            lane.head = lane.date_at(at);
+            lane.head = lane.next_date();
             lanes.push(lane);
         }
         lanes
     }
 
-    /// Read up to `offset`.
-    fn mark(&self, offset: usize) -> Option<Mark> {
-        Mark::of(
-            self.source,
-            self.identity,
-            self.started_at,
-            offset as u64,
-            None,
-        )
+    /// The text read and where the lane is in it.
+    fn text(&self) -> &[u8] {
+        match &self.text {
+            Text::Mapped { m, end, .. } => &m[..*end],
+            Text::Stream(s) => &s.buf,
+        }
+    }
+
+    fn at(&self) -> usize {
+        match &self.text {
+            Text::Mapped { at, .. } => *at,
+            Text::Stream(s) => s.at,
+        }
+    }
+
+    fn is_open(&self) -> bool {
+        self.at() < self.text().len()
+    }
+
+    /// The date of the next line, if there is one and it has a date (a
+    /// stream's before its first chunk is read: none).
+    fn next_date(&self) -> Option<Millis> {
+        self.is_open().then(|| self.date_at(self.at())).flatten()
+    }
+
+    /// Where reading stands with the text up to `cut` handed out.
+    fn mark(&self, cut: usize) -> Option<Mark> {
+        let mark = |offset, decoded| {
+            Mark::of(self.source, self.identity, self.started_at, offset, decoded)
+        };
+        match &self.text {
+            Text::Mapped { .. } => mark(cut as u64, None),
+            Text::Stream(s) => {
+                let held = (s.buf.len() - cut) as u64;
+                let read = self.started_at + s.chunker.consumed - held;
+                match s.compressed {
+                    true => mark(0, Some(read)),
+                    false => mark(read, None),
+                }
+            }
+        }
+    }
+
+    /// A stream read to the end of its chunk reads its next one (into a
+    /// `spare` buffer); at its end, or failed, it is marked (and its error told).
+    fn fill(&mut self, size: usize, spare: impl FnOnce() -> Vec<u8>, told: &mut Told) {
+        let Text::Stream(s) = &mut self.text else {
+            return;
+        };
+        if s.at < s.buf.len() {
+            return;
+        }
+        s.chunker.size = size;
+        match s.chunker.next_chunk_with(spare()) {
+            Ok(Some(buf)) => {
+                (s.buf, s.at) = (buf, 0);
+                return;
+            }
+            Ok(None) => {}
+            Err(e) => {
+                told.errors.push(format!("{}: {e}", s.name));
+                s.failed = true;
+            }
+        }
+        (s.buf, s.at) = (Vec::new(), 0);
+        // As one read alone: a compressed file read to its end is marked
+        // with its size too; one that failed, where its good lines end.
+        let read = self.started_at + s.chunker.consumed;
+        let mark = match (s.compressed, s.failed) {
+            (true, false) => (s.size.unwrap_or(0), Some(read)),
+            (true, true) => (0, Some(read)),
+            (false, _) => (read, None),
+        };
+        let (source, identity, started_at) = (self.source, self.identity, self.started_at);
+        told.marks
+            .extend(Mark::of(source, identity, started_at, mark.0, mark.1));
+        told.oversized += s.chunker.oversized;
     }
 
     /// The date of the line that starts at `at`.
     fn date_at(&self, at: usize) -> Option<Millis> {
-        let line = &self.m[at..self.end];
+        let line = &self.text()[at..];
         let line = &line[..memchr::memchr(b'\n', line).unwrap_or(line.len())];
         input::line_time(line, &self.years)
     }
 
-    /// The first line of `m[from..to]` (`from` a line start) dated after
-    /// `limit`, or `to`. A log's lines are in time order, near enough (a
-    /// cut only says which lane goes first): halving the bytes finds it
-    /// with a few dates read, not one a line.
+    /// The first line of `text[from..to]` (`from` a line start) dated
+    /// after `limit`, or `to`. A log's lines are in time order, near
+    /// enough (a cut only says which lane goes first): halving the bytes
+    /// finds it with a few dates read, not one a line.
     fn first_after(&self, from: usize, to: usize, limit: Millis) -> usize {
-        let m = &self.m[..];
+        let m = self.text();
         let after = |p: usize| self.date_at(p).is_some_and(|t| t > limit);
         let line_end = |p: usize| memchr::memchr(b'\n', &m[p..to]).map_or(to, |i| p + i + 1);
         // Every line that starts before `lo` is not after `limit`; the
@@ -1060,21 +1238,31 @@ impl Lane {
     }
 }
 
-/// Plain files read side by side, in the time their lines say: the next
-/// chunk is always the lane's whose next line is earliest (an undated one
-/// at once), cut before its first line more than `slack` after the next
-/// line of every other lane, so that the lines reach the ordering thread
-/// in time order within the reorder window. One file's lines stay in
-/// their order, and each lane's checkpoint moves with its own chunks.
+/// Several inputs read side by side, in the time their lines say: the
+/// next chunk is always the lane's whose next line is earliest (an undated
+/// one at once), cut before its first line more than `slack` after the
+/// next line of every other lane, so that the lines reach the ordering
+/// thread in time order within the reorder window. One input's lines stay
+/// in their order, and each lane's checkpoint moves with its own chunks.
+/// A mapped file's chunk is handed out in place; a stream's, from the
+/// chunk it read ahead (copied when a turn ends inside it).
 fn side_by_side(
     mut lanes: Vec<Lane>,
     out: &mut Handout,
     slack: Millis,
-    marks: &mut Vec<Mark>,
+    (free, counter): (&crossbeam_channel::Receiver<Vec<u8>>, &AtomicU64),
     pb: &indicatif::ProgressBar,
+    told: &mut Told,
 ) {
+    let streams = (lanes.iter())
+        .filter(|l| matches!(l.text, Text::Stream(_)))
+        .count();
+    for lane in &mut lanes {
+        lane.fill(stream_chunk(out, streams), Vec::new, told);
+        lane.head = lane.next_date();
+    }
     loop {
-        let open = || (0..lanes.len()).filter(|&i| lanes[i].at < lanes[i].end);
+        let open = || (0..lanes.len()).filter(|&i| lanes[i].is_open());
         let Some(next) = open().min_by_key(|&i| (lanes[i].head.unwrap_or(Millis::MIN), i)) else {
             return;
         };
@@ -1083,43 +1271,66 @@ fn side_by_side(
             .min()
             .map(|t| t.saturating_add(slack));
         let lane = &mut lanes[next];
-        let r = input::mapped_chunk(&lane.m[..lane.end], lane.at, out.mapped_size());
+        let (text, at) = (lane.text(), lane.at());
+        let r = match &lane.text {
+            Text::Mapped { .. } => input::mapped_chunk(text, at, out.mapped_size()),
+            Text::Stream(_) => at..text.len(),
+        };
         // One line at least, whatever its date.
         let first_end =
-            (memchr::memchr(b'\n', &lane.m[r.start..r.end])).map_or(r.end, |i| r.start + i + 1);
+            (memchr::memchr(b'\n', &text[r.start..r.end])).map_or(r.end, |i| r.start + i + 1);
         let cut = match limit {
             Some(limit) if first_end < r.end => {
                 // Not between the parts of a line a runtime cut up (it
                 // dates each part as it reads it): one worker joins them.
                 let cut = lane.first_after(first_end, r.end, limit);
-                r.start + input::parts_kept_whole(&lane.m[r.start..cut])
+                r.start + input::parts_kept_whole(&lane.text()[r.start..cut])
             }
             _ => r.end,
         };
         let after = lane.mark(cut).map_or(Position::Untracked, Position::At);
-        let first = (lane.at == lane.started_at as usize).then(|| lane.years.clone());
-        if !out.mapped(
-            lane.source,
-            &lane.m,
-            r.start..cut,
-            first,
-            lane.max_time,
-            after,
-        ) {
+        let first = std::mem::take(&mut lane.fresh).then(|| lane.years.clone());
+        let (source, max_time) = (lane.source, lane.max_time);
+        let sent = match &mut lane.text {
+            Text::Mapped { m, at, .. } => {
+                *at = cut;
+                out.mapped(source, m, r.start..cut, first, max_time, after)
+            }
+            Text::Stream(s) => {
+                let data = match (r.start, cut) {
+                    (0, cut) if cut == s.buf.len() => std::mem::take(&mut s.buf),
+                    _ => {
+                        let mut data = free.try_recv().unwrap_or_default();
+                        data.clear();
+                        data.extend_from_slice(&s.buf[r.start..cut]);
+                        data
+                    }
+                };
+                s.at = cut.min(s.buf.len());
+                out.owned(source, data, first, max_time, after)
+            }
+        };
+        if !sent {
             return;
         }
-        lane.at = cut;
-        lane.head = match cut < lane.end {
-            true => lane.date_at(cut),
-            false => None,
-        };
+        let spare = || free.try_recv().unwrap_or_default();
+        lane.fill(stream_chunk(out, streams), spare, told);
+        lane.head = lane.next_date();
         if let Some(t) = lane.head {
             lane.years.observe(t);
         }
-        if cut >= lane.end {
-            marks.extend(lane.mark(cut));
+        if let Text::Mapped { at, end, .. } = lane.text {
+            if at >= end {
+                told.marks.extend(lane.mark(at));
+            }
         }
-        pb.set_position(lanes.iter().map(|l| l.at as u64).sum());
+        let mapped: usize = (lanes.iter())
+            .map(|l| match l.text {
+                Text::Mapped { at, .. } => at,
+                Text::Stream(_) => 0,
+            })
+            .sum();
+        pb.set_position(mapped as u64 + counter.load(std::sync::atomic::Ordering::Relaxed));
     }
 }
 
@@ -1259,30 +1470,23 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
                     let at = (start.offset, start.decoded);
                     input::open(src, year, mmap, at, counter.clone())
                 };
-                // Several logs (each load balancer's) side by side in time
-                // when all are plain files: one after the other, the fleet
-                // rules saw one host's whole day before the next's.
-                let mut opened_first = Vec::new();
-                if (2..=SIDE_BY_SIDE).contains(&sources.len()) && mmap {
-                    let all: Vec<_> = (sources.iter().enumerate())
+                // Several logs (each load balancer's) side by side in time:
+                // one after the other, the fleet rules saw one host's whole
+                // day before the next's.
+                if (2..=SIDE_BY_SIDE).contains(&sources.len()) {
+                    let all = (sources.iter().enumerate())
                         .map(|(idx, src)| open(idx, src))
                         .collect();
-                    let plain = |o: &std::io::Result<input::Opened>| match o {
-                        Ok(o) => matches!(o.body, input::Body::Mapped(_)),
-                        Err(_) => false,
-                    };
-                    if all.iter().all(plain) {
-                        let all = all.into_iter().flatten().collect();
-                        let lanes = Lane::all(all, hold_tail, max_skew, year, &mut marks);
-                        side_by_side(lanes, &mut out, slack, &mut marks, &pb);
-                        return (errors, oversized, marks);
-                    }
-                    opened_first = all.into_iter().map(Some).collect();
+                    let mut told = Told::default();
+                    let lanes =
+                        Lane::all(all, sources, starts, hold_tail, max_skew, year, &mut told);
+                    let reading = (&free_rx, &*counter);
+                    side_by_side(lanes, &mut out, slack, reading, &pb, &mut told);
+                    return (told.errors, told.oversized, told.marks);
                 }
                 for (idx, src) in sources.iter().enumerate() {
                     let start = starts.get(idx).copied().unwrap_or_default();
-                    let first = opened_first.get_mut(idx).and_then(Option::take);
-                    let opened = match first.unwrap_or_else(|| open(idx, src)) {
+                    let opened = match open(idx, src) {
                         Ok(o) => o,
                         Err(e) => {
                             errors.push(format!("{}: {e}", src.name()));
@@ -1887,9 +2091,10 @@ mod tests {
         }
         std::fs::write(&path, &text).unwrap();
         let counter = Arc::new(AtomicU64::new(0));
-        let opened =
-            input::open(&Source::File(path), Some(2026), true, (0, None), counter).unwrap();
-        let lanes = Lane::all(vec![opened], false, None, Some(2026), &mut Vec::new());
+        let source = Source::File(path);
+        let opened = input::open(&source, Some(2026), true, (0, None), counter);
+        let told = &mut Told::default();
+        let lanes = Lane::all(vec![opened], &[source], &[], false, None, Some(2026), told);
         let lane = &lanes[0];
         let t0 = crate::time::days_from_civil(2026, 11, 24) * 86_400_000 + 10 * 3_600_000;
         assert_eq!(lane.head, Some(t0));
