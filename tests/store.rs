@@ -457,6 +457,48 @@ fn a_truncated_gzip_files_lines_are_stored_once() {
     assert_eq!(stored, requests);
 }
 
+/// The same truncated file read side by side with another load
+/// balancer's log (its lane read on a thread of its own): the good lines
+/// of both stored once, the error said, and the next run reads neither
+/// again.
+#[test]
+fn a_truncated_gzip_file_read_beside_another_log_is_stored_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let whole = gzipped(&std::fs::read(fixture("rsyslog-file.log")).unwrap());
+    let gz = dir.path().join("haproxy.log.1.gz");
+    std::fs::write(&gz, &whole[..whole.len() * 2 / 3]).unwrap();
+    let (gz, other) = (gz.to_str().unwrap(), fixture("rsyslog-tcp-forward.log"));
+    let other = other.to_str().unwrap();
+    let requests = |files: &[&str], db: &str| -> (Option<i32>, serde_json::Value) {
+        let mut args = vec!["analyze", "--format", "json", "--db", db];
+        args.extend(files);
+        let out = hapwatch(&args);
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        (out.status.code(), report["input"].clone())
+    };
+    let alone = |file: &str, name: &str| {
+        let db = dir.path().join(name);
+        requests(&[file], db.to_str().unwrap()).1["requests"]
+            .as_i64()
+            .unwrap()
+    };
+    let want = alone(gz, "gz.db") + alone(other, "other.db");
+    let db = dir.path().join("state.db");
+    let db = db.to_str().unwrap();
+    let (code, first) = requests(&[other, gz], db);
+    assert_eq!(code, Some(1), "a read error is said");
+    assert_eq!(first["requests"].as_i64(), Some(want), "{first}");
+    assert_eq!(first["unparsed"], 0, "{first}");
+    let (code, again) = requests(&[other, gz], db);
+    assert_eq!(code, Some(1), "still truncated");
+    assert_eq!(again["lines"], 0, "{again}");
+    let c = rusqlite::Connection::open(db).unwrap();
+    let stored: i64 = c
+        .query_row("SELECT SUM(requests) FROM rollups", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(stored, want);
+}
+
 /// `journalctl -o export >> saved.export`: a saved export read through
 /// its decoder is read on where its decoded text ended, as a compressed
 /// file is; before, it was read whole again once it had grown.

@@ -1029,9 +1029,13 @@ struct Told {
 }
 
 struct Stream {
-    chunker: input::Chunker<Box<dyn std::io::Read + Send>>,
+    feed: Feed,
     buf: Vec<u8>,
     at: usize,
+    /// Bytes the chunker handed out, up to the end of `buf`, and lines it
+    /// skipped as too long.
+    consumed: u64,
+    oversized: u64,
     /// Read through a decoder: its marks count the decoded text.
     compressed: bool,
     /// Size on disk (a compressed file read to its end is marked with it).
@@ -1039,6 +1043,79 @@ struct Stream {
     name: String,
     /// A read failed (told): marked where its good lines end.
     failed: bool,
+}
+
+/// Where a stream lane's chunks come from.
+enum Feed {
+    /// Read on the reader's thread (standard input: a thread of its own
+    /// could wait on it forever once the run stops).
+    Here(input::Chunker<Box<dyn std::io::Read + Send>>),
+    /// Read a chunk ahead on a thread of the lane's own: a file's decoder.
+    /// On the reader's thread, two compressed logs side by side took 32%
+    /// longer than one after the other (the reader, inflating both, was
+    /// the whole run's bound and waited besides on the small chunks' hand
+    /// outs); see BENCHMARKS.md.
+    Thread(crossbeam_channel::Receiver<Fed>),
+}
+
+/// A chunk a lane's thread read, and its chunker's counts after it.
+struct Fed {
+    chunk: std::io::Result<Option<Vec<u8>>>,
+    consumed: u64,
+    oversized: u64,
+}
+
+impl Feed {
+    /// The next chunk of whole lines (of about `size` bytes, into a
+    /// `spare` buffer), and the chunker's counts after it.
+    fn next(&mut self, size: usize, spare: impl FnOnce() -> Vec<u8>) -> Fed {
+        match self {
+            Feed::Here(c) => {
+                c.size = size;
+                let chunk = c.next_chunk_with(spare());
+                let (consumed, oversized) = (c.consumed, c.oversized);
+                Fed {
+                    chunk,
+                    consumed,
+                    oversized,
+                }
+            }
+            Feed::Thread(rx) => rx.recv().unwrap_or_else(|_| Fed {
+                chunk: Err(std::io::Error::other("its reading thread ended")),
+                consumed: 0,
+                oversized: 0,
+            }),
+        }
+    }
+}
+
+/// A file's chunker read on a thread of its own, handing each chunk over
+/// when asked (the next is then read while that one is parsed).
+fn read_ahead<'s>(
+    scope: &'s std::thread::Scope<'s, '_>,
+    mut chunker: input::Chunker<Box<dyn std::io::Read + Send>>,
+    size: usize,
+    free: crossbeam_channel::Receiver<Vec<u8>>,
+) -> crossbeam_channel::Receiver<Fed> {
+    let (tx, rx) = crossbeam_channel::bounded(0);
+    scope.spawn(move || {
+        chunker.size = size;
+        loop {
+            let chunk = chunker.next_chunk_with(free.try_recv().unwrap_or_default());
+            let more = matches!(chunk, Ok(Some(_)));
+            let (consumed, oversized) = (chunker.consumed, chunker.oversized);
+            let fed = Fed {
+                chunk,
+                consumed,
+                oversized,
+            };
+            // Sent back when the lane is gone (the run stopped): done.
+            if tx.send(fed).is_err() || !more {
+                return;
+            }
+        }
+    });
+    rx
 }
 
 /// A stream lane's chunks: its share of the bytes chunks of streams hold,
@@ -1097,9 +1174,11 @@ impl Lane {
                     // As one read alone ([`run`]'s reader says why).
                     chunker.hold_tail = hold_tail && !o.compressed && identity.is_some();
                     Text::Stream(Box::new(Stream {
-                        chunker,
+                        feed: Feed::Here(chunker),
                         buf: Vec::new(),
                         at: 0,
+                        consumed: 0,
+                        oversized: 0,
                         compressed: o.compressed,
                         size: o.size,
                         name: sources[source].name(),
@@ -1157,7 +1236,7 @@ impl Lane {
             Text::Mapped { .. } => mark(cut as u64, None),
             Text::Stream(s) => {
                 let held = (s.buf.len() - cut) as u64;
-                let read = self.started_at + s.chunker.consumed - held;
+                let read = self.started_at + s.consumed - held;
                 match s.compressed {
                     true => mark(0, Some(read)),
                     false => mark(read, None),
@@ -1175,8 +1254,9 @@ impl Lane {
         if s.at < s.buf.len() {
             return;
         }
-        s.chunker.size = size;
-        match s.chunker.next_chunk_with(spare()) {
+        let fed = s.feed.next(size, spare);
+        (s.consumed, s.oversized) = (fed.consumed, fed.oversized);
+        match fed.chunk {
             Ok(Some(buf)) => {
                 (s.buf, s.at) = (buf, 0);
                 return;
@@ -1190,7 +1270,7 @@ impl Lane {
         (s.buf, s.at) = (Vec::new(), 0);
         // As one read alone: a compressed file read to its end is marked
         // with its size too; one that failed, where its good lines end.
-        let read = self.started_at + s.chunker.consumed;
+        let read = self.started_at + s.consumed;
         let mark = match (s.compressed, s.failed) {
             (true, false) => (s.size.unwrap_or(0), Some(read)),
             (true, true) => (0, Some(read)),
@@ -1199,7 +1279,7 @@ impl Lane {
         let (source, identity, started_at) = (self.source, self.identity, self.started_at);
         told.marks
             .extend(Mark::of(source, identity, started_at, mark.0, mark.1));
-        told.oversized += s.chunker.oversized;
+        told.oversized += s.oversized;
     }
 
     /// The date of the line that starts at `at`.
@@ -1247,6 +1327,38 @@ impl Lane {
 /// A mapped file's chunk is handed out in place; a stream's, from the
 /// chunk it read ahead (copied when a turn ends inside it).
 fn side_by_side(
+    mut lanes: Vec<Lane>,
+    out: &mut Handout,
+    slack: Millis,
+    (free, counter): (&crossbeam_channel::Receiver<Vec<u8>>, &AtomicU64),
+    pb: &indicatif::ProgressBar,
+    told: &mut Told,
+) {
+    let streams = (lanes.iter())
+        .filter(|l| matches!(l.text, Text::Stream(_)))
+        .count();
+    let size = stream_chunk(out, streams);
+    // The lanes' threads end when their lanes are dropped, before the
+    // scope waits for them (the run stopped) or at their files' ends.
+    std::thread::scope(|scope| {
+        for lane in &mut lanes {
+            let Text::Stream(s) = &mut lane.text else {
+                continue;
+            };
+            if lane.identity.is_none() {
+                continue;
+            }
+            let placeholder = Feed::Thread(crossbeam_channel::never());
+            if let Feed::Here(chunker) = std::mem::replace(&mut s.feed, placeholder) {
+                s.feed = Feed::Thread(read_ahead(scope, chunker, size, free.clone()));
+            }
+        }
+        take_turns(lanes, out, slack, (free, counter), pb, told)
+    })
+}
+
+/// [`side_by_side`]'s turns, its lanes' threads started.
+fn take_turns(
     mut lanes: Vec<Lane>,
     out: &mut Handout,
     slack: Millis,
