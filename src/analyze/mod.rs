@@ -889,13 +889,13 @@ impl Handout<'_> {
         (self.epochs.chunk_size()).min(chunk_share(MAPPED_BYTES, self.threads))
     }
 
-    /// Hands out `m[r]`, of input `source`; `false` when the run stops (a
-    /// worker failed, or every worker is gone).
-    fn mapped(
+    /// Hands out `data`, of input `source` (a mapped chunk's pages mapped
+    /// first, see [`populate`]); `false` when the run stops (a worker
+    /// failed, or every worker is gone).
+    fn hand(
         &mut self,
         source: usize,
-        m: &Arc<memmap2::Mmap>,
-        r: std::ops::Range<usize>,
+        data: Data,
         years: Option<YearResolver>,
         max_time: Option<Millis>,
         after: Position,
@@ -904,46 +904,18 @@ impl Handout<'_> {
         if !self.in_flight.acquire(tickets) {
             return false;
         }
-        let epoch = self.epochs.next(r.len());
+        let epoch = self.epochs.next(data.bytes().len());
         if !self.gate.wait(epoch, &self.in_flight.failed) {
             return false;
         }
-        populate(m, r.start & !4095, r.end);
-        self.send(Chunk {
-            seq: 0,
-            source,
-            epoch,
-            data: Data::Mapped(m.clone(), r),
-            years,
-            max_time,
-            after,
-            tickets,
-        })
-    }
-
-    /// Hands out `data`, lines of input `source` read into a buffer; as
-    /// [`Handout::mapped`].
-    fn owned(
-        &mut self,
-        source: usize,
-        data: Vec<u8>,
-        years: Option<YearResolver>,
-        max_time: Option<Millis>,
-        after: Position,
-    ) -> bool {
-        let tickets = self.in_flight.tickets(self.epochs.crowding());
-        if !self.in_flight.acquire(tickets) {
-            return false;
-        }
-        let epoch = self.epochs.next(data.len());
-        if !self.gate.wait(epoch, &self.in_flight.failed) {
-            return false;
+        if let Data::Mapped(m, r) = &data {
+            populate(m, r.start & !4095, r.end);
         }
         self.send(Chunk {
             seq: 0,
             source,
             epoch,
-            data: Data::Owned(data),
+            data,
             years,
             max_time,
             after,
@@ -1067,8 +1039,10 @@ struct Fed {
 
 impl Feed {
     /// The next chunk of whole lines (of about `size` bytes, into a
-    /// `spare` buffer), and the chunker's counts after it.
-    fn next(&mut self, size: usize, spare: impl FnOnce() -> Vec<u8>) -> Fed {
+    /// `spare` buffer), and the chunker's counts after it (`counts`, those
+    /// after the last chunk, if its thread ended without a word: it
+    /// panicked, which the run's scope then says).
+    fn next(&mut self, size: usize, spare: impl FnOnce() -> Vec<u8>, counts: (u64, u64)) -> Fed {
         match self {
             Feed::Here(c) => {
                 c.size = size;
@@ -1082,8 +1056,8 @@ impl Feed {
             }
             Feed::Thread(rx) => rx.recv().unwrap_or_else(|_| Fed {
                 chunk: Err(std::io::Error::other("its reading thread ended")),
-                consumed: 0,
-                oversized: 0,
+                consumed: counts.0,
+                oversized: counts.1,
             }),
         }
     }
@@ -1254,7 +1228,7 @@ impl Lane {
         if s.at < s.buf.len() {
             return;
         }
-        let fed = s.feed.next(size, spare);
+        let fed = s.feed.next(size, spare, (s.consumed, s.oversized));
         (s.consumed, s.oversized) = (fed.consumed, fed.oversized);
         match fed.chunk {
             Ok(Some(buf)) => {
@@ -1406,7 +1380,8 @@ fn take_turns(
         let sent = match &mut lane.text {
             Text::Mapped { m, at, .. } => {
                 *at = cut;
-                out.mapped(source, m, r.start..cut, first, max_time, after)
+                let data = Data::Mapped(m.clone(), r.start..cut);
+                out.hand(source, data, first, max_time, after)
             }
             Text::Stream(s) => {
                 let data = match (r.start, cut) {
@@ -1419,7 +1394,7 @@ fn take_turns(
                     }
                 };
                 s.at = cut.min(s.buf.len());
-                out.owned(source, data, first, max_time, after)
+                out.hand(source, Data::Owned(data), first, max_time, after)
             }
         };
         if !sent {
@@ -1631,7 +1606,8 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
                                 at = r.end;
                                 let pos = r.end as u64;
                                 let after = place(pos).map_or(Position::Untracked, Position::At);
-                                if !out.mapped(idx, &m, r, years.take(), max_time, after) {
+                                let data = Data::Mapped(m.clone(), r);
+                                if !out.hand(idx, data, years.take(), max_time, after) {
                                     return (errors, oversized, marks);
                                 }
                                 pb.set_position(pos);
