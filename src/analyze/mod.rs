@@ -1327,22 +1327,20 @@ fn side_by_side(
                 s.feed = Feed::Thread(read_ahead(scope, chunker, size, free.clone()));
             }
         }
-        take_turns(lanes, out, slack, (free, counter), pb, told)
+        take_turns(lanes, (out, streams), slack, (free, counter), pb, told)
     })
 }
 
-/// [`side_by_side`]'s turns, its lanes' threads started.
+/// [`side_by_side`]'s turns, its lanes' threads started (`streams`: the
+/// lanes that share the chunks of streams, see [`stream_chunk`]).
 fn take_turns(
     mut lanes: Vec<Lane>,
-    out: &mut Handout,
+    (out, streams): (&mut Handout, usize),
     slack: Millis,
     (free, counter): (&crossbeam_channel::Receiver<Vec<u8>>, &AtomicU64),
     pb: &indicatif::ProgressBar,
     told: &mut Told,
 ) {
-    let streams = (lanes.iter())
-        .filter(|l| matches!(l.text, Text::Stream(_)))
-        .count();
     for lane in &mut lanes {
         lane.fill(stream_chunk(out, streams), Vec::new, told);
         lane.head = lane.next_date();
