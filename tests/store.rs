@@ -252,6 +252,56 @@ fn a_growing_file_resumes_where_the_last_run_stopped() {
     }
 }
 
+/// Two load balancers' logs growing, read side by side (mapped, and read
+/// a chunk ahead with `--no-mmap`): each resumes at its own checkpoint,
+/// and a last line still being written in either is left to the next run.
+#[test]
+fn two_growing_logs_read_side_by_side_each_resume_where_they_stopped() {
+    use std::io::Write;
+    for mmap in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("state.db");
+        let db = db.to_str().unwrap();
+        let text = std::fs::read_to_string(fixture("rsyslog-file.log")).unwrap();
+        let logs: Vec<String> = ["lb1", "lb2"]
+            .iter()
+            .map(|lb| {
+                let log = dir.path().join(format!("{lb}.log"));
+                std::fs::write(&log, text.replace(" localhost ", &format!(" {lb} "))).unwrap();
+                log.to_str().unwrap().to_string()
+            })
+            .collect();
+        let run = || {
+            let mut args = vec!["analyze", "--format", "json", "--db", db];
+            args.extend(logs.iter().map(|l| l.as_str()));
+            if !mmap {
+                args.push("--no-mmap");
+            }
+            input_of(&hapwatch(&args))
+        };
+        let lines = |i: &serde_json::Value| (i["lines"].as_u64(), i["requests"].as_u64());
+        assert_eq!(run()["requests"], 2 * 790, "mmap={mmap}");
+        assert_eq!(lines(&run()), (Some(0), Some(0)), "mmap={mmap}");
+        let req = |lb: &str| {
+            format!("2026-11-24T18:36:00+00:00 {lb} haproxy[9241]: 127.0.0.1:5 [24/Nov/2026:18:36:00.000] fe_http be_app/srv1 0/0/0/1/1 200 10 - - ---- 1/1/0/0/0 0/0 \"GET / HTTP/1.1\"\n")
+        };
+        let mut files: Vec<_> = (logs.iter())
+            .map(|l| std::fs::OpenOptions::new().append(true).open(l).unwrap())
+            .collect();
+        // Two new lines in lb1's, one in lb2's, and half of a third in each.
+        for (f, (lb, n)) in files.iter_mut().zip([("lb1", 2), ("lb2", 1)]) {
+            let r = req(lb);
+            write!(f, "{}{}", r.repeat(n), &r[..60]).unwrap();
+        }
+        assert_eq!(lines(&run()), (Some(3), Some(3)), "mmap={mmap}");
+        for (f, lb) in files.iter_mut().zip(["lb1", "lb2"]) {
+            write!(f, "{}", &req(lb)[60..]).unwrap();
+        }
+        assert_eq!(lines(&run()), (Some(2), Some(2)), "mmap={mmap}");
+        assert_eq!(lines(&run()), (Some(0), Some(0)), "mmap={mmap}");
+    }
+}
+
 #[test]
 fn a_rotated_or_truncated_file_is_read_from_the_start() {
     let dir = tempfile::tempdir().unwrap();
