@@ -128,6 +128,27 @@ impl Mark {
     }
 }
 
+/// Where a file's mark puts it after `read` bytes: a plain file's byte,
+/// or a decoded one's place in its text (`compressed`).
+fn offset_of(compressed: bool, read: u64) -> (u64, Option<u64>) {
+    match compressed {
+        true => (0, Some(read)),
+        false => (read, None),
+    }
+}
+
+/// Where a stream read to its end, or to a read error (`failed`), is
+/// marked: a compressed file read whole with its `size` too, so that the
+/// next run skips it unread; one that failed (a truncated gzip file) where
+/// its good lines end, all handed out before the error: they are stored,
+/// and the next run must not count them again.
+fn stream_end(compressed: bool, failed: bool, size: Option<u64>, read: u64) -> (u64, Option<u64>) {
+    match (compressed, failed) {
+        (true, false) => (size.unwrap_or(0), Some(read)),
+        _ => offset_of(compressed, read),
+    }
+}
+
 pub struct Outcome {
     pub engine: Engine,
     /// Every alert event, in the order the rules gave them (`--alerts`).
@@ -1210,11 +1231,9 @@ impl Lane {
             Text::Mapped { .. } => mark(cut as u64, None),
             Text::Stream(s) => {
                 let held = (s.buf.len() - cut) as u64;
-                let read = self.started_at + s.consumed - held;
-                match s.compressed {
-                    true => mark(0, Some(read)),
-                    false => mark(read, None),
-                }
+                let (offset, decoded) =
+                    offset_of(s.compressed, self.started_at + s.consumed - held);
+                mark(offset, decoded)
             }
         }
     }
@@ -1242,17 +1261,11 @@ impl Lane {
             }
         }
         (s.buf, s.at) = (Vec::new(), 0);
-        // As one read alone: a compressed file read to its end is marked
-        // with its size too; one that failed, where its good lines end.
         let read = self.started_at + s.consumed;
-        let mark = match (s.compressed, s.failed) {
-            (true, false) => (s.size.unwrap_or(0), Some(read)),
-            (true, true) => (0, Some(read)),
-            (false, _) => (read, None),
-        };
+        let (offset, decoded) = stream_end(s.compressed, s.failed, s.size, read);
         let (source, identity, started_at) = (self.source, self.identity, self.started_at);
         told.marks
-            .extend(Mark::of(source, identity, started_at, mark.0, mark.1));
+            .extend(Mark::of(source, identity, started_at, offset, decoded));
         told.oversized += s.oversized;
     }
 
@@ -1585,9 +1598,9 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
                     };
                     // Where reading stands after `read` bytes: a plain
                     // file's byte, or a decoded one's place in its text.
-                    let place = |read: u64| match opened.compressed {
-                        true => mark(0, Some(read)),
-                        false => mark(read, None),
+                    let place = |read: u64| {
+                        let (offset, decoded) = offset_of(opened.compressed, read);
+                        mark(offset, decoded)
                     };
                     let reader = match opened.body {
                         input::Body::Done(decoded) => {
@@ -1669,16 +1682,10 @@ pub fn run(opts: Options, writer: Option<Writer>) -> Outcome {
                         }
                     }
                     oversized += chunker.oversized;
-                    // A compressed file read to its end is marked with its
-                    // size too: the next run skips it unread. One that
-                    // failed (a truncated gzip file) is marked where its
-                    // good lines end, all handed out before the error: they
-                    // are stored, and the next run must not count them again.
                     let read = opened.start + chunker.consumed;
-                    marks.extend(match (opened.compressed, failed) {
-                        (true, false) => mark(opened.size.unwrap_or(0), Some(read)),
-                        _ => place(read),
-                    });
+                    let (offset, decoded) =
+                        stream_end(opened.compressed, failed, opened.size, read);
+                    marks.extend(mark(offset, decoded));
                 }
                 (errors, oversized, marks)
             })
