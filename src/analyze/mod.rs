@@ -1058,6 +1058,25 @@ struct Fed {
     oversized: u64,
 }
 
+impl Fed {
+    /// `chunker`'s next chunk of whole lines (of about `size` bytes, into
+    /// `spare`), and its counts after it: what a lane reads, on its own
+    /// thread or the reader's.
+    fn read(
+        chunker: &mut input::Chunker<Box<dyn std::io::Read + Send>>,
+        size: usize,
+        spare: Vec<u8>,
+    ) -> Fed {
+        chunker.size = size;
+        let chunk = chunker.next_chunk_with(spare);
+        Fed {
+            chunk,
+            consumed: chunker.consumed,
+            oversized: chunker.oversized,
+        }
+    }
+}
+
 impl Feed {
     /// The next chunk of whole lines (of about `size` bytes, into a
     /// `spare` buffer), and the chunker's counts after it (`counts`, those
@@ -1065,16 +1084,7 @@ impl Feed {
     /// panicked, which the run's scope then says).
     fn next(&mut self, size: usize, spare: impl FnOnce() -> Vec<u8>, counts: (u64, u64)) -> Fed {
         match self {
-            Feed::Here(c) => {
-                c.size = size;
-                let chunk = c.next_chunk_with(spare());
-                let (consumed, oversized) = (c.consumed, c.oversized);
-                Fed {
-                    chunk,
-                    consumed,
-                    oversized,
-                }
-            }
+            Feed::Here(c) => Fed::read(c, size, spare()),
             Feed::Thread(rx) => rx.recv().unwrap_or_else(|_| Fed {
                 chunk: Err(std::io::Error::other("its reading thread ended")),
                 consumed: counts.0,
@@ -1094,16 +1104,9 @@ fn read_ahead<'s>(
 ) -> crossbeam_channel::Receiver<Fed> {
     let (tx, rx) = crossbeam_channel::bounded(0);
     scope.spawn(move || {
-        chunker.size = size;
         loop {
-            let chunk = chunker.next_chunk_with(free.try_recv().unwrap_or_default());
-            let more = matches!(chunk, Ok(Some(_)));
-            let (consumed, oversized) = (chunker.consumed, chunker.oversized);
-            let fed = Fed {
-                chunk,
-                consumed,
-                oversized,
-            };
+            let fed = Fed::read(&mut chunker, size, free.try_recv().unwrap_or_default());
+            let more = matches!(fed.chunk, Ok(Some(_)));
             // Sent back when the lane is gone (the run stopped): done.
             if tx.send(fed).is_err() || !more {
                 return;
@@ -1238,11 +1241,20 @@ impl Lane {
         }
     }
 
-    /// A stream read to the end of its chunk reads its next one (into a
-    /// `spare` buffer); at its end, or failed, it is marked (and its error told).
+    /// After a turn: a stream read to the end of its chunk reads its next
+    /// one (into a `spare` buffer); a lane at its end, or failed, is marked
+    /// (and its error told).
     fn fill(&mut self, size: usize, spare: impl FnOnce() -> Vec<u8>, told: &mut Told) {
-        let Text::Stream(s) = &mut self.text else {
-            return;
+        let s = match &mut self.text {
+            Text::Stream(s) => s,
+            // A mapped file read to its end.
+            Text::Mapped { at, end, .. } => {
+                if at >= end {
+                    let at = *at;
+                    told.marks.extend(self.mark(at));
+                }
+                return;
+            }
         };
         if s.at < s.buf.len() {
             return;
@@ -1416,11 +1428,6 @@ fn take_turns(
         lane.head = lane.next_date();
         if let Some(t) = lane.head {
             lane.years.observe(t);
-        }
-        if let Text::Mapped { at, end, .. } = lane.text {
-            if at >= end {
-                told.marks.extend(lane.mark(at));
-            }
         }
         let mapped: usize = (lanes.iter())
             .map(|l| match l.text {
