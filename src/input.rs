@@ -43,6 +43,47 @@ impl Source {
     }
 }
 
+/// The inputs with each file once, and each name left out with the name
+/// it repeats. `hapwatch analyze haproxy.log haproxy.log*` gives the
+/// current file twice, a link names the file beside it, `-` may come twice
+/// (or as `/dev/stdin`): read twice, side by side, a file's requests were
+/// counted twice (into the store's rollups too), and standard input's
+/// lines torn between two readers of one pipe. Told by device and inode
+/// (`-` by what `/dev/stdin` is), not by name: two files with the same
+/// lines (two load balancers' copies) stay two inputs. A name that cannot
+/// be read stays, for the reader to say why.
+pub fn once_each<P: AsRef<std::path::Path> + Clone>(files: Vec<P>) -> (Vec<P>, Vec<(P, P)>) {
+    use std::os::unix::fs::MetadataExt;
+    /// A file by device and inode; by name where it cannot be looked at
+    /// (a followed file not created yet, `-` without `/dev/stdin`).
+    #[derive(PartialEq, Eq, Hash)]
+    enum Key {
+        Inode(u64, u64),
+        Name(std::ffi::OsString),
+    }
+    let mut seen: std::collections::HashMap<Key, P> = Default::default();
+    let (mut kept, mut left) = (Vec::new(), Vec::new());
+    for f in files {
+        let name = f.as_ref().as_os_str();
+        let path = match name == "-" {
+            true => std::path::Path::new("/dev/stdin"),
+            false => f.as_ref(),
+        };
+        let key = match std::fs::metadata(path) {
+            Ok(m) => Key::Inode(m.dev(), m.ino()),
+            Err(_) => Key::Name(name.to_owned()),
+        };
+        match seen.get(&key) {
+            Some(first) => left.push((f, first.clone())),
+            None => {
+                seen.insert(key, f.clone());
+                kept.push(f);
+            }
+        }
+    }
+    (kept, left)
+}
+
 /// The files to read, logrotate's rotations of one log oldest first, each
 /// log's in the places its files had: `haproxy.log*` as the shell gives it
 /// (`haproxy.log`, `haproxy.log.1`, `haproxy.log.2.gz`, the current file
@@ -991,6 +1032,31 @@ pub fn lines(chunk: &[u8]) -> impl Iterator<Item = &[u8]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A name that cannot be looked at (a followed file not created yet)
+    /// is told by its name: twice, once; two such names, two inputs. Two
+    /// files with the same bytes are two inputs.
+    #[test]
+    fn each_file_once_by_inode_else_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a.log"), dir.path().join("b.log"));
+        std::fs::write(&a, "x\n").unwrap();
+        std::fs::write(&b, "x\n").unwrap();
+        let hard = dir.path().join("a-again.log");
+        std::fs::hard_link(&a, &hard).unwrap();
+        let (later, other) = (dir.path().join("later.log"), dir.path().join("other.log"));
+        let given = vec![
+            a.clone(),
+            b.clone(),
+            later.clone(),
+            hard.clone(),
+            later.clone(),
+            other.clone(),
+        ];
+        let (kept, left) = once_each(given);
+        assert_eq!(kept, vec![a.clone(), b, later.clone(), other]);
+        assert_eq!(left, vec![(hard, a), (later.clone(), later)]);
+    }
 
     #[test]
     fn a_log_s_rotations_are_put_oldest_first_in_their_places() {

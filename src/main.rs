@@ -619,6 +619,16 @@ enum Command {
 }
 
 /// The servers `--haproxy-config` declares, if given.
+/// The log files as they are read: each file once (said on stderr when a
+/// name repeats another), a log's rotations oldest first.
+fn to_read(files: Vec<String>) -> Vec<String> {
+    let (files, repeated) = hapwatch::input::once_each(files);
+    for (name, first) in repeated {
+        hapwatch::say!("hapwatch: warning: {name} is {first} again (the same file): read once");
+    }
+    hapwatch::input::in_rotation_order(files)
+}
+
 fn load_inventory(files: &[PathBuf]) -> Result<Option<hapwatch::inventory::Inventory>, ExitCode> {
     if files.is_empty() {
         return Ok(None);
@@ -730,7 +740,7 @@ fn main() -> ExitCode {
                 || alerts.is_some()
                 || inventory.is_some();
             let job = analyze::Job {
-                files: hapwatch::input::in_rotation_order(files),
+                files: to_read(files),
                 db,
                 retain,
                 commit_every: std::time::Duration::from_millis(commit_every as u64),
@@ -995,7 +1005,7 @@ fn main() -> ExitCode {
                 server_stats: true,
             };
             let run = job::run(job::Job {
-                files: hapwatch::input::in_rotation_order(files),
+                files: to_read(files),
                 db: db.unwrap_or_else(hapwatch::store::default_query_path),
                 reading,
                 filter: filter.filter(),

@@ -214,6 +214,70 @@ fn stdin_and_several_files_in_order() {
     assert_eq!(two["transitions"].as_array().unwrap().len(), 20);
 }
 
+/// One file named twice is read once: `hapwatch analyze haproxy.log
+/// haproxy.log*` (the shell gives the current file twice), a link beside
+/// the file it points to, `-` twice. Read side by side, each name was a
+/// reader of its own: a file's requests counted twice (into the store's
+/// rollups too), and standard input's lines torn between two readers of
+/// one pipe. Two files with the same lines (two load balancers' logs)
+/// are still two inputs (`stdin_and_several_files_in_order`).
+#[test]
+fn a_file_named_twice_is_read_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let gen = std::process::Command::new(env!("CARGO_BIN_EXE_hapwatch-gen"))
+        .args(["--lines", "20000", "--seed", "3"])
+        .output()
+        .unwrap();
+    let log = dir.path().join("haproxy.log");
+    std::fs::write(&log, &gen.stdout).unwrap();
+    let link = dir.path().join("current");
+    std::os::unix::fs::symlink(&log, &link).unwrap();
+    let (log, link) = (log.to_str().unwrap(), link.to_str().unwrap());
+    let figures = |r: &serde_json::Value| {
+        let servers: Vec<_> = (r["servers"].as_array().unwrap().iter())
+            .map(|s| {
+                (
+                    s["host"].clone(),
+                    s["server"].clone(),
+                    s["requests"].clone(),
+                )
+            })
+            .collect();
+        let transitions = r["transitions"].as_array().unwrap().len();
+        (r["input"].to_string(), servers, transitions)
+    };
+    let once = analyze_json(&[log]);
+    assert_eq!(once["input"]["requests"], 19_954, "{}", once["input"]);
+    for args in [vec![log, log], vec![log, link], vec![link, log, log]] {
+        let out = hapwatch(&[&["analyze", "--format", "json"][..], &args].concat());
+        assert!(out.status.success(), "{args:?}");
+        let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(figures(&r), figures(&once), "{args:?}");
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(said.contains("read once"), "{args:?}: {said}");
+    }
+    let text = std::fs::read(log).unwrap();
+    for args in [vec!["-", "-"], vec!["-", "/dev/stdin"]] {
+        let out = hapwatch_stdin(
+            &[&["analyze", "--format", "json"][..], &args].concat(),
+            &text,
+        );
+        assert!(out.status.success(), "{args:?}");
+        let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(figures(&r), figures(&once), "{args:?}");
+    }
+    // Into the store: the rollups of one reading.
+    let db = dir.path().join("x.db");
+    let db = db.to_str().unwrap();
+    let out = hapwatch(&["analyze", "--db", db, "--format", "json", log, link]);
+    assert!(out.status.success());
+    let stored: i64 = rusqlite::Connection::open(db)
+        .unwrap()
+        .query_row("SELECT SUM(requests) FROM rollups", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(stored, 19_954);
+}
+
 /// `hapwatch analyze /var/log/haproxy.log*`: the shell gives logrotate's
 /// rotations in name order, the current file first (`haproxy.log`,
 /// `haproxy.log.1`, `haproxy.log.2.gz`; with dateext `haproxy.log`,

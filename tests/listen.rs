@@ -431,6 +431,30 @@ fn follow_survives_rotation_truncation_and_restart() {
     assert!(l.stop().0.success());
 }
 
+/// One file followed under two names (the file, and a link beside it) is
+/// followed once, and `listen` says so. Followed twice, each of its lines
+/// was read twice: every request counted twice.
+#[test]
+fn a_file_followed_under_two_names_is_followed_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("haproxy.log");
+    let link = dir.path().join("current.log");
+    let lines = lines_of("rsyslog-file.log");
+    append(&log, &lines[..10]);
+    std::os::unix::fs::symlink(&log, &link).unwrap();
+    let db = dir.path().join("live.db");
+    let keep = tempfile::tempdir().unwrap();
+    let (a, b) = (log.to_str().unwrap(), link.to_str().unwrap());
+    let args = ["--follow", a, "--follow", b, "--metrics", "127.0.0.1:27836"];
+    let mut l = Listen::start_with(keep, db, &args);
+    assert!(l.stderr().contains("followed once"), "{}", l.stderr());
+    append(&log, &lines[10..310]);
+    let m = wait_metric(27836, "hapwatch_lines_total", 300);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(metric(&metrics(27836), "hapwatch_lines_total"), 300, "{m}");
+    assert!(l.stop().0.success());
+}
+
 /// A restart after the file was replaced while hapwatch was down reads
 /// what it missed: the lines written to the old file after the last one
 /// read, when logrotate left it beside the path (renamed, or copied by

@@ -317,7 +317,16 @@ impl Settings {
             Some(path) => RuleFile::load(path).map_err(|e| StartError(e.to_string()))?,
         };
         let (mut udp, mut tcp) = (args.udp, args.tcp);
-        let mut follow = args.follow;
+        // A file followed under two names (a link beside it) would be read
+        // twice, its requests counted twice.
+        let (mut follow, repeated) = crate::input::once_each(args.follow);
+        for (name, first) in repeated {
+            crate::say!(
+                "hapwatch: warning: --follow {} is {} again (the same file): followed once",
+                name.display(),
+                first.display()
+            );
+        }
         let stdin = args.stdin || follow.iter().any(|p| p.as_os_str() == "-");
         follow.retain(|p| p.as_os_str() != "-");
         if udp.is_empty()
