@@ -374,6 +374,77 @@ fn the_timeline_of_a_fleet_says_down_on_k_of_n() {
     );
 }
 
+/// A load balancer that serves a server's requests through another's
+/// outage of it reports the server too: "DOWN on 1/2 (lb1) · not on lb2",
+/// as the fleet alert counts it, not "DOWN on 1/1 (lb1)", which reads as
+/// down everywhere. lb2 logs no health line of srv1: its checks never
+/// failed (HAProxy logs changes only). From the files and from the
+/// database (its backends' minutes, or the rollups alone).
+#[test]
+fn a_load_balancer_serving_the_server_counts_in_the_timeline_fleet() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = String::new();
+    for s in 0..300 {
+        let (m, sec) = (s / 60, s % 60);
+        for lb in ["lb1", "lb2"] {
+            // lb1 sends srv1 nothing while it is down (60 s to 180 s).
+            let srv = match lb == "lb1" && (60..180).contains(&s) {
+                true => "srv2",
+                false => ["srv1", "srv2"][s % 2],
+            };
+            log.push_str(&format!(
+                "Nov 24 10:0{m}:{sec:02} {lb} haproxy[1]: 10.0.0.1:4242 [24/Nov/2026:10:0{m}:{sec:02}.100] fe be_app/{srv} 0/0/1/5/6 200 100 - - ---- 1/1/0/0/0 0/0 \"GET / HTTP/1.1\"\n"
+            ));
+        }
+        if s == 60 {
+            log.push_str("Nov 24 10:01:00 lb1 haproxy[1]: Server be_app/srv1 is DOWN, reason: Layer4 timeout, check duration: 2001ms. 1 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue.\n");
+        }
+        if s == 180 {
+            log.push_str("Nov 24 10:03:00 lb1 haproxy[1]: Server be_app/srv1 is UP, reason: Layer7 check passed, code: 200, check duration: 2ms. 2 active and 0 backup servers online. 0 sessions requeued, 0 total in queue.\n");
+        }
+    }
+    let path = dir.path().join("both.log");
+    std::fs::write(&path, log).unwrap();
+    let file = path.to_str().unwrap();
+    let db = analyze_into(dir.path(), &path);
+    let db = db.to_str().unwrap();
+    let told = |args: &[&str]| {
+        let t = json(&[&["timeline", "--format", "json"][..], args].concat());
+        // No fleet section where one host reports the server.
+        let f = t["summary"]["fleet"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let f: Vec<_> = (f.iter())
+            .map(|f| {
+                (
+                    f["server"].clone(),
+                    f["down_on"].clone(),
+                    f["of"].clone(),
+                    f["not_down_on"].clone(),
+                )
+            })
+            .collect();
+        f
+    };
+    let want = vec![(
+        serde_json::json!("be_app/srv1"),
+        serde_json::json!(["lb1"]),
+        serde_json::json!(2),
+        serde_json::json!(["lb2"]),
+    )];
+    assert_eq!(told(&[file]), want, "from the file");
+    assert_eq!(told(&["--db", db]), want, "from the database");
+    assert_eq!(
+        told(&["--db", db, "--server", "srv1"]),
+        want,
+        "the rollups alone"
+    );
+    let out = hapwatch(&["timeline", file]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("be_app/srv1 DOWN on 1/2 (lb1)"), "{text}");
+}
+
 #[test]
 fn fresh_capture_of_three_real_load_balancers() {
     require_tools(&["haproxy", "python3"]);

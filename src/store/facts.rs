@@ -213,6 +213,44 @@ impl Store {
         Ok(())
     }
 
+    /// The hosts that know `backend/server`: those with its row in
+    /// `servers` (its requests or its health lines).
+    pub fn hosts_knowing(&self, backend: &str, server: &str) -> Result<Vec<String>, StoreError> {
+        let err = |e| StoreError::Sqlite(self.path.clone(), e);
+        self.conn
+            .prepare_cached("SELECT host FROM servers WHERE backend = ?1 AND server = ?2")
+            .map_err(err)?
+            .query_map(params![backend, server], |r| r.get(0))
+            .map_err(err)?
+            .collect::<Result<_, _>>()
+            .map_err(err)
+    }
+
+    /// Whether `host` sent `backend/server` requests in `f`'s window (a
+    /// minute of rollups there). The rollups are keyed by minute first:
+    /// the window's rows are read until one is found.
+    pub fn served_in(
+        &self,
+        host: &str,
+        backend: &str,
+        server: &str,
+        f: &Filter,
+    ) -> Result<bool, StoreError> {
+        let err = |e| StoreError::Sqlite(self.path.clone(), e);
+        let since = f.since.map_or(i64::MIN, crate::engine::rollup::minute_of);
+        self.conn
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM rollups WHERE minute_ms >= ?4 AND minute_ms < ?5
+                    AND host = ?1 AND backend = ?2 AND server = ?3)",
+            )
+            .map_err(err)?
+            .query_row(
+                params![host, backend, server, since, f.until.unwrap_or(i64::MAX)],
+                |r| r.get(0),
+            )
+            .map_err(err)
+    }
+
     pub fn facts(&self, f: &Filter) -> Result<Facts, StoreError> {
         let err = |e| StoreError::Sqlite(self.path.clone(), e);
         let mut q = self

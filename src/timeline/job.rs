@@ -253,6 +253,30 @@ pub fn run(job: Job) -> Result<Told, Failed> {
                 .each_backend_minute(&window, super::Minutes::TIMERS, |b| minutes.add_backend(b))
                 .map_err(failed)
         })?;
+        // The hosts that served a server some host saw go down: not in the
+        // backends' minutes. Those with its transitions or check lines
+        // report it already, and are not asked (a host that did not serve
+        // it reads the whole window).
+        let outaged: Vec<(String, String)> = minutes.outaged().cloned().collect();
+        for (backend, server) in outaged {
+            let told = |h: &str| {
+                let of =
+                    |(th, tb, ts): (&str, &str, &str)| th == h && tb == backend && ts == server;
+                (facts.transitions.iter()).any(|t| of((&t.host, &t.backend, &t.server)))
+                    || (facts.checks.iter()).any(|c| of((&c.host, &c.backend, &c.server)))
+            };
+            for host in store.hosts_knowing(&backend, &server).map_err(failed)? {
+                if told(&host) || !window.selects(&host, &backend, Some(&server)) {
+                    continue;
+                }
+                if store
+                    .served_in(&host, &backend, &server, &window)
+                    .map_err(failed)?
+                {
+                    minutes.serving(&backend, &server, &host);
+                }
+            }
+        }
     } else {
         store
             .each_rollup(&window, super::Minutes::TIMERS, |r| minutes.add(r))

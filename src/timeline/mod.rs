@@ -268,6 +268,12 @@ pub struct Minutes {
     servers: BTreeMap<String, Vec<Bucket>>,
     /// Buckets wider than a minute gather several rollups first.
     gathering: BTreeMap<String, BTreeMap<Millis, Minute>>,
+    /// The servers (`backend`, `server`) DOWN on some host in the window:
+    /// those whose outages the fleet summary counts hosts for.
+    outaged: std::collections::HashSet<(String, String)>,
+    /// The hosts that sent each of those requests in the window: they
+    /// report the server too ([`Minutes::serving`]).
+    served: BTreeMap<(String, String), std::collections::BTreeSet<String>>,
 }
 
 impl Minutes {
@@ -291,8 +297,14 @@ impl Minutes {
                     .map(|c| (c.host.as_str(), c.backend.as_str(), c.server.as_str())),
             )
             .collect();
+        let outaged = down_periods(&facts.transitions)
+            .into_iter()
+            .filter(|(start, end, _)| *start < to && end.is_none_or(|e| e >= from))
+            .map(|(_, _, t)| (t.backend.clone(), t.server.clone()))
+            .collect();
         Minutes {
             width: crate::engine::rollup::MINUTE_MS,
+            outaged,
             keep: kept.iter().map(|(h, b, s)| server_name(h, b, s)).collect(),
             kept: kept
                 .into_iter()
@@ -309,6 +321,22 @@ impl Minutes {
     /// The servers that get their own series, to read their minutes.
     pub fn kept(&self) -> &[crate::engine::ServerKey] {
         &self.kept
+    }
+
+    /// The servers whose hosts serving them the fleet summary counts: read
+    /// with [`crate::store::Store::hosts_serving`] where the rollups are not
+    /// all read ([`Minutes::add`] sees them), and told with
+    /// [`Minutes::serving`].
+    pub fn outaged(&self) -> impl Iterator<Item = &(String, String)> {
+        self.outaged.iter()
+    }
+
+    /// `host` sent `backend/server` requests in the window.
+    pub fn serving(&mut self, backend: &str, server: &str, host: &str) {
+        let key = (backend.to_string(), server.to_string());
+        if self.outaged.contains(&key) {
+            self.served.entry(key).or_default().insert(host.to_string());
+        }
     }
 
     /// The same buckets and servers, nothing in them yet: to be filled
@@ -338,6 +366,9 @@ impl Minutes {
         self.backend_slot(&k.host, &k.backend, r.minute)
             .merge(&r.data, nosrv);
         if k.server != "<NOSRV>" {
+            if r.data.counts.requests > 0 {
+                self.serving(&k.backend, &k.server, &k.host);
+            }
             self.add_server(r);
         }
     }
@@ -522,9 +553,13 @@ pub struct FleetOutage {
 }
 
 /// The outages grouped by server across hosts (empty when one host or
-/// none appears in the facts).
+/// none reports the server). A host reports a server by its transitions,
+/// its check lines, and the requests it sent the server in the window
+/// (`served`): one that served it through another's outage saw it UP, as
+/// the fleet alert counts it (`alerts::fleet`).
 fn fleet_outages(
     facts: &Facts,
+    served: &BTreeMap<(String, String), std::collections::BTreeSet<String>>,
     outages: &[(Millis, Option<Millis>, &TransitionRow)],
 ) -> Vec<FleetOutage> {
     let mut reporting: BTreeMap<(&str, &str), std::collections::BTreeSet<&str>> = BTreeMap::new();
@@ -537,6 +572,11 @@ fn fleet_outages(
                 .checks
                 .iter()
                 .map(|c| (&c.host, &c.backend, &c.server)),
+        )
+        .chain(
+            served
+                .iter()
+                .flat_map(|((b, srv), hosts)| hosts.iter().map(move |h| (h, b, srv))),
         )
     {
         reporting.entry((b, srv)).or_default().insert(h);
@@ -1260,7 +1300,7 @@ impl Story {
             .into_iter()
             .filter(|(start, end, _)| *start < s1 && end.is_none_or(|e| e >= s0))
             .collect();
-        let fleet = fleet_outages(facts, &periods);
+        let fleet = fleet_outages(facts, &minutes.served, &periods);
         let outages: Vec<Outage> = periods
             .into_iter()
             .map(|(down_at, up_at, t)| Outage {
