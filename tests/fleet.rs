@@ -498,6 +498,77 @@ fn three_real_load_balancers_logging_to_listen() {
     the_fleet_alerts(&db);
 }
 
+/// `status --fleet` counts a server a load balancer sends requests to (no
+/// health line of it yet: a server without `check` is UP for HAProxy) as
+/// UP in its backend's "servers up per host" too, as in its own row ("UP
+/// on 2/2"): the backend said "lb1 0/2" beside two servers UP on both.
+#[test]
+fn fleet_backends_count_the_servers_their_rows_show_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = String::new();
+    for s in 0..60 {
+        for lb in ["lb1", "lb2"] {
+            for srv in ["t1", "t2"] {
+                log.push_str(&format!(
+                    "Nov 24 10:00:{s:02} {lb} haproxy[1]: 10.0.0.1:4242 [24/Nov/2026:10:00:{s:02}.100] fe_tcp be_tcp/{srv} 0/1/20 100 -- 1/1/0/0/0 0/0\n"
+                ));
+            }
+        }
+    }
+    // lb1's checks of t2 fail: DOWN there, still served by lb2.
+    log.push_str("Nov 24 10:00:59 lb1 haproxy[1]: Server be_tcp/t2 is DOWN, reason: Layer4 timeout, check duration: 2001ms. 1 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue.\n");
+    let path = dir.path().join("both.log");
+    std::fs::write(&path, log).unwrap();
+    let db = analyze_into(dir.path(), &path);
+    let f = json(&[
+        "status",
+        "--fleet",
+        "--format",
+        "json",
+        "--db",
+        db.to_str().unwrap(),
+    ]);
+    let states: Vec<_> = (f["servers"].as_array().unwrap().iter())
+        .map(|s| {
+            (
+                s["server"].clone(),
+                s["fleet_state"].clone(),
+                s["down_on"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        states,
+        [
+            (
+                serde_json::json!("t1"),
+                serde_json::json!("UP"),
+                serde_json::json!(0)
+            ),
+            (
+                serde_json::json!("t2"),
+                serde_json::json!("PARTIAL"),
+                serde_json::json!(1)
+            ),
+        ]
+    );
+    let be = &f["backends"][0]["hosts"];
+    let up = |h: &str| (be[h]["servers_up"].clone(), be[h]["servers"].clone());
+    assert_eq!(
+        up("lb1"),
+        (serde_json::json!(1), serde_json::json!(2)),
+        "{be}"
+    );
+    assert_eq!(
+        up("lb2"),
+        (serde_json::json!(2), serde_json::json!(2)),
+        "{be}"
+    );
+    let out = hapwatch(&["status", "--fleet", "--db", db.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("lb1 1/2, lb2 2/2"), "{text}");
+}
+
 /// README's fleet section is what the commands print.
 #[test]
 fn the_readme_fleet_status_is_what_hapwatch_prints() {

@@ -144,6 +144,7 @@ pub fn build(
         })
         .collect();
 
+    let servers_in = servers;
     let mut by_server: BTreeMap<(&str, &str), Vec<&ServerRow>> = BTreeMap::new();
     for s in servers {
         if crate::inventory::is_placeholder(&s.server) {
@@ -208,6 +209,14 @@ pub fn build(
         })
         .collect();
 
+    // A server its host serves and has no health line of counts UP in its
+    // backend too, as it does in its own row.
+    let mut serving_in: std::collections::HashMap<(&str, &str), u32> = Default::default();
+    for s in servers_in.iter().filter(|s| serving(s)) {
+        if !crate::inventory::is_placeholder(&s.server) {
+            *serving_in.entry((&s.host, &s.backend)).or_default() += 1;
+        }
+    }
     let mut by_backend: BTreeMap<&str, Vec<&BackendRow>> = BTreeMap::new();
     for b in backends {
         by_backend.entry(b.backend.as_str()).or_default().push(b);
@@ -226,7 +235,8 @@ pub fn build(
                         (
                             r.host.clone(),
                             BackendOnHost {
-                                servers_up: r.servers_up,
+                                servers_up: r.servers_up
+                                    + serving_in.get(&(&r.host[..], &r.backend[..])).unwrap_or(&0),
                                 servers: r.servers,
                                 no_server_since: r.no_server_since.clone(),
                                 silent: silent.contains(r.host.as_str()),
