@@ -159,9 +159,11 @@ pub fn examine(cfg: &HaproxyConfig) -> Examination {
                 &mut out,
                 format!("{section} logs to {addr} over UDP: datagrams dropped under load are lost without a trace in HAProxy"),
                 format!(
-                    "{section}\n    log tcp@{} {}    # HAProxy 2.6+; hapwatch listen --tcp",
-                    addr.trim_start_matches("udp@").trim_start_matches("udp4@").trim_start_matches("udp6@"),
-                    words[1..].join(" ")
+                    "{section}\n    log tcp@{}    # HAProxy 2.6+; hapwatch listen --tcp",
+                    keeping_info(line)
+                        .trim_start_matches("udp@")
+                        .trim_start_matches("udp4@")
+                        .trim_start_matches("udp6@"),
                 ),
             );
         }
@@ -230,17 +232,30 @@ fn levels(cfg: &HaproxyConfig, out: &mut Vec<Finding>) {
             l if l < INFO => "request lines (info) are not logged: no traffic figures, no latency or error alerts",
             _ => continue,
         };
-        let level = LEVELS[level];
-        let keep_all = line
-            .split_whitespace()
-            .filter(|w| *w != level)
-            .collect::<Vec<_>>()
-            .join(" ");
         find(
             out,
-            format!("{section} keeps log levels up to `{level}` (`log {line}`): {lost}"),
-            format!("{section}\n    log {keep_all}"),
+            format!(
+                "{section} keeps log levels up to `{}` (`log {line}`): {lost}",
+                LEVELS[level]
+            ),
+            format!("{section}\n    log {}", keeping_info(&line)),
         );
+    }
+}
+
+/// A `log` line (its words after `log`) that keeps request lines: without
+/// the level that stops it short of `info`, as it is otherwise. The fix of
+/// each finding about the line starts from it, so that applying one does
+/// not undo another (the UDP target's `tcp@` line kept `notice`).
+fn keeping_info(line: &str) -> String {
+    let level = kept_level(line);
+    let words = line.split_whitespace();
+    match level < INFO {
+        true => words
+            .filter(|w| *w != LEVELS[level])
+            .collect::<Vec<_>>()
+            .join(" "),
+        false => words.collect::<Vec<_>>().join(" "),
     }
 }
 
@@ -401,6 +416,11 @@ mod tests {
         assert!(has(global, fix), "{all:#?}");
         let own = "frontend fe_own keeps log levels up to `notice`";
         assert!(has(own, "log 127.0.0.1:514 len 2048 local1"), "{all:#?}");
+        // The same line's UDP target: its `tcp@` fix keeps request lines
+        // too (it kept `notice`, undoing the fix above).
+        let udp = "frontend fe_own logs to 127.0.0.1:514 over UDP";
+        let tcp = "log tcp@127.0.0.1:514 len 2048 local1    #";
+        assert!(has(udp, tcp), "{all:#?}");
         assert_eq!(kept_level("/dev/log local0"), 7);
         assert_eq!(kept_level("/dev/log local1 notice"), 5);
         assert_eq!(kept_level("stdout format raw local0 info"), 6);
