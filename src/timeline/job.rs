@@ -257,7 +257,9 @@ pub fn run(job: Job) -> Result<Told, Failed> {
         // backends' minutes. Those with its transitions or check lines
         // report it already, and are not asked (a host that did not serve
         // it reads the whole window).
-        let outaged: Vec<(String, String)> = minutes.outaged().cloned().collect();
+        let outaged: Vec<(String, String)> = (minutes.outaged())
+            .map(|(b, s)| (b.to_string(), s.to_string()))
+            .collect();
         for (backend, server) in outaged {
             let told = |h: &str| {
                 let of =

@@ -268,12 +268,13 @@ pub struct Minutes {
     servers: BTreeMap<String, Vec<Bucket>>,
     /// Buckets wider than a minute gather several rollups first.
     gathering: BTreeMap<String, BTreeMap<Millis, Minute>>,
-    /// The servers (`backend`, `server`) DOWN on some host in the window:
-    /// those whose outages the fleet summary counts hosts for.
-    outaged: std::collections::HashSet<(String, String)>,
-    /// The hosts that sent each of those requests in the window: they
-    /// report the server too ([`Minutes::serving`]).
-    served: BTreeMap<(String, String), std::collections::BTreeSet<String>>,
+    /// The servers DOWN on some host in the window, by backend: those
+    /// whose outages the fleet summary counts hosts for.
+    outaged: BTreeMap<String, std::collections::BTreeSet<String>>,
+    /// The hosts that sent each of those requests in the window, by
+    /// backend and server: they report the server too
+    /// ([`Minutes::serving`]).
+    served: Served,
 }
 
 impl Minutes {
@@ -297,11 +298,16 @@ impl Minutes {
                     .map(|c| (c.host.as_str(), c.backend.as_str(), c.server.as_str())),
             )
             .collect();
-        let outaged = down_periods(&facts.transitions)
+        let mut outaged: BTreeMap<String, std::collections::BTreeSet<String>> = BTreeMap::new();
+        for (_, _, t) in down_periods(&facts.transitions)
             .into_iter()
             .filter(|(start, end, _)| *start < to && end.is_none_or(|e| e >= from))
-            .map(|(_, _, t)| (t.backend.clone(), t.server.clone()))
-            .collect();
+        {
+            outaged
+                .entry(t.backend.clone())
+                .or_default()
+                .insert(t.server.clone());
+        }
         Minutes {
             width: crate::engine::rollup::MINUTE_MS,
             outaged,
@@ -323,19 +329,30 @@ impl Minutes {
         &self.kept
     }
 
-    /// The servers whose hosts serving them the fleet summary counts: read
-    /// with [`crate::store::Store::hosts_serving`] where the rollups are not
-    /// all read ([`Minutes::add`] sees them), and told with
-    /// [`Minutes::serving`].
-    pub fn outaged(&self) -> impl Iterator<Item = &(String, String)> {
-        self.outaged.iter()
+    /// The servers (`backend`, `server`) whose hosts serving them the
+    /// fleet summary counts: [`Minutes::add`] sees them in the rollups it
+    /// is given; where it is given none (the backends' minutes), the store
+    /// says ([`crate::store::Store::served_in`]) and [`Minutes::serving`]
+    /// is told.
+    pub fn outaged(&self) -> impl Iterator<Item = (&str, &str)> {
+        (self.outaged.iter()).flat_map(|(b, servers)| servers.iter().map(move |s| (&b[..], &s[..])))
     }
 
-    /// `host` sent `backend/server` requests in the window.
+    /// `host` sent `backend/server` requests in the window (allocates only
+    /// for a server some host saw go down, once a host).
     pub fn serving(&mut self, backend: &str, server: &str, host: &str) {
-        let key = (backend.to_string(), server.to_string());
-        if self.outaged.contains(&key) {
-            self.served.entry(key).or_default().insert(host.to_string());
+        if !self
+            .outaged
+            .get(backend)
+            .is_some_and(|s| s.contains(server))
+        {
+            return;
+        }
+        let hosts = (self.served.entry(backend.to_string()).or_default())
+            .entry(server.to_string())
+            .or_default();
+        if !hosts.contains(host) {
+            hosts.insert(host.to_string());
         }
     }
 
@@ -552,6 +569,9 @@ pub struct FleetOutage {
     pub up_at: Option<Millis>,
 }
 
+/// Backend, server, and the hosts that sent it requests in a window.
+type Served = BTreeMap<String, BTreeMap<String, std::collections::BTreeSet<String>>>;
+
 /// The outages grouped by server across hosts (empty when one host or
 /// none reports the server). A host reports a server by its transitions,
 /// its check lines, and the requests it sent the server in the window
@@ -559,7 +579,7 @@ pub struct FleetOutage {
 /// the fleet alert counts it (`alerts::fleet`).
 fn fleet_outages(
     facts: &Facts,
-    served: &BTreeMap<(String, String), std::collections::BTreeSet<String>>,
+    served: &Served,
     outages: &[(Millis, Option<Millis>, &TransitionRow)],
 ) -> Vec<FleetOutage> {
     let mut reporting: BTreeMap<(&str, &str), std::collections::BTreeSet<&str>> = BTreeMap::new();
@@ -573,11 +593,9 @@ fn fleet_outages(
                 .iter()
                 .map(|c| (&c.host, &c.backend, &c.server)),
         )
-        .chain(
-            served
-                .iter()
-                .flat_map(|((b, srv), hosts)| hosts.iter().map(move |h| (h, b, srv))),
-        )
+        .chain(served.iter().flat_map(|(b, servers)| {
+            (servers.iter()).flat_map(move |(srv, hosts)| hosts.iter().map(move |h| (h, b, srv)))
+        }))
     {
         reporting.entry((b, srv)).or_default().insert(h);
     }
