@@ -559,9 +559,16 @@ fn proxy_labels<'a>(
 /// The states of the HAProxy exporter's `haproxy_server_status`.
 const EXPORTER_STATES: [&str; 5] = ["DOWN", "UP", "MAINT", "DRAIN", "NOLB"];
 
-/// hapwatch's state in the exporter's words (STOPPING is NOLB there).
-fn exporter_state(state: &str) -> Option<&'static str> {
-    Some(match state {
+/// A server's state in the exporter's words (STOPPING is NOLB there). One
+/// that gets requests and has no health line yet is UP: HAProxy sends
+/// none to a server it holds DOWN, and a server without `check` is UP for
+/// it (the fleet rules count it so too). `<NOSRV>` is no server.
+fn exporter_state(k: &crate::model::ServerKey, v: &Series) -> Option<&'static str> {
+    if crate::inventory::is_placeholder(&k.server) {
+        return None;
+    }
+    Some(match v.state {
+        "UNKNOWN" if v.requests.is_some() => "UP",
         "UP" => "UP",
         "DOWN" => "DOWN",
         "STOPPING" => "NOLB",
@@ -940,7 +947,7 @@ impl prometheus_client::collector::Collector for Collector {
         // The same in the HAProxy exporter's terms (`haproxy_server_status`
         // of HAProxy's own promex: label `proxy`, states DOWN, UP, MAINT,
         // DRAIN, NOLB), so that queries written for it read hapwatch; a
-        // server with no state known yet has none.
+        // server with neither a health line nor a request has none.
         let mut m = enc.encode_descriptor(
             "hapwatch_server_status",
             "1 for the server's current state, labels and values as HAProxy's Prometheus exporter writes them (proxy; DOWN, UP, MAINT, DRAIN, NOLB)",
@@ -948,7 +955,7 @@ impl prometheus_client::collector::Collector for Collector {
             MetricType::Gauge,
         )?;
         for (k, v) in series.iter() {
-            let Some(now) = exporter_state(v.state) else {
+            let Some(now) = exporter_state(k, v) else {
                 continue;
             };
             for st in EXPORTER_STATES {
@@ -960,12 +967,12 @@ impl prometheus_client::collector::Collector for Collector {
         // one of its servers is UP, else DOWN ("no server available").
         let mut backends: std::collections::BTreeMap<(&str, &str), bool> = Default::default();
         for (k, v) in series.iter() {
-            if crate::inventory::is_placeholder(&k.server) || v.state == "UNKNOWN" {
+            let Some(now) = exporter_state(k, v) else {
                 continue;
-            }
+            };
             *backends
                 .entry((k.host.as_str(), k.backend.as_str()))
-                .or_default() |= v.state == "UP";
+                .or_default() |= now == "UP";
         }
         let mut m = enc.encode_descriptor(
             "hapwatch_backend_status",
@@ -1239,6 +1246,40 @@ mod tests {
         let shared = Arc::new(Shared::default());
         Publisher::default().publish(engine, Snapshot::default(), &shared);
         render(&shared)
+    }
+
+    /// A server that gets requests and has no health line yet (no `check`,
+    /// or checks that never failed: HAProxy logs changes) is UP in the
+    /// exporter's series, as HAProxy's own exporter has it and as the fleet
+    /// rules count it; its backend is UP through it. Before, it had no
+    /// `hapwatch_server_status` at all, and a backend whose one checked
+    /// server went DOWN read DOWN ("no server available", the contrib
+    /// rule's page) while its other server took every request; and the
+    /// contrib fleet rule counted only the hosts with a health line.
+    /// `hapwatch_server_state` keeps hapwatch's own `UNKNOWN`.
+    #[test]
+    fn a_server_that_serves_is_up_in_the_exporter_series() {
+        let mut e = engine();
+        feed(&mut e, request(1, 1, 5, 200).as_bytes());
+        feed(&mut e, request(1, 2, 5, 200).as_bytes());
+        feed(
+            &mut e,
+            b"<129>Nov 24 16:21:16 lb1 haproxy[1]: Server be1/s1 is DOWN, reason: Layer4 \
+              connection problem, info: \"Connection refused\", check duration: 0ms. 0 active \
+              and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue.",
+        );
+        let text = from_scratch(&mut e);
+        let has = |line: &str| text.lines().any(|l| l == line);
+        for line in [
+            "hapwatch_server_status{host=\"lb1\",proxy=\"be1\",server=\"s2\",state=\"UP\"} 1",
+            "hapwatch_server_status{host=\"lb1\",proxy=\"be1\",server=\"s2\",state=\"DOWN\"} 0",
+            "hapwatch_server_status{host=\"lb1\",proxy=\"be1\",server=\"s1\",state=\"DOWN\"} 1",
+            "hapwatch_backend_status{host=\"lb1\",proxy=\"be1\",state=\"UP\"} 1",
+            "hapwatch_backend_status{host=\"lb1\",proxy=\"be1\",state=\"DOWN\"} 0",
+            "hapwatch_server_state{host=\"lb1\",backend=\"be1\",server=\"s2\",state=\"UNKNOWN\"} 1",
+        ] {
+            assert!(has(line), "no {line} in:\n{text}");
+        }
     }
 
     /// The Prometheus text of 2,000 servers (many chunks of the encoder's
