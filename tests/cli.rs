@@ -278,6 +278,46 @@ fn a_file_named_twice_is_read_once() {
     assert_eq!(stored, 19_954);
 }
 
+/// A server that goes DOWN, UP and DOWN again within one second (`inter
+/// 100ms fall 1 rise 1`, or an operator's runtime API) in a log dated to
+/// the second (rsyslog's traditional file format, Debian's default) is
+/// DOWN at the end: its second DOWN line was taken for a copy of the first
+/// (same text, same time) and dropped, and the server read UP. A line
+/// written twice (a second log path, each line delivered twice) is still
+/// one event: nothing about the server came between the two copies.
+#[test]
+fn a_server_down_twice_in_one_second_ends_down() {
+    let down = "Nov 24 10:00:00 lb1 haproxy[1]: Server be_app/srv1 is DOWN, reason: Layer4 connection problem, info: \"Connection refused\", check duration: 0ms. 1 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue.";
+    let up = "Nov 24 10:00:00 lb1 haproxy[1]: Server be_app/srv1 is UP, reason: Layer4 check passed, check duration: 0ms. 2 active and 0 backup servers online. 0 sessions requeued, 0 total in queue.";
+    let other = "Nov 24 10:00:05 lb1 haproxy[1]: Server be_app/srv2 is DOWN, reason: Layer4 timeout, check duration: 2001ms. 1 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue.";
+    let dir = tempfile::tempdir().unwrap();
+    let once = [down, up, down, other];
+    let twice: Vec<&str> = once.iter().flat_map(|l| [*l, *l]).collect();
+    for (name, lines, duplicates) in [("once.log", &once[..], 0), ("twice.log", &twice[..], 4)] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+        let r = analyze_json(&["--tz", "UTC", path.to_str().unwrap()]);
+        let changes: Vec<_> = (r["transitions"].as_array().unwrap().iter())
+            .map(|t| format!("{} {}->{}", t["server"], t["from"], t["to"]))
+            .collect();
+        assert_eq!(
+            changes,
+            [
+                "\"srv1\" \"UP\"->\"DOWN\"",
+                "\"srv1\" \"DOWN\"->\"UP\"",
+                "\"srv1\" \"UP\"->\"DOWN\"",
+                "\"srv2\" \"UP\"->\"DOWN\""
+            ],
+            "{name}"
+        );
+        let srv1 = (r["servers"].as_array().unwrap().iter())
+            .find(|s| s["server"] == "srv1")
+            .unwrap();
+        assert_eq!(srv1["state"], "DOWN", "{name}");
+        assert_eq!(r["input"]["duplicates"], duplicates, "{name}");
+    }
+}
+
 /// `hapwatch analyze /var/log/haproxy.log*`: the shell gives logrotate's
 /// rotations in name order, the current file first (`haproxy.log`,
 /// `haproxy.log.1`, `haproxy.log.2.gz`; with dateext `haproxy.log`,

@@ -479,6 +479,8 @@ fn origin(h: &syslog::Header, stamp: Stamp) -> Origin {
         pid,
         timed: !matches!(stamp, Stamp::None),
         counted_untimed: false,
+        // Known once the console's host is settled (`submit_health`).
+        subject: None,
     }
 }
 
@@ -486,6 +488,19 @@ fn origin(h: &syslog::Header, stamp: Stamp) -> Origin {
 fn host_key(host: &[u8]) -> Option<u64> {
     use std::hash::BuildHasher;
     (!host.is_empty()).then(|| rustc_hash::FxBuildHasher.hash_one(host))
+}
+
+/// What a health message is about, for [`order::Reorder::push_about`]:
+/// its host, backend and server (none for a backend's own message).
+fn subject(host: &str, backend: &str, server: Option<&str>) -> u64 {
+    use std::hash::Hasher;
+    let mut h = rustc_hash::FxHasher::default();
+    for part in [host, backend, server.unwrap_or("")] {
+        h.write(part.as_bytes());
+        h.write_u8(0xff);
+    }
+    h.write_u8(server.is_some() as u8);
+    h.finish()
 }
 
 fn fingerprint(host: &[u8], msg: &[u8]) -> u64 {
@@ -1321,6 +1336,7 @@ impl Engine {
             self.arrivals.note(p.host.as_bytes(), at);
         }
         let ev = &p.event;
+        p.origin.subject = Some(subject(&p.host, &ev.backend, ev.server.as_deref()));
         let states =
             ev.class == crate::patterns::Class::Backend || ev.op.is_some() || ev.admin.is_some();
         let key =

@@ -27,7 +27,7 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, VecDeque};
 
-use rustc_hash::FxHashSet;
+use rustc_hash::FxHashMap;
 
 use crate::time::Millis;
 
@@ -73,6 +73,9 @@ pub struct Origin {
     /// Counted in `input.untimed` (no time at all, or its arrival's): to
     /// be taken back from there when its copy stands in with a time.
     pub counted_untimed: bool,
+    /// What it is about (its host, backend and server), to tell the same
+    /// message again from a copy ([`Reorder::push_about`]).
+    pub subject: Option<u64>,
 }
 
 /// What [`Reorder::push_from`] did with a message.
@@ -113,8 +116,12 @@ pub struct Reorder<T> {
     newest: Option<Millis>,
     /// Event time of the last released event.
     released: Option<Millis>,
-    seen: FxHashSet<(Millis, u64)>,
+    /// Messages seen (event time, fingerprint), with the number of events
+    /// their subject had when each was last taken.
+    seen: FxHashMap<(Millis, u64), u64>,
     seen_order: VecDeque<(Millis, u64)>,
+    /// Per subject, the events taken and the newest one's time.
+    subjects: FxHashMap<u64, (u64, Millis)>,
     /// Per [`Output`], the recent messages still without their copy.
     unpaired: [VecDeque<Unpaired>; 2],
     pub duplicates: u64,
@@ -133,6 +140,7 @@ impl<T> Reorder<T> {
             released: None,
             seen: Default::default(),
             seen_order: VecDeque::new(),
+            subjects: Default::default(),
             unpaired: Default::default(),
             duplicates: 0,
             late: 0,
@@ -142,11 +150,42 @@ impl<T> Reorder<T> {
     /// Queues an event at event time `at`; `fingerprint` identifies the
     /// message (host and text). Returns false for a duplicate (dropped).
     pub fn push(&mut self, at: Millis, fingerprint: u64, item: T) -> bool {
-        if !self.seen.insert((at, fingerprint)) {
-            self.duplicates += 1;
-            return false;
+        self.push_about(at, fingerprint, None, item)
+    }
+
+    /// [`Reorder::push`] of a message about `subject` (a server): one seen
+    /// with the same time is a copy, unless its subject had another event
+    /// of that same time since. A log dated to the second (rsyslog's
+    /// traditional file format) writes a server that goes DOWN, UP and
+    /// DOWN again within one second as two identical DOWN lines with its
+    /// UP between: the second is the server's state, not a copy. Copies
+    /// (a second log path, a sender that re-sends its backlog) come with
+    /// nothing about the server between, or after its newer events.
+    pub fn push_about(
+        &mut self,
+        at: Millis,
+        fingerprint: u64,
+        subject: Option<u64>,
+        item: T,
+    ) -> bool {
+        match self.seen.get(&(at, fingerprint)) {
+            Some(&taken) => {
+                let again = (subject.and_then(|s| self.subjects.get(&s)))
+                    .is_some_and(|&(n, newest)| n != taken && newest == at);
+                if !again {
+                    self.duplicates += 1;
+                    return false;
+                }
+            }
+            None => self.seen_order.push_back((at, fingerprint)),
         }
-        self.seen_order.push_back((at, fingerprint));
+        let taken = subject.map_or(0, |s| {
+            let (n, newest) = self.subjects.entry(s).or_insert((0, at));
+            *n += 1;
+            *newest = (*newest).max(at);
+            *n
+        });
+        self.seen.insert((at, fingerprint), taken);
         self.forget(at);
         if self.released.is_some_and(|r| at < r) {
             self.late += 1;
@@ -189,18 +228,20 @@ impl<T> Reorder<T> {
             // Both outputs keep HAProxy's order: those before the pair
             // will not get theirs.
             let twin = other.drain(..=i).next_back().expect("paired");
-            let replaces =
-                stand_in && origin.timed && !twin.timed && !self.seen.contains(&(at, fingerprint));
+            let replaces = stand_in
+                && origin.timed
+                && !twin.timed
+                && !self.seen.contains_key(&(at, fingerprint));
             self.duplicates += 1;
             if replaces && self.withdraw(twin.seq) {
-                self.push(at, fingerprint, item);
+                self.push_about(at, fingerprint, origin.subject, item);
                 return Pushed::InsteadOf {
                     counted_untimed: twin.counted_untimed,
                 };
             }
             return Pushed::Duplicate;
         }
-        if !self.push(at, fingerprint, item) {
+        if !self.push_about(at, fingerprint, origin.subject, item) {
             return Pushed::Duplicate;
         }
         let mine = &mut self.unpaired[origin.output as usize];
@@ -236,6 +277,15 @@ impl<T> Reorder<T> {
             }
             self.seen_order.pop_front();
             self.seen.remove(&(t, fp));
+        }
+        // Subjects are servers, but hostile lines name any number of them:
+        // the quiet ones are forgotten past twice the bound (a subject
+        // forgotten makes its copies copies again, as without subjects).
+        if self.subjects.len() > 2 * REMEMBER_MAX {
+            self.subjects.retain(|_, (_, newest)| *newest >= horizon);
+            if self.subjects.len() > REMEMBER_MAX {
+                self.subjects.clear();
+            }
         }
     }
 
@@ -381,6 +431,36 @@ mod tests {
         assert!(!r.push(5_000, 7, "down, third copy"));
     }
 
+    /// Times to the second: a server DOWN, UP and DOWN again in one second
+    /// is three events; the same three delivered twice, interleaved (two
+    /// log paths) or re-sent once the server has moved on, are still three.
+    #[test]
+    fn the_same_message_again_after_its_server_changed_is_an_event() {
+        let (down, up, s1, s2) = (7, 8, Some(1), Some(2));
+        let mut r = Reorder::new(2_000);
+        assert!(r.push_about(5_000, down, s1, "down"));
+        assert!(r.push_about(5_000, up, s1, "up"));
+        assert!(r.push_about(5_000, down, s1, "down again"));
+        assert!(!r.push_about(5_000, down, s1, "its copy"));
+        // Another server's events do not make a copy of this one new.
+        assert!(r.push_about(5_000, 9, s2, "s2 down"));
+        assert!(!r.push_about(5_000, down, s1, "a copy still"));
+        // s1 moved on: its backlog re-sent is copies.
+        assert!(r.push_about(6_000, up, s1, "up, later"));
+        for fp in [down, up, down] {
+            assert!(!r.push_about(5_000, fp, s1, "re-sent"));
+        }
+        assert_eq!(r.duplicates, 5);
+        let order: Vec<_> = drain(&mut r).into_iter().map(|(_, w)| w).collect();
+        assert_eq!(order, ["down", "up", "down again", "s2 down", "up, later"]);
+        // Interleaved copies of the three.
+        let mut r = Reorder::new(2_000);
+        for fp in [down, down, up, up, down, down] {
+            r.push_about(5_000, fp, s1, "x");
+        }
+        assert_eq!((drain(&mut r).len(), r.duplicates), (3, 3));
+    }
+
     #[test]
     fn late_events_are_released_at_once_and_counted() {
         let mut r = Reorder::new(2_000);
@@ -423,6 +503,7 @@ mod tests {
             pid: None,
             timed,
             counted_untimed: false,
+            subject: None,
         };
         (origin, true)
     }
@@ -561,5 +642,11 @@ mod tests {
         }
         assert!(r.seen.len() <= REMEMBER_MAX + 1);
         assert!(r.is_empty());
+        // A server name a line, all within the time remembered.
+        for i in 0..(3 * REMEMBER_MAX as u64) {
+            r.push_about(1_000_000, i, Some(i), ());
+            r.pop_ready();
+        }
+        assert!(r.subjects.len() <= 2 * REMEMBER_MAX, "{}", r.subjects.len());
     }
 }
