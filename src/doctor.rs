@@ -249,14 +249,10 @@ fn levels(cfg: &HaproxyConfig, out: &mut Vec<Finding>) {
 /// not undo another (the UDP target's `tcp@` line kept `notice`).
 fn keeping_info(line: &str) -> String {
     let level = kept_level(line);
-    let words = line.split_whitespace();
-    match level < INFO {
-        true => words
-            .filter(|w| *w != LEVELS[level])
-            .collect::<Vec<_>>()
-            .join(" "),
-        false => words.collect::<Vec<_>>().join(" "),
-    }
+    (line.split_whitespace())
+        .filter(|w| level >= INFO || *w != LEVELS[level])
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// A datagram target: an address, not a stream, a ring, a socket file or

@@ -260,15 +260,15 @@ pub fn run(job: Job) -> Result<Told, Failed> {
         let outaged: Vec<(String, String)> = (minutes.outaged())
             .map(|(b, s)| (b.to_string(), s.to_string()))
             .collect();
+        let told: std::collections::HashSet<(&str, &str, &str)> = (facts.transitions.iter())
+            .map(|t| (&t.host[..], &t.backend[..], &t.server[..]))
+            .chain((facts.checks.iter()).map(|c| (&c.host[..], &c.backend[..], &c.server[..])))
+            .collect();
         for (backend, server) in outaged {
-            let told = |h: &str| {
-                let of =
-                    |(th, tb, ts): (&str, &str, &str)| th == h && tb == backend && ts == server;
-                (facts.transitions.iter()).any(|t| of((&t.host, &t.backend, &t.server)))
-                    || (facts.checks.iter()).any(|c| of((&c.host, &c.backend, &c.server)))
-            };
             for host in store.hosts_knowing(&backend, &server).map_err(failed)? {
-                if told(&host) || !window.selects(&host, &backend, Some(&server)) {
+                if told.contains(&(&host[..], &backend[..], &server[..]))
+                    || !window.selects(&host, &backend, Some(&server))
+                {
                     continue;
                 }
                 if store
