@@ -82,6 +82,12 @@ pub struct Transition {
     pub pattern: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub check: Option<CheckDetails>,
+    /// How many transitions of this server to the same state came before
+    /// it at this same millisecond (a server DOWN, UP and DOWN again within
+    /// a second of a log dated to the second): part of its key in the
+    /// store.
+    #[serde(skip)]
+    pub nth: u32,
 }
 
 /// One health check line (`Health check for server be/srv failed, reason:

@@ -316,6 +316,45 @@ fn a_server_down_twice_in_one_second_ends_down() {
         assert_eq!(srv1["state"], "DOWN", "{name}");
         assert_eq!(r["input"]["duplicates"], duplicates, "{name}");
     }
+    // Stored: the history has the three, and a copy of the log read again
+    // (another file, the same lines) adds none.
+    let db = dir.path().join("x.db");
+    let db = db.to_str().unwrap();
+    let log = dir.path().join("once.log");
+    let copy = dir.path().join("copy.log");
+    std::fs::copy(&log, &copy).unwrap();
+    let history = || {
+        let out = hapwatch(&["history", "--db", db, "--format", "json"]);
+        let h: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        (h["transitions"].as_array().unwrap().iter())
+            .map(|t| format!("{} {}->{}", t["server"], t["from"], t["to"]))
+            .collect::<Vec<_>>()
+    };
+    for file in [&log, &copy] {
+        let out = hapwatch(&["analyze", "--tz", "UTC", "--db", db, file.to_str().unwrap()]);
+        assert!(out.status.success());
+        assert_eq!(history().len(), 4, "{:?}", history());
+    }
+    // The timeline read from the file: srv1 is still down at its end.
+    let out = hapwatch(&[
+        "timeline",
+        "--tz",
+        "UTC",
+        "--format",
+        "json",
+        log.to_str().unwrap(),
+    ]);
+    let t: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let open: Vec<_> = (t["summary"]["outages"].as_array().unwrap().iter())
+        .filter(|o| o["up_at"].is_null())
+        .map(|o| o["server"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        open,
+        ["lb1/be_app/srv1", "lb1/be_app/srv2"],
+        "{}",
+        t["summary"]
+    );
 }
 
 /// `hapwatch analyze /var/log/haproxy.log*`: the shell gives logrotate's

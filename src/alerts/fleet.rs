@@ -702,6 +702,7 @@ mod tests {
                 cause: Some(format!("{host} says so")),
                 pattern: String::new(),
                 check: None,
+                nth: 0,
             }),
             BackendView::default(),
         )

@@ -1067,6 +1067,7 @@ mod flapping_tests {
             cause: None,
             pattern: String::new(),
             check: None,
+            nth: 0,
         }
     }
 

@@ -48,6 +48,9 @@ pub struct ServerState {
     /// Loaded from the database, and no line of this run has met it yet
     /// ([`HealthTracker::seed`]).
     pub stored: bool,
+    /// The states its transitions of the newest millisecond went to
+    /// ([`Transition::nth`]), and that millisecond.
+    pub same_ms: Option<(Millis, Vec<Label>)>,
     /// The readers whose [`HealthTracker::touched`] list has it.
     pub(crate) touched: u8,
 }
@@ -458,6 +461,15 @@ impl HealthTracker {
                 st.last_cause = cause.clone();
             }
             st.transitions += report as u64;
+            // The n-th transition to `after` at this millisecond: read
+            // again from a stored state (a log re-read), the same lines
+            // give the same keys, whichever came before them.
+            let same = match &mut st.same_ms {
+                Some((t, to)) if *t == at => to,
+                other => &mut other.insert((at, Vec::new())).1,
+            };
+            let nth = same.iter().filter(|&&l| l == after).count() as u32;
+            same.push(after);
             if report {
                 self.transitions.push(Transition {
                     at,
@@ -470,6 +482,7 @@ impl HealthTracker {
                     cause,
                     pattern: ev.pattern.clone(),
                     check,
+                    nth,
                 });
             }
         }

@@ -516,10 +516,40 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE servers ADD COLUMN from_check INTEGER;
     ALTER TABLE servers ADD COLUMN last_state_ms INTEGER;
     ",
+    // 18: a transition is the `nth` of its server to its state at its
+    // millisecond. A log
+    // dated to the second writes a server DOWN, UP and DOWN again within
+    // one second as two UP -> DOWN at the same time: keyed without `nth`,
+    // the second was taken for the first written again and not stored (the
+    // history ended UP, the state DOWN). The key still makes a transition
+    // read again (a log re-read, a backlog re-sent) one row.
+    "
+    CREATE TABLE transitions_nth (
+        id INTEGER PRIMARY KEY,
+        at_ms INTEGER NOT NULL,
+        host TEXT NOT NULL,
+        backend TEXT NOT NULL,
+        server TEXT NOT NULL,
+        from_state TEXT NOT NULL,
+        to_state TEXT NOT NULL,
+        cause TEXT,
+        pattern TEXT NOT NULL,
+        check_json TEXT,
+        nth INTEGER NOT NULL DEFAULT 0
+    );
+    INSERT INTO transitions_nth
+        (id, at_ms, host, backend, server, from_state, to_state, cause, pattern, check_json)
+        SELECT id, at_ms, host, backend, server, from_state, to_state, cause, pattern, check_json
+        FROM transitions;
+    DROP TABLE transitions;
+    ALTER TABLE transitions_nth RENAME TO transitions;
+    CREATE INDEX transitions_at ON transitions (at_ms);
+    CREATE UNIQUE INDEX transitions_once ON transitions (host, backend, server, at_ms, to_state, nth);
+    ",
 ];
 
 /// What [`MIGRATIONS`] leave on an empty database, in one batch: a new
-/// database gets this instead of the seventeen steps (tables created,
+/// database gets this instead of the eighteen steps (tables created,
 /// rekeyed and renamed, SQLite parsing the whole schema again after each):
 /// the thread that creates it while the log is read took 14 M instructions,
 /// 4 M with this.
@@ -977,8 +1007,8 @@ impl Store {
             let mut ins = tx
                 .prepare_cached(
                     "INSERT OR IGNORE INTO transitions
-                     (at_ms, host, backend, server, from_state, to_state, cause, pattern, check_json)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                     (at_ms, host, backend, server, from_state, to_state, cause, pattern, check_json, nth)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                 )
                 .map_err(err)?;
             for t in b.transitions {
@@ -995,6 +1025,7 @@ impl Store {
                         t.check
                             .as_ref()
                             .map(|c| serde_json::to_string(c).expect("serializes")),
+                        t.nth,
                     ])
                     .map_err(err)?;
             }

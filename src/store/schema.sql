@@ -19,7 +19,7 @@ CREATE TABLE servers (
         updated_ms INTEGER NOT NULL, op TEXT, admin TEXT, check_json TEXT, check_before INTEGER, from_check INTEGER, last_state_ms INTEGER,
         PRIMARY KEY (host, backend, server)
     ) WITHOUT ROWID;
-CREATE TABLE transitions (
+CREATE TABLE "transitions" (
         id INTEGER PRIMARY KEY,
         at_ms INTEGER NOT NULL,
         host TEXT NOT NULL,
@@ -30,9 +30,10 @@ CREATE TABLE transitions (
         cause TEXT,
         pattern TEXT NOT NULL,
         check_json TEXT,
-        UNIQUE (host, backend, server, at_ms, to_state)
+        nth INTEGER NOT NULL DEFAULT 0
     );
 CREATE INDEX transitions_at ON transitions (at_ms);
+CREATE UNIQUE INDEX transitions_once ON transitions (host, backend, server, at_ms, to_state, nth);
 CREATE TABLE backends (
         host TEXT NOT NULL,
         backend TEXT NOT NULL,
